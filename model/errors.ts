@@ -1,0 +1,40 @@
+/**
+ * Errors the engine raises, each with a stable code a caller can branch on.
+ *
+ * Model files come from outside (a volume, an artifact store, an upload), so every refusal names
+ * what is wrong and where, in the spirit of Fastify's `lib/errors.js`: one place, stable codes.
+ */
+export const ModelErrorCodes = {
+  /** The file could not be read at all (missing, unreadable). */
+  FORESTD_ERR_MODEL_READ: "FORESTD_ERR_MODEL_READ",
+  /** The bytes are not JSON or UBJSON, or are truncated. */
+  FORESTD_ERR_MODEL_SYNTAX: "FORESTD_ERR_MODEL_SYNTAX",
+  /** The document parses but is not a valid XGBoost model (wrong types, bad indices, cycles, ...). */
+  FORESTD_ERR_MODEL_INVALID: "FORESTD_ERR_MODEL_INVALID",
+  /** A valid XGBoost model that forestd does not score (gblinear, multi-target trees, unknown objective). */
+  FORESTD_ERR_MODEL_UNSUPPORTED: "FORESTD_ERR_MODEL_UNSUPPORTED",
+  /** The model exceeds a size limit (nodes, trees, features, nesting). */
+  FORESTD_ERR_MODEL_TOO_LARGE: "FORESTD_ERR_MODEL_TOO_LARGE",
+} as const;
+
+export type ModelErrorCode = keyof typeof ModelErrorCodes;
+
+export class ModelError extends Error {
+  readonly code: ModelErrorCode;
+
+  constructor(code: ModelErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ModelError";
+    this.code = code;
+  }
+}
+
+/** Input to `predictBatch` that does not fit the model (a programming error in the caller). */
+export class PredictInputError extends RangeError {
+  readonly code = "FORESTD_ERR_PREDICT_INPUT";
+
+  constructor(message: string) {
+    super(message);
+    this.name = "PredictInputError";
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * A loaded, immutable tree ensemble: metadata plus `predictBatch`.
+ */
+import type { CompiledForest } from "./compile.js";
+import { PredictInputError } from "./errors.js";
+import { applyTransform, baseMargin, type Objective, type Task, transformedWidth } from "./objectives.js";
+import type { ModelSpec } from "./read-document.js";
+import { accumulateMargins } from "./score.js";
+
+export interface PredictOptions {
+  /** Raw margins (before the objective's transform), as XGBoost's `output_margin=True`. */
+  margin?: boolean;
+}
+
+export interface ModelInfo {
+  objective: string;
+  task: Task;
+  booster: "gbtree" | "dart";
+  numFeature: number;
+  numClass: number;
+  numOutputs: number;
+  numMarginOutputs: number;
+  featureNames: string[];
+  featureTypes: string[];
+  numTrees: number;
+  numParallelTree: number;
+  maxDepth: number;
+  numNodes: number;
+  numLeaves: number;
+  baseScore: number[];
+  xgboostVersion: string | null;
+  bestIteration: number | null;
+}
+
+export class Model {
+  /** Features per row that `predictBatch` expects. */
+  readonly numFeature: number;
+  /** Values per row that `predictBatch` returns (1 for multi:softmax's class index). */
+  readonly numOutputs: number;
+  /** Values per row with `{ margin: true }`: one margin per output group (class or target). */
+  readonly numMarginOutputs: number;
+  readonly objective: string;
+  readonly task: Task;
+  /** Names from the model, or an empty array when it was trained without names. */
+  readonly featureNames: readonly string[];
+  /** XGBoost feature types ("float", "int", "q", "c", ...), or an empty array. */
+  readonly featureTypes: readonly string[];
+  readonly numTrees: number;
+  readonly numClass: number;
+  readonly xgboostVersion: string | null;
+
+  readonly #forest: CompiledForest;
+  readonly #objective: Objective;
+  readonly #baseMargins: Float32Array;
+  readonly #spec: ModelSpec;
+  readonly #featureIndex: ReadonlyMap<string, number>;
+
+  constructor(spec: ModelSpec, forest: CompiledForest) {
+    this.#spec = spec;
+    this.#forest = forest;
+    this.#objective = spec.objective;
+    this.numFeature = spec.numFeature;
+    this.numMarginOutputs = spec.numGroups;
+    this.numOutputs = transformedWidth(spec.objective, spec.numGroups);
+    this.objective = spec.objective.name;
+    this.task = spec.objective.task;
+    this.featureNames = Object.freeze([...spec.featureNames]);
+    this.featureTypes = Object.freeze([...spec.featureTypes]);
+    this.numTrees = spec.trees.length;
+    this.numClass = spec.numClass;
+    this.xgboostVersion = spec.xgboostVersion;
+    this.#baseMargins = Float32Array.from(spec.baseScore, (b) => baseMargin(spec.objective, b));
+    this.#featureIndex = new Map(spec.featureNames.map((name, i) => [name, i]));
+  }
+
+  /** Values per row of `predictBatch`'s result for these options. */
+  outputWidth(options?: PredictOptions): number {
+    return options?.margin ? this.numMarginOutputs : this.numOutputs;
+  }
+
+  /** The column of a named feature, or -1. */
+  featureIndex(name: string): number {
+    return this.#featureIndex.get(name) ?? -1;
+  }
+
+  /**
+   * Scores `rows` rows of `values` (row-major, `numFeature` values per row, NaN = missing) and
+   * returns row-major outputs, `outputWidth(options)` per row.
+   */
+  predictBatch(values: Float32Array, rows: number, options?: PredictOptions): Float32Array {
+    const margins = this.margins(values, rows);
+    if (options?.margin) return margins;
+    const width = this.numOutputs;
+    const out = width === this.numMarginOutputs ? margins : new Float32Array(rows * width);
+    applyTransform(this.#objective, margins, rows, this.numMarginOutputs, out);
+    return out;
+  }
+
+  private margins(values: Float32Array, rows: number): Float32Array {
+    if (!(values instanceof Float32Array)) throw new PredictInputError("values must be a Float32Array");
+    if (!Number.isSafeInteger(rows) || rows < 0)
+      throw new PredictInputError(`rows must be a whole number, got ${rows}`);
+    if (values.length !== rows * this.numFeature) {
+      throw new PredictInputError(
+        `values has ${values.length} entries; ${rows} rows × ${this.numFeature} features need ${rows * this.numFeature}`,
+      );
+    }
+    const groups = this.numMarginOutputs;
+    const margins = new Float32Array(rows * groups);
+    if (groups === 1) margins.fill(this.#baseMargins[0]);
+    else for (let r = 0; r < rows; r++) margins.set(this.#baseMargins, r * groups);
+    accumulateMargins(this.#forest, values, this.numFeature, 0, rows, margins, groups);
+    return margins;
+  }
+
+  /** Everything `forestd inspect` and `GET /model` report. */
+  info(): ModelInfo {
+    const s = this.#spec;
+    return {
+      objective: this.objective,
+      task: this.task,
+      booster: s.booster,
+      numFeature: this.numFeature,
+      numClass: this.numClass,
+      numOutputs: this.numOutputs,
+      numMarginOutputs: this.numMarginOutputs,
+      featureNames: [...this.featureNames],
+      featureTypes: [...this.featureTypes],
+      numTrees: this.numTrees,
+      numParallelTree: s.numParallelTree,
+      maxDepth: this.#forest.maxDepth,
+      numNodes: this.#forest.numNodes,
+      numLeaves: this.#forest.numLeaves,
+      baseScore: [...s.baseScore],
+      xgboostVersion: this.xgboostVersion,
+      bestIteration: s.bestIteration,
+    };
+  }
+}
