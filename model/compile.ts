@@ -26,6 +26,10 @@ export interface CompiledForest {
   readonly catBits: Uint32Array;
   readonly roots: Int32Array;
   readonly groups: Int32Array;
+  /** Per tree: the depth of its deepest leaf (0 for a lone leaf). */
+  readonly depths: Int32Array;
+  /** Per tree: 1 where it has a categorical split (scored by the JavaScript kernel). */
+  readonly categorical: Uint8Array;
   readonly maxDepth: number;
   readonly numNodes: number;
   readonly numLeaves: number;
@@ -98,6 +102,8 @@ export function compileForest(spec: ModelSpec): CompiledForest {
   const catBits = new Uint32Array(numCatWords);
   const roots = new Int32Array(spec.trees.length);
   const groups = Int32Array.from(spec.treeGroup);
+  const depths = new Int32Array(spec.trees.length);
+  const categorical = new Uint8Array(spec.trees.length);
   let maxDepth = 0;
   let numLeaves = 0;
   let next = 0;
@@ -107,6 +113,7 @@ export function compileForest(spec: ModelSpec): CompiledForest {
   spec.trees.forEach((tree, t) => {
     const { order, depth } = walks[t];
     maxDepth = Math.max(maxDepth, depth);
+    depths[t] = depth;
     const weight = spec.weightDrop ? spec.weightDrop[t] : 1;
     // Breadth-first order already puts siblings side by side; map old index → new index.
     const newIndex = new Map<number, number>();
@@ -137,6 +144,7 @@ export function compileForest(spec: ModelSpec): CompiledForest {
         for (const c of set) catBits[catWord + (c >>> 5)] |= 1 << (c & 31);
         catWord += words;
         feature[at] = -2 - cat;
+        categorical[t] = 1;
         cat++;
       } else {
         feature[at] = tree.splitIndex[old];
@@ -157,6 +165,8 @@ export function compileForest(spec: ModelSpec): CompiledForest {
     catBits,
     roots,
     groups,
+    depths,
+    categorical,
     maxDepth,
     numNodes,
     numLeaves,

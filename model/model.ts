@@ -5,7 +5,7 @@ import type { CompiledForest } from "./compile.js";
 import { PredictInputError } from "./errors.js";
 import { applyTransform, baseMargin, type Objective, type Task, transformedWidth } from "./objectives.js";
 import type { ModelSpec } from "./read-document.js";
-import { accumulateMargins } from "./score.js";
+import { WasmScorer } from "./wasm-scorer.js";
 
 export interface PredictOptions {
   /** Raw margins (before the objective's transform), as XGBoost's `output_margin=True`. */
@@ -50,6 +50,7 @@ export class Model {
   readonly xgboostVersion: string | null;
 
   readonly #forest: CompiledForest;
+  readonly #scorer: WasmScorer;
   readonly #objective: Objective;
   readonly #baseMargins: Float32Array;
   readonly #spec: ModelSpec;
@@ -58,6 +59,7 @@ export class Model {
   constructor(spec: ModelSpec, forest: CompiledForest) {
     this.#spec = spec;
     this.#forest = forest;
+    this.#scorer = new WasmScorer(forest, spec.numFeature, spec.numGroups);
     this.#objective = spec.objective;
     this.numFeature = spec.numFeature;
     this.numMarginOutputs = spec.numGroups;
@@ -109,7 +111,7 @@ export class Model {
     const margins = new Float32Array(rows * groups);
     if (groups === 1) margins.fill(this.#baseMargins[0]);
     else for (let r = 0; r < rows; r++) margins.set(this.#baseMargins, r * groups);
-    accumulateMargins(this.#forest, values, this.numFeature, 0, rows, margins, groups);
+    this.#scorer.accumulate(values, rows, margins);
     return margins;
   }
 

@@ -1,53 +1,49 @@
 /**
- * The scoring kernel: margins for a block of rows, tree by tree, in float32 as XGBoost adds them.
+ * The JavaScript scoring kernel: margins for a block of rows, tree by tree, in float32 as XGBoost
+ * adds them. It serves trees with categorical splits, which the WebAssembly kernel leaves to it.
  *
  * Rows are taken in blocks (as XGBoost's CPU predictor does) so one tree's nodes stay in cache while
- * every row of the block walks it; the block's margins accumulate in a Float32Array, so each `+=`
- * is one float32 addition, in model order, exactly as XGBoost's. Nothing is allocated per row.
+ * every row of the block walks it; margins accumulate in a Float32Array, so each `+=` is one
+ * float32 addition, in model order, exactly as XGBoost's. Nothing is allocated per row.
  */
 import type { CompiledForest } from "./compile.js";
 
-/** Rows per block: enough to reuse a tree's nodes from cache, few enough to keep margins in L1. */
-export const BLOCK_ROWS = 64;
 const MAX_CATEGORY = 16777216; // 2^24: XGBoost treats larger (and negative) categories as "not in set"
 
 /**
- * Adds every tree's leaf value to `margins` (rows × groups, pre-filled with base margins) for rows
- * [rowStart, rowEnd) of `values` (row-major, `numFeature` per row, NaN = missing).
+ * Adds the leaf values of trees [treeStart, treeEnd) to `margins` (rows × groups) for `rows` rows of
+ * `values` (row-major, `numFeature` per row, NaN = missing), all rows per tree before the next tree.
  */
 export function accumulateMargins(
   forest: CompiledForest,
   values: Float32Array,
   numFeature: number,
-  rowStart: number,
-  rowEnd: number,
+  rows: number,
   margins: Float32Array,
   groupsPerRow: number,
+  treeStart: number,
+  treeEnd: number,
 ): void {
   const { feature, value, left, missingRight, roots, groups } = forest;
-  const numTrees = roots.length;
-  for (let blockStart = rowStart; blockStart < rowEnd; blockStart += BLOCK_ROWS) {
-    const blockEnd = Math.min(blockStart + BLOCK_ROWS, rowEnd);
-    for (let t = 0; t < numTrees; t++) {
-      const root = roots[t];
-      const group = groups[t];
-      for (let r = blockStart; r < blockEnd; r++) {
-        const base = r * numFeature;
-        let n = root;
-        for (;;) {
-          const f = feature[n];
-          if (f >= 0) {
-            const x = values[base + f];
-            // x < threshold: left. NaN compares false, so it needs its own default direction.
-            n = x < value[n] ? left[n] : x === x ? left[n] + 1 : left[n] + missingRight[n];
-          } else if (f === -1) {
-            break;
-          } else {
-            n = categoricalStep(forest, -2 - f, n, values[base + forest.catFeature[-2 - f]]);
-          }
+  for (let t = treeStart; t < treeEnd; t++) {
+    const root = roots[t];
+    const group = groups[t];
+    for (let r = 0; r < rows; r++) {
+      const base = r * numFeature;
+      let n = root;
+      for (;;) {
+        const f = feature[n];
+        if (f >= 0) {
+          const x = values[base + f];
+          // x < threshold: left. NaN compares false, so it needs its own default direction.
+          n = x < value[n] ? left[n] : Number.isNaN(x) ? left[n] + missingRight[n] : left[n] + 1;
+        } else if (f === -1) {
+          break;
+        } else {
+          n = categoricalStep(forest, -2 - f, n, values[base + forest.catFeature[-2 - f]]);
         }
-        margins[r * groupsPerRow + group] += value[n];
       }
+      margins[r * groupsPerRow + group] += value[n];
     }
   }
 }
@@ -55,7 +51,7 @@ export function accumulateMargins(
 /** XGBoost's categorical Decision: a category in the node's set goes right, anything else left. */
 function categoricalStep(forest: CompiledForest, c: number, n: number, x: number): number {
   const l = forest.left[n];
-  if (x !== x) return l + forest.missingRight[n];
+  if (Number.isNaN(x)) return l + forest.missingRight[n];
   if (x < 0 || x >= MAX_CATEGORY) return l;
   const category = x | 0; // XGBoost casts to int32: truncation
   const word = category >>> 5;

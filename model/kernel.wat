@@ -1,0 +1,239 @@
+;; forestd's scoring kernel: margins for one block of rows, for a range of trees, in float32.
+;;
+;; Source of model/kernel-wasm.ts (run `npm run build:kernel` after editing; a test checks the two
+;; agree). WebAssembly rather than JavaScript because the inner step is a handful of loads and an
+;; f32 comparison: without typed-array bounds checks and float32→float64 conversions it runs about
+;; twice as fast, and f32.ge / f32.add are exactly XGBoost's float32 comparison and addition.
+;;
+;; Memory layout (byte offsets set once by `setup`):
+;;   nodes  : 16 bytes per node  [feature i32][threshold f32][left i32][missingRight i32]
+;;            the right child is left + 1; a leaf is a self-loop (feature 0, threshold NaN,
+;;            left = itself, missingRight 0), so every row may take exactly `depth` steps.
+;;   leaves : 4 bytes per node   the leaf value (f32) of leaf nodes
+;;   trees  : 12 bytes per tree  [root i32][depth i32][group i32]
+;;   pos    : 4 bytes per row of a block: each row's current node
+;;
+;; One step, for every row of the block in turn (rows are independent, so the CPU overlaps them):
+;;   right = (x >= threshold) | (missingRight & (x != x))   ;; NaN: default direction
+;;   node  = left + right
+(module
+  (import "env" "memory" (memory 1))
+  (global $nodes (mut i32) (i32.const 0))
+  (global $leaves (mut i32) (i32.const 0))
+  (global $trees (mut i32) (i32.const 0))
+  (global $pos (mut i32) (i32.const 0))
+
+  (func (export "setup") (param $nodes i32) (param $leaves i32) (param $trees i32) (param $pos i32)
+    (global.set $nodes (local.get $nodes))
+    (global.set $leaves (local.get $leaves))
+    (global.set $trees (local.get $trees))
+    (global.set $pos (local.get $pos)))
+
+  ;; Adds trees [t0, t1) to the margins of `m` rows starting at byte `values`
+  ;; (`nf` f32 features per row); margins at byte `margins`, `groups` f32 per row.
+  ;; `dense` = 1 promises the block has no NaN, which saves the missing-value test.
+  (func (export "scoreBlock")
+    (param $values i32) (param $m i32) (param $nf i32) (param $t0 i32) (param $t1 i32)
+    (param $margins i32) (param $groups i32) (param $dense i32)
+    (local $t i32) (local $tp i32) (local $root i32) (local $depth i32) (local $group i32)
+    (local $i i32) (local $d i32) (local $p i32) (local $k i32) (local $x f32)
+    (local $row i32) (local $rowBytes i32) (local $posEnd i32) (local $out i32) (local $outStride i32)
+    (local.set $rowBytes (i32.shl (local.get $nf) (i32.const 2)))
+    (local.set $outStride (i32.shl (local.get $groups) (i32.const 2)))
+    (local.set $posEnd (i32.add (global.get $pos) (i32.shl (local.get $m) (i32.const 2))))
+    (local.set $t (local.get $t0))
+    (block $treesDone
+      (loop $eachTree
+        (br_if $treesDone (i32.ge_u (local.get $t) (local.get $t1)))
+        (local.set $tp (i32.add (global.get $trees) (i32.mul (local.get $t) (i32.const 12))))
+        (local.set $root (i32.load (local.get $tp)))
+        (local.set $depth (i32.load offset=4 (local.get $tp)))
+        (local.set $group (i32.load offset=8 (local.get $tp)))
+        ;; every row starts at the root
+        (local.set $p (global.get $pos))
+        (block $initDone
+          (loop $init
+            (br_if $initDone (i32.ge_u (local.get $p) (local.get $posEnd)))
+            (i32.store (local.get $p) (local.get $root))
+            (local.set $p (i32.add (local.get $p) (i32.const 4)))
+            (br $init)))
+        ;; one level at a time, every row one step down
+        (local.set $d (i32.const 0))
+        (block $levelsDone
+          (loop $eachLevel
+            (br_if $levelsDone (i32.ge_u (local.get $d) (local.get $depth)))
+            (local.set $p (global.get $pos))
+            (local.set $row (local.get $values))
+            (if (local.get $dense)
+              (then
+                ;; no missing values in this block: one comparison decides
+                (block $denseDone
+                  (loop $eachDenseRow
+                    (br_if $denseDone (i32.ge_u (local.get $p) (local.get $posEnd)))
+                    (local.set $k (i32.add (global.get $nodes) (i32.shl (i32.load (local.get $p)) (i32.const 4))))
+                    (i32.store (local.get $p)
+                      (i32.add
+                        (i32.load offset=8 (local.get $k))
+                        (f32.ge
+                          (f32.load (i32.add (local.get $row) (i32.shl (i32.load (local.get $k)) (i32.const 2))))
+                          (f32.load offset=4 (local.get $k)))))
+                    (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                    (local.set $row (i32.add (local.get $row) (local.get $rowBytes)))
+                    (br $eachDenseRow))))
+              (else
+                (block $rowsDone
+                  (loop $eachRow
+                    (br_if $rowsDone (i32.ge_u (local.get $p) (local.get $posEnd)))
+                    (local.set $k (i32.add (global.get $nodes) (i32.shl (i32.load (local.get $p)) (i32.const 4))))
+                    (local.set $x
+                      (f32.load (i32.add (local.get $row) (i32.shl (i32.load (local.get $k)) (i32.const 2)))))
+                    (i32.store (local.get $p)
+                      (i32.add
+                        (i32.load offset=8 (local.get $k))
+                        (i32.or
+                          (f32.ge (local.get $x) (f32.load offset=4 (local.get $k)))
+                          (i32.and (f32.ne (local.get $x) (local.get $x)) (i32.load offset=12 (local.get $k))))))
+                    (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                    (local.set $row (i32.add (local.get $row) (local.get $rowBytes)))
+                    (br $eachRow)))))
+            (local.set $d (i32.add (local.get $d) (i32.const 1)))
+            (br $eachLevel)))
+        ;; add each row's leaf to its margin for this tree's group
+        (local.set $p (global.get $pos))
+        (local.set $out (i32.add (local.get $margins) (i32.shl (local.get $group) (i32.const 2))))
+        (block $addDone
+          (loop $add
+            (br_if $addDone (i32.ge_u (local.get $p) (local.get $posEnd)))
+            (f32.store (local.get $out)
+              (f32.add
+                (f32.load (local.get $out))
+                (f32.load (i32.add (global.get $leaves) (i32.shl (i32.load (local.get $p)) (i32.const 2))))))
+            (local.set $p (i32.add (local.get $p) (i32.const 4)))
+            (local.set $out (i32.add (local.get $out) (local.get $outStride)))
+            (br $add)))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $eachTree))))
+
+  ;; A row without missing values, trees [t0, t1) four at a time: four independent walks
+  ;; interleaved step by step hide each other's load latency. Each group walks its deepest tree's
+  ;; depth (shallower trees idle on their self-looping leaves); leaves are added in tree order.
+  ;; Returns the first tree it did not score (t1 minus the remainder of 4), for scoreRow to finish.
+  (func (export "scoreRowDense4")
+    (param $row i32) (param $t0 i32) (param $t1 i32) (param $margins i32) (result i32)
+    (local $t i32) (local $tp i32) (local $d i32) (local $depth i32) (local $k i32) (local $out i32)
+    (local $n0 i32) (local $n1 i32) (local $n2 i32) (local $n3 i32)
+    (local.set $t (local.get $t0))
+    (block $groupsDone
+      (loop $eachGroup
+        (br_if $groupsDone (i32.gt_u (i32.add (local.get $t) (i32.const 4)) (local.get $t1)))
+        (local.set $tp (i32.add (global.get $trees) (i32.mul (local.get $t) (i32.const 12))))
+        (local.set $n0 (i32.load (local.get $tp)))
+        (local.set $n1 (i32.load offset=12 (local.get $tp)))
+        (local.set $n2 (i32.load offset=24 (local.get $tp)))
+        (local.set $n3 (i32.load offset=36 (local.get $tp)))
+        (local.set $depth (i32.load offset=4 (local.get $tp)))
+        (if (i32.gt_u (i32.load offset=16 (local.get $tp)) (local.get $depth))
+          (then (local.set $depth (i32.load offset=16 (local.get $tp)))))
+        (if (i32.gt_u (i32.load offset=28 (local.get $tp)) (local.get $depth))
+          (then (local.set $depth (i32.load offset=28 (local.get $tp)))))
+        (if (i32.gt_u (i32.load offset=40 (local.get $tp)) (local.get $depth))
+          (then (local.set $depth (i32.load offset=40 (local.get $tp)))))
+        (local.set $d (i32.const 0))
+        (block $walked
+          (loop $step
+            (br_if $walked (i32.ge_u (local.get $d) (local.get $depth)))
+            (local.set $k (i32.add (global.get $nodes) (i32.shl (local.get $n0) (i32.const 4))))
+            (local.set $n0
+              (i32.add (i32.load offset=8 (local.get $k))
+                (f32.ge (f32.load (i32.add (local.get $row) (i32.shl (i32.load (local.get $k)) (i32.const 2))))
+                  (f32.load offset=4 (local.get $k)))))
+            (local.set $k (i32.add (global.get $nodes) (i32.shl (local.get $n1) (i32.const 4))))
+            (local.set $n1
+              (i32.add (i32.load offset=8 (local.get $k))
+                (f32.ge (f32.load (i32.add (local.get $row) (i32.shl (i32.load (local.get $k)) (i32.const 2))))
+                  (f32.load offset=4 (local.get $k)))))
+            (local.set $k (i32.add (global.get $nodes) (i32.shl (local.get $n2) (i32.const 4))))
+            (local.set $n2
+              (i32.add (i32.load offset=8 (local.get $k))
+                (f32.ge (f32.load (i32.add (local.get $row) (i32.shl (i32.load (local.get $k)) (i32.const 2))))
+                  (f32.load offset=4 (local.get $k)))))
+            (local.set $k (i32.add (global.get $nodes) (i32.shl (local.get $n3) (i32.const 4))))
+            (local.set $n3
+              (i32.add (i32.load offset=8 (local.get $k))
+                (f32.ge (f32.load (i32.add (local.get $row) (i32.shl (i32.load (local.get $k)) (i32.const 2))))
+                  (f32.load offset=4 (local.get $k)))))
+            (local.set $d (i32.add (local.get $d) (i32.const 1)))
+            (br $step)))
+        (local.set $out (i32.add (local.get $margins)
+          (i32.shl (i32.load offset=8 (i32.add (local.get $tp) (i32.const 0))) (i32.const 2))))
+        (f32.store (local.get $out)
+          (f32.add (f32.load (local.get $out))
+            (f32.load (i32.add (global.get $leaves) (i32.shl (local.get $n0) (i32.const 2))))))
+        (local.set $out (i32.add (local.get $margins)
+          (i32.shl (i32.load offset=8 (i32.add (local.get $tp) (i32.const 12))) (i32.const 2))))
+        (f32.store (local.get $out)
+          (f32.add (f32.load (local.get $out))
+            (f32.load (i32.add (global.get $leaves) (i32.shl (local.get $n1) (i32.const 2))))))
+        (local.set $out (i32.add (local.get $margins)
+          (i32.shl (i32.load offset=8 (i32.add (local.get $tp) (i32.const 24))) (i32.const 2))))
+        (f32.store (local.get $out)
+          (f32.add (f32.load (local.get $out))
+            (f32.load (i32.add (global.get $leaves) (i32.shl (local.get $n2) (i32.const 2))))))
+        (local.set $out (i32.add (local.get $margins)
+          (i32.shl (i32.load offset=8 (i32.add (local.get $tp) (i32.const 36))) (i32.const 2))))
+        (f32.store (local.get $out)
+          (f32.add (f32.load (local.get $out))
+            (f32.load (i32.add (global.get $leaves) (i32.shl (local.get $n3) (i32.const 2))))))
+        (local.set $t (i32.add (local.get $t) (i32.const 4)))
+        (br $eachGroup)))
+    (local.get $t))
+
+  ;; One row, all trees [t0, t1): each tree's walk stays in registers, and the walks of
+  ;; successive trees are independent, so the CPU overlaps them. The latency path for single rows.
+  (func (export "scoreRow")
+    (param $row i32) (param $t0 i32) (param $t1 i32) (param $margins i32) (param $dense i32)
+    (local $t i32) (local $tp i32) (local $n i32) (local $d i32) (local $depth i32) (local $k i32)
+    (local $x f32) (local $out i32)
+    (local.set $t (local.get $t0))
+    (block $treesDone
+      (loop $eachTree
+        (br_if $treesDone (i32.ge_u (local.get $t) (local.get $t1)))
+        (local.set $tp (i32.add (global.get $trees) (i32.mul (local.get $t) (i32.const 12))))
+        (local.set $n (i32.load (local.get $tp)))
+        (local.set $depth (i32.load offset=4 (local.get $tp)))
+        (local.set $d (i32.const 0))
+        (if (local.get $dense)
+          (then
+            (block $walkedDense
+              (loop $stepDense
+                (br_if $walkedDense (i32.ge_u (local.get $d) (local.get $depth)))
+                (local.set $k (i32.add (global.get $nodes) (i32.shl (local.get $n) (i32.const 4))))
+                (local.set $n
+                  (i32.add
+                    (i32.load offset=8 (local.get $k))
+                    (f32.ge
+                      (f32.load (i32.add (local.get $row) (i32.shl (i32.load (local.get $k)) (i32.const 2))))
+                      (f32.load offset=4 (local.get $k)))))
+                (local.set $d (i32.add (local.get $d) (i32.const 1)))
+                (br $stepDense))))
+          (else
+            (block $walked
+              (loop $step
+                (br_if $walked (i32.ge_u (local.get $d) (local.get $depth)))
+                (local.set $k (i32.add (global.get $nodes) (i32.shl (local.get $n) (i32.const 4))))
+                (local.set $x (f32.load (i32.add (local.get $row) (i32.shl (i32.load (local.get $k)) (i32.const 2)))))
+                (local.set $n
+                  (i32.add
+                    (i32.load offset=8 (local.get $k))
+                    (i32.or
+                      (f32.ge (local.get $x) (f32.load offset=4 (local.get $k)))
+                      (i32.and (f32.ne (local.get $x) (local.get $x)) (i32.load offset=12 (local.get $k))))))
+                (local.set $d (i32.add (local.get $d) (i32.const 1)))
+                (br $step)))))
+        (local.set $out (i32.add (local.get $margins) (i32.shl (i32.load offset=8 (local.get $tp)) (i32.const 2))))
+        (f32.store (local.get $out)
+          (f32.add (f32.load (local.get $out))
+            (f32.load (i32.add (global.get $leaves) (i32.shl (local.get $n) (i32.const 2))))))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $eachTree))))
+)

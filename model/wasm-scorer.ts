@@ -1,0 +1,176 @@
+/**
+ * Runs model/kernel.wat over a compiled forest: lays the forest out in WebAssembly memory once,
+ * then scores rows in chunks, copying each chunk's values in and its margins out.
+ *
+ * Trees are scored in model order. Runs of trees without categorical splits go to the
+ * WebAssembly kernel; a tree with categorical splits goes to the JavaScript kernel (score.ts),
+ * which works on views of the same memory, so the float32 sums keep XGBoost's order.
+ */
+import type { CompiledForest } from "./compile.js";
+import { KERNEL_WASM_BASE64 } from "./kernel-wasm.js";
+import { accumulateMargins } from "./score.js";
+
+interface KernelExports {
+  setup(nodes: number, leaves: number, trees: number, pos: number): void;
+  scoreBlock(
+    values: number,
+    m: number,
+    nf: number,
+    t0: number,
+    t1: number,
+    margins: number,
+    groups: number,
+    dense: number,
+  ): void;
+  scoreRowDense4(row: number, t0: number, t1: number, margins: number): number;
+  scoreRow(row: number, t0: number, t1: number, margins: number, dense: number): void;
+}
+
+/** Rows walked together, level by level, in scoreBlock: enough to overlap their loads. */
+const BLOCK_ROWS = 64;
+/** Input values copied into WebAssembly memory per chunk (bytes). */
+const CHUNK_BYTES = 4 << 20;
+const PAGE = 65536;
+
+let compiledKernel: WebAssembly.Module | undefined;
+function kernelModule(): WebAssembly.Module {
+  compiledKernel ??= new WebAssembly.Module(Buffer.from(KERNEL_WASM_BASE64, "base64"));
+  return compiledKernel;
+}
+
+/** Contiguous runs of trees, each scored by one kernel. */
+interface Segment {
+  start: number;
+  end: number;
+  wasm: boolean;
+}
+
+function segmentsOf(forest: CompiledForest): Segment[] {
+  const out: Segment[] = [];
+  for (let t = 0; t < forest.roots.length; t++) {
+    const wasm = forest.categorical[t] === 0;
+    const last = out[out.length - 1];
+    if (last && last.wasm === wasm) last.end = t + 1;
+    else out.push({ start: t, end: t + 1, wasm });
+  }
+  return out;
+}
+
+export class WasmScorer {
+  readonly #forest: CompiledForest;
+  readonly #kernel: KernelExports;
+  readonly #segments: Segment[];
+  readonly #numFeature: number;
+  readonly #groups: number;
+  readonly #chunkRows: number;
+  readonly #valuesAt: number;
+  readonly #marginsAt: number;
+  readonly #f32: Float32Array;
+
+  constructor(forest: CompiledForest, numFeature: number, groups: number) {
+    this.#forest = forest;
+    this.#numFeature = numFeature;
+    this.#groups = groups;
+    this.#segments = segmentsOf(forest);
+    const numNodes = forest.feature.length;
+    const numTrees = forest.roots.length;
+    this.#chunkRows = Math.max(1, Math.min(4096, Math.floor(CHUNK_BYTES / Math.max(4, numFeature * 4))));
+
+    const nodesAt = 0;
+    const leavesAt = nodesAt + numNodes * 16;
+    const treesAt = leavesAt + numNodes * 4;
+    const posAt = treesAt + numTrees * 12;
+    this.#valuesAt = posAt + BLOCK_ROWS * 4;
+    this.#marginsAt = this.#valuesAt + this.#chunkRows * numFeature * 4;
+    const bytes = this.#marginsAt + this.#chunkRows * groups * 4;
+    const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(bytes / PAGE)) });
+    const instance = new WebAssembly.Instance(kernelModule(), { env: { memory } });
+    this.#kernel = instance.exports as unknown as KernelExports;
+    this.#f32 = new Float32Array(memory.buffer);
+    const i32 = new Int32Array(memory.buffer);
+    const f32 = this.#f32;
+
+    const { feature, value, left, missingRight } = forest;
+    for (let n = 0; n < numNodes; n++) {
+      const k = (nodesAt >> 2) + n * 4;
+      if (feature[n] >= 0) {
+        i32[k] = feature[n];
+        f32[k + 1] = value[n];
+        i32[k + 2] = left[n];
+        i32[k + 3] = missingRight[n];
+      } else {
+        // A leaf loops to itself: NaN threshold and no missing-value detour keep every row on it.
+        // (Categorical nodes are never reached by the WebAssembly kernel.)
+        i32[k] = 0;
+        f32[k + 1] = Number.NaN;
+        i32[k + 2] = n;
+        i32[k + 3] = 0;
+        f32[(leavesAt >> 2) + n] = feature[n] === -1 ? value[n] : 0;
+      }
+    }
+    for (let t = 0; t < numTrees; t++) {
+      const k = (treesAt >> 2) + t * 3;
+      i32[k] = forest.roots[t];
+      i32[k + 1] = forest.depths[t];
+      i32[k + 2] = forest.groups[t];
+    }
+    this.#kernel.setup(nodesAt, leavesAt, treesAt, posAt);
+  }
+
+  /** Adds every tree's leaves to `margins` (rows × groups, pre-filled with base margins). */
+  accumulate(values: Float32Array, rows: number, margins: Float32Array): void {
+    const nf = this.#numFeature;
+    const groups = this.#groups;
+    const f32 = this.#f32;
+    const valuesIndex = this.#valuesAt >> 2;
+    const marginsIndex = this.#marginsAt >> 2;
+    for (let chunkStart = 0; chunkStart < rows; chunkStart += this.#chunkRows) {
+      const chunkRows = Math.min(this.#chunkRows, rows - chunkStart);
+      f32.set(values.subarray(chunkStart * nf, (chunkStart + chunkRows) * nf), valuesIndex);
+      f32.set(margins.subarray(chunkStart * groups, (chunkStart + chunkRows) * groups), marginsIndex);
+      if (chunkRows === 1) this.#scoreRow();
+      else {
+        for (let b = 0; b < chunkRows; b += BLOCK_ROWS)
+          this.#scoreBlock(b, Math.min(BLOCK_ROWS, chunkRows - b));
+      }
+      margins.set(f32.subarray(marginsIndex, marginsIndex + chunkRows * groups), chunkStart * groups);
+    }
+  }
+
+  #hasMissing(from: number, count: number): boolean {
+    const f32 = this.#f32;
+    for (let i = from; i < from + count; i++) if (Number.isNaN(f32[i])) return true;
+    return false;
+  }
+
+  #scoreBlock(firstRow: number, m: number): void {
+    const nf = this.#numFeature;
+    const groups = this.#groups;
+    const valuesByte = this.#valuesAt + firstRow * nf * 4;
+    const marginsByte = this.#marginsAt + firstRow * groups * 4;
+    const dense = this.#hasMissing(valuesByte >> 2, m * nf) ? 0 : 1;
+    for (const s of this.#segments) {
+      if (s.wasm) this.#kernel.scoreBlock(valuesByte, m, nf, s.start, s.end, marginsByte, groups, dense);
+      else this.#scoreInJs(valuesByte, m, marginsByte, s);
+    }
+  }
+
+  #scoreRow(): void {
+    const dense = !this.#hasMissing(this.#valuesAt >> 2, this.#numFeature);
+    for (const s of this.#segments) {
+      if (!s.wasm) this.#scoreInJs(this.#valuesAt, 1, this.#marginsAt, s);
+      else if (dense) {
+        const rest = this.#kernel.scoreRowDense4(this.#valuesAt, s.start, s.end, this.#marginsAt);
+        this.#kernel.scoreRow(this.#valuesAt, rest, s.end, this.#marginsAt, 1);
+      } else this.#kernel.scoreRow(this.#valuesAt, s.start, s.end, this.#marginsAt, dense ? 1 : 0);
+    }
+  }
+
+  #scoreInJs(valuesByte: number, m: number, marginsByte: number, s: Segment): void {
+    const nf = this.#numFeature;
+    const groups = this.#groups;
+    const values = this.#f32.subarray(valuesByte >> 2, (valuesByte >> 2) + m * nf);
+    const margins = this.#f32.subarray(marginsByte >> 2, (marginsByte >> 2) + m * groups);
+    accumulateMargins(this.#forest, values, nf, m, margins, groups, s.start, s.end);
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * npm run bench:model — the engine's single-thread rows/s on a large and a small model at batch
+ * sizes 1, 100 and 10 000, with XGBoost's own `inplace_predict` (nthread=1) on the same rows in the
+ * same run when Debian's python3-xgboost is installed.
+ *
+ *   npm run bench:model [-- --seconds 2 --json out.json]
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { gunzipSync } from "node:zlib";
+import { loadModel, type Model } from "../model/index.js";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const benchDir = join(root, "test", "fixtures", "bench");
+const SYSTEM_PYTHON = "/usr/bin/python3";
+const BATCHES = [1, 100, 10_000];
+const ROWS = 20_000;
+
+interface Row {
+  model: string;
+  batch: number;
+  forestdRowsPerSec: number;
+  forestdUsPerCall: number;
+  xgboostRowsPerSec: number | null;
+  ratio: number | null;
+}
+
+/** Deterministic standard-normal rows (the distribution the bench models were trained on). */
+function makeRows(numFeature: number, rows: number): Float32Array {
+  let seed = 12345;
+  const uniform = () => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    return (seed + 0.5) / 2 ** 32;
+  };
+  const out = new Float32Array(numFeature * rows);
+  for (let i = 0; i < out.length; i++)
+    out[i] = Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  return out;
+}
+
+function timeEngine(
+  model: Model,
+  rows: Float32Array,
+  batch: number,
+  seconds: number,
+): { rowsPerSec: number; usPerCall: number } {
+  const nf = model.numFeature;
+  const slices: Float32Array[] = [];
+  for (let at = 0; at + batch <= ROWS; at += batch) slices.push(rows.subarray(at * nf, (at + batch) * nf));
+  for (let i = 0; i < Math.min(slices.length, 200); i++) model.predictBatch(slices[i], batch); // warm-up
+  let calls = 0;
+  const start = process.hrtime.bigint();
+  const budget = BigInt(Math.round(seconds * 1e9));
+  let elapsed = 0n;
+  while (elapsed < budget) {
+    for (let k = 0; k < 16; k++) model.predictBatch(slices[calls++ % slices.length], batch);
+    elapsed = process.hrtime.bigint() - start;
+  }
+  const secs = Number(elapsed) / 1e9;
+  return { rowsPerSec: (calls * batch) / secs, usPerCall: (secs / calls) * 1e6 };
+}
+
+function timeXGBoost(modelFile: string, rows: Float32Array, nf: number, seconds: number) {
+  if (!existsSync(SYSTEM_PYTHON)) return null;
+  const probe = spawnSync(SYSTEM_PYTHON, ["-c", "import xgboost"], { stdio: "ignore" });
+  if (probe.status !== 0) return null;
+  const dir = mkdtempSync(join(tmpdir(), "forestd-bench-"));
+  try {
+    const rowsFile = join(dir, "rows.f32");
+    writeFileSync(rowsFile, new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength));
+    const run = spawnSync(
+      SYSTEM_PYTHON,
+      [
+        join(root, "scripts", "xgboost_bench.py"),
+        modelFile,
+        rowsFile,
+        String(nf),
+        BATCHES.join(","),
+        String(seconds),
+      ],
+      { encoding: "utf8", maxBuffer: 1 << 20 },
+    );
+    if (run.status !== 0) {
+      process.stderr.write(`XGBoost baseline failed: ${run.stderr}\n`);
+      return null;
+    }
+    return JSON.parse(run.stdout) as { xgboost: string; results: { batch: number; rowsPerSec: number }[] };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function main(): void {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: "string", default: "2" },
+      json: { type: "string" },
+      "no-xgboost": { type: "boolean" },
+    },
+  });
+  const seconds = Number(values.seconds);
+  const results: Row[] = [];
+  const tmp = mkdtempSync(join(tmpdir(), "forestd-models-"));
+  try {
+    for (const name of ["large", "small"]) {
+      const bytes = gunzipSync(readFileSync(join(benchDir, `${name}.json.gz`)));
+      const modelFile = join(tmp, `${name}.json`);
+      writeFileSync(modelFile, bytes);
+      const loadStart = performance.now();
+      const model = loadModel(bytes);
+      const loadMs = performance.now() - loadStart;
+      const info = model.info();
+      console.log(
+        `${name}: ${info.numTrees} trees, depth ${info.maxDepth}, ${info.numFeature} features, ${(bytes.length / 1e6).toFixed(1)} MB JSON, loaded in ${loadMs.toFixed(0)} ms`,
+      );
+      const rows = makeRows(model.numFeature, ROWS);
+      const xgb = values["no-xgboost"] ? null : timeXGBoost(modelFile, rows, model.numFeature, seconds);
+      for (const batch of BATCHES) {
+        const ours = timeEngine(model, rows, batch, seconds);
+        const theirs = xgb?.results.find((r) => r.batch === batch)?.rowsPerSec ?? null;
+        results.push({
+          model: name,
+          batch,
+          forestdRowsPerSec: ours.rowsPerSec,
+          forestdUsPerCall: ours.usPerCall,
+          xgboostRowsPerSec: theirs,
+          ratio: theirs ? ours.rowsPerSec / theirs : null,
+        });
+      }
+      if (xgb) console.log(`  baseline: XGBoost ${xgb.xgboost} inplace_predict, nthread=1`);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const fmt = (n: number | null, digits = 0) =>
+    n === null ? "—" : n.toLocaleString("en-US", { maximumFractionDigits: digits });
+  console.log("\nmodel  batch    forestd rows/s   µs/call   XGBoost rows/s   ratio");
+  for (const r of results) {
+    console.log(
+      `${r.model.padEnd(6)} ${String(r.batch).padStart(5)}  ${fmt(r.forestdRowsPerSec).padStart(15)}  ${fmt(r.forestdUsPerCall, 1).padStart(8)}  ${fmt(r.xgboostRowsPerSec).padStart(15)}  ${r.ratio === null ? "—" : `${r.ratio.toFixed(2)}×`}`,
+    );
+  }
+  if (values.json)
+    writeFileSync(values.json, `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`);
+}
+
+main();

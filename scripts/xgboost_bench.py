@@ -1,0 +1,39 @@
+#!/usr/bin/python3
+"""XGBoost's own single-thread predictor on the rows bench:model scores, for the side-by-side ratio.
+
+Usage: /usr/bin/python3 scripts/xgboost_bench.py MODEL ROWS.f32 NUM_FEATURE BATCH[,BATCH...] SECONDS
+Reads row-major float32 rows, times Booster.inplace_predict(nthread=1) per batch size, prints JSON.
+"""
+import json
+import sys
+import time
+
+import numpy as np
+import xgboost as xgb
+
+
+def main():
+    model, rows_path, nf, batches, seconds = sys.argv[1:6]
+    nf = int(nf)
+    seconds = float(seconds)
+    X = np.fromfile(rows_path, dtype=np.float32).reshape(-1, nf)
+    bst = xgb.Booster(model_file=model)
+    bst.set_param({"nthread": 1})
+    out = {"xgboost": xgb.__version__, "results": []}
+    for batch in (int(b) for b in batches.split(",")):
+        data = [X[i:i + batch] for i in range(0, len(X) - batch + 1, batch)] or [X[:batch]]
+        bst.inplace_predict(data[0])  # warm-up
+        rows = 0
+        calls = 0
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            bst.inplace_predict(data[calls % len(data)])
+            rows += batch
+            calls += 1
+        elapsed = time.perf_counter() - start
+        out["results"].append({"batch": batch, "rowsPerSec": rows / elapsed, "usPerCall": elapsed / calls * 1e6})
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+/**
+ * The `forestd` command.
+ *
+ *   forestd predict [--model FILE] [--margin] < rows.json   score a JSON array of rows
+ *   forestd inspect [FILE] [--json]                          describe a model
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import {
+  defaultModelPath,
+  loadModel,
+  type Model,
+  ModelError,
+  outputsToJson,
+  RowError,
+  rowsToFloat32,
+} from "../model/index.js";
+
+const USAGE = `Usage:
+  forestd predict [--model FILE] [--margin] < rows.json
+      Reads a JSON array of rows (arrays, null = missing; or objects keyed by feature name) and
+      prints a JSON array of predictions: a number per row, or an array per row for
+      multi:softprob (and for --margin on multi-class models).
+  forestd inspect [FILE] [--json]
+      Prints the objective, classes, features, trees, depth, nodes and the XGBoost version.
+
+Without a model file, the bundled default model (model/default/model.json) is used.`;
+
+class UsageError extends Error {}
+
+function load(path: string | undefined): Model {
+  return loadModel(path ?? defaultModelPath());
+}
+
+function predict(args: string[]): void {
+  const { values } = parseArgs({
+    args,
+    options: { model: { type: "string", short: "m" }, margin: { type: "boolean", default: false } },
+  });
+  const model = load(values.model);
+  const input = readFileSync(0, "utf8");
+  let rows: unknown;
+  try {
+    rows = JSON.parse(input);
+  } catch (error) {
+    throw new UsageError(`standard input is not valid JSON: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(rows)) throw new UsageError("standard input must be a JSON array of rows");
+  const options = { margin: values.margin };
+  const outputs = model.predictBatch(rowsToFloat32(model, rows), rows.length, options);
+  process.stdout.write(`${JSON.stringify(outputsToJson(outputs, model.outputWidth(options)))}\n`);
+}
+
+function inspect(args: string[]): void {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { json: { type: "boolean", default: false }, model: { type: "string", short: "m" } },
+  });
+  if (positionals.length > 1) throw new UsageError("inspect takes one model file");
+  const path = positionals[0] ?? values.model ?? defaultModelPath();
+  const info = load(path).info();
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ file: path, ...info }, null, 2)}\n`);
+    return;
+  }
+  const features = info.featureNames.length > 0 ? info.featureNames.join(", ") : "(unnamed)";
+  const lines = [
+    `file:        ${path}`,
+    `objective:   ${info.objective} (${info.task})`,
+    `booster:     ${info.booster}`,
+    `classes:     ${info.numClass > 1 ? info.numClass : "-"}`,
+    `outputs:     ${info.numOutputs} per row (${info.numMarginOutputs} margins)`,
+    `features:    ${info.numFeature}: ${features}`,
+    `trees:       ${info.numTrees}${info.numParallelTree > 1 ? ` (${info.numParallelTree} per round)` : ""}`,
+    `max depth:   ${info.maxDepth}`,
+    `nodes:       ${info.numNodes} (${info.numLeaves} leaves)`,
+    `base_score:  ${info.baseScore.join(", ")}`,
+    `xgboost:     ${info.xgboostVersion ?? "unknown"}`,
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+function main(argv: string[]): number {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "predict":
+        predict(rest);
+        return 0;
+      case "inspect":
+        inspect(rest);
+        return 0;
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        process.stdout.write(`${USAGE}\n`);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (error) {
+    if (error instanceof ModelError || error instanceof RowError) {
+      process.stderr.write(`forestd: ${error.code}: ${error.message}\n`);
+      return 1;
+    }
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(`forestd: ${(error as Error).message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+process.exitCode = main(process.argv.slice(2));
