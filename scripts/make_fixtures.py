@@ -129,12 +129,58 @@ def synthesize(src_name, dst_name, rewrite, notes):
     dst = os.path.join(FIXTURES, dst_name)
     with open(dst + ".json", "w") as fh:
         json.dump(model, fh)
-    # Convert through XGBoost where it can read the result, else JSON only.
+    with open(dst + ".ubj", "wb") as fh:
+        fh.write(ubjson_typed(model))
     expected = json.load(open(src + ".expected.json"))
     expected["model"] = dst_name
+    expected["objective"] = model["learner"]["objective"]["name"]
     expected["synthetic"] = {"from": src_name, "notes": notes}
     with open(dst + ".expected.json", "w") as fh:
         json.dump(expected, fh, separators=(",", ":"))
+
+
+# Arrays that XGBoost 2.x+ writes as typed UBJSON containers, and their element types.
+_TYPED_FIELDS = {
+    "split_conditions": "d", "base_weights": "d", "loss_changes": "d", "sum_hessian": "d",
+    "left_children": "l", "right_children": "l", "parents": "l", "split_indices": "l",
+    "default_left": "U", "split_type": "U", "categories_segments": "L", "categories_sizes": "L",
+    "categories_nodes": "l", "categories": "l", "tree_info": "l", "iteration_indptr": "l",
+}
+_TYPED_FMT = {"d": ">f", "l": ">i", "U": ">B", "L": ">q"}
+
+
+def ubjson_typed(value, key=None):
+    """UBJSON as XGBoost 2.x+ writes it: typed ([$d#L...) numeric arrays, L-length strings."""
+    import struct
+
+    def length(n):
+        return b"L" + struct.pack(">q", n)
+
+    if isinstance(value, dict):
+        out = b"{"
+        for k, v in value.items():
+            kb = k.encode()
+            out += length(len(kb)) + kb + ubjson_typed(v, k)  # keys carry no 'S' marker
+        return out + b"}"
+    if isinstance(value, list):
+        t = _TYPED_FIELDS.get(key)
+        if t is not None:
+            fmt = _TYPED_FMT[t]
+            body = b"".join(struct.pack(fmt, (float(x) if t == "d" else int(x))) for x in value)
+            return b"[$" + t.encode() + b"#" + length(len(value)) + body
+        return b"[#" + length(len(value)) + b"".join(ubjson_typed(v) for v in value)
+    if isinstance(value, bool):
+        return b"T" if value else b"F"
+    if isinstance(value, int):
+        return b"L" + struct.pack(">q", value)
+    if isinstance(value, float):
+        return b"d" + struct.pack(">f", value)
+    if isinstance(value, str):
+        vb = value.encode()
+        return b"S" + length(len(vb)) + vb
+    if value is None:
+        return b"Z"
+    raise TypeError(type(value))
 
 
 def binary_label(X, rng):
@@ -342,7 +388,9 @@ def make_bench_models():
         path = os.path.join(BENCH_DIR, name + ".json")
         bst.save_model(path)
         # Committed gzipped: the large model is ~8 MB of JSON.
-        with open(path, "rb") as src, gzip.open(path + ".gz", "wb", compresslevel=9) as dst:
+        # mtime=0 keeps the .gz byte-identical from run to run.
+        with open(path, "rb") as src, open(path + ".gz", "wb") as raw, \
+                gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=raw, mtime=0) as dst:
             dst.write(src.read())
         os.remove(path)
         print("wrote bench", name, file=sys.stderr)
