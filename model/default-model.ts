@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 export const DEFAULT_MODEL_NAME = "body";
 
 /** The package root: the nearest directory above this module holding model/default/model.json. */
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     if (existsSync(join(dir, "model", "default", "model.json"))) return dir;

@@ -8,13 +8,13 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { gunzipSync } from "node:zlib";
+import { packageRoot } from "../model/default-model.js";
 import { loadModel, type Model } from "../model/index.js";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const root = packageRoot();
 const benchDir = join(root, "test", "fixtures", "bench");
 const SYSTEM_PYTHON = "/usr/bin/python3";
 const BATCHES = [1, 100, 10_000];

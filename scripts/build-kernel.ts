@@ -6,10 +6,11 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { packageRoot } from "../model/default-model.js";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const root = packageRoot();
 
 interface Wabt {
   parseWat(

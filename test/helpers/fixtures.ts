@@ -48,5 +48,7 @@ export function ulpDistance(a: number, b: number): number {
 
 /** The tolerance for transformed outputs: 1 float32 ulp, or 1e-7 absolute near zero. */
 export function closeEnough(actual: number, expected: number): boolean {
-  return Object.is(actual, expected) || ulpDistance(actual, expected) <= 1 || Math.abs(actual - expected) <= 1e-7;
+  return (
+    Object.is(actual, expected) || ulpDistance(actual, expected) <= 1 || Math.abs(actual - expected) <= 1e-7
+  );
 }

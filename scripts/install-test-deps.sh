@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Debian packages the test suite runs for real. Installs only what is missing; needs root (or sudo).
+set -euo pipefail
+packages=()
+# (none yet for the engine; nginx and prometheus join when their tests do)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi
