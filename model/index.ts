@@ -5,9 +5,9 @@
  *   const model = loadModel("model.json");
  *   const out = model.predictBatch(new Float32Array([180, 80, 44]), 1);
  */
-export { defaultModelPath } from "./default-model.js";
+export { defaultModelPath, packageRoot } from "./default-model.js";
 export { ModelError, ModelErrorCodes, PredictInputError } from "./errors.js";
-export { loadModel, type ModelSource } from "./load.js";
+export { loadModel, type ModelSource, readModelBytes } from "./load.js";
 export { Model, type ModelInfo, type PredictOptions } from "./model.js";
 export { SUPPORTED_OBJECTIVES } from "./objectives.js";
 export { columnLookup, outputsToJson, RowError, rowsToFloat32, writeRow } from "./rows.js";

@@ -91,9 +91,25 @@ export class Model {
    */
   predictBatch(values: Float32Array, rows: number, options?: PredictOptions): Float32Array {
     const margins = this.margins(values, rows);
-    if (options?.margin) return margins;
-    const width = this.numOutputs;
-    const out = width === this.numMarginOutputs ? margins : new Float32Array(rows * width);
+    return options?.margin ? margins : this.#transformInPlace(margins, rows);
+  }
+
+  /**
+   * The objective's output transform applied to margins from `predictBatch(..., { margin: true })`
+   * (rows × numMarginOutputs); returns a new array (rows × numOutputs), `margins` untouched.
+   */
+  transform(margins: Float32Array, rows: number): Float32Array {
+    if (margins.length !== rows * this.numMarginOutputs) {
+      throw new PredictInputError(
+        `margins has ${margins.length} entries; ${rows} rows need ${rows * this.numMarginOutputs}`,
+      );
+    }
+    return this.#transformInPlace(margins.slice(), rows);
+  }
+
+  #transformInPlace(margins: Float32Array, rows: number): Float32Array {
+    const out =
+      this.numOutputs === this.numMarginOutputs ? margins : new Float32Array(rows * this.numOutputs);
     applyTransform(this.#objective, margins, rows, this.numMarginOutputs, out);
     return out;
   }

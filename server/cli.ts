@@ -2,11 +2,14 @@
 /**
  * The `forestd` command.
  *
+ *   forestd serve [options]                                  run the server (primary + workers)
+ *   forestd reload [--pid-file FILE]                         zero-downtime reload (SIGHUP)
  *   forestd predict [--model FILE] [--margin] < rows.json   score a JSON array of rows
  *   forestd inspect [FILE] [--json]                          describe a model
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { loadSettings, SettingsError, settingsHelp } from "../config/load-settings.js";
 import {
   defaultModelPath,
   loadModel,
@@ -16,6 +19,7 @@ import {
   RowError,
   rowsToFloat32,
 } from "../model/index.js";
+import { runPrimary } from "./arbiter.js";
 
 const USAGE = `Usage:
   forestd predict [--model FILE] [--margin] < rows.json
@@ -24,6 +28,10 @@ const USAGE = `Usage:
       multi:softprob (and for --margin on multi-class models).
   forestd inspect [FILE] [--json]
       Prints the objective, classes, features, trees, depth, nodes and the XGBoost version.
+  forestd serve [options]
+      Starts the server (see forestd serve --help for every setting).
+  forestd reload [--pid-file FILE]
+      Asks a running server to reload its settings and model without downtime (SIGHUP).
 
 Without a model file, the bundled default model (model/default/model.json) is used.`;
 
@@ -82,10 +90,45 @@ function inspect(args: string[]): void {
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 
-function main(argv: string[]): number {
+async function serve(args: string[]): Promise<number> {
+  const sources = { argv: args, env: process.env, cwd: process.cwd() };
+  const { settings, help } = await loadSettings(sources);
+  if (help) {
+    process.stdout.write(`${settingsHelp()}\n`);
+    return 0;
+  }
+  loadModel(settings.model_path); // a model that cannot load stops start-up here, with its error
+  return runPrimary(sources, settings);
+}
+
+function reload(args: string[]): void {
+  const { values } = parseArgs({ args, options: { "pid-file": { type: "string", short: "p" } } });
+  const file = values["pid-file"] ?? process.env.PID_FILE;
+  if (!file) throw new UsageError("reload needs --pid-file FILE (or PID_FILE) naming the primary's pid file");
+  let pid: number;
+  try {
+    pid = Number(readFileSync(file, "utf8").trim());
+  } catch (error) {
+    throw new UsageError(`cannot read pid file ${file}: ${(error as Error).message}`);
+  }
+  if (!Number.isInteger(pid) || pid <= 0) throw new UsageError(`pid file ${file} does not hold a process id`);
+  try {
+    process.kill(pid, "SIGHUP");
+  } catch (error) {
+    throw new UsageError(`cannot signal process ${pid}: ${(error as Error).message}`);
+  }
+  process.stdout.write(`sent SIGHUP to ${pid}\n`);
+}
+
+async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
+      case "serve":
+        return await serve(rest);
+      case "reload":
+        reload(rest);
+        return 0;
       case "predict":
         predict(rest);
         return 0;
@@ -102,6 +145,10 @@ function main(argv: string[]): number {
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (error) {
+    if (error instanceof SettingsError) {
+      process.stderr.write(`forestd: ${error.message}\n`);
+      return 2;
+    }
     if (error instanceof ModelError || error instanceof RowError) {
       process.stderr.write(`forestd: ${error.code}: ${error.message}\n`);
       return 1;
@@ -114,4 +161,4 @@ function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

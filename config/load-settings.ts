@@ -1,0 +1,224 @@
+/**
+ * Resolves settings with Gunicorn's precedence — defaults < environment < config file <
+ * FORESTD_CMD_ARGS < command line — then validates every value against its typebox schema once,
+ * fills in derived values and deep-freezes the result (as Fastify's initial-config-validation does).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { basename, extname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import type { TSchema } from "typebox";
+import { Value } from "typebox/value";
+import { defaultModelPath } from "../model/index.js";
+import { SETTINGS, type SettingSpec, type Settings } from "./settings.js";
+
+export class SettingsError extends Error {
+  readonly code = "FORESTD_ERR_SETTINGS";
+  constructor(message: string) {
+    super(message);
+    this.name = "SettingsError";
+  }
+}
+
+const specs: readonly SettingSpec[] = SETTINGS;
+type Raw = Record<string, unknown>;
+
+function label(spec: SettingSpec): string {
+  return `${spec.env} (--${spec.flag}, "${spec.key}")`;
+}
+
+/** A string from the environment or the command line, as the setting's type. */
+function fromString(spec: SettingSpec, text: string): unknown {
+  const trimmed = text.trim();
+  switch (spec.kind) {
+    case "integer":
+    case "number":
+      return trimmed !== "" && Number.isFinite(Number(trimmed)) ? Number(trimmed) : text;
+    case "boolean": {
+      const lower = trimmed.toLowerCase();
+      if (["1", "true", "yes", "on"].includes(lower)) return true;
+      if (["0", "false", "no", "off"].includes(lower)) return false;
+      return text;
+    }
+    case "list":
+      return trimmed === "" ? [] : trimmed.split(",").map((s) => s.trim());
+    default:
+      return text;
+  }
+}
+
+/** Human words for what a schema allows, for error messages. */
+function allowed(spec: SettingSpec): string {
+  const s = spec.schema as TSchema & Record<string, unknown>;
+  if (Array.isArray(s.anyOf))
+    return `one of ${(s.anyOf as { const: string }[]).map((o) => o.const).join(", ")}`;
+  switch (spec.kind) {
+    case "integer":
+      return `a whole number from ${s.minimum} to ${s.maximum}`;
+    case "number":
+      return `a number of seconds from ${s.minimum} to ${s.maximum}`;
+    case "boolean":
+      return "true or false (also 1/0, yes/no, on/off)";
+    case "list":
+      return spec.key === "bind" ? "HOST:PORT addresses, comma-separated" : "a comma-separated list";
+    default:
+      return s.pattern ? `a string matching ${s.pattern}` : "a string";
+  }
+}
+
+function fromEnvironment(env: NodeJS.ProcessEnv): Raw {
+  const raw: Raw = {};
+  for (const spec of specs) {
+    const value = env[spec.env];
+    if (value !== undefined && value !== "") raw[spec.key] = fromString(spec, value);
+  }
+  return raw;
+}
+
+/** Command-line flags (the serve command's, or FORESTD_CMD_ARGS) → raw values; also -c/--config. */
+function fromArgs(args: readonly string[], source: string): { raw: Raw; config?: string; help: boolean } {
+  const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {
+    config: { type: "string", short: "c" },
+    help: { type: "boolean", short: "h" },
+  };
+  for (const spec of specs) {
+    options[spec.flag] = {
+      type: "string",
+      ...(spec.short ? { short: spec.short } : {}),
+      ...(spec.kind === "list" ? { multiple: true } : {}),
+    };
+    if (spec.kind === "boolean") options[`no-${spec.flag}`] = { type: "boolean" };
+  }
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...args], options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new SettingsError(`${source}: ${(error as Error).message}`);
+  }
+  const raw: Raw = {};
+  for (const spec of specs) {
+    const value = values[spec.flag];
+    if (Array.isArray(value)) raw[spec.key] = value.flatMap((v) => fromString(spec, String(v)) as string[]);
+    else if (typeof value === "string") raw[spec.key] = fromString(spec, value);
+    if (values[`no-${spec.flag}`]) raw[spec.key] = false;
+  }
+  return { raw, config: values.config as string | undefined, help: values.help === true };
+}
+
+async function fromConfigFile(path: string, cwd: string): Promise<Raw> {
+  const file = resolve(cwd, path);
+  if (!existsSync(file)) throw new SettingsError(`config file ${file} does not exist`);
+  let content: unknown;
+  try {
+    if ([".js", ".mjs", ".cjs"].includes(extname(file))) {
+      const module = (await import(pathToFileURL(file).href)) as { default?: unknown };
+      content = module.default ?? module;
+    } else {
+      content = JSON.parse(readFileSync(file, "utf8"));
+    }
+  } catch (error) {
+    throw new SettingsError(`config file ${file} cannot be read: ${(error as Error).message}`);
+  }
+  if (typeof content !== "object" || content === null || Array.isArray(content)) {
+    throw new SettingsError(`config file ${file} must hold an object of settings`);
+  }
+  const raw: Raw = {};
+  for (const [key, value] of Object.entries(content)) {
+    const spec = specs.find((s) => s.key === key || s.env === key);
+    if (!spec) {
+      throw new SettingsError(
+        `config file ${file}: unknown setting "${key}"; known: ${specs.map((s) => s.key).join(", ")}`,
+      );
+    }
+    raw[spec.key] = typeof value === "string" && spec.kind !== "string" ? fromString(spec, value) : value;
+  }
+  return raw;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Splits FORESTD_CMD_ARGS like a shell would for simple cases: whitespace, with '…' or "…" quoting. */
+export function splitArgs(text: string): string[] {
+  const out: string[] = [];
+  for (const match of text.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)) out.push(match[1] ?? match[2] ?? match[3]);
+  return out;
+}
+
+export interface SettingsSources {
+  argv: readonly string[];
+  env: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+export interface LoadedSettings {
+  settings: Settings;
+  help: boolean;
+}
+
+export async function loadSettings({
+  argv,
+  env,
+  cwd = process.cwd(),
+}: SettingsSources): Promise<LoadedSettings> {
+  const cli = fromArgs(argv, "command line");
+  const cmdArgs = env.FORESTD_CMD_ARGS
+    ? fromArgs(splitArgs(env.FORESTD_CMD_ARGS), "FORESTD_CMD_ARGS")
+    : { raw: {}, help: false };
+  const configPath = cli.config ?? (cmdArgs as { config?: string }).config;
+  const file = configPath ? await fromConfigFile(configPath, cwd) : {};
+
+  const merged: Raw = {};
+  for (const spec of specs)
+    merged[spec.key] = typeof spec.default === "function" ? spec.default(env) : spec.default;
+  Object.assign(merged, fromEnvironment(env), file, cmdArgs.raw, cli.raw);
+
+  const problems: string[] = [];
+  for (const spec of specs) {
+    const value = merged[spec.key];
+    if (!Value.Check(spec.schema, value)) {
+      problems.push(`${label(spec)}: must be ${allowed(spec)}; got ${JSON.stringify(value)}`);
+    }
+  }
+  if (problems.length > 0) throw new SettingsError(`invalid settings:\n  ${problems.join("\n  ")}`);
+
+  if (merged.model_path === "") {
+    merged.model_path = defaultModelPath();
+    if (merged.model_name === "") merged.model_name = "default";
+  } else {
+    merged.model_path = resolve(cwd, merged.model_path as string);
+  }
+  if (merged.model_name === "") {
+    const base = basename(merged.model_path as string, extname(merged.model_path as string)).replace(
+      /[^A-Za-z0-9._-]/g,
+      "_",
+    );
+    merged.model_name = /^[A-Za-z0-9]/.test(base) ? base.slice(0, 128) : `m${base}`.slice(0, 128);
+  }
+  if (merged.pid_file !== "") merged.pid_file = resolve(cwd, merged.pid_file as string);
+  return { settings: deepFreeze(merged as Settings), help: cli.help };
+}
+
+/** `forestd serve --help`: every setting with its flag, env var, default and doc line. */
+export function settingsHelp(): string {
+  const lines = [
+    "Usage: forestd serve [options]",
+    "",
+    "Every option is also an environment variable and a config-file key.",
+    "",
+  ];
+  lines.push("  -c, --config FILE              config file (.json, or .js exporting an object)");
+  for (const spec of specs) {
+    const flag = `${spec.short ? `-${spec.short}, ` : "    "}--${spec.flag} ${spec.kind === "boolean" ? "on|off" : spec.env}`;
+    const dflt = spec.defaultDoc ?? JSON.stringify(spec.default);
+    lines.push(`  ${flag.padEnd(30)} ${spec.doc}`);
+    lines.push(`  ${"".padEnd(30)} env ${spec.env}; config "${spec.key}"; default ${dflt}`);
+  }
+  lines.push("", "Precedence: defaults < environment < config file < FORESTD_CMD_ARGS < command line.");
+  return lines.join("\n");
+}

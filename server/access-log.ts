@@ -1,0 +1,33 @@
+/**
+ * One access-log line per request (pino JSON): method, path, status, duration, rows, client
+ * address (X-Forwarded-For when the peer is a trusted proxy); and the request metrics.
+ */
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import type { WorkerMetrics } from "./metrics.js";
+
+export function installAccessLog(
+  app: FastifyInstance,
+  logger: Logger,
+  metrics: WorkerMetrics,
+  enabled: boolean,
+): void {
+  const access = logger.child({ log: "access" });
+  app.addHook("onResponse", async (request, reply) => {
+    const seconds = reply.elapsedTime / 1000;
+    const route = request.routeOptions.url ?? "unmatched";
+    const labels = { method: request.method, route, status: String(reply.statusCode) };
+    metrics.requests.inc(labels);
+    metrics.requestDuration.observe(labels, seconds);
+    if (enabled) {
+      access.info({
+        method: request.method,
+        path: request.url.length > 512 ? `${request.url.slice(0, 512)}…` : request.url,
+        status: reply.statusCode,
+        duration_ms: Math.round(reply.elapsedTime * 1000) / 1000,
+        rows: request.forestdRows,
+        client: request.ip,
+      });
+    }
+  });
+}

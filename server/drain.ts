@@ -1,0 +1,67 @@
+/**
+ * Graceful drain of a worker's HTTP servers, losing nothing that was accepted.
+ *
+ * Node's `server.close()` also closes idle keep-alive connections at once, which races a client
+ * that is just sending its next request on one (it sees a reset). Instead: stop accepting new
+ * connections, answer every request that still arrives with `Connection: close`, and close a
+ * connection only once it has been idle for `idleGraceMs`, or when the deadline passes.
+ */
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { Server as NetServer, type Socket } from "node:net";
+
+interface Tracked {
+  busy: number;
+  idleSince: number;
+}
+
+export class ConnectionDrainer {
+  readonly #servers: Server[] = [];
+  readonly #sockets = new Map<Socket, Tracked>();
+  #draining = false;
+
+  track(server: Server): void {
+    this.#servers.push(server);
+    server.on("connection", (socket: Socket) => {
+      this.#sockets.set(socket, { busy: 0, idleSince: Date.now() });
+      socket.once("close", () => this.#sockets.delete(socket));
+    });
+    server.on("request", (request: IncomingMessage, response: ServerResponse) => {
+      const tracked = this.#sockets.get(request.socket);
+      if (tracked) tracked.busy++;
+      if (this.#draining) response.setHeader("connection", "close");
+      response.once("close", () => {
+        if (tracked) {
+          tracked.busy--;
+          tracked.idleSince = Date.now();
+        }
+      });
+    });
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
+  /** Stops accepting and waits until every connection has closed, or `deadline` (epoch ms). */
+  async drain(deadline: number, idleGraceMs = 1000): Promise<boolean> {
+    this.#draining = true;
+    for (const server of this.#servers) {
+      // net.Server's close stops accepting without http.Server's closeIdleConnections().
+      NetServer.prototype.close.call(server);
+    }
+    while (this.#sockets.size > 0 && Date.now() < deadline) {
+      const now = Date.now();
+      for (const [socket, t] of this.#sockets) {
+        if (t.busy === 0 && now - t.idleSince >= idleGraceMs) socket.end();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const clean = this.#sockets.size === 0;
+    for (const socket of this.#sockets.keys()) socket.destroy();
+    return clean;
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * A worker's Prometheus metrics (prom-client). Names and labels are the public contract that the
+ * Grafana dashboard and alert rules in deploy/ rely on.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const ROW_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536];
+
+export interface WorkerMetricsSources {
+  queueRows(): number;
+  poolUtilization(): number;
+}
+
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<"method" | "route" | "status">;
+  readonly requestDuration: Histogram<"method" | "route" | "status">;
+  readonly inferenceDuration: Histogram;
+  readonly queueWait: Histogram;
+  readonly batchRows: Histogram;
+  readonly rows: Counter<"model">;
+  readonly predictions: Counter<"model" | "class">;
+  readonly rejected: Counter<"reason">;
+
+  constructor(sources: WorkerMetricsSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.requests = new Counter({
+      name: "forestd_http_requests_total",
+      help: "HTTP requests answered, by method, route and status.",
+      labelNames: ["method", "route", "status"],
+      registers,
+    });
+    this.requestDuration = new Histogram({
+      name: "forestd_http_request_duration_seconds",
+      help: "Time from request received to response sent.",
+      labelNames: ["method", "route", "status"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.inferenceDuration = new Histogram({
+      name: "forestd_inference_duration_seconds",
+      help: "Scoring time of one task in a thread.",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.queueWait = new Histogram({
+      name: "forestd_queue_wait_seconds",
+      help: "Time rows waited for a scoring thread.",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.batchRows = new Histogram({
+      name: "forestd_batch_rows",
+      help: "Rows per scoring task.",
+      buckets: ROW_BUCKETS,
+      registers,
+    });
+    this.rows = new Counter({
+      name: "forestd_rows_total",
+      help: "Rows scored.",
+      labelNames: ["model"],
+      registers,
+    });
+    this.predictions = new Counter({
+      name: "forestd_predictions_total",
+      help: "Predicted class per row, for classifiers.",
+      labelNames: ["model", "class"],
+      registers,
+    });
+    this.rejected = new Counter({
+      name: "forestd_rejected_total",
+      help: "Requests turned away, by reason.",
+      labelNames: ["reason"],
+      registers,
+    });
+    new Gauge({
+      name: "forestd_queue_rows",
+      help: "Rows waiting for a scoring thread.",
+      registers,
+      collect() {
+        this.set(sources.queueRows());
+      },
+    });
+    new Gauge({
+      name: "forestd_pool_utilization",
+      help: "Share of time the scoring threads were busy (0..1).",
+      registers,
+      collect() {
+        this.set(sources.poolUtilization());
+      },
+    });
+  }
+}

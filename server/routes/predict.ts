@@ -1,0 +1,70 @@
+/**
+ * POST /predict — {"instances": [row, ...]} → {"predictions": [...]}; a bare row object →
+ * {"prediction": ...}; `?output=margin` for raw margins.
+ */
+import type { FastifyInstance } from "fastify";
+import { columnLookup, outputsToJson, writeRow } from "../../model/index.js";
+import { InvalidInputError } from "../errors.js";
+import { ErrorResponse, PredictBody, PredictQuery, PredictResponse } from "../schemas.js";
+import { type ScoringDeps, scoreRows } from "../scoring.js";
+
+const SHAPE = 'the body must be {"instances": [row, ...]} or a single row object keyed by feature name';
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Promise<void> {
+  const model = deps.served.model;
+  const columns = columnLookup(model);
+  app.post(
+    "/predict",
+    {
+      schema: {
+        summary: "Predict for one row or a batch of rows",
+        body: PredictBody,
+        querystring: PredictQuery,
+        response: { 200: PredictResponse, "4xx": ErrorResponse, "5xx": ErrorResponse },
+      },
+      // Rows are checked by writeRow, whose errors name the row and the feature; the schema
+      // above documents the shape for /openapi.json. Responses are plain JSON.stringify.
+      validatorCompiler: ({ httpPart }) => (httpPart === "querystring" ? validateQuery : () => true),
+      serializerCompiler: () => JSON.stringify,
+    },
+    async (request) => {
+      const body = request.body;
+      const margin = (request.query as { output?: string }).output === "margin";
+      let rows: unknown[];
+      let single = false;
+      if (isPlainObject(body) && Object.hasOwn(body, "instances")) {
+        if (!Array.isArray(body.instances))
+          throw new InvalidInputError(`"instances" must be an array of rows; ${SHAPE}`);
+        if (body.instances.length === 0)
+          throw new InvalidInputError('"instances" is empty: send at least one row');
+        rows = body.instances;
+      } else if (isPlainObject(body)) {
+        rows = [body];
+        single = true;
+      } else {
+        throw new InvalidInputError(SHAPE);
+      }
+      const nf = model.numFeature;
+      const values = new Float32Array(rows.length * nf);
+      for (let r = 0; r < rows.length; r++) writeRow(model, columns, rows[r], r, values, r * nf);
+      request.forestdRows = rows.length;
+      const { outputs, width } = await scoreRows(deps, values, rows.length, margin);
+      const json = outputsToJson(outputs, width);
+      return single ? { prediction: json[0] } : { predictions: json };
+    },
+  );
+}
+
+function validateQuery(query: unknown): { value: unknown } | { error: Error } {
+  const output = isPlainObject(query) ? query.output : undefined;
+  if (output === undefined || output === "prediction" || output === "margin") return { value: query };
+  return {
+    error: new InvalidInputError(
+      `query "output" must be "prediction" or "margin", got "${String(output).slice(0, 40)}"`,
+    ),
+  };
+}

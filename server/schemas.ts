@@ -1,0 +1,70 @@
+/**
+ * The HTTP API's shapes, in typebox, for validation where it is used and for /openapi.json.
+ */
+import { Type } from "typebox";
+
+const Value = Type.Union([Type.Number(), Type.Null()], { description: "a feature value; null = missing" });
+export const PositionalRow = Type.Array(Value, { description: "values in the model's feature order" });
+export const NamedRow = Type.Record(Type.String(), Value, {
+  description: "values keyed by feature name; absent = missing",
+});
+export const Row = Type.Union([PositionalRow, NamedRow]);
+
+export const PredictBody = Type.Union([
+  Type.Object({ instances: Type.Array(Row, { minItems: 1 }) }, { description: "a batch of rows" }),
+  NamedRow,
+]);
+export const PredictQuery = Type.Object({
+  output: Type.Optional(
+    Type.Union([Type.Literal("prediction"), Type.Literal("margin")], { default: "prediction" }),
+  ),
+});
+const Output = Type.Union([Type.Number(), Type.Array(Type.Number())], {
+  description: "a number, or an array per row for multi:softprob (and for margins of multi-output models)",
+});
+export const PredictResponse = Type.Union([
+  Type.Object({ predictions: Type.Array(Output) }),
+  Type.Object({ prediction: Output }),
+]);
+
+export const ErrorResponse = Type.Object({
+  statusCode: Type.Integer(),
+  code: Type.String({ description: "FORESTD_ERR_*: stable, for clients to branch on" }),
+  error: Type.String(),
+  message: Type.String(),
+  row: Type.Optional(Type.Integer()),
+  field: Type.Optional(Type.String()),
+});
+
+/** Open Inference Protocol (KServe V2) request: one FP32/FP64 tensor of shape [N, F]. */
+export const InferBody = Type.Object({
+  id: Type.Optional(Type.String({ maxLength: 256 })),
+  parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  inputs: Type.Array(
+    Type.Object({
+      name: Type.String({ maxLength: 256 }),
+      shape: Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1, maxItems: 2 }),
+      datatype: Type.Union([Type.Literal("FP32"), Type.Literal("FP64")]),
+      data: Type.Array(Type.Unknown()),
+      parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    }),
+    { minItems: 1, maxItems: 1 },
+  ),
+  outputs: Type.Optional(Type.Array(Type.Object({ name: Type.String() }))),
+});
+
+export const InferResponse = Type.Object({
+  model_name: Type.String(),
+  model_version: Type.Optional(Type.String()),
+  id: Type.Optional(Type.String()),
+  outputs: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      datatype: Type.String(),
+      shape: Type.Array(Type.Integer()),
+      data: Type.Array(Type.Number()),
+    }),
+  ),
+});
+
+export const ModelNameParams = Type.Object({ name: Type.String({ maxLength: 256 }) });

@@ -1,0 +1,64 @@
+/**
+ * The part of every prediction route after parsing: rows → batcher → outputs, plus the row and
+ * class counters. Routes stay plain: parse, validate, call this, serialise.
+ */
+import type { Batcher } from "../workers/batcher.js";
+import type { WorkerMetrics } from "./metrics.js";
+import type { ServedModel } from "./served-model.js";
+
+export interface ScoringDeps {
+  served: ServedModel;
+  batcher: Batcher;
+  metrics: WorkerMetrics;
+}
+
+export interface Scored {
+  outputs: Float32Array;
+  /** Values per row in `outputs`. */
+  width: number;
+}
+
+export async function scoreRows(
+  deps: ScoringDeps,
+  values: Float32Array,
+  rows: number,
+  margin: boolean,
+): Promise<Scored> {
+  const { served, metrics } = deps;
+  const outputs = await deps.batcher.submit(values, rows, margin);
+  const width = margin ? served.model.numMarginOutputs : served.model.numOutputs;
+  metrics.rows.inc({ model: served.name }, rows);
+  if (served.classes.length > 0) countClasses(deps, outputs, rows, width, margin);
+  return { outputs, width };
+}
+
+/** forestd_predictions_total{class}: the predicted class of each row, counted per request. */
+function countClasses(
+  deps: ScoringDeps,
+  outputs: Float32Array,
+  rows: number,
+  width: number,
+  margin: boolean,
+): void {
+  const { served, metrics } = deps;
+  const counts = new Array<number>(served.classes.length).fill(0);
+  const objective = served.info.objective;
+  for (let r = 0; r < rows; r++) {
+    let cls: number;
+    if (width > 1) {
+      let best = 0;
+      for (let g = 1; g < width; g++) if (outputs[r * width + g] > outputs[r * width + best]) best = g;
+      cls = best;
+    } else if (objective === "multi:softmax" && !margin) {
+      cls = outputs[r];
+    } else {
+      // Binary: a probability above 0.5, a hinge output of 1, or a positive margin.
+      const threshold = margin || objective !== "binary:logistic" ? 0 : 0.5;
+      cls = objective === "binary:hinge" && !margin ? outputs[r] : outputs[r] > threshold ? 1 : 0;
+    }
+    if (cls >= 0 && cls < counts.length) counts[cls]++;
+  }
+  counts.forEach((n, c) => {
+    if (n > 0) metrics.predictions.inc({ model: served.name, class: served.classes[c] }, n);
+  });
+}

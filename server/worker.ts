@@ -1,0 +1,175 @@
+/**
+ * A worker process: loads the model, starts its scoring threads and its Fastify server on the
+ * shared port(s), reports readiness and heartbeats to the primary, and drains on request.
+ */
+import cluster from "node:cluster";
+import { createServer, type Server } from "node:http";
+import pino from "pino";
+import type { Settings } from "../config/settings.js";
+import { Batcher } from "../workers/batcher.js";
+import { ScoringPool } from "../workers/scoring-pool.js";
+import { buildApp } from "./app.js";
+import { ConnectionDrainer } from "./drain.js";
+import { BOOT_ERROR_EXIT_CODE, type PrimaryMessage, type WorkerMessage } from "./ipc.js";
+import { WorkerMetrics } from "./metrics.js";
+import { loadServedModel, type ServedModel } from "./served-model.js";
+
+const HEARTBEAT_MS = 1000;
+
+function send(message: WorkerMessage): void {
+  if (process.connected && process.send) process.send(message);
+}
+
+/** "host:port" / "[::1]:port" → listen options. */
+export function parseBind(bind: string): { host: string; port: number } {
+  const at = bind.lastIndexOf(":");
+  const host = bind.slice(0, at).replace(/^\[(.*)\]$/, "$1");
+  return { host, port: Number(bind.slice(at + 1)) };
+}
+
+export async function runWorker(settings: Settings): Promise<void> {
+  const logger = pino({
+    level: settings.log_level,
+    base: { pid: process.pid, worker: cluster.worker?.id ?? 0 },
+  });
+  const bootError = (what: string, error: unknown): never => {
+    const message = `${what}: ${(error as Error).message}`;
+    logger.fatal({ event: "boot_error", err: error }, message);
+    send({ type: "forestd:boot-error", message });
+    process.exit(BOOT_ERROR_EXIT_CODE);
+  };
+
+  let served: ServedModel;
+  try {
+    served = loadServedModel(settings.model_path, settings.model_name);
+  } catch (error) {
+    return bootError(`cannot load model ${settings.model_path}`, error);
+  }
+  const testHooks = process.env.FORESTD_TEST_HOOKS === "1";
+  const pool = new ScoringPool(settings.model_path, settings.threads, {
+    testHooks,
+    taskTimeoutMs: settings.timeout * 1000,
+  });
+  let batcher: Batcher | undefined;
+  const metrics = new WorkerMetrics({
+    queueRows: () => batcher?.queuedRows ?? 0,
+    poolUtilization: () => pool.utilization,
+  });
+  batcher = new Batcher(pool, {
+    numFeature: served.model.numFeature,
+    groups: served.model.numMarginOutputs,
+    width: served.model.numOutputs,
+    maxBatchRows: settings.max_batch_rows,
+    maxQueueRows: settings.max_queue,
+    onBatch: (rows, seconds) => {
+      metrics.batchRows.observe(rows);
+      metrics.inferenceDuration.observe(seconds);
+    },
+    onDispatch: (_rows, wait) => metrics.queueWait.observe(wait),
+  });
+
+  const drainer = new ConnectionDrainer();
+  const app = await buildApp({
+    settings,
+    served,
+    batcher,
+    metrics,
+    logger,
+    isReady: () => !drainer.draining,
+  });
+  app.addHook("onSend", async (_request, reply) => {
+    if (drainer.draining) reply.header("connection", "close");
+  });
+
+  // Recycling after MAX_REQUESTS (+ jitter): ask the primary for a replacement, keep serving
+  // until it says to drain.
+  const jitter =
+    settings.max_requests_jitter > 0 ? Math.floor(Math.random() * (settings.max_requests_jitter + 1)) : 0;
+  const maxRequests = settings.max_requests > 0 ? settings.max_requests + jitter : 0;
+  let served_requests = 0;
+  let retireAsked = false;
+  app.addHook("onResponse", async () => {
+    served_requests++;
+    if (maxRequests > 0 && served_requests >= maxRequests && !retireAsked) {
+      retireAsked = true;
+      logger.info({ event: "worker_retire", requests: served_requests }, "max_requests reached");
+      send({ type: "forestd:retire", reason: "max-requests" });
+    }
+  });
+
+  if (testHooks) installTestHooks(app, pool, served);
+
+  const servers: Server[] = [];
+  try {
+    await app.ready();
+    const [first, ...rest] = settings.bind.map(parseBind);
+    await app.listen({ host: first.host, port: first.port, backlog: settings.backlog });
+    servers.push(app.server);
+    for (const extra of rest) {
+      const server = createServer((req, res) => app.routing(req, res));
+      server.keepAliveTimeout = Math.round(settings.keepalive * 1000);
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen({ host: extra.host, port: extra.port, backlog: settings.backlog }, () => resolve());
+      });
+      servers.push(server);
+    }
+  } catch (error) {
+    return bootError(`cannot listen on ${settings.bind.join(", ")}`, error);
+  }
+  for (const server of servers) drainer.track(server);
+
+  const heartbeat = setInterval(() => send({ type: "forestd:heartbeat" }), HEARTBEAT_MS);
+  send({ type: "forestd:ready", sha256: served.sha256 });
+  logger.info(
+    { event: "worker_ready", bind: settings.bind, model: served.name, sha256: served.sha256 },
+    "worker ready",
+  );
+
+  let stopping = false;
+  const stop = async (graceful: boolean) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ event: "worker_stopping", graceful }, graceful ? "draining" : "stopping now");
+    const deadline = Date.now() + (graceful ? settings.graceful_timeout * 1000 : 0);
+    const clean = await drainer.drain(deadline);
+    clearInterval(heartbeat);
+    await pool.destroy().catch(() => undefined);
+    logger.info({ event: "worker_stopped", clean }, "worker stopped");
+    // Let the last log lines and IPC messages flush before exiting.
+    setImmediate(() => process.exit(0));
+  };
+  process.on("message", (message: PrimaryMessage) => {
+    if (message?.type === "forestd:shutdown") void stop(message.graceful);
+  });
+  process.on("SIGTERM", () => void stop(true));
+  // Ctrl-C reaches the whole process group; the primary orchestrates the stop.
+  process.on("SIGINT", () => undefined);
+  process.on("SIGQUIT", () => void stop(false));
+  // The primary is gone (killed -9): nobody will route to us or stop us.
+  process.on("disconnect", () => void stop(true));
+}
+
+/** FORESTD_TEST_HOOKS=1 only: ways for the test suite to make a worker or a thread hang. */
+function installTestHooks(
+  app: Awaited<ReturnType<typeof buildApp>>,
+  pool: ScoringPool,
+  served: ServedModel,
+): void {
+  app.post("/__test/hang-thread", async (request) => {
+    const ms = Number((request.query as { ms?: string }).ms ?? 60_000);
+    const values = new Float32Array(served.model.numFeature);
+    await pool.run({ values, rows: 1, wantMargins: true, wantPredictions: false, hangMs: ms }, [
+      values.buffer,
+    ]);
+    return { hung: ms };
+  });
+  app.post("/__test/hang-worker", async (request) => {
+    const ms = Number((request.query as { ms?: string }).ms ?? 60_000);
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      // Block the event loop: no heartbeats, no requests.
+    }
+    return { hung: ms };
+  });
+}

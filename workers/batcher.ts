@@ -1,0 +1,206 @@
+/**
+ * Opportunistic batching in front of the scoring threads.
+ *
+ * An idle thread gets a request's rows at once, so batching adds no latency at low load. While
+ * every thread is busy, rows from new requests wait here; when a thread frees up it takes the
+ * waiting rows as one task (up to `maxBatchRows`), so the thread round trip is paid per batch, not
+ * per request. A large request is cut so that idle threads share it. Each request gets back
+ * exactly its own rows' outputs, in order.
+ */
+import { decodeResult, type ScoreTask } from "./protocol.js";
+
+/** The piscina facade the batcher drives (see scoring-pool.ts). */
+export interface TaskRunner {
+  readonly threads: number;
+  run(task: ScoreTask, transfer: ArrayBuffer[]): Promise<ArrayBuffer>;
+}
+
+export interface BatcherOptions {
+  numFeature: number;
+  /** Margins per row, and predictions per row, of the model. */
+  groups: number;
+  width: number;
+  maxBatchRows: number;
+  /** Most rows allowed to wait for a thread; more → OverloadedError. */
+  maxQueueRows: number;
+  /** Do not cut work into parts smaller than this to share it between threads. */
+  minSplitRows?: number;
+  /** Called per task when it comes back: rows in it, seconds its thread spent scoring. */
+  onBatch?: (rows: number, seconds: number) => void;
+  /** Called per request part when it leaves the queue: seconds it waited. */
+  onDispatch?: (rows: number, waitSeconds: number) => void;
+}
+
+export class OverloadedError extends Error {
+  readonly code = "FORESTD_ERR_OVERLOADED";
+  constructor(readonly queuedRows: number) {
+    super(`too many rows waiting for a scoring thread (${queuedRows}); try again shortly`);
+    this.name = "OverloadedError";
+  }
+}
+
+interface Job {
+  values: Float32Array;
+  rows: number;
+  margin: boolean;
+  output: Float32Array;
+  remaining: number;
+  settled: boolean;
+  resolve: (output: Float32Array) => void;
+  reject: (error: unknown) => void;
+  enqueuedAt: number;
+}
+
+/** A run of rows of one job, waiting or in a task. */
+interface Piece {
+  job: Job;
+  start: number;
+  rows: number;
+}
+
+export class Batcher {
+  readonly #pool: TaskRunner;
+  readonly #o: Required<Omit<BatcherOptions, "onBatch" | "onDispatch">> &
+    Pick<BatcherOptions, "onBatch" | "onDispatch">;
+  #queue: Piece[] = [];
+  #head = 0;
+  #queuedRows = 0;
+  #inFlight = 0;
+
+  constructor(pool: TaskRunner, options: BatcherOptions) {
+    this.#pool = pool;
+    this.#o = { minSplitRows: 256, ...options };
+  }
+
+  /** Rows waiting for a thread. */
+  get queuedRows(): number {
+    return this.#queuedRows;
+  }
+
+  /** Tasks running on threads now. */
+  get busyThreads(): number {
+    return this.#inFlight;
+  }
+
+  /** Scores `rows` rows; resolves with `rows × (margin ? groups : width)` outputs. */
+  submit(values: Float32Array, rows: number, margin: boolean): Promise<Float32Array> {
+    const width = margin ? this.#o.groups : this.#o.width;
+    if (rows === 0) return Promise.resolve(new Float32Array(0));
+    const idle = this.#pool.threads - this.#inFlight;
+    if (this.#queuedRows + rows > this.#o.maxQueueRows + idle * this.#o.maxBatchRows) {
+      return Promise.reject(new OverloadedError(this.#queuedRows));
+    }
+    return new Promise<Float32Array>((resolve, reject) => {
+      const job: Job = {
+        values,
+        rows,
+        margin,
+        output: new Float32Array(rows * width),
+        remaining: rows,
+        settled: false,
+        resolve,
+        reject,
+        enqueuedAt: performance.now(),
+      };
+      this.#queue.push({ job, start: 0, rows });
+      this.#queuedRows += rows;
+      this.#pump();
+    });
+  }
+
+  /** Hands waiting rows to idle threads, sharing them out evenly. */
+  #pump(): void {
+    while (this.#inFlight < this.#pool.threads && this.#head < this.#queue.length) {
+      const idle = this.#pool.threads - this.#inFlight;
+      const share = Math.ceil(this.#queuedRows / idle);
+      const target = Math.min(this.#o.maxBatchRows, Math.max(this.#o.minSplitRows, share));
+      const pieces: Piece[] = [];
+      let total = 0;
+      while (total < target && this.#head < this.#queue.length) {
+        const next = this.#queue[this.#head];
+        const take = Math.min(next.rows, target - total);
+        pieces.push({ job: next.job, start: next.start, rows: take });
+        total += take;
+        next.start += take;
+        next.rows -= take;
+        if (next.rows === 0) this.#head++;
+      }
+      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+        this.#queue = this.#queue.slice(this.#head);
+        this.#head = 0;
+      }
+      this.#queuedRows -= total;
+      this.#dispatch(pieces, total);
+    }
+  }
+
+  #dispatch(pieces: Piece[], rows: number): void {
+    const nf = this.#o.numFeature;
+    const now = performance.now();
+    let values: Float32Array;
+    const only = pieces[0];
+    if (
+      pieces.length === 1 &&
+      only.start === 0 &&
+      only.rows === only.job.rows &&
+      ownsBuffer(only.job.values)
+    ) {
+      values = only.job.values; // a whole request: move its buffer, no copy
+    } else {
+      values = new Float32Array(rows * nf);
+      let at = 0;
+      for (const p of pieces) {
+        values.set(p.job.values.subarray(p.start * nf, (p.start + p.rows) * nf), at);
+        at += p.rows * nf;
+      }
+    }
+    for (const p of pieces) this.#o.onDispatch?.(p.rows, (now - p.job.enqueuedAt) / 1000);
+    const task: ScoreTask = {
+      values,
+      rows,
+      wantMargins: pieces.some((p) => p.job.margin),
+      wantPredictions: pieces.some((p) => !p.job.margin),
+    };
+    this.#inFlight++;
+    this.#pool
+      .run(task, [values.buffer as ArrayBuffer])
+      .then((buffer) => {
+        const result = decodeResult(buffer, task, this.#o.groups, this.#o.width);
+        this.#o.onBatch?.(rows, result.seconds);
+        let offset = 0;
+        for (const p of pieces) {
+          const job = p.job;
+          const source = (job.margin ? result.margins : result.predictions) as Float32Array;
+          const w = job.margin ? this.#o.groups : this.#o.width;
+          if (!job.settled) {
+            job.output.set(source.subarray(offset * w, (offset + p.rows) * w), p.start * w);
+            job.remaining -= p.rows;
+            if (job.remaining === 0) {
+              job.settled = true;
+              job.resolve(job.output);
+            }
+          }
+          offset += p.rows;
+        }
+      })
+      .catch((error: unknown) => {
+        for (const p of pieces) {
+          if (!p.job.settled) {
+            p.job.settled = true;
+            p.job.reject(error);
+          }
+        }
+      })
+      .finally(() => {
+        this.#inFlight--;
+        this.#pump();
+      });
+  }
+}
+
+/** True when the array spans its whole buffer, so transferring the buffer moves nothing else. */
+function ownsBuffer(a: Float32Array): boolean {
+  return (
+    a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !(a.buffer instanceof SharedArrayBuffer)
+  );
+}

@@ -1,0 +1,56 @@
+/**
+ * What crosses between a worker's event loop and its scoring threads. Both directions move a
+ * single ArrayBuffer (transferred, never copied): piscina transfers only a task's top-level value,
+ * so the result packs its timing in front of its outputs.
+ */
+export interface ScoreTask {
+  /** Row-major float32 features, `rows × numFeature`; its buffer is transferred to the thread. */
+  values: Float32Array;
+  rows: number;
+  /** Which outputs the batch needs: margins, transformed predictions, or both. */
+  wantMargins: boolean;
+  wantPredictions: boolean;
+  /** Test-only: make this task hang for this many ms (FORESTD_TEST_HOOKS=1 only). */
+  hangMs?: number;
+}
+
+/** Result layout: [f64 seconds scoring][margins f32 × rows·groups if wanted][predictions f32 × rows·width if wanted]. */
+const HEADER_BYTES = 8;
+
+export function encodeResult(
+  seconds: number,
+  margins: Float32Array | null,
+  predictions: Float32Array | null,
+): ArrayBuffer {
+  const m = margins?.length ?? 0;
+  const p = predictions?.length ?? 0;
+  const buffer = new ArrayBuffer(HEADER_BYTES + 4 * (m + p));
+  new Float64Array(buffer, 0, 1)[0] = seconds;
+  const out = new Float32Array(buffer, HEADER_BYTES);
+  if (margins) out.set(margins, 0);
+  if (predictions) out.set(predictions, m);
+  return buffer;
+}
+
+export interface DecodedResult {
+  seconds: number;
+  margins: Float32Array | null;
+  predictions: Float32Array | null;
+}
+
+export function decodeResult(
+  buffer: ArrayBuffer,
+  task: { rows: number; wantMargins: boolean; wantPredictions: boolean },
+  groups: number,
+  width: number,
+): DecodedResult {
+  const seconds = new Float64Array(buffer, 0, 1)[0];
+  const m = task.wantMargins ? task.rows * groups : 0;
+  return {
+    seconds,
+    margins: task.wantMargins ? new Float32Array(buffer, HEADER_BYTES, m) : null,
+    predictions: task.wantPredictions
+      ? new Float32Array(buffer, HEADER_BYTES + 4 * m, task.rows * width)
+      : null,
+  };
+}
