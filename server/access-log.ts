@@ -13,7 +13,7 @@ export function installAccessLog(
   enabled: boolean,
 ): void {
   const access = logger.child({ log: "access" });
-  app.addHook("onResponse", async (request, reply) => {
+  app.addHook("onResponse", (request, reply, done) => {
     const seconds = reply.elapsedTime / 1000;
     const route = request.routeOptions.url ?? "unmatched";
     const labels = { method: request.method, route, status: String(reply.statusCode) };
@@ -29,5 +29,6 @@ export function installAccessLog(
         client: request.ip,
       });
     }
+    done();
   });
 }

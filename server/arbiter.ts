@@ -1,7 +1,7 @@
 /**
  * The primary process: an arbiter after Gunicorn's (gunicorn/arbiter.py).
  *
- * Signal handlers only queue the signal. One loop wakes at least once a second, handles queued
+ * Signal handlers only queue the signal. One loop wakes at least twice a second, handles queued
  * signals, kills workers that have gone silent (murder), and brings the worker count back to the
  * target (manage); exits are reaped as they happen. A worker that fails at boot exits with
  * BOOT_ERROR_EXIT_CODE and the arbiter halts instead of respawning it forever.
@@ -28,8 +28,10 @@ const EARLY_DEATH_MS = 5000;
 const MAX_BACKOFF_MS = 30_000;
 /** Extra time a booting worker gets before the heartbeat timeout applies (model load, threads). */
 const BOOT_GRACE_MS = 30_000;
-/** Between SIGTERM to a silent worker and SIGKILL. */
-const KILL_GRACE_MS = 2000;
+/** Between SIGTERM and SIGKILL for a worker that must go (a silent one cannot even run its handler). */
+const KILL_GRACE_MS = 500;
+/** How often the arbiter loop wakes when nothing else wakes it. */
+const LOOP_MS = 500;
 
 interface WorkerState {
   worker: Worker;
@@ -109,7 +111,7 @@ export class Arbiter {
           this.#murderWorkers();
           this.#manageWorkers();
         }
-        await this.#sleep(1000);
+        await this.#sleep(LOOP_MS);
       }
     } finally {
       this.#removePidFile();

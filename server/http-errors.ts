@@ -6,6 +6,7 @@ import { STATUS_CODES } from "node:http";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { RowError } from "../model/index.js";
 import { OverloadedError as QueueFullError } from "../workers/batcher.js";
+import { ScoringTimeoutError } from "../workers/scoring-pool.js";
 import {
   BodyTooLargeError,
   DeadlineError,
@@ -29,6 +30,7 @@ export function toHttpError(error: unknown, bodyLimit: number, request: FastifyR
     });
   }
   if (error instanceof QueueFullError) return new OverloadedError(error.message);
+  if (error instanceof ScoringTimeoutError) return new DeadlineError(error.message);
   const e = error as Partial<FastifyError> & Error;
   if (typeof e.code === "string" && e.code.startsWith("FORESTD_ERR_")) return e as Known;
   if (e.validation) return new InvalidInputError(validationMessage(e as FastifyError));
@@ -41,9 +43,6 @@ export function toHttpError(error: unknown, bodyLimit: number, request: FastifyR
       return new InvalidJsonError("the body is empty");
     case "FST_ERR_CTP_INVALID_JSON_BODY":
       return new InvalidJsonError(e.message);
-  }
-  if (e.name === "AbortError") {
-    return new DeadlineError("scoring did not finish within TIMEOUT; its thread was terminated and replaced");
   }
   if (e instanceof SyntaxError || e.statusCode === 400) return new InvalidJsonError(e.message);
   if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {

@@ -12,7 +12,18 @@ export interface WorkerMetricsSources {
   poolUtilization(): number;
 }
 
+/** prom-client hashes label objects on every call; hot paths bind their few label sets once. */
+function bound<T>(cache: Map<string, T>, key: string, make: () => T): T {
+  let found = cache.get(key);
+  if (found === undefined) {
+    found = make();
+    cache.set(key, found);
+  }
+  return found;
+}
+
 export class WorkerMetrics {
+  readonly #bound = new Map<string, { inc(n?: number): void }>();
   readonly registry = new Registry();
   readonly requests: Counter<"method" | "route" | "status">;
   readonly requestDuration: Histogram<"method" | "route" | "status">;
@@ -22,6 +33,14 @@ export class WorkerMetrics {
   readonly rows: Counter<"model">;
   readonly predictions: Counter<"model" | "class">;
   readonly rejected: Counter<"reason">;
+
+  rowsScored(model: string): { inc(n?: number): void } {
+    return bound(this.#bound, `rows ${model}`, () => this.rows.labels({ model }));
+  }
+
+  predicted(model: string, cls: string): { inc(n?: number): void } {
+    return bound(this.#bound, `pred ${model} ${cls}`, () => this.predictions.labels({ model, class: cls }));
+  }
 
   constructor(sources: WorkerMetricsSources) {
     const registers = [this.registry];

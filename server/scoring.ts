@@ -27,7 +27,7 @@ export async function scoreRows(
   const { served, metrics } = deps;
   const outputs = await deps.batcher.submit(values, rows, margin);
   const width = margin ? served.model.numMarginOutputs : served.model.numOutputs;
-  metrics.rows.inc({ model: served.name }, rows);
+  metrics.rowsScored(served.name).inc(rows);
   if (served.classes.length > 0) countClasses(deps, outputs, rows, width, margin);
   return { outputs, width };
 }
@@ -59,6 +59,6 @@ function countClasses(
     if (cls >= 0 && cls < counts.length) counts[cls]++;
   }
   counts.forEach((n, c) => {
-    if (n > 0) metrics.predictions.inc({ model: served.name, class: served.classes[c] }, n);
+    if (n > 0) metrics.predicted(served.name, served.classes[c]).inc(n);
   });
 }

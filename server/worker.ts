@@ -14,7 +14,7 @@ import { BOOT_ERROR_EXIT_CODE, type PrimaryMessage, type WorkerMessage } from ".
 import { WorkerMetrics } from "./metrics.js";
 import { loadServedModel, type ServedModel } from "./served-model.js";
 
-const HEARTBEAT_MS = 1000;
+const HEARTBEAT_MS = 500;
 
 function send(message: WorkerMessage): void {
   if (process.connected && process.send) process.send(message);
@@ -49,6 +49,11 @@ export async function runWorker(settings: Settings): Promise<void> {
   const pool = new ScoringPool(settings.model_path, settings.threads, {
     testHooks,
     taskTimeoutMs: settings.timeout * 1000,
+    onThreadTimeout: (threadId) =>
+      logger.error(
+        { event: "thread_timeout", thread: threadId },
+        "scoring thread stuck past TIMEOUT: terminated and replaced",
+      ),
   });
   let batcher: Batcher | undefined;
   const metrics = new WorkerMetrics({
@@ -77,8 +82,9 @@ export async function runWorker(settings: Settings): Promise<void> {
     logger,
     isReady: () => !drainer.draining,
   });
-  app.addHook("onSend", async (_request, reply) => {
+  app.addHook("onSend", (_request, reply, payload, done) => {
     if (drainer.draining) reply.header("connection", "close");
+    done(null, payload);
   });
 
   // Recycling after MAX_REQUESTS (+ jitter): ask the primary for a replacement, keep serving
@@ -88,14 +94,17 @@ export async function runWorker(settings: Settings): Promise<void> {
   const maxRequests = settings.max_requests > 0 ? settings.max_requests + jitter : 0;
   let served_requests = 0;
   let retireAsked = false;
-  app.addHook("onResponse", async () => {
-    served_requests++;
-    if (maxRequests > 0 && served_requests >= maxRequests && !retireAsked) {
-      retireAsked = true;
-      logger.info({ event: "worker_retire", requests: served_requests }, "max_requests reached");
-      send({ type: "forestd:retire", reason: "max-requests" });
-    }
-  });
+  if (maxRequests > 0) {
+    app.addHook("onResponse", (_request, _reply, done) => {
+      served_requests++;
+      if (served_requests >= maxRequests && !retireAsked) {
+        retireAsked = true;
+        logger.info({ event: "worker_retire", requests: served_requests }, "max_requests reached");
+        send({ type: "forestd:retire", reason: "max-requests" });
+      }
+      done();
+    });
+  }
 
   if (testHooks) installTestHooks(app, pool, served);
 

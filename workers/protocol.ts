@@ -14,6 +14,17 @@ export interface ScoreTask {
   hangMs?: number;
 }
 
+/** What each scoring thread is started with (piscina workerData). */
+export interface ThreadData {
+  modelPath: string;
+  testHooks: boolean;
+  /** BUSY_SLOTS pairs of float64 [threadId, epoch ms the current task started or 0]. */
+  busy: SharedArrayBuffer;
+}
+
+/** Slots in the busy table; a thread uses slot threadId % BUSY_SLOTS (threads ≤ 256). */
+export const BUSY_SLOTS = 1024;
+
 /** Result layout: [f64 seconds scoring][margins f32 × rows·groups if wanted][predictions f32 × rows·width if wanted]. */
 const HEADER_BYTES = 8;
 

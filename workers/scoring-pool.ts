@@ -1,6 +1,10 @@
 /**
  * The scoring thread pool: a thin facade over piscina, one thread per THREADS, each loading the
  * model once. Queueing is the batcher's job, so piscina's own queue stays empty by design.
+ *
+ * Stuck threads: each thread marks in shared memory when it started its current task. A watchdog
+ * (one timer, not one per task: per-task abort signals cost measurable throughput) terminates a
+ * thread busy past TIMEOUT; piscina rejects its task and starts a replacement thread.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -8,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { Piscina } from "piscina";
 import { packageRoot } from "../model/default-model.js";
 import type { TaskRunner } from "./batcher.js";
-import type { ScoreTask } from "./protocol.js";
+import { BUSY_SLOTS, type ScoreTask, type ThreadData } from "./protocol.js";
 
 /** The built thread module: beside this file in dist/, or dist/ when running from the sources. */
 function threadModule(): string {
@@ -16,36 +20,77 @@ function threadModule(): string {
   return existsSync(sibling) ? sibling : join(packageRoot(), "dist", "workers", "score-thread.js");
 }
 
+export class ScoringTimeoutError extends Error {
+  readonly code = "FORESTD_ERR_SCORING_TIMEOUT";
+  constructor(timeoutMs: number) {
+    super(
+      `scoring did not finish within ${timeoutMs / 1000} s (TIMEOUT); its thread was terminated and replaced`,
+    );
+    this.name = "ScoringTimeoutError";
+  }
+}
+
+export interface ScoringPoolOptions {
+  testHooks?: boolean;
+  /** A task still running after this long has its thread terminated. */
+  taskTimeoutMs?: number;
+  onThreadTimeout?: (threadId: number) => void;
+}
+
 export class ScoringPool implements TaskRunner {
   readonly threads: number;
   readonly #piscina: Piscina<ScoreTask, ArrayBuffer>;
   readonly #taskTimeoutMs: number;
+  readonly #busy: Float64Array;
+  readonly #watchdog: NodeJS.Timeout;
+  readonly #onThreadTimeout?: (threadId: number) => void;
+  #terminations = 0;
 
-  /**
-   * `taskTimeoutMs`: a task still running after this long has its thread terminated (piscina
-   * replaces it) and is rejected with an AbortError: a stuck thread never hangs requests.
-   */
-  constructor(
-    modelPath: string,
-    threads: number,
-    options: { testHooks?: boolean; taskTimeoutMs?: number } = {},
-  ) {
+  constructor(modelPath: string, threads: number, options: ScoringPoolOptions = {}) {
     this.threads = threads;
     this.#taskTimeoutMs = options.taskTimeoutMs ?? 30_000;
+    this.#onThreadTimeout = options.onThreadTimeout;
+    const busy = new SharedArrayBuffer(BUSY_SLOTS * 2 * Float64Array.BYTES_PER_ELEMENT);
+    this.#busy = new Float64Array(busy);
+    const workerData: ThreadData = { modelPath, testHooks: options.testHooks === true, busy };
     this.#piscina = new Piscina<ScoreTask, ArrayBuffer>({
       filename: threadModule(),
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: 1,
-      workerData: { modelPath, testHooks: options.testHooks === true },
+      workerData,
     });
+    const every = Math.max(50, Math.min(1000, this.#taskTimeoutMs / 4));
+    this.#watchdog = setInterval(() => this.#terminateStuckThreads(), every).unref();
+  }
+
+  #terminateStuckThreads(): void {
+    const now = Date.now();
+    for (let slot = 0; slot < BUSY_SLOTS; slot++) {
+      const since = this.#busy[slot * 2 + 1];
+      if (since === 0 || now - since <= this.#taskTimeoutMs) continue;
+      const threadId = this.#busy[slot * 2];
+      this.#busy[slot * 2 + 1] = 0;
+      const thread = this.#piscina.threads.find((t) => t.threadId === threadId);
+      if (!thread) continue;
+      this.#terminations++;
+      this.#onThreadTimeout?.(threadId);
+      void thread.terminate();
+    }
   }
 
   run(task: ScoreTask, transfer: ArrayBuffer[]): Promise<ArrayBuffer> {
-    return this.#piscina.run(task, {
-      transferList: transfer,
-      signal: AbortSignal.timeout(this.#taskTimeoutMs),
+    const terminationsBefore = this.#terminations;
+    return this.#piscina.run(task, { transferList: transfer }).catch((error: unknown) => {
+      // piscina rejects the task of a terminated thread with "worker exited with code ...".
+      if (
+        this.#terminations !== terminationsBefore ||
+        /worker exited/.test(String((error as Error)?.message))
+      ) {
+        if (this.#terminations > 0) throw new ScoringTimeoutError(this.#taskTimeoutMs);
+      }
+      throw error;
     });
   }
 
@@ -55,10 +100,12 @@ export class ScoringPool implements TaskRunner {
   }
 
   close(): Promise<void> {
+    clearInterval(this.#watchdog);
     return this.#piscina.close();
   }
 
   destroy(): Promise<void> {
+    clearInterval(this.#watchdog);
     return this.#piscina.destroy();
   }
 }
