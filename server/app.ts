@@ -53,6 +53,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onConstructorPoisoning: "remove",
   });
   app.decorateRequest("forestdRows", 0);
+  // A JSON API: text/plain bodies get 415 rather than a confusing "body must be an object".
+  app.removeContentTypeParser("text/plain");
   installErrorHandling(app, settings.body_limit, deps.metrics);
   installAccessLog(app, deps.logger, deps.metrics, settings.access_log);
 

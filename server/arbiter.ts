@@ -352,6 +352,11 @@ export class Arbiter {
     w.lastSeen = Math.max(w.lastSeen, Date.now());
     switch (m.type) {
       case "forestd:ready":
+        if (w.state === "retiring") {
+          // Told to go while it was booting: say it again now that it surely listens.
+          this.#send(w, { type: "forestd:shutdown", graceful: this.#stopping?.graceful ?? true });
+          break;
+        }
         if (w.state === "booting") w.state = "ready";
         w.lastSeen = Date.now();
         w.sha256 = m.sha256;

@@ -28,6 +28,21 @@ export function parseBind(bind: string): { host: string; port: number } {
 }
 
 export async function runWorker(settings: Settings): Promise<void> {
+  // A stop may be asked for while this worker is still booting: remember it, act once booted.
+  let stopRequested: boolean | null = null;
+  let stop = (graceful: boolean) => {
+    stopRequested = stopRequested === false ? false : graceful;
+  };
+  process.on("message", (message: PrimaryMessage) => {
+    if (message?.type === "forestd:shutdown") void stop(message.graceful);
+  });
+  process.on("SIGTERM", () => void stop(true));
+  // Ctrl-C reaches the whole process group; the primary orchestrates the stop.
+  process.on("SIGINT", () => undefined);
+  process.on("SIGQUIT", () => void stop(false));
+  // The primary is gone (killed -9): nobody will route to us or stop us.
+  process.on("disconnect", () => void stop(true));
+
   const logger = pino({
     level: settings.log_level,
     base: { pid: process.pid, worker: cluster.worker?.id ?? 0 },
@@ -136,7 +151,7 @@ export async function runWorker(settings: Settings): Promise<void> {
   );
 
   let stopping = false;
-  const stop = async (graceful: boolean) => {
+  stop = async (graceful: boolean) => {
     if (stopping) return;
     stopping = true;
     logger.info({ event: "worker_stopping", graceful }, graceful ? "draining" : "stopping now");
@@ -148,15 +163,7 @@ export async function runWorker(settings: Settings): Promise<void> {
     // Let the last log lines and IPC messages flush before exiting.
     setImmediate(() => process.exit(0));
   };
-  process.on("message", (message: PrimaryMessage) => {
-    if (message?.type === "forestd:shutdown") void stop(message.graceful);
-  });
-  process.on("SIGTERM", () => void stop(true));
-  // Ctrl-C reaches the whole process group; the primary orchestrates the stop.
-  process.on("SIGINT", () => undefined);
-  process.on("SIGQUIT", () => void stop(false));
-  // The primary is gone (killed -9): nobody will route to us or stop us.
-  process.on("disconnect", () => void stop(true));
+  if (stopRequested !== null) void stop(stopRequested);
 }
 
 /** FORESTD_TEST_HOOKS=1 only: ways for the test suite to make a worker or a thread hang. */

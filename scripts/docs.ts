@@ -1,0 +1,13 @@
+/** npm run docs — rewrites the generated parts of README.md (the settings table). */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { settingsTable, TABLE_END, TABLE_START } from "../config/settings-table.js";
+import { packageRoot } from "../model/index.js";
+
+const file = join(packageRoot(), "README.md");
+const readme = readFileSync(file, "utf8");
+const start = readme.indexOf(TABLE_START);
+const end = readme.indexOf(TABLE_END);
+if (start < 0 || end < 0) throw new Error("README.md lacks the settings-table markers");
+writeFileSync(file, readme.slice(0, start) + settingsTable() + readme.slice(end + TABLE_END.length));
+console.log("README.md: settings table regenerated");

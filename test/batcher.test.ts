@@ -1,0 +1,134 @@
+/**
+ * The batcher: idle threads get work in the same event-loop turn, waiting rows coalesce into one
+ * task, big requests are shared out, every request gets exactly its own rows, and overload is
+ * refused. Tasks are scored by the real engine; only the thread hop is replaced by a runner the
+ * test can hold, so that "while every thread is busy" happens when the test says.
+ */
+import { join } from "node:path";
+import t from "tap";
+import { loadModel, type Model } from "../model/index.js";
+import { Batcher, OverloadedError, type TaskRunner } from "../workers/batcher.js";
+import { encodeResult, type ScoreTask } from "../workers/protocol.js";
+import { FIXTURES } from "./helpers/fixtures.js";
+
+class HeldRunner implements TaskRunner {
+  readonly tasks: ScoreTask[] = [];
+  readonly #held: (() => void)[] = [];
+  hold = false;
+  constructor(
+    readonly threads: number,
+    readonly model: Model,
+  ) {}
+  run(task: ScoreTask): Promise<ArrayBuffer> {
+    this.tasks.push({ ...task, values: task.values.slice() });
+    const margins = this.model.predictBatch(task.values, task.rows, { margin: true });
+    const predictions = task.wantPredictions ? this.model.transform(margins, task.rows) : null;
+    const result = encodeResult(0.001, task.wantMargins ? margins : null, predictions);
+    if (!this.hold) return Promise.resolve(result);
+    return new Promise((resolve) => this.#held.push(() => resolve(result)));
+  }
+  release(): void {
+    for (const r of this.#held.splice(0)) r();
+  }
+}
+
+const model = loadModel(join(FIXTURES, "multi_softmax.json"));
+const nf = model.numFeature;
+const rowValues = (seed: number) => Float32Array.from({ length: nf }, (_, i) => Math.sin(seed * 7 + i) * 10);
+const tick = () => new Promise((r) => setImmediate(r));
+
+function makeBatcher(runner: HeldRunner, overrides: Partial<ConstructorParameters<typeof Batcher>[1]> = {}) {
+  return new Batcher(runner, {
+    numFeature: nf,
+    groups: model.numMarginOutputs,
+    width: model.numOutputs,
+    maxBatchRows: 64,
+    maxQueueRows: 1000,
+    minSplitRows: 4,
+    ...overrides,
+  });
+}
+
+t.test("an idle pool gets a lone request in the same turn", async (t) => {
+  const runner = new HeldRunner(1, model);
+  const batcher = makeBatcher(runner);
+  const out = await batcher.submit(rowValues(1), 1, false);
+  t.equal(runner.tasks.length, 1);
+  t.same(out, model.predictBatch(rowValues(1), 1), "its own prediction");
+});
+
+t.test("requests arriving while the thread is busy ride in one task, each gets its own rows", async (t) => {
+  const runner = new HeldRunner(1, model);
+  const batcher = makeBatcher(runner);
+  runner.hold = true;
+  const first = batcher.submit(rowValues(0), 1, false);
+  await tick();
+  t.equal(runner.tasks.length, 1, "the first goes at once");
+  const rest = Array.from({ length: 10 }, (_, i) => batcher.submit(rowValues(i + 1), 1, i % 2 === 0));
+  await tick();
+  t.equal(runner.tasks.length, 1, "the rest wait while the thread is busy");
+  t.equal(batcher.queuedRows, 10);
+  runner.hold = false;
+  runner.release();
+  const outputs = await Promise.all([first, ...rest]);
+  t.equal(runner.tasks.length, 2, "ten requests, one more task");
+  t.equal(runner.tasks[1].rows, 10);
+  t.ok(runner.tasks[1].wantMargins && runner.tasks[1].wantPredictions, "mixed outputs in one task");
+  outputs.slice(1).forEach((out, i) => {
+    t.same(out, model.predictBatch(rowValues(i + 1), 1, { margin: i % 2 === 0 }), `request ${i + 1}`);
+  });
+});
+
+t.test("a big request is shared between idle threads and reassembled in order", async (t) => {
+  const runner = new HeldRunner(3, model);
+  const batcher = makeBatcher(runner, { maxBatchRows: 1000, minSplitRows: 10 });
+  const rows = 90;
+  const values = new Float32Array(rows * nf);
+  for (let r = 0; r < rows; r++) values.set(rowValues(r), r * nf);
+  const expected = model.predictBatch(values.slice(), rows);
+  const out = await batcher.submit(values, rows, false);
+  t.same(runner.tasks.map((task) => task.rows), [30, 30, 30], "one part per thread");
+  t.same(out, expected);
+});
+
+t.test("MAX_BATCH_ROWS caps a task", async (t) => {
+  const runner = new HeldRunner(1, model);
+  const batcher = makeBatcher(runner, { maxBatchRows: 16 });
+  const rows = 40;
+  const values = new Float32Array(rows * nf);
+  for (let r = 0; r < rows; r++) values.set(rowValues(r), r * nf);
+  const expected = model.predictBatch(values.slice(), rows, { margin: true });
+  const out = await batcher.submit(values, rows, true);
+  t.ok(runner.tasks.every((task) => task.rows <= 16), "no task above 16 rows");
+  t.equal(runner.tasks.reduce((n, task) => n + task.rows, 0), 40);
+  t.same(out, expected);
+});
+
+t.test("beyond MAX_QUEUE waiting rows, requests are refused at once", async (t) => {
+  const runner = new HeldRunner(1, model);
+  const batcher = makeBatcher(runner, { maxQueueRows: 5, maxBatchRows: 8 });
+  runner.hold = true;
+  const busy = batcher.submit(rowValues(0), 1, false);
+  await tick();
+  const waiting = Array.from({ length: 5 }, (_, i) => batcher.submit(rowValues(i), 1, false));
+  await t.rejects(batcher.submit(rowValues(9), 1, false), OverloadedError);
+  runner.hold = false;
+  runner.release();
+  await Promise.all([busy, ...waiting]);
+  t.pass("the accepted ones all complete");
+});
+
+t.test("a failed task fails its requests, and the next task still runs", async (t) => {
+  const failing: TaskRunner = { threads: 1, run: () => Promise.reject(new Error("thread died")) };
+  const batcher = new Batcher(failing, { numFeature: nf, groups: 4, width: 1, maxBatchRows: 8, maxQueueRows: 8 });
+  await t.rejects(batcher.submit(rowValues(1), 1, false), { message: "thread died" });
+  await t.rejects(batcher.submit(rowValues(2), 1, false), { message: "thread died" });
+  t.equal(batcher.busyThreads, 0);
+});
+
+t.test("zero rows need no thread", async (t) => {
+  const runner = new HeldRunner(1, model);
+  const out = await makeBatcher(runner).submit(new Float32Array(0), 0, false);
+  t.equal(out.length, 0);
+  t.equal(runner.tasks.length, 0);
+});
