@@ -87,7 +87,11 @@ t.test("a big request is shared between idle threads and reassembled in order", 
   for (let r = 0; r < rows; r++) values.set(rowValues(r), r * nf);
   const expected = model.predictBatch(values.slice(), rows);
   const out = await batcher.submit(values, rows, false);
-  t.same(runner.tasks.map((task) => task.rows), [30, 30, 30], "one part per thread");
+  t.same(
+    runner.tasks.map((task) => task.rows),
+    [30, 30, 30],
+    "one part per thread",
+  );
   t.same(out, expected);
 });
 
@@ -99,8 +103,14 @@ t.test("MAX_BATCH_ROWS caps a task", async (t) => {
   for (let r = 0; r < rows; r++) values.set(rowValues(r), r * nf);
   const expected = model.predictBatch(values.slice(), rows, { margin: true });
   const out = await batcher.submit(values, rows, true);
-  t.ok(runner.tasks.every((task) => task.rows <= 16), "no task above 16 rows");
-  t.equal(runner.tasks.reduce((n, task) => n + task.rows, 0), 40);
+  t.ok(
+    runner.tasks.every((task) => task.rows <= 16),
+    "no task above 16 rows",
+  );
+  t.equal(
+    runner.tasks.reduce((n, task) => n + task.rows, 0),
+    40,
+  );
   t.same(out, expected);
 });
 
@@ -120,7 +130,13 @@ t.test("beyond MAX_QUEUE waiting rows, requests are refused at once", async (t) 
 
 t.test("a failed task fails its requests, and the next task still runs", async (t) => {
   const failing: TaskRunner = { threads: 1, run: () => Promise.reject(new Error("thread died")) };
-  const batcher = new Batcher(failing, { numFeature: nf, groups: 4, width: 1, maxBatchRows: 8, maxQueueRows: 8 });
+  const batcher = new Batcher(failing, {
+    numFeature: nf,
+    groups: 4,
+    width: 1,
+    maxBatchRows: 8,
+    maxQueueRows: 8,
+  });
   await t.rejects(batcher.submit(rowValues(1), 1, false), { message: "thread died" });
   await t.rejects(batcher.submit(rowValues(2), 1, false), { message: "thread died" });
   t.equal(batcher.busyThreads, 0);

@@ -27,7 +27,9 @@ for (const { name, expected, files } of fixtures()) {
     t.same(flat(positional.json.predictions), predictions, "positional rows");
 
     const names = [...columnLookup(model).keys()];
-    const named = rows.map((row) => Object.fromEntries(row.flatMap((v, i) => (v === null ? [] : [[names[i], v]]))));
+    const named = rows.map((row) =>
+      Object.fromEntries(row.flatMap((v, i) => (v === null ? [] : [[names[i], v]]))),
+    );
     const byName = await postJson(`${server.url}/predict`, { instances: named });
     t.same(flat(byName.json.predictions), predictions, "rows by feature name");
 
@@ -36,7 +38,9 @@ for (const { name, expected, files } of fixtures()) {
     t.same(flat(margin.json.predictions), expected.margins, "margins equal XGBoost's too");
 
     const infer = await postJson(`${server.url}/v2/models/m/infer`, {
-      inputs: [{ name: "input-0", shape: [rows.length, model.numFeature], datatype: "FP64", data: rows.flat() }],
+      inputs: [
+        { name: "input-0", shape: [rows.length, model.numFeature], datatype: "FP64", data: rows.flat() },
+      ],
     });
     t.equal(infer.status, 200);
     t.same((infer.json.outputs as { data: number[] }[])[0].data, predictions, "OIP infer");

@@ -11,9 +11,15 @@ t.test("default model", async (t) => {
   const { app, served, close } = await testApp();
   t.teardown(close);
   const engine = loadModel(served.path);
-  const expect = (rows: unknown[], margin = false) => Array.from(engine.predictBatch(rowsToFloat32(engine, rows), rows.length, { margin }));
+  const expect = (rows: unknown[], margin = false) =>
+    Array.from(engine.predictBatch(rowsToFloat32(engine, rows), rows.length, { margin }));
   const predict = (payload: unknown, url = "/predict", headers: Record<string, string> = {}) =>
-    app.inject({ method: "POST", url, payload: typeof payload === "string" ? payload : JSON.stringify(payload), headers: { "content-type": "application/json", ...headers } });
+    app.inject({
+      method: "POST",
+      url,
+      payload: typeof payload === "string" ? payload : JSON.stringify(payload),
+      headers: { "content-type": "application/json", ...headers },
+    });
 
   t.test("a bare row object answers {prediction}", async (t) => {
     const r = await predict({ height: 180, weight: 80, shoe_size: 44 });
@@ -33,14 +39,25 @@ t.test("default model", async (t) => {
     t.same(json(r.body).predictions, expect([[180, 80, 44]], true));
     const bad = await predict({ instances: [[180, 80, 44]] }, "/predict?output=logits");
     t.equal(bad.statusCode, 400);
-    t.match(json(bad.body), { code: "FORESTD_ERR_INVALID_INPUT", message: /"output" must be "prediction" or "margin"/ });
+    t.match(json(bad.body), {
+      code: "FORESTD_ERR_INVALID_INPUT",
+      message: /"output" must be "prediction" or "margin"/,
+    });
   });
 
   t.test("bad rows: 400 naming the row and the field", async (t) => {
     const cases: [unknown, RegExp, Record<string, unknown>][] = [
-      [{ instances: [[1, 2, 3], { height: 1, hair: 2 }] }, /row 1: unknown feature "hair"/, { row: 1, field: "hair" }],
+      [
+        { instances: [[1, 2, 3], { height: 1, hair: 2 }] },
+        /row 1: unknown feature "hair"/,
+        { row: 1, field: "hair" },
+      ],
       [{ instances: [[1, 2]] }, /row 0 has 2 values; the model takes 3 features/, { row: 0 }],
-      [{ instances: [[1, "2", 3]] }, /row 0, feature 1 \("weight"\): expected a number or null, got the string "2"/, { row: 0, field: "weight" }],
+      [
+        { instances: [[1, "2", 3]] },
+        /row 0, feature 1 \("weight"\): expected a number or null, got the string "2"/,
+        { row: 0, field: "weight" },
+      ],
       [{ instances: [] }, /"instances" is empty/, {}],
       [{ instances: "rows" }, /"instances" must be an array/, {}],
       [[1, 2, 3], /the body must be/, {}],
@@ -57,10 +74,17 @@ t.test("default model", async (t) => {
     const broken = await predict('{"instances": [[1, 2,');
     t.equal(broken.statusCode, 400);
     t.equal(json(broken.body).code, "FORESTD_ERR_INVALID_JSON");
-    const text = await app.inject({ method: "POST", url: "/predict", payload: "height=180", headers: { "content-type": "text/plain" } });
+    const text = await app.inject({
+      method: "POST",
+      url: "/predict",
+      payload: "height=180",
+      headers: { "content-type": "text/plain" },
+    });
     t.equal(text.statusCode, 415);
     t.equal(json(text.body).code, "FORESTD_ERR_UNSUPPORTED_MEDIA_TYPE");
-    const huge = await predict({ instances: Array.from({ length: 400_000 }, () => [180.123456, 80.123456, 44.5]) });
+    const huge = await predict({
+      instances: Array.from({ length: 400_000 }, () => [180.123456, 80.123456, 44.5]),
+    });
     t.equal(huge.statusCode, 413);
     t.equal(json(huge.body).code, "FORESTD_ERR_BODY_TOO_LARGE");
   });
@@ -76,26 +100,53 @@ t.test("default model", async (t) => {
     t.same(json((await app.inject("/v2/health/live")).body), { live: true });
     t.same(json((await app.inject("/v2/health/ready")).body), { ready: true });
     const meta = json((await app.inject("/v2/models/default")).body);
-    t.match(meta, { name: "default", platform: "xgboost", inputs: [{ datatype: "FP32", shape: [-1, 3] }], outputs: [{ name: "predict" }] });
+    t.match(meta, {
+      name: "default",
+      platform: "xgboost",
+      inputs: [{ datatype: "FP32", shape: [-1, 3] }],
+      outputs: [{ name: "predict" }],
+    });
     t.same(json((await app.inject("/v2/models/default/ready")).body), { name: "default", ready: true });
     const rows = [
       [180, 80, 44],
       [150, 45, 35],
     ];
     for (const data of [rows, rows.flat()]) {
-      const r = await predict({ id: "r1", inputs: [{ name: "x", shape: [2, 3], datatype: "FP64", data }] }, "/v2/models/default/infer");
+      const r = await predict(
+        { id: "r1", inputs: [{ name: "x", shape: [2, 3], datatype: "FP64", data }] },
+        "/v2/models/default/infer",
+      );
       t.equal(r.statusCode, 200);
-      t.match(json(r.body), { model_name: "default", id: "r1", outputs: [{ name: "predict", datatype: "FP32", shape: [2], data: expect(rows) }] });
+      t.match(json(r.body), {
+        model_name: "default",
+        id: "r1",
+        outputs: [{ name: "predict", datatype: "FP32", shape: [2], data: expect(rows) }],
+      });
     }
-    const unknown = await predict({ inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", data: [1, 2, 3] }] }, "/v2/models/other/infer");
+    const unknown = await predict(
+      { inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", data: [1, 2, 3] }] },
+      "/v2/models/other/infer",
+    );
     t.equal(unknown.statusCode, 404);
     t.match(json(unknown.body), { code: "FORESTD_ERR_MODEL_NOT_FOUND", error: /no model named "other"/ });
     t.equal((await app.inject("/v2/models/other")).statusCode, 404);
-    const badShape = await predict({ inputs: [{ name: "x", shape: [1, 4], datatype: "FP32", data: [1, 2, 3, 4] }] }, "/v2/models/default/infer");
-    t.match(json(badShape.body), { code: "FORESTD_ERR_INVALID_INPUT", message: /shape \[1, 4\]; the model takes \[N, 3\]/ });
-    const short = await predict({ inputs: [{ name: "x", shape: [2, 3], datatype: "FP32", data: [1, 2, 3] }] }, "/v2/models/default/infer");
+    const badShape = await predict(
+      { inputs: [{ name: "x", shape: [1, 4], datatype: "FP32", data: [1, 2, 3, 4] }] },
+      "/v2/models/default/infer",
+    );
+    t.match(json(badShape.body), {
+      code: "FORESTD_ERR_INVALID_INPUT",
+      message: /shape \[1, 4\]; the model takes \[N, 3\]/,
+    });
+    const short = await predict(
+      { inputs: [{ name: "x", shape: [2, 3], datatype: "FP32", data: [1, 2, 3] }] },
+      "/v2/models/default/infer",
+    );
     t.match(json(short.body), { message: /has 3 values; shape \[2, 3\] needs 6/ });
-    const dtype = await predict({ inputs: [{ name: "x", shape: [1, 3], datatype: "BYTES", data: ["a", "b", "c"] }] }, "/v2/models/default/infer");
+    const dtype = await predict(
+      { inputs: [{ name: "x", shape: [1, 3], datatype: "BYTES", data: ["a", "b", "c"] }] },
+      "/v2/models/default/infer",
+    );
     t.equal(dtype.statusCode, 400);
     t.match(json(dtype.body).message, /inputs/);
   });
@@ -104,7 +155,13 @@ t.test("default model", async (t) => {
     t.same(json((await app.inject("/healthz")).body), { status: "ok" });
     t.same(json((await app.inject("/readyz")).body), { ready: true });
     const model = json((await app.inject("/model")).body);
-    t.match(model, { name: "default", objective: "binary:logistic", features: ["height", "weight", "shoe_size"], classes: ["0", "1"], trees: 50 });
+    t.match(model, {
+      name: "default",
+      objective: "binary:logistic",
+      features: ["height", "weight", "shoe_size"],
+      classes: ["0", "1"],
+      trees: 50,
+    });
     t.match(model.sha256, /^[0-9a-f]{64}$/);
     const metrics = await app.inject("/metrics");
     t.match(metrics.headers["content-type"], /text\/plain/);
@@ -112,9 +169,20 @@ t.test("default model", async (t) => {
     t.match(metrics.body, /forestd_rows_total\{model="default"\} \d+/);
     t.match(metrics.body, /forestd_predictions_total\{model="default",class="1"\} \d+/);
     t.match(metrics.body, /forestd_rejected_total\{reason="invalid_input"\} \d+/);
-    const spec = json((await app.inject("/openapi.json")).body) as { openapi: string; paths: Record<string, unknown> };
+    const spec = json((await app.inject("/openapi.json")).body) as {
+      openapi: string;
+      paths: Record<string, unknown>;
+    };
     t.equal(spec.openapi, "3.0.3");
-    for (const path of ["/predict", "/v2/models/{name}/infer", "/v2/models/{name}", "/healthz", "/readyz", "/model", "/metrics"]) {
+    for (const path of [
+      "/predict",
+      "/v2/models/{name}/infer",
+      "/v2/models/{name}",
+      "/healthz",
+      "/readyz",
+      "/model",
+      "/metrics",
+    ]) {
       t.ok(spec.paths[path], `OpenAPI documents ${path}`);
     }
     const missing = await app.inject("/nope");
@@ -137,7 +205,11 @@ t.test("readiness turns false while draining", async (t) => {
 t.test("multi:softprob: an array of class probabilities per row", async (t) => {
   const { app, close } = await testApp(["--model", join(FIXTURES, "multi_softprob.ubj")]);
   t.teardown(close);
-  const r = await app.inject({ method: "POST", url: "/predict", payload: { instances: [[1, 2, 3, 4, 5, 6], { alpha: 1 }] } });
+  const r = await app.inject({
+    method: "POST",
+    url: "/predict",
+    payload: { instances: [[1, 2, 3, 4, 5, 6], { alpha: 1 }] },
+  });
   const { predictions } = json(r.body) as { predictions: number[][] };
   t.equal(predictions.length, 2);
   t.equal(predictions[0].length, 3);

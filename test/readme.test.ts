@@ -6,7 +6,9 @@ import { settingsTable } from "../config/settings-table.js";
 import { ROOT } from "./helpers/fixtures.js";
 
 const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+  scripts: Record<string, string>;
+};
 
 t.test("the first lines are the two newcomer commands", async (t) => {
   const commands = readme.split("\n").slice(1, 3);

@@ -22,7 +22,11 @@ t.test("defaults: the bundled model on port 8000", async (t) => {
 });
 
 t.test("PORT and WEB_CONCURRENCY, as on PaaS platforms", async (t) => {
-  const { settings } = await loadSettings({ argv: [], env: { PORT: "5000", WEB_CONCURRENCY: "3" }, cwd: dir });
+  const { settings } = await loadSettings({
+    argv: [],
+    env: { PORT: "5000", WEB_CONCURRENCY: "3" },
+    cwd: dir,
+  });
   t.same(settings.bind, ["0.0.0.0:5000"]);
   t.equal(settings.workers, 3);
 });
@@ -30,7 +34,13 @@ t.test("PORT and WEB_CONCURRENCY, as on PaaS platforms", async (t) => {
 t.test("precedence: defaults < env < config file < FORESTD_CMD_ARGS < command line", async (t) => {
   const config = join(dir, "forestd.config.json");
   writeFileSync(config, JSON.stringify({ workers: 3, threads: 2, timeout: 11, keepalive: 5 }));
-  const env = { WORKERS: "2", THREADS: "4", TIMEOUT: "9", GRACEFUL_TIMEOUT: "7", FORESTD_CMD_ARGS: "--threads 5 --keepalive 6" };
+  const env = {
+    WORKERS: "2",
+    THREADS: "4",
+    TIMEOUT: "9",
+    GRACEFUL_TIMEOUT: "7",
+    FORESTD_CMD_ARGS: "--threads 5 --keepalive 6",
+  };
   const { settings } = await loadSettings({ argv: ["-c", config, "--keepalive", "8"], env, cwd: dir });
   t.equal(settings.graceful_timeout, 7, "env over default");
   t.equal(settings.timeout, 11, "config file over env");
@@ -42,11 +52,19 @@ t.test("precedence: defaults < env < config file < FORESTD_CMD_ARGS < command li
 t.test("a .js config file, lists and booleans", async (t) => {
   const config = join(dir, "forestd.config.mjs");
   writeFileSync(config, 'export default { bind: ["127.0.0.1:9000", "[::1]:9000"], access_log: false };\n');
-  const { settings } = await loadSettings({ argv: ["--config", config, "--forwarded-allow-ips", "10.0.0.1,10.0.0.2"], env: {}, cwd: dir });
+  const { settings } = await loadSettings({
+    argv: ["--config", config, "--forwarded-allow-ips", "10.0.0.1,10.0.0.2"],
+    env: {},
+    cwd: dir,
+  });
   t.same(settings.bind, ["127.0.0.1:9000", "[::1]:9000"]);
   t.equal(settings.access_log, false);
   t.same(settings.forwarded_allow_ips, ["10.0.0.1", "10.0.0.2"]);
-  const flags = await loadSettings({ argv: ["-b", "127.0.0.1:1", "-b", "127.0.0.1:2", "--no-access-log"], env: { ACCESS_LOG: "on" }, cwd: dir });
+  const flags = await loadSettings({
+    argv: ["-b", "127.0.0.1:1", "-b", "127.0.0.1:2", "--no-access-log"],
+    env: { ACCESS_LOG: "on" },
+    cwd: dir,
+  });
   t.same(flags.settings.bind, ["127.0.0.1:1", "127.0.0.1:2"], "repeated flag");
   t.equal(flags.settings.access_log, false, "--no-access-log");
 });
@@ -59,12 +77,20 @@ t.test("bad values stop start-up, naming the setting and the allowed values", as
   await t.rejects(loadSettings({ argv: [], env: { LOG_LEVEL: "loud", KEEPALIVE: "-1" }, cwd: dir }), {
     message: /LOG_LEVEL .*one of fatal, error, warn, info, debug, trace, silent; got "loud"[\s\S]*|KEEPALIVE/,
   });
-  await t.rejects(loadSettings({ argv: ["--bind", "nowhere"], env: {}, cwd: dir }), { message: /BIND .*HOST:PORT/ });
-  await t.rejects(loadSettings({ argv: ["--frobnicate", "1"], env: {}, cwd: dir }), { message: /Unknown option '--frobnicate'/ });
+  await t.rejects(loadSettings({ argv: ["--bind", "nowhere"], env: {}, cwd: dir }), {
+    message: /BIND .*HOST:PORT/,
+  });
+  await t.rejects(loadSettings({ argv: ["--frobnicate", "1"], env: {}, cwd: dir }), {
+    message: /Unknown option '--frobnicate'/,
+  });
   const config = join(dir, "bad.json");
   writeFileSync(config, JSON.stringify({ wokers: 2 }));
-  await t.rejects(loadSettings({ argv: ["-c", config], env: {}, cwd: dir }), { message: /unknown setting "wokers"/ });
-  await t.rejects(loadSettings({ argv: ["-c", join(dir, "missing.json")], env: {}, cwd: dir }), { message: /does not exist/ });
+  await t.rejects(loadSettings({ argv: ["-c", config], env: {}, cwd: dir }), {
+    message: /unknown setting "wokers"/,
+  });
+  await t.rejects(loadSettings({ argv: ["-c", join(dir, "missing.json")], env: {}, cwd: dir }), {
+    message: /does not exist/,
+  });
 });
 
 t.test("model name follows the file", async (t) => {
@@ -85,5 +111,12 @@ t.test("--help lists every setting with its env var and default", async (t) => {
 });
 
 t.test("FORESTD_CMD_ARGS splits like a shell for simple quoting", async (t) => {
-  t.same(splitArgs(`--bind 127.0.0.1:1 --model "my model.json" -w '3'`), ["--bind", "127.0.0.1:1", "--model", "my model.json", "-w", "3"]);
+  t.same(splitArgs(`--bind 127.0.0.1:1 --model "my model.json" -w '3'`), [
+    "--bind",
+    "127.0.0.1:1",
+    "--model",
+    "my model.json",
+    "-w",
+    "3",
+  ]);
 });

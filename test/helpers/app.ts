@@ -10,9 +10,14 @@ import { ScoringPool } from "../../workers/scoring-pool.js";
 export async function testApp(argv: string[] = [], env: Record<string, string> = {}) {
   const { settings } = await loadSettings({ argv, env: { ACCESS_LOG: "off", ...env }, cwd: process.cwd() });
   const served = loadServedModel(settings.model_path, settings.model_name);
-  const pool = new ScoringPool(settings.model_path, settings.threads, { taskTimeoutMs: settings.timeout * 1000 });
+  const pool = new ScoringPool(settings.model_path, settings.threads, {
+    taskTimeoutMs: settings.timeout * 1000,
+  });
   let batcher: Batcher | undefined;
-  const metrics = new WorkerMetrics({ queueRows: () => batcher?.queuedRows ?? 0, poolUtilization: () => pool.utilization });
+  const metrics = new WorkerMetrics({
+    queueRows: () => batcher?.queuedRows ?? 0,
+    poolUtilization: () => pool.utilization,
+  });
   batcher = new Batcher(pool, {
     numFeature: served.model.numFeature,
     groups: served.model.numMarginOutputs,

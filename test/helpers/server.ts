@@ -1,6 +1,6 @@
 /** Start the real `forestd serve` (built dist/) on a free loopback port, and stop it. */
 import { type ChildProcess, spawn } from "node:child_process";
-import { type IncomingHttpHeaders, request as httpRequest } from "node:http";
+import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { ROOT } from "./fixtures.js";
@@ -29,10 +29,20 @@ export interface RunningServer {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startServer(env: Record<string, string> = {}, args: string[] = []): Promise<RunningServer> {
+export async function startServer(
+  env: Record<string, string> = {},
+  args: string[] = [],
+): Promise<RunningServer> {
   const port = env.PORT_OVERRIDE ? Number(env.PORT_OVERRIDE) : await freePort();
   const child = spawn(process.execPath, [CLI, "serve", ...args], {
-    env: { ...process.env, BIND: `127.0.0.1:${port}`, WORKERS: "2", METRICS_PORT: "0", LOG_LEVEL: "info", ...env },
+    env: {
+      ...process.env,
+      BIND: `127.0.0.1:${port}`,
+      WORKERS: "2",
+      METRICS_PORT: "0",
+      LOG_LEVEL: "info",
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -68,7 +78,12 @@ export async function startServer(env: Record<string, string> = {}, args: string
       return code;
     },
   };
-  await waitFor(async () => (await request(`${url}/readyz`)).status === 200, 20_000, () => child.exitCode !== null, output);
+  await waitFor(
+    async () => (await request(`${url}/readyz`)).status === 200,
+    20_000,
+    () => child.exitCode !== null,
+    output,
+  );
   return server;
 }
 
@@ -103,12 +118,21 @@ export interface JsonResponse {
  * One request on its own connection (no keep-alive), so a test never leaves idle connections that
  * a graceful stop would wait out.
  */
-export function request(url: string, method = "GET", body?: unknown, headers: Record<string, string> = {}): Promise<JsonResponse> {
+export function request(
+  url: string,
+  method = "GET",
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<JsonResponse> {
   const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       url,
-      { method, agent: false, headers: { ...(payload !== undefined ? { "content-type": "application/json" } : {}), ...headers } },
+      {
+        method,
+        agent: false,
+        headers: { ...(payload !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+      },
       (res) => {
         let text = "";
         res.setEncoding("utf8");
@@ -122,7 +146,12 @@ export function request(url: string, method = "GET", body?: unknown, headers: Re
           } catch {
             json = undefined;
           }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, json: json as Record<string, unknown>, text });
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            json: json as Record<string, unknown>,
+            text,
+          });
         });
       },
     );
@@ -131,6 +160,10 @@ export function request(url: string, method = "GET", body?: unknown, headers: Re
   });
 }
 
-export function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<JsonResponse> {
+export function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<JsonResponse> {
   return request(url, "POST", body, headers);
 }
