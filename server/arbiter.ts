@@ -86,6 +86,11 @@ export class Arbiter {
 
   /** Runs until the server stops; resolves with the process exit code. */
   async run(): Promise<number> {
+    // Workers accept from the shared listening socket themselves (SCHED_NONE). In round-robin
+    // mode the primary accepts and hands each connection over IPC; one handed to a worker that has
+    // just died is never answered nor closed, so a client hangs. Here it stays queued in the kernel
+    // for the surviving workers.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.setupPrimary({ exec: workerEntry() });
     for (const signal of HANDLED_SIGNALS) process.on(signal, () => this.#queue(signal));
     cluster.on("exit", (worker, code, signal) => this.#reap(worker, code, signal));

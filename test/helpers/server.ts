@@ -156,6 +156,7 @@ export function request(
       },
     );
     req.on("error", reject);
+    req.setTimeout(10_000, () => req.destroy(new Error(`no answer from ${url} within 10 s`)));
     req.end(payload);
   });
 }
