@@ -12,6 +12,13 @@ import { Value } from "typebox/value";
 import { defaultModelPath } from "../model/index.js";
 import { SETTINGS, type SettingSpec, type Settings } from "./settings.js";
 
+/** "host:port" / "[::1]:port" → listen options. */
+export function parseBind(bind: string): { host: string; port: number } {
+  const at = bind.lastIndexOf(":");
+  const host = bind.slice(0, at).replace(/^\[(.*)\]$/, "$1");
+  return { host, port: Number(bind.slice(at + 1)) };
+}
+
 export class SettingsError extends Error {
   readonly code = "FORESTD_ERR_SETTINGS";
   constructor(message: string) {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the test suite runs for real. Installs only what is missing; needs root (or sudo).
 set -euo pipefail
-packages=()
-# (none yet for the engine; nginx and prometheus join when their tests do)
+packages=(prometheus)
+# prometheus: the real server and promtool, for test/prometheus.test.ts and the alert-rule tests.
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -15,9 +15,10 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pino, { type Logger } from "pino";
-import { loadSettings, type SettingsSources } from "../config/load-settings.js";
+import { loadSettings, parseBind, type SettingsSources } from "../config/load-settings.js";
 import type { Settings } from "../config/settings.js";
 import { loadModel, packageRoot } from "../model/index.js";
+import { ClusterMetrics } from "./cluster-metrics.js";
 import { BOOT_ERROR_EXIT_CODE, isWorkerMessage, type PrimaryMessage, type WorkerMessage } from "./ipc.js";
 import { PrimaryMetrics } from "./primary-metrics.js";
 
@@ -57,6 +58,9 @@ export class Arbiter {
   readonly #sources: SettingsSources;
   readonly #log: Logger;
   readonly metrics: PrimaryMetrics;
+  readonly #clusterMetrics: ClusterMetrics;
+  #objective = "";
+  #pendingObjective = "";
   readonly #workers = new Map<number, WorkerState>();
   readonly #signals: QueuedSignal[] = [];
   readonly #settingsByGeneration = new Map<number, Settings>();
@@ -78,6 +82,9 @@ export class Arbiter {
     this.#settingsByGeneration.set(this.#live, settings);
     this.#log = pino({ level: settings.log_level, base: { pid: process.pid, role: "primary" } });
     this.metrics = new PrimaryMetrics(() => this.#servingCount());
+    this.#clusterMetrics = new ClusterMetrics(this.metrics, () =>
+      [...this.#workers.values()].map((w) => w.worker),
+    );
   }
 
   get settings(): Settings {
@@ -96,6 +103,17 @@ export class Arbiter {
     cluster.on("exit", (worker, code, signal) => this.#reap(worker, code, signal));
     cluster.on("message", (worker, message) => this.#onMessage(worker, message));
     this.#writePidFile();
+    this.#objective = loadModel(this.#settings.model_path).objective;
+    try {
+      await this.#clusterMetrics.listen(parseBind(this.#settings.bind[0]).host, this.#settings.metrics_port);
+    } catch (error) {
+      this.#log.fatal(
+        { event: "arbiter_halt", err: error },
+        `cannot serve metrics on METRICS_PORT ${this.#settings.metrics_port}: ${(error as Error).message}`,
+      );
+      this.#removePidFile();
+      return 1;
+    }
     this.#log.info(
       {
         event: "arbiter_start",
@@ -105,7 +123,7 @@ export class Arbiter {
       },
       `forestd starting ${this.#target} worker(s) on ${this.#settings.bind.join(", ")}`,
     );
-    this.metrics.setModel(this.#settings.model_name, "", "");
+    this.metrics.setModel(this.#settings.model_name, "", this.#objective);
     try {
       for (;;) {
         this.#handleSignals();
@@ -119,6 +137,7 @@ export class Arbiter {
         await this.#sleep(LOOP_MS);
       }
     } finally {
+      this.#clusterMetrics.close();
       this.#removePidFile();
       for (const signal of HANDLED_SIGNALS) process.removeAllListeners(signal);
     }
@@ -287,10 +306,11 @@ export class Arbiter {
     this.#live = pending;
     this.#pending = null;
     this.#settings = this.#settingsByGeneration.get(pending) as Settings;
+    this.#objective = this.#pendingObjective;
     for (const w of this.#workers.values()) if (w.generation === old) this.#shutdown(w, true, "reload");
     this.#settingsByGeneration.delete(old);
     const sha = [...this.#workers.values()].find((w) => w.generation === pending)?.sha256 ?? "";
-    this.metrics.setModel(this.#settings.model_name, sha, "");
+    this.metrics.setModel(this.#settings.model_name, sha, this.#objective);
     this.#log.info(
       { event: "reload_done", generation: pending, sha256: sha },
       "reload complete: new generation serving",
@@ -305,7 +325,8 @@ export class Arbiter {
     let settings: Settings;
     try {
       settings = (await loadSettings(this.#sources)).settings;
-      loadModel(settings.model_path); // refuse a bad model here, before any worker is touched
+      // Refuse a bad model here, before any worker is touched.
+      this.#pendingObjective = loadModel(settings.model_path).objective;
     } catch (error) {
       this.#log.error(
         { event: "reload_failed", err: error },
@@ -366,7 +387,8 @@ export class Arbiter {
         w.lastSeen = Date.now();
         w.sha256 = m.sha256;
         this.#earlyDeaths = 0;
-        if (w.generation === this.#live) this.metrics.setModel(this.#settings.model_name, m.sha256, "");
+        if (w.generation === this.#live)
+          this.metrics.setModel(this.#settings.model_name, m.sha256, this.#objective);
         this.#log.info(
           { event: "worker_ready", worker: worker.id, generation: w.generation },
           "worker ready",
@@ -386,15 +408,29 @@ export class Arbiter {
       case "forestd:boot-error":
         w.reason = `boot error: ${m.message}`;
         break;
-      default:
-        this.metrics.onWorkerMessage(worker.id, m);
+      case "forestd:metrics":
+        this.#clusterMetrics.onWorkerMessage(worker.id, m);
+        break;
+      case "forestd:cluster-metrics":
+        this.#clusterMetrics.text().then(
+          ({ contentType, body }) =>
+            this.#send(w, {
+              type: "forestd:cluster-metrics-text",
+              requestId: m.requestId,
+              contentType,
+              body,
+            }),
+          (error: Error) =>
+            this.#log.error({ event: "metrics_failed", err: error }, "cluster metrics failed"),
+        );
+        break;
     }
   }
 
   #reap(worker: Worker, code: number | null, signal: string | null): void {
     const w = this.#workers.get(worker.id);
     this.#workers.delete(worker.id);
-    this.metrics.onWorkerExit(worker.id);
+    this.#clusterMetrics.onWorkerExit(worker.id);
     if (!w) return;
     const uptime = Date.now() - w.startedAt;
     this.#log.info(

@@ -2,6 +2,8 @@
  * A worker's Prometheus metrics (prom-client). Names and labels are the public contract that the
  * Grafana dashboard and alert rules in deploy/ rely on.
  */
+import type { Server } from "node:http";
+import type { Socket } from "node:net";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -33,6 +35,21 @@ export class WorkerMetrics {
   readonly rows: Counter<"model">;
   readonly predictions: Counter<"model" | "class">;
   readonly rejected: Counter<"reason">;
+  readonly #openSockets = new Set<Socket>();
+  #closedBytesRead = 0;
+  #closedBytesWritten = 0;
+
+  /** Counts the bytes of every connection `server` accepts. */
+  trackTraffic(server: Server): void {
+    server.on("connection", (socket: Socket) => {
+      this.#openSockets.add(socket);
+      socket.once("close", () => {
+        this.#openSockets.delete(socket);
+        this.#closedBytesRead += socket.bytesRead;
+        this.#closedBytesWritten += socket.bytesWritten;
+      });
+    });
+  }
 
   rowsScored(model: string): { inc(n?: number): void } {
     return bound(this.#bound, `rows ${model}`, () => this.rows.labels({ model }));
@@ -94,6 +111,38 @@ export class WorkerMetrics {
       labelNames: ["reason"],
       registers,
     });
+    const traffic = () => {
+      let read = this.#closedBytesRead;
+      let written = this.#closedBytesWritten;
+      for (const socket of this.#openSockets) {
+        read += socket.bytesRead;
+        written += socket.bytesWritten;
+      }
+      return { read, written };
+    };
+    // Counters whose value is read from the sockets at scrape time: add what is new since last time.
+    let reportedRead = 0;
+    let reportedWritten = 0;
+    new Counter({
+      name: "forestd_network_receive_bytes_total",
+      help: "Bytes received by the HTTP server.",
+      registers,
+      collect() {
+        const { read } = traffic();
+        if (read > reportedRead) this.inc(read - reportedRead);
+        reportedRead = Math.max(reportedRead, read);
+      },
+    });
+    new Counter({
+      name: "forestd_network_transmit_bytes_total",
+      help: "Bytes sent by the HTTP server.",
+      registers,
+      collect() {
+        const { written } = traffic();
+        if (written > reportedWritten) this.inc(written - reportedWritten);
+        reportedWritten = Math.max(reportedWritten, written);
+      },
+    });
     new Gauge({
       name: "forestd_queue_rows",
       help: "Rows waiting for a scoring thread.",
@@ -104,8 +153,9 @@ export class WorkerMetrics {
     });
     new Gauge({
       name: "forestd_pool_utilization",
-      help: "Share of time the scoring threads were busy (0..1).",
+      help: "Share of time the scoring threads were busy (0..1), averaged over workers.",
       registers,
+      aggregator: "average",
       collect() {
         this.set(sources.poolUtilization());
       },

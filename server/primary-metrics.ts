@@ -2,7 +2,6 @@
  * The primary's own metrics: worker count, restarts by reason, and the model being served.
  */
 import { Counter, Gauge, Registry } from "prom-client";
-import type { WorkerMessage } from "./ipc.js";
 
 export class PrimaryMetrics {
   readonly registry = new Registry();
@@ -37,8 +36,4 @@ export class PrimaryMetrics {
     this.#modelInfo.reset();
     this.#modelInfo.set({ model, version, objective }, 1);
   }
-
-  onWorkerMessage(_workerId: number, _message: WorkerMessage): void {}
-
-  onWorkerExit(_workerId: number): void {}
 }

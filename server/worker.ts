@@ -5,6 +5,7 @@
 import cluster from "node:cluster";
 import { createServer, type Server } from "node:http";
 import pino from "pino";
+import { parseBind } from "../config/load-settings.js";
 import type { Settings } from "../config/settings.js";
 import { Batcher } from "../workers/batcher.js";
 import { ScoringPool } from "../workers/scoring-pool.js";
@@ -20,21 +21,16 @@ function send(message: WorkerMessage): void {
   if (process.connected && process.send) process.send(message);
 }
 
-/** "host:port" / "[::1]:port" → listen options. */
-export function parseBind(bind: string): { host: string; port: number } {
-  const at = bind.lastIndexOf(":");
-  const host = bind.slice(0, at).replace(/^\[(.*)\]$/, "$1");
-  return { host, port: Number(bind.slice(at + 1)) };
-}
-
 export async function runWorker(settings: Settings): Promise<void> {
   // A stop may be asked for while this worker is still booting: remember it, act once booted.
   let stopRequested: boolean | null = null;
   let stop = (graceful: boolean) => {
     stopRequested = stopRequested === false ? false : graceful;
   };
+  let onMetricsMessage: (message: PrimaryMessage) => void = () => undefined;
   process.on("message", (message: PrimaryMessage) => {
     if (message?.type === "forestd:shutdown") void stop(message.graceful);
+    else onMetricsMessage(message);
   });
   process.on("SIGTERM", () => void stop(true));
   // Ctrl-C reaches the whole process group; the primary orchestrates the stop.
@@ -89,6 +85,18 @@ export async function runWorker(settings: Settings): Promise<void> {
   });
 
   const drainer = new ConnectionDrainer();
+  const clusterText = primaryMetricsClient(metrics);
+  onMetricsMessage = (message) => {
+    if (message?.type === "forestd:collect-metrics") {
+      metrics.registry
+        .getMetricsAsJSON()
+        .then((snapshot) =>
+          send({ type: "forestd:metrics", requestId: message.requestId, metrics: snapshot }),
+        );
+    } else if (message?.type === "forestd:cluster-metrics-text") {
+      clusterText.answer(message.requestId, { contentType: message.contentType, body: message.body });
+    }
+  };
   const app = await buildApp({
     settings,
     served,
@@ -96,6 +104,7 @@ export async function runWorker(settings: Settings): Promise<void> {
     metrics,
     logger,
     isReady: () => !drainer.draining,
+    metricsText: clusterText,
   });
   app.addHook("onSend", (_request, reply, payload, done) => {
     if (drainer.draining) reply.header("connection", "close");
@@ -141,7 +150,10 @@ export async function runWorker(settings: Settings): Promise<void> {
   } catch (error) {
     return bootError(`cannot listen on ${settings.bind.join(", ")}`, error);
   }
-  for (const server of servers) drainer.track(server);
+  for (const server of servers) {
+    drainer.track(server);
+    metrics.trackTraffic(server);
+  }
 
   const heartbeat = setInterval(() => send({ type: "forestd:heartbeat" }), HEARTBEAT_MS);
   send({ type: "forestd:ready", sha256: served.sha256 });
@@ -158,12 +170,48 @@ export async function runWorker(settings: Settings): Promise<void> {
     const deadline = Date.now() + (graceful ? settings.graceful_timeout * 1000 : 0);
     const clean = await drainer.drain(deadline);
     clearInterval(heartbeat);
+    // Final counts, so the cluster's counters include everything this worker served.
+    send({ type: "forestd:metrics", requestId: 0, metrics: await metrics.registry.getMetricsAsJSON() });
     await pool.destroy().catch(() => undefined);
     logger.info({ event: "worker_stopped", clean }, "worker stopped");
     // Let the last log lines and IPC messages flush before exiting.
     setImmediate(() => process.exit(0));
   };
   if (stopRequested !== null) void stop(stopRequested);
+}
+
+/**
+ * GET /metrics on a worker answers the cluster's metrics, asked of the primary over IPC; without a
+ * primary (or if it does not answer in 2 s) the worker's own.
+ */
+function primaryMetricsClient(metrics: WorkerMetrics) {
+  const waiting = new Map<number, (text: { contentType: string; body: string }) => void>();
+  let next = 1;
+  const local = async () => ({
+    contentType: metrics.registry.contentType,
+    body: await metrics.registry.metrics(),
+  });
+  const ask = (): Promise<{ contentType: string; body: string }> => {
+    if (!process.connected) return local();
+    const requestId = next++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        waiting.delete(requestId);
+        resolve(local());
+      }, 2000);
+      waiting.set(requestId, (text) => {
+        clearTimeout(timer);
+        waiting.delete(requestId);
+        resolve(text);
+      });
+      send({ type: "forestd:cluster-metrics", requestId });
+    });
+  };
+  return Object.assign(ask, {
+    answer(requestId: number, text: { contentType: string; body: string }) {
+      waiting.get(requestId)?.(text);
+    },
+  });
 }
 
 /** FORESTD_TEST_HOOKS=1 only: ways for the test suite to make a worker or a thread hang. */

@@ -1,0 +1,161 @@
+/**
+ * npm run dashboard — writes deploy/grafana/forestd.json, the provisionable Grafana dashboard.
+ * Kept as code so every panel's PromQL sits in one readable list; test/prometheus.test.ts runs each
+ * expression against a real Prometheus scraping a real forestd.
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { packageRoot } from "../model/index.js";
+
+interface Panel {
+  title: string;
+  unit: string;
+  targets: { expr: string; legend: string }[];
+}
+
+const rate = "$__rate_interval";
+export const PANELS: Panel[] = [
+  {
+    title: "Requests per second",
+    unit: "reqps",
+    targets: [{ expr: `sum by (route) (rate(forestd_http_requests_total[${rate}]))`, legend: "{{route}}" }],
+  },
+  {
+    title: "Error rate (5xx share)",
+    unit: "percentunit",
+    targets: [
+      {
+        expr: `(sum(rate(forestd_http_requests_total{status=~"5.."}[${rate}])) or vector(0)) / clamp_min(sum(rate(forestd_http_requests_total[${rate}])), 1e-9)`,
+        legend: "5xx",
+      },
+    ],
+  },
+  {
+    title: "Latency of /predict",
+    unit: "s",
+    targets: [0.5, 0.9, 0.99].map((q) => ({
+      expr: `histogram_quantile(${q}, sum by (le) (rate(forestd_http_request_duration_seconds_bucket{route="/predict"}[${rate}])))`,
+      legend: `p${q * 100}`,
+    })),
+  },
+  {
+    title: "Inference time per task",
+    unit: "s",
+    targets: [0.5, 0.99].map((q) => ({
+      expr: `histogram_quantile(${q}, sum by (le) (rate(forestd_inference_duration_seconds_bucket[${rate}])))`,
+      legend: `p${q * 100}`,
+    })),
+  },
+  {
+    title: "Rows per batch",
+    unit: "short",
+    targets: [
+      {
+        expr: `sum(rate(forestd_batch_rows_sum[${rate}])) / clamp_min(sum(rate(forestd_batch_rows_count[${rate}])), 1e-9)`,
+        legend: "mean rows per task",
+      },
+    ],
+  },
+  {
+    title: "Queue",
+    unit: "short",
+    targets: [
+      { expr: "sum(forestd_queue_rows)", legend: "rows waiting" },
+      {
+        expr: `histogram_quantile(0.99, sum by (le) (rate(forestd_queue_wait_seconds_bucket[${rate}])))`,
+        legend: "p99 wait (s)",
+      },
+      { expr: "avg(forestd_pool_utilization)", legend: "thread utilisation" },
+    ],
+  },
+  {
+    title: "Rejections",
+    unit: "reqps",
+    targets: [{ expr: `sum by (reason) (rate(forestd_rejected_total[${rate}]))`, legend: "{{reason}}" }],
+  },
+  {
+    title: "Predictions per class",
+    unit: "short",
+    targets: [
+      { expr: `sum by (class) (rate(forestd_predictions_total[${rate}]))`, legend: "class {{class}}" },
+    ],
+  },
+  {
+    title: "Rows scored",
+    unit: "short",
+    targets: [{ expr: `sum by (model) (rate(forestd_rows_total[${rate}]))`, legend: "{{model}}" }],
+  },
+  {
+    title: "CPU",
+    unit: "percentunit",
+    targets: [{ expr: `sum(rate(process_cpu_seconds_total[${rate}]))`, legend: "cores used by workers" }],
+  },
+  {
+    title: "Memory",
+    unit: "bytes",
+    targets: [
+      { expr: "sum(process_resident_memory_bytes)", legend: "resident (all workers)" },
+      { expr: "sum(nodejs_heap_size_used_bytes)", legend: "heap used" },
+    ],
+  },
+  {
+    title: "Network",
+    unit: "Bps",
+    targets: [
+      { expr: `sum(rate(forestd_network_receive_bytes_total[${rate}]))`, legend: "received" },
+      { expr: `sum(rate(forestd_network_transmit_bytes_total[${rate}]))`, legend: "sent" },
+    ],
+  },
+  {
+    title: "Event-loop lag",
+    unit: "s",
+    targets: [{ expr: "max(nodejs_eventloop_lag_p99_seconds)", legend: "p99 (mean over workers)" }],
+  },
+  {
+    title: "Workers and restarts",
+    unit: "short",
+    targets: [
+      { expr: "sum(forestd_workers)", legend: "workers" },
+      {
+        expr: `sum by (reason) (increase(forestd_worker_restarts_total[${rate}]))`,
+        legend: "restarts: {{reason}}",
+      },
+    ],
+  },
+];
+
+export function dashboard(): object {
+  return {
+    title: "forestd",
+    uid: "forestd",
+    schemaVersion: 39,
+    version: 1,
+    editable: true,
+    refresh: "10s",
+    time: { from: "now-1h", to: "now" },
+    tags: ["forestd", "xgboost"],
+    templating: {
+      list: [{ name: "datasource", type: "datasource", query: "prometheus", label: "Prometheus" }],
+    },
+    panels: PANELS.map((p, i) => ({
+      id: i + 1,
+      type: "timeseries",
+      title: p.title,
+      datasource: { type: "prometheus", uid: "${datasource}" },
+      gridPos: { h: 8, w: 12, x: (i % 2) * 12, y: Math.floor(i / 2) * 8 },
+      fieldConfig: { defaults: { unit: p.unit }, overrides: [] },
+      targets: p.targets.map((t, j) => ({
+        refId: String.fromCharCode(65 + j),
+        expr: t.expr,
+        legendFormat: t.legend,
+        datasource: { type: "prometheus", uid: "${datasource}" },
+      })),
+    })),
+  };
+}
+
+if (process.argv[1]?.endsWith("grafana-dashboard.js")) {
+  const file = join(packageRoot(), "deploy", "grafana", "forestd.json");
+  writeFileSync(file, `${JSON.stringify(dashboard(), null, 2)}\n`);
+  console.log(`wrote ${file}`);
+}

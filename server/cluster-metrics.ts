@@ -1,0 +1,129 @@
+/**
+ * Cluster-wide metrics, served by the primary (METRICS_PORT) and, through it, by every worker's
+ * GET /metrics.
+ *
+ * Better than prom-client's cluster defaults in two ways: counters never go backwards when a worker
+ * dies or is recycled (the primary keeps each worker's latest snapshot and, when it exits, folds it
+ * into retired totals; a worker that stops gracefully sends its final counts), and a scrape still
+ * answers within its deadline when a worker is busy or hung (the other workers' data, with the
+ * silent one's last snapshot for its counters, and forestd_scrape_partial 1).
+ */
+
+import type { Worker } from "node:cluster";
+import { createServer, type Server } from "node:http";
+import { Gauge, Registry } from "prom-client";
+import type { PrimaryMessage, WorkerMessage } from "./ipc.js";
+import { accumulate, mergeSnapshots, monotonicPart, type Snapshot } from "./metrics-merge.js";
+import type { PrimaryMetrics } from "./primary-metrics.js";
+
+const SCRAPE_DEADLINE_MS = 800;
+
+interface Pending {
+  waiting: Set<number>;
+  resolve: () => void;
+}
+
+export class ClusterMetrics {
+  readonly #primary: PrimaryMetrics;
+  readonly #workers: () => Worker[];
+  readonly #snapshots = new Map<number, Snapshot>();
+  readonly #pending = new Map<number, Pending>();
+  readonly #partial: Gauge;
+  #retired: Snapshot = [];
+  #retiring: Promise<void> = Promise.resolve();
+  #nextRequest = 1;
+  #server: Server | null = null;
+
+  constructor(primary: PrimaryMetrics, workers: () => Worker[]) {
+    this.#primary = primary;
+    this.#workers = workers;
+    this.#partial = new Gauge({
+      name: "forestd_scrape_partial",
+      help: "1 when a worker did not answer this scrape in time (its counters are from its last snapshot).",
+      registers: [primary.registry],
+    });
+  }
+
+  /** The Prometheus text of the whole cluster. */
+  async text(): Promise<{ contentType: string; body: string }> {
+    const workers = this.#workers().filter((w) => w.isConnected());
+    const requestId = this.#nextRequest++;
+    const answered = new Promise<void>((resolve) => {
+      this.#pending.set(requestId, { waiting: new Set(workers.map((w) => w.id)), resolve });
+    });
+    for (const w of workers) {
+      try {
+        w.send({ type: "forestd:collect-metrics", requestId } satisfies PrimaryMessage);
+      } catch {
+        // gone already; its snapshot stands in
+      }
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const complete = await Promise.race([
+      workers.length === 0 ? Promise.resolve(true) : answered.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), SCRAPE_DEADLINE_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.#pending.delete(requestId);
+    await this.#retiring;
+    this.#partial.set(complete ? 0 : 1);
+    // Live workers' latest snapshots (a silent worker's only for its monotonic part), plus retired totals.
+    const live = new Set(workers.map((w) => w.id));
+    const snapshots: Snapshot[] = [];
+    for (const [id, snapshot] of this.#snapshots)
+      snapshots.push(live.has(id) ? snapshot : monotonicPart(snapshot));
+    if (this.#retired.length > 0) snapshots.push(this.#retired);
+    const merged = Registry.merge([mergeSnapshots(snapshots), this.#primary.registry]);
+    return { contentType: merged.contentType, body: await merged.metrics() };
+  }
+
+  onWorkerMessage(workerId: number, message: WorkerMessage): void {
+    if (message.type !== "forestd:metrics") return;
+    this.#snapshots.set(workerId, message.metrics as Snapshot);
+    const pending = this.#pending.get(message.requestId);
+    if (pending) {
+      pending.waiting.delete(workerId);
+      if (pending.waiting.size === 0) pending.resolve();
+    }
+  }
+
+  /** A worker is gone: its last counts join the retired totals. */
+  onWorkerExit(workerId: number): void {
+    const last = this.#snapshots.get(workerId);
+    this.#snapshots.delete(workerId);
+    if (!last) return;
+    this.#retiring = this.#retiring.then(async () => {
+      this.#retired = await accumulate(this.#retired, last);
+    });
+  }
+
+  /** Serves GET /metrics on `port` (0 = off). */
+  listen(host: string, port: number): Promise<void> {
+    if (port === 0) return Promise.resolve();
+    const server = createServer((request, response) => {
+      if (request.method !== "GET" || request.url?.split("?")[0] !== "/metrics") {
+        response
+          .writeHead(404, { "content-type": "application/json" })
+          .end('{"code":"FORESTD_ERR_NOT_FOUND","message":"try GET /metrics"}');
+        return;
+      }
+      this.text().then(
+        ({ contentType, body }) => response.writeHead(200, { "content-type": contentType }).end(body),
+        (error: Error) =>
+          response.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${error.message}\n`),
+      );
+    });
+    this.#server = server;
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => resolve());
+    });
+  }
+
+  close(): void {
+    this.#server?.close();
+    this.#server?.closeAllConnections();
+  }
+}
