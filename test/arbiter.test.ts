@@ -211,14 +211,20 @@ t.test("SIGTTIN / SIGTTOU change the worker count", async (t) => {
   const server = await startServer({ WORKERS: "1", ACCESS_LOG: "off" });
   t.teardown(() => server.stop());
   await waitFor(() => readyWorkers(server) === 1, 10_000);
+  // Signals of one kind sent back to back may arrive as one (POSIX coalesces pending signals), as
+  // with Gunicorn: send each after the previous one took effect.
   process.kill(server.child.pid as number, "SIGTTIN");
+  await waitFor(() => aliveWorkers(server).length === 2, 10_000);
   process.kill(server.child.pid as number, "SIGTTIN");
   await waitFor(() => readyWorkers(server) === 3 && aliveWorkers(server).length === 3, 10_000);
   t.pass("two more: 3 workers");
   process.kill(server.child.pid as number, "SIGTTOU");
   await waitFor(() => aliveWorkers(server).length === 2, 10_000);
   t.pass("one fewer: 2 workers");
-  for (let i = 0; i < 3; i++) process.kill(server.child.pid as number, "SIGTTOU");
+  for (let i = 0; i < 3; i++) {
+    process.kill(server.child.pid as number, "SIGTTOU");
+    await sleep(700);
+  }
   await waitFor(() => aliveWorkers(server).length === 1, 10_000);
   await sleep(1500);
   t.equal(aliveWorkers(server).length, 1, "never below 1");
