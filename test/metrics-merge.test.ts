@@ -27,7 +27,7 @@ async function workerSnapshot(
   return (await registry.getMetricsAsJSON()) as Snapshot;
 }
 
-const valueOf = async (registry: Registry, name: string) =>
+const valuesOf = async (registry: Registry, name: string) =>
   (await registry.getSingleMetric(name)?.get())?.values;
 
 t.test("counters and histograms sum, per-process gauges do not", async (t) => {
@@ -35,20 +35,20 @@ t.test("counters and histograms sum, per-process gauges do not", async (t) => {
   const b = await workerSnapshot(32, 4, 0.6, 1024, [20]);
   const merged = mergeSnapshots([a, b]);
   t.same(
-    (await valueOf(merged, "forestd_http_requests_total"))?.map((v) => v.value),
+    (await valuesOf(merged, "forestd_http_requests_total"))?.map((v) => v.value),
     [42],
   );
   t.same(
-    (await valueOf(merged, "forestd_queue_rows"))?.map((v) => v.value),
+    (await valuesOf(merged, "forestd_queue_rows"))?.map((v) => v.value),
     [7],
     "rows waiting: all workers",
   );
   t.ok(
-    Math.abs(((await valueOf(merged, "forestd_pool_utilization"))?.[0].value ?? 0) - 0.4) < 1e-12,
+    Math.abs(((await valuesOf(merged, "forestd_pool_utilization"))?.[0].value ?? 0) - 0.4) < 1e-12,
     "utilisation: averaged",
   );
   t.same(
-    (await valueOf(merged, "process_max_fds"))?.map((v) => v.value),
+    (await valuesOf(merged, "process_max_fds"))?.map((v) => v.value),
     [1024],
     "a limit: max, never 2048",
   );
@@ -69,12 +69,12 @@ t.test("retired workers keep their counts; their gauges go", async (t) => {
   const live = await workerSnapshot(7, 2, 0.5, 1024, [1]);
   const merged = mergeSnapshots([live, retired]);
   t.same(
-    (await valueOf(merged, "forestd_http_requests_total"))?.map((v) => v.value),
+    (await valuesOf(merged, "forestd_http_requests_total"))?.map((v) => v.value),
     [112],
     "7 live + 100 + 5 retired",
   );
   t.same(
-    (await valueOf(merged, "forestd_queue_rows"))?.map((v) => v.value),
+    (await valuesOf(merged, "forestd_queue_rows"))?.map((v) => v.value),
     [2],
     "only the live worker's queue",
   );
