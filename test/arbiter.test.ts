@@ -255,3 +255,43 @@ t.test("MAX_REQUESTS=100 under load recycles workers with zero failed requests",
   t.ok(recycled >= 3, `${recycled} workers recycled`);
   await waitFor(() => readyWorkers(server) === 2, 10_000);
 });
+
+t.test("boot errors stop the server with the error instead of respawning forever", async (t) => {
+  const { spawnSync } = await import("node:child_process");
+  const cli = join(import.meta.dirname, "..", "dist", "server", "cli.js");
+  const dir = mkdtempSync(join(tmpdir(), "forestd-boot-"));
+  const corrupt = join(dir, "corrupt.json");
+  writeFileSync(corrupt, '{"learner": {"objective": {"name": "reg:magic"}}}');
+  const badModel = spawnSync(process.execPath, [cli, "serve", "--model", corrupt, "--bind", "127.0.0.1:0"], {
+    encoding: "utf8",
+    timeout: 20_000,
+  });
+  t.equal(badModel.status, 1, "a model that cannot load: exit 1");
+  t.match(badModel.stderr, /FORESTD_ERR_MODEL_INVALID|FORESTD_ERR_MODEL_UNSUPPORTED/);
+
+  // The port is taken: every worker fails to bind, the primary halts with that error.
+  const holder = await startServer({ WORKERS: "1", ACCESS_LOG: "off" });
+  t.teardown(() => holder.stop());
+  const started = Date.now();
+  const taken = spawnSync(
+    process.execPath,
+    [cli, "serve", "--bind", `127.0.0.1:${holder.port}`, "--workers", "2", "--metrics-port", "0"],
+    {
+      encoding: "utf8",
+      timeout: 20_000,
+      env: { ...process.env, NODE_CLUSTER_SCHED_POLICY: "" },
+    },
+  );
+  t.equal(taken.status, 1, "exit 1");
+  t.match(taken.stdout, /"event":"arbiter_halt".*cannot listen on 127\.0\.0\.1/);
+  t.ok(Date.now() - started < 15_000, "promptly");
+  t.equal((taken.stdout.match(/"event":"worker_spawn"/g) ?? []).length, 2, "no respawn loop");
+});
+
+t.test("SIGINT: quick stop", async (t) => {
+  const server = await startServer({ WORKERS: "2", ACCESS_LOG: "off", GRACEFUL_TIMEOUT: "30" });
+  const started = Date.now();
+  const code = await server.stop("SIGINT");
+  t.equal(code, 0);
+  t.ok(Date.now() - started < 3000, `stopped in ${Date.now() - started} ms`);
+});
