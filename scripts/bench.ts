@@ -9,11 +9,11 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { packageRoot } from "../model/index.js";
+import { freePort } from "./loopback.js";
 
 /** Gunicorn + Flask + XGBoost predict, 2 sync workers, single-row requests/s (issue #3's figure). */
 const GUNICORN_REFERENCE_RPS = 3900;
@@ -29,17 +29,6 @@ interface Result {
   errors: number;
   non2xx: number;
   total: number;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitReady(url: string, child: ChildProcess, timeoutMs = 30_000): Promise<void> {

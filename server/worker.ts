@@ -7,12 +7,12 @@ import { createServer, type Server } from "node:http";
 import pino from "pino";
 import { parseBind } from "../config/load-settings.js";
 import type { Settings } from "../config/settings.js";
-import { Batcher } from "../workers/batcher.js";
-import { ScoringPool } from "../workers/scoring-pool.js";
+import type { ScoringPool } from "../workers/scoring-pool.js";
 import { buildApp } from "./app.js";
 import { ConnectionDrainer } from "./drain.js";
 import { BOOT_ERROR_EXIT_CODE, type PrimaryMessage, type WorkerMessage } from "./ipc.js";
-import { WorkerMetrics } from "./metrics.js";
+import type { WorkerMetrics } from "./metrics.js";
+import { createScoringStack } from "./scoring-stack.js";
 import { loadServedModel, type ServedModel } from "./served-model.js";
 
 const HEARTBEAT_MS = 500;
@@ -57,31 +57,13 @@ export async function runWorker(settings: Settings): Promise<void> {
     return bootError(`cannot load model ${settings.model_path}`, error);
   }
   const testHooks = process.env.FORESTD_TEST_HOOKS === "1";
-  const pool = new ScoringPool(settings.model_path, settings.threads, {
+  const { pool, batcher, metrics } = createScoringStack(settings, served, {
     testHooks,
-    taskTimeoutMs: settings.timeout * 1000,
     onThreadTimeout: (threadId) =>
       logger.error(
         { event: "thread_timeout", thread: threadId },
         "scoring thread stuck past TIMEOUT: terminated and replaced",
       ),
-  });
-  let batcher: Batcher | undefined;
-  const metrics = new WorkerMetrics({
-    queueRows: () => batcher?.queuedRows ?? 0,
-    poolUtilization: () => pool.utilization,
-  });
-  batcher = new Batcher(pool, {
-    numFeature: served.model.numFeature,
-    groups: served.model.numMarginOutputs,
-    width: served.model.numOutputs,
-    maxBatchRows: settings.max_batch_rows,
-    maxQueueRows: settings.max_queue,
-    onBatch: (rows, seconds) => {
-      metrics.batchRows.observe(rows);
-      metrics.inferenceDuration.observe(seconds);
-    },
-    onDispatch: (_rows, wait) => metrics.queueWait.observe(wait),
   });
 
   const drainer = new ConnectionDrainer();

@@ -1,22 +1,13 @@
 /** Start the real `forestd serve` (built dist/) on a free loopback port, and stop it. */
 import { type ChildProcess, spawn } from "node:child_process";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
-import { createServer } from "node:net";
 import { join } from "node:path";
+import { freePort } from "../../scripts/loopback.js";
 import { ROOT } from "./fixtures.js";
 
-export const CLI = join(ROOT, "dist", "server", "cli.js");
+export { freePort };
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export const CLI = join(ROOT, "dist", "server", "cli.js");
 
 export interface RunningServer {
   url: string;

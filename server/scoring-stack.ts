@@ -1,0 +1,45 @@
+/**
+ * A worker's scoring side, wired once: the thread pool, the batcher in front of it, and the
+ * metrics both feed. Used by the worker process and by the in-process test app alike.
+ */
+import type { Settings } from "../config/settings.js";
+import { Batcher } from "../workers/batcher.js";
+import { ScoringPool } from "../workers/scoring-pool.js";
+import { WorkerMetrics } from "./metrics.js";
+import type { ServedModel } from "./served-model.js";
+
+export interface ScoringStack {
+  pool: ScoringPool;
+  batcher: Batcher;
+  metrics: WorkerMetrics;
+}
+
+export function createScoringStack(
+  settings: Settings,
+  served: ServedModel,
+  options: { testHooks?: boolean; onThreadTimeout?: (threadId: number) => void } = {},
+): ScoringStack {
+  const pool = new ScoringPool(settings.model_path, settings.threads, {
+    testHooks: options.testHooks,
+    taskTimeoutMs: settings.timeout * 1000,
+    onThreadTimeout: options.onThreadTimeout,
+  });
+  let batcher: Batcher | undefined;
+  const metrics = new WorkerMetrics({
+    queueRows: () => batcher?.queuedRows ?? 0,
+    poolUtilization: () => pool.utilization,
+  });
+  batcher = new Batcher(pool, {
+    numFeature: served.model.numFeature,
+    groups: served.model.numMarginOutputs,
+    width: served.model.numOutputs,
+    maxBatchRows: settings.max_batch_rows,
+    maxQueueRows: settings.max_queue,
+    onBatch: (rows, seconds) => {
+      metrics.batchRows.observe(rows);
+      metrics.inferenceDuration.observe(seconds);
+    },
+    onDispatch: (_rows, wait) => metrics.queueWait.observe(wait),
+  });
+  return { pool, batcher, metrics };
+}
