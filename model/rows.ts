@@ -2,7 +2,8 @@
  * JSON rows → the Float32Array the engine scores, with errors that name the row and the field.
  *
  * A row is an array (positional, null = missing) or an object keyed by feature name (absent or
- * null = missing). Values are rounded to float32 on the way in, as XGBoost's DMatrix does.
+ * null = missing). Values are rounded to float32 on the way in, as XGBoost's DMatrix does. A number
+ * JSON cannot hold as a float64 (1e400 parses to Infinity) is refused rather than scored.
  */
 import type { Model } from "./model.js";
 
@@ -57,9 +58,15 @@ export function writeRow(
     }
     for (let i = 0; i < nf; i++) {
       const v = row[i];
-      if (typeof v === "number") out[offset + i] = v;
+      if (typeof v === "number" && Number.isFinite(v)) out[offset + i] = v;
       else if (v === null) out[offset + i] = Number.NaN;
-      else {
+      else if (typeof v === "number") {
+        throw new RowError(
+          `row ${index}, feature ${i} ("${columnName(model, i)}"): ${v} is out of range`,
+          index,
+          columnName(model, i),
+        );
+      } else {
         throw new RowError(
           `row ${index}, feature ${i} ("${columnName(model, i)}"): expected a number or null, got ${describe(v)}`,
           index,
@@ -83,8 +90,10 @@ export function writeRow(
       throw new RowError(`row ${index}: unknown feature "${key.slice(0, 80)}"`, index, key.slice(0, 80));
     }
     const v = (row as Record<string, unknown>)[key];
-    if (typeof v === "number") out[offset + i] = v;
-    else if (v !== null) {
+    if (typeof v === "number" && Number.isFinite(v)) out[offset + i] = v;
+    else if (typeof v === "number") {
+      throw new RowError(`row ${index}, feature "${key}": ${v} is out of range`, index, key);
+    } else if (v !== null) {
       throw new RowError(
         `row ${index}, feature "${key}": expected a number or null, got ${describe(v)}`,
         index,

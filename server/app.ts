@@ -2,12 +2,16 @@
  * Builds a worker's Fastify application: settings → server options, error handling, access log,
  * routes, OpenAPI. Plain to test: `buildApp(...)` then `app.inject(...)`, no cluster needed.
  */
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
 import swagger from "@fastify/swagger";
+import underPressurePlugin from "@fastify/under-pressure";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import type { Logger } from "pino";
 import type { Settings } from "../config/settings.js";
 import type { Batcher } from "../workers/batcher.js";
 import { installAccessLog } from "./access-log.js";
+import { OverloadedError, UrlTooLongError } from "./errors.js";
 import { installErrorHandling } from "./http-errors.js";
 import type { WorkerMetrics } from "./metrics.js";
 import { oipRoutes } from "./routes/oip.js";
@@ -38,6 +42,24 @@ export function trustProxyOption(allow: readonly string[]): boolean | string[] {
   return allow.includes("*") ? true : [...allow];
 }
 
+/** Malformed or slow HTTP, caught by Node before Fastify: still a JSON answer, then close. */
+function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message] =
+    error.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "FORESTD_ERR_HEADERS_TOO_LARGE", "request headers are too large"]
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "FORESTD_ERR_CLIENT_TIMEOUT", "the request did not arrive in time"]
+        : [400, "FORESTD_ERR_BAD_REQUEST", `malformed HTTP request (${error.code ?? "parse error"})`];
+  const body = JSON.stringify({ statusCode: status, code, error: STATUS_CODES[status], message });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { settings } = deps;
   const app = Fastify({
@@ -49,10 +71,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: trustProxyOption(settings.forwarded_allow_ips),
     return503OnClosing: true,
     forceCloseConnections: "idle",
-    onProtoPoisoning: "remove",
-    onConstructorPoisoning: "remove",
+    onProtoPoisoning: "error",
+    onConstructorPoisoning: "error",
+    // Slow clients (slowloris) and oversized heads are cut off by Node's HTTP server itself.
+    // connectionsCheckingInterval: how often Node enforces those timeouts (its default is 30 s).
+    http: { maxHeaderSize: settings.max_header_size, connectionsCheckingInterval: 1000 },
+    requestTimeout: Math.round(settings.client_timeout * 1000),
+    maxRequestsPerSocket: settings.keepalive_requests,
+    clientErrorHandler,
   });
+  app.server.headersTimeout = Math.round(Math.min(settings.headers_timeout, settings.client_timeout) * 1000);
+  app.server.maxHeadersCount = settings.max_headers_count;
   app.decorateRequest("forestdRows", 0);
+  app.addHook("onRequest", (request, _reply, done) => {
+    done(
+      request.url.length > settings.max_url_length
+        ? new UrlTooLongError(String(settings.max_url_length))
+        : undefined,
+    );
+  });
   // A JSON API: text/plain bodies get 415 rather than a confusing "body must be an object".
   app.removeContentTypeParser("text/plain");
   installErrorHandling(app, settings.body_limit, deps.metrics);
@@ -76,10 +113,38 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       contentType: deps.metrics.registry.contentType,
       body: await deps.metrics.registry.metrics(),
     }));
+  const scoring = {
+    ...deps,
+    maxRequestRows: settings.max_request_rows,
+    defaultDeadlineMs: settings.request_deadline * 1000,
+  };
+  let underPressure = () => false;
+  // Shedding applies to the prediction routes only: health, readiness and metrics must answer
+  // precisely when the worker is under pressure.
   await app.register(async (scope) => {
-    await predictRoutes(scope, deps);
-    await oipRoutes(scope, { ...deps, version: VERSION });
-    await operationalRoutes(scope, { served: deps.served, isReady: deps.isReady, metricsText });
+    await scope.register(underPressurePlugin, {
+      maxEventLoopDelay: settings.max_event_loop_delay,
+      maxEventLoopUtilization: settings.max_event_loop_utilization,
+      maxHeapUsedBytes: settings.max_heap_bytes,
+      maxRssBytes: settings.max_rss_bytes,
+      retryAfter: 1,
+      sampleInterval: 250,
+      pressureHandler: (_request, _reply, type) => {
+        throw new OverloadedError(`the worker is under pressure (${type}); try again shortly`);
+      },
+    });
+    underPressure = () => scope.isUnderPressure();
+    await predictRoutes(scope, scoring);
+    await oipRoutes(scope, {
+      ...scoring,
+      version: VERSION,
+      isReady: () => deps.isReady() && !underPressure(),
+    });
+  });
+  await operationalRoutes(app, {
+    served: deps.served,
+    isReady: () => deps.isReady() && !underPressure(),
+    metricsText,
   });
   return app;
 }

@@ -37,6 +37,27 @@ export const NotReadyError = createError("FORESTD_ERR_NOT_READY", "%s", 503);
 export const ScoringFailedError = createError("FORESTD_ERR_SCORING_FAILED", "scoring failed: %s", 503);
 export const DeadlineError = createError("FORESTD_ERR_DEADLINE", "%s", 504);
 export const InternalError = createError("FORESTD_ERR_INTERNAL", "internal error", 500);
+export const BadRequestError = createError("FORESTD_ERR_BAD_REQUEST", "malformed HTTP request: %s", 400);
+export const ClientTimeoutError = createError(
+  "FORESTD_ERR_CLIENT_TIMEOUT",
+  "the request did not arrive in time",
+  408,
+);
+export const TooManyRowsError = createError(
+  "FORESTD_ERR_TOO_MANY_ROWS",
+  "%s rows in one request; the limit is %s",
+  413,
+);
+export const UrlTooLongError = createError(
+  "FORESTD_ERR_URL_TOO_LONG",
+  "the URL is longer than %s bytes",
+  414,
+);
+export const HeadersTooLargeError = createError(
+  "FORESTD_ERR_HEADERS_TOO_LARGE",
+  "request headers are larger than %s bytes",
+  431,
+);
 
 /** Every code this server can answer with, and its status. */
 export const ERROR_CODES: Readonly<Record<string, number>> = Object.fromEntries(
@@ -53,6 +74,11 @@ export const ERROR_CODES: Readonly<Record<string, number>> = Object.fromEntries(
     ScoringFailedError,
     DeadlineError,
     InternalError,
+    BadRequestError,
+    ClientTimeoutError,
+    TooManyRowsError,
+    UrlTooLongError,
+    HeadersTooLargeError,
   ].map((E) => {
     const e = new E("", "", "");
     return [e.code, e.statusCode as number];

@@ -5,7 +5,7 @@
 import { STATUS_CODES } from "node:http";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { RowError } from "../model/index.js";
-import { OverloadedError as QueueFullError } from "../workers/batcher.js";
+import { DeadlinePassedError, OverloadedError as QueueFullError } from "../workers/batcher.js";
 import { ScoringTimeoutError } from "../workers/scoring-pool.js";
 import {
   BodyTooLargeError,
@@ -30,6 +30,7 @@ export function toHttpError(error: unknown, bodyLimit: number, request: FastifyR
     });
   }
   if (error instanceof QueueFullError) return new OverloadedError(error.message);
+  if (error instanceof DeadlinePassedError) return new DeadlineError(error.message);
   if (error instanceof ScoringTimeoutError) return new DeadlineError(error.message);
   const e = error as Partial<FastifyError> & Error;
   if (typeof e.code === "string" && e.code.startsWith("FORESTD_ERR_")) return e as Known;
@@ -69,6 +70,10 @@ function rejectionReason(code: string): string | null {
   switch (code) {
     case "FORESTD_ERR_OVERLOADED":
       return "overload";
+    case "FORESTD_ERR_TOO_MANY_ROWS":
+      return "too_many_rows";
+    case "FORESTD_ERR_URL_TOO_LONG":
+      return "url_too_long";
     case "FORESTD_ERR_BODY_TOO_LARGE":
       return "body_too_large";
     case "FORESTD_ERR_UNSUPPORTED_MEDIA_TYPE":

@@ -3,6 +3,7 @@
  * class counters. Routes stay plain: parse, validate, call this, serialise.
  */
 import type { Batcher } from "../workers/batcher.js";
+import { InvalidInputError, TooManyRowsError } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
 import type { ServedModel } from "./served-model.js";
 
@@ -10,6 +11,26 @@ export interface ScoringDeps {
   served: ServedModel;
   batcher: Batcher;
   metrics: WorkerMetrics;
+  maxRequestRows: number;
+  /** REQUEST_DEADLINE in ms: the longest any request may wait for scoring. */
+  defaultDeadlineMs: number;
+}
+
+/**
+ * The scoring deadline of a request: what it asked for (X-Request-Timeout-Ms, or OIP
+ * parameters.timeout, in ms), never beyond the server's REQUEST_DEADLINE.
+ */
+export function deadlineMs(deps: ScoringDeps, asked: unknown, where: string): number {
+  if (asked === undefined) return deps.defaultDeadlineMs;
+  const ms =
+    typeof asked === "number"
+      ? asked
+      : typeof asked === "string" && /^\s*\d+(\.\d+)?\s*$/.test(asked)
+        ? Number(asked)
+        : Number.NaN;
+  if (!(ms > 0) || !Number.isFinite(ms))
+    throw new InvalidInputError(`${where} must be a positive number of milliseconds`);
+  return Math.min(ms, deps.defaultDeadlineMs);
 }
 
 export interface Scored {
@@ -23,9 +44,10 @@ export async function scoreRows(
   values: Float32Array,
   rows: number,
   margin: boolean,
+  timeoutMs: number,
 ): Promise<Scored> {
   const { served, metrics } = deps;
-  const outputs = await deps.batcher.submit(values, rows, margin);
+  const outputs = await deps.batcher.submit(values, rows, margin, timeoutMs);
   const width = margin ? served.model.numMarginOutputs : served.model.numOutputs;
   metrics.rowsScored(served.name).inc(rows);
   if (served.classes.length > 0) countClasses(deps, outputs, rows, width, margin);

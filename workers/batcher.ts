@@ -35,13 +35,35 @@ export interface BatcherOptions {
 
 export class OverloadedError extends Error {
   readonly code = "FORESTD_ERR_OVERLOADED";
-  constructor(readonly queuedRows: number) {
-    super(`too many rows waiting for a scoring thread (${queuedRows}); try again shortly`);
+  constructor(
+    readonly queuedRows: number,
+    readonly reason: "queue_full" | "queue_wait" = "queue_full",
+  ) {
+    super(
+      reason === "queue_full"
+        ? `too many rows waiting for a scoring thread (${queuedRows}); try again shortly`
+        : `the expected wait for a scoring thread (${queuedRows} rows ahead) is longer than this request's deadline; try again shortly`,
+    );
     this.name = "OverloadedError";
   }
 }
 
+/** The request's deadline passed while its rows waited: they were not scored. */
+export class DeadlinePassedError extends Error {
+  readonly code = "FORESTD_ERR_DEADLINE";
+  constructor(waitedMs: number) {
+    super(
+      `the request's deadline passed after ${Math.round(waitedMs)} ms in the queue; its rows were not scored`,
+    );
+    this.name = "DeadlinePassedError";
+  }
+}
+
 interface Job {
+  /** Test-only (scoring threads honour it with FORESTD_TEST_HOOKS=1): make the task hang. */
+  hangMs: number;
+  /** performance.now() after which the rows are not worth scoring. */
+  deadline: number;
   values: Float32Array;
   rows: number;
   margin: boolean;
@@ -69,6 +91,10 @@ export class Batcher {
   #queuedRows = 0;
   #inFlight = 0;
   #pumpScheduled = false;
+  /** Smoothed rows a thread scores per ms (task round trip included), for expected-wait admission. */
+  #rowsPerMs = 0;
+  /** While rows wait, a sweep answers those whose deadline passes even if no thread frees up. */
+  #sweep: NodeJS.Timeout | null = null;
 
   constructor(pool: TaskRunner, options: BatcherOptions) {
     this.#pool = pool;
@@ -85,16 +111,36 @@ export class Batcher {
     return this.#inFlight;
   }
 
-  /** Scores `rows` rows; resolves with `rows × (margin ? groups : width)` outputs. */
-  submit(values: Float32Array, rows: number, margin: boolean): Promise<Float32Array> {
+  /** Expected ms before rows queued now reach a thread, from recent scoring rates (0 when unknown). */
+  get expectedWaitMs(): number {
+    if (this.#rowsPerMs === 0 || this.#queuedRows === 0) return 0;
+    return this.#queuedRows / (this.#rowsPerMs * this.#pool.threads);
+  }
+
+  /**
+   * Scores `rows` rows; resolves with `rows × (margin ? groups : width)` outputs. Rows still
+   * waiting `timeoutMs` from now are not scored: the promise rejects with DeadlinePassedError.
+   */
+  submit(
+    values: Float32Array,
+    rows: number,
+    margin: boolean,
+    timeoutMs = Number.POSITIVE_INFINITY,
+    test: { hangMs?: number } = {},
+  ): Promise<Float32Array> {
     const width = margin ? this.#o.groups : this.#o.width;
     if (rows === 0) return Promise.resolve(new Float32Array(0));
     const idle = this.#pool.threads - this.#inFlight;
     if (this.#queuedRows + rows > this.#o.maxQueueRows + idle * this.#o.maxBatchRows) {
       return Promise.reject(new OverloadedError(this.#queuedRows));
     }
+    if (idle === 0 && this.expectedWaitMs > timeoutMs) {
+      return Promise.reject(new OverloadedError(this.#queuedRows, "queue_wait"));
+    }
     return new Promise<Float32Array>((resolve, reject) => {
       const job: Job = {
+        hangMs: test.hangMs ?? 0,
+        deadline: performance.now() + timeoutMs,
         values,
         rows,
         margin,
@@ -107,6 +153,10 @@ export class Batcher {
       };
       this.#queue.push({ job, start: 0, rows });
       this.#queuedRows += rows;
+      if (Number.isFinite(timeoutMs) && this.#sweep === null) {
+        this.#sweep = setInterval(() => this.#expireOverdue(), 25);
+        this.#sweep.unref();
+      }
       this.#schedulePump();
     });
   }
@@ -129,8 +179,17 @@ export class Batcher {
       const target = Math.min(this.#o.maxBatchRows, Math.max(this.#o.minSplitRows, share));
       const pieces: Piece[] = [];
       let total = 0;
+      const now = performance.now();
       while (total < target && this.#head < this.#queue.length) {
         const next = this.#queue[this.#head];
+        if (next.rows === 0 || next.job.settled || next.job.deadline < now) {
+          // Not worth scoring: its deadline passed (or another part already failed it).
+          this.#expire(next.job, now);
+          this.#queuedRows -= next.rows;
+          next.rows = 0;
+          this.#head++;
+          continue;
+        }
         const take = Math.min(next.rows, target - total);
         pieces.push({ job: next.job, start: next.start, rows: take });
         total += take;
@@ -143,8 +202,30 @@ export class Batcher {
         this.#head = 0;
       }
       this.#queuedRows -= total;
-      this.#dispatch(pieces, total);
+      if (total > 0) this.#dispatch(pieces, total);
     }
+  }
+
+  #expireOverdue(): void {
+    const now = performance.now();
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const piece = this.#queue[i];
+      if (piece.rows > 0 && !piece.job.settled && piece.job.deadline < now) {
+        this.#expire(piece.job, now);
+        this.#queuedRows -= piece.rows;
+        piece.rows = 0;
+      }
+    }
+    if (this.#head >= this.#queue.length && this.#sweep !== null) {
+      clearInterval(this.#sweep);
+      this.#sweep = null;
+    }
+  }
+
+  #expire(job: Job, now: number): void {
+    if (job.settled) return;
+    job.settled = true;
+    job.reject(new DeadlinePassedError(now - job.enqueuedAt));
   }
 
   #dispatch(pieces: Piece[], rows: number): void {
@@ -174,12 +255,16 @@ export class Batcher {
       wantMargins: pieces.some((p) => p.job.margin),
       wantPredictions: pieces.some((p) => !p.job.margin),
     };
+    const hangMs = Math.max(...pieces.map((p) => p.job.hangMs));
+    if (hangMs > 0) task.hangMs = hangMs;
     this.#inFlight++;
     this.#pool
       .run(task, [values.buffer as ArrayBuffer])
       .then((buffer) => {
         const result = decodeResult(buffer, task, this.#o.groups, this.#o.width);
         this.#o.onBatch?.(rows, result.seconds);
+        const rate = rows / Math.max(0.001, performance.now() - now);
+        this.#rowsPerMs = this.#rowsPerMs === 0 ? rate : 0.8 * this.#rowsPerMs + 0.2 * rate;
         let offset = 0;
         for (const p of pieces) {
           const job = p.job;

@@ -3,9 +3,9 @@
  * FP32/FP64 input tensor of shape [N, F] (data flat or nested); the output tensor is "predict".
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { InvalidInputError, ModelNotFoundError, NotReadyError } from "../errors.js";
+import { InvalidInputError, ModelNotFoundError, NotReadyError, TooManyRowsError } from "../errors.js";
 import { InferBody, InferResponse, ModelNameParams } from "../schemas.js";
-import { type ScoringDeps, scoreRows } from "../scoring.js";
+import { deadlineMs, type ScoringDeps, scoreRows } from "../scoring.js";
 
 export interface OipDeps extends ScoringDeps {
   version: string;
@@ -28,6 +28,7 @@ type InferRequest = {
 function tensorToRows(
   input: InferRequest["inputs"][number],
   numFeature: number,
+  maxRows: number,
 ): { values: Float32Array; rows: number } {
   const shape = input.shape;
   const rows = shape.length === 2 ? shape[0] : 1;
@@ -38,13 +39,17 @@ function tensorToRows(
     );
   }
   if (rows === 0) throw new InvalidInputError(`input "${input.name}" has no rows`);
+  if (rows > maxRows) throw new TooManyRowsError(String(rows), String(maxRows));
   const values = new Float32Array(rows * cols);
   let at = 0;
   const take = (v: unknown, where: string) => {
     if (at >= values.length)
       throw new InvalidInputError(`input "${input.name}" has more data than its shape [${shape.join(", ")}]`);
-    if (typeof v === "number") values[at++] = v;
-    else if (v === null) values[at++] = Number.NaN;
+    if (typeof v === "number") {
+      if (!Number.isFinite(v))
+        throw new InvalidInputError(`input "${input.name}" data${where}: ${v} is out of range`);
+      values[at++] = v;
+    } else if (v === null) values[at++] = Number.NaN;
     else
       throw new InvalidInputError(`input "${input.name}" data${where}: expected a number, got ${typeof v}`);
   };
@@ -123,10 +128,15 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
       checkName(request);
       const body = request.body as InferRequest;
       const input = body.inputs[0];
-      const { values, rows } = tensorToRows(input, served.model.numFeature);
+      const timeoutMs = deadlineMs(
+        deps,
+        body.parameters?.timeout ?? request.headers["x-request-timeout-ms"],
+        "parameters.timeout",
+      );
+      const { values, rows } = tensorToRows(input, served.model.numFeature, deps.maxRequestRows);
       request.forestdRows = rows;
       const margin = body.parameters?.output === "margin";
-      const { outputs, width } = await scoreRows(deps, values, rows, margin);
+      const { outputs, width } = await scoreRows(deps, values, rows, margin, timeoutMs);
       return {
         model_name: served.name,
         model_version: served.sha256.slice(0, 12),

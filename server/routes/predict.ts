@@ -4,9 +4,9 @@
  */
 import type { FastifyInstance } from "fastify";
 import { columnLookup, outputsToJson, writeRow } from "../../model/index.js";
-import { InvalidInputError } from "../errors.js";
+import { InvalidInputError, TooManyRowsError } from "../errors.js";
 import { ErrorResponse, PredictBody, PredictQuery, PredictResponse } from "../schemas.js";
-import { type ScoringDeps, scoreRows } from "../scoring.js";
+import { deadlineMs, type ScoringDeps, scoreRows } from "../scoring.js";
 
 const SHAPE = 'the body must be {"instances": [row, ...]} or a single row object keyed by feature name';
 
@@ -48,11 +48,18 @@ export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Pr
       } else {
         throw new InvalidInputError(SHAPE);
       }
+      if (rows.length > deps.maxRequestRows)
+        throw new TooManyRowsError(String(rows.length), String(deps.maxRequestRows));
+      const timeoutMs = deadlineMs(
+        deps,
+        request.headers["x-request-timeout-ms"],
+        "the X-Request-Timeout-Ms header",
+      );
       const nf = model.numFeature;
       const values = new Float32Array(rows.length * nf);
       for (let r = 0; r < rows.length; r++) writeRow(model, columns, rows[r], r, values, r * nf);
       request.forestdRows = rows.length;
-      const { outputs, width } = await scoreRows(deps, values, rows.length, margin);
+      const { outputs, width } = await scoreRows(deps, values, rows.length, margin, timeoutMs);
       const json = outputsToJson(outputs, width);
       return single ? { prediction: json[0] } : { predictions: json };
     },

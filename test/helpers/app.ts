@@ -8,7 +8,7 @@ import { loadServedModel } from "../../server/served-model.js";
 export async function testApp(argv: string[] = [], env: Record<string, string> = {}) {
   const { settings } = await loadSettings({ argv, env: { ACCESS_LOG: "off", ...env }, cwd: process.cwd() });
   const served = loadServedModel(settings.model_path, settings.model_name);
-  const { pool, batcher, metrics } = createScoringStack(settings, served);
+  const { pool, batcher, metrics } = createScoringStack(settings, served, { testHooks: true });
   let ready = true;
   const app = await buildApp({
     settings,
@@ -22,6 +22,8 @@ export async function testApp(argv: string[] = [], env: Record<string, string> =
     app,
     served,
     metrics,
+    pool,
+    batcher,
     setReady(value: boolean) {
       ready = value;
     },

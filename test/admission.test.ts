@@ -1,0 +1,96 @@
+/** Admission control: deadlines, the queue bound, and shedding under event-loop pressure. */
+import t from "tap";
+import { testApp } from "./helpers/app.js";
+
+const ROW = { height: 180, weight: 80, shoe_size: 44 };
+
+t.test("rows whose deadline passes while they wait are not scored: 504", async (t) => {
+  const { app, batcher, served, metrics, close } = await testApp(["--threads", "1"]);
+  t.teardown(close);
+  const busy = batcher.submit(new Float32Array(served.model.numFeature), 1, false, Number.POSITIVE_INFINITY, {
+    hangMs: 1500,
+  });
+  await new Promise((r) => setTimeout(r, 100));
+  // The one thread is busy: the batcher holds this request, and it asks for 200 ms.
+  const rowsBefore = (await metrics.rows.get()).values.reduce((n, v) => n + v.value, 0); // batcher-direct rows are not counted
+  const started = Date.now();
+  const r = await app.inject({
+    method: "POST",
+    url: "/predict",
+    payload: ROW,
+    headers: { "x-request-timeout-ms": "200" },
+  });
+  const took = Date.now() - started;
+  t.equal(r.statusCode, 504);
+  t.equal(r.json().code, "FORESTD_ERR_DEADLINE");
+  t.ok(took >= 190 && took < 1000, `answered after ${took} ms, not after the busy task`);
+  await busy;
+  const rowsAfter = (await metrics.rows.get()).values.reduce((n, v) => n + v.value, 0);
+  t.equal(rowsAfter, rowsBefore, "its rows were never scored");
+  const ok = await app.inject({
+    method: "POST",
+    url: "/predict",
+    payload: ROW,
+    headers: { "x-request-timeout-ms": "5000" },
+  });
+  t.equal(ok.statusCode, 200, "with time to spare it is scored");
+  const oip = await app.inject({
+    method: "POST",
+    url: "/v2/models/default/infer",
+    payload: {
+      parameters: { timeout: 0 },
+      inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", data: [1, 2, 3] }],
+    },
+  });
+  t.equal(oip.statusCode, 400, "OIP parameters.timeout must be positive");
+});
+
+t.test("beyond MAX_QUEUE rows waiting: 503 with Retry-After, counted", async (t) => {
+  const { app, batcher, served, close } = await testApp(["--threads", "1", "--max-queue", "2"]);
+  t.teardown(close);
+  const busy = batcher.submit(new Float32Array(served.model.numFeature), 1, false, Number.POSITIVE_INFINITY, {
+    hangMs: 800,
+  });
+  await new Promise((r) => setTimeout(r, 100));
+  const rows = Array.from({ length: 4 }, () => [1, 2, 3]);
+  const shed = await app.inject({ method: "POST", url: "/predict", payload: { instances: rows } });
+  t.equal(shed.statusCode, 503);
+  t.equal(shed.headers["retry-after"], "1");
+  t.equal(shed.json().code, "FORESTD_ERR_OVERLOADED");
+  await busy;
+  t.match((await app.inject("/metrics")).body, /forestd_rejected_total\{reason="overload"\} 1/);
+});
+
+t.test("event-loop pressure sheds predictions and turns readiness false, then recovers", async (t) => {
+  const { app, close } = await testApp(["--max-event-loop-delay", "10"]);
+  t.teardown(close);
+  t.equal((await app.inject({ method: "POST", url: "/predict", payload: ROW })).statusCode, 200);
+  const until = Date.now() + 1500;
+  while (Date.now() < until) {
+    // Block the event loop, as a burst of work would.
+  }
+  // The plugin samples the delay every 250 ms: poll until the sample shows the pressure.
+  let shed: Awaited<ReturnType<typeof app.inject>> | undefined;
+  let readyWhileShedding = 0;
+  let aliveWhileShedding = 0;
+  for (let i = 0; i < 40 && !shed; i++) {
+    const r = await app.inject({ method: "POST", url: "/predict", payload: ROW });
+    if (r.statusCode === 503) {
+      shed = r;
+      readyWhileShedding = (await app.inject("/readyz")).statusCode;
+      aliveWhileShedding = (await app.inject("/healthz")).statusCode;
+    } else await new Promise((r) => setTimeout(r, 10));
+  }
+  t.ok(shed, "prediction shed");
+  t.equal(shed?.json().code, "FORESTD_ERR_OVERLOADED");
+  t.ok(shed?.headers["retry-after"], "Retry-After");
+  t.equal(readyWhileShedding, 503, "not ready under pressure");
+  t.equal(aliveWhileShedding, 200, "but alive");
+  let recovered = false;
+  for (let i = 0; i < 60 && !recovered; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    recovered = (await app.inject({ method: "POST", url: "/predict", payload: ROW })).statusCode === 200;
+  }
+  t.ok(recovered, "predictions accepted again once the pressure is gone");
+  t.equal((await app.inject("/readyz")).statusCode, 200, "ready again");
+});

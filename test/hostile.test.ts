@@ -1,0 +1,213 @@
+/**
+ * Hostile requests over real sockets: every one gets a 4xx JSON answer with a FORESTD_ERR_* code,
+ * none a 500, a crash, a hang or a changed prototype, and the server keeps serving.
+ */
+import { connect } from "node:net";
+import t from "tap";
+import { testApp } from "./helpers/app.js";
+
+interface Raw {
+  status: number;
+  body: string;
+}
+
+/** Sends raw bytes, reads until the server closes or answers one response. */
+function raw(port: number, bytes: Buffer | string, waitMs = 5000): Promise<Raw> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    let data = "";
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error("no answer (hang)"));
+    }, waitMs);
+    const finish = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0);
+      const body = data.split("\r\n\r\n").slice(1).join("\r\n\r\n");
+      resolve({ status, body });
+    };
+    socket.on("data", (d) => {
+      data += d.toString("latin1");
+      const head = data.indexOf("\r\n\r\n");
+      const length = Number(/content-length: (\d+)/i.exec(data)?.[1] ?? -1);
+      if (head >= 0 && length >= 0 && data.length >= head + 4 + length) finish();
+    });
+    socket.on("end", finish);
+    socket.on("error", finish);
+    socket.write(bytes);
+  });
+}
+
+function post(
+  path: string,
+  body: Buffer | string,
+  headers: Record<string, string> = { "content-type": "application/json" },
+): Buffer {
+  const payload = typeof body === "string" ? Buffer.from(body) : body;
+  const head = [
+    `POST ${path} HTTP/1.1`,
+    "host: 127.0.0.1",
+    `content-length: ${payload.length}`,
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+  ];
+  return Buffer.concat([Buffer.from(`${head.join("\r\n")}\r\n\r\n`), payload]);
+}
+
+const VALID = '{"instances": [[180, 80, 44], {"height": 150, "weight": 50}]}';
+
+function corpus(): [string, Buffer | string, number?][] {
+  const cases: [string, Buffer | string, number?][] = [];
+  const json = (name: string, body: string, path = "/predict") => cases.push([name, post(path, body)]);
+  for (const [i, body] of [
+    "{",
+    "}",
+    "[",
+    '{"instances": [1, 2,}',
+    "nul",
+    "{'height': 1}",
+    '{"height": 1,}',
+    '{"height": 1} trailing',
+    '{"height": 01}',
+    '{"height": .5}',
+    '{"height": +1}',
+    '{"height": 0x10}',
+    '"just a string"',
+    "42",
+    "true",
+    "null",
+    "[]",
+  ].entries()) {
+    json(`malformed #${i}: ${body.slice(0, 20)}`, body);
+  }
+  for (const cut of [1, 5, 12, 20, 33, 47, VALID.length - 1])
+    json(`truncated at ${cut}`, VALID.slice(0, cut));
+  json("deep arrays", `{"instances": ${"[".repeat(100_000)}${"]".repeat(100_000)}}`);
+  json("deep objects", `${'{"a":'.repeat(50_000)}1${"}".repeat(50_000)}`);
+  json("deep instances row", `{"instances": [[[[[[1]]]]]]}`);
+  for (const n of ["1e400", "-1e400", "1e309"]) {
+    json(`too large ${n} positional`, `{"instances": [[${n}, 80, 44]]}`);
+    json(`too large ${n} named`, `{"height": ${n}}`);
+  }
+  for (const v of ['"180"', "true", "[180]", '{"v": 180}'])
+    json(`not a number: ${v}`, `{"instances": [[${v}, 80, 44]]}`);
+  json("__proto__ key in a row", '{"__proto__": {"polluted": true}, "height": 180}');
+  json("__proto__ key in instances", '{"instances": [{"__proto__": {"polluted": true}}]}');
+  json("constructor.prototype", '{"constructor": {"prototype": {"polluted": true}}}');
+  json("prototype key", '{"prototype": 1}');
+  for (const s of ["NaN", "Infinity", "-Infinity", "nan", "inf"])
+    json(`${s} spelling`, `{"instances": [[${s}, 80, 44]]}`);
+  cases.push([
+    "invalid UTF-8 in a key",
+    post(
+      "/predict",
+      Buffer.concat([Buffer.from('{"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('": 1}')]),
+    ),
+  ]);
+  cases.push([
+    "invalid UTF-8 outside strings",
+    post(
+      "/predict",
+      Buffer.concat([Buffer.from('{"height": '), Buffer.from([0xff, 0xfe]), Buffer.from("}")]),
+    ),
+  ]);
+  cases.push([
+    "Content-Length shorter than the body",
+    `POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 10\r\n\r\n${VALID}`,
+  ]);
+  cases.push([
+    "Content-Length longer than the body",
+    `POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n${VALID}`,
+    8000,
+  ]);
+  cases.push([
+    "bad Content-Length",
+    `POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ten\r\n\r\n${VALID}`,
+  ]);
+  cases.push([
+    "two Content-Lengths",
+    `POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\n${VALID}`,
+  ]);
+  for (const type of [
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "application/xml",
+    "image/png",
+  ]) {
+    cases.push([`Content-Type ${type}`, post("/predict", VALID, { "content-type": type })]);
+  }
+  cases.push(["no Content-Type", post("/predict", VALID, {})]);
+  cases.push(["empty body", post("/predict", "")]);
+  cases.push([
+    "huge header",
+    post("/predict", VALID, { "content-type": "application/json", "x-filler": "a".repeat(20_000) }),
+  ]);
+  cases.push(["URL too long", post(`/predict?${"a".repeat(9000)}`, VALID)]);
+  cases.push(["malformed request line", "GARBAGE\r\n\r\n"]);
+  cases.push(["bad HTTP version", "POST /predict HTTP/9.9\r\nhost: x\r\n\r\n"]);
+  cases.push(["header without colon", "POST /predict HTTP/1.1\r\nhost x\r\n\r\n"]);
+  cases.push([
+    "too many rows",
+    post("/predict", JSON.stringify({ instances: Array.from({ length: 2001 }, () => [1, 2, 3]) })),
+  ]);
+  cases.push([
+    "bad X-Request-Timeout-Ms",
+    post("/predict", VALID, { "content-type": "application/json", "x-request-timeout-ms": "soon" }),
+  ]);
+  cases.push(["bad output query", post("/predict?output=everything", VALID)]);
+  cases.push(["GET on /predict", "GET /predict HTTP/1.1\r\nhost: x\r\n\r\n"]);
+  cases.push(["unknown route", "GET /admin HTTP/1.1\r\nhost: x\r\n\r\n"]);
+  const infer = (name: string, body: unknown) =>
+    cases.push([`OIP ${name}`, post("/v2/models/default/infer", JSON.stringify(body))]);
+  infer("no inputs", { inputs: [] });
+  infer("wrong datatype", {
+    inputs: [{ name: "x", shape: [1, 3], datatype: "BYTES", data: ["a", "b", "c"] }],
+  });
+  infer("shape mismatch", { inputs: [{ name: "x", shape: [1, 4], datatype: "FP32", data: [1, 2, 3, 4] }] });
+  infer("data too short", { inputs: [{ name: "x", shape: [2, 3], datatype: "FP32", data: [1, 2, 3] }] });
+  infer("strings in data", {
+    inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", data: ["1", "2", "3"] }],
+  });
+  infer("nested too deep", { inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", data: [[[1, 2, 3]]] }] });
+  infer("negative shape", { inputs: [{ name: "x", shape: [-1, 3], datatype: "FP32", data: [1, 2, 3] }] });
+  infer("bad timeout", {
+    parameters: { timeout: -5 },
+    inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", data: [1, 2, 3] }],
+  });
+  cases.push(["OIP unknown model", post("/v2/models/other/infer", JSON.stringify({ inputs: [] }))]);
+  return cases;
+}
+
+t.test("every hostile request gets a 4xx JSON answer; the server keeps serving", async (t) => {
+  const { app, close } = await testApp([
+    "--max-request-rows",
+    "2000",
+    "--client-timeout",
+    "3",
+    "--headers-timeout",
+    "3",
+  ]);
+  t.teardown(close);
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  const { port } = app.server.address() as { port: number };
+  const cases = corpus();
+  t.ok(cases.length >= 50, `${cases.length} hostile requests`);
+  for (const [name, bytes, waitMs] of cases) {
+    const answer = await raw(port, bytes, waitMs).catch((error: Error) => ({
+      status: 0,
+      body: error.message,
+    }));
+    t.ok(answer.status >= 400 && answer.status < 500, `${name}: ${answer.status}`);
+    let code = "";
+    try {
+      code = (JSON.parse(answer.body) as { code: string }).code;
+    } catch {
+      code = `not JSON: ${answer.body.slice(0, 60)}`;
+    }
+    t.match(code, /^FORESTD_ERR_/, `${name}: ${code}`);
+  }
+  t.equal(({} as Record<string, unknown>).polluted, undefined, "Object.prototype untouched");
+  const ok = await raw(port, post("/predict", VALID));
+  t.equal(ok.status, 200, "still serving");
+});
