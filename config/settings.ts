@@ -278,8 +278,8 @@ export const SETTINGS = [
     section: "limits",
     kind: "number",
     schema: Type.Number({ minimum: 0, maximum: 1 }),
-    default: 0.99,
-    doc: "Shed prediction requests while a worker's event-loop utilisation exceeds this share (0 = off).",
+    default: 0,
+    doc: "Shed prediction requests while a worker's event-loop utilisation exceeds this share (0 = off, the default: a saturated but healthy worker runs near 1, and a just-started one too).",
   },
   {
     key: "max_heap_bytes",

@@ -3,7 +3,7 @@
  * class counters. Routes stay plain: parse, validate, call this, serialise.
  */
 import type { Batcher } from "../workers/batcher.js";
-import { InvalidInputError, TooManyRowsError } from "./errors.js";
+import { InvalidInputError } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
 import type { ServedModel } from "./served-model.js";
 
