@@ -42,6 +42,8 @@ export function trustProxyOption(allow: readonly string[]): boolean | string[] {
   return allow.includes("*") ? true : [...allow];
 }
 
+const WARM_UP_MS = 2000;
+
 /** Malformed or slow HTTP, caught by Node before Fastify: still a JSON answer, then close. */
 function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
   if (!socket.writable) {
@@ -118,6 +120,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     maxRequestRows: settings.max_request_rows,
     defaultDeadlineMs: settings.request_deadline * 1000,
   };
+  // The plugin's first samples cover start-up itself (module loading, compiling the model), which
+  // reads as a long event-loop delay: give a fresh worker a moment before pressure counts.
+  let warmUntil = Number.POSITIVE_INFINITY;
+  app.addHook("onReady", async () => {
+    warmUntil = Date.now() + WARM_UP_MS;
+  });
+  const warm = () => Date.now() >= warmUntil;
   let underPressure = () => false;
   // Shedding applies to the prediction routes only: health, readiness and metrics must answer
   // precisely when the worker is under pressure.
@@ -130,10 +139,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       retryAfter: 1,
       sampleInterval: 250,
       pressureHandler: (_request, _reply, type) => {
+        if (!warm()) return; // let it through
         throw new OverloadedError(`the worker is under pressure (${type}); try again shortly`);
       },
     });
-    underPressure = () => scope.isUnderPressure();
+    underPressure = () => warm() && scope.isUnderPressure();
     await predictRoutes(scope, scoring);
     await oipRoutes(scope, {
       ...scoring,

@@ -64,6 +64,8 @@ t.test("beyond MAX_QUEUE rows waiting: 503 with Retry-After, counted", async (t)
 t.test("event-loop pressure sheds predictions and turns readiness false, then recovers", async (t) => {
   const { app, close } = await testApp(["--max-event-loop-delay", "10"]);
   t.teardown(close);
+  await app.ready();
+  await new Promise((r) => setTimeout(r, 2100)); // past the warm-up of a fresh worker
   t.equal((await app.inject({ method: "POST", url: "/predict", payload: ROW })).statusCode, 200);
   const until = Date.now() + 1500;
   while (Date.now() < until) {

@@ -23,7 +23,7 @@ for (const { name, expected, files } of fixtures()) {
     const flat = (out: unknown) => (out as (number | number[])[]).flat();
 
     const positional = await postJson(`${server.url}/predict`, { instances: rows });
-    t.equal(positional.status, 200);
+    t.equal(positional.status, 200, positional.text.slice(0, 200));
     t.same(flat(positional.json.predictions), predictions, "positional rows");
 
     const names = [...columnLookup(model).keys()];

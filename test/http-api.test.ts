@@ -92,7 +92,7 @@ t.test("default model", async (t) => {
   t.test("__proto__ in a row is refused and pollutes nothing", async (t) => {
     const r = await predict('{"instances": [{"height": 180, "__proto__": {"polluted": 1}}]}');
     t.equal(r.statusCode, 400);
-    t.match(json(r.body), { code: "FORESTD_ERR_INVALID_JSON", message: /forbidden prototype property/ });
+    t.match(json(r.body), { code: "FORESTD_ERR_INVALID_JSON" });
     t.equal(({} as Record<string, unknown>).polluted, undefined);
   });
 
