@@ -121,28 +121,29 @@ export class WorkerMetrics {
       return { read, written };
     };
     // Counters whose value is read from the sockets at scrape time: add what is new since last time.
-    let reportedRead = 0;
-    let reportedWritten = 0;
-    new Counter({
-      name: "forestd_network_receive_bytes_total",
-      help: "Bytes received by the HTTP server.",
-      registers,
-      collect() {
-        const { read } = traffic();
-        if (read > reportedRead) this.inc(read - reportedRead);
-        reportedRead = Math.max(reportedRead, read);
-      },
-    });
-    new Counter({
-      name: "forestd_network_transmit_bytes_total",
-      help: "Bytes sent by the HTTP server.",
-      registers,
-      collect() {
-        const { written } = traffic();
-        if (written > reportedWritten) this.inc(written - reportedWritten);
-        reportedWritten = Math.max(reportedWritten, written);
-      },
-    });
+    const socketBytes = (name: string, help: string, total: () => number) => {
+      let reported = 0;
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const now = total();
+          if (now > reported) this.inc(now - reported);
+          reported = Math.max(reported, now);
+        },
+      });
+    };
+    socketBytes(
+      "forestd_network_receive_bytes_total",
+      "Bytes received by the HTTP server.",
+      () => traffic().read,
+    );
+    socketBytes(
+      "forestd_network_transmit_bytes_total",
+      "Bytes sent by the HTTP server.",
+      () => traffic().written,
+    );
     new Gauge({
       name: "forestd_queue_rows",
       help: "Rows waiting for a scoring thread.",
