@@ -103,9 +103,12 @@ export function writeRow(
   }
 }
 
-/** All rows into one row-major Float32Array. */
-export function rowsToFloat32(model: Model, rows: readonly unknown[]): Float32Array {
-  const columns = columnLookup(model);
+/** All rows into one row-major Float32Array; pass `columns` to reuse a lookup across calls. */
+export function rowsToFloat32(
+  model: Model,
+  rows: readonly unknown[],
+  columns: ReadonlyMap<string, number> = columnLookup(model),
+): Float32Array {
   const out = new Float32Array(rows.length * model.numFeature);
   for (let r = 0; r < rows.length; r++) writeRow(model, columns, rows[r], r, out, r * model.numFeature);
   return out;

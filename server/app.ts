@@ -128,6 +128,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   const warm = () => Date.now() >= warmUntil;
   let underPressure = () => false;
+  const isReady = () => deps.isReady() && !underPressure();
   // Shedding applies to the prediction routes only: health, readiness and metrics must answer
   // precisely when the worker is under pressure.
   await app.register(async (scope) => {
@@ -148,12 +149,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await oipRoutes(scope, {
       ...scoring,
       version: VERSION,
-      isReady: () => deps.isReady() && !underPressure(),
+      isReady,
     });
   });
   await operationalRoutes(app, {
     served: deps.served,
-    isReady: () => deps.isReady() && !underPressure(),
+    isReady,
     metricsText,
   });
   return app;

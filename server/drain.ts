@@ -3,7 +3,7 @@
  *
  * Node's `server.close()` also closes idle keep-alive connections at once, which races a client
  * that is just sending its next request on one (it sees a reset). Instead: stop accepting new
- * connections, answer every request that still arrives with `Connection: close`, and close a
+ * connections, answer every request in flight or still arriving with `Connection: close`, and close a
  * connection only once it has been idle for `idleGraceMs`, or when the deadline passes.
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
@@ -12,6 +12,8 @@ import { Server as NetServer, type Socket } from "node:net";
 interface Tracked {
   busy: number;
   idleSince: number;
+  /** Responses on this connection not yet finished. */
+  open: Set<ServerResponse>;
 }
 
 export class ConnectionDrainer {
@@ -22,18 +24,19 @@ export class ConnectionDrainer {
   track(server: Server): void {
     this.#servers.push(server);
     server.on("connection", (socket: Socket) => {
-      this.#sockets.set(socket, { busy: 0, idleSince: Date.now() });
+      this.#sockets.set(socket, { busy: 0, idleSince: Date.now(), open: new Set() });
       socket.once("close", () => this.#sockets.delete(socket));
     });
     server.on("request", (request: IncomingMessage, response: ServerResponse) => {
       const tracked = this.#sockets.get(request.socket);
-      if (tracked) tracked.busy++;
       if (this.#draining) response.setHeader("connection", "close");
+      if (!tracked) return;
+      tracked.busy++;
+      tracked.open.add(response);
       response.once("close", () => {
-        if (tracked) {
-          tracked.busy--;
-          tracked.idleSince = Date.now();
-        }
+        tracked.busy--;
+        tracked.open.delete(response);
+        tracked.idleSince = Date.now();
       });
     });
   }
@@ -49,6 +52,11 @@ export class ConnectionDrainer {
   /** Stops accepting and waits until every connection has closed, or `deadline` (epoch ms). */
   async drain(deadline: number, idleGraceMs = 1000): Promise<boolean> {
     this.#draining = true;
+    // Requests already in flight answer with Connection: close too, so their clients reconnect.
+    for (const tracked of this.#sockets.values()) {
+      for (const response of tracked.open)
+        if (!response.headersSent) response.setHeader("connection", "close");
+    }
     for (const server of this.#servers) {
       // net.Server's close stops accepting without http.Server's closeIdleConnections().
       NetServer.prototype.close.call(server);

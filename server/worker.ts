@@ -88,24 +88,20 @@ export async function runWorker(settings: Settings): Promise<void> {
     isReady: () => !drainer.draining,
     metricsText: clusterText,
   });
-  app.addHook("onSend", (_request, reply, payload, done) => {
-    if (drainer.draining) reply.header("connection", "close");
-    done(null, payload);
-  });
 
   // Recycling after MAX_REQUESTS (+ jitter): ask the primary for a replacement, keep serving
   // until it says to drain.
   const jitter =
     settings.max_requests_jitter > 0 ? Math.floor(Math.random() * (settings.max_requests_jitter + 1)) : 0;
   const maxRequests = settings.max_requests > 0 ? settings.max_requests + jitter : 0;
-  let served_requests = 0;
+  let servedRequests = 0;
   let retireAsked = false;
   if (maxRequests > 0) {
     app.addHook("onResponse", (_request, _reply, done) => {
-      served_requests++;
-      if (served_requests >= maxRequests && !retireAsked) {
+      servedRequests++;
+      if (servedRequests >= maxRequests && !retireAsked) {
         retireAsked = true;
-        logger.info({ event: "worker_retire", requests: served_requests }, "max_requests reached");
+        logger.info({ event: "worker_retire", requests: servedRequests }, "max_requests reached");
         send({ type: "forestd:retire", reason: "max-requests" });
       }
       done();

@@ -248,15 +248,13 @@ export class Batcher {
         at += p.rows * nf;
       }
     }
-    for (const p of pieces) this.#o.onDispatch?.(p.rows, (now - p.job.enqueuedAt) / 1000);
-    const task: ScoreTask = {
-      values,
-      rows,
-      wantMargins: pieces.some((p) => p.job.margin),
-      wantPredictions: pieces.some((p) => !p.job.margin),
-    };
-    const hangMs = Math.max(...pieces.map((p) => p.job.hangMs));
-    if (hangMs > 0) task.hangMs = hangMs;
+    const task: ScoreTask = { values, rows, wantMargins: false, wantPredictions: false };
+    for (const p of pieces) {
+      this.#o.onDispatch?.(p.rows, (now - p.job.enqueuedAt) / 1000);
+      if (p.job.margin) task.wantMargins = true;
+      else task.wantPredictions = true;
+      if (p.job.hangMs > (task.hangMs ?? 0)) task.hangMs = p.job.hangMs;
+    }
     this.#inFlight++;
     this.#pool
       .run(task, [values.buffer as ArrayBuffer])

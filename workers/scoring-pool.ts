@@ -83,14 +83,8 @@ export class ScoringPool implements TaskRunner {
   run(task: ScoreTask, transfer: ArrayBuffer[]): Promise<ArrayBuffer> {
     const terminationsBefore = this.#terminations;
     return this.#piscina.run(task, { transferList: transfer }).catch((error: unknown) => {
-      // piscina rejects the task of a terminated thread with "worker exited with code ...".
-      if (
-        this.#terminations !== terminationsBefore ||
-        /worker exited/.test(String((error as Error)?.message))
-      ) {
-        if (this.#terminations > 0) throw new ScoringTimeoutError(this.#taskTimeoutMs);
-      }
-      throw error;
+      // A task that fails while the watchdog terminated a stuck thread was that thread's task.
+      throw this.#terminations !== terminationsBefore ? new ScoringTimeoutError(this.#taskTimeoutMs) : error;
     });
   }
 

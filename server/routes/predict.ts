@@ -3,7 +3,7 @@
  * {"prediction": ...}; `?output=margin` for raw margins.
  */
 import type { FastifyInstance } from "fastify";
-import { columnLookup, outputsToJson, writeRow } from "../../model/index.js";
+import { columnLookup, outputsToJson, rowsToFloat32 } from "../../model/index.js";
 import { InvalidInputError, TooManyRowsError } from "../errors.js";
 import { ErrorResponse, PredictBody, PredictQuery, PredictResponse } from "../schemas.js";
 import { deadlineMs, type ScoringDeps, scoreRows } from "../scoring.js";
@@ -55,9 +55,7 @@ export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Pr
         request.headers["x-request-timeout-ms"],
         "the X-Request-Timeout-Ms header",
       );
-      const nf = model.numFeature;
-      const values = new Float32Array(rows.length * nf);
-      for (let r = 0; r < rows.length; r++) writeRow(model, columns, rows[r], r, values, r * nf);
+      const values = rowsToFloat32(model, rows, columns);
       request.forestdRows = rows.length;
       const { outputs, width } = await scoreRows(deps, values, rows.length, margin, timeoutMs);
       const json = outputsToJson(outputs, width);
