@@ -179,6 +179,16 @@ export const SETTINGS = [
     doc: "Most rows waiting for a scoring thread in one worker; beyond it requests get 503 (0 = no waiting at all).",
   },
   {
+    key: "max_queue_wait",
+    env: "MAX_QUEUE_WAIT",
+    flag: "max-queue-wait",
+    section: "limits",
+    kind: "number",
+    schema: Type.Number({ minimum: 0, maximum: 3600 }),
+    default: 0.05,
+    doc: "Longest expected wait, in seconds, for a scoring thread (from recent scoring rates) that a request is admitted to when all threads are busy; beyond it the request gets 503 at once, before its body is read. Bounds the latency of accepted requests under overload.",
+  },
+  {
     key: "request_deadline",
     env: "REQUEST_DEADLINE",
     flag: "request-deadline",

@@ -2,7 +2,7 @@
  * Builds a worker's Fastify application: settings → server options, error handling, access log,
  * routes, OpenAPI. Plain to test: `buildApp(...)` then `app.inject(...)`, no cluster needed.
  */
-import { STATUS_CODES } from "node:http";
+import { createServer, type RequestListener, type Server, STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import swagger from "@fastify/swagger";
 import underPressurePlugin from "@fastify/under-pressure";
@@ -18,12 +18,17 @@ import { oipRoutes } from "./routes/oip.js";
 import { operationalRoutes } from "./routes/operational.js";
 import { predictRoutes } from "./routes/predict.js";
 import type { ServedModel } from "./served-model.js";
+import { shedGate } from "./shed-gate.js";
 import { VERSION } from "./version.js";
 
 declare module "fastify" {
   interface FastifyRequest {
     /** Rows in this request, for the access log. */
     forestdRows: number;
+  }
+  interface FastifyInstance {
+    /** Fastify's routing behind the shed gate: the listener for any further HTTP server (BIND). */
+    gatedRouting: RequestListener;
   }
 }
 
@@ -62,29 +67,49 @@ function clientErrorHandler(error: Error & { code?: string }, socket: Socket): v
   );
 }
 
+/**
+ * An HTTP server with forestd's limits, for Fastify's own and for every further BIND address.
+ * Slow clients (slowloris) and oversized heads are cut off by Node's HTTP server itself;
+ * connectionsCheckingInterval is how often Node enforces those timeouts (its default is 30 s).
+ */
+export function createHttpServer(settings: Settings, listener: RequestListener): Server {
+  const server = createServer(
+    { maxHeaderSize: settings.max_header_size, connectionsCheckingInterval: 1000 },
+    listener,
+  );
+  server.keepAliveTimeout = Math.round(settings.keepalive * 1000);
+  server.requestTimeout = Math.round(settings.client_timeout * 1000);
+  server.headersTimeout = Math.round(Math.min(settings.headers_timeout, settings.client_timeout) * 1000);
+  server.maxHeadersCount = settings.max_headers_count;
+  if (settings.keepalive_requests > 0) server.maxRequestsPerSocket = settings.keepalive_requests;
+  server.on("clientError", clientErrorHandler);
+  return server;
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { settings } = deps;
+  const gate = shedGate(() => deps.batcher.admitting, deps.metrics);
   const app = Fastify({
+    // Fastify's own server, with the shed gate in front of its routing (and the same settings
+    // Fastify would apply to a server it made itself).
+    serverFactory: (handler) => createHttpServer(settings, gate(handler)),
     loggerInstance: deps.logger as FastifyBaseLogger,
     // One access-log line per request comes from access-log.ts instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: settings.body_limit,
-    keepAliveTimeout: Math.round(settings.keepalive * 1000),
     trustProxy: trustProxyOption(settings.forwarded_allow_ips),
     return503OnClosing: true,
     forceCloseConnections: "idle",
     onProtoPoisoning: "error",
     onConstructorPoisoning: "error",
-    // Slow clients (slowloris) and oversized heads are cut off by Node's HTTP server itself.
-    // connectionsCheckingInterval: how often Node enforces those timeouts (its default is 30 s).
-    http: { maxHeaderSize: settings.max_header_size, connectionsCheckingInterval: 1000 },
-    requestTimeout: Math.round(settings.client_timeout * 1000),
-    maxRequestsPerSocket: settings.keepalive_requests,
-    clientErrorHandler,
+    // createHttpServer installs the JSON client-error answer itself, for every server alike.
+    clientErrorHandler: () => {},
   });
-  app.server.headersTimeout = Math.round(Math.min(settings.headers_timeout, settings.client_timeout) * 1000);
-  app.server.maxHeadersCount = settings.max_headers_count;
   app.decorateRequest("forestdRows", 0);
+  app.decorate(
+    "gatedRouting",
+    gate((request, response) => app.routing(request, response)),
+  );
   app.addHook("onRequest", (request, _reply, done) => {
     done(
       request.url.length > settings.max_url_length
@@ -139,8 +164,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       maxRssBytes: settings.max_rss_bytes,
       retryAfter: 1,
       sampleInterval: 250,
-      pressureHandler: (_request, _reply, type) => {
-        if (!warm()) return; // let it through
+      pressureHandler: (request, _reply, type) => {
+        // Scoring (POST) is shed; OIP's health and metadata GETs in this scope must still answer.
+        if (!warm() || request.method !== "POST") return; // let it through
         throw new OverloadedError(`the worker is under pressure (${type}); try again shortly`);
       },
     });

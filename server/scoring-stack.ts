@@ -35,6 +35,7 @@ export function createScoringStack(
     width: served.model.numOutputs,
     maxBatchRows: settings.max_batch_rows,
     maxQueueRows: settings.max_queue,
+    maxQueueWaitMs: settings.max_queue_wait * 1000,
     onBatch: (rows, seconds) => {
       metrics.batchRows.observe(rows);
       metrics.inferenceDuration.observe(seconds);

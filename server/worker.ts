@@ -3,12 +3,12 @@
  * shared port(s), reports readiness and heartbeats to the primary, and drains on request.
  */
 import cluster from "node:cluster";
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import pino from "pino";
 import { parseBind } from "../config/load-settings.js";
 import type { Settings } from "../config/settings.js";
 import type { ScoringPool } from "../workers/scoring-pool.js";
-import { buildApp } from "./app.js";
+import { buildApp, createHttpServer } from "./app.js";
 import { ConnectionDrainer } from "./drain.js";
 import { BOOT_ERROR_EXIT_CODE, type PrimaryMessage, type WorkerMessage } from "./ipc.js";
 import type { WorkerMetrics } from "./metrics.js";
@@ -117,8 +117,7 @@ export async function runWorker(settings: Settings): Promise<void> {
     await app.listen({ host: first.host, port: first.port, backlog: settings.backlog });
     servers.push(app.server);
     for (const extra of rest) {
-      const server = createServer((req, res) => app.routing(req, res));
-      server.keepAliveTimeout = Math.round(settings.keepalive * 1000);
+      const server = createHttpServer(settings, app.gatedRouting);
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen({ host: extra.host, port: extra.port, backlog: settings.backlog }, () => resolve());

@@ -96,3 +96,42 @@ t.test("event-loop pressure sheds predictions and turns readiness false, then re
   t.ok(recovered, "predictions accepted again once the pressure is gone");
   t.equal((await app.inject("/readyz")).statusCode, 200, "ready again");
 });
+
+t.test("the shed gate answers scoring POSTs 503 before Fastify while the queue is full", async (t) => {
+  const { createServer } = await import("node:http");
+  const { shedGate } = await import("../server/shed-gate.js");
+  const { WorkerMetrics } = await import("../server/metrics.js");
+  const metrics = new WorkerMetrics({ queueRows: () => 0, poolUtilization: () => 0 });
+  let admitting = false;
+  const passed: string[] = [];
+  const server = createServer(
+    shedGate(
+      () => admitting,
+      metrics,
+    )((request, response) => {
+      passed.push(`${request.method} ${request.url}`);
+      response.end("through");
+    }),
+  );
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.teardown(() => server.close());
+  const { port } = server.address() as { port: number };
+  const send = (method: string, path: string) =>
+    fetch(`http://127.0.0.1:${port}${path}`, {
+      method,
+      ...(method === "POST" ? { body: JSON.stringify({ instances: [[1, 2, 3]] }) } : {}),
+    });
+  for (const path of ["/predict", "/predict?output=margin", "/v2/models/default/infer"]) {
+    const r = await send("POST", path);
+    t.equal(r.status, 503, `POST ${path}: 503`);
+    t.equal(r.headers.get("retry-after"), "1");
+    t.match(await r.json(), { statusCode: 503, code: "FORESTD_ERR_OVERLOADED", message: /MAX_QUEUE_WAIT/ });
+  }
+  t.equal((await send("GET", "/healthz")).status, 200, "GET goes through");
+  t.equal((await send("POST", "/nowhere")).status, 200, "an unknown route goes on (to Fastify's 404)");
+  admitting = true;
+  t.equal((await send("POST", "/predict")).status, 200, "admitting again: goes through");
+  t.same(passed, ["GET /healthz", "POST /nowhere", "POST /predict"]);
+  const rejected = await metrics.rejected.get();
+  t.equal(rejected.values.find((v) => v.labels.reason === "overload")?.value, 3, "counted as overload");
+});

@@ -128,6 +128,29 @@ t.test("beyond MAX_QUEUE waiting rows, requests are refused at once", async (t) 
   t.pass("the accepted ones all complete");
 });
 
+t.test("MAX_QUEUE_WAIT: rows expected to wait longer are refused, and admission says so first", async (t) => {
+  const runner = new HeldRunner(1, model);
+  const batcher = makeBatcher(runner, { maxQueueWaitMs: 30, maxBatchRows: 100 });
+  // Teach the batcher the rate: one 10-row task that takes about 20 ms.
+  runner.hold = true;
+  const first = batcher.submit(new Float32Array(nf * 10), 10, false);
+  await tick();
+  await new Promise((r) => setTimeout(r, 20));
+  runner.release();
+  await first;
+  t.ok(batcher.admitting, "idle: admitting");
+  const busy = batcher.submit(rowValues(1), 1, false);
+  await tick();
+  t.ok(batcher.admitting, "busy, nothing waiting: admitting");
+  const waiting = batcher.submit(new Float32Array(nf * 20), 20, false); // ~40 ms of work
+  t.notOk(batcher.admitting, "busy with ~40 ms waiting: not admitting");
+  await t.rejects(batcher.submit(rowValues(2), 1, false), { name: "OverloadedError", reason: "queue_wait" });
+  runner.hold = false;
+  runner.release();
+  await Promise.all([busy, waiting]);
+  t.ok(batcher.admitting, "drained: admitting again");
+});
+
 t.test("a failed task fails its requests, and the next task still runs", async (t) => {
   const failing: TaskRunner = { threads: 1, run: () => Promise.reject(new Error("thread died")) };
   const batcher = new Batcher(failing, {

@@ -25,6 +25,12 @@ export interface BatcherOptions {
   maxBatchRows: number;
   /** Most rows allowed to wait for a thread; more → OverloadedError. */
   maxQueueRows: number;
+  /**
+   * Longest expected wait (ms) for a thread a request is admitted to while every thread is busy;
+   * longer → OverloadedError. Keeps accepted requests fast under overload: excess is turned away
+   * rather than queued behind work that cannot finish in time.
+   */
+  maxQueueWaitMs?: number;
   /** Do not cut work into parts smaller than this to share it between threads. */
   minSplitRows?: number;
   /** Called per task when it comes back: rows in it, seconds its thread spent scoring. */
@@ -42,7 +48,7 @@ export class OverloadedError extends Error {
     super(
       reason === "queue_full"
         ? `too many rows waiting for a scoring thread (${queuedRows}); try again shortly`
-        : `the expected wait for a scoring thread (${queuedRows} rows ahead) is longer than this request's deadline; try again shortly`,
+        : `the expected wait for a scoring thread (${queuedRows} rows ahead) is longer than allowed (MAX_QUEUE_WAIT or this request's deadline); try again shortly`,
     );
     this.name = "OverloadedError";
   }
@@ -91,14 +97,19 @@ export class Batcher {
   #queuedRows = 0;
   #inFlight = 0;
   #pumpScheduled = false;
-  /** Smoothed rows a thread scores per ms (task round trip included), for expected-wait admission. */
-  #rowsPerMs = 0;
+  /**
+   * Smoothed rows per task and ms per task (round trip included); their ratio is the rate a thread
+   * scores at, for expected-wait admission. A ratio of smoothed sums rather than a smoothed ratio:
+   * small tasks, dominated by the round trip, must not make big queues look slow.
+   */
+  #taskRows = 0;
+  #taskMs = 0;
   /** While rows wait, a sweep answers those whose deadline passes even if no thread frees up. */
   #sweep: NodeJS.Timeout | null = null;
 
   constructor(pool: TaskRunner, options: BatcherOptions) {
     this.#pool = pool;
-    this.#o = { minSplitRows: 256, ...options };
+    this.#o = { minSplitRows: 256, maxQueueWaitMs: Number.POSITIVE_INFINITY, ...options };
   }
 
   /** Rows waiting for a thread. */
@@ -113,8 +124,16 @@ export class Batcher {
 
   /** Expected ms before rows queued now reach a thread, from recent scoring rates (0 when unknown). */
   get expectedWaitMs(): number {
-    if (this.#rowsPerMs === 0 || this.#queuedRows === 0) return 0;
-    return this.#queuedRows / (this.#rowsPerMs * this.#pool.threads);
+    if (this.#taskRows === 0 || this.#queuedRows === 0) return 0;
+    return (this.#queuedRows * this.#taskMs) / (this.#taskRows * this.#pool.threads);
+  }
+
+  /**
+   * False while every thread is busy and rows queued now would wait longer than MAX_QUEUE_WAIT:
+   * lets a request be turned away before its body is even read.
+   */
+  get admitting(): boolean {
+    return this.#inFlight < this.#pool.threads || this.expectedWaitMs <= this.#o.maxQueueWaitMs;
   }
 
   /**
@@ -134,7 +153,7 @@ export class Batcher {
     if (this.#queuedRows + rows > this.#o.maxQueueRows + idle * this.#o.maxBatchRows) {
       return Promise.reject(new OverloadedError(this.#queuedRows));
     }
-    if (idle === 0 && this.expectedWaitMs > timeoutMs) {
+    if (idle === 0 && this.expectedWaitMs > Math.min(timeoutMs, this.#o.maxQueueWaitMs)) {
       return Promise.reject(new OverloadedError(this.#queuedRows, "queue_wait"));
     }
     return new Promise<Float32Array>((resolve, reject) => {
@@ -261,8 +280,10 @@ export class Batcher {
       .then((buffer) => {
         const result = decodeResult(buffer, task, this.#o.groups, this.#o.width);
         this.#o.onBatch?.(rows, result.seconds);
-        const rate = rows / Math.max(0.001, performance.now() - now);
-        this.#rowsPerMs = this.#rowsPerMs === 0 ? rate : 0.8 * this.#rowsPerMs + 0.2 * rate;
+        const ms = Math.max(0.001, performance.now() - now);
+        const first = this.#taskRows === 0;
+        this.#taskRows = first ? rows : 0.8 * this.#taskRows + 0.2 * rows;
+        this.#taskMs = first ? ms : 0.8 * this.#taskMs + 0.2 * ms;
         let offset = 0;
         for (const p of pieces) {
           const job = p.job;

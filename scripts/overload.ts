@@ -1,0 +1,252 @@
+/**
+ * The overload experiment behind `npm run bench:overload` and test/overload.test.ts: start forestd
+ * on 127.0.0.1, measure its capacity and unloaded latency, then offer `factor` × capacity at a
+ * fixed rate for a fixed time, and report what happened to accepted and rejected requests.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import autocannon from "autocannon";
+import { loadModel, packageRoot } from "../model/index.js";
+import { freePort } from "./loopback.js";
+
+const root = packageRoot();
+
+export interface OverloadOptions {
+  /** Seconds of offered overload. */
+  seconds: number;
+  /** Offered load as a multiple of the measured capacity. */
+  factor: number;
+  /**
+   * `scoring`: the 1000-tree bench model, 20 rows per request, one worker with one scoring thread
+   * — capacity is bound by that thread, the case admission control is for, and the other core is
+   * left to the HTTP loop and the load generator. `http`: the default model, one row, two workers —
+   * capacity is bound by the HTTP loops and the CPU; on a small machine the load generator then
+   * competes with the server for the same cores, so 4× capacity cannot even be offered.
+   */
+  scenario: "scoring" | "http";
+  /** Rows per request in the `scoring` scenario (default 20). */
+  rows?: number;
+  /** Extra environment for the server (settings). */
+  env?: Record<string, string>;
+  /** Called with progress lines. */
+  log?: (line: string) => void;
+}
+
+export interface OverloadReport {
+  scenario: string;
+  seconds: number;
+  capacityRps: number;
+  unloadedP99Ms: number;
+  offeredRps: number;
+  achievedRps: number;
+  accepted: number;
+  rejected: number;
+  otherStatuses: number;
+  errors: number;
+  acceptedP50Ms: number;
+  acceptedP99Ms: number;
+  acceptedP99VsUnloaded: number;
+  rejectedP50Ms: number;
+  rejectedP99Ms: number;
+  rejectedWithRetryAfter: number;
+  peakRssMiB: number;
+  aliveAfter: boolean;
+  afterLoad: { accepted: number; rejected: number; errors: number };
+}
+
+interface Run {
+  rps: number;
+  accepted: number[];
+  rejected: number[];
+  other: number;
+  retryAfter: number;
+  errors: number;
+}
+
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function run(
+  url: string,
+  body: string,
+  seconds: number,
+  connections: number,
+  overallRate?: number,
+): Promise<Run> {
+  const result: Run = { rps: 0, accepted: [], rejected: [], other: 0, retryAfter: 0, errors: 0 };
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url,
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+        connections,
+        duration: seconds,
+        ...(overallRate ? { overallRate } : {}),
+      },
+      (error, summary) => {
+        if (error) return reject(error);
+        result.rps = summary.requests.mean;
+        result.errors = summary.errors + summary.timeouts;
+        resolve(result);
+      },
+    );
+    instance.on("response", (client, status, _bytes, ms) => {
+      if (status === 200) result.accepted.push(ms);
+      else if (status === 503) {
+        result.rejected.push(ms);
+        // autocannon keeps the parsed head of the last response on its parser.
+        const headers = (client as unknown as { parser?: { info?: { headers?: string[] } } }).parser?.info
+          ?.headers;
+        if (headers?.some((h, i) => i % 2 === 0 && h.toLowerCase() === "retry-after")) result.retryAfter++;
+      } else result.other++;
+    });
+  });
+}
+
+/** Resident memory of a process and its descendants, from /proc (Linux). */
+export function treeRss(pid: number): number {
+  let total = 0;
+  const visit = (p: number) => {
+    try {
+      const status = readFileSync(`/proc/${p}/status`, "utf8");
+      total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+      const children = readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim();
+      for (const c of children ? children.split(/\s+/) : []) visit(Number(c));
+    } catch {
+      // gone
+    }
+  };
+  visit(pid);
+  return total;
+}
+
+/** Positional rows of deterministic pseudo-random values. */
+function requestBody(numFeature: number, rows: number): string {
+  let seed = 12345;
+  const next = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return Math.round((seed / 0x7fffffff) * 1000) / 100;
+  };
+  const instances = Array.from({ length: rows }, () => Array.from({ length: numFeature }, next));
+  return JSON.stringify({ instances });
+}
+
+async function waitReady(port: number, server: ChildProcess): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (server.exitCode !== null) throw new Error(`forestd exited with ${server.exitCode}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("forestd did not become ready");
+}
+
+export async function runOverload(options: OverloadOptions): Promise<OverloadReport> {
+  const log = options.log ?? (() => {});
+  const tmp = mkdtempSync(join(tmpdir(), "forestd-overload-"));
+  let modelPath = join(root, "model", "default", "model.json");
+  let rowsPerRequest = 1;
+  if (options.scenario === "scoring") {
+    modelPath = join(tmp, "large.json");
+    writeFileSync(
+      modelPath,
+      gunzipSync(readFileSync(join(root, "test", "fixtures", "bench", "large.json.gz"))),
+    );
+    rowsPerRequest = options.rows ?? 20;
+  }
+  const body =
+    options.scenario === "scoring"
+      ? requestBody(loadModel(readFileSync(modelPath)).numFeature, rowsPerRequest)
+      : JSON.stringify({ height: 180, weight: 80, shoe_size: 44 });
+  const port = await freePort();
+  const server = spawn(process.execPath, [join(root, "dist", "server", "cli.js"), "serve"], {
+    env: {
+      ...process.env,
+      BIND: `127.0.0.1:${port}`,
+      MODEL_PATH: modelPath,
+      WORKERS: options.scenario === "scoring" ? "1" : "2",
+      THREADS: options.scenario === "scoring" ? "1" : "2",
+      ACCESS_LOG: "off",
+      METRICS_PORT: "0",
+      LOG_LEVEL: "warn",
+      ...options.env,
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const url = `http://127.0.0.1:${port}/predict`;
+  try {
+    await waitReady(port, server);
+    await run(url, body, 3, 32); // warm-up: JIT, scoring-rate estimates
+    // Capacity counts answered predictions only: a 503 is not capacity.
+    const capacity = (await run(url, body, 5, 32)).accepted.length / 5;
+    log(`capacity ${Math.round(capacity)} req/s`);
+    // Two connections: autocannon paces each connection by its own timer, so many connections at a
+    // low rate arrive in bursts and measure the burst rather than an unloaded server.
+    const quiet = await run(url, body, 5, 2, Math.max(1, Math.round(capacity / 10)));
+    const unloadedP99 = percentile(quiet.accepted, 99);
+    log(`unloaded p99 ${unloadedP99} ms at ${Math.round(capacity / 10)} req/s`);
+    let peakRss = treeRss(server.pid as number);
+    const sampler = setInterval(() => {
+      peakRss = Math.max(peakRss, treeRss(server.pid as number));
+    }, 250);
+    const offered = Math.round(capacity * options.factor);
+    log(`offering ${offered} req/s for ${options.seconds} s`);
+    const overload = await run(url, body, options.seconds, 512, offered).finally(() =>
+      clearInterval(sampler),
+    );
+    // After the load, once the Retry-After the 503s gave (1 s) has passed: one request at a time,
+    // each must be answered 200.
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = { accepted: 0, rejected: 0, errors: 0 };
+    for (let i = 0; i < 50; i++) {
+      const status = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      }).then(
+        (r) => r.arrayBuffer().then(() => r.status),
+        () => 0,
+      );
+      if (status === 200) after.accepted++;
+      else if (status === 503) after.rejected++;
+      else after.errors++;
+    }
+    const acceptedP99 = percentile(overload.accepted, 99);
+    return {
+      scenario: options.scenario,
+      seconds: options.seconds,
+      capacityRps: Math.round(capacity),
+      unloadedP99Ms: unloadedP99,
+      offeredRps: offered,
+      achievedRps: Math.round(overload.rps),
+      accepted: overload.accepted.length,
+      rejected: overload.rejected.length,
+      otherStatuses: overload.other,
+      errors: overload.errors,
+      acceptedP50Ms: percentile(overload.accepted, 50),
+      acceptedP99Ms: acceptedP99,
+      acceptedP99VsUnloaded: Math.round((acceptedP99 / Math.max(unloadedP99, 0.001)) * 100) / 100,
+      rejectedP50Ms: percentile(overload.rejected, 50),
+      rejectedP99Ms: percentile(overload.rejected, 99),
+      rejectedWithRetryAfter: overload.retryAfter,
+      peakRssMiB: Math.round(peakRss / 2 ** 20),
+      aliveAfter: server.exitCode === null,
+      afterLoad: after,
+    };
+  } finally {
+    server.kill("SIGTERM");
+    await new Promise((r) => (server.exitCode !== null ? r(null) : server.once("exit", r)));
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The cheapest possible "no": when the scoring queue already holds more than MAX_QUEUE_WAIT of
+ * work, scoring requests are answered 503 by the raw Node request listener, before Fastify
+ * routes them and before their bodies are read or parsed. Under overload most requests are
+ * turned away, so each rejection must cost a small fraction of an accepted request or the
+ * rejections themselves starve the scoring threads of CPU.
+ *
+ * Shed requests are counted (forestd_rejected_total{reason="overload"} and the request metrics)
+ * but not access-logged: a log line each would cost more than the answer.
+ */
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import type { WorkerMetrics } from "./metrics.js";
+
+/** Routes a shed request is counted under; anything else goes on to Fastify (and its 404). */
+function scoringRoute(url: string): string | null {
+  const path = url.split("?", 1)[0];
+  if (path === "/predict") return "/predict";
+  if (/^\/v2\/models\/[^/]+\/infer$/.test(path)) return "/v2/models/:name/infer";
+  return null;
+}
+
+const BODY = JSON.stringify({
+  statusCode: 503,
+  code: "FORESTD_ERR_OVERLOADED",
+  error: "Service Unavailable",
+  message: "the scoring queue is full (MAX_QUEUE_WAIT); try again shortly",
+});
+const HEADERS = {
+  "content-type": "application/json; charset=utf-8",
+  "content-length": String(Buffer.byteLength(BODY)),
+  "retry-after": "1",
+};
+
+export function shedGate(
+  admitting: () => boolean,
+  metrics: WorkerMetrics,
+): (handler: RequestListener) => RequestListener {
+  return (handler) => (request: IncomingMessage, response: ServerResponse) => {
+    const route = request.method === "POST" && !admitting() ? scoringRoute(request.url ?? "") : null;
+    if (route === null) {
+      handler(request, response);
+      return;
+    }
+    metrics.rejected.inc({ reason: "overload" });
+    metrics.requests.inc({ method: "POST", route, status: "503" });
+    response.writeHead(503, HEADERS);
+    response.end(BODY);
+  };
+}
