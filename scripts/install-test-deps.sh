@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the test suite runs for real. Installs only what is missing; needs root (or sudo).
 set -euo pipefail
-packages=(prometheus)
+packages=(prometheus nginx)
 # prometheus: the real server and promtool, for test/prometheus.test.ts and the alert-rule tests.
+# nginx: the real proxy in front of forestd, for test/deploy-nginx.test.ts.
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
