@@ -3,8 +3,9 @@
  * line of documentation that `forestd serve --help` and the README's table are made from
  * (after Gunicorn's gunicorn/config.py). Loading and precedence live in load-settings.ts.
  */
-import { availableParallelism } from "node:os";
+
 import { type Static, type TSchema, Type } from "typebox";
+import { cpuCount } from "./cpu-count.js";
 
 export type Kind = "integer" | "number" | "boolean" | "string" | "list";
 
@@ -30,10 +31,6 @@ export interface SettingSpec<S extends TSchema = TSchema> {
 
 const seconds = (min: number) => Type.Number({ minimum: min, maximum: 86_400 });
 const count = (min: number, max: number) => Type.Integer({ minimum: min, maximum: max });
-
-function cpuCount(): number {
-  return Math.max(1, availableParallelism());
-}
 
 export const SETTINGS = [
   {
@@ -64,7 +61,7 @@ export const SETTINGS = [
       const n = Number(env.WEB_CONCURRENCY);
       return Number.isInteger(n) && n >= 1 ? n : cpuCount();
     },
-    defaultDoc: "$WEB_CONCURRENCY, else the number of CPUs",
+    defaultDoc: "$WEB_CONCURRENCY, else the number of CPUs (capped by a container's CPU quota)",
     doc: "HTTP worker processes (each a Fastify server sharing the port).",
     gunicorn: "workers (-w)",
   },

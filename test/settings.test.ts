@@ -120,3 +120,13 @@ t.test("FORESTD_CMD_ARGS splits like a shell for simple quoting", async (t) => {
     "3",
   ]);
 });
+
+t.test("WORKERS' default respects a container's CPU quota (cgroup v2 cpu.max)", async (t) => {
+  const { cpusFromCpuMax, cpuCount } = await import("../config/cpu-count.js");
+  t.equal(cpusFromCpuMax("max 100000\n"), null, "no quota");
+  t.equal(cpusFromCpuMax("200000 100000\n"), 2, "two CPUs");
+  t.equal(cpusFromCpuMax("150000 100000"), 1.5, "one and a half");
+  t.equal(cpusFromCpuMax(""), null, "unreadable");
+  const { availableParallelism } = await import("node:os");
+  t.ok(cpuCount() >= 1 && cpuCount() <= availableParallelism(), "between 1 and the machine's CPUs");
+});

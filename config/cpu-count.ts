@@ -1,0 +1,38 @@
+/**
+ * CPUs this process may use: the machine's, capped by a container's CPU quota. Node's
+ * availableParallelism() counts the host's CPUs even inside a container limited to two, which
+ * would start a worker per host CPU; the quota is what the scheduler will actually give us.
+ */
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+
+/** CPUs allowed by a cgroup v2 `cpu.max` ("max 100000" or "200000 100000"), or null if unlimited. */
+export function cpusFromCpuMax(text: string): number | null {
+  const [quota, period] = text.trim().split(/\s+/);
+  if (quota === "max" || !quota || !period) return null;
+  const cpus = Number(quota) / Number(period);
+  return Number.isFinite(cpus) && cpus > 0 ? cpus : null;
+}
+
+function readOrNull(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return null;
+  }
+}
+
+/** CPUs allowed by the cgroup quota (v2, else v1), or null when there is none. */
+function quotaCpus(): number | null {
+  const v2 = readOrNull("/sys/fs/cgroup/cpu.max");
+  if (v2 !== null) return cpusFromCpuMax(v2);
+  const quota = Number(readOrNull("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"));
+  const period = Number(readOrNull("/sys/fs/cgroup/cpu/cpu.cfs_period_us"));
+  return quota > 0 && period > 0 ? quota / period : null;
+}
+
+export function cpuCount(): number {
+  const quota = quotaCpus();
+  const cpus = availableParallelism();
+  return Math.max(1, quota === null ? cpus : Math.min(cpus, Math.ceil(quota)));
+}
