@@ -1,202 +1,401 @@
 /**
- * npm run bench — forestd against the bare-Fastify HTTP ceiling, measured in the same run on this
+ * npm run bench — forestd under load next to its baselines, measured in the same run on this
  * machine, over 127.0.0.1 only, each scenario for a fixed time after a warm-up.
  *
- *   npm run bench [-- --seconds 10 --connections 32 --workers 2 --json bench-results/latest.json]
+ *   npm run bench [-- options]
+ *     --seconds N            per scenario (default 5)
+ *     --connections N        for small requests (default 32)
+ *     --workers N --threads N --max-batch-rows N     forestd's settings (default 2, 1, 4096)
+ *     --model FILE           the model served by forestd and Gunicorn (default: the bundled one)
+ *     --url URL              measure a forestd someone else started (no CPU/RSS, no start-up)
+ *     --no-baselines         forestd only
+ *     --sweep                also try WORKERS × THREADS × MAX_BATCH_ROWS and recommend one
+ *       --sweep-workers 1,2 --sweep-threads 1,2 --sweep-batch 256,4096
+ *     --compare OLD.json     flag regressions against an earlier run (exit 1 if any)
+ *       --report NEW.json    compare an existing report instead of running
+ *     --threshold 0.1        a throughput drop beyond this fraction is a regression
+ *     --out DIR              where bench.json and bench.html go (default bench-results/)
  *
- * Reports requests/s, latency percentiles, errors; the ratio forestd / bare; and forestd against
- * the reference figure for Gunicorn + Flask + XGBoost (2 sync workers) on this kind of machine.
+ * Scenarios: 1 row (keep-alive on and off), 100 rows by position and by name, OIP infer, 10 000 rows,
+ * and a rising offered load (latency against throughput). Baselines: a bare Fastify server with the
+ * same WORKERS (the HTTP ceiling), the engine alone in one thread, and Gunicorn + Flask + XGBoost
+ * (scripts/gunicorn_app.py) when Debian's python3 has them.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import autocannon from "autocannon";
-import { packageRoot } from "../model/index.js";
-import { freePort } from "./loopback.js";
+import { defaultModelPath, loadModel, type Model, packageRoot } from "../model/index.js";
+import { compareReports } from "./bench/compare.js";
+import { renderHtml } from "./bench/html.js";
+import { type Measurement, measure } from "./bench/load.js";
+import type { BenchReport, CurvePoint, ScenarioResult, SweepPoint, TargetKind } from "./bench/report.js";
+import { find } from "./bench/report.js";
+import { engineRows, forestdScenarios, type Scenario } from "./bench/scenarios.js";
+import {
+  external,
+  gunicornMissing,
+  startBare,
+  startForestd,
+  startGunicorn,
+  type Target,
+} from "./bench/servers.js";
+import { recommend } from "./bench/sweep.js";
 
-/** Gunicorn + Flask + XGBoost predict, 2 sync workers, single-row requests/s (issue #3's figure). */
-const GUNICORN_REFERENCE_RPS = 3900;
 const root = packageRoot();
+const list = (text: string) =>
+  text
+    .split(",")
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0);
 
-interface Result {
-  name: string;
-  requestsPerSec: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-  errors: number;
-  non2xx: number;
-  total: number;
+const { values } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "5" },
+    connections: { type: "string", default: "32" },
+    workers: { type: "string", default: "2" },
+    threads: { type: "string", default: "1" },
+    "max-batch-rows": { type: "string", default: "4096" },
+    model: { type: "string" },
+    url: { type: "string" },
+    "no-baselines": { type: "boolean", default: false },
+    sweep: { type: "boolean", default: false },
+    "sweep-workers": { type: "string", default: `1,${Math.max(2, cpus().length)}` },
+    "sweep-threads": { type: "string", default: "1,2" },
+    "sweep-batch": { type: "string", default: "256,4096" },
+    compare: { type: "string" },
+    report: { type: "string" },
+    threshold: { type: "string", default: "0.1" },
+    out: { type: "string", default: join(root, "bench-results") },
+  },
+});
+
+const seconds = Number(values.seconds);
+const connections = Number(values.connections);
+const workers = Number(values.workers);
+const threads = Number(values.threads);
+const maxBatchRows = Number(values["max-batch-rows"]);
+const threshold = Number(values.threshold);
+const modelPath = resolve(values.model ?? defaultModelPath());
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
 }
 
-async function waitReady(url: string, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with code ${child.exitCode}`);
-    try {
-      const response = await fetch(url);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} not ready after ${timeoutMs} ms`);
+async function run(
+  target: Target,
+  kind: TargetKind,
+  scenario: Scenario,
+  overallRate?: number,
+): Promise<Measurement> {
+  return measure(
+    {
+      url: `${target.origin}${scenario.path}`,
+      body: scenario.body,
+      rowsPerRequest: scenario.rowsPerRequest,
+      seconds,
+      connections: scenario.connections,
+      keepAlive: scenario.keepAlive,
+      overallRate,
+    },
+    kind === "forestd" && values.url ? null : target.pid,
+  );
 }
 
-function start(command: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, command, {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** Latencies in ms, exact (autocannon's own histogram truncates them to whole milliseconds). */
-class Latencies {
-  #values = new Float64Array(1 << 16);
-  #n = 0;
-  add(ms: number): void {
-    if (this.#n === this.#values.length) {
-      const grown = new Float64Array(this.#values.length * 2);
-      grown.set(this.#values);
-      this.#values = grown;
-    }
-    this.#values[this.#n++] = ms;
-  }
-  percentile(p: number): number {
-    const sorted = this.#values.subarray(0, this.#n).sort();
-    if (sorted.length === 0) return 0;
-    return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-  }
-}
-
-const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
-
-async function measure(
-  name: string,
-  url: string,
-  body: string,
-  seconds: number,
-  connections: number,
-): Promise<Result> {
-  const latencies = new Latencies();
-  const r = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url,
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body,
-        connections,
-        duration: seconds,
-      },
-      (error, result) => (error ? reject(error) : resolve(result)),
-    );
-    instance.on("response", (_client, statusCode, _bytes, responseTime) => {
-      if (statusCode >= 200 && statusCode < 300) latencies.add(responseTime);
-    });
-  });
+function result(kind: TargetKind, scenario: Scenario, m: Measurement): ScenarioResult {
+  log(
+    `${kind.padEnd(8)} ${scenario.title.padEnd(38)} ${String(m.requestsPerSec).padStart(7)} req/s ${String(m.rowsPerSec).padStart(9)} rows/s  p99 ${m.p99} ms  ${JSON.stringify(m.statuses)}`,
+  );
   return {
-    name,
-    requestsPerSec: r.requests.mean,
-    p50: round3(latencies.percentile(50)),
-    p90: round3(latencies.percentile(90)),
-    p99: round3(latencies.percentile(99)),
-    max: round3(latencies.percentile(100)),
-    errors: r.errors + r.timeouts,
-    non2xx: r.non2xx,
-    total: r.requests.total,
+    id: scenario.id,
+    title: scenario.title,
+    target: kind,
+    rowsPerRequest: scenario.rowsPerRequest,
+    connections: scenario.connections,
+    keepAlive: scenario.keepAlive,
+    ...m,
   };
 }
 
-/** The round with the median requests/s: one noisy round (a busy neighbour) does not decide. */
-function median(rounds: Result[]): Result {
-  const sorted = [...rounds].sort((a, b) => a.requestsPerSec - b.requestsPerSec);
-  return sorted[Math.floor(sorted.length / 2)];
+/** Warm a server (JIT, connections, scoring-rate estimates) before anything counts. */
+async function warm(target: Target, scenario: Scenario): Promise<void> {
+  await measure(
+    {
+      url: `${target.origin}${scenario.path}`,
+      body: scenario.body,
+      rowsPerRequest: 1,
+      seconds: 2,
+      connections: scenario.connections,
+    },
+    null,
+  );
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      seconds: { type: "string", default: "10" },
-      connections: { type: "string", default: "32" },
-      workers: { type: "string", default: "2" },
-      rounds: { type: "string", default: "3" },
-      json: { type: "string", default: join(root, "bench-results", "latest.json") },
-    },
-  });
-  const rounds = Math.max(1, Number(values.rounds));
-  const seconds = Number(values.seconds);
-  const connections = Number(values.connections);
-  const workers = values.workers as string;
-  const row = JSON.stringify({ height: 180, weight: 80, shoe_size: 44 });
-
-  const barePort = await freePort();
-  const port = await freePort();
-  const bare = start([join(root, "dist", "scripts", "bare-server.js"), String(barePort), workers], {});
-  const forestd = start([join(root, "dist", "server", "cli.js"), "serve"], {
-    BIND: `127.0.0.1:${port}`,
-    WORKERS: workers,
-    THREADS: "1",
-    ACCESS_LOG: "off",
-    METRICS_PORT: "0",
-    LOG_LEVEL: "warn",
-  });
-  const bareUrl = `http://127.0.0.1:${barePort}/predict`;
-  const forestdUrl = `http://127.0.0.1:${port}/predict`;
-  const bareRounds: Result[] = [];
-  const forestdRounds: Result[] = [];
-  try {
-    await waitReady(`http://127.0.0.1:${barePort}/readyz`, bare);
-    await waitReady(`http://127.0.0.1:${port}/readyz`, forestd);
-    // Warm both (JIT, connections), then alternate so drift on the machine hits both alike.
-    await measure("warm-up", bareUrl, row, 3, connections);
-    await measure("warm-up", forestdUrl, row, 3, connections);
-    for (let i = 0; i < rounds; i++) {
-      bareRounds.push(await measure("bare fastify (constant)", bareUrl, row, seconds, connections));
-      forestdRounds.push(await measure("forestd /predict (1 row)", forestdUrl, row, seconds, connections));
-      console.log(
-        `round ${i + 1}: bare ${bareRounds[i].requestsPerSec.toFixed(0)} req/s, forestd ${forestdRounds[i].requestsPerSec.toFixed(0)} req/s`,
-      );
-    }
-  } finally {
-    await Promise.all([stop(bare), stop(forestd)]);
+/** The engine alone, one thread, in this process: rows/s at a batch size. */
+function engineAlone(model: Model, batch: number): Measurement {
+  const rows = engineRows(model, batch);
+  for (let i = 0; i < 3; i++) model.predictBatch(rows, batch);
+  let done = 0;
+  const start = performance.now();
+  while (performance.now() - start < seconds * 1000) {
+    model.predictBatch(rows, batch);
+    done += batch;
   }
-  const results = [median(bareRounds), median(forestdRounds)];
-  const [ceiling, ours] = results;
-  console.log(
-    `\n${connections} connections, ${seconds} s per round, median of ${rounds} rounds, WORKERS=${workers}, 127.0.0.1\n`,
-  );
-  console.log("scenario                      req/s     p50 ms  p90 ms  p99 ms  max ms  errors  non-2xx");
-  for (const r of results) {
+  const elapsed = (performance.now() - start) / 1000;
+  const perCallMs = (elapsed * 1000 * batch) / done;
+  const r3 = (x: number) => Math.round(x * 1000) / 1000;
+  return {
+    requestsPerSec: Math.round(done / batch / elapsed),
+    rowsPerSec: Math.round(done / elapsed),
+    p50: r3(perCallMs),
+    p90: r3(perCallMs),
+    p99: r3(perCallMs),
+    max: r3(perCallMs),
+    errors: 0,
+    non2xx: 0,
+    total: done / batch,
+    statuses: {},
+    cpuCores: 1,
+    peakRssMiB: null,
+  };
+}
+
+async function risingLoad(target: Target, scenario: Scenario, capacity: number): Promise<CurvePoint[]> {
+  const points: CurvePoint[] = [];
+  for (const share of [0.1, 0.25, 0.5, 0.75, 0.9, 1, 1.25, 1.5]) {
+    const offered = Math.max(10, Math.round(capacity * share));
+    const m = await measure(
+      {
+        url: `${target.origin}${scenario.path}`,
+        body: scenario.body,
+        rowsPerRequest: 1,
+        seconds: Math.max(1, Math.round(seconds / 2)),
+        connections: Math.max(scenario.connections, 64),
+        overallRate: offered,
+      },
+      values.url ? null : target.pid,
+    );
+    log(
+      `rising   offered ${String(offered).padStart(7)} req/s → ${m.requestsPerSec} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms`,
+    );
+    points.push({ offeredPerSec: offered, ...m });
+  }
+  return points;
+}
+
+async function sweep(scenarios: Scenario[]): Promise<SweepPoint[]> {
+  const single = scenarios.find((s) => s.id === "single-row") as Scenario;
+  const hundred = scenarios.find((s) => s.id === "rows-100-position") as Scenario;
+  const points: SweepPoint[] = [];
+  for (const w of list(values["sweep-workers"] as string)) {
+    for (const th of list(values["sweep-threads"] as string)) {
+      for (const b of list(values["sweep-batch"] as string)) {
+        const target = await startForestd({ workers: w, threads: th, maxBatchRows: b, modelPath });
+        try {
+          await warm(target, single);
+          const point = {
+            workers: w,
+            threads: th,
+            maxBatchRows: b,
+            single: await run(target, "forestd", single),
+            rows100: await run(target, "forestd", hundred),
+          };
+          log(
+            `sweep    WORKERS=${w} THREADS=${th} MAX_BATCH_ROWS=${b}: ${point.single.requestsPerSec} req/s (1 row), ${point.rows100.rowsPerSec} rows/s (100 rows)`,
+          );
+          points.push(point);
+        } finally {
+          await target.stop();
+        }
+      }
+    }
+  }
+  return points;
+}
+
+function ratio(
+  a: ScenarioResult | undefined,
+  b: ScenarioResult | undefined,
+  field: "requestsPerSec" | "rowsPerSec" | "p99",
+) {
+  return a && b && b[field] > 0 ? a[field] / b[field] : null;
+}
+
+function printTable(report: BenchReport): void {
+  const head =
+    "target   scenario                                  req/s     rows/s   p50 ms   p90 ms   p99 ms   max ms  err non2xx   cpu  rss MiB";
+  console.log(head);
+  for (const r of report.scenarios) {
     console.log(
-      `${r.name.padEnd(28)} ${r.requestsPerSec.toFixed(0).padStart(7)}  ${String(r.p50).padStart(7)} ${String(r.p90).padStart(7)} ${String(r.p99).padStart(7)} ${String(r.max).padStart(7)} ${String(r.errors).padStart(7)} ${String(r.non2xx).padStart(8)}`,
+      [
+        r.target.padEnd(8),
+        r.title.padEnd(38),
+        String(r.requestsPerSec).padStart(8),
+        String(r.rowsPerSec).padStart(10),
+        ...[r.p50, r.p90, r.p99, r.max].map((x) => x.toFixed(2).padStart(8)),
+        String(r.errors).padStart(4),
+        String(r.non2xx).padStart(6),
+        (r.cpuCores?.toFixed(2) ?? "—").padStart(5),
+        String(r.peakRssMiB ?? "—").padStart(8),
+      ].join(" "),
     );
   }
-  const ratio = ours.requestsPerSec / ceiling.requestsPerSec;
-  const p99Ratio = ours.p99 / ceiling.p99;
-  console.log(
-    `\nforestd / bare fastify: ${(ratio * 100).toFixed(0)}% of requests/s (target ≥ 70%), p99 ${p99Ratio.toFixed(2)}× (target ≤ 1.5×)`,
-  );
-  console.log(
-    `forestd / Gunicorn+Flask+XGBoost reference (${GUNICORN_REFERENCE_RPS} req/s): ${(ours.requestsPerSec / GUNICORN_REFERENCE_RPS).toFixed(1)}×`,
-  );
-  mkdirSync(dirname(values.json as string), { recursive: true });
-  writeFileSync(
-    values.json as string,
-    `${JSON.stringify({ date: new Date().toISOString(), seconds, connections, rounds, workers: Number(workers), results, bareRounds, forestdRounds, ratio, p99Ratio }, null, 2)}\n`,
-  );
+  console.log("");
+  for (const [k, v] of Object.entries(report.ratios)) console.log(`${k.padEnd(44)} ${v.toFixed(2)}`);
+  for (const note of report.notes) console.log(`note: ${note}`);
+  if (report.sweep) console.log(`\nsweep: ${report.sweep.reason}`);
 }
 
-await main();
+function finishComparison(report: BenchReport): number {
+  if (!values.compare) return 0;
+  const before = JSON.parse(readFileSync(values.compare, "utf8")) as BenchReport;
+  const { regressions, checked } = compareReports(before, report, threshold);
+  report.comparison = { against: values.compare, regressions, checked };
+  if (regressions.length === 0) {
+    console.log(`\nno regressions against ${values.compare} (${checked} scenarios)`);
+    return 0;
+  }
+  console.log(`\nREGRESSIONS against ${values.compare}:`);
+  for (const r of regressions) {
+    console.log(
+      `  ${r.id}: ${r.metric} ${r.before} → ${r.after} (${Number.isFinite(r.change) ? `${(r.change * 100).toFixed(0)}%` : "new failures"})`,
+    );
+  }
+  return 1;
+}
+
+function write(report: BenchReport): void {
+  const out = resolve(values.out as string);
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, "bench.json"), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(out, "bench.html"), renderHtml(report));
+  console.log(`\nwrote ${join(out, "bench.json")} and ${join(out, "bench.html")}`);
+}
+
+async function main(): Promise<number> {
+  if (values.report) {
+    // Compare two existing reports; nothing is measured.
+    const report = JSON.parse(readFileSync(values.report, "utf8")) as BenchReport;
+    const code = finishComparison(report);
+    write(report);
+    return code;
+  }
+  const model = loadModel(modelPath);
+  const info = model.info();
+  let scenarios: Scenario[] = [];
+  const notes: string[] = [];
+  const results: ScenarioResult[] = [];
+  let curve: CurvePoint[] = [];
+
+  const forestd = values.url
+    ? external(values.url)
+    : await startForestd({ workers, threads, maxBatchRows, modelPath });
+  try {
+    // OIP routes carry the server's model name (MODEL_NAME, else the file's): ask the server.
+    const served = (await fetch(`${forestd.origin}/model`).then((r) => r.json())) as { name: string };
+    scenarios = forestdScenarios(model, served.name, connections);
+    await warm(forestd, scenarios[0]);
+    for (const scenario of scenarios)
+      results.push(result("forestd", scenario, await run(forestd, "forestd", scenario)));
+    const capacity = results.find((r) => r.id === "single-row")?.requestsPerSec ?? 0;
+    curve = await risingLoad(forestd, scenarios[0], capacity);
+  } finally {
+    await forestd.stop();
+  }
+
+  if (!values["no-baselines"]) {
+    const single = scenarios[0];
+    const hundred = scenarios.find((s) => s.id === "rows-100-position") as Scenario;
+    const bare = await startBare(workers);
+    try {
+      await warm(bare, single);
+      results.push(result("bare", single, await run(bare, "bare", single)));
+    } finally {
+      await bare.stop();
+    }
+    for (const scenario of [hundred, scenarios.find((s) => s.id === "rows-10000") as Scenario]) {
+      results.push(result("engine", scenario, engineAlone(model, scenario.rowsPerRequest)));
+    }
+    const missing = gunicornMissing();
+    if (missing) {
+      notes.push(`Gunicorn + Flask + XGBoost not measured: ${missing}`);
+    } else {
+      const gunicorn = await startGunicorn(workers, modelPath);
+      try {
+        await warm(gunicorn, single);
+        for (const scenario of [single, hundred])
+          results.push(result("gunicorn", scenario, await run(gunicorn, "gunicorn", scenario)));
+      } finally {
+        await gunicorn.stop();
+      }
+    }
+  }
+
+  const report: BenchReport = {
+    version: 1,
+    date: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? "unknown",
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+    },
+    settings: { workers, threads, maxBatchRows, seconds, connections, url: values.url ?? null },
+    model: { path: modelPath, trees: info.numTrees, features: info.numFeature, objective: info.objective },
+    scenarios: results,
+    curve,
+    ratios: {},
+    sweep: null,
+    comparison: null,
+    notes,
+  };
+  const ratios: [string, number | null][] = [
+    [
+      "forestd / bare Fastify, 1 row req/s",
+      ratio(find(report, "single-row"), find(report, "single-row", "bare"), "requestsPerSec"),
+    ],
+    [
+      "forestd / bare Fastify, 1 row p99",
+      ratio(find(report, "single-row"), find(report, "single-row", "bare"), "p99"),
+    ],
+    [
+      "forestd / Gunicorn, 1 row req/s",
+      ratio(find(report, "single-row"), find(report, "single-row", "gunicorn"), "requestsPerSec"),
+    ],
+    [
+      "forestd / Gunicorn, 100 rows rows/s",
+      ratio(find(report, "rows-100-position"), find(report, "rows-100-position", "gunicorn"), "rowsPerSec"),
+    ],
+    [
+      "forestd / engine alone, 100 rows rows/s",
+      ratio(find(report, "rows-100-position"), find(report, "rows-100-position", "engine"), "rowsPerSec"),
+    ],
+    [
+      "forestd / engine alone, 10 000 rows rows/s",
+      ratio(find(report, "rows-10000"), find(report, "rows-10000", "engine"), "rowsPerSec"),
+    ],
+    [
+      "keep-alive off / on, 1 row req/s",
+      ratio(find(report, "single-row-no-keepalive"), find(report, "single-row"), "requestsPerSec"),
+    ],
+    [
+      "by name / by position, 100 rows rows/s",
+      ratio(find(report, "rows-100-name"), find(report, "rows-100-position"), "rowsPerSec"),
+    ],
+  ];
+  for (const [k, v] of ratios) if (v !== null) report.ratios[k] = Math.round(v * 1000) / 1000;
+
+  if (values.sweep && !values.url) {
+    const points = await sweep(scenarios);
+    report.sweep = { points, ...recommend(points) };
+  }
+  console.log(
+    `\n${seconds} s per scenario, WORKERS=${workers} THREADS=${threads} MAX_BATCH_ROWS=${maxBatchRows}, 127.0.0.1\n`,
+  );
+  printTable(report);
+  const code = finishComparison(report);
+  write(report);
+  return code;
+}
+
+process.exitCode = await main();

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import autocannon from "autocannon";
 import { loadModel, packageRoot } from "../model/index.js";
+import { treeRss } from "./bench/proc.js";
 import { freePort } from "./loopback.js";
 
 const root = packageRoot();
@@ -109,23 +110,6 @@ function run(
       } else result.other++;
     });
   });
-}
-
-/** Resident memory of a process and its descendants, from /proc (Linux). */
-export function treeRss(pid: number): number {
-  let total = 0;
-  const visit = (p: number) => {
-    try {
-      const status = readFileSync(`/proc/${p}/status`, "utf8");
-      total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
-      const children = readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim();
-      for (const c of children ? children.split(/\s+/) : []) visit(Number(c));
-    } catch {
-      // gone
-    }
-  };
-  visit(pid);
-  return total;
 }
 
 /** Positional rows of deterministic pseudo-random values. */

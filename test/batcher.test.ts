@@ -15,6 +15,8 @@ class HeldRunner implements TaskRunner {
   readonly tasks: ScoreTask[] = [];
   readonly #held: (() => void)[] = [];
   hold = false;
+  /** Scoring seconds each task reports, as a thread measures them. */
+  taskSeconds = 0.001;
   constructor(
     readonly threads: number,
     readonly model: Model,
@@ -23,7 +25,7 @@ class HeldRunner implements TaskRunner {
     this.tasks.push({ ...task, values: task.values.slice() });
     const margins = this.model.predictBatch(task.values, task.rows, { margin: true });
     const predictions = task.wantPredictions ? this.model.transform(margins, task.rows) : null;
-    const result = encodeResult(0.001, task.wantMargins ? margins : null, predictions);
+    const result = encodeResult(this.taskSeconds, task.wantMargins ? margins : null, predictions);
     if (!this.hold) return Promise.resolve(result);
     return new Promise((resolve) => this.#held.push(() => resolve(result)));
   }
@@ -131,14 +133,12 @@ t.test("beyond MAX_QUEUE waiting rows, requests are refused at once", async (t) 
 t.test("MAX_QUEUE_WAIT: rows expected to wait longer are refused, and admission says so first", async (t) => {
   const runner = new HeldRunner(1, model);
   const batcher = makeBatcher(runner, { maxQueueWaitMs: 30, maxBatchRows: 100 });
-  // Teach the batcher the rate: one 10-row task that takes about 20 ms.
-  runner.hold = true;
-  const first = batcher.submit(new Float32Array(nf * 10), 10, false);
-  await tick();
-  await new Promise((r) => setTimeout(r, 20));
-  runner.release();
-  await first;
+  // Teach the batcher the rate: one 10-row task its thread scored in 20 ms.
+  runner.taskSeconds = 0.02;
+  await batcher.submit(new Float32Array(nf * 10), 10, false);
+  runner.taskSeconds = 0.001;
   t.ok(batcher.admitting, "idle: admitting");
+  runner.hold = true;
   const busy = batcher.submit(rowValues(1), 1, false);
   await tick();
   t.ok(batcher.admitting, "busy, nothing waiting: admitting");

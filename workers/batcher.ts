@@ -98,7 +98,7 @@ export class Batcher {
   #inFlight = 0;
   #pumpScheduled = false;
   /**
-   * Smoothed rows per task and ms per task (round trip included); their ratio is the rate a thread
+   * Smoothed rows per task and ms per task (scoring time on the thread); their ratio is the rate a thread
    * scores at, for expected-wait admission. A ratio of smoothed sums rather than a smoothed ratio:
    * small tasks, dominated by the round trip, must not make big queues look slow.
    */
@@ -280,7 +280,9 @@ export class Batcher {
       .then((buffer) => {
         const result = decodeResult(buffer, task, this.#o.groups, this.#o.width);
         this.#o.onBatch?.(rows, result.seconds);
-        const ms = Math.max(0.001, performance.now() - now);
+        // The thread's own scoring time, not the round trip: the round trip also counts event-loop
+        // delay in this process, which would make a busy-but-keeping-up worker look slow.
+        const ms = Math.max(0.001, result.seconds * 1000);
         const first = this.#taskRows === 0;
         this.#taskRows = first ? rows : 0.8 * this.#taskRows + 0.2 * rows;
         this.#taskMs = first ? ms : 0.8 * this.#taskMs + 0.2 * ms;

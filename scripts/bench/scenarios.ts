@@ -1,0 +1,116 @@
+/**
+ * The requests a bench run sends: deterministic rows for the model being served, in each shape
+ * the API accepts (one named row, arrays by position, objects by name, OIP tensors).
+ */
+import type { Model } from "../../model/index.js";
+
+export interface Scenario {
+  id: string;
+  title: string;
+  path: string;
+  body: string;
+  rowsPerRequest: number;
+  connections: number;
+  keepAlive: boolean;
+}
+
+/** Deterministic pseudo-random feature values (1% missing), the same in every run. */
+function makeRows(numFeature: number, count: number, seed = 7): (number | null)[][] {
+  let state = seed;
+  const next = () => {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    return state / 0x7fffffff;
+  };
+  return Array.from({ length: count }, () =>
+    Array.from({ length: numFeature }, () => (next() < 0.01 ? null : Math.round(next() * 20000) / 100)),
+  );
+}
+
+function named(model: Model, row: (number | null)[]): Record<string, number | null> {
+  const names = model.info().featureNames;
+  return Object.fromEntries(row.map((v, i) => [names[i] ?? `f${i}`, v]));
+}
+
+/** forestd's scenarios; `connections` is the default for small requests. */
+export function forestdScenarios(model: Model, modelName: string, connections: number): Scenario[] {
+  const nf = model.numFeature;
+  const hasNames = model.info().featureNames.length === nf;
+  const one = makeRows(nf, 1)[0].map((v) => v ?? 0);
+  const hundred = makeRows(nf, 100);
+  const tenThousand = makeRows(nf, 10_000);
+  const single = JSON.stringify(hasNames ? named(model, one) : { instances: [one] });
+  const list: Scenario[] = [
+    {
+      id: "single-row",
+      title: "1 row",
+      path: "/predict",
+      body: single,
+      rowsPerRequest: 1,
+      connections,
+      keepAlive: true,
+    },
+    {
+      id: "single-row-no-keepalive",
+      title: "1 row, a new connection per request",
+      path: "/predict",
+      body: single,
+      rowsPerRequest: 1,
+      connections,
+      keepAlive: false,
+    },
+    {
+      id: "rows-100-position",
+      title: "100 rows by position",
+      path: "/predict",
+      body: JSON.stringify({ instances: hundred }),
+      rowsPerRequest: 100,
+      connections,
+      keepAlive: true,
+    },
+  ];
+  if (hasNames) {
+    list.push({
+      id: "rows-100-name",
+      title: "100 rows by name",
+      path: "/predict",
+      body: JSON.stringify({ instances: hundred.map((r) => named(model, r)) }),
+      rowsPerRequest: 100,
+      connections,
+      keepAlive: true,
+    });
+  }
+  list.push(
+    {
+      id: "oip-100",
+      title: "OIP infer, 100 rows",
+      path: `/v2/models/${modelName}/infer`,
+      body: JSON.stringify({
+        inputs: [
+          { name: "input-0", datatype: "FP32", shape: [100, nf], data: hundred.flat().map((v) => v ?? 0) },
+        ],
+      }),
+      rowsPerRequest: 100,
+      connections,
+      keepAlive: true,
+    },
+    {
+      id: "rows-10000",
+      title: "10 000 rows by position",
+      path: "/predict",
+      body: JSON.stringify({ instances: tenThousand }),
+      rowsPerRequest: 10_000,
+      connections: Math.min(connections, 4),
+      keepAlive: true,
+    },
+  );
+  return list;
+}
+
+/** Rows for the engine-alone baseline, as the engine takes them. */
+export function engineRows(model: Model, count: number): Float32Array {
+  return Float32Array.from(
+    makeRows(model.numFeature, count)
+      .flat()
+      .map((v) => v ?? Number.NaN),
+  );
+}
