@@ -126,6 +126,7 @@ async function warm(target: Target, scenario: Scenario): Promise<void> {
       rowsPerRequest: 1,
       seconds: 2,
       connections: scenario.connections,
+      keepAlive: scenario.keepAlive,
     },
     null,
   );
@@ -241,7 +242,7 @@ function printTable(report: BenchReport): void {
     );
   }
   console.log("");
-  for (const [k, v] of Object.entries(report.ratios)) console.log(`${k.padEnd(44)} ${v.toFixed(2)}`);
+  for (const [k, v] of Object.entries(report.ratios)) console.log(`${k.padEnd(58)} ${v.toFixed(2)}`);
   for (const note of report.notes) console.log(`note: ${note}`);
   if (report.sweep) console.log(`\nsweep: ${report.sweep.reason}`);
 }
@@ -320,10 +321,13 @@ async function main(): Promise<number> {
     if (missing) {
       notes.push(`Gunicorn + Flask + XGBoost not measured: ${missing}`);
     } else {
+      // Gunicorn's sync workers close the connection after every answer: measure it that way
+      // (autocannon's latencies are wrong when the server closes connections).
+      const closing = (s: Scenario): Scenario => ({ ...s, keepAlive: false });
       const gunicorn = await startGunicorn(workers, modelPath);
       try {
-        await warm(gunicorn, single);
-        for (const scenario of [single, hundred])
+        await warm(gunicorn, closing(single));
+        for (const scenario of [single, hundred].map(closing))
           results.push(result("gunicorn", scenario, await run(gunicorn, "gunicorn", scenario)));
       } finally {
         await gunicorn.stop();
@@ -361,6 +365,14 @@ async function main(): Promise<number> {
     [
       "forestd / Gunicorn, 1 row req/s",
       ratio(find(report, "single-row"), find(report, "single-row", "gunicorn"), "requestsPerSec"),
+    ],
+    [
+      "forestd / Gunicorn, 1 row req/s, both without keep-alive",
+      ratio(
+        find(report, "single-row-no-keepalive"),
+        find(report, "single-row", "gunicorn"),
+        "requestsPerSec",
+      ),
     ],
     [
       "forestd / Gunicorn, 100 rows rows/s",

@@ -2,6 +2,7 @@
  * One measurement: autocannon against a URL for a fixed time, on 127.0.0.1, with exact latencies
  * (autocannon's histogram rounds to whole milliseconds) and the server's CPU and peak RSS.
  */
+import { request as httpRequest } from "node:http";
 import autocannon from "autocannon";
 import { TreeSampler } from "./proc.js";
 
@@ -11,7 +12,7 @@ export interface LoadSpec {
   rowsPerRequest: number;
   seconds: number;
   connections: number;
-  /** Offered requests/s over all connections (open loop); omitted = as fast as answers come. */
+  /** Offered requests/s over all connections (open loop; keep-alive only); omitted = as fast as answers come. */
   overallRate?: number;
   /** false: a new connection per request. */
   keepAlive?: boolean;
@@ -41,7 +42,89 @@ function percentile(sorted: Float64Array, p: number): number {
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
+/** One POST on a fresh connection that closes after the answer; resolves with the status (0 = error). */
+function postOnce(url: string, body: Buffer): Promise<number> {
+  return new Promise((resolve) => {
+    const req = httpRequest(
+      url,
+      {
+        method: "POST",
+        agent: false,
+        headers: { "content-type": "application/json", "content-length": body.length, connection: "close" },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+        res.on("error", () => resolve(0));
+      },
+    );
+    req.on("error", () => resolve(0));
+    req.setTimeout(10_000, () => req.destroy());
+    req.end(body);
+  });
+}
+
+/**
+ * Keep-alive off: `connections` clients, each opening a new connection per request. Not autocannon:
+ * when the server closes a connection, autocannon has already written its next request to it and
+ * times the next answer from that write, so its latencies grow with every reconnect.
+ */
+async function measureWithoutKeepAlive(spec: LoadSpec, sampler: TreeSampler | null) {
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  let errors = 0;
+  let total = 0;
+  const body = Buffer.from(spec.body);
+  const deadline = performance.now() + spec.seconds * 1000;
+  await Promise.all(
+    Array.from({ length: spec.connections }, async () => {
+      while (performance.now() < deadline) {
+        const started = performance.now();
+        const status = await postOnce(spec.url, body);
+        total++;
+        if (status === 0) errors++;
+        else statuses[status] = (statuses[status] ?? 0) + 1;
+        if (status >= 200 && status < 300) latencies.push(performance.now() - started);
+      }
+    }),
+  );
+  return summarize(spec, latencies, statuses, errors, total, sampler);
+}
+
+function summarize(
+  spec: LoadSpec,
+  latencies: number[],
+  statuses: Record<string, number>,
+  errors: number,
+  total: number,
+  sampler: TreeSampler | null,
+): Measurement {
+  const usage = sampler?.stop() ?? null;
+  const sorted = Float64Array.from(latencies).sort();
+  const ok = latencies.length / spec.seconds;
+  const non2xx = Object.entries(statuses)
+    .filter(([code]) => !code.startsWith("2"))
+    .reduce((n, [, count]) => n + count, 0);
+  return {
+    requestsPerSec: Math.round(ok),
+    rowsPerSec: Math.round(ok * spec.rowsPerRequest),
+    p50: round3(percentile(sorted, 50)),
+    p90: round3(percentile(sorted, 90)),
+    p99: round3(percentile(sorted, 99)),
+    max: round3(percentile(sorted, 100)),
+    errors,
+    non2xx,
+    total,
+    statuses,
+    cpuCores: usage?.cpuCores ?? null,
+    peakRssMiB: usage?.peakRssMiB ?? null,
+  };
+}
+
 export async function measure(spec: LoadSpec, serverPid: number | null): Promise<Measurement> {
+  if (spec.keepAlive === false) {
+    return measureWithoutKeepAlive(spec, serverPid === null ? null : new TreeSampler(serverPid));
+  }
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   const sampler = serverPid === null ? null : new TreeSampler(serverPid);
@@ -50,12 +133,7 @@ export async function measure(spec: LoadSpec, serverPid: number | null): Promise
       {
         url: spec.url,
         method: "POST",
-        // Keep-alive off: the server closes after each answer and autocannon reconnects
-        // (its reconnectRate: 1 sends nothing at all in autocannon 8).
-        headers: {
-          "content-type": "application/json",
-          ...(spec.keepAlive === false ? { connection: "close" } : {}),
-        },
+        headers: { "content-type": "application/json" },
         body: spec.body,
         connections: spec.connections,
         duration: spec.seconds,
@@ -68,21 +146,9 @@ export async function measure(spec: LoadSpec, serverPid: number | null): Promise
       if (status >= 200 && status < 300) latencies.push(ms);
     });
   });
-  const usage = sampler?.stop() ?? null;
-  const sorted = Float64Array.from(latencies).sort();
-  const ok = latencies.length / spec.seconds;
   return {
-    requestsPerSec: Math.round(ok),
-    rowsPerSec: Math.round(ok * spec.rowsPerRequest),
-    p50: round3(percentile(sorted, 50)),
-    p90: round3(percentile(sorted, 90)),
-    p99: round3(percentile(sorted, 99)),
-    max: round3(percentile(sorted, 100)),
-    errors: result.errors + result.timeouts,
+    ...summarize(spec, latencies, statuses, result.errors + result.timeouts, result.requests.total, sampler),
+    // autocannon counts non-2xx itself (including answers it could not parse).
     non2xx: result.non2xx,
-    total: result.requests.total,
-    statuses,
-    cpuCores: usage?.cpuCores ?? null,
-    peakRssMiB: usage?.peakRssMiB ?? null,
   };
 }
