@@ -3,7 +3,6 @@
  * on 127.0.0.1, measure its capacity and unloaded latency, then offer `factor` × capacity at a
  * fixed rate for a fixed time, and report what happened to accepted and rejected requests.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +10,8 @@ import { gunzipSync } from "node:zlib";
 import autocannon from "autocannon";
 import { loadModel, packageRoot } from "../model/index.js";
 import { treeRss } from "./bench/proc.js";
-import { freePort } from "./loopback.js";
+import { makeRows } from "./bench/scenarios.js";
+import { startForestd } from "./bench/servers.js";
 
 const root = packageRoot();
 
@@ -112,28 +112,13 @@ function run(
   });
 }
 
-/** Positional rows of deterministic pseudo-random values. */
-function requestBody(numFeature: number, rows: number): string {
-  let seed = 12345;
-  const next = () => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return Math.round((seed / 0x7fffffff) * 1000) / 100;
-  };
-  const instances = Array.from({ length: rows }, () => Array.from({ length: numFeature }, next));
-  return JSON.stringify({ instances });
-}
-
-async function waitReady(port: number, server: ChildProcess): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (server.exitCode !== null) throw new Error(`forestd exited with ${server.exitCode}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
-  throw new Error("forestd did not become ready");
 }
 
 export async function runOverload(options: OverloadOptions): Promise<OverloadReport> {
@@ -151,26 +136,20 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
   }
   const body =
     options.scenario === "scoring"
-      ? requestBody(loadModel(readFileSync(modelPath)).numFeature, rowsPerRequest)
+      ? JSON.stringify({ instances: makeRows(loadModel(readFileSync(modelPath)).numFeature, rowsPerRequest) })
       : JSON.stringify({ height: 180, weight: 80, shoe_size: 44 });
-  const port = await freePort();
-  const server = spawn(process.execPath, [join(root, "dist", "server", "cli.js"), "serve"], {
-    env: {
-      ...process.env,
-      BIND: `127.0.0.1:${port}`,
-      MODEL_PATH: modelPath,
-      WORKERS: options.scenario === "scoring" ? "1" : "2",
-      THREADS: options.scenario === "scoring" ? "1" : "2",
-      ACCESS_LOG: "off",
-      METRICS_PORT: "0",
-      LOG_LEVEL: "warn",
-      ...options.env,
-    },
-    stdio: ["ignore", "ignore", "inherit"],
+  const server = await startForestd({
+    workers: options.scenario === "scoring" ? 1 : 2,
+    threads: 1,
+    modelPath,
+    extraEnv: options.env,
+  }).catch((error: unknown) => {
+    rmSync(tmp, { recursive: true, force: true });
+    throw error;
   });
-  const url = `http://127.0.0.1:${port}/predict`;
+  const pid = server.pid as number;
+  const url = `${server.origin}/predict`;
   try {
-    await waitReady(port, server);
     await run(url, body, 3, 32); // warm-up: JIT, scoring-rate estimates
     // Capacity counts answered predictions only: a 503 is not capacity.
     const capacity = (await run(url, body, 5, 32)).accepted.length / 5;
@@ -180,9 +159,9 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
     const quiet = await run(url, body, 5, 2, Math.max(1, Math.round(capacity / 10)));
     const unloadedP99 = percentile(quiet.accepted, 99);
     log(`unloaded p99 ${unloadedP99} ms at ${Math.round(capacity / 10)} req/s`);
-    let peakRss = treeRss(server.pid as number);
+    let peakRss = treeRss(pid);
     const sampler = setInterval(() => {
-      peakRss = Math.max(peakRss, treeRss(server.pid as number));
+      peakRss = Math.max(peakRss, treeRss(pid));
     }, 250);
     const offered = Math.round(capacity * options.factor);
     log(`offering ${offered} req/s for ${options.seconds} s`);
@@ -225,12 +204,11 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
       rejectedP99Ms: percentile(overload.rejected, 99),
       rejectedWithRetryAfter: overload.retryAfter,
       peakRssMiB: Math.round(peakRss / 2 ** 20),
-      aliveAfter: server.exitCode === null,
+      aliveAfter: isAlive(pid),
       afterLoad: after,
     };
   } finally {
-    server.kill("SIGTERM");
-    await new Promise((r) => (server.exitCode !== null ? r(null) : server.once("exit", r)));
+    await server.stop();
     rmSync(tmp, { recursive: true, force: true });
   }
 }

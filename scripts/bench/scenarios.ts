@@ -15,7 +15,7 @@ export interface Scenario {
 }
 
 /** Deterministic pseudo-random feature values (1% missing), the same in every run. */
-function makeRows(numFeature: number, count: number, seed = 7): (number | null)[][] {
+export function makeRows(numFeature: number, count: number, seed = 7): (number | null)[][] {
   let state = seed;
   const next = () => {
     state = (state * 1103515245 + 12345) & 0x7fffffff;
