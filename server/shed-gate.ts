@@ -5,7 +5,7 @@
  * turned away, so each rejection must cost a small fraction of an accepted request or the
  * rejections themselves starve the scoring threads of CPU.
  *
- * Shed requests are counted (forestd_rejected_total{reason="overload"} and the request metrics)
+ * Shed requests are counted (forestd_rejected_total{reason="overload"} and forestd_http_requests_total)
  * but not access-logged: a log line each would cost more than the answer.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
