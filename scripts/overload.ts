@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import autocannon from "autocannon";
 import { loadModel, packageRoot } from "../model/index.js";
-import { treeRss } from "./bench/proc.js";
+import { TreeSampler } from "./bench/proc.js";
 import { makeRows } from "./bench/scenarios.js";
 import { startForestd } from "./bench/servers.js";
 
@@ -159,15 +159,11 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
     const quiet = await run(url, body, 5, 2, Math.max(1, Math.round(capacity / 10)));
     const unloadedP99 = percentile(quiet.accepted, 99);
     log(`unloaded p99 ${unloadedP99} ms at ${Math.round(capacity / 10)} req/s`);
-    let peakRss = treeRss(pid);
-    const sampler = setInterval(() => {
-      peakRss = Math.max(peakRss, treeRss(pid));
-    }, 250);
+    const sampler = new TreeSampler(pid, 250);
     const offered = Math.round(capacity * options.factor);
     log(`offering ${offered} req/s for ${options.seconds} s`);
-    const overload = await run(url, body, options.seconds, 512, offered).finally(() =>
-      clearInterval(sampler),
-    );
+    const overload = await run(url, body, options.seconds, 512, offered);
+    const { peakRssMiB } = sampler.stop();
     // After the load, once the Retry-After the 503s gave (1 s) has passed: one request at a time,
     // each must be answered 200.
     await new Promise((r) => setTimeout(r, 1000));
@@ -203,7 +199,7 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
       rejectedP50Ms: percentile(overload.rejected, 50),
       rejectedP99Ms: percentile(overload.rejected, 99),
       rejectedWithRetryAfter: overload.retryAfter,
-      peakRssMiB: Math.round(peakRss / 2 ** 20),
+      peakRssMiB,
       aliveAfter: isAlive(pid),
       afterLoad: after,
     };

@@ -66,6 +66,7 @@ export class TreeSampler {
     this.#timer = setInterval(() => {
       this.peakRss = Math.max(this.peakRss, treeRss(pid));
     }, intervalMs);
+    this.#timer.unref(); // a measurement that throws must not keep the process alive
   }
 
   /** Stops sampling; returns CPU cores used on average (1 = one core busy) and peak RSS. */
