@@ -12,11 +12,12 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { gunzipSync } from "node:zlib";
 import { packageRoot } from "../model/default-model.js";
-import { loadModel, type Model } from "../model/index.js";
+import { loadModel } from "../model/index.js";
+import { timeEngine } from "./bench/engine.js";
+import { SYSTEM_PYTHON } from "./bench/servers.js";
 
 const root = packageRoot();
 const benchDir = join(root, "test", "fixtures", "bench");
-const SYSTEM_PYTHON = "/usr/bin/python3";
 const BATCHES = [1, 100, 10_000];
 const ROWS = 20_000;
 
@@ -40,28 +41,6 @@ function makeRows(numFeature: number, rows: number): Float32Array {
   for (let i = 0; i < out.length; i++)
     out[i] = Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
   return out;
-}
-
-function timeEngine(
-  model: Model,
-  rows: Float32Array,
-  batch: number,
-  seconds: number,
-): { rowsPerSec: number; usPerCall: number } {
-  const nf = model.numFeature;
-  const slices: Float32Array[] = [];
-  for (let at = 0; at + batch <= ROWS; at += batch) slices.push(rows.subarray(at * nf, (at + batch) * nf));
-  for (let i = 0; i < Math.min(slices.length, 200); i++) model.predictBatch(slices[i], batch); // warm-up
-  let calls = 0;
-  const start = process.hrtime.bigint();
-  const budget = BigInt(Math.round(seconds * 1e9));
-  let elapsed = 0n;
-  while (elapsed < budget) {
-    for (let k = 0; k < 16; k++) model.predictBatch(slices[calls++ % slices.length], batch);
-    elapsed = process.hrtime.bigint() - start;
-  }
-  const secs = Number(elapsed) / 1e9;
-  return { rowsPerSec: (calls * batch) / secs, usPerCall: (secs / calls) * 1e6 };
 }
 
 function timeXGBoost(modelFile: string, rows: Float32Array, nf: number, seconds: number) {

@@ -27,6 +27,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { defaultModelPath, loadModel, type Model, packageRoot } from "../model/index.js";
 import { compareReports } from "./bench/compare.js";
+import { timeEngine } from "./bench/engine.js";
 import { renderHtml } from "./bench/html.js";
 import { type Measurement, measure } from "./bench/load.js";
 import type { BenchReport, CurvePoint, ScenarioResult, SweepPoint, TargetKind } from "./bench/report.js";
@@ -132,29 +133,20 @@ async function warm(target: Target, scenario: Scenario, warmSeconds = 2): Promis
   );
 }
 
-/** The engine alone, one thread, in this process: rows/s at a batch size. */
+/** The engine alone, one thread, in this process: rows/s at a batch size (as a Measurement). */
 function engineAlone(model: Model, batch: number): Measurement {
-  const rows = engineRows(model, batch);
-  for (let i = 0; i < 3; i++) model.predictBatch(rows, batch);
-  let done = 0;
-  const start = performance.now();
-  while (performance.now() - start < seconds * 1000) {
-    model.predictBatch(rows, batch);
-    done += batch;
-  }
-  const elapsed = (performance.now() - start) / 1000;
-  const perCallMs = (elapsed * 1000 * batch) / done;
-  const r3 = (x: number) => Math.round(x * 1000) / 1000;
+  const { rowsPerSec, usPerCall } = timeEngine(model, engineRows(model, batch), batch, seconds);
+  const ms = Math.round(usPerCall) / 1000;
   return {
-    requestsPerSec: Math.round(done / batch / elapsed),
-    rowsPerSec: Math.round(done / elapsed),
-    p50: r3(perCallMs),
-    p90: r3(perCallMs),
-    p99: r3(perCallMs),
-    max: r3(perCallMs),
+    requestsPerSec: Math.round(rowsPerSec / batch),
+    rowsPerSec: Math.round(rowsPerSec),
+    p50: ms,
+    p90: ms,
+    p99: ms,
+    max: ms,
     errors: 0,
     non2xx: 0,
-    total: done / batch,
+    total: Math.round((rowsPerSec / batch) * seconds),
     statuses: {},
     cpuCores: 1,
     peakRssMiB: null,
@@ -215,6 +207,60 @@ async function sweep(scenarios: Scenario[]): Promise<SweepPoint[]> {
   }
   return points;
 }
+
+type Side = [id: string, target: TargetKind];
+/** Each printed ratio: label, the scenario measured, the one it is divided by, and which figure. */
+const RATIOS: [string, Side, Side, "requestsPerSec" | "rowsPerSec" | "p99"][] = [
+  [
+    "forestd / bare Fastify, 1 row req/s",
+    ["single-row", "forestd"],
+    ["single-row", "bare"],
+    "requestsPerSec",
+  ],
+  ["forestd / bare Fastify, 1 row p99", ["single-row", "forestd"], ["single-row", "bare"], "p99"],
+  [
+    "forestd / Gunicorn, 1 row req/s",
+    ["single-row", "forestd"],
+    ["single-row", "gunicorn"],
+    "requestsPerSec",
+  ],
+  [
+    "forestd / Gunicorn, 1 row req/s, both without keep-alive",
+    ["single-row-no-keepalive", "forestd"],
+    ["single-row", "gunicorn"],
+    "requestsPerSec",
+  ],
+  [
+    "forestd / Gunicorn, 100 rows rows/s",
+    ["rows-100-position", "forestd"],
+    ["rows-100-position", "gunicorn"],
+    "rowsPerSec",
+  ],
+  [
+    "forestd / engine alone, 100 rows rows/s",
+    ["rows-100-position", "forestd"],
+    ["rows-100-position", "engine"],
+    "rowsPerSec",
+  ],
+  [
+    "forestd / engine alone, 10 000 rows rows/s",
+    ["rows-10000", "forestd"],
+    ["rows-10000", "engine"],
+    "rowsPerSec",
+  ],
+  [
+    "keep-alive off / on, 1 row req/s",
+    ["single-row-no-keepalive", "forestd"],
+    ["single-row", "forestd"],
+    "requestsPerSec",
+  ],
+  [
+    "by name / by position, 100 rows rows/s",
+    ["rows-100-name", "forestd"],
+    ["rows-100-position", "forestd"],
+    "rowsPerSec",
+  ],
+];
 
 function ratio(
   a: ScenarioResult | undefined,
@@ -359,49 +405,10 @@ async function main(): Promise<number> {
     comparison: null,
     notes,
   };
-  const ratios: [string, number | null][] = [
-    [
-      "forestd / bare Fastify, 1 row req/s",
-      ratio(find(report, "single-row"), find(report, "single-row", "bare"), "requestsPerSec"),
-    ],
-    [
-      "forestd / bare Fastify, 1 row p99",
-      ratio(find(report, "single-row"), find(report, "single-row", "bare"), "p99"),
-    ],
-    [
-      "forestd / Gunicorn, 1 row req/s",
-      ratio(find(report, "single-row"), find(report, "single-row", "gunicorn"), "requestsPerSec"),
-    ],
-    [
-      "forestd / Gunicorn, 1 row req/s, both without keep-alive",
-      ratio(
-        find(report, "single-row-no-keepalive"),
-        find(report, "single-row", "gunicorn"),
-        "requestsPerSec",
-      ),
-    ],
-    [
-      "forestd / Gunicorn, 100 rows rows/s",
-      ratio(find(report, "rows-100-position"), find(report, "rows-100-position", "gunicorn"), "rowsPerSec"),
-    ],
-    [
-      "forestd / engine alone, 100 rows rows/s",
-      ratio(find(report, "rows-100-position"), find(report, "rows-100-position", "engine"), "rowsPerSec"),
-    ],
-    [
-      "forestd / engine alone, 10 000 rows rows/s",
-      ratio(find(report, "rows-10000"), find(report, "rows-10000", "engine"), "rowsPerSec"),
-    ],
-    [
-      "keep-alive off / on, 1 row req/s",
-      ratio(find(report, "single-row-no-keepalive"), find(report, "single-row"), "requestsPerSec"),
-    ],
-    [
-      "by name / by position, 100 rows rows/s",
-      ratio(find(report, "rows-100-name"), find(report, "rows-100-position"), "rowsPerSec"),
-    ],
-  ];
-  for (const [k, v] of ratios) if (v !== null) report.ratios[k] = Math.round(v * 1000) / 1000;
+  for (const [label, [id, target], [baseId, baseTarget], field] of RATIOS) {
+    const value = ratio(find(report, id, target), find(report, baseId, baseTarget), field);
+    if (value !== null) report.ratios[label] = Math.round(value * 1000) / 1000;
+  }
 
   if (values.sweep && !values.url) {
     const points = await sweep(scenarios);
