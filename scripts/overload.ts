@@ -7,9 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import autocannon from "autocannon";
 import { loadModel, packageRoot } from "../model/index.js";
-import { TreeSampler } from "./bench/proc.js";
+import { measure } from "./bench/load.js";
 import { makeRows } from "./bench/scenarios.js";
 import { startForestd } from "./bench/servers.js";
 
@@ -58,58 +57,16 @@ export interface OverloadReport {
   afterLoad: { accepted: number; rejected: number; errors: number };
 }
 
-interface Run {
-  rps: number;
-  accepted: number[];
-  rejected: number[];
-  other: number;
-  retryAfter: number;
-  errors: number;
-}
-
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
+/** One autocannon run against the server (POSTs of `body`), with its CPU and RSS sampled. */
 function run(
   url: string,
   body: string,
+  pid: number,
   seconds: number,
   connections: number,
   overallRate?: number,
-): Promise<Run> {
-  const result: Run = { rps: 0, accepted: [], rejected: [], other: 0, retryAfter: 0, errors: 0 };
-  return new Promise((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url,
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body,
-        connections,
-        duration: seconds,
-        ...(overallRate ? { overallRate } : {}),
-      },
-      (error, summary) => {
-        if (error) return reject(error);
-        result.rps = summary.requests.mean;
-        result.errors = summary.errors + summary.timeouts;
-        resolve(result);
-      },
-    );
-    instance.on("response", (client, status, _bytes, ms) => {
-      if (status === 200) result.accepted.push(ms);
-      else if (status === 503) {
-        result.rejected.push(ms);
-        // autocannon keeps the parsed head of the last response on its parser.
-        const headers = (client as unknown as { parser?: { info?: { headers?: string[] } } }).parser?.info
-          ?.headers;
-        if (headers?.some((h, i) => i % 2 === 0 && h.toLowerCase() === "retry-after")) result.retryAfter++;
-      } else result.other++;
-    });
-  });
+) {
+  return measure({ url, body, rowsPerRequest: 1, seconds, connections, overallRate }, pid);
 }
 
 function isAlive(pid: number): boolean {
@@ -150,20 +107,17 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
   const pid = server.pid as number;
   const url = `${server.origin}/predict`;
   try {
-    await run(url, body, 3, 32); // warm-up: JIT, scoring-rate estimates
-    // Capacity counts answered predictions only: a 503 is not capacity.
-    const capacity = (await run(url, body, 5, 32)).accepted.length / 5;
+    await run(url, body, pid, 3, 32); // warm-up: JIT, scoring-rate estimates
+    // Capacity counts answered predictions only (requestsPerSec counts 2xx): a 503 is not capacity.
+    const capacity = (await run(url, body, pid, 5, 32)).requestsPerSec;
     log(`capacity ${Math.round(capacity)} req/s`);
     // Two connections: autocannon paces each connection by its own timer, so many connections at a
     // low rate arrive in bursts and measure the burst rather than an unloaded server.
-    const quiet = await run(url, body, 5, 2, Math.max(1, Math.round(capacity / 10)));
-    const unloadedP99 = percentile(quiet.accepted, 99);
+    const unloadedP99 = (await run(url, body, pid, 5, 2, Math.max(1, Math.round(capacity / 10)))).p99;
     log(`unloaded p99 ${unloadedP99} ms at ${Math.round(capacity / 10)} req/s`);
-    const sampler = new TreeSampler(pid, 250);
     const offered = Math.round(capacity * options.factor);
     log(`offering ${offered} req/s for ${options.seconds} s`);
-    const overload = await run(url, body, options.seconds, 512, offered);
-    const { peakRssMiB } = sampler.stop();
+    const overload = await run(url, body, pid, options.seconds, 512, offered);
     // After the load, once the Retry-After the 503s gave (1 s) has passed: one request at a time,
     // each must be answered 200.
     await new Promise((r) => setTimeout(r, 1000));
@@ -181,25 +135,26 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
       else if (status === 503) after.rejected++;
       else after.errors++;
     }
-    const acceptedP99 = percentile(overload.accepted, 99);
+    const accepted = overload.statuses["200"] ?? 0;
+    const rejected = overload.statuses["503"] ?? 0;
     return {
       scenario: options.scenario,
       seconds: options.seconds,
       capacityRps: Math.round(capacity),
       unloadedP99Ms: unloadedP99,
       offeredRps: offered,
-      achievedRps: Math.round(overload.rps),
-      accepted: overload.accepted.length,
-      rejected: overload.rejected.length,
-      otherStatuses: overload.other,
+      achievedRps: Math.round(overload.total / options.seconds),
+      accepted,
+      rejected,
+      otherStatuses: Object.values(overload.statuses).reduce((n, c) => n + c, 0) - accepted - rejected,
       errors: overload.errors,
-      acceptedP50Ms: percentile(overload.accepted, 50),
-      acceptedP99Ms: acceptedP99,
-      acceptedP99VsUnloaded: Math.round((acceptedP99 / Math.max(unloadedP99, 0.001)) * 100) / 100,
-      rejectedP50Ms: percentile(overload.rejected, 50),
-      rejectedP99Ms: percentile(overload.rejected, 99),
-      rejectedWithRetryAfter: overload.retryAfter,
-      peakRssMiB,
+      acceptedP50Ms: overload.p50,
+      acceptedP99Ms: overload.p99,
+      acceptedP99VsUnloaded: Math.round((overload.p99 / Math.max(unloadedP99, 0.001)) * 100) / 100,
+      rejectedP50Ms: overload.rejected?.p50 ?? 0,
+      rejectedP99Ms: overload.rejected?.p99 ?? 0,
+      rejectedWithRetryAfter: overload.rejected?.withRetryAfter ?? 0,
+      peakRssMiB: overload.peakRssMiB ?? 0,
       aliveAfter: isAlive(pid),
       afterLoad: after,
     };

@@ -30,6 +30,8 @@ export interface Measurement {
   total: number;
   /** Responses by status code, e.g. {"200": 9120, "503": 12}. */
   statuses: Record<string, number>;
+  /** The 503s (turned away by shedding), when there were any: how fast, and whether they said when to retry. */
+  rejected?: { p50: number; p99: number; withRetryAfter: number };
   /** CPU cores the server's process tree used on average (null when not ours to measure). */
   cpuCores: number | null;
   peakRssMiB: number | null;
@@ -42,8 +44,8 @@ function percentile(sorted: Float64Array, p: number): number {
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
-/** One POST on a fresh connection that closes after the answer; resolves with the status (0 = error). */
-function postOnce(url: string, body: Buffer): Promise<number> {
+/** One POST on a fresh connection that closes after the answer: its status (0 = error), and Retry-After. */
+function postOnce(url: string, body: Buffer): Promise<{ status: number; retryAfter: boolean }> {
   return new Promise((resolve) => {
     const req = httpRequest(
       url,
@@ -54,11 +56,12 @@ function postOnce(url: string, body: Buffer): Promise<number> {
       },
       (res) => {
         res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-        res.on("error", () => resolve(0));
+        const answer = { status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] !== undefined };
+        res.on("end", () => resolve(answer));
+        res.on("error", () => resolve({ status: 0, retryAfter: false }));
       },
     );
-    req.on("error", () => resolve(0));
+    req.on("error", () => resolve({ status: 0, retryAfter: false }));
     req.setTimeout(10_000, () => req.destroy());
     req.end(body);
   });
@@ -70,7 +73,7 @@ function postOnce(url: string, body: Buffer): Promise<number> {
  * times the next answer from that write, so its latencies grow with every reconnect.
  */
 async function measureWithoutKeepAlive(spec: LoadSpec, sampler: TreeSampler | null) {
-  const latencies: number[] = [];
+  const latencies: Latencies = { ok: [], rejected: [], withRetryAfter: 0 };
   const statuses: Record<string, number> = {};
   let errors = 0;
   let total = 0;
@@ -80,28 +83,50 @@ async function measureWithoutKeepAlive(spec: LoadSpec, sampler: TreeSampler | nu
     Array.from({ length: spec.connections }, async () => {
       while (performance.now() < deadline) {
         const started = performance.now();
-        const status = await postOnce(spec.url, body);
+        const { status, retryAfter } = await postOnce(spec.url, body);
         total++;
         if (status === 0) errors++;
         else statuses[status] = (statuses[status] ?? 0) + 1;
-        if (status >= 200 && status < 300) latencies.push(performance.now() - started);
+        record(latencies, status, performance.now() - started, retryAfter);
       }
     }),
   );
   return summarize(spec, latencies, statuses, errors, total, sampler);
 }
 
+/** Latencies of the answers, by kind: 2xx, and 503s with how many carried Retry-After. */
+interface Latencies {
+  ok: number[];
+  rejected: number[];
+  withRetryAfter: number;
+}
+
+/** Whether the answer autocannon's client just parsed had Retry-After (its parser keeps the last head). */
+function hasRetryAfter(client: unknown): boolean {
+  const head = (client as { parser?: { info?: { headers?: string[] } } }).parser?.info?.headers;
+  return head?.some((h, i) => i % 2 === 0 && h.toLowerCase() === "retry-after") ?? false;
+}
+
+function record(latencies: Latencies, status: number, ms: number, retryAfter: boolean): void {
+  if (status >= 200 && status < 300) latencies.ok.push(ms);
+  else if (status === 503) {
+    latencies.rejected.push(ms);
+    if (retryAfter) latencies.withRetryAfter++;
+  }
+}
+
 function summarize(
   spec: LoadSpec,
-  latencies: number[],
+  latencies: Latencies,
   statuses: Record<string, number>,
   errors: number,
   total: number,
   sampler: TreeSampler | null,
 ): Measurement {
   const usage = sampler?.stop() ?? null;
-  const sorted = Float64Array.from(latencies).sort();
-  const ok = latencies.length / spec.seconds;
+  const sorted = Float64Array.from(latencies.ok).sort();
+  const rejected = Float64Array.from(latencies.rejected).sort();
+  const ok = latencies.ok.length / spec.seconds;
   const non2xx = Object.entries(statuses)
     .filter(([code]) => !code.startsWith("2"))
     .reduce((n, [, count]) => n + count, 0);
@@ -116,6 +141,15 @@ function summarize(
     non2xx,
     total,
     statuses,
+    ...(rejected.length > 0
+      ? {
+          rejected: {
+            p50: round3(percentile(rejected, 50)),
+            p99: round3(percentile(rejected, 99)),
+            withRetryAfter: latencies.withRetryAfter,
+          },
+        }
+      : {}),
     cpuCores: usage?.cpuCores ?? null,
     peakRssMiB: usage?.peakRssMiB ?? null,
   };
@@ -125,7 +159,7 @@ export async function measure(spec: LoadSpec, serverPid: number | null): Promise
   if (spec.keepAlive === false) {
     return measureWithoutKeepAlive(spec, serverPid === null ? null : new TreeSampler(serverPid));
   }
-  const latencies: number[] = [];
+  const latencies: Latencies = { ok: [], rejected: [], withRetryAfter: 0 };
   const statuses: Record<string, number> = {};
   const sampler = serverPid === null ? null : new TreeSampler(serverPid);
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
@@ -141,9 +175,9 @@ export async function measure(spec: LoadSpec, serverPid: number | null): Promise
       },
       (error, r) => (error ? reject(error) : resolve(r)),
     );
-    instance.on("response", (_client, status, _bytes, ms) => {
+    instance.on("response", (client, status, _bytes, ms) => {
       statuses[status] = (statuses[status] ?? 0) + 1;
-      if (status >= 200 && status < 300) latencies.push(ms);
+      record(latencies, status, ms, status === 503 && hasRetryAfter(client));
     });
   });
   return {
