@@ -51,7 +51,7 @@ interface WorkerState {
 
 function workerEntry(): string {
   const sibling = fileURLToPath(new URL("./worker-main.js", import.meta.url));
-  return existsSync(sibling) ? sibling : join(packageRoot(), "dist", "server", "worker-main.js");
+  return existsSync(sibling) ? sibling : join(packageRoot(), "dist", "workers", "worker-main.js");
 }
 
 export class Arbiter {

@@ -99,8 +99,8 @@ t.test("event-loop pressure sheds predictions and turns readiness false, then re
 
 t.test("the shed gate answers scoring POSTs 503 before Fastify while the queue is full", async (t) => {
   const { createServer } = await import("node:http");
-  const { shedGate } = await import("../server/shed-gate.js");
-  const { WorkerMetrics } = await import("../server/metrics.js");
+  const { shedGate } = await import("../workers/shed-gate.js");
+  const { WorkerMetrics } = await import("../workers/metrics.js");
   const metrics = new WorkerMetrics({ queueRows: () => 0, poolUtilization: () => 0 });
   let admitting = false;
   const passed: string[] = [];

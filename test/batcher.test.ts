@@ -7,8 +7,8 @@
 import { join } from "node:path";
 import t from "tap";
 import { loadModel, type Model } from "../model/index.js";
-import { Batcher, OverloadedError, type TaskRunner } from "../workers/batcher.js";
-import { encodeResult, type ScoreTask } from "../workers/protocol.js";
+import { Batcher, OverloadedError, type TaskRunner } from "../workers/scoring/batcher.js";
+import { encodeResult, type ScoreTask } from "../workers/scoring/protocol.js";
 import { FIXTURES } from "./helpers/fixtures.js";
 
 class HeldRunner implements TaskRunner {

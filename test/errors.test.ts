@@ -1,9 +1,9 @@
-/** The error list in server/errors.ts and docs/errors.md stay in step (after Fastify's errors test). */
+/** The error list in workers/errors.ts and docs/errors.md stay in step (after Fastify's errors test). */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { ModelErrorCodes } from "../model/index.js";
-import { ERROR_CODES } from "../server/errors.js";
+import { ERROR_CODES } from "../workers/errors.js";
 import { ROOT } from "./helpers/fixtures.js";
 
 const doc = readFileSync(join(ROOT, "docs", "errors.md"), "utf8");

@@ -1,9 +1,9 @@
 /** An in-process worker app (real model, real scoring threads) for fastify.inject tests. */
 import pino from "pino";
 import { loadSettings } from "../../config/load-settings.js";
-import { buildApp } from "../../server/app.js";
-import { createScoringStack } from "../../server/scoring-stack.js";
-import { loadServedModel } from "../../server/served-model.js";
+import { buildApp } from "../../workers/app.js";
+import { createScoringStack } from "../../workers/scoring-stack.js";
+import { loadServedModel } from "../../workers/served-model.js";
 
 export async function testApp(argv: string[] = [], env: Record<string, string> = {}) {
   const { settings } = await loadSettings({ argv, env: { ACCESS_LOG: "off", ...env }, cwd: process.cwd() });

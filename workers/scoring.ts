@@ -2,9 +2,10 @@
  * The part of every prediction route after parsing: rows → batcher → outputs, plus the row and
  * class counters. Routes stay plain: parse, validate, call this, serialise.
  */
-import type { Batcher } from "../workers/batcher.js";
+
 import { InvalidInputError } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
+import type { Batcher } from "./scoring/batcher.js";
 import type { ServedModel } from "./served-model.js";
 
 export interface ScoringDeps {

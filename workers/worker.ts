@@ -7,11 +7,11 @@ import type { Server } from "node:http";
 import pino from "pino";
 import { parseBind } from "../config/load-settings.js";
 import type { Settings } from "../config/settings.js";
-import type { ScoringPool } from "../workers/scoring-pool.js";
+import { BOOT_ERROR_EXIT_CODE, type PrimaryMessage, type WorkerMessage } from "../server/ipc.js";
 import { buildApp, createHttpServer } from "./app.js";
 import { ConnectionDrainer } from "./drain.js";
-import { BOOT_ERROR_EXIT_CODE, type PrimaryMessage, type WorkerMessage } from "./ipc.js";
 import type { WorkerMetrics } from "./metrics.js";
+import type { ScoringPool } from "./scoring/scoring-pool.js";
 import { createScoringStack } from "./scoring-stack.js";
 import { loadServedModel, type ServedModel } from "./served-model.js";
 

@@ -5,8 +5,6 @@
 import { STATUS_CODES } from "node:http";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { RowError } from "../model/index.js";
-import { DeadlinePassedError, OverloadedError as QueueFullError } from "../workers/batcher.js";
-import { ScoringTimeoutError } from "../workers/scoring-pool.js";
 import {
   BodyTooLargeError,
   DeadlineError,
@@ -18,6 +16,8 @@ import {
   UnsupportedMediaTypeError,
 } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
+import { DeadlinePassedError, OverloadedError as QueueFullError } from "./scoring/batcher.js";
+import { ScoringTimeoutError } from "./scoring/scoring-pool.js";
 
 type Known = FastifyError & { row?: number; field?: string };
 

@@ -3,9 +3,9 @@
  * metrics both feed. Used by the worker process and by the in-process test app alike.
  */
 import type { Settings } from "../config/settings.js";
-import { Batcher } from "../workers/batcher.js";
-import { ScoringPool } from "../workers/scoring-pool.js";
 import { WorkerMetrics } from "./metrics.js";
+import { Batcher } from "./scoring/batcher.js";
+import { ScoringPool } from "./scoring/scoring-pool.js";
 import type { ServedModel } from "./served-model.js";
 
 export interface ScoringStack {

@@ -4,7 +4,7 @@
  */
 import { threadId } from "node:worker_threads";
 import { move, workerData } from "piscina";
-import { loadModel } from "../model/index.js";
+import { loadModel } from "../../model/index.js";
 import { BUSY_SLOTS, encodeResult, type ScoreTask, type ThreadData } from "./protocol.js";
 
 const { modelPath, testHooks, busy } = workerData as ThreadData;

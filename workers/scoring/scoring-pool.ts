@@ -10,14 +10,14 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Piscina } from "piscina";
-import { packageRoot } from "../model/default-model.js";
+import { packageRoot } from "../../model/default-model.js";
 import type { TaskRunner } from "./batcher.js";
 import { BUSY_SLOTS, type ScoreTask, type ThreadData } from "./protocol.js";
 
 /** The built thread module: beside this file in dist/, or dist/ when running from the sources. */
 function threadModule(): string {
   const sibling = fileURLToPath(new URL("./score-thread.js", import.meta.url));
-  return existsSync(sibling) ? sibling : join(packageRoot(), "dist", "workers", "score-thread.js");
+  return existsSync(sibling) ? sibling : join(packageRoot(), "dist", "workers", "scoring", "score-thread.js");
 }
 
 export class ScoringTimeoutError extends Error {
