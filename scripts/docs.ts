@@ -1,13 +1,29 @@
-/** npm run docs — rewrites the generated parts of README.md (the settings table). */
+/**
+ * npm run docs — rewrites the generated parts of the docs from config/settings.ts: the README's
+ * settings table and the Helm chart's `settings:` values.
+ */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { helmSettingsValues, VALUES_END, VALUES_START } from "../config/settings-helm.js";
 import { settingsTable, TABLE_END, TABLE_START } from "../config/settings-table.js";
 import { packageRoot } from "../model/index.js";
 
-const file = join(packageRoot(), "README.md");
-const readme = readFileSync(file, "utf8");
-const start = readme.indexOf(TABLE_START);
-const end = readme.indexOf(TABLE_END);
-if (start < 0 || end < 0) throw new Error("README.md lacks the settings-table markers");
-writeFileSync(file, readme.slice(0, start) + settingsTable() + readme.slice(end + TABLE_END.length));
-console.log("README.md: settings table regenerated");
+const generated = [
+  { file: "README.md", start: TABLE_START, end: TABLE_END, text: settingsTable() },
+  {
+    file: join("deploy", "helm", "forestd", "values.yaml"),
+    start: VALUES_START,
+    end: VALUES_END,
+    text: helmSettingsValues(),
+  },
+];
+
+for (const { file, start, end, text } of generated) {
+  const path = join(packageRoot(), file);
+  const content = readFileSync(path, "utf8");
+  const from = content.indexOf(start);
+  const to = content.indexOf(end);
+  if (from < 0 || to < 0) throw new Error(`${file} lacks the markers ${start} … ${end}`);
+  writeFileSync(path, content.slice(0, from) + text + content.slice(to + end.length));
+  console.log(`${file}: regenerated from config/settings.ts`);
+}

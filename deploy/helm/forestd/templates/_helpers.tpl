@@ -1,0 +1,275 @@
+{{/* Names and labels. */}}
+{{- define "forestd.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* app.kubernetes.io/name is the chart's name ("forestd"): the Prometheus job label comes from it. */}}
+{{- define "forestd.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: server
+{{- end -}}
+
+{{- define "forestd.labels" -}}
+{{ include "forestd.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "forestd.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- .Values.serviceAccount.name | default (include "forestd.fullname" .) -}}
+{{- else -}}
+{{- .Values.serviceAccount.name | default "default" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "forestd.image" -}}
+{{- $tag := .Values.image.tag | default .Chart.AppVersion -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A setting's value as the environment variable's text. Helm reads every YAML number as a float,
+which prints 10485760 as 1.048576e+07: whole numbers are printed as integers.
+*/}}
+{{- define "forestd.envValue" -}}
+{{- if and (kindIs "float64" .) (eq . (floor .)) -}}
+{{- printf "%.0f" . -}}
+{{- else -}}
+{{- . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* CPUs requested, rounded up: "2" → 2, "1500m" → 2, 0.5 → 1. */}}
+{{- define "forestd.requestedCpus" -}}
+{{- $cpu := toString (.Values.resources.requests.cpu | default "1") -}}
+{{- if hasSuffix "m" $cpu -}}
+{{- div (add (trimSuffix "m" $cpu | int) 999) 1000 | max 1 -}}
+{{- else -}}
+{{- ceil ($cpu | float64) | int | max 1 -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where the model is read from, or "" for the setting's own (the bundled model). */}}
+{{- define "forestd.modelPath" -}}
+{{- $source := .Values.model.source -}}
+{{- if eq $source "image" -}}
+{{- .Values.settings.MODEL_PATH -}}
+{{- else if has $source (list "volume" "s3") -}}
+{{- if .Values.settings.MODEL_PATH -}}
+{{- fail "model.source volume or s3 sets MODEL_PATH itself: leave settings.MODEL_PATH empty" -}}
+{{- end -}}
+{{- printf "/models/%s" .Values.model.file -}}
+{{- else -}}
+{{- fail (printf "model.source must be image, volume or s3, not %q" $source) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The environment forestd runs with: every non-empty setting, plus what the chart derives. */}}
+{{- define "forestd.settings" -}}
+{{- $env := dict -}}
+{{- range $name, $value := .Values.settings -}}
+{{- $text := include "forestd.envValue" $value -}}
+{{- if ne $text "" -}}
+{{- $_ := set $env $name $text -}}
+{{- end -}}
+{{- end -}}
+{{- if not (hasKey $env "WORKERS") -}}
+{{- $_ := set $env "WORKERS" (include "forestd.requestedCpus" .) -}}
+{{- end -}}
+{{- $modelPath := include "forestd.modelPath" . -}}
+{{- if $modelPath -}}
+{{- $_ := set $env "MODEL_PATH" $modelPath -}}
+{{- end -}}
+{{- toYaml $env -}}
+{{- end -}}
+
+{{/* The port of an address HOST:PORT (BIND's first), or of forestd's default bind. */}}
+{{- define "forestd.httpPort" -}}
+{{- $bind := .Values.settings.BIND | default "0.0.0.0:8000" | toString -}}
+{{- $first := first (splitList "," $bind) | trim -}}
+{{- regexFind "[0-9]+$" $first -}}
+{{- end -}}
+
+{{/* A setting's text, or forestd's default when it is empty (`default` would also replace a 0). */}}
+{{- define "forestd.settingOr" -}}
+{{- $text := include "forestd.envValue" (index .settings .name | default "") -}}
+{{- if eq (toString (index .settings .name)) "0" -}}
+{{- $text = "0" -}}
+{{- end -}}
+{{- ternary .default $text (eq $text "") -}}
+{{- end -}}
+
+{{- define "forestd.metricsPort" -}}
+{{- include "forestd.settingOr" (dict "settings" .Values.settings "name" "METRICS_PORT" "default" "9091") -}}
+{{- end -}}
+
+{{- define "forestd.gracefulTimeout" -}}
+{{- include "forestd.settingOr" (dict "settings" .Values.settings "name" "GRACEFUL_TIMEOUT" "default" "30") | float64 | ceil | int -}}
+{{- end -}}
+
+{{/* The pod template, shared by the Deployment and the Argo Rollout. */}}
+{{- define "forestd.podTemplate" -}}
+metadata:
+  labels:
+    {{- include "forestd.selectorLabels" . | nindent 4 }}
+    {{- with .Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    # A change of settings rolls the pods.
+    checksum/settings: {{ include "forestd.settings" . | sha256sum }}
+    {{- if .Values.metrics.podAnnotations }}
+    # Scrape the primary's cluster-wide /metrics (METRICS_PORT), one target per pod.
+    prometheus.io/scrape: "true"
+    prometheus.io/port: {{ include "forestd.metricsPort" . | quote }}
+    prometheus.io/path: /metrics
+    {{- end }}
+    {{- with .Values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "forestd.serviceAccountName" . }}
+  # forestd does not talk to the Kubernetes API (IRSA's webhook mounts its own token).
+  automountServiceAccountToken: false
+  # preStop sleep + GRACEFUL_TIMEOUT + a margin for the primary to exit.
+  terminationGracePeriodSeconds: {{ add .Values.preStopSleepSeconds (include "forestd.gracefulTimeout" .) .Values.terminationGraceMarginSeconds }}
+  {{- with .Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    runAsNonRoot: true
+    runAsUser: 1000
+    runAsGroup: 1000
+    fsGroup: 1000
+    seccompProfile:
+      type: RuntimeDefault
+  {{- if eq .Values.model.source "s3" }}
+  initContainers:
+    # Copies the model from S3 before forestd starts, with the ServiceAccount's AWS role (IRSA).
+    - name: fetch-model
+      image: {{ .Values.model.s3.image }}
+      imagePullPolicy: IfNotPresent
+      args:
+        - s3
+        - cp
+        - {{ required "model.s3.uri is required when model.source is s3" .Values.model.s3.uri | quote }}
+        - {{ printf "/models/%s" .Values.model.file | quote }}
+        {{- range .Values.model.s3.extraArgs }}
+        - {{ . | quote }}
+        {{- end }}
+      env:
+        # The AWS CLI writes its cache under $HOME; the root filesystem is read-only.
+        - name: HOME
+          value: /tmp
+      resources:
+        {{- toYaml .Values.model.s3.resources | nindent 8 }}
+      securityContext:
+        allowPrivilegeEscalation: false
+        readOnlyRootFilesystem: true
+        capabilities:
+          drop: ["ALL"]
+      volumeMounts:
+        - name: models
+          mountPath: /models
+        - name: tmp
+          mountPath: /tmp
+  {{- end }}
+  containers:
+    - name: forestd
+      image: {{ include "forestd.image" . }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      envFrom:
+        - configMapRef:
+            name: {{ include "forestd.fullname" . }}-settings
+      ports:
+        - name: http
+          containerPort: {{ include "forestd.httpPort" . }}
+          protocol: TCP
+        {{- if ne (include "forestd.metricsPort" .) "0" }}
+        - name: metrics
+          containerPort: {{ include "forestd.metricsPort" . }}
+          protocol: TCP
+        {{- end }}
+      startupProbe:
+        httpGet:
+          path: {{ .Values.probes.startup.path }}
+          port: http
+        periodSeconds: {{ .Values.probes.startup.periodSeconds }}
+        failureThreshold: {{ .Values.probes.startup.failureThreshold }}
+      livenessProbe:
+        httpGet:
+          path: {{ .Values.probes.liveness.path }}
+          port: http
+        periodSeconds: {{ .Values.probes.liveness.periodSeconds }}
+        timeoutSeconds: {{ .Values.probes.liveness.timeoutSeconds }}
+        failureThreshold: {{ .Values.probes.liveness.failureThreshold }}
+      readinessProbe:
+        httpGet:
+          path: {{ .Values.probes.readiness.path }}
+          port: http
+        periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
+        timeoutSeconds: {{ .Values.probes.readiness.timeoutSeconds }}
+        failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
+      lifecycle:
+        preStop:
+          exec:
+            command: ["sleep", "{{ .Values.preStopSleepSeconds }}"]
+      resources:
+        {{- toYaml .Values.resources | nindent 8 }}
+      securityContext:
+        allowPrivilegeEscalation: false
+        readOnlyRootFilesystem: true
+        capabilities:
+          drop: ["ALL"]
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+        {{- if ne .Values.model.source "image" }}
+        - name: models
+          mountPath: /models
+          readOnly: true
+        {{- end }}
+  volumes:
+    - name: tmp
+      emptyDir:
+        sizeLimit: 64Mi
+    {{- if eq .Values.model.source "volume" }}
+    - name: models
+      {{- if not .Values.model.volume }}
+      {{- fail "model.volume is required when model.source is volume" }}
+      {{- end }}
+      {{- toYaml .Values.model.volume | nindent 6 }}
+    {{- else if eq .Values.model.source "s3" }}
+    - name: models
+      emptyDir:
+        sizeLimit: 1Gi
+    {{- end }}
+  {{- with .Values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.topologySpreadConstraints }}
+  topologySpreadConstraints:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
