@@ -179,3 +179,24 @@ export async function checkServer(t: Test, objects: ServerObjects): Promise<Sett
   }
   return settings;
 }
+
+export const CHART = join(ROOT, "deploy", "helm", "forestd");
+const HELM = () => testTool(".bin", "helm");
+
+/** `helm template` of deploy/helm/forestd as release "forestd" in namespace "forestd". */
+export function renderChart(options: { values?: string[]; set?: string[] } = {}): K8sObject[] {
+  const args = ["template", "forestd", CHART, "--namespace", "forestd"];
+  for (const file of options.values ?? []) args.push("--values", file);
+  for (const pair of options.set ?? []) args.push("--set", pair);
+  return renderWith(HELM(), args);
+}
+
+/** The error `helm template` stops with for these values. */
+export function chartError(set: string[]): string {
+  try {
+    renderChart({ set });
+  } catch (error) {
+    return String((error as { stderr?: string }).stderr ?? error);
+  }
+  return "";
+}
