@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import type { TSchema } from "typebox";
 import { Value } from "typebox/value";
 import { defaultModelPath } from "../model/index.js";
+import { resolveModelFile } from "./model-file.js";
 import { SETTINGS, type SettingSpec, type Settings } from "./settings.js";
 
 /** "host:port" / "[::1]:port" → listen options. */
@@ -198,7 +199,11 @@ export async function loadSettings({
     merged.model_path = defaultModelPath();
     if (merged.model_name === "") merged.model_name = "default";
   } else {
-    merged.model_path = resolve(cwd, merged.model_path as string);
+    try {
+      merged.model_path = resolveModelFile(resolve(cwd, merged.model_path as string));
+    } catch (error) {
+      throw new SettingsError((error as Error).message);
+    }
   }
   if (merged.model_name === "") {
     const base = basename(merged.model_path as string, extname(merged.model_path as string)).replace(

@@ -318,7 +318,7 @@ export const SETTINGS = [
     schema: Type.String(),
     default: "",
     defaultDoc: "the bundled model/default/model.json",
-    doc: "XGBoost model file (.json or .ubj, as written by save_model).",
+    doc: "XGBoost model file (.json or .ubj, as written by save_model), or a directory holding exactly one (as KServe mounts /mnt/models).",
   },
   {
     key: "model_name",

@@ -1,5 +1,5 @@
 /** Settings: one table, Gunicorn's precedence, validation that names the setting and what it allows. */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
@@ -97,6 +97,30 @@ t.test("model name follows the file", async (t) => {
   const { settings } = await loadSettings({ argv: ["--model", "models/churn-v3.ubj"], env: {}, cwd: dir });
   t.equal(settings.model_path, join(dir, "models", "churn-v3.ubj"));
   t.equal(settings.model_name, "churn-v3");
+});
+
+t.test("MODEL_PATH may be a directory holding one model (KServe's /mnt/models)", async (t) => {
+  const mnt = join(dir, "mnt-models");
+  mkdirSync(mnt);
+  writeFileSync(join(mnt, ".hidden.json"), "{}"); // e.g. a storage initializer's marker: ignored
+  writeFileSync(join(mnt, "README.txt"), "not a model");
+  await t.rejects(loadSettings({ argv: [], env: { MODEL_PATH: mnt }, cwd: dir }), {
+    message: /exactly one \.json or \.ubj model \(found none\)/,
+  });
+  copyFileSync(defaultModelPath(), join(mnt, "churn-v4.json"));
+  const { settings } = await loadSettings({ argv: [], env: { MODEL_PATH: mnt }, cwd: dir });
+  t.equal(settings.model_path, join(mnt, "churn-v4.json"), "the one model file");
+  t.equal(settings.model_name, "churn-v4", "named after the file");
+  const named = await loadSettings({ argv: [], env: { MODEL_PATH: mnt, MODEL_NAME: "churn" }, cwd: dir });
+  t.equal(
+    named.settings.model_name,
+    "churn",
+    "or as MODEL_NAME says (KServe passes the InferenceService's name)",
+  );
+  writeFileSync(join(mnt, "other.ubj"), "");
+  await t.rejects(loadSettings({ argv: [], env: { MODEL_PATH: mnt }, cwd: dir }), {
+    message: /found churn-v4\.json, other\.ubj/,
+  });
 });
 
 t.test("--help lists every setting with its env var and default", async (t) => {
