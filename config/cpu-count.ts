@@ -1,7 +1,13 @@
 /**
  * CPUs this process may use: the machine's, capped by a container's CPU quota. Node's
- * availableParallelism() counts the host's CPUs even inside a container limited to two, which
+ * availableParallelism() counted the host's CPUs even inside a container limited to two, which
  * would start a worker per host CPU; the quota is what the scheduler will actually give us.
+ *
+ * Still needed on Node 22 and 24, although their libuv (1.49+) reads the quota too: it rounds a
+ * fractional quota down (1500m → 1, leaving half a CPU idle) where this rounds up; the first Node
+ * 22 releases (libuv 1.48) do not read it at all; and libuv finds a cgroup v1 quota only under a
+ * combined "cpu,cpuacct" controller. On a machine with a separate "cpu" hierarchy, Node 24.21
+ * (libuv 1.52.1) in a 1-CPU cgroup still said 2 (measured).
  */
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
