@@ -1,10 +1,10 @@
 /**
  * npm run docs — rewrites the generated parts of the docs from config/settings.ts: the README's
- * settings table and the Helm chart's `settings:` values.
+ * settings table, and the Helm chart's `settings:` values and their values.schema.json.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { helmSettingsValues, VALUES_END, VALUES_START } from "../config/settings-helm.js";
+import { helmSettingsValues, helmValuesSchema, VALUES_END, VALUES_START } from "../config/settings-helm.js";
 import { settingsTable, TABLE_END, TABLE_START } from "../config/settings-table.js";
 import { packageRoot } from "../model/index.js";
 
@@ -27,3 +27,6 @@ for (const { file, start, end, text } of generated) {
   writeFileSync(path, content.slice(0, from) + text + content.slice(to + end.length));
   console.log(`${file}: regenerated from config/settings.ts`);
 }
+const schema = join("deploy", "helm", "forestd", "values.schema.json");
+writeFileSync(join(packageRoot(), schema), helmValuesSchema());
+console.log(`${schema}: regenerated from config/settings.ts`);

@@ -4,15 +4,26 @@
  * Operator), and checked against forestd's settings with the same checks as deploy/k8s. The
  * chart's `settings:` values are generated from config/settings.ts; this test keeps them so.
  */
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { parse as parseYaml } from "yaml";
 import { loadSettings, parseBind } from "../config/load-settings.js";
 import { SETTINGS } from "../config/settings.js";
-import { helmSettingsValues } from "../config/settings-helm.js";
+import { helmSettingsValues, helmValuesSchema } from "../config/settings-helm.js";
 import { ROOT } from "./helpers/fixtures.js";
-import { CHART, chartError, checkServer, type K8sObject, renderChart, validateAll } from "./helpers/k8s.js";
+import {
+  CHART,
+  chartError,
+  checkServer,
+  type K8sObject,
+  renderChart,
+  testTool,
+  validateAll,
+} from "./helpers/k8s.js";
+
+const EXAMPLES = join(ROOT, "deploy", "helm", "examples");
 
 const kinds = (objects: K8sObject[]) => objects.map((o) => o.kind).sort();
 const only = (objects: K8sObject[], kind: string) => {
@@ -40,6 +51,36 @@ t.test("values.yaml has every setting, generated from config/settings.ts", async
     SETTINGS.map((s) => s.env),
     "one value per setting, in the table's order",
   );
+});
+
+t.test("values.schema.json, generated too, stops impossible settings before anything renders", async (t) => {
+  const schema = JSON.parse(readFileSync(join(CHART, "values.schema.json"), "utf8"));
+  t.same(schema, JSON.parse(helmValuesSchema()), "run `npm run docs` after changing a setting");
+  t.match(
+    chartError(["settings.WOKERS=2"]),
+    /additional properties 'WOKERS' not allowed/,
+    "a misspelt setting",
+  );
+  t.match(chartError(["settings.WORKERS=0"]), /\/settings\/WORKERS/, "WORKERS below 1");
+  t.match(chartError(["settings.LOG_LEVEL=loud"]), /\/settings\/LOG_LEVEL/, "an unknown log level");
+  t.match(chartError(["settings.ACCESS_LOG=maybe"]), /\/settings\/ACCESS_LOG/, "not a boolean");
+  t.equal(
+    chartError(["settings.ACCESS_LOG=off", "settings.MAX_QUEUE_WAIT=0.5"]),
+    "",
+    "the text forms forestd reads",
+  );
+});
+
+t.test("helm lint --strict passes, with each example's values", async (t) => {
+  for (const values of [
+    [],
+    ...["blue-green", "canary"].map((e) => ["--values", join(EXAMPLES, `${e}.yaml`)]),
+  ]) {
+    const run = spawnSync(testTool(".bin", "helm"), ["lint", "--strict", CHART, ...values], {
+      encoding: "utf8",
+    });
+    t.equal(run.status, 0, `helm lint --strict ${values.join(" ")}\n${run.stdout}${run.stderr}`);
+  }
 });
 
 t.test("defaults: a hardened Deployment that agrees with forestd's settings", async (t) => {
