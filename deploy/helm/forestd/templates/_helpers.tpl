@@ -244,7 +244,7 @@ spec:
   volumes:
     - name: tmp
       emptyDir:
-        sizeLimit: 64Mi
+        sizeLimit: {{ .Values.tmpSizeLimit }}
     {{- if eq .Values.model.source "volume" }}
     - name: models
       {{- if not .Values.model.volume }}
