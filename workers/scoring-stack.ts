@@ -19,7 +19,7 @@ export function createScoringStack(
   served: ServedModel,
   options: { testHooks?: boolean; onThreadTimeout?: (threadId: number) => void } = {},
 ): ScoringStack {
-  const pool = new ScoringPool(settings.model_path, settings.threads, {
+  const pool = new ScoringPool(served.file, settings.threads, {
     testHooks: options.testHooks,
     taskTimeoutMs: settings.timeout * 1000,
     onThreadTimeout: options.onThreadTimeout,
