@@ -17,8 +17,8 @@ export type WorkerMessage =
  * Series are named once (`series`: index → [metric name, labels]) and referred to by index after.
  */
 export interface MetricsDelta {
-  /** New series first seen since the last flush: [index, metric name, labels]. */
-  readonly series: [number, string, Record<string, string | number>][];
+  /** Series first seen since the last flush: [index, what it is]. */
+  readonly series: [number, SeriesMeta][];
   /** [series index, increment] for counters. */
   readonly inc: [number, number][];
   /** [series index, observed values] for histograms. */
@@ -44,6 +44,16 @@ export function isWorkerMessage(m: unknown): m is WorkerMessage {
     typeof (m as { type?: unknown }).type === "string" &&
     (m as { type: string }).type.startsWith("forestd:")
   );
+}
+
+/** A counter or histogram series, described once so the primary can build it from deltas alone. */
+export interface SeriesMeta {
+  readonly name: string;
+  readonly help: string;
+  readonly type: "counter" | "histogram";
+  readonly labels: Record<string, string | number>;
+  /** Histograms: the bucket upper bounds, ascending (+Inf implied). */
+  readonly buckets?: readonly number[];
 }
 
 /** What the primary tells a worker it forks, in the worker's environment. */

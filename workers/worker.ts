@@ -9,7 +9,7 @@ import type { Settings } from "../config/settings.js";
 import { BOOT_ERROR_EXIT_CODE, type PrimaryMessage, WORKER_ENV, type WorkerMessage } from "../server/ipc.js";
 import { buildApp, createHttpServer } from "./app.js";
 import { ConnectionDrainer } from "./drain.js";
-import type { WorkerMetrics } from "./metrics.js";
+import { sendSnapshot, type WorkerMetrics } from "./metrics.js";
 import type { ScoringPool } from "./scoring/scoring-pool.js";
 import { createScoringStack } from "./scoring-stack.js";
 import { loadServedModel, type ModelSnapshotRef, type ServedModel } from "./served-model.js";
@@ -70,6 +70,7 @@ export async function runWorker(settings: Settings): Promise<void> {
   }
   const testHooks = process.env.FORESTD_TEST_HOOKS === "1";
   const { pool, batcher, metrics } = createScoringStack(settings, served, {
+    sendMetricsDelta: (delta) => send({ type: "forestd:metrics-delta", delta }),
     testHooks,
     onThreadTimeout: (threadId) =>
       logger.error(
@@ -82,11 +83,9 @@ export async function runWorker(settings: Settings): Promise<void> {
   const clusterText = primaryMetricsClient(metrics);
   onMetricsMessage = (message) => {
     if (message?.type === "forestd:collect-metrics") {
-      metrics.registry
-        .getMetricsAsJSON()
-        .then((snapshot) =>
-          send({ type: "forestd:metrics", requestId: message.requestId, metrics: snapshot }),
-        );
+      void sendSnapshot(metrics, (snapshot) =>
+        send({ type: "forestd:metrics", requestId: message.requestId, metrics: snapshot }),
+      );
     } else if (message?.type === "forestd:cluster-metrics-text") {
       clusterText.answer(message.requestId, { contentType: message.contentType, body: message.body });
     }
@@ -158,7 +157,9 @@ export async function runWorker(settings: Settings): Promise<void> {
     const clean = await drainer.drain(deadline);
     clearInterval(heartbeat);
     // Final counts, so the cluster's counters include everything this worker served.
-    send({ type: "forestd:metrics", requestId: 0, metrics: await metrics.registry.getMetricsAsJSON() });
+    await sendSnapshot(metrics, (snapshot) =>
+      send({ type: "forestd:metrics", requestId: 0, metrics: snapshot }),
+    );
     await pool.destroy().catch(() => undefined);
     logger.info({ event: "worker_stopped", clean }, "worker stopped");
     // Let the last log lines and IPC messages flush before exiting.
