@@ -17,7 +17,7 @@ import { getSystemErrorName } from "node:util";
 import { parseBind } from "../config/load-settings.js";
 
 /** A libuv TCP handle, bound, passed to workers over IPC (child_process's `net.Native`). */
-export type ListenHandle = object & { close(): void };
+export type ListenHandle = object & { close(): void; getsockname(out: object): number };
 
 type CreateServerHandle = (
   address: string,
@@ -45,6 +45,12 @@ export async function bindAll(binds: readonly string[]): Promise<ListenHandle[]>
       if (typeof handle === "number")
         throw new ListenError(`cannot listen on ${bind}: ${getSystemErrorName(handle)}`);
       handles.push(handle);
+      // libuv keeps a bind's EADDRINUSE until listen() (uv_tcp_bind's delayed_error), which only
+      // the workers call, on a copy of the descriptor that no longer carries it: the socket is
+      // unbound there, so listen() picks a random port and the worker reports ready on it.
+      // getsockname() returns the delayed error, so the primary can refuse here.
+      const failed = handle.getsockname({});
+      if (failed !== 0) throw new ListenError(`cannot listen on ${bind}: ${getSystemErrorName(failed)}`);
     }
   } catch (error) {
     for (const h of handles) h.close();
