@@ -1,0 +1,155 @@
+{{/* The pod template, shared by the Deployment and the Argo Rollout. */}}
+{{- define "forestd.podTemplate" -}}
+metadata:
+  labels:
+    {{- include "forestd.selectorLabels" . | nindent 4 }}
+    {{- with .Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    # A change of settings rolls the pods.
+    checksum/settings: {{ include "forestd.settings" . | sha256sum }}
+    {{- if .Values.metrics.podAnnotations }}
+    # Scrape the primary's cluster-wide /metrics (METRICS_PORT), one target per pod.
+    prometheus.io/scrape: "true"
+    prometheus.io/port: {{ include "forestd.metricsPort" . | quote }}
+    prometheus.io/path: /metrics
+    {{- end }}
+    {{- with .Values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "forestd.serviceAccountName" . }}
+  # forestd does not talk to the Kubernetes API (IRSA's webhook mounts its own token).
+  automountServiceAccountToken: false
+  # preStop sleep + GRACEFUL_TIMEOUT + a margin for the primary to exit.
+  terminationGracePeriodSeconds: {{ add .Values.preStopSleepSeconds (include "forestd.gracefulTimeout" .) .Values.terminationGraceMarginSeconds }}
+  {{- with .Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    runAsNonRoot: true
+    runAsUser: 1000
+    runAsGroup: 1000
+    fsGroup: 1000
+    seccompProfile:
+      type: RuntimeDefault
+  {{- if eq .Values.model.source "s3" }}
+  initContainers:
+    # Copies the model from S3 before forestd starts, with the ServiceAccount's AWS role (IRSA).
+    - name: fetch-model
+      image: {{ .Values.model.s3.image }}
+      imagePullPolicy: IfNotPresent
+      args:
+        - s3
+        - cp
+        - {{ required "model.s3.uri is required when model.source is s3" .Values.model.s3.uri | quote }}
+        - {{ printf "/models/%s" .Values.model.file | quote }}
+        {{- range .Values.model.s3.extraArgs }}
+        - {{ . | quote }}
+        {{- end }}
+      env:
+        # The AWS CLI writes its cache under $HOME; the root filesystem is read-only.
+        - name: HOME
+          value: /tmp
+      resources:
+        {{- toYaml .Values.model.s3.resources | nindent 8 }}
+      securityContext:
+        allowPrivilegeEscalation: false
+        readOnlyRootFilesystem: true
+        capabilities:
+          drop: ["ALL"]
+      volumeMounts:
+        - name: models
+          mountPath: /models
+        - name: tmp
+          mountPath: /tmp
+  {{- end }}
+  containers:
+    - name: forestd
+      image: {{ include "forestd.image" . }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      envFrom:
+        - configMapRef:
+            name: {{ include "forestd.fullname" . }}-settings
+      ports:
+        - name: http
+          containerPort: {{ include "forestd.httpPort" . }}
+          protocol: TCP
+        {{- if ne (include "forestd.metricsPort" .) "0" }}
+        - name: metrics
+          containerPort: {{ include "forestd.metricsPort" . }}
+          protocol: TCP
+        {{- end }}
+      startupProbe:
+        httpGet:
+          path: {{ .Values.probes.startup.path }}
+          port: http
+        periodSeconds: {{ .Values.probes.startup.periodSeconds }}
+        failureThreshold: {{ .Values.probes.startup.failureThreshold }}
+      livenessProbe:
+        httpGet:
+          path: {{ .Values.probes.liveness.path }}
+          port: http
+        periodSeconds: {{ .Values.probes.liveness.periodSeconds }}
+        timeoutSeconds: {{ .Values.probes.liveness.timeoutSeconds }}
+        failureThreshold: {{ .Values.probes.liveness.failureThreshold }}
+      readinessProbe:
+        httpGet:
+          path: {{ .Values.probes.readiness.path }}
+          port: http
+        periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
+        timeoutSeconds: {{ .Values.probes.readiness.timeoutSeconds }}
+        failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
+      lifecycle:
+        preStop:
+          exec:
+            command: ["sleep", "{{ .Values.preStopSleepSeconds }}"]
+      resources:
+        {{- toYaml .Values.resources | nindent 8 }}
+      securityContext:
+        allowPrivilegeEscalation: false
+        readOnlyRootFilesystem: true
+        capabilities:
+          drop: ["ALL"]
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+        {{- if ne .Values.model.source "image" }}
+        - name: models
+          mountPath: /models
+          readOnly: true
+        {{- end }}
+  volumes:
+    - name: tmp
+      emptyDir:
+        sizeLimit: {{ .Values.tmpSizeLimit }}
+    {{- if eq .Values.model.source "volume" }}
+    - name: models
+      {{- if not .Values.model.volume }}
+      {{- fail "model.volume is required when model.source is volume" }}
+      {{- end }}
+      {{- toYaml .Values.model.volume | nindent 6 }}
+    {{- else if eq .Values.model.source "s3" }}
+    - name: models
+      emptyDir:
+        sizeLimit: 1Gi
+    {{- end }}
+  {{- with .Values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.topologySpreadConstraints }}
+  topologySpreadConstraints:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
