@@ -56,6 +56,8 @@ export class Model {
   readonly numTrees: number;
   readonly numClass: number;
   readonly xgboostVersion: string | null;
+  /** The class labels the model file names, if any (XGBoost's JSON and UBJSON carry none). */
+  readonly classLabels: readonly string[] | null = null;
 
   readonly #forest: CompiledForest;
   readonly #scorer: WasmScorer;

@@ -150,7 +150,17 @@ export class TreeShapWalker {
   readonly #touched: Int32Array;
   readonly #isTouched: Uint8Array;
   #numTouched = 0;
-  #rowBase = 0;
+  // Per path element at a leaf: UnwoundPathSum's running state.
+  readonly #nextOne: Float64Array;
+  readonly #total: Float64Array;
+  // The walk's explicit stack: one entry per pending child (XGBoost's recursion arguments).
+  readonly #stackNode: Int32Array;
+  readonly #stackDepth: Int32Array;
+  readonly #stackBase: Int32Array;
+  readonly #stackFeature: Int32Array;
+  readonly #stackZero: Float64Array;
+  readonly #stackOne: Float64Array;
+  readonly #stackFraction: Float64Array;
 
   constructor(shap: ShapForest) {
     this.#s = shap;
@@ -169,6 +179,16 @@ export class TreeShapWalker {
     this.#phi = new Float64Array(shap.numFeature + 1);
     this.#touched = new Int32Array(shap.numFeature + 1);
     this.#isTouched = new Uint8Array(shap.numFeature + 1);
+    this.#nextOne = new Float64Array(maxd + 1);
+    this.#total = new Float64Array(maxd + 1);
+    const stack = 2 * maxd + 2;
+    this.#stackNode = new Int32Array(stack);
+    this.#stackDepth = new Int32Array(stack);
+    this.#stackBase = new Int32Array(stack);
+    this.#stackFeature = new Int32Array(stack);
+    this.#stackZero = new Float64Array(stack);
+    this.#stackOne = new Float64Array(stack);
+    this.#stackFraction = new Float64Array(stack);
   }
 
   /**
@@ -301,130 +321,169 @@ export class TreeShapWalker {
     this.#numTouched = 0;
   }
 
-  /** XGBoost's CalculateContributions minus the mean: TreeShap from the root into #phi. */
+  /**
+   * XGBoost's CalculateContributions minus the mean: TreeShap from the root into #phi.
+   *
+   * XGBoost recurses; this walks the same nodes in the same order (hot child, then cold) with an
+   * explicit stack, because a recursive call with float arguments allocates each one in V8. Each
+   * child's path frame sits above its parent's (as in XGBoost), so the cold child still finds its
+   * parent's frame intact after the hot subtree.
+   */
   #treeShap(values: Float32Array, rowBase: number, t: number, condition: number, conditionFeature: number) {
-    this.#rowBase = rowBase;
-    this.#walk(values, this.#s.forest.roots[t], 0, 0, 1, 1, -1, condition, conditionFeature, 1);
-  }
-
-  #walk(
-    values: Float32Array,
-    node: number,
-    depth: number,
-    parentBase: number,
-    parentZero: number,
-    parentOne: number,
-    parentFeature: number,
-    condition: number,
-    conditionFeature: number,
-    conditionFraction: number,
-  ): void {
-    if (conditionFraction === 0) return;
+    const s = this.#s;
+    const forest = s.forest;
+    const { feature: code, left, value, missingRight } = forest;
+    const { splitFeature, zeroFraction: zf, leafValue } = s;
     const feat = this.#feat;
     const zero = this.#zero;
     const one = this.#one;
     const pw = this.#pw;
-    // extend the unique path: a copy of the parent's, one frame up
-    const base = parentBase + depth + 1;
-    for (let i = 0; i <= depth; i++) {
-      feat[base + i] = feat[parentBase + i];
-      zero[base + i] = zero[parentBase + i];
-      one[base + i] = one[parentBase + i];
-      pw[base + i] = pw[parentBase + i];
-    }
-    if (condition === 0 || conditionFeature !== parentFeature)
-      this.#extend(base, depth, parentZero, parentOne, parentFeature);
-    const s = this.#s;
-    const split = s.splitFeature[node];
-
-    if (split < 0) {
-      const leaf = s.leafValue[node];
-      for (let i = 1; i <= depth; i++) {
-        const w = this.#unwoundSum(base, depth, i);
-        const k = feat[base + i];
-        const term = f(f(f(w * f(one[base + i] - zero[base + i])) * leaf) * conditionFraction);
-        this.#phi[k] = f(this.#phi[k] + term);
-        if (!this.#isTouched[k]) {
-          this.#isTouched[k] = 1;
-          this.#touched[this.#numTouched++] = k;
+    const ratio = this.#ratio;
+    const stride = this.#stride;
+    const phi = this.#phi;
+    const touched = this.#touched;
+    const isTouched = this.#isTouched;
+    const sNode = this.#stackNode;
+    const sDepth = this.#stackDepth;
+    const sBase = this.#stackBase;
+    const sFeature = this.#stackFeature;
+    const sZero = this.#stackZero;
+    const sOne = this.#stackOne;
+    const sFraction = this.#stackFraction;
+    let top = 0;
+    sNode[0] = forest.roots[t];
+    sDepth[0] = 0;
+    sBase[0] = 0;
+    sFeature[0] = -1;
+    sZero[0] = 1;
+    sOne[0] = 1;
+    sFraction[0] = 1;
+    top = 1;
+    while (top > 0) {
+      top--;
+      const node = sNode[top];
+      let depth = sDepth[top];
+      const parentBase = sBase[top];
+      const parentFeature = sFeature[top];
+      const parentZero = sZero[top];
+      const parentOne = sOne[top];
+      const conditionFraction = sFraction[top];
+      if (conditionFraction === 0) continue;
+      // extend the unique path: a copy of the parent's, one frame up
+      const base = parentBase + depth + 1;
+      for (let i = 0; i <= depth; i++) {
+        feat[base + i] = feat[parentBase + i];
+        zero[base + i] = zero[parentBase + i];
+        one[base + i] = one[parentBase + i];
+        pw[base + i] = pw[parentBase + i];
+      }
+      if (condition === 0 || conditionFeature !== parentFeature) {
+        // ExtendPath(unique_path, depth, parentZero, parentOne, parentFeature)
+        const d = depth;
+        feat[base + d] = parentFeature;
+        zero[base + d] = parentZero;
+        one[base + d] = parentOne;
+        pw[base + d] = d === 0 ? 1 : 0;
+        const inv = INVERSE[d + 1];
+        for (let i = d - 1; i >= 0; i--) {
+          pw[base + i + 1] = f(pw[base + i + 1] + f(f(f(parentOne * pw[base + i]) * (i + 1)) * inv));
+          pw[base + i] = f(f(f(parentZero * pw[base + i]) * (d - i)) * inv);
         }
       }
-      return;
-    }
+      const split = splitFeature[node];
 
-    const hot = this.#next(values, node, split);
-    const l = s.forest.left[node];
-    const cold = hot === l ? l + 1 : l;
-    const hotZero = s.zeroFraction[hot];
-    const coldZero = s.zeroFraction[cold];
-    let incomingZero = 1;
-    let incomingOne = 1;
-    // already split on this feature? undo that split so this node can redo it
-    let pathIndex = 0;
-    for (; pathIndex <= depth; pathIndex++) if (feat[base + pathIndex] === split) break;
-    if (pathIndex !== depth + 1) {
-      incomingZero = zero[base + pathIndex];
-      incomingOne = one[base + pathIndex];
-      this.#unwind(base, depth, pathIndex);
-      depth -= 1;
-    }
-    let hotFraction = conditionFraction;
-    let coldFraction = conditionFraction;
-    if (condition > 0 && split === conditionFeature) {
-      coldFraction = 0;
-      depth -= 1;
-    } else if (condition < 0 && split === conditionFeature) {
-      hotFraction = f(hotFraction * hotZero);
-      coldFraction = f(coldFraction * coldZero);
-      depth -= 1;
-    }
-    this.#walk(
-      values,
-      hot,
-      depth + 1,
-      base,
-      f(hotZero * incomingZero),
-      incomingOne,
-      split,
-      condition,
-      conditionFeature,
-      hotFraction,
-    );
-    this.#walk(
-      values,
-      cold,
-      depth + 1,
-      base,
-      f(coldZero * incomingZero),
-      0,
-      split,
-      condition,
-      conditionFeature,
-      coldFraction,
-    );
-  }
+      if (split < 0) {
+        const leaf = leafValue[node];
+        const d = depth;
+        const r = d * stride;
+        // UnwoundPathSum(unique_path, d, p) for every p at once: the same operations per p, in
+        // the same order, but the d independent chains interleave instead of running one by one.
+        const nextOne = this.#nextOne;
+        const total = this.#total;
+        for (let p = 1; p <= d; p++) {
+          nextOne[p] = pw[base + d];
+          total[p] = 0;
+        }
+        for (let i = d - 1; i >= 0; i--) {
+          const pwi = pw[base + i];
+          const rt = ratio[r + i];
+          const inv = INVERSE[i + 1];
+          for (let p = 1; p <= d; p++) {
+            const oneFraction = one[base + p];
+            const zeroFraction = zero[base + p];
+            if (oneFraction !== 0) {
+              // one fractions are 0 or 1, so (i + 1) * one_fraction is the whole number i + 1
+              const tmp =
+                oneFraction === 1
+                  ? f(f(nextOne[p] * (d + 1)) * inv)
+                  : f(f(nextOne[p] * (d + 1)) / f((i + 1) * oneFraction));
+              total[p] = f(total[p] + tmp);
+              nextOne[p] = f(pwi - f(f(tmp * zeroFraction) * rt));
+            } else if (zeroFraction !== 0) {
+              total[p] = f(total[p] + f(f(pwi / zeroFraction) / rt));
+            }
+          }
+        }
+        for (let p = 1; p <= d; p++) {
+          const k = feat[base + p];
+          const term = f(f(f(total[p] * f(one[base + p] - zero[base + p])) * leaf) * conditionFraction);
+          phi[k] = f(phi[k] + term);
+          if (isTouched[k] === 0) {
+            isTouched[k] = 1;
+            touched[this.#numTouched++] = k;
+          }
+        }
+        continue;
+      }
 
-  /** The child x follows (XGBoost's GetNextNode<has_missing, has_categorical>). */
-  #next(values: Float32Array, node: number, split: number): number {
-    const forest = this.#s.forest;
-    const x = values[this.#rowBase + split];
-    const code = forest.feature[node];
-    const l = forest.left[node];
-    if (code >= 0)
-      return x < forest.value[node] ? l : Number.isNaN(x) ? l + forest.missingRight[node] : l + 1;
-    return categoricalStep(forest, -2 - code, node, x);
-  }
-
-  #extend(base: number, d: number, zeroFraction: number, oneFraction: number, feature: number): void {
-    const pw = this.#pw;
-    this.#feat[base + d] = feature;
-    this.#zero[base + d] = zeroFraction;
-    this.#one[base + d] = oneFraction;
-    pw[base + d] = d === 0 ? 1 : 0;
-    const inv = INVERSE[d + 1];
-    for (let i = d - 1; i >= 0; i--) {
-      pw[base + i + 1] = f(pw[base + i + 1] + f(f(f(oneFraction * pw[base + i]) * (i + 1)) * inv));
-      pw[base + i] = f(f(f(zeroFraction * pw[base + i]) * (d - i)) * inv);
+      // the child x follows (XGBoost's GetNextNode<has_missing, has_categorical>)
+      const l = left[node];
+      const c = code[node];
+      let hot: number;
+      const x = values[rowBase + split];
+      if (c >= 0) hot = x < value[node] ? l : x !== x ? l + missingRight[node] : l + 1;
+      else hot = categoricalStep(forest, -2 - c, node, x);
+      const cold = hot === l ? l + 1 : l;
+      const hotZero = zf[hot];
+      const coldZero = zf[cold];
+      let incomingZero = 1;
+      let incomingOne = 1;
+      // already split on this feature? undo that split so this node can redo it
+      let pathIndex = 0;
+      for (; pathIndex <= depth; pathIndex++) if (feat[base + pathIndex] === split) break;
+      if (pathIndex !== depth + 1) {
+        incomingZero = zero[base + pathIndex];
+        incomingOne = one[base + pathIndex];
+        this.#unwind(base, depth, pathIndex);
+        depth -= 1;
+      }
+      let hotFraction = conditionFraction;
+      let coldFraction = conditionFraction;
+      if (condition > 0 && split === conditionFeature) {
+        coldFraction = 0;
+        depth -= 1;
+      } else if (condition < 0 && split === conditionFeature) {
+        hotFraction = f(hotFraction * hotZero);
+        coldFraction = f(coldFraction * coldZero);
+        depth -= 1;
+      }
+      // cold below hot on the stack: hot's whole subtree is walked first, as XGBoost recurses
+      sNode[top] = cold;
+      sDepth[top] = depth + 1;
+      sBase[top] = base;
+      sFeature[top] = split;
+      sZero[top] = f(coldZero * incomingZero);
+      sOne[top] = 0;
+      sFraction[top] = coldFraction;
+      top++;
+      sNode[top] = hot;
+      sDepth[top] = depth + 1;
+      sBase[top] = base;
+      sFeature[top] = split;
+      sZero[top] = f(hotZero * incomingZero);
+      sOne[top] = incomingOne;
+      sFraction[top] = hotFraction;
+      top++;
     }
   }
 
@@ -449,30 +508,6 @@ export class TreeShapWalker {
       this.#zero[base + i] = this.#zero[base + i + 1];
       this.#one[base + i] = this.#one[base + i + 1];
     }
-  }
-
-  #unwoundSum(base: number, d: number, pathIndex: number): number {
-    const pw = this.#pw;
-    const oneFraction = this.#one[base + pathIndex];
-    const zeroFraction = this.#zero[base + pathIndex];
-    const ratio = this.#ratio;
-    const r = d * this.#stride;
-    let nextOne = pw[base + d];
-    let total = 0;
-    for (let i = d - 1; i >= 0; i--) {
-      if (oneFraction !== 0) {
-        // one fractions are 0 or 1, so (i + 1) * one_fraction is the whole number i + 1
-        const tmp =
-          oneFraction === 1
-            ? f(f(nextOne * (d + 1)) * INVERSE[i + 1])
-            : f(f(nextOne * (d + 1)) / f((i + 1) * oneFraction));
-        total = f(total + tmp);
-        nextOne = f(pw[base + i] - f(f(tmp * zeroFraction) * ratio[r + i]));
-      } else if (zeroFraction !== 0) {
-        total = f(total + f(f(pw[base + i] / zeroFraction) / ratio[r + i]));
-      }
-    }
-    return total;
   }
 }
 
