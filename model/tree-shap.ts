@@ -441,7 +441,7 @@ export class TreeShapWalker {
       const c = code[node];
       let hot: number;
       const x = values[rowBase + split];
-      if (c >= 0) hot = x < value[node] ? l : x !== x ? l + missingRight[node] : l + 1;
+      if (c >= 0) hot = x < value[node] ? l : Number.isNaN(x) ? l + missingRight[node] : l + 1;
       else hot = categoricalStep(forest, -2 - c, node, x);
       const cold = hot === l ? l + 1 : l;
       const hotZero = zf[hot];
