@@ -18,6 +18,7 @@ import pino, { type Logger } from "pino";
 import { loadSettings, parseBind, type SettingsSources } from "../config/load-settings.js";
 import type { Settings } from "../config/settings.js";
 import { loadModel, packageRoot } from "../model/index.js";
+import { checkLabels, labelOptions } from "../workers/served-model.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
 import { BOOT_ERROR_EXIT_CODE, isWorkerMessage, type PrimaryMessage, type WorkerMessage } from "./ipc.js";
 import { PrimaryMetrics } from "./primary-metrics.js";
@@ -325,8 +326,10 @@ export class Arbiter {
     let settings: Settings;
     try {
       settings = (await loadSettings(this.#sources)).settings;
-      // Refuse a bad model here, before any worker is touched.
-      this.#pendingObjective = loadModel(settings.model_path).objective;
+      // Refuse a bad model (or CLASS_NAMES that do not fit it) here, before any worker is touched.
+      const model = loadModel(settings.model_path);
+      checkLabels(model, labelOptions(settings));
+      this.#pendingObjective = model.objective;
     } catch (error) {
       this.#log.error(
         { event: "reload_failed", err: error },

@@ -167,7 +167,10 @@ async function serve(args: string[]): Promise<number> {
     process.stdout.write(`${settingsHelp()}\n`);
     return 0;
   }
-  loadModel(settings.model_path); // a model that cannot load stops start-up here, with its error
+  // A model that cannot load, or CLASS_NAMES that do not fit it, stop start-up here, with the reason.
+  const model = loadModel(settings.model_path);
+  const problem = settings.class_names.length > 0 ? classNamesProblem(model, settings.class_names) : null;
+  if (problem) throw new SettingsError(problem);
   return runPrimary(sources, settings);
 }
 

@@ -13,7 +13,7 @@ import { ConnectionDrainer } from "./drain.js";
 import type { WorkerMetrics } from "./metrics.js";
 import type { ScoringPool } from "./scoring/scoring-pool.js";
 import { createScoringStack } from "./scoring-stack.js";
-import { loadServedModel, type ServedModel } from "./served-model.js";
+import { labelOptions, loadServedModel, type ServedModel } from "./served-model.js";
 
 const HEARTBEAT_MS = 500;
 
@@ -52,7 +52,7 @@ export async function runWorker(settings: Settings): Promise<void> {
 
   let served: ServedModel;
   try {
-    served = loadServedModel(settings.model_path, settings.model_name);
+    served = loadServedModel(settings.model_path, settings.model_name, labelOptions(settings));
   } catch (error) {
     return bootError(`cannot load model ${settings.model_path}`, error);
   }
