@@ -175,7 +175,8 @@ t.test("what a model cannot give: a 400 naming it", async (t) => {
 t.test("CLASS_NAMES that do not fit the model are refused at start", async (t) => {
   const path = join(FIXTURES, "binary_logistic.json");
   t.throws(
-    () => loadServedModel(path, "m", labelOptions({ class_names: ["a", "b", "c"], threshold: 0.5 })),
+    () =>
+      loadServedModel(path, "m", undefined, labelOptions({ class_names: ["a", "b", "c"], threshold: 0.5 })),
     /CLASS_NAMES has 3 name\(s\) \(a, b, c\), but the model \(binary:logistic\) has 2 classes/,
   );
   t.throws(
@@ -183,12 +184,13 @@ t.test("CLASS_NAMES that do not fit the model are refused at start", async (t) =
       loadServedModel(
         join(FIXTURES, "reg_gamma.json"),
         "m",
+        undefined,
         labelOptions({ class_names: ["a", "b"], threshold: 0.5 }),
       ),
     /not a classifier/,
   );
   t.throws(
-    () => loadServedModel(path, "m", labelOptions({ class_names: ["a", "a"], threshold: 0.5 })),
+    () => loadServedModel(path, "m", undefined, labelOptions({ class_names: ["a", "a"], threshold: 0.5 })),
     /names "a" twice/,
   );
 });

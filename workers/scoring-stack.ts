@@ -4,6 +4,7 @@
  */
 import type { Settings } from "../config/settings.js";
 import { explainWidth } from "../model/outputs.js";
+import type { MetricsDelta } from "../server/ipc.js";
 import { WorkerMetrics } from "./metrics.js";
 import { Batcher } from "./scoring/batcher.js";
 import { ScoringPool } from "./scoring/scoring-pool.js";
@@ -18,9 +19,13 @@ export interface ScoringStack {
 export function createScoringStack(
   settings: Settings,
   served: ServedModel,
-  options: { testHooks?: boolean; onThreadTimeout?: (threadId: number) => void } = {},
+  options: {
+    testHooks?: boolean;
+    onThreadTimeout?: (threadId: number) => void;
+    sendMetricsDelta?: (delta: MetricsDelta) => void;
+  } = {},
 ): ScoringStack {
-  const pool = new ScoringPool(settings.model_path, settings.threads, {
+  const pool = new ScoringPool(served.file, settings.threads, {
     testHooks: options.testHooks,
     taskTimeoutMs: settings.timeout * 1000,
     onThreadTimeout: options.onThreadTimeout,
@@ -29,6 +34,7 @@ export function createScoringStack(
   const metrics = new WorkerMetrics({
     queueRows: () => batcher?.queuedRows ?? 0,
     poolUtilization: () => pool.utilization,
+    sendDelta: options.sendMetricsDelta,
   });
   batcher = new Batcher(pool, {
     numFeature: served.model.numFeature,

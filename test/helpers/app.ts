@@ -7,7 +7,7 @@ import { labelOptions, loadServedModel } from "../../workers/served-model.js";
 
 export async function testApp(argv: string[] = [], env: Record<string, string> = {}) {
   const { settings } = await loadSettings({ argv, env: { ACCESS_LOG: "off", ...env }, cwd: process.cwd() });
-  const served = loadServedModel(settings.model_path, settings.model_name, labelOptions(settings));
+  const served = loadServedModel(settings.model_path, settings.model_name, undefined, labelOptions(settings));
   const { pool, batcher, metrics } = createScoringStack(settings, served, { testHooks: true });
   let ready = true;
   const app = await buildApp({
