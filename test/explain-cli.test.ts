@@ -77,6 +77,20 @@ t.test("labels: class indices, names, threshold; bad names refused", async (t) =
   t.match(unknown.stderr, /--output must be/);
 });
 
+t.test("forestd serve refuses CLASS_NAMES that do not fit the model, before starting", async (t) => {
+  const bin = join(FIXTURES, "binary_logistic.json");
+  const run = spawnSync(process.execPath, [CLI, "serve", "--model", bin, "--bind", "127.0.0.1:0"], {
+    encoding: "utf8",
+    env: { ...process.env, CLASS_NAMES: "low,mid,high" },
+    timeout: 60_000,
+  });
+  t.equal(run.status, 2, "exit 2, as for any bad setting");
+  t.match(
+    run.stderr,
+    /CLASS_NAMES has 3 name\(s\) \(low, mid, high\), but the model \(binary:logistic\) has 2 classes/,
+  );
+});
+
 function shapeOf(v: unknown): number[] {
   const shape: number[] = [];
   let x = v;
