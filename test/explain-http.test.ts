@@ -164,6 +164,12 @@ t.test("what a model cannot give: a 400 naming it", async (t) => {
     code: "FORESTD_ERR_INVALID_INPUT",
     message: /output "label" needs a classifier; this model \(reg:squarederror\) is a regression model/,
   });
+  const wide = await post("/predict?output=interactions", { instances: Array(90_000).fill(row[0]) });
+  t.equal(wide.statusCode, 400, "an answer too large to build is refused, not attempted");
+  t.match(
+    json(wide.body).message,
+    /output "interactions" is 49 values per row; 90000 rows would be 4410000/,
+  );
   const proba = await post("/v2/models/m/infer", {
     inputs: [{ name: "x", datatype: "FP32", shape: [1, 6], data: row[0] }],
     outputs: [{ name: "predict_proba" }, { name: "contribs" }],

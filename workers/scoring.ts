@@ -8,6 +8,7 @@ import {
   classIndices,
   type ExplainKind,
   explainUnsupportedReason,
+  explainWidth,
   isExplainKind,
   labelNames,
   labelsToJson,
@@ -127,6 +128,20 @@ export function outputProblem(served: ServedModel, output: RouteOutput): string 
   return null;
 }
 
+/**
+ * Most values one request's explanation may hold: interactions are (F+1)² per row and class, so a
+ * few rows of a wide model would otherwise ask for gigabytes (and a JSON answer larger still).
+ */
+export const MAX_EXPLAIN_VALUES = 1 << 22;
+
+/** A 400's message when `rows` rows of `kind` would exceed MAX_EXPLAIN_VALUES, else null. */
+export function explainSizeProblem(served: ServedModel, kind: ExplainKind, rows: number): string | null {
+  const perRow = explainWidth(served.model, kind);
+  if (rows * perRow <= MAX_EXPLAIN_VALUES) return null;
+  const most = Math.max(0, Math.floor(MAX_EXPLAIN_VALUES / perRow));
+  return `output "${kind}" is ${perRow} values per row; ${rows} rows would be ${rows * perRow}, over the limit of ${MAX_EXPLAIN_VALUES}: send at most ${most} rows per request`;
+}
+
 /** Each row's explanation, through the same queue, admission and deadline as predictions. */
 export async function explainRows(
   deps: ScoringDeps,
@@ -135,6 +150,8 @@ export async function explainRows(
   kind: ExplainKind,
   timeoutMs: number,
 ): Promise<Float32Array> {
+  const tooBig = explainSizeProblem(deps.served, kind, rows);
+  if (tooBig) throw new InvalidInputError(tooBig);
   const outputs = await deps.batcher.explain(values, rows, kind, timeoutMs);
   deps.metrics.rowsScored(deps.served.name).inc(rows);
   return outputs;
