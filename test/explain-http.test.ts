@@ -154,8 +154,11 @@ t.test("OIP: parameters.output, several outputs by name, metadata shapes", async
   t.match(json(unknown.body).message, /unknown output "shap"; outputs are predict, predict_proba/);
 });
 
-t.test("what a model cannot give: a 400 naming it", async (t) => {
-  const { post, close } = await app("reg_squarederror");
+t.test("what a model cannot give: a 400 naming it; the OpenAPI document lists the outputs", async (t) => {
+  const { post, close, app: server } = await app("reg_squarederror");
+  const spec = (await server.inject("/openapi.json")).body;
+  for (const name of ["contribs", "interactions", "leaf", "label", "predict_proba"])
+    t.match(spec, new RegExp(`\\b${name}\\b`), `openapi.json documents ${name}`);
   t.teardown(close);
   const row = [[1, 2, 3, 4, 5, 6]];
   const label = await post("/predict?output=label", { instances: row });
@@ -166,10 +169,7 @@ t.test("what a model cannot give: a 400 naming it", async (t) => {
   });
   const wide = await post("/predict?output=interactions", { instances: Array(90_000).fill(row[0]) });
   t.equal(wide.statusCode, 400, "an answer too large to build is refused, not attempted");
-  t.match(
-    json(wide.body).message,
-    /output "interactions" is 49 values per row; 90000 rows would be 4410000/,
-  );
+  t.match(json(wide.body).message, /output "interactions" is 49 values per row; 90000 rows would be 4410000/);
   const proba = await post("/v2/models/m/infer", {
     inputs: [{ name: "x", datatype: "FP32", shape: [1, 6], data: row[0] }],
     outputs: [{ name: "predict_proba" }, { name: "contribs" }],
