@@ -3,9 +3,12 @@
  * identical; SHAP contributions and interactions within 1e-5 (and, in practice, bit-identical:
  * the share is printed). Contributions must also add up to the margin.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import t from "tap";
 import { loadModel, rowsToFloat32 } from "../model/index.js";
 import { compareShap, explainFixtures } from "./helpers/explain-fixtures.js";
+import { FIXTURES } from "./helpers/fixtures.js";
 
 const all = explainFixtures();
 t.ok(all.length >= 30, `found ${all.length} explanation fixtures`);
@@ -52,4 +55,16 @@ for (const { name, file, expected } of all) {
 t.teardown(() => {
   const share = ((100 * identical) / Math.max(1, values)).toFixed(2);
   t.comment(`bit-identical to XGBoost: ${identical} of ${values} SHAP values (${share}%)`);
+});
+
+t.test("a model saved without node covers scores and gives leaves, but refuses SHAP by name", async (t) => {
+  const doc = JSON.parse(readFileSync(join(FIXTURES, "binary_logistic.json"), "utf8"));
+  delete doc.learner.gradient_booster.model.trees[3].sum_hessian;
+  const model = loadModel(new TextEncoder().encode(JSON.stringify(doc)));
+  const x = new Float32Array(model.numFeature);
+  t.equal(model.predictBatch(x, 1).length, 1, "still scores");
+  t.equal(model.predictLeaf(x, 1).length, model.numTrees, "still gives leaf ids");
+  t.match(model.explainUnsupportedReason, /tree 3 has no sum_hessian/);
+  t.throws(() => model.predictContribs(x, 1), { code: "FORESTD_ERR_OUTPUT_UNSUPPORTED" });
+  t.throws(() => model.predictInteractions(x, 1), /tree 3 has no sum_hessian/);
 });
