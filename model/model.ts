@@ -138,7 +138,7 @@ export class Model {
 
   /** Why this model cannot give SHAP values (`predictContribs`, `predictInteractions`), or null. */
   get explainUnsupportedReason(): string | null {
-    return shapUnsupportedReason(this.#spec);
+    return shapUnsupportedReason(this.#spec, this.#forest);
   }
 
   /**
@@ -192,7 +192,7 @@ export class Model {
 
   #walker(): TreeShapWalker {
     if (!this.#shap) {
-      const reason = shapUnsupportedReason(this.#spec);
+      const reason = shapUnsupportedReason(this.#spec, this.#forest);
       if (reason) throw new UnsupportedOutputError(reason);
       this.#shap = { walker: new TreeShapWalker(buildShapForest(this.#spec, this.#forest)), scratch: null };
     }

@@ -43,12 +43,17 @@ export interface ShapForest {
   readonly treeFeatures: Int32Array;
 }
 
+/** The deepest trees TreeSHAP walks: its path buffers grow with the square of the depth. */
+export const MAX_SHAP_DEPTH = 1000;
+
 /** Why a model cannot be explained, or null when it can. */
-export function shapUnsupportedReason(spec: ModelSpec): string | null {
+export function shapUnsupportedReason(spec: ModelSpec, forest: CompiledForest): string | null {
   const t = spec.trees.findIndex((tree) => tree.sumHessian === null);
-  return t === -1
-    ? null
-    : `tree ${t} has no sum_hessian (node cover), which TreeSHAP needs; re-save the model with XGBoost's save_model`;
+  if (t !== -1)
+    return `tree ${t} has no sum_hessian (node cover), which TreeSHAP needs; re-save the model with XGBoost's save_model`;
+  if (forest.maxDepth > MAX_SHAP_DEPTH)
+    return `its deepest tree has ${forest.maxDepth} levels; SHAP values are computed for trees up to ${MAX_SHAP_DEPTH} deep`;
+  return null;
 }
 
 export function buildShapForest(spec: ModelSpec, forest: CompiledForest): ShapForest {
@@ -64,7 +69,7 @@ export function buildShapForest(spec: ModelSpec, forest: CompiledForest): ShapFo
   for (let t = 0; t < numTrees; t++) {
     const tree = spec.trees[t];
     const hess = tree.sumHessian;
-    if (!hess) throw new Error(shapUnsupportedReason(spec) ?? "no sum_hessian");
+    if (!hess) throw new Error(shapUnsupportedReason(spec, forest) ?? "no sum_hessian");
     const root = forest.roots[t];
     const end = t + 1 < numTrees ? forest.roots[t + 1] : n;
     const features = new Set<number>();
@@ -127,7 +132,7 @@ function nodeMean(
 }
 
 /** 1/k in float64 for the small whole-number divisors of the path arithmetic. */
-const MAX_DIVISOR = 1024;
+const MAX_DIVISOR = MAX_SHAP_DEPTH + 8;
 const INVERSE = Float64Array.from({ length: MAX_DIVISOR + 1 }, (_, k) => 1 / k);
 
 /**
