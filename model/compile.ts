@@ -30,6 +30,8 @@ export interface CompiledForest {
   readonly depths: Int32Array;
   /** Per tree: 1 where it has a categorical split (scored by the JavaScript kernel). */
   readonly categorical: Uint8Array;
+  /** Per node: its index in the model file's tree (XGBoost's node id, what pred_leaf reports). */
+  readonly nodeId: Int32Array;
   readonly maxDepth: number;
   readonly numNodes: number;
   readonly numLeaves: number;
@@ -104,6 +106,7 @@ export function compileForest(spec: ModelSpec): CompiledForest {
   const groups = Int32Array.from(spec.treeGroup);
   const depths = new Int32Array(spec.trees.length);
   const categorical = new Uint8Array(spec.trees.length);
+  const nodeId = new Int32Array(numNodes);
   let maxDepth = 0;
   let numLeaves = 0;
   let next = 0;
@@ -122,6 +125,7 @@ export function compileForest(spec: ModelSpec): CompiledForest {
     for (let i = 0; i < order.length; i++) {
       const old = order[i];
       const at = next + i;
+      nodeId[at] = old;
       const l = tree.left[old];
       if (l === -1) {
         feature[at] = LEAF;
@@ -167,6 +171,7 @@ export function compileForest(spec: ModelSpec): CompiledForest {
     groups,
     depths,
     categorical,
+    nodeId,
     maxDepth,
     numNodes,
     numLeaves,

@@ -38,3 +38,13 @@ export class PredictInputError extends RangeError {
     this.name = "PredictInputError";
   }
 }
+
+/** An output the model cannot give (SHAP values from a model saved without node covers). */
+export class UnsupportedOutputError extends Error {
+  readonly code = "FORESTD_ERR_OUTPUT_UNSUPPORTED";
+
+  constructor(message: string) {
+    super(message);
+    this.name = "UnsupportedOutputError";
+  }
+}

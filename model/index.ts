@@ -6,7 +6,7 @@
  *   const out = model.predictBatch(new Float32Array([180, 80, 44]), 1);
  */
 export { defaultModelPath, packageRoot } from "./default-model.js";
-export { ModelError, ModelErrorCodes, PredictInputError } from "./errors.js";
+export { ModelError, ModelErrorCodes, PredictInputError, UnsupportedOutputError } from "./errors.js";
 export { loadModel, type ModelSource, readModelBytes } from "./load.js";
 export { Model, type ModelInfo, type PredictOptions } from "./model.js";
 export { SUPPORTED_OBJECTIVES } from "./objectives.js";

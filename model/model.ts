@@ -2,9 +2,17 @@
  * A loaded, immutable tree ensemble: metadata plus `predictBatch`.
  */
 import type { CompiledForest } from "./compile.js";
-import { PredictInputError } from "./errors.js";
+import { PredictInputError, UnsupportedOutputError } from "./errors.js";
+import { leafIndices } from "./leaf-index.js";
 import { applyTransform, baseMargin, type Objective, type Task, transformedWidth } from "./objectives.js";
 import type { ModelSpec } from "./read-document.js";
+import {
+  buildShapForest,
+  type InteractionScratch,
+  interactionScratch,
+  shapUnsupportedReason,
+  TreeShapWalker,
+} from "./tree-shap.js";
 import { WasmScorer } from "./wasm-scorer.js";
 
 export interface PredictOptions {
@@ -48,6 +56,8 @@ export class Model {
   readonly numTrees: number;
   readonly numClass: number;
   readonly xgboostVersion: string | null;
+  /** The class labels the model file names, if any (XGBoost's JSON and UBJSON carry none). */
+  readonly classLabels: readonly string[] | null = null;
 
   readonly #forest: CompiledForest;
   readonly #scorer: WasmScorer;
@@ -55,6 +65,8 @@ export class Model {
   readonly #baseMargins: Float32Array;
   readonly #spec: ModelSpec;
   readonly #featureIndex: ReadonlyMap<string, number>;
+  /** Built on the first explanation: most servers never explain. */
+  #shap: { walker: TreeShapWalker; scratch: InteractionScratch | null } | null = null;
 
   constructor(spec: ModelSpec, forest: CompiledForest) {
     this.#spec = spec;
@@ -114,7 +126,80 @@ export class Model {
     return out;
   }
 
-  private margins(values: Float32Array, rows: number): Float32Array {
+  /**
+   * XGBoost's `pred_leaf=True`: rows × numTrees leaf ids (node ids in the model file), row-major.
+   */
+  predictLeaf(values: Float32Array, rows: number): Float32Array {
+    this.#checkInput(values, rows);
+    const out = new Float32Array(rows * this.numTrees);
+    leafIndices(this.#forest, values, this.numFeature, rows, out);
+    return out;
+  }
+
+  /** Why this model cannot give SHAP values (`predictContribs`, `predictInteractions`), or null. */
+  get explainUnsupportedReason(): string | null {
+    return shapUnsupportedReason(this.#spec, this.#forest);
+  }
+
+  /**
+   * XGBoost's `pred_contribs=True`: per row and output group, numFeature + 1 SHAP values (the last
+   * is the bias), row-major: rows × numMarginOutputs × (numFeature + 1). They sum to the margin.
+   */
+  predictContribs(values: Float32Array, rows: number): Float32Array {
+    this.#checkInput(values, rows);
+    const walker = this.#walker();
+    const groups = this.numMarginOutputs;
+    const width = this.numFeature + 1;
+    const out = new Float32Array(rows * groups * width);
+    for (let r = 0; r < rows; r++)
+      for (let g = 0; g < groups; g++)
+        walker.explainRow(
+          values,
+          r * this.numFeature,
+          g,
+          this.#baseMargins[g],
+          out,
+          (r * groups + g) * width,
+        );
+    return out;
+  }
+
+  /**
+   * XGBoost's `pred_interactions=True`: per row and output group an (F + 1) × (F + 1) matrix,
+   * row-major: rows × numMarginOutputs × (F + 1) × (F + 1).
+   */
+  predictInteractions(values: Float32Array, rows: number): Float32Array {
+    this.#checkInput(values, rows);
+    const walker = this.#walker();
+    const state = this.#shap!;
+    state.scratch ??= interactionScratch(walker.forest);
+    const groups = this.numMarginOutputs;
+    const size = (this.numFeature + 1) ** 2;
+    const out = new Float32Array(rows * groups * size);
+    for (let r = 0; r < rows; r++)
+      for (let g = 0; g < groups; g++)
+        walker.interactRow(
+          values,
+          r * this.numFeature,
+          g,
+          this.#baseMargins[g],
+          out,
+          (r * groups + g) * size,
+          state.scratch,
+        );
+    return out;
+  }
+
+  #walker(): TreeShapWalker {
+    if (!this.#shap) {
+      const reason = shapUnsupportedReason(this.#spec, this.#forest);
+      if (reason) throw new UnsupportedOutputError(reason);
+      this.#shap = { walker: new TreeShapWalker(buildShapForest(this.#spec, this.#forest)), scratch: null };
+    }
+    return this.#shap.walker;
+  }
+
+  #checkInput(values: Float32Array, rows: number): void {
     if (!(values instanceof Float32Array)) throw new PredictInputError("values must be a Float32Array");
     if (!Number.isSafeInteger(rows) || rows < 0)
       throw new PredictInputError(`rows must be a whole number, got ${rows}`);
@@ -123,6 +208,10 @@ export class Model {
         `values has ${values.length} entries; ${rows} rows × ${this.numFeature} features need ${rows * this.numFeature}`,
       );
     }
+  }
+
+  private margins(values: Float32Array, rows: number): Float32Array {
+    this.#checkInput(values, rows);
     const groups = this.numMarginOutputs;
     const margins = new Float32Array(rows * groups);
     if (groups === 1) margins.fill(this.#baseMargins[0]);

@@ -32,6 +32,8 @@ export interface TreeSpec {
   readonly splitType: ArrayLike<number> | null;
   /** For categorical nodes: the categories that go right. */
   readonly categories: ReadonlyMap<number, readonly number[]>;
+  /** Per node: the training cover (sum of hessians) TreeSHAP weighs branches by; null when absent. */
+  readonly sumHessian: ArrayLike<number> | null;
 }
 
 export interface ModelSpec {
@@ -186,6 +188,10 @@ function readTree(raw: Json, path: string, numFeature: number): { id: number; tr
   const splitType = Object.hasOwn(t, "split_type")
     ? integers(t.split_type, `${path}.split_type`, numNodes)
     : null;
+  // Only explanations need the cover; a model without it still scores.
+  const sumHessian = Object.hasOwn(t, "sum_hessian")
+    ? numbers(t.sum_hessian, `${path}.sum_hessian`, numNodes)
+    : null;
 
   for (let i = 0; i < numNodes; i++) {
     if (left[i] === -1) {
@@ -235,7 +241,17 @@ function readTree(raw: Json, path: string, numFeature: number): { id: number; tr
   }
   return {
     id,
-    tree: { numNodes, left, right, splitIndex, splitCondition, defaultLeft, splitType, categories },
+    tree: {
+      numNodes,
+      left,
+      right,
+      splitIndex,
+      splitCondition,
+      defaultLeft,
+      splitType,
+      categories,
+      sumHessian,
+    },
   };
 }
 

@@ -49,7 +49,7 @@ export function accumulateMargins(
 }
 
 /** XGBoost's categorical Decision: a category in the node's set goes right, anything else left. */
-function categoricalStep(forest: CompiledForest, c: number, n: number, x: number): number {
+export function categoricalStep(forest: CompiledForest, c: number, n: number, x: number): number {
   const l = forest.left[n];
   if (Number.isNaN(x)) return l + forest.missingRight[n];
   if (x < 0 || x >= MAX_CATEGORY) return l;

@@ -1,7 +1,8 @@
 /**
  * npm run bench:model — the engine's single-thread rows/s on a large and a small model at batch
  * sizes 1, 100 and 10 000, with XGBoost's own `inplace_predict` (nthread=1) on the same rows in the
- * same run when Debian's python3-xgboost is installed.
+ * same run when Debian's python3-xgboost is installed. Then explanations: SHAP contributions and
+ * interactions against XGBoost's `predict(pred_contribs / pred_interactions=True)`, nthread=1.
  *
  *   npm run bench:model [-- --seconds 2 --json out.json]
  */
@@ -19,10 +20,17 @@ import { SYSTEM_PYTHON } from "./bench/servers.js";
 const root = packageRoot();
 const benchDir = join(root, "test", "fixtures", "bench");
 const BATCHES = [1, 100, 10_000];
+/**
+ * Explanations cost 10³–10⁵ times a prediction: smaller batches keep the run short. XGBoost's
+ * interactions on the large model take about a minute per row, so they are timed on the small one.
+ */
+const EXPLAIN_BATCHES = { contribs: [1, 10], interactions: [1] } as const;
+type Kind = "predict" | keyof typeof EXPLAIN_BATCHES;
 const ROWS = 20_000;
 
 interface Row {
   model: string;
+  kind: Kind;
   batch: number;
   forestdRowsPerSec: number;
   forestdUsPerCall: number;
@@ -43,7 +51,14 @@ function makeRows(numFeature: number, rows: number): Float32Array {
   return out;
 }
 
-function timeXGBoost(modelFile: string, rows: Float32Array, nf: number, seconds: number) {
+function timeXGBoost(
+  modelFile: string,
+  rows: Float32Array,
+  nf: number,
+  seconds: number,
+  kind: Kind,
+  batches: readonly number[],
+) {
   if (!existsSync(SYSTEM_PYTHON)) return null;
   const probe = spawnSync(SYSTEM_PYTHON, ["-c", "import xgboost"], { stdio: "ignore" });
   if (probe.status !== 0) return null;
@@ -58,8 +73,9 @@ function timeXGBoost(modelFile: string, rows: Float32Array, nf: number, seconds:
         modelFile,
         rowsFile,
         String(nf),
-        BATCHES.join(","),
+        batches.join(","),
         String(seconds),
+        kind,
       ],
       { encoding: "utf8", maxBuffer: 1 << 20 },
     );
@@ -79,6 +95,8 @@ function main(): void {
       seconds: { type: "string", default: "2" },
       json: { type: "string" },
       "no-xgboost": { type: "boolean" },
+      /** predict, contribs or interactions: time only that. */
+      only: { type: "string" },
     },
   });
   const seconds = Number(values.seconds);
@@ -97,30 +115,44 @@ function main(): void {
         `${name}: ${info.numTrees} trees, depth ${info.maxDepth}, ${info.numFeature} features, ${(bytes.length / 1e6).toFixed(1)} MB JSON, loaded in ${loadMs.toFixed(0)} ms`,
       );
       const rows = makeRows(model.numFeature, ROWS);
-      const xgb = values["no-xgboost"] ? null : timeXGBoost(modelFile, rows, model.numFeature, seconds);
-      for (const batch of BATCHES) {
-        const ours = timeEngine(model, rows, batch, seconds);
-        const theirs = xgb?.results.find((r) => r.batch === batch)?.rowsPerSec ?? null;
-        results.push({
-          model: name,
-          batch,
-          forestdRowsPerSec: ours.rowsPerSec,
-          forestdUsPerCall: ours.usPerCall,
-          xgboostRowsPerSec: theirs,
-          ratio: theirs ? ours.rowsPerSec / theirs : null,
-        });
+      const runs: [Kind, readonly number[], (v: Float32Array, r: number) => unknown][] = [
+        ["predict", BATCHES, (v, r) => model.predictBatch(v, r)],
+        ["contribs", EXPLAIN_BATCHES.contribs, (v, r) => model.predictContribs(v, r)],
+        ["interactions", EXPLAIN_BATCHES.interactions, (v, r) => model.predictInteractions(v, r)],
+      ];
+      for (const [kind, batches, score] of runs) {
+        if (values.only && values.only !== kind) continue;
+        if (kind === "interactions" && name === "large") continue;
+        const xgb = values["no-xgboost"]
+          ? null
+          : timeXGBoost(modelFile, rows, model.numFeature, seconds, kind, batches);
+        for (const batch of batches) {
+          const ours = timeEngine(model, rows, batch, seconds, score);
+          const theirs = xgb?.results.find((r) => r.batch === batch)?.rowsPerSec ?? null;
+          results.push({
+            model: name,
+            kind,
+            batch,
+            forestdRowsPerSec: ours.rowsPerSec,
+            forestdUsPerCall: ours.usPerCall,
+            xgboostRowsPerSec: theirs,
+            ratio: theirs ? ours.rowsPerSec / theirs : null,
+          });
+        }
       }
-      if (xgb) console.log(`  baseline: XGBoost ${xgb.xgboost} inplace_predict, nthread=1`);
+      console.log(
+        "  baseline: XGBoost inplace_predict / predict(pred_contribs|pred_interactions), nthread=1",
+      );
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
   const fmt = (n: number | null, digits = 0) =>
     n === null ? "—" : n.toLocaleString("en-US", { maximumFractionDigits: digits });
-  console.log("\nmodel  batch    forestd rows/s   µs/call   XGBoost rows/s   ratio");
+  console.log("\nmodel  output        batch    forestd rows/s   µs/call   XGBoost rows/s   ratio");
   for (const r of results) {
     console.log(
-      `${r.model.padEnd(6)} ${String(r.batch).padStart(5)}  ${fmt(r.forestdRowsPerSec).padStart(15)}  ${fmt(r.forestdUsPerCall, 1).padStart(8)}  ${fmt(r.xgboostRowsPerSec).padStart(15)}  ${r.ratio === null ? "—" : `${r.ratio.toFixed(2)}×`}`,
+      `${r.model.padEnd(6)} ${r.kind.padEnd(12)} ${String(r.batch).padStart(5)}  ${fmt(r.forestdRowsPerSec).padStart(15)}  ${fmt(r.forestdUsPerCall, 1).padStart(8)}  ${fmt(r.xgboostRowsPerSec).padStart(15)}  ${r.ratio === null ? "—" : `${r.ratio.toFixed(2)}×`}`,
     );
   }
   if (values.json)

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """XGBoost's own single-thread predictor on the rows bench:model scores, for the side-by-side ratio.
 
-Usage: /usr/bin/python3 scripts/xgboost_bench.py MODEL ROWS.f32 NUM_FEATURE BATCH[,BATCH...] SECONDS
+Usage: /usr/bin/python3 scripts/xgboost_bench.py MODEL ROWS.f32 NUM_FEATURE BATCH[,BATCH...] SECONDS [KIND]
 Reads row-major float32 rows, times Booster.inplace_predict(nthread=1) per batch size, prints JSON.
+KIND contribs or interactions times Booster.predict(DMatrix, pred_contribs / pred_interactions=True)
+instead (the DMatrix is built outside the timed loop).
 """
 import json
 import sys
@@ -14,20 +16,30 @@ import xgboost as xgb
 
 def main():
     model, rows_path, nf, batches, seconds = sys.argv[1:6]
+    kind = sys.argv[6] if len(sys.argv) > 6 else "predict"
     nf = int(nf)
     seconds = float(seconds)
     X = np.fromfile(rows_path, dtype=np.float32).reshape(-1, nf)
     bst = xgb.Booster(model_file=model)
     bst.set_param({"nthread": 1})
-    out = {"xgboost": xgb.__version__, "results": []}
+    out = {"xgboost": xgb.__version__, "kind": kind, "results": []}
     for batch in (int(b) for b in batches.split(",")):
         data = [X[i:i + batch] for i in range(0, len(X) - batch + 1, batch)] or [X[:batch]]
-        bst.inplace_predict(data[0])  # warm-up
+        if kind == "predict":
+            def call(x):
+                return bst.inplace_predict(x)
+        else:
+            data = [xgb.DMatrix(x, missing=np.nan, nthread=1) for x in data[:64]]
+            flag = {"contribs": "pred_contribs", "interactions": "pred_interactions"}[kind]
+
+            def call(x):
+                return bst.predict(x, **{flag: True})
+        call(data[0])  # warm-up
         rows = 0
         calls = 0
         start = time.perf_counter()
         while time.perf_counter() - start < seconds:
-            bst.inplace_predict(data[calls % len(data)])
+            call(data[calls % len(data)])
             rows += batch
             calls += 1
         elapsed = time.perf_counter() - start

@@ -15,6 +15,7 @@ import pino, { type Logger } from "pino";
 import { loadSettings, parseBind, type SettingsSources } from "../config/load-settings.js";
 import type { Settings } from "../config/settings.js";
 import { packageRoot } from "../model/index.js";
+import { checkLabels, labelOptions } from "../workers/served-model.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
 import {
   BOOT_ERROR_EXIT_CODE,
@@ -153,7 +154,10 @@ export class Arbiter {
   /** Reads settings' model once: validated bytes in a snapshot that every worker of the generation loads. */
   async #prepareGeneration(settings: Settings): Promise<Generation> {
     const id = this.#nextGeneration++;
-    const snapshot = await this.#store.prepare(settings.model_path, id);
+    // CLASS_NAMES must fit the model: refused at start and on reload, before any worker is touched.
+    const snapshot = await this.#store.prepare(settings.model_path, id, (model) =>
+      checkLabels(model, labelOptions(settings)),
+    );
     const generation = { plan: planOf(id, settings), settings, snapshot };
     this.#generations.set(id, generation);
     return generation;

@@ -4,7 +4,7 @@
  *
  *   forestd serve [options]                                  run the server (primary + workers)
  *   forestd reload [--pid-file FILE]                         zero-downtime reload (SIGHUP)
- *   forestd predict [--model FILE] [--margin] < rows.json   score a JSON array of rows
+ *   forestd predict [--model FILE] [--output KIND] < rows.json   score or explain a JSON array of rows
  *   forestd inspect [FILE] [--json]                          describe a model
  *   forestd healthcheck [serve options]                      exit 0 if the local server is live
  */
@@ -19,14 +19,31 @@ import {
   outputsToJson,
   RowError,
   rowsToFloat32,
+  UnsupportedOutputError,
 } from "../model/index.js";
+import {
+  classIndices,
+  classNamesProblem,
+  explain,
+  explainShape,
+  isExplainKind,
+  labelNames,
+  labelsToJson,
+  toNested,
+} from "../model/outputs.js";
 import { runPrimary } from "./arbiter.js";
 
 const USAGE = `Usage:
-  forestd predict [--model FILE] [--margin] < rows.json
+  forestd predict [--model FILE] [--output KIND] [--class-names A,B,..] [--threshold T] < rows.json
       Reads a JSON array of rows (arrays, null = missing; or objects keyed by feature name) and
-      prints a JSON array of predictions: a number per row, or an array per row for
-      multi:softprob (and for --margin on multi-class models).
+      prints a JSON array with one entry per row. --output (default prediction):
+        prediction    a number per row, or an array per row for multi:softprob
+        margin        raw margins (as --margin; an array per row for multi-class models)
+        contribs      SHAP values, XGBoost's pred_contribs: features + 1 (bias last), per class
+        interactions  SHAP interaction values, XGBoost's pred_interactions: (F+1)×(F+1), per class
+        leaf          the leaf each tree sends the row to, XGBoost's pred_leaf
+        label         the class: a name from --class-names, else its index; binary models
+                      answer class 1 when the probability is above --threshold (default 0.5)
   forestd inspect [FILE] [--json]
       Prints the objective, classes, features, trees, depth, nodes and the XGBoost version.
   forestd serve [options]
@@ -48,9 +65,27 @@ function load(path: string | undefined): Model {
 function predict(args: string[]): void {
   const { values } = parseArgs({
     args,
-    options: { model: { type: "string", short: "m" }, margin: { type: "boolean", default: false } },
+    options: {
+      model: { type: "string", short: "m" },
+      margin: { type: "boolean", default: false },
+      output: { type: "string", short: "o", default: "prediction" },
+      "class-names": { type: "string" },
+      threshold: { type: "string", default: "0.5" },
+    },
   });
+  const output = values.margin ? "margin" : values.output;
+  if (!["prediction", "margin", "label"].includes(output) && !isExplainKind(output))
+    throw new UsageError(
+      `--output must be prediction, margin, contribs, interactions, leaf or label, got "${output}"`,
+    );
+  const threshold = Number(values.threshold);
+  if (!(threshold >= 0 && threshold <= 1)) throw new UsageError("--threshold must be between 0 and 1");
   const model = load(values.model);
+  const classNames = values["class-names"]?.split(",").map((n) => n.trim()) ?? null;
+  if (classNames) {
+    const problem = classNamesProblem(model, classNames);
+    if (problem) throw new UsageError(problem.replace("CLASS_NAMES", "--class-names"));
+  }
   const input = readFileSync(0, "utf8");
   let rows: unknown;
   try {
@@ -59,9 +94,19 @@ function predict(args: string[]): void {
     throw new UsageError(`standard input is not valid JSON: ${(error as Error).message}`);
   }
   if (!Array.isArray(rows)) throw new UsageError("standard input must be a JSON array of rows");
-  const options = { margin: values.margin };
-  const outputs = model.predictBatch(rowsToFloat32(model, rows), rows.length, options);
-  process.stdout.write(`${JSON.stringify(outputsToJson(outputs, model.outputWidth(options)))}\n`);
+  const x = rowsToFloat32(model, rows);
+  let json: unknown;
+  if (isExplainKind(output)) {
+    json = toNested(explain(model, output, x, rows.length), rows.length, explainShape(model, output));
+  } else if (output === "label") {
+    const margins = model.predictBatch(x, rows.length, { margin: true });
+    const names = labelNames(model, { classNames, threshold });
+    json = labelsToJson(classIndices(model, margins, rows.length, threshold), names);
+  } else {
+    const options = { margin: output === "margin" };
+    json = outputsToJson(model.predictBatch(x, rows.length, options), model.outputWidth(options));
+  }
+  process.stdout.write(`${JSON.stringify(json)}\n`);
 }
 
 function inspect(args: string[]): void {
@@ -122,7 +167,10 @@ async function serve(args: string[]): Promise<number> {
     process.stdout.write(`${settingsHelp()}\n`);
     return 0;
   }
-  loadModel(settings.model_path); // a model that cannot load stops start-up here, with its error
+  // A model that cannot load, or CLASS_NAMES that do not fit it, stop start-up here, with the reason.
+  const model = loadModel(settings.model_path);
+  const problem = settings.class_names.length > 0 ? classNamesProblem(model, settings.class_names) : null;
+  if (problem) throw new SettingsError(problem);
   return runPrimary(sources, settings);
 }
 
@@ -176,7 +224,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`forestd: ${error.message}\n`);
       return 2;
     }
-    if (error instanceof ModelError || error instanceof RowError) {
+    if (error instanceof ModelError || error instanceof RowError || error instanceof UnsupportedOutputError) {
       process.stderr.write(`forestd: ${error.code}: ${error.message}\n`);
       return 1;
     }

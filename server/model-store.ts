@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadModel, readModelBytes } from "../model/index.js";
+import { loadModel, type Model, readModelBytes } from "../model/index.js";
 
 export interface ModelSnapshot {
   readonly sha256: string;
@@ -39,11 +39,19 @@ export class ModelStore {
     this.dir = dir;
   }
 
-  /** Reads, validates and snapshots the model for `generation`; throws (a ModelError) if it is not servable. */
-  async prepare(source: string, generation: number): Promise<ModelSnapshot> {
+  /**
+   * Reads, validates and snapshots the model for `generation`; throws (a ModelError, or what
+   * `check` throws) if it is not servable.
+   */
+  async prepare(
+    source: string,
+    generation: number,
+    check: (model: Model) => void = () => {},
+  ): Promise<ModelSnapshot> {
     const bytes = await this.#read(source);
-    // Refuse a bad model here, before any worker is touched.
+    // Refuse a bad model (or settings that do not fit it, via `check`) here, before any worker is touched.
     const model = loadModel(bytes);
+    check(model);
     const sha256 = createHash("sha256").update(bytes).digest("hex");
     const path = join(this.dir, `${sha256}.model`);
     if (!existsSync(path)) {

@@ -16,12 +16,31 @@ export const PredictBody = Type.Union([
 ]);
 export const PredictQuery = Type.Object({
   output: Type.Optional(
-    Type.Union([Type.Literal("prediction"), Type.Literal("margin")], { default: "prediction" }),
+    Type.Union(
+      [
+        Type.Literal("prediction"),
+        Type.Literal("margin"),
+        Type.Literal("label"),
+        Type.Literal("contribs"),
+        Type.Literal("interactions"),
+        Type.Literal("leaf"),
+      ],
+      {
+        default: "prediction",
+        description:
+          "prediction; margin (raw margins); label (the class: CLASS_NAMES, else its index; THRESHOLD for binary); contribs (SHAP values as XGBoost's pred_contribs: F+1 per row, bias last, [K][F+1] for K classes); interactions (pred_interactions: [F+1][F+1], per class); leaf (pred_leaf: a leaf id per tree)",
+      },
+    ),
   ),
 });
-const Output = Type.Union([Type.Number(), Type.Array(Type.Number())], {
-  description: "a number, or an array per row for multi:softprob (and for margins of multi-output models)",
-});
+const Matrix = Type.Array(Type.Array(Type.Number()));
+const Output = Type.Union(
+  [Type.Number(), Type.String(), Type.Array(Type.Number()), Matrix, Type.Array(Matrix)],
+  {
+    description:
+      "per row: a number (or a class name for label); an array for multi:softprob, multi-class margins, contribs and leaf; a matrix for multi-class contribs and for interactions; matrices per class for multi-class interactions",
+  },
+);
 export const PredictResponse = Type.Union([
   Type.Object({ predictions: Type.Array(Output) }),
   Type.Object({ prediction: Output }),
@@ -50,7 +69,17 @@ export const InferBody = Type.Object({
     }),
     { minItems: 1, maxItems: 1 },
   ),
-  outputs: Type.Optional(Type.Array(Type.Object({ name: Type.String() }))),
+  outputs: Type.Optional(
+    Type.Array(
+      Type.Object({
+        name: Type.String({
+          maxLength: 64,
+          description: "predict, predict_proba, margin, label, contribs, interactions or leaf",
+        }),
+      }),
+      { maxItems: 16 },
+    ),
+  ),
 });
 
 export const InferResponse = Type.Object({
@@ -62,7 +91,9 @@ export const InferResponse = Type.Object({
       name: Type.String(),
       datatype: Type.String(),
       shape: Type.Array(Type.Integer()),
-      data: Type.Array(Type.Number()),
+      data: Type.Array(Type.Union([Type.Number(), Type.String()]), {
+        description: "row-major; strings for label when classes have names (BYTES)",
+      }),
     }),
   ),
 });

@@ -3,6 +3,7 @@
  * metrics both feed. Used by the worker process and by the in-process test app alike.
  */
 import type { Settings } from "../config/settings.js";
+import { explainWidth } from "../model/outputs.js";
 import type { MetricsDelta } from "../server/ipc.js";
 import { WorkerMetrics } from "./metrics.js";
 import { Batcher } from "./scoring/batcher.js";
@@ -39,6 +40,11 @@ export function createScoringStack(
     numFeature: served.model.numFeature,
     groups: served.model.numMarginOutputs,
     width: served.model.numOutputs,
+    explainWidths: {
+      contribs: explainWidth(served.model, "contribs"),
+      interactions: explainWidth(served.model, "interactions"),
+      leaf: explainWidth(served.model, "leaf"),
+    },
     maxBatchRows: settings.max_batch_rows,
     maxQueueRows: settings.max_queue,
     maxQueueWaitMs: settings.max_queue_wait * 1000,

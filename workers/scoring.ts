@@ -3,6 +3,16 @@
  * class counters. Routes stay plain: parse, validate, call this, serialise.
  */
 
+import {
+  classCount,
+  classIndices,
+  type ExplainKind,
+  explainUnsupportedReason,
+  explainWidth,
+  isExplainKind,
+  labelNames,
+  labelsToJson,
+} from "../model/outputs.js";
 import { InvalidInputError } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
 import type { Batcher } from "./scoring/batcher.js";
@@ -75,8 +85,14 @@ function countClasses(
     } else if (objective === "multi:softmax" && !margin) {
       cls = outputs[r];
     } else {
-      // Binary: a probability above 0.5, a hinge output of 1, or a positive margin.
-      const threshold = margin || objective !== "binary:logistic" ? 0 : 0.5;
+      // Binary: a probability above THRESHOLD (a margin above its logit), or a hinge output of 1.
+      const t = served.labels.threshold;
+      const threshold =
+        objective === "binary:logistic" && !margin
+          ? t
+          : objective === "binary:hinge"
+            ? 0
+            : Math.log(t / (1 - t));
       cls = objective === "binary:hinge" && !margin ? outputs[r] : outputs[r] > threshold ? 1 : 0;
     }
     if (cls >= 0 && cls < counts.length) counts[cls]++;
@@ -84,4 +100,65 @@ function countClasses(
   counts.forEach((n, c) => {
     if (n > 0) metrics.predicted(served.name, served.classes[c]).inc(n);
   });
+}
+
+/** Every output a prediction route can give, by the names of the API (?output=, OIP output names). */
+export type RouteOutput = "prediction" | "margin" | "label" | ExplainKind;
+export const ROUTE_OUTPUTS: readonly RouteOutput[] = [
+  "prediction",
+  "margin",
+  "label",
+  "contribs",
+  "interactions",
+  "leaf",
+];
+
+export function isRouteOutput(v: unknown): v is RouteOutput {
+  return v === "prediction" || v === "margin" || v === "label" || isExplainKind(v);
+}
+
+/** Why this model cannot give `output` (a 400's message), or null. */
+export function outputProblem(served: ServedModel, output: RouteOutput): string | null {
+  if (output === "label" && classCount(served.model) === 0)
+    return `output "label" needs a classifier; this model (${served.model.objective}) is a ${served.model.task} model`;
+  if (isExplainKind(output)) {
+    const reason = explainUnsupportedReason(served.model, output);
+    if (reason) return `output "${output}" is not supported for this model: ${reason}`;
+  }
+  return null;
+}
+
+/**
+ * Most values one request's explanation may hold: interactions are (F+1)² per row and class, so a
+ * few rows of a wide model would otherwise ask for gigabytes (and a JSON answer larger still).
+ */
+export const MAX_EXPLAIN_VALUES = 1 << 22;
+
+/** A 400's message when `rows` rows of `kind` would exceed MAX_EXPLAIN_VALUES, else null. */
+export function explainSizeProblem(served: ServedModel, kind: ExplainKind, rows: number): string | null {
+  const perRow = explainWidth(served.model, kind);
+  if (rows * perRow <= MAX_EXPLAIN_VALUES) return null;
+  const most = Math.max(0, Math.floor(MAX_EXPLAIN_VALUES / perRow));
+  return `output "${kind}" is ${perRow} values per row; ${rows} rows would be ${rows * perRow}, over the limit of ${MAX_EXPLAIN_VALUES}: send at most ${most} rows per request`;
+}
+
+/** Each row's explanation, through the same queue, admission and deadline as predictions. */
+export async function explainRows(
+  deps: ScoringDeps,
+  values: Float32Array,
+  rows: number,
+  kind: ExplainKind,
+  timeoutMs: number,
+): Promise<Float32Array> {
+  const tooBig = explainSizeProblem(deps.served, kind, rows);
+  if (tooBig) throw new InvalidInputError(tooBig);
+  const outputs = await deps.batcher.explain(values, rows, kind, timeoutMs);
+  deps.metrics.rowsScored(deps.served.name).inc(rows);
+  return outputs;
+}
+
+/** Each row's class (a name from CLASS_NAMES or the model, else its index), from its margins. */
+export function labelRows(served: ServedModel, margins: Float32Array, rows: number): (string | number)[] {
+  const indices = classIndices(served.model, margins, rows, served.labels.threshold);
+  return labelsToJson(indices, labelNames(served.model, served.labels));
 }

@@ -1,6 +1,14 @@
 /** The model a worker serves: the engine's model plus what the API reports about the file. */
 import { createHash } from "node:crypto";
+import type { Settings } from "../config/settings.js";
 import { loadModel, type Model, type ModelInfo, readModelBytes } from "../model/index.js";
+import {
+  classCount,
+  classNamesProblem,
+  DEFAULT_LABELS,
+  type LabelOptions,
+  labelNames,
+} from "../model/outputs.js";
 
 export interface ServedModel {
   readonly name: string;
@@ -14,8 +22,24 @@ export interface ServedModel {
   readonly generation: number;
   readonly model: Model;
   readonly info: ModelInfo;
-  /** Class labels for classifiers ("0", "1", ...); empty for other tasks. */
+  /** Class labels for classifiers (CLASS_NAMES, the model's own, else "0", "1", ...); empty for other tasks. */
   readonly classes: readonly string[];
+  /** How ?output=label names classes and splits binary ones (CLASS_NAMES, THRESHOLD). */
+  readonly labels: LabelOptions;
+}
+
+/** CLASS_NAMES and THRESHOLD as label options. */
+export function labelOptions(settings: Pick<Settings, "class_names" | "threshold">): LabelOptions {
+  return {
+    classNames: settings.class_names.length > 0 ? settings.class_names : null,
+    threshold: settings.threshold,
+  };
+}
+
+/** Throws, with a message naming CLASS_NAMES, when the names do not fit the model's classes. */
+export function checkLabels(model: Model, labels: LabelOptions): void {
+  const problem = labels.classNames ? classNamesProblem(model, labels.classNames) : null;
+  if (problem) throw new Error(problem);
 }
 
 /** Where a worker reads its model: the generation's snapshot, with the digest the primary computed. */
@@ -25,14 +49,21 @@ export interface ModelSnapshotRef {
   readonly generation: number;
 }
 
-export function loadServedModel(path: string, name: string, snapshot?: ModelSnapshotRef): ServedModel {
+export function loadServedModel(
+  path: string,
+  name: string,
+  snapshot?: ModelSnapshotRef,
+  labels: LabelOptions = DEFAULT_LABELS,
+): ServedModel {
   const bytes = readModelBytes(snapshot?.path ?? path);
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   if (snapshot && sha256 !== snapshot.sha256)
     throw new Error(`model snapshot ${snapshot.path} has sha256 ${sha256}, expected ${snapshot.sha256}`);
   const model = loadModel(bytes);
+  checkLabels(model, labels);
   const info = model.info();
-  const classCount = info.task === "multiclass" ? info.numClass : info.task === "binary" ? 2 : 0;
+  const classCountOf = classCount(model);
+  const names = labelNames(model, labels);
   return {
     name,
     path,
@@ -41,6 +72,7 @@ export function loadServedModel(path: string, name: string, snapshot?: ModelSnap
     generation: snapshot?.generation ?? 0,
     model,
     info,
-    classes: Array.from({ length: classCount }, (_, i) => String(i)),
+    classes: classCountOf === 0 ? [] : (names ?? Array.from({ length: classCountOf }, (_, i) => String(i))),
+    labels,
   };
 }

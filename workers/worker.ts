@@ -12,7 +12,7 @@ import { ConnectionDrainer } from "./drain.js";
 import { sendSnapshot, type WorkerMetrics } from "./metrics.js";
 import type { ScoringPool } from "./scoring/scoring-pool.js";
 import { createScoringStack } from "./scoring-stack.js";
-import { loadServedModel, type ModelSnapshotRef, type ServedModel } from "./served-model.js";
+import { labelOptions, loadServedModel, type ModelSnapshotRef, type ServedModel } from "./served-model.js";
 
 const HEARTBEAT_MS = 500;
 
@@ -66,7 +66,12 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
 
   let served: ServedModel;
   try {
-    served = loadServedModel(settings.model_path, settings.model_name, snapshotFromEnvironment());
+    served = loadServedModel(
+      settings.model_path,
+      settings.model_name,
+      snapshotFromEnvironment(),
+      labelOptions(settings),
+    );
   } catch (error) {
     return bootError(`cannot load model ${settings.model_path}`, error);
   }

@@ -3,11 +3,11 @@ import pino from "pino";
 import { loadSettings } from "../../config/load-settings.js";
 import { buildApp } from "../../workers/app.js";
 import { createScoringStack } from "../../workers/scoring-stack.js";
-import { loadServedModel } from "../../workers/served-model.js";
+import { labelOptions, loadServedModel } from "../../workers/served-model.js";
 
 export async function testApp(argv: string[] = [], env: Record<string, string> = {}) {
   const { settings } = await loadSettings({ argv, env: { ACCESS_LOG: "off", ...env }, cwd: process.cwd() });
-  const served = loadServedModel(settings.model_path, settings.model_name);
+  const served = loadServedModel(settings.model_path, settings.model_name, undefined, labelOptions(settings));
   const { pool, batcher, metrics } = createScoringStack(settings, served, { testHooks: true });
   let ready = true;
   const app = await buildApp({

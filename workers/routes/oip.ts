@@ -1,11 +1,85 @@
 /**
  * Open Inference Protocol (KServe V2): server and model metadata, health, and infer with one
- * FP32/FP64 input tensor of shape [N, F] (data flat or nested); the output tensor is "predict".
+ * FP32/FP64 input tensor of shape [N, F] (data flat or nested). The output tensor is "predict"
+ * unless the request names others (`outputs: [{"name": ...}]`, any of OUTPUT_NAMES) or one
+ * through `parameters.output` (margin, label, contribs, interactions, leaf).
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { explainShape, isExplainKind } from "../../model/outputs.js";
 import { InvalidInputError, ModelNotFoundError, NotReadyError, TooManyRowsError } from "../errors.js";
 import { InferBody, InferResponse, ModelNameParams } from "../schemas.js";
-import { deadlineMs, type ScoringDeps, scoreRows } from "../scoring.js";
+import {
+  deadlineMs,
+  explainRows,
+  isRouteOutput,
+  labelRows,
+  outputProblem,
+  type RouteOutput,
+  type ScoringDeps,
+  scoreRows,
+} from "../scoring.js";
+import type { ServedModel } from "../served-model.js";
+
+/** Output tensors a request may name. */
+export const OUTPUT_NAMES = [
+  "predict",
+  "predict_proba",
+  "margin",
+  "label",
+  "contribs",
+  "interactions",
+  "leaf",
+] as const;
+type OutputName = (typeof OUTPUT_NAMES)[number];
+
+interface OutputMeta {
+  name: OutputName;
+  datatype: "FP32" | "INT32" | "BYTES";
+  /** Per-row shape; the tensor's is [N, ...this] (or [N] when empty). */
+  rowShape: number[];
+}
+
+function routeOutput(name: OutputName): RouteOutput {
+  return name === "predict" || name === "predict_proba" ? "prediction" : name;
+}
+
+/** Why this model cannot give `name`, or null. */
+function oipOutputProblem(served: ServedModel, name: OutputName): string | null {
+  if (name === "predict_proba") {
+    const t = served.model.objective;
+    return t === "binary:logistic" || t === "multi:softprob"
+      ? null
+      : `output "predict_proba" needs binary:logistic or multi:softprob; this model is ${t}`;
+  }
+  return outputProblem(served, routeOutput(name));
+}
+
+/** The tensor each output name gives for this model. */
+function outputMeta(served: ServedModel, name: OutputName): OutputMeta {
+  const model = served.model;
+  const perRow = (w: number) => (w === 1 ? [] : [w]);
+  switch (name) {
+    case "predict":
+      return { name, datatype: "FP32", rowShape: perRow(model.numOutputs) };
+    case "predict_proba":
+      return { name, datatype: "FP32", rowShape: [model.task === "binary" ? 2 : model.numOutputs] };
+    case "margin":
+      return { name, datatype: "FP32", rowShape: perRow(model.numMarginOutputs) };
+    case "label":
+      return {
+        name,
+        datatype: served.classes.length > 0 && labelled(served) ? "BYTES" : "INT32",
+        rowShape: [],
+      };
+    default:
+      return { name, datatype: "FP32", rowShape: explainShape(model, name) };
+  }
+}
+
+/** Labels are names (CLASS_NAMES or the model's), not indices. */
+function labelled(served: ServedModel): boolean {
+  return served.labels.classNames !== null || served.model.classLabels !== null;
+}
 
 export interface OipDeps extends ScoringDeps {
   version: string;
@@ -22,6 +96,7 @@ type InferRequest = {
     data: unknown[];
     parameters?: Record<string, unknown>;
   }[];
+  outputs?: { name: string }[];
 };
 
 /** Flat or nested tensor data → float32 rows, with the offending index named on error. */
@@ -94,13 +169,16 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
     { schema: { summary: "OIP model metadata", params: ModelNameParams } },
     async (request) => {
       checkName(request);
-      const width = served.model.numOutputs;
       return {
         name: served.name,
         versions: [served.sha256.slice(0, 12)],
         platform: "xgboost",
         inputs: [{ name: "input-0", datatype: "FP32", shape: [-1, served.model.numFeature] }],
-        outputs: [{ name: "predict", datatype: "FP32", shape: width === 1 ? [-1] : [-1, width] }],
+        // Every output this model can give; "predict" is the default.
+        outputs: OUTPUT_NAMES.filter((name) => oipOutputProblem(served, name) === null).map((name) => {
+          const meta = outputMeta(served, name);
+          return { name, datatype: meta.datatype, shape: [-1, ...meta.rowShape] };
+        }),
       };
     },
   );
@@ -135,21 +213,83 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
       );
       const { values, rows } = tensorToRows(input, served.model.numFeature, deps.maxRequestRows);
       request.forestdRows = rows;
-      const margin = body.parameters?.output === "margin";
-      const { outputs, width } = await scoreRows(deps, values, rows, margin, timeoutMs);
+      const names = requestedOutputs(served, body);
+      // Scores once for every output derived from margins; each explanation is its own pool task.
+      // A task takes its rows' buffer (transferred to the thread), so all but the last get a copy.
+      const needsMargins = names.some((n) => !isExplainKind(n));
+      let tasksLeft = names.filter(isExplainKind).length + (needsMargins ? 1 : 0);
+      const rowsForTask = () => (--tasksLeft === 0 ? values : values.slice());
+      const margins = needsMargins
+        ? (await scoreRows(deps, rowsForTask(), rows, true, timeoutMs)).outputs
+        : null;
+      const outputs = [];
+      for (const name of names) {
+        const meta = outputMeta(served, name);
+        let data: (number | string)[];
+        if (isExplainKind(name))
+          data = Array.from(await explainRows(deps, rowsForTask(), rows, name, timeoutMs));
+        else data = fromMargins(served, name, margins as Float32Array, rows);
+        outputs.push({ name, datatype: meta.datatype, shape: [rows, ...meta.rowShape], data });
+      }
       return {
         model_name: served.name,
         model_version: served.sha256.slice(0, 12),
         ...(body.id !== undefined ? { id: body.id } : {}),
-        outputs: [
-          {
-            name: "predict",
-            datatype: "FP32",
-            shape: width === 1 ? [rows] : [rows, width],
-            data: Array.from(outputs),
-          },
-        ],
+        outputs,
       };
     },
   );
+}
+
+/** The outputs a request asks for: `outputs[].name`, else `parameters.output`, else "predict". */
+function requestedOutputs(served: ServedModel, body: InferRequest): OutputName[] {
+  const known = (v: unknown): v is OutputName => OUTPUT_NAMES.includes(v as OutputName);
+  let names: OutputName[];
+  if (body.outputs && body.outputs.length > 0) {
+    names = body.outputs.map(({ name }) => {
+      if (!known(name))
+        throw new InvalidInputError(
+          `unknown output "${String(name).slice(0, 64)}"; outputs are ${OUTPUT_NAMES.join(", ")}`,
+        );
+      return name;
+    });
+    if (new Set(names).size !== names.length) throw new InvalidInputError("an output is named twice");
+  } else {
+    const output = body.parameters?.output;
+    if (output === undefined || output === "prediction") names = ["predict"];
+    else if (isRouteOutput(output)) names = [output as OutputName];
+    else
+      throw new InvalidInputError(
+        `parameters.output must be one of prediction, margin, label, contribs, interactions, leaf; got "${String(output).slice(0, 40)}"`,
+      );
+  }
+  const problems = names.map((n) => oipOutputProblem(served, n)).filter((p) => p !== null);
+  if (problems.length > 0) throw new InvalidInputError(problems.join("; "));
+  return names;
+}
+
+/** predict, predict_proba, margin or label, from the rows' margins. */
+function fromMargins(
+  served: ServedModel,
+  name: OutputName,
+  margins: Float32Array,
+  rows: number,
+): (number | string)[] {
+  const model = served.model;
+  switch (name) {
+    case "margin":
+      return Array.from(margins);
+    case "label":
+      return labelRows(served, margins, rows);
+    case "predict_proba": {
+      const p = model.transform(margins, rows);
+      if (model.task !== "binary") return Array.from(p);
+      // [P(class 0), P(class 1)] per row, as scikit-learn's predict_proba
+      const out: number[] = [];
+      for (let r = 0; r < rows; r++) out.push(Math.fround(1 - p[r]), p[r]);
+      return out;
+    }
+    default:
+      return Array.from(model.transform(margins, rows));
+  }
 }

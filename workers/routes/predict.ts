@@ -1,12 +1,24 @@
 /**
  * POST /predict — {"instances": [row, ...]} → {"predictions": [...]}; a bare row object →
- * {"prediction": ...}; `?output=margin` for raw margins.
+ * {"prediction": ...}. `?output=` picks what each row gets: prediction (default), margin, label,
+ * or an explanation (contribs, interactions, leaf: XGBoost's shapes, per row).
  */
 import type { FastifyInstance } from "fastify";
 import { columnLookup, outputsToJson, rowsToFloat32 } from "../../model/index.js";
+import { explainShape, isExplainKind, toNested } from "../../model/outputs.js";
 import { InvalidInputError, TooManyRowsError } from "../errors.js";
 import { ErrorResponse, PredictBody, PredictQuery, PredictResponse } from "../schemas.js";
-import { deadlineMs, type ScoringDeps, scoreRows } from "../scoring.js";
+import {
+  deadlineMs,
+  explainRows,
+  isRouteOutput,
+  labelRows,
+  outputProblem,
+  ROUTE_OUTPUTS,
+  type RouteOutput,
+  type ScoringDeps,
+  scoreRows,
+} from "../scoring.js";
 
 const SHAPE = 'the body must be {"instances": [row, ...]} or a single row object keyed by feature name';
 
@@ -33,7 +45,9 @@ export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Pr
     },
     async (request) => {
       const body = request.body;
-      const margin = (request.query as { output?: string }).output === "margin";
+      const output = (request.query as { output?: RouteOutput }).output ?? "prediction";
+      const problem = outputProblem(deps.served, output);
+      if (problem) throw new InvalidInputError(problem);
       let rows: unknown[];
       let single = false;
       if (isPlainObject(body) && Object.hasOwn(body, "instances")) {
@@ -57,8 +71,17 @@ export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Pr
       );
       const values = rowsToFloat32(model, rows, columns);
       request.forestdRows = rows.length;
-      const { outputs, width } = await scoreRows(deps, values, rows.length, margin, timeoutMs);
-      const json = outputsToJson(outputs, width);
+      let json: unknown[];
+      if (isExplainKind(output)) {
+        const outputs = await explainRows(deps, values, rows.length, output, timeoutMs);
+        json = toNested(outputs, rows.length, explainShape(model, output));
+      } else if (output === "label") {
+        const { outputs } = await scoreRows(deps, values, rows.length, true, timeoutMs);
+        json = labelRows(deps.served, outputs, rows.length);
+      } else {
+        const { outputs, width } = await scoreRows(deps, values, rows.length, output === "margin", timeoutMs);
+        json = outputsToJson(outputs, width);
+      }
       return single ? { prediction: json[0] } : { predictions: json };
     },
   );
@@ -66,10 +89,10 @@ export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Pr
 
 function validateQuery(query: unknown): { value: unknown } | { error: Error } {
   const output = isPlainObject(query) ? query.output : undefined;
-  if (output === undefined || output === "prediction" || output === "margin") return { value: query };
+  if (output === undefined || isRouteOutput(output)) return { value: query };
   return {
     error: new InvalidInputError(
-      `query "output" must be "prediction" or "margin", got "${String(output).slice(0, 40)}"`,
+      `query "output" must be one of ${ROUTE_OUTPUTS.join(", ")}; got "${String(output).slice(0, 40)}"`,
     ),
   };
 }

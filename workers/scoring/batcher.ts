@@ -9,7 +9,18 @@
  * request is cut so that idle threads share it. Each request gets back exactly its own rows'
  * outputs, in order.
  */
-import { decodeResult, type ScoreTask } from "./protocol.js";
+import type { ExplainKind } from "../../model/outputs.js";
+import { decodeExplainResult, decodeResult, type ScoreTask } from "./protocol.js";
+
+/** What a request wants back. Predictions and margins ride in the same tasks; each explanation kind in its own. */
+export type JobOutput = "prediction" | "margin" | ExplainKind;
+/** Outputs that share tasks, and whose cost per row is measured separately. */
+type TaskClass = "score" | ExplainKind;
+const TASK_CLASSES: readonly TaskClass[] = ["score", "contribs", "interactions", "leaf"];
+
+function taskClass(output: JobOutput): TaskClass {
+  return output === "prediction" || output === "margin" ? "score" : output;
+}
 
 /** The piscina facade the batcher drives (see scoring-pool.ts). */
 export interface TaskRunner {
@@ -22,6 +33,8 @@ export interface BatcherOptions {
   /** Margins per row, and predictions per row, of the model. */
   groups: number;
   width: number;
+  /** Values per row of each explanation (model/outputs.ts explainWidth). */
+  explainWidths?: Readonly<Record<ExplainKind, number>>;
   maxBatchRows: number;
   /** Most rows allowed to wait for a thread; more → OverloadedError. */
   maxQueueRows: number;
@@ -72,7 +85,7 @@ interface Job {
   deadline: number;
   values: Float32Array;
   rows: number;
-  margin: boolean;
+  kind: JobOutput;
   output: Float32Array;
   remaining: number;
   settled: boolean;
@@ -95,21 +108,57 @@ export class Batcher {
   #queue: Piece[] = [];
   #head = 0;
   #queuedRows = 0;
+  /** Rows waiting, per task class: an explanation row costs far more than a prediction row. */
+  readonly #queuedByClass: Record<TaskClass, number> = { score: 0, contribs: 0, interactions: 0, leaf: 0 };
   #inFlight = 0;
   #pumpScheduled = false;
   /**
-   * Smoothed rows per task and ms per task (scoring time on the thread); their ratio is the rate a thread
-   * scores at, for expected-wait admission. A ratio of smoothed sums rather than a smoothed ratio:
-   * small tasks, dominated by the round trip, must not make big queues look slow.
+   * Per task class, smoothed rows per task and ms per task (scoring time on the thread); their
+   * ratio is the rate a thread works at, for expected-wait admission. A ratio of smoothed sums
+   * rather than a smoothed ratio: small tasks, dominated by the round trip, must not make big
+   * queues look slow. Measured, per class, because a SHAP row costs 10³–10⁵ prediction rows.
    */
-  #taskRows = 0;
-  #taskMs = 0;
+  readonly #taskRows: Record<TaskClass, number> = { score: 0, contribs: 0, interactions: 0, leaf: 0 };
+  readonly #taskMs: Record<TaskClass, number> = { score: 0, contribs: 0, interactions: 0, leaf: 0 };
   /** While rows wait, a sweep answers those whose deadline passes even if no thread frees up. */
   #sweep: NodeJS.Timeout | null = null;
 
   constructor(pool: TaskRunner, options: BatcherOptions) {
     this.#pool = pool;
-    this.#o = { minSplitRows: 256, maxQueueWaitMs: Number.POSITIVE_INFINITY, ...options };
+    this.#o = {
+      minSplitRows: 256,
+      maxQueueWaitMs: Number.POSITIVE_INFINITY,
+      explainWidths: { contribs: 0, interactions: 0, leaf: 0 },
+      ...options,
+    };
+  }
+
+  /** Measured ms per row of a task class on a thread, or 0 before its first task. */
+  #msPerRow(c: TaskClass): number {
+    return this.#taskRows[c] === 0 ? 0 : this.#taskMs[c] / this.#taskRows[c];
+  }
+
+  /**
+   * What one row of `output` costs, in prediction rows, as measured on the threads: the weight
+   * its rows carry in the queue bound and the batch size. 1 until both rates are known.
+   */
+  costFactor(output: JobOutput): number {
+    const c = taskClass(output);
+    const score = this.#msPerRow("score");
+    const mine = this.#msPerRow(c);
+    return c === "score" || score === 0 || mine === 0 ? 1 : Math.max(1, mine / score);
+  }
+
+  /** Waiting rows weighed by their cost, in prediction rows. */
+  #queuedCost(): number {
+    let cost = 0;
+    for (const c of TASK_CLASSES)
+      if (this.#queuedByClass[c] > 0) cost += this.#queuedByClass[c] * this.#factorOf(c);
+    return cost;
+  }
+
+  #factorOf(c: TaskClass): number {
+    return c === "score" ? 1 : this.costFactor(c);
   }
 
   /** Rows waiting for a thread. */
@@ -124,8 +173,17 @@ export class Batcher {
 
   /** Expected ms before rows queued now reach a thread, from recent scoring rates (0 when unknown). */
   get expectedWaitMs(): number {
-    if (this.#taskRows === 0 || this.#queuedRows === 0) return 0;
-    return (this.#queuedRows * this.#taskMs) / (this.#taskRows * this.#pool.threads);
+    if (this.#queuedRows === 0) return 0;
+    let ms = 0;
+    for (const c of TASK_CLASSES) {
+      const queued = this.#queuedByClass[c];
+      if (queued === 0) continue;
+      // A class not measured yet is assumed to cost what the dearest measured one does.
+      let rate = this.#msPerRow(c);
+      if (rate === 0) for (const other of TASK_CLASSES) rate = Math.max(rate, this.#msPerRow(other));
+      ms += queued * rate;
+    }
+    return ms / this.#pool.threads;
   }
 
   /**
@@ -147,10 +205,40 @@ export class Batcher {
     timeoutMs = Number.POSITIVE_INFINITY,
     test: { hangMs?: number } = {},
   ): Promise<Float32Array> {
-    const width = margin ? this.#o.groups : this.#o.width;
+    return this.#enqueue(values, rows, margin ? "margin" : "prediction", timeoutMs, test);
+  }
+
+  /**
+   * An explanation of `rows` rows (model/outputs.ts): resolves with rows × its width values. Same
+   * queue, admission and deadline as `submit`, with rows weighed by their measured cost.
+   */
+  explain(
+    values: Float32Array,
+    rows: number,
+    kind: ExplainKind,
+    timeoutMs = Number.POSITIVE_INFINITY,
+  ): Promise<Float32Array> {
+    return this.#enqueue(values, rows, kind, timeoutMs, {});
+  }
+
+  #widthOf(kind: JobOutput): number {
+    if (kind === "prediction") return this.#o.width;
+    if (kind === "margin") return this.#o.groups;
+    return this.#o.explainWidths[kind];
+  }
+
+  #enqueue(
+    values: Float32Array,
+    rows: number,
+    kind: JobOutput,
+    timeoutMs: number,
+    test: { hangMs?: number },
+  ): Promise<Float32Array> {
+    const width = this.#widthOf(kind);
     if (rows === 0) return Promise.resolve(new Float32Array(0));
     const idle = this.#pool.threads - this.#inFlight;
-    if (this.#queuedRows + rows > this.#o.maxQueueRows + idle * this.#o.maxBatchRows) {
+    const cost = rows * this.costFactor(kind);
+    if (this.#queuedCost() + cost > this.#o.maxQueueRows + idle * this.#o.maxBatchRows) {
       return Promise.reject(new OverloadedError(this.#queuedRows));
     }
     if (idle === 0 && this.expectedWaitMs > Math.min(timeoutMs, this.#o.maxQueueWaitMs)) {
@@ -162,7 +250,7 @@ export class Batcher {
         deadline: performance.now() + timeoutMs,
         values,
         rows,
-        margin,
+        kind,
         output: new Float32Array(rows * width),
         remaining: rows,
         settled: false,
@@ -172,6 +260,7 @@ export class Batcher {
       };
       this.#queue.push({ job, start: 0, rows });
       this.#queuedRows += rows;
+      this.#queuedByClass[taskClass(kind)] += rows;
       if (Number.isFinite(timeoutMs) && this.#sweep === null) {
         this.#sweep = setInterval(() => this.#expireOverdue(), 25);
         this.#sweep.unref();
@@ -194,8 +283,14 @@ export class Batcher {
   #pump(): void {
     while (this.#inFlight < this.#pool.threads && this.#head < this.#queue.length) {
       const idle = this.#pool.threads - this.#inFlight;
-      const share = Math.ceil(this.#queuedRows / idle);
-      const target = Math.min(this.#o.maxBatchRows, Math.max(this.#o.minSplitRows, share));
+      // One task holds one class of work: the class of the oldest waiting rows.
+      const cls = taskClass(this.#queue[this.#head].job.kind);
+      const share = Math.ceil(this.#queuedByClass[cls] / idle);
+      const factor = this.#factorOf(cls);
+      const target =
+        cls === "score"
+          ? Math.min(this.#o.maxBatchRows, Math.max(this.#o.minSplitRows, share))
+          : Math.max(1, Math.min(Math.floor(this.#o.maxBatchRows / factor), share));
       const pieces: Piece[] = [];
       let total = 0;
       const now = performance.now();
@@ -204,11 +299,12 @@ export class Batcher {
         if (next.rows === 0 || next.job.settled || next.job.deadline < now) {
           // Not worth scoring: its deadline passed (or another part already failed it).
           this.#expire(next.job, now);
-          this.#queuedRows -= next.rows;
+          this.#dequeued(next.job, next.rows);
           next.rows = 0;
           this.#head++;
           continue;
         }
+        if (taskClass(next.job.kind) !== cls) break;
         const take = Math.min(next.rows, target - total);
         pieces.push({ job: next.job, start: next.start, rows: take });
         total += take;
@@ -220,9 +316,14 @@ export class Batcher {
         this.#queue = this.#queue.slice(this.#head);
         this.#head = 0;
       }
-      this.#queuedRows -= total;
-      if (total > 0) this.#dispatch(pieces, total);
+      for (const p of pieces) this.#dequeued(p.job, p.rows);
+      if (total > 0) this.#dispatch(pieces, total, cls);
     }
+  }
+
+  #dequeued(job: Job, rows: number): void {
+    this.#queuedRows -= rows;
+    this.#queuedByClass[taskClass(job.kind)] -= rows;
   }
 
   #expireOverdue(): void {
@@ -231,7 +332,7 @@ export class Batcher {
       const piece = this.#queue[i];
       if (piece.rows > 0 && !piece.job.settled && piece.job.deadline < now) {
         this.#expire(piece.job, now);
-        this.#queuedRows -= piece.rows;
+        this.#dequeued(piece.job, piece.rows);
         piece.rows = 0;
       }
     }
@@ -247,7 +348,7 @@ export class Batcher {
     job.reject(new DeadlinePassedError(now - job.enqueuedAt));
   }
 
-  #dispatch(pieces: Piece[], rows: number): void {
+  #dispatch(pieces: Piece[], rows: number, cls: TaskClass): void {
     const nf = this.#o.numFeature;
     const now = performance.now();
     let values: Float32Array;
@@ -268,29 +369,35 @@ export class Batcher {
       }
     }
     const task: ScoreTask = { values, rows, wantMargins: false, wantPredictions: false };
+    if (cls !== "score") task.explain = cls;
     for (const p of pieces) {
       this.#o.onDispatch?.(p.rows, (now - p.job.enqueuedAt) / 1000);
-      if (p.job.margin) task.wantMargins = true;
-      else task.wantPredictions = true;
+      if (p.job.kind === "margin") task.wantMargins = true;
+      else if (p.job.kind === "prediction") task.wantPredictions = true;
       if (p.job.hangMs > (task.hangMs ?? 0)) task.hangMs = p.job.hangMs;
     }
     this.#inFlight++;
     this.#pool
       .run(task, [values.buffer as ArrayBuffer])
       .then((buffer) => {
-        const result = decodeResult(buffer, task, this.#o.groups, this.#o.width);
+        const result =
+          cls === "score"
+            ? decodeResult(buffer, task, this.#o.groups, this.#o.width)
+            : { ...decodeExplainResult(buffer, rows, this.#widthOf(cls)), margins: null, predictions: null };
         this.#o.onBatch?.(rows, result.seconds);
         // The thread's own scoring time, not the round trip: the round trip also counts event-loop
         // delay in this process, which would make a busy-but-keeping-up worker look slow.
         const ms = Math.max(0.001, result.seconds * 1000);
-        const first = this.#taskRows === 0;
-        this.#taskRows = first ? rows : 0.8 * this.#taskRows + 0.2 * rows;
-        this.#taskMs = first ? ms : 0.8 * this.#taskMs + 0.2 * ms;
+        const first = this.#taskRows[cls] === 0;
+        this.#taskRows[cls] = first ? rows : 0.8 * this.#taskRows[cls] + 0.2 * rows;
+        this.#taskMs[cls] = first ? ms : 0.8 * this.#taskMs[cls] + 0.2 * ms;
         let offset = 0;
         for (const p of pieces) {
           const job = p.job;
-          const source = (job.margin ? result.margins : result.predictions) as Float32Array;
-          const w = job.margin ? this.#o.groups : this.#o.width;
+          const source = (
+            "outputs" in result ? result.outputs : job.kind === "margin" ? result.margins : result.predictions
+          ) as Float32Array;
+          const w = this.#widthOf(job.kind);
           if (!job.settled) {
             job.output.set(source.subarray(offset * w, (offset + p.rows) * w), p.start * w);
             job.remaining -= p.rows;

@@ -1,3 +1,5 @@
+import type { ExplainKind } from "../../model/outputs.js";
+
 /**
  * What crosses between a worker's event loop and its scoring threads. Both directions move a
  * single ArrayBuffer (transferred, never copied): piscina transfers only a task's top-level value,
@@ -10,6 +12,8 @@ export interface ScoreTask {
   /** Which outputs the batch needs: margins, transformed predictions, or both. */
   wantMargins: boolean;
   wantPredictions: boolean;
+  /** An explanation instead of scores: the result's outputs are rows × its width. */
+  explain?: ExplainKind;
   /** Test-only: make this task hang for this many ms (FORESTD_TEST_HOOKS=1 only). */
   hangMs?: number;
 }
@@ -63,5 +67,17 @@ export function decodeResult(
     predictions: task.wantPredictions
       ? new Float32Array(buffer, HEADER_BYTES + 4 * m, task.rows * width)
       : null,
+  };
+}
+
+/** The outputs of an explanation task: rows × `width` float32 values after the header. */
+export function decodeExplainResult(
+  buffer: ArrayBuffer,
+  rows: number,
+  width: number,
+): { seconds: number; outputs: Float32Array } {
+  return {
+    seconds: new Float64Array(buffer, 0, 1)[0],
+    outputs: new Float32Array(buffer, HEADER_BYTES, rows * width),
   };
 }

@@ -5,6 +5,7 @@
 import { threadId } from "node:worker_threads";
 import { move, workerData } from "piscina";
 import { loadModel } from "../../model/index.js";
+import { explain } from "../../model/outputs.js";
 import { BUSY_SLOTS, encodeResult, type ScoreTask, type ThreadData } from "./protocol.js";
 
 const { modelPath, testHooks, busy } = workerData as ThreadData;
@@ -19,6 +20,11 @@ export default function score(task: ScoreTask): ArrayBuffer {
   try {
     if (testHooks && task.hangMs) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, task.hangMs);
     const start = process.hrtime.bigint();
+    if (task.explain) {
+      const outputs = explain(model, task.explain, task.values, task.rows);
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      return move(encodeResult(seconds, null, outputs)) as ArrayBuffer;
+    }
     const margins = model.predictBatch(task.values, task.rows, { margin: true });
     const predictions = task.wantPredictions ? model.transform(margins, task.rows) : null;
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
