@@ -223,18 +223,8 @@ export class Supervisor {
         }
         return;
       case "SIGTTIN":
-        this.target++;
-        out.push({
-          type: "log",
-          level: "info",
-          event: "scale",
-          message: `workers: ${this.target}`,
-          fields: { workers: this.target },
-        });
-        this.#tick(now, out);
-        return;
       case "SIGTTOU":
-        this.target = Math.max(1, this.target - 1);
+        this.target = Math.max(1, this.target + (signal === "SIGTTIN" ? 1 : -1));
         out.push({
           type: "log",
           level: "info",
