@@ -1,32 +1,52 @@
 /** Admission control: deadlines, the queue bound, and shedding under event-loop pressure. */
 import t from "tap";
 import { testApp } from "./helpers/app.js";
+import { heldThreads, SCRIPTED_THREAD, scriptedRow } from "./helpers/threads.js";
 
 const ROW = { height: 180, weight: 80, shoe_size: 44 };
 
+/** Tasks the scoring threads ran, and the rows in them (the per-task batch histogram). */
+async function tasksScored(metrics: Awaited<ReturnType<typeof testApp>>["metrics"]) {
+  const values = (await metrics.batchRows.get()).values;
+  const pick = (name: string) => values.find((v) => v.metricName === name)?.value ?? 0;
+  return { tasks: pick("forestd_batch_rows_count"), rows: pick("forestd_batch_rows_sum") };
+}
+
 t.test("rows whose deadline passes while they wait are not scored: 504", async (t) => {
-  const { app, batcher, served, metrics, close } = await testApp(["--threads", "1"]);
-  t.teardown(close);
-  const busy = batcher.submit(new Float32Array(served.model.numFeature), 1, false, Number.POSITIVE_INFINITY, {
-    hangMs: 1500,
+  const { app, served, metrics, close } = await testApp(
+    ["--threads", "1"],
+    {},
+    { threadFile: SCRIPTED_THREAD },
+  );
+  const threads = heldThreads();
+  t.teardown(async () => {
+    threads.release();
+    threads.close();
+    await close();
   });
-  await new Promise((r) => setTimeout(r, 100));
-  // The one thread is busy: the batcher holds this request, and it asks for 200 ms.
-  const rowsBefore = (await metrics.rows.get()).values.reduce((n, v) => n + v.value, 0); // batcher-direct rows are not counted
-  const started = Date.now();
+  const width = served.model.numFeature;
+  const busy = app.inject({
+    method: "POST",
+    url: "/predict",
+    payload: { instances: [scriptedRow("hold", width)] },
+  });
+  await threads.held();
+  // The one thread is held: the batcher keeps this request, and it asks for 200 ms.
   const r = await app.inject({
     method: "POST",
     url: "/predict",
     payload: ROW,
     headers: { "x-request-timeout-ms": "200" },
   });
-  const took = Date.now() - started;
   t.equal(r.statusCode, 504);
   t.equal(r.json().code, "FORESTD_ERR_DEADLINE");
-  t.ok(took >= 190 && took < 1000, `answered after ${took} ms, not after the busy task`);
-  await busy;
-  const rowsAfter = (await metrics.rows.get()).values.reduce((n, v) => n + v.value, 0);
-  t.equal(rowsAfter, rowsBefore, "its rows were never scored");
+  threads.release();
+  t.equal((await busy).statusCode, 200, "the held request is answered");
+  t.same(
+    await tasksScored(metrics),
+    { tasks: 1, rows: 1 },
+    "one task ran, the held one: the 504's row never did",
+  );
   const ok = await app.inject({
     method: "POST",
     url: "/predict",
@@ -34,6 +54,7 @@ t.test("rows whose deadline passes while they wait are not scored: 504", async (
     headers: { "x-request-timeout-ms": "5000" },
   });
   t.equal(ok.statusCode, 200, "with time to spare it is scored");
+  t.same(await tasksScored(metrics), { tasks: 2, rows: 2 });
   const oip = await app.inject({
     method: "POST",
     url: "/v2/models/default/infer",
@@ -46,17 +67,31 @@ t.test("rows whose deadline passes while they wait are not scored: 504", async (
 });
 
 t.test("beyond MAX_QUEUE rows waiting: 503 with Retry-After, counted", async (t) => {
-  const { app, batcher, served, close } = await testApp(["--threads", "1", "--max-queue", "2"]);
-  t.teardown(close);
-  const busy = batcher.submit(new Float32Array(served.model.numFeature), 1, false, Number.POSITIVE_INFINITY, {
-    hangMs: 800,
+  const { app, served, close } = await testApp(
+    ["--threads", "1", "--max-queue", "2"],
+    {},
+    {
+      threadFile: SCRIPTED_THREAD,
+    },
+  );
+  const threads = heldThreads();
+  t.teardown(async () => {
+    threads.release();
+    threads.close();
+    await close();
   });
-  await new Promise((r) => setTimeout(r, 100));
+  const busy = app.inject({
+    method: "POST",
+    url: "/predict",
+    payload: { instances: [scriptedRow("hold", served.model.numFeature)] },
+  });
+  await threads.held();
   const rows = Array.from({ length: 4 }, () => [1, 2, 3]);
   const shed = await app.inject({ method: "POST", url: "/predict", payload: { instances: rows } });
   t.equal(shed.statusCode, 503);
   t.equal(shed.headers["retry-after"], "1");
   t.equal(shed.json().code, "FORESTD_ERR_OVERLOADED");
+  threads.release();
   await busy;
   t.match((await app.inject("/metrics")).body, /forestd_rejected_total\{reason="overload"\} 1/);
 });

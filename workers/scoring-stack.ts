@@ -17,10 +17,10 @@ export interface ScoringStack {
 export function createScoringStack(
   settings: Settings,
   served: ServedModel,
-  options: { testHooks?: boolean; onThreadTimeout?: (threadId: number) => void } = {},
+  options: { threadFile?: string; onThreadTimeout?: (threadId: number) => void } = {},
 ): ScoringStack {
   const pool = new ScoringPool(settings.model_path, settings.threads, {
-    testHooks: options.testHooks,
+    threadFile: options.threadFile,
     taskTimeoutMs: settings.timeout * 1000,
     onThreadTimeout: options.onThreadTimeout,
   });

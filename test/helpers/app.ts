@@ -5,10 +5,19 @@ import { buildApp } from "../../workers/app.js";
 import { createScoringStack } from "../../workers/scoring-stack.js";
 import { loadServedModel } from "../../workers/served-model.js";
 
-export async function testApp(argv: string[] = [], env: Record<string, string> = {}) {
+export interface TestAppOptions {
+  /** The scoring thread module: test/helpers/threads.ts's SCRIPTED_THREAD to misbehave on cue. */
+  threadFile?: string;
+}
+
+export async function testApp(
+  argv: string[] = [],
+  env: Record<string, string> = {},
+  options: TestAppOptions = {},
+) {
   const { settings } = await loadSettings({ argv, env: { ACCESS_LOG: "off", ...env }, cwd: process.cwd() });
   const served = loadServedModel(settings.model_path, settings.model_name);
-  const { pool, batcher, metrics } = createScoringStack(settings, served, { testHooks: true });
+  const { pool, batcher, metrics } = createScoringStack(settings, served, { threadFile: options.threadFile });
   let ready = true;
   const app = await buildApp({
     settings,
@@ -20,6 +29,7 @@ export async function testApp(argv: string[] = [], env: Record<string, string> =
   });
   return {
     app,
+    settings,
     served,
     metrics,
     pool,
