@@ -2,7 +2,7 @@
  * The part of every prediction route after parsing: rows → batcher → outputs, plus the row and
  * class counters. Routes stay plain: parse, validate, call this, serialise.
  */
-
+import { predictedClass } from "../model/index.js";
 import { InvalidInputError } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
 import type { Batcher } from "./scoring/batcher.js";
@@ -65,20 +65,8 @@ function countClasses(
 ): void {
   const { served, metrics } = deps;
   const counts = new Array<number>(served.classes.length).fill(0);
-  const objective = served.info.objective;
   for (let r = 0; r < rows; r++) {
-    let cls: number;
-    if (width > 1) {
-      let best = 0;
-      for (let g = 1; g < width; g++) if (outputs[r * width + g] > outputs[r * width + best]) best = g;
-      cls = best;
-    } else if (objective === "multi:softmax" && !margin) {
-      cls = outputs[r];
-    } else {
-      // Binary: a probability above 0.5, a hinge output of 1, or a positive margin.
-      const threshold = margin || objective !== "binary:logistic" ? 0 : 0.5;
-      cls = objective === "binary:hinge" && !margin ? outputs[r] : outputs[r] > threshold ? 1 : 0;
-    }
+    const cls = predictedClass(served.objective, outputs, r, width, margin);
     if (cls >= 0 && cls < counts.length) counts[cls]++;
   }
   counts.forEach((n, c) => {
