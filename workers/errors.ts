@@ -7,6 +7,8 @@
  */
 import { STATUS_CODES } from "node:http";
 import createError, { type FastifyErrorConstructor } from "@fastify/error";
+import type { Static } from "typebox";
+import type { ErrorResponse } from "./schemas.js";
 
 export interface HttpErrorSpec {
   readonly code: `FORESTD_ERR_${string}`;
@@ -158,16 +160,12 @@ export function errorHeaders(status: number): Record<string, string> {
   return status === 503 ? { "retry-after": "1" } : {};
 }
 
-/** The JSON every error answer carries, whichever path sends it (Fastify, the shed gate, Node's clientError). */
-export interface ErrorBody {
-  statusCode: number;
-  code: string;
-  /** The status text; on the Open Inference Protocol routes the message, as that protocol specifies. */
-  error: string;
-  message: string;
-  row?: number;
-  field?: string;
-}
+/**
+ * The JSON every error answer carries, whichever path sends it (Fastify, the shed gate, Node's
+ * clientError): the shape /openapi.json documents. `error` is the status text; on the Open
+ * Inference Protocol routes the message, as that protocol specifies.
+ */
+export type ErrorBody = Static<typeof ErrorResponse>;
 
 export function errorBody(
   error: { code: string; message: string; row?: number; field?: string },
