@@ -15,7 +15,13 @@ export async function testApp(
   env: Record<string, string> = {},
   options: TestAppOptions = {},
 ) {
-  const { settings } = await loadSettings({ argv, env: { ACCESS_LOG: "off", ...env }, cwd: process.cwd() });
+  // Pressure shedding off unless a test asks for it (flags beat the environment): on a busy machine
+  // a loaded event loop would otherwise shed the requests a test is about, which is not its subject.
+  const { settings } = await loadSettings({
+    argv,
+    env: { ACCESS_LOG: "off", MAX_EVENT_LOOP_DELAY: "0", ...env },
+    cwd: process.cwd(),
+  });
   const served = loadServedModel(settings.model_path, settings.model_name);
   const { pool, batcher, metrics } = createScoringStack(settings, served, { threadFile: options.threadFile });
   let ready = true;
