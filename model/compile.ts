@@ -12,7 +12,7 @@
  * The walk from each root also proves the tree is a tree: every child index in range, no node
  * reached twice (which rules out cycles and shared subtrees).
  */
-import { ModelError } from "./errors.js";
+import { invalidModel, ModelError } from "./errors.js";
 import type { ModelSpec, TreeSpec } from "./read-document.js";
 
 export interface CompiledForest {
@@ -41,10 +41,6 @@ export const LEAF = -1;
 /** Category bitsets are 1 bit per category up to the largest one: cap them at 64 MiB in all. */
 const MAX_CATEGORY_WORDS = 1 << 24;
 
-function invalid(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_INVALID", message);
-}
-
 /** Nodes reachable from the root, checked; returns them in breadth-first order with their depth. */
 function walk(tree: TreeSpec, t: number): { order: Int32Array; depth: number } {
   const n = tree.numNodes;
@@ -62,8 +58,9 @@ function walk(tree: TreeSpec, t: number): { order: Int32Array; depth: number } {
     if (l === -1) continue;
     const r = tree.right[node];
     for (const child of [l, r]) {
-      if (child <= 0 || child >= n) invalid(`tree ${t} node ${node} has child ${child}, outside 1..${n - 1}`);
-      if (seen[child]) invalid(`tree ${t} node ${child} is reached twice (a cycle or a shared child)`);
+      if (child <= 0 || child >= n)
+        invalidModel(`tree ${t} node ${node} has child ${child}, outside 1..${n - 1}`);
+      if (seen[child]) invalidModel(`tree ${t} node ${child} is reached twice (a cycle or a shared child)`);
       seen[child] = 1;
       depthOf[child] = depthOf[node] + 1;
       if (depthOf[child] > maxDepth) maxDepth = depthOf[child];
@@ -136,7 +133,7 @@ export function compileForest(spec: ModelSpec): CompiledForest {
       }
       const li = newIndex.get(l)!;
       if (newIndex.get(tree.right[old]) !== li + 1)
-        invalid(`tree ${t} node ${old}: children are not siblings`);
+        invalidModel(`tree ${t} node ${old}: children are not siblings`);
       left[at] = li;
       missingRight[at] = tree.defaultLeft[old] ? 0 : 1;
       if (tree.splitType && tree.splitType[old] === 1) {

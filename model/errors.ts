@@ -48,3 +48,27 @@ export class UnsupportedOutputError extends Error {
     this.name = "UnsupportedOutputError";
   }
 }
+
+/** Refuses a model document that is not a valid XGBoost model, with a message naming where. */
+export function invalidModel(message: string): never {
+  throw new ModelError("FORESTD_ERR_MODEL_INVALID", message);
+}
+
+/** A value as error messages name it: `null`, `an array`, `the string "x"`, `the number 5`, ... */
+export function describeValue(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (ArrayBuffer.isView(v)) return "a typed array";
+  switch (typeof v) {
+    case "string":
+      return `the string ${JSON.stringify(v.slice(0, 40))}`;
+    case "number":
+    case "boolean":
+    case "bigint":
+      return `the ${typeof v} ${String(v).slice(0, 40)}`;
+    case "object":
+      return "an object";
+    default:
+      return typeof v;
+  }
+}

@@ -9,5 +9,5 @@ export { defaultModelPath, packageRoot } from "./default-model.js";
 export { ModelError, ModelErrorCodes, PredictInputError, UnsupportedOutputError } from "./errors.js";
 export { loadModel, type ModelSource, readModelBytes } from "./load.js";
 export { Model, type ModelInfo, type PredictOptions } from "./model.js";
-export { SUPPORTED_OBJECTIVES } from "./objectives.js";
-export { columnLookup, outputsToJson, RowError, rowsToFloat32, writeRow } from "./rows.js";
+export { type Objective, objectiveByName, predictedClass, SUPPORTED_OBJECTIVES } from "./objectives.js";
+export { columnLookup, featureNames, outputsToJson, RowError, rowsToFloat32, writeRow } from "./rows.js";

@@ -132,6 +132,39 @@ export function applyTransform(
   }
 }
 
+/**
+ * The class a classifier's row names (an index into its classes), read the way its objective
+ * writes outputs: argmax over several outputs; else the class itself (multi:softmax's argmax,
+ * binary:hinge's 0/1), a probability past `threshold` (sigmoid), or a margin past its logit
+ * (a hinge margin past 0).
+ */
+export function predictedClass(
+  objective: Objective,
+  outputs: Float32Array,
+  row: number,
+  width: number,
+  margin: boolean,
+  threshold = 0.5,
+): number {
+  const at = row * width;
+  if (width > 1) {
+    let best = 0;
+    for (let g = 1; g < width; g++) if (outputs[at + g] > outputs[at + best]) best = g;
+    return best;
+  }
+  const marginThreshold = objective.transform === "hinge" ? 0 : Math.log(threshold / (1 - threshold));
+  if (margin) return outputs[at] > marginThreshold ? 1 : 0;
+  switch (objective.transform) {
+    case "argmax":
+    case "hinge":
+      return outputs[at];
+    case "sigmoid":
+      return outputs[at] > threshold ? 1 : 0;
+    default:
+      return outputs[at] > marginThreshold ? 1 : 0;
+  }
+}
+
 /** XGBoost's common::Softmax: float max, float expf, double sum, float divide. */
 function softmaxRow(margins: Float32Array, at: number, groups: number, out: Float32Array): void {
   let max = margins[at];

@@ -7,7 +7,8 @@
  * field and, for trees, the tree and node. Structure (cycles, reachability) is checked by the
  * compiler, which walks every tree anyway.
  */
-import { ModelError } from "./errors.js";
+import { MAX_CATEGORY } from "./categories.js";
+import { describeValue, invalidModel, ModelError } from "./errors.js";
 import { type Objective, objectiveByName } from "./objectives.js";
 
 /** Bounds that keep a hostile file from asking for absurd memory or time. */
@@ -17,8 +18,7 @@ export const LIMITS = {
   maxTotalNodes: 1 << 27,
   maxFeatures: 1 << 20,
   maxOutputs: 1 << 16,
-  /** XGBoost's own bound on a category value (2^24, the largest integer a float32 holds exactly). */
-  maxCategory: 1 << 24,
+  maxCategory: MAX_CATEGORY,
 } as const;
 
 export interface TreeSpec {
@@ -59,33 +59,22 @@ export interface ModelSpec {
 type Json = unknown;
 type Obj = Record<string, Json>;
 
-function invalid(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_INVALID", message);
-}
-
-function describe(v: Json): string {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "an array";
-  if (ArrayBuffer.isView(v)) return "a typed array";
-  return typeof v === "object" ? "an object" : `${typeof v} ${JSON.stringify(v)?.slice(0, 40)}`;
-}
-
 function isObj(v: Json): v is Obj {
   return typeof v === "object" && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
 }
 
 function obj(v: Json, path: string): Obj {
-  if (!isObj(v)) invalid(`${path} must be an object, got ${describe(v)}`);
+  if (!isObj(v)) invalidModel(`${path} must be an object, got ${describeValue(v)}`);
   return v;
 }
 
 function field(o: Obj, key: string, path: string): Json {
-  if (!Object.hasOwn(o, key)) invalid(`${path}.${key} is missing`);
+  if (!Object.hasOwn(o, key)) invalidModel(`${path}.${key} is missing`);
   return o[key];
 }
 
 function str(v: Json, path: string): string {
-  if (typeof v !== "string") invalid(`${path} must be a string, got ${describe(v)}`);
+  if (typeof v !== "string") invalidModel(`${path} must be a string, got ${describeValue(v)}`);
   return v;
 }
 
@@ -93,7 +82,7 @@ function str(v: Json, path: string): string {
 function intParam(v: Json, path: string, min: number, max: number): number {
   const n = typeof v === "string" && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v;
   if (typeof n !== "number" || !Number.isInteger(n))
-    invalid(`${path} must be an integer, got ${describe(v)}`);
+    invalidModel(`${path} must be an integer, got ${describeValue(v)}`);
   if (n < min || n > max) {
     const err =
       n > max && max >= LIMITS.maxOutputs ? "FORESTD_ERR_MODEL_TOO_LARGE" : "FORESTD_ERR_MODEL_INVALID";
@@ -118,14 +107,14 @@ function numbers(v: Json, path: string, length?: number): ArrayLike<number> {
       if (typeof x === "number") arr[i] = x;
       else if (x === null) arr[i] = Number.NaN;
       else if (typeof x === "boolean") arr[i] = x ? 1 : 0;
-      else invalid(`${path}[${i}] must be a number, got ${describe(x)}`);
+      else invalidModel(`${path}[${i}] must be a number, got ${describeValue(x)}`);
     }
     out = arr;
   } else {
-    return invalid(`${path} must be an array, got ${describe(v)}`);
+    return invalidModel(`${path} must be an array, got ${describeValue(v)}`);
   }
   if (length !== undefined && out.length !== length) {
-    invalid(`${path} has ${out.length} entries; num_nodes says ${length}`);
+    invalidModel(`${path} has ${out.length} entries; num_nodes says ${length}`);
   }
   return out;
 }
@@ -133,13 +122,13 @@ function numbers(v: Json, path: string, length?: number): ArrayLike<number> {
 function integers(v: Json, path: string, length?: number): ArrayLike<number> {
   const out = numbers(v, path, length);
   for (let i = 0; i < out.length; i++) {
-    if (!Number.isInteger(out[i])) invalid(`${path}[${i}] must be an integer, got ${out[i]}`);
+    if (!Number.isInteger(out[i])) invalidModel(`${path}[${i}] must be an integer, got ${out[i]}`);
   }
   return out;
 }
 
 function strings(v: Json, path: string): string[] {
-  if (!Array.isArray(v)) invalid(`${path} must be an array of strings, got ${describe(v)}`);
+  if (!Array.isArray(v)) invalidModel(`${path} must be an array of strings, got ${describeValue(v)}`);
   return v.map((s, i) => str(s, `${path}[${i}]`));
 }
 
@@ -151,7 +140,7 @@ function parseBaseScore(v: Json, path: string): number[] {
   const parts = inner.split(",").map((p) => p.trim());
   const values = parts.map(Number);
   if (parts.some((p) => p === "") || values.some((x) => !Number.isFinite(x))) {
-    invalid(`${path} "${text.slice(0, 60)}" is not a number or a list of numbers`);
+    invalidModel(`${path} "${text.slice(0, 60)}" is not a number or a list of numbers`);
   }
   return values;
 }
@@ -196,16 +185,16 @@ function readTree(raw: Json, path: string, numFeature: number): { id: number; tr
   for (let i = 0; i < numNodes; i++) {
     if (left[i] === -1) {
       if (!Number.isFinite(splitCondition[i]))
-        invalid(`${path} leaf ${i} has a non-finite value ${splitCondition[i]}`);
+        invalidModel(`${path} leaf ${i} has a non-finite value ${splitCondition[i]}`);
       continue;
     }
     if (splitIndex[i] < 0 || splitIndex[i] >= numFeature) {
-      invalid(
+      invalidModel(
         `${path} node ${i} splits on feature ${splitIndex[i]}, but the model has ${numFeature} features`,
       );
     }
     if (splitType && splitType[i] !== 0 && splitType[i] !== 1)
-      invalid(`${path}.split_type[${i}] is ${splitType[i]}; expected 0 or 1`);
+      invalidModel(`${path}.split_type[${i}] is ${splitType[i]}; expected 0 or 1`);
   }
 
   const categories = new Map<number, number[]>();
@@ -215,17 +204,17 @@ function readTree(raw: Json, path: string, numFeature: number): { id: number; tr
     const sizes = integers(field(t, "categories_sizes", path), `${path}.categories_sizes`);
     const values = integers(field(t, "categories", path), `${path}.categories`);
     if (segments.length !== nodes.length || sizes.length !== nodes.length) {
-      invalid(`${path}: categories_nodes, categories_segments and categories_sizes differ in length`);
+      invalidModel(`${path}: categories_nodes, categories_segments and categories_sizes differ in length`);
     }
     for (let j = 0; j < nodes.length; j++) {
       const node = nodes[j];
       if (node < 0 || node >= numNodes || splitType[node] !== 1 || left[node] === -1) {
-        invalid(`${path}.categories_nodes[${j}] = ${node} is not a categorical split node`);
+        invalidModel(`${path}.categories_nodes[${j}] = ${node} is not a categorical split node`);
       }
       const start = segments[j];
       const size = sizes[j];
       if (start < 0 || size < 0 || start + size > values.length) {
-        invalid(
+        invalidModel(
           `${path}: categories of node ${node} (segment ${start}, size ${size}) lie outside the categories array`,
         );
       }
@@ -233,7 +222,7 @@ function readTree(raw: Json, path: string, numFeature: number): { id: number; tr
       for (let k = start; k < start + size; k++) {
         const c = values[k];
         if (c < 0 || c >= LIMITS.maxCategory)
-          invalid(`${path} node ${node}: category ${c} is out of range [0, 2^24)`);
+          invalidModel(`${path} node ${node}: category ${c} is out of range [0, 2^24)`);
         set.push(c);
       }
       categories.set(node, set);
@@ -271,17 +260,17 @@ export function readModelDocument(document: Json): ModelSpec {
   const numFeature = optionalIntParam(mparam, "num_feature", lp, 0, LIMITS.maxFeatures, 0);
   const numClass = optionalIntParam(mparam, "num_class", lp, 0, LIMITS.maxOutputs, 0);
   const numTarget = optionalIntParam(mparam, "num_target", lp, 0, LIMITS.maxOutputs, 1);
-  if (numClass === 1) invalid(`${lp}.num_class is 1; a classifier needs at least 2 classes`);
+  if (numClass === 1) invalidModel(`${lp}.num_class is 1; a classifier needs at least 2 classes`);
   if (numClass > 1 && numTarget > 1)
-    invalid(`${lp}: num_class ${numClass} and num_target ${numTarget} cannot both exceed 1`);
+    invalidModel(`${lp}: num_class ${numClass} and num_target ${numTarget} cannot both exceed 1`);
   if (objective.task === "multiclass" && numClass < 2)
-    invalid(`${objective.name} needs num_class >= 2, got ${numClass}`);
+    invalidModel(`${objective.name} needs num_class >= 2, got ${numClass}`);
   const numGroups = Math.max(1, numClass, numTarget);
   const baseScoreRaw = Object.hasOwn(mparam, "base_score")
     ? parseBaseScore(mparam.base_score, `${lp}.base_score`)
     : [0.5];
   if (baseScoreRaw.length !== 1 && baseScoreRaw.length !== numGroups) {
-    invalid(`${lp}.base_score has ${baseScoreRaw.length} values; expected 1 or ${numGroups}`);
+    invalidModel(`${lp}.base_score has ${baseScoreRaw.length} values; expected 1 or ${numGroups}`);
   }
   const baseScore =
     baseScoreRaw.length === 1 ? new Array<number>(numGroups).fill(baseScoreRaw[0]) : baseScoreRaw;
@@ -293,14 +282,14 @@ export function readModelDocument(document: Json): ModelSpec {
     ? strings(learner.feature_types, "learner.feature_types")
     : [];
   if (featureNames.length > 0 && featureNames.length !== numFeature) {
-    invalid(`learner.feature_names has ${featureNames.length} names; num_feature is ${numFeature}`);
+    invalidModel(`learner.feature_names has ${featureNames.length} names; num_feature is ${numFeature}`);
   }
   if (featureTypes.length > 0 && featureTypes.length !== numFeature) {
-    invalid(`learner.feature_types has ${featureTypes.length} types; num_feature is ${numFeature}`);
+    invalidModel(`learner.feature_types has ${featureTypes.length} types; num_feature is ${numFeature}`);
   }
   const seen = new Set<string>();
   for (const name of featureNames) {
-    if (seen.has(name)) invalid(`learner.feature_names has "${name.slice(0, 60)}" twice`);
+    if (seen.has(name)) invalidModel(`learner.feature_names has "${name.slice(0, 60)}" twice`);
     seen.add(name);
   }
 
@@ -325,7 +314,7 @@ export function readModelDocument(document: Json): ModelSpec {
       "gblinear models are not supported: forestd serves tree ensembles (booster gbtree or dart)",
     );
   } else {
-    return invalid(`unknown booster "${boosterName.slice(0, 60)}"; expected gbtree or dart`);
+    return invalidModel(`unknown booster "${boosterName.slice(0, 60)}"; expected gbtree or dart`);
   }
   const mp =
     boosterName === "dart" ? "learner.gradient_booster.gbtree.model" : "learner.gradient_booster.model";
@@ -347,22 +336,22 @@ export function readModelDocument(document: Json): ModelSpec {
   );
 
   const rawTrees = field(model, "trees", mp);
-  if (!Array.isArray(rawTrees)) invalid(`${mp}.trees must be an array, got ${describe(rawTrees)}`);
+  if (!Array.isArray(rawTrees)) invalidModel(`${mp}.trees must be an array, got ${describeValue(rawTrees)}`);
   if (rawTrees.length !== numTrees)
-    invalid(`${mp}.trees has ${rawTrees.length} trees; num_trees says ${numTrees}`);
+    invalidModel(`${mp}.trees has ${rawTrees.length} trees; num_trees says ${numTrees}`);
   const treeInfo = integers(field(model, "tree_info", mp), `${mp}.tree_info`);
   if (treeInfo.length !== numTrees)
-    invalid(`${mp}.tree_info has ${treeInfo.length} entries; num_trees says ${numTrees}`);
+    invalidModel(`${mp}.tree_info has ${treeInfo.length} entries; num_trees says ${numTrees}`);
   const treeGroup = Array.from(treeInfo);
   treeGroup.forEach((g, i) => {
     if (g < 0 || g >= numGroups)
-      invalid(`${mp}.tree_info[${i}] = ${g}, but the model has ${numGroups} output group(s)`);
+      invalidModel(`${mp}.tree_info[${i}] = ${g}, but the model has ${numGroups} output group(s)`);
   });
   if (weightDropRaw) {
     if (weightDropRaw.length !== numTrees)
-      invalid(`weight_drop has ${weightDropRaw.length} entries; num_trees says ${numTrees}`);
+      invalidModel(`weight_drop has ${weightDropRaw.length} entries; num_trees says ${numTrees}`);
     for (let i = 0; i < weightDropRaw.length; i++) {
-      if (!Number.isFinite(weightDropRaw[i])) invalid(`weight_drop[${i}] is ${weightDropRaw[i]}`);
+      if (!Number.isFinite(weightDropRaw[i])) invalidModel(`weight_drop[${i}] is ${weightDropRaw[i]}`);
     }
   }
 
@@ -372,8 +361,8 @@ export function readModelDocument(document: Json): ModelSpec {
   rawTrees.forEach((raw, i) => {
     const { id, tree } = readTree(raw, `${mp}.trees[${i}]`, numFeature);
     const at = id === -1 ? i : id;
-    if (at >= numTrees) invalid(`${mp}.trees[${i}].id is ${at}, but there are ${numTrees} trees`);
-    if (trees[at]) invalid(`${mp}.trees[${i}].id ${at} is used twice`);
+    if (at >= numTrees) invalidModel(`${mp}.trees[${i}].id is ${at}, but there are ${numTrees} trees`);
+    if (trees[at]) invalidModel(`${mp}.trees[${i}].id ${at} is used twice`);
     trees[at] = tree;
     totalNodes += tree.numNodes;
     if (totalNodes > LIMITS.maxTotalNodes) {

@@ -5,6 +5,7 @@
  * null = missing). Values are rounded to float32 on the way in, as XGBoost's DMatrix does. A number
  * JSON cannot hold as a float64 (1e400 parses to Infinity) is refused rather than scored.
  */
+import { describeValue } from "./errors.js";
 import type { Model } from "./model.js";
 
 export class RowError extends Error {
@@ -19,23 +20,28 @@ export class RowError extends Error {
   }
 }
 
-/** Names a model's columns answer to: its feature names, else XGBoost's defaults f0, f1, ... */
-export function columnLookup(model: Model): ReadonlyMap<string, number> {
-  const names =
-    model.featureNames.length > 0
-      ? model.featureNames
-      : Array.from({ length: model.numFeature }, (_, i) => `f${i}`);
-  return new Map(names.map((name, i) => [name, i]));
+/** XGBoost's name for a feature the model does not name. */
+function defaultFeatureName(i: number): string {
+  return `f${i}`;
 }
 
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "an array";
-  return typeof v === "string" ? `the string ${JSON.stringify(v.slice(0, 40))}` : typeof v;
+/** A model's feature names: its own, else XGBoost's defaults f0, f1, ... */
+export function featureNames(model: {
+  readonly featureNames: readonly string[];
+  readonly numFeature: number;
+}): readonly string[] {
+  return model.featureNames.length > 0
+    ? model.featureNames
+    : Array.from({ length: model.numFeature }, (_, i) => defaultFeatureName(i));
+}
+
+/** Names a model's columns answer to (see featureNames), to their positions. */
+export function columnLookup(model: Model): ReadonlyMap<string, number> {
+  return new Map(featureNames(model).map((name, i) => [name, i]));
 }
 
 function columnName(model: Model, i: number): string {
-  return model.featureNames[i] ?? `f${i}`;
+  return model.featureNames[i] ?? defaultFeatureName(i);
 }
 
 /** Writes one row into `out` at `offset`; throws RowError naming the row and field. */
@@ -68,7 +74,7 @@ export function writeRow(
         );
       } else {
         throw new RowError(
-          `row ${index}, feature ${i} ("${columnName(model, i)}"): expected a number or null, got ${describe(v)}`,
+          `row ${index}, feature ${i} ("${columnName(model, i)}"): expected a number or null, got ${describeValue(v)}`,
           index,
           columnName(model, i),
         );
@@ -78,7 +84,7 @@ export function writeRow(
   }
   if (typeof row !== "object" || row === null) {
     throw new RowError(
-      `row ${index} must be an array or an object keyed by feature name, got ${describe(row)}`,
+      `row ${index} must be an array or an object keyed by feature name, got ${describeValue(row)}`,
       index,
       null,
     );
@@ -95,7 +101,7 @@ export function writeRow(
       throw new RowError(`row ${index}, feature "${key}": ${v} is out of range`, index, key);
     } else if (v !== null) {
       throw new RowError(
-        `row ${index}, feature "${key}": expected a number or null, got ${describe(v)}`,
+        `row ${index}, feature "${key}": expected a number or null, got ${describeValue(v)}`,
         index,
         key,
       );

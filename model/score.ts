@@ -6,9 +6,8 @@
  * every row of the block walks it; margins accumulate in a Float32Array, so each `+=` is one
  * float32 addition, in model order, exactly as XGBoost's. Nothing is allocated per row.
  */
+import { MAX_CATEGORY } from "./categories.js";
 import type { CompiledForest } from "./compile.js";
-
-const MAX_CATEGORY = 16777216; // 2^24: XGBoost treats larger (and negative) categories as "not in set"
 
 /**
  * Adds the leaf values of trees [treeStart, treeEnd) to `margins` (rows × groups) for `rows` rows of

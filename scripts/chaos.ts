@@ -6,7 +6,7 @@
  *
  *   npm run chaos -- --seconds 300 --seed 42
  *
- * What must hold (checked by test/chaos.test.ts, reported here): the primary never halts; every 200
+ * What must hold (checked by test/chaos.process.test.ts, reported here): the primary never halts; every 200
  * is model A's or B's exact answer, and once a reload has settled, the last good model's; failures
  * only on a connection whose worker was killed or stopped, at most its in-flight count per fault;
  * cluster-wide counters never decrease across scrapes; the worker count ends where the signals put it.

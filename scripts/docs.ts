@@ -1,12 +1,14 @@
 /**
- * npm run docs — rewrites the generated parts of the docs from config/settings.ts: the README's
- * settings table, and the Helm chart's `settings:` values and their values.schema.json.
+ * npm run docs — rewrites the generated parts of the docs: from config/settings.ts the README's
+ * settings table and the Helm chart's `settings:` values and values.schema.json; from
+ * workers/errors.ts the errors table in docs/errors.md.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { helmSettingsValues, helmValuesSchema, VALUES_END, VALUES_START } from "../config/settings-helm.js";
 import { settingsTable, TABLE_END, TABLE_START } from "../config/settings-table.js";
 import { packageRoot } from "../model/index.js";
+import { withErrorsTable } from "../workers/errors-table.js";
 
 const generated = [
   { file: "README.md", start: TABLE_START, end: TABLE_END, text: settingsTable() },
@@ -30,3 +32,7 @@ for (const { file, start, end, text } of generated) {
 const schema = join("deploy", "helm", "forestd", "values.schema.json");
 writeFileSync(join(packageRoot(), schema), helmValuesSchema());
 console.log(`${schema}: regenerated from config/settings.ts`);
+
+const errors = join(packageRoot(), "docs", "errors.md");
+writeFileSync(errors, withErrorsTable(readFileSync(errors, "utf8")));
+console.log("docs/errors.md: errors table regenerated from workers/errors.ts");

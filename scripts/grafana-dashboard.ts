@@ -1,6 +1,6 @@
 /**
  * npm run dashboard — writes deploy/grafana/forestd.json, the provisionable Grafana dashboard.
- * Kept as code so every panel's PromQL sits in one readable list; test/prometheus.test.ts runs each
+ * Kept as code so every panel's PromQL sits in one readable list; test/prometheus.process.test.ts runs each
  * expression against a real Prometheus scraping a real forestd.
  */
 import { writeFileSync } from "node:fs";

@@ -1,5 +1,5 @@
 /**
- * The overload experiment behind `npm run bench:overload` and test/overload.test.ts: start forestd
+ * The overload experiment behind `npm run bench:overload` and test/overload.process.test.ts: start forestd
  * on 127.0.0.1, measure its capacity and unloaded latency, then offer `factor` × capacity at a
  * fixed rate for a fixed time, and report what happened to accepted and rejected requests.
  */

@@ -1,32 +1,54 @@
 /** Admission control: deadlines, the queue bound, and shedding under event-loop pressure. */
 import t from "tap";
 import { testApp } from "./helpers/app.js";
+import { rawPost, rawRequest } from "./helpers/raw-http.js";
+import { heldThreads, SCRIPTED_THREAD, scriptedRow } from "./helpers/threads.js";
 
 const ROW = { height: 180, weight: 80, shoe_size: 44 };
+const ROW_VALUES = [180, 80, 44];
+
+/** Tasks the scoring threads ran, and the rows in them (the per-task batch histogram). */
+async function tasksScored(metrics: Awaited<ReturnType<typeof testApp>>["metrics"]) {
+  const values = (await metrics.batchRows.get()).values;
+  const pick = (name: string) => values.find((v) => v.metricName === name)?.value ?? 0;
+  return { tasks: pick("forestd_batch_rows_count"), rows: pick("forestd_batch_rows_sum") };
+}
 
 t.test("rows whose deadline passes while they wait are not scored: 504", async (t) => {
-  const { app, batcher, served, metrics, close } = await testApp(["--threads", "1"]);
-  t.teardown(close);
-  const busy = batcher.submit(new Float32Array(served.model.numFeature), 1, false, Number.POSITIVE_INFINITY, {
-    hangMs: 1500,
+  const { app, served, metrics, close } = await testApp(
+    ["--threads", "1"],
+    {},
+    { threadFile: SCRIPTED_THREAD },
+  );
+  const threads = heldThreads();
+  t.teardown(async () => {
+    threads.release();
+    threads.close();
+    await close();
   });
-  await new Promise((r) => setTimeout(r, 100));
-  // The one thread is busy: the batcher holds this request, and it asks for 200 ms.
-  const rowsBefore = (await metrics.rows.get()).values.reduce((n, v) => n + v.value, 0); // batcher-direct rows are not counted
-  const started = Date.now();
+  const width = served.model.numFeature;
+  const busy = app.inject({
+    method: "POST",
+    url: "/predict",
+    payload: { instances: [scriptedRow("hold", width)] },
+  });
+  await threads.held();
+  // The one thread is held: the batcher keeps this request, and it asks for 200 ms.
   const r = await app.inject({
     method: "POST",
     url: "/predict",
     payload: ROW,
     headers: { "x-request-timeout-ms": "200" },
   });
-  const took = Date.now() - started;
   t.equal(r.statusCode, 504);
   t.equal(r.json().code, "FORESTD_ERR_DEADLINE");
-  t.ok(took >= 190 && took < 1000, `answered after ${took} ms, not after the busy task`);
-  await busy;
-  const rowsAfter = (await metrics.rows.get()).values.reduce((n, v) => n + v.value, 0);
-  t.equal(rowsAfter, rowsBefore, "its rows were never scored");
+  threads.release();
+  t.equal((await busy).statusCode, 200, "the held request is answered");
+  t.same(
+    await tasksScored(metrics),
+    { tasks: 1, rows: 1 },
+    "one task ran, the held one: the 504's row never did",
+  );
   const ok = await app.inject({
     method: "POST",
     url: "/predict",
@@ -34,6 +56,7 @@ t.test("rows whose deadline passes while they wait are not scored: 504", async (
     headers: { "x-request-timeout-ms": "5000" },
   });
   t.equal(ok.statusCode, 200, "with time to spare it is scored");
+  t.same(await tasksScored(metrics), { tasks: 2, rows: 2 });
   const oip = await app.inject({
     method: "POST",
     url: "/v2/models/default/infer",
@@ -46,17 +69,31 @@ t.test("rows whose deadline passes while they wait are not scored: 504", async (
 });
 
 t.test("beyond MAX_QUEUE rows waiting: 503 with Retry-After, counted", async (t) => {
-  const { app, batcher, served, close } = await testApp(["--threads", "1", "--max-queue", "2"]);
-  t.teardown(close);
-  const busy = batcher.submit(new Float32Array(served.model.numFeature), 1, false, Number.POSITIVE_INFINITY, {
-    hangMs: 800,
+  const { app, served, close } = await testApp(
+    ["--threads", "1", "--max-queue", "2"],
+    {},
+    {
+      threadFile: SCRIPTED_THREAD,
+    },
+  );
+  const threads = heldThreads();
+  t.teardown(async () => {
+    threads.release();
+    threads.close();
+    await close();
   });
-  await new Promise((r) => setTimeout(r, 100));
+  const busy = app.inject({
+    method: "POST",
+    url: "/predict",
+    payload: { instances: [scriptedRow("hold", served.model.numFeature)] },
+  });
+  await threads.held();
   const rows = Array.from({ length: 4 }, () => [1, 2, 3]);
   const shed = await app.inject({ method: "POST", url: "/predict", payload: { instances: rows } });
   t.equal(shed.statusCode, 503);
   t.equal(shed.headers["retry-after"], "1");
   t.equal(shed.json().code, "FORESTD_ERR_OVERLOADED");
+  threads.release();
   await busy;
   t.match((await app.inject("/metrics")).body, /forestd_rejected_total\{reason="overload"\} 1/);
 });
@@ -97,41 +134,66 @@ t.test("event-loop pressure sheds predictions and turns readiness false, then re
   t.equal((await app.inject("/readyz")).statusCode, 200, "ready again");
 });
 
-t.test("the shed gate answers scoring POSTs 503 before Fastify while the queue is full", async (t) => {
-  const { createServer } = await import("node:http");
-  const { shedGate } = await import("../workers/shed-gate.js");
-  const { WorkerMetrics } = await import("../workers/metrics.js");
-  const metrics = new WorkerMetrics({ queueRows: () => 0, poolUtilization: () => 0 });
-  let admitting = false;
-  const passed: string[] = [];
-  const server = createServer(
-    shedGate(
-      () => admitting,
-      metrics,
-    )((request, response) => {
-      passed.push(`${request.method} ${request.url}`);
-      response.end("through");
-    }),
-  );
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  t.teardown(() => server.close());
-  const { port } = server.address() as { port: number };
-  const send = (method: string, path: string) =>
-    fetch(`http://127.0.0.1:${port}${path}`, {
-      method,
-      ...(method === "POST" ? { body: JSON.stringify({ instances: [[1, 2, 3]] }) } : {}),
+t.test(
+  "the shed gate, in a real server: scoring POSTs are answered 503 before their body is read",
+  async (t) => {
+    const { app, served, metrics, batcher, close } = await testApp(
+      ["--threads", "1", "--max-queue-wait", "0.05"],
+      {},
+      {
+        threadFile: SCRIPTED_THREAD,
+      },
+    );
+    const threads = heldThreads();
+    t.teardown(async () => {
+      threads.release();
+      threads.close();
+      await close();
     });
-  for (const path of ["/predict", "/predict?output=margin", "/v2/models/default/infer"]) {
-    const r = await send("POST", path);
-    t.equal(r.status, 503, `POST ${path}: 503`);
-    t.equal(r.headers.get("retry-after"), "1");
-    t.match(await r.json(), { statusCode: 503, code: "FORESTD_ERR_OVERLOADED", message: /MAX_QUEUE_WAIT/ });
-  }
-  t.equal((await send("GET", "/healthz")).status, 200, "GET goes through");
-  t.equal((await send("POST", "/nowhere")).status, 200, "an unknown route goes on (to Fastify's 404)");
-  admitting = true;
-  t.equal((await send("POST", "/predict")).status, 200, "admitting again: goes through");
-  t.same(passed, ["GET /healthz", "POST /nowhere", "POST /predict"]);
-  const rejected = await metrics.rejected.get();
-  t.equal(rejected.values.find((v) => v.labels.reason === "overload")?.value, 3, "counted as overload");
-});
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const width = served.model.numFeature;
+    const predict = (rows: number[][]) =>
+      rawRequest(port, rawPost("/predict", JSON.stringify({ instances: rows })));
+    // A thread that reports 1 s per row teaches the batcher the rate; then the thread is held with a
+    // row waiting behind it: an expected wait of ~1 s, past MAX_QUEUE_WAIT's 50 ms.
+    t.equal((await predict([scriptedRow("slow", width)])).status, 200);
+    const held = predict([scriptedRow("hold", width)]);
+    await threads.held();
+    const waiting = predict([ROW_VALUES]);
+    while (batcher.queuedRows === 0) await new Promise((r) => setImmediate(r));
+    t.notOk(batcher.admitting, "the batcher is not admitting");
+
+    // Each is sent with its body unfinished: only an answer before the body is read can arrive.
+    const unfinished = (path: string) =>
+      rawRequest(port, rawPost(path, '{"instances": [[1', { "content-type": "application/json" }, 1000));
+    for (const path of ["/predict", "/predict?output=margin", "/v2/models/default/infer"]) {
+      const r = await unfinished(path);
+      t.equal(r.status, 503, `POST ${path}: 503`);
+      t.equal(r.headers["retry-after"], "1");
+      t.match(JSON.parse(r.body), {
+        statusCode: 503,
+        code: "FORESTD_ERR_OVERLOADED",
+        message: /MAX_QUEUE_WAIT/,
+      });
+    }
+    const get = await rawRequest(port, "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n");
+    t.equal(get.status, 200, "GETs go through");
+    const elsewhere = await rawRequest(port, rawPost("/nowhere", "{}"));
+    t.equal(elsewhere.status, 404, "a POST to no scoring route goes on to Fastify's 404");
+
+    threads.release();
+    t.equal((await held).status, 200);
+    t.equal((await waiting).status, 200, "the rows that waited are scored");
+    t.ok(batcher.admitting, "admitting again");
+    t.equal((await predict([ROW_VALUES])).status, 200, "and scoring");
+    const rejected = await metrics.rejected.get();
+    t.equal(rejected.values.find((v) => v.labels.reason === "overload")?.value, 3, "counted as overload");
+    const requests = await metrics.requests.get();
+    t.equal(
+      requests.values.filter((v) => v.labels.status === "503").reduce((n, v) => n + v.value, 0),
+      3,
+      "and as 503 requests",
+    );
+  },
+);

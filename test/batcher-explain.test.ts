@@ -6,7 +6,8 @@ import { join } from "node:path";
 import t from "tap";
 import { loadModel } from "../model/index.js";
 import { explain, explainWidth } from "../model/outputs.js";
-import { Batcher, OverloadedError, type TaskRunner } from "../workers/scoring/batcher.js";
+import { OverloadedError } from "../workers/errors.js";
+import { Batcher, type TaskRunner } from "../workers/scoring/batcher.js";
 import { encodeResult, type ScoreTask } from "../workers/scoring/protocol.js";
 import { FIXTURES } from "./helpers/fixtures.js";
 

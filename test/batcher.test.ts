@@ -7,10 +7,13 @@
 import { join } from "node:path";
 import t from "tap";
 import { loadModel, type Model } from "../model/index.js";
-import { Batcher, OverloadedError, type TaskRunner } from "../workers/scoring/batcher.js";
-import { encodeResult, type ScoreTask } from "../workers/scoring/protocol.js";
+import { OverloadedError } from "../workers/errors.js";
+import { Batcher, type TaskRunner } from "../workers/scoring/batcher.js";
+import type { ScoreTask } from "../workers/scoring/protocol.js";
+import { scoreTask } from "../workers/scoring/score-task.js";
 import { FIXTURES } from "./helpers/fixtures.js";
 
+/** Stands in for the thread hop only: the task is scored by the thread's own body, when the test says. */
 class HeldRunner implements TaskRunner {
   readonly tasks: ScoreTask[] = [];
   readonly #held: (() => void)[] = [];
@@ -23,9 +26,8 @@ class HeldRunner implements TaskRunner {
   ) {}
   run(task: ScoreTask): Promise<ArrayBuffer> {
     this.tasks.push({ ...task, values: task.values.slice() });
-    const margins = this.model.predictBatch(task.values, task.rows, { margin: true });
-    const predictions = task.wantPredictions ? this.model.transform(margins, task.rows) : null;
-    const result = encodeResult(this.taskSeconds, task.wantMargins ? margins : null, predictions);
+    const result = scoreTask(this.model, task);
+    new Float64Array(result, 0, 1)[0] = this.taskSeconds;
     if (!this.hold) return Promise.resolve(result);
     return new Promise((resolve) => this.#held.push(() => resolve(result)));
   }
@@ -144,7 +146,10 @@ t.test("MAX_QUEUE_WAIT: rows expected to wait longer are refused, and admission 
   t.ok(batcher.admitting, "busy, nothing waiting: admitting");
   const waiting = batcher.submit(new Float32Array(nf * 20), 20, false); // ~40 ms of work
   t.notOk(batcher.admitting, "busy with ~40 ms waiting: not admitting");
-  await t.rejects(batcher.submit(rowValues(2), 1, false), { name: "OverloadedError", reason: "queue_wait" });
+  await t.rejects(batcher.submit(rowValues(2), 1, false), {
+    code: "FORESTD_ERR_OVERLOADED",
+    message: /expected wait/,
+  });
   runner.hold = false;
   runner.release();
   await Promise.all([busy, waiting]);

@@ -1,7 +1,7 @@
 /**
  * The deploy files this machine cannot run (no Docker engine here): the Dockerfile's rules, the
  * compose stack's wiring, the GitHub Actions workflow, and the Nginx settings' agreement with
- * forestd's (the Nginx config itself runs for real in deploy-nginx.test.ts).
+ * forestd's (the Nginx config itself runs for real in deploy-nginx.process.test.ts).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";

@@ -17,8 +17,17 @@ function get(port: number, agent: Agent): Promise<{ status: number; connection: 
 
 t.test("draining answers what is in flight, asks clients to reconnect, and stops accepting", async (t) => {
   const app = Fastify();
+  // /slow answers when the test says, and says when it has a request: no sleeps either side.
+  let arrived = () => {};
+  let finish = () => {};
+  let held = false;
   app.get("/slow", async () => {
-    await new Promise((r) => setTimeout(r, 300));
+    if (held) {
+      await new Promise<void>((resolve) => {
+        finish = resolve;
+        arrived();
+      });
+    }
     return { ok: true };
   });
   await app.listen({ host: "127.0.0.1", port: 0 });
@@ -30,9 +39,14 @@ t.test("draining answers what is in flight, asks clients to reconnect, and stops
 
   const before = await get(port, agent);
   t.equal(before.connection, "keep-alive", "before the drain, connections are kept");
+  held = true;
+  const inside = new Promise<void>((resolve) => {
+    arrived = resolve;
+  });
   const inFlight = get(port, agent); // on the kept-alive connection
-  await new Promise((r) => setTimeout(r, 50));
+  await inside;
   const drained = drainer.drain(Date.now() + 5000, 200);
+  finish();
   const answer = await inFlight;
   t.equal(answer.status, 200, "the in-flight request is answered");
   t.equal(answer.connection, "close", "with Connection: close");

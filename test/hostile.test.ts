@@ -2,57 +2,15 @@
  * Hostile requests over real sockets: every one gets a 4xx JSON answer with a FORESTD_ERR_* code,
  * none a 500, a crash, a hang or a changed prototype, and the server keeps serving.
  */
-import { connect } from "node:net";
 import t from "tap";
 import { testApp } from "./helpers/app.js";
+import { rawPost, rawRequest } from "./helpers/raw-http.js";
 
-interface Raw {
-  status: number;
-  body: string;
-}
-
-/** Sends raw bytes, reads until the server closes or answers one response. */
-function raw(port: number, bytes: Buffer | string, waitMs = 5000): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1");
-    let data = "";
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error("no answer (hang)"));
-    }, waitMs);
-    const finish = () => {
-      clearTimeout(timer);
-      socket.destroy();
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0);
-      const body = data.split("\r\n\r\n").slice(1).join("\r\n\r\n");
-      resolve({ status, body });
-    };
-    socket.on("data", (d) => {
-      data += d.toString("latin1");
-      const head = data.indexOf("\r\n\r\n");
-      const length = Number(/content-length: (\d+)/i.exec(data)?.[1] ?? -1);
-      if (head >= 0 && length >= 0 && data.length >= head + 4 + length) finish();
-    });
-    socket.on("end", finish);
-    socket.on("error", finish);
-    socket.write(bytes);
-  });
-}
-
-function post(
-  path: string,
-  body: Buffer | string,
-  headers: Record<string, string> = { "content-type": "application/json" },
-): Buffer {
-  const payload = typeof body === "string" ? Buffer.from(body) : body;
-  const head = [
-    `POST ${path} HTTP/1.1`,
-    "host: 127.0.0.1",
-    `content-length: ${payload.length}`,
-    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-  ];
-  return Buffer.concat([Buffer.from(`${head.join("\r\n")}\r\n\r\n`), payload]);
-}
+/** Answers status 0 for a hang, so one bad case does not stop the others. */
+const raw = (port: number, bytes: Buffer | string, waitMs = 5000) =>
+  rawRequest(port, bytes, waitMs).catch((error: Error) => ({ status: 0, headers: {}, body: error.message }));
+const post = (path: string, body: Buffer | string, headers?: Record<string, string>) =>
+  rawPost(path, body, headers);
 
 const VALID = '{"instances": [[180, 80, 44], {"height": 150, "weight": 50}]}';
 
@@ -194,10 +152,7 @@ t.test("every hostile request gets a 4xx JSON answer; the server keeps serving",
   const cases = corpus();
   t.ok(cases.length >= 50, `${cases.length} hostile requests`);
   for (const [name, bytes, waitMs] of cases) {
-    const answer = await raw(port, bytes, waitMs).catch((error: Error) => ({
-      status: 0,
-      body: error.message,
-    }));
+    const answer = await raw(port, bytes, waitMs);
     t.ok(answer.status >= 400 && answer.status < 500, `${name}: ${answer.status}`);
     let code = "";
     try {

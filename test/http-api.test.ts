@@ -144,6 +144,25 @@ t.test("default model", async (t) => {
       "/v2/models/default/infer",
     );
     t.match(json(short.body), { message: /has 3 values; shape \[2, 3\] needs 6/ });
+    const long = await predict(
+      { inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", data: [1, 2, 3, 4] }] },
+      "/v2/models/default/infer",
+    );
+    t.equal(long.statusCode, 400);
+    t.match(json(long.body), {
+      code: "FORESTD_ERR_INVALID_INPUT",
+      message: /more data than its shape \[1, 3\]/,
+    });
+    const margins = await predict(
+      {
+        parameters: { output: "margin" },
+        inputs: [{ name: "x", shape: [2, 3], datatype: "FP32", data: rows }],
+      },
+      "/v2/models/default/infer",
+    );
+    t.equal(margins.statusCode, 200);
+    t.match(json(margins.body), { outputs: [{ name: "predict", shape: [2], data: expect(rows, true) }] });
+    t.not(expect(rows, true)[0], expect(rows)[0], "margins are not the predictions");
     const dtype = await predict(
       { inputs: [{ name: "x", shape: [1, 3], datatype: "BYTES", data: ["a", "b", "c"] }] },
       "/v2/models/default/infer",

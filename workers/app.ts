@@ -10,7 +10,15 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from "pino";
 import type { Settings } from "../config/settings.js";
 import { installAccessLog } from "./access-log.js";
-import { OverloadedError, UrlTooLongError } from "./errors.js";
+import {
+  BadRequestError,
+  ClientTimeoutError,
+  errorBody,
+  errorHeaders,
+  HeadersTooLargeError,
+  OverloadedError,
+  UrlTooLongError,
+} from "./errors.js";
 import { installErrorHandling } from "./http-errors.js";
 import type { WorkerMetrics } from "./metrics.js";
 import { oipRoutes } from "./routes/oip.js";
@@ -49,22 +57,33 @@ export function trustProxyOption(allow: readonly string[]): boolean | string[] {
 
 const WARM_UP_MS = 2000;
 
-/** Malformed or slow HTTP, caught by Node before Fastify: still a JSON answer, then close. */
-function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const [status, code, message] =
-    error.code === "HPE_HEADER_OVERFLOW"
-      ? [431, "FORESTD_ERR_HEADERS_TOO_LARGE", "request headers are too large"]
-      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
-        ? [408, "FORESTD_ERR_CLIENT_TIMEOUT", "the request did not arrive in time"]
-        : [400, "FORESTD_ERR_BAD_REQUEST", `malformed HTTP request (${error.code ?? "parse error"})`];
-  const body = JSON.stringify({ statusCode: status, code, error: STATUS_CODES[status], message });
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
+/**
+ * Malformed or slow HTTP, caught by Node before Fastify: still one of our JSON answers (the same
+ * declarations and body as any other error), then close.
+ */
+function clientErrorHandler(settings: Settings): (error: Error & { code?: string }, socket: Socket) => void {
+  return (error, socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const answer =
+      error.code === "HPE_HEADER_OVERFLOW"
+        ? new HeadersTooLargeError(String(settings.max_header_size))
+        : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? new ClientTimeoutError()
+          : new BadRequestError(error.code ?? "parse error");
+    const status = answer.statusCode as number;
+    const body = JSON.stringify(errorBody(answer, status, false));
+    const head = {
+      "content-type": "application/json; charset=utf-8",
+      "content-length": String(Buffer.byteLength(body)),
+      connection: "close",
+      ...errorHeaders(status),
+    };
+    const lines = Object.entries(head).map(([name, value]) => `${name}: ${value}\r\n`);
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${lines.join("")}\r\n${body}`);
+  };
 }
 
 /**
@@ -82,7 +101,7 @@ export function createHttpServer(settings: Settings, listener: RequestListener):
   server.headersTimeout = Math.round(Math.min(settings.headers_timeout, settings.client_timeout) * 1000);
   server.maxHeadersCount = settings.max_headers_count;
   if (settings.keepalive_requests > 0) server.maxRequestsPerSocket = settings.keepalive_requests;
-  server.on("clientError", clientErrorHandler);
+  server.on("clientError", clientErrorHandler(settings));
   return server;
 }
 
@@ -98,8 +117,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: settings.body_limit,
     trustProxy: trustProxyOption(settings.forwarded_allow_ips),
-    return503OnClosing: true,
-    forceCloseConnections: "idle",
+    // No return503OnClosing / forceCloseConnections: a stopping worker never calls app.close();
+    // drain.ts owns the stop (it answers what is in flight with Connection: close).
     onProtoPoisoning: "error",
     onConstructorPoisoning: "error",
     // createHttpServer installs the JSON client-error answer itself, for every server alike.

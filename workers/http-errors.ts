@@ -2,26 +2,25 @@
  * One error handler for the whole API: every failure becomes a JSON body with a FORESTD_ERR_* code
  * and the right status (never a bare 500 for something the client did), and is counted.
  */
-import { STATUS_CODES } from "node:http";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { RowError } from "../model/index.js";
 import {
   BodyTooLargeError,
-  DeadlineError,
+  errorBody,
+  errorHeaders,
+  httpErrorSpec,
   InternalError,
   InvalidInputError,
   InvalidJsonError,
+  isOipUrl,
   NotFoundError,
-  OverloadedError,
   UnsupportedMediaTypeError,
 } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
-import { DeadlinePassedError, OverloadedError as QueueFullError } from "./scoring/batcher.js";
-import { ScoringTimeoutError } from "./scoring/scoring-pool.js";
 
 type Known = FastifyError & { row?: number; field?: string };
 
-/** Maps whatever was thrown to one of our errors. */
+/** Maps whatever was thrown to one of our errors (workers/errors.ts); anything else is INTERNAL. */
 export function toHttpError(error: unknown, bodyLimit: number, request: FastifyRequest): Known {
   if (error instanceof RowError) {
     return Object.assign(new InvalidInputError(error.message), {
@@ -29,11 +28,10 @@ export function toHttpError(error: unknown, bodyLimit: number, request: FastifyR
       field: error.field ?? undefined,
     });
   }
-  if (error instanceof QueueFullError) return new OverloadedError(error.message);
-  if (error instanceof DeadlinePassedError) return new DeadlineError(error.message);
-  if (error instanceof ScoringTimeoutError) return new DeadlineError(error.message);
   const e = error as Partial<FastifyError> & Error;
-  if (typeof e.code === "string" && e.code.startsWith("FORESTD_ERR_")) return e as Known;
+  // Ours only if declared: a FORESTD_ERR_* code from elsewhere (the engine's, say) is not an answer.
+  const spec = httpErrorSpec(e.code);
+  if (spec) return Object.assign(e, { statusCode: spec.status }) as Known;
   if (e.validation) return new InvalidInputError(validationMessage(e as FastifyError));
   switch (e.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
@@ -45,11 +43,12 @@ export function toHttpError(error: unknown, bodyLimit: number, request: FastifyR
     case "FST_ERR_CTP_INVALID_JSON_BODY":
       return new InvalidJsonError(e.message);
   }
-  if (e instanceof SyntaxError || e.statusCode === 400) return new InvalidJsonError(e.message);
+  if (e instanceof SyntaxError) return new InvalidJsonError(e.message);
+  // Fastify's other client errors (a bad URL, a bad Content-Length): still a documented 400.
   if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
-    return Object.assign(new InvalidInputError(e.message), { statusCode: e.statusCode });
+    return new InvalidInputError(e.message);
   }
-  return new InternalError();
+  return new InternalError({ cause: error });
 }
 
 /** "instances[3][1]: must be number" from ajv/typebox validation errors. */
@@ -65,40 +64,13 @@ function validationMessage(error: FastifyError): string {
   return `${where}: ${first.message}`;
 }
 
-/** The label of a rejection in forestd_rejected_total. */
-function rejectionReason(code: string): string | null {
-  switch (code) {
-    case "FORESTD_ERR_OVERLOADED":
-      return "overload";
-    case "FORESTD_ERR_TOO_MANY_ROWS":
-      return "too_many_rows";
-    case "FORESTD_ERR_URL_TOO_LONG":
-      return "url_too_long";
-    case "FORESTD_ERR_BODY_TOO_LARGE":
-      return "body_too_large";
-    case "FORESTD_ERR_UNSUPPORTED_MEDIA_TYPE":
-      return "unsupported_media_type";
-    case "FORESTD_ERR_DEADLINE":
-      return "deadline";
-    case "FORESTD_ERR_NOT_READY":
-      return "not_ready";
-    case "FORESTD_ERR_INVALID_INPUT":
-    case "FORESTD_ERR_INVALID_JSON":
-      return "invalid_input";
-    default:
-      return null;
-  }
-}
-
 export function installErrorHandling(app: FastifyInstance, bodyLimit: number, metrics: WorkerMetrics): void {
   app.setErrorHandler((error, request, reply) => {
     const known = toHttpError(error, bodyLimit, request);
-    const status = known.statusCode ?? 500;
-    if (status >= 500 && known.code === "FORESTD_ERR_INTERNAL")
-      request.log.error({ err: error }, "unhandled error");
-    const reason = rejectionReason(known.code);
-    if (reason) metrics.rejected.inc({ reason });
-    sendError(request, reply, status, known);
+    const spec = httpErrorSpec(known.code);
+    if (spec?.logged) request.log.error({ err: known.cause ?? error, code: known.code }, known.message);
+    if (spec?.rejected) metrics.rejected.inc({ reason: spec.rejected });
+    sendError(request, reply, known.statusCode ?? 500, known);
   });
   app.setNotFoundHandler((request, reply) => {
     const error = new NotFoundError(request.method, request.url.split("?")[0].slice(0, 200));
@@ -107,18 +79,9 @@ export function installErrorHandling(app: FastifyInstance, bodyLimit: number, me
 }
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, status: number, error: Known): void {
-  if (status === 503 && !reply.hasHeader("retry-after")) reply.header("retry-after", "1");
-  // The Open Inference Protocol's error body is {"error": "<message>"}; ours adds the code.
-  const oip = request.url.startsWith("/v2");
   reply
     .code(status)
+    .headers(errorHeaders(status))
     .type("application/json; charset=utf-8")
-    .send({
-      statusCode: status,
-      code: error.code,
-      error: oip ? error.message : (STATUS_CODES[status] ?? "Error"),
-      message: error.message,
-      ...(error.row !== undefined ? { row: error.row } : {}),
-      ...(error.field !== undefined ? { field: error.field } : {}),
-    });
+    .send(errorBody(error, status, isOipUrl(request.url)));
 }

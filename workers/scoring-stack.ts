@@ -20,13 +20,13 @@ export function createScoringStack(
   settings: Settings,
   served: ServedModel,
   options: {
-    testHooks?: boolean;
+    threadFile?: string;
     onThreadTimeout?: (threadId: number) => void;
     sendMetricsDelta?: (delta: MetricsDelta) => void;
   } = {},
 ): ScoringStack {
   const pool = new ScoringPool(served.file, settings.threads, {
-    testHooks: options.testHooks,
+    threadFile: options.threadFile,
     taskTimeoutMs: settings.timeout * 1000,
     onThreadTimeout: options.onThreadTimeout,
   });

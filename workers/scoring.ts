@@ -3,6 +3,7 @@
  * class counters. Routes stay plain: parse, validate, call this, serialise.
  */
 
+import { predictedClass } from "../model/index.js";
 import {
   classCount,
   classIndices,
@@ -75,26 +76,8 @@ function countClasses(
 ): void {
   const { served, metrics } = deps;
   const counts = new Array<number>(served.classes.length).fill(0);
-  const objective = served.info.objective;
   for (let r = 0; r < rows; r++) {
-    let cls: number;
-    if (width > 1) {
-      let best = 0;
-      for (let g = 1; g < width; g++) if (outputs[r * width + g] > outputs[r * width + best]) best = g;
-      cls = best;
-    } else if (objective === "multi:softmax" && !margin) {
-      cls = outputs[r];
-    } else {
-      // Binary: a probability above THRESHOLD (a margin above its logit), or a hinge output of 1.
-      const t = served.labels.threshold;
-      const threshold =
-        objective === "binary:logistic" && !margin
-          ? t
-          : objective === "binary:hinge"
-            ? 0
-            : Math.log(t / (1 - t));
-      cls = objective === "binary:hinge" && !margin ? outputs[r] : outputs[r] > threshold ? 1 : 0;
-    }
+    const cls = predictedClass(served.objective, outputs, r, width, margin, served.labels.threshold);
     if (cls >= 0 && cls < counts.length) counts[cls]++;
   }
   counts.forEach((n, c) => {

@@ -1,7 +1,14 @@
 /** The model a worker serves: the engine's model plus what the API reports about the file. */
 import { createHash } from "node:crypto";
 import type { Settings } from "../config/settings.js";
-import { loadModel, type Model, type ModelInfo, readModelBytes } from "../model/index.js";
+import {
+  loadModel,
+  type Model,
+  type ModelInfo,
+  type Objective,
+  objectiveByName,
+  readModelBytes,
+} from "../model/index.js";
 import {
   classCount,
   classNamesProblem,
@@ -22,6 +29,8 @@ export interface ServedModel {
   readonly generation: number;
   readonly model: Model;
   readonly info: ModelInfo;
+  /** The objective's metadata (how its outputs read), for the per-class counters. */
+  readonly objective: Objective;
   /** Class labels for classifiers (CLASS_NAMES, the model's own, else "0", "1", ...); empty for other tasks. */
   readonly classes: readonly string[];
   /** How ?output=label names classes and splits binary ones (CLASS_NAMES, THRESHOLD). */
@@ -72,6 +81,7 @@ export function loadServedModel(
     generation: snapshot?.generation ?? 0,
     model,
     info,
+    objective: objectiveByName(info.objective),
     classes: classCountOf === 0 ? [] : (names ?? Array.from({ length: classCountOf }, (_, i) => String(i))),
     labels,
   };

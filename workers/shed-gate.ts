@@ -9,6 +9,7 @@
  * but not access-logged: a log line each would cost more than the answer.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import { errorBody, errorHeaders, httpErrorSpec, OverloadedError } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
 
 /** Routes a shed request is counted under; anything else goes on to Fastify (and its 404). */
@@ -19,17 +20,20 @@ function scoringRoute(url: string): string | null {
   return null;
 }
 
-const BODY = JSON.stringify({
-  statusCode: 503,
-  code: "FORESTD_ERR_OVERLOADED",
-  error: "Service Unavailable",
-  message: "the scoring queue is full (MAX_QUEUE_WAIT); try again shortly",
-});
-const HEADERS = {
-  "content-type": "application/json; charset=utf-8",
-  "content-length": String(Buffer.byteLength(BODY)),
-  "retry-after": "1",
-};
+/** The answer, built once from workers/errors.ts: the gate's whole point is to be cheap. */
+function answer(oip: boolean): { body: string; headers: Record<string, string>; reason: string } {
+  const error = new OverloadedError("the scoring queue is full (MAX_QUEUE_WAIT); try again shortly");
+  const body = JSON.stringify(errorBody(error, 503, oip));
+  const reason = httpErrorSpec(error.code)?.rejected as string;
+  const headers = {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": String(Buffer.byteLength(body)),
+    ...errorHeaders(503),
+  };
+  return { body, headers, reason };
+}
+const PREDICT = answer(false);
+const OIP = answer(true);
 
 export function shedGate(
   admitting: () => boolean,
@@ -41,9 +45,10 @@ export function shedGate(
       handler(request, response);
       return;
     }
-    metrics.rejected.inc({ reason: "overload" });
+    const { body, headers, reason } = route === "/predict" ? PREDICT : OIP;
+    metrics.rejected.inc({ reason });
     metrics.requests.inc({ method: "POST", route, status: "503" });
-    response.writeHead(503, HEADERS);
-    response.end(BODY);
+    response.writeHead(503, headers);
+    response.end(body);
   };
 }

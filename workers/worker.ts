@@ -10,7 +10,6 @@ import { BOOT_ERROR_EXIT_CODE, type PrimaryMessage, WORKER_ENV, type WorkerMessa
 import { buildApp, createHttpServer } from "./app.js";
 import { ConnectionDrainer } from "./drain.js";
 import { sendSnapshot, type WorkerMetrics } from "./metrics.js";
-import type { ScoringPool } from "./scoring/scoring-pool.js";
 import { createScoringStack } from "./scoring-stack.js";
 import { labelOptions, loadServedModel, type ModelSnapshotRef, type ServedModel } from "./served-model.js";
 
@@ -75,10 +74,11 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
   } catch (error) {
     return bootError(`cannot load model ${settings.model_path}`, error);
   }
-  const testHooks = process.env.FORESTD_TEST_HOOKS === "1";
   const { pool, batcher, metrics } = createScoringStack(settings, served, {
     sendMetricsDelta: (delta) => send({ type: "forestd:metrics-delta", delta }),
-    testHooks,
+    // The thread module is a seam, not a setting: tests run a whole server with a stand-in
+    // thread that hangs or fails (test/fixtures/threads/). Unset in production.
+    threadFile: process.env.FORESTD_SCORING_THREAD || undefined,
     onThreadTimeout: (threadId) =>
       logger.error(
         { event: "thread_timeout", thread: threadId },
@@ -125,8 +125,6 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
       done();
     });
   }
-
-  if (testHooks) installTestHooks(app, pool, served);
 
   const servers: Server[] = [];
   try {
@@ -206,30 +204,6 @@ function primaryMetricsClient(metrics: WorkerMetrics) {
     answer(requestId: number, text: { contentType: string; body: string }) {
       waiting.get(requestId)?.(text);
     },
-  });
-}
-
-/** FORESTD_TEST_HOOKS=1 only: ways for the test suite to make a worker or a thread hang. */
-function installTestHooks(
-  app: Awaited<ReturnType<typeof buildApp>>,
-  pool: ScoringPool,
-  served: ServedModel,
-): void {
-  app.post("/__test/hang-thread", async (request) => {
-    const ms = Number((request.query as { ms?: string }).ms ?? 60_000);
-    const values = new Float32Array(served.model.numFeature);
-    await pool.run({ values, rows: 1, wantMargins: true, wantPredictions: false, hangMs: ms }, [
-      values.buffer,
-    ]);
-    return { hung: ms };
-  });
-  app.post("/__test/hang-worker", async (request) => {
-    const ms = Number((request.query as { ms?: string }).ms ?? 60_000);
-    const until = Date.now() + ms;
-    while (Date.now() < until) {
-      // Block the event loop: no heartbeats, no requests.
-    }
-    return { hung: ms };
   });
 }
 

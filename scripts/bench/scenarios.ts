@@ -2,7 +2,7 @@
  * The requests a bench run sends: deterministic rows for the model being served, in each shape
  * the API accepts (one named row, arrays by position, objects by name, OIP tensors).
  */
-import type { Model } from "../../model/index.js";
+import { featureNames, type Model } from "../../model/index.js";
 
 export interface Scenario {
   id: string;
@@ -27,8 +27,8 @@ export function makeRows(numFeature: number, count: number, seed = 7): (number |
 }
 
 function named(model: Model, row: (number | null)[]): Record<string, number | null> {
-  const names = model.info().featureNames;
-  return Object.fromEntries(row.map((v, i) => [names[i] ?? `f${i}`, v]));
+  const names = featureNames(model.info());
+  return Object.fromEntries(row.map((v, i) => [names[i], v]));
 }
 
 /** forestd's scenarios; `connections` is the default for small requests. */

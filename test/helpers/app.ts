@@ -5,10 +5,25 @@ import { buildApp } from "../../workers/app.js";
 import { createScoringStack } from "../../workers/scoring-stack.js";
 import { labelOptions, loadServedModel } from "../../workers/served-model.js";
 
-export async function testApp(argv: string[] = [], env: Record<string, string> = {}) {
-  const { settings } = await loadSettings({ argv, env: { ACCESS_LOG: "off", ...env }, cwd: process.cwd() });
+export interface TestAppOptions {
+  /** The scoring thread module: test/helpers/threads.ts's SCRIPTED_THREAD to misbehave on cue. */
+  threadFile?: string;
+}
+
+export async function testApp(
+  argv: string[] = [],
+  env: Record<string, string> = {},
+  options: TestAppOptions = {},
+) {
+  // Pressure shedding off unless a test asks for it (flags beat the environment): on a busy machine
+  // a loaded event loop would otherwise shed the requests a test is about, which is not its subject.
+  const { settings } = await loadSettings({
+    argv,
+    env: { ACCESS_LOG: "off", MAX_EVENT_LOOP_DELAY: "0", ...env },
+    cwd: process.cwd(),
+  });
   const served = loadServedModel(settings.model_path, settings.model_name, undefined, labelOptions(settings));
-  const { pool, batcher, metrics } = createScoringStack(settings, served, { testHooks: true });
+  const { pool, batcher, metrics } = createScoringStack(settings, served, { threadFile: options.threadFile });
   let ready = true;
   const app = await buildApp({
     settings,
@@ -20,6 +35,7 @@ export async function testApp(argv: string[] = [], env: Record<string, string> =
   });
   return {
     app,
+    settings,
     served,
     metrics,
     pool,

@@ -149,7 +149,8 @@ function tensorToRows(
 
 export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<void> {
   const { served } = deps;
-  const checkName = (request: FastifyRequest) => {
+  // A preValidation hook, so that an unknown model is a 404 whatever the body (validated after).
+  const checkName = async (request: FastifyRequest) => {
     const { name } = request.params as { name: string };
     if (name !== served.name) throw new ModelNotFoundError(name.slice(0, 128), served.name);
   };
@@ -166,9 +167,8 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
   });
   app.get(
     "/v2/models/:name",
-    { schema: { summary: "OIP model metadata", params: ModelNameParams } },
-    async (request) => {
-      checkName(request);
+    { schema: { summary: "OIP model metadata", params: ModelNameParams }, preValidation: checkName },
+    async () => {
       return {
         name: served.name,
         versions: [served.sha256.slice(0, 12)],
@@ -184,9 +184,8 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
   );
   app.get(
     "/v2/models/:name/ready",
-    { schema: { summary: "OIP model readiness", params: ModelNameParams } },
-    async (request) => {
-      checkName(request);
+    { schema: { summary: "OIP model readiness", params: ModelNameParams }, preValidation: checkName },
+    async () => {
       if (!deps.isReady()) throw new NotReadyError("not ready");
       return { name: served.name, ready: true };
     },
@@ -201,9 +200,9 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
         response: { 200: InferResponse },
       },
       serializerCompiler: () => JSON.stringify,
+      preValidation: checkName,
     },
     async (request) => {
-      checkName(request);
       const body = request.body as InferRequest;
       const input = body.inputs[0];
       const timeoutMs = deadlineMs(

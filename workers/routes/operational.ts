@@ -2,6 +2,7 @@
  * Operational endpoints: liveness, readiness, the served model, Prometheus metrics.
  */
 import type { FastifyInstance } from "fastify";
+import { featureNames } from "../../model/index.js";
 import { NotReadyError } from "../errors.js";
 import type { ServedModel } from "../served-model.js";
 
@@ -29,10 +30,7 @@ export async function operationalRoutes(app: FastifyInstance, deps: OperationalD
     objective: served.info.objective,
     task: served.info.task,
     booster: served.info.booster,
-    features:
-      served.info.featureNames.length > 0
-        ? served.info.featureNames
-        : Array.from({ length: served.info.numFeature }, (_, i) => `f${i}`),
+    features: featureNames(served.info),
     feature_types: served.info.featureTypes,
     num_features: served.info.numFeature,
     classes: served.classes,

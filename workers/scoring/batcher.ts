@@ -10,7 +10,6 @@
  * outputs, in order.
  */
 import type { ExplainKind } from "../../model/outputs.js";
-import { decodeExplainResult, decodeResult, type ScoreTask } from "./protocol.js";
 
 /** What a request wants back. Predictions and margins ride in the same tasks; each explanation kind in its own. */
 export type JobOutput = "prediction" | "margin" | ExplainKind;
@@ -21,6 +20,9 @@ const TASK_CLASSES: readonly TaskClass[] = ["score", "contribs", "interactions",
 function taskClass(output: JobOutput): TaskClass {
   return output === "prediction" || output === "margin" ? "score" : output;
 }
+
+import { DeadlineError, OverloadedError } from "../errors.js";
+import { decodeExplainResult, decodeResult, type ScoreTask } from "./protocol.js";
 
 /** The piscina facade the batcher drives (see scoring-pool.ts). */
 export interface TaskRunner {
@@ -52,35 +54,7 @@ export interface BatcherOptions {
   onDispatch?: (rows: number, waitSeconds: number) => void;
 }
 
-export class OverloadedError extends Error {
-  readonly code = "FORESTD_ERR_OVERLOADED";
-  constructor(
-    readonly queuedRows: number,
-    readonly reason: "queue_full" | "queue_wait" = "queue_full",
-  ) {
-    super(
-      reason === "queue_full"
-        ? `too many rows waiting for a scoring thread (${queuedRows}); try again shortly`
-        : `the expected wait for a scoring thread (${queuedRows} rows ahead) is longer than allowed (MAX_QUEUE_WAIT or this request's deadline); try again shortly`,
-    );
-    this.name = "OverloadedError";
-  }
-}
-
-/** The request's deadline passed while its rows waited: they were not scored. */
-export class DeadlinePassedError extends Error {
-  readonly code = "FORESTD_ERR_DEADLINE";
-  constructor(waitedMs: number) {
-    super(
-      `the request's deadline passed after ${Math.round(waitedMs)} ms in the queue; its rows were not scored`,
-    );
-    this.name = "DeadlinePassedError";
-  }
-}
-
 interface Job {
-  /** Test-only (scoring threads honour it with FORESTD_TEST_HOOKS=1): make the task hang. */
-  hangMs: number;
   /** performance.now() after which the rows are not worth scoring. */
   deadline: number;
   values: Float32Array;
@@ -196,16 +170,15 @@ export class Batcher {
 
   /**
    * Scores `rows` rows; resolves with `rows × (margin ? groups : width)` outputs. Rows still
-   * waiting `timeoutMs` from now are not scored: the promise rejects with DeadlinePassedError.
+   * waiting `timeoutMs` from now are not scored: the promise rejects with DeadlineError.
    */
   submit(
     values: Float32Array,
     rows: number,
     margin: boolean,
     timeoutMs = Number.POSITIVE_INFINITY,
-    test: { hangMs?: number } = {},
   ): Promise<Float32Array> {
-    return this.#enqueue(values, rows, margin ? "margin" : "prediction", timeoutMs, test);
+    return this.#enqueue(values, rows, margin ? "margin" : "prediction", timeoutMs);
   }
 
   /**
@@ -218,7 +191,7 @@ export class Batcher {
     kind: ExplainKind,
     timeoutMs = Number.POSITIVE_INFINITY,
   ): Promise<Float32Array> {
-    return this.#enqueue(values, rows, kind, timeoutMs, {});
+    return this.#enqueue(values, rows, kind, timeoutMs);
   }
 
   #widthOf(kind: JobOutput): number {
@@ -227,26 +200,27 @@ export class Batcher {
     return this.#o.explainWidths[kind];
   }
 
-  #enqueue(
-    values: Float32Array,
-    rows: number,
-    kind: JobOutput,
-    timeoutMs: number,
-    test: { hangMs?: number },
-  ): Promise<Float32Array> {
+  #enqueue(values: Float32Array, rows: number, kind: JobOutput, timeoutMs: number): Promise<Float32Array> {
     const width = this.#widthOf(kind);
     if (rows === 0) return Promise.resolve(new Float32Array(0));
     const idle = this.#pool.threads - this.#inFlight;
     const cost = rows * this.costFactor(kind);
     if (this.#queuedCost() + cost > this.#o.maxQueueRows + idle * this.#o.maxBatchRows) {
-      return Promise.reject(new OverloadedError(this.#queuedRows));
+      return Promise.reject(
+        new OverloadedError(
+          `too many rows waiting for a scoring thread (${this.#queuedRows}); try again shortly`,
+        ),
+      );
     }
     if (idle === 0 && this.expectedWaitMs > Math.min(timeoutMs, this.#o.maxQueueWaitMs)) {
-      return Promise.reject(new OverloadedError(this.#queuedRows, "queue_wait"));
+      return Promise.reject(
+        new OverloadedError(
+          `the expected wait for a scoring thread (${this.#queuedRows} rows ahead) is longer than allowed (MAX_QUEUE_WAIT or this request's deadline); try again shortly`,
+        ),
+      );
     }
     return new Promise<Float32Array>((resolve, reject) => {
       const job: Job = {
-        hangMs: test.hangMs ?? 0,
         deadline: performance.now() + timeoutMs,
         values,
         rows,
@@ -345,7 +319,11 @@ export class Batcher {
   #expire(job: Job, now: number): void {
     if (job.settled) return;
     job.settled = true;
-    job.reject(new DeadlinePassedError(now - job.enqueuedAt));
+    job.reject(
+      new DeadlineError(
+        `the request's deadline passed after ${Math.round(now - job.enqueuedAt)} ms in the queue; its rows were not scored`,
+      ),
+    );
   }
 
   #dispatch(pieces: Piece[], rows: number, cls: TaskClass): void {
@@ -374,7 +352,6 @@ export class Batcher {
       this.#o.onDispatch?.(p.rows, (now - p.job.enqueuedAt) / 1000);
       if (p.job.kind === "margin") task.wantMargins = true;
       else if (p.job.kind === "prediction") task.wantPredictions = true;
-      if (p.job.hangMs > (task.hangMs ?? 0)) task.hangMs = p.job.hangMs;
     }
     this.#inFlight++;
     this.#pool

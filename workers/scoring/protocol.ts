@@ -14,14 +14,11 @@ export interface ScoreTask {
   wantPredictions: boolean;
   /** An explanation instead of scores: the result's outputs are rows × its width. */
   explain?: ExplainKind;
-  /** Test-only: make this task hang for this many ms (FORESTD_TEST_HOOKS=1 only). */
-  hangMs?: number;
 }
 
 /** What each scoring thread is started with (piscina workerData). */
 export interface ThreadData {
   modelPath: string;
-  testHooks: boolean;
   /** BUSY_SLOTS pairs of float64 [threadId, epoch ms the current task started or 0]. */
   busy: SharedArrayBuffer;
 }

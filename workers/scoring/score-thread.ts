@@ -1,35 +1,33 @@
 /**
  * A scoring thread (piscina worker): loads the model once, then scores batches. Kept small, as
  * piscina's own worker is: the module caches its model and the handler only scores.
+ *
+ * `busyWhile` is exported for stand-in threads (test/fixtures/threads/) that wrap this one: work
+ * inside it is watched by the pool's watchdog exactly as scoring is.
  */
 import { threadId } from "node:worker_threads";
 import { move, workerData } from "piscina";
 import { loadModel } from "../../model/index.js";
-import { explain } from "../../model/outputs.js";
-import { BUSY_SLOTS, encodeResult, type ScoreTask, type ThreadData } from "./protocol.js";
+import { BUSY_SLOTS, type ScoreTask, type ThreadData } from "./protocol.js";
+import { scoreTask } from "./score-task.js";
 
-const { modelPath, testHooks, busy } = workerData as ThreadData;
+const { modelPath, busy } = workerData as ThreadData;
 const model = loadModel(modelPath);
 // This thread's slot in the busy table the pool's watchdog reads.
 const table = new Float64Array(busy);
 const slot = (threadId % BUSY_SLOTS) * 2;
 table[slot] = threadId;
 
-export default function score(task: ScoreTask): ArrayBuffer {
+/** Runs `work` marked busy in the table, so that the watchdog can see how long it takes. */
+export function busyWhile<T>(work: () => T): T {
   table[slot + 1] = Date.now();
   try {
-    if (testHooks && task.hangMs) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, task.hangMs);
-    const start = process.hrtime.bigint();
-    if (task.explain) {
-      const outputs = explain(model, task.explain, task.values, task.rows);
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      return move(encodeResult(seconds, null, outputs)) as ArrayBuffer;
-    }
-    const margins = model.predictBatch(task.values, task.rows, { margin: true });
-    const predictions = task.wantPredictions ? model.transform(margins, task.rows) : null;
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    return move(encodeResult(seconds, task.wantMargins ? margins : null, predictions)) as ArrayBuffer;
+    return work();
   } finally {
     table[slot + 1] = 0;
   }
+}
+
+export default function score(task: ScoreTask): ArrayBuffer {
+  return move(busyWhile(() => scoreTask(model, task))) as ArrayBuffer;
 }

@@ -11,27 +11,22 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Piscina } from "piscina";
 import { packageRoot } from "../../model/default-model.js";
+import { DeadlineError, ScoringFailedError } from "../errors.js";
 import type { TaskRunner } from "./batcher.js";
 import { BUSY_SLOTS, type ScoreTask, type ThreadData } from "./protocol.js";
 
 /** The built thread module: beside this file in dist/, or dist/ when running from the sources. */
-function threadModule(): string {
+function defaultThreadModule(): string {
   const sibling = fileURLToPath(new URL("./score-thread.js", import.meta.url));
   return existsSync(sibling) ? sibling : join(packageRoot(), "dist", "workers", "scoring", "score-thread.js");
 }
 
-export class ScoringTimeoutError extends Error {
-  readonly code = "FORESTD_ERR_SCORING_TIMEOUT";
-  constructor(timeoutMs: number) {
-    super(
-      `scoring did not finish within ${timeoutMs / 1000} s (TIMEOUT); its thread was terminated and replaced`,
-    );
-    this.name = "ScoringTimeoutError";
-  }
-}
-
 export interface ScoringPoolOptions {
-  testHooks?: boolean;
+  /**
+   * The thread module (a built .js file whose default export scores a ScoreTask). The shipped one
+   * unless given: tests pass a stand-in that hangs, holds or fails (test/fixtures/threads/).
+   */
+  threadFile?: string;
   /** A task still running after this long has its thread terminated. */
   taskTimeoutMs?: number;
   onThreadTimeout?: (threadId: number) => void;
@@ -52,9 +47,9 @@ export class ScoringPool implements TaskRunner {
     this.#onThreadTimeout = options.onThreadTimeout;
     const busy = new SharedArrayBuffer(BUSY_SLOTS * 2 * Float64Array.BYTES_PER_ELEMENT);
     this.#busy = new Float64Array(busy);
-    const workerData: ThreadData = { modelPath, testHooks: options.testHooks === true, busy };
+    const workerData: ThreadData = { modelPath, busy };
     this.#piscina = new Piscina<ScoreTask, ArrayBuffer>({
-      filename: threadModule(),
+      filename: options.threadFile ?? defaultThreadModule(),
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: Number.POSITIVE_INFINITY,
@@ -84,7 +79,12 @@ export class ScoringPool implements TaskRunner {
     const terminationsBefore = this.#terminations;
     return this.#piscina.run(task, { transferList: transfer }).catch((error: unknown) => {
       // A task that fails while the watchdog terminated a stuck thread was that thread's task.
-      throw this.#terminations !== terminationsBefore ? new ScoringTimeoutError(this.#taskTimeoutMs) : error;
+      if (this.#terminations !== terminationsBefore) {
+        throw new DeadlineError(
+          `scoring did not finish within ${this.#taskTimeoutMs / 1000} s (TIMEOUT); its thread was terminated and replaced`,
+        );
+      }
+      throw new ScoringFailedError((error as Error)?.message ?? String(error), { cause: error });
     });
   }
 

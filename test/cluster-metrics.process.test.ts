@@ -9,7 +9,6 @@ t.test("a hung worker makes a partial scrape, not a failed or slow one", async (
     WORKERS: "2",
     METRICS_PORT: String(metricsPort),
     TIMEOUT: "20",
-    FORESTD_TEST_HOOKS: "1",
     ACCESS_LOG: "off",
   });
   t.teardown(() => server.stop());
@@ -22,8 +21,12 @@ t.test("a hung worker makes a partial scrape, not a failed or slow one", async (
   await waitFor(async () => count((await request(metrics)).text) === 20, 5000);
   t.match((await request(metrics)).text, /forestd_scrape_partial 0/);
 
-  void postJson(`${server.url}/__test/hang-worker?ms=4000`, {}).catch(() => undefined);
-  await new Promise((r) => setTimeout(r, 300));
+  // A real hang: one worker stopped, so it cannot answer the primary's collection.
+  const [hung] = server
+    .events()
+    .filter((e) => e.event === "worker_spawn")
+    .map((e) => e.pid as number);
+  process.kill(hung, "SIGSTOP");
   const started = Date.now();
   const scrape = await request(metrics);
   const took = Date.now() - started;
@@ -32,6 +35,7 @@ t.test("a hung worker makes a partial scrape, not a failed or slow one", async (
   t.match(scrape.text, /forestd_scrape_partial 1/);
   t.equal(count(scrape.text), 20, "the hung worker's counts still included (its last snapshot)");
   t.match(scrape.text, /forestd_workers 2/);
+  process.kill(hung, "SIGCONT");
   const viaWorker = await request(`${server.url}/metrics`);
   t.equal(viaWorker.status, 200, "a worker's /metrics gives the cluster's view too");
   t.match(viaWorker.text, /forestd_workers 2/);

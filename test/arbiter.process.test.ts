@@ -11,6 +11,7 @@ import { loadModel } from "../model/index.js";
 import { FIXTURES } from "./helpers/fixtures.js";
 import { Load } from "./helpers/load.js";
 import { postJson, type RunningServer, request, startServer, waitFor } from "./helpers/server.js";
+import { SCRIPTED_THREAD, scriptedRow } from "./helpers/threads.js";
 
 const ROW = JSON.stringify({ instances: [[1.5, -2, 3, 0.25, 7, -1]] });
 const DEFAULT_ROW = JSON.stringify({ height: 180, weight: 80, shoe_size: 44 });
@@ -178,14 +179,14 @@ t.test("a hung worker is replaced within TIMEOUT + 2 s; a hung scoring thread to
   const server = await startServer({
     WORKERS: "2",
     TIMEOUT: "2",
-    FORESTD_TEST_HOOKS: "1",
+    FORESTD_SCORING_THREAD: SCRIPTED_THREAD,
     ACCESS_LOG: "off",
   });
   t.teardown(() => server.stop());
   await waitFor(() => readyWorkers(server) === 2, 10_000);
 
   const threadStart = Date.now();
-  const stuck = await postJson(`${server.url}/__test/hang-thread?ms=60000`, {});
+  const stuck = await postJson(`${server.url}/predict`, { instances: [scriptedRow("hang", 3)] });
   const threadSeconds = (Date.now() - threadStart) / 1000;
   t.equal(stuck.status, 504, "the stuck thread's request gets a 504");
   t.equal(stuck.json.code, "FORESTD_ERR_DEADLINE");
@@ -199,7 +200,8 @@ t.test("a hung worker is replaced within TIMEOUT + 2 s; a hung scoring thread to
 
   const before = aliveWorkers(server);
   const hungAt = Date.now();
-  void postJson(`${server.url}/__test/hang-worker?ms=60000`, {}).catch(() => undefined);
+  // A real hang: the worker stopped (no heartbeats, no requests) until the arbiter kills it.
+  process.kill(before[0], "SIGSTOP");
   // Replaced: the arbiter has killed the silent worker and spawned its successor...
   await waitFor(() => aliveWorkers(server).some((pid) => !before.includes(pid)), 10_000);
   const replacedAfter = (Date.now() - hungAt) / 1000;
