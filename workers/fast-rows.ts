@@ -34,6 +34,12 @@ export interface RowsLayout {
   columns: ReadonlyMap<string, number>;
   /** More rows than this: declined, so the usual path answers 413. */
   maxRows: number;
+  /**
+   * Each column's name as it appears in JSON text, quotes included, when it needs no escaping:
+   * rows by name usually list features in order, and matching the text in place skips a string
+   * slice and a map lookup per value.
+   */
+  quoted: readonly (string | null)[];
 }
 
 /**
@@ -47,7 +53,12 @@ export function rowsLayout(
 ): RowsLayout {
   const safe = new Map(columns);
   safe.delete("__proto__");
-  return { numFeature, columns: safe, maxRows };
+  const quoted = new Array<string | null>(numFeature).fill(null);
+  for (const [name, i] of safe) {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are escaped in JSON
+    if (!/["\\\u0000-\u001f]/.test(name)) quoted[i] = `"${name}"`;
+  }
+  return { numFeature, columns: safe, maxRows, quoted };
 }
 
 /** Thrown inside the scanner to give up; never escapes this module. */
@@ -56,28 +67,27 @@ const DECLINE = Symbol("decline");
 /** Powers of ten that are exact doubles (Clinger's fast path). */
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 
-enum C {
-  Tab = 9,
-  Lf = 10,
-  Cr = 13,
-  Space = 32,
-  Quote = 34,
-  Plus = 43,
-  Comma = 44,
-  Minus = 45,
-  Dot = 46,
-  Zero = 48,
-  Nine = 57,
-  Colon = 58,
-  UpperE = 69,
-  LBracket = 91,
-  Backslash = 92,
-  RBracket = 93,
-  LowerE = 101,
-  LowerN = 110,
-  LBrace = 123,
-  RBrace = 125,
-}
+// Character codes, as plain constants (biome's style turns a const enum into a real enum object).
+const TAB = 9;
+const LF = 10;
+const CR = 13;
+const SPACE = 32;
+const QUOTE = 34;
+const PLUS = 43;
+const COMMA = 44;
+const MINUS = 45;
+const DOT = 46;
+const ZERO = 48;
+const NINE = 57;
+const COLON = 58;
+const UPPER_E = 69;
+const L_BRACKET = 91;
+const BACKSLASH = 92;
+const R_BRACKET = 93;
+const LOWER_E = 101;
+const LOWER_N = 110;
+const L_BRACE = 123;
+const R_BRACE = 125;
 
 class Scanner {
   i = 0;
@@ -89,7 +99,7 @@ class Scanner {
     let i = this.i;
     for (;;) {
       const c = s.charCodeAt(i);
-      if (c === C.Space || c === C.Lf || c === C.Cr || c === C.Tab) i++;
+      if (c === SPACE || c === LF || c === CR || c === TAB) i++;
       else break;
     }
     this.i = i;
@@ -108,14 +118,14 @@ class Scanner {
 
   /** A string without escapes or control characters (anything else is declined). */
   key(): string {
-    if (this.peek() !== C.Quote) throw DECLINE;
+    if (this.peek() !== QUOTE) throw DECLINE;
     const s = this.s;
     const start = ++this.i;
     let i = start;
     for (;;) {
       const c = s.charCodeAt(i);
-      if (c === C.Quote) break;
-      if (c === C.Backslash || c < C.Space || Number.isNaN(c)) throw DECLINE;
+      if (c === QUOTE) break;
+      if (c === BACKSLASH || c < SPACE || Number.isNaN(c)) throw DECLINE;
       i++;
     }
     this.i = i + 1;
@@ -125,7 +135,7 @@ class Scanner {
   /** A JSON number or null (→ NaN); anything else, or a number no float64 holds, is declined. */
   value(): number {
     const c = this.peek();
-    if (c === C.LowerN) {
+    if (c === LOWER_N) {
       if (!this.s.startsWith("null", this.i)) throw DECLINE;
       this.i += 4;
       return Number.NaN;
@@ -138,44 +148,44 @@ class Scanner {
     let i = this.i;
     const start = i;
     let c = s.charCodeAt(i);
-    const negative = c === C.Minus;
+    const negative = c === MINUS;
     if (negative) c = s.charCodeAt(++i);
     let mantissa = 0;
     let exponent = 0;
-    if (c === C.Zero) {
+    if (c === ZERO) {
       c = s.charCodeAt(++i);
-    } else if (c > C.Zero && c <= C.Nine) {
+    } else if (c > ZERO && c <= NINE) {
       do {
-        mantissa = mantissa * 10 + (c - C.Zero);
+        mantissa = mantissa * 10 + (c - ZERO);
         c = s.charCodeAt(++i);
-      } while (c >= C.Zero && c <= C.Nine);
+      } while (c >= ZERO && c <= NINE);
     } else throw DECLINE;
-    if (c === C.Dot) {
+    if (c === DOT) {
       c = s.charCodeAt(++i);
-      if (!(c >= C.Zero && c <= C.Nine)) throw DECLINE;
+      if (!(c >= ZERO && c <= NINE)) throw DECLINE;
       do {
-        mantissa = mantissa * 10 + (c - C.Zero);
+        mantissa = mantissa * 10 + (c - ZERO);
         exponent--;
         c = s.charCodeAt(++i);
-      } while (c >= C.Zero && c <= C.Nine);
+      } while (c >= ZERO && c <= NINE);
     }
-    if (c === C.LowerE || c === C.UpperE) {
+    if (c === LOWER_E || c === UPPER_E) {
       c = s.charCodeAt(++i);
       let sign = 1;
-      if (c === C.Minus || c === C.Plus) {
-        if (c === C.Minus) sign = -1;
+      if (c === MINUS || c === PLUS) {
+        if (c === MINUS) sign = -1;
         c = s.charCodeAt(++i);
       }
-      if (!(c >= C.Zero && c <= C.Nine)) throw DECLINE;
+      if (!(c >= ZERO && c <= NINE)) throw DECLINE;
       let e = 0;
       do {
-        if (e < 100_000) e = e * 10 + (c - C.Zero);
+        if (e < 100_000) e = e * 10 + (c - ZERO);
         c = s.charCodeAt(++i);
-      } while (c >= C.Zero && c <= C.Nine);
+      } while (c >= ZERO && c <= NINE);
       exponent += sign * e;
     }
     // A digit straight after a leading zero ("01") is not JSON.
-    if (c >= C.Zero && c <= C.Nine) throw DECLINE;
+    if (c >= ZERO && c <= NINE) throw DECLINE;
     this.i = i;
     let v: number;
     // The mantissa only grows, so if it ends at or below 2^53 every step of it was exact.
@@ -228,34 +238,43 @@ class RowSink {
 
 /** `{"name": value, ...}` at the scanner, written into `out` at `offset`. */
 function namedRow(sc: Scanner, layout: RowsLayout, out: Float32Array, offset: number): void {
-  sc.expect(C.LBrace);
+  sc.expect(L_BRACE);
   out.fill(Number.NaN, offset, offset + layout.numFeature);
-  if (sc.peek() === C.RBrace) {
+  if (sc.peek() === R_BRACE) {
     sc.i++;
     return;
   }
+  let expected = 0;
   for (;;) {
-    const column = layout.columns.get(sc.key());
-    // Unknown feature (and "__proto__", "instances", ...): the usual path words the error.
-    if (column === undefined) throw DECLINE;
-    sc.expect(C.Colon);
+    let column: number | undefined;
+    const quoted = expected < layout.numFeature ? layout.quoted[expected] : null;
+    if (quoted !== null && sc.peek() === QUOTE && sc.s.startsWith(quoted, sc.i)) {
+      column = expected;
+      sc.i += quoted.length;
+    } else {
+      column = layout.columns.get(sc.key());
+      // Unknown feature (and "__proto__", "instances", ...): the usual path words the error.
+      if (column === undefined) throw DECLINE;
+    }
+    expected = column + 1;
+    sc.expect(COLON);
     // A duplicated name keeps its last value, as JSON.parse does.
     out[offset + column] = sc.value();
     const c = sc.peek();
     sc.i++;
-    if (c === C.RBrace) return;
-    if (c !== C.Comma) throw DECLINE;
+    if (c === R_BRACE) return;
+    if (c !== COMMA) throw DECLINE;
   }
 }
 
 /** `[v, v, ...]` of exactly numFeature values. */
 function positionalRow(sc: Scanner, numFeature: number, out: Float32Array, offset: number): void {
-  sc.expect(C.LBracket);
+  sc.expect(L_BRACKET);
   for (let f = 0; f < numFeature; f++) {
-    if (f > 0) sc.expect(C.Comma);
+    if (f > 0) sc.expect(COMMA);
     out[offset + f] = sc.value();
   }
-  sc.expect(C.RBracket);
+  sc.expect(R_BRACKET);
 }
 
 const INSTANCES = '"instances"';
@@ -264,29 +283,29 @@ const INSTANCES = '"instances"';
 export function parsePredictBody(text: string, layout: RowsLayout): ParsedRows | null {
   const sc = new Scanner(text);
   try {
-    if (sc.peek() !== C.LBrace) return null;
+    if (sc.peek() !== L_BRACE) return null;
     const open = sc.i;
     sc.i++;
-    if (sc.peek() === C.Quote && text.startsWith(INSTANCES, sc.i)) {
+    if (sc.peek() === QUOTE && text.startsWith(INSTANCES, sc.i)) {
       sc.i += INSTANCES.length;
-      sc.expect(C.Colon);
-      sc.expect(C.LBracket);
+      sc.expect(COLON);
+      sc.expect(L_BRACKET);
       // Room for the rows the body could hold at ~8 characters a value, never more than needed.
       const guess = Math.ceil(text.length / (8 * layout.numFeature + 4));
       const sink = new RowSink(layout, Math.max(1, Math.min(guess, layout.maxRows)));
       for (;;) {
         const c = sc.peek();
         const offset = sink.next();
-        if (c === C.LBracket) positionalRow(sc, layout.numFeature, sink.values, offset);
-        else if (c === C.LBrace) namedRow(sc, layout, sink.values, offset);
+        if (c === L_BRACKET) positionalRow(sc, layout.numFeature, sink.values, offset);
+        else if (c === L_BRACE) namedRow(sc, layout, sink.values, offset);
         else return null;
         const after = sc.peek();
         sc.i++;
-        if (after === C.RBracket) break;
-        if (after !== C.Comma) return null;
+        if (after === R_BRACKET) break;
+        if (after !== COMMA) return null;
       }
       // Only key: with others beside it (or "instances" twice) the usual path decides.
-      sc.expect(C.RBrace);
+      sc.expect(R_BRACE);
       sc.end();
       return new ParsedRows(sink.done(), sink.rows, false);
     }
