@@ -5,7 +5,13 @@ import { testApp } from "./helpers/app.js";
 const ROW = { height: 180, weight: 80, shoe_size: 44 };
 
 t.test("rows whose deadline passes while they wait are not scored: 504", async (t) => {
-  const { app, batcher, served, metrics, close } = await testApp(["--threads", "1"]);
+  // Inline scoring off: these requests must wait for the (busy) thread.
+  const { app, batcher, served, metrics, close } = await testApp([
+    "--threads",
+    "1",
+    "--inline-scoring-max-us",
+    "0",
+  ]);
   t.teardown(close);
   const busy = batcher.submit(new Float32Array(served.model.numFeature), 1, false, Number.POSITIVE_INFINITY, {
     hangMs: 1500,
@@ -46,7 +52,14 @@ t.test("rows whose deadline passes while they wait are not scored: 504", async (
 });
 
 t.test("beyond MAX_QUEUE rows waiting: 503 with Retry-After, counted", async (t) => {
-  const { app, batcher, served, close } = await testApp(["--threads", "1", "--max-queue", "2"]);
+  const { app, batcher, served, close } = await testApp([
+    "--threads",
+    "1",
+    "--max-queue",
+    "2",
+    "--inline-scoring-max-us",
+    "0",
+  ]);
   t.teardown(close);
   const busy = batcher.submit(new Float32Array(served.model.numFeature), 1, false, Number.POSITIVE_INFINITY, {
     hangMs: 800,

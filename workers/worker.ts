@@ -57,7 +57,7 @@ export async function runWorker(settings: Settings): Promise<void> {
     return bootError(`cannot load model ${settings.model_path}`, error);
   }
   const testHooks = process.env.FORESTD_TEST_HOOKS === "1";
-  const { pool, batcher, metrics } = createScoringStack(settings, served, {
+  const { pool, batcher, inline, metrics } = createScoringStack(settings, served, {
     testHooks,
     onThreadTimeout: (threadId) =>
       logger.error(
@@ -83,6 +83,7 @@ export async function runWorker(settings: Settings): Promise<void> {
     settings,
     served,
     batcher,
+    inline,
     metrics,
     logger,
     isReady: () => !drainer.draining,

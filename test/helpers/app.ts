@@ -8,12 +8,13 @@ import { loadServedModel } from "../../workers/served-model.js";
 export async function testApp(argv: string[] = [], env: Record<string, string> = {}) {
   const { settings } = await loadSettings({ argv, env: { ACCESS_LOG: "off", ...env }, cwd: process.cwd() });
   const served = loadServedModel(settings.model_path, settings.model_name);
-  const { pool, batcher, metrics } = createScoringStack(settings, served, { testHooks: true });
+  const { pool, batcher, inline, metrics } = createScoringStack(settings, served, { testHooks: true });
   let ready = true;
   const app = await buildApp({
     settings,
     served,
     batcher,
+    inline,
     metrics,
     logger: pino({ level: "silent" }),
     isReady: () => ready,
@@ -24,6 +25,7 @@ export async function testApp(argv: string[] = [], env: Record<string, string> =
     metrics,
     pool,
     batcher,
+    inline,
     setReady(value: boolean) {
       ready = value;
     },
