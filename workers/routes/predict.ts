@@ -3,10 +3,11 @@
  * {"prediction": ...}; `?output=margin` for raw margins.
  */
 import type { FastifyInstance } from "fastify";
-import { columnLookup, outputsToJson, rowsToFloat32 } from "../../model/index.js";
+import { columnLookup, rowsToFloat32 } from "../../model/index.js";
 import { fastJsonBodies } from "../body-parser.js";
 import { InvalidInputError, TooManyRowsError } from "../errors.js";
 import { ParsedRows, parsePredictBody, rowsLayout } from "../fast-rows.js";
+import { JSON_TYPE, predictionsJson } from "../reply-json.js";
 import { ErrorResponse, PredictBody, PredictQuery, PredictResponse } from "../schemas.js";
 import { deadlineMs, type ScoringDeps, scoreRows } from "../scoring.js";
 
@@ -46,11 +47,11 @@ export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Pr
           response: { 200: PredictResponse, "4xx": ErrorResponse, "5xx": ErrorResponse },
         },
         // Rows are checked by writeRow, whose errors name the row and the feature; the schema
-        // above documents the shape for /openapi.json. Responses are plain JSON.stringify.
+        // above documents the shape for /openapi.json. Answers are written by reply-json.ts.
         validatorCompiler: ({ httpPart }) => (httpPart === "querystring" ? validateQuery : () => true),
         serializerCompiler: () => JSON.stringify,
       },
-      async (request) => {
+      async (request, reply) => {
         const body = request.body;
         const margin = (request.query as { output?: string }).output === "margin";
         // Rows fast-rows.ts read (valid ones only, already float32), or a JSON.parse'd body.
@@ -66,8 +67,8 @@ export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Pr
           batch instanceof ParsedRows ? batch.values : rowsToFloat32(model, batch.instances, columns);
         request.forestdRows = rows;
         const { outputs, width } = await scoreRows(deps, values, rows, margin, timeoutMs);
-        const json = outputsToJson(outputs, width);
-        return batch.single ? { prediction: json[0] } : { predictions: json };
+        reply.type(JSON_TYPE);
+        return predictionsJson(outputs, width, batch.single);
       },
     );
   });
