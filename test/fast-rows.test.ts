@@ -9,9 +9,18 @@ import { join } from "node:path";
 import fc from "fast-check";
 import Fastify from "fastify";
 import t from "tap";
+import { Value } from "typebox/value";
 import { columnLookup, defaultModelPath, loadModel, type Model, rowsToFloat32 } from "../model/index.js";
-import { ParsedRows, parsePredictBody, rowsLayout } from "../workers/fast-rows.js";
+import {
+  ParsedRows,
+  ParsedTensor,
+  parseInferBody,
+  parsePredictBody,
+  rowsLayout,
+} from "../workers/fast-rows.js";
+import { tensorToRows } from "../workers/routes/oip.js";
 import { batchOf } from "../workers/routes/predict.js";
+import { InferBody } from "../workers/schemas.js";
 import { FIXTURES } from "./helpers/fixtures.js";
 import { hostileJsonBodies, VALID_BODY } from "./helpers/hostile-bodies.js";
 
@@ -138,13 +147,49 @@ function numberText(): fc.Arbitrary<string> {
   );
 }
 
-function bodies(model: Model): fc.Arbitrary<string> {
-  const names = columnLookup(model);
-  const value = fc.oneof(
+const value = () =>
+  fc.oneof(
     { arbitrary: numberText(), weight: 40 },
     { arbitrary: fc.constant("null"), weight: 6 },
     { arbitrary: fc.constantFrom("true", '"180"', "[]", "{}", "nul", "[1]", '""', "null1"), weight: 1 },
   );
+
+/** `arb` once in `n` times, else null. */
+function sometimes<T>(arb: fc.Arbitrary<T>, n: number): fc.Arbitrary<T | null> {
+  return fc.oneof({ arbitrary: fc.constant(null), weight: n - 1 }, { arbitrary: arb, weight: 1 });
+}
+
+/** Fills each ~ with whitespace: mostly JSON's own, sometimes what JSON.parse refuses. */
+function spacedOut(structured: fc.Arbitrary<string>): fc.Arbitrary<string> {
+  const space = fc.oneof(
+    { arbitrary: fc.constant(""), weight: 40 },
+    { arbitrary: fc.constantFrom(" ", "\t", "\n", "\r", "\r\n  "), weight: 20 },
+    { arbitrary: fc.constantFrom("\u00a0", "\f", "\v", "\u2028", "\ufeff", "/**/"), weight: 1 },
+  );
+  return fc.tuple(structured, fc.array(space, { minLength: 32, maxLength: 32 })).map(([s, gaps]) => {
+    let k = 0;
+    return s.replace(/~/g, () => gaps[k++ % gaps.length]);
+  });
+}
+
+/** Bodies as generated (8 in 11), cut or with a few characters spliced in (2), or any JSON (1). */
+function withNoise(bodies: fc.Arbitrary<string>): fc.Arbitrary<string> {
+  const mangled = fc
+    .tuple(bodies, fc.nat(), fc.nat({ max: 3 }), fc.string({ maxLength: 3 }))
+    .map(([s, at, drop, insert]) => {
+      const i = at % (s.length + 1);
+      return s.slice(0, i) + insert + s.slice(i + drop);
+    });
+  return fc.oneof(
+    { arbitrary: bodies, weight: 8 },
+    { arbitrary: mangled, weight: 2 },
+    { arbitrary: fc.json({ maxDepth: 3 }), weight: 1 },
+  );
+}
+
+/** /predict bodies: {"instances": [...]} and bare rows, by position and by name. */
+function predictBodies(model: Model): fc.Arbitrary<string> {
+  const names = columnLookup(model);
   const key = fc.oneof(
     { arbitrary: fc.constantFrom(...names.keys()).map((k) => JSON.stringify(k)), weight: 30 },
     {
@@ -171,10 +216,10 @@ function bodies(model: Model): fc.Arbitrary<string> {
     { arbitrary: fc.constantFrom(Math.max(0, model.numFeature - 1), model.numFeature + 1), weight: 1 },
   );
   const positional = length
-    .chain((n) => fc.array(value, { minLength: n, maxLength: n }))
+    .chain((n) => fc.array(value(), { minLength: n, maxLength: n }))
     .map((vs) => `[~${vs.join("~,~")}~]`);
   const named = fc
-    .array(fc.tuple(key, value), { maxLength: model.numFeature + 2 })
+    .array(fc.tuple(key, value()), { maxLength: model.numFeature + 2 })
     .map((kvs) => `{~${kvs.map(([k, v]) => `${k}~:~${v}`).join("~,~")}~}`);
   const row = fc.oneof(
     { arbitrary: positional, weight: 5 },
@@ -186,34 +231,14 @@ function bodies(model: Model): fc.Arbitrary<string> {
     .map((rows) => `"instances"~:~[~${rows.join("~,~")}~]`);
   const extraKey = fc.constantFrom('"id"~:~1', '"instances"~:~[]', '"height"~:~1', '"instances"~:~[[1,2,3]]');
   const envelope = fc
-    .tuple(fc.option(extraKey, { freq: 6 }), instances, fc.option(extraKey, { freq: 6 }))
+    .tuple(sometimes(extraKey, 6), instances, sometimes(extraKey, 6))
     .map(([before, body, after]) => `~{~${[before, body, after].filter((p) => p !== null).join("~,~")}~}~`);
   const structured = fc.oneof(
     { arbitrary: envelope, weight: 6 },
     { arbitrary: named.map((r) => `~${r}~`), weight: 3 },
     { arbitrary: fc.constantFrom(...hostileJsonBodies().map(([, b]) => b)), weight: 1 },
   );
-  const space = fc.oneof(
-    { arbitrary: fc.constant(""), weight: 40 },
-    { arbitrary: fc.constantFrom(" ", "\t", "\n", "\r", "\r\n  "), weight: 20 },
-    { arbitrary: fc.constantFrom("\u00a0", "\f", "\v", "\u2028", "\ufeff", "/**/"), weight: 1 },
-  );
-  const spaced = fc.tuple(structured, fc.array(space, { minLength: 32, maxLength: 32 })).map(([s, gaps]) => {
-    let k = 0;
-    return s.replace(/~/g, () => gaps[k++ % gaps.length]);
-  });
-  // Valid bodies cut, or with a few characters spliced in, anywhere.
-  const mangled = fc
-    .tuple(spaced, fc.nat(), fc.nat({ max: 3 }), fc.string({ maxLength: 3 }))
-    .map(([s, at, drop, insert]) => {
-      const i = at % (s.length + 1);
-      return s.slice(0, i) + insert + s.slice(i + drop);
-    });
-  return fc.oneof(
-    { arbitrary: spaced, weight: 8 },
-    { arbitrary: mangled, weight: 2 },
-    { arbitrary: fc.json({ maxDepth: 3 }), weight: 1 },
-  );
+  return withNoise(spacedOut(structured));
 }
 
 for (const file of ["default", "multi_softprob.ubj"]) {
@@ -238,7 +263,7 @@ for (const file of ["default", "multi_softprob.ubj"]) {
     let okCount = 0;
     const runs = file === "default" ? RUNS : Math.ceil(RUNS / 10);
     fc.assert(
-      fc.property(bodies(model), (text) => {
+      fc.property(predictBodies(model), (text) => {
         const { fast, outcome } = withFastPath(model, layout, text);
         if (fast) fastCount++;
         if ("bits" in outcome) okCount++;
@@ -252,6 +277,139 @@ for (const file of ["default", "multi_softprob.ubj"]) {
     t.ok(fastCount > okCount * 0.5, "the fast path takes most valid bodies");
   });
 }
+
+/** What OIP infer did before the fast parser: JSON.parse, the schema, the tensor into float32. */
+function inferOracle(model: Model, text: string): Outcome {
+  const parsed = parseUsual(text);
+  if ("code" in parsed) return parsed;
+  // The app's validator (ajv) also coerces types; the bodies the fast path reads are canonical.
+  if (!Value.Check(InferBody, parsed.body)) return { code: "FORESTD_ERR_INVALID_INPUT" };
+  const body = parsed.body as { inputs: Parameters<typeof tensorToRows>[0][]; id?: string };
+  try {
+    const { values, rows } = tensorToRows(body.inputs[0], model.numFeature, MAX_ROWS);
+    return { bits: bits(values), rows, single: body.id === undefined };
+  } catch (error) {
+    return { code: (error as { code: string }).code };
+  }
+}
+
+/** OIP infer bodies: keys in any order, shapes near [N, F], data flat or nested, extras. */
+function inferBodies(model: Model): fc.Arbitrary<string> {
+  const nf = model.numFeature;
+  const dim = fc.oneof(
+    { arbitrary: fc.constant(nf), weight: 8 },
+    { arbitrary: fc.constantFrom(0, 1, 2, nf + 1), weight: 2 },
+  );
+  const odd = fc.constantFrom(
+    "[]",
+    "[1,2,3]",
+    "3",
+    '"x"',
+    "[-1,3]",
+    "[1.5,3]",
+    "[2.0,3]",
+    '["1",3]',
+    "[1e400]",
+  );
+  // [N, F] or [F]; the data mostly as many values as the shape says, run into nested arrays.
+  const shapeAndData = fc
+    .tuple(fc.integer({ min: 0, max: 3 }), dim, fc.boolean(), fc.nat({ max: 9 }))
+    .chain(([n, f, flatShape, skew]) => {
+      const count = (flatShape ? 1 : n) * f + (skew === 0 ? 1 : skew === 1 ? -1 : 0);
+      return fc
+        .tuple(
+          fc.array(value(), { minLength: Math.max(0, count), maxLength: Math.max(0, count) }),
+          fc.array(fc.boolean(), { minLength: 1, maxLength: 12 }),
+          sometimes(odd, 12),
+        )
+        .map(([vs, cuts, oddShape]) => {
+          const items: string[] = [];
+          let run: string[] = [];
+          vs.forEach((v, i) => {
+            if (cuts[i % cuts.length]) run.push(v);
+            else {
+              if (run.length > 0) items.push(`[~${run.join("~,~")}~]`);
+              run = [];
+              items.push(v);
+            }
+          });
+          if (run.length > 0) items.push(`[~${run.join("~,~")}~]`);
+          const shape = oddShape ?? (flatShape ? `[~${f}~]` : `[~${n}~,~${f}~]`);
+          return [`"shape"~:~${shape}`, `"data"~:~[~${items.join("~,~")}~]`];
+        });
+    });
+  const tensorKeys = fc.tuple(
+    fc.constantFrom('"name"~:~"input-0"', '"name"~:~"x"', '"name"~:~1', '"name"~:~"a\\nb"'),
+    shapeAndData,
+    fc.constantFrom('"datatype"~:~"FP32"', '"datatype"~:~"FP64"', '"datatype"~:~"INT8"'),
+    sometimes(fc.constantFrom('"parameters"~:~{}', '"name"~:~"again"', '"extra"~:~1'), 8),
+  );
+  const tensor = fc.tuple(tensorKeys, fc.nat()).map(([keys, seed]) => {
+    const present = keys.filter((k) => k !== null) as string[];
+    const rotated = present.map((_, i) => present[(i + seed) % present.length]);
+    const dropOne = seed % 17 === 0 ? rotated.slice(1) : rotated;
+    return `{~${dropOne.join("~,~")}~}`;
+  });
+  const envelope = fc
+    .tuple(
+      tensor,
+      sometimes(
+        fc.constantFrom('"id"~:~"r1"', '"id"~:~7', '"parameters"~:~{"output":"margin"}', '"outputs"~:~[]'),
+        3,
+      ),
+      fc.boolean(),
+    )
+    .map(([t, extra, first]) => {
+      const inputs = `"inputs"~:~[~${t}~]`;
+      const parts = extra === null ? [inputs] : first ? [extra, inputs] : [inputs, extra];
+      return `~{~${parts.join("~,~")}~}~`;
+    });
+  return withNoise(spacedOut(envelope));
+}
+
+t.test("OIP infer: the fast path answers as JSON.parse and the schema would", async (t) => {
+  const model = loadModel(defaultModelPath());
+  const layout = rowsLayout(model.numFeature, columnLookup(model), MAX_ROWS);
+  const outcome = (text: string): { fast: boolean; outcome: Outcome } => {
+    const fast = parseInferBody(text, layout);
+    if (fast === null) return { fast: false, outcome: inferOracle(model, text) };
+    return {
+      fast: true,
+      outcome: { bits: bits(fast.values), rows: fast.rows, single: fast.id === undefined },
+    };
+  };
+  const plain = JSON.stringify({
+    inputs: [
+      {
+        name: "x",
+        shape: [2, 3],
+        datatype: "FP32",
+        data: [
+          [1, 2, 3],
+          [4, null, 6],
+        ],
+      },
+    ],
+  });
+  t.ok(parseInferBody(plain, layout) instanceof ParsedTensor, "a plain tensor takes the fast path");
+  t.same(outcome(plain).outcome, inferOracle(model, plain));
+  let fastCount = 0;
+  let okCount = 0;
+  const runs = Math.ceil(RUNS / 5);
+  fc.assert(
+    fc.property(inferBodies(model), (text) => {
+      const got = outcome(text);
+      if (got.fast) fastCount++;
+      if ("bits" in got.outcome) okCount++;
+      const expected = got.fast ? inferOracle(model, text) : got.outcome;
+      return JSON.stringify(got.outcome) === JSON.stringify(expected);
+    }),
+    { numRuns: runs, seed: 20261124 },
+  );
+  t.pass(`${runs} bodies: ${okCount} valid, ${fastCount} of them by the fast path`);
+  // The others carry parameters, outputs, extra keys or escaped names: the usual path reads those.
+  t.ok(fastCount > okCount * 0.25, "the fast path takes a fair share of valid bodies");
+});
 
 t.test("rows come out as float32 of JSON.parse's float64, -0 and subnormals included", async (t) => {
   const model = loadModel(defaultModelPath());

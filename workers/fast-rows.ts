@@ -321,3 +321,142 @@ export function parsePredictBody(text: string, layout: RowsLayout): ParsedRows |
     throw error;
   }
 }
+
+/**
+ * OIP infer's body as JSON.parse gives it, except that the tensor's `data` is left empty: its
+ * values are already rows of float32 in `values`. The envelope still goes through the route's
+ * schema validation like any other body (it passes: the fast path reads only canonical ones).
+ */
+export class ParsedTensor {
+  readonly inputs: { name: string; shape: number[]; datatype: string; data: unknown[] }[];
+  constructor(
+    readonly id: string | undefined,
+    input: { name: string; shape: number[]; datatype: string },
+    readonly values: Float32Array,
+    readonly rows: number,
+  ) {
+    this.inputs = [{ ...input, data: [] }];
+  }
+}
+
+const MAX_NAME = 256;
+
+/** Data values, flat or nested one level, appended to a growing Float32Array. */
+function tensorData(sc: Scanner, hint: number): { values: Float32Array; count: number } {
+  let values = new Float32Array(Math.max(1, hint));
+  let count = 0;
+  const push = (v: number) => {
+    if (count === values.length) {
+      const grown = new Float32Array(values.length * 2);
+      grown.set(values);
+      values = grown;
+    }
+    values[count++] = v;
+  };
+  sc.expect(L_BRACKET);
+  if (sc.peek() === R_BRACKET) {
+    sc.i++;
+    return { values, count };
+  }
+  for (;;) {
+    if (sc.peek() === L_BRACKET) {
+      sc.i++;
+      if (sc.peek() === R_BRACKET) sc.i++;
+      else {
+        for (;;) {
+          push(sc.value());
+          const c = sc.peek();
+          sc.i++;
+          if (c === R_BRACKET) break;
+          if (c !== COMMA) throw DECLINE;
+        }
+      }
+    } else push(sc.value());
+    const c = sc.peek();
+    sc.i++;
+    if (c === R_BRACKET) return { values, count };
+    if (c !== COMMA) throw DECLINE;
+  }
+}
+
+/** `{"name": .., "shape": [..], "datatype": "FP32"|"FP64", "data": [..]}`, each key once. */
+function tensorInput(sc: Scanner, textLength: number) {
+  let name: string | undefined;
+  let shape: number[] | undefined;
+  let datatype: string | undefined;
+  let data: { values: Float32Array; count: number } | undefined;
+  sc.expect(L_BRACE);
+  for (;;) {
+    const key = sc.key();
+    sc.expect(COLON);
+    if (key === "name" && name === undefined) {
+      name = sc.key();
+      if (name.length > MAX_NAME) throw DECLINE;
+    } else if (key === "datatype" && datatype === undefined) {
+      datatype = sc.key();
+      if (datatype !== "FP32" && datatype !== "FP64") throw DECLINE;
+    } else if (key === "shape" && shape === undefined) {
+      shape = [];
+      sc.expect(L_BRACKET);
+      for (;;) {
+        const n = sc.number();
+        if (!Number.isInteger(n) || n < 0 || shape.push(n) > 2) throw DECLINE;
+        const c = sc.peek();
+        sc.i++;
+        if (c === R_BRACKET) break;
+        if (c !== COMMA) throw DECLINE;
+      }
+    } else if (key === "data" && data === undefined) {
+      data = tensorData(sc, Math.ceil(textLength / 8));
+    } else throw DECLINE;
+    const c = sc.peek();
+    sc.i++;
+    if (c === R_BRACE) break;
+    if (c !== COMMA) throw DECLINE;
+  }
+  if (name === undefined || shape === undefined || datatype === undefined || data === undefined)
+    throw DECLINE;
+  return { name, shape, datatype, data };
+}
+
+/**
+ * POST /v2/models/{name}/infer: `{"id"?: .., "inputs": [one tensor]}` whose tensor is exactly
+ * [N, numFeature] (or [numFeature]) of numbers and nulls; null = use the usual path (which also
+ * reads parameters, outputs and every error).
+ */
+export function parseInferBody(text: string, layout: RowsLayout): ParsedTensor | null {
+  const sc = new Scanner(text);
+  try {
+    let id: string | undefined;
+    let input: ReturnType<typeof tensorInput> | undefined;
+    sc.expect(L_BRACE);
+    for (;;) {
+      const key = sc.key();
+      sc.expect(COLON);
+      if (key === "id" && id === undefined) {
+        id = sc.key();
+        if (id.length > MAX_NAME) return null;
+      } else if (key === "inputs" && input === undefined) {
+        sc.expect(L_BRACKET);
+        input = tensorInput(sc, text.length);
+        sc.expect(R_BRACKET);
+      } else return null;
+      const c = sc.peek();
+      sc.i++;
+      if (c === R_BRACE) break;
+      if (c !== COMMA) return null;
+    }
+    sc.end();
+    if (input === undefined) return null;
+    const { shape, data } = input;
+    const rows = shape.length === 2 ? shape[0] : 1;
+    const cols = shape.length === 2 ? shape[1] : shape[0];
+    if (cols !== layout.numFeature || rows === 0 || rows > layout.maxRows) return null;
+    if (data.count !== rows * cols) return null;
+    const values = data.count === data.values.length ? data.values : data.values.slice(0, data.count);
+    return new ParsedTensor(id, { name: input.name, shape, datatype: input.datatype }, values, rows);
+  } catch (error) {
+    if (error === DECLINE) return null;
+    throw error;
+  }
+}

@@ -3,7 +3,10 @@
  * FP32/FP64 input tensor of shape [N, F] (data flat or nested); the output tensor is "predict".
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { columnLookup } from "../../model/index.js";
+import { fastJsonBodies } from "../body-parser.js";
 import { InvalidInputError, ModelNotFoundError, NotReadyError, TooManyRowsError } from "../errors.js";
+import { ParsedTensor, parseInferBody, rowsLayout } from "../fast-rows.js";
 import { InferBody, InferResponse, ModelNameParams } from "../schemas.js";
 import { deadlineMs, type ScoringDeps, scoreRows } from "../scoring.js";
 
@@ -25,7 +28,7 @@ type InferRequest = {
 };
 
 /** Flat or nested tensor data → float32 rows, with the offending index named on error. */
-function tensorToRows(
+export function tensorToRows(
   input: InferRequest["inputs"][number],
   numFeature: number,
   maxRows: number,
@@ -113,43 +116,52 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
       return { name: served.name, ready: true };
     },
   );
-  app.post(
-    "/v2/models/:name/infer",
-    {
-      schema: {
-        summary: "OIP inference",
-        params: ModelNameParams,
-        body: InferBody,
-        response: { 200: InferResponse },
+  // Its own scope: the fast body parser (the tensor straight into a Float32Array) is for this route only.
+  const layout = rowsLayout(served.model.numFeature, columnLookup(served.model), deps.maxRequestRows);
+  await app.register(async (scope) => {
+    fastJsonBodies(scope, (text) => parseInferBody(text, layout));
+    scope.post(
+      "/v2/models/:name/infer",
+      {
+        schema: {
+          summary: "OIP inference",
+          params: ModelNameParams,
+          body: InferBody,
+          response: { 200: InferResponse },
+        },
+        serializerCompiler: () => JSON.stringify,
       },
-      serializerCompiler: () => JSON.stringify,
-    },
-    async (request) => {
-      checkName(request);
-      const body = request.body as InferRequest;
-      const input = body.inputs[0];
-      const timeoutMs = deadlineMs(
-        deps,
-        body.parameters?.timeout ?? request.headers["x-request-timeout-ms"],
-        "parameters.timeout",
-      );
-      const { values, rows } = tensorToRows(input, served.model.numFeature, deps.maxRequestRows);
-      request.forestdRows = rows;
-      const margin = body.parameters?.output === "margin";
-      const { outputs, width } = await scoreRows(deps, values, rows, margin, timeoutMs);
-      return {
-        model_name: served.name,
-        model_version: served.sha256.slice(0, 12),
-        ...(body.id !== undefined ? { id: body.id } : {}),
-        outputs: [
-          {
-            name: "predict",
-            datatype: "FP32",
-            shape: width === 1 ? [rows] : [rows, width],
-            data: Array.from(outputs),
-          },
-        ],
-      };
-    },
-  );
+      async (request) => {
+        checkName(request);
+        const body = request.body as InferRequest;
+        const input = body.inputs[0];
+        const timeoutMs = deadlineMs(
+          deps,
+          body.parameters?.timeout ?? request.headers["x-request-timeout-ms"],
+          "parameters.timeout",
+        );
+        // Rows fast-rows.ts read (a valid [N, F] tensor only), or the JSON.parse'd tensor.
+        const { values, rows } =
+          body instanceof ParsedTensor
+            ? body
+            : tensorToRows(input, served.model.numFeature, deps.maxRequestRows);
+        request.forestdRows = rows;
+        const margin = body.parameters?.output === "margin";
+        const { outputs, width } = await scoreRows(deps, values, rows, margin, timeoutMs);
+        return {
+          model_name: served.name,
+          model_version: served.sha256.slice(0, 12),
+          ...(body.id !== undefined ? { id: body.id } : {}),
+          outputs: [
+            {
+              name: "predict",
+              datatype: "FP32",
+              shape: width === 1 ? [rows] : [rows, width],
+              data: Array.from(outputs),
+            },
+          ],
+        };
+      },
+    );
+  });
 }
