@@ -16,9 +16,7 @@ export function installAccessLog(
   app.addHook("onResponse", (request, reply, done) => {
     const seconds = reply.elapsedTime / 1000;
     const route = request.routeOptions.url ?? "unmatched";
-    const labels = { method: request.method, route, status: String(reply.statusCode) };
-    metrics.requests.inc(labels);
-    metrics.requestDuration.observe(labels, seconds);
+    metrics.answered.observe(request.method, route, reply.statusCode, seconds);
     if (enabled) {
       access.info({
         method: request.method,
