@@ -44,3 +44,16 @@ export function predictionsJson(outputs: Float32Array, width: number, single: bo
   for (let r = 0; r < rows; r++) text += (r > 0 ? "," : "") + row(outputs, r, width);
   return `${text}]}`;
 }
+
+/** OIP infer's answer: the "predict" output tensor, rows × width, FP32. */
+export function inferJson(
+  model: { name: string; version: string },
+  id: string | undefined,
+  outputs: Float32Array,
+  rows: number,
+  width: number,
+): string {
+  const head = `{"model_name":${JSON.stringify(model.name)},"model_version":${JSON.stringify(model.version)}`;
+  const shape = width === 1 ? `[${rows}]` : `[${rows},${width}]`;
+  return `${head}${id === undefined ? "" : `,"id":${JSON.stringify(id)}`},"outputs":[{"name":"predict","datatype":"FP32","shape":${shape},"data":[${numbers(outputs, 0, outputs.length)}]}]}`;
+}

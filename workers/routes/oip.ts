@@ -7,6 +7,7 @@ import { columnLookup } from "../../model/index.js";
 import { fastJsonBodies } from "../body-parser.js";
 import { InvalidInputError, ModelNotFoundError, NotReadyError, TooManyRowsError } from "../errors.js";
 import { ParsedTensor, parseInferBody, rowsLayout } from "../fast-rows.js";
+import { inferJson, JSON_TYPE } from "../reply-json.js";
 import { InferBody, InferResponse, ModelNameParams } from "../schemas.js";
 import { deadlineMs, type ScoringDeps, scoreRows } from "../scoring.js";
 
@@ -117,6 +118,7 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
     },
   );
   // Its own scope: the fast body parser (the tensor straight into a Float32Array) is for this route only.
+  const answerAs = { name: served.name, version: served.sha256.slice(0, 12) };
   const layout = rowsLayout(served.model.numFeature, columnLookup(served.model), deps.maxRequestRows);
   await app.register(async (scope) => {
     fastJsonBodies(scope, (text) => parseInferBody(text, layout));
@@ -131,7 +133,7 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
         },
         serializerCompiler: () => JSON.stringify,
       },
-      async (request) => {
+      async (request, reply) => {
         checkName(request);
         const body = request.body as InferRequest;
         const input = body.inputs[0];
@@ -148,19 +150,8 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
         request.forestdRows = rows;
         const margin = body.parameters?.output === "margin";
         const { outputs, width } = await scoreRows(deps, values, rows, margin, timeoutMs);
-        return {
-          model_name: served.name,
-          model_version: served.sha256.slice(0, 12),
-          ...(body.id !== undefined ? { id: body.id } : {}),
-          outputs: [
-            {
-              name: "predict",
-              datatype: "FP32",
-              shape: width === 1 ? [rows] : [rows, width],
-              data: Array.from(outputs),
-            },
-          ],
-        };
+        reply.type(JSON_TYPE);
+        return inferJson(answerAs, body.id, outputs, rows, width);
       },
     );
   });
