@@ -16,7 +16,9 @@ export function installAccessLog(
   app.addHook("onResponse", (request, reply, done) => {
     const seconds = reply.elapsedTime / 1000;
     const route = request.routeOptions.url ?? "unmatched";
-    metrics.answered.observe(request.method, route, reply.statusCode, seconds);
+    const labels = { method: request.method, route, status: String(reply.statusCode) };
+    metrics.requests.inc(labels);
+    metrics.requestDuration.observe(labels, seconds);
     if (enabled) {
       access.info({
         method: request.method,

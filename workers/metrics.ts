@@ -5,7 +5,6 @@
 import type { Server } from "node:http";
 import type { Socket } from "node:net";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import { RequestMetrics } from "./request-metrics.js";
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Inline scoring is bounded by INLINE_SCORING_MAX_US (µs): buckets around it. */
@@ -31,8 +30,7 @@ export class WorkerMetrics {
   readonly #bound = new Map<string, { inc(n?: number): void }>();
   readonly registry = new Registry();
   readonly requests: Counter<"method" | "route" | "status">;
-  /** forestd_http_request_duration_seconds, and the access log's share of the request counter. */
-  readonly answered = new RequestMetrics(LATENCY_BUCKETS);
+  readonly requestDuration: Histogram<"method" | "route" | "status">;
   readonly inferenceDuration: Histogram;
   readonly inlineScoring: Histogram;
   readonly queueWait: Histogram;
@@ -67,21 +65,19 @@ export class WorkerMetrics {
   constructor(sources: WorkerMetricsSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    const answered = this.answered;
     this.requests = new Counter({
       name: "forestd_http_requests_total",
       help: "HTTP requests answered, by method, route and status.",
       labelNames: ["method", "route", "status"],
       registers,
-      collect() {
-        answered.addCountsTo(this);
-      },
     });
-    answered.registerHistogram(
-      this.registry,
-      "forestd_http_request_duration_seconds",
-      "Time from request received to response sent.",
-    );
+    this.requestDuration = new Histogram({
+      name: "forestd_http_request_duration_seconds",
+      help: "Time from request received to response sent.",
+      labelNames: ["method", "route", "status"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
     this.inferenceDuration = new Histogram({
       name: "forestd_inference_duration_seconds",
       help: "Scoring time of one task in a thread.",
