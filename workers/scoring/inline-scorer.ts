@@ -29,6 +29,7 @@ export class InlineScorer {
   #overheadUs = 0;
   /** µs each row adds. */
   #perRowUs = 0;
+  #calibratedPerRowUs = 0;
 
   constructor(model: Model, options: InlineScorerOptions) {
     this.#model = model;
@@ -58,10 +59,14 @@ export class InlineScorer {
     const outputs = this.#model.predictBatch(values, rows, { margin });
     const us = (performance.now() - start) * 1000;
     this.#onScored?.(us / 1e6);
-    // Follow the measured cost: a smoothed per-row cost beyond the calibrated overhead. Slow
-    // outliers (a GC pause, the process descheduled) move it a little, not a lot.
-    const perRow = Math.max(0, us - this.#overheadUs) / rows;
-    this.#perRowUs = 0.95 * this.#perRowUs + 0.05 * Math.min(perRow, 4 * this.#perRowUs);
+    // Follow the measured cost: a smoothed per-row cost beyond the calibrated overhead, learnt
+    // only from calls with enough rows to show it (a 1-row call measures the overhead, and could
+    // drag the estimate to 0 and inline everything), never below half the calibrated cost.
+    if (rows >= 8) {
+      const perRow = Math.max(0, us - this.#overheadUs) / rows;
+      const next = 0.95 * this.#perRowUs + 0.05 * Math.min(perRow, 4 * this.#perRowUs);
+      this.#perRowUs = Math.max(this.#calibratedPerRowUs / 2, next);
+    }
     return outputs;
   }
 
@@ -95,6 +100,7 @@ export class InlineScorer {
     const t1 = median(1, one, 301);
     const tn = median(CALIBRATION_ROWS, values, 101);
     this.#perRowUs = Math.max(0.01, (tn - t1) / (CALIBRATION_ROWS - 1));
+    this.#calibratedPerRowUs = this.#perRowUs;
     this.#overheadUs = Math.max(0, t1 - this.#perRowUs);
   }
 }
