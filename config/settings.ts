@@ -166,6 +166,16 @@ export const SETTINGS = [
     doc: "Most rows coalesced into one scoring task for a thread.",
   },
   {
+    key: "inline_scoring_max_us",
+    env: "INLINE_SCORING_MAX_US",
+    flag: "inline-scoring-max-us",
+    section: "workers",
+    kind: "integer",
+    schema: count(0, 1_000_000),
+    default: 15,
+    doc: "Score a request on the worker's own event loop, skipping the round trip to a scoring thread (some 20–30 µs), when its predicted scoring time (the model's measured cost per call and per row) is at most this many µs (0 = always use the threads). forestd_inline_scoring_seconds shows what it takes.",
+  },
+  {
     key: "max_queue",
     env: "MAX_QUEUE",
     flag: "max-queue",

@@ -8,6 +8,8 @@
  *     --workers N --threads N --max-batch-rows N     forestd's settings (default 2, 1, 4096)
  *     --model FILE           the model served by forestd and Gunicorn (default: the bundled one)
  *     --url URL              measure a forestd someone else started (no CPU/RSS, no start-up)
+ *     --env KEY=VALUE        a forestd setting for this run, repeatable (e.g. --env ACCESS_LOG=on to
+ *                            price the access log, --env INLINE_SCORING_MAX_US=0 to price inlining)
  *     --no-baselines         forestd only
  *     --sweep                also try WORKERS × THREADS × MAX_BATCH_ROWS and recommend one
  *       --sweep-workers 1,2 --sweep-threads 1,2 --sweep-batch 256,4096
@@ -59,6 +61,7 @@ const { values } = parseArgs({
     "max-batch-rows": { type: "string", default: "4096" },
     model: { type: "string" },
     url: { type: "string" },
+    env: { type: "string", multiple: true, default: [] },
     "no-baselines": { type: "boolean", default: false },
     sweep: { type: "boolean", default: false },
     "sweep-workers": { type: "string", default: `1,${Math.max(2, cpus().length)}` },
@@ -78,6 +81,14 @@ const threads = Number(values.threads);
 const maxBatchRows = Number(values["max-batch-rows"]);
 const threshold = Number(values.threshold);
 const modelPath = resolve(values.model ?? defaultModelPath());
+/** --env KEY=VALUE settings, passed to every forestd this run starts. */
+const extraEnv = Object.fromEntries(
+  (values.env ?? []).map((pair) => {
+    const at = pair.indexOf("=");
+    if (at <= 0) throw new Error(`--env ${pair}: expected KEY=VALUE`);
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  }),
+);
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -185,7 +196,7 @@ async function sweep(scenarios: Scenario[]): Promise<SweepPoint[]> {
   for (const w of list(values["sweep-workers"] as string)) {
     for (const th of list(values["sweep-threads"] as string)) {
       for (const b of list(values["sweep-batch"] as string)) {
-        const target = await startForestd({ workers: w, threads: th, maxBatchRows: b, modelPath });
+        const target = await startForestd({ workers: w, threads: th, maxBatchRows: b, modelPath, extraEnv });
         try {
           await warm(target, single);
           const point = {
@@ -338,7 +349,7 @@ async function main(): Promise<number> {
 
   const forestd = values.url
     ? external(values.url)
-    : await startForestd({ workers, threads, maxBatchRows, modelPath });
+    : await startForestd({ workers, threads, maxBatchRows, modelPath, extraEnv });
   try {
     // OIP routes carry the server's model name (MODEL_NAME, else the file's): ask the server.
     const served = (await fetch(`${forestd.origin}/model`).then((r) => r.json())) as { name: string };
@@ -396,7 +407,15 @@ async function main(): Promise<number> {
       node: process.version,
       platform: `${process.platform}-${process.arch}`,
     },
-    settings: { workers, threads, maxBatchRows, seconds, connections, url: values.url ?? null },
+    settings: {
+      workers,
+      threads,
+      maxBatchRows,
+      seconds,
+      connections,
+      url: values.url ?? null,
+      env: extraEnv,
+    },
     model: { path: modelPath, trees: info.numTrees, features: info.numFeature, objective: info.objective },
     scenarios: results,
     curve,
@@ -415,7 +434,11 @@ async function main(): Promise<number> {
     report.sweep = { points, ...recommend(points) };
   }
   console.log(
-    `\n${seconds} s per scenario, WORKERS=${workers} THREADS=${threads} MAX_BATCH_ROWS=${maxBatchRows}, 127.0.0.1\n`,
+    `\n${seconds} s per scenario, WORKERS=${workers} THREADS=${threads} MAX_BATCH_ROWS=${maxBatchRows}${Object.entries(
+      extraEnv,
+    )
+      .map(([k, v]) => ` ${k}=${v}`)
+      .join("")}, 127.0.0.1\n`,
   );
   printTable(report);
   const code = finishComparison(report);

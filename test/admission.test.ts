@@ -15,8 +15,9 @@ async function tasksScored(metrics: Awaited<ReturnType<typeof testApp>>["metrics
 }
 
 t.test("rows whose deadline passes while they wait are not scored: 504", async (t) => {
+  // Inline scoring off: these requests must wait for the (held) thread.
   const { app, served, metrics, close } = await testApp(
-    ["--threads", "1"],
+    ["--threads", "1", "--inline-scoring-max-us", "0"],
     {},
     { threadFile: SCRIPTED_THREAD },
   );
@@ -70,7 +71,7 @@ t.test("rows whose deadline passes while they wait are not scored: 504", async (
 
 t.test("beyond MAX_QUEUE rows waiting: 503 with Retry-After, counted", async (t) => {
   const { app, served, close } = await testApp(
-    ["--threads", "1", "--max-queue", "2"],
+    ["--threads", "1", "--max-queue", "2", "--inline-scoring-max-us", "0"],
     {},
     {
       threadFile: SCRIPTED_THREAD,
@@ -138,7 +139,7 @@ t.test(
   "the shed gate, in a real server: scoring POSTs are answered 503 before their body is read",
   async (t) => {
     const { app, served, metrics, batcher, close } = await testApp(
-      ["--threads", "1", "--max-queue-wait", "0.05"],
+      ["--threads", "1", "--max-queue-wait", "0.05", "--inline-scoring-max-us", "0"],
       {},
       {
         threadFile: SCRIPTED_THREAD,

@@ -181,6 +181,8 @@ t.test("a hung worker is replaced within TIMEOUT + 2 s; a hung scoring thread to
     TIMEOUT: "2",
     FORESTD_SCORING_THREAD: SCRIPTED_THREAD,
     ACCESS_LOG: "off",
+    // The row after the hang must be scored by a thread (the replacement), not inline.
+    INLINE_SCORING_MAX_US: "0",
   });
   t.teardown(() => server.stop());
   await waitFor(() => readyWorkers(server) === 2, 10_000);

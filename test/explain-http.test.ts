@@ -18,7 +18,13 @@ const fixture = (name: string) => {
 };
 
 async function app(model: string, env: Record<string, string> = {}) {
-  const a = await testApp([], { MODEL_PATH: join(FIXTURES, `${model}.json`), MODEL_NAME: "m", ...env });
+  // Inline scoring off: an explanation row's cost is measured against predictions scored on the threads.
+  const a = await testApp([], {
+    MODEL_PATH: join(FIXTURES, `${model}.json`),
+    MODEL_NAME: "m",
+    INLINE_SCORING_MAX_US: "0",
+    ...env,
+  });
   const post = (url: string, payload: unknown) =>
     a.app.inject({
       method: "POST",

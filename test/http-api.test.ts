@@ -161,7 +161,7 @@ t.test("default model", async (t) => {
       "/v2/models/default/infer",
     );
     t.equal(margins.statusCode, 200);
-    t.match(json(margins.body), { outputs: [{ name: "predict", shape: [2], data: expect(rows, true) }] });
+    t.match(json(margins.body), { outputs: [{ name: "margin", shape: [2], data: expect(rows, true) }] });
     t.not(expect(rows, true)[0], expect(rows)[0], "margins are not the predictions");
     const dtype = await predict(
       { inputs: [{ name: "x", shape: [1, 3], datatype: "BYTES", data: ["a", "b", "c"] }] },

@@ -25,6 +25,7 @@ import { oipRoutes } from "./routes/oip.js";
 import { operationalRoutes } from "./routes/operational.js";
 import { predictRoutes } from "./routes/predict.js";
 import type { Batcher } from "./scoring/batcher.js";
+import type { InlineScorer } from "./scoring/inline-scorer.js";
 import type { ServedModel } from "./served-model.js";
 import { shedGate } from "./shed-gate.js";
 import { VERSION } from "./version.js";
@@ -44,6 +45,7 @@ export interface AppDeps {
   settings: Settings;
   served: ServedModel;
   batcher: Batcher;
+  inline?: InlineScorer;
   metrics: WorkerMetrics;
   logger: Logger;
   isReady(): boolean;

@@ -17,6 +17,8 @@ import type { MetricsDelta } from "../server/ipc.js";
 import { MetricsJournal } from "./metrics-journal.js";
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Inline scoring is bounded by INLINE_SCORING_MAX_US (µs): buckets around it. */
+const INLINE_BUCKETS = [1e-6, 2.5e-6, 5e-6, 1e-5, 1.5e-5, 2e-5, 3e-5, 5e-5, 1e-4, 2.5e-4, 1e-3];
 const ROW_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536];
 
 export interface WorkerMetricsSources {
@@ -54,6 +56,7 @@ export class WorkerMetrics {
   readonly requests: Counter<"method" | "route" | "status">;
   readonly requestDuration: Histogram<"method" | "route" | "status">;
   readonly inferenceDuration: Histogram;
+  readonly inlineScoring: Histogram;
   readonly queueWait: Histogram;
   readonly batchRows: Histogram;
   readonly rows: Counter<"model">;
@@ -111,6 +114,12 @@ export class WorkerMetrics {
       name: "forestd_inference_duration_seconds",
       help: "Scoring time of one task in a thread.",
       buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.inlineScoring = histogram({
+      name: "forestd_inline_scoring_seconds",
+      help: "Event-loop time of each request scored inline (INLINE_SCORING_MAX_US) rather than on a thread.",
+      buckets: INLINE_BUCKETS,
       registers,
     });
     this.queueWait = histogram({

@@ -7,12 +7,14 @@ import { explainWidth } from "../model/outputs.js";
 import type { MetricsDelta } from "../server/ipc.js";
 import { WorkerMetrics } from "./metrics.js";
 import { Batcher } from "./scoring/batcher.js";
+import { InlineScorer } from "./scoring/inline-scorer.js";
 import { ScoringPool } from "./scoring/scoring-pool.js";
 import type { ServedModel } from "./served-model.js";
 
 export interface ScoringStack {
   pool: ScoringPool;
   batcher: Batcher;
+  inline: InlineScorer;
   metrics: WorkerMetrics;
 }
 
@@ -54,5 +56,9 @@ export function createScoringStack(
     },
     onDispatch: (_rows, wait) => metrics.queueWait.observe(wait),
   });
-  return { pool, batcher, metrics };
+  const inline = new InlineScorer(served.model, {
+    maxUs: settings.inline_scoring_max_us,
+    onScored: (seconds) => metrics.inlineScoring.observe(seconds),
+  });
+  return { pool, batcher, inline, metrics };
 }

@@ -17,11 +17,14 @@ import {
 import { InvalidInputError } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
 import type { Batcher } from "./scoring/batcher.js";
+import type { InlineScorer } from "./scoring/inline-scorer.js";
 import type { ServedModel } from "./served-model.js";
 
 export interface ScoringDeps {
   served: ServedModel;
   batcher: Batcher;
+  /** Scores tiny requests on this loop; absent = every request goes to the batcher. */
+  inline?: InlineScorer;
   metrics: WorkerMetrics;
   maxRequestRows: number;
   /** REQUEST_DEADLINE in ms: the longest any request may wait for scoring. */
@@ -59,7 +62,9 @@ export async function scoreRows(
   timeoutMs: number,
 ): Promise<Scored> {
   const { served, metrics } = deps;
-  const outputs = await deps.batcher.submit(values, rows, margin, timeoutMs);
+  // Tiny requests now, on this loop (no deadline can pass); the rest wait for a thread.
+  const outputs =
+    deps.inline?.score(values, rows, margin) ?? (await deps.batcher.submit(values, rows, margin, timeoutMs));
   const width = margin ? served.model.numMarginOutputs : served.model.numOutputs;
   metrics.rowsScored(served.name).inc(rows);
   if (served.classes.length > 0) countClasses(deps, outputs, rows, width, margin);

@@ -51,10 +51,14 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
   // The primary is gone (killed -9): nobody will route to us or stop us.
   process.on("disconnect", () => void stop(true));
 
-  const logger = pino({
-    level: settings.log_level,
-    base: { pid: process.pid, worker: cluster.worker?.id ?? 0 },
-  });
+  // Lines are gathered into writes of 4 KiB or every 250 ms, not one write each: with an access
+  // line per request, a write per line costs more than the line. Whatever is still buffered is
+  // written at exit (pino flushes its destinations synchronously then; stop() flushes first).
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 250 });
+  const logger = pino(
+    { level: settings.log_level, base: { pid: process.pid, worker: cluster.worker?.id ?? 0 } },
+    destination,
+  );
   const bootError = (what: string, error: unknown): never => {
     clearInterval(heartbeat);
     const message = `${what}: ${(error as Error).message}`;
@@ -74,7 +78,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
   } catch (error) {
     return bootError(`cannot load model ${settings.model_path}`, error);
   }
-  const { pool, batcher, metrics } = createScoringStack(settings, served, {
+  const { pool, batcher, inline, metrics } = createScoringStack(settings, served, {
     sendMetricsDelta: (delta) => send({ type: "forestd:metrics-delta", delta }),
     // The thread module is a seam, not a setting: tests run a whole server with a stand-in
     // thread that hangs or fails (test/fixtures/threads/). Unset in production.
@@ -101,6 +105,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     settings,
     served,
     batcher,
+    inline,
     metrics,
     logger,
     isReady: () => !drainer.draining,
@@ -168,7 +173,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     await pool.destroy().catch(() => undefined);
     logger.info({ event: "worker_stopped", clean }, "worker stopped");
     // Let the last log lines and IPC messages flush before exiting.
-    setImmediate(() => process.exit(0));
+    logger.flush(() => setImmediate(() => process.exit(0)));
   };
   if (stopRequested !== null) void stop(stopRequested);
 }

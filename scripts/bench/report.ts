@@ -43,6 +43,8 @@ export interface BenchReport {
     seconds: number;
     connections: number;
     url: string | null;
+    /** --env settings given to forestd. */
+    env?: Record<string, string>;
   };
   model: { path: string; trees: number; features: number; objective: string };
   scenarios: ScenarioResult[];

@@ -19,16 +19,26 @@ export async function testApp(
   // a loaded event loop would otherwise shed the requests a test is about, which is not its subject.
   const { settings } = await loadSettings({
     argv,
-    env: { ACCESS_LOG: "off", MAX_EVENT_LOOP_DELAY: "0", ...env },
+    // With a scripted thread, inline scoring off: a scripted row scored on the loop would never
+    // reach the thread that acts on it.
+    env: {
+      ACCESS_LOG: "off",
+      MAX_EVENT_LOOP_DELAY: "0",
+      ...(options.threadFile ? { INLINE_SCORING_MAX_US: "0" } : {}),
+      ...env,
+    },
     cwd: process.cwd(),
   });
   const served = loadServedModel(settings.model_path, settings.model_name, undefined, labelOptions(settings));
-  const { pool, batcher, metrics } = createScoringStack(settings, served, { threadFile: options.threadFile });
+  const { pool, batcher, inline, metrics } = createScoringStack(settings, served, {
+    threadFile: options.threadFile,
+  });
   let ready = true;
   const app = await buildApp({
     settings,
     served,
     batcher,
+    inline,
     metrics,
     logger: pino({ level: "silent" }),
     isReady: () => ready,
@@ -40,6 +50,7 @@ export async function testApp(
     metrics,
     pool,
     batcher,
+    inline,
     setReady(value: boolean) {
       ready = value;
     },

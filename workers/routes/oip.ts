@@ -5,8 +5,12 @@
  * through `parameters.output` (margin, label, contribs, interactions, leaf).
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { columnLookup } from "../../model/index.js";
 import { explainShape, isExplainKind } from "../../model/outputs.js";
+import { fastJsonBodies } from "../body-parser.js";
 import { InvalidInputError, ModelNotFoundError, NotReadyError, TooManyRowsError } from "../errors.js";
+import { ParsedTensor, parseInferBody, rowsLayout } from "../fast-rows.js";
+import { inferJson, JSON_TYPE } from "../reply-json.js";
 import { InferBody, InferResponse, ModelNameParams } from "../schemas.js";
 import {
   deadlineMs,
@@ -100,7 +104,7 @@ type InferRequest = {
 };
 
 /** Flat or nested tensor data → float32 rows, with the offending index named on error. */
-function tensorToRows(
+export function tensorToRows(
   input: InferRequest["inputs"][number],
   numFeature: number,
   maxRows: number,
@@ -190,54 +194,69 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
       return { name: served.name, ready: true };
     },
   );
-  app.post(
-    "/v2/models/:name/infer",
-    {
-      schema: {
-        summary: "OIP inference",
-        params: ModelNameParams,
-        body: InferBody,
-        response: { 200: InferResponse },
+  // Its own scope: the fast body parser (the tensor straight into a Float32Array) is for this route only.
+  const answerAs = { name: served.name, version: served.sha256.slice(0, 12) };
+  const layout = rowsLayout(served.model.numFeature, columnLookup(served.model), deps.maxRequestRows);
+  await app.register(async (scope) => {
+    fastJsonBodies(scope, (text) => parseInferBody(text, layout));
+    scope.post(
+      "/v2/models/:name/infer",
+      {
+        schema: {
+          summary: "OIP inference",
+          params: ModelNameParams,
+          body: InferBody,
+          response: { 200: InferResponse },
+        },
+        serializerCompiler: () => JSON.stringify,
+        preValidation: checkName,
       },
-      serializerCompiler: () => JSON.stringify,
-      preValidation: checkName,
-    },
-    async (request) => {
-      const body = request.body as InferRequest;
-      const input = body.inputs[0];
-      const timeoutMs = deadlineMs(
-        deps,
-        body.parameters?.timeout ?? request.headers["x-request-timeout-ms"],
-        "parameters.timeout",
-      );
-      const { values, rows } = tensorToRows(input, served.model.numFeature, deps.maxRequestRows);
-      request.forestdRows = rows;
-      const names = requestedOutputs(served, body);
-      // Scores once for every output derived from margins; each explanation is its own pool task.
-      // A task takes its rows' buffer (transferred to the thread), so all but the last get a copy.
-      const needsMargins = names.some((n) => !isExplainKind(n));
-      let tasksLeft = names.filter(isExplainKind).length + (needsMargins ? 1 : 0);
-      const rowsForTask = () => (--tasksLeft === 0 ? values : values.slice());
-      const margins = needsMargins
-        ? (await scoreRows(deps, rowsForTask(), rows, true, timeoutMs)).outputs
-        : null;
-      const outputs = [];
-      for (const name of names) {
-        const meta = outputMeta(served, name);
-        let data: (number | string)[];
-        if (isExplainKind(name))
-          data = Array.from(await explainRows(deps, rowsForTask(), rows, name, timeoutMs));
-        else data = fromMargins(served, name, margins as Float32Array, rows);
-        outputs.push({ name, datatype: meta.datatype, shape: [rows, ...meta.rowShape], data });
-      }
-      return {
-        model_name: served.name,
-        model_version: served.sha256.slice(0, 12),
-        ...(body.id !== undefined ? { id: body.id } : {}),
-        outputs,
-      };
-    },
-  );
+      async (request, reply) => {
+        const body = request.body as InferRequest | ParsedTensor;
+        if (body instanceof ParsedTensor) {
+          // The common request (one tensor, no parameters, no outputs) that fast-rows.ts read
+          // straight into float32 rows: scored and written without building arrays.
+          const timeoutMs = deadlineMs(deps, request.headers["x-request-timeout-ms"], "parameters.timeout");
+          request.forestdRows = body.rows;
+          const { outputs, width } = await scoreRows(deps, body.values, body.rows, false, timeoutMs);
+          reply.type(JSON_TYPE);
+          return inferJson(answerAs, body.id, outputs, body.rows, width);
+        }
+        const input = body.inputs[0];
+        const timeoutMs = deadlineMs(
+          deps,
+          body.parameters?.timeout ?? request.headers["x-request-timeout-ms"],
+          "parameters.timeout",
+        );
+        const { values, rows } = tensorToRows(input, served.model.numFeature, deps.maxRequestRows);
+        request.forestdRows = rows;
+        const names = requestedOutputs(served, body);
+        // Scores once for every output derived from margins; each explanation is its own pool task.
+        // A task takes its rows' buffer (transferred to the thread), so all but the last get a copy.
+        const needsMargins = names.some((n) => !isExplainKind(n));
+        let tasksLeft = names.filter(isExplainKind).length + (needsMargins ? 1 : 0);
+        const rowsForTask = () => (--tasksLeft === 0 ? values : values.slice());
+        const margins = needsMargins
+          ? (await scoreRows(deps, rowsForTask(), rows, true, timeoutMs)).outputs
+          : null;
+        const outputs = [];
+        for (const name of names) {
+          const meta = outputMeta(served, name);
+          let data: (number | string)[];
+          if (isExplainKind(name))
+            data = Array.from(await explainRows(deps, rowsForTask(), rows, name, timeoutMs));
+          else data = fromMargins(served, name, margins as Float32Array, rows);
+          outputs.push({ name, datatype: meta.datatype, shape: [rows, ...meta.rowShape], data });
+        }
+        return {
+          model_name: served.name,
+          model_version: served.sha256.slice(0, 12),
+          ...(body.id !== undefined ? { id: body.id } : {}),
+          outputs,
+        };
+      },
+    );
+  });
 }
 
 /** The outputs a request asks for: `outputs[].name`, else `parameters.output`, else "predict". */

@@ -4,9 +4,12 @@
  * or an explanation (contribs, interactions, leaf: XGBoost's shapes, per row).
  */
 import type { FastifyInstance } from "fastify";
-import { columnLookup, outputsToJson, rowsToFloat32 } from "../../model/index.js";
+import { columnLookup, rowsToFloat32 } from "../../model/index.js";
 import { explainShape, isExplainKind, toNested } from "../../model/outputs.js";
+import { fastJsonBodies } from "../body-parser.js";
 import { InvalidInputError, TooManyRowsError } from "../errors.js";
+import { ParsedRows, parsePredictBody, rowsLayout } from "../fast-rows.js";
+import { JSON_TYPE, predictionsJson } from "../reply-json.js";
 import { ErrorResponse, PredictBody, PredictQuery, PredictResponse } from "../schemas.js";
 import {
   deadlineMs,
@@ -26,65 +29,76 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** The rows of a JSON.parse'd body, and whether it was a bare row; throws on any other shape. */
+export function batchOf(body: unknown): { instances: unknown[]; single: boolean } {
+  if (isPlainObject(body) && Object.hasOwn(body, "instances")) {
+    if (!Array.isArray(body.instances))
+      throw new InvalidInputError(`"instances" must be an array of rows; ${SHAPE}`);
+    if (body.instances.length === 0)
+      throw new InvalidInputError('"instances" is empty: send at least one row');
+    return { instances: body.instances, single: false };
+  }
+  if (isPlainObject(body)) return { instances: [body], single: true };
+  throw new InvalidInputError(SHAPE);
+}
+
 export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Promise<void> {
   const model = deps.served.model;
   const columns = columnLookup(model);
-  app.post(
-    "/predict",
-    {
-      schema: {
-        summary: "Predict for one row or a batch of rows",
-        body: PredictBody,
-        querystring: PredictQuery,
-        response: { 200: PredictResponse, "4xx": ErrorResponse, "5xx": ErrorResponse },
+  const layout = rowsLayout(model.numFeature, columns, deps.maxRequestRows);
+  // Its own scope: the fast body parser (rows straight into a Float32Array) is for this route only.
+  await app.register(async (scope) => {
+    fastJsonBodies(scope, (text) => parsePredictBody(text, layout));
+    scope.post(
+      "/predict",
+      {
+        schema: {
+          summary: "Predict for one row or a batch of rows",
+          body: PredictBody,
+          querystring: PredictQuery,
+          response: { 200: PredictResponse, "4xx": ErrorResponse, "5xx": ErrorResponse },
+        },
+        // Rows are checked by writeRow, whose errors name the row and the feature; the schema
+        // above documents the shape for /openapi.json. Answers are written by reply-json.ts.
+        validatorCompiler: ({ httpPart }) => (httpPart === "querystring" ? validateQuery : () => true),
+        serializerCompiler: () => JSON.stringify,
       },
-      // Rows are checked by writeRow, whose errors name the row and the feature; the schema
-      // above documents the shape for /openapi.json. Responses are plain JSON.stringify.
-      validatorCompiler: ({ httpPart }) => (httpPart === "querystring" ? validateQuery : () => true),
-      serializerCompiler: () => JSON.stringify,
-    },
-    async (request) => {
-      const body = request.body;
-      const output = (request.query as { output?: RouteOutput }).output ?? "prediction";
-      const problem = outputProblem(deps.served, output);
-      if (problem) throw new InvalidInputError(problem);
-      let rows: unknown[];
-      let single = false;
-      if (isPlainObject(body) && Object.hasOwn(body, "instances")) {
-        if (!Array.isArray(body.instances))
-          throw new InvalidInputError(`"instances" must be an array of rows; ${SHAPE}`);
-        if (body.instances.length === 0)
-          throw new InvalidInputError('"instances" is empty: send at least one row');
-        rows = body.instances;
-      } else if (isPlainObject(body)) {
-        rows = [body];
-        single = true;
-      } else {
-        throw new InvalidInputError(SHAPE);
-      }
-      if (rows.length > deps.maxRequestRows)
-        throw new TooManyRowsError(String(rows.length), String(deps.maxRequestRows));
-      const timeoutMs = deadlineMs(
-        deps,
-        request.headers["x-request-timeout-ms"],
-        "the X-Request-Timeout-Ms header",
-      );
-      const values = rowsToFloat32(model, rows, columns);
-      request.forestdRows = rows.length;
-      let json: unknown[];
-      if (isExplainKind(output)) {
-        const outputs = await explainRows(deps, values, rows.length, output, timeoutMs);
-        json = toNested(outputs, rows.length, explainShape(model, output));
-      } else if (output === "label") {
-        const { outputs } = await scoreRows(deps, values, rows.length, true, timeoutMs);
-        json = labelRows(deps.served, outputs, rows.length);
-      } else {
-        const { outputs, width } = await scoreRows(deps, values, rows.length, output === "margin", timeoutMs);
-        json = outputsToJson(outputs, width);
-      }
-      return single ? { prediction: json[0] } : { predictions: json };
-    },
-  );
+      async (request, reply) => {
+        const body = request.body;
+        const output = (request.query as { output?: RouteOutput }).output ?? "prediction";
+        const problem = outputProblem(deps.served, output);
+        if (problem) throw new InvalidInputError(problem);
+        // Rows fast-rows.ts read (valid ones only, already float32), or a JSON.parse'd body.
+        const batch = body instanceof ParsedRows ? body : batchOf(body);
+        const rows = batch instanceof ParsedRows ? batch.rows : batch.instances.length;
+        if (rows > deps.maxRequestRows) throw new TooManyRowsError(String(rows), String(deps.maxRequestRows));
+        const timeoutMs = deadlineMs(
+          deps,
+          request.headers["x-request-timeout-ms"],
+          "the X-Request-Timeout-Ms header",
+        );
+        const values =
+          batch instanceof ParsedRows ? batch.values : rowsToFloat32(model, batch.instances, columns);
+        request.forestdRows = rows;
+        // Explanations and labels are rare and large: plain objects through JSON.stringify. The
+        // common answer, numbers per row, is written by reply-json.ts.
+        if (isExplainKind(output) || output === "label") {
+          let json: unknown[];
+          if (isExplainKind(output)) {
+            const outputs = await explainRows(deps, values, rows, output, timeoutMs);
+            json = toNested(outputs, rows, explainShape(model, output));
+          } else {
+            const { outputs } = await scoreRows(deps, values, rows, true, timeoutMs);
+            json = labelRows(deps.served, outputs, rows);
+          }
+          return batch.single ? { prediction: json[0] } : { predictions: json };
+        }
+        const { outputs, width } = await scoreRows(deps, values, rows, output === "margin", timeoutMs);
+        reply.type(JSON_TYPE);
+        return predictionsJson(outputs, width, batch.single);
+      },
+    );
+  });
 }
 
 function validateQuery(query: unknown): { value: unknown } | { error: Error } {

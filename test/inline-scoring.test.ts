@@ -1,0 +1,99 @@
+/**
+ * Inline scoring (INLINE_SCORING_MAX_US): tiny requests are scored on the worker's loop, bit for
+ * bit as a thread would, and timed; larger ones, and every one with the setting at 0, wait for a
+ * thread as before.
+ */
+import t from "tap";
+import { defaultModelPath, loadModel } from "../model/index.js";
+import { InlineScorer } from "../workers/scoring/inline-scorer.js";
+import { testApp } from "./helpers/app.js";
+import { heldThreads, SCRIPTED_THREAD, scriptedRow } from "./helpers/threads.js";
+
+const ROW = { height: 180, weight: 80, shoe_size: 44 };
+
+t.test("the scorer: same outputs as the engine, only below its bound, every call timed", async (t) => {
+  const model = loadModel(defaultModelPath());
+  const seconds: number[] = [];
+  const scorer = new InlineScorer(model, { maxUs: 15, onScored: (s) => seconds.push(s) });
+  const max = scorer.maxRows;
+  t.ok(max >= 1, `inlines up to ${max} rows of the default model at 15 µs`);
+  t.ok(scorer.predictUs(max) <= 15 && scorer.predictUs(max + 1) > 15, "maxRows is the bound's");
+  // Half the bound's rows: the cost estimate follows each measured call, so the edge moves.
+  const rows = Math.max(1, max >> 1);
+  const values = Float32Array.from({ length: 3 * rows }, (_, i) => (i * 37) % 200);
+  for (const margin of [false, true]) {
+    t.same(
+      scorer.score(values, rows, margin),
+      model.predictBatch(values, rows, { margin }),
+      `margin ${margin}`,
+    );
+  }
+  t.equal(seconds.length, 2, "each inline scoring is timed");
+  const tooMany = max * 4 + 10;
+  t.equal(scorer.score(new Float32Array(3 * tooMany), tooMany, false), null, "above the bound: declined");
+  const off = new InlineScorer(model, { maxUs: 0 });
+  t.equal(off.maxRows, 0);
+  t.equal(off.score(values.subarray(0, 3), 1, false), null, "0 = off");
+});
+
+t.test("a tiny request is answered while the only thread is busy; a large one waits", async (t) => {
+  // Inline scoring at its default bound, named: testApp turns it off for scripted threads.
+  const { app, batcher, served, metrics, close } = await testApp(
+    ["--threads", "1", "--inline-scoring-max-us", "15"],
+    {},
+    { threadFile: SCRIPTED_THREAD },
+  );
+  const threads = heldThreads();
+  t.teardown(async () => {
+    threads.release();
+    threads.close();
+    await close();
+  });
+  // The one thread is held (by the batcher directly: the scripted row would be inlined) until released.
+  const busy = batcher.submit(Float32Array.from(scriptedRow("hold", served.model.numFeature)), 1, false);
+  await threads.held();
+  const r = await app.inject({ method: "POST", url: "/predict", payload: ROW });
+  t.equal(r.statusCode, 200, "answered while the thread is still held: not behind it");
+  t.same(r.json(), {
+    prediction: served.model.predictBatch(Float32Array.from([180, 80, 44]), 1)[0],
+  });
+  const histogram = (await metrics.inlineScoring.get()).values;
+  const count = histogram.find((v) => v.metricName === "forestd_inline_scoring_seconds_count");
+  t.equal(count?.value, 1, "timed in forestd_inline_scoring_seconds");
+
+  const rows = Array.from({ length: 2000 }, () => [180, 80, 44]);
+  const large = await app.inject({
+    method: "POST",
+    url: "/predict",
+    payload: { instances: rows },
+    headers: { "x-request-timeout-ms": "200" },
+  });
+  t.equal(large.statusCode, 504, "2000 rows wait for the thread (and their deadline passes)");
+  threads.release();
+  await busy;
+});
+
+t.test("INLINE_SCORING_MAX_US=0: even one row waits for a thread", async (t) => {
+  const { app, batcher, served, close } = await testApp(
+    ["--threads", "1", "--inline-scoring-max-us", "0"],
+    {},
+    { threadFile: SCRIPTED_THREAD },
+  );
+  const threads = heldThreads();
+  t.teardown(async () => {
+    threads.release();
+    threads.close();
+    await close();
+  });
+  const busy = batcher.submit(Float32Array.from(scriptedRow("hold", served.model.numFeature)), 1, false);
+  await threads.held();
+  const r = await app.inject({
+    method: "POST",
+    url: "/predict",
+    payload: ROW,
+    headers: { "x-request-timeout-ms": "200" },
+  });
+  t.equal(r.statusCode, 504);
+  threads.release();
+  await busy;
+});
