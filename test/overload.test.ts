@@ -1,25 +1,48 @@
 /**
- * Overload, for real: forestd (one worker, one scoring thread, the 1000-tree model) is offered 4×
- * its measured capacity for 20 s on 127.0.0.1. It must stay up, within its stated memory bound,
- * turn the excess away with 503 + Retry-After rather than errors, and answer right after.
- * Latencies are reported (t.comment) but not asserted: speed belongs to `npm run bench:overload`.
+ * Overload, for real and pinned: forestd (one worker, one scoring thread, a scoring-bound synthetic
+ * model) on CPU 0, the open-loop generator on CPU 1, offered 4× the capacity measured under the
+ * same pinning. Goodput (answered predictions ÷ capacity) must stay ≥ 75%; the server must stay
+ * up, within its stated memory bound, turn the excess away with 503 + Retry-After rather than
+ * errors, and serve the second right after. Latencies are reported (t.comment), not asserted:
+ * they belong to `npm run bench:overload` on a quiet machine.
  */
+import { availableParallelism } from "node:os";
 import t from "tap";
 import { runOverload } from "../scripts/overload.js";
 
 /** The bound README states for the process tree under overload. */
 const RSS_BOUND_MIB = 1024;
 
-t.test("4× capacity for 20 s: stays up, sheds with 503, recovers", async (t) => {
-  const report = await runOverload({ seconds: 20, factor: 4, scenario: "scoring", log: (l) => t.comment(l) });
+// Pinning needs two CPUs; on one, both sides share it and goodput says little (the test still runs).
+const pinned = availableParallelism() >= 2;
+
+t.test("4× capacity, pinned: keeps ≥ 75% goodput, sheds with 503, recovers", async (t) => {
+  const report = await runOverload({
+    shape: "scoring",
+    // Fewer trees than the bench's 2000, so the model loads in a second and stays well inside the
+    // RSS bound; each request still spends milliseconds in scoring, far more than in its JSON.
+    model: { trees: 500, depth: 10, features: 8 },
+    seconds: 10,
+    calibrateSeconds: 3,
+    factors: [4],
+    stormClients: 0,
+    ...(pinned ? { serverCpus: "0", loadCpus: "1" } : {}),
+    log: (l) => t.comment(l),
+  });
   t.comment(JSON.stringify(report));
+  const [, unloaded, overload] = report.rows;
+  t.comment(
+    `capacity ${report.capacityRps} req/s; unloaded p99 ${unloaded.acceptedP99Ms} ms; 4×: served ${overload.servedRps} req/s, accepted p99 ${overload.acceptedP99Ms} ms, 503 p99 ${overload.rejectedP99Ms} ms`,
+  );
   t.ok(report.capacityRps > 0, "capacity measured");
   t.ok(report.aliveAfter, "the server is still running");
-  t.ok(report.peakRssMiB < RSS_BOUND_MIB, `peak RSS ${report.peakRssMiB} MiB < ${RSS_BOUND_MIB} MiB`);
-  t.ok(report.accepted > 0, "requests were served during the overload");
-  t.ok(report.rejected > 0, "the excess was turned away");
-  t.equal(report.rejectedWithRetryAfter, report.rejected, "every 503 carries Retry-After");
-  t.equal(report.otherStatuses, 0, "no status other than 200 and 503");
-  t.equal(report.errors, 0, "no connection errors or timeouts");
-  t.same(report.afterLoad, { accepted: 50, rejected: 0, errors: 0 }, "requests right after all succeed");
+  t.ok(overload.peakRssMiB < RSS_BOUND_MIB, `peak RSS ${overload.peakRssMiB} MiB < ${RSS_BOUND_MIB} MiB`);
+  t.ok(overload.sentRps >= overload.offeredRps * 0.95, "the generator offered the load it was asked to");
+  if (pinned) t.ok(overload.goodput >= 0.75, `goodput at 4×: ${Math.round(overload.goodput * 100)}% ≥ 75%`);
+  t.ok(overload.rejectedRps > 0, "the excess was turned away");
+  t.equal(overload.withRetryAfter, overload.rejected, "every 503 carries Retry-After");
+  t.equal(overload.otherStatuses, 0, "no status other than 200 and 503");
+  t.equal(overload.errors, 0, "no connection errors or timeouts");
+  t.equal(overload.recovery?.errors, 0, "the second after: every request answered");
+  t.ok((overload.recovery?.servedRps ?? 0) > 0, "the second after: predictions served");
 });
