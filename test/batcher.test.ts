@@ -8,11 +8,12 @@ import { join } from "node:path";
 import t from "tap";
 import { loadModel, type Model } from "../model/index.js";
 import { Batcher, OverloadedError, type TaskRunner } from "../workers/scoring/batcher.js";
-import { encodeResult, type ScoreTask } from "../workers/scoring/protocol.js";
+import { encodeResult, type ScoreTask, skippedResult } from "../workers/scoring/protocol.js";
 import { FIXTURES } from "./helpers/fixtures.js";
 
 class HeldRunner implements TaskRunner {
   readonly tasks: ScoreTask[] = [];
+  tasksPerThread = 1;
   readonly #held: (() => void)[] = [];
   hold = false;
   /** Scoring seconds each task reports, as a thread measures them. */
@@ -27,7 +28,9 @@ class HeldRunner implements TaskRunner {
     const predictions = task.wantPredictions ? this.model.transform(margins, task.rows) : null;
     const result = encodeResult(this.taskSeconds, task.wantMargins ? margins : null, predictions);
     if (!this.hold) return Promise.resolve(result);
-    return new Promise((resolve) => this.#held.push(() => resolve(result)));
+    // As a scoring thread does: a task whose every deadline passed before it started is skipped.
+    const skipped = () => task.notAfter !== undefined && Date.now() > task.notAfter;
+    return new Promise((resolve) => this.#held.push(() => resolve(skipped() ? skippedResult() : result)));
   }
   release(): void {
     for (const r of this.#held.splice(0)) r();
@@ -150,6 +153,57 @@ t.test("MAX_QUEUE_WAIT: rows expected to wait longer are refused, and admission 
   await Promise.all([busy, waiting]);
   t.ok(batcher.admitting, "drained: admitting again");
 });
+
+t.test("threads that hold their next task get it while they score, and admission counts it", async (t) => {
+  const runner = new HeldRunner(1, model);
+  runner.tasksPerThread = 2;
+  const batcher = makeBatcher(runner, { maxQueueWaitMs: 30, maxBatchRows: 100 });
+  runner.taskSeconds = 0.02; // 10 rows in 20 ms
+  await batcher.submit(new Float32Array(nf * 10), 10, false);
+  runner.hold = true;
+  const running = batcher.submit(rowValues(1), 1, false);
+  await tick();
+  const next = batcher.submit(new Float32Array(nf * 20), 20, false); // ~40 ms of work
+  await tick();
+  t.equal(runner.tasks.length, 3, "the next task went to the busy thread at once");
+  t.equal(batcher.queuedRows, 0, "nothing waits here");
+  t.equal(batcher.busyThreads, 1);
+  t.notOk(batcher.admitting, "the rows held by the busy thread count as waiting: not admitting");
+  await t.rejects(batcher.submit(rowValues(2), 1, false), { name: "OverloadedError", reason: "queue_wait" });
+  runner.hold = false;
+  runner.release();
+  await Promise.all([running, next]);
+  await tick();
+  t.ok(batcher.admitting, "drained: admitting again");
+  t.equal(batcher.busyThreads, 0);
+});
+
+t.test(
+  "a request held in a busy thread's port is answered at its deadline, and its task skipped",
+  async (t) => {
+    const runner = new HeldRunner(1, model);
+    runner.tasksPerThread = 2;
+    const batcher = makeBatcher(runner);
+    runner.hold = true;
+    const running = batcher.submit(rowValues(1), 1, false);
+    await tick();
+    const started = Date.now();
+    const held = batcher.submit(rowValues(2), 1, false, 60);
+    // The batcher's deadline sweep is unref'd: keep the process alive while it is the only timer.
+    const keepAlive = setTimeout(() => undefined, 2000);
+    t.teardown(() => clearTimeout(keepAlive));
+    await tick();
+    t.equal(runner.tasks.length, 2, "handed to the busy thread");
+    await t.rejects(held, { name: "DeadlinePassedError" });
+    const took = Date.now() - started;
+    t.ok(took >= 55 && took < 500, `answered after ${took} ms, while the thread is still busy`);
+    runner.hold = false;
+    runner.release();
+    await running;
+    await tick();
+    t.equal(batcher.busyThreads, 0, "the skipped task came back");
+  },
+);
 
 t.test("a failed task fails its requests, and the next task still runs", async (t) => {
   const failing: TaskRunner = { threads: 1, run: () => Promise.reject(new Error("thread died")) };

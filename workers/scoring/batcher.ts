@@ -14,6 +14,13 @@ import { decodeResult, type ScoreTask } from "./protocol.js";
 /** The piscina facade the batcher drives (see scoring-pool.ts). */
 export interface TaskRunner {
   readonly threads: number;
+  /**
+   * Tasks a thread may hold at once (default 1): the one it scores and the next, already in its
+   * port. With 2, a thread that finishes starts on the next task at once, without waiting for this
+   * event loop to take its result and hand it more — which, on a loop busy turning requests away,
+   * is a whole loop turn during which the thread does nothing.
+   */
+  readonly tasksPerThread?: number;
   run(task: ScoreTask, transfer: ArrayBuffer[]): Promise<ArrayBuffer>;
 }
 
@@ -88,6 +95,11 @@ interface Piece {
   rows: number;
 }
 
+interface InFlight {
+  rows: number;
+  pieces: Piece[];
+}
+
 export class Batcher {
   readonly #pool: TaskRunner;
   readonly #o: Required<Omit<BatcherOptions, "onBatch" | "onDispatch">> &
@@ -96,6 +108,8 @@ export class Batcher {
   #head = 0;
   #queuedRows = 0;
   #inFlight = 0;
+  /** Tasks in flight, in dispatch order: beyond the first `threads`, they wait in a thread's port. */
+  #inFlightTasks: InFlight[] = [];
   #pumpScheduled = false;
   /**
    * Smoothed rows per task and ms per task (scoring time on the thread); their ratio is the rate a thread
@@ -117,15 +131,23 @@ export class Batcher {
     return this.#queuedRows;
   }
 
-  /** Tasks running on threads now. */
+  /** Threads with a task now. */
   get busyThreads(): number {
-    return this.#inFlight;
+    return Math.min(this.#inFlight, this.#pool.threads);
+  }
+
+  /** Rows ahead of a request queued now: waiting here, and handed to a thread that is still busy. */
+  get #rowsAhead(): number {
+    let rows = this.#queuedRows;
+    for (let i = this.#pool.threads; i < this.#inFlightTasks.length; i++) rows += this.#inFlightTasks[i].rows;
+    return rows;
   }
 
   /** Expected ms before rows queued now reach a thread, from recent scoring rates (0 when unknown). */
   get expectedWaitMs(): number {
-    if (this.#taskRows === 0 || this.#queuedRows === 0) return 0;
-    return (this.#queuedRows * this.#taskMs) / (this.#taskRows * this.#pool.threads);
+    const ahead = this.#rowsAhead;
+    if (this.#taskRows === 0 || ahead === 0) return 0;
+    return (ahead * this.#taskMs) / (this.#taskRows * this.#pool.threads);
   }
 
   /**
@@ -149,12 +171,12 @@ export class Batcher {
   ): Promise<Float32Array> {
     const width = margin ? this.#o.groups : this.#o.width;
     if (rows === 0) return Promise.resolve(new Float32Array(0));
-    const idle = this.#pool.threads - this.#inFlight;
+    const idle = Math.max(0, this.#pool.threads - this.#inFlight);
     if (this.#queuedRows + rows > this.#o.maxQueueRows + idle * this.#o.maxBatchRows) {
       return Promise.reject(new OverloadedError(this.#queuedRows));
     }
     if (idle === 0 && this.expectedWaitMs > Math.min(timeoutMs, this.#o.maxQueueWaitMs)) {
-      return Promise.reject(new OverloadedError(this.#queuedRows, "queue_wait"));
+      return Promise.reject(new OverloadedError(this.#rowsAhead, "queue_wait"));
     }
     return new Promise<Float32Array>((resolve, reject) => {
       const job: Job = {
@@ -190,10 +212,14 @@ export class Batcher {
     });
   }
 
-  /** Hands waiting rows to idle threads, sharing them out evenly. */
+  /**
+   * Hands waiting rows to idle threads, sharing them out evenly; then, when threads hold more than
+   * one task, gives each busy thread its next task (whatever waits, up to MAX_BATCH_ROWS).
+   */
   #pump(): void {
-    while (this.#inFlight < this.#pool.threads && this.#head < this.#queue.length) {
-      const idle = this.#pool.threads - this.#inFlight;
+    const slots = this.#pool.threads * (this.#pool.tasksPerThread ?? 1);
+    while (this.#inFlight < slots && this.#head < this.#queue.length) {
+      const idle = Math.max(1, this.#pool.threads - this.#inFlight);
       const share = Math.ceil(this.#queuedRows / idle);
       const target = Math.min(this.#o.maxBatchRows, Math.max(this.#o.minSplitRows, share));
       const pieces: Piece[] = [];
@@ -235,7 +261,15 @@ export class Batcher {
         piece.rows = 0;
       }
     }
-    if (this.#head >= this.#queue.length && this.#sweep !== null) {
+    // Tasks waiting in a busy thread's port: their requests are answered at their deadline too (the
+    // thread skips the task if every deadline in it has passed when it gets to it).
+    const waiting = this.#inFlightTasks.length > this.#pool.threads;
+    for (let i = this.#pool.threads; i < this.#inFlightTasks.length; i++) {
+      for (const piece of this.#inFlightTasks[i].pieces) {
+        if (!piece.job.settled && piece.job.deadline < now) this.#expire(piece.job, now);
+      }
+    }
+    if (this.#head >= this.#queue.length && !waiting && this.#sweep !== null) {
       clearInterval(this.#sweep);
       this.#sweep = null;
     }
@@ -268,17 +302,28 @@ export class Batcher {
       }
     }
     const task: ScoreTask = { values, rows, wantMargins: false, wantPredictions: false };
+    let latest = Number.NEGATIVE_INFINITY;
     for (const p of pieces) {
+      latest = Math.max(latest, p.job.deadline);
       this.#o.onDispatch?.(p.rows, (now - p.job.enqueuedAt) / 1000);
       if (p.job.margin) task.wantMargins = true;
       else task.wantPredictions = true;
       if (p.job.hangMs > (task.hangMs ?? 0)) task.hangMs = p.job.hangMs;
     }
+    // Threads share no clock origin with this one: the deadline crosses as epoch ms.
+    if (Number.isFinite(latest)) task.notAfter = Date.now() + (latest - now);
     this.#inFlight++;
+    const inFlight: InFlight = { rows, pieces };
+    this.#inFlightTasks.push(inFlight);
     this.#pool
       .run(task, [values.buffer as ArrayBuffer])
       .then((buffer) => {
         const result = decodeResult(buffer, task, this.#o.groups, this.#o.width);
+        if (result === null) {
+          // Skipped by the thread: every deadline in it had passed (see #expireOverdue).
+          for (const p of pieces) this.#expire(p.job, performance.now());
+          return;
+        }
         this.#o.onBatch?.(rows, result.seconds);
         // The thread's own scoring time, not the round trip: the round trip also counts event-loop
         // delay in this process, which would make a busy-but-keeping-up worker look slow.
@@ -312,6 +357,7 @@ export class Batcher {
       })
       .finally(() => {
         this.#inFlight--;
+        this.#inFlightTasks.splice(this.#inFlightTasks.indexOf(inFlight), 1);
         this.#pump();
       });
   }

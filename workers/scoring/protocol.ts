@@ -12,6 +12,11 @@ export interface ScoreTask {
   wantPredictions: boolean;
   /** Test-only: make this task hang for this many ms (FORESTD_TEST_HOOKS=1 only). */
   hangMs?: number;
+  /**
+   * Epoch ms after which no request in the task wants its rows (the latest of their deadlines): a
+   * thread that gets to the task later skips it and answers skippedResult().
+   */
+  notAfter?: number;
 }
 
 /** What each scoring thread is started with (piscina workerData). */
@@ -43,6 +48,13 @@ export function encodeResult(
   return buffer;
 }
 
+/** The answer of a skipped task: just the header, with seconds = -1. */
+export function skippedResult(): ArrayBuffer {
+  const buffer = new ArrayBuffer(HEADER_BYTES);
+  new Float64Array(buffer, 0, 1)[0] = -1;
+  return buffer;
+}
+
 export interface DecodedResult {
   seconds: number;
   margins: Float32Array | null;
@@ -54,8 +66,9 @@ export function decodeResult(
   task: { rows: number; wantMargins: boolean; wantPredictions: boolean },
   groups: number,
   width: number,
-): DecodedResult {
+): DecodedResult | null {
   const seconds = new Float64Array(buffer, 0, 1)[0];
+  if (seconds < 0) return null;
   const m = task.wantMargins ? task.rows * groups : 0;
   return {
     seconds,

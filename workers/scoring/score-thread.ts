@@ -5,7 +5,7 @@
 import { threadId } from "node:worker_threads";
 import { move, workerData } from "piscina";
 import { loadModel } from "../../model/index.js";
-import { BUSY_SLOTS, encodeResult, type ScoreTask, type ThreadData } from "./protocol.js";
+import { BUSY_SLOTS, encodeResult, type ScoreTask, skippedResult, type ThreadData } from "./protocol.js";
 
 const { modelPath, testHooks, busy } = workerData as ThreadData;
 const model = loadModel(modelPath);
@@ -18,6 +18,9 @@ export default function score(task: ScoreTask): ArrayBuffer {
   table[slot + 1] = Date.now();
   try {
     if (testHooks && task.hangMs) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, task.hangMs);
+    // Held in this thread's port behind another task until every request in it gave up: skip it.
+    if (task.notAfter !== undefined && Date.now() > task.notAfter)
+      return move(skippedResult()) as ArrayBuffer;
     const start = process.hrtime.bigint();
     const margins = model.predictBatch(task.values, task.rows, { margin: true });
     const predictions = task.wantPredictions ? model.transform(margins, task.rows) : null;
