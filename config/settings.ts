@@ -166,6 +166,16 @@ export const SETTINGS = [
     doc: "Most rows coalesced into one scoring task for a thread.",
   },
   {
+    key: "loop_nice",
+    env: "LOOP_NICE",
+    flag: "loop-nice",
+    section: "workers",
+    kind: "integer",
+    schema: count(0, 19),
+    default: 0,
+    doc: "Nice value of each worker's event-loop thread only (its scoring threads keep theirs): where the loop and the scoring threads share a CPU, a storm of requests to turn away then cannot take the CPU from scoring (10 leaves the loop ~10% of a contended CPU). 0 = off.",
+  },
+  {
     key: "max_queue",
     env: "MAX_QUEUE",
     flag: "max-queue",

@@ -4,7 +4,8 @@
  * JSON (stdout), progress on stderr.
  *
  *   npm run bench:overload [-- --shape scoring|body --seconds 10 --factors 2,4,10 --storm 64
- *                              --server-cpus 0 --load-cpus 1 --rows 100 --expect-continue]
+ *                              --server-cpus 0 --load-cpus 1 --rows 100 --expect-continue
+ *                              --trees 2000 --server-cli <another build's dist/server/cli.js>]
  *
  * `--server-cpus ''` leaves both unpinned. On a bigger machine give each side more CPUs
  * (e.g. --server-cpus 0-3 --load-cpus 4-7); the generator must be able to offer the highest factor:
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     rows: { type: "string", default: "100" },
     "expect-continue": { type: "boolean", default: false },
     trees: { type: "string" },
+    "server-cli": { type: "string" },
   },
 });
 const pinned = values["server-cpus"] !== "";
@@ -36,6 +38,7 @@ const report = await runOverload({
   loadCpus: pinned ? values["load-cpus"] : undefined,
   rows: Number(values.rows),
   expectContinue: values["expect-continue"],
+  serverCli: values["server-cli"],
   ...(values.trees ? { model: { trees: Number(values.trees), depth: 10, features: 8 } } : {}),
   log: (line) => console.error(line),
 });

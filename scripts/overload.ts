@@ -49,6 +49,8 @@ export interface OverloadOptions {
   expectContinue?: boolean;
   /** Extra environment for the server (settings). */
   env?: Record<string, string>;
+  /** Another build's dist/server/cli.js to run instead (before/after comparisons). */
+  serverCli?: string;
   log?: (line: string) => void;
 }
 
@@ -163,6 +165,7 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
     threads: 1,
     modelPath,
     cpus: options.serverCpus,
+    cli: options.serverCli,
     extraEnv: options.env,
   }).catch((error: unknown) => {
     rmSync(tmp, { recursive: true, force: true });

@@ -4,6 +4,7 @@
  */
 import cluster from "node:cluster";
 import type { Server } from "node:http";
+import { setPriority } from "node:os";
 import pino from "pino";
 import { parseBind } from "../config/load-settings.js";
 import type { Settings } from "../config/settings.js";
@@ -132,6 +133,8 @@ export async function runWorker(settings: Settings): Promise<void> {
     metrics.trackTraffic(server);
   }
 
+  if (settings.loop_nice > 0) niceEventLoop(settings.loop_nice, logger);
+
   const heartbeat = setInterval(() => send({ type: "forestd:heartbeat" }), HEARTBEAT_MS);
   send({ type: "forestd:ready", sha256: served.sha256 });
   logger.info(
@@ -155,6 +158,21 @@ export async function runWorker(settings: Settings): Promise<void> {
     setImmediate(() => process.exit(0));
   };
   if (stopRequested !== null) void stop(stopRequested);
+}
+
+/**
+ * LOOP_NICE: lowers the priority of this thread only — Linux's nice is per thread, and
+ * setpriority(PRIO_PROCESS, 0) is the calling thread — after the scoring threads were started, so
+ * they keep theirs. Where the loop and a scoring thread share a CPU, the scheduler then gives
+ * scoring most of it however many requests the loop is turning away. A thread started later (one
+ * replacing a thread stuck past TIMEOUT) inherits the loop's nice value.
+ */
+function niceEventLoop(nice: number, logger: pino.Logger): void {
+  try {
+    setPriority(nice);
+  } catch (error) {
+    logger.warn({ event: "loop_nice", err: error }, `cannot set the event loop's nice value to ${nice}`);
+  }
 }
 
 /**

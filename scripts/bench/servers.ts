@@ -72,11 +72,13 @@ export interface ForestdSettings {
   extraEnv?: Record<string, string>;
   /** CPUs (taskset list, e.g. "0" or "0-3") the whole process tree is pinned to; omitted = any. */
   cpus?: string;
+  /** Another build's dist/server/cli.js, to compare before and after a change; default this one's. */
+  cli?: string;
 }
 
 export async function startForestd(s: ForestdSettings): Promise<Target> {
   const port = await freePort();
-  const command = [process.execPath, join(root, "dist", "server", "cli.js"), "serve"];
+  const command = [process.execPath, s.cli ?? join(root, "dist", "server", "cli.js"), "serve"];
   // taskset execs the command (same pid); workers and threads inherit the affinity.
   if (s.cpus !== undefined) command.unshift("taskset", "-c", s.cpus);
   return launch(
