@@ -255,8 +255,10 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
     log(`model ${modelName}; ${rowsPerRequest} rows = ${body.length} bytes per request`);
     // Closed-loop clients that back off briefly after a 503, so that measuring capacity does not
     // become a retry storm (which would measure the cost of rejections instead).
-    await measure([{ name: "warm-up", seconds: 3, rate: 0, connections: 8, backoffMs: 20 }]);
     const calibrate = options.calibrateSeconds ?? 5;
+    await measure([
+      { name: "warm-up", seconds: Math.min(3, calibrate), rate: 0, connections: 8, backoffMs: 20 },
+    ]);
     const cap = await measure([
       { name: "capacity", seconds: calibrate, rate: 0, connections: 8, backoffMs: 20 },
     ]);
