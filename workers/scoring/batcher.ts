@@ -219,8 +219,9 @@ export class Batcher {
   #pump(): void {
     const slots = this.#pool.threads * (this.#pool.tasksPerThread ?? 1);
     while (this.#inFlight < slots && this.#head < this.#queue.length) {
-      const idle = Math.max(1, this.#pool.threads - this.#inFlight);
-      const share = Math.ceil(this.#queuedRows / idle);
+      // Idle threads share what waits; with none idle, each busy thread's next task takes its share.
+      const idle = this.#pool.threads - this.#inFlight;
+      const share = Math.ceil(this.#queuedRows / (idle > 0 ? idle : this.#pool.threads));
       const target = Math.min(this.#o.maxBatchRows, Math.max(this.#o.minSplitRows, share));
       const pieces: Piece[] = [];
       let total = 0;
