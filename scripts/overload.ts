@@ -128,6 +128,24 @@ function generate(plan: LoadPlan, cpus: string | undefined): Promise<GeneratorRu
   });
 }
 
+/** Waits until `url` answers a prediction (200), for at most `timeoutMs`. */
+async function firstPrediction(url: string, body: string, timeoutMs = 300_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const status = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    }).then(
+      (r) => r.arrayBuffer().then(() => r.status),
+      () => 0,
+    );
+    if (status === 200) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url}: no prediction within ${timeoutMs} ms`);
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -253,6 +271,9 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
 
   try {
     log(`model ${modelName}; ${rowsPerRequest} rows = ${body.length} bytes per request`);
+    // A worker is ready before its scoring thread has loaded the model (seconds for a big one):
+    // measure nothing until a prediction has come back.
+    await firstPrediction(`${server.origin}/predict`, body);
     // Closed-loop clients that back off briefly after a 503, so that measuring capacity does not
     // become a retry storm (which would measure the cost of rejections instead).
     const calibrate = options.calibrateSeconds ?? 5;
@@ -263,6 +284,8 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
       { name: "capacity", seconds: calibrate, rate: 0, connections: 8, backoffMs: 20 },
     ]);
     const capacity = (cap.phases[0].statuses["200"] ?? 0) / calibrate;
+    // A rate of 0 would mean closed loop below: nothing to offer a multiple of.
+    if (capacity === 0) throw new Error(`no prediction was served in ${calibrate} s: no capacity to measure`);
     log(`capacity ${round(capacity)} req/s (8 closed-loop connections)`);
     const rows: LoadRow[] = [row("capacity (8 closed-loop connections)", cap, capacity)];
     const unloaded = await measure([
