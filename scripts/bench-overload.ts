@@ -6,7 +6,7 @@
  *   npm run bench:overload [-- --shape scoring|body --seconds 10 --factors 2,4,10 --storm 64
  *                              --server-cpus 0 --load-cpus 1 --rows 100 --expect-continue
  *                              --trees 2000 --server-cli <another build's dist/server/cli.js>
- *                              --env LOOP_NICE=10 --env MAX_QUEUE_WAIT=0.05]
+ *                              --env LOOP_NICE=10 --env MAX_QUEUE_WAIT=0.05 --cpu-prof <dir>]
  *
  * `--server-cpus ''` leaves both unpinned. On a bigger machine give each side more CPUs
  * (e.g. --server-cpus 0-3 --load-cpus 4-7); the generator must be able to offer the highest factor:
@@ -28,6 +28,7 @@ const { values } = parseArgs({
     trees: { type: "string" },
     "server-cli": { type: "string" },
     env: { type: "string", multiple: true, default: [] },
+    "cpu-prof": { type: "string" },
   },
 });
 const pinned = values["server-cpus"] !== "";
@@ -41,6 +42,7 @@ const report = await runOverload({
   rows: Number(values.rows),
   expectContinue: values["expect-continue"],
   serverCli: values["server-cli"],
+  cpuProfDir: values["cpu-prof"],
   env: Object.fromEntries(
     values.env.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
   ),

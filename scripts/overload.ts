@@ -51,6 +51,8 @@ export interface OverloadOptions {
   env?: Record<string, string>;
   /** Another build's dist/server/cli.js to run instead (before/after comparisons). */
   serverCli?: string;
+  /** Write CPU profiles of the primary and the worker (node --cpu-prof) into this directory. */
+  cpuProfDir?: string;
   log?: (line: string) => void;
 }
 
@@ -184,6 +186,7 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
     modelPath,
     cpus: options.serverCpus,
     cli: options.serverCli,
+    nodeArgs: options.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : undefined,
     extraEnv: options.env,
   }).catch((error: unknown) => {
     rmSync(tmp, { recursive: true, force: true });

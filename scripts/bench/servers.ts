@@ -74,11 +74,18 @@ export interface ForestdSettings {
   cpus?: string;
   /** Another build's dist/server/cli.js, to compare before and after a change; default this one's. */
   cli?: string;
+  /** Node flags for the server (workers inherit them), e.g. --cpu-prof. */
+  nodeArgs?: string[];
 }
 
 export async function startForestd(s: ForestdSettings): Promise<Target> {
   const port = await freePort();
-  const command = [process.execPath, s.cli ?? join(root, "dist", "server", "cli.js"), "serve"];
+  const command = [
+    process.execPath,
+    ...(s.nodeArgs ?? []),
+    s.cli ?? join(root, "dist", "server", "cli.js"),
+    "serve",
+  ];
   // taskset execs the command (same pid); workers and threads inherit the affinity.
   if (s.cpus !== undefined) command.unshift("taskset", "-c", s.cpus);
   return launch(
