@@ -68,6 +68,11 @@ export interface LoadRow {
   rejectedRps: number;
   /** Answers 503 (count), and how many of them carried Retry-After. */
   rejected: number;
+  /**
+   * 503s that went through Fastify (routing, hooks, maybe the body) instead of the shed gate: the
+   * expensive kind (under-pressure shedding, or a queue that filled between gate and batcher).
+   */
+  rejectedAfterGate: number;
   errors: number;
   otherStatuses: number;
   withRetryAfter: number;
@@ -128,6 +133,26 @@ function generate(plan: LoadPlan, cpus: string | undefined): Promise<GeneratorRu
     });
     child.stdin.end(JSON.stringify(plan));
   });
+}
+
+/**
+ * 503s answered so far, all and those that went through Fastify (only those are timed in
+ * forestd_http_request_duration_seconds; the shed gate's are counted in requests_total alone).
+ */
+async function rejectionCounts(origin: string): Promise<{ all: number; afterGate: number }> {
+  const text = await fetch(`${origin}/metrics`).then(
+    (r) => r.text(),
+    () => "",
+  );
+  const sum = (name: string) =>
+    text
+      .split("\n")
+      .filter((line) => line.startsWith(`${name}{`) && line.includes('status="503"'))
+      .reduce((n, line) => n + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
+  return {
+    all: sum("forestd_http_requests_total"),
+    afterGate: sum("forestd_http_request_duration_seconds_count"),
+  };
 }
 
 /** Waits until `url` answers a prediction (200), for at most `timeoutMs`. */
@@ -199,6 +224,7 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
 
   /** One generator run, with the workers' CPU, bytes read and the tree's RSS sampled around it. */
   const measure = async (phases: Phase[]) => {
+    const rejectedBefore = await rejectionCounts(server.origin);
     const sampler = new TreeSampler(pid);
     const before = workerUsage(pid);
     const started = performance.now();
@@ -215,6 +241,8 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
     );
     const wall = (performance.now() - started) / 1000;
     const after = workerUsage(pid);
+    const peakRssMiB = sampler.stop().peakRssMiB;
+    const rejectedAfter = await rejectionCounts(server.origin);
     generatorCpu += run.cpuSeconds;
     generatorSent += run.phases.reduce((n, p) => n + p.sent, 0);
     const answered = run.phases.reduce((n, p) => n + Object.values(p.statuses).reduce((a, b) => a + b, 0), 0);
@@ -227,7 +255,8 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
       workerCpuUs: (loop + other) * 1e6,
       answered,
       readBytesPerRequest: Math.round((after.readBytes - before.readBytes) / Math.max(1, answered)),
-      peakRssMiB: sampler.stop().peakRssMiB,
+      peakRssMiB,
+      rejectedAfterGate: rejectedAfter.afterGate - rejectedBefore.afterGate,
     };
   };
 
@@ -245,6 +274,7 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
       goodput: round(served / Math.max(1, capacity), 2),
       rejectedRps: round(rejected / p.seconds),
       rejected,
+      rejectedAfterGate: m.rejectedAfterGate,
       errors: p.errors,
       otherStatuses: answered - (p.statuses["200"] ?? 0) - rejected,
       withRetryAfter: p.withRetryAfter,
