@@ -172,7 +172,9 @@ t.test("threads that hold their next task get it while they score, and admission
   await t.rejects(batcher.submit(rowValues(2), 1, false), { name: "OverloadedError", reason: "queue_wait" });
   runner.hold = false;
   runner.release();
-  await Promise.all([running, next]);
+  const [first, second] = await Promise.all([running, next]);
+  t.same(first, model.predictBatch(rowValues(1), 1), "the running task's own rows");
+  t.same(second, model.predictBatch(new Float32Array(nf * 20), 20), "the held task's own rows");
   await tick();
   t.ok(batcher.admitting, "drained: admitting again");
   t.equal(batcher.busyThreads, 0);
