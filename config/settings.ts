@@ -176,6 +176,16 @@ export const SETTINGS = [
     doc: "Score a request on the worker's own event loop, skipping the round trip to a scoring thread (some 20–30 µs), when its predicted scoring time (the model's measured cost per call and per row) is at most this many µs (0 = always use the threads). forestd_inline_scoring_seconds shows what it takes.",
   },
   {
+    key: "loop_nice",
+    env: "LOOP_NICE",
+    flag: "loop-nice",
+    section: "workers",
+    kind: "integer",
+    schema: count(0, 19),
+    default: 0,
+    doc: "Nice value of each worker's event-loop thread only (its scoring threads keep theirs): where the loop and the scoring threads share a CPU, a storm of requests to turn away then cannot take the CPU from scoring (10 leaves the loop ~10% of a contended CPU). 0 = off.",
+  },
+  {
     key: "max_queue",
     env: "MAX_QUEUE",
     flag: "max-queue",

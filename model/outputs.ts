@@ -140,6 +140,23 @@ export function classIndices(
   return out;
 }
 
+/** CLASS_NAMES and THRESHOLD (the settings of those names) as label options. */
+export function labelOptions(settings: {
+  readonly class_names: readonly string[];
+  readonly threshold: number;
+}): LabelOptions {
+  return {
+    classNames: settings.class_names.length > 0 ? settings.class_names : null,
+    threshold: settings.threshold,
+  };
+}
+
+/** Throws, with a message naming CLASS_NAMES, when the names do not fit the model's classes. */
+export function checkLabels(model: Model, labels: LabelOptions): void {
+  const problem = labels.classNames ? classNamesProblem(model, labels.classNames) : null;
+  if (problem) throw new Error(problem);
+}
+
 /** The names labels use: CLASS_NAMES, else the model's own, else null (labels are indices). */
 export function labelNames(model: Model, options: LabelOptions): readonly string[] | null {
   return options.classNames ?? model.classLabels;

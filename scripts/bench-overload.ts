@@ -1,28 +1,71 @@
 /**
- * npm run bench:overload — forestd under 4× its measured capacity, on 127.0.0.1, for a fixed time.
+ * npm run bench:overload — the overload experiment (scripts/overload.ts) with the server pinned to
+ * some CPUs and the open-loop generator to others; prints the table of issue 15 and the report as
+ * JSON (stdout), progress on stderr.
  *
- *   npm run bench:overload [-- --seconds 20 --factor 4 --scenario scoring|http --rows 20]
+ *   npm run bench:overload [-- --shape scoring|body --seconds 10 --factors 2,4,10 --storm 64
+ *                              --server-cpus 0 --load-cpus 1 --rows 100 --expect-continue
+ *                              --trees 2000 --server-cli <another build's dist/server/cli.js>
+ *                              --env LOOP_NICE=10 --env MAX_QUEUE_WAIT=0.05 --cpu-prof <dir>]
  *
- * Prints the report of scripts/overload.ts as JSON: accepted p99 against the unloaded p99, how
- * fast 503s come back, peak RSS of the process tree, and whether requests right after succeed.
+ * `--server-cpus ''` leaves both unpinned. On a bigger machine give each side more CPUs
+ * (e.g. --server-cpus 0-3 --load-cpus 4-7); the generator must be able to offer the highest factor:
+ * the report's generator.maxRps says what one of its cores can send.
  */
 import { parseArgs } from "node:util";
-import { runOverload } from "./overload.js";
+import { type OverloadReport, runOverload } from "./overload.js";
 
 const { values } = parseArgs({
   options: {
-    seconds: { type: "string", default: "20" },
-    factor: { type: "string", default: "4" },
-    scenario: { type: "string", default: "scoring" },
-    rows: { type: "string", default: "20" },
+    shape: { type: "string", default: "scoring" },
+    seconds: { type: "string", default: "10" },
+    factors: { type: "string", default: "2,4,10" },
+    storm: { type: "string", default: "64" },
+    "server-cpus": { type: "string", default: "0" },
+    "load-cpus": { type: "string", default: "1" },
+    rows: { type: "string", default: "100" },
+    "expect-continue": { type: "boolean", default: false },
+    trees: { type: "string" },
+    "server-cli": { type: "string" },
+    env: { type: "string", multiple: true, default: [] },
+    "cpu-prof": { type: "string" },
   },
 });
-const scenario = values.scenario === "http" ? "http" : "scoring";
+const pinned = values["server-cpus"] !== "";
 const report = await runOverload({
+  shape: values.shape === "body" ? "body" : "scoring",
   seconds: Number(values.seconds),
-  factor: Number(values.factor),
-  scenario,
+  factors: values.factors.split(",").map(Number),
+  stormClients: Number(values.storm),
+  serverCpus: pinned ? values["server-cpus"] : undefined,
+  loadCpus: pinned ? values["load-cpus"] : undefined,
   rows: Number(values.rows),
+  expectContinue: values["expect-continue"],
+  serverCli: values["server-cli"],
+  cpuProfDir: values["cpu-prof"],
+  env: Object.fromEntries(
+    values.env.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+  ),
+  ...(values.trees ? { model: { trees: Number(values.trees), depth: 10, features: 8 } } : {}),
   log: (line) => console.error(line),
 });
+console.error(table(report));
 console.log(JSON.stringify(report, null, 2));
+
+function table(r: OverloadReport): string {
+  const ms = (x: number) => (x > 0 ? `${x} ms` : "—");
+  const lines = [
+    `${r.shape}-bound: ${r.model}, ${r.rowsPerRequest} rows = ${r.bodyBytes} B/request; server on CPUs ${r.pinning.server}, generator on ${r.pinning.generator}`,
+    "| load | offered req/s | sent req/s | served req/s | goodput | accepted p50 / p99 | 503 p50 / p99 | 503s after the gate | worker loop / other cores | bytes read/req | recovery: served, p99 |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...r.rows.map(
+      (x) =>
+        `| ${x.load} | ${x.offeredRps || "closed loop"} | ${x.sentRps} | ${x.servedRps} | ${Math.round(x.goodput * 100)}% | ${ms(x.acceptedP50Ms)} / ${ms(x.acceptedP99Ms)} | ${ms(x.rejectedP50Ms)} / ${ms(x.rejectedP99Ms)} | ${x.rejectedAfterGate} of ${x.rejected} | ${x.loopCores} / ${x.otherCores} | ${x.readBytesPerRequest} | ${x.recovery ? `${x.recovery.servedRps} req/s, ${ms(x.recovery.acceptedP99Ms)}` : ""} |`,
+    ),
+    r.cost
+      ? `worker CPU per request: accepted ${r.cost.acceptedUs} µs, rejected ${r.cost.rejectedUs} µs (${Math.round(r.cost.ratio * 1000) / 10}%)`
+      : "",
+    `generator: ${r.generator.cpuUsPerRequest} µs CPU per request sent, so up to ~${r.generator.maxRps} req/s on one core`,
+  ];
+  return lines.join("\n");
+}

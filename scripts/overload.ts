@@ -1,72 +1,176 @@
 /**
- * The overload experiment behind `npm run bench:overload` and test/overload.process.test.ts: start forestd
- * on 127.0.0.1, measure its capacity and unloaded latency, then offer `factor` × capacity at a
- * fixed rate for a fixed time, and report what happened to accepted and rejected requests.
+ * The overload experiment behind `npm run bench:overload` and test/overload.process.test.ts.
+ *
+ * Method (docs/performance.md#overload): forestd's whole process tree is pinned to one set of CPUs
+ * and the open-loop generator (scripts/bench/open-loop.ts, its own process) to another, so the
+ * generator cannot take the server's CPU and a slow server cannot slow the offered load. Under
+ * that pinning: capacity (8 closed-loop connections), unloaded latency (open loop at half of
+ * capacity), then each overload factor (open loop at factor × capacity) followed at once by one
+ * second at capacity (recovery), and a retry storm (closed-loop clients that resend as soon as
+ * they are answered, 503 or not). Worker CPU (event loop vs the rest) and bytes read are sampled
+ * around every run, so the cost of a rejected request can be set against an accepted one.
  */
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { loadModel, packageRoot } from "../model/index.js";
-import { measure } from "./bench/load.js";
+import type { LoadPlan, Phase, PhaseResult } from "./bench/open-loop.js";
+import { TreeSampler, workerUsage } from "./bench/proc.js";
 import { makeRows } from "./bench/scenarios.js";
 import { startForestd } from "./bench/servers.js";
+import { SCORING_BOUND, type SyntheticShape, writeSyntheticModel } from "./bench/synthetic-model.js";
 
 const root = packageRoot();
 
 export interface OverloadOptions {
-  /** Seconds of offered overload. */
-  seconds: number;
-  /** Offered load as a multiple of the measured capacity. */
-  factor: number;
   /**
-   * `scoring`: the 1000-tree bench model, 20 rows per request, one worker with one scoring thread
-   * — capacity is bound by that thread, the case admission control is for, and the other core is
-   * left to the HTTP loop and the load generator. `http`: the default model, one row, two workers —
-   * capacity is bound by the HTTP loops and the CPU; on a small machine the load generator then
-   * competes with the server for the same cores, so 4× capacity cannot even be offered.
+   * `scoring`: a synthetic model of deep trees on few features (default 2000 trees of depth 10 on
+   * 8 features), 100 rows (~10 KB) per request: scoring dominates. `body`: the 100-feature bench
+   * model, 100 rows per request: reading and parsing the body weighs as much as scoring.
    */
-  scenario: "scoring" | "http";
-  /** Rows per request in the `scoring` scenario (default 20). */
+  shape: "scoring" | "body";
+  /** Seconds of each overload run. */
+  seconds: number;
+  /** Seconds of the capacity and unloaded runs (default 5; the warm-up is 3). */
+  calibrateSeconds?: number;
+  /** Offered load as multiples of the measured capacity, one run each. */
+  factors: number[];
+  /** Closed-loop clients of the retry storm (0 = none). */
+  stormClients: number;
+  /** taskset CPU lists for the server's tree and the generator; omitted = not pinned. */
+  serverCpus?: string;
+  loadCpus?: string;
   rows?: number;
+  /** Override the scoring shape's model (CI uses fewer trees, to start faster). */
+  model?: SyntheticShape;
+  /** The generator sends `Expect: 100-continue` and the body only after 100 Continue. */
+  expectContinue?: boolean;
   /** Extra environment for the server (settings). */
   env?: Record<string, string>;
-  /** Called with progress lines. */
+  /** Another build's dist/server/cli.js to run instead (before/after comparisons). */
+  serverCli?: string;
+  /** Write CPU profiles of the primary and the worker (node --cpu-prof) into this directory. */
+  cpuProfDir?: string;
   log?: (line: string) => void;
 }
 
-export interface OverloadReport {
-  scenario: string;
-  seconds: number;
-  capacityRps: number;
-  unloadedP99Ms: number;
+/** One run at a given offered load, as the issue's table reports it. */
+export interface LoadRow {
+  load: string;
   offeredRps: number;
-  achievedRps: number;
-  accepted: number;
+  /** Requests the generator actually sent per second (the rest it could not: no free connection). */
+  sentRps: number;
+  servedRps: number;
+  /** servedRps ÷ capacity. */
+  goodput: number;
+  rejectedRps: number;
+  /** Answers 503 (count), and how many of them carried Retry-After. */
   rejected: number;
-  otherStatuses: number;
+  /**
+   * 503s that went through Fastify (routing, hooks, maybe the body) instead of the shed gate: the
+   * expensive kind (under-pressure shedding, or a queue that filled between gate and batcher).
+   */
+  rejectedAfterGate: number;
   errors: number;
+  otherStatuses: number;
+  withRetryAfter: number;
   acceptedP50Ms: number;
   acceptedP99Ms: number;
-  acceptedP99VsUnloaded: number;
   rejectedP50Ms: number;
   rejectedP99Ms: number;
-  rejectedWithRetryAfter: number;
+  /** Generator's send lag against its schedule, p99 (includes waiting for a free connection). */
+  sendLagP99Ms: number;
+  /** Workers' event-loop CPU share, and the rest of their CPU (scoring threads, GC), in cores. */
+  loopCores: number;
+  otherCores: number;
+  /** Bytes the workers read per answered request. */
+  readBytesPerRequest: number;
+  /** Worker CPU µs (all threads) per answered request. */
+  workerCpuUsPerRequest: number;
   peakRssMiB: number;
-  aliveAfter: boolean;
-  afterLoad: { accepted: number; rejected: number; errors: number };
+  /** The second right after the load, offered at capacity (absent for capacity/unloaded rows). */
+  recovery?: { servedRps: number; goodput: number; acceptedP99Ms: number; rejected: number; errors: number };
 }
 
-/** One autocannon run against the server (POSTs of `body`), with its CPU and RSS sampled. */
-function run(
-  url: string,
-  body: string,
-  pid: number,
-  seconds: number,
-  connections: number,
-  overallRate?: number,
-) {
-  return measure({ url, body, rowsPerRequest: 1, seconds, connections, overallRate }, pid);
+export interface OverloadReport {
+  shape: string;
+  model: string;
+  rowsPerRequest: number;
+  bodyBytes: number;
+  pinning: { server: string; generator: string };
+  capacityRps: number;
+  unloadedP99Ms: number;
+  rows: LoadRow[];
+  /** Body-bound cost: worker CPU µs per accepted (unloaded run) and per rejected request (at the highest factor). */
+  cost: { acceptedUs: number; rejectedUs: number; ratio: number } | null;
+  /** Generator CPU per request it sent (µs), and what one core of it could offer at that cost. */
+  generator: { cpuUsPerRequest: number; maxRps: number };
+  aliveAfter: boolean;
+}
+
+interface GeneratorRun {
+  phases: PhaseResult[];
+  cpuSeconds: number;
+}
+
+/** Runs a plan in the generator's own process, pinned to `cpus` when given. */
+function generate(plan: LoadPlan, cpus: string | undefined): Promise<GeneratorRun> {
+  const script = join(root, "dist", "scripts", "bench", "open-loop-cli.js");
+  const command = [process.execPath, script];
+  if (cpus !== undefined) command.unshift("taskset", "-c", cpus);
+  return new Promise((resolve, reject) => {
+    const child = spawn(command[0], command.slice(1), { stdio: ["pipe", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      out += d;
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      if (code !== 0) reject(new Error(`load generator exited with ${code}`));
+      else resolve(JSON.parse(out) as GeneratorRun);
+    });
+    child.stdin.end(JSON.stringify(plan));
+  });
+}
+
+/**
+ * 503s answered so far, all and those that went through Fastify (only those are timed in
+ * forestd_http_request_duration_seconds; the shed gate's are counted in requests_total alone).
+ */
+async function rejectionCounts(origin: string): Promise<{ all: number; afterGate: number }> {
+  const text = await fetch(`${origin}/metrics`).then(
+    (r) => r.text(),
+    () => "",
+  );
+  const sum = (name: string) =>
+    text
+      .split("\n")
+      .filter((line) => line.startsWith(`${name}{`) && line.includes('status="503"'))
+      .reduce((n, line) => n + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
+  return {
+    all: sum("forestd_http_requests_total"),
+    afterGate: sum("forestd_http_request_duration_seconds_count"),
+  };
+}
+
+/** Waits until `url` answers a prediction (200), for at most `timeoutMs`. */
+async function firstPrediction(url: string, body: string, timeoutMs = 300_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const status = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    }).then(
+      (r) => r.arrayBuffer().then(() => r.status),
+      () => 0,
+    );
+    if (status === 200) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url}: no prediction within ${timeoutMs} ms`);
 }
 
 function isAlive(pid: number): boolean {
@@ -78,85 +182,204 @@ function isAlive(pid: number): boolean {
   }
 }
 
+const round = (x: number, digits = 0) => Math.round(x * 10 ** digits) / 10 ** digits;
+
 export async function runOverload(options: OverloadOptions): Promise<OverloadReport> {
   const log = options.log ?? (() => {});
   const tmp = mkdtempSync(join(tmpdir(), "forestd-overload-"));
-  let modelPath = join(root, "model", "default", "model.json");
-  let rowsPerRequest = 1;
-  if (options.scenario === "scoring") {
+  const rowsPerRequest = options.rows ?? 100;
+  let modelPath: string;
+  let modelName: string;
+  if (options.shape === "scoring") {
+    const shape = options.model ?? SCORING_BOUND;
+    modelPath = join(tmp, "deep.json");
+    writeSyntheticModel(modelPath, shape);
+    modelName = `synthetic: ${shape.trees} trees of depth ${shape.depth} on ${shape.features} features`;
+  } else {
     modelPath = join(tmp, "large.json");
     writeFileSync(
       modelPath,
       gunzipSync(readFileSync(join(root, "test", "fixtures", "bench", "large.json.gz"))),
     );
-    rowsPerRequest = options.rows ?? 20;
+    modelName = "bench large: 1000 trees on 100 features";
   }
-  const body =
-    options.scenario === "scoring"
-      ? JSON.stringify({ instances: makeRows(loadModel(readFileSync(modelPath)).numFeature, rowsPerRequest) })
-      : JSON.stringify({ height: 180, weight: 80, shoe_size: 44 });
+  const numFeature = loadModel(readFileSync(modelPath)).numFeature;
+  const body = JSON.stringify({ instances: makeRows(numFeature, rowsPerRequest) });
   const server = await startForestd({
-    workers: options.scenario === "scoring" ? 1 : 2,
+    workers: 1,
     threads: 1,
     modelPath,
+    cpus: options.serverCpus,
+    cli: options.serverCli,
+    nodeArgs: options.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : undefined,
     extraEnv: options.env,
   }).catch((error: unknown) => {
     rmSync(tmp, { recursive: true, force: true });
     throw error;
   });
   const pid = server.pid as number;
-  const url = `${server.origin}/predict`;
-  try {
-    await run(url, body, pid, 3, 32); // warm-up: JIT, scoring-rate estimates
-    // Capacity counts answered predictions only (requestsPerSec counts 2xx): a 503 is not capacity.
-    const capacity = (await run(url, body, pid, 5, 32)).requestsPerSec;
-    log(`capacity ${Math.round(capacity)} req/s`);
-    // Two connections: autocannon paces each connection by its own timer, so many connections at a
-    // low rate arrive in bursts and measure the burst rather than an unloaded server.
-    const unloadedP99 = (await run(url, body, pid, 5, 2, Math.max(1, Math.round(capacity / 10)))).p99;
-    log(`unloaded p99 ${unloadedP99} ms at ${Math.round(capacity / 10)} req/s`);
-    const offered = Math.round(capacity * options.factor);
-    log(`offering ${offered} req/s for ${options.seconds} s`);
-    const overload = await run(url, body, pid, options.seconds, 512, offered);
-    // After the load, once the Retry-After the 503s gave (1 s) has passed: one request at a time,
-    // each must be answered 200.
-    await new Promise((r) => setTimeout(r, 1000));
-    const after = { accepted: 0, rejected: 0, errors: 0 };
-    for (let i = 0; i < 50; i++) {
-      const status = await fetch(url, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
+  const { hostname, port } = new URL(server.origin);
+  let generatorCpu = 0;
+  let generatorSent = 0;
+
+  /** One generator run, with the workers' CPU, bytes read and the tree's RSS sampled around it. */
+  const measure = async (phases: Phase[]) => {
+    const rejectedBefore = await rejectionCounts(server.origin);
+    const sampler = new TreeSampler(pid);
+    const before = workerUsage(pid);
+    const started = performance.now();
+    const run = await generate(
+      {
+        host: hostname,
+        port: Number(port),
+        path: "/predict",
         body,
-      }).then(
-        (r) => r.arrayBuffer().then(() => r.status),
-        () => 0,
-      );
-      if (status === 200) after.accepted++;
-      else if (status === 503) after.rejected++;
-      else after.errors++;
-    }
-    const accepted = overload.statuses["200"] ?? 0;
-    const rejected = overload.statuses["503"] ?? 0;
+        expectContinue: options.expectContinue,
+        phases,
+      },
+      options.loadCpus,
+    );
+    const wall = (performance.now() - started) / 1000;
+    const after = workerUsage(pid);
+    const peakRssMiB = sampler.stop().peakRssMiB;
+    const rejectedAfter = await rejectionCounts(server.origin);
+    generatorCpu += run.cpuSeconds;
+    generatorSent += run.phases.reduce((n, p) => n + p.sent, 0);
+    const answered = run.phases.reduce((n, p) => n + Object.values(p.statuses).reduce((a, b) => a + b, 0), 0);
+    const loop = after.loopSeconds - before.loopSeconds;
+    const other = after.otherSeconds - before.otherSeconds;
     return {
-      scenario: options.scenario,
-      seconds: options.seconds,
-      capacityRps: Math.round(capacity),
-      unloadedP99Ms: unloadedP99,
-      offeredRps: offered,
-      achievedRps: Math.round(overload.total / options.seconds),
-      accepted,
+      phases: run.phases,
+      loopCores: round(loop / wall, 2),
+      otherCores: round(other / wall, 2),
+      workerCpuUs: (loop + other) * 1e6,
+      answered,
+      readBytesPerRequest: Math.round((after.readBytes - before.readBytes) / Math.max(1, answered)),
+      peakRssMiB,
+      rejectedAfterGate: rejectedAfter.afterGate - rejectedBefore.afterGate,
+    };
+  };
+
+  const row = (load: string, m: Awaited<ReturnType<typeof measure>>, capacity: number): LoadRow => {
+    const p = m.phases[0];
+    const served = (p.statuses["200"] ?? 0) / p.seconds;
+    const rejected = p.statuses["503"] ?? 0;
+    const answered = Object.values(p.statuses).reduce((a, b) => a + b, 0);
+    const recovery = m.phases[1];
+    return {
+      load,
+      offeredRps: round(p.scheduled / p.seconds),
+      sentRps: round(p.sent / p.seconds),
+      servedRps: round(served),
+      goodput: round(served / Math.max(1, capacity), 2),
+      rejectedRps: round(rejected / p.seconds),
       rejected,
-      otherStatuses: Object.values(overload.statuses).reduce((n, c) => n + c, 0) - accepted - rejected,
-      errors: overload.errors,
-      acceptedP50Ms: overload.p50,
-      acceptedP99Ms: overload.p99,
-      acceptedP99VsUnloaded: Math.round((overload.p99 / Math.max(unloadedP99, 0.001)) * 100) / 100,
-      rejectedP50Ms: overload.rejected?.p50 ?? 0,
-      rejectedP99Ms: overload.rejected?.p99 ?? 0,
-      rejectedWithRetryAfter: overload.rejected?.withRetryAfter ?? 0,
-      peakRssMiB: overload.peakRssMiB ?? 0,
+      rejectedAfterGate: m.rejectedAfterGate,
+      errors: p.errors,
+      otherStatuses: answered - (p.statuses["200"] ?? 0) - rejected,
+      withRetryAfter: p.withRetryAfter,
+      acceptedP50Ms: p.ok.p50,
+      acceptedP99Ms: p.ok.p99,
+      rejectedP50Ms: p.rejected.p50,
+      rejectedP99Ms: p.rejected.p99,
+      sendLagP99Ms: p.sendLagP99Ms,
+      loopCores: m.loopCores,
+      otherCores: m.otherCores,
+      readBytesPerRequest: m.readBytesPerRequest,
+      workerCpuUsPerRequest: round(m.workerCpuUs / Math.max(1, m.answered)),
+      peakRssMiB: m.peakRssMiB,
+      ...(recovery
+        ? {
+            recovery: {
+              servedRps: recovery.statuses["200"] ?? 0,
+              goodput: round((recovery.statuses["200"] ?? 0) / Math.max(1, capacity), 2),
+              acceptedP99Ms: recovery.ok.p99,
+              rejected: recovery.statuses["503"] ?? 0,
+              errors: recovery.errors,
+            },
+          }
+        : {}),
+    };
+  };
+
+  try {
+    log(`model ${modelName}; ${rowsPerRequest} rows = ${body.length} bytes per request`);
+    // A worker is ready before its scoring thread has loaded the model (seconds for a big one):
+    // measure nothing until a prediction has come back.
+    await firstPrediction(`${server.origin}/predict`, body);
+    // Closed-loop clients that back off briefly after a 503, so that measuring capacity does not
+    // become a retry storm (which would measure the cost of rejections instead).
+    const calibrate = options.calibrateSeconds ?? 5;
+    await measure([
+      { name: "warm-up", seconds: Math.min(3, calibrate), rate: 0, connections: 8, backoffMs: 20 },
+    ]);
+    const cap = await measure([
+      { name: "capacity", seconds: calibrate, rate: 0, connections: 8, backoffMs: 20 },
+    ]);
+    const capacity = (cap.phases[0].statuses["200"] ?? 0) / calibrate;
+    // A rate of 0 would mean closed loop below: nothing to offer a multiple of.
+    if (capacity === 0) throw new Error(`no prediction was served in ${calibrate} s: no capacity to measure`);
+    log(`capacity ${round(capacity)} req/s (8 closed-loop connections)`);
+    const rows: LoadRow[] = [row("capacity (8 closed-loop connections)", cap, capacity)];
+    const unloaded = await measure([
+      { name: "unloaded", seconds: calibrate, rate: capacity / 2, connections: 64 },
+    ]);
+    rows.push(row("50% of capacity (unloaded)", unloaded, capacity));
+    const unloadedP99 = unloaded.phases[0].ok.p99;
+    log(`unloaded p99 ${unloadedP99} ms at ${round(capacity / 2)} req/s`);
+    const recovery: Phase = { name: "recovery", seconds: 1, rate: capacity, connections: 1024 };
+    let last: Awaited<ReturnType<typeof measure>> | null = null;
+    for (const factor of options.factors) {
+      log(`offering ${factor}× = ${round(capacity * factor)} req/s for ${options.seconds} s`);
+      last = await measure([
+        { name: `${factor}x`, seconds: options.seconds, rate: capacity * factor, connections: 1024 },
+        recovery,
+      ]);
+      rows.push(row(`${factor}× offered`, last, capacity));
+      log(JSON.stringify(rows[rows.length - 1]));
+    }
+    if (options.stormClients > 0) {
+      log(`retry storm: ${options.stormClients} clients for ${options.seconds} s`);
+      const storm = await measure([
+        { name: "storm", seconds: options.seconds, rate: 0, connections: options.stormClients },
+        recovery,
+      ]);
+      rows.push(row(`${options.stormClients} clients retrying at once`, storm, capacity));
+      log(JSON.stringify(rows[rows.length - 1]));
+    }
+    // Cost of a rejection: the highest factor's worker CPU, less what its accepted requests cost at
+    // the unloaded rate, over its rejections.
+    let cost: OverloadReport["cost"] = null;
+    const acceptedUs = unloaded.workerCpuUs / Math.max(1, unloaded.answered);
+    if (last) {
+      const p = last.phases[0];
+      const accepted = last.phases.reduce((n, q) => n + (q.statuses["200"] ?? 0), 0);
+      const rejected = last.phases.reduce((n, q) => n + (q.statuses["503"] ?? 0), 0);
+      if (rejected > 0 && p) {
+        const rejectedUs = Math.max(0, last.workerCpuUs - accepted * acceptedUs) / rejected;
+        cost = {
+          acceptedUs: round(acceptedUs),
+          rejectedUs: round(rejectedUs),
+          ratio: round(rejectedUs / acceptedUs, 3),
+        };
+      }
+    }
+    const cpuUsPerRequest = (generatorCpu * 1e6) / Math.max(1, generatorSent);
+    return {
+      shape: options.shape,
+      model: modelName,
+      rowsPerRequest,
+      bodyBytes: body.length,
+      pinning: { server: options.serverCpus ?? "any", generator: options.loadCpus ?? "any" },
+      capacityRps: round(capacity),
+      unloadedP99Ms: unloadedP99,
+      rows,
+      cost,
+      generator: {
+        cpuUsPerRequest: round(cpuUsPerRequest, 1),
+        maxRps: round(1e6 / Math.max(1, cpuUsPerRequest)),
+      },
       aliveAfter: isAlive(pid),
-      afterLoad: after,
     };
   } finally {
     await server.stop();

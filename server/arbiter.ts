@@ -15,7 +15,7 @@ import pino, { type Logger } from "pino";
 import { loadSettings, parseBind, type SettingsSources } from "../config/load-settings.js";
 import type { Settings } from "../config/settings.js";
 import { packageRoot } from "../model/index.js";
-import { checkLabels, labelOptions } from "../workers/served-model.js";
+import { checkLabels, labelOptions } from "../model/outputs.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
 import {
   BOOT_ERROR_EXIT_CODE,

@@ -198,3 +198,50 @@ t.test(
     );
   },
 );
+
+t.test("Expect: 100-continue: turned away before the body is sent, or told to send it", async (t) => {
+  const { createServer } = await import("node:http");
+  const { connect } = await import("node:net");
+  const { gateContinue, shedGate } = await import("../workers/shed-gate.js");
+  const { WorkerMetrics } = await import("../workers/metrics.js");
+  const metrics = new WorkerMetrics({ queueRows: () => 0, poolUtilization: () => 0 });
+  let admitting = false;
+  const server = createServer(
+    shedGate(
+      () => admitting,
+      metrics,
+    )((request, response) => {
+      request.resume();
+      request.on("end", () => response.end("through"));
+    }),
+  );
+  gateContinue(server);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.teardown(() => server.close());
+  const { port } = server.address() as { port: number };
+  const body = JSON.stringify({ instances: [[1, 2, 3]] });
+  /** Sends the head only; sends the body once told 100 Continue; resolves with all it read when the server closes or answers. */
+  const exchange = () =>
+    new Promise<string>((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      let read = "";
+      socket.write(
+        `POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nexpect: 100-continue\r\n\r\n`,
+      );
+      socket.setEncoding("latin1").on("data", (d: string) => {
+        read += d;
+        if (read.startsWith("HTTP/1.1 100") && !read.includes("\r\n\r\nHTTP/1.1 ")) {
+          if (read.endsWith("\r\n\r\n")) socket.write(body);
+        }
+        if (read.includes("through")) socket.end();
+      });
+      socket.on("close", () => resolve(read));
+    });
+  const refused = await exchange();
+  t.match(refused, /^HTTP\/1\.1 503 /, "503 first, no 100 Continue");
+  t.match(refused, /connection: close/i, "and the connection closes (the body was never sent)");
+  t.match(refused, /retry-after: 1/i);
+  admitting = true;
+  const accepted = await exchange();
+  t.match(accepted, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /, "100 Continue, then the answer");
+});

@@ -7,15 +7,16 @@
 import { join } from "node:path";
 import t from "tap";
 import { loadModel, type Model } from "../model/index.js";
-import { OverloadedError } from "../workers/errors.js";
+import { DeadlineError, OverloadedError } from "../workers/errors.js";
 import { Batcher, type TaskRunner } from "../workers/scoring/batcher.js";
-import type { ScoreTask } from "../workers/scoring/protocol.js";
+import { type ScoreTask, skippedResult } from "../workers/scoring/protocol.js";
 import { scoreTask } from "../workers/scoring/score-task.js";
 import { FIXTURES } from "./helpers/fixtures.js";
 
 /** Stands in for the thread hop only: the task is scored by the thread's own body, when the test says. */
 class HeldRunner implements TaskRunner {
   readonly tasks: ScoreTask[] = [];
+  tasksPerThread = 1;
   readonly #held: (() => void)[] = [];
   hold = false;
   /** Scoring seconds each task reports, as a thread measures them. */
@@ -29,7 +30,9 @@ class HeldRunner implements TaskRunner {
     const result = scoreTask(this.model, task);
     new Float64Array(result, 0, 1)[0] = this.taskSeconds;
     if (!this.hold) return Promise.resolve(result);
-    return new Promise((resolve) => this.#held.push(() => resolve(result)));
+    // As a scoring thread does: a task whose every deadline passed before it started is skipped.
+    const skipped = () => task.notAfter !== undefined && Date.now() > task.notAfter;
+    return new Promise((resolve) => this.#held.push(() => resolve(skipped() ? skippedResult() : result)));
   }
   release(): void {
     for (const r of this.#held.splice(0)) r();
@@ -155,6 +158,62 @@ t.test("MAX_QUEUE_WAIT: rows expected to wait longer are refused, and admission 
   await Promise.all([busy, waiting]);
   t.ok(batcher.admitting, "drained: admitting again");
 });
+
+t.test("threads that hold their next task get it while they score, and admission counts it", async (t) => {
+  const runner = new HeldRunner(1, model);
+  runner.tasksPerThread = 2;
+  const batcher = makeBatcher(runner, { maxQueueWaitMs: 30, maxBatchRows: 100 });
+  runner.taskSeconds = 0.02; // 10 rows in 20 ms
+  await batcher.submit(new Float32Array(nf * 10), 10, false);
+  runner.hold = true;
+  const running = batcher.submit(rowValues(1), 1, false);
+  await tick();
+  const next = batcher.submit(new Float32Array(nf * 20), 20, false); // ~40 ms of work
+  await tick();
+  t.equal(runner.tasks.length, 3, "the next task went to the busy thread at once");
+  t.equal(batcher.queuedRows, 0, "nothing waits here");
+  t.equal(batcher.busyThreads, 1);
+  t.notOk(batcher.admitting, "the rows held by the busy thread count as waiting: not admitting");
+  await t.rejects(batcher.submit(rowValues(2), 1, false), OverloadedError);
+  await t.rejects(batcher.submit(rowValues(2), 1, false), {
+    message: /expected wait for a scoring thread \(20 rows ahead\)/,
+  });
+  runner.hold = false;
+  runner.release();
+  const [first, second] = await Promise.all([running, next]);
+  t.same(first, model.predictBatch(rowValues(1), 1), "the running task's own rows");
+  t.same(second, model.predictBatch(new Float32Array(nf * 20), 20), "the held task's own rows");
+  await tick();
+  t.ok(batcher.admitting, "drained: admitting again");
+  t.equal(batcher.busyThreads, 0);
+});
+
+t.test(
+  "a request held in a busy thread's port is answered at its deadline, and its task skipped",
+  async (t) => {
+    const runner = new HeldRunner(1, model);
+    runner.tasksPerThread = 2;
+    const batcher = makeBatcher(runner);
+    runner.hold = true;
+    const running = batcher.submit(rowValues(1), 1, false);
+    await tick();
+    const started = Date.now();
+    const held = batcher.submit(rowValues(2), 1, false, 60);
+    // The batcher's deadline sweep is unref'd: keep the process alive while it is the only timer.
+    const keepAlive = setTimeout(() => undefined, 2000);
+    t.teardown(() => clearTimeout(keepAlive));
+    await tick();
+    t.equal(runner.tasks.length, 2, "handed to the busy thread");
+    await t.rejects(held, DeadlineError);
+    const took = Date.now() - started;
+    t.ok(took >= 55 && took < 500, `answered after ${took} ms, while the thread is still busy`);
+    runner.hold = false;
+    runner.release();
+    await running;
+    await tick();
+    t.equal(batcher.busyThreads, 0, "the skipped task came back");
+  },
+);
 
 t.test("a failed task fails its requests, and the next task still runs", async (t) => {
   const failing: TaskRunner = { threads: 1, run: () => Promise.reject(new Error("thread died")) };

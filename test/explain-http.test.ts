@@ -5,7 +5,8 @@
 import { join } from "node:path";
 import t from "tap";
 import { loadModel, rowsToFloat32 } from "../model/index.js";
-import { labelOptions, loadServedModel } from "../workers/served-model.js";
+import { labelOptions } from "../model/outputs.js";
+import { loadServedModel } from "../workers/served-model.js";
 import { testApp } from "./helpers/app.js";
 import { compareShap, explainFixtures } from "./helpers/explain-fixtures.js";
 import { FIXTURES } from "./helpers/fixtures.js";

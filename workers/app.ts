@@ -27,7 +27,7 @@ import { predictRoutes } from "./routes/predict.js";
 import type { Batcher } from "./scoring/batcher.js";
 import type { InlineScorer } from "./scoring/inline-scorer.js";
 import type { ServedModel } from "./served-model.js";
-import { shedGate } from "./shed-gate.js";
+import { gateContinue, shedGate } from "./shed-gate.js";
 import { VERSION } from "./version.js";
 
 declare module "fastify" {
@@ -104,6 +104,7 @@ export function createHttpServer(settings: Settings, listener: RequestListener):
   server.maxHeadersCount = settings.max_headers_count;
   if (settings.keepalive_requests > 0) server.maxRequestsPerSocket = settings.keepalive_requests;
   server.on("clientError", clientErrorHandler(settings));
+  gateContinue(server);
   return server;
 }
 

@@ -1,6 +1,5 @@
 /** The model a worker serves: the engine's model plus what the API reports about the file. */
 import { createHash } from "node:crypto";
-import type { Settings } from "../config/settings.js";
 import {
   loadModel,
   type Model,
@@ -9,13 +8,7 @@ import {
   objectiveByName,
   readModelBytes,
 } from "../model/index.js";
-import {
-  classCount,
-  classNamesProblem,
-  DEFAULT_LABELS,
-  type LabelOptions,
-  labelNames,
-} from "../model/outputs.js";
+import { checkLabels, classCount, DEFAULT_LABELS, type LabelOptions, labelNames } from "../model/outputs.js";
 
 export interface ServedModel {
   readonly name: string;
@@ -35,20 +28,6 @@ export interface ServedModel {
   readonly classes: readonly string[];
   /** How ?output=label names classes and splits binary ones (CLASS_NAMES, THRESHOLD). */
   readonly labels: LabelOptions;
-}
-
-/** CLASS_NAMES and THRESHOLD as label options. */
-export function labelOptions(settings: Pick<Settings, "class_names" | "threshold">): LabelOptions {
-  return {
-    classNames: settings.class_names.length > 0 ? settings.class_names : null,
-    threshold: settings.threshold,
-  };
-}
-
-/** Throws, with a message naming CLASS_NAMES, when the names do not fit the model's classes. */
-export function checkLabels(model: Model, labels: LabelOptions): void {
-  const problem = labels.classNames ? classNamesProblem(model, labels.classNames) : null;
-  if (problem) throw new Error(problem);
 }
 
 /** Where a worker reads its model: the generation's snapshot, with the digest the primary computed. */

@@ -51,6 +51,37 @@ export function treeCpuSeconds(pid: number): number {
   return ticks / TICKS_PER_SECOND;
 }
 
+function statTicks(path: string): number {
+  const stat = readFileSync(path, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]); // utime, stime
+}
+
+/**
+ * CPU seconds so far of a forestd tree's workers (the primary's children), split into their event
+ * loops (each worker's main thread) and everything else in them (scoring threads, GC helpers), and
+ * bytes the workers read (/proc/<pid>/io rchar: every read(2)/recv(2), sockets included).
+ */
+export function workerUsage(primaryPid: number): {
+  loopSeconds: number;
+  otherSeconds: number;
+  readBytes: number;
+} {
+  let loop = 0;
+  let all = 0;
+  let readBytes = 0;
+  for (const pid of children(primaryPid)) {
+    try {
+      loop += statTicks(`/proc/${pid}/task/${pid}/stat`);
+      all += statTicks(`/proc/${pid}/stat`);
+      readBytes += Number(/rchar:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1] ?? 0);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return { loopSeconds: loop / TICKS_PER_SECOND, otherSeconds: (all - loop) / TICKS_PER_SECOND, readBytes };
+}
+
 /** Samples a process tree while work runs: peak RSS and CPU cores used on average. */
 export class TreeSampler {
   readonly #pid: number;

@@ -70,14 +70,28 @@ export interface ForestdSettings {
   maxBatchRows?: number;
   modelPath: string;
   extraEnv?: Record<string, string>;
+  /** CPUs (taskset list, e.g. "0" or "0-3") the whole process tree is pinned to; omitted = any. */
+  cpus?: string;
+  /** Another build's dist/server/cli.js, to compare before and after a change; default this one's. */
+  cli?: string;
+  /** Node flags for the server (workers inherit them), e.g. --cpu-prof. */
+  nodeArgs?: string[];
 }
 
 export async function startForestd(s: ForestdSettings): Promise<Target> {
   const port = await freePort();
+  const command = [
+    process.execPath,
+    ...(s.nodeArgs ?? []),
+    s.cli ?? join(root, "dist", "server", "cli.js"),
+    "serve",
+  ];
+  // taskset execs the command (same pid); workers and threads inherit the affinity.
+  if (s.cpus !== undefined) command.unshift("taskset", "-c", s.cpus);
   return launch(
     "forestd",
-    process.execPath,
-    [join(root, "dist", "server", "cli.js"), "serve"],
+    command[0],
+    command.slice(1),
     {
       BIND: `127.0.0.1:${port}`,
       WORKERS: String(s.workers),

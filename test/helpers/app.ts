@@ -1,9 +1,10 @@
 /** An in-process worker app (real model, real scoring threads) for fastify.inject tests. */
 import pino from "pino";
 import { loadSettings } from "../../config/load-settings.js";
+import { labelOptions } from "../../model/outputs.js";
 import { buildApp } from "../../workers/app.js";
 import { createScoringStack } from "../../workers/scoring-stack.js";
-import { labelOptions, loadServedModel } from "../../workers/served-model.js";
+import { loadServedModel } from "../../workers/served-model.js";
 
 export interface TestAppOptions {
   /** The scoring thread module: test/helpers/threads.ts's SCRIPTED_THREAD to misbehave on cue. */

@@ -22,11 +22,18 @@ function taskClass(output: JobOutput): TaskClass {
 }
 
 import { DeadlineError, OverloadedError } from "../errors.js";
-import { decodeExplainResult, decodeResult, type ScoreTask } from "./protocol.js";
+import { decodeExplainResult, decodeResult, type ScoreTask, wasSkipped } from "./protocol.js";
 
 /** The piscina facade the batcher drives (see scoring-pool.ts). */
 export interface TaskRunner {
   readonly threads: number;
+  /**
+   * Tasks a thread may hold at once (default 1): the one it scores and the next, already in its
+   * port. With 2, a thread that finishes starts on the next task at once, without waiting for this
+   * event loop to take its result and hand it more — which, on a loop busy turning requests away,
+   * is a whole loop turn during which the thread does nothing.
+   */
+  readonly tasksPerThread?: number;
   run(task: ScoreTask, transfer: ArrayBuffer[]): Promise<ArrayBuffer>;
 }
 
@@ -75,6 +82,12 @@ interface Piece {
   rows: number;
 }
 
+interface InFlight {
+  rows: number;
+  cls: TaskClass;
+  pieces: Piece[];
+}
+
 export class Batcher {
   readonly #pool: TaskRunner;
   readonly #o: Required<Omit<BatcherOptions, "onBatch" | "onDispatch">> &
@@ -85,6 +98,8 @@ export class Batcher {
   /** Rows waiting, per task class: an explanation row costs far more than a prediction row. */
   readonly #queuedByClass: Record<TaskClass, number> = { score: 0, contribs: 0, interactions: 0, leaf: 0 };
   #inFlight = 0;
+  /** Tasks in flight, in dispatch order: beyond the first `threads`, they wait in a thread's port. */
+  #inFlightTasks: InFlight[] = [];
   #pumpScheduled = false;
   /**
    * Per task class, smoothed rows per task and ms per task (scoring time on the thread); their
@@ -140,23 +155,31 @@ export class Batcher {
     return this.#queuedRows;
   }
 
-  /** Tasks running on threads now. */
+  /** Threads with a task now. */
   get busyThreads(): number {
-    return this.#inFlight;
+    return Math.min(this.#inFlight, this.#pool.threads);
+  }
+
+  /** Rows ahead of a request queued now: waiting here, and handed to a thread that is still busy. */
+  get #rowsAhead(): number {
+    let rows = this.#queuedRows;
+    for (let i = this.#pool.threads; i < this.#inFlightTasks.length; i++) rows += this.#inFlightTasks[i].rows;
+    return rows;
   }
 
   /** Expected ms before rows queued now reach a thread, from recent scoring rates (0 when unknown). */
   get expectedWaitMs(): number {
-    if (this.#queuedRows === 0) return 0;
     let ms = 0;
-    for (const c of TASK_CLASSES) {
-      const queued = this.#queuedByClass[c];
-      if (queued === 0) continue;
+    const add = (c: TaskClass, rows: number) => {
       // A class not measured yet is assumed to cost what the dearest measured one does.
       let rate = this.#msPerRow(c);
       if (rate === 0) for (const other of TASK_CLASSES) rate = Math.max(rate, this.#msPerRow(other));
-      ms += queued * rate;
-    }
+      ms += rows * rate;
+    };
+    for (const c of TASK_CLASSES) if (this.#queuedByClass[c] > 0) add(c, this.#queuedByClass[c]);
+    // Tasks handed to a thread that is still busy with another wait too.
+    for (let i = this.#pool.threads; i < this.#inFlightTasks.length; i++)
+      add(this.#inFlightTasks[i].cls, this.#inFlightTasks[i].rows);
     return ms / this.#pool.threads;
   }
 
@@ -203,7 +226,7 @@ export class Batcher {
   #enqueue(values: Float32Array, rows: number, kind: JobOutput, timeoutMs: number): Promise<Float32Array> {
     const width = this.#widthOf(kind);
     if (rows === 0) return Promise.resolve(new Float32Array(0));
-    const idle = this.#pool.threads - this.#inFlight;
+    const idle = Math.max(0, this.#pool.threads - this.#inFlight);
     const cost = rows * this.costFactor(kind);
     if (this.#queuedCost() + cost > this.#o.maxQueueRows + idle * this.#o.maxBatchRows) {
       return Promise.reject(
@@ -215,7 +238,7 @@ export class Batcher {
     if (idle === 0 && this.expectedWaitMs > Math.min(timeoutMs, this.#o.maxQueueWaitMs)) {
       return Promise.reject(
         new OverloadedError(
-          `the expected wait for a scoring thread (${this.#queuedRows} rows ahead) is longer than allowed (MAX_QUEUE_WAIT or this request's deadline); try again shortly`,
+          `the expected wait for a scoring thread (${this.#rowsAhead} rows ahead) is longer than allowed (MAX_QUEUE_WAIT or this request's deadline); try again shortly`,
         ),
       );
     }
@@ -253,13 +276,18 @@ export class Batcher {
     });
   }
 
-  /** Hands waiting rows to idle threads, sharing them out evenly. */
+  /**
+   * Hands waiting rows to idle threads, sharing them out evenly; then, when threads hold more than
+   * one task, gives each busy thread its next task (whatever waits, up to MAX_BATCH_ROWS).
+   */
   #pump(): void {
-    while (this.#inFlight < this.#pool.threads && this.#head < this.#queue.length) {
+    const slots = this.#pool.threads * (this.#pool.tasksPerThread ?? 1);
+    while (this.#inFlight < slots && this.#head < this.#queue.length) {
+      // Idle threads share what waits; with none idle, each busy thread's next task takes its share.
       const idle = this.#pool.threads - this.#inFlight;
       // One task holds one class of work: the class of the oldest waiting rows.
       const cls = taskClass(this.#queue[this.#head].job.kind);
-      const share = Math.ceil(this.#queuedByClass[cls] / idle);
+      const share = Math.ceil(this.#queuedByClass[cls] / (idle > 0 ? idle : this.#pool.threads));
       const factor = this.#factorOf(cls);
       const target =
         cls === "score"
@@ -310,7 +338,15 @@ export class Batcher {
         piece.rows = 0;
       }
     }
-    if (this.#head >= this.#queue.length && this.#sweep !== null) {
+    // Tasks waiting in a busy thread's port: their requests are answered at their deadline too (the
+    // thread skips the task if every deadline in it has passed when it gets to it).
+    const waiting = this.#inFlightTasks.length > this.#pool.threads;
+    for (let i = this.#pool.threads; i < this.#inFlightTasks.length; i++) {
+      for (const piece of this.#inFlightTasks[i].pieces) {
+        if (!piece.job.settled && piece.job.deadline < now) this.#expire(piece.job, now);
+      }
+    }
+    if (this.#head >= this.#queue.length && !waiting && this.#sweep !== null) {
       clearInterval(this.#sweep);
       this.#sweep = null;
     }
@@ -348,15 +384,26 @@ export class Batcher {
     }
     const task: ScoreTask = { values, rows, wantMargins: false, wantPredictions: false };
     if (cls !== "score") task.explain = cls;
+    let latest = Number.NEGATIVE_INFINITY;
     for (const p of pieces) {
+      latest = Math.max(latest, p.job.deadline);
       this.#o.onDispatch?.(p.rows, (now - p.job.enqueuedAt) / 1000);
       if (p.job.kind === "margin") task.wantMargins = true;
       else if (p.job.kind === "prediction") task.wantPredictions = true;
     }
+    // Threads share no clock origin with this one: the deadline crosses as epoch ms.
+    if (Number.isFinite(latest)) task.notAfter = Date.now() + (latest - now);
     this.#inFlight++;
+    const inFlight: InFlight = { rows, cls, pieces };
+    this.#inFlightTasks.push(inFlight);
     this.#pool
       .run(task, [values.buffer as ArrayBuffer])
       .then((buffer) => {
+        if (wasSkipped(buffer)) {
+          // Skipped by the thread: every deadline in it had passed (see #expireOverdue).
+          for (const p of pieces) this.#expire(p.job, performance.now());
+          return;
+        }
         const result =
           cls === "score"
             ? decodeResult(buffer, task, this.#o.groups, this.#o.width)
@@ -396,6 +443,7 @@ export class Batcher {
       })
       .finally(() => {
         this.#inFlight--;
+        this.#inFlightTasks.splice(this.#inFlightTasks.indexOf(inFlight), 1);
         this.#pump();
       });
   }

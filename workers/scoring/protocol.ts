@@ -14,6 +14,11 @@ export interface ScoreTask {
   wantPredictions: boolean;
   /** An explanation instead of scores: the result's outputs are rows × its width. */
   explain?: ExplainKind;
+  /**
+   * Epoch ms after which no request in the task wants its rows (the latest of their deadlines): a
+   * thread that gets to the task later skips it and answers skippedResult().
+   */
+  notAfter?: number;
 }
 
 /** What each scoring thread is started with (piscina workerData). */
@@ -41,6 +46,18 @@ export function encodeResult(
   const out = new Float32Array(buffer, HEADER_BYTES);
   if (margins) out.set(margins, 0);
   if (predictions) out.set(predictions, m);
+  return buffer;
+}
+
+/** Whether a thread skipped the task (skippedResult) instead of scoring it. */
+export function wasSkipped(buffer: ArrayBuffer): boolean {
+  return buffer.byteLength >= 8 && new Float64Array(buffer, 0, 1)[0] < 0;
+}
+
+/** The answer of a skipped task: just the header, with seconds = -1. */
+export function skippedResult(): ArrayBuffer {
+  const buffer = new ArrayBuffer(HEADER_BYTES);
+  new Float64Array(buffer, 0, 1)[0] = -1;
   return buffer;
 }
 

@@ -5,9 +5,11 @@
  */
 import type { Model } from "../../model/index.js";
 import { explain } from "../../model/outputs.js";
-import { encodeResult, type ScoreTask } from "./protocol.js";
+import { encodeResult, type ScoreTask, skippedResult } from "./protocol.js";
 
 export function scoreTask(model: Model, task: ScoreTask): ArrayBuffer {
+  // Held in the thread's port behind another task until every request in it gave up: skip it.
+  if (task.notAfter !== undefined && Date.now() > task.notAfter) return skippedResult();
   const start = process.hrtime.bigint();
   if (task.explain) {
     const outputs = explain(model, task.explain, task.values, task.rows);

@@ -34,6 +34,8 @@ export interface ScoringPoolOptions {
 
 export class ScoringPool implements TaskRunner {
   readonly threads: number;
+  /** Each thread holds its next task in its port while it scores one (see TaskRunner). */
+  readonly tasksPerThread = 2;
   readonly #piscina: Piscina<ScoreTask, ArrayBuffer>;
   readonly #taskTimeoutMs: number;
   readonly #busy: Float64Array;
@@ -53,7 +55,7 @@ export class ScoringPool implements TaskRunner {
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: Number.POSITIVE_INFINITY,
-      concurrentTasksPerWorker: 1,
+      concurrentTasksPerWorker: this.tasksPerThread,
       workerData,
     });
     const every = Math.max(50, Math.min(1000, this.#taskTimeoutMs / 4));
