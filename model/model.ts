@@ -4,6 +4,7 @@
 import type { CompiledForest } from "./compile.js";
 import { PredictInputError } from "./errors.js";
 import { applyTransform, baseMargin, type Objective, type Task, transformedWidth } from "./objectives.js";
+import type { OnnxHead } from "./onnx/head.js";
 import type { ModelSpec } from "./read-document.js";
 import { WasmScorer } from "./wasm-scorer.js";
 
@@ -30,6 +31,36 @@ export interface ModelInfo {
   baseScore: number[];
   xgboostVersion: string | null;
   bestIteration: number | null;
+  /** The model's class labels (ONNX classifiers: the graph's own; XGBoost: 0..numClass-1); empty otherwise. */
+  classLabels: (string | number)[];
+  /** Where the model came from: "xgboost" (JSON/UBJSON) or "onnx". */
+  format: "xgboost" | "onnx";
+  /** ONNX models only: what the file says about itself. */
+  onnx?: OnnxModelInfo;
+}
+
+/** What `forestd inspect` and `/model` report about an ONNX file. */
+export interface OnnxModelInfo {
+  producerName: string;
+  producerVersion: string;
+  irVersion: number;
+  /** Opset per domain ("" is ai.onnx). */
+  opsets: Record<string, number>;
+  operator: string;
+  inputName: string;
+  /** Graph outputs: name and what each carries. */
+  outputs: { name: string; carries: "label" | "probabilities" | "values"; zipmap: boolean }[];
+  postTransform: string;
+  aggregateFunction: string;
+  baseValues: number[];
+  /** Trees in the ONNX node (forestd scores a copy per class where leaves vote for several). */
+  onnxTrees: number;
+}
+
+/** Extra pieces a model read from ONNX brings: its output head and what to report. */
+export interface OnnxParts {
+  head: OnnxHead;
+  info: OnnxModelInfo;
 }
 
 export class Model {
@@ -55,15 +86,19 @@ export class Model {
   readonly #baseMargins: Float32Array;
   readonly #spec: ModelSpec;
   readonly #featureIndex: ReadonlyMap<string, number>;
+  readonly #onnx: OnnxParts | null;
+  /** Class labels: an ONNX classifier's own, XGBoost's 0..numClass-1 (0, 1 for binary); else empty. */
+  readonly classLabels: readonly (string | number)[];
 
-  constructor(spec: ModelSpec, forest: CompiledForest) {
+  constructor(spec: ModelSpec, forest: CompiledForest, onnx: OnnxParts | null = null) {
+    this.#onnx = onnx;
     this.#spec = spec;
     this.#forest = forest;
     this.#scorer = new WasmScorer(forest, spec.numFeature, spec.numGroups);
     this.#objective = spec.objective;
     this.numFeature = spec.numFeature;
     this.numMarginOutputs = spec.numGroups;
-    this.numOutputs = transformedWidth(spec.objective, spec.numGroups);
+    this.numOutputs = onnx ? onnx.head.numOutputs : transformedWidth(spec.objective, spec.numGroups);
     this.objective = spec.objective.name;
     this.task = spec.objective.task;
     this.featureNames = Object.freeze([...spec.featureNames]);
@@ -73,6 +108,38 @@ export class Model {
     this.xgboostVersion = spec.xgboostVersion;
     this.#baseMargins = Float32Array.from(spec.baseScore, (b) => baseMargin(spec.objective, b));
     this.#featureIndex = new Map(spec.featureNames.map((name, i) => [name, i]));
+    const xgboostClasses =
+      spec.objective.task === "multiclass" ? spec.numClass : spec.objective.task === "binary" ? 2 : 0;
+    this.classLabels = Object.freeze(
+      onnx ? [...(onnx.head.classLabels ?? [])] : Array.from({ length: xgboostClasses }, (_, i) => i),
+    );
+  }
+
+  /**
+   * Each row's class label from margins (`predictBatch(..., { margin: true })`): for ONNX
+   * classifiers exactly onnxruntime's `label` output; for XGBoost the index of the largest margin
+   * (binary: 1 when the margin is positive). Empty for models without classes.
+   */
+  labels(margins: Float32Array, rows: number): (string | number)[] {
+    if (this.classLabels.length === 0) return [];
+    if (margins.length !== rows * this.numMarginOutputs) {
+      throw new PredictInputError(
+        `margins has ${margins.length} entries; ${rows} rows need ${rows * this.numMarginOutputs}`,
+      );
+    }
+    if (this.#onnx) return this.#onnx.head.labels(margins, rows);
+    const groups = this.numMarginOutputs;
+    const out = new Array<number>(rows);
+    for (let r = 0; r < rows; r++) {
+      if (groups === 1) {
+        out[r] = margins[r] > 0 ? 1 : 0;
+        continue;
+      }
+      let best = 0;
+      for (let g = 1; g < groups; g++) if (margins[r * groups + g] > margins[r * groups + best]) best = g;
+      out[r] = best;
+    }
+    return out;
   }
 
   /** Values per row of `predictBatch`'s result for these options. */
@@ -108,6 +175,11 @@ export class Model {
   }
 
   #transformInPlace(margins: Float32Array, rows: number): Float32Array {
+    if (this.#onnx) {
+      const out = new Float32Array(rows * this.numOutputs);
+      this.#onnx.head.transform(margins, rows, out);
+      return out;
+    }
     const out =
       this.numOutputs === this.numMarginOutputs ? margins : new Float32Array(rows * this.numOutputs);
     applyTransform(this.#objective, margins, rows, this.numMarginOutputs, out);
@@ -128,6 +200,8 @@ export class Model {
     if (groups === 1) margins.fill(this.#baseMargins[0]);
     else for (let r = 0; r < rows; r++) margins.set(this.#baseMargins, r * groups);
     this.#scorer.accumulate(values, rows, margins);
+    // onnxruntime sums trees from 0 and adds base values after (this model's base margins are 0).
+    this.#onnx?.head.finishMargins(margins, rows);
     return margins;
   }
 
@@ -152,6 +226,9 @@ export class Model {
       baseScore: [...s.baseScore],
       xgboostVersion: this.xgboostVersion,
       bestIteration: s.bestIteration,
+      classLabels: [...this.classLabels],
+      format: this.#onnx ? "onnx" : "xgboost",
+      ...(this.#onnx ? { onnx: structuredClone(this.#onnx.info) } : {}),
     };
   }
 }

@@ -1,0 +1,441 @@
+/**
+ * An ONNX-ML tree-ensemble node (TreeEnsembleClassifier / TreeEnsembleRegressor, ai.onnx.ml opsets
+ * 1 and 3) → trees in forestd's one layout (TreeSpec, as XGBoost models give), plus what the
+ * output head needs (base values, post_transform, class labels).
+ *
+ * How onnxruntime scores (tree_ensemble_common.h, tree_ensemble_aggregator.h), and how each rule
+ * lands here:
+ * - A tree is a run of nodes with the same tree id; its root is the run's first node. Children are
+ *   found by (tree id, node id).
+ * - BRANCH_LEQ sends x to the true child when x <= t (or when x is NaN and the node's
+ *   missing_value_tracks_true is set). forestd's kernel sends x right when x >= threshold and NaN
+ *   to its missing direction, so: for float32 x and t, x <= t ⟺ !(x >= nextUp(t)), i.e. true child
+ *   on the left and threshold nextUp(t); LT keeps t; GTE/GT put the true child on the right.
+ * - Leaves add each of their weights to its class's score, in float32, tree after tree, starting
+ *   from 0; base values come after. A leaf with weights for several classes (a random forest's
+ *   probabilities) becomes one copy of its tree per class, each copy adding that class's weight:
+ *   each class's sum keeps onnxruntime's order, so it is bit-identical.
+ * - With one output (a single-target regressor) onnxruntime adds a leaf's first weight only.
+ */
+import { ModelError } from "../errors.js";
+import { LIMITS, type TreeSpec } from "../read-document.js";
+import type { OnnxAttribute, OnnxNode } from "./onnx-proto.js";
+import { AttributeType, DATA_TYPE_NAMES, DataType } from "./onnx-proto.js";
+
+export type PostTransform = "NONE" | "LOGISTIC" | "SOFTMAX" | "SOFTMAX_ZERO" | "PROBIT";
+export type Aggregate = "SUM" | "AVERAGE" | "MIN" | "MAX";
+
+const MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ", "LEAF"];
+const LEAF_MODE = 6;
+
+export interface EnsembleSpec {
+  readonly kind: "classifier" | "regressor";
+  /** Trees as forestd scores them: one per (ONNX tree, class, weight slot). */
+  readonly trees: TreeSpec[];
+  readonly treeGroup: number[];
+  /** Trees in the ONNX node (onnxruntime's n_trees, which AVERAGE divides by). */
+  readonly numOnnxTrees: number;
+  /** Scores per row: classes (classifier) or n_targets (regressor). */
+  readonly numScores: number;
+  readonly postTransform: PostTransform;
+  readonly aggregate: Aggregate;
+  /** base_values rounded to float32, as onnxruntime holds them. */
+  readonly baseValues: readonly number[];
+  /** Classifier labels: strings or int64s; null for regressors. */
+  readonly classLabels: readonly string[] | readonly number[] | null;
+  /** Per score column: whether some leaf weight ever feeds it on every row (onnxruntime's has_score). */
+  readonly hasScore: readonly boolean[];
+  /** onnxruntime's binary_case_: two classes, weights for one class id only. */
+  readonly binaryCase: boolean;
+  readonly weightsAllPositive: boolean;
+  /** Largest feature index read by a split, or -1. */
+  readonly maxFeature: number;
+  readonly numNodes: number;
+}
+
+function invalid(message: string): never {
+  throw new ModelError("FORESTD_ERR_MODEL_INVALID", message);
+}
+
+function unsupported(message: string): never {
+  throw new ModelError("FORESTD_ERR_MODEL_UNSUPPORTED", message);
+}
+
+const f32 = new Float32Array(1);
+const i32 = new Int32Array(f32.buffer);
+
+/** The smallest float32 above `t` (t finite, float32). */
+export function nextUp32(t: number): number {
+  if (t === 0) return 1.401298464324817e-45;
+  f32[0] = t;
+  i32[0] += t > 0 ? 1 : -1;
+  return f32[0];
+}
+
+/** Reads a node's attributes with errors that name the node and the attribute. */
+class Attributes {
+  constructor(
+    readonly node: OnnxNode,
+    readonly where: string,
+  ) {}
+
+  has(name: string): boolean {
+    return this.node.attributes.has(name);
+  }
+
+  #get(name: string, type: number): OnnxAttribute | undefined {
+    const a = this.node.attributes.get(name);
+    if (a === undefined) return undefined;
+    // Writers may leave `type` unset (0); trust the payload then.
+    if (a.type !== 0 && a.type !== type)
+      invalid(`${this.where}: attribute ${name} has type ${a.type}, expected ${type}`);
+    return a;
+  }
+
+  ints(name: string): readonly number[] {
+    return this.#get(name, AttributeType.INTS)?.ints ?? [];
+  }
+
+  floats(name: string): readonly number[] {
+    return this.#get(name, AttributeType.FLOATS)?.floats ?? [];
+  }
+
+  strings(name: string): readonly string[] {
+    return this.#get(name, AttributeType.STRINGS)?.strings ?? [];
+  }
+
+  string(name: string, dflt: string): string {
+    return this.#get(name, AttributeType.STRING)?.s ?? dflt;
+  }
+
+  int(name: string, dflt: number): number {
+    return this.#get(name, AttributeType.INT)?.i ?? dflt;
+  }
+
+  /** A float list given either as `name` (floats) or `name_as_tensor` (a float tensor). */
+  floatsOrTensor(name: string): readonly number[] {
+    const plain = this.floats(name);
+    const tensor = this.#get(`${name}_as_tensor`, AttributeType.TENSOR)?.t;
+    if (tensor === undefined) return plain;
+    if (plain.length > 0) invalid(`${this.where}: both ${name} and ${name}_as_tensor are set`);
+    if (tensor.dataType === DataType.DOUBLE) {
+      unsupported(
+        `${this.where}: ${name}_as_tensor holds doubles; forestd scores float32 models (double-precision tree ensembles are not supported yet)`,
+      );
+    }
+    if (tensor.dataType !== DataType.FLOAT)
+      invalid(
+        `${this.where}: ${name}_as_tensor has type ${DATA_TYPE_NAMES[tensor.dataType] ?? tensor.dataType}`,
+      );
+    return tensor.values;
+  }
+}
+
+function sameLength(
+  a: Attributes,
+  names: string[],
+  arrays: (readonly unknown[])[],
+  required: boolean[],
+): void {
+  const n = arrays[0].length;
+  arrays.forEach((arr, k) => {
+    if (arr.length === n || (!required[k] && arr.length === 0)) return;
+    invalid(`${a.where}: ${names[k]} has ${arr.length} entries but ${names[0]} has ${n}`);
+  });
+}
+
+export function readTreeEnsemble(node: OnnxNode, where: string): EnsembleSpec {
+  const a = new Attributes(node, where);
+  const kind = node.opType === "TreeEnsembleClassifier" ? "classifier" : "regressor";
+  const treeIds = a.ints("nodes_treeids");
+  const nodeIds = a.ints("nodes_nodeids");
+  const featureIds = a.ints("nodes_featureids");
+  const modeNames = a.strings("nodes_modes");
+  const values = a.floatsOrTensor("nodes_values");
+  const trueIds = a.ints("nodes_truenodeids");
+  const falseIds = a.ints("nodes_falsenodeids");
+  const missingTrue = a.ints("nodes_missing_value_tracks_true");
+  sameLength(
+    a,
+    [
+      "nodes_treeids",
+      "nodes_nodeids",
+      "nodes_featureids",
+      "nodes_modes",
+      "nodes_values",
+      "nodes_truenodeids",
+      "nodes_falsenodeids",
+      "nodes_missing_value_tracks_true",
+    ],
+    [treeIds, nodeIds, featureIds, modeNames, values, trueIds, falseIds, missingTrue],
+    [true, true, true, true, true, true, true, false],
+  );
+  const n = treeIds.length;
+  if (n === 0) invalid(`${where}: the ensemble has no nodes`);
+  if (n > LIMITS.maxTotalNodes)
+    throw new ModelError(
+      "FORESTD_ERR_MODEL_TOO_LARGE",
+      `${where}: ${n} nodes; the limit is ${LIMITS.maxTotalNodes}`,
+    );
+
+  const prefix = kind === "classifier" ? "class" : "target";
+  const wTrees = a.ints(`${prefix}_treeids`);
+  const wNodes = a.ints(`${prefix}_nodeids`);
+  const wIds = a.ints(`${prefix}_ids`);
+  const wValues = a.floatsOrTensor(`${prefix}_weights`);
+  sameLength(
+    a,
+    [`${prefix}_treeids`, `${prefix}_nodeids`, `${prefix}_ids`, `${prefix}_weights`],
+    [wTrees, wNodes, wIds, wValues],
+    [true, true, true, true],
+  );
+
+  let classLabels: readonly string[] | readonly number[] | null = null;
+  let numScores: number;
+  if (kind === "classifier") {
+    const strings = a.strings("classlabels_strings");
+    const ints = a.ints("classlabels_int64s");
+    if (strings.length > 0 && ints.length > 0)
+      invalid(`${where}: both classlabels_strings and classlabels_int64s are set`);
+    classLabels = strings.length > 0 ? strings : ints;
+    numScores = classLabels.length;
+    if (numScores < 2) unsupported(`${where}: a classifier with ${numScores} class label(s)`);
+  } else {
+    numScores = a.int("n_targets", 0);
+    if (numScores < 1) invalid(`${where}: n_targets is ${numScores}; it must be at least 1`);
+  }
+  if (numScores > LIMITS.maxOutputs)
+    throw new ModelError(
+      "FORESTD_ERR_MODEL_TOO_LARGE",
+      `${where}: ${numScores} outputs; the limit is ${LIMITS.maxOutputs}`,
+    );
+
+  const postTransform = a.string("post_transform", "NONE") as PostTransform;
+  if (!["NONE", "LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO", "PROBIT"].includes(postTransform))
+    invalid(`${where}: post_transform "${String(postTransform).slice(0, 40)}" is not an ONNX transform`);
+  const aggregate = a.string("aggregate_function", "SUM") as Aggregate;
+  if (!["SUM", "AVERAGE", "MIN", "MAX"].includes(aggregate))
+    invalid(`${where}: aggregate_function "${String(aggregate).slice(0, 40)}" is not an ONNX aggregate`);
+  if (kind === "regressor" && (aggregate === "MIN" || aggregate === "MAX"))
+    unsupported(
+      `${where}: aggregate_function ${aggregate} (forestd's kernel sums; only SUM and AVERAGE are served)`,
+    );
+  const baseValues = a.floatsOrTensor("base_values").map(Math.fround);
+
+  // Node modes, checked, and each node's position by (tree id, node id).
+  const modes = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const m = MODES.indexOf(modeNames[i]);
+    if (m < 0)
+      invalid(`${where}: nodes_modes[${i}] is "${modeNames[i].slice(0, 40)}", not an ONNX node mode`);
+    if (m === 4 || m === 5)
+      unsupported(
+        `${where}: nodes_modes[${i}] is ${modeNames[i]}; forestd serves BRANCH_LEQ/LT/GTE/GT splits`,
+      );
+    modes[i] = m;
+  }
+  const position = new Map<string, number>();
+  const treeStarts: number[] = [];
+  const seenTrees = new Set<number>();
+  for (let i = 0; i < n; i++) {
+    if (i === 0 || treeIds[i] !== treeIds[i - 1]) {
+      if (seenTrees.has(treeIds[i]))
+        invalid(`${where}: nodes_treeids[${i}]: the nodes of tree ${treeIds[i]} are not contiguous`);
+      seenTrees.add(treeIds[i]);
+      treeStarts.push(i);
+    }
+    const key = `${treeIds[i]}:${nodeIds[i]}`;
+    if (position.has(key))
+      invalid(`${where}: nodes_nodeids[${i}]: node ${nodeIds[i]} of tree ${treeIds[i]} appears twice`);
+    position.set(key, i);
+  }
+  if (treeStarts.length > LIMITS.maxTrees)
+    throw new ModelError(
+      "FORESTD_ERR_MODEL_TOO_LARGE",
+      `${where}: ${treeStarts.length} trees; the limit is ${LIMITS.maxTrees}`,
+    );
+
+  // Leaf weights, in attribute order per leaf (onnxruntime sorts by (tree, node, index)).
+  const leafWeights = new Map<number, { id: number; value: number }[]>();
+  const classesWithWeights = new Set<number>();
+  let weightsAllPositive = true;
+  for (let w = 0; w < wTrees.length; w++) {
+    const at = position.get(`${wTrees[w]}:${wNodes[w]}`);
+    if (at === undefined)
+      invalid(`${where}: ${prefix}_nodeids[${w}]: tree ${wTrees[w]} has no node ${wNodes[w]}`);
+    if (!Number.isInteger(wIds[w]) || wIds[w] < 0 || wIds[w] >= numScores)
+      invalid(
+        `${where}: ${prefix}_ids[${w}] is ${wIds[w]}; the model has ${numScores} ${kind === "classifier" ? "classes" : "targets"}`,
+      );
+    if (wValues[w] < 0) weightsAllPositive = false;
+    classesWithWeights.add(wIds[w]);
+    if (modes[at] !== LEAF_MODE) continue; // onnxruntime ignores weights on split nodes
+    let list = leafWeights.get(at);
+    if (!list) {
+      list = [];
+      leafWeights.set(at, list);
+    }
+    list.push({ id: wIds[w], value: Math.fround(wValues[w]) });
+  }
+
+  const trees: TreeSpec[] = [];
+  const treeGroup: number[] = [];
+  // Per column: 0 never fed, 1 fed on some rows, 2 fed on every row.
+  const fed = new Uint8Array(numScores);
+  let maxFeature = -1;
+  const singleOutput = kind === "regressor" && numScores === 1;
+
+  treeStarts.forEach((start, t) => {
+    const tree = treeIds[start];
+    const order = [start];
+    const local = new Map<number, number>([[start, 0]]);
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k];
+      if (modes[i] === LEAF_MODE) continue;
+      for (const [name, ids] of [
+        ["nodes_truenodeids", trueIds],
+        ["nodes_falsenodeids", falseIds],
+      ] as const) {
+        const child = position.get(`${tree}:${ids[i]}`);
+        if (child === undefined) invalid(`${where}: ${name}[${i}]: tree ${tree} has no node ${ids[i]}`);
+        if (local.has(child))
+          invalid(
+            `${where}: ${name}[${i}]: node ${ids[i]} of tree ${tree} is reached twice (a cycle or a shared child)`,
+          );
+        local.set(child, order.length);
+        order.push(child);
+      }
+    }
+    const end = t + 1 < treeStarts.length ? treeStarts[t + 1] : n;
+    if (order.length !== end - start) {
+      const stray = Array.from({ length: end - start }, (_, k) => start + k).find((i) => !local.has(i));
+      invalid(
+        `${where}: nodes_nodeids[${stray}]: node ${nodeIds[stray ?? start]} of tree ${tree} is not reachable from its root`,
+      );
+    }
+    const size = order.length;
+    const left = new Int32Array(size);
+    const right = new Int32Array(size);
+    const splitIndex = new Int32Array(size);
+    const threshold = new Float32Array(size);
+    const defaultLeft = new Uint8Array(size);
+    const leaves: number[] = [];
+    for (let k = 0; k < size; k++) {
+      const i = order[k];
+      const mode = modes[i];
+      if (mode === LEAF_MODE) {
+        left[k] = -1;
+        right[k] = -1;
+        leaves.push(k);
+        continue;
+      }
+      const feature = featureIds[i];
+      if (!Number.isInteger(feature) || feature < 0 || feature >= LIMITS.maxFeatures)
+        invalid(`${where}: nodes_featureids[${i}] is ${feature}`);
+      if (feature > maxFeature) maxFeature = feature;
+      const tChild = local.get(position.get(`${tree}:${trueIds[i]}`)!)!;
+      const fChild = local.get(position.get(`${tree}:${falseIds[i]}`)!)!;
+      const tracksTrue = missingTrue.length > 0 && missingTrue[i] === 1;
+      const t32 = Math.fround(values[i]);
+      splitIndex[k] = feature;
+      // The kernel: x >= threshold goes right, x < threshold left, NaN to its missing side.
+      if (mode === 0 || mode === 1) {
+        // LEQ / LT: true child on the left.
+        left[k] = tChild;
+        right[k] = fChild;
+        defaultLeft[k] = tracksTrue ? 1 : 0;
+        threshold[k] = Number.isNaN(t32)
+          ? Number.NEGATIVE_INFINITY // x <= NaN is never true: everything goes right
+          : mode === 1
+            ? t32
+            : t32 === Number.POSITIVE_INFINITY
+              ? Number.NaN // x <= +inf always: NaN keeps every x left
+              : nextUp32(t32);
+      } else {
+        // GTE / GT: true child on the right.
+        left[k] = fChild;
+        right[k] = tChild;
+        defaultLeft[k] = tracksTrue ? 0 : 1;
+        threshold[k] = Number.isNaN(t32)
+          ? Number.NaN // never true: NaN keeps every x left (false)
+          : mode === 2
+            ? t32
+            : t32 === Number.POSITIVE_INFINITY
+              ? Number.NaN
+              : nextUp32(t32);
+      }
+    }
+    // Leaf values per copy of the tree: a copy per (column, k-th weight of that column on a leaf).
+    const copies = new Map<string, { column: number; slot: number }>();
+    const columnsHere = new Map<number, number>(); // column → leaves carrying it
+    for (const k of leaves) {
+      const list = leafWeights.get(order[k]) ?? [];
+      if (singleOutput) continue;
+      const slots = new Map<number, number>();
+      for (const w of list) {
+        const slot = slots.get(w.id) ?? 0;
+        slots.set(w.id, slot + 1);
+        copies.set(`${w.id}:${slot}`, { column: w.id, slot });
+      }
+      for (const column of slots.keys()) columnsHere.set(column, (columnsHere.get(column) ?? 0) + 1);
+    }
+    for (const [column, count] of columnsHere)
+      fed[column] = Math.max(fed[column], count === leaves.length ? 2 : 1);
+    const make = (leafValue: (k: number) => number, group: number) => {
+      const value = new Float64Array(size);
+      for (let k = 0; k < size; k++) value[k] = left[k] === -1 ? leafValue(k) : threshold[k];
+      trees.push({
+        numNodes: size,
+        left,
+        right,
+        splitIndex,
+        splitCondition: value,
+        defaultLeft,
+        splitType: null,
+        categories: new Map(),
+      });
+      treeGroup.push(group);
+    };
+    if (singleOutput) {
+      // onnxruntime's one-output path adds a leaf's first weight (or, without one, its node value).
+      make((k) => leafWeights.get(order[k])?.[0]?.value ?? Math.fround(values[order[k]]), 0);
+      fed[0] = 2;
+      return;
+    }
+    const sorted = [...copies.values()].sort((x, y) => x.column - y.column || x.slot - y.slot);
+    for (const { column, slot } of sorted) {
+      make((k) => {
+        let seen = 0;
+        for (const w of leafWeights.get(order[k]) ?? []) {
+          if (w.id !== column) continue;
+          if (seen++ === slot) return w.value;
+        }
+        return 0;
+      }, column);
+    }
+  });
+
+  const hasScore = Array.from(fed, (v, column) => {
+    if (v === 1)
+      unsupported(
+        `${where}: ${prefix} ${column} gets weights on some leaves of a tree but not all, so whether onnxruntime counts it depends on the row`,
+      );
+    return v === 2;
+  });
+  return {
+    kind,
+    trees,
+    treeGroup,
+    numOnnxTrees: treeStarts.length,
+    numScores,
+    postTransform,
+    aggregate,
+    baseValues,
+    classLabels,
+    hasScore,
+    binaryCase: kind === "classifier" && numScores === 2 && classesWithWeights.size === 1,
+    weightsAllPositive,
+    maxFeature,
+    numNodes: n,
+  };
+}
