@@ -89,9 +89,12 @@ export class Model {
   readonly #onnx: OnnxParts | null;
   /** Class labels: an ONNX classifier's own, XGBoost's 0..numClass-1 (0, 1 for binary); else empty. */
   readonly classLabels: readonly (string | number)[];
+  /** Where the model came from: XGBoost's JSON/UBJSON, or an ONNX-ML tree ensemble. */
+  readonly format: "xgboost" | "onnx";
 
   constructor(spec: ModelSpec, forest: CompiledForest, onnx: OnnxParts | null = null) {
     this.#onnx = onnx;
+    this.format = onnx ? "onnx" : "xgboost";
     this.#spec = spec;
     this.#forest = forest;
     this.#scorer = new WasmScorer(forest, spec.numFeature, spec.numGroups);

@@ -4,7 +4,7 @@
  *
  *   forestd serve [options]                                  run the server (primary + workers)
  *   forestd reload [--pid-file FILE]                         zero-downtime reload (SIGHUP)
- *   forestd predict [--model FILE] [--margin] < rows.json   score a JSON array of rows
+ *   forestd predict [--model FILE] [--output KIND] < rows.json   score a JSON array of rows
  *   forestd inspect [FILE] [--json]                          describe a model
  *   forestd healthcheck [serve options]                      exit 0 if the local server is live
  */
@@ -12,23 +12,30 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { loadSettings, parseBind, SettingsError, settingsHelp } from "../config/load-settings.js";
 import {
+  answersFor,
   defaultModelPath,
+  fromMargins,
+  isOutputKind,
   loadModel,
   type Model,
   ModelError,
-  outputsToJson,
+  OUTPUT_KINDS,
+  outputUnavailable,
   RowError,
   rowsToFloat32,
 } from "../model/index.js";
 import { runPrimary } from "./arbiter.js";
 
 const USAGE = `Usage:
-  forestd predict [--model FILE] [--margin] < rows.json
+  forestd predict [--model FILE] [--output prediction|margin|proba|label] [--margin] < rows.json
       Reads a JSON array of rows (arrays, null = missing; or objects keyed by feature name) and
       prints a JSON array of predictions: a number per row, or an array per row for
-      multi:softprob (and for --margin on multi-class models).
+      multi:softprob (and for margins of multi-class models). --output proba prints every
+      class's probability, --output label the model's class label; --margin = --output margin.
+      FILE is XGBoost JSON/UBJSON or an ONNX-ML tree ensemble (.onnx).
   forestd inspect [FILE] [--json]
-      Prints the objective, classes, features, trees, depth, nodes and the XGBoost version.
+      Prints the objective, classes, features, trees, depth, nodes and the XGBoost version (for
+      ONNX files: producer, opsets, operator, graph outputs, post_transform).
   forestd serve [options]
       Starts the server (see forestd serve --help for every setting).
   forestd reload [--pid-file FILE]
@@ -48,9 +55,17 @@ function load(path: string | undefined): Model {
 function predict(args: string[]): void {
   const { values } = parseArgs({
     args,
-    options: { model: { type: "string", short: "m" }, margin: { type: "boolean", default: false } },
+    options: {
+      model: { type: "string", short: "m" },
+      margin: { type: "boolean", default: false },
+      output: { type: "string", short: "o" },
+    },
   });
+  const kind = values.margin ? "margin" : (values.output ?? "prediction");
+  if (!isOutputKind(kind)) throw new UsageError(`--output must be one of ${OUTPUT_KINDS.join(", ")}`);
   const model = load(values.model);
+  const unavailable = outputUnavailable(model, kind);
+  if (unavailable) throw new UsageError(unavailable);
   const input = readFileSync(0, "utf8");
   let rows: unknown;
   try {
@@ -59,9 +74,8 @@ function predict(args: string[]): void {
     throw new UsageError(`standard input is not valid JSON: ${(error as Error).message}`);
   }
   if (!Array.isArray(rows)) throw new UsageError("standard input must be a JSON array of rows");
-  const options = { margin: values.margin };
-  const outputs = model.predictBatch(rowsToFloat32(model, rows), rows.length, options);
-  process.stdout.write(`${JSON.stringify(outputsToJson(outputs, model.outputWidth(options)))}\n`);
+  const raw = model.predictBatch(rowsToFloat32(model, rows), rows.length, { margin: fromMargins(kind) });
+  process.stdout.write(`${JSON.stringify(answersFor(model, kind, raw, rows.length))}\n`);
 }
 
 function inspect(args: string[]): void {
@@ -78,6 +92,26 @@ function inspect(args: string[]): void {
     return;
   }
   const features = info.featureNames.length > 0 ? info.featureNames.join(", ") : "(unnamed)";
+  if (info.onnx) {
+    const o = info.onnx;
+    const opsets = Object.entries(o.opsets).map(([d, v]) => `${d || "ai.onnx"} ${v}`);
+    const lines = [
+      `file:        ${path}`,
+      `format:      ONNX (ir_version ${o.irVersion}; opsets ${opsets.join(", ")})`,
+      `producer:    ${o.producerName || "unknown"} ${o.producerVersion}`.trimEnd(),
+      `operator:    ${o.operator} (post_transform ${o.postTransform}, aggregate ${o.aggregateFunction})`,
+      `task:        ${info.task}`,
+      `classes:     ${info.classLabels.length > 0 ? info.classLabels.join(", ") : "-"}`,
+      `input:       "${o.inputName}", ${info.numFeature} features`,
+      `outputs:     ${o.outputs.map((x) => `"${x.name}" (${x.carries}${x.zipmap ? ", ZipMap" : ""})`).join(", ")}`,
+      `trees:       ${o.onnxTrees}${info.numTrees !== o.onnxTrees ? ` (scored as ${info.numTrees}: one per class voted for)` : ""}`,
+      `max depth:   ${info.maxDepth}`,
+      `nodes:       ${info.numNodes} (${info.numLeaves} leaves)`,
+      `base_values: ${o.baseValues.length > 0 ? o.baseValues.join(", ") : "-"}`,
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+    return;
+  }
   const lines = [
     `file:        ${path}`,
     `objective:   ${info.objective} (${info.task})`,

@@ -16,11 +16,19 @@ export const PredictBody = Type.Union([
 ]);
 export const PredictQuery = Type.Object({
   output: Type.Optional(
-    Type.Union([Type.Literal("prediction"), Type.Literal("margin")], { default: "prediction" }),
+    Type.Union(
+      [Type.Literal("prediction"), Type.Literal("margin"), Type.Literal("proba"), Type.Literal("label")],
+      {
+        default: "prediction",
+        description:
+          "prediction: as XGBoost's predict; margin: scores before the output transform; proba: every class's probability; label: the model's class label",
+      },
+    ),
   ),
 });
-const Output = Type.Union([Type.Number(), Type.Array(Type.Number())], {
-  description: "a number, or an array per row for multi:softprob (and for margins of multi-output models)",
+const Output = Type.Union([Type.Number(), Type.String(), Type.Array(Type.Number())], {
+  description:
+    "a number, or an array per row for multi-class probabilities (and margins of multi-output models); a class label (string or integer) for ?output=label",
 });
 export const PredictResponse = Type.Union([
   Type.Object({ predictions: Type.Array(Output) }),
@@ -62,7 +70,7 @@ export const InferResponse = Type.Object({
       name: Type.String(),
       datatype: Type.String(),
       shape: Type.Array(Type.Integer()),
-      data: Type.Array(Type.Number()),
+      data: Type.Array(Type.Union([Type.Number(), Type.String()])),
     }),
   ),
 });

@@ -66,6 +66,15 @@ function countClasses(
   const { served, metrics } = deps;
   const counts = new Array<number>(served.classes.length).fill(0);
   const objective = served.info.objective;
+  if (margin && served.model.format === "onnx") {
+    // An ONNX binary classifier's margin may be one probability column: ask the model itself.
+    const index = new Map(served.classes.map((c, i) => [c, i]));
+    for (const label of served.model.labels(outputs, rows)) counts[index.get(String(label)) ?? 0]++;
+    counts.forEach((n, c) => {
+      if (n > 0) metrics.predicted(served.name, served.classes[c]).inc(n);
+    });
+    return;
+  }
   for (let r = 0; r < rows; r++) {
     let cls: number;
     if (width > 1) {

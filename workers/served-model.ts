@@ -8,7 +8,7 @@ export interface ServedModel {
   readonly sha256: string;
   readonly model: Model;
   readonly info: ModelInfo;
-  /** Class labels for classifiers ("0", "1", ...); empty for other tasks. */
+  /** Class labels for classifiers (XGBoost: "0", "1", ...; ONNX: the graph's labels); empty otherwise. */
   readonly classes: readonly string[];
 }
 
@@ -16,13 +16,12 @@ export function loadServedModel(path: string, name: string): ServedModel {
   const bytes = readModelBytes(path);
   const model = loadModel(bytes);
   const info = model.info();
-  const classCount = info.task === "multiclass" ? info.numClass : info.task === "binary" ? 2 : 0;
   return {
     name,
     path,
     sha256: createHash("sha256").update(bytes).digest("hex"),
     model,
     info,
-    classes: Array.from({ length: classCount }, (_, i) => String(i)),
+    classes: model.classLabels.map(String),
   };
 }

@@ -1,6 +1,9 @@
 /**
  * Open Inference Protocol (KServe V2): server and model metadata, health, and infer with one
- * FP32/FP64 input tensor of shape [N, F] (data flat or nested); the output tensor is "predict".
+ * FP32/FP64 input tensor of shape [N, F] (data flat or nested). XGBoost models answer with one
+ * output tensor, "predict"; ONNX models with the graph's own outputs (`label`, `probabilities`,
+ * `variable`, or skl2onnx's `output_label` / `output_probability`), so onnxruntime and Triton
+ * clients read them unchanged. A ZipMap output is sent as the [N, classes] tensor it packages.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { InvalidInputError, ModelNotFoundError, NotReadyError, TooManyRowsError } from "../errors.js";
@@ -14,6 +17,7 @@ export interface OipDeps extends ScoringDeps {
 
 type InferRequest = {
   id?: string;
+  outputs?: { name: string }[];
   parameters?: Record<string, unknown>;
   inputs: {
     name: string;
@@ -95,6 +99,20 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
     async (request) => {
       checkName(request);
       const width = served.model.numOutputs;
+      const onnx = served.info.onnx;
+      if (onnx) {
+        return {
+          name: served.name,
+          versions: [served.sha256.slice(0, 12)],
+          platform: "onnx",
+          inputs: [{ name: onnx.inputName, datatype: "FP32", shape: [-1, served.model.numFeature] }],
+          outputs: onnx.outputs.map((o) => ({
+            name: o.name,
+            datatype: o.carries === "label" ? labelDatatype(served.model.classLabels) : "FP32",
+            shape: o.carries === "label" ? [-1] : [-1, width],
+          })),
+        };
+      }
       return {
         name: served.name,
         versions: [served.sha256.slice(0, 12)],
@@ -135,6 +153,15 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
       );
       const { values, rows } = tensorToRows(input, served.model.numFeature, deps.maxRequestRows);
       request.forestdRows = rows;
+      if (served.info.onnx) {
+        const outputs = await onnxOutputs(deps, body, values, rows, timeoutMs);
+        return {
+          model_name: served.name,
+          model_version: served.sha256.slice(0, 12),
+          ...(body.id !== undefined ? { id: body.id } : {}),
+          outputs,
+        };
+      }
       const margin = body.parameters?.output === "margin";
       const { outputs, width } = await scoreRows(deps, values, rows, margin, timeoutMs);
       return {
@@ -152,4 +179,44 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
       };
     },
   );
+}
+
+/** OIP datatype of an ONNX classifier's labels: BYTES for strings, INT64 for integers. */
+function labelDatatype(labels: readonly (string | number)[]): string {
+  return typeof labels[0] === "string" ? "BYTES" : "INT64";
+}
+
+/** An ONNX model's graph outputs (those asked for, else all), from one scoring of margins. */
+async function onnxOutputs(
+  deps: OipDeps,
+  body: InferRequest,
+  values: Float32Array,
+  rows: number,
+  timeoutMs: number,
+): Promise<{ name: string; datatype: string; shape: number[]; data: (number | string)[] }[]> {
+  const model = deps.served.model;
+  const graphOutputs = deps.served.info.onnx?.outputs ?? [];
+  const asked = body.outputs?.map((o) => o.name);
+  for (const name of asked ?? []) {
+    if (!graphOutputs.some((o) => o.name === name)) {
+      throw new InvalidInputError(
+        `output "${String(name).slice(0, 80)}" is not one of the model's: ${graphOutputs.map((o) => o.name).join(", ")}`,
+      );
+    }
+  }
+  const wanted = asked ? graphOutputs.filter((o) => asked.includes(o.name)) : graphOutputs;
+  // Labels come from the margins (as onnxruntime's); probabilities are their transform.
+  const { outputs: margins } = await scoreRows(deps, values, rows, true, timeoutMs);
+  return wanted.map((o) => {
+    if (o.carries === "label") {
+      return {
+        name: o.name,
+        datatype: labelDatatype(model.classLabels),
+        shape: [rows],
+        data: model.labels(margins, rows),
+      };
+    }
+    const scores = model.transform(margins, rows);
+    return { name: o.name, datatype: "FP32", shape: [rows, model.numOutputs], data: Array.from(scores) };
+  });
 }

@@ -1,9 +1,19 @@
 /**
  * POST /predict — {"instances": [row, ...]} → {"predictions": [...]}; a bare row object →
- * {"prediction": ...}; `?output=margin` for raw margins.
+ * {"prediction": ...}; `?output=margin` for raw margins, `?output=proba` for every class's
+ * probability, `?output=label` for the model's class labels (model/outputs.ts).
  */
 import type { FastifyInstance } from "fastify";
-import { columnLookup, outputsToJson, rowsToFloat32 } from "../../model/index.js";
+import {
+  answersFor,
+  columnLookup,
+  fromMargins,
+  isOutputKind,
+  OUTPUT_KINDS,
+  type OutputKind,
+  outputUnavailable,
+  rowsToFloat32,
+} from "../../model/index.js";
 import { InvalidInputError, TooManyRowsError } from "../errors.js";
 import { ErrorResponse, PredictBody, PredictQuery, PredictResponse } from "../schemas.js";
 import { deadlineMs, type ScoringDeps, scoreRows } from "../scoring.js";
@@ -33,7 +43,9 @@ export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Pr
     },
     async (request) => {
       const body = request.body;
-      const margin = (request.query as { output?: string }).output === "margin";
+      const kind: OutputKind = (request.query as { output?: OutputKind }).output ?? "prediction";
+      const unavailable = outputUnavailable(model, kind);
+      if (unavailable) throw new InvalidInputError(unavailable);
       let rows: unknown[];
       let single = false;
       if (isPlainObject(body) && Object.hasOwn(body, "instances")) {
@@ -57,8 +69,8 @@ export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Pr
       );
       const values = rowsToFloat32(model, rows, columns);
       request.forestdRows = rows.length;
-      const { outputs, width } = await scoreRows(deps, values, rows.length, margin, timeoutMs);
-      const json = outputsToJson(outputs, width);
+      const { outputs } = await scoreRows(deps, values, rows.length, fromMargins(kind), timeoutMs);
+      const json = answersFor(model, kind, outputs, rows.length);
       return single ? { prediction: json[0] } : { predictions: json };
     },
   );
@@ -66,10 +78,10 @@ export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Pr
 
 function validateQuery(query: unknown): { value: unknown } | { error: Error } {
   const output = isPlainObject(query) ? query.output : undefined;
-  if (output === undefined || output === "prediction" || output === "margin") return { value: query };
+  if (output === undefined || isOutputKind(output)) return { value: query };
   return {
     error: new InvalidInputError(
-      `query "output" must be "prediction" or "margin", got "${String(output).slice(0, 40)}"`,
+      `query "output" must be one of ${OUTPUT_KINDS.map((k) => `"${k}"`).join(", ")}, got "${String(output).slice(0, 40)}"`,
     ),
   };
 }
