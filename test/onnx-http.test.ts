@@ -15,7 +15,7 @@ const json = (body: string) => JSON.parse(body) as Record<string, unknown>;
 const byName = new Map(onnxFixtures().map((f) => [f.name, f]));
 
 /** onnxruntime's scores as one entry per row (a row array when several columns). */
-function truthRows(f: OnnxFixture): (number | string | (number | string)[])[] {
+function truthRows(f: OnnxFixture): (number | string)[][] {
   const { dims, data } = f.expected.onnxruntime[f.scoresOutput];
   const width = dims[1] ?? 1;
   return Array.from({ length: dims[0] }, (_, r) => data.slice(r * width, (r + 1) * width));
