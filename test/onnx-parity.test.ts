@@ -30,6 +30,26 @@ for (const { name, path, expected, scoresOutput, labelOutput } of all) {
       t.same(labels, expected.onnxruntime[labelOutput].data, "labels identical to onnxruntime's");
     }
 
+    // scikit-learn's own answers (float64 arithmetic on the same float32 rows): within float32
+    // rounding. A label may differ only where two classes tie within that rounding.
+    if (expected.sklearn_proba) {
+      const far = expected.sklearn_proba.flat().filter((p, i) => Math.abs(p - outputs[i]) > 1e-5).length;
+      t.equal(far, 0, "probabilities within 1e-5 of scikit-learn's predict_proba");
+    }
+    if (expected.sklearn_predict && labelOutput) {
+      const labels = model.labels(margins, rows);
+      const unexplained = labels.filter((label, r) => {
+        if (label === expected.sklearn_predict?.[r]) return false;
+        const p = [...(expected.sklearn_proba?.[r] ?? [])].sort((a, b) => b - a);
+        return !(p.length >= 2 && p[0] - p[1] < 1e-5);
+      });
+      t.same(unexplained, [], "labels equal scikit-learn's predict (except float32 ties)");
+    } else if (expected.sklearn_predict) {
+      const values = expected.sklearn_predict.flat() as number[];
+      const far = values.filter((v, i) => Math.abs(v - outputs[i]) > 1e-4 * Math.max(1, Math.abs(v))).length;
+      t.equal(far, 0, "values within float32 rounding of scikit-learn's predict");
+    }
+
     let single = 0;
     for (let r = 0; r < rows; r++) {
       const one = model.predictBatch(values.subarray(r * model.numFeature, (r + 1) * model.numFeature), 1);
