@@ -95,6 +95,12 @@ const attributeCases: [string, Record<string, AttributeValue>, string, RegExp][]
   ["MIN aggregate", { aggregate_function: "MIN" }, "UNSUPPORTED", /aggregate_function MIN/],
   ["no targets", { n_targets: 0 }, "INVALID", /n_targets is 0/],
   [
+    "base_values of the wrong length",
+    { base_values: { floats: [1, 2] } },
+    "INVALID",
+    /base_values has 2 values; it must have 0 or 1/,
+  ],
+  [
     "trees not contiguous",
     {
       nodes_treeids: [0, 1, 0],

@@ -25,8 +25,8 @@ function erfInv(x0: number): number {
   const sgn = x0 < 0 ? -1 : 1;
   const x = f(f(1 - x0) * f(1 + x0));
   const log = f(Math.log(x));
-  // biome-ignore lint/suspicious/noApproximativeNumericConstant: onnxruntime's own literal 3.14159f
-  const v = f(f(2 / f(f(3.14159) * f(0.147))) + f(f(0.5) * log));
+  // onnxruntime writes static_cast<float>(M_PI) here (older releases: 3.14159f).
+  const v = f(f(2 / f(f(Math.PI) * f(0.147))) + f(f(0.5) * log));
   const v2 = f(f(1 / f(0.147)) * log);
   const v3 = f(-v + f(Math.sqrt(f(f(v * v) - v2))));
   return f(sgn * f(Math.sqrt(v3)));
@@ -144,19 +144,23 @@ function applyTransform(
 function classifierHead(spec: EnsembleSpec): OnnxHead {
   const n = spec.numScores;
   const base = spec.baseValues;
-  const has = spec.hasScore;
   const labels = spec.classLabels ?? [];
   const post = spec.postTransform;
-  // Binary: onnxruntime drops the second column when no weight feeds it (the one-score trick).
   const binary = n === 2;
-  const popped = binary && !has[1] && (base.length === 1 || base.length === 0);
+  // has_score after FinalizeScores adds base values (the trees' has_score is per model, see
+  // tree-ensemble.ts). onnxruntime reads a column without a score as 0, whatever was added to it.
+  const has = [...spec.hasScore];
+  if (!binary) for (let k = 0; k < Math.min(base.length, n); k++) has[k] = true;
+  else if (base.length === 2 && spec.hasScore[1]) has[1] = true;
+  // Binary: onnxruntime drops the second column when nothing scores it (the one-score trick).
+  const popped = binary && !spec.hasScore[1] && base.length < 2;
   const width = popped ? 1 : n;
-  // write_additional_scores when it does not depend on the row.
+  // write_additional_scores before _set_score_binary (which sets it for binary_case_).
   const fixedAdditional = binary && base.length === 0 ? 3 : -1;
 
-  /** _set_score_binary: the label index (or for non-binary_case, onnxruntime's literal 1/0) and the column mode. */
+  /** _set_score_binary: the label (index, or outside binary_case_ the literal 1 / 0) and the column mode. */
   const binaryDecision = (margins: Float32Array, at: number): { label: number; additional: number } => {
-    const pos = width === 2 && has[1] ? margins[at + 1] : has[0] ? margins[at] : 0;
+    const pos = width === 2 && has[1] ? margins[at + 1] : margins[at];
     if (spec.binaryCase) {
       if (spec.weightsAllPositive)
         return pos > 0.5 ? { label: 1, additional: 0 } : { label: 0, additional: 1 };
@@ -171,36 +175,29 @@ function classifierHead(spec: EnsembleSpec): OnnxHead {
     numOutputs: n,
     classLabels: spec.classLabels,
     finishMargins(sums, rows) {
-      if (!binary) {
-        for (let r = 0; r < rows; r++)
-          for (let k = 0; k < Math.min(base.length, n); k++) {
-            const i = r * n + k;
-            sums[i] = has[k] ? sums[i] + base[k] : base[k];
-          }
-        return;
-      }
       for (let r = 0; r < rows; r++) {
         const at = r * width;
-        if (base.length === 2) {
-          if (has[1]) {
-            // onnxruntime: scores[1] = base[1] + scores[0]; scores[0] = -scores[1].
-            const s1 = f(base[1] + sums[at]);
-            sums[at + 1] = s1;
-            sums[at] = -s1;
-          } else {
-            sums[at + 1] = sums[at + 1] + base[1];
-            sums[at] = sums[at] + base[0];
-          }
+        if (!binary) {
+          for (let k = 0; k < Math.min(base.length, n); k++) sums[at + k] = sums[at + k] + base[k];
+        } else if (base.length === 2 && spec.hasScore[1]) {
+          // onnxruntime: scores[1] = base[1] + scores[0]; scores[0] = -scores[1].
+          const s1 = f(base[1] + sums[at]);
+          sums[at + 1] = s1;
+          sums[at] = -s1;
+        } else if (base.length === 2) {
+          sums[at + 1] = sums[at + 1] + base[1];
+          sums[at] = sums[at] + base[0];
         } else if (base.length === 1) sums[at] = sums[at] + base[0];
+        // What write_scores and the label read: a column without a score is 0.
+        for (let k = 0; k < width; k++) if (!has[k]) sums[at + k] = 0;
       }
     },
     transform(margins, rows, out) {
       for (let r = 0; r < rows; r++) {
         const at = r * width;
         const o = r * n;
-        if (!binary || width === 2) {
-          for (let k = 0; k < n; k++) out[o + k] = k < width && (has[k] || !binary) ? margins[at + k] : 0;
-          if (binary) for (let k = 0; k < 2; k++) out[o + k] = margins[at + k];
+        if (width === n) {
+          out.set(margins.subarray(at, at + n), o);
           applyTransform(post, out, o, n);
           continue;
         }
@@ -208,22 +205,19 @@ function classifierHead(spec: EnsembleSpec): OnnxHead {
         const s = margins[at];
         if (post === "PROBIT") {
           out[o] = probit(s);
-          out[o + 1] = 0;
+          out[o + 1] = 0; // onnxruntime leaves this column unwritten
           continue;
         }
         const { additional } = binaryDecision(margins, at);
         if (additional === 0 || additional === 1) {
           out[o] = f(1 - s);
           out[o + 1] = s;
-        } else if (post === "LOGISTIC") {
-          out[o] = logistic(-s);
-          out[o + 1] = logistic(s);
-        } else if (additional === 2) {
-          out[o] = -s;
-          out[o + 1] = s;
+        } else if (additional === 2 || additional === 3) {
+          out[o] = post === "LOGISTIC" ? logistic(-s) : -s;
+          out[o + 1] = post === "LOGISTIC" ? logistic(s) : s;
         } else {
           out[o] = s;
-          out[o + 1] = -s;
+          out[o + 1] = 0; // onnxruntime leaves this column unwritten
         }
       }
     },
@@ -231,24 +225,19 @@ function classifierHead(spec: EnsembleSpec): OnnxHead {
       const result = new Array<string | number>(rows);
       for (let r = 0; r < rows; r++) {
         const at = r * width;
-        let index: number;
         if (binary) {
           const { label } = binaryDecision(margins, at);
           // Outside binary_case_ onnxruntime returns the literal 1 / 0 as the int label.
-          if (!spec.binaryCase && typeof labels[0] === "number") {
-            result[r] = label;
-            continue;
-          }
-          index = label;
-        } else {
-          index = -1;
-          let best = 0;
-          for (let k = 0; k < n; k++) {
-            if (!has[k] && k >= base.length) continue;
-            if (index === -1 || margins[at + k] > best) {
-              index = k;
-              best = margins[at + k];
-            }
+          result[r] = !spec.binaryCase && typeof labels[0] === "number" ? label : labels[label];
+          continue;
+        }
+        let index = -1;
+        let best = 0;
+        for (let k = 0; k < n; k++) {
+          if (!has[k]) continue;
+          if (index === -1 || margins[at + k] > best) {
+            index = k;
+            best = margins[at + k];
           }
         }
         result[r] = labels[Math.max(0, index)];

@@ -221,6 +221,13 @@ export function readTreeEnsemble(node: OnnxNode, where: string): EnsembleSpec {
       `${where}: aggregate_function ${aggregate} (forestd's kernel sums; only SUM and AVERAGE are served)`,
     );
   const baseValues = a.floatsOrTensor("base_values").map(Math.fround);
+  // onnxruntime's own rule (tree_ensemble_attribute.h): 0 or one per output; binary classifiers 0 to 2.
+  const binaryClassifier = kind === "classifier" && numScores <= 2;
+  if (binaryClassifier ? baseValues.length > 2 : baseValues.length !== 0 && baseValues.length !== numScores) {
+    invalid(
+      `${where}: base_values has ${baseValues.length} values; it must have ${binaryClassifier ? "0, 1 or 2" : `0 or ${numScores}`}`,
+    );
+  }
 
   // Node modes, checked, and each node's position by (tree id, node id).
   const modes = new Uint8Array(n);
