@@ -1,9 +1,12 @@
 /**
  * npm run bench:model — the engine's single-thread rows/s on a large and a small model at batch
  * sizes 1, 100 and 10 000, with XGBoost's own `inplace_predict` (nthread=1) on the same rows in the
- * same run when Debian's python3-xgboost is installed.
+ * same run when Debian's python3-xgboost is installed; then the ONNX models (a 500-tree
+ * scikit-learn RandomForest, and the large XGBoost model in onnxmltools' layout) against
+ * onnxruntime-node (one thread) on the same files and rows. The ONNX files are made by
+ * `scripts/make_onnx_fixtures.py --bench-only` when missing (Debian's python3-sklearn, python3-onnx).
  *
- *   npm run bench:model [-- --seconds 2 --json out.json]
+ *   npm run bench:model [-- --seconds 2 --json out.json --no-xgboost --no-onnx]
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -14,6 +17,7 @@ import { gunzipSync } from "node:zlib";
 import { packageRoot } from "../model/default-model.js";
 import { loadModel } from "../model/index.js";
 import { timeEngine } from "./bench/engine.js";
+import { timeOnnxruntime } from "./bench/onnxruntime.js";
 import { SYSTEM_PYTHON } from "./bench/servers.js";
 
 const root = packageRoot();
@@ -28,6 +32,8 @@ interface Row {
   forestdUsPerCall: number;
   xgboostRowsPerSec: number | null;
   ratio: number | null;
+  /** For ONNX models: the baseline is onnxruntime-node rather than XGBoost. */
+  baseline?: "onnxruntime";
 }
 
 /** Deterministic standard-normal rows (the distribution the bench models were trained on). */
@@ -73,12 +79,56 @@ function timeXGBoost(modelFile: string, rows: Float32Array, nf: number, seconds:
   }
 }
 
-function main(): void {
+/** The ONNX bench models, made by the fixture script when missing; null when they cannot be. */
+function onnxBenchModels(): string[] | null {
+  const files = ["rf500", "large"].map((n) => join(benchDir, `${n}.onnx`));
+  if (files.every((f) => existsSync(f))) return files;
+  const made = spawnSync(SYSTEM_PYTHON, [join(root, "scripts", "make_onnx_fixtures.py"), "--bench-only"], {
+    stdio: "inherit",
+  });
+  return made.status === 0 && files.every((f) => existsSync(f)) ? files : null;
+}
+
+async function benchOnnx(seconds: number, results: Row[]): Promise<void> {
+  const files = onnxBenchModels();
+  if (!files) {
+    console.log("ONNX: skipped (needs python3-sklearn and python3-onnx to make the bench models)");
+    return;
+  }
+  for (const file of files) {
+    const bytes = readFileSync(file);
+    const name = `${file.endsWith("rf500.onnx") ? "rf500" : "large"}.onnx`;
+    const model = loadModel(bytes);
+    const info = model.info();
+    console.log(
+      `${name}: ${info.onnx?.onnxTrees} trees (${info.onnx?.operator}), depth ${info.maxDepth}, ${info.numFeature} features`,
+    );
+    const rows = makeRows(model.numFeature, ROWS);
+    const ort = await timeOnnxruntime(bytes, rows, model.numFeature, BATCHES, seconds);
+    for (const batch of BATCHES) {
+      const ours = timeEngine(model, rows, batch, seconds);
+      const theirs = ort?.results.find((r) => r.batch === batch)?.rowsPerSec ?? null;
+      results.push({
+        model: name,
+        batch,
+        forestdRowsPerSec: ours.rowsPerSec,
+        forestdUsPerCall: ours.usPerCall,
+        xgboostRowsPerSec: theirs,
+        ratio: theirs ? ours.rowsPerSec / theirs : null,
+        baseline: "onnxruntime",
+      });
+    }
+    if (ort) console.log(`  baseline: onnxruntime-node ${ort.version}, one intra-op thread`);
+  }
+}
+
+async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       seconds: { type: "string", default: "2" },
       json: { type: "string" },
       "no-xgboost": { type: "boolean" },
+      "no-onnx": { type: "boolean" },
     },
   });
   const seconds = Number(values.seconds);
@@ -115,16 +165,19 @@ function main(): void {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+  if (!values["no-onnx"]) await benchOnnx(seconds, results);
   const fmt = (n: number | null, digits = 0) =>
     n === null ? "—" : n.toLocaleString("en-US", { maximumFractionDigits: digits });
-  console.log("\nmodel  batch    forestd rows/s   µs/call   XGBoost rows/s   ratio");
+  console.log(
+    "\nmodel       batch    forestd rows/s   µs/call  baseline rows/s   ratio  (baseline: XGBoost, or onnxruntime for .onnx)",
+  );
   for (const r of results) {
     console.log(
-      `${r.model.padEnd(6)} ${String(r.batch).padStart(5)}  ${fmt(r.forestdRowsPerSec).padStart(15)}  ${fmt(r.forestdUsPerCall, 1).padStart(8)}  ${fmt(r.xgboostRowsPerSec).padStart(15)}  ${r.ratio === null ? "—" : `${r.ratio.toFixed(2)}×`}`,
+      `${r.model.padEnd(11)} ${String(r.batch).padStart(5)}  ${fmt(r.forestdRowsPerSec).padStart(15)}  ${fmt(r.forestdUsPerCall, 1).padStart(8)}  ${fmt(r.xgboostRowsPerSec).padStart(15)}  ${r.ratio === null ? "—" : `${r.ratio.toFixed(2)}×`}`,
     );
   }
   if (values.json)
     writeFileSync(values.json, `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`);
 }
 
-main();
+await main();

@@ -377,8 +377,11 @@ class XGBoostSource:
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--bench", action="store_true", help="also the 500-tree RandomForest bench model")
+    parser.add_argument("--bench", action="store_true", help="also the ONNX bench models")
+    parser.add_argument("--bench-only", action="store_true", help="only the ONNX bench models")
     args = parser.parse_args()
+    if args.bench_only:
+        return bench_models()
 
     X, y = dataset(1, 400, 6, classes=[0, 1])
     dt = DecisionTreeClassifier(max_depth=6, random_state=0).fit(X, y)
@@ -443,17 +446,25 @@ def main():
               notes=f"XGBoost fixture {name} in onnxmltools' layout (BRANCH_LT, default_left as missing_value_tracks_true)")
 
     if args.bench:
-        X, y = dataset(12, 20000, 20, classes=[0, 1])
-        rf500 = RandomForestClassifier(n_estimators=500, max_depth=8, random_state=0, n_jobs=1).fit(X, y)
-        op, attrs, labels = convert_forest_classifier(rf500)
-        os.makedirs(BENCH_DIR, exist_ok=True)
-        onnx.save(make_model(op, attrs, 20, None, "input", 3, False, labels), os.path.join(BENCH_DIR, "rf500.onnx"))
-        # The bench's 1000-tree XGBoost model, in onnxmltools' layout.
-        src = os.path.join(BENCH_DIR, "large.json.gz")
-        op, attrs, labels = convert_xgboost(src)
-        with gzip.open(src, "rt") as fh:
-            nf = int(json.load(fh)["learner"]["learner_model_param"]["num_feature"])
-        onnx.save(make_model(op, attrs, nf, None, "input", 3, False, labels), os.path.join(BENCH_DIR, "large.onnx"))
+        bench_models()
+
+
+def bench_models():
+    """A 500-tree RandomForest (depth 8, 20 features) and the bench's 1000-tree XGBoost model, as ONNX."""
+    # Standard-normal features, as the bench's rows (scripts/bench-model.ts makeRows).
+    rng = np.random.RandomState(12)
+    X = rng.normal(size=(20000, 20))
+    y = (X @ rng.normal(size=20) + rng.normal(0, 0.5, size=20000) > 0).astype(np.int64)
+    rf500 = RandomForestClassifier(n_estimators=500, max_depth=8, random_state=0, n_jobs=1).fit(X, y)
+    op, attrs, labels = convert_forest_classifier(rf500)
+    os.makedirs(BENCH_DIR, exist_ok=True)
+    onnx.save(make_model(op, attrs, 20, None, "input", 3, False, labels), os.path.join(BENCH_DIR, "rf500.onnx"))
+    # The bench's 1000-tree XGBoost model, in onnxmltools' layout.
+    src = os.path.join(BENCH_DIR, "large.json.gz")
+    op, attrs, labels = convert_xgboost(src)
+    with gzip.open(src, "rt") as fh:
+        nf = int(json.load(fh)["learner"]["learner_model_param"]["num_feature"])
+    onnx.save(make_model(op, attrs, nf, None, "input", 3, False, labels), os.path.join(BENCH_DIR, "large.onnx"))
 
 
 if __name__ == "__main__":
