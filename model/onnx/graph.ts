@@ -11,7 +11,7 @@ import { ModelError } from "../errors.js";
 import { DATA_TYPE_NAMES, DataType, type OnnxModel, type OnnxNode } from "./onnx-proto.js";
 
 const ML = "ai.onnx.ml";
-const ENSEMBLES = ["TreeEnsembleClassifier", "TreeEnsembleRegressor"];
+const ENSEMBLES = ["TreeEnsembleClassifier", "TreeEnsembleRegressor", "TreeEnsemble"];
 
 export interface GraphOutput {
   readonly name: string;
@@ -74,8 +74,6 @@ export function checkGraph(model: OnnxModel): CheckedGraph {
       ensembleAt = i;
       return;
     }
-    if (domain === ML && node.opType === "TreeEnsemble")
-      unsupported(`${describeNode(node, i)}: the opset-5 TreeEnsemble operator is not supported yet`);
     const passThrough =
       (domain === "" && (node.opType === "Identity" || node.opType === "Cast")) ||
       (domain === ML && node.opType === "ZipMap");

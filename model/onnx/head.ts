@@ -101,7 +101,8 @@ function regressorHead(spec: EnsembleSpec): OnnxHead {
       }
       for (let i = 0; i < rows * n; i++) {
         const s = average ? f(sums[i] / trees) : sums[i];
-        sums[i] = useBase ? s + base[i % n] : s;
+        // A target no leaf feeds has no score: onnxruntime writes 0, base value or not.
+        sums[i] = !spec.hasScore[i % n] ? 0 : useBase ? s + base[i % n] : s;
       }
     },
     transform(margins, rows, out) {

@@ -10,7 +10,7 @@ import type { ModelSpec } from "../read-document.js";
 import { checkGraph } from "./graph.js";
 import { onnxHead } from "./head.js";
 import { decodeOnnxModel } from "./onnx-proto.js";
-import { readTreeEnsemble } from "./tree-ensemble.js";
+import { readTreeEnsemble, readTreeEnsembleV5 } from "./tree-ensemble.js";
 
 /**
  * Whether bytes look like an ONNX ModelProto: it opens with field 1 (ir_version, a varint: 0x08)
@@ -23,7 +23,10 @@ export function looksLikeOnnx(bytes: Uint8Array): boolean {
 export function loadOnnxModel(bytes: Uint8Array): Model {
   const onnx = decodeOnnxModel(bytes);
   const graph = checkGraph(onnx);
-  const ensemble = readTreeEnsemble(graph.ensemble, graph.where);
+  const ensemble =
+    graph.ensemble.opType === "TreeEnsemble"
+      ? readTreeEnsembleV5(graph.ensemble, graph.where)
+      : readTreeEnsemble(graph.ensemble, graph.where);
   const numFeature = graph.inputWidth > 0 ? graph.inputWidth : ensemble.maxFeature + 1;
   if (ensemble.maxFeature >= numFeature) {
     throw new ModelError(

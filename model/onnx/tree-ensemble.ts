@@ -112,6 +112,17 @@ class Attributes {
     return this.#get(name, AttributeType.INT)?.i ?? dflt;
   }
 
+  /** A tensor attribute's values (float or integer data), or [] when absent. */
+  tensor(name: string): readonly number[] {
+    const t = this.#get(name, AttributeType.TENSOR)?.t;
+    if (t === undefined) return [];
+    if (t.dataType === DataType.DOUBLE)
+      unsupported(
+        `${this.where}: ${name} holds doubles; forestd scores float32 models (double-precision tree ensembles are not supported yet)`,
+      );
+    return t.values;
+  }
+
   /** A float list given either as `name` (floats) or `name_as_tensor` (a float tensor). */
   floatsOrTensor(name: string): readonly number[] {
     const plain = this.floats(name);
@@ -228,6 +239,60 @@ export function readTreeEnsemble(node: OnnxNode, where: string): EnsembleSpec {
       `${where}: base_values has ${baseValues.length} values; it must have ${binaryClassifier ? "0, 1 or 2" : `0 or ${numScores}`}`,
     );
   }
+  return assemble(
+    {
+      kind,
+      prefix,
+      treeIds,
+      nodeIds,
+      featureIds,
+      modeNames,
+      values,
+      trueIds,
+      falseIds,
+      missingTrue,
+      wTrees,
+      wNodes,
+      wIds,
+      wValues,
+      classLabels,
+      numScores,
+      postTransform,
+      aggregate,
+      baseValues,
+    },
+    where,
+  );
+}
+
+/** The ensemble as opset 1/3 attributes spell it (opset 5's TreeEnsemble is converted to this). */
+interface V3Attributes {
+  kind: "classifier" | "regressor";
+  /** "class" or "target": how the weight attributes are named, for messages. */
+  prefix: string;
+  treeIds: readonly number[];
+  nodeIds: readonly number[];
+  featureIds: readonly number[];
+  modeNames: readonly string[];
+  values: readonly number[];
+  trueIds: readonly number[];
+  falseIds: readonly number[];
+  missingTrue: readonly number[];
+  wTrees: readonly number[];
+  wNodes: readonly number[];
+  wIds: readonly number[];
+  wValues: readonly number[];
+  classLabels: readonly string[] | readonly number[] | null;
+  numScores: number;
+  postTransform: PostTransform;
+  aggregate: Aggregate;
+  baseValues: readonly number[];
+}
+
+function assemble(v: V3Attributes, where: string): EnsembleSpec {
+  const { kind, prefix, treeIds, nodeIds, featureIds, modeNames, values, trueIds, falseIds, missingTrue } = v;
+  const { wTrees, wNodes, wIds, wValues, classLabels, numScores, postTransform, aggregate, baseValues } = v;
+  const n = treeIds.length;
 
   // Node modes, checked, and each node's position by (tree id, node id).
   const modes = new Uint8Array(n);
@@ -445,4 +510,150 @@ export function readTreeEnsemble(node: OnnxNode, where: string): EnsembleSpec {
     maxFeature,
     numNodes: n,
   };
+}
+
+const V5_MODES = [
+  "BRANCH_LEQ",
+  "BRANCH_LT",
+  "BRANCH_GTE",
+  "BRANCH_GT",
+  "BRANCH_EQ",
+  "BRANCH_NEQ",
+  "BRANCH_MEMBER",
+];
+const V5_TRANSFORMS: PostTransform[] = ["NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT"];
+const V5_AGGREGATES: Aggregate[] = ["AVERAGE", "SUM", "MIN", "MAX"];
+
+/**
+ * TreeEnsemble (ai.onnx.ml opset 5) → the opset-3 attributes, as onnxruntime converts it
+ * (tree_ensemble_attribute.h, convert_to_v3): trees from `tree_roots` in order; children are
+ * split nodes or, where nodes_trueleafs / nodes_falseleafs say so, leaves (one weight each, for
+ * leaf_targetids). A root whose two children are the same leaf is that leaf. BRANCH_MEMBER (sets
+ * of categories) is refused, as BRANCH_EQ is.
+ */
+export function readTreeEnsembleV5(node: OnnxNode, where: string): EnsembleSpec {
+  const a = new Attributes(node, where);
+  const tensor = (name: string): readonly number[] => a.tensor(name);
+  const roots = a.ints("tree_roots");
+  const featureIds = a.ints("nodes_featureids");
+  const modes = tensor("nodes_modes");
+  const splits = tensor("nodes_splits");
+  const trueIds = a.ints("nodes_truenodeids");
+  const falseIds = a.ints("nodes_falsenodeids");
+  const trueLeafs = a.ints("nodes_trueleafs");
+  const falseLeafs = a.ints("nodes_falseleafs");
+  const missing = a.ints("nodes_missing_value_tracks_true");
+  sameLength(
+    a,
+    [
+      "nodes_featureids",
+      "nodes_modes",
+      "nodes_splits",
+      "nodes_truenodeids",
+      "nodes_falsenodeids",
+      "nodes_trueleafs",
+      "nodes_falseleafs",
+      "nodes_missing_value_tracks_true",
+    ],
+    [featureIds, modes, splits, trueIds, falseIds, trueLeafs, falseLeafs, missing],
+    [true, true, true, true, true, true, true, false],
+  );
+  const leafTargets = a.ints("leaf_targetids");
+  const leafWeights = tensor("leaf_weights");
+  sameLength(a, ["leaf_targetids", "leaf_weights"], [leafTargets, leafWeights], [true, true]);
+  const numScores = a.int("n_targets", 0);
+  if (numScores < 1) invalid(`${where}: n_targets is ${numScores}; it must be at least 1`);
+  const postTransform = V5_TRANSFORMS[a.int("post_transform", 0)];
+  if (postTransform === undefined)
+    invalid(`${where}: post_transform ${a.int("post_transform", 0)} is not an ONNX transform`);
+  const aggregate = V5_AGGREGATES[a.int("aggregate_function", 1)];
+  if (aggregate === undefined)
+    invalid(`${where}: aggregate_function ${a.int("aggregate_function", 1)} is not an ONNX aggregate`);
+
+  const v3 = {
+    treeIds: [] as number[],
+    nodeIds: [] as number[],
+    featureIds: [] as number[],
+    modeNames: [] as string[],
+    values: [] as number[],
+    trueIds: [] as number[],
+    falseIds: [] as number[],
+    missingTrue: [] as number[],
+    wTrees: [] as number[],
+    wNodes: [] as number[],
+    wIds: [] as number[],
+    wValues: [] as number[],
+  };
+  const limit = featureIds.length + leafWeights.length;
+  roots.forEach((root, t) => {
+    if (!Number.isInteger(root) || root < 0 || root >= featureIds.length)
+      invalid(`${where}: tree_roots[${t}] is ${root}; there are ${featureIds.length} nodes`);
+    let next = 0;
+    const seenNodes = new Set<number>();
+    const seenLeaves = new Set<number>();
+    // Each entry: a split node or a leaf, and the node id it gets in this tree.
+    const emit = (index: number, leaf: boolean, from: string): number => {
+      const id = next++;
+      if (next > limit) invalid(`${where}: tree ${t} is larger than the model's nodes and leaves (a cycle?)`);
+      if (leaf) {
+        if (!Number.isInteger(index) || index < 0 || index >= leafWeights.length)
+          invalid(`${where}: ${from} is ${index}; there are ${leafWeights.length} leaves`);
+        if (seenLeaves.has(index)) invalid(`${where}: ${from}: leaf ${index} is reached twice in tree ${t}`);
+        seenLeaves.add(index);
+        v3.treeIds.push(t);
+        v3.nodeIds.push(id);
+        v3.featureIds.push(0);
+        v3.modeNames.push("LEAF");
+        v3.values.push(0);
+        v3.trueIds.push(0);
+        v3.falseIds.push(0);
+        v3.missingTrue.push(0);
+        v3.wTrees.push(t);
+        v3.wNodes.push(id);
+        v3.wIds.push(leafTargets[index]);
+        v3.wValues.push(leafWeights[index]);
+        return id;
+      }
+      if (!Number.isInteger(index) || index < 0 || index >= featureIds.length)
+        invalid(`${where}: ${from} is ${index}; there are ${featureIds.length} nodes`);
+      if (seenNodes.has(index))
+        invalid(`${where}: ${from}: node ${index} is reached twice in tree ${t} (a cycle?)`);
+      seenNodes.add(index);
+      const mode = V5_MODES[modes[index]];
+      if (mode === undefined)
+        invalid(`${where}: nodes_modes[${index}] is ${modes[index]}, not an ONNX node mode`);
+      if (mode === "BRANCH_MEMBER")
+        unsupported(
+          `${where}: nodes_modes[${index}] is BRANCH_MEMBER; forestd serves BRANCH_LEQ/LT/GTE/GT splits`,
+        );
+      const at = v3.treeIds.length;
+      v3.treeIds.push(t);
+      v3.nodeIds.push(id);
+      v3.featureIds.push(featureIds[index]);
+      v3.modeNames.push(mode);
+      v3.values.push(splits[index]);
+      v3.trueIds.push(-1);
+      v3.falseIds.push(-1);
+      v3.missingTrue.push(missing.length > 0 ? missing[index] : 0);
+      v3.trueIds[at] = emit(trueIds[index], trueLeafs[index] !== 0, `nodes_truenodeids[${index}]`);
+      v3.falseIds[at] = emit(falseIds[index], falseLeafs[index] !== 0, `nodes_falsenodeids[${index}]`);
+      return id;
+    };
+    const rootIsLeaf = trueIds[root] === falseIds[root] && trueLeafs[root] !== 0 && falseLeafs[root] !== 0;
+    emit(rootIsLeaf ? trueIds[root] : root, rootIsLeaf, `tree_roots[${t}]`);
+  });
+  if (roots.length === 0) invalid(`${where}: tree_roots is empty`);
+  return assemble(
+    {
+      kind: "regressor",
+      prefix: "leaf_target",
+      ...v3,
+      classLabels: null,
+      numScores,
+      postTransform,
+      aggregate,
+      baseValues: [],
+    },
+    where,
+  );
 }
