@@ -181,3 +181,93 @@ t.test("classifiers: binary one-column and two-column, multi-class, every transf
     });
   }
 });
+
+t.test("TreeEnsemble (ai.onnx.ml opset 5): modes, targets, transforms, aggregates", async (t) => {
+  for (let i = 0; i < 12; i++) {
+    const targets = pick([1, 2, 3]);
+    // Opset 5 keeps split nodes and leaves apart: children are node or leaf indices.
+    const node = {
+      featureids: [] as number[],
+      modes: [] as number[],
+      splits: [] as number[],
+      trues: [] as number[],
+      falses: [] as number[],
+      trueLeafs: [] as number[],
+      falseLeafs: [] as number[],
+      missing: [] as number[],
+    };
+    const leaf = { targets: [] as number[], weights: [] as number[] };
+    const roots: number[] = [];
+    const trees = 2 + rand(4);
+    for (let tree = 0; tree < trees; tree++) {
+      const target = tree % targets;
+      const build = (depth: number): { index: number; leaf: boolean } => {
+        if (depth === 0) {
+          leaf.targets.push(target);
+          leaf.weights.push(Math.fround((rand(2000) - 700) / 997));
+          return { index: leaf.targets.length - 1, leaf: true };
+        }
+        const at = node.featureids.length;
+        node.featureids.push(rand(FEATURES));
+        node.modes.push(rand(4));
+        node.splits.push(pick(THRESHOLDS));
+        node.missing.push(rand(2));
+        for (const k of ["trues", "falses", "trueLeafs", "falseLeafs"] as const) node[k].push(0);
+        const l = build(depth - 1);
+        const r = build(depth - 1);
+        node.trues[at] = l.index;
+        node.trueLeafs[at] = l.leaf ? 1 : 0;
+        node.falses[at] = r.index;
+        node.falseLeafs[at] = r.leaf ? 1 : 0;
+        return { index: at, leaf: false };
+      };
+      roots.push(build(2 + rand(2)).index);
+    }
+    const bytes = encodeModel({
+      nodes: [
+        {
+          opType: "TreeEnsemble",
+          domain: "ai.onnx.ml",
+          inputs: ["input"],
+          outputs: ["Y"],
+          attributes: {
+            n_targets: targets,
+            tree_roots: roots,
+            nodes_featureids: node.featureids,
+            nodes_modes: { tensor: Uint8Array.from(node.modes) },
+            nodes_splits: { tensor: Float32Array.from(node.splits) },
+            nodes_truenodeids: node.trues,
+            nodes_falsenodeids: node.falses,
+            nodes_trueleafs: node.trueLeafs,
+            nodes_falseleafs: node.falseLeafs,
+            nodes_missing_value_tracks_true: node.missing,
+            leaf_targetids: leaf.targets,
+            leaf_weights: { tensor: Float32Array.from(leaf.weights) },
+            post_transform: rand(5),
+            aggregate_function: rand(2),
+          },
+        },
+      ],
+      input: { name: "input", width: FEATURES },
+      outputs: [{ name: "Y" }],
+      mlOpset: 5,
+    });
+    const data = rows();
+    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const x = Float32Array.from(data.flat(), (v) => (v === null ? Number.NaN : v));
+    const result = await session.run({ input: new ort.Tensor("float32", x, [data.length, FEATURES]) });
+    await session.release();
+    const model = loadModel(bytes);
+    const outputs = model.predictBatch(rowsToFloat32(model, data), data.length);
+    const truth = result.Y.data as Float32Array;
+    const mismatches = [...outputs].flatMap((v, k) =>
+      Object.is(v, truth[k]) ? [] : [{ k, forestd: v, onnxruntime: truth[k] }],
+    );
+    const info = model.info().onnx;
+    t.same(
+      mismatches.slice(0, 3),
+      [],
+      `opset 5, ${targets} target(s), ${trees} trees, ${info?.postTransform}, ${info?.aggregateFunction}: ${outputs.length} outputs bit-identical`,
+    );
+  }
+});

@@ -521,7 +521,10 @@ const V5_MODES = [
   "BRANCH_NEQ",
   "BRANCH_MEMBER",
 ];
-const V5_TRANSFORMS: PostTransform[] = ["NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT"];
+// The ONNX spec numbers post_transform NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT; onnxruntime
+// casts the number to its own enum, whose order is NONE, LOGISTIC, SOFTMAX, ... (ml_common.h), so
+// it reads 1 as LOGISTIC and 2 as SOFTMAX. forestd answers as onnxruntime does.
+const V5_TRANSFORMS: PostTransform[] = ["NONE", "LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO", "PROBIT"];
 const V5_AGGREGATES: Aggregate[] = ["AVERAGE", "SUM", "MIN", "MAX"];
 
 /**
