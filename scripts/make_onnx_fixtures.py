@@ -126,7 +126,7 @@ def add_hgb_tree(attrs, predictor, tree_id, bias):
 
 # ---- ONNX graphs as skl2onnx builds them ----
 
-def make_model(op, attrs, n_features, outputs_spec, input_name, ml_opset, zipmap, labels=None):
+def make_model(op, attrs, n_features, input_name, ml_opset, zipmap, labels=None):
     inp = helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [None, n_features])
     nodes = []
     outputs = []
@@ -167,9 +167,9 @@ def make_model(op, attrs, n_features, outputs_spec, input_name, ml_opset, zipmap
     return model
 
 
-def classifier_attrs(est, post_transform="NONE", base_values=None):
+def classifier_attrs(est):
+    """Empty classifier attributes and the estimator's labels (ints, or strings), as skl2onnx sets them."""
     attrs = Attrs(True)
-    a = attrs.a
     classes = est.classes_
     if all(isinstance(c, str) for c in classes):
         labels = [str(c) for c in classes]
@@ -177,7 +177,7 @@ def classifier_attrs(est, post_transform="NONE", base_values=None):
     else:
         labels = [int(c) for c in classes]
         extra = {"classlabels_int64s": labels}
-    return attrs, a, labels, extra
+    return attrs, labels, extra
 
 
 def finish(attrs, extra, post_transform, base_values=None):
@@ -190,7 +190,7 @@ def finish(attrs, extra, post_transform, base_values=None):
 
 
 def convert_forest_classifier(est):
-    attrs, a, labels, extra = classifier_attrs(est)
+    attrs, labels, extra = classifier_attrs(est)
     trees = est.estimators_ if hasattr(est, "estimators_") else [est]
     weight = 1.0 / len(trees) if hasattr(est, "estimators_") else 1.0
     for t, tree in enumerate(trees):
@@ -211,7 +211,7 @@ def convert_forest_regressor(est):
 
 
 def convert_gb_classifier(est):
-    attrs, a, labels, extra = classifier_attrs(est)
+    attrs, labels, extra = classifier_attrs(est)
     base = est._raw_predict_init(np.zeros((1, est.n_features_in_))).ravel()
     if est.n_classes_ == 2:
         for t in range(est.n_estimators_):
@@ -236,7 +236,7 @@ def convert_gb_regressor(est):
 
 
 def convert_hgb_classifier(est):
-    attrs, a, labels, extra = classifier_attrs(est)
+    attrs, labels, extra = classifier_attrs(est)
     k = est.n_trees_per_iteration_
     for i, preds in enumerate(est._predictors):
         if len(preds) == 1:
@@ -341,7 +341,7 @@ def rows_json(X):
 def write(name, est, convert, X_test, *, input_name="input", ml_opset=3, zipmap=False, notes="", n_features=None):
     op, attrs, labels = convert(est)
     n_features = n_features or X_test.shape[1]
-    model = make_model(op, attrs, n_features, None, input_name, ml_opset, zipmap, labels)
+    model = make_model(op, attrs, n_features, input_name, ml_opset, zipmap, labels)
     onnx.checker.check_model(model)
     os.makedirs(FIXTURES, exist_ok=True)
     path = os.path.join(FIXTURES, name + ".onnx")
@@ -350,7 +350,7 @@ def write(name, est, convert, X_test, *, input_name="input", ml_opset=3, zipmap=
         # onnxruntime-node cannot hand a ZipMap's sequence of maps to JavaScript: the recorder reads
         # the probabilities from this twin, the same ensemble with its probability tensor as output.
         os.makedirs(TRUTH_TWINS, exist_ok=True)
-        onnx.save(make_model(op, attrs, n_features, None, input_name, ml_opset, False, labels),
+        onnx.save(make_model(op, attrs, n_features, input_name, ml_opset, False, labels),
                   os.path.join(TRUTH_TWINS, name + ".onnx"))
     rng = np.random.RandomState(zlib.crc32(name.encode()))
     X_all = np.vstack([X_test, threshold_rows(attrs, X_test, rng)])
@@ -458,13 +458,13 @@ def bench_models():
     rf500 = RandomForestClassifier(n_estimators=500, max_depth=8, random_state=0, n_jobs=1).fit(X, y)
     op, attrs, labels = convert_forest_classifier(rf500)
     os.makedirs(BENCH_DIR, exist_ok=True)
-    onnx.save(make_model(op, attrs, 20, None, "input", 3, False, labels), os.path.join(BENCH_DIR, "rf500.onnx"))
+    onnx.save(make_model(op, attrs, 20, "input", 3, False, labels), os.path.join(BENCH_DIR, "rf500.onnx"))
     # The bench's 1000-tree XGBoost model, in onnxmltools' layout.
     src = os.path.join(BENCH_DIR, "large.json.gz")
     op, attrs, labels = convert_xgboost(src)
     with gzip.open(src, "rt") as fh:
         nf = int(json.load(fh)["learner"]["learner_model_param"]["num_feature"])
-    onnx.save(make_model(op, attrs, nf, None, "input", 3, False, labels), os.path.join(BENCH_DIR, "large.onnx"))
+    onnx.save(make_model(op, attrs, nf, "input", 3, False, labels), os.path.join(BENCH_DIR, "large.onnx"))
 
 
 if __name__ == "__main__":

@@ -124,6 +124,10 @@ t.test("CLI: predict and inspect an ONNX file", async (t) => {
   t.match(inspect.stdout, /format: +ONNX .*ai\.onnx\.ml 3/);
   t.match(inspect.stdout, /classes: +no, yes/);
   t.match(inspect.stdout, /"output_probability" \(probabilities, ZipMap\)/);
+  const regressor = byName.get("gb_regressor")!;
+  const refused = run(["predict", "-m", regressor.path, "-o", "proba"], "[[1,2,3,4,5,6]]");
+  t.equal(refused.status, 2, "--output proba on a regressor: usage error");
+  t.match(refused.stderr, /output "proba" needs a classifier/);
   const asJson = JSON.parse(run(["inspect", "--json", f.path]).stdout) as Record<string, unknown>;
   t.match(asJson, {
     format: "onnx",
