@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { loadModel, ModelError } from "../model/index.js";
+import { looksLikeOnnx } from "../model/onnx/load-onnx.js";
 import { type AttributeValue, encodeModel, stumpRegressor } from "./helpers/onnx-encode.js";
 import { ONNX_FIXTURES } from "./helpers/onnx-fixtures.js";
 
@@ -155,6 +156,15 @@ t.test("graphs beyond one ensemble and its pass-through nodes are refused by op 
     /graph input "input" is a double tensor/,
     "double input",
   );
+});
+
+t.test("ONNX is told apart by content (snapshots have no .onnx extension)", async (t) => {
+  const bytes = stumpRegressor();
+  t.ok(looksLikeOnnx(bytes), "opens with ir_version");
+  t.ok(looksLikeOnnx(bytes.subarray(2)), "without ir_version: opens with producer_name");
+  t.notOk(looksLikeOnnx(new TextEncoder().encode('{"learner": {}}')), "JSON is not ONNX");
+  t.notOk(looksLikeOnnx(Uint8Array.of(0x7b, 0x69, 0x07)), "UBJSON is not ONNX");
+  t.equal(loadModel(bytes.subarray(2)).format, "onnx", "loads without ir_version");
 });
 
 t.test("broken protobuf: truncation, absurd lengths, bad wire types", async (t) => {

@@ -13,11 +13,15 @@ import { decodeOnnxModel } from "./onnx-proto.js";
 import { readTreeEnsemble, readTreeEnsembleV5 } from "./tree-ensemble.js";
 
 /**
- * Whether bytes look like an ONNX ModelProto: it opens with field 1 (ir_version, a varint: 0x08)
- * and a small version, which neither JSON (`{`) nor XGBoost's UBJSON (`{`) does.
+ * Whether bytes look like an ONNX ModelProto, whose writers put fields in number order: it opens
+ * with ir_version (field 1, a varint: 0x08, then a small version) or, when that is unset, with
+ * producer_name (0x12), the graph (0x3a) or opset_import (0x42). Neither JSON nor XGBoost's UBJSON
+ * (both open with `{`, perhaps after whitespace) can.
  */
 export function looksLikeOnnx(bytes: Uint8Array): boolean {
-  return bytes.length > 2 && bytes[0] === 0x08 && bytes[1] > 0 && bytes[1] < 0x80;
+  if (bytes.length < 2) return false;
+  if (bytes[0] === 0x08) return bytes[1] > 0 && bytes[1] < 0x80;
+  return bytes[0] === 0x12 || bytes[0] === 0x3a || bytes[0] === 0x42;
 }
 
 export function loadOnnxModel(bytes: Uint8Array): Model {
