@@ -4,9 +4,10 @@
 Run with Debian's system python3 (python3-sklearn, python3-onnx, python3-xgboost), then record
 onnxruntime-node's outputs on the same files:
 
-    /usr/bin/python3 scripts/make_onnx_fixtures.py          # test fixtures (test/fixtures/onnx)
-    /usr/bin/python3 scripts/make_onnx_fixtures.py --bench  # also the 500-tree RandomForest bench model
-    npm run build && node dist/scripts/record-onnx-truth.js # onnxruntime-node's outputs → *.expected.json
+    npm run fixtures:onnx                                       # both steps below
+    /usr/bin/python3 scripts/make_onnx_fixtures.py              # test fixtures (test/fixtures/onnx)
+    /usr/bin/python3 scripts/make_onnx_fixtures.py --bench-only # the bench's ONNX models (not committed)
+    npm run build && node dist/scripts/record-onnx-truth.js     # onnxruntime-node's outputs → *.expected.json
 
 Debian has no skl2onnx, so the tree → attribute translation below follows skl2onnx's own
 (skl2onnx/common/tree_ensemble.py and operator_converters/{decision_tree,random_forest,

@@ -2,7 +2,7 @@
  * Records onnxruntime-node's outputs for every ONNX fixture into its `<name>.expected.json`
  * (field "onnxruntime"), the ground truth test/onnx-parity.test.ts holds forestd to.
  *
- *   /usr/bin/python3 scripts/make_onnx_fixtures.py && npm run build && node dist/scripts/record-onnx-truth.js
+ *   npm run fixtures:onnx   # = /usr/bin/python3 scripts/make_onnx_fixtures.py, build, then this script
  *
  * onnxruntime runs with one intra-op thread: with several, it splits a row's trees across threads
  * and adds the partial sums (tree_ensemble_common.h, sections B and D), so its float32 sums depend
