@@ -15,6 +15,8 @@ export const WIRE_FIXED64 = 1;
 export const WIRE_BYTES = 2;
 export const WIRE_FIXED32 = 5;
 
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 function syntax(message: string): never {
   throw new ModelError("FORESTD_ERR_MODEL_SYNTAX", `ONNX protobuf: ${message}`);
 }
@@ -116,8 +118,15 @@ export class Reader {
 
   string(field: Field, name: string): string {
     this.expect(field, WIRE_BYTES, name);
+    // Most strings are short ASCII (node modes, names: one per node): skip the decoder for them.
+    if (field.end - field.start <= 32) {
+      let ascii = "";
+      let p = field.start;
+      for (; p < field.end && this.bytes[p] < 0x80; p++) ascii += String.fromCharCode(this.bytes[p]);
+      if (p === field.end) return ascii;
+    }
     try {
-      return new TextDecoder("utf-8", { fatal: true }).decode(this.bytes.subarray(field.start, field.end));
+      return UTF8.decode(this.bytes.subarray(field.start, field.end));
     } catch {
       return syntax(`${this.where}.${name} is not valid UTF-8`);
     }

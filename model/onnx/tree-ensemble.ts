@@ -306,21 +306,28 @@ function assemble(v: V3Attributes, where: string): EnsembleSpec {
       );
     modes[i] = m;
   }
-  const position = new Map<string, number>();
+  // Each tree's nodes by node id (a tree's nodes are contiguous, so one small map per tree).
+  const treeIndex = new Map<number, number>();
+  const nodesOf: Map<number, number>[] = [];
   const treeStarts: number[] = [];
-  const seenTrees = new Set<number>();
   for (let i = 0; i < n; i++) {
     if (i === 0 || treeIds[i] !== treeIds[i - 1]) {
-      if (seenTrees.has(treeIds[i]))
+      if (treeIndex.has(treeIds[i]))
         invalid(`${where}: nodes_treeids[${i}]: the nodes of tree ${treeIds[i]} are not contiguous`);
-      seenTrees.add(treeIds[i]);
+      treeIndex.set(treeIds[i], treeStarts.length);
       treeStarts.push(i);
+      nodesOf.push(new Map());
     }
-    const key = `${treeIds[i]}:${nodeIds[i]}`;
-    if (position.has(key))
+    const nodes = nodesOf[nodesOf.length - 1];
+    if (nodes.has(nodeIds[i]))
       invalid(`${where}: nodes_nodeids[${i}]: node ${nodeIds[i]} of tree ${treeIds[i]} appears twice`);
-    position.set(key, i);
+    nodes.set(nodeIds[i], i);
   }
+  /** The attribute index of node `node` of tree `tree`, or undefined. */
+  const position = (tree: number, node: number): number | undefined => {
+    const t = treeIndex.get(tree);
+    return t === undefined ? undefined : nodesOf[t].get(node);
+  };
   if (treeStarts.length > LIMITS.maxTrees)
     throw new ModelError(
       "FORESTD_ERR_MODEL_TOO_LARGE",
@@ -332,7 +339,7 @@ function assemble(v: V3Attributes, where: string): EnsembleSpec {
   const classesWithWeights = new Set<number>();
   let weightsAllPositive = true;
   for (let w = 0; w < wTrees.length; w++) {
-    const at = position.get(`${wTrees[w]}:${wNodes[w]}`);
+    const at = position(wTrees[w], wNodes[w]);
     if (at === undefined)
       invalid(`${where}: ${prefix}_nodeids[${w}]: tree ${wTrees[w]} has no node ${wNodes[w]}`);
     if (!Number.isInteger(wIds[w]) || wIds[w] < 0 || wIds[w] >= numScores)
@@ -361,22 +368,21 @@ function assemble(v: V3Attributes, where: string): EnsembleSpec {
     const tree = treeIds[start];
     const order = [start];
     const local = new Map<number, number>([[start, 0]]);
+    const visit = (i: number, name: string, id: number) => {
+      const child = position(tree, id);
+      if (child === undefined) invalid(`${where}: ${name}[${i}]: tree ${tree} has no node ${id}`);
+      if (local.has(child))
+        invalid(
+          `${where}: ${name}[${i}]: node ${id} of tree ${tree} is reached twice (a cycle or a shared child)`,
+        );
+      local.set(child, order.length);
+      order.push(child);
+    };
     for (let k = 0; k < order.length; k++) {
       const i = order[k];
       if (modes[i] === LEAF_MODE) continue;
-      for (const [name, ids] of [
-        ["nodes_truenodeids", trueIds],
-        ["nodes_falsenodeids", falseIds],
-      ] as const) {
-        const child = position.get(`${tree}:${ids[i]}`);
-        if (child === undefined) invalid(`${where}: ${name}[${i}]: tree ${tree} has no node ${ids[i]}`);
-        if (local.has(child))
-          invalid(
-            `${where}: ${name}[${i}]: node ${ids[i]} of tree ${tree} is reached twice (a cycle or a shared child)`,
-          );
-        local.set(child, order.length);
-        order.push(child);
-      }
+      visit(i, "nodes_truenodeids", trueIds[i]);
+      visit(i, "nodes_falsenodeids", falseIds[i]);
     }
     const end = t + 1 < treeStarts.length ? treeStarts[t + 1] : n;
     if (order.length !== end - start) {
@@ -405,8 +411,8 @@ function assemble(v: V3Attributes, where: string): EnsembleSpec {
       if (!Number.isInteger(feature) || feature < 0 || feature >= LIMITS.maxFeatures)
         invalid(`${where}: nodes_featureids[${i}] is ${feature}`);
       if (feature > maxFeature) maxFeature = feature;
-      const tChild = local.get(position.get(`${tree}:${trueIds[i]}`)!)!;
-      const fChild = local.get(position.get(`${tree}:${falseIds[i]}`)!)!;
+      const tChild = local.get(position(tree, trueIds[i])!)!;
+      const fChild = local.get(position(tree, falseIds[i])!)!;
       const tracksTrue = missingTrue.length > 0 && missingTrue[i] === 1;
       const t32 = Math.fround(values[i]);
       splitIndex[k] = feature;
@@ -438,21 +444,24 @@ function assemble(v: V3Attributes, where: string): EnsembleSpec {
       }
     }
     // Leaf values per copy of the tree: a copy per (column, k-th weight of that column on a leaf).
-    const copies = new Map<string, { column: number; slot: number }>();
-    const columnsHere = new Map<number, number>(); // column → leaves carrying it
-    for (const k of leaves) {
-      const list = leafWeights.get(order[k]) ?? [];
-      if (singleOutput) continue;
-      const slots = new Map<number, number>();
-      for (const w of list) {
-        const slot = slots.get(w.id) ?? 0;
-        slots.set(w.id, slot + 1);
-        copies.set(`${w.id}:${slot}`, { column: w.id, slot });
+    // Counted in typed arrays (large forests have a few hundred thousand leaves).
+    const slotsHere = new Int32Array(numScores); // per column: most weights one leaf gives it
+    const leavesWith = new Int32Array(numScores); // per column: leaves carrying it
+    const perLeaf = new Int32Array(numScores);
+    if (!singleOutput) {
+      for (const k of leaves) {
+        const list = leafWeights.get(order[k]);
+        if (!list) continue;
+        for (const w of list) {
+          if (perLeaf[w.id]++ === 0) leavesWith[w.id]++;
+          if (perLeaf[w.id] > slotsHere[w.id]) slotsHere[w.id] = perLeaf[w.id];
+        }
+        for (const w of list) perLeaf[w.id] = 0;
       }
-      for (const column of slots.keys()) columnsHere.set(column, (columnsHere.get(column) ?? 0) + 1);
+      for (let column = 0; column < numScores; column++)
+        if (leavesWith[column] > 0)
+          fed[column] = Math.max(fed[column], leavesWith[column] === leaves.length ? 2 : 1);
     }
-    for (const [column, count] of columnsHere)
-      fed[column] = Math.max(fed[column], count === leaves.length ? 2 : 1);
     const make = (leafValue: (k: number) => number, group: number) => {
       const value = new Float64Array(size);
       for (let k = 0; k < size; k++) value[k] = left[k] === -1 ? leafValue(k) : threshold[k];
@@ -474,16 +483,17 @@ function assemble(v: V3Attributes, where: string): EnsembleSpec {
       fed[0] = 2;
       return;
     }
-    const sorted = [...copies.values()].sort((x, y) => x.column - y.column || x.slot - y.slot);
-    for (const { column, slot } of sorted) {
-      make((k) => {
-        let seen = 0;
-        for (const w of leafWeights.get(order[k]) ?? []) {
-          if (w.id !== column) continue;
-          if (seen++ === slot) return w.value;
-        }
-        return 0;
-      }, column);
+    for (let column = 0; column < numScores; column++) {
+      for (let slot = 0; slot < slotsHere[column]; slot++) {
+        make((k) => {
+          let seen = 0;
+          for (const w of leafWeights.get(order[k]) ?? []) {
+            if (w.id !== column) continue;
+            if (seen++ === slot) return w.value;
+          }
+          return 0;
+        }, column);
+      }
     }
   });
 
