@@ -1,11 +1,13 @@
 /**
- * Model loading: bytes or a path → parse (JSON or UBJSON, told apart by content) → read → compile.
+ * Model loading: bytes or a path → parse (JSON, UBJSON or ONNX, told apart by content; a `.onnx`
+ * path is always read as ONNX) → read → compile.
  */
 import { readFileSync } from "node:fs";
 import { compileForest } from "./compile.js";
 import { ModelError } from "./errors.js";
 import { parseXGBoostJson } from "./json-text.js";
 import { Model } from "./model.js";
+import { loadOnnxModel, looksLikeOnnx } from "./onnx/load-onnx.js";
 import { readModelDocument } from "./read-document.js";
 import { decodeUbjson } from "./ubjson.js";
 
@@ -39,7 +41,10 @@ export function readModelBytes(source: string | URL): Uint8Array {
   }
 }
 
-/** Parses, checks and compiles a model written by XGBoost's `save_model` (.json or .ubj). */
+/**
+ * Parses, checks and compiles a model written by XGBoost's `save_model` (.json or .ubj), or an
+ * ONNX-ML tree ensemble (.onnx, from skl2onnx, onnxmltools, CatBoost...).
+ */
 export function loadModel(source: ModelSource): Model {
   const bytes =
     typeof source === "string" || source instanceof URL
@@ -48,6 +53,8 @@ export function loadModel(source: ModelSource): Model {
         ? new Uint8Array(source)
         : source;
   if (bytes.length === 0) throw new ModelError("FORESTD_ERR_MODEL_SYNTAX", "model file is empty");
+  const onnxPath = (typeof source === "string" || source instanceof URL) && /\.onnx$/i.test(String(source));
+  if (onnxPath || looksLikeOnnx(bytes)) return loadOnnxModel(bytes);
   let document: unknown;
   if (looksLikeJson(bytes)) {
     let text: string;

@@ -5,6 +5,7 @@ import type { CompiledForest } from "./compile.js";
 import { PredictInputError, UnsupportedOutputError } from "./errors.js";
 import { leafIndices } from "./leaf-index.js";
 import { applyTransform, baseMargin, type Objective, type Task, transformedWidth } from "./objectives.js";
+import type { OnnxHead } from "./onnx/head.js";
 import type { ModelSpec } from "./read-document.js";
 import {
   buildShapForest,
@@ -38,6 +39,36 @@ export interface ModelInfo {
   baseScore: number[];
   xgboostVersion: string | null;
   bestIteration: number | null;
+  /** The model's class labels (ONNX classifiers: the graph's own; XGBoost: 0..numClass-1); empty otherwise. */
+  classLabels: (string | number)[];
+  /** Where the model came from: "xgboost" (JSON/UBJSON) or "onnx". */
+  format: "xgboost" | "onnx";
+  /** ONNX models only: what the file says about itself. */
+  onnx?: OnnxModelInfo;
+}
+
+/** What `forestd inspect` and `/model` report about an ONNX file. */
+export interface OnnxModelInfo {
+  producerName: string;
+  producerVersion: string;
+  irVersion: number;
+  /** Opset per domain ("" is ai.onnx). */
+  opsets: Record<string, number>;
+  operator: string;
+  inputName: string;
+  /** Graph outputs: name and what each carries. */
+  outputs: { name: string; carries: "label" | "probabilities" | "values"; zipmap: boolean }[];
+  postTransform: string;
+  aggregateFunction: string;
+  baseValues: number[];
+  /** Trees in the ONNX node (forestd scores a copy per class where leaves vote for several). */
+  onnxTrees: number;
+}
+
+/** Extra pieces a model read from ONNX brings: its output head and what to report. */
+export interface OnnxParts {
+  head: OnnxHead;
+  info: OnnxModelInfo;
 }
 
 export class Model {
@@ -56,8 +87,6 @@ export class Model {
   readonly numTrees: number;
   readonly numClass: number;
   readonly xgboostVersion: string | null;
-  /** The class labels the model file names, if any (XGBoost's JSON and UBJSON carry none). */
-  readonly classLabels: readonly string[] | null = null;
 
   readonly #forest: CompiledForest;
   readonly #scorer: WasmScorer;
@@ -67,15 +96,22 @@ export class Model {
   readonly #featureIndex: ReadonlyMap<string, number>;
   /** Built on the first explanation: most servers never explain. */
   #shap: { walker: TreeShapWalker; scratch: InteractionScratch | null } | null = null;
+  readonly #onnx: OnnxParts | null;
+  /** Class labels: an ONNX classifier's own, XGBoost's 0..numClass-1 (0, 1 for binary); else empty. */
+  readonly classLabels: readonly (string | number)[];
+  /** Where the model came from: XGBoost's JSON/UBJSON, or an ONNX-ML tree ensemble. */
+  readonly format: "xgboost" | "onnx";
 
-  constructor(spec: ModelSpec, forest: CompiledForest) {
+  constructor(spec: ModelSpec, forest: CompiledForest, onnx: OnnxParts | null = null) {
+    this.#onnx = onnx;
+    this.format = onnx ? "onnx" : "xgboost";
     this.#spec = spec;
     this.#forest = forest;
     this.#scorer = new WasmScorer(forest, spec.numFeature, spec.numGroups);
     this.#objective = spec.objective;
     this.numFeature = spec.numFeature;
     this.numMarginOutputs = spec.numGroups;
-    this.numOutputs = transformedWidth(spec.objective, spec.numGroups);
+    this.numOutputs = onnx ? onnx.head.numOutputs : transformedWidth(spec.objective, spec.numGroups);
     this.objective = spec.objective.name;
     this.task = spec.objective.task;
     this.featureNames = Object.freeze([...spec.featureNames]);
@@ -85,6 +121,38 @@ export class Model {
     this.xgboostVersion = spec.xgboostVersion;
     this.#baseMargins = Float32Array.from(spec.baseScore, (b) => baseMargin(spec.objective, b));
     this.#featureIndex = new Map(spec.featureNames.map((name, i) => [name, i]));
+    const xgboostClasses =
+      spec.objective.task === "multiclass" ? spec.numClass : spec.objective.task === "binary" ? 2 : 0;
+    this.classLabels = Object.freeze(
+      onnx ? [...(onnx.head.classLabels ?? [])] : Array.from({ length: xgboostClasses }, (_, i) => i),
+    );
+  }
+
+  /**
+   * Each row's class label from margins (`predictBatch(..., { margin: true })`): for ONNX
+   * classifiers exactly onnxruntime's `label` output; for XGBoost the index of the largest margin
+   * (binary: 1 when the margin is positive). Empty for models without classes.
+   */
+  labels(margins: Float32Array, rows: number): (string | number)[] {
+    if (this.classLabels.length === 0) return [];
+    if (margins.length !== rows * this.numMarginOutputs) {
+      throw new PredictInputError(
+        `margins has ${margins.length} entries; ${rows} rows need ${rows * this.numMarginOutputs}`,
+      );
+    }
+    if (this.#onnx) return this.#onnx.head.labels(margins, rows);
+    const groups = this.numMarginOutputs;
+    const out = new Array<number>(rows);
+    for (let r = 0; r < rows; r++) {
+      if (groups === 1) {
+        out[r] = margins[r] > 0 ? 1 : 0;
+        continue;
+      }
+      let best = 0;
+      for (let g = 1; g < groups; g++) if (margins[r * groups + g] > margins[r * groups + best]) best = g;
+      out[r] = best;
+    }
+    return out;
   }
 
   /** Values per row of `predictBatch`'s result for these options. */
@@ -120,6 +188,11 @@ export class Model {
   }
 
   #transformInPlace(margins: Float32Array, rows: number): Float32Array {
+    if (this.#onnx) {
+      const out = new Float32Array(rows * this.numOutputs);
+      this.#onnx.head.transform(margins, rows, out);
+      return out;
+    }
     const out =
       this.numOutputs === this.numMarginOutputs ? margins : new Float32Array(rows * this.numOutputs);
     applyTransform(this.#objective, margins, rows, this.numMarginOutputs, out);
@@ -136,8 +209,15 @@ export class Model {
     return out;
   }
 
+  /** The objective's metadata: how outputs read (an ONNX model's is its own, "onnx:<operator>"). */
+  get objectiveSpec(): Objective {
+    return this.#objective;
+  }
+
   /** Why this model cannot give SHAP values (`predictContribs`, `predictInteractions`), or null. */
   get explainUnsupportedReason(): string | null {
+    // ONNX-ML trees carry no node covers (TreeSHAP's weights), and onnxruntime has no SHAP to match.
+    if (this.#onnx) return "explanations need an XGBoost model; this is an ONNX tree ensemble";
     return shapUnsupportedReason(this.#spec, this.#forest);
   }
 
@@ -217,6 +297,8 @@ export class Model {
     if (groups === 1) margins.fill(this.#baseMargins[0]);
     else for (let r = 0; r < rows; r++) margins.set(this.#baseMargins, r * groups);
     this.#scorer.accumulate(values, rows, margins);
+    // onnxruntime sums trees from 0 and adds base values after (this model's base margins are 0).
+    this.#onnx?.head.finishMargins(margins, rows);
     return margins;
   }
 
@@ -241,6 +323,9 @@ export class Model {
       baseScore: [...s.baseScore],
       xgboostVersion: this.xgboostVersion,
       bestIteration: s.bestIteration,
+      classLabels: [...this.classLabels],
+      format: this.#onnx ? "onnx" : "xgboost",
+      ...(this.#onnx ? { onnx: structuredClone(this.#onnx.info) } : {}),
     };
   }
 }

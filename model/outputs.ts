@@ -1,10 +1,82 @@
 /**
- * The outputs a model gives besides predictions — explanations (SHAP contributions and
- * interactions, leaf indices) and class labels — with their shapes and JSON form, shared by the
- * CLI, /predict and the Open Inference Protocol routes.
+ * The answers a caller can ask a model for, per row, shared by the CLI, /predict and the Open
+ * Inference Protocol routes so all answer alike: `prediction` (as XGBoost's predict: a binary
+ * classifier's P(positive class), a multi-class probability row, a regressor's value), `margin`
+ * (the scores before the output transform), `proba` (every class's probability), `label` (the
+ * class: CLASS_NAMES or the index for XGBoost, an ONNX classifier's own labels) and the
+ * explanations (SHAP contributions and interactions, leaf indices; XGBoost models only).
  */
 import { UnsupportedOutputError } from "./errors.js";
 import type { Model } from "./model.js";
+import { outputsToJson } from "./rows.js";
+
+export const OUTPUT_KINDS = [
+  "prediction",
+  "margin",
+  "proba",
+  "label",
+  "contribs",
+  "interactions",
+  "leaf",
+] as const;
+export type OutputKind = (typeof OUTPUT_KINDS)[number];
+/** One row's answer for the outputs computed from scores (not explanations). */
+export type RowAnswer = number | string | number[];
+
+export function isOutputKind(v: unknown): v is OutputKind {
+  return typeof v === "string" && (OUTPUT_KINDS as readonly string[]).includes(v);
+}
+
+/** Why `kind` cannot be answered for this model (a 400's or a usage error's message), or null. */
+export function outputUnavailable(model: Model, kind: OutputKind): string | null {
+  if ((kind === "label" || kind === "proba") && classCount(model) === 0)
+    return `output "${kind}" needs a classifier; this model (${model.objective}) is a ${model.task} model`;
+  if (
+    kind === "proba" &&
+    model.format === "xgboost" &&
+    model.objective !== "binary:logistic" &&
+    model.objective !== "multi:softprob"
+  )
+    return `output "proba" needs probabilities; ${model.objective} does not give them`;
+  if (isExplainKind(kind)) {
+    const reason = explainUnsupportedReason(model, kind);
+    if (reason) return `output "${kind}" is not supported for this model: ${reason}`;
+  }
+  return null;
+}
+
+/** Whether `kind` is computed from margins (else from transformed predictions). */
+export function fromMargins(kind: "prediction" | "margin" | "proba" | "label"): boolean {
+  return kind === "margin" || kind === "label";
+}
+
+/**
+ * One answer per row from `raw`: margins (rows × numMarginOutputs) when `fromMargins(kind)`,
+ * else predictions (rows × numOutputs).
+ */
+export function answersFor(
+  model: Model,
+  kind: "prediction" | "margin" | "proba" | "label",
+  raw: Float32Array,
+  rows: number,
+  labels: LabelOptions = DEFAULT_LABELS,
+): RowAnswer[] {
+  switch (kind) {
+    case "margin":
+      return outputsToJson(raw, model.numMarginOutputs);
+    case "label":
+      return labelsOf(model, raw, rows, labels);
+    case "proba":
+      if (model.format === "xgboost" && model.objective === "binary:logistic")
+        return Array.from(raw.subarray(0, rows), (p) => [Math.fround(1 - p), p]);
+      return outputsToJson(raw, model.numOutputs);
+    case "prediction":
+      // An ONNX binary classifier's probabilities come as [P(negative), P(positive)].
+      if (model.format === "onnx" && model.task === "binary")
+        return Array.from({ length: rows }, (_, r) => raw[r * 2 + 1]);
+      return outputsToJson(raw, model.numOutputs);
+  }
+}
 
 /** XGBoost's pred_contribs, pred_interactions and pred_leaf. */
 export type ExplainKind = "contribs" | "interactions" | "leaf";
@@ -35,7 +107,8 @@ export function explainWidth(model: Model, kind: ExplainKind): number {
 
 /** Why `kind` cannot be computed for this model, or null. */
 export function explainUnsupportedReason(model: Model, kind: ExplainKind): string | null {
-  return kind === "leaf" ? null : model.explainUnsupportedReason;
+  // Leaf indices need no covers, but an ONNX model's compiled trees are not the file's: none for ONNX.
+  return kind === "leaf" && model.format !== "onnx" ? null : model.explainUnsupportedReason;
 }
 
 /** rows × explainWidth values, row-major. */
@@ -86,6 +159,8 @@ export function classCount(model: Model): number {
 
 /** A message saying why `names` cannot label this model's classes, or null when they fit. */
 export function classNamesProblem(model: Model, names: readonly string[]): string | null {
+  if (model.format === "onnx")
+    return "CLASS_NAMES is for XGBoost models; an ONNX classifier answers with its own class labels";
   const classes = classCount(model);
   if (classes === 0)
     return `CLASS_NAMES is set, but the model (${model.objective}) is a ${model.task} model, not a classifier`;
@@ -157,9 +232,27 @@ export function checkLabels(model: Model, labels: LabelOptions): void {
   if (problem) throw new Error(problem);
 }
 
-/** The names labels use: CLASS_NAMES, else the model's own, else null (labels are indices). */
+/**
+ * The names metrics and labels use for classes: CLASS_NAMES, an ONNX classifier's own labels,
+ * else null (XGBoost's labels are class indices).
+ */
 export function labelNames(model: Model, options: LabelOptions): readonly string[] | null {
-  return options.classNames ?? model.classLabels;
+  if (options.classNames) return options.classNames;
+  return model.format === "onnx" ? model.classLabels.map(String) : null;
+}
+
+/**
+ * Each row's class label from its margins: an ONNX classifier's exactly as onnxruntime's `label`
+ * output; an XGBoost classifier's index (THRESHOLD splitting binary ones), or its CLASS_NAMES name.
+ */
+export function labelsOf(
+  model: Model,
+  margins: Float32Array,
+  rows: number,
+  options: LabelOptions = DEFAULT_LABELS,
+): (string | number)[] {
+  if (model.format === "onnx") return model.labels(margins, rows);
+  return labelsToJson(classIndices(model, margins, rows, options.threshold), options.classNames);
 }
 
 export function labelsToJson(indices: Int32Array, names: readonly string[] | null): (string | number)[] {

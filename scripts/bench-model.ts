@@ -2,9 +2,13 @@
  * npm run bench:model — the engine's single-thread rows/s on a large and a small model at batch
  * sizes 1, 100 and 10 000, with XGBoost's own `inplace_predict` (nthread=1) on the same rows in the
  * same run when Debian's python3-xgboost is installed. Then explanations: SHAP contributions and
- * interactions against XGBoost's `predict(pred_contribs / pred_interactions=True)`, nthread=1.
+ * interactions against XGBoost's `predict(pred_contribs / pred_interactions=True)`, nthread=1;
+ * then the ONNX models (a 500-tree
+ * scikit-learn RandomForest, and the large XGBoost model in onnxmltools' layout) against
+ * onnxruntime-node (one thread) on the same files and rows. The ONNX files are made by
+ * `scripts/make_onnx_fixtures.py --bench-only` when missing (Debian's python3-sklearn, python3-onnx).
  *
- *   npm run bench:model [-- --seconds 2 --json out.json]
+ *   npm run bench:model [-- --seconds 2 --json out.json --no-xgboost --no-onnx]
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -15,6 +19,7 @@ import { gunzipSync } from "node:zlib";
 import { packageRoot } from "../model/default-model.js";
 import { loadModel } from "../model/index.js";
 import { timeEngine } from "./bench/engine.js";
+import { timeOnnxruntime } from "./bench/onnxruntime.js";
 import { SYSTEM_PYTHON } from "./bench/servers.js";
 
 const root = packageRoot();
@@ -36,6 +41,8 @@ interface Row {
   forestdUsPerCall: number;
   xgboostRowsPerSec: number | null;
   ratio: number | null;
+  /** For ONNX models: the baseline is onnxruntime-node rather than XGBoost. */
+  baseline?: "onnxruntime";
 }
 
 /** Deterministic standard-normal rows (the distribution the bench models were trained on). */
@@ -89,7 +96,51 @@ function timeXGBoost(
   }
 }
 
-function main(): void {
+/** The ONNX bench models, made by the fixture script when missing; null when they cannot be. */
+function onnxBenchModels(): string[] | null {
+  const files = ["rf500", "large"].map((n) => join(benchDir, `${n}.onnx`));
+  if (files.every((f) => existsSync(f))) return files;
+  const made = spawnSync(SYSTEM_PYTHON, [join(root, "scripts", "make_onnx_fixtures.py"), "--bench-only"], {
+    stdio: "inherit",
+  });
+  return made.status === 0 && files.every((f) => existsSync(f)) ? files : null;
+}
+
+async function benchOnnx(seconds: number, results: Row[]): Promise<void> {
+  const files = onnxBenchModels();
+  if (!files) {
+    console.log("ONNX: skipped (needs python3-sklearn and python3-onnx to make the bench models)");
+    return;
+  }
+  for (const file of files) {
+    const bytes = readFileSync(file);
+    const name = `${file.endsWith("rf500.onnx") ? "rf500" : "large"}.onnx`;
+    const model = loadModel(bytes);
+    const info = model.info();
+    console.log(
+      `${name}: ${info.onnx?.onnxTrees} trees (${info.onnx?.operator}), depth ${info.maxDepth}, ${info.numFeature} features`,
+    );
+    const rows = makeRows(model.numFeature, ROWS);
+    const ort = await timeOnnxruntime(bytes, rows, model.numFeature, BATCHES, seconds);
+    for (const batch of BATCHES) {
+      const ours = timeEngine(model, rows, batch, seconds);
+      const theirs = ort?.results.find((r) => r.batch === batch)?.rowsPerSec ?? null;
+      results.push({
+        model: name,
+        kind: "predict",
+        batch,
+        forestdRowsPerSec: ours.rowsPerSec,
+        forestdUsPerCall: ours.usPerCall,
+        xgboostRowsPerSec: theirs,
+        ratio: theirs ? ours.rowsPerSec / theirs : null,
+        baseline: "onnxruntime",
+      });
+    }
+    if (ort) console.log(`  baseline: onnxruntime-node ${ort.version}, one intra-op thread`);
+  }
+}
+
+async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       seconds: { type: "string", default: "2" },
@@ -97,6 +148,7 @@ function main(): void {
       "no-xgboost": { type: "boolean" },
       /** predict, contribs or interactions: time only that. */
       only: { type: "string" },
+      "no-onnx": { type: "boolean" },
     },
   });
   const seconds = Number(values.seconds);
@@ -147,16 +199,19 @@ function main(): void {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+  if (!values["no-onnx"]) await benchOnnx(seconds, results);
   const fmt = (n: number | null, digits = 0) =>
     n === null ? "—" : n.toLocaleString("en-US", { maximumFractionDigits: digits });
-  console.log("\nmodel  output        batch    forestd rows/s   µs/call   XGBoost rows/s   ratio");
+  console.log(
+    "\nmodel       output        batch    forestd rows/s   µs/call  baseline rows/s   ratio  (baseline: XGBoost, or onnxruntime for .onnx)",
+  );
   for (const r of results) {
     console.log(
-      `${r.model.padEnd(6)} ${r.kind.padEnd(12)} ${String(r.batch).padStart(5)}  ${fmt(r.forestdRowsPerSec).padStart(15)}  ${fmt(r.forestdUsPerCall, 1).padStart(8)}  ${fmt(r.xgboostRowsPerSec).padStart(15)}  ${r.ratio === null ? "—" : `${r.ratio.toFixed(2)}×`}`,
+      `${r.model.padEnd(11)} ${r.kind.padEnd(12)} ${String(r.batch).padStart(5)}  ${fmt(r.forestdRowsPerSec).padStart(15)}  ${fmt(r.forestdUsPerCall, 1).padStart(8)}  ${fmt(r.xgboostRowsPerSec).padStart(15)}  ${r.ratio === null ? "—" : `${r.ratio.toFixed(2)}×`}`,
     );
   }
   if (values.json)
     writeFileSync(values.json, `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`);
 }
 
-main();
+await main();

@@ -110,7 +110,13 @@ export class Arbiter {
     try {
       first = await this.#prepareGeneration(this.#settings);
       this.#handles = await bindAll(this.#settings.bind);
-      await this.#clusterMetrics.listen(parseBind(this.#settings.bind[0]).host, this.#settings.metrics_port);
+      const metricsPort = this.#settings.metrics_port;
+      await this.#clusterMetrics
+        .listen(parseBind(this.#settings.bind[0]).host, metricsPort)
+        .catch((error) => {
+          // Name the setting: a bare EADDRINUSE does not say which of forestd's ports is taken.
+          throw new Error(`cannot serve metrics on METRICS_PORT ${metricsPort}: ${(error as Error).message}`);
+        });
     } catch (error) {
       this.#log.fatal(
         { event: "arbiter_halt", err: error },

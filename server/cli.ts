@@ -12,25 +12,20 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { loadSettings, parseBind, SettingsError, settingsHelp } from "../config/load-settings.js";
 import {
+  answersFor,
   defaultModelPath,
+  fromMargins,
+  isOutputKind,
   loadModel,
   type Model,
   ModelError,
-  outputsToJson,
+  OUTPUT_KINDS,
+  outputUnavailable,
   RowError,
   rowsToFloat32,
   UnsupportedOutputError,
 } from "../model/index.js";
-import {
-  classIndices,
-  classNamesProblem,
-  explain,
-  explainShape,
-  isExplainKind,
-  labelNames,
-  labelsToJson,
-  toNested,
-} from "../model/outputs.js";
+import { classNamesProblem, explain, explainShape, isExplainKind, toNested } from "../model/outputs.js";
 import { runPrimary } from "./arbiter.js";
 
 const USAGE = `Usage:
@@ -39,13 +34,17 @@ const USAGE = `Usage:
       prints a JSON array with one entry per row. --output (default prediction):
         prediction    a number per row, or an array per row for multi:softprob
         margin        raw margins (as --margin; an array per row for multi-class models)
+        proba         every class's probability, an array per row
         contribs      SHAP values, XGBoost's pred_contribs: features + 1 (bias last), per class
         interactions  SHAP interaction values, XGBoost's pred_interactions: (F+1)×(F+1), per class
         leaf          the leaf each tree sends the row to, XGBoost's pred_leaf
         label         the class: a name from --class-names, else its index; binary models
-                      answer class 1 when the probability is above --threshold (default 0.5)
+                      answer class 1 when the probability is above --threshold (default 0.5);
+                      an ONNX classifier answers with its own labels
+      FILE is XGBoost JSON/UBJSON or an ONNX-ML tree ensemble (.onnx); explanations need XGBoost.
   forestd inspect [FILE] [--json]
-      Prints the objective, classes, features, trees, depth, nodes and the XGBoost version.
+      Prints the objective, classes, features, trees, depth, nodes and the XGBoost version (for
+      ONNX files: producer, opsets, operator, graph outputs, post_transform).
   forestd serve [options]
       Starts the server (see forestd serve --help for every setting).
   forestd reload [--pid-file FILE]
@@ -74,13 +73,13 @@ function predict(args: string[]): void {
     },
   });
   const output = values.margin ? "margin" : values.output;
-  if (!["prediction", "margin", "label"].includes(output) && !isExplainKind(output))
-    throw new UsageError(
-      `--output must be prediction, margin, contribs, interactions, leaf or label, got "${output}"`,
-    );
+  if (!isOutputKind(output))
+    throw new UsageError(`--output must be one of ${OUTPUT_KINDS.join(", ")}, got "${output.slice(0, 40)}"`);
   const threshold = Number(values.threshold);
   if (!(threshold >= 0 && threshold <= 1)) throw new UsageError("--threshold must be between 0 and 1");
   const model = load(values.model);
+  const unavailable = outputUnavailable(model, output);
+  if (unavailable) throw new UsageError(unavailable);
   const classNames = values["class-names"]?.split(",").map((n) => n.trim()) ?? null;
   if (classNames) {
     const problem = classNamesProblem(model, classNames);
@@ -98,13 +97,9 @@ function predict(args: string[]): void {
   let json: unknown;
   if (isExplainKind(output)) {
     json = toNested(explain(model, output, x, rows.length), rows.length, explainShape(model, output));
-  } else if (output === "label") {
-    const margins = model.predictBatch(x, rows.length, { margin: true });
-    const names = labelNames(model, { classNames, threshold });
-    json = labelsToJson(classIndices(model, margins, rows.length, threshold), names);
   } else {
-    const options = { margin: output === "margin" };
-    json = outputsToJson(model.predictBatch(x, rows.length, options), model.outputWidth(options));
+    const raw = model.predictBatch(x, rows.length, { margin: fromMargins(output) });
+    json = answersFor(model, output, raw, rows.length, { classNames, threshold });
   }
   process.stdout.write(`${JSON.stringify(json)}\n`);
 }
@@ -123,6 +118,26 @@ function inspect(args: string[]): void {
     return;
   }
   const features = info.featureNames.length > 0 ? info.featureNames.join(", ") : "(unnamed)";
+  if (info.onnx) {
+    const o = info.onnx;
+    const opsets = Object.entries(o.opsets).map(([d, v]) => `${d || "ai.onnx"} ${v}`);
+    const lines = [
+      `file:        ${path}`,
+      `format:      ONNX (ir_version ${o.irVersion}; opsets ${opsets.join(", ")})`,
+      `producer:    ${o.producerName || "unknown"} ${o.producerVersion}`.trimEnd(),
+      `operator:    ${o.operator} (post_transform ${o.postTransform}, aggregate ${o.aggregateFunction})`,
+      `task:        ${info.task}`,
+      `classes:     ${info.classLabels.length > 0 ? info.classLabels.join(", ") : "-"}`,
+      `input:       "${o.inputName}", ${info.numFeature} features`,
+      `outputs:     ${o.outputs.map((x) => `"${x.name}" (${x.carries}${x.zipmap ? ", ZipMap" : ""})`).join(", ")}`,
+      `trees:       ${o.onnxTrees}${info.numTrees !== o.onnxTrees ? ` (scored as ${info.numTrees}: one per class voted for)` : ""}`,
+      `max depth:   ${info.maxDepth}`,
+      `nodes:       ${info.numNodes} (${info.numLeaves} leaves)`,
+      `base_values: ${o.baseValues.length > 0 ? o.baseValues.join(", ") : "-"}`,
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+    return;
+  }
   const lines = [
     `file:        ${path}`,
     `objective:   ${info.objective} (${info.task})`,

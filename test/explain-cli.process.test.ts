@@ -70,8 +70,8 @@ t.test("labels: class indices, names, threshold; bad names refused", async (t) =
     "multi-class: the most probable class",
   );
   const reg = forestd(["predict", "-m", join(FIXTURES, "reg_squarederror.json"), "-o", "label"], rows);
-  t.equal(reg.code, 1);
-  t.match(reg.stderr, /labels need a classifier/);
+  t.equal(reg.code, 2, "a usage error, refused before any row is read");
+  t.match(reg.stderr, /output "label" needs a classifier/);
   const unknown = forestd(["predict", "-o", "shap"], rows);
   t.equal(unknown.code, 2);
   t.match(unknown.stderr, /--output must be/);

@@ -41,7 +41,7 @@ t.test("default model", async (t) => {
     t.equal(bad.statusCode, 400);
     t.match(json(bad.body), {
       code: "FORESTD_ERR_INVALID_INPUT",
-      message: /"output" must be one of prediction, margin, label, contribs, interactions, leaf/,
+      message: /"output" must be one of prediction, margin, proba, label, contribs, interactions, leaf/,
     });
   });
 

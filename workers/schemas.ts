@@ -20,6 +20,7 @@ export const PredictQuery = Type.Object({
       [
         Type.Literal("prediction"),
         Type.Literal("margin"),
+        Type.Literal("proba"),
         Type.Literal("label"),
         Type.Literal("contribs"),
         Type.Literal("interactions"),
@@ -28,7 +29,7 @@ export const PredictQuery = Type.Object({
       {
         default: "prediction",
         description:
-          "prediction; margin (raw margins); label (the class: CLASS_NAMES, else its index; THRESHOLD for binary); contribs (SHAP values as XGBoost's pred_contribs: F+1 per row, bias last, [K][F+1] for K classes); interactions (pred_interactions: [F+1][F+1], per class); leaf (pred_leaf: a leaf id per tree)",
+          "prediction (as XGBoost's predict; an ONNX binary classifier's P(positive)); margin (scores before the output transform); proba (every class's probability); label (the class: CLASS_NAMES, else its index, THRESHOLD splitting binary ones; an ONNX classifier's own label); contribs (SHAP values as XGBoost's pred_contribs: F+1 per row, bias last, [K][F+1] for K classes); interactions (pred_interactions: [F+1][F+1], per class); leaf (pred_leaf: a leaf id per tree)",
       },
     ),
   ),
@@ -38,7 +39,7 @@ const Output = Type.Union(
   [Type.Number(), Type.String(), Type.Array(Type.Number()), Matrix, Type.Array(Matrix)],
   {
     description:
-      "per row: a number (or a class name for label); an array for multi:softprob, multi-class margins, contribs and leaf; a matrix for multi-class contribs and for interactions; matrices per class for multi-class interactions",
+      "per row: a number (or a class label, string or integer, for label); an array for multi:softprob, multi-class margins, contribs and leaf; a matrix for multi-class contribs and for interactions; matrices per class for multi-class interactions",
   },
 );
 export const PredictResponse = Type.Union([

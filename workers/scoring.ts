@@ -5,14 +5,13 @@
 
 import { predictedClass } from "../model/index.js";
 import {
-  classCount,
-  classIndices,
   type ExplainKind,
-  explainUnsupportedReason,
   explainWidth,
-  isExplainKind,
-  labelNames,
-  labelsToJson,
+  isOutputKind,
+  labelsOf,
+  OUTPUT_KINDS,
+  type OutputKind,
+  outputUnavailable,
 } from "../model/outputs.js";
 import { InvalidInputError } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
@@ -81,39 +80,31 @@ function countClasses(
 ): void {
   const { served, metrics } = deps;
   const counts = new Array<number>(served.classes.length).fill(0);
-  for (let r = 0; r < rows; r++) {
-    const cls = predictedClass(served.objective, outputs, r, width, margin, served.labels.threshold);
-    if (cls >= 0 && cls < counts.length) counts[cls]++;
-  }
+  if (margin && served.model.format === "onnx") {
+    // An ONNX classifier's margins may be one probability column: ask the model for its labels.
+    const index = new Map(served.classes.map((c, i) => [c, i]));
+    for (const label of served.model.labels(outputs, rows)) counts[index.get(String(label)) ?? 0]++;
+  } else
+    for (let r = 0; r < rows; r++) {
+      const cls = predictedClass(served.objective, outputs, r, width, margin, served.labels.threshold);
+      if (cls >= 0 && cls < counts.length) counts[cls]++;
+    }
   counts.forEach((n, c) => {
     if (n > 0) metrics.predicted(served.name, served.classes[c]).inc(n);
   });
 }
 
 /** Every output a prediction route can give, by the names of the API (?output=, OIP output names). */
-export type RouteOutput = "prediction" | "margin" | "label" | ExplainKind;
-export const ROUTE_OUTPUTS: readonly RouteOutput[] = [
-  "prediction",
-  "margin",
-  "label",
-  "contribs",
-  "interactions",
-  "leaf",
-];
+export type RouteOutput = OutputKind;
+export const ROUTE_OUTPUTS: readonly RouteOutput[] = OUTPUT_KINDS;
 
 export function isRouteOutput(v: unknown): v is RouteOutput {
-  return v === "prediction" || v === "margin" || v === "label" || isExplainKind(v);
+  return isOutputKind(v);
 }
 
 /** Why this model cannot give `output` (a 400's message), or null. */
 export function outputProblem(served: ServedModel, output: RouteOutput): string | null {
-  if (output === "label" && classCount(served.model) === 0)
-    return `output "label" needs a classifier; this model (${served.model.objective}) is a ${served.model.task} model`;
-  if (isExplainKind(output)) {
-    const reason = explainUnsupportedReason(served.model, output);
-    if (reason) return `output "${output}" is not supported for this model: ${reason}`;
-  }
-  return null;
+  return outputUnavailable(served.model, output);
 }
 
 /**
@@ -145,8 +136,7 @@ export async function explainRows(
   return outputs;
 }
 
-/** Each row's class (a name from CLASS_NAMES or the model, else its index), from its margins. */
+/** Each row's class (a name from CLASS_NAMES, an ONNX model's own label, else its index), from its margins. */
 export function labelRows(served: ServedModel, margins: Float32Array, rows: number): (string | number)[] {
-  const indices = classIndices(served.model, margins, rows, served.labels.threshold);
-  return labelsToJson(indices, labelNames(served.model, served.labels));
+  return labelsOf(served.model, margins, rows, served.labels);
 }

@@ -1,13 +1,6 @@
 /** The model a worker serves: the engine's model plus what the API reports about the file. */
 import { createHash } from "node:crypto";
-import {
-  loadModel,
-  type Model,
-  type ModelInfo,
-  type Objective,
-  objectiveByName,
-  readModelBytes,
-} from "../model/index.js";
+import { loadModel, type Model, type ModelInfo, type Objective, readModelBytes } from "../model/index.js";
 import { checkLabels, classCount, DEFAULT_LABELS, type LabelOptions, labelNames } from "../model/outputs.js";
 
 export interface ServedModel {
@@ -60,7 +53,7 @@ export function loadServedModel(
     generation: snapshot?.generation ?? 0,
     model,
     info,
-    objective: objectiveByName(info.objective),
+    objective: model.objectiveSpec,
     classes: classCountOf === 0 ? [] : (names ?? Array.from({ length: classCountOf }, (_, i) => String(i))),
     labels,
   };

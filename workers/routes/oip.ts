@@ -1,8 +1,11 @@
 /**
  * Open Inference Protocol (KServe V2): server and model metadata, health, and infer with one
- * FP32/FP64 input tensor of shape [N, F] (data flat or nested). The output tensor is "predict"
- * unless the request names others (`outputs: [{"name": ...}]`, any of OUTPUT_NAMES) or one
- * through `parameters.output` (margin, label, contribs, interactions, leaf).
+ * FP32/FP64 input tensor of shape [N, F] (data flat or nested). An XGBoost model's output tensor
+ * is "predict" unless the request names others (`outputs: [{"name": ...}]`, any of OUTPUT_NAMES)
+ * or one through `parameters.output` (margin, label, contribs, interactions, leaf). ONNX models
+ * answer with the graph's own outputs (`label`, `probabilities`, `variable`, or skl2onnx's
+ * `output_label` / `output_probability`), so onnxruntime and Triton clients read them unchanged;
+ * a ZipMap output is sent as the [N, classes] tensor it packages.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { columnLookup } from "../../model/index.js";
@@ -80,9 +83,9 @@ function outputMeta(served: ServedModel, name: OutputName): OutputMeta {
   }
 }
 
-/** Labels are names (CLASS_NAMES or the model's), not indices. */
+/** An XGBoost model's labels are names with CLASS_NAMES, else class indices. */
 function labelled(served: ServedModel): boolean {
-  return served.labels.classNames !== null || served.model.classLabels !== null;
+  return served.labels.classNames !== null;
 }
 
 export interface OipDeps extends ScoringDeps {
@@ -92,6 +95,7 @@ export interface OipDeps extends ScoringDeps {
 
 type InferRequest = {
   id?: string;
+  outputs?: { name: string }[];
   parameters?: Record<string, unknown>;
   inputs: {
     name: string;
@@ -100,7 +104,6 @@ type InferRequest = {
     data: unknown[];
     parameters?: Record<string, unknown>;
   }[];
-  outputs?: { name: string }[];
 };
 
 /** Flat or nested tensor data → float32 rows, with the offending index named on error. */
@@ -173,6 +176,21 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
     "/v2/models/:name",
     { schema: { summary: "OIP model metadata", params: ModelNameParams }, preValidation: checkName },
     async () => {
+      const onnx = served.info.onnx;
+      if (onnx) {
+        const width = served.model.numOutputs;
+        return {
+          name: served.name,
+          versions: [served.sha256.slice(0, 12)],
+          platform: "onnx",
+          inputs: [{ name: onnx.inputName, datatype: "FP32", shape: [-1, served.model.numFeature] }],
+          outputs: onnx.outputs.map((o) => ({
+            name: o.name,
+            datatype: o.carries === "label" ? labelDatatype(served.model.classLabels) : "FP32",
+            shape: o.carries === "label" ? [-1] : [-1, width],
+          })),
+        };
+      }
       return {
         name: served.name,
         versions: [served.sha256.slice(0, 12)],
@@ -213,24 +231,41 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
       },
       async (request, reply) => {
         const body = request.body as InferRequest | ParsedTensor;
-        if (body instanceof ParsedTensor) {
-          // The common request (one tensor, no parameters, no outputs) that fast-rows.ts read
-          // straight into float32 rows: scored and written without building arrays.
-          const timeoutMs = deadlineMs(deps, request.headers["x-request-timeout-ms"], "parameters.timeout");
-          request.forestdRows = body.rows;
-          const { outputs, width } = await scoreRows(deps, body.values, body.rows, false, timeoutMs);
-          reply.type(JSON_TYPE);
-          return inferJson(answerAs, body.id, outputs, body.rows, width);
-        }
-        const input = body.inputs[0];
+        // A bare tensor (no parameters, no outputs) fast-rows.ts read straight into float32 rows,
+        // or the JSON.parse'd request.
+        const fast = body instanceof ParsedTensor ? body : null;
         const timeoutMs = deadlineMs(
           deps,
-          body.parameters?.timeout ?? request.headers["x-request-timeout-ms"],
+          (fast ? undefined : (body as InferRequest).parameters?.timeout) ??
+            request.headers["x-request-timeout-ms"],
           "parameters.timeout",
         );
-        const { values, rows } = tensorToRows(input, served.model.numFeature, deps.maxRequestRows);
+        const { values, rows } =
+          fast ??
+          tensorToRows((body as InferRequest).inputs[0], served.model.numFeature, deps.maxRequestRows);
         request.forestdRows = rows;
-        const names = requestedOutputs(served, body);
+        if (served.info.onnx) {
+          const outputs = await onnxOutputs(
+            deps,
+            fast ? undefined : (body as InferRequest).outputs,
+            values,
+            rows,
+            timeoutMs,
+          );
+          return {
+            model_name: served.name,
+            model_version: served.sha256.slice(0, 12),
+            ...(body.id !== undefined ? { id: body.id } : {}),
+            outputs,
+          };
+        }
+        if (fast) {
+          // The common request, scored and written without building arrays.
+          const { outputs, width } = await scoreRows(deps, values, rows, false, timeoutMs);
+          reply.type(JSON_TYPE);
+          return inferJson(answerAs, fast.id, outputs, rows, width);
+        }
+        const names = requestedOutputs(served, body as InferRequest);
         // Scores once for every output derived from margins; each explanation is its own pool task.
         // A task takes its rows' buffer (transferred to the thread), so all but the last get a copy.
         const needsMargins = names.some((n) => !isExplainKind(n));
@@ -310,4 +345,44 @@ function fromMargins(
     default:
       return Array.from(model.transform(margins, rows));
   }
+}
+
+/** OIP datatype of an ONNX classifier's labels: BYTES for strings, INT64 for integers. */
+function labelDatatype(labels: readonly (string | number)[]): string {
+  return typeof labels[0] === "string" ? "BYTES" : "INT64";
+}
+
+/** An ONNX model's graph outputs (those asked for, else all), from one scoring of margins. */
+async function onnxOutputs(
+  deps: OipDeps,
+  requested: InferRequest["outputs"],
+  values: Float32Array,
+  rows: number,
+  timeoutMs: number,
+): Promise<{ name: string; datatype: string; shape: number[]; data: (number | string)[] }[]> {
+  const model = deps.served.model;
+  const graphOutputs = deps.served.info.onnx?.outputs ?? [];
+  const asked = requested?.map((o) => o.name);
+  for (const name of asked ?? []) {
+    if (!graphOutputs.some((o) => o.name === name)) {
+      throw new InvalidInputError(
+        `output "${String(name).slice(0, 80)}" is not one of the model's: ${graphOutputs.map((o) => o.name).join(", ")}`,
+      );
+    }
+  }
+  const wanted = asked ? graphOutputs.filter((o) => asked.includes(o.name)) : graphOutputs;
+  // Labels come from the margins (as onnxruntime's); probabilities are their transform.
+  const { outputs: margins } = await scoreRows(deps, values, rows, true, timeoutMs);
+  return wanted.map((o) => {
+    if (o.carries === "label") {
+      return {
+        name: o.name,
+        datatype: labelDatatype(model.classLabels),
+        shape: [rows],
+        data: model.labels(margins, rows),
+      };
+    }
+    const scores = model.transform(margins, rows);
+    return { name: o.name, datatype: "FP32", shape: [rows, model.numOutputs], data: Array.from(scores) };
+  });
 }

@@ -40,6 +40,8 @@ export async function operationalRoutes(app: FastifyInstance, deps: OperationalD
     nodes: served.info.numNodes,
     base_score: served.info.baseScore,
     xgboost_version: served.info.xgboostVersion,
+    format: served.info.format,
+    ...(served.info.onnx ? { onnx: served.info.onnx } : {}),
   }));
   app.get("/metrics", { schema: { summary: "Prometheus metrics", hide: false } }, async (_request, reply) => {
     const { contentType, body } = await deps.metricsText();

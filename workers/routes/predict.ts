@@ -1,10 +1,10 @@
 /**
  * POST /predict — {"instances": [row, ...]} → {"predictions": [...]}; a bare row object →
- * {"prediction": ...}. `?output=` picks what each row gets: prediction (default), margin, label,
- * or an explanation (contribs, interactions, leaf: XGBoost's shapes, per row).
+ * {"prediction": ...}. `?output=` picks what each row gets (model/outputs.ts): prediction (default),
+ * margin, proba, label, or an explanation (contribs, interactions, leaf: XGBoost's shapes, per row).
  */
 import type { FastifyInstance } from "fastify";
-import { columnLookup, rowsToFloat32 } from "../../model/index.js";
+import { answersFor, columnLookup, fromMargins, rowsToFloat32 } from "../../model/index.js";
 import { explainShape, isExplainKind, toNested } from "../../model/outputs.js";
 import { fastJsonBodies } from "../body-parser.js";
 import { InvalidInputError, TooManyRowsError } from "../errors.js";
@@ -15,7 +15,6 @@ import {
   deadlineMs,
   explainRows,
   isRouteOutput,
-  labelRows,
   outputProblem,
   ROUTE_OUTPUTS,
   type RouteOutput,
@@ -80,17 +79,17 @@ export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Pr
         const values =
           batch instanceof ParsedRows ? batch.values : rowsToFloat32(model, batch.instances, columns);
         request.forestdRows = rows;
-        // Explanations and labels are rare and large: plain objects through JSON.stringify. The
-        // common answer, numbers per row, is written by reply-json.ts.
-        if (isExplainKind(output) || output === "label") {
-          let json: unknown[];
-          if (isExplainKind(output)) {
-            const outputs = await explainRows(deps, values, rows, output, timeoutMs);
-            json = toNested(outputs, rows, explainShape(model, output));
-          } else {
-            const { outputs } = await scoreRows(deps, values, rows, true, timeoutMs);
-            json = labelRows(deps.served, outputs, rows);
-          }
+        // Explanations, labels, probabilities and ONNX answers are plain objects through
+        // JSON.stringify. The common answer, an XGBoost model's numbers per row, is written by
+        // reply-json.ts.
+        if (isExplainKind(output)) {
+          const outputs = await explainRows(deps, values, rows, output, timeoutMs);
+          const json = toNested(outputs, rows, explainShape(model, output));
+          return batch.single ? { prediction: json[0] } : { predictions: json };
+        }
+        if (output === "label" || output === "proba" || model.format === "onnx") {
+          const { outputs } = await scoreRows(deps, values, rows, fromMargins(output), timeoutMs);
+          const json = answersFor(model, output, outputs, rows, deps.served.labels);
           return batch.single ? { prediction: json[0] } : { predictions: json };
         }
         const { outputs, width } = await scoreRows(deps, values, rows, output === "margin", timeoutMs);
