@@ -198,6 +198,8 @@ t.test("a hung worker is replaced within TIMEOUT + 2 s; a hung scoring thread to
     200,
     "scoring works after the thread was replaced",
   );
+  // Worker log lines are written in batches (at least every 250 ms): wait for the line, not a turn.
+  await waitFor(() => /"event":"thread_timeout"/.test(server.logs()), 2000).catch(() => undefined);
   t.match(server.logs(), /"event":"thread_timeout"/);
 
   const before = aliveWorkers(server);
