@@ -1,12 +1,17 @@
 /**
- * The primary's own metrics: worker count, restarts by reason, and the model being served.
+ * The primary's own metrics: worker count, restarts by reason, the model being served, and how
+ * fetching it from its source (path, S3, HTTPS) goes.
  */
-import { Counter, Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { FETCH_RESULTS, type FetchResult } from "./model-source/index.js";
 
 export class PrimaryMetrics {
   readonly registry = new Registry();
   readonly restarts: Counter<"reason">;
   readonly #modelInfo: Gauge<"model" | "version" | "objective">;
+  readonly #fetches: Counter<"result">;
+  readonly #fetchDuration: Histogram;
+  readonly #lastReload: Gauge;
 
   constructor(servingWorkers: () => number) {
     const registers = [this.registry];
@@ -30,6 +35,40 @@ export class PrimaryMetrics {
       labelNames: ["model", "version", "objective"],
       registers,
     });
+    this.#fetches = new Counter({
+      name: "forestd_model_fetch_total",
+      help: "Fetches and checks of the model's source, by result: fetched (bytes read), unchanged (the served version is current), failed (unreachable, denied, missing, timed out), rejected (wrong MODEL_SHA256, or not a valid model).",
+      labelNames: ["result"],
+      registers,
+    });
+    // Every result from the first scrape on, so rate() and increase() see the first failure.
+    for (const result of FETCH_RESULTS) this.#fetches.inc({ result }, 0);
+    this.#fetchDuration = new Histogram({
+      name: "forestd_model_fetch_duration_seconds",
+      help: "Time to fetch (or check) the model from its source, whatever the result.",
+      buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    });
+    this.#lastReload = new Gauge({
+      name: "forestd_model_last_reload_timestamp_seconds",
+      help: "When the model now served started serving (Unix time): at start, then at each successful reload.",
+      registers,
+    });
+  }
+
+  /** A fetch (or a poll's check) of the model's source ended with `result` after `seconds`. */
+  readonly observeFetch = (result: FetchResult, seconds: number): void => {
+    this.#fetches.inc({ result });
+    this.#fetchDuration.observe(seconds);
+  };
+
+  /** The model fetched was refused after download (does not parse, fails validation). */
+  rejectModel(): void {
+    this.#fetches.inc({ result: "rejected" });
+  }
+
+  modelReloaded(at = Date.now()): void {
+    this.#lastReload.set(at / 1000);
   }
 
   setModel(model: string, version: string, objective: string): void {
