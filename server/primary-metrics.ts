@@ -1,14 +1,18 @@
 /**
- * The primary's own metrics: worker count, restarts by reason, the model being served, and how
- * fetching it from its source (path, S3, HTTPS) goes.
+ * The primary's own metrics: worker count, restarts by reason, boot failures, the model being
+ * served, and how fetching it from its source (path, S3, HTTPS) goes. Every label value that is
+ * known in advance starts at 0, so that `increase()` sees the first event (Prometheus
+ * instrumentation practice).
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { FETCH_RESULTS, type FetchResult } from "./model-source/index.js";
+import { RESTART_REASONS } from "./supervisor.js";
 
 export class PrimaryMetrics {
   readonly registry = new Registry();
   readonly restarts: Counter<"reason">;
-  readonly #modelInfo: Gauge<"model" | "version" | "objective">;
+  readonly bootFailures: Counter;
+  readonly #modelInfo: Gauge<"model" | "version" | "objective" | "generation">;
   readonly #fetches: Counter<"result">;
   readonly #fetchDuration: Histogram;
   readonly #lastReload: Gauge;
@@ -25,14 +29,20 @@ export class PrimaryMetrics {
     });
     this.restarts = new Counter({
       name: "forestd_worker_restarts_total",
-      help: "Workers replaced, by reason (crashed, killed, timeout, max_requests, reload, scale_down).",
+      help: "Workers replaced, by reason (crashed, killed, timeout, boot_failure, max_requests, reload, scale_down).",
       labelNames: ["reason"],
+      registers,
+    });
+    for (const reason of RESTART_REASONS) this.restarts.inc({ reason }, 0);
+    this.bootFailures = new Counter({
+      name: "forestd_worker_boot_failures_total",
+      help: "Workers that failed to boot while the cluster was serving (retried with backoff; the others keep serving).",
       registers,
     });
     this.#modelInfo = new Gauge({
       name: "forestd_model_info",
-      help: "The served model: name, version (sha256 of the file) and objective; always 1.",
-      labelNames: ["model", "version", "objective"],
+      help: "The served model: name, version (sha256 of the file), objective and generation (1 at start, +1 per reload); always 1.",
+      labelNames: ["model", "version", "objective", "generation"],
       registers,
     });
     this.#fetches = new Counter({
@@ -41,7 +51,6 @@ export class PrimaryMetrics {
       labelNames: ["result"],
       registers,
     });
-    // Every result from the first scrape on, so rate() and increase() see the first failure.
     for (const result of FETCH_RESULTS) this.#fetches.inc({ result }, 0);
     this.#fetchDuration = new Histogram({
       name: "forestd_model_fetch_duration_seconds",
@@ -71,8 +80,8 @@ export class PrimaryMetrics {
     this.#lastReload.set(at / 1000);
   }
 
-  setModel(model: string, version: string, objective: string): void {
+  setModel(model: string, version: string, objective: string, generation: number): void {
     this.#modelInfo.reset();
-    this.#modelInfo.set({ model, version, objective }, 1);
+    this.#modelInfo.set({ model, version, objective, generation: String(generation) }, 1);
   }
 }

@@ -1,8 +1,9 @@
 /** Entry point of a worker process forked by the primary (see arbiter.ts). */
 import type { Settings } from "../config/settings.js";
+import { WORKER_ENV } from "../server/ipc.js";
 import { runWorker } from "./worker.js";
 
-const encoded = process.env.FORESTD_SETTINGS;
+const encoded = process.env[WORKER_ENV.settings];
 if (!encoded) {
   process.stderr.write(
     "forestd: worker started without FORESTD_SETTINGS; start the server with `forestd serve`\n",
