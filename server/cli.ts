@@ -11,6 +11,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { loadSettings, parseBind, SettingsError, settingsHelp } from "../config/load-settings.js";
+import { parseModelLocation } from "../config/model-location.js";
 import {
   defaultModelPath,
   loadModel,
@@ -122,7 +123,9 @@ async function serve(args: string[]): Promise<number> {
     process.stdout.write(`${settingsHelp()}\n`);
     return 0;
   }
-  loadModel(settings.model_path); // a model that cannot load stops start-up here, with its error
+  // A local model that cannot load stops start-up here, with its error; a remote one is fetched
+  // once, by the primary, which stops start-up the same way if it cannot fetch or load it.
+  if (parseModelLocation(settings.model_path, "/").kind === "file") loadModel(settings.model_path);
   return runPrimary(sources, settings);
 }
 

@@ -5,8 +5,10 @@
 import cluster from "node:cluster";
 import type { Server } from "node:http";
 import pino from "pino";
+import { describeLocation, parseModelLocation } from "../config/model-location.js";
 import type { Settings } from "../config/settings.js";
 import { BOOT_ERROR_EXIT_CODE, type PrimaryMessage, WORKER_ENV, type WorkerMessage } from "../server/ipc.js";
+import type { ModelOrigin } from "../server/model-source/index.js";
 import { buildApp, createHttpServer } from "./app.js";
 import { ConnectionDrainer } from "./drain.js";
 import { sendSnapshot, type WorkerMetrics } from "./metrics.js";
@@ -66,7 +68,10 @@ export async function runWorker(settings: Settings): Promise<void> {
   try {
     served = loadServedModel(settings.model_path, settings.model_name, snapshotFromEnvironment());
   } catch (error) {
-    return bootError(`cannot load model ${settings.model_path}`, error);
+    return bootError(
+      `cannot load model ${describeLocation(parseModelLocation(settings.model_path, "/"))}`,
+      error,
+    );
   }
   const testHooks = process.env.FORESTD_TEST_HOOKS === "1";
   const { pool, batcher, metrics } = createScoringStack(settings, served, {
@@ -231,5 +236,11 @@ function snapshotFromEnvironment(): ModelSnapshotRef | undefined {
   const path = process.env[WORKER_ENV.modelSnapshot];
   const sha256 = process.env[WORKER_ENV.modelSha256];
   if (!path || !sha256) return undefined;
-  return { path, sha256, generation: Number(process.env[WORKER_ENV.generation] ?? 0) };
+  const origin = process.env[WORKER_ENV.modelOrigin];
+  return {
+    path,
+    sha256,
+    generation: Number(process.env[WORKER_ENV.generation] ?? 0),
+    origin: origin ? (JSON.parse(origin) as ModelOrigin) : undefined,
+  };
 }
