@@ -13,9 +13,11 @@ import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/Horizo
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Service } from "kubernetes-models/v1/Service";
+import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import t from "tap";
 import { parseAllDocuments } from "yaml";
 import { loadSettings, parseBind } from "../config/load-settings.js";
+import { parseModelLocation } from "../config/model-location.js";
 import { SETTINGS } from "../config/settings.js";
 import { ROOT } from "./helpers/fixtures.js";
 
@@ -33,6 +35,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   "apps/v1/Deployment": Deployment,
   "v1/Service": Service,
   "v1/ConfigMap": ConfigMap,
+  "v1/ServiceAccount": ServiceAccount,
   "autoscaling/v2/HorizontalPodAutoscaler": HorizontalPodAutoscaler,
   "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
 };
@@ -42,7 +45,12 @@ const RSS_BOUND_BYTES = 1024 ** 3;
 interface K8sObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   // biome-ignore lint/suspicious/noExplicitAny: rendered YAML, checked field by field below
   spec?: any;
   data?: Record<string, string>;
@@ -63,17 +71,24 @@ function quantity(q: string | number): number {
   return Number(m[1]) * (m[2] ? units[m[2]] : 1);
 }
 
-for (const overlay of ["dev", "prod"]) {
+const KINDS: Record<string, string[]> = {
+  dev: ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Service"],
+  prod: ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service"],
+  eks: [
+    "ConfigMap",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "Service",
+    "ServiceAccount",
+  ],
+};
+
+for (const overlay of Object.keys(KINDS)) {
   t.test(`overlay ${overlay}`, async (t) => {
     const objects = render(overlay);
     const byKind = (kind: string) => objects.filter((o) => o.kind === kind);
-    t.same(
-      objects.map((o) => o.kind).sort(),
-      overlay === "dev"
-        ? ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Service"]
-        : ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service"],
-      "the expected objects",
-    );
+    t.same(objects.map((o) => o.kind).sort(), KINDS[overlay], "the expected objects");
 
     for (const o of objects) {
       const Model = MODELS[`${o.apiVersion}/${o.kind}`];
@@ -146,3 +161,36 @@ for (const overlay of ["dev", "prod"]) {
     }
   });
 }
+
+t.test(
+  "overlay eks: the model from S3 with the pods' IAM role (IRSA), watched, cached on a volume",
+  async (t) => {
+    const objects = render("eks");
+    const [account] = objects.filter((o) => o.kind === "ServiceAccount");
+    const [configMap] = objects.filter((o) => o.kind === "ConfigMap");
+    const [deployment] = objects.filter((o) => o.kind === "Deployment");
+    t.match(
+      account.metadata.annotations?.["eks.amazonaws.com/role-arn"],
+      /^arn:aws:iam::\d{12}:role\/[\w+=,.@-]+$/,
+      "the ServiceAccount names an IAM role",
+    );
+    const pod = deployment.spec.template.spec;
+    t.equal(pod.serviceAccountName, account.metadata.name, "the pods run as that ServiceAccount");
+    t.equal(account.metadata.namespace, deployment.metadata.namespace, "in the pods' namespace");
+
+    const { settings } = await loadSettings({ argv: [], env: configMap.data ?? {} });
+    t.equal(parseModelLocation(settings.model_path, "/").kind, "s3", "MODEL_PATH is an s3:// object");
+    t.ok(settings.model_poll_interval > 0, "MODEL_POLL_INTERVAL watches it");
+    const [container] = pod.containers;
+    const mount = container.volumeMounts.find(
+      (m: { mountPath: string }) => m.mountPath === settings.model_cache_dir,
+    );
+    t.ok(mount, "MODEL_CACHE_DIR is a mounted volume (the root filesystem is read-only)");
+    const volume = pod.volumes.find((v: { name: string }) => v.name === mount?.name);
+    t.ok(volume?.emptyDir, "an emptyDir: it outlives container restarts, not the pod");
+    t.notOk(
+      JSON.stringify(objects).match(/AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)/),
+      "no AWS keys anywhere in the manifests",
+    );
+  },
+);
