@@ -285,6 +285,7 @@ export class Arbiter {
   }
 
   async #prepareReload(): Promise<void> {
+    this.#log.info({ event: "reload_prepare" }, "reload: reading settings and model");
     let generation: Generation;
     try {
       const settings = (await loadSettings(this.#sources)).settings;

@@ -22,7 +22,8 @@ function send(message: WorkerMessage): void {
   if (process.connected && process.send) process.send(message);
 }
 
-export async function runWorker(settings: Settings): Promise<void> {
+/** `booted`: the entry's own boot heartbeat can stop, this worker's takes over. */
+export async function runWorker(settings: Settings, booted: () => void = () => undefined): Promise<void> {
   // A stop may be asked for while this worker is still booting: remember it, act once booted.
   let stopRequested: boolean | null = null;
   let stop = (graceful: boolean) => {
@@ -45,6 +46,7 @@ export async function runWorker(settings: Settings): Promise<void> {
     });
   // Heartbeats from the first instant: a boot that hangs is bounded by TIMEOUT like any silence.
   const heartbeat = setInterval(() => send({ type: "forestd:heartbeat" }), HEARTBEAT_MS);
+  booted();
   process.on("SIGTERM", () => void stop(true));
   // Ctrl-C reaches the whole process group; the primary orchestrates the stop.
   process.on("SIGINT", () => undefined);
