@@ -110,6 +110,24 @@ t.test("starts from s3://, polls, switches without a failed request, refuses bad
     "last reload time set at start",
   );
 
+  // SIGHUP fetches again, conditionally: the unchanged object is not downloaded a second time.
+  const before = s3.requests.length;
+  server.child.kill("SIGHUP");
+  await waitFor(() => server.events().some((e) => e.event === "reload_done"), 30_000);
+  t.same(
+    s3.requests
+      .slice(before)
+      .filter((r) => r.method === "GET")
+      .map((r) => r.status),
+    [304],
+    "SIGHUP asked S3 once, conditionally, and got 304",
+  );
+  t.equal(
+    (await request(`${server.url}/model`)).json.sha256,
+    sha256(version(0)),
+    "same model, new generation",
+  );
+
   // Bounded loopback load through every switch.
   const load = new Load({
     url: `${server.url}/predict`,
