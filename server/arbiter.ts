@@ -6,9 +6,14 @@
  * Signal handlers only queue the signal. One loop wakes at least twice a second, feeds queued
  * signals and a clock tick to the supervisor and carries out what it decides; worker messages and
  * exits are fed as they happen.
+ *
+ * Each generation's model is fetched here, once (server/model-source: a path, s3:// or https://,
+ * MODEL_SHA256, MODEL_CACHE_DIR); with MODEL_POLL_INTERVAL a poller watches the source and a new
+ * version reloads as SIGHUP does.
  */
 import cluster, { type Worker } from "node:cluster";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pino, { type Logger } from "pino";
@@ -25,6 +30,7 @@ import {
   type WorkerMessage,
 } from "./ipc.js";
 import { bindAll, type ListenHandle } from "./listeners.js";
+import { fetchModel, type ModelOrigin, ModelPoller } from "./model-source/index.js";
 import { type ModelSnapshot, ModelStore } from "./model-store.js";
 import { PrimaryMetrics } from "./primary-metrics.js";
 import {
@@ -43,6 +49,7 @@ interface Generation {
   readonly plan: GenerationPlan;
   readonly settings: Settings;
   readonly snapshot: ModelSnapshot;
+  readonly origin: ModelOrigin;
 }
 
 function workerEntry(): string {
@@ -73,6 +80,11 @@ export class Arbiter {
   #settings: Settings;
   #handles: ListenHandle[] = [];
   #nextGeneration = 1;
+  /** The generation serving (promoted last). */
+  #live: Generation | null = null;
+  #poller: ModelPoller | null = null;
+  /** Reloads asked for by the poller, each waiting for the reload to settle. */
+  #reloadWaiters: (() => void)[] = [];
   #wake: (() => void) | null = null;
 
   constructor(settings: Settings, sources: SettingsSources) {
@@ -97,6 +109,8 @@ export class Arbiter {
     try {
       return await this.#serve();
     } finally {
+      this.#poller?.stop();
+      this.#settleReloadWaiters(true);
       this.#clusterMetrics.close();
       for (const handle of this.#handles) handle.close();
       this.#store.close();
@@ -157,28 +171,79 @@ export class Arbiter {
     return 0;
   }
 
-  /** Reads settings' model once: validated bytes in a snapshot that every worker of the generation loads. */
+  /**
+   * Reads settings' model once: validated bytes in a snapshot that every worker of the generation
+   * loads. A reload asks the source conditionally; if the object has not changed, the new
+   * generation (new settings, say) reuses the live one's bytes.
+   */
   async #prepareGeneration(settings: Settings): Promise<Generation> {
     const id = this.#nextGeneration++;
-    // CLASS_NAMES must fit the model: refused at start and on reload, before any worker is touched.
-    const snapshot = await this.#store.prepare(settings.model_path, id, (model) =>
-      checkLabels(model, labelOptions(settings)),
-    );
-    const generation = { plan: planOf(id, settings), settings, snapshot };
+    const live = this.#live;
+    const fetched = await fetchModel(settings, live?.origin, this.metrics.observeFetch);
+    // fetchModel answers "unchanged" only when given the live origin, so `live` is set then.
+    const bytes =
+      "unchanged" in fetched
+        ? new Uint8Array(await readFile((live as Generation).snapshot.path))
+        : fetched.bytes;
+    let snapshot: ModelSnapshot;
+    try {
+      // CLASS_NAMES must fit the model: refused at start and on reload, before any worker is
+      // touched. A new object that does not fit counts as rejected, as an invalid one does: either
+      // way the source holds a model this configuration cannot serve.
+      snapshot = this.#store.prepare(bytes, fetched.origin.source, id, (model) =>
+        checkLabels(model, labelOptions(settings)),
+      );
+    } catch (error) {
+      this.metrics.rejectModel();
+      throw error;
+    }
+    const generation = { plan: planOf(id, settings), settings, snapshot, origin: fetched.origin };
     this.#generations.set(id, generation);
     return generation;
   }
 
   #activate(generation: Generation): void {
     this.#settings = generation.settings;
+    this.#live = generation;
     const { settings, snapshot, plan } = generation;
     this.metrics.setModel(settings.model_name, snapshot.sha256, snapshot.objective, plan.id);
+    this.metrics.modelReloaded();
+    // Settings may have changed with the reload (MODEL_PATH, MODEL_POLL_INTERVAL): a fresh poller.
+    this.#poller?.stop();
+    this.#poller = new ModelPoller(
+      settings,
+      () => this.#live?.origin,
+      () => this.#reloadForNewVersion(),
+      this.#log,
+      this.metrics.observeFetch,
+    );
+    this.#poller.start();
+  }
+
+  /** The poller saw a new version: reload as SIGHUP does, and resolve once that has settled. */
+  #reloadForNewVersion(): Promise<void> {
+    if (!this.#supervisor) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#reloadWaiters.push(resolve);
+      this.#feed({ type: "signal", signal: "SIGHUP", now: Date.now() });
+      this.#wakeUp();
+    });
+  }
+
+  /** Resolves the poller's wait once no reload is being prepared, booted or queued. */
+  #settleReloadWaiters(force = false): void {
+    const s = this.#supervisor;
+    const settled =
+      force || !s || s.stopping !== null || (!s.preparing && s.pending === null && !s.reloadQueued);
+    if (!settled || this.#reloadWaiters.length === 0) return;
+    for (const resolve of this.#reloadWaiters.splice(0)) resolve();
   }
 
   #feed(event: SupervisorEvent): void {
     const supervisor = this.#supervisor;
     if (!supervisor) return;
     for (const action of supervisor.handle(event)) this.#carryOut(action);
+    this.#settleReloadWaiters();
   }
 
   #carryOut(action: SupervisorAction): void {
@@ -244,9 +309,17 @@ export class Arbiter {
     }
     if (generation.settings.bind.join() !== this.#settings.bind.join())
       this.#log.warn({ event: "reload_bind_ignored" }, "BIND changes take effect on restart, not on reload");
+    const { origin } = generation;
     this.#log.info(
-      { event: "reload_model", generation: generation.plan.id, sha256: generation.snapshot.sha256 },
-      `reload: model ${generation.settings.model_path} read and validated`,
+      {
+        event: "reload_model",
+        generation: generation.plan.id,
+        sha256: generation.snapshot.sha256,
+        source: origin.source,
+        etag: origin.etag,
+        version_id: origin.versionId,
+      },
+      `reload: model ${origin.source} read and validated`,
     );
     this.#feed({ type: "reload-prepared", plan: generation.plan, now: Date.now() });
     this.#wakeUp();
@@ -259,6 +332,7 @@ export class Arbiter {
       [WORKER_ENV.generation]: String(id),
       [WORKER_ENV.modelSnapshot]: generation.snapshot.path,
       [WORKER_ENV.modelSha256]: generation.snapshot.sha256,
+      [WORKER_ENV.modelOrigin]: JSON.stringify(generation.origin),
     });
     this.#cluster.set(worker.id, worker);
     this.#log.info(

@@ -11,6 +11,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { loadSettings, parseBind, SettingsError, settingsHelp } from "../config/load-settings.js";
+import { parseModelLocation } from "../config/model-location.js";
 import {
   answersFor,
   defaultModelPath,
@@ -182,10 +183,14 @@ async function serve(args: string[]): Promise<number> {
     process.stdout.write(`${settingsHelp()}\n`);
     return 0;
   }
-  // A model that cannot load, or CLASS_NAMES that do not fit it, stop start-up here, with the reason.
-  const model = loadModel(settings.model_path);
-  const problem = settings.class_names.length > 0 ? classNamesProblem(model, settings.class_names) : null;
-  if (problem) throw new SettingsError(problem);
+  // A local model that cannot load, or CLASS_NAMES that do not fit it, stop start-up here, with the
+  // reason; a remote one is fetched once, by the primary, which stops start-up the same way if it
+  // cannot fetch or load it or CLASS_NAMES do not fit.
+  if (parseModelLocation(settings.model_path, "/").kind === "file") {
+    const model = loadModel(settings.model_path);
+    const problem = settings.class_names.length > 0 ? classNamesProblem(model, settings.class_names) : null;
+    if (problem) throw new SettingsError(problem);
+  }
   return runPrimary(sources, settings);
 }
 

@@ -62,4 +62,6 @@ export const WORKER_ENV = {
   generation: "FORESTD_GENERATION",
   modelSnapshot: "FORESTD_MODEL_SNAPSHOT",
   modelSha256: "FORESTD_MODEL_SHA256",
+  /** JSON: where the bytes came from (source without credentials, ETag, version, fetched at), for /model. */
+  modelOrigin: "FORESTD_MODEL_ORIGIN",
 } as const;

@@ -1,8 +1,9 @@
 /**
  * The model bytes each generation owns.
  *
- * The primary reads MODEL_PATH once per generation (at start and on each reload), validates the
- * bytes by loading them with the engine, and writes them to a content-addressed snapshot
+ * The primary reads MODEL_PATH once per generation (at start and on each reload; a path, S3 or
+ * HTTPS through server/model-source), validates the bytes by loading them with the engine, and
+ * writes them to a content-addressed snapshot
  * (`<sha256>.model`) in a private runtime directory that only it writes and that it removes at exit.
  * Every worker of the generation — first boot, respawn, TTIN, MAX_REQUESTS or TIMEOUT replacement —
  * loads exactly that snapshot and checks its digest, so a file replaced or corrupted on disk after
@@ -12,43 +13,36 @@ import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadModel, type Model, readModelBytes } from "../model/index.js";
+import { loadModel, type Model } from "../model/index.js";
 
 export interface ModelSnapshot {
   readonly sha256: string;
   /** The file every worker of the generation loads. */
   readonly path: string;
-  /** Where the bytes came from (MODEL_PATH as given). */
+  /** Where the bytes came from (MODEL_PATH without credentials or query string). */
   readonly source: string;
   readonly objective: string;
 }
 
-/** How a generation's bytes are obtained: a local read today; remote sources plug in here. */
-export type ModelReader = (source: string) => Promise<Uint8Array> | Uint8Array;
-
-export const readLocalModel: ModelReader = (source) => readModelBytes(source);
-
 export class ModelStore {
   readonly dir: string;
-  readonly #read: ModelReader;
   /** Snapshot digest → generations using it. */
   readonly #users = new Map<string, Set<number>>();
 
-  constructor(read: ModelReader = readLocalModel, dir = mkdtempSync(join(tmpdir(), "forestd-"))) {
-    this.#read = read;
+  constructor(dir = mkdtempSync(join(tmpdir(), "forestd-"))) {
     this.dir = dir;
   }
 
   /**
-   * Reads, validates and snapshots the model for `generation`; throws (a ModelError, or what
+   * Validates and snapshots the model's bytes for `generation`; throws (a ModelError, or what
    * `check` throws) if it is not servable.
    */
-  async prepare(
+  prepare(
+    bytes: Uint8Array,
     source: string,
     generation: number,
     check: (model: Model) => void = () => {},
-  ): Promise<ModelSnapshot> {
-    const bytes = await this.#read(source);
+  ): ModelSnapshot {
     // Refuse a bad model (or settings that do not fit it, via `check`) here, before any worker is touched.
     const model = loadModel(bytes);
     check(model);

@@ -1,9 +1,11 @@
 /**
- * The primary's own metrics: worker count, restarts by reason, boot failures, and the model being
- * served. Every label value that is known in advance starts at 0, so that `increase()` sees the
- * first event (Prometheus instrumentation practice).
+ * The primary's own metrics: worker count, restarts by reason, boot failures, the model being
+ * served, and how fetching it from its source (path, S3, HTTPS) goes. Every label value that is
+ * known in advance starts at 0, so that `increase()` sees the first event (Prometheus
+ * instrumentation practice).
  */
-import { Counter, Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { FETCH_RESULTS, type FetchResult } from "./model-source/index.js";
 import { RESTART_REASONS } from "./supervisor.js";
 
 export class PrimaryMetrics {
@@ -11,6 +13,9 @@ export class PrimaryMetrics {
   readonly restarts: Counter<"reason">;
   readonly bootFailures: Counter;
   readonly #modelInfo: Gauge<"model" | "version" | "objective" | "generation">;
+  readonly #fetches: Counter<"result">;
+  readonly #fetchDuration: Histogram;
+  readonly #lastReload: Gauge;
 
   constructor(servingWorkers: () => number) {
     const registers = [this.registry];
@@ -40,6 +45,39 @@ export class PrimaryMetrics {
       labelNames: ["model", "version", "objective", "generation"],
       registers,
     });
+    this.#fetches = new Counter({
+      name: "forestd_model_fetch_total",
+      help: "Fetches and checks of the model's source, by result: fetched (bytes read), unchanged (the served version is current), failed (unreachable, denied, missing, timed out), rejected (wrong MODEL_SHA256, not a valid model, or one CLASS_NAMES does not fit).",
+      labelNames: ["result"],
+      registers,
+    });
+    for (const result of FETCH_RESULTS) this.#fetches.inc({ result }, 0);
+    this.#fetchDuration = new Histogram({
+      name: "forestd_model_fetch_duration_seconds",
+      help: "Time to fetch (or check) the model from its source, whatever the result.",
+      buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    });
+    this.#lastReload = new Gauge({
+      name: "forestd_model_last_reload_timestamp_seconds",
+      help: "When the model now served started serving (Unix time): at start, then at each successful reload.",
+      registers,
+    });
+  }
+
+  /** A fetch (or a poll's check) of the model's source ended with `result` after `seconds`. */
+  readonly observeFetch = (result: FetchResult, seconds: number): void => {
+    this.#fetches.inc({ result });
+    this.#fetchDuration.observe(seconds);
+  };
+
+  /** The model fetched was refused after download (does not parse, fails validation, or CLASS_NAMES does not fit it). */
+  rejectModel(): void {
+    this.#fetches.inc({ result: "rejected" });
+  }
+
+  modelReloaded(at = Date.now()): void {
+    this.#lastReload.set(at / 1000);
   }
 
   setModel(model: string, version: string, objective: string, generation: number): void {

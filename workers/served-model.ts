@@ -1,12 +1,17 @@
 /** The model a worker serves: the engine's model plus what the API reports about the file. */
 import { createHash } from "node:crypto";
+import { describeLocation, parseModelLocation } from "../config/model-location.js";
 import { loadModel, type Model, type ModelInfo, type Objective, readModelBytes } from "../model/index.js";
 import { checkLabels, classCount, DEFAULT_LABELS, type LabelOptions, labelNames } from "../model/outputs.js";
+import type { ModelOrigin } from "../server/model-source/index.js";
 
 export interface ServedModel {
   readonly name: string;
-  /** MODEL_PATH as configured (the primary read it; workers load the generation's snapshot). */
+  /** MODEL_PATH as configured, without credentials or query string (the primary read it; workers
+   *  load the generation's snapshot). */
   readonly path: string;
+  /** Where and when the primary fetched the bytes (ETag, S3 version); just the path outside a cluster. */
+  readonly origin: Partial<ModelOrigin> & { source: string };
   readonly sha256: string;
   /** The file the model was read from: the generation's immutable snapshot in a cluster. Scoring
    *  threads load this one, never MODEL_PATH, so they score exactly what the worker validated. */
@@ -28,6 +33,7 @@ export interface ModelSnapshotRef {
   readonly path: string;
   readonly sha256: string;
   readonly generation: number;
+  readonly origin?: ModelOrigin;
 }
 
 export function loadServedModel(
@@ -45,9 +51,11 @@ export function loadServedModel(
   const info = model.info();
   const classCountOf = classCount(model);
   const names = labelNames(model, labels);
+  const source = snapshot?.origin?.source ?? describeLocation(parseModelLocation(path, "/"));
   return {
     name,
-    path,
+    path: source,
+    origin: snapshot?.origin ?? { source },
     sha256,
     file: snapshot?.path ?? path,
     generation: snapshot?.generation ?? 0,

@@ -6,9 +6,11 @@ import cluster from "node:cluster";
 import type { Server } from "node:http";
 import { setPriority } from "node:os";
 import pino from "pino";
+import { describeLocation, parseModelLocation } from "../config/model-location.js";
 import type { Settings } from "../config/settings.js";
 import { labelOptions } from "../model/outputs.js";
 import { BOOT_ERROR_EXIT_CODE, type PrimaryMessage, WORKER_ENV, type WorkerMessage } from "../server/ipc.js";
+import type { ModelOrigin } from "../server/model-source/index.js";
 import { buildApp, createHttpServer } from "./app.js";
 import { ConnectionDrainer } from "./drain.js";
 import { sendSnapshot, type WorkerMetrics } from "./metrics.js";
@@ -78,7 +80,10 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
       labelOptions(settings),
     );
   } catch (error) {
-    return bootError(`cannot load model ${settings.model_path}`, error);
+    return bootError(
+      `cannot load model ${describeLocation(parseModelLocation(settings.model_path, "/"))}`,
+      error,
+    );
   }
   const { pool, batcher, inline, metrics } = createScoringStack(settings, served, {
     sendMetricsDelta: (delta) => send({ type: "forestd:metrics-delta", delta }),
@@ -236,5 +241,11 @@ function snapshotFromEnvironment(): ModelSnapshotRef | undefined {
   const path = process.env[WORKER_ENV.modelSnapshot];
   const sha256 = process.env[WORKER_ENV.modelSha256];
   if (!path || !sha256) return undefined;
-  return { path, sha256, generation: Number(process.env[WORKER_ENV.generation] ?? 0) };
+  const origin = process.env[WORKER_ENV.modelOrigin];
+  return {
+    path,
+    sha256,
+    generation: Number(process.env[WORKER_ENV.generation] ?? 0),
+    origin: origin ? (JSON.parse(origin) as ModelOrigin) : undefined,
+  };
 }

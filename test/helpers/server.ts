@@ -4,8 +4,10 @@ import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { join } from "node:path";
 import { freePort } from "../../scripts/loopback.js";
 import { ROOT } from "./fixtures.js";
+import { waitFor } from "./wait.js";
 
-export { freePort };
+// waitFor lives in wait.ts so that unit tests can poll without importing this (process-level) helper.
+export { freePort, waitFor };
 
 export const CLI = join(ROOT, "dist", "server", "cli.js");
 
@@ -76,26 +78,6 @@ export async function startServer(
     output,
   );
   return server;
-}
-
-/** Polls `check` until it returns true; throws after `timeoutMs` or when `abort` says so. */
-export async function waitFor(
-  check: () => Promise<boolean> | boolean,
-  timeoutMs: number,
-  abort: () => boolean = () => false,
-  context = "",
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (abort()) throw new Error(`gave up waiting: the process exited\n${context}`);
-    try {
-      if (await check()) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms`);
 }
 
 export interface JsonResponse {

@@ -26,6 +26,12 @@ export async function operationalRoutes(app: FastifyInstance, deps: OperationalD
     name: served.name,
     path: served.path,
     sha256: served.sha256,
+    // Where the primary fetched it: s3://… or https://… (no credentials, no query string) or a path.
+    source: served.origin.source,
+    etag: served.origin.etag ?? null,
+    version_id: served.origin.versionId ?? null,
+    last_modified: served.origin.lastModified ?? null,
+    fetched_at: served.origin.fetchedAt ?? null,
     generation: served.generation,
     objective: served.info.objective,
     task: served.info.task,

@@ -1,0 +1,101 @@
+/**
+ * What MODEL_PATH may name: a local file (plain path or file:// URL), an S3 object
+ * (s3://bucket/key) or an HTTPS URL. Parsed once when settings load, so a typo stops start-up
+ * with a settings error rather than a failed download later.
+ */
+import { basename, extname, isAbsolute, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export type ModelLocation =
+  | { readonly kind: "file"; readonly path: string }
+  | { readonly kind: "s3"; readonly bucket: string; readonly key: string }
+  | { readonly kind: "https"; readonly url: URL };
+
+const SCHEME = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//;
+/** S3 bucket names (also the looser legacy ones: capitals, underscores) of 3–255 characters. */
+const BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$/;
+
+export class ModelLocationError extends Error {}
+
+/** A plain path is resolved against `cwd`; a URL must use a scheme forestd can fetch. */
+export function parseModelLocation(value: string, cwd: string): ModelLocation {
+  const scheme = SCHEME.exec(value)?.[1]?.toLowerCase();
+  if (scheme === undefined) return { kind: "file", path: isAbsolute(value) ? value : resolve(cwd, value) };
+  switch (scheme) {
+    case "file":
+      try {
+        return { kind: "file", path: fileURLToPath(value) };
+      } catch (error) {
+        throw new ModelLocationError(`${value} is not a file URL: ${(error as Error).message}`);
+      }
+    case "s3": {
+      // Parsed by hand, not with URL: a key is taken literally (spaces, %, ?), as the AWS CLI does.
+      const rest = value.slice("s3://".length);
+      const slash = rest.indexOf("/");
+      const bucket = slash < 0 ? rest : rest.slice(0, slash);
+      const key = slash < 0 ? "" : rest.slice(slash + 1);
+      if (!BUCKET.test(bucket)) throw new ModelLocationError(`s3://${bucket}/…: not a valid bucket name`);
+      if (key === "" || key.endsWith("/"))
+        throw new ModelLocationError(
+          `s3://${bucket}/${key} names no object: give s3://bucket/path/to/model.json`,
+        );
+      return { kind: "s3", bucket, key };
+    }
+    case "https": {
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        throw new ModelLocationError(`${redactUrlText(value)} is not a valid URL`);
+      }
+      return { kind: "https", url };
+    }
+    case "http":
+      throw new ModelLocationError(
+        `${redactUrlText(value)}: plain http is refused (anyone on the path could swap the model); use https://`,
+      );
+    default:
+      throw new ModelLocationError(
+        `${redactUrlText(value)}: unsupported scheme "${scheme}:"; use a path, file://, s3:// or https://`,
+      );
+  }
+}
+
+/**
+ * The location as logs, errors, /model and metrics may show it: no user:password, no query string
+ * (a presigned URL's signature is a credential), no fragment.
+ */
+export function describeLocation(location: ModelLocation): string {
+  switch (location.kind) {
+    case "file":
+      return location.path;
+    case "s3":
+      return `s3://${location.bucket}/${location.key}`;
+    case "https":
+      return `${location.url.protocol}//${location.url.host}${location.url.pathname}`;
+  }
+}
+
+/** Redacts a string that failed to parse as a location: drops userinfo and everything from ? or #. */
+function redactUrlText(text: string): string {
+  return text.replace(/^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)[^/@]*@/, "$1").replace(/[?#].*$/, "");
+}
+
+/** The model's default name: its file name without extension, whatever the scheme. */
+export function locationBaseName(location: ModelLocation): string {
+  const path =
+    location.kind === "file"
+      ? location.path
+      : location.kind === "s3"
+        ? location.key
+        : safeDecode(location.url.pathname);
+  return basename(path, extname(path));
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,50 @@
+/** Where a model's bytes came from, and how to tell whether the source has a newer version. */
+
+/** The validators a source gives for one version of the object (all optional: servers differ). */
+export interface Validators {
+  etag?: string;
+  versionId?: string;
+  /** ISO 8601. */
+  lastModified?: string;
+}
+
+export interface ModelOrigin extends Validators {
+  /** The source as describeLocation shows it: no credentials, no query string. */
+  source: string;
+  /** Hex SHA-256 of the bytes. */
+  sha256: string;
+  /** When these bytes were fetched or last confirmed current (ISO 8601). */
+  fetchedAt: string;
+}
+
+export interface FetchedModel {
+  bytes: Uint8Array;
+  sha256: string;
+  origin: ModelOrigin;
+}
+
+/** The source still holds the version the caller has (`origin` is refreshed: fetchedAt, validators). */
+export interface UnchangedModel {
+  unchanged: true;
+  origin: ModelOrigin;
+}
+
+/**
+ * Whether two descriptions are of the same version, by the strongest validator both have:
+ * S3 version id, then ETag, then Last-Modified, then the content digest.
+ */
+export function sameVersion(
+  a: Validators & { sha256?: string },
+  b: Validators & { sha256?: string },
+): boolean {
+  if (a.versionId && b.versionId) return a.versionId === b.versionId;
+  if (a.etag && b.etag) return a.etag === b.etag;
+  if (a.lastModified && b.lastModified) return a.lastModified === b.lastModified;
+  if (a.sha256 && b.sha256) return a.sha256 === b.sha256;
+  return false;
+}
+
+export function validatorsOf(origin: ModelOrigin): Validators {
+  const { etag, versionId, lastModified } = origin;
+  return { etag, versionId, lastModified };
+}
