@@ -14,8 +14,9 @@ import cluster, { type Worker } from "node:cluster";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
 import { loadSettings, parseBind, type SettingsSources } from "../config/load-settings.js";
+import { createLogger } from "../config/logger.js";
 import type { Settings } from "../config/settings.js";
 import { loadModel, packageRoot } from "../model/index.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
@@ -80,7 +81,7 @@ export class Arbiter {
     this.#sources = sources;
     this.#target = settings.workers;
     this.#settingsByGeneration.set(this.#live, settings);
-    this.#log = pino({ level: settings.log_level, base: { pid: process.pid, role: "primary" } });
+    this.#log = createLogger(settings, { pid: process.pid, role: "primary" });
     this.metrics = new PrimaryMetrics(() => this.#servingCount());
     this.#clusterMetrics = new ClusterMetrics(this.metrics, () =>
       [...this.#workers.values()].map((w) => w.worker),

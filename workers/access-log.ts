@@ -1,6 +1,6 @@
 /**
- * One access-log line per request (pino JSON): method, path, status, duration, rows, client
- * address (X-Forwarded-For when the peer is a trusted proxy); and the request metrics.
+ * One access-log line per request (pino JSON): request id, method, path, status, duration, rows,
+ * client address (X-Forwarded-For when the peer is a trusted proxy); and the request metrics.
  */
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
@@ -21,6 +21,7 @@ export function installAccessLog(
     metrics.requestDuration.observe(labels, seconds);
     if (enabled) {
       access.info({
+        request_id: request.id,
         method: request.method,
         path: request.url.length > 512 ? `${request.url.slice(0, 512)}…` : request.url,
         status: reply.statusCode,

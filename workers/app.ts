@@ -2,6 +2,7 @@
  * Builds a worker's Fastify application: settings → server options, error handling, access log,
  * routes, OpenAPI. Plain to test: `buildApp(...)` then `app.inject(...)`, no cluster needed.
  */
+import { randomUUID } from "node:crypto";
 import { createServer, type RequestListener, type Server, STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import swagger from "@fastify/swagger";
@@ -13,6 +14,7 @@ import { installAccessLog } from "./access-log.js";
 import { OverloadedError, UrlTooLongError } from "./errors.js";
 import { installErrorHandling } from "./http-errors.js";
 import type { WorkerMetrics } from "./metrics.js";
+import { genReqId, REQUEST_ID_HEADER } from "./request-id.js";
 import { oipRoutes } from "./routes/oip.js";
 import { operationalRoutes } from "./routes/operational.js";
 import { predictRoutes } from "./routes/predict.js";
@@ -61,9 +63,11 @@ function clientErrorHandler(error: Error & { code?: string }, socket: Socket): v
       : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
         ? [408, "FORESTD_ERR_CLIENT_TIMEOUT", "the request did not arrive in time"]
         : [400, "FORESTD_ERR_BAD_REQUEST", `malformed HTTP request (${error.code ?? "parse error"})`];
-  const body = JSON.stringify({ statusCode: status, code, error: STATUS_CODES[status], message });
+  // The request was never parsed, so its X-Request-Id is unknown: the answer gets an id of its own.
+  const requestId = randomUUID();
+  const body = JSON.stringify({ statusCode: status, code, error: STATUS_CODES[status], message, requestId });
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${REQUEST_ID_HEADER}: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
   );
 }
 
@@ -95,7 +99,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     serverFactory: (handler) => createHttpServer(settings, gate(handler)),
     loggerInstance: deps.logger as FastifyBaseLogger,
     // One access-log line per request comes from access-log.ts instead of Fastify's two.
-    logController: new LogController({ disableRequestLogging: true }),
+    // request.log lines carry the request id as request_id, as the access log does.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "request_id" }),
+    // X-Request-Id, checked (request-id.ts), else a fresh UUID.
+    genReqId,
+    requestIdHeader: false,
     bodyLimit: settings.body_limit,
     trustProxy: trustProxyOption(settings.forwarded_allow_ips),
     return503OnClosing: true,
@@ -110,7 +118,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     "gatedRouting",
     gate((request, response) => app.routing(request, response)),
   );
-  app.addHook("onRequest", (request, _reply, done) => {
+  app.addHook("onRequest", (request, reply, done) => {
+    reply.header(REQUEST_ID_HEADER, request.id);
     done(
       request.url.length > settings.max_url_length
         ? new UrlTooLongError(String(settings.max_url_length))
@@ -133,6 +142,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  if (settings.swagger_ui) await registerSwaggerUi(app);
 
   const metricsText =
     deps.metricsText ??
@@ -184,4 +194,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     metricsText,
   });
   return app;
+}
+
+/**
+ * SWAGGER_UI: the UI at /docs, loaded only when asked for. Its scripts, styles and images come
+ * from the package itself (@fastify/swagger-ui bundles swagger-ui-dist), and the CSP on them says
+ * so: a browser may load nothing but this server's own files, and Swagger UI's online validator
+ * badge stays off.
+ */
+async function registerSwaggerUi(app: FastifyInstance): Promise<void> {
+  const { default: swaggerUi } = await import("@fastify/swagger-ui");
+  await app.register(swaggerUi, {
+    routePrefix: "/docs",
+    validatorUrl: false,
+    staticCSP:
+      "default-src 'self'; base-uri 'self'; connect-src 'self'; font-src 'self' data:; frame-ancestors 'self'; img-src 'self' data:; object-src 'none'; script-src 'self'; script-src-attr 'none'; style-src 'self' 'unsafe-inline'",
+  });
 }

@@ -16,6 +16,7 @@ import {
   UnsupportedMediaTypeError,
 } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
+import { REQUEST_ID_HEADER } from "./request-id.js";
 import { DeadlinePassedError, OverloadedError as QueueFullError } from "./scoring/batcher.js";
 import { ScoringTimeoutError } from "./scoring/scoring-pool.js";
 
@@ -108,6 +109,8 @@ export function installErrorHandling(app: FastifyInstance, bodyLimit: number, me
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, status: number, error: Known): void {
   if (status === 503 && !reply.hasHeader("retry-after")) reply.header("retry-after", "1");
+  // Also set in onRequest; repeated here for errors Fastify raises before that hook runs.
+  reply.header(REQUEST_ID_HEADER, request.id);
   // The Open Inference Protocol's error body is {"error": "<message>"}; ours adds the code.
   const oip = request.url.startsWith("/v2");
   reply
@@ -120,5 +123,6 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, status: 
       message: error.message,
       ...(error.row !== undefined ? { row: error.row } : {}),
       ...(error.field !== undefined ? { field: error.field } : {}),
+      requestId: request.id,
     });
 }

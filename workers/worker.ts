@@ -4,8 +4,8 @@
  */
 import cluster from "node:cluster";
 import type { Server } from "node:http";
-import pino from "pino";
 import { parseBind } from "../config/load-settings.js";
+import { createLogger } from "../config/logger.js";
 import type { Settings } from "../config/settings.js";
 import { BOOT_ERROR_EXIT_CODE, type PrimaryMessage, type WorkerMessage } from "../server/ipc.js";
 import { buildApp, createHttpServer } from "./app.js";
@@ -39,10 +39,7 @@ export async function runWorker(settings: Settings): Promise<void> {
   // The primary is gone (killed -9): nobody will route to us or stop us.
   process.on("disconnect", () => void stop(true));
 
-  const logger = pino({
-    level: settings.log_level,
-    base: { pid: process.pid, worker: cluster.worker?.id ?? 0 },
-  });
+  const logger = createLogger(settings, { pid: process.pid, worker: cluster.worker?.id ?? 0 });
   const bootError = (what: string, error: unknown): never => {
     const message = `${what}: ${(error as Error).message}`;
     logger.fatal({ event: "boot_error", err: error }, message);

@@ -1,11 +1,15 @@
 /** An in-process worker app (real model, real scoring threads) for fastify.inject tests. */
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import { loadSettings } from "../../config/load-settings.js";
 import { buildApp } from "../../workers/app.js";
 import { createScoringStack } from "../../workers/scoring-stack.js";
 import { loadServedModel } from "../../workers/served-model.js";
 
-export async function testApp(argv: string[] = [], env: Record<string, string> = {}) {
+export async function testApp(
+  argv: string[] = [],
+  env: Record<string, string> = {},
+  logger: Logger = pino({ level: "silent" }),
+) {
   const { settings } = await loadSettings({ argv, env: { ACCESS_LOG: "off", ...env }, cwd: process.cwd() });
   const served = loadServedModel(settings.model_path, settings.model_name);
   const { pool, batcher, metrics } = createScoringStack(settings, served, { testHooks: true });
@@ -15,7 +19,7 @@ export async function testApp(argv: string[] = [], env: Record<string, string> =
     served,
     batcher,
     metrics,
-    logger: pino({ level: "silent" }),
+    logger,
     isReady: () => ready,
   });
   return {

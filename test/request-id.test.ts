@@ -1,0 +1,194 @@
+/** Request ids (X-Request-Id) on every answer, in error bodies and in the access log; LOG_FORMAT. */
+import { createServer } from "node:http";
+import { Writable } from "node:stream";
+import t from "tap";
+import { createLogger } from "../config/logger.js";
+import { WorkerMetrics } from "../workers/metrics.js";
+import { MAX_REQUEST_ID_LENGTH, requestId } from "../workers/request-id.js";
+import { shedGate } from "../workers/shed-gate.js";
+import { testApp } from "./helpers/app.js";
+import { postJson, startServer } from "./helpers/server.js";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const ROW = { height: 180, weight: 80, shoe_size: 44 };
+
+/** Log lines written to memory, parsed. */
+function memoryLog() {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split("\n")) if (line) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { lines, stream };
+}
+
+t.test("an id is kept when plain and short, else replaced by a UUID", async (t) => {
+  for (const kept of [
+    "abc-123",
+    "0f8fad5b-d9cb-469f-a165-70867728950e",
+    "Root=1-5759e988-bd862e3f:x/y+z=",
+    "a".repeat(MAX_REQUEST_ID_LENGTH),
+  ]) {
+    t.equal(requestId(kept), kept, `kept: ${kept.slice(0, 40)}`);
+  }
+  for (const replaced of [
+    undefined,
+    "",
+    "a b",
+    'a"b',
+    "a\\b",
+    "é",
+    "a".repeat(MAX_REQUEST_ID_LENGTH + 1),
+    ["a", "b"],
+  ]) {
+    t.match(requestId(replaced), UUID, `replaced: ${JSON.stringify(replaced)?.slice(0, 40)}`);
+  }
+  t.not(requestId(undefined), requestId(undefined), "each made id is new");
+});
+
+t.test("every answer carries X-Request-Id; every error body its requestId", async (t) => {
+  const log = memoryLog();
+  const { app, close } = await testApp(
+    [],
+    { ACCESS_LOG: "on" },
+    createLogger({ log_level: "info", log_format: "json" }, {}, log.stream),
+  );
+  t.teardown(close);
+  const post = (url: string, payload: unknown, headers: Record<string, string> = {}) =>
+    app.inject({
+      method: "POST",
+      url,
+      payload: JSON.stringify(payload),
+      headers: { "content-type": "application/json", ...headers },
+    });
+
+  const made = await post("/predict", ROW);
+  t.equal(made.statusCode, 200);
+  t.match(made.headers["x-request-id"], UUID, "made when absent");
+  const given = await post("/predict", ROW, { "x-request-id": "client-42" });
+  t.equal(given.headers["x-request-id"], "client-42", "the caller's id is returned");
+  const odd = await post("/predict", ROW, { "x-request-id": "x".repeat(300) });
+  t.match(odd.headers["x-request-id"], UUID, "an over-long id is replaced");
+  t.match((await app.inject("/healthz")).headers["x-request-id"], UUID, "operational routes too");
+
+  const cases: [string, Promise<Awaited<ReturnType<typeof app.inject>>>, number][] = [
+    ["invalid input", post("/predict", { instances: [["x"]] }, { "x-request-id": "e-400" }), 400],
+    [
+      "invalid JSON",
+      app.inject({
+        method: "POST",
+        url: "/predict",
+        payload: "{",
+        headers: { "content-type": "application/json", "x-request-id": "e-json" },
+      }),
+      400,
+    ],
+    [
+      "unsupported media type",
+      app.inject({
+        method: "POST",
+        url: "/predict",
+        payload: "x",
+        headers: { "content-type": "text/plain", "x-request-id": "e-415" },
+      }),
+      415,
+    ],
+    ["no such route", app.inject({ url: "/nowhere", headers: { "x-request-id": "e-404" } }), 404],
+    [
+      "OIP: unknown model",
+      post(
+        "/v2/models/nope/infer",
+        { inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", data: [1, 2, 3] }] },
+        { "x-request-id": "e-oip" },
+      ),
+      404,
+    ],
+    [
+      "OIP: invalid input",
+      post(
+        "/v2/models/default/infer",
+        { inputs: [{ name: "x", shape: [1, 1], datatype: "FP32", data: [1] }] },
+        { "x-request-id": "e-oip-400" },
+      ),
+      400,
+    ],
+    [
+      "URL too long",
+      app.inject({ url: `/predict?${"a".repeat(9000)}`, headers: { "x-request-id": "e-414" } }),
+      414,
+    ],
+  ];
+  for (const [what, pending, status] of cases) {
+    const r = await pending;
+    t.equal(r.statusCode, status, `${what}: ${status}`);
+    const id = r.headers["x-request-id"];
+    t.match(id, /^e-/, `${what}: the caller's id in the header`);
+    t.equal(r.json().requestId, id, `${what}: and in the body`);
+  }
+
+  const access = log.lines.filter((l) => l.log === "access");
+  t.equal(access.length, 4 + cases.length, "one access line per request");
+  t.match(access[1], { request_id: "client-42", path: "/predict", status: 200, level: 30, time: Number });
+  t.match(
+    access.find((l) => l.status === 404),
+    { request_id: "e-404" },
+  );
+});
+
+t.test("the shed gate's 503 carries an id too", async (t) => {
+  const metrics = new WorkerMetrics({ queueRows: () => 0, poolUtilization: () => 0 });
+  const server = createServer(shedGate(() => false, metrics)((_q, s) => s.end()));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.teardown(() => server.close());
+  const { port } = server.address() as { port: number };
+  for (const [sent, expected] of [
+    ["shed-1", /^shed-1$/],
+    [undefined, UUID],
+    ["bad id", UUID],
+  ] as const) {
+    const r = await fetch(`http://127.0.0.1:${port}/predict`, {
+      method: "POST",
+      body: "{}",
+      headers: sent ? { "x-request-id": sent } : {},
+    });
+    t.equal(r.status, 503);
+    const id = r.headers.get("x-request-id");
+    t.match(id, expected, `header for ${sent}`);
+    const text = await r.text();
+    t.equal(Number(r.headers.get("content-length")), Buffer.byteLength(text), "content-length right");
+    t.match(JSON.parse(text), { statusCode: 503, code: "FORESTD_ERR_OVERLOADED", requestId: id });
+  }
+});
+
+t.test("LOG_FORMAT=json-iso: ISO times and level names, in the primary and the workers", async (t) => {
+  const server = await startServer({ WORKERS: "1", LOG_FORMAT: "json-iso" });
+  let stopped = false;
+  t.teardown(() => (stopped ? undefined : server.stop()));
+  const r = await postJson(`${server.url}/predict`, ROW, { "x-request-id": "loki-1" });
+  t.equal(r.headers["x-request-id"], "loki-1");
+  await server.stop();
+  stopped = true;
+  const events = server.events();
+  t.ok(
+    events.some((e) => e.role === "primary"),
+    "primary lines",
+  );
+  t.ok(
+    events.some((e) => e.worker === 1),
+    "worker lines",
+  );
+  for (const e of events) {
+    t.match(e.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, `ISO time: ${e.msg ?? e.log}`);
+    t.ok(
+      ["trace", "debug", "info", "warn", "error", "fatal"].includes(e.level as string),
+      `level name: ${e.level}`,
+    );
+  }
+  t.match(
+    events.find((e) => e.log === "access" && e.method === "POST"),
+    { request_id: "loki-1", method: "POST", path: "/predict", status: 200, level: "info" },
+    "the access line has the request id",
+  );
+});
