@@ -7,7 +7,12 @@ import { createServer, type RequestListener, type Server, STATUS_CODES } from "n
 import type { Socket } from "node:net";
 import swagger from "@fastify/swagger";
 import underPressurePlugin from "@fastify/under-pressure";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyPluginCallback,
+  LogController,
+} from "fastify";
 import type { Logger } from "pino";
 import type { Settings } from "../config/settings.js";
 import { installAccessLog } from "./access-log.js";
@@ -42,6 +47,8 @@ export interface AppDeps {
   logger: Logger;
   isReady(): boolean;
   metricsText?(): Promise<{ contentType: string; body: string }>;
+  /** @fastify/otel's plugin when tracing is on (tracing/otel.ts); absent, nothing is traced. */
+  tracingPlugin?: FastifyPluginCallback;
 }
 
 /** FORWARDED_ALLOW_IPS → Fastify's trustProxy: `*` trusts every hop, else the listed addresses. */
@@ -113,6 +120,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // createHttpServer installs the JSON client-error answer itself, for every server alike.
     clientErrorHandler: () => {},
   });
+  // First, so that its request span opens before any other hook runs and wraps every handler.
+  if (deps.tracingPlugin) await app.register(deps.tracingPlugin);
   app.decorateRequest("forestdRows", 0);
   app.decorate(
     "gatedRouting",

@@ -4,7 +4,7 @@
  */
 import type { Settings } from "../config/settings.js";
 import { WorkerMetrics } from "./metrics.js";
-import { Batcher } from "./scoring/batcher.js";
+import { Batcher, type BatchTracer } from "./scoring/batcher.js";
 import { ScoringPool } from "./scoring/scoring-pool.js";
 import type { ServedModel } from "./served-model.js";
 
@@ -17,7 +17,7 @@ export interface ScoringStack {
 export function createScoringStack(
   settings: Settings,
   served: ServedModel,
-  options: { testHooks?: boolean; onThreadTimeout?: (threadId: number) => void } = {},
+  options: { testHooks?: boolean; onThreadTimeout?: (threadId: number) => void; tracer?: BatchTracer } = {},
 ): ScoringStack {
   const pool = new ScoringPool(settings.model_path, settings.threads, {
     testHooks: options.testHooks,
@@ -41,6 +41,7 @@ export function createScoringStack(
       metrics.inferenceDuration.observe(seconds);
     },
     onDispatch: (_rows, wait) => metrics.queueWait.observe(wait),
+    tracer: options.tracer,
   });
   return { pool, batcher, metrics };
 }

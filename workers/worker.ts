@@ -14,6 +14,9 @@ import type { WorkerMetrics } from "./metrics.js";
 import type { ScoringPool } from "./scoring/scoring-pool.js";
 import { createScoringStack } from "./scoring-stack.js";
 import { loadServedModel, type ServedModel } from "./served-model.js";
+import { tracingConfig } from "./tracing/config.js";
+import type { Tracing } from "./tracing/otel.js";
+import { VERSION } from "./version.js";
 
 const HEARTBEAT_MS = 500;
 
@@ -53,9 +56,21 @@ export async function runWorker(settings: Settings): Promise<void> {
   } catch (error) {
     return bootError(`cannot load model ${settings.model_path}`, error);
   }
+  // Tracing (OTEL_* variables): when off, no OpenTelemetry module is even loaded.
+  let tracing: Tracing | null = null;
+  try {
+    const config = tracingConfig(process.env);
+    if (config) {
+      const { startTracing } = await import("./tracing/otel.js");
+      tracing = startTracing(config, { version: VERSION, worker: cluster.worker?.id ?? 0 });
+    }
+  } catch (error) {
+    return bootError("cannot start tracing", error);
+  }
   const testHooks = process.env.FORESTD_TEST_HOOKS === "1";
   const { pool, batcher, metrics } = createScoringStack(settings, served, {
     testHooks,
+    tracer: tracing?.batchTracer,
     onThreadTimeout: (threadId) =>
       logger.error(
         { event: "thread_timeout", thread: threadId },
@@ -84,6 +99,7 @@ export async function runWorker(settings: Settings): Promise<void> {
     logger,
     isReady: () => !drainer.draining,
     metricsText: clusterText,
+    tracingPlugin: tracing?.plugin,
   });
 
   // Recycling after MAX_REQUESTS (+ jitter): ask the primary for a replacement, keep serving
@@ -147,6 +163,8 @@ export async function runWorker(settings: Settings): Promise<void> {
     // Final counts, so the cluster's counters include everything this worker served.
     send({ type: "forestd:metrics", requestId: 0, metrics: await metrics.registry.getMetricsAsJSON() });
     await pool.destroy().catch(() => undefined);
+    // The spans of the last requests, which the batch processor has not sent yet.
+    await tracing?.shutdown().catch(() => undefined);
     logger.info({ event: "worker_stopped", clean }, "worker stopped");
     // Let the last log lines and IPC messages flush before exiting.
     setImmediate(() => process.exit(0));

@@ -37,6 +37,35 @@ export interface BatcherOptions {
   onBatch?: (rows: number, seconds: number) => void;
   /** Called per request part when it leaves the queue: seconds it waited. */
   onDispatch?: (rows: number, waitSeconds: number) => void;
+  /** Tracing of the queue and the thread hop (tracing/otel.ts); absent, the batcher does none. */
+  tracer?: BatchTracer;
+}
+
+/**
+ * What the batcher tells a tracer. A task carries the rows of many requests, so the tracer gets
+ * each request's captured trace context with its part of the task (and can link them), and the
+ * timings: nothing crosses to the scoring thread but the rows.
+ */
+export interface BatchTracer {
+  /** As a request's rows are queued: whatever identifies its trace (the active context). */
+  capture(): unknown;
+  /**
+   * As a task leaves for a thread, at `at` (performance.now()): one part per request in it.
+   * Returns what to call when the task comes back: the thread's scoring seconds, or its error.
+   */
+  dispatched(
+    parts: readonly TracedPart[],
+    at: number,
+  ): (scoringSeconds: number | null, error?: unknown) => void;
+}
+
+export interface TracedPart {
+  trace: unknown;
+  rows: number;
+  /** performance.now() when the request's rows were queued. */
+  enqueuedAt: number;
+  /** True when these are the request's last rows to leave the queue. */
+  leftQueue: boolean;
 }
 
 export class OverloadedError extends Error {
@@ -79,6 +108,8 @@ interface Job {
   resolve: (output: Float32Array) => void;
   reject: (error: unknown) => void;
   enqueuedAt: number;
+  /** The request's trace context, when tracing. */
+  trace: unknown;
 }
 
 /** A run of rows of one job, waiting or in a task. */
@@ -90,8 +121,8 @@ interface Piece {
 
 export class Batcher {
   readonly #pool: TaskRunner;
-  readonly #o: Required<Omit<BatcherOptions, "onBatch" | "onDispatch">> &
-    Pick<BatcherOptions, "onBatch" | "onDispatch">;
+  readonly #o: Required<Omit<BatcherOptions, "onBatch" | "onDispatch" | "tracer">> &
+    Pick<BatcherOptions, "onBatch" | "onDispatch" | "tracer">;
   #queue: Piece[] = [];
   #head = 0;
   #queuedRows = 0;
@@ -169,6 +200,7 @@ export class Batcher {
         resolve,
         reject,
         enqueuedAt: performance.now(),
+        trace: this.#o.tracer?.capture(),
       };
       this.#queue.push({ job, start: 0, rows });
       this.#queuedRows += rows;
@@ -274,6 +306,15 @@ export class Batcher {
       else task.wantPredictions = true;
       if (p.job.hangMs > (task.hangMs ?? 0)) task.hangMs = p.job.hangMs;
     }
+    const traced = this.#o.tracer?.dispatched(
+      pieces.map((p) => ({
+        trace: p.job.trace,
+        rows: p.rows,
+        enqueuedAt: p.job.enqueuedAt,
+        leftQueue: p.start + p.rows === p.job.rows,
+      })),
+      now,
+    );
     this.#inFlight++;
     this.#pool
       .run(task, [values.buffer as ArrayBuffer])
@@ -301,8 +342,10 @@ export class Batcher {
           }
           offset += p.rows;
         }
+        traced?.(result.seconds);
       })
       .catch((error: unknown) => {
+        traced?.(null, error);
         for (const p of pieces) {
           if (!p.job.settled) {
             p.job.settled = true;

@@ -1,0 +1,141 @@
+/**
+ * OpenTelemetry tracing of a worker, imported only when config.ts says tracing is on.
+ *
+ * Three spans per scored request:
+ * - `request` (SERVER), from @fastify/otel, continuing the caller's W3C traceparent; its handler
+ *   span is its child;
+ * - `forestd.queue_wait`, a child of the handler span: from the moment the request's rows were
+ *   queued until the last of them left for a scoring thread;
+ * - `forestd.score`, the scoring task: from leaving for a thread until its result came back, with
+ *   the thread's own scoring time as an attribute. A task holds rows of many requests, so it has
+ *   one span link per request in it (and the first request as its parent, so that it shows in at
+ *   least one request's trace); each request's queue_wait span links back to it.
+ * Both forestd spans are made when the task leaves, from timings the batcher keeps (start times in
+ * the past): nothing is held open while rows wait, and nothing crosses to the thread.
+ *
+ * Exporter, endpoint, headers, sampler and batching come from the standard OTEL_* variables, read
+ * by the SDK itself.
+ */
+import FastifyOtel from "@fastify/otel";
+import {
+  type Context,
+  type Link,
+  context as otelContext,
+  type Span,
+  SpanStatusCode,
+  trace,
+} from "@opentelemetry/api";
+import { OTLPTraceExporter as JsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { OTLPTraceExporter as ProtobufExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  resourceFromAttributes,
+} from "@opentelemetry/resources";
+import {
+  BatchSpanProcessor,
+  ConsoleSpanExporter,
+  NodeTracerProvider,
+  type SpanExporter,
+} from "@opentelemetry/sdk-trace-node";
+import type { FastifyPluginCallback } from "fastify";
+import type { BatchTracer, TracedPart } from "../scoring/batcher.js";
+import type { TracingConfig } from "./config.js";
+
+export interface Tracing {
+  /** @fastify/otel's plugin: register before any route or hook. */
+  plugin: FastifyPluginCallback;
+  batchTracer: BatchTracer;
+  /** Flushes the spans not yet exported. */
+  shutdown(): Promise<void>;
+}
+
+const TRACER = "forestd";
+/**
+ * Span times are given as performance.now() values, as the batcher keeps them: the SDK takes a
+ * number below its own performance.now() as one, and places it on the same corrected clock as the
+ * spans it times itself (an epoch-ms time would be read off the wall clock, which drifts from it).
+ */
+
+function exporterFor(config: TracingConfig): SpanExporter {
+  if (config.exporter === "console") return new ConsoleSpanExporter();
+  return config.protocol === "http/json" ? new JsonExporter() : new ProtobufExporter();
+}
+
+export function startTracing(config: TracingConfig, service: { version: string; worker: number }): Tracing {
+  // Defaults first, then what OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES say, which win.
+  const resource = defaultResource()
+    .merge(
+      resourceFromAttributes({
+        "service.name": "forestd",
+        "service.version": service.version,
+        "process.pid": process.pid,
+        "forestd.worker": service.worker,
+      }),
+    )
+    .merge(detectResources({ detectors: [envDetector] }));
+  const provider = new NodeTracerProvider({
+    resource,
+    spanProcessors: [new BatchSpanProcessor(exporterFor(config))],
+  });
+  // The AsyncLocalStorage context manager and the W3C traceparent/baggage propagators.
+  provider.register();
+
+  const instrumentation = new FastifyOtel.FastifyOtelInstrumentation({
+    // The request span and its handler span; a span per hook would triple the spans for nothing.
+    instrumentHooks: false,
+    requestHook: (span, request) => {
+      span.setAttribute("forestd.request_id", request.id);
+    },
+  });
+  instrumentation.setTracerProvider(provider);
+  const tracer = provider.getTracer(TRACER, service.version);
+
+  const batchTracer: BatchTracer = {
+    capture: () => otelContext.active(),
+    dispatched(parts, at) {
+      const rows = parts.reduce((n, p) => n + p.rows, 0);
+      const links: Link[] = [];
+      for (const p of parts) {
+        const spanContext = trace.getSpanContext(p.trace as Context);
+        if (spanContext) links.push({ context: spanContext, attributes: { "forestd.rows": p.rows } });
+      }
+      const attributes = { "forestd.batch.rows": rows, "forestd.batch.requests": parts.length };
+      const task = tracer.startSpan(
+        "forestd.score",
+        { startTime: at, links, attributes },
+        parts[0].trace as Context,
+      );
+      for (const p of parts) if (p.leftQueue) endQueueWait(p, at, task, attributes);
+      return (seconds, error) => {
+        if (seconds !== null) task.setAttribute("forestd.scoring.seconds", seconds);
+        if (error !== undefined) {
+          task.recordException(error as Error);
+          task.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+        }
+        task.end(performance.now());
+      };
+    },
+  };
+
+  function endQueueWait(part: TracedPart, at: number, task: Span, batch: Record<string, number>): void {
+    tracer
+      .startSpan(
+        "forestd.queue_wait",
+        {
+          startTime: part.enqueuedAt,
+          links: [{ context: task.spanContext() }],
+          attributes: { ...batch, "forestd.rows": part.rows },
+        },
+        part.trace as Context,
+      )
+      .end(at);
+  }
+
+  return {
+    plugin: instrumentation.plugin() as FastifyPluginCallback,
+    batchTracer,
+    shutdown: () => provider.shutdown(),
+  };
+}
