@@ -11,6 +11,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { loadSettings, parseBind, SettingsError, settingsHelp } from "../config/load-settings.js";
+import { tracingConfig } from "../config/tracing.js";
 import {
   defaultModelPath,
   loadModel,
@@ -123,6 +124,7 @@ async function serve(args: string[]): Promise<number> {
     return 0;
   }
   loadModel(settings.model_path); // a model that cannot load stops start-up here, with its error
+  tracingConfig(process.env); // so do OTEL_* variables forestd cannot honour (SettingsError)
   return runPrimary(sources, settings);
 }
 

@@ -3,18 +3,19 @@
  * and when on, a real OTLP/HTTP receiver on loopback gets the request, queue-wait and scoring spans
  * of each request, parented and linked across the batcher's coalescing.
  */
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import t, { type Test } from "tap";
+import { tracingConfig } from "../config/tracing.js";
 import { loadModel } from "../model/index.js";
 import { Batcher, type TaskRunner } from "../workers/scoring/batcher.js";
 import { encodeResult, type ScoreTask } from "../workers/scoring/protocol.js";
-import { tracingConfig } from "../workers/tracing/config.js";
 import { FIXTURES } from "./helpers/fixtures.js";
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from "./helpers/otlp-receiver.js";
-import { postJson, startServer } from "./helpers/server.js";
+import { CLI, postJson, startServer } from "./helpers/server.js";
 
 const ROW = { height: 180, weight: 80, shoe_size: 44 };
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -56,6 +57,20 @@ t.test("tracing is off unless the OTEL_* variables ask for it", async (t) => {
     if (expected instanceof RegExp) t.throws(() => tracingConfig(env), expected, JSON.stringify(env));
     else t.same(tracingConfig(env), expected, JSON.stringify(env));
   }
+});
+
+t.test("forestd serve refuses OTEL_* values it cannot honour, before starting any worker", async (t) => {
+  const run = spawnSync(process.execPath, [CLI, "serve"], {
+    env: {
+      ...process.env,
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+    },
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+  t.equal(run.status, 2, "exit 2, as for a bad setting");
+  t.match(run.stderr, /OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" is not supported/);
 });
 
 const byName = (spans: ReceivedSpan[], name: string) => spans.filter((s) => s.name === name);

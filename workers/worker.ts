@@ -7,6 +7,7 @@ import type { Server } from "node:http";
 import { parseBind } from "../config/load-settings.js";
 import { createLogger } from "../config/logger.js";
 import type { Settings } from "../config/settings.js";
+import { tracingConfig } from "../config/tracing.js";
 import { BOOT_ERROR_EXIT_CODE, type PrimaryMessage, type WorkerMessage } from "../server/ipc.js";
 import { buildApp, createHttpServer } from "./app.js";
 import { ConnectionDrainer } from "./drain.js";
@@ -14,7 +15,6 @@ import type { WorkerMetrics } from "./metrics.js";
 import type { ScoringPool } from "./scoring/scoring-pool.js";
 import { createScoringStack } from "./scoring-stack.js";
 import { loadServedModel, type ServedModel } from "./served-model.js";
-import { tracingConfig } from "./tracing/config.js";
 import type { Tracing } from "./tracing/otel.js";
 import { VERSION } from "./version.js";
 

@@ -40,8 +40,8 @@ import {
   type SpanExporter,
 } from "@opentelemetry/sdk-trace-node";
 import type { FastifyPluginCallback } from "fastify";
+import type { TracingConfig } from "../../config/tracing.js";
 import type { BatchTracer, TracedPart } from "../scoring/batcher.js";
-import type { TracingConfig } from "./config.js";
 
 export interface Tracing {
   /** @fastify/otel's plugin: register before any route or hook. */
