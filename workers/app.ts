@@ -11,6 +11,7 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyPluginCallback,
+  type FastifyRequest,
   LogController,
 } from "fastify";
 import type { Logger } from "pino";
@@ -47,8 +48,13 @@ export interface AppDeps {
   logger: Logger;
   isReady(): boolean;
   metricsText?(): Promise<{ contentType: string; body: string }>;
-  /** @fastify/otel's plugin when tracing is on (tracing/otel.ts); absent, nothing is traced. */
-  tracingPlugin?: FastifyPluginCallback;
+  /** When tracing is on (tracing/otel.ts); absent, nothing is traced. */
+  tracing?: {
+    /** @fastify/otel's plugin. */
+    plugin: FastifyPluginCallback;
+    /** The request's trace id when its trace is sampled, for the access log. */
+    traceId(request: FastifyRequest): string | undefined;
+  };
 }
 
 /** FORWARDED_ALLOW_IPS → Fastify's trustProxy: `*` trusts every hop, else the listed addresses. */
@@ -121,7 +127,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clientErrorHandler: () => {},
   });
   // First, so that its request span opens before any other hook runs and wraps every handler.
-  if (deps.tracingPlugin) await app.register(deps.tracingPlugin);
+  if (deps.tracing) await app.register(deps.tracing.plugin);
   app.decorateRequest("forestdRows", 0);
   app.decorate(
     "gatedRouting",
@@ -138,7 +144,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // A JSON API: text/plain bodies get 415 rather than a confusing "body must be an object".
   app.removeContentTypeParser("text/plain");
   installErrorHandling(app, settings.body_limit, deps.metrics);
-  installAccessLog(app, deps.logger, deps.metrics, settings.access_log);
+  installAccessLog(app, deps.logger, deps.metrics, settings.access_log, deps.tracing?.traceId);
 
   await app.register(swagger, {
     openapi: {

@@ -99,7 +99,7 @@ export async function runWorker(settings: Settings): Promise<void> {
     logger,
     isReady: () => !drainer.draining,
     metricsText: clusterText,
-    tracingPlugin: tracing?.plugin,
+    tracing: tracing ?? undefined,
   });
 
   // Recycling after MAX_REQUESTS (+ jitter): ask the primary for a replacement, keep serving

@@ -23,6 +23,7 @@ import {
   context as otelContext,
   type Span,
   SpanStatusCode,
+  TraceFlags,
   trace,
 } from "@opentelemetry/api";
 import { OTLPTraceExporter as JsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
@@ -39,13 +40,15 @@ import {
   NodeTracerProvider,
   type SpanExporter,
 } from "@opentelemetry/sdk-trace-node";
-import type { FastifyPluginCallback } from "fastify";
+import type { FastifyPluginCallback, FastifyRequest } from "fastify";
 import type { TracingConfig } from "../../config/tracing.js";
 import type { BatchTracer, TracedPart } from "../scoring/batcher.js";
 
 export interface Tracing {
   /** @fastify/otel's plugin: register before any route or hook. */
   plugin: FastifyPluginCallback;
+  /** The request's trace id when its trace is sampled (spans of unsampled traces go nowhere). */
+  traceId(request: FastifyRequest): string | undefined;
   batchTracer: BatchTracer;
   /** Flushes the spans not yet exported. */
   shutdown(): Promise<void>;
@@ -53,10 +56,15 @@ export interface Tracing {
 
 const TRACER = "forestd";
 /**
- * Span times are given as performance.now() values, as the batcher keeps them: the SDK takes a
- * number below its own performance.now() as one, and places it on the same corrected clock as the
- * spans it times itself (an epoch-ms time would be read off the wall clock, which drifts from it).
+ * The batcher keeps performance.now() times; spans want epoch times. The SDK places the spans it
+ * times itself by the wall clock at their start (Date.now()) plus monotonic time since, so a task's
+ * times are placed the same way, with one wall-clock reading per task: the queue waits and the task
+ * then meet exactly, and agree with the SDK's own spans to within its millisecond of Date.now().
  */
+function clockOf(): (t: number) => number {
+  const offset = Date.now() - performance.now();
+  return (t) => offset + t;
+}
 
 function exporterFor(config: TracingConfig): SpanExporter {
   if (config.exporter === "console") return new ConsoleSpanExporter();
@@ -95,6 +103,7 @@ export function startTracing(config: TracingConfig, service: { version: string; 
   const batchTracer: BatchTracer = {
     capture: () => otelContext.active(),
     dispatched(parts, at) {
+      const epoch = clockOf();
       const rows = parts.reduce((n, p) => n + p.rows, 0);
       const links: Link[] = [];
       for (const p of parts) {
@@ -104,38 +113,49 @@ export function startTracing(config: TracingConfig, service: { version: string; 
       const attributes = { "forestd.batch.rows": rows, "forestd.batch.requests": parts.length };
       const task = tracer.startSpan(
         "forestd.score",
-        { startTime: at, links, attributes },
+        { startTime: epoch(at), links, attributes },
         parts[0].trace as Context,
       );
-      for (const p of parts) if (p.leftQueue) endQueueWait(p, at, task, attributes);
+      for (const p of parts) if (p.leftQueue) endQueueWait(p, epoch, at, task, attributes);
       return (seconds, error) => {
         if (seconds !== null) task.setAttribute("forestd.scoring.seconds", seconds);
         if (error !== undefined) {
           task.recordException(error as Error);
           task.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
         }
-        task.end(performance.now());
+        task.end(epoch(performance.now()));
       };
     },
   };
 
-  function endQueueWait(part: TracedPart, at: number, task: Span, batch: Record<string, number>): void {
+  function endQueueWait(
+    part: TracedPart,
+    epoch: (t: number) => number,
+    at: number,
+    task: Span,
+    batch: Record<string, number>,
+  ): void {
     tracer
       .startSpan(
         "forestd.queue_wait",
         {
-          startTime: part.enqueuedAt,
+          startTime: epoch(part.enqueuedAt),
           links: [{ context: task.spanContext() }],
           attributes: { ...batch, "forestd.rows": part.rows },
         },
         part.trace as Context,
       )
-      .end(at);
+      .end(epoch(at));
   }
 
   return {
     plugin: instrumentation.plugin() as FastifyPluginCallback,
     batchTracer,
+    traceId(request) {
+      const ctx = request.opentelemetry().context;
+      const span = ctx ? trace.getSpanContext(ctx) : undefined;
+      return span && span.traceFlags & TraceFlags.SAMPLED ? span.traceId : undefined;
+    },
     shutdown: () => provider.shutdown(),
   };
 }
