@@ -1,14 +1,11 @@
 /**
- * The primary process: an arbiter after Gunicorn's (gunicorn/arbiter.py).
+ * The primary process: the adapter between the pure supervisor (server/supervisor.ts, every
+ * decision) and the world — node:cluster, signals, timers, the model store, listening sockets,
+ * metrics and logs (after Gunicorn's gunicorn/arbiter.py).
  *
- * Signal handlers only queue the signal. One loop wakes at least twice a second, handles queued
- * signals, kills workers that have gone silent (murder), and brings the worker count back to the
- * target (manage); exits are reaped as they happen. A worker that fails at boot exits with
- * BOOT_ERROR_EXIT_CODE and the arbiter halts instead of respawning it forever.
- *
- * Generations make reloads safe: SIGHUP starts a new generation with freshly read settings and
- * model, and only once all of it is ready does the old generation drain and retire. If the new
- * one cannot boot, the old one keeps serving.
+ * Signal handlers only queue the signal. One loop wakes at least twice a second, feeds queued
+ * signals and a clock tick to the supervisor and carries out what it decides; worker messages and
+ * exits are fed as they happen.
  */
 import cluster, { type Worker } from "node:cluster";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -18,41 +15,49 @@ import type { Logger } from "pino";
 import { loadSettings, parseBind, type SettingsSources } from "../config/load-settings.js";
 import { createLogger } from "../config/logger.js";
 import type { Settings } from "../config/settings.js";
-import { loadModel, packageRoot } from "../model/index.js";
+import { packageRoot } from "../model/index.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
-import { BOOT_ERROR_EXIT_CODE, isWorkerMessage, type PrimaryMessage, type WorkerMessage } from "./ipc.js";
+import {
+  BOOT_ERROR_EXIT_CODE,
+  isWorkerMessage,
+  type PrimaryMessage,
+  WORKER_ENV,
+  type WorkerMessage,
+} from "./ipc.js";
+import { bindAll, type ListenHandle } from "./listeners.js";
+import { type ModelSnapshot, ModelStore } from "./model-store.js";
 import { PrimaryMetrics } from "./primary-metrics.js";
+import {
+  type GenerationPlan,
+  type QueuedSignal,
+  Supervisor,
+  type SupervisorAction,
+  type SupervisorEvent,
+} from "./supervisor.js";
 
-type QueuedSignal = "SIGTERM" | "SIGINT" | "SIGQUIT" | "SIGHUP" | "SIGTTIN" | "SIGTTOU";
 const HANDLED_SIGNALS: QueuedSignal[] = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGTTIN", "SIGTTOU"];
-/** A worker that dies this soon after it was forked counts as failing at boot (backoff). */
-const EARLY_DEATH_MS = 5000;
-const MAX_BACKOFF_MS = 30_000;
-/** Extra time a booting worker gets before the heartbeat timeout applies (model load, threads). */
-const BOOT_GRACE_MS = 30_000;
-/** Between SIGTERM and SIGKILL for a worker that must go (a silent one cannot even run its handler). */
-const KILL_GRACE_MS = 500;
 /** How often the arbiter loop wakes when nothing else wakes it. */
 const LOOP_MS = 500;
 
-interface WorkerState {
-  worker: Worker;
-  generation: number;
-  state: "booting" | "ready" | "retiring";
-  startedAt: number;
-  lastSeen: number;
-  sha256?: string;
-  /** Asked to be replaced (MAX_REQUESTS): keeps serving until its replacement is ready. */
-  replaceRequested: boolean;
-  retiringSince?: number;
-  termSentAt?: number;
-  /** Why the arbiter is taking it down, for forestd_worker_restarts_total and the log. */
-  reason?: string;
+interface Generation {
+  readonly plan: GenerationPlan;
+  readonly settings: Settings;
+  readonly snapshot: ModelSnapshot;
 }
 
 function workerEntry(): string {
-  const sibling = fileURLToPath(new URL("./worker-main.js", import.meta.url));
-  return existsSync(sibling) ? sibling : join(packageRoot(), "dist", "workers", "worker-main.js");
+  const built = join(packageRoot(), "dist", "workers", "worker-main.js");
+  const sibling = fileURLToPath(new URL("../workers/worker-main.js", import.meta.url));
+  return existsSync(sibling) ? sibling : built;
+}
+
+function planOf(id: number, settings: Settings): GenerationPlan {
+  return {
+    id,
+    workers: settings.workers,
+    timeoutMs: settings.timeout * 1000,
+    gracefulTimeoutMs: settings.graceful_timeout * 1000,
+  };
 }
 
 export class Arbiter {
@@ -60,32 +65,22 @@ export class Arbiter {
   readonly #log: Logger;
   readonly metrics: PrimaryMetrics;
   readonly #clusterMetrics: ClusterMetrics;
-  #objective = "";
-  #pendingObjective = "";
-  readonly #workers = new Map<number, WorkerState>();
+  readonly #store = new ModelStore();
+  readonly #generations = new Map<number, Generation>();
+  readonly #cluster = new Map<number, Worker>();
   readonly #signals: QueuedSignal[] = [];
-  readonly #settingsByGeneration = new Map<number, Settings>();
+  #supervisor: Supervisor | null = null;
   #settings: Settings;
-  #target: number;
-  #live = 1;
-  #pending: number | null = null;
-  #nextGeneration = 2;
-  #earlyDeaths = 0;
-  #nextSpawnAt = 0;
-  #stopping: { graceful: boolean; deadline: number } | null = null;
-  #halt: string | null = null;
+  #handles: ListenHandle[] = [];
+  #nextGeneration = 1;
   #wake: (() => void) | null = null;
 
   constructor(settings: Settings, sources: SettingsSources) {
     this.#settings = settings;
     this.#sources = sources;
-    this.#target = settings.workers;
-    this.#settingsByGeneration.set(this.#live, settings);
     this.#log = createLogger(settings, { pid: process.pid, role: "primary" });
-    this.metrics = new PrimaryMetrics(() => this.#servingCount());
-    this.#clusterMetrics = new ClusterMetrics(this.metrics, () =>
-      [...this.#workers.values()].map((w) => w.worker),
-    );
+    this.metrics = new PrimaryMetrics(() => this.#supervisor?.servingCount ?? 0);
+    this.#clusterMetrics = new ClusterMetrics(this.metrics, () => [...this.#cluster.values()]);
   }
 
   get settings(): Settings {
@@ -94,60 +89,252 @@ export class Arbiter {
 
   /** Runs until the server stops; resolves with the process exit code. */
   async run(): Promise<number> {
-    // Workers accept from the shared listening socket themselves (SCHED_NONE). In round-robin
-    // mode the primary accepts and hands each connection over IPC; one handed to a worker that has
-    // just died is never answered nor closed, so a client hangs. Here it stays queued in the kernel
-    // for the surviving workers.
-    cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.setupPrimary({ exec: workerEntry() });
     for (const signal of HANDLED_SIGNALS) process.on(signal, () => this.#queue(signal));
-    cluster.on("exit", (worker, code, signal) => this.#reap(worker, code, signal));
+    cluster.on("exit", (worker, code, signal) => this.#onExit(worker, code, signal));
     cluster.on("message", (worker, message) => this.#onMessage(worker, message));
     this.#writePidFile();
-    this.#objective = loadModel(this.#settings.model_path).objective;
     try {
+      return await this.#serve();
+    } finally {
+      this.#clusterMetrics.close();
+      for (const handle of this.#handles) handle.close();
+      this.#store.close();
+      this.#removePidFile();
+      for (const signal of HANDLED_SIGNALS) process.removeAllListeners(signal);
+    }
+  }
+
+  async #serve(): Promise<number> {
+    let first: Generation;
+    try {
+      first = await this.#prepareGeneration(this.#settings);
+      this.#handles = await bindAll(this.#settings.bind);
       await this.#clusterMetrics.listen(parseBind(this.#settings.bind[0]).host, this.#settings.metrics_port);
     } catch (error) {
       this.#log.fatal(
         { event: "arbiter_halt", err: error },
-        `cannot serve metrics on METRICS_PORT ${this.#settings.metrics_port}: ${(error as Error).message}`,
+        `forestd cannot start: ${(error as Error).message}`,
       );
-      this.#removePidFile();
       return 1;
     }
+    this.#activate(first);
+    const supervisor = new Supervisor(first.plan);
+    this.#supervisor = supervisor;
     this.#log.info(
       {
         event: "arbiter_start",
-        workers: this.#target,
+        workers: supervisor.target,
         threads: this.#settings.threads,
         bind: this.#settings.bind,
       },
-      `forestd starting ${this.#target} worker(s) on ${this.#settings.bind.join(", ")}`,
+      `forestd starting ${supervisor.target} worker(s) on ${this.#settings.bind.join(", ")}`,
     );
-    this.metrics.setModel(this.#settings.model_name, "", this.#objective);
-    try {
-      for (;;) {
-        this.#handleSignals();
-        if (this.#halt !== null || this.#stopping) {
-          if (this.#workers.size === 0) break;
-          this.#enforceStopDeadline();
-        } else {
-          this.#murderWorkers();
-          this.#manageWorkers();
-        }
-        await this.#sleep(LOOP_MS);
+    while (!supervisor.finished) {
+      while (this.#signals.length > 0) {
+        const signal = this.#signals.shift() as QueuedSignal;
+        this.#log.info({ event: "signal", signal }, `received ${signal}`);
+        this.#feed({ type: "signal", signal, now: Date.now() });
       }
-    } finally {
-      this.#clusterMetrics.close();
-      this.#removePidFile();
-      for (const signal of HANDLED_SIGNALS) process.removeAllListeners(signal);
+      this.#feed({ type: "tick", now: Date.now() });
+      if (supervisor.finished) break;
+      await this.#sleep(LOOP_MS);
     }
-    if (this.#halt !== null) {
-      this.#log.fatal({ event: "arbiter_halt", reason: this.#halt }, `forestd halted: ${this.#halt}`);
+    if (supervisor.halted !== null) {
+      this.#log.fatal(
+        { event: "arbiter_halt", reason: supervisor.halted },
+        `forestd halted: ${supervisor.halted}`,
+      );
       return 1;
     }
     this.#log.info({ event: "arbiter_stop" }, "forestd stopped");
     return 0;
+  }
+
+  /** Reads settings' model once: validated bytes in a snapshot that every worker of the generation loads. */
+  async #prepareGeneration(settings: Settings): Promise<Generation> {
+    const id = this.#nextGeneration++;
+    const snapshot = await this.#store.prepare(settings.model_path, id);
+    const generation = { plan: planOf(id, settings), settings, snapshot };
+    this.#generations.set(id, generation);
+    return generation;
+  }
+
+  #activate(generation: Generation): void {
+    this.#settings = generation.settings;
+    const { settings, snapshot, plan } = generation;
+    this.metrics.setModel(settings.model_name, snapshot.sha256, snapshot.objective, plan.id);
+  }
+
+  #feed(event: SupervisorEvent): void {
+    const supervisor = this.#supervisor;
+    if (!supervisor) return;
+    for (const action of supervisor.handle(event)) this.#carryOut(action);
+  }
+
+  #carryOut(action: SupervisorAction): void {
+    switch (action.type) {
+      case "spawn":
+        this.#spawn(action.generation);
+        break;
+      case "shutdown":
+        this.#send(action.id, { type: "forestd:shutdown", graceful: action.graceful });
+        break;
+      case "kill":
+        try {
+          this.#cluster.get(action.id)?.process.kill(action.signal);
+        } catch {
+          // already gone; its exit is reaped as usual
+        }
+        break;
+      case "prepare-reload":
+        void this.#prepareReload();
+        break;
+      case "promote": {
+        const generation = this.#generations.get(action.generation) as Generation;
+        this.#activate(generation);
+        this.#forget(action.retired);
+        break;
+      }
+      case "abandon":
+        this.#forget(action.generation);
+        break;
+      case "count-restart":
+        this.metrics.restarts.inc({ reason: action.reason });
+        break;
+      case "count-boot-failure":
+        this.metrics.bootFailures.inc();
+        break;
+      case "halt":
+        break; // the loop ends once the workers are gone; run() logs the reason
+      case "log":
+        this.#log[action.level]({ event: action.event, ...action.fields }, action.message);
+        break;
+    }
+  }
+
+  /** A generation no worker will use again: drop its settings and snapshot. */
+  #forget(id: number): void {
+    const generation = this.#generations.get(id);
+    if (!generation) return;
+    // Workers of it may still be draining; they loaded their model long ago, the file can go.
+    this.#generations.delete(id);
+    this.#store.release(generation.snapshot, id);
+  }
+
+  async #prepareReload(): Promise<void> {
+    this.#log.info({ event: "reload_prepare" }, "reload: reading settings and model");
+    let generation: Generation;
+    try {
+      const settings = (await loadSettings(this.#sources)).settings;
+      generation = await this.#prepareGeneration(settings);
+    } catch (error) {
+      this.#feed({ type: "reload-failed", message: (error as Error).message, now: Date.now() });
+      this.#wakeUp();
+      return;
+    }
+    if (generation.settings.bind.join() !== this.#settings.bind.join())
+      this.#log.warn({ event: "reload_bind_ignored" }, "BIND changes take effect on restart, not on reload");
+    this.#log.info(
+      { event: "reload_model", generation: generation.plan.id, sha256: generation.snapshot.sha256 },
+      `reload: model ${generation.settings.model_path} read and validated`,
+    );
+    this.#feed({ type: "reload-prepared", plan: generation.plan, now: Date.now() });
+    this.#wakeUp();
+  }
+
+  #spawn(id: number): void {
+    const generation = this.#generations.get(id) as Generation;
+    const worker = cluster.fork({
+      [WORKER_ENV.settings]: JSON.stringify(generation.settings),
+      [WORKER_ENV.generation]: String(id),
+      [WORKER_ENV.modelSnapshot]: generation.snapshot.path,
+      [WORKER_ENV.modelSha256]: generation.snapshot.sha256,
+    });
+    this.#cluster.set(worker.id, worker);
+    this.#log.info(
+      { event: "worker_spawn", worker: worker.id, pid: worker.process.pid, generation: id },
+      "spawned worker",
+    );
+    this.#feed({ type: "spawned", id: worker.id, generation: id, now: Date.now() });
+  }
+
+  #send(id: number, message: PrimaryMessage, handle?: ListenHandle): void {
+    const worker = this.#cluster.get(id);
+    try {
+      if (worker?.isConnected()) worker.send(message, handle as never);
+    } catch {
+      // The worker is already going away; its exit is reaped as usual.
+    }
+  }
+
+  #onMessage(worker: Worker, message: unknown): void {
+    if (!isWorkerMessage(message)) return;
+    const m = message as WorkerMessage;
+    const now = Date.now();
+    switch (m.type) {
+      case "forestd:listen-request":
+        this.#feed({ type: "heartbeat", id: worker.id, now });
+        for (const [index, handle] of this.#handles.entries())
+          this.#send(worker.id, { type: "forestd:listen", index, count: this.#handles.length }, handle);
+        break;
+      case "forestd:ready":
+        this.#feed({ type: "ready", id: worker.id, now });
+        break;
+      case "forestd:heartbeat":
+        this.#feed({ type: "heartbeat", id: worker.id, now });
+        break;
+      case "forestd:retire":
+        this.#feed({ type: "retire-request", id: worker.id, now });
+        break;
+      case "forestd:boot-error":
+        this.#feed({ type: "boot-error", id: worker.id, message: m.message });
+        break;
+      case "forestd:metrics":
+      case "forestd:metrics-delta":
+        this.#feed({ type: "heartbeat", id: worker.id, now });
+        this.#clusterMetrics.onWorkerMessage(worker.id, m);
+        break;
+      case "forestd:cluster-metrics":
+        this.#clusterMetrics.text().then(
+          ({ contentType, body }) =>
+            this.#send(worker.id, {
+              type: "forestd:cluster-metrics-text",
+              requestId: m.requestId,
+              contentType,
+              body,
+            }),
+          (error: Error) =>
+            this.#log.error({ event: "metrics_failed", err: error }, "cluster metrics failed"),
+        );
+        break;
+    }
+  }
+
+  #onExit(worker: Worker, code: number | null, signal: string | null): void {
+    this.#cluster.delete(worker.id);
+    this.#clusterMetrics.onWorkerExit(worker.id);
+    const record = this.#supervisor?.workers.get(worker.id);
+    this.#log.info(
+      {
+        event: "worker_exit",
+        worker: worker.id,
+        pid: worker.process.pid,
+        code,
+        signal,
+        reason: record?.bootError ?? record?.reason,
+        uptime_ms: record ? Date.now() - record.startedAt : undefined,
+      },
+      `worker ${worker.id} exited (${signal ?? `code ${code}`})`,
+    );
+    this.#feed({
+      type: "exit",
+      id: worker.id,
+      bootError: code === BOOT_ERROR_EXIT_CODE,
+      signal,
+      now: Date.now(),
+    });
+    this.#wakeUp();
   }
 
   #queue(signal: QueuedSignal): void {
@@ -171,311 +358,6 @@ export class Arbiter {
         done();
       };
     });
-  }
-
-  #handleSignals(): void {
-    while (this.#signals.length > 0) {
-      const signal = this.#signals.shift() as QueuedSignal;
-      this.#log.info({ event: "signal", signal }, `received ${signal}`);
-      switch (signal) {
-        case "SIGTERM":
-          this.#stop(true);
-          break;
-        case "SIGINT":
-        case "SIGQUIT":
-          this.#stop(false);
-          break;
-        case "SIGHUP":
-          void this.#reload();
-          break;
-        case "SIGTTIN":
-          this.#target++;
-          this.#log.info({ event: "scale", workers: this.#target }, `workers: ${this.#target}`);
-          break;
-        case "SIGTTOU":
-          this.#target = Math.max(1, this.#target - 1);
-          this.#log.info({ event: "scale", workers: this.#target }, `workers: ${this.#target}`);
-          break;
-      }
-    }
-  }
-
-  #stop(graceful: boolean): void {
-    if (this.#stopping?.graceful === false) return;
-    const grace = graceful ? this.#settings.graceful_timeout * 1000 + KILL_GRACE_MS : KILL_GRACE_MS;
-    this.#stopping = { graceful, deadline: Date.now() + grace };
-    for (const w of this.#workers.values()) this.#shutdown(w, graceful, graceful ? "stop" : "quick_stop");
-  }
-
-  #enforceStopDeadline(): void {
-    const deadline = this.#stopping?.deadline ?? 0;
-    if (Date.now() < deadline) return;
-    for (const w of this.#workers.values()) {
-      this.#log.warn(
-        { event: "worker_kill", worker: w.worker.id },
-        "still running after the stop deadline: SIGKILL",
-      );
-      w.worker.process.kill("SIGKILL");
-    }
-  }
-
-  #send(w: WorkerState, message: PrimaryMessage): void {
-    try {
-      if (w.worker.isConnected()) w.worker.send(message);
-    } catch {
-      // The worker is already going away; its exit is reaped as usual.
-    }
-  }
-
-  #shutdown(w: WorkerState, graceful: boolean, reason: string): void {
-    if (w.state !== "retiring") {
-      w.state = "retiring";
-      w.retiringSince = Date.now();
-      w.reason = reason;
-    }
-    this.#send(w, { type: "forestd:shutdown", graceful });
-  }
-
-  /** Workers of the live generation that are up and not about to be replaced. */
-  #servingCount(): number {
-    let n = 0;
-    for (const w of this.#workers.values()) if (w.state !== "retiring") n++;
-    return n;
-  }
-
-  #spawn(generation: number): void {
-    const settings = this.#settingsByGeneration.get(generation) as Settings;
-    const worker = cluster.fork({
-      FORESTD_SETTINGS: JSON.stringify(settings),
-      FORESTD_GENERATION: String(generation),
-    });
-    const now = Date.now();
-    this.#workers.set(worker.id, {
-      worker,
-      generation,
-      state: "booting",
-      startedAt: now,
-      lastSeen: now + BOOT_GRACE_MS,
-      replaceRequested: false,
-    });
-    this.#log.info(
-      { event: "worker_spawn", worker: worker.id, pid: worker.process.pid, generation },
-      "spawned worker",
-    );
-  }
-
-  #manageWorkers(): void {
-    const now = Date.now();
-    for (const generation of this.#pending === null ? [this.#live] : [this.#live, this.#pending]) {
-      const members = [...this.#workers.values()].filter(
-        (w) => w.generation === generation && w.state !== "retiring",
-      );
-      const active = members.filter((w) => !w.replaceRequested);
-      if (active.length < this.#target && now >= this.#nextSpawnAt) {
-        for (let i = active.length; i < this.#target; i++) this.#spawn(generation);
-      }
-      if (active.length > this.#target) {
-        const surplus = active
-          .sort((a, b) => a.startedAt - b.startedAt)
-          .slice(0, active.length - this.#target);
-        for (const w of surplus) this.#shutdown(w, true, "scale_down");
-      }
-    }
-    this.#retireReplaced();
-    this.#promotePending();
-  }
-
-  /** Workers that asked to be recycled go once enough fresh ones are ready. */
-  #retireReplaced(): void {
-    const members = [...this.#workers.values()].filter(
-      (w) => w.generation === this.#live && w.state !== "retiring",
-    );
-    const readyFresh = members.filter((w) => w.state === "ready" && !w.replaceRequested).length;
-    if (readyFresh < this.#target) return;
-    for (const w of members) if (w.replaceRequested) this.#shutdown(w, true, "max_requests");
-  }
-
-  /** A reload's new generation, once all of it is ready, takes over; the old one drains. */
-  #promotePending(): void {
-    if (this.#pending === null) return;
-    const pending = this.#pending;
-    const ready = [...this.#workers.values()].filter(
-      (w) => w.generation === pending && w.state === "ready",
-    ).length;
-    if (ready < this.#target) return;
-    const old = this.#live;
-    this.#live = pending;
-    this.#pending = null;
-    this.#settings = this.#settingsByGeneration.get(pending) as Settings;
-    this.#objective = this.#pendingObjective;
-    for (const w of this.#workers.values()) if (w.generation === old) this.#shutdown(w, true, "reload");
-    this.#settingsByGeneration.delete(old);
-    const sha = [...this.#workers.values()].find((w) => w.generation === pending)?.sha256 ?? "";
-    this.metrics.setModel(this.#settings.model_name, sha, this.#objective);
-    this.#log.info(
-      { event: "reload_done", generation: pending, sha256: sha },
-      "reload complete: new generation serving",
-    );
-  }
-
-  async #reload(): Promise<void> {
-    if (this.#pending !== null) {
-      this.#log.warn({ event: "reload_skipped" }, "a reload is already in progress");
-      return;
-    }
-    let settings: Settings;
-    try {
-      settings = (await loadSettings(this.#sources)).settings;
-      // Refuse a bad model here, before any worker is touched.
-      this.#pendingObjective = loadModel(settings.model_path).objective;
-    } catch (error) {
-      this.#log.error(
-        { event: "reload_failed", err: error },
-        `reload failed, old workers keep serving: ${(error as Error).message}`,
-      );
-      return;
-    }
-    const generation = this.#nextGeneration++;
-    this.#settingsByGeneration.set(generation, settings);
-    this.#target = settings.workers;
-    this.#pending = generation;
-    this.#log.info(
-      { event: "reload_start", generation, model: settings.model_path },
-      "reload: starting a new generation",
-    );
-    this.#wakeUp();
-  }
-
-  #murderWorkers(): void {
-    const now = Date.now();
-    const timeoutMs = this.#settings.timeout * 1000;
-    for (const w of this.#workers.values()) {
-      const silent = now - w.lastSeen > timeoutMs;
-      const overdueRetiring =
-        w.state === "retiring" &&
-        w.retiringSince !== undefined &&
-        now - w.retiringSince > this.#settings.graceful_timeout * 1000 + KILL_GRACE_MS;
-      if (!silent && !overdueRetiring) continue;
-      if (w.termSentAt === undefined) {
-        w.termSentAt = now;
-        if (w.state !== "retiring") w.reason = "timeout";
-        this.#log.warn(
-          { event: "worker_timeout", worker: w.worker.id, pid: w.worker.process.pid },
-          "worker silent past TIMEOUT: SIGTERM",
-        );
-        w.worker.process.kill("SIGTERM");
-      } else if (now - w.termSentAt > KILL_GRACE_MS) {
-        this.#log.warn({ event: "worker_kill", worker: w.worker.id }, "worker did not stop: SIGKILL");
-        w.worker.process.kill("SIGKILL");
-      }
-    }
-  }
-
-  #onMessage(worker: Worker, message: unknown): void {
-    if (!isWorkerMessage(message)) return;
-    const w = this.#workers.get(worker.id);
-    if (!w) return;
-    const m = message as WorkerMessage;
-    w.lastSeen = Math.max(w.lastSeen, Date.now());
-    switch (m.type) {
-      case "forestd:ready":
-        if (w.state === "retiring") {
-          // Told to go while it was booting: say it again now that it surely listens.
-          this.#send(w, { type: "forestd:shutdown", graceful: this.#stopping?.graceful ?? true });
-          break;
-        }
-        if (w.state === "booting") w.state = "ready";
-        w.lastSeen = Date.now();
-        w.sha256 = m.sha256;
-        this.#earlyDeaths = 0;
-        if (w.generation === this.#live)
-          this.metrics.setModel(this.#settings.model_name, m.sha256, this.#objective);
-        this.#log.info(
-          { event: "worker_ready", worker: worker.id, generation: w.generation },
-          "worker ready",
-        );
-        this.#retireReplaced();
-        this.#promotePending();
-        break;
-      case "forestd:heartbeat":
-        w.lastSeen = Date.now();
-        break;
-      case "forestd:retire":
-        if (!w.replaceRequested && w.state !== "retiring") {
-          w.replaceRequested = true;
-          this.#wakeUp();
-        }
-        break;
-      case "forestd:boot-error":
-        w.reason = `boot error: ${m.message}`;
-        break;
-      case "forestd:metrics":
-        this.#clusterMetrics.onWorkerMessage(worker.id, m);
-        break;
-      case "forestd:cluster-metrics":
-        this.#clusterMetrics.text().then(
-          ({ contentType, body }) =>
-            this.#send(w, {
-              type: "forestd:cluster-metrics-text",
-              requestId: m.requestId,
-              contentType,
-              body,
-            }),
-          (error: Error) =>
-            this.#log.error({ event: "metrics_failed", err: error }, "cluster metrics failed"),
-        );
-        break;
-    }
-  }
-
-  #reap(worker: Worker, code: number | null, signal: string | null): void {
-    const w = this.#workers.get(worker.id);
-    this.#workers.delete(worker.id);
-    this.#clusterMetrics.onWorkerExit(worker.id);
-    if (!w) return;
-    const uptime = Date.now() - w.startedAt;
-    this.#log.info(
-      {
-        event: "worker_exit",
-        worker: worker.id,
-        pid: worker.process.pid,
-        code,
-        signal,
-        reason: w.reason,
-        uptime_ms: uptime,
-      },
-      `worker ${worker.id} exited (${signal ?? `code ${code}`})`,
-    );
-    if (code === BOOT_ERROR_EXIT_CODE) {
-      if (w.generation === this.#pending) {
-        // The new generation cannot boot: abandon it, the old one keeps serving.
-        this.#log.error(
-          { event: "reload_failed", reason: w.reason },
-          `reload failed, old workers keep serving: ${w.reason}`,
-        );
-        for (const other of this.#workers.values())
-          if (other.generation === this.#pending) this.#shutdown(other, false, "reload_failed");
-        this.#settingsByGeneration.delete(this.#pending);
-        this.#pending = null;
-        this.#target = this.#settings.workers;
-      } else if (!this.#stopping) {
-        this.#halt = w.reason ?? "a worker failed to boot";
-        this.#stopping = { graceful: false, deadline: Date.now() + KILL_GRACE_MS };
-        for (const other of this.#workers.values()) this.#shutdown(other, false, "halt");
-      }
-    } else if (!this.#stopping && w.state !== "retiring") {
-      const reason = w.reason ?? (signal ? "killed" : "crashed");
-      this.metrics.restarts.inc({ reason });
-      if (w.state === "booting" || uptime < EARLY_DEATH_MS) {
-        this.#earlyDeaths++;
-        const backoff = Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(this.#earlyDeaths, 20));
-        this.#nextSpawnAt = Date.now() + backoff;
-        this.#log.warn({ event: "worker_backoff", backoff_ms: backoff }, "worker died early; backing off");
-      }
-    } else if (w.state === "retiring" && w.reason && !this.#stopping) {
-      this.metrics.restarts.inc({ reason: w.reason });
-    }
-    this.#wakeUp();
   }
 
   #writePidFile(): void {

@@ -13,6 +13,7 @@ import type { Worker } from "node:cluster";
 import { createServer, type Server } from "node:http";
 import { Gauge, Registry } from "prom-client";
 import type { PrimaryMessage, WorkerMessage } from "./ipc.js";
+import { DeltaAccumulator } from "./metrics-delta.js";
 import { accumulate, mergeSnapshots, monotonicPart, type Snapshot } from "./metrics-merge.js";
 import type { PrimaryMetrics } from "./primary-metrics.js";
 
@@ -27,6 +28,8 @@ export class ClusterMetrics {
   readonly #primary: PrimaryMetrics;
   readonly #workers: () => Worker[];
   readonly #snapshots = new Map<number, Snapshot>();
+  /** Per worker: what it counted since its latest snapshot (deltas sent every event-loop turn). */
+  readonly #deltas = new Map<number, DeltaAccumulator>();
   readonly #pending = new Map<number, Pending>();
   readonly #partial: Gauge;
   #retired: Snapshot = [];
@@ -73,15 +76,33 @@ export class ClusterMetrics {
     const live = new Set(workers.map((w) => w.id));
     const snapshots: Snapshot[] = [];
     for (const [id, snapshot] of this.#snapshots)
-      snapshots.push(live.has(id) ? snapshot : monotonicPart(snapshot));
+      snapshots.push(live.has(id) ? snapshot : monotonicPart(this.#withDeltas(id, snapshot)));
+    // A worker that has never answered a scrape is known from its deltas alone.
+    for (const id of this.#deltas.keys())
+      if (!this.#snapshots.has(id)) snapshots.push(monotonicPart(this.#withDeltas(id, [])));
     if (this.#retired.length > 0) snapshots.push(this.#retired);
     const merged = Registry.merge([mergeSnapshots(snapshots), this.#primary.registry]);
     return { contentType: merged.contentType, body: await merged.metrics() };
   }
 
+  #withDeltas(workerId: number, snapshot: Snapshot): Snapshot {
+    const deltas = this.#deltas.get(workerId);
+    return deltas && !deltas.empty ? deltas.applyTo(snapshot) : snapshot;
+  }
+
   onWorkerMessage(workerId: number, message: WorkerMessage): void {
+    if (message.type === "forestd:metrics-delta") {
+      let deltas = this.#deltas.get(workerId);
+      if (!deltas) {
+        deltas = new DeltaAccumulator();
+        this.#deltas.set(workerId, deltas);
+      }
+      deltas.add(message.delta);
+      return;
+    }
     if (message.type !== "forestd:metrics") return;
     this.#snapshots.set(workerId, message.metrics as Snapshot);
+    this.#deltas.get(workerId)?.reset();
     const pending = this.#pending.get(message.requestId);
     if (pending) {
       pending.waiting.delete(workerId);
@@ -91,9 +112,11 @@ export class ClusterMetrics {
 
   /** A worker is gone: its last counts join the retired totals. */
   onWorkerExit(workerId: number): void {
-    const last = this.#snapshots.get(workerId);
+    const snapshot = this.#snapshots.get(workerId);
+    const last = this.#withDeltas(workerId, snapshot ?? []);
     this.#snapshots.delete(workerId);
-    if (!last) return;
+    this.#deltas.delete(workerId);
+    if (last.length === 0) return;
     this.#retiring = this.#retiring.then(async () => {
       this.#retired = await accumulate(this.#retired, last);
     });

@@ -2,21 +2,39 @@
 
 /** Worker → primary. */
 export type WorkerMessage =
+  | { type: "forestd:listen-request" }
   | { type: "forestd:ready"; sha256: string }
   | { type: "forestd:heartbeat" }
   | { type: "forestd:boot-error"; message: string }
   | { type: "forestd:retire"; reason: "max-requests" }
   | { type: "forestd:metrics"; requestId: number; metrics: unknown }
+  | { type: "forestd:metrics-delta"; delta: MetricsDelta }
   | { type: "forestd:cluster-metrics"; requestId: number };
+
+/**
+ * Counter increments and histogram observations since the worker's last message, flushed every
+ * event-loop turn that had any, so a worker killed with -9 loses at most its last turn's counts.
+ * Series are named once (`series`: index → [metric name, labels]) and referred to by index after.
+ */
+export interface MetricsDelta {
+  /** Series first seen since the last flush: [index, what it is]. */
+  readonly series: [number, SeriesMeta][];
+  /** [series index, increment] for counters. */
+  readonly inc: [number, number][];
+  /** [series index, observed values] for histograms. */
+  readonly observe: [number, number[]][];
+}
 
 /** Primary → worker. */
 export type PrimaryMessage =
+  | { type: "forestd:listen"; index: number; count: number }
   | { type: "forestd:shutdown"; graceful: boolean }
   | { type: "forestd:collect-metrics"; requestId: number }
   | { type: "forestd:cluster-metrics-text"; requestId: number; contentType: string; body: string };
 
-/** A worker that cannot boot (model will not load, address will not bind) exits with this code,
- *  and the arbiter halts instead of respawning it forever (Gunicorn's WORKER_BOOT_ERROR). */
+/** A worker that cannot boot (model will not load, threads will not start) exits with this code:
+ *  before anything has served the arbiter halts (Gunicorn's WORKER_BOOT_ERROR); once serving, it
+ *  counts the failure and retries with backoff. */
 export const BOOT_ERROR_EXIT_CODE = 3;
 
 export function isWorkerMessage(m: unknown): m is WorkerMessage {
@@ -27,3 +45,21 @@ export function isWorkerMessage(m: unknown): m is WorkerMessage {
     (m as { type: string }).type.startsWith("forestd:")
   );
 }
+
+/** A counter or histogram series, described once so the primary can build it from deltas alone. */
+export interface SeriesMeta {
+  readonly name: string;
+  readonly help: string;
+  readonly type: "counter" | "histogram";
+  readonly labels: Record<string, string | number>;
+  /** Histograms: the bucket upper bounds, ascending (+Inf implied). */
+  readonly buckets?: readonly number[];
+}
+
+/** What the primary tells a worker it forks, in the worker's environment. */
+export const WORKER_ENV = {
+  settings: "FORESTD_SETTINGS",
+  generation: "FORESTD_GENERATION",
+  modelSnapshot: "FORESTD_MODEL_SNAPSHOT",
+  modelSha256: "FORESTD_MODEL_SHA256",
+} as const;

@@ -133,7 +133,9 @@ t.test("SIGHUP reload under load: zero failures, predictions switch to the new m
     { encoding: "utf8" },
   );
   t.equal(reload.status, 0, `forestd reload: ${reload.stdout}${reload.stderr}`);
-  await waitFor(async () => (await request(`${server.url}/model`)).json.sha256 !== shaBefore, 25_000);
+  // New-generation workers answer as soon as each is ready; the old ones drain once all new are ready.
+  await waitFor(() => /"event":"reload_done"/.test(server.logs()), 25_000);
+  t.not((await request(`${server.url}/model`)).json.sha256, shaBefore);
   await sleep(500);
   await load.stop();
   t.same(load.failures(), [], `zero failed requests out of ${load.outcomes.length}`);
@@ -271,24 +273,81 @@ t.test("boot errors stop the server with the error instead of respawning forever
   t.equal(badModel.status, 1, "a model that cannot load: exit 1");
   t.match(badModel.stderr, /FORESTD_ERR_MODEL_INVALID|FORESTD_ERR_MODEL_UNSUPPORTED/);
 
-  // The port is taken: every worker fails to bind, the primary halts with that error.
+  // The port is taken: the primary, which owns the listening sockets, says so and exits.
   const holder = await startServer({ WORKERS: "1", ACCESS_LOG: "off" });
   t.teardown(() => holder.stop());
   const started = Date.now();
   const taken = spawnSync(
     process.execPath,
     [cli, "serve", "--bind", `127.0.0.1:${holder.port}`, "--workers", "2", "--metrics-port", "0"],
-    {
-      encoding: "utf8",
-      timeout: 20_000,
-      env: { ...process.env, NODE_CLUSTER_SCHED_POLICY: "" },
-    },
+    { encoding: "utf8", timeout: 20_000 },
   );
   t.equal(taken.status, 1, "exit 1");
-  t.match(taken.stdout, /"event":"arbiter_halt".*cannot listen on 127\.0\.0\.1/);
+  t.match(taken.stdout, /"event":"arbiter_halt".*cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
   t.ok(Date.now() - started < 15_000, "promptly");
-  t.equal((taken.stdout.match(/"event":"worker_spawn"/g) ?? []).length, 2, "no respawn loop");
+  t.equal((taken.stdout.match(/"event":"worker_spawn"/g) ?? []).length, 0, "no worker forked");
 });
+
+t.test("a generation owns its model bytes: nothing on disk after a reload reaches a worker", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "forestd-bytes-"));
+  const modelFile = join(dir, "model.json");
+  const modelA = join(FIXTURES, "binary_logistic.json");
+  const modelB = join(FIXTURES, "reg_squarederror.json");
+  copyFileSync(modelA, modelFile);
+  const expectA = loadModel(modelA).predictBatch(Float32Array.from([1.5, -2, 3, 0.25, 7, -1]), 1)[0];
+  const server = await startServer({ WORKERS: "2", MODEL_PATH: modelFile, ACCESS_LOG: "off" });
+  t.teardown(() => server.stop());
+  await waitFor(() => readyWorkers(server) === 2, 10_000);
+  const shaA = (await request(`${server.url}/model`)).json.sha256;
+  const pid = server.child.pid as number;
+
+  // 1. A truncated file and SIGHUP: refused. Then every kind of spawn: each loads generation 1's bytes.
+  writeFileSync(modelFile, readFileSync(modelA, "utf8").slice(0, 500));
+  process.kill(pid, "SIGHUP");
+  await waitFor(() => /"event":"reload_failed"/.test(server.logs()), 10_000);
+  process.kill(pid, "SIGTTIN");
+  await waitFor(() => readyWorkers(server) === 3, 15_000);
+  process.kill(aliveWorkers(server)[0], "SIGKILL");
+  await waitFor(() => readyWorkers(server) === 3 && aliveWorkers(server).length === 3, 15_000);
+  t.notOk(/"event":"arbiter_halt"/.test(server.logs()), "the cluster did not halt");
+  t.notOk(/"event":"boot_error"/.test(server.logs()), "no worker failed to boot");
+
+  // 2. A valid new model on disk without SIGHUP: respawned workers still serve the generation's model.
+  copyFileSync(modelB, modelFile);
+  for (const victim of aliveWorkers(server)) {
+    process.kill(victim, "SIGKILL");
+    await waitFor(() => readyWorkers(server) === 3 && aliveWorkers(server).length === 3, 15_000);
+  }
+  const answers = await Promise.all(
+    Array.from({ length: 30 }, () =>
+      postJson(`${server.url}/predict`, ROW).then((r) => (r.json.predictions as number[])[0]),
+    ),
+  );
+  t.same(new Set(answers), new Set([expectA]), "every worker answers with model A");
+  const models = await Promise.all(Array.from({ length: 12 }, () => request(`${server.url}/model`)));
+  t.same(new Set(models.map((m) => `${m.json.sha256} ${m.json.generation}`)), new Set([`${shaA} 1`]));
+  const metrics = (await request(`${server.url}/metrics`)).text;
+  t.match(metrics, new RegExp(`forestd_model_info\\{[^}]*version="${shaA}"[^}]*generation="1"\\} 1`));
+  t.match(metrics, /forestd_worker_boot_failures_total 0/);
+});
+
+t.test(
+  "no worker listening: connections wait in the primary's backlog instead of being refused",
+  async (t) => {
+    const server = await startServer({ WORKERS: "1", ACCESS_LOG: "off" });
+    t.teardown(() => server.stop());
+    await waitFor(() => readyWorkers(server) === 1, 10_000);
+    const [only] = aliveWorkers(server);
+    process.kill(only, "SIGKILL");
+    // Sent while no worker exists: answered once the replacement is up.
+    const answer = await postJson(`${server.url}/predict`, DEFAULT_ROW);
+    t.equal(answer.status, 200, "answered, not ECONNREFUSED");
+    t.ok(
+      aliveWorkers(server).every((pid) => pid !== only),
+      "by the replacement",
+    );
+  },
+);
 
 t.test("SIGINT: quick stop", async (t) => {
   const server = await startServer({ WORKERS: "2", ACCESS_LOG: "off", GRACEFUL_TIMEOUT: "30" });

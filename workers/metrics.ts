@@ -4,7 +4,17 @@
  */
 import type { Server } from "node:http";
 import type { Socket } from "node:net";
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import {
+  Counter,
+  type CounterConfiguration,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  type HistogramConfiguration,
+  Registry,
+} from "prom-client";
+import type { MetricsDelta } from "../server/ipc.js";
+import { MetricsJournal } from "./metrics-journal.js";
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const ROW_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536];
@@ -12,7 +22,21 @@ const ROW_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 6
 export interface WorkerMetricsSources {
   queueRows(): number;
   poolUtilization(): number;
+  /** Where counter and histogram deltas go every event-loop turn (the primary); none outside a cluster. */
+  sendDelta?: (delta: MetricsDelta) => void;
 }
+
+/** Every `reason` of forestd_rejected_total, so each series exists (at 0) from the first scrape. */
+export const REJECTION_REASONS = [
+  "overload",
+  "too_many_rows",
+  "url_too_long",
+  "body_too_large",
+  "unsupported_media_type",
+  "deadline",
+  "not_ready",
+  "invalid_input",
+] as const;
 
 /** prom-client hashes label objects on every call; hot paths bind their few label sets once. */
 function bound<T>(cache: Map<string, T>, key: string, make: () => T): T {
@@ -35,6 +59,8 @@ export class WorkerMetrics {
   readonly rows: Counter<"model">;
   readonly predictions: Counter<"model" | "class">;
   readonly rejected: Counter<"reason">;
+  /** Set when counts go to the primary as deltas; taken by `snapshotForPrimary`. */
+  readonly journal: MetricsJournal | null;
   readonly #openSockets = new Set<Socket>();
   #closedBytesRead = 0;
   #closedBytesWritten = 0;
@@ -61,56 +87,63 @@ export class WorkerMetrics {
 
   constructor(sources: WorkerMetricsSources) {
     const registers = [this.registry];
+    const journal = sources.sendDelta ? new MetricsJournal(sources.sendDelta) : null;
+    this.journal = journal;
+    const counter = <T extends string>(config: CounterConfiguration<T>) =>
+      journal ? journal.counter(config) : new Counter(config);
+    const histogram = <T extends string>(config: HistogramConfiguration<T> & { buckets: number[] }) =>
+      journal ? journal.histogram(config) : new Histogram(config);
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({
+    this.requests = counter({
       name: "forestd_http_requests_total",
       help: "HTTP requests answered, by method, route and status.",
       labelNames: ["method", "route", "status"],
       registers,
     });
-    this.requestDuration = new Histogram({
+    this.requestDuration = histogram({
       name: "forestd_http_request_duration_seconds",
       help: "Time from request received to response sent.",
       labelNames: ["method", "route", "status"],
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.inferenceDuration = new Histogram({
+    this.inferenceDuration = histogram({
       name: "forestd_inference_duration_seconds",
       help: "Scoring time of one task in a thread.",
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.queueWait = new Histogram({
+    this.queueWait = histogram({
       name: "forestd_queue_wait_seconds",
       help: "Time rows waited for a scoring thread.",
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.batchRows = new Histogram({
+    this.batchRows = histogram({
       name: "forestd_batch_rows",
       help: "Rows per scoring task.",
       buckets: ROW_BUCKETS,
       registers,
     });
-    this.rows = new Counter({
+    this.rows = counter({
       name: "forestd_rows_total",
       help: "Rows scored.",
       labelNames: ["model"],
       registers,
     });
-    this.predictions = new Counter({
+    this.predictions = counter({
       name: "forestd_predictions_total",
       help: "Predicted class per row, for classifiers.",
       labelNames: ["model", "class"],
       registers,
     });
-    this.rejected = new Counter({
+    this.rejected = counter({
       name: "forestd_rejected_total",
       help: "Requests turned away, by reason.",
       labelNames: ["reason"],
       registers,
     });
+    for (const reason of REJECTION_REASONS) this.rejected.inc({ reason }, 0);
     const traffic = () => {
       let read = this.#closedBytesRead;
       let written = this.#closedBytesWritten;
@@ -162,4 +195,14 @@ export class WorkerMetrics {
       },
     });
   }
+}
+
+/**
+ * Sends the worker's full snapshot to the primary. Counter values are read as the message is
+ * serialised, so the deltas journalled until then are in it: they are dropped in the same step.
+ */
+export async function sendSnapshot(metrics: WorkerMetrics, send: (snapshot: unknown) => void): Promise<void> {
+  const snapshot = await metrics.registry.getMetricsAsJSON();
+  metrics.journal?.discardPending();
+  send(snapshot);
 }

@@ -3,6 +3,7 @@
  * metrics both feed. Used by the worker process and by the in-process test app alike.
  */
 import type { Settings } from "../config/settings.js";
+import type { MetricsDelta } from "../server/ipc.js";
 import { WorkerMetrics } from "./metrics.js";
 import { Batcher, type BatchTracer } from "./scoring/batcher.js";
 import { ScoringPool } from "./scoring/scoring-pool.js";
@@ -17,9 +18,14 @@ export interface ScoringStack {
 export function createScoringStack(
   settings: Settings,
   served: ServedModel,
-  options: { testHooks?: boolean; onThreadTimeout?: (threadId: number) => void; tracer?: BatchTracer } = {},
+  options: {
+    testHooks?: boolean;
+    onThreadTimeout?: (threadId: number) => void;
+    sendMetricsDelta?: (delta: MetricsDelta) => void;
+    tracer?: BatchTracer;
+  } = {},
 ): ScoringStack {
-  const pool = new ScoringPool(settings.model_path, settings.threads, {
+  const pool = new ScoringPool(served.file, settings.threads, {
     testHooks: options.testHooks,
     taskTimeoutMs: settings.timeout * 1000,
     onThreadTimeout: options.onThreadTimeout,
@@ -28,6 +34,7 @@ export function createScoringStack(
   const metrics = new WorkerMetrics({
     queueRows: () => batcher?.queuedRows ?? 0,
     poolUtilization: () => pool.utilization,
+    sendDelta: options.sendMetricsDelta,
   });
   batcher = new Batcher(pool, {
     numFeature: served.model.numFeature,

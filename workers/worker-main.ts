@@ -1,12 +1,25 @@
-/** Entry point of a worker process forked by the primary (see arbiter.ts). */
-import type { Settings } from "../config/settings.js";
-import { runWorker } from "./worker.js";
+/**
+ * Entry point of a worker process forked by the primary (see server/arbiter.ts).
+ *
+ * Heartbeats start before anything heavy is imported: the primary bounds a booting worker by
+ * TIMEOUT like any silent one, and loading Fastify, piscina and the model takes real time on a busy
+ * machine. This module imports nothing heavy until the heartbeat runs.
+ */
+import { WORKER_ENV } from "../server/ipc.js";
 
-const encoded = process.env.FORESTD_SETTINGS;
+const HEARTBEAT_MS = 500;
+const send = () => {
+  if (process.connected && process.send) process.send({ type: "forestd:heartbeat" });
+};
+send();
+const bootHeartbeat = setInterval(send, HEARTBEAT_MS);
+
+const encoded = process.env[WORKER_ENV.settings];
 if (!encoded) {
   process.stderr.write(
     "forestd: worker started without FORESTD_SETTINGS; start the server with `forestd serve`\n",
   );
   process.exit(2);
 }
-await runWorker(JSON.parse(encoded) as Settings);
+const { runWorker } = await import("./worker.js");
+await runWorker(JSON.parse(encoded), () => clearInterval(bootHeartbeat));

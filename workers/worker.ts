@@ -4,17 +4,16 @@
  */
 import cluster from "node:cluster";
 import type { Server } from "node:http";
-import { parseBind } from "../config/load-settings.js";
 import { createLogger } from "../config/logger.js";
 import type { Settings } from "../config/settings.js";
 import { tracingConfig } from "../config/tracing.js";
-import { BOOT_ERROR_EXIT_CODE, type PrimaryMessage, type WorkerMessage } from "../server/ipc.js";
+import { BOOT_ERROR_EXIT_CODE, type PrimaryMessage, WORKER_ENV, type WorkerMessage } from "../server/ipc.js";
 import { buildApp, createHttpServer } from "./app.js";
 import { ConnectionDrainer } from "./drain.js";
-import type { WorkerMetrics } from "./metrics.js";
+import { sendSnapshot, type WorkerMetrics } from "./metrics.js";
 import type { ScoringPool } from "./scoring/scoring-pool.js";
 import { createScoringStack } from "./scoring-stack.js";
-import { loadServedModel, type ServedModel } from "./served-model.js";
+import { loadServedModel, type ModelSnapshotRef, type ServedModel } from "./served-model.js";
 import type { Tracing } from "./tracing/otel.js";
 import { VERSION } from "./version.js";
 
@@ -24,17 +23,31 @@ function send(message: WorkerMessage): void {
   if (process.connected && process.send) process.send(message);
 }
 
-export async function runWorker(settings: Settings): Promise<void> {
+/** `booted`: the entry's own boot heartbeat can stop, this worker's takes over. */
+export async function runWorker(settings: Settings, booted: () => void = () => undefined): Promise<void> {
   // A stop may be asked for while this worker is still booting: remember it, act once booted.
   let stopRequested: boolean | null = null;
   let stop = (graceful: boolean) => {
     stopRequested = stopRequested === false ? false : graceful;
   };
   let onMetricsMessage: (message: PrimaryMessage) => void = () => undefined;
-  process.on("message", (message: PrimaryMessage) => {
+  const handles: unknown[] = [];
+  let onHandle: () => void = () => undefined;
+  process.on("message", (message: PrimaryMessage, handle?: unknown) => {
     if (message?.type === "forestd:shutdown") void stop(message.graceful);
-    else onMetricsMessage(message);
+    else if (message?.type === "forestd:listen") {
+      handles[message.index] = handle;
+      if (handles.filter(Boolean).length === message.count) onHandle();
+    } else onMetricsMessage(message);
   });
+  const listenHandles = (): Promise<unknown[]> =>
+    new Promise((resolve) => {
+      onHandle = () => resolve(handles);
+      send({ type: "forestd:listen-request" });
+    });
+  // Heartbeats from the first instant: a boot that hangs is bounded by TIMEOUT like any silence.
+  const heartbeat = setInterval(() => send({ type: "forestd:heartbeat" }), HEARTBEAT_MS);
+  booted();
   process.on("SIGTERM", () => void stop(true));
   // Ctrl-C reaches the whole process group; the primary orchestrates the stop.
   process.on("SIGINT", () => undefined);
@@ -44,6 +57,7 @@ export async function runWorker(settings: Settings): Promise<void> {
 
   const logger = createLogger(settings, { pid: process.pid, worker: cluster.worker?.id ?? 0 });
   const bootError = (what: string, error: unknown): never => {
+    clearInterval(heartbeat);
     const message = `${what}: ${(error as Error).message}`;
     logger.fatal({ event: "boot_error", err: error }, message);
     send({ type: "forestd:boot-error", message });
@@ -52,7 +66,7 @@ export async function runWorker(settings: Settings): Promise<void> {
 
   let served: ServedModel;
   try {
-    served = loadServedModel(settings.model_path, settings.model_name);
+    served = loadServedModel(settings.model_path, settings.model_name, snapshotFromEnvironment());
   } catch (error) {
     return bootError(`cannot load model ${settings.model_path}`, error);
   }
@@ -69,6 +83,7 @@ export async function runWorker(settings: Settings): Promise<void> {
   }
   const testHooks = process.env.FORESTD_TEST_HOOKS === "1";
   const { pool, batcher, metrics } = createScoringStack(settings, served, {
+    sendMetricsDelta: (delta) => send({ type: "forestd:metrics-delta", delta }),
     testHooks,
     tracer: tracing?.batchTracer,
     onThreadTimeout: (threadId) =>
@@ -82,11 +97,9 @@ export async function runWorker(settings: Settings): Promise<void> {
   const clusterText = primaryMetricsClient(metrics);
   onMetricsMessage = (message) => {
     if (message?.type === "forestd:collect-metrics") {
-      metrics.registry
-        .getMetricsAsJSON()
-        .then((snapshot) =>
-          send({ type: "forestd:metrics", requestId: message.requestId, metrics: snapshot }),
-        );
+      void sendSnapshot(metrics, (snapshot) =>
+        send({ type: "forestd:metrics", requestId: message.requestId, metrics: snapshot }),
+      );
     } else if (message?.type === "forestd:cluster-metrics-text") {
       clusterText.answer(message.requestId, { contentType: message.contentType, body: message.body });
     }
@@ -126,14 +139,13 @@ export async function runWorker(settings: Settings): Promise<void> {
   const servers: Server[] = [];
   try {
     await app.ready();
-    const [first, ...rest] = settings.bind.map(parseBind);
-    await app.listen({ host: first.host, port: first.port, backlog: settings.backlog });
-    servers.push(app.server);
-    for (const extra of rest) {
-      const server = createHttpServer(settings, app.gatedRouting);
+    // The primary owns the listening sockets (server/listeners.ts) and hands them over.
+    const handles = await listenHandles();
+    for (const [index, handle] of handles.entries()) {
+      const server = index === 0 ? app.server : createHttpServer(settings, app.gatedRouting);
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
-        server.listen({ host: extra.host, port: extra.port, backlog: settings.backlog }, () => resolve());
+        server.listen(handle, settings.backlog, () => resolve());
       });
       servers.push(server);
     }
@@ -145,7 +157,6 @@ export async function runWorker(settings: Settings): Promise<void> {
     metrics.trackTraffic(server);
   }
 
-  const heartbeat = setInterval(() => send({ type: "forestd:heartbeat" }), HEARTBEAT_MS);
   send({ type: "forestd:ready", sha256: served.sha256 });
   logger.info(
     { event: "worker_ready", bind: settings.bind, model: served.name, sha256: served.sha256 },
@@ -161,7 +172,9 @@ export async function runWorker(settings: Settings): Promise<void> {
     const clean = await drainer.drain(deadline);
     clearInterval(heartbeat);
     // Final counts, so the cluster's counters include everything this worker served.
-    send({ type: "forestd:metrics", requestId: 0, metrics: await metrics.registry.getMetricsAsJSON() });
+    await sendSnapshot(metrics, (snapshot) =>
+      send({ type: "forestd:metrics", requestId: 0, metrics: snapshot }),
+    );
     await pool.destroy().catch(() => undefined);
     // The spans of the last requests, which the batch processor has not sent yet.
     await tracing?.shutdown().catch(() => undefined);
@@ -228,4 +241,12 @@ function installTestHooks(
     }
     return { hung: ms };
   });
+}
+
+/** The generation's model snapshot the primary named in this worker's environment. */
+function snapshotFromEnvironment(): ModelSnapshotRef | undefined {
+  const path = process.env[WORKER_ENV.modelSnapshot];
+  const sha256 = process.env[WORKER_ENV.modelSha256];
+  if (!path || !sha256) return undefined;
+  return { path, sha256, generation: Number(process.env[WORKER_ENV.generation] ?? 0) };
 }

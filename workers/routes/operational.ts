@@ -25,6 +25,7 @@ export async function operationalRoutes(app: FastifyInstance, deps: OperationalD
     name: served.name,
     path: served.path,
     sha256: served.sha256,
+    generation: served.generation,
     objective: served.info.objective,
     task: served.info.task,
     booster: served.info.booster,
