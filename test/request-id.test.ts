@@ -1,5 +1,6 @@
 /** Request ids (X-Request-Id) on every answer, in error bodies and in the access log; LOG_FORMAT. */
 import { createServer } from "node:http";
+import { connect } from "node:net";
 import { Writable } from "node:stream";
 import t from "tap";
 import { createLogger } from "../config/logger.js";
@@ -135,6 +136,31 @@ t.test("every answer carries X-Request-Id; every error body its requestId", asyn
     access.find((l) => l.status === 404),
     { request_id: "e-404" },
   );
+});
+
+t.test("malformed HTTP, answered before any request exists, still gets an id", async (t) => {
+  const { app, close } = await testApp();
+  t.teardown(close);
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  const { port } = app.server.address() as { port: number };
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () =>
+      socket.end("GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"),
+    );
+    let text = "";
+    socket.on("data", (d) => {
+      text += d;
+    });
+    socket.on("end", () => resolve(text));
+    socket.on("error", reject);
+  });
+  t.match(answer, /^HTTP\/1\.1 400 /);
+  const id = /\r\nx-request-id: ([^\r]+)\r\n/.exec(answer)?.[1];
+  t.match(id, UUID, "a made id in the header");
+  t.match(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)), {
+    code: "FORESTD_ERR_BAD_REQUEST",
+    requestId: id,
+  });
 });
 
 t.test("the shed gate's 503 carries an id too", async (t) => {
