@@ -118,27 +118,36 @@ t.test("requests coalesced into one task: one score span linking them all", asyn
     );
     return { span, done: done.then(() => span.end()) };
   };
+  // A request whose caller did not sample its trace: linked, but not the task's parent.
+  const unsampledSpan = trace.wrapSpanContext({
+    traceId: "0af7651916cd43dd8448eb211c80319c",
+    spanId: "b7ad6b7169203331",
+    traceFlags: 0,
+  });
   const first = submit("first", 1); // takes the only thread
   await new Promise((r) => setImmediate(r));
+  const unsampled = context.with(trace.setSpan(context.active(), unsampledSpan), () =>
+    batcher.submit(new Float32Array(model.numFeature), 1, false),
+  );
   const waiting = [submit("a", 2), submit("b", 3), submit("c", 1)]; // wait, then share one task
   await new Promise((r) => setTimeout(r, 20));
   held.shift()?.();
   await first.done;
   await new Promise((r) => setImmediate(r));
-  t.equal(held.length, 1, "the three waiting requests left as one task");
+  t.equal(held.length, 1, "the four waiting requests left as one task");
   held.shift()?.();
-  await Promise.all(waiting.map((w) => w.done));
+  await Promise.all([...waiting.map((w) => w.done), unsampled]);
   await tracing.shutdown();
 
   const spans = receiver.spans;
   const scores = byName(spans, "forestd.score");
   t.equal(scores.length, 2, "one score span per task");
-  const shared = scores.find((s) => s.links.length === 3);
-  t.ok(shared, "the coalesced task links its three requests");
+  const shared = scores.find((s) => s.links.length === 4);
+  t.ok(shared, "the coalesced task links its four requests");
   if (!shared) return;
   t.match(shared.attributes, {
-    "forestd.batch.rows": 6,
-    "forestd.batch.requests": 3,
+    "forestd.batch.rows": 7,
+    "forestd.batch.requests": 4,
     "forestd.scoring.seconds": 0.002,
   });
   for (const w of waiting) {
@@ -157,12 +166,19 @@ t.test("requests coalesced into one task: one score span linking them all", asyn
     t.ok(wait && wait.endNs - wait.startNs >= 15_000_000n, "and lasted while the thread was busy (≥ 15 ms)");
   }
   const a = waiting[0].span.spanContext();
-  t.equal(shared.traceId, a.traceId, "the task sits in its first request's trace");
+  t.equal(shared.traceId, a.traceId, "the task sits in its first sampled request's trace");
   t.equal(shared.parentSpanId, a.spanId);
-  t.match(
-    shared.links.map((l) => l.attributes["forestd.rows"]),
-    [2, 3, 1],
-    "each link says how many rows",
+  t.same(
+    shared.links.map((l) => [l.spanId, l.attributes["forestd.rows"]]),
+    [
+      [unsampledSpan.spanContext().spanId, 1],
+      ...waiting.map((w, i) => [w.span.spanContext().spanId, [2, 3, 1][i]]),
+    ],
+    "a link per request, the unsampled one too, each saying how many rows",
+  );
+  t.notOk(
+    spans.some((s) => s.traceId === unsampledSpan.spanContext().traceId),
+    "nothing recorded in the unsampled trace",
   );
 });
 

@@ -1,5 +1,5 @@
 /**
- * OpenTelemetry tracing of a worker, imported only when config.ts says tracing is on.
+ * OpenTelemetry tracing of a worker, imported only when config/tracing.ts says tracing is on.
  *
  * Three spans per scored request:
  * - `request` (SERVER), from @fastify/otel, continuing the caller's W3C traceparent; its handler
@@ -8,8 +8,8 @@
  *   queued until the last of them left for a scoring thread;
  * - `forestd.score`, the scoring task: from leaving for a thread until its result came back, with
  *   the thread's own scoring time as an attribute. A task holds rows of many requests, so it has
- *   one span link per request in it (and the first request as its parent, so that it shows in at
- *   least one request's trace); each request's queue_wait span links back to it.
+ *   one span link per request in it (and the first sampled request as its parent, so that it shows
+ *   in at least one request's trace); each request's queue_wait span links back to it.
  * Both forestd spans are made when the task leaves, from timings the batcher keeps (start times in
  * the past): nothing is held open while rows wait, and nothing crosses to the thread.
  *
@@ -71,6 +71,11 @@ function exporterFor(config: TracingConfig): SpanExporter {
   return config.protocol === "http/json" ? new JsonExporter() : new ProtobufExporter();
 }
 
+function isSampled(ctx: Context): boolean {
+  const span = trace.getSpanContext(ctx);
+  return span !== undefined && (span.traceFlags & TraceFlags.SAMPLED) !== 0;
+}
+
 export function startTracing(config: TracingConfig, service: { version: string; worker: number }): Tracing {
   // Defaults first, then what OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES say, which win.
   const resource = defaultResource()
@@ -111,10 +116,12 @@ export function startTracing(config: TracingConfig, service: { version: string; 
         if (spanContext) links.push({ context: spanContext, attributes: { "forestd.rows": p.rows } });
       }
       const attributes = { "forestd.batch.rows": rows, "forestd.batch.requests": parts.length };
+      // Under a parent-based sampler the task is kept if its parent is: pick a sampled one.
+      const parent = parts.find((p) => isSampled(p.trace as Context)) ?? parts[0];
       const task = tracer.startSpan(
         "forestd.score",
         { startTime: epoch(at), links, attributes },
-        parts[0].trace as Context,
+        parent.trace as Context,
       );
       for (const p of parts) if (p.leftQueue) endQueueWait(p, epoch, at, task, attributes);
       return (seconds, error) => {
@@ -141,7 +148,7 @@ export function startTracing(config: TracingConfig, service: { version: string; 
         {
           startTime: epoch(part.enqueuedAt),
           links: [{ context: task.spanContext() }],
-          attributes: { ...batch, "forestd.rows": part.rows },
+          attributes: batch,
         },
         part.trace as Context,
       )
@@ -153,8 +160,7 @@ export function startTracing(config: TracingConfig, service: { version: string; 
     batchTracer,
     traceId(request) {
       const ctx = request.opentelemetry().context;
-      const span = ctx ? trace.getSpanContext(ctx) : undefined;
-      return span && span.traceFlags & TraceFlags.SAMPLED ? span.traceId : undefined;
+      return ctx && isSampled(ctx) ? trace.getSpanContext(ctx)?.traceId : undefined;
     },
     shutdown: () => provider.shutdown(),
   };
