@@ -53,6 +53,12 @@ t.test("counts survive kill -9: 200 answers, no scrape in between, one worker ki
   const ready = () =>
     server.events().filter((e) => e.event === "worker_ready" && e.role === "primary").length;
   await waitFor(() => ready() === 2, 10_000);
+  // Known label values exist from the first scrape, at 0, so increase() sees the first event.
+  const fresh = (await request(`${server.url}/metrics`)).text;
+  t.match(fresh, /forestd_rejected_total\{reason="overload"\} 0/);
+  t.match(fresh, /forestd_rejected_total\{reason="deadline"\} 0/);
+  t.match(fresh, /forestd_worker_restarts_total\{reason="killed"\} 0/);
+  t.match(fresh, /forestd_worker_boot_failures_total 0/);
   // A fresh connection per request: both workers answer some.
   let answered = 0;
   for (let i = 0; i < 200; i++)
