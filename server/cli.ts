@@ -11,6 +11,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { loadSettings, parseBind, SettingsError, settingsHelp } from "../config/load-settings.js";
+import { tracingConfig } from "../config/tracing.js";
 import {
   defaultModelPath,
   loadModel,
@@ -171,6 +172,7 @@ async function serve(args: string[]): Promise<number> {
   const model = loadModel(settings.model_path);
   const problem = settings.class_names.length > 0 ? classNamesProblem(model, settings.class_names) : null;
   if (problem) throw new SettingsError(problem);
+  tracingConfig(process.env); // so do OTEL_* variables forestd cannot honour (SettingsError)
   return runPrimary(sources, settings);
 }
 
