@@ -16,8 +16,9 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
 import { loadSettings, parseBind, type SettingsSources } from "../config/load-settings.js";
+import { createLogger } from "../config/logger.js";
 import type { Settings } from "../config/settings.js";
 import { packageRoot } from "../model/index.js";
 import { checkLabels, labelOptions } from "../model/outputs.js";
@@ -90,7 +91,7 @@ export class Arbiter {
   constructor(settings: Settings, sources: SettingsSources) {
     this.#settings = settings;
     this.#sources = sources;
-    this.#log = pino({ level: settings.log_level, base: { pid: process.pid, role: "primary" } });
+    this.#log = createLogger(settings, { pid: process.pid, role: "primary" });
     this.metrics = new PrimaryMetrics(() => this.#supervisor?.servingCount ?? 0);
     this.#clusterMetrics = new ClusterMetrics(this.metrics, () => [...this.#cluster.values()]);
   }

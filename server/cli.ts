@@ -12,6 +12,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { loadSettings, parseBind, SettingsError, settingsHelp } from "../config/load-settings.js";
 import { parseModelLocation } from "../config/model-location.js";
+import { tracingConfig } from "../config/tracing.js";
 import {
   answersFor,
   defaultModelPath,
@@ -191,6 +192,7 @@ async function serve(args: string[]): Promise<number> {
     const problem = settings.class_names.length > 0 ? classNamesProblem(model, settings.class_names) : null;
     if (problem) throw new SettingsError(problem);
   }
+  tracingConfig(process.env); // so do OTEL_* variables forestd cannot honour (SettingsError)
   return runPrimary(sources, settings);
 }
 

@@ -1,8 +1,9 @@
 /**
  * Every code docs/errors.md promises, provoked through real HTTP on a real socket (one worker app,
  * one scripted scoring thread that holds, fails or answers garbage on cue), checking what a client
- * sees: status, code, the body's shape, Retry-After on every 503 and only there. The list of codes
- * provoked must be the list declared: a new error without a case here fails this test.
+ * sees: status, code, the body's shape (with its requestId, also in X-Request-Id), Retry-After on
+ * every 503 and only there. The list of codes provoked must be the list declared: a new error
+ * without a case here fails this test.
  */
 import { STATUS_CODES } from "node:http";
 import t from "tap";
@@ -78,9 +79,12 @@ t.test("every documented error code, through real HTTP", async (t) => {
     const oip = what.startsWith("OIP");
     t.same(
       Object.keys(body).sort(),
-      ["code", "error", "message", "statusCode", ...Object.keys(extra)].sort(),
+      ["code", "error", "message", "requestId", "statusCode", ...Object.keys(extra)].sort(),
       `${what}: body shape`,
     );
+    // Whichever path answered (Fastify, the shed gate, Node's clientError): the id in the header.
+    t.match(body.requestId, /^\S+$/, `${what}: a request id`);
+    t.equal(answer.headers["x-request-id"], body.requestId, `${what}: X-Request-Id is the body's requestId`);
     t.match(
       body,
       { statusCode: status, code, message: /\S/, error: oip ? body.message : STATUS_CODES[status], ...extra },

@@ -2,11 +2,18 @@
  * Builds a worker's Fastify application: settings → server options, error handling, access log,
  * routes, OpenAPI. Plain to test: `buildApp(...)` then `app.inject(...)`, no cluster needed.
  */
+import { randomUUID } from "node:crypto";
 import { createServer, type RequestListener, type Server, STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import swagger from "@fastify/swagger";
 import underPressurePlugin from "@fastify/under-pressure";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyPluginCallback,
+  type FastifyRequest,
+  LogController,
+} from "fastify";
 import type { Logger } from "pino";
 import type { Settings } from "../config/settings.js";
 import { installAccessLog } from "./access-log.js";
@@ -21,11 +28,13 @@ import {
 } from "./errors.js";
 import { installErrorHandling } from "./http-errors.js";
 import type { WorkerMetrics } from "./metrics.js";
+import { genReqId, REQUEST_ID_HEADER } from "./request-id.js";
 import { oipRoutes } from "./routes/oip.js";
 import { operationalRoutes } from "./routes/operational.js";
 import { predictRoutes } from "./routes/predict.js";
 import type { Batcher } from "./scoring/batcher.js";
 import type { InlineScorer } from "./scoring/inline-scorer.js";
+import type { InlineTracer } from "./scoring.js";
 import type { ServedModel } from "./served-model.js";
 import { gateContinue, shedGate } from "./shed-gate.js";
 import { VERSION } from "./version.js";
@@ -50,6 +59,15 @@ export interface AppDeps {
   logger: Logger;
   isReady(): boolean;
   metricsText?(): Promise<{ contentType: string; body: string }>;
+  /** When tracing is on (tracing/otel.ts); absent, nothing is traced. */
+  tracing?: {
+    /** @fastify/otel's plugin. */
+    plugin: FastifyPluginCallback;
+    /** The request's trace id when its trace is sampled, for the access log. */
+    traceId(request: FastifyRequest): string | undefined;
+    /** Spans for rows scored inline (the batcher has its own tracer, given to it at creation). */
+    inlineTracer: InlineTracer;
+  };
 }
 
 /** FORWARDED_ALLOW_IPS → Fastify's trustProxy: `*` trusts every hop, else the listed addresses. */
@@ -76,10 +94,13 @@ function clientErrorHandler(settings: Settings): (error: Error & { code?: string
           ? new ClientTimeoutError()
           : new BadRequestError(error.code ?? "parse error");
     const status = answer.statusCode as number;
-    const body = JSON.stringify(errorBody(answer, status, false));
+    // The request was never parsed, so its X-Request-Id is unknown: the answer gets an id of its own.
+    const requestId = randomUUID();
+    const body = JSON.stringify(errorBody(answer, status, false, requestId));
     const head = {
       "content-type": "application/json; charset=utf-8",
       "content-length": String(Buffer.byteLength(body)),
+      [REQUEST_ID_HEADER]: requestId,
       connection: "close",
       ...errorHeaders(status),
     };
@@ -117,7 +138,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     serverFactory: (handler) => createHttpServer(settings, gate(handler)),
     loggerInstance: deps.logger as FastifyBaseLogger,
     // One access-log line per request comes from access-log.ts instead of Fastify's two.
-    logController: new LogController({ disableRequestLogging: true }),
+    // request.log lines carry the request id as request_id, as the access log does.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "request_id" }),
+    // X-Request-Id, checked (request-id.ts), else a fresh UUID.
+    genReqId,
+    requestIdHeader: false,
     bodyLimit: settings.body_limit,
     trustProxy: trustProxyOption(settings.forwarded_allow_ips),
     // No return503OnClosing / forceCloseConnections: a stopping worker never calls app.close();
@@ -127,12 +152,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // createHttpServer installs the JSON client-error answer itself, for every server alike.
     clientErrorHandler: () => {},
   });
+  // First, so that its request span opens before any other hook runs and wraps every handler.
+  if (deps.tracing) await app.register(deps.tracing.plugin);
   app.decorateRequest("forestdRows", 0);
   app.decorate(
     "gatedRouting",
     gate((request, response) => app.routing(request, response)),
   );
-  app.addHook("onRequest", (request, _reply, done) => {
+  app.addHook("onRequest", (request, reply, done) => {
+    reply.header(REQUEST_ID_HEADER, request.id);
     done(
       request.url.length > settings.max_url_length
         ? new UrlTooLongError(String(settings.max_url_length))
@@ -142,7 +170,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // A JSON API: text/plain bodies get 415 rather than a confusing "body must be an object".
   app.removeContentTypeParser("text/plain");
   installErrorHandling(app, settings.body_limit, deps.metrics);
-  installAccessLog(app, deps.logger, deps.metrics, settings.access_log);
+  installAccessLog(app, deps.logger, deps.metrics, settings.access_log, deps.tracing?.traceId);
 
   await app.register(swagger, {
     openapi: {
@@ -155,6 +183,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  if (settings.swagger_ui) await registerSwaggerUi(app);
 
   const metricsText =
     deps.metricsText ??
@@ -166,6 +195,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...deps,
     maxRequestRows: settings.max_request_rows,
     defaultDeadlineMs: settings.request_deadline * 1000,
+    tracer: deps.tracing?.inlineTracer,
   };
   // The plugin's first samples cover start-up itself (module loading, compiling the model), which
   // reads as a long event-loop delay: give a fresh worker a moment before pressure counts.
@@ -206,4 +236,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     metricsText,
   });
   return app;
+}
+
+/**
+ * SWAGGER_UI: the UI at /docs, loaded only when asked for. Its scripts, styles and images come
+ * from the package itself (@fastify/swagger-ui bundles swagger-ui-dist), and the CSP on them says
+ * so: a browser may load nothing but this server's own files, and Swagger UI's online validator
+ * badge stays off.
+ */
+async function registerSwaggerUi(app: FastifyInstance): Promise<void> {
+  const { default: swaggerUi } = await import("@fastify/swagger-ui");
+  await app.register(swaggerUi, {
+    routePrefix: "/docs",
+    validatorUrl: false,
+    staticCSP:
+      "default-src 'self'; base-uri 'self'; connect-src 'self'; font-src 'self' data:; frame-ancestors 'self'; img-src 'self' data:; object-src 'none'; script-src 'self'; script-src-attr 'none'; style-src 'self' 'unsafe-inline'",
+  });
 }

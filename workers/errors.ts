@@ -163,7 +163,8 @@ export function errorHeaders(status: number): Record<string, string> {
 /**
  * The JSON every error answer carries, whichever path sends it (Fastify, the shed gate, Node's
  * clientError): the shape /openapi.json documents. `error` is the status text; on the Open
- * Inference Protocol routes the message, as that protocol specifies.
+ * Inference Protocol routes the message, as that protocol specifies. `requestId` is the answer's
+ * X-Request-Id (workers/request-id.ts), so a client quoting a failure names its log line.
  */
 export type ErrorBody = Static<typeof ErrorResponse>;
 
@@ -171,6 +172,7 @@ export function errorBody(
   error: { code: string; message: string; row?: number; field?: string },
   status: number,
   oip: boolean,
+  requestId: string,
 ): ErrorBody {
   return {
     statusCode: status,
@@ -179,6 +181,7 @@ export function errorBody(
     message: error.message,
     ...(error.row !== undefined ? { row: error.row } : {}),
     ...(error.field !== undefined ? { field: error.field } : {}),
+    requestId,
   };
 }
 

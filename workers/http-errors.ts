@@ -17,6 +17,7 @@ import {
   UnsupportedMediaTypeError,
 } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
+import { REQUEST_ID_HEADER } from "./request-id.js";
 
 type Known = FastifyError & { row?: number; field?: string };
 
@@ -82,6 +83,8 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, status: 
   reply
     .code(status)
     .headers(errorHeaders(status))
+    // Also set in onRequest; repeated here for errors Fastify raises before that hook runs.
+    .header(REQUEST_ID_HEADER, request.id)
     .type("application/json; charset=utf-8")
-    .send(errorBody(error, status, isOipUrl(request.url)));
+    .send(errorBody(error, status, isOipUrl(request.url), request.id));
 }

@@ -54,6 +54,7 @@ export const ErrorResponse = Type.Object({
   message: Type.String(),
   row: Type.Optional(Type.Integer()),
   field: Type.Optional(Type.String()),
+  requestId: Type.String({ description: "the request's X-Request-Id (the caller's, or one made for it)" }),
 });
 
 /** Open Inference Protocol (KServe V2) request: one FP32/FP64 tensor of shape [N, F]. */

@@ -6,7 +6,7 @@ import type { Settings } from "../config/settings.js";
 import { explainWidth } from "../model/outputs.js";
 import type { MetricsDelta } from "../server/ipc.js";
 import { WorkerMetrics } from "./metrics.js";
-import { Batcher } from "./scoring/batcher.js";
+import { Batcher, type BatchTracer } from "./scoring/batcher.js";
 import { InlineScorer } from "./scoring/inline-scorer.js";
 import { ScoringPool } from "./scoring/scoring-pool.js";
 import type { ServedModel } from "./served-model.js";
@@ -25,6 +25,7 @@ export function createScoringStack(
     threadFile?: string;
     onThreadTimeout?: (threadId: number) => void;
     sendMetricsDelta?: (delta: MetricsDelta) => void;
+    tracer?: BatchTracer;
   } = {},
 ): ScoringStack {
   const pool = new ScoringPool(served.file, settings.threads, {
@@ -55,6 +56,7 @@ export function createScoringStack(
       metrics.inferenceDuration.observe(seconds);
     },
     onDispatch: (_rows, wait) => metrics.queueWait.observe(wait),
+    tracer: options.tracer,
   });
   const inline = new InlineScorer(served.model, {
     maxUs: settings.inline_scoring_max_us,

@@ -28,6 +28,17 @@ export interface ScoringDeps {
   maxRequestRows: number;
   /** REQUEST_DEADLINE in ms: the longest any request may wait for scoring. */
   defaultDeadlineMs: number;
+  /**
+   * With tracing on (tracing/otel.ts): spans for rows scored inline. Rows that go to the batcher
+   * (predictions too large to inline, every explanation) are traced by its BatchTracer, which
+   * sees their queue wait and the task they share with other requests.
+   */
+  tracer?: InlineTracer;
+}
+
+export interface InlineTracer {
+  /** `rows` rows scored on this loop from `startedAt` to `endedAt` (performance.now()). */
+  inlineScored(rows: number, startedAt: number, endedAt: number): void;
 }
 
 /**
@@ -61,9 +72,12 @@ export async function scoreRows(
   timeoutMs: number,
 ): Promise<Scored> {
   const { served, metrics } = deps;
-  // Tiny requests now, on this loop (no deadline can pass); the rest wait for a thread.
-  const outputs =
-    deps.inline?.score(values, rows, margin) ?? (await deps.batcher.submit(values, rows, margin, timeoutMs));
+  // Tiny requests now, on this loop (no deadline can pass); the rest wait for a thread. The clock
+  // is read for the span only when tracing: the untraced hot path is unchanged.
+  const startedAt = deps.tracer === undefined ? 0 : performance.now();
+  const inlined = deps.inline?.score(values, rows, margin);
+  if (inlined && deps.tracer) deps.tracer.inlineScored(rows, startedAt, performance.now());
+  const outputs = inlined ?? (await deps.batcher.submit(values, rows, margin, timeoutMs));
   const width = margin ? served.model.numMarginOutputs : served.model.numOutputs;
   metrics.rowsScored(served.name).inc(rows);
   if (served.classes.length > 0) countClasses(deps, outputs, rows, width, margin);

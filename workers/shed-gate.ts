@@ -15,6 +15,7 @@
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
 import { errorBody, errorHeaders, httpErrorSpec, OverloadedError } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
+import { REQUEST_ID_HEADER, requestId } from "./request-id.js";
 
 /** Routes a shed request is counted under; anything else goes on to Fastify (and its 404). */
 function scoringRoute(url: string): string | null {
@@ -24,18 +25,26 @@ function scoringRoute(url: string): string | null {
   return null;
 }
 
-/** The answer, built once from workers/errors.ts: the gate's whole point is to be cheap. */
-function answer(oip: boolean): { body: string; headers: Record<string, string>; reason: string } {
+/**
+ * Stands in for the request id while the body is built once. `<` and `>` are in no request id
+ * (request-id.ts) and JSON.stringify writes them as they are, so the slot is found verbatim.
+ */
+const ID_SLOT = "<request-id>";
+
+/**
+ * The answer, built once from workers/errors.ts (the gate's whole point is to be cheap): the body
+ * either side of its request id. request-id.ts keeps ids to one-byte characters that need no JSON
+ * escaping, so a rejection costs two string concatenations and no JSON.stringify.
+ */
+function answer(oip: boolean): { head: string; tail: string; fixedBytes: number; reason: string } {
   const error = new OverloadedError("the scoring queue is full (MAX_QUEUE_WAIT); try again shortly");
-  const body = JSON.stringify(errorBody(error, 503, oip));
+  const parts = JSON.stringify(errorBody(error, 503, oip, ID_SLOT)).split(ID_SLOT);
+  if (parts.length !== 2) throw new Error("shed-gate: the request id slot must occur once in the body");
+  const [head, tail] = parts;
   const reason = httpErrorSpec(error.code)?.rejected as string;
-  const headers = {
-    "content-type": "application/json; charset=utf-8",
-    "content-length": String(Buffer.byteLength(body)),
-    ...errorHeaders(503),
-  };
-  return { body, headers, reason };
+  return { head, tail, fixedBytes: Buffer.byteLength(head) + Buffer.byteLength(tail), reason };
 }
+const RETRY = errorHeaders(503);
 const PREDICT = answer(false);
 const OIP = answer(true);
 
@@ -65,10 +74,19 @@ export function shedGate(
       handler(request, response);
       return;
     }
-    const { body, headers, reason } = route === "/predict" ? PREDICT : OIP;
+    const { head, tail, fixedBytes, reason } = route === "/predict" ? PREDICT : OIP;
     metrics.rejected.inc({ reason });
     metrics.requests.inc({ method: "POST", route, status: "503" });
-    response.writeHead(503, expectsContinue ? { ...headers, connection: "close" } : headers);
-    response.end(body);
+    // The caller's X-Request-Id when plain, else a made one: a shed answer is quoted like any other.
+    const id = requestId(request.headers[REQUEST_ID_HEADER]);
+    const headers: Record<string, string> = {
+      "content-type": "application/json; charset=utf-8",
+      "content-length": String(fixedBytes + id.length),
+      ...RETRY,
+      [REQUEST_ID_HEADER]: id,
+    };
+    if (expectsContinue) headers.connection = "close";
+    response.writeHead(503, headers);
+    response.end(head + id + tail);
   };
 }

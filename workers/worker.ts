@@ -6,8 +6,10 @@ import cluster from "node:cluster";
 import type { Server } from "node:http";
 import { setPriority } from "node:os";
 import pino from "pino";
+import { createLogger } from "../config/logger.js";
 import { describeLocation, parseModelLocation } from "../config/model-location.js";
 import type { Settings } from "../config/settings.js";
+import { tracingConfig } from "../config/tracing.js";
 import { labelOptions } from "../model/outputs.js";
 import { BOOT_ERROR_EXIT_CODE, type PrimaryMessage, WORKER_ENV, type WorkerMessage } from "../server/ipc.js";
 import type { ModelOrigin } from "../server/model-source/index.js";
@@ -16,6 +18,8 @@ import { ConnectionDrainer } from "./drain.js";
 import { sendSnapshot, type WorkerMetrics } from "./metrics.js";
 import { createScoringStack } from "./scoring-stack.js";
 import { loadServedModel, type ModelSnapshotRef, type ServedModel } from "./served-model.js";
+import type { Tracing } from "./tracing/otel.js";
+import { VERSION } from "./version.js";
 
 const HEARTBEAT_MS = 500;
 
@@ -58,11 +62,9 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
   // Lines are gathered into writes of 4 KiB or every 250 ms, not one write each: with an access
   // line per request, a write per line costs more than the line. Whatever is still buffered is
   // written at exit (pino flushes its destinations synchronously then; stop() flushes first).
+  // LOG_FORMAT changes what a line says, not how lines are written.
   const destination = pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 250 });
-  const logger = pino(
-    { level: settings.log_level, base: { pid: process.pid, worker: cluster.worker?.id ?? 0 } },
-    destination,
-  );
+  const logger = createLogger(settings, { pid: process.pid, worker: cluster.worker?.id ?? 0 }, destination);
   const bootError = (what: string, error: unknown): never => {
     clearInterval(heartbeat);
     const message = `${what}: ${(error as Error).message}`;
@@ -85,11 +87,23 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
       error,
     );
   }
+  // Tracing (OTEL_* variables): when off, no OpenTelemetry module is even loaded.
+  let tracing: Tracing | null = null;
+  try {
+    const config = tracingConfig(process.env);
+    if (config) {
+      const { startTracing } = await import("./tracing/otel.js");
+      tracing = startTracing(config, { version: VERSION, worker: cluster.worker?.id ?? 0 });
+    }
+  } catch (error) {
+    return bootError("cannot start tracing", error);
+  }
   const { pool, batcher, inline, metrics } = createScoringStack(settings, served, {
     sendMetricsDelta: (delta) => send({ type: "forestd:metrics-delta", delta }),
     // The thread module is a seam, not a setting: tests run a whole server with a stand-in
     // thread that hangs or fails (test/fixtures/threads/). Unset in production.
     threadFile: process.env.FORESTD_SCORING_THREAD || undefined,
+    tracer: tracing?.batchTracer,
     onThreadTimeout: (threadId) =>
       logger.error(
         { event: "thread_timeout", thread: threadId },
@@ -117,6 +131,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     logger,
     isReady: () => !drainer.draining,
     metricsText: clusterText,
+    tracing: tracing ?? undefined,
   });
 
   // Recycling after MAX_REQUESTS (+ jitter): ask the primary for a replacement, keep serving
@@ -180,6 +195,8 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
       send({ type: "forestd:metrics", requestId: 0, metrics: snapshot }),
     );
     await pool.destroy().catch(() => undefined);
+    // The spans of the last requests, which the batch processor has not sent yet.
+    await tracing?.shutdown().catch(() => undefined);
     logger.info({ event: "worker_stopped", clean }, "worker stopped");
     // Let the last log lines and IPC messages flush before exiting.
     logger.flush(() => setImmediate(() => process.exit(0)));

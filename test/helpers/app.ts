@@ -1,5 +1,5 @@
 /** An in-process worker app (real model, real scoring threads) for fastify.inject tests. */
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import { loadSettings } from "../../config/load-settings.js";
 import { labelOptions } from "../../model/outputs.js";
 import { buildApp } from "../../workers/app.js";
@@ -9,6 +9,8 @@ import { loadServedModel } from "../../workers/served-model.js";
 export interface TestAppOptions {
   /** The scoring thread module: test/helpers/threads.ts's SCRIPTED_THREAD to misbehave on cue. */
   threadFile?: string;
+  /** Where the app logs (e.g. to memory, to read its access lines); silent by default. */
+  logger?: Logger;
 }
 
 export async function testApp(
@@ -41,7 +43,7 @@ export async function testApp(
     batcher,
     inline,
     metrics,
-    logger: pino({ level: "silent" }),
+    logger: options.logger ?? pino({ level: "silent" }),
     isReady: () => ready,
   });
   return {

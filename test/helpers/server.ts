@@ -71,12 +71,19 @@ export async function startServer(
       return code;
     },
   };
-  await waitFor(
-    async () => (await request(`${url}/readyz`)).status === 200,
-    20_000,
-    () => child.exitCode !== null,
-    output,
-  );
+  try {
+    await waitFor(
+      async () => (await request(`${url}/readyz`)).status === 200,
+      20_000,
+      () => child.exitCode !== null,
+      output,
+    );
+  } catch (error) {
+    // The caller never gets the server to stop: stop it here, or it outlives the test (and its
+    // workers keep taking CPU from every test after it).
+    await server.stop();
+    throw error;
+  }
   return server;
 }
 

@@ -14,7 +14,7 @@ import type { ExplainKind } from "../../model/outputs.js";
 /** What a request wants back. Predictions and margins ride in the same tasks; each explanation kind in its own. */
 export type JobOutput = "prediction" | "margin" | ExplainKind;
 /** Outputs that share tasks, and whose cost per row is measured separately. */
-type TaskClass = "score" | ExplainKind;
+export type TaskClass = "score" | ExplainKind;
 const TASK_CLASSES: readonly TaskClass[] = ["score", "contribs", "interactions", "leaf"];
 
 function taskClass(output: JobOutput): TaskClass {
@@ -59,6 +59,39 @@ export interface BatcherOptions {
   onBatch?: (rows: number, seconds: number) => void;
   /** Called per request part when it leaves the queue: seconds it waited. */
   onDispatch?: (rows: number, waitSeconds: number) => void;
+  /** Tracing of the queue and the thread hop (tracing/otel.ts); absent, the batcher does none. */
+  tracer?: BatchTracer;
+}
+
+/**
+ * What the batcher tells a tracer. A task carries the rows of many requests, so the tracer gets
+ * each request's captured trace context with its part of the task (and can link them), and the
+ * timings: nothing crosses to the scoring thread but the rows.
+ */
+export interface BatchTracer {
+  /** As a request's rows are queued: whatever identifies its trace (the active context). */
+  capture(): unknown;
+  /**
+   * As a task of `work` (predictions and margins, or one explanation kind) leaves for a thread, at
+   * `at` (performance.now()): one part per request in it. It may wait in the thread's port behind
+   * the task the thread is on (TaskRunner.tasksPerThread), so the thread's own scoring seconds are
+   * reported apart. Returns what to call when the task comes back: those seconds, or its error
+   * (a task the thread skipped, every deadline in it passed, is an error too).
+   */
+  dispatched(
+    parts: readonly TracedPart[],
+    at: number,
+    work: TaskClass,
+  ): (scoringSeconds: number | null, error?: unknown) => void;
+}
+
+export interface TracedPart {
+  trace: unknown;
+  rows: number;
+  /** performance.now() when the request's rows were queued. */
+  enqueuedAt: number;
+  /** True when these are the request's last rows to leave the queue. */
+  leftQueue: boolean;
 }
 
 interface Job {
@@ -73,6 +106,8 @@ interface Job {
   resolve: (output: Float32Array) => void;
   reject: (error: unknown) => void;
   enqueuedAt: number;
+  /** The request's trace context, when tracing. */
+  trace: unknown;
 }
 
 /** A run of rows of one job, waiting or in a task. */
@@ -90,8 +125,8 @@ interface InFlight {
 
 export class Batcher {
   readonly #pool: TaskRunner;
-  readonly #o: Required<Omit<BatcherOptions, "onBatch" | "onDispatch">> &
-    Pick<BatcherOptions, "onBatch" | "onDispatch">;
+  readonly #o: Required<Omit<BatcherOptions, "onBatch" | "onDispatch" | "tracer">> &
+    Pick<BatcherOptions, "onBatch" | "onDispatch" | "tracer">;
   #queue: Piece[] = [];
   #head = 0;
   #queuedRows = 0;
@@ -254,6 +289,7 @@ export class Batcher {
         resolve,
         reject,
         enqueuedAt: performance.now(),
+        trace: this.#o.tracer?.capture(),
       };
       this.#queue.push({ job, start: 0, rows });
       this.#queuedRows += rows;
@@ -393,6 +429,17 @@ export class Batcher {
     }
     // Threads share no clock origin with this one: the deadline crosses as epoch ms.
     if (Number.isFinite(latest)) task.notAfter = Date.now() + (latest - now);
+    // Only with tracing on: without a tracer the parts are never even listed.
+    const traced = this.#o.tracer?.dispatched(
+      pieces.map((p) => ({
+        trace: p.job.trace,
+        rows: p.rows,
+        enqueuedAt: p.job.enqueuedAt,
+        leftQueue: p.start + p.rows === p.job.rows,
+      })),
+      now,
+      cls,
+    );
     this.#inFlight++;
     const inFlight: InFlight = { rows, cls, pieces };
     this.#inFlightTasks.push(inFlight);
@@ -402,6 +449,7 @@ export class Batcher {
         if (wasSkipped(buffer)) {
           // Skipped by the thread: every deadline in it had passed (see #expireOverdue).
           for (const p of pieces) this.#expire(p.job, performance.now());
+          traced?.(null, new DeadlineError("skipped by its thread: every deadline in the task had passed"));
           return;
         }
         const result =
@@ -432,8 +480,10 @@ export class Batcher {
           }
           offset += p.rows;
         }
+        traced?.(result.seconds);
       })
       .catch((error: unknown) => {
+        traced?.(null, error);
         for (const p of pieces) {
           if (!p.job.settled) {
             p.job.settled = true;
