@@ -6,9 +6,9 @@
 import { readdirSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
 
-const MODEL_EXTENSIONS = new Set([".json", ".ubj"]);
+const MODEL_EXTENSIONS = new Set([".json", ".ubj", ".onnx"]);
 
-/** The model file a path names: the path itself, or the one .json/.ubj file in a directory. */
+/** The model file a path names: the path itself, or the one .json/.ubj/.onnx file in a directory. */
 export function resolveModelFile(path: string): string {
   let isDirectory = false;
   try {
@@ -23,7 +23,7 @@ export function resolveModelFile(path: string): string {
   if (models.length !== 1) {
     const found = models.length === 0 ? "none" : models.join(", ");
     throw new Error(
-      `MODEL_PATH ${path} is a directory: it must hold exactly one .json or .ubj model (found ${found})`,
+      `MODEL_PATH ${path} is a directory: it must hold exactly one .json, .ubj or .onnx model (found ${found})`,
     );
   }
   return join(path, models[0]);
