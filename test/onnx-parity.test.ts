@@ -45,7 +45,9 @@ for (const { name, path, expected, scoresOutput, labelOutput } of all) {
       });
       t.same(unexplained, [], "labels equal scikit-learn's predict (except float32 ties)");
       const ties = labels.filter((label, r) => label !== expected.sklearn_predict?.[r]).length;
-      t.comment(`${ties} of ${rows} labels differ from scikit-learn's predict (allowed only at float32 ties)`);
+      t.comment(
+        `${ties} of ${rows} labels differ from scikit-learn's predict (allowed only at float32 ties)`,
+      );
     } else if (expected.sklearn_predict) {
       const values = expected.sklearn_predict.flat() as number[];
       const far = values.filter((v, i) => Math.abs(v - outputs[i]) > 1e-4 * Math.max(1, Math.abs(v))).length;
