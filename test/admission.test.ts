@@ -1,8 +1,8 @@
 /** Admission control: deadlines, the queue bound, and shedding under event-loop pressure. */
 import t from "tap";
-import { testApp } from "./helpers/app.js";
+import { scriptedApp, testApp } from "./helpers/app.js";
 import { rawPost, rawRequest } from "./helpers/raw-http.js";
-import { heldThreads, SCRIPTED_THREAD, scriptedRow } from "./helpers/threads.js";
+import { scriptedRow } from "./helpers/threads.js";
 
 const ROW = { height: 180, weight: 80, shoe_size: 44 };
 const ROW_VALUES = [180, 80, 44];
@@ -16,17 +16,12 @@ async function tasksScored(metrics: Awaited<ReturnType<typeof testApp>>["metrics
 
 t.test("rows whose deadline passes while they wait are not scored: 504", async (t) => {
   // Inline scoring off: these requests must wait for the (held) thread.
-  const { app, served, metrics, close } = await testApp(
-    ["--threads", "1", "--inline-scoring-max-us", "0"],
-    {},
-    { threadFile: SCRIPTED_THREAD },
-  );
-  const threads = heldThreads();
-  t.teardown(async () => {
-    threads.release();
-    threads.close();
-    await close();
-  });
+  const { app, served, metrics, threads } = await scriptedApp(t, [
+    "--threads",
+    "1",
+    "--inline-scoring-max-us",
+    "0",
+  ]);
   const width = served.model.numFeature;
   const busy = app.inject({
     method: "POST",
@@ -70,19 +65,14 @@ t.test("rows whose deadline passes while they wait are not scored: 504", async (
 });
 
 t.test("beyond MAX_QUEUE rows waiting: 503 with Retry-After, counted", async (t) => {
-  const { app, served, close } = await testApp(
-    ["--threads", "1", "--max-queue", "2", "--inline-scoring-max-us", "0"],
-    {},
-    {
-      threadFile: SCRIPTED_THREAD,
-    },
-  );
-  const threads = heldThreads();
-  t.teardown(async () => {
-    threads.release();
-    threads.close();
-    await close();
-  });
+  const { app, served, threads } = await scriptedApp(t, [
+    "--threads",
+    "1",
+    "--max-queue",
+    "2",
+    "--inline-scoring-max-us",
+    "0",
+  ]);
   const busy = app.inject({
     method: "POST",
     url: "/predict",
@@ -138,19 +128,14 @@ t.test("event-loop pressure sheds predictions and turns readiness false, then re
 t.test(
   "the shed gate, in a real server: scoring POSTs are answered 503 before their body is read",
   async (t) => {
-    const { app, served, metrics, batcher, close } = await testApp(
-      ["--threads", "1", "--max-queue-wait", "0.05", "--inline-scoring-max-us", "0"],
-      {},
-      {
-        threadFile: SCRIPTED_THREAD,
-      },
-    );
-    const threads = heldThreads();
-    t.teardown(async () => {
-      threads.release();
-      threads.close();
-      await close();
-    });
+    const { app, served, metrics, batcher, threads } = await scriptedApp(t, [
+      "--threads",
+      "1",
+      "--max-queue-wait",
+      "0.05",
+      "--inline-scoring-max-us",
+      "0",
+    ]);
     await app.listen({ host: "127.0.0.1", port: 0 });
     const { port } = app.server.address() as { port: number };
     const width = served.model.numFeature;

@@ -8,39 +8,29 @@
 import { STATUS_CODES } from "node:http";
 import t from "tap";
 import { HTTP_ERRORS } from "../workers/errors.js";
-import { testApp } from "./helpers/app.js";
+import { scriptedApp } from "./helpers/app.js";
 import { type RawAnswer, rawPost, rawRequest } from "./helpers/raw-http.js";
-import { heldThreads, SCRIPTED_THREAD, scriptedRow } from "./helpers/threads.js";
+import { scriptedRow } from "./helpers/threads.js";
 
 const ROW = [180, 80, 44];
 
 t.test("every documented error code, through real HTTP", async (t) => {
-  const { app, served, setReady, close } = await testApp(
-    [
-      "--threads",
-      "1",
-      "--max-queue",
-      "2",
-      "--max-request-rows",
-      "10",
-      "--body-limit",
-      "2048",
-      "--max-url-length",
-      "200",
-      "--headers-timeout",
-      "1",
-      "--timeout",
-      "1",
-    ],
-    {},
-    { threadFile: SCRIPTED_THREAD },
-  );
-  const threads = heldThreads();
-  t.teardown(async () => {
-    threads.release();
-    threads.close();
-    await close();
-  });
+  const { app, served, setReady, threads } = await scriptedApp(t, [
+    "--threads",
+    "1",
+    "--max-queue",
+    "2",
+    "--max-request-rows",
+    "10",
+    "--body-limit",
+    "2048",
+    "--max-url-length",
+    "200",
+    "--headers-timeout",
+    "1",
+    "--timeout",
+    "1",
+  ]);
   await app.listen({ host: "127.0.0.1", port: 0 });
   const { port } = app.server.address() as { port: number };
   const width = served.model.numFeature;

@@ -6,8 +6,8 @@
 import t from "tap";
 import { defaultModelPath, loadModel } from "../model/index.js";
 import { InlineScorer } from "../workers/scoring/inline-scorer.js";
-import { testApp } from "./helpers/app.js";
-import { heldThreads, SCRIPTED_THREAD, scriptedRow } from "./helpers/threads.js";
+import { scriptedApp } from "./helpers/app.js";
+import { scriptedRow } from "./helpers/threads.js";
 
 const ROW = { height: 180, weight: 80, shoe_size: 44 };
 
@@ -38,17 +38,12 @@ t.test("the scorer: same outputs as the engine, only below its bound, every call
 
 t.test("a tiny request is answered while the only thread is busy; a large one waits", async (t) => {
   // Inline scoring at its default bound, named: testApp turns it off for scripted threads.
-  const { app, batcher, served, metrics, close } = await testApp(
-    ["--threads", "1", "--inline-scoring-max-us", "15"],
-    {},
-    { threadFile: SCRIPTED_THREAD },
-  );
-  const threads = heldThreads();
-  t.teardown(async () => {
-    threads.release();
-    threads.close();
-    await close();
-  });
+  const { app, batcher, served, metrics, threads } = await scriptedApp(t, [
+    "--threads",
+    "1",
+    "--inline-scoring-max-us",
+    "15",
+  ]);
   // The one thread is held (by the batcher directly: the scripted row would be inlined) until released.
   const busy = batcher.submit(Float32Array.from(scriptedRow("hold", served.model.numFeature)), 1, false);
   await threads.held();
@@ -74,17 +69,12 @@ t.test("a tiny request is answered while the only thread is busy; a large one wa
 });
 
 t.test("INLINE_SCORING_MAX_US=0: even one row waits for a thread", async (t) => {
-  const { app, batcher, served, close } = await testApp(
-    ["--threads", "1", "--inline-scoring-max-us", "0"],
-    {},
-    { threadFile: SCRIPTED_THREAD },
-  );
-  const threads = heldThreads();
-  t.teardown(async () => {
-    threads.release();
-    threads.close();
-    await close();
-  });
+  const { app, batcher, served, threads } = await scriptedApp(t, [
+    "--threads",
+    "1",
+    "--inline-scoring-max-us",
+    "0",
+  ]);
   const busy = batcher.submit(Float32Array.from(scriptedRow("hold", served.model.numFeature)), 1, false);
   await threads.held();
   const r = await app.inject({

@@ -5,6 +5,7 @@ import { labelOptions } from "../../model/outputs.js";
 import { buildApp } from "../../workers/app.js";
 import { createScoringStack } from "../../workers/scoring-stack.js";
 import { loadServedModel } from "../../workers/served-model.js";
+import { heldThreads, SCRIPTED_THREAD } from "./threads.js";
 
 export interface TestAppOptions {
   /** The scoring thread module: test/helpers/threads.ts's SCRIPTED_THREAD to misbehave on cue. */
@@ -62,4 +63,23 @@ export async function testApp(
       await pool.destroy();
     },
   };
+}
+
+/**
+ * testApp with the scripted stand-in thread (test/helpers/threads.ts) and a handle on its held
+ * tasks; at the end of `t`, held tasks are released and the channel closed before the app closes.
+ */
+export async function scriptedApp(
+  t: { teardown(fn: () => unknown): void },
+  argv: string[] = [],
+  env: Record<string, string> = {},
+) {
+  const app = await testApp(argv, env, { threadFile: SCRIPTED_THREAD });
+  const threads = heldThreads();
+  t.teardown(async () => {
+    threads.release();
+    threads.close();
+    await app.close();
+  });
+  return { ...app, threads };
 }
