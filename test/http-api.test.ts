@@ -163,6 +163,15 @@ t.test("default model", async (t) => {
     t.equal(margins.statusCode, 200);
     t.match(json(margins.body), { outputs: [{ name: "margin", shape: [2], data: expect(rows, true) }] });
     t.not(expect(rows, true)[0], expect(rows)[0], "margins are not the predictions");
+    const proba = await predict(
+      {
+        parameters: { output: "proba" },
+        inputs: [{ name: "x", shape: [2, 3], datatype: "FP32", data: rows }],
+      },
+      "/v2/models/default/infer",
+    );
+    t.equal(proba.statusCode, 200, "parameters.output=proba is OIP's predict_proba");
+    t.match(json(proba.body), { outputs: [{ name: "predict_proba", shape: [2, 2] }] });
     const dtype = await predict(
       { inputs: [{ name: "x", shape: [1, 3], datatype: "BYTES", data: ["a", "b", "c"] }] },
       "/v2/models/default/infer",

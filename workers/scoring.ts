@@ -4,15 +4,7 @@
  */
 
 import { predictedClass } from "../model/index.js";
-import {
-  type ExplainKind,
-  explainWidth,
-  isOutputKind,
-  labelsOf,
-  OUTPUT_KINDS,
-  type OutputKind,
-  outputUnavailable,
-} from "../model/outputs.js";
+import { type ExplainKind, explainWidth } from "../model/outputs.js";
 import { InvalidInputError } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
 import type { Batcher } from "./scoring/batcher.js";
@@ -108,19 +100,6 @@ function countClasses(
   });
 }
 
-/** Every output a prediction route can give, by the names of the API (?output=, OIP output names). */
-export type RouteOutput = OutputKind;
-export const ROUTE_OUTPUTS: readonly RouteOutput[] = OUTPUT_KINDS;
-
-export function isRouteOutput(v: unknown): v is RouteOutput {
-  return isOutputKind(v);
-}
-
-/** Why this model cannot give `output` (a 400's message), or null. */
-export function outputProblem(served: ServedModel, output: RouteOutput): string | null {
-  return outputUnavailable(served.model, output);
-}
-
 /**
  * Most values one request's explanation may hold: interactions are (F+1)² per row and class, so a
  * few rows of a wide model would otherwise ask for gigabytes (and a JSON answer larger still).
@@ -148,9 +127,4 @@ export async function explainRows(
   const outputs = await deps.batcher.explain(values, rows, kind, timeoutMs);
   deps.metrics.rowsScored(deps.served.name).inc(rows);
   return outputs;
-}
-
-/** Each row's class (a name from CLASS_NAMES, an ONNX model's own label, else its index), from its margins. */
-export function labelRows(served: ServedModel, margins: Float32Array, rows: number): (string | number)[] {
-  return labelsOf(served.model, margins, rows, served.labels);
 }

@@ -9,22 +9,21 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { columnLookup } from "../../model/index.js";
-import { explainShape, isExplainKind } from "../../model/outputs.js";
+import {
+  explainShape,
+  isExplainKind,
+  isOutputKind,
+  labelsOf,
+  OUTPUT_KINDS,
+  type OutputKind,
+  outputUnavailable,
+} from "../../model/outputs.js";
 import { fastJsonBodies } from "../body-parser.js";
 import { InvalidInputError, ModelNotFoundError, NotReadyError, TooManyRowsError } from "../errors.js";
 import { ParsedTensor, parseInferBody, rowsLayout } from "../fast-rows.js";
 import { inferJson, JSON_TYPE } from "../reply-json.js";
 import { InferBody, InferResponse, ModelNameParams } from "../schemas.js";
-import {
-  deadlineMs,
-  explainRows,
-  isRouteOutput,
-  labelRows,
-  outputProblem,
-  type RouteOutput,
-  type ScoringDeps,
-  scoreRows,
-} from "../scoring.js";
+import { deadlineMs, explainRows, type ScoringDeps, scoreRows } from "../scoring.js";
 import type { ServedModel } from "../served-model.js";
 
 /** Output tensors a request may name. */
@@ -46,8 +45,14 @@ interface OutputMeta {
   rowShape: number[];
 }
 
-function routeOutput(name: OutputName): RouteOutput {
+/** The output kind (model/outputs.ts) an OIP output name gives. */
+function kindOf(name: OutputName): OutputKind {
   return name === "predict" || name === "predict_proba" ? "prediction" : name;
+}
+
+/** The OIP output name for a `parameters.output` kind: OIP's own names for predictions and probabilities. */
+function nameOf(kind: OutputKind): OutputName {
+  return kind === "prediction" ? "predict" : kind === "proba" ? "predict_proba" : kind;
 }
 
 /** Why this model cannot give `name`, or null. */
@@ -58,7 +63,7 @@ function oipOutputProblem(served: ServedModel, name: OutputName): string | null 
       ? null
       : `output "predict_proba" needs binary:logistic or multi:softprob; this model is ${t}`;
   }
-  return outputProblem(served, routeOutput(name));
+  return outputUnavailable(served.model, kindOf(name));
 }
 
 /** The tensor each output name gives for this model. */
@@ -309,11 +314,11 @@ function requestedOutputs(served: ServedModel, body: InferRequest): OutputName[]
     if (new Set(names).size !== names.length) throw new InvalidInputError("an output is named twice");
   } else {
     const output = body.parameters?.output;
-    if (output === undefined || output === "prediction") names = ["predict"];
-    else if (isRouteOutput(output)) names = [output as OutputName];
+    if (output === undefined) names = ["predict"];
+    else if (isOutputKind(output)) names = [nameOf(output)];
     else
       throw new InvalidInputError(
-        `parameters.output must be one of prediction, margin, label, contribs, interactions, leaf; got "${String(output).slice(0, 40)}"`,
+        `parameters.output must be one of ${OUTPUT_KINDS.join(", ")}; got "${String(output).slice(0, 40)}"`,
       );
   }
   const problems = names.map((n) => oipOutputProblem(served, n)).filter((p) => p !== null);
@@ -333,7 +338,7 @@ function fromMargins(
     case "margin":
       return Array.from(margins);
     case "label":
-      return labelRows(served, margins, rows);
+      return labelsOf(served.model, margins, rows, served.labels);
     case "predict_proba": {
       const p = model.transform(margins, rows);
       if (model.task !== "binary") return Array.from(p);

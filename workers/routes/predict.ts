@@ -5,22 +5,21 @@
  */
 import type { FastifyInstance } from "fastify";
 import { answersFor, columnLookup, fromMargins, rowsToFloat32 } from "../../model/index.js";
-import { explainShape, isExplainKind, toNested } from "../../model/outputs.js";
+import {
+  explainShape,
+  isExplainKind,
+  isOutputKind,
+  OUTPUT_KINDS,
+  type OutputKind,
+  outputUnavailable,
+  toNested,
+} from "../../model/outputs.js";
 import { fastJsonBodies } from "../body-parser.js";
 import { InvalidInputError, TooManyRowsError } from "../errors.js";
 import { ParsedRows, parsePredictBody, rowsLayout } from "../fast-rows.js";
 import { JSON_TYPE, predictionsJson } from "../reply-json.js";
 import { ErrorResponse, PredictBody, PredictQuery, PredictResponse } from "../schemas.js";
-import {
-  deadlineMs,
-  explainRows,
-  isRouteOutput,
-  outputProblem,
-  ROUTE_OUTPUTS,
-  type RouteOutput,
-  type ScoringDeps,
-  scoreRows,
-} from "../scoring.js";
+import { deadlineMs, explainRows, type ScoringDeps, scoreRows } from "../scoring.js";
 
 const SHAPE = 'the body must be {"instances": [row, ...]} or a single row object keyed by feature name';
 
@@ -64,8 +63,8 @@ export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Pr
       },
       async (request, reply) => {
         const body = request.body;
-        const output = (request.query as { output?: RouteOutput }).output ?? "prediction";
-        const problem = outputProblem(deps.served, output);
+        const output = (request.query as { output?: OutputKind }).output ?? "prediction";
+        const problem = outputUnavailable(model, output);
         if (problem) throw new InvalidInputError(problem);
         // Rows fast-rows.ts read (valid ones only, already float32), or a JSON.parse'd body.
         const batch = body instanceof ParsedRows ? body : batchOf(body);
@@ -102,10 +101,10 @@ export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Pr
 
 function validateQuery(query: unknown): { value: unknown } | { error: Error } {
   const output = isPlainObject(query) ? query.output : undefined;
-  if (output === undefined || isRouteOutput(output)) return { value: query };
+  if (output === undefined || isOutputKind(output)) return { value: query };
   return {
     error: new InvalidInputError(
-      `query "output" must be one of ${ROUTE_OUTPUTS.join(", ")}; got "${String(output).slice(0, 40)}"`,
+      `query "output" must be one of ${OUTPUT_KINDS.join(", ")}; got "${String(output).slice(0, 40)}"`,
     ),
   };
 }
