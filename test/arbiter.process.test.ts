@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { loadModel } from "../model/index.js";
-import { FIXTURES } from "./helpers/fixtures.js";
+import { FIXTURES, ROOT } from "./helpers/fixtures.js";
 import { Load } from "./helpers/load.js";
 import { postJson, type RunningServer, request, startServer, waitFor } from "./helpers/server.js";
 import { SCRIPTED_THREAD, scriptedRow } from "./helpers/threads.js";
@@ -125,12 +125,7 @@ t.test("SIGHUP reload under load: zero failures, predictions switch to the new m
   const { spawnSync } = await import("node:child_process");
   const reload = spawnSync(
     process.execPath,
-    [
-      join(import.meta.dirname, "..", "dist", "server", "cli.js"),
-      "reload",
-      "--pid-file",
-      join(dir, "forestd.pid"),
-    ],
+    [join(ROOT, "dist", "server", "cli.js"), "reload", "--pid-file", join(dir, "forestd.pid")],
     { encoding: "utf8" },
   );
   t.equal(reload.status, 0, `forestd reload: ${reload.stdout}${reload.stderr}`);
@@ -268,7 +263,7 @@ t.test("MAX_REQUESTS=100 under load recycles workers with zero failed requests",
 
 t.test("boot errors stop the server with the error instead of respawning forever", async (t) => {
   const { spawnSync } = await import("node:child_process");
-  const cli = join(import.meta.dirname, "..", "dist", "server", "cli.js");
+  const cli = join(ROOT, "dist", "server", "cli.js");
   const dir = mkdtempSync(join(tmpdir(), "forestd-boot-"));
   const corrupt = join(dir, "corrupt.json");
   writeFileSync(corrupt, '{"learner": {"objective": {"name": "reg:magic"}}}');

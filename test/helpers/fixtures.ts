@@ -1,9 +1,10 @@
 /** The fixture models written by scripts/make_fixtures.py, and XGBoost's outputs for them. */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { packageRoot } from "../../model/default-model.js";
 
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** The repository root, found by walking up: the suite runs compiled, from dist/test/. */
+export const ROOT = packageRoot();
 export const FIXTURES = join(ROOT, "test", "fixtures", "models");
 
 export interface Expected {
