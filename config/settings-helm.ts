@@ -67,7 +67,8 @@ function valueSchema(spec: SettingSpec): Record<string, unknown> {
 /**
  * deploy/helm/forestd/values.schema.json: Helm checks values against it before rendering, so a
  * misspelt setting (WOKERS) or an impossible one (WORKERS: 0) stops `helm install` with the
- * setting's name instead of starting pods that fail. Only `settings` is constrained.
+ * setting's name instead of starting pods that fail. `settings` is constrained, and `extraEnv`
+ * holds no setting.
  */
 export function helmValuesSchema(): string {
   const specs: readonly SettingSpec[] = SETTINGS;
@@ -80,6 +81,21 @@ export function helmValuesSchema(): string {
         type: "object",
         additionalProperties: false,
         properties: Object.fromEntries(specs.map((s) => [s.env, { description: s.doc, ...valueSchema(s) }])),
+      },
+      // A forestd setting here would override `settings` unseen (env beats envFrom): refused by name.
+      extraEnv: {
+        type: "array",
+        items: {
+          type: "object",
+          required: ["name"],
+          properties: {
+            name: {
+              type: "string",
+              not: { enum: specs.map((s) => s.env) },
+              description: "not a forestd setting: those go in `settings`",
+            },
+          },
+        },
       },
     },
   };

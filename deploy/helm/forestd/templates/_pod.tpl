@@ -73,6 +73,11 @@ spec:
       envFrom:
         - configMapRef:
             name: {{ include "forestd.fullname" . }}-settings
+      {{- with .Values.extraEnv }}
+      # Variables that are not forestd settings (OTEL_*, ...): values.schema.json refuses settings here.
+      env:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       ports:
         - name: http
           containerPort: {{ include "forestd.httpPort" . }}
