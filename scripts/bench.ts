@@ -17,12 +17,16 @@
  *       --report NEW.json    compare an existing report instead of running
  *     --threshold 0.1        a throughput drop beyond this fraction is a regression
  *     --out DIR              where bench.json and bench.html go (default bench-results/)
+ *     --server-cpus 0 --load-cpus 1   pin every server's process tree to some CPUs and this process
+ *                            (autocannon, the engine-alone baseline) to others, so that a figure
+ *                            measures the server and not its contention with the load generator
  *
  * Scenarios: 1 row (keep-alive on and off), 100 rows by position and by name, OIP infer, 10 000 rows,
  * and a rising offered load (latency against throughput). Baselines: a bare Fastify server with the
  * same WORKERS (the HTTP ceiling), the engine alone in one thread, and Gunicorn + Flask + XGBoost
  * (scripts/gunicorn_app.py) when Debian's python3 has them.
  */
+import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
@@ -71,6 +75,8 @@ const { values } = parseArgs({
     report: { type: "string" },
     threshold: { type: "string", default: "0.1" },
     out: { type: "string", default: join(root, "bench-results") },
+    "server-cpus": { type: "string" },
+    "load-cpus": { type: "string" },
   },
 });
 
@@ -80,6 +86,14 @@ const workers = Number(values.workers);
 const threads = Number(values.threads);
 const maxBatchRows = Number(values["max-batch-rows"]);
 const threshold = Number(values.threshold);
+const serverCpus = values["server-cpus"];
+if (values["load-cpus"] !== undefined) {
+  // Every thread of this process (autocannon runs here) onto the load's CPUs.
+  const pin = spawnSync("taskset", ["-a", "-p", "-c", values["load-cpus"], String(process.pid)], {
+    encoding: "utf8",
+  });
+  if (pin.status !== 0) throw new Error(`--load-cpus ${values["load-cpus"]}: taskset failed: ${pin.stderr}`);
+}
 const modelPath = resolve(values.model ?? defaultModelPath());
 /** --env KEY=VALUE settings, passed to every forestd this run starts. */
 const extraEnv = Object.fromEntries(
@@ -196,7 +210,14 @@ async function sweep(scenarios: Scenario[]): Promise<SweepPoint[]> {
   for (const w of list(values["sweep-workers"] as string)) {
     for (const th of list(values["sweep-threads"] as string)) {
       for (const b of list(values["sweep-batch"] as string)) {
-        const target = await startForestd({ workers: w, threads: th, maxBatchRows: b, modelPath, extraEnv });
+        const target = await startForestd({
+          workers: w,
+          threads: th,
+          maxBatchRows: b,
+          modelPath,
+          extraEnv,
+          cpus: serverCpus,
+        });
         try {
           await warm(target, single);
           const point = {
@@ -349,7 +370,7 @@ async function main(): Promise<number> {
 
   const forestd = values.url
     ? external(values.url)
-    : await startForestd({ workers, threads, maxBatchRows, modelPath, extraEnv });
+    : await startForestd({ workers, threads, maxBatchRows, modelPath, extraEnv, cpus: serverCpus });
   try {
     // OIP routes carry the server's model name (MODEL_NAME, else the file's): ask the server.
     const served = (await fetch(`${forestd.origin}/model`).then((r) => r.json())) as { name: string };
@@ -370,7 +391,7 @@ async function main(): Promise<number> {
   if (!values["no-baselines"]) {
     const single = scenarios[0];
     const hundred = scenarios.find((s) => s.id === "rows-100-position") as Scenario;
-    const bare = await startBare(workers);
+    const bare = await startBare(workers, serverCpus);
     try {
       await warm(bare, single);
       results.push(result("bare", single, await run(bare, "bare", single)));
@@ -387,7 +408,7 @@ async function main(): Promise<number> {
       // Gunicorn's sync workers close the connection after every answer: measure it that way
       // (autocannon's latencies are wrong when the server closes connections).
       const closing = (s: Scenario): Scenario => ({ ...s, keepAlive: false });
-      const gunicorn = await startGunicorn(workers, modelPath);
+      const gunicorn = await startGunicorn(workers, modelPath, serverCpus);
       try {
         await warm(gunicorn, closing(single));
         for (const scenario of [single, hundred].map(closing))
@@ -415,6 +436,9 @@ async function main(): Promise<number> {
       connections,
       url: values.url ?? null,
       env: extraEnv,
+      ...(serverCpus !== undefined || values["load-cpus"] !== undefined
+        ? { pinning: { server: serverCpus ?? null, load: values["load-cpus"] ?? null } }
+        : {}),
     },
     model: { path: modelPath, trees: info.numTrees, features: info.numFeature, objective: info.objective },
     scenarios: results,

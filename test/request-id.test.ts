@@ -12,6 +12,7 @@ import { WorkerMetrics } from "../workers/metrics.js";
 import { MAX_REQUEST_ID_LENGTH, requestId } from "../workers/request-id.js";
 import { shedGate } from "../workers/shed-gate.js";
 import { testApp } from "./helpers/app.js";
+import { SCRIPTED_THREAD, scriptedRow } from "./helpers/threads.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ROW = { height: 180, weight: 80, shoe_size: 44 };
@@ -138,6 +139,38 @@ t.test("every answer carries X-Request-Id; every error body its requestId", asyn
   t.match(
     access.find((l) => l.status === 404),
     { request_id: "e-404" },
+  );
+});
+
+t.test("request.log, made only when a request logs: a failed scoring's error line has its id", async (t) => {
+  const log = memoryLog();
+  const { app, close } = await testApp(
+    [],
+    {},
+    {
+      threadFile: SCRIPTED_THREAD,
+      logger: createLogger({ log_level: "info", log_format: "json" }, { pid: 1 }, log.stream),
+    },
+  );
+  t.teardown(close);
+  const failed = await app.inject({
+    method: "POST",
+    url: "/predict",
+    payload: JSON.stringify({ instances: [scriptedRow("fail", 3)] }),
+    headers: { "content-type": "application/json", "x-request-id": "fail-7" },
+  });
+  t.equal(failed.statusCode, 503);
+  t.equal(failed.json().code, "FORESTD_ERR_SCORING_FAILED");
+  const errors = log.lines.filter((l) => l.level === 50);
+  t.equal(errors.length, 1, "one error line");
+  t.match(
+    errors[0],
+    { request_id: "fail-7", pid: 1, code: "FORESTD_ERR_SCORING_FAILED" },
+    "with the request's id",
+  );
+  t.notOk(
+    log.lines.some((l) => l.level !== 50 && l.request_id !== undefined && l.log !== "access"),
+    "and no other request line",
   );
 });
 

@@ -29,6 +29,7 @@ import {
 import { installErrorHandling } from "./http-errors.js";
 import type { WorkerMetrics } from "./metrics.js";
 import { genReqId, REQUEST_ID_HEADER } from "./request-id.js";
+import { lazyRequestLogger } from "./request-logger.js";
 import { oipRoutes } from "./routes/oip.js";
 import { operationalRoutes } from "./routes/operational.js";
 import { predictRoutes } from "./routes/predict.js";
@@ -140,6 +141,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // One access-log line per request comes from access-log.ts instead of Fastify's two.
     // request.log lines carry the request id as request_id, as the access log does.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "request_id" }),
+    childLoggerFactory: lazyRequestLogger,
     // X-Request-Id, checked (request-id.ts), else a fresh UUID.
     genReqId,
     requestIdHeader: false,

@@ -201,6 +201,7 @@ th:first-child, td:first-child, td:nth-child(2) { text-align: left; }
 <h1>forestd bench</h1>
 <p>${escapeHtml(report.date)} · ${report.machine.cpus} CPUs (${escapeHtml(report.machine.cpuModel)}) · Node.js ${escapeHtml(report.machine.node)} ·
 WORKERS=${s.workers} THREADS=${s.threads} MAX_BATCH_ROWS=${s.maxBatchRows} · ${s.seconds} s per scenario · ${s.connections} connections ·
+${s.pinning ? `servers on CPUs ${escapeHtml(s.pinning.server ?? "any")}, load generator on ${escapeHtml(s.pinning.load ?? "any")} · ` : "unpinned (servers and load generator share the CPUs) · "}
 model ${escapeHtml(report.model.path)} (${report.model.trees} trees, ${report.model.features} features, ${escapeHtml(report.model.objective)})</p>
 ${report.notes.length > 0 ? `<ul>${report.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join("")}</ul>` : ""}
 <h2>forestd against its baselines, measured in this run</h2>

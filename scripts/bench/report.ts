@@ -45,6 +45,8 @@ export interface BenchReport {
     url: string | null;
     /** --env settings given to forestd. */
     env?: Record<string, string>;
+    /** --server-cpus / --load-cpus: where servers and the load generator ran; absent = unpinned. */
+    pinning?: { server: string | null; load: string | null };
   };
   model: { path: string; trees: number; features: number; objective: string };
   scenarios: ScenarioResult[];

@@ -107,15 +107,19 @@ export async function startForestd(s: ForestdSettings): Promise<Target> {
   );
 }
 
-export async function startBare(workers: number): Promise<Target> {
+/** `command args`, run under `taskset -c cpus` when cpus is given (it execs: same pid, inherited). */
+function pinned(cpus: string | undefined, command: string, args: string[]): [string, string[]] {
+  return cpus === undefined ? [command, args] : ["taskset", ["-c", cpus, command, ...args]];
+}
+
+export async function startBare(workers: number, cpus?: string): Promise<Target> {
   const port = await freePort();
-  return launch(
-    "bare Fastify",
-    process.execPath,
-    [join(root, "dist", "scripts", "bare-server.js"), String(port), String(workers)],
-    {},
-    port,
-  );
+  const [command, args] = pinned(cpus, process.execPath, [
+    join(root, "dist", "scripts", "bare-server.js"),
+    String(port),
+    String(workers),
+  ]);
+  return launch("bare Fastify", command, args, {}, port);
 }
 
 /** Why Gunicorn + Flask + XGBoost cannot run here, or null when it can. */
@@ -128,27 +132,22 @@ export function gunicornMissing(): string | null {
   return null;
 }
 
-export async function startGunicorn(workers: number, modelPath: string): Promise<Target> {
+export async function startGunicorn(workers: number, modelPath: string, cpus?: string): Promise<Target> {
   const port = await freePort();
-  return launch(
-    "Gunicorn + Flask + XGBoost",
-    SYSTEM_PYTHON,
-    [
-      "-m",
-      "gunicorn",
-      "--workers",
-      String(workers),
-      "--bind",
-      `127.0.0.1:${port}`,
-      "--chdir",
-      join(root, "scripts"),
-      "--log-level",
-      "warning",
-      "gunicorn_app:app",
-    ],
-    { MODEL_PATH: modelPath },
-    port,
-  );
+  const [command, args] = pinned(cpus, SYSTEM_PYTHON, [
+    "-m",
+    "gunicorn",
+    "--workers",
+    String(workers),
+    "--bind",
+    `127.0.0.1:${port}`,
+    "--chdir",
+    join(root, "scripts"),
+    "--log-level",
+    "warning",
+    "gunicorn_app:app",
+  ]);
+  return launch("Gunicorn + Flask + XGBoost", command, args, { MODEL_PATH: modelPath }, port);
 }
 
 /** A server someone else runs (--url): measured over HTTP only. */
