@@ -206,6 +206,16 @@ export const SETTINGS = [
     doc: "Longest expected wait, in seconds, for a scoring thread (from recent scoring rates) that a request is admitted to when all threads are busy; beyond it the request gets 503 at once, before its body is read. Bounds the latency of accepted requests under overload.",
   },
   {
+    key: "retry_storm_delay",
+    env: "RETRY_STORM_DELAY",
+    flag: "retry-storm-delay",
+    section: "limits",
+    kind: "number",
+    schema: Type.Number({ minimum: 0, maximum: 1 }),
+    default: 0.02,
+    doc: "Seconds by which a shed request's 503 is held when its connection was turned away less than this long before (a client resending at once, ignoring Retry-After): a retry storm then costs each connection at most one rejection per this interval, and cannot take the CPU from scoring. 0 = answer every 503 at once.",
+  },
+  {
     key: "request_deadline",
     env: "REQUEST_DEADLINE",
     flag: "request-deadline",

@@ -1,4 +1,5 @@
 /** Admission control: deadlines, the queue bound, and shedding under event-loop pressure. */
+import { Agent, request as httpRequest } from "node:http";
 import t from "tap";
 import { scriptedApp, testApp } from "./helpers/app.js";
 import { rawPost, rawRequest } from "./helpers/raw-http.js";
@@ -135,6 +136,8 @@ t.test(
       "0.05",
       "--inline-scoring-max-us",
       "0",
+      "--retry-storm-delay",
+      "1",
     ]);
     await app.listen({ host: "127.0.0.1", port: 0 });
     const { port } = app.server.address() as { port: number };
@@ -168,17 +171,59 @@ t.test(
     const elsewhere = await rawRequest(port, rawPost("/nowhere", "{}"));
     t.equal(elsewhere.status, 404, "a POST to no scoring route goes on to Fastify's 404");
 
+    // A client resending at once on its connection (a retry storm) is answered RETRY_STORM_DELAY
+    // (1 s here) later; after waiting that long itself, at once again.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    t.teardown(() => agent.destroy());
+    const timed = (): Promise<{ status: number; ms: number; reused: boolean }> =>
+      new Promise((resolve, reject) => {
+        const started = performance.now();
+        const body = JSON.stringify({ instances: [ROW_VALUES] });
+        const req = httpRequest(
+          {
+            port,
+            host: "127.0.0.1",
+            method: "POST",
+            path: "/predict",
+            agent,
+            headers: { "content-type": "application/json" },
+          },
+          (res) => {
+            res.resume();
+            res.on("end", () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                ms: performance.now() - started,
+                reused: req.reusedSocket,
+              }),
+            );
+          },
+        );
+        req.on("error", reject);
+        req.end(body);
+      });
+    const first = await timed();
+    t.equal(first.status, 503, "turned away");
+    const again = await timed();
+    t.ok(again.reused, "the same connection");
+    t.equal(again.status, 503);
+    t.ok(again.ms >= 990, `resent at once: held for RETRY_STORM_DELAY (${Math.round(again.ms)} ms)`);
+    await new Promise((r) => setTimeout(r, 1100));
+    const paced = await timed();
+    t.equal(paced.status, 503);
+    t.ok(paced.ms < 990, `resent after the delay: answered at once (${Math.round(paced.ms)} ms)`);
+
     threads.release();
     t.equal((await held).status, 200);
     t.equal((await waiting).status, 200, "the rows that waited are scored");
     t.ok(batcher.admitting, "admitting again");
     t.equal((await predict([ROW_VALUES])).status, 200, "and scoring");
     const rejected = await metrics.rejected.get();
-    t.equal(rejected.values.find((v) => v.labels.reason === "overload")?.value, 3, "counted as overload");
+    t.equal(rejected.values.find((v) => v.labels.reason === "overload")?.value, 6, "counted as overload");
     const requests = await metrics.requests.get();
     t.equal(
       requests.values.filter((v) => v.labels.status === "503").reduce((n, v) => n + v.value, 0),
-      3,
+      6,
       "and as 503 requests",
     );
   },

@@ -132,7 +132,7 @@ export function createHttpServer(settings: Settings, listener: RequestListener):
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { settings } = deps;
-  const gate = shedGate(() => deps.batcher.admitting, deps.metrics);
+  const gate = shedGate(() => deps.batcher.admitting, deps.metrics, settings.retry_storm_delay);
   const app = Fastify({
     // Fastify's own server, with the shed gate in front of its routing (and the same settings
     // Fastify would apply to a server it made itself).

@@ -11,8 +11,16 @@
  *
  * Shed requests are counted (forestd_rejected_total{reason="overload"} and forestd_http_requests_total)
  * but not access-logged: a log line each would cost more than the answer.
+ *
+ * Retry storms: a client that ignores Retry-After and resends as soon as it is answered makes
+ * rejections as fast as the gate can give them, and on a CPU shared with the scoring thread those
+ * take the CPU that scoring needs (measured: 64 such clients halved goodput). A connection turned
+ * away again less than RETRY_STORM_DELAY after its last 503 gets this 503 that much later: each
+ * storming connection then costs at most one rejection per interval. A client that waits (paced,
+ * or honouring Retry-After) is never held, and the hold is below an unloaded request's latency.
  */
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { errorBody, errorHeaders, httpErrorSpec, OverloadedError } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
 import { REQUEST_ID_HEADER, requestId } from "./request-id.js";
@@ -62,10 +70,16 @@ export function gateContinue(server: Server): void {
   });
 }
 
+/** When each connection was last turned away (ms, performance.now()). */
+const lastShed = new WeakMap<Socket, number>();
+
 export function shedGate(
   admitting: () => boolean,
   metrics: WorkerMetrics,
+  /** RETRY_STORM_DELAY in seconds; 0 answers every 503 at once. */
+  retryStormDelay = 0,
 ): (handler: RequestListener) => RequestListener {
+  const holdMs = retryStormDelay * 1000;
   return (handler) => (request: IncomingMessage, response: ServerResponse) => {
     const route = request.method === "POST" && !admitting() ? scoringRoute(request.url ?? "") : null;
     const expectsContinue = (request as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE];
@@ -86,7 +100,21 @@ export function shedGate(
       [REQUEST_ID_HEADER]: id,
     };
     if (expectsContinue) headers.connection = "close";
+    const body = head + id + tail;
+    const now = performance.now();
+    const last = lastShed.get(request.socket);
+    lastShed.set(request.socket, now);
+    if (holdMs > 0 && last !== undefined && now - last < holdMs) {
+      setTimeout(() => {
+        lastShed.set(request.socket, performance.now());
+        if (!response.destroyed) {
+          response.writeHead(503, headers);
+          response.end(body);
+        }
+      }, holdMs);
+      return;
+    }
     response.writeHead(503, headers);
-    response.end(head + id + tail);
+    response.end(body);
   };
 }
