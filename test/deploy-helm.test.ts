@@ -138,27 +138,30 @@ t.test("settings, ports, grace period and WORKERS follow the values", async (t) 
   t.equal(only(metricsOff, "ConfigMap").data?.METRICS_PORT, "0", "0 is kept, not replaced by the default");
 });
 
-t.test("extraEnv: variables that are not settings reach the container; settings are refused there", async (t) => {
-  const objects = renderChart({
-    set: [
-      "extraEnv[0].name=OTEL_EXPORTER_OTLP_ENDPOINT",
-      "extraEnv[0].value=http://otel-collector.observability:4318",
-      "extraEnv[1].name=OTEL_SERVICE_NAME",
-      "extraEnv[1].value=forestd",
-    ],
-  });
-  validateAll(t, objects);
-  t.same(podSpec(objects).containers[0].env, [
-    { name: "OTEL_EXPORTER_OTLP_ENDPOINT", value: "http://otel-collector.observability:4318" },
-    { name: "OTEL_SERVICE_NAME", value: "forestd" },
-  ]);
-  t.equal(podSpec(renderChart()).containers[0].env, undefined, "none by default");
-  t.match(
-    chartError(["extraEnv[0].name=WORKERS", "extraEnv[0].value=8"]),
-    /extraEnv\/0\/name/,
-    "a forestd setting belongs in settings",
-  );
-});
+t.test(
+  "extraEnv: variables that are not settings reach the container; settings are refused there",
+  async (t) => {
+    const objects = renderChart({
+      set: [
+        "extraEnv[0].name=OTEL_EXPORTER_OTLP_ENDPOINT",
+        "extraEnv[0].value=http://otel-collector.observability:4318",
+        "extraEnv[1].name=OTEL_SERVICE_NAME",
+        "extraEnv[1].value=forestd",
+      ],
+    });
+    validateAll(t, objects);
+    t.same(podSpec(objects).containers[0].env, [
+      { name: "OTEL_EXPORTER_OTLP_ENDPOINT", value: "http://otel-collector.observability:4318" },
+      { name: "OTEL_SERVICE_NAME", value: "forestd" },
+    ]);
+    t.equal(podSpec(renderChart()).containers[0].env, undefined, "none by default");
+    t.match(
+      chartError(["extraEnv[0].name=WORKERS", "extraEnv[0].value=8"]),
+      /extraEnv\/0\/name/,
+      "a forestd setting belongs in settings",
+    );
+  },
+);
 
 t.test("model from a volume: mounted read-only where MODEL_PATH points", async (t) => {
   const objects = renderChart({
