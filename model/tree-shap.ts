@@ -516,7 +516,8 @@ export class TreeShapWalker {
   }
 }
 
-function splitsOn(s: ShapForest, t: number, feature: number): boolean {
+/** Whether tree t splits on `feature` (its sorted feature list). */
+export function splitsOn(s: ShapForest, t: number, feature: number): boolean {
   for (let p = s.treeFeatureStart[t]; p < s.treeFeatureStart[t + 1]; p++) {
     const k = s.treeFeatures[p];
     if (k === feature) return true;
