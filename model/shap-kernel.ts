@@ -21,6 +21,11 @@ interface ShapExports {
 }
 
 const PAGE = 65536;
+/**
+ * Leaves of one depth whose unwound sums the kernel runs together: one leaf's sums wait on the
+ * latency of their float chains; several fill the CPU's pipelines.
+ */
+const LEAF_BATCH = Number(process.env.FORESTD_LEAF_BATCH ?? 4);
 const f = Math.fround;
 
 let compiled: WebAssembly.Module | undefined;
@@ -75,7 +80,7 @@ export class ShapKernel {
     const stackEntries = 2 * maxd + 4;
 
     const layout = new Layout();
-    const header = layout.take(17 * 4);
+    const header = layout.take(21 * 4);
     const nodes = layout.take(numNodes * 24);
     const cats = layout.take(forest.catFeature.length * 8);
     const catBits = layout.take(forest.catBits.length * 4);
@@ -85,9 +90,12 @@ export class ShapKernel {
     const ratio = layout.take(stride * stride * 4);
     const invRatio = layout.take(stride * stride * 8);
     const path = layout.take(pathElements * 16);
+    const slotBytes = (maxd + 2) * 16;
+    const jobs = layout.take(LEAF_BATCH * slotBytes);
+    const jobInfo = layout.take(LEAF_BATCH * 8);
     const stack = layout.take(stackEntries * 32);
-    const hot = layout.take((maxd + 2) * 16);
-    const cold = layout.take((maxd + 2) * 16);
+    const hot = layout.take(LEAF_BATCH * (maxd + 2) * 16);
+    const cold = layout.take(LEAF_BATCH * (maxd + 2) * 16);
     this.#phi = layout.take((nf + 1) * 4);
     this.#touched = layout.take((nf + 1) * 4);
     const isTouched = layout.take(nf + 1);
@@ -124,6 +132,10 @@ export class ShapKernel {
       isTouched,
       nf,
       MAX_CATEGORY,
+      jobs,
+      slotBytes,
+      jobInfo,
+      LEAF_BATCH,
     ].forEach((v, i) => {
       i32[(header >> 2) + i] = v;
     });

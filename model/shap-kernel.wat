@@ -24,7 +24,9 @@
 ;;   inverse : f64 1/k for k = 0..; ratio: f32 (d - i) / (d + 1) at d * stride + i; invRatio: f64 1/ratio
 ;;   path    : 16 bytes per element [feature i32][zero f32][one f32][pweight f32], frames stacked
 ;;   stack   : 32 bytes per pending child [node][depth][frame base][feature][zero f32][one f32][fraction f32]
-;;   hot, cold: leaf scratch, 16 bytes per path element; phi: f32 per feature + 1 (this tree's
+;;   jobs    : `batch` slots of `slotBytes`, the path frames of leaves whose sums are pending (after
+;;             `path`, so a slot is a frame too); jobInfo: 8 bytes per slot [leaf value f32][fraction f32]
+;;   hot, cold: leaf scratch, 16 bytes per path element of every pending leaf; phi: f32 per feature + 1 (this tree's
 ;;   contributions); touched: i32 list of features with a phi entry; isTouched: a byte per feature
 (module
   (import "env" "memory" (memory 1))
@@ -46,6 +48,12 @@
   (global $numFeature (mut i32) (i32.const 0))
   (global $maxCategory (mut f32) (f32.const 0))
   (global $numTouched (mut i32) (i32.const 0))
+  (global $jobs (mut i32) (i32.const 0))
+  (global $slotBytes (mut i32) (i32.const 0))
+  (global $jobInfo (mut i32) (i32.const 0))
+  (global $batch (mut i32) (i32.const 0))
+  (global $pendingCount (mut i32) (i32.const 0))
+  (global $pendingD (mut i32) (i32.const 0))
 
   (func (export "setup") (param $h i32)
     (global.set $nodes (i32.load offset=0 (local.get $h)))
@@ -65,7 +73,12 @@
     (global.set $isTouched (i32.load offset=56 (local.get $h)))
     (global.set $numFeature (i32.load offset=60 (local.get $h)))
     (global.set $maxCategory (f32.convert_i32_s (i32.load offset=64 (local.get $h))))
-    (global.set $numTouched (i32.const 0)))
+    (global.set $jobs (i32.load offset=68 (local.get $h)))
+    (global.set $slotBytes (i32.load offset=72 (local.get $h)))
+    (global.set $jobInfo (i32.load offset=76 (local.get $h)))
+    (global.set $batch (i32.load offset=80 (local.get $h)))
+    (global.set $numTouched (i32.const 0))
+    (global.set $pendingCount (i32.const 0)))
 
   ;; XGBoost's ExtendPath(unique_path, d, zero, one, feature) on the frame at element `base`.
   (func $extend (param $base i32) (param $d i32) (param $zero f32) (param $one f32) (param $feature i32)
@@ -150,51 +163,63 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $move))))
 
-  ;; A leaf: for every path element p in 1..d, UnwoundPathSum(unique_path, d, p), then
-  ;; phi[feature] += sum * (one - zero) * leaf * conditionFraction. The d sums run interleaved
-  ;; (step i of every sum, then step i - 1): the same operations per sum in the same order, but
-  ;; independent chains overlap. Hot elements (one = 1) keep [next f32][total f32][zero f32] in
-  ;; `hot`; cold ones (one = 0, zero ≠ 0) keep [1/zero f64][total f32] in `cold`.
-  (func $leaf (param $base i32) (param $d i32) (param $value f32) (param $fraction f32)
-    (local $frame i32) (local $e i32) (local $p i32) (local $i i32) (local $q i32)
-    (local $hotEnd i32) (local $coldEnd i32) (local $r i32)
-    (local $d1 f32) (local $pwd f32) (local $pwi f32) (local $pwi64 f64) (local $inv f64)
+  ;; The pending leaves (all of depth d, their frames in the job slots): for every path element p
+  ;; in 1..d of each, UnwoundPathSum(unique_path, d, p), then phi[feature] += sum * (one - zero) *
+  ;; leaf * conditionFraction, leaf after leaf in walk order. The sums run interleaved (step i of
+  ;; every sum of every pending leaf, then step i - 1): the same operations per sum in the same
+  ;; order, but independent chains overlap; a leaf alone would wait on one chain's latency.
+  ;; Hot elements (one = 1) keep [next f32][total f32][zero f32][frame i32] in `hot`; cold ones
+  ;; (one = 0, zero ≠ 0) keep [1/zero f64][total f32][frame i32] in `cold`.
+  (func $flush
+    (local $d i32) (local $j i32) (local $frame i32) (local $e i32) (local $p i32) (local $i i32)
+    (local $q i32) (local $hotEnd i32) (local $coldEnd i32) (local $r i32) (local $ioff i32)
+    (local $d1 f32) (local $pwd f32) (local $pwi f32) (local $inv f64)
     (local $rt f32) (local $invRt f64) (local $tmp f32) (local $one f32) (local $zero f32)
     (local $total f32) (local $k i32) (local $at i32) (local $hp i32) (local $cp i32)
-    (local.set $frame (i32.add (global.get $path) (i32.shl (local.get $base) (i32.const 4))))
+    (local $value f32) (local $fraction f32)
+    (local.set $d (global.get $pendingD))
     (local.set $d1 (f32.convert_i32_s (i32.add (local.get $d) (i32.const 1))))
-    (local.set $pwd (f32.load offset=12 (i32.add (local.get $frame) (i32.shl (local.get $d) (i32.const 4)))))
-    ;; sort the elements into hot and cold
+    ;; sort every pending leaf's elements into hot and cold
     (local.set $hotEnd (global.get $hot))
     (local.set $coldEnd (global.get $cold))
-    (local.set $p (i32.const 1))
-    (local.set $e (i32.add (local.get $frame) (i32.const 16)))
-    (block $sorted
-      (loop $sort
-        (br_if $sorted (i32.gt_s (local.get $p) (local.get $d)))
-        (local.set $zero (f32.load offset=4 (local.get $e)))
-        (if (f32.ne (f32.load offset=8 (local.get $e)) (f32.const 0))
-          (then
-            (f32.store (local.get $hotEnd) (local.get $pwd))
-            (f32.store offset=4 (local.get $hotEnd) (f32.const 0))
-            (f32.store offset=8 (local.get $hotEnd) (local.get $zero))
-            (local.set $hotEnd (i32.add (local.get $hotEnd) (i32.const 16))))
-          (else
-            (if (f32.ne (local.get $zero) (f32.const 0))
+    (local.set $j (i32.const 0))
+    (block $allSorted
+      (loop $eachLeaf
+        (br_if $allSorted (i32.ge_u (local.get $j) (global.get $pendingCount)))
+        (local.set $frame (i32.add (global.get $jobs) (i32.mul (local.get $j) (global.get $slotBytes))))
+        (local.set $pwd (f32.load offset=12 (i32.add (local.get $frame) (i32.shl (local.get $d) (i32.const 4)))))
+        (local.set $p (i32.const 1))
+        (local.set $e (i32.add (local.get $frame) (i32.const 16)))
+        (block $sorted
+          (loop $sort
+            (br_if $sorted (i32.gt_s (local.get $p) (local.get $d)))
+            (local.set $zero (f32.load offset=4 (local.get $e)))
+            (if (f32.ne (f32.load offset=8 (local.get $e)) (f32.const 0))
               (then
-                (f64.store (local.get $coldEnd) (f64.div (f64.const 1) (f64.promote_f32 (local.get $zero))))
-                (f32.store offset=8 (local.get $coldEnd) (f32.const 0))
-                (local.set $coldEnd (i32.add (local.get $coldEnd) (i32.const 16)))))))
-        (local.set $e (i32.add (local.get $e) (i32.const 16)))
-        (local.set $p (i32.add (local.get $p) (i32.const 1)))
-        (br $sort)))
+                (f32.store (local.get $hotEnd) (local.get $pwd))
+                (f32.store offset=4 (local.get $hotEnd) (f32.const 0))
+                (f32.store offset=8 (local.get $hotEnd) (local.get $zero))
+                (i32.store offset=12 (local.get $hotEnd) (local.get $frame))
+                (local.set $hotEnd (i32.add (local.get $hotEnd) (i32.const 16))))
+              (else
+                (if (f32.ne (local.get $zero) (f32.const 0))
+                  (then
+                    (f64.store (local.get $coldEnd) (f64.div (f64.const 1) (f64.promote_f32 (local.get $zero))))
+                    (f32.store offset=8 (local.get $coldEnd) (f32.const 0))
+                    (i32.store offset=12 (local.get $coldEnd) (local.get $frame))
+                    (local.set $coldEnd (i32.add (local.get $coldEnd) (i32.const 16)))))))
+            (local.set $e (i32.add (local.get $e) (i32.const 16)))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br $sort)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $eachLeaf)))
     ;; the sums, step i = d - 1 down to 0
     (local.set $r (i32.mul (local.get $d) (global.get $stride)))
     (local.set $i (i32.sub (local.get $d) (i32.const 1)))
     (block $summed
       (loop $step
         (br_if $summed (i32.lt_s (local.get $i) (i32.const 0)))
-        (local.set $pwi (f32.load offset=12 (i32.add (local.get $frame) (i32.shl (local.get $i) (i32.const 4)))))
+        (local.set $ioff (i32.shl (local.get $i) (i32.const 4)))
         (local.set $rt (f32.load (i32.add (global.get $ratio) (i32.shl (i32.add (local.get $r) (local.get $i)) (i32.const 2)))))
         (local.set $inv (f64.load (i32.add (global.get $inverse) (i32.shl (i32.add (local.get $i) (i32.const 1)) (i32.const 3)))))
         (local.set $q (global.get $hot))
@@ -208,13 +233,12 @@
                 (local.get $inv))))
             (f32.store offset=4 (local.get $q) (f32.add (f32.load offset=4 (local.get $q)) (local.get $tmp)))
             (f32.store (local.get $q)
-              (f32.sub (local.get $pwi)
+              (f32.sub (f32.load offset=12 (i32.add (i32.load offset=12 (local.get $q)) (local.get $ioff)))
                 (f32.mul (f32.mul (local.get $tmp) (f32.load offset=8 (local.get $q))) (local.get $rt))))
             (local.set $q (i32.add (local.get $q) (i32.const 16)))
             (br $eachHot)))
         (if (i32.gt_u (local.get $coldEnd) (global.get $cold))
           (then
-            (local.set $pwi64 (f64.promote_f32 (local.get $pwi)))
             (local.set $invRt (f64.load (i32.add (global.get $invRatio) (i32.shl (i32.add (local.get $r) (local.get $i)) (i32.const 3)))))
             (local.set $q (global.get $cold))
             (block $coldDone
@@ -224,46 +248,58 @@
                 (f32.store offset=8 (local.get $q)
                   (f32.add (f32.load offset=8 (local.get $q))
                     (f32.demote_f64 (f64.mul
-                      (f64.promote_f32 (f32.demote_f64 (f64.mul (local.get $pwi64) (f64.load (local.get $q)))))
+                      (f64.promote_f32 (f32.demote_f64 (f64.mul
+                        (f64.promote_f32 (f32.load offset=12 (i32.add (i32.load offset=12 (local.get $q)) (local.get $ioff))))
+                        (f64.load (local.get $q)))))
                       (local.get $invRt)))))
                 (local.set $q (i32.add (local.get $q) (i32.const 16)))
                 (br $eachCold)))))
         (local.set $i (i32.sub (local.get $i) (i32.const 1)))
         (br $step)))
-    ;; phi[feature] += total * (one - zero) * leaf * fraction, elements in path order
+    ;; phi[feature] += total * (one - zero) * leaf * fraction, leaf by leaf, elements in path order
     (local.set $hp (global.get $hot))
     (local.set $cp (global.get $cold))
-    (local.set $p (i32.const 1))
-    (local.set $e (i32.add (local.get $frame) (i32.const 16)))
-    (block $added
-      (loop $add
-        (br_if $added (i32.gt_s (local.get $p) (local.get $d)))
-        (local.set $zero (f32.load offset=4 (local.get $e)))
-        (local.set $one (f32.load offset=8 (local.get $e)))
-        (if (f32.ne (local.get $one) (f32.const 0))
-          (then
-            (local.set $total (f32.load offset=4 (local.get $hp)))
-            (local.set $hp (i32.add (local.get $hp) (i32.const 16))))
-          (else
-            (if (f32.ne (local.get $zero) (f32.const 0))
+    (local.set $j (i32.const 0))
+    (block $allAdded
+      (loop $addLeaf
+        (br_if $allAdded (i32.ge_u (local.get $j) (global.get $pendingCount)))
+        (local.set $frame (i32.add (global.get $jobs) (i32.mul (local.get $j) (global.get $slotBytes))))
+        (local.set $value (f32.load (i32.add (global.get $jobInfo) (i32.shl (local.get $j) (i32.const 3)))))
+        (local.set $fraction (f32.load offset=4 (i32.add (global.get $jobInfo) (i32.shl (local.get $j) (i32.const 3)))))
+        (local.set $p (i32.const 1))
+        (local.set $e (i32.add (local.get $frame) (i32.const 16)))
+        (block $added
+          (loop $add
+            (br_if $added (i32.gt_s (local.get $p) (local.get $d)))
+            (local.set $zero (f32.load offset=4 (local.get $e)))
+            (local.set $one (f32.load offset=8 (local.get $e)))
+            (if (f32.ne (local.get $one) (f32.const 0))
               (then
-                (local.set $total (f32.load offset=8 (local.get $cp)))
-                (local.set $cp (i32.add (local.get $cp) (i32.const 16))))
-              (else (local.set $total (f32.const 0))))))
-        (local.set $k (i32.load (local.get $e)))
-        (local.set $at (i32.add (global.get $phi) (i32.shl (local.get $k) (i32.const 2))))
-        (f32.store (local.get $at)
-          (f32.add (f32.load (local.get $at))
-            (f32.mul (f32.mul (f32.mul (local.get $total) (f32.sub (local.get $one) (local.get $zero)))
-              (local.get $value)) (local.get $fraction))))
-        (if (i32.eqz (i32.load8_u (i32.add (global.get $isTouched) (local.get $k))))
-          (then
-            (i32.store8 (i32.add (global.get $isTouched) (local.get $k)) (i32.const 1))
-            (i32.store (i32.add (global.get $touched) (i32.shl (global.get $numTouched) (i32.const 2))) (local.get $k))
-            (global.set $numTouched (i32.add (global.get $numTouched) (i32.const 1)))))
-        (local.set $e (i32.add (local.get $e) (i32.const 16)))
-        (local.set $p (i32.add (local.get $p) (i32.const 1)))
-        (br $add))))
+                (local.set $total (f32.load offset=4 (local.get $hp)))
+                (local.set $hp (i32.add (local.get $hp) (i32.const 16))))
+              (else
+                (if (f32.ne (local.get $zero) (f32.const 0))
+                  (then
+                    (local.set $total (f32.load offset=8 (local.get $cp)))
+                    (local.set $cp (i32.add (local.get $cp) (i32.const 16))))
+                  (else (local.set $total (f32.const 0))))))
+            (local.set $k (i32.load (local.get $e)))
+            (local.set $at (i32.add (global.get $phi) (i32.shl (local.get $k) (i32.const 2))))
+            (f32.store (local.get $at)
+              (f32.add (f32.load (local.get $at))
+                (f32.mul (f32.mul (f32.mul (local.get $total) (f32.sub (local.get $one) (local.get $zero)))
+                  (local.get $value)) (local.get $fraction))))
+            (if (i32.eqz (i32.load8_u (i32.add (global.get $isTouched) (local.get $k))))
+              (then
+                (i32.store8 (i32.add (global.get $isTouched) (local.get $k)) (i32.const 1))
+                (i32.store (i32.add (global.get $touched) (i32.shl (global.get $numTouched) (i32.const 2))) (local.get $k))
+                (global.set $numTouched (i32.add (global.get $numTouched) (i32.const 1)))))
+            (local.set $e (i32.add (local.get $e) (i32.const 16)))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br $add)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $addLeaf)))
+    (global.set $pendingCount (i32.const 0)))
 
   ;; The child a row's value x follows at split node n (XGBoost's GetNextNode<true, true>).
   (func $hotChild (param $n i32) (param $x f32) (result i32)
@@ -326,8 +362,22 @@
         (local.set $parentFeature (i32.load offset=12 (local.get $sp)))
         (local.set $parentZero (f32.load offset=16 (local.get $sp)))
         (local.set $parentOne (f32.load offset=20 (local.get $sp)))
-        ;; this node's frame: a copy of the parent's, just above it
-        (local.set $base (i32.add (local.get $parentBase) (i32.add (local.get $depth) (i32.const 1))))
+        (local.set $n (i32.add (global.get $nodes) (i32.mul (local.get $node) (i32.const 24))))
+        (local.set $split (i32.load (local.get $n)))
+        ;; this node's frame: a copy of the parent's, just above it; a leaf's goes to a job slot,
+        ;; its sums deferred until a batch of leaves of one depth is pending
+        (if (i32.lt_s (local.get $split) (i32.const 0))
+          (then
+            (if (i32.and (i32.ne (global.get $pendingCount) (i32.const 0))
+                  (i32.or (i32.ne (local.get $depth) (global.get $pendingD))
+                    (i32.eq (global.get $pendingCount) (global.get $batch))))
+              (then (call $flush)))
+            (local.set $base (i32.shr_u
+              (i32.sub (i32.add (global.get $jobs) (i32.mul (global.get $pendingCount) (global.get $slotBytes)))
+                (global.get $path))
+              (i32.const 4))))
+          (else
+            (local.set $base (i32.add (local.get $parentBase) (i32.add (local.get $depth) (i32.const 1))))))
         (local.set $from (i32.add (global.get $path) (i32.shl (local.get $parentBase) (i32.const 4))))
         (local.set $to (i32.add (global.get $path) (i32.shl (local.get $base) (i32.const 4))))
         (local.set $end (i32.add (local.get $from) (i32.shl (i32.add (local.get $depth) (i32.const 1)) (i32.const 4))))
@@ -341,11 +391,13 @@
         (if (i32.or (i32.eqz (local.get $condition)) (i32.ne (local.get $cf) (local.get $parentFeature)))
           (then (call $extend (local.get $base) (local.get $depth) (local.get $parentZero)
             (local.get $parentOne) (local.get $parentFeature))))
-        (local.set $n (i32.add (global.get $nodes) (i32.mul (local.get $node) (i32.const 24))))
-        (local.set $split (i32.load (local.get $n)))
         (if (i32.lt_s (local.get $split) (i32.const 0))
           (then
-            (call $leaf (local.get $base) (local.get $depth) (f32.load offset=4 (local.get $n)) (local.get $fraction))
+            (local.set $e (i32.add (global.get $jobInfo) (i32.shl (global.get $pendingCount) (i32.const 3))))
+            (f32.store (local.get $e) (f32.load offset=4 (local.get $n)))
+            (f32.store offset=4 (local.get $e) (local.get $fraction))
+            (global.set $pendingD (local.get $depth))
+            (global.set $pendingCount (i32.add (global.get $pendingCount) (i32.const 1)))
             (br $next)))
         (local.set $hot (call $hotChild (local.get $n)
           (f32.load (i32.add (local.get $row) (i32.shl (local.get $split) (i32.const 2))))))
@@ -399,7 +451,8 @@
         (f32.store offset=52 (local.get $sp) (local.get $incomingOne))
         (f32.store offset=56 (local.get $sp) (local.get $hotFraction))
         (local.set $sp (i32.add (local.get $sp) (i32.const 64)))
-        (br $next))))
+        (br $next)))
+    (if (global.get $pendingCount) (then (call $flush))))
 
   ;; out[k] += phi[k] * weight for the features tree t touched, then clears them (XGBoost's
   ;; p_contribs[k] += this_tree_contribs[k] * weight; untouched entries would add 0). withMean
