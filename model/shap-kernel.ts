@@ -80,7 +80,7 @@ export class ShapKernel {
     const stackEntries = 2 * maxd + 4;
 
     const layout = new Layout();
-    const header = layout.take(21 * 4);
+    const header = layout.take(24 * 4);
     const nodes = layout.take(numNodes * 24);
     const cats = layout.take(forest.catFeature.length * 8);
     const catBits = layout.take(forest.catBits.length * 4);
@@ -94,8 +94,13 @@ export class ShapKernel {
     const jobs = layout.take(LEAF_BATCH * slotBytes);
     const jobInfo = layout.take(LEAF_BATCH * 8);
     const stack = layout.take(stackEntries * 32);
-    const hot = layout.take(LEAF_BATCH * (maxd + 2) * 16);
-    const cold = layout.take(LEAF_BATCH * (maxd + 2) * 16);
+    // a group of four lanes per four elements (rounded up) of each pending leaf
+    const groups = LEAF_BATCH * (Math.ceil((maxd + 2) / 4) + 1);
+    const hot = layout.take(groups * 64);
+    const cold = layout.take(groups * 64);
+    const slotTotalBytes = (maxd + 2) * 4;
+    const totalAt = layout.take(LEAF_BATCH * slotTotalBytes);
+    const zeroWord = layout.take(4);
     this.#phi = layout.take((nf + 1) * 4);
     this.#touched = layout.take((nf + 1) * 4);
     const isTouched = layout.take(nf + 1);
@@ -136,6 +141,9 @@ export class ShapKernel {
       slotBytes,
       jobInfo,
       LEAF_BATCH,
+      totalAt,
+      slotTotalBytes,
+      zeroWord,
     ].forEach((v, i) => {
       i32[(header >> 2) + i] = v;
     });

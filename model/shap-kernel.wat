@@ -26,7 +26,8 @@
 ;;   stack   : 32 bytes per pending child [node][depth][frame base][feature][zero f32][one f32][fraction f32]
 ;;   jobs    : `batch` slots of `slotBytes`, the path frames of leaves whose sums are pending (after
 ;;             `path`, so a slot is a frame too); jobInfo: 8 bytes per slot [leaf value f32][fraction f32]
-;;   hot, cold: leaf scratch, 16 bytes per path element of every pending leaf; phi: f32 per feature + 1 (this tree's
+;;   hot, cold: leaf scratch, 64 bytes per four path elements of a pending leaf (see $flush);
+;;   totalAt: i32 per element of every slot; zeroWord: an f32 0; phi: f32 per feature + 1 (this tree's
 ;;   contributions); touched: i32 list of features with a phi entry; isTouched: a byte per feature
 (module
   (import "env" "memory" (memory 1))
@@ -54,6 +55,9 @@
   (global $batch (mut i32) (i32.const 0))
   (global $pendingCount (mut i32) (i32.const 0))
   (global $pendingD (mut i32) (i32.const 0))
+  (global $totalAt (mut i32) (i32.const 0))
+  (global $slotTotalBytes (mut i32) (i32.const 0))
+  (global $zeroWord (mut i32) (i32.const 0))
 
   (func (export "setup") (param $h i32)
     (global.set $nodes (i32.load offset=0 (local.get $h)))
@@ -77,6 +81,9 @@
     (global.set $slotBytes (i32.load offset=72 (local.get $h)))
     (global.set $jobInfo (i32.load offset=76 (local.get $h)))
     (global.set $batch (i32.load offset=80 (local.get $h)))
+    (global.set $totalAt (i32.load offset=84 (local.get $h)))
+    (global.set $slotTotalBytes (i32.load offset=88 (local.get $h)))
+    (global.set $zeroWord (i32.load offset=92 (local.get $h)))
     (global.set $numTouched (i32.const 0))
     (global.set $pendingCount (i32.const 0)))
 
@@ -165,21 +172,26 @@
 
   ;; The pending leaves (all of depth d, their frames in the job slots): for every path element p
   ;; in 1..d of each, UnwoundPathSum(unique_path, d, p), then phi[feature] += sum * (one - zero) *
-  ;; leaf * conditionFraction, leaf after leaf in walk order. The sums run interleaved (step i of
-  ;; every sum of every pending leaf, then step i - 1): the same operations per sum in the same
-  ;; order, but independent chains overlap; a leaf alone would wait on one chain's latency.
-  ;; Hot elements (one = 1) keep [next f32][total f32][zero f32][frame i32] in `hot`; cold ones
-  ;; (one = 0, zero ≠ 0) keep [1/zero f64][total f32][frame i32] in `cold`.
+  ;; leaf * conditionFraction, leaf after leaf in walk order.
+  ;;
+  ;; The sums run side by side, four to a SIMD vector (f32x4 lanes are IEEE float32 operations,
+  ;; like XGBoost's scalar ones): step i of every sum of every pending leaf, then step i - 1. Each
+  ;; lane does one sum's operations in XGBoost's order; lanes and leaves only overlap in time.
+  ;; A vector holds elements of one leaf, so pweight[i] is one number for all its lanes.
+  ;;   hot group (one = 1), 64 bytes : [next f32x4][total f32x4][zero f32x4][frame i32]
+  ;;   cold group (one = 0, zero ≠ 0): [1/zero f64x2 lanes 0-1][1/zero f64x2 lanes 2-3][total f32x4][frame i32]
+  ;; Unused lanes compute harmless numbers that nothing reads. `totalAt` keeps, per slot and path
+  ;; element, where its sum will be (the constant 0 at `zeroWord` for an element with one = zero = 0).
   (func $flush
     (local $d i32) (local $j i32) (local $frame i32) (local $e i32) (local $p i32) (local $i i32)
     (local $q i32) (local $hotEnd i32) (local $coldEnd i32) (local $r i32) (local $ioff i32)
-    (local $d1 f32) (local $pwd f32) (local $pwi f32) (local $inv f64)
-    (local $rt f32) (local $invRt f64) (local $tmp f32) (local $one f32) (local $zero f32)
-    (local $total f32) (local $k i32) (local $at i32) (local $hp i32) (local $cp i32)
-    (local $value f32) (local $fraction f32)
+    (local $hotLane i32) (local $coldLane i32) (local $slotTotals i32)
+    (local $d1 v128) (local $pwd f32) (local $pwi f32) (local $inv v128) (local $invRt v128)
+    (local $rt v128) (local $a v128) (local $tmp v128) (local $p64 v128) (local $one f32) (local $zero f32)
+    (local $k i32) (local $at i32) (local $value f32) (local $fraction f32)
     (local.set $d (global.get $pendingD))
-    (local.set $d1 (f32.convert_i32_s (i32.add (local.get $d) (i32.const 1))))
-    ;; sort every pending leaf's elements into hot and cold
+    (local.set $d1 (f32x4.splat (f32.convert_i32_s (i32.add (local.get $d) (i32.const 1)))))
+    ;; sort every pending leaf's elements into groups of hot and cold lanes
     (local.set $hotEnd (global.get $hot))
     (local.set $coldEnd (global.get $cold))
     (local.set $j (i32.const 0))
@@ -187,27 +199,47 @@
       (loop $eachLeaf
         (br_if $allSorted (i32.ge_u (local.get $j) (global.get $pendingCount)))
         (local.set $frame (i32.add (global.get $jobs) (i32.mul (local.get $j) (global.get $slotBytes))))
+        (local.set $slotTotals (i32.add (global.get $totalAt) (i32.mul (local.get $j) (global.get $slotTotalBytes))))
         (local.set $pwd (f32.load offset=12 (i32.add (local.get $frame) (i32.shl (local.get $d) (i32.const 4)))))
+        (local.set $hotLane (i32.const 0))
+        (local.set $coldLane (i32.const 0))
         (local.set $p (i32.const 1))
         (local.set $e (i32.add (local.get $frame) (i32.const 16)))
         (block $sorted
           (loop $sort
             (br_if $sorted (i32.gt_s (local.get $p) (local.get $d)))
             (local.set $zero (f32.load offset=4 (local.get $e)))
+            (local.set $at (i32.add (local.get $slotTotals) (i32.shl (local.get $p) (i32.const 2))))
             (if (f32.ne (f32.load offset=8 (local.get $e)) (f32.const 0))
               (then
-                (f32.store (local.get $hotEnd) (local.get $pwd))
-                (f32.store offset=4 (local.get $hotEnd) (f32.const 0))
-                (f32.store offset=8 (local.get $hotEnd) (local.get $zero))
-                (i32.store offset=12 (local.get $hotEnd) (local.get $frame))
-                (local.set $hotEnd (i32.add (local.get $hotEnd) (i32.const 16))))
+                (if (i32.eqz (local.get $hotLane))
+                  (then
+                    (v128.store (local.get $hotEnd) (f32x4.splat (local.get $pwd)))
+                    (v128.store offset=16 (local.get $hotEnd) (v128.const i32x4 0 0 0 0))
+                    (v128.store offset=32 (local.get $hotEnd) (v128.const i32x4 0 0 0 0))
+                    (i32.store offset=48 (local.get $hotEnd) (local.get $frame))
+                    (local.set $hotEnd (i32.add (local.get $hotEnd) (i32.const 64)))))
+                (local.set $q (i32.add (i32.sub (local.get $hotEnd) (i32.const 64)) (i32.shl (local.get $hotLane) (i32.const 2))))
+                (f32.store offset=32 (local.get $q) (local.get $zero))
+                (i32.store (local.get $at) (i32.add (local.get $q) (i32.const 16)))
+                (local.set $hotLane (i32.and (i32.add (local.get $hotLane) (i32.const 1)) (i32.const 3))))
               (else
                 (if (f32.ne (local.get $zero) (f32.const 0))
                   (then
-                    (f64.store (local.get $coldEnd) (f64.div (f64.const 1) (f64.promote_f32 (local.get $zero))))
-                    (f32.store offset=8 (local.get $coldEnd) (f32.const 0))
-                    (i32.store offset=12 (local.get $coldEnd) (local.get $frame))
-                    (local.set $coldEnd (i32.add (local.get $coldEnd) (i32.const 16)))))))
+                    (if (i32.eqz (local.get $coldLane))
+                      (then
+                        (v128.store (local.get $coldEnd) (v128.const i32x4 0 0 0 0))
+                        (v128.store offset=16 (local.get $coldEnd) (v128.const i32x4 0 0 0 0))
+                        (v128.store offset=32 (local.get $coldEnd) (v128.const i32x4 0 0 0 0))
+                        (i32.store offset=48 (local.get $coldEnd) (local.get $frame))
+                        (local.set $coldEnd (i32.add (local.get $coldEnd) (i32.const 64)))))
+                    (local.set $q (i32.sub (local.get $coldEnd) (i32.const 64)))
+                    (f64.store (i32.add (local.get $q) (i32.shl (local.get $coldLane) (i32.const 3)))
+                      (f64.div (f64.const 1) (f64.promote_f32 (local.get $zero))))
+                    (i32.store (local.get $at)
+                      (i32.add (i32.add (local.get $q) (i32.const 32)) (i32.shl (local.get $coldLane) (i32.const 2))))
+                    (local.set $coldLane (i32.and (i32.add (local.get $coldLane) (i32.const 1)) (i32.const 3))))
+                  (else (i32.store (local.get $at) (global.get $zeroWord))))))
             (local.set $e (i32.add (local.get $e) (i32.const 16)))
             (local.set $p (i32.add (local.get $p) (i32.const 1)))
             (br $sort)))
@@ -220,50 +252,58 @@
       (loop $step
         (br_if $summed (i32.lt_s (local.get $i) (i32.const 0)))
         (local.set $ioff (i32.shl (local.get $i) (i32.const 4)))
-        (local.set $rt (f32.load (i32.add (global.get $ratio) (i32.shl (i32.add (local.get $r) (local.get $i)) (i32.const 2)))))
-        (local.set $inv (f64.load (i32.add (global.get $inverse) (i32.shl (i32.add (local.get $i) (i32.const 1)) (i32.const 3)))))
+        (local.set $rt (f32x4.splat (f32.load (i32.add (global.get $ratio) (i32.shl (i32.add (local.get $r) (local.get $i)) (i32.const 2))))))
+        (local.set $inv (f64x2.splat (f64.load (i32.add (global.get $inverse) (i32.shl (i32.add (local.get $i) (i32.const 1)) (i32.const 3))))))
         (local.set $q (global.get $hot))
         (block $hotDone
           (loop $eachHot
             (br_if $hotDone (i32.ge_u (local.get $q) (local.get $hotEnd)))
             ;; tmp = next * (d + 1) / (i + 1); total += tmp; next = pw[i] - tmp * zero * ratio
+            (local.set $a (f32x4.mul (v128.load (local.get $q)) (local.get $d1)))
             (local.set $tmp
-              (f32.demote_f64 (f64.mul
-                (f64.promote_f32 (f32.mul (f32.load (local.get $q)) (local.get $d1)))
-                (local.get $inv))))
-            (f32.store offset=4 (local.get $q) (f32.add (f32.load offset=4 (local.get $q)) (local.get $tmp)))
-            (f32.store (local.get $q)
-              (f32.sub (f32.load offset=12 (i32.add (i32.load offset=12 (local.get $q)) (local.get $ioff)))
-                (f32.mul (f32.mul (local.get $tmp) (f32.load offset=8 (local.get $q))) (local.get $rt))))
-            (local.set $q (i32.add (local.get $q) (i32.const 16)))
+              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+                (f32x4.demote_f64x2_zero (f64x2.mul (f64x2.promote_low_f32x4 (local.get $a)) (local.get $inv)))
+                (f32x4.demote_f64x2_zero (f64x2.mul
+                  (f64x2.promote_low_f32x4
+                    (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $a) (local.get $a)))
+                  (local.get $inv)))))
+            (v128.store offset=16 (local.get $q) (f32x4.add (v128.load offset=16 (local.get $q)) (local.get $tmp)))
+            (v128.store (local.get $q)
+              (f32x4.sub
+                (f32x4.splat (f32.load offset=12 (i32.add (i32.load offset=48 (local.get $q)) (local.get $ioff))))
+                (f32x4.mul (f32x4.mul (local.get $tmp) (v128.load offset=32 (local.get $q))) (local.get $rt))))
+            (local.set $q (i32.add (local.get $q) (i32.const 64)))
             (br $eachHot)))
         (if (i32.gt_u (local.get $coldEnd) (global.get $cold))
           (then
-            (local.set $invRt (f64.load (i32.add (global.get $invRatio) (i32.shl (i32.add (local.get $r) (local.get $i)) (i32.const 3)))))
+            (local.set $invRt (f64x2.splat (f64.load (i32.add (global.get $invRatio) (i32.shl (i32.add (local.get $r) (local.get $i)) (i32.const 3))))))
             (local.set $q (global.get $cold))
             (block $coldDone
               (loop $eachCold
                 (br_if $coldDone (i32.ge_u (local.get $q) (local.get $coldEnd)))
                 ;; total += pw[i] / zero / ratio
-                (f32.store offset=8 (local.get $q)
-                  (f32.add (f32.load offset=8 (local.get $q))
-                    (f32.demote_f64 (f64.mul
-                      (f64.promote_f32 (f32.demote_f64 (f64.mul
-                        (f64.promote_f32 (f32.load offset=12 (i32.add (i32.load offset=12 (local.get $q)) (local.get $ioff))))
-                        (f64.load (local.get $q)))))
-                      (local.get $invRt)))))
-                (local.set $q (i32.add (local.get $q) (i32.const 16)))
+                (local.set $p64 (f64x2.splat (f64.promote_f32
+                  (f32.load offset=12 (i32.add (i32.load offset=48 (local.get $q)) (local.get $ioff))))))
+                (v128.store offset=32 (local.get $q)
+                  (f32x4.add (v128.load offset=32 (local.get $q))
+                    (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+                      (f32x4.demote_f64x2_zero (f64x2.mul
+                        (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $p64) (v128.load (local.get $q)))))
+                        (local.get $invRt)))
+                      (f32x4.demote_f64x2_zero (f64x2.mul
+                        (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero (f64x2.mul (local.get $p64) (v128.load offset=16 (local.get $q)))))
+                        (local.get $invRt))))))
+                (local.set $q (i32.add (local.get $q) (i32.const 64)))
                 (br $eachCold)))))
         (local.set $i (i32.sub (local.get $i) (i32.const 1)))
         (br $step)))
     ;; phi[feature] += total * (one - zero) * leaf * fraction, leaf by leaf, elements in path order
-    (local.set $hp (global.get $hot))
-    (local.set $cp (global.get $cold))
     (local.set $j (i32.const 0))
     (block $allAdded
       (loop $addLeaf
         (br_if $allAdded (i32.ge_u (local.get $j) (global.get $pendingCount)))
         (local.set $frame (i32.add (global.get $jobs) (i32.mul (local.get $j) (global.get $slotBytes))))
+        (local.set $slotTotals (i32.add (global.get $totalAt) (i32.mul (local.get $j) (global.get $slotTotalBytes))))
         (local.set $value (f32.load (i32.add (global.get $jobInfo) (i32.shl (local.get $j) (i32.const 3)))))
         (local.set $fraction (f32.load offset=4 (i32.add (global.get $jobInfo) (i32.shl (local.get $j) (i32.const 3)))))
         (local.set $p (i32.const 1))
@@ -273,21 +313,13 @@
             (br_if $added (i32.gt_s (local.get $p) (local.get $d)))
             (local.set $zero (f32.load offset=4 (local.get $e)))
             (local.set $one (f32.load offset=8 (local.get $e)))
-            (if (f32.ne (local.get $one) (f32.const 0))
-              (then
-                (local.set $total (f32.load offset=4 (local.get $hp)))
-                (local.set $hp (i32.add (local.get $hp) (i32.const 16))))
-              (else
-                (if (f32.ne (local.get $zero) (f32.const 0))
-                  (then
-                    (local.set $total (f32.load offset=8 (local.get $cp)))
-                    (local.set $cp (i32.add (local.get $cp) (i32.const 16))))
-                  (else (local.set $total (f32.const 0))))))
             (local.set $k (i32.load (local.get $e)))
             (local.set $at (i32.add (global.get $phi) (i32.shl (local.get $k) (i32.const 2))))
             (f32.store (local.get $at)
               (f32.add (f32.load (local.get $at))
-                (f32.mul (f32.mul (f32.mul (local.get $total) (f32.sub (local.get $one) (local.get $zero)))
+                (f32.mul (f32.mul (f32.mul
+                  (f32.load (i32.load (i32.add (local.get $slotTotals) (i32.shl (local.get $p) (i32.const 2)))))
+                  (f32.sub (local.get $one) (local.get $zero)))
                   (local.get $value)) (local.get $fraction))))
             (if (i32.eqz (i32.load8_u (i32.add (global.get $isTouched) (local.get $k))))
               (then
