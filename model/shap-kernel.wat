@@ -87,36 +87,55 @@
     (global.set $numTouched (i32.const 0))
     (global.set $pendingCount (i32.const 0)))
 
-  ;; XGBoost's ExtendPath(unique_path, d, zero, one, feature) on the frame at element `base`.
+  ;; XGBoost's ExtendPath(unique_path, d, zero, one, feature) on the frame at element `base`:
+  ;;   pw[d] = d == 0 ? 1 : 0; for i = d - 1 .. 0:
+  ;;     pw[i + 1] += one * pw[i] * (i + 1) / (d + 1);  pw[i] = zero * pw[i] * (d - i) / (d + 1)
+  ;; Each pw[i]'s new value waits in `carry` for the next step's addition instead of going
+  ;; through memory. one is exactly 1 or 0: 1 * pw[i] is pw[i], and for 0 the whole first term is
+  ;; 0 * pw[i] (a zero of pw[i]'s sign, or NaN; scaling by positive numbers keeps either).
   (func $extend (param $base i32) (param $d i32) (param $zero f32) (param $one f32) (param $feature i32)
-    (local $e i32) (local $i i32) (local $inv f64) (local $pwi f32)
+    (local $e i32) (local $stop i32) (local $inv f64) (local $pwi f32) (local $carry f32)
+    (local $ip1 f32) (local $dmi f32)
     (local.set $e (i32.add (global.get $path) (i32.shl (i32.add (local.get $base) (local.get $d)) (i32.const 4))))
     (i32.store (local.get $e) (local.get $feature))
     (f32.store offset=4 (local.get $e) (local.get $zero))
     (f32.store offset=8 (local.get $e) (local.get $one))
-    (f32.store offset=12 (local.get $e) (select (f32.const 1) (f32.const 0) (i32.eqz (local.get $d))))
+    (if (i32.eqz (local.get $d))
+      (then
+        (f32.store offset=12 (local.get $e) (f32.const 1))
+        (return)))
+    (local.set $stop (i32.sub (local.get $e) (i32.shl (local.get $d) (i32.const 4))))
     (local.set $inv (f64.load (i32.add (global.get $inverse) (i32.shl (i32.add (local.get $d) (i32.const 1)) (i32.const 3)))))
-    (local.set $i (i32.sub (local.get $d) (i32.const 1)))
-    (block $done
-      (loop $each
-        (br_if $done (i32.lt_s (local.get $i) (i32.const 0)))
-        (local.set $e (i32.sub (local.get $e) (i32.const 16)))
-        (local.set $pwi (f32.load offset=12 (local.get $e)))
-        ;; pw[i + 1] += one * pw[i] * (i + 1) / (d + 1)
-        (f32.store offset=28 (local.get $e)
-          (f32.add (f32.load offset=28 (local.get $e))
+    (local.set $carry (f32.const 0))
+    (local.set $ip1 (f32.convert_i32_s (local.get $d)))
+    (local.set $dmi (f32.const 1))
+    (if (f32.ne (local.get $one) (f32.const 0))
+      (then
+        (loop $hot
+          (local.set $e (i32.sub (local.get $e) (i32.const 16)))
+          (local.set $pwi (f32.load offset=12 (local.get $e)))
+          (f32.store offset=28 (local.get $e)
+            (f32.add (local.get $carry)
+              (f32.demote_f64 (f64.mul (f64.promote_f32 (f32.mul (local.get $pwi) (local.get $ip1))) (local.get $inv)))))
+          (local.set $carry
             (f32.demote_f64 (f64.mul
-              (f64.promote_f32 (f32.mul (f32.mul (local.get $one) (local.get $pwi))
-                (f32.convert_i32_s (i32.add (local.get $i) (i32.const 1)))))
-              (local.get $inv)))))
-        ;; pw[i] = zero * pw[i] * (d - i) / (d + 1)
-        (f32.store offset=12 (local.get $e)
-          (f32.demote_f64 (f64.mul
-            (f64.promote_f32 (f32.mul (f32.mul (local.get $zero) (local.get $pwi))
-              (f32.convert_i32_s (i32.sub (local.get $d) (local.get $i)))))
-            (local.get $inv))))
-        (local.set $i (i32.sub (local.get $i) (i32.const 1)))
-        (br $each))))
+              (f64.promote_f32 (f32.mul (f32.mul (local.get $zero) (local.get $pwi)) (local.get $dmi)))
+              (local.get $inv))))
+          (local.set $ip1 (f32.sub (local.get $ip1) (f32.const 1)))
+          (local.set $dmi (f32.add (local.get $dmi) (f32.const 1)))
+          (br_if $hot (i32.gt_u (local.get $e) (local.get $stop)))))
+      (else
+        (loop $cold
+          (local.set $e (i32.sub (local.get $e) (i32.const 16)))
+          (local.set $pwi (f32.load offset=12 (local.get $e)))
+          (f32.store offset=28 (local.get $e) (f32.add (local.get $carry) (f32.mul (f32.const 0) (local.get $pwi))))
+          (local.set $carry
+            (f32.demote_f64 (f64.mul
+              (f64.promote_f32 (f32.mul (f32.mul (local.get $zero) (local.get $pwi)) (local.get $dmi)))
+              (local.get $inv))))
+          (local.set $dmi (f32.add (local.get $dmi) (f32.const 1)))
+          (br_if $cold (i32.gt_u (local.get $e) (local.get $stop))))))
+    (f32.store offset=12 (local.get $e) (local.get $carry)))
 
   ;; XGBoost's UnwindPath(unique_path, d, pathIndex): rare (a feature split on twice on one path),
   ;; so it keeps XGBoost's float32 divisions where the divisor is not a whole number.
