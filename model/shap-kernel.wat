@@ -352,17 +352,11 @@
         (br $addLeaf)))
     (global.set $pendingCount (i32.const 0)))
 
-  ;; The child a row's value x follows at split node n (XGBoost's GetNextNode<true, true>).
-  (func $hotChild (param $n i32) (param $x f32) (result i32)
+  ;; The child a row's value x follows at categorical split node n (XGBoost's GetNextNode<true, true>).
+  (func $categoryChild (param $n i32) (param $x f32) (result i32)
     (local $left i32) (local $set i32) (local $category i32) (local $word i32) (local $c i32)
     (local.set $left (i32.load offset=8 (local.get $n)))
     (local.set $set (i32.load offset=16 (local.get $n)))
-    (if (i32.lt_s (local.get $set) (i32.const 0))
-      (then
-        ;; x < threshold: left; NaN: the default direction
-        (return (i32.add (local.get $left)
-          (i32.or (f32.ge (local.get $x) (f32.load offset=4 (local.get $n)))
-            (i32.and (f32.ne (local.get $x) (local.get $x)) (i32.load offset=12 (local.get $n))))))))
     ;; categorical (score.ts categoricalStep): in the set goes right; outside 0..max, left
     (if (f32.ne (local.get $x) (local.get $x))
       (then (return (i32.add (local.get $left) (i32.load offset=12 (local.get $n))))))
@@ -391,7 +385,7 @@
     (local $from i32) (local $to i32) (local $end i32) (local $n i32) (local $split i32)
     (local $hot i32) (local $cold i32) (local $hotZero f32) (local $coldZero f32)
     (local $incomingZero f32) (local $incomingOne f32) (local $pathIndex i32) (local $e i32)
-    (local $hotFraction f32) (local $coldFraction f32)
+    (local $hotFraction f32) (local $coldFraction f32) (local $x f32)
     (local.set $sp (global.get $stack))
     (i32.store (local.get $sp) (i32.load (i32.add (global.get $trees) (i32.mul (local.get $t) (i32.const 12)))))
     (i32.store offset=4 (local.get $sp) (i32.const 0))
@@ -406,13 +400,15 @@
         (br_if $walked (i32.le_u (local.get $sp) (global.get $stack)))
         (local.set $sp (i32.sub (local.get $sp) (i32.const 32)))
         (local.set $fraction (f32.load offset=24 (local.get $sp)))
-        (br_if $next (f32.eq (local.get $fraction) (f32.const 0)))
         (local.set $node (i32.load (local.get $sp)))
         (local.set $depth (i32.load offset=4 (local.get $sp)))
         (local.set $parentBase (i32.load offset=8 (local.get $sp)))
         (local.set $parentFeature (i32.load offset=12 (local.get $sp)))
         (local.set $parentZero (f32.load offset=16 (local.get $sp)))
         (local.set $parentOne (f32.load offset=20 (local.get $sp)))
+        ;; a node, its arguments in locals: from the stack, or the hot child straight from its parent
+        (loop $visit
+        (br_if $next (f32.eq (local.get $fraction) (f32.const 0)))
         (local.set $n (i32.add (global.get $nodes) (i32.mul (local.get $node) (i32.const 24))))
         (local.set $split (i32.load (local.get $n)))
         ;; this node's frame: a copy of the parent's, just above it; a leaf's goes to a job slot,
@@ -450,8 +446,14 @@
             (global.set $pendingD (local.get $depth))
             (global.set $pendingCount (i32.add (global.get $pendingCount) (i32.const 1)))
             (br $next)))
-        (local.set $hot (call $hotChild (local.get $n)
-          (f32.load (i32.add (local.get $row) (i32.shl (local.get $split) (i32.const 2))))))
+        (local.set $x (f32.load (i32.add (local.get $row) (i32.shl (local.get $split) (i32.const 2)))))
+        (if (i32.lt_s (i32.load offset=16 (local.get $n)) (i32.const 0))
+          (then
+            ;; numerical: x < threshold goes left; NaN the default direction
+            (local.set $hot (i32.add (i32.load offset=8 (local.get $n))
+              (i32.or (f32.ge (local.get $x) (f32.load offset=4 (local.get $n)))
+                (i32.and (f32.ne (local.get $x) (local.get $x)) (i32.load offset=12 (local.get $n)))))))
+          (else (local.set $hot (call $categoryChild (local.get $n) (local.get $x)))))
         ;; the sibling: left + right - hot, with right = left + 1
         (local.set $cold (i32.sub
           (i32.add (i32.shl (i32.load offset=8 (local.get $n)) (i32.const 1)) (i32.const 1))
@@ -486,7 +488,7 @@
                 (local.set $hotFraction (f32.mul (local.get $hotFraction) (local.get $hotZero)))
                 (local.set $coldFraction (f32.mul (local.get $coldFraction) (local.get $coldZero)))))
             (local.set $depth (i32.sub (local.get $depth) (i32.const 1)))))
-        ;; cold below hot on the stack: hot's whole subtree is walked first, as XGBoost recurses
+        ;; cold on the stack, hot's whole subtree walked first, as XGBoost recurses
         (i32.store (local.get $sp) (local.get $cold))
         (i32.store offset=4 (local.get $sp) (i32.add (local.get $depth) (i32.const 1)))
         (i32.store offset=8 (local.get $sp) (local.get $base))
@@ -494,15 +496,16 @@
         (f32.store offset=16 (local.get $sp) (f32.mul (local.get $coldZero) (local.get $incomingZero)))
         (f32.store offset=20 (local.get $sp) (f32.const 0))
         (f32.store offset=24 (local.get $sp) (local.get $coldFraction))
-        (i32.store offset=32 (local.get $sp) (local.get $hot))
-        (i32.store offset=36 (local.get $sp) (i32.add (local.get $depth) (i32.const 1)))
-        (i32.store offset=40 (local.get $sp) (local.get $base))
-        (i32.store offset=44 (local.get $sp) (local.get $split))
-        (f32.store offset=48 (local.get $sp) (f32.mul (local.get $hotZero) (local.get $incomingZero)))
-        (f32.store offset=52 (local.get $sp) (local.get $incomingOne))
-        (f32.store offset=56 (local.get $sp) (local.get $hotFraction))
-        (local.set $sp (i32.add (local.get $sp) (i32.const 64)))
-        (br $next)))
+        (local.set $sp (i32.add (local.get $sp) (i32.const 32)))
+        ;; then the hot child, at once (as if pushed above cold and popped)
+        (local.set $node (local.get $hot))
+        (local.set $depth (i32.add (local.get $depth) (i32.const 1)))
+        (local.set $parentBase (local.get $base))
+        (local.set $parentFeature (local.get $split))
+        (local.set $parentZero (f32.mul (local.get $hotZero) (local.get $incomingZero)))
+        (local.set $parentOne (local.get $incomingOne))
+        (local.set $fraction (local.get $hotFraction))
+        (br $visit))))
     (if (global.get $pendingCount) (then (call $flush))))
 
   ;; out[k] += phi[k] * weight for the features tree t touched, then clears them (XGBoost's
