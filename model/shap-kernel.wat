@@ -87,56 +87,6 @@
     (global.set $numTouched (i32.const 0))
     (global.set $pendingCount (i32.const 0)))
 
-  ;; XGBoost's ExtendPath(unique_path, d, zero, one, feature) on the frame at element `base`:
-  ;;   pw[d] = d == 0 ? 1 : 0; for i = d - 1 .. 0:
-  ;;     pw[i + 1] += one * pw[i] * (i + 1) / (d + 1);  pw[i] = zero * pw[i] * (d - i) / (d + 1)
-  ;; Each pw[i]'s new value waits in `carry` for the next step's addition instead of going
-  ;; through memory. one is exactly 1 or 0: 1 * pw[i] is pw[i], and for 0 the whole first term is
-  ;; 0 * pw[i] (a zero of pw[i]'s sign, or NaN; scaling by positive numbers keeps either).
-  (func $extend (param $base i32) (param $d i32) (param $zero f32) (param $one f32) (param $feature i32)
-    (local $e i32) (local $stop i32) (local $inv f64) (local $pwi f32) (local $carry f32)
-    (local $ip1 f32) (local $dmi f32)
-    (local.set $e (i32.add (global.get $path) (i32.shl (i32.add (local.get $base) (local.get $d)) (i32.const 4))))
-    (i32.store (local.get $e) (local.get $feature))
-    (f32.store offset=4 (local.get $e) (local.get $zero))
-    (f32.store offset=8 (local.get $e) (local.get $one))
-    (if (i32.eqz (local.get $d))
-      (then
-        (f32.store offset=12 (local.get $e) (f32.const 1))
-        (return)))
-    (local.set $stop (i32.sub (local.get $e) (i32.shl (local.get $d) (i32.const 4))))
-    (local.set $inv (f64.load (i32.add (global.get $inverse) (i32.shl (i32.add (local.get $d) (i32.const 1)) (i32.const 3)))))
-    (local.set $carry (f32.const 0))
-    (local.set $ip1 (f32.convert_i32_s (local.get $d)))
-    (local.set $dmi (f32.const 1))
-    (if (f32.ne (local.get $one) (f32.const 0))
-      (then
-        (loop $hot
-          (local.set $e (i32.sub (local.get $e) (i32.const 16)))
-          (local.set $pwi (f32.load offset=12 (local.get $e)))
-          (f32.store offset=28 (local.get $e)
-            (f32.add (local.get $carry)
-              (f32.demote_f64 (f64.mul (f64.promote_f32 (f32.mul (local.get $pwi) (local.get $ip1))) (local.get $inv)))))
-          (local.set $carry
-            (f32.demote_f64 (f64.mul
-              (f64.promote_f32 (f32.mul (f32.mul (local.get $zero) (local.get $pwi)) (local.get $dmi)))
-              (local.get $inv))))
-          (local.set $ip1 (f32.sub (local.get $ip1) (f32.const 1)))
-          (local.set $dmi (f32.add (local.get $dmi) (f32.const 1)))
-          (br_if $hot (i32.gt_u (local.get $e) (local.get $stop)))))
-      (else
-        (loop $cold
-          (local.set $e (i32.sub (local.get $e) (i32.const 16)))
-          (local.set $pwi (f32.load offset=12 (local.get $e)))
-          (f32.store offset=28 (local.get $e) (f32.add (local.get $carry) (f32.mul (f32.const 0) (local.get $pwi))))
-          (local.set $carry
-            (f32.demote_f64 (f64.mul
-              (f64.promote_f32 (f32.mul (f32.mul (local.get $zero) (local.get $pwi)) (local.get $dmi)))
-              (local.get $inv))))
-          (local.set $dmi (f32.add (local.get $dmi) (f32.const 1)))
-          (br_if $cold (i32.gt_u (local.get $e) (local.get $stop))))))
-    (f32.store offset=12 (local.get $e) (local.get $carry)))
-
   ;; XGBoost's UnwindPath(unique_path, d, pathIndex): rare (a feature split on twice on one path),
   ;; so it keeps XGBoost's float32 divisions where the divisor is not a whole number.
   (func $unwind (param $base i32) (param $d i32) (param $pathIndex i32)
@@ -386,6 +336,7 @@
     (local $hot i32) (local $cold i32) (local $hotZero f32) (local $coldZero f32)
     (local $incomingZero f32) (local $incomingOne f32) (local $pathIndex i32) (local $e i32)
     (local $hotFraction f32) (local $coldFraction f32) (local $x f32)
+    (local $xe i32) (local $xstop i32) (local $xinv f64) (local $xpwi f32) (local $xcarry f32) (local $xip1 f32) (local $xdmi f32)
     (local.set $sp (global.get $stack))
     (i32.store (local.get $sp) (i32.load (i32.add (global.get $trees) (i32.mul (local.get $t) (i32.const 12)))))
     (i32.store offset=4 (local.get $sp) (i32.const 0))
@@ -436,8 +387,55 @@
             (local.set $to (i32.add (local.get $to) (i32.const 16)))
             (br $copy)))
         (if (i32.or (i32.eqz (local.get $condition)) (i32.ne (local.get $cf) (local.get $parentFeature)))
-          (then (call $extend (local.get $base) (local.get $depth) (local.get $parentZero)
-            (local.get $parentOne) (local.get $parentFeature))))
+          (then
+            ;; XGBoost's ExtendPath(unique_path, d, zero, one, feature) on this node's frame (inline:
+            ;; a call per node costs):
+            ;;   pw[d] = d == 0 ? 1 : 0; for i = d - 1 .. 0:
+            ;;     pw[i + 1] += one * pw[i] * (i + 1) / (d + 1);  pw[i] = zero * pw[i] * (d - i) / (d + 1)
+            ;; Each pw[i]'s new value waits in $xcarry for the next step's addition instead of going
+            ;; through memory. one is exactly 1 or 0: 1 * pw[i] is pw[i], and for 0 the whole first term is
+            ;; 0 * pw[i] (a zero of pw[i]'s sign, or NaN; scaling by positive numbers keeps either).
+            (block $extended
+            (local.set $xe (i32.add (global.get $path) (i32.shl (i32.add (local.get $base) (local.get $depth)) (i32.const 4))))
+            (i32.store (local.get $xe) (local.get $parentFeature))
+            (f32.store offset=4 (local.get $xe) (local.get $parentZero))
+            (f32.store offset=8 (local.get $xe) (local.get $parentOne))
+            (if (i32.eqz (local.get $depth))
+              (then
+                (f32.store offset=12 (local.get $xe) (f32.const 1))
+                (br $extended)))
+            (local.set $xstop (i32.sub (local.get $xe) (i32.shl (local.get $depth) (i32.const 4))))
+            (local.set $xinv (f64.load (i32.add (global.get $inverse) (i32.shl (i32.add (local.get $depth) (i32.const 1)) (i32.const 3)))))
+            (local.set $xcarry (f32.const 0))
+            (local.set $xip1 (f32.convert_i32_s (local.get $depth)))
+            (local.set $xdmi (f32.const 1))
+            (if (f32.ne (local.get $parentOne) (f32.const 0))
+              (then
+                (loop $hotLoop
+                  (local.set $xe (i32.sub (local.get $xe) (i32.const 16)))
+                  (local.set $xpwi (f32.load offset=12 (local.get $xe)))
+                  (f32.store offset=28 (local.get $xe)
+                    (f32.add (local.get $xcarry)
+                      (f32.demote_f64 (f64.mul (f64.promote_f32 (f32.mul (local.get $xpwi) (local.get $xip1))) (local.get $xinv)))))
+                  (local.set $xcarry
+                    (f32.demote_f64 (f64.mul
+                      (f64.promote_f32 (f32.mul (f32.mul (local.get $parentZero) (local.get $xpwi)) (local.get $xdmi)))
+                      (local.get $xinv))))
+                  (local.set $xip1 (f32.sub (local.get $xip1) (f32.const 1)))
+                  (local.set $xdmi (f32.add (local.get $xdmi) (f32.const 1)))
+                  (br_if $hotLoop (i32.gt_u (local.get $xe) (local.get $xstop)))))
+              (else
+                (loop $coldLoop
+                  (local.set $xe (i32.sub (local.get $xe) (i32.const 16)))
+                  (local.set $xpwi (f32.load offset=12 (local.get $xe)))
+                  (f32.store offset=28 (local.get $xe) (f32.add (local.get $xcarry) (f32.mul (f32.const 0) (local.get $xpwi))))
+                  (local.set $xcarry
+                    (f32.demote_f64 (f64.mul
+                      (f64.promote_f32 (f32.mul (f32.mul (local.get $parentZero) (local.get $xpwi)) (local.get $xdmi)))
+                      (local.get $xinv))))
+                  (local.set $xdmi (f32.add (local.get $xdmi) (f32.const 1)))
+                  (br_if $coldLoop (i32.gt_u (local.get $xe) (local.get $xstop))))))
+            (f32.store offset=12 (local.get $xe) (local.get $xcarry)))))
         (if (i32.lt_s (local.get $split) (i32.const 0))
           (then
             (local.set $e (i32.add (global.get $jobInfo) (i32.shl (global.get $pendingCount) (i32.const 3))))
