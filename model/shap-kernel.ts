@@ -25,7 +25,7 @@ const PAGE = 65536;
  * Leaves of one depth whose unwound sums the kernel runs together: one leaf's sums wait on the
  * latency of their float chains; several fill the CPU's pipelines.
  */
-const LEAF_BATCH = 4;
+const LEAF_BATCH = 8;
 const f = Math.fround;
 
 let compiled: WebAssembly.Module | undefined;
