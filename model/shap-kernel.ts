@@ -17,7 +17,6 @@ interface ShapExports {
   treeShap(row: number, tree: number, condition: number, conditionFeature: number): void;
   addTree(out: number, tree: number, withMean: number): void;
   explainRow(row: number, treeList: number, count: number, baseMargin: number, out: number): void;
-  numTouched(): number;
 }
 
 const PAGE = 65536;
@@ -51,14 +50,12 @@ export class ShapKernel {
   readonly #s: ShapForest;
   readonly #k: ShapExports;
   readonly #f32: Float32Array;
-  readonly #i32: Int32Array;
   readonly #row: number;
   readonly #out: number;
   readonly #diag: number;
   readonly #on: number;
   readonly #off: number;
   readonly #phi: number;
-  readonly #touched: number;
   /** Per group: byte offset of its tree list in kernel memory. */
   readonly #groupList: number[];
   // Interactions: each tree's weighted unconditioned terms, and which features any tree splits on.
@@ -84,7 +81,8 @@ export class ShapKernel {
     const nodes = layout.take(numNodes * 24);
     const cats = layout.take(forest.catFeature.length * 8);
     const catBits = layout.take(forest.catBits.length * 4);
-    const trees = layout.take(numTrees * 12);
+    const trees = layout.take(numTrees * 20);
+    const features = layout.take(shap.treeFeatures.length * 4);
     const lists = layout.take(numTrees * 4);
     const inverse = layout.take((stride + 2) * 8);
     const ratio = layout.take(stride * stride * 4);
@@ -102,8 +100,6 @@ export class ShapKernel {
     const totalAt = layout.take(LEAF_BATCH * slotTotalBytes);
     const zeroWord = layout.take(4);
     this.#phi = layout.take((nf + 1) * 4);
-    this.#touched = layout.take((nf + 1) * 4);
-    const isTouched = layout.take(nf + 1);
     this.#row = layout.take(nf * 4);
     this.#out = layout.take((nf + 1) * 4);
     this.#diag = layout.take((nf + 1) * 4);
@@ -117,7 +113,6 @@ export class ShapKernel {
     const i32 = new Int32Array(memory.buffer);
     const f64 = new Float64Array(memory.buffer);
     this.#f32 = f32;
-    this.#i32 = i32;
 
     [
       nodes,
@@ -133,8 +128,7 @@ export class ShapKernel {
       hot,
       cold,
       this.#phi,
-      this.#touched,
-      isTouched,
+      features,
       nf,
       MAX_CATEGORY,
       jobs,
@@ -164,11 +158,14 @@ export class ShapKernel {
       i32[(cats >> 2) + 2 * c + 1] = forest.catWords[c];
     }
     new Uint32Array(memory.buffer).set(forest.catBits, catBits >> 2);
+    i32.set(shap.treeFeatures, features >> 2);
     for (let t = 0; t < numTrees; t++) {
-      const k = (trees >> 2) + 3 * t;
+      const k = (trees >> 2) + 5 * t;
       i32[k] = forest.roots[t];
       f32[k + 1] = shap.rootMean[t];
       f32[k + 2] = shap.treeWeight ? shap.treeWeight[t] : 1;
+      i32[k + 3] = shap.treeFeatureStart[t];
+      i32[k + 4] = shap.treeFeatureStart[t + 1];
     }
     this.#groupList = [];
     let listAt = lists;
@@ -236,12 +233,10 @@ export class ShapKernel {
     const width = nf + 1;
     const trees = s.groupTrees[group];
     const f32 = this.#f32;
-    const i32 = this.#i32;
     const diag = f32.subarray(this.#diag >> 2, (this.#diag >> 2) + width);
     const on = f32.subarray(this.#on >> 2, (this.#on >> 2) + width);
     const off = f32.subarray(this.#off >> 2, (this.#off >> 2) + width);
     const phi = this.#phi >> 2;
-    const touched = this.#touched >> 2;
     const cacheStart = this.#cacheStart;
     const cacheFeat = this.#cacheFeat;
     const cacheVal = this.#cacheVal;
@@ -256,9 +251,9 @@ export class ShapKernel {
       const w = s.treeWeight ? s.treeWeight[t] : 1;
       k.treeShap(row, t, 0, 0);
       cacheStart[j] = c;
-      const n = k.numTouched();
-      for (let q = 0; q < n; q++) {
-        const feature = i32[touched + q];
+      // its weighted terms, for the features it splits on (what addTree adds)
+      for (let p = s.treeFeatureStart[t]; p < s.treeFeatureStart[t + 1]; p++) {
+        const feature = s.treeFeatures[p];
         cacheFeat[c] = feature;
         cacheVal[c++] = f(f32[phi + feature] * w);
       }

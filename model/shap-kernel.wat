@@ -20,7 +20,8 @@
 ;;             [left i32 (right = left + 1)][missingRight i32][category set i32 (-1 numerical)]
 ;;             [zero fraction f32: sum_hess[node] / sum_hess[parent], 1 for roots]
 ;;   cats    : 8 bytes per category set [first word i32][words i32]; catBits: u32 words
-;;   trees   : 12 bytes per tree [root i32][mean f32 (FillNodeMeanValues)][weight f32 (dart, else 1)]
+;;   trees   : 20 bytes per tree [root i32][mean f32 (FillNodeMeanValues)][weight f32 (dart, else 1)]
+;;             [from i32][to i32]: its range of `features`, the features the tree splits on
 ;;   inverse : f64 1/k for k = 0..; ratio: f32 (d - i) / (d + 1) at d * stride + i; invRatio: f64 1/ratio
 ;;   path    : 16 bytes per element [feature i32][zero f32][one f32][pweight f32], frames stacked
 ;;   stack   : 32 bytes per pending child [node][depth][frame base][feature][zero f32][one f32][fraction f32]
@@ -28,7 +29,7 @@
 ;;             `path`, so a slot is a frame too); jobInfo: 8 bytes per slot [leaf value f32][fraction f32]
 ;;   hot, cold: leaf scratch, 64 bytes per four path elements of a pending leaf (see $flush);
 ;;   totalAt: i32 per element of every slot; zeroWord: an f32 0; phi: f32 per feature + 1 (this tree's
-;;   contributions); touched: i32 list of features with a phi entry; isTouched: a byte per feature
+;;   contributions, XGBoost's this_tree_contribs); features: i32 lists, each tree's split features
 (module
   (import "env" "memory" (memory 1))
   (global $nodes (mut i32) (i32.const 0))
@@ -44,11 +45,9 @@
   (global $hot (mut i32) (i32.const 0))
   (global $cold (mut i32) (i32.const 0))
   (global $phi (mut i32) (i32.const 0))
-  (global $touched (mut i32) (i32.const 0))
-  (global $isTouched (mut i32) (i32.const 0))
+  (global $features (mut i32) (i32.const 0))
   (global $numFeature (mut i32) (i32.const 0))
   (global $maxCategory (mut f32) (f32.const 0))
-  (global $numTouched (mut i32) (i32.const 0))
   (global $jobs (mut i32) (i32.const 0))
   (global $slotBytes (mut i32) (i32.const 0))
   (global $jobInfo (mut i32) (i32.const 0))
@@ -73,18 +72,16 @@
     (global.set $hot (i32.load offset=40 (local.get $h)))
     (global.set $cold (i32.load offset=44 (local.get $h)))
     (global.set $phi (i32.load offset=48 (local.get $h)))
-    (global.set $touched (i32.load offset=52 (local.get $h)))
-    (global.set $isTouched (i32.load offset=56 (local.get $h)))
-    (global.set $numFeature (i32.load offset=60 (local.get $h)))
-    (global.set $maxCategory (f32.convert_i32_s (i32.load offset=64 (local.get $h))))
-    (global.set $jobs (i32.load offset=68 (local.get $h)))
-    (global.set $slotBytes (i32.load offset=72 (local.get $h)))
-    (global.set $jobInfo (i32.load offset=76 (local.get $h)))
-    (global.set $batch (i32.load offset=80 (local.get $h)))
-    (global.set $totalAt (i32.load offset=84 (local.get $h)))
-    (global.set $slotTotalBytes (i32.load offset=88 (local.get $h)))
-    (global.set $zeroWord (i32.load offset=92 (local.get $h)))
-    (global.set $numTouched (i32.const 0))
+    (global.set $features (i32.load offset=52 (local.get $h)))
+    (global.set $numFeature (i32.load offset=56 (local.get $h)))
+    (global.set $maxCategory (f32.convert_i32_s (i32.load offset=60 (local.get $h))))
+    (global.set $jobs (i32.load offset=64 (local.get $h)))
+    (global.set $slotBytes (i32.load offset=68 (local.get $h)))
+    (global.set $jobInfo (i32.load offset=72 (local.get $h)))
+    (global.set $batch (i32.load offset=76 (local.get $h)))
+    (global.set $totalAt (i32.load offset=80 (local.get $h)))
+    (global.set $slotTotalBytes (i32.load offset=84 (local.get $h)))
+    (global.set $zeroWord (i32.load offset=88 (local.get $h)))
     (global.set $pendingCount (i32.const 0)))
 
   ;; XGBoost's UnwindPath(unique_path, d, pathIndex): rare (a feature split on twice on one path),
@@ -290,11 +287,6 @@
                   (f32.load (i32.load (i32.add (local.get $slotTotals) (i32.shl (local.get $p) (i32.const 2)))))
                   (f32.sub (local.get $one) (local.get $zero)))
                   (local.get $value)) (local.get $fraction))))
-            (if (i32.eqz (i32.load8_u (i32.add (global.get $isTouched) (local.get $k))))
-              (then
-                (i32.store8 (i32.add (global.get $isTouched) (local.get $k)) (i32.const 1))
-                (i32.store (i32.add (global.get $touched) (i32.shl (global.get $numTouched) (i32.const 2))) (local.get $k))
-                (global.set $numTouched (i32.add (global.get $numTouched) (i32.const 1)))))
             (local.set $e (i32.add (local.get $e) (i32.const 16)))
             (local.set $p (i32.add (local.get $p) (i32.const 1)))
             (br $add)))
@@ -325,7 +317,7 @@
           (i32.and (local.get $category) (i32.const 31)))
         (i32.const 1))))
 
-  ;; XGBoost's TreeShap from tree t's root for the row at byte `row`, into phi and touched.
+  ;; XGBoost's TreeShap from tree t's root for the row at byte `row`, into phi.
   ;; condition: 0 plain, 1 / -1 feature `cf` held on / off (PredictInteractionContributions).
   ;; XGBoost recurses, hot child first; this walks the same nodes in the same order with an
   ;; explicit stack, each child's path frame above its parent's, as in XGBoost.
@@ -338,7 +330,7 @@
     (local $hotFraction f32) (local $coldFraction f32) (local $x f32)
     (local $xe i32) (local $xstop i32) (local $xinv f64) (local $xpwi f32) (local $xcarry f32) (local $xip1 f32) (local $xdmi f32)
     (local.set $sp (global.get $stack))
-    (i32.store (local.get $sp) (i32.load (i32.add (global.get $trees) (i32.mul (local.get $t) (i32.const 12)))))
+    (i32.store (local.get $sp) (i32.load (i32.add (global.get $trees) (i32.mul (local.get $t) (i32.const 20)))))
     (i32.store offset=4 (local.get $sp) (i32.const 0))
     (i32.store offset=8 (local.get $sp) (i32.const 0))
     (i32.store offset=12 (local.get $sp) (i32.const -1))
@@ -506,40 +498,33 @@
         (br $visit))))
     (if (global.get $pendingCount) (then (call $flush))))
 
-  ;; out[k] += phi[k] * weight for the features tree t touched, then clears them (XGBoost's
-  ;; p_contribs[k] += this_tree_contribs[k] * weight; untouched entries would add 0). withMean
-  ;; first adds the tree's mean to the bias entry, as XGBoost's CalculateContributions does.
+  ;; out[k] += phi[k] * weight for every feature tree t splits on, then clears them (XGBoost's
+  ;; p_contribs[k] += this_tree_contribs[k] * weight for all k; the others' terms are 0, and
+  ;; adding 0 changes no sum: a sum of float32 terms is never -0). withMean first adds the tree's
+  ;; mean to the bias entry, as XGBoost's CalculateContributions does.
   (func $addTree (export "addTree") (param $out i32) (param $t i32) (param $withMean i32)
-    (local $tp i32) (local $w f32) (local $q i32) (local $end i32) (local $k i32) (local $at i32) (local $nf i32)
-    (local.set $tp (i32.add (global.get $trees) (i32.mul (local.get $t) (i32.const 12))))
+    (local $tp i32) (local $w f32) (local $q i32) (local $end i32) (local $k i32) (local $at i32)
+    (local.set $tp (i32.add (global.get $trees) (i32.mul (local.get $t) (i32.const 20))))
     (local.set $w (f32.load offset=8 (local.get $tp)))
-    (local.set $nf (global.get $numFeature))
     (if (local.get $withMean)
       (then
-        (local.set $at (i32.add (global.get $phi) (i32.shl (local.get $nf) (i32.const 2))))
-        (f32.store (local.get $at) (f32.add (f32.load (local.get $at)) (f32.load offset=4 (local.get $tp))))
-        (if (i32.eqz (i32.load8_u (i32.add (global.get $isTouched) (local.get $nf))))
-          (then
-            (i32.store8 (i32.add (global.get $isTouched) (local.get $nf)) (i32.const 1))
-            (i32.store (i32.add (global.get $touched) (i32.shl (global.get $numTouched) (i32.const 2))) (local.get $nf))
-            (global.set $numTouched (i32.add (global.get $numTouched) (i32.const 1)))))))
-    (local.set $q (global.get $touched))
-    (local.set $end (i32.add (local.get $q) (i32.shl (global.get $numTouched) (i32.const 2))))
+        (local.set $at (i32.add (local.get $out) (i32.shl (global.get $numFeature) (i32.const 2))))
+        (f32.store (local.get $at)
+          (f32.add (f32.load (local.get $at)) (f32.mul (f32.load offset=4 (local.get $tp)) (local.get $w))))))
+    (local.set $q (i32.add (global.get $features) (i32.shl (i32.load offset=12 (local.get $tp)) (i32.const 2))))
+    (local.set $end (i32.add (global.get $features) (i32.shl (i32.load offset=16 (local.get $tp)) (i32.const 2))))
     (block $done
       (loop $each
         (br_if $done (i32.ge_u (local.get $q) (local.get $end)))
-        (local.set $k (i32.load (local.get $q)))
-        (local.set $at (i32.add (local.get $out) (i32.shl (local.get $k) (i32.const 2))))
+        (local.set $k (i32.shl (i32.load (local.get $q)) (i32.const 2)))
+        (local.set $at (i32.add (local.get $out) (local.get $k)))
         (f32.store (local.get $at)
-          (f32.add (f32.load (local.get $at))
-            (f32.mul (f32.load (i32.add (global.get $phi) (i32.shl (local.get $k) (i32.const 2)))) (local.get $w))))
-        (f32.store (i32.add (global.get $phi) (i32.shl (local.get $k) (i32.const 2))) (f32.const 0))
-        (i32.store8 (i32.add (global.get $isTouched) (local.get $k)) (i32.const 0))
+          (f32.add (f32.load (local.get $at)) (f32.mul (f32.load (i32.add (global.get $phi) (local.get $k))) (local.get $w))))
+        (f32.store (i32.add (global.get $phi) (local.get $k)) (f32.const 0))
         (local.set $q (i32.add (local.get $q) (i32.const 4)))
-        (br $each)))
-    (global.set $numTouched (i32.const 0)))
+        (br $each))))
 
-  ;; XGBoost's PredictContribution for one row and output group: the group's trees are the
+    ;; XGBoost's PredictContribution for one row and output group: the group's trees are the
   ;; i32 list at `treeList` (`count` of them); writes numFeature + 1 f32 at `out`, bias last.
   (func (export "explainRow") (param $row i32) (param $treeList i32) (param $count i32)
     (param $baseMargin f32) (param $out i32)
@@ -563,7 +548,4 @@
         (br $each)))
     (local.set $at (i32.add (local.get $out) (i32.shl (global.get $numFeature) (i32.const 2))))
     (f32.store (local.get $at) (f32.add (f32.load (local.get $at)) (local.get $baseMargin))))
-
-  ;; How many features the last treeShap touched (their ids at `touched`, values in `phi`).
-  (func (export "numTouched") (result i32) (global.get $numTouched))
 )
