@@ -25,6 +25,7 @@
 ;;   inverse : f64 1/k for k = 0..; ratio: f32 (d - i) / (d + 1) at d * stride + i; invRatio: f64 1/ratio
 ;;   path    : 16 bytes per element [feature i32][zero f32][one f32][pweight f32], frames stacked
 ;;   stack   : 32 bytes per pending child [node][depth][frame base][feature][zero f32][one f32][fraction f32]
+;;             [mask i32: bit (feature mod 32) of each feature in the parent's frame]
 ;;   jobs    : `batch` slots of `slotBytes`, the path frames of leaves whose sums are pending (after
 ;;             `path`, so a slot is a frame too); jobInfo: 8 bytes per slot [leaf value f32][fraction f32]
 ;;   hot, cold: leaf scratch, 64 bytes per four path elements of a pending leaf (see $flush);
@@ -83,6 +84,19 @@
     (global.set $slotTotalBytes (i32.load offset=84 (local.get $h)))
     (global.set $zeroWord (i32.load offset=88 (local.get $h)))
     (global.set $pendingCount (i32.const 0)))
+
+  ;; The mask of the features in the frame at element `base` (elements 1..d): bit (feature mod 32).
+  (func $frameMask (param $base i32) (param $d i32) (result i32)
+    (local $e i32) (local $end i32) (local $mask i32)
+    (local.set $e (i32.add (global.get $path) (i32.shl (i32.add (local.get $base) (i32.const 1)) (i32.const 4))))
+    (local.set $end (i32.add (local.get $e) (i32.shl (local.get $d) (i32.const 4))))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $e) (local.get $end)))
+        (local.set $mask (i32.or (local.get $mask) (i32.shl (i32.const 1) (i32.load (local.get $e)))))
+        (local.set $e (i32.add (local.get $e) (i32.const 16)))
+        (br $each)))
+    (local.get $mask))
 
   ;; XGBoost's UnwindPath(unique_path, d, pathIndex): rare (a feature split on twice on one path),
   ;; so it keeps XGBoost's float32 divisions where the divisor is not a whole number.
@@ -327,7 +341,7 @@
     (local $from i32) (local $to i32) (local $end i32) (local $n i32) (local $split i32)
     (local $hot i32) (local $cold i32) (local $hotZero f32) (local $coldZero f32)
     (local $incomingZero f32) (local $incomingOne f32) (local $pathIndex i32) (local $e i32)
-    (local $hotFraction f32) (local $coldFraction f32) (local $x f32)
+    (local $hotFraction f32) (local $coldFraction f32) (local $x f32) (local $mask i32)
     (local $xe i32) (local $xstop i32) (local $xinv f64) (local $xpwi f32) (local $xcarry f32) (local $xip1 f32) (local $xdmi f32)
     (local.set $sp (global.get $stack))
     (i32.store (local.get $sp) (i32.load (i32.add (global.get $trees) (i32.mul (local.get $t) (i32.const 20)))))
@@ -337,6 +351,7 @@
     (f32.store offset=16 (local.get $sp) (f32.const 1))
     (f32.store offset=20 (local.get $sp) (f32.const 1))
     (f32.store offset=24 (local.get $sp) (f32.const 1))
+    (i32.store offset=28 (local.get $sp) (i32.const 0))
     (local.set $sp (i32.add (local.get $sp) (i32.const 32)))
     (block $walked
       (loop $next
@@ -349,6 +364,7 @@
         (local.set $parentFeature (i32.load offset=12 (local.get $sp)))
         (local.set $parentZero (f32.load offset=16 (local.get $sp)))
         (local.set $parentOne (f32.load offset=20 (local.get $sp)))
+        (local.set $mask (i32.load offset=28 (local.get $sp)))
         ;; a node, its arguments in locals: from the stack, or the hot child straight from its parent
         (loop $visit
         (br_if $next (f32.eq (local.get $fraction) (f32.const 0)))
@@ -380,6 +396,8 @@
             (br $copy)))
         (if (i32.or (i32.eqz (local.get $condition)) (i32.ne (local.get $cf) (local.get $parentFeature)))
           (then
+            (if (i32.ge_s (local.get $parentFeature) (i32.const 0))
+              (then (local.set $mask (i32.or (local.get $mask) (i32.shl (i32.const 1) (local.get $parentFeature))))))
             ;; XGBoost's ExtendPath(unique_path, d, zero, one, feature) on this node's frame (inline:
             ;; a call per node costs):
             ;;   pw[d] = d == 0 ? 1 : 0; for i = d - 1 .. 0:
@@ -456,6 +474,11 @@
         (local.set $pathIndex (i32.const 0))
         (local.set $e (i32.add (global.get $path) (i32.shl (local.get $base) (i32.const 4))))
         (block $found
+          ;; `mask` has bit (feature mod 32) of each feature in the frame: most splits are on none
+          (if (i32.eqz (i32.and (local.get $mask) (i32.shl (i32.const 1) (local.get $split))))
+            (then
+              (local.set $pathIndex (i32.add (local.get $depth) (i32.const 1)))
+              (br $found)))
           (loop $search
             (br_if $found (i32.gt_s (local.get $pathIndex) (local.get $depth)))
             (br_if $found (i32.eq (i32.load (local.get $e)) (local.get $split)))
@@ -467,6 +490,7 @@
             (local.set $incomingZero (f32.load offset=4 (local.get $e)))
             (local.set $incomingOne (f32.load offset=8 (local.get $e)))
             (call $unwind (local.get $base) (local.get $depth) (local.get $pathIndex))
+            (local.set $mask (call $frameMask (local.get $base) (i32.sub (local.get $depth) (i32.const 1))))
             (local.set $depth (i32.sub (local.get $depth) (i32.const 1)))))
         (local.set $hotFraction (local.get $fraction))
         (local.set $coldFraction (local.get $fraction))
@@ -486,6 +510,7 @@
         (f32.store offset=16 (local.get $sp) (f32.mul (local.get $coldZero) (local.get $incomingZero)))
         (f32.store offset=20 (local.get $sp) (f32.const 0))
         (f32.store offset=24 (local.get $sp) (local.get $coldFraction))
+        (i32.store offset=28 (local.get $sp) (local.get $mask))
         (local.set $sp (i32.add (local.get $sp) (i32.const 32)))
         ;; then the hot child, at once (as if pushed above cold and popped)
         (local.set $node (local.get $hot))
