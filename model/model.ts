@@ -7,13 +7,8 @@ import { leafIndices } from "./leaf-index.js";
 import { applyTransform, baseMargin, type Objective, type Task, transformedWidth } from "./objectives.js";
 import type { OnnxHead } from "./onnx/head.js";
 import type { ModelSpec } from "./read-document.js";
-import {
-  buildShapForest,
-  type InteractionScratch,
-  interactionScratch,
-  shapUnsupportedReason,
-  TreeShapWalker,
-} from "./tree-shap.js";
+import { ShapKernel } from "./shap-kernel.js";
+import { buildShapForest, shapUnsupportedReason } from "./tree-shap.js";
 import { WasmScorer } from "./wasm-scorer.js";
 
 export interface PredictOptions {
@@ -95,7 +90,7 @@ export class Model {
   readonly #spec: ModelSpec;
   readonly #featureIndex: ReadonlyMap<string, number>;
   /** Built on the first explanation: most servers never explain. */
-  #shap: { walker: TreeShapWalker; scratch: InteractionScratch | null } | null = null;
+  #shap: ShapKernel | null = null;
   readonly #onnx: OnnxParts | null;
   /** Class labels: an ONNX classifier's own, XGBoost's 0..numClass-1 (0, 1 for binary); else empty. */
   readonly classLabels: readonly (string | number)[];
@@ -227,20 +222,8 @@ export class Model {
    */
   predictContribs(values: Float32Array, rows: number): Float32Array {
     this.#checkInput(values, rows);
-    const walker = this.#walker();
-    const groups = this.numMarginOutputs;
-    const width = this.numFeature + 1;
-    const out = new Float32Array(rows * groups * width);
-    for (let r = 0; r < rows; r++)
-      for (let g = 0; g < groups; g++)
-        walker.explainRow(
-          values,
-          r * this.numFeature,
-          g,
-          this.#baseMargins[g],
-          out,
-          (r * groups + g) * width,
-        );
+    const out = new Float32Array(rows * this.numMarginOutputs * (this.numFeature + 1));
+    this.#shapKernel().contribs(values, rows, this.#baseMargins, out);
     return out;
   }
 
@@ -250,33 +233,18 @@ export class Model {
    */
   predictInteractions(values: Float32Array, rows: number): Float32Array {
     this.#checkInput(values, rows);
-    const walker = this.#walker();
-    const state = this.#shap!;
-    state.scratch ??= interactionScratch(walker.forest);
-    const groups = this.numMarginOutputs;
-    const size = (this.numFeature + 1) ** 2;
-    const out = new Float32Array(rows * groups * size);
-    for (let r = 0; r < rows; r++)
-      for (let g = 0; g < groups; g++)
-        walker.interactRow(
-          values,
-          r * this.numFeature,
-          g,
-          this.#baseMargins[g],
-          out,
-          (r * groups + g) * size,
-          state.scratch,
-        );
+    const out = new Float32Array(rows * this.numMarginOutputs * (this.numFeature + 1) ** 2);
+    this.#shapKernel().interactions(values, rows, this.#baseMargins, out);
     return out;
   }
 
-  #walker(): TreeShapWalker {
+  #shapKernel(): ShapKernel {
     if (!this.#shap) {
       const reason = shapUnsupportedReason(this.#spec, this.#forest);
       if (reason) throw new UnsupportedOutputError(reason);
-      this.#shap = { walker: new TreeShapWalker(buildShapForest(this.#spec, this.#forest)), scratch: null };
+      this.#shap = new ShapKernel(buildShapForest(this.#spec, this.#forest));
     }
-    return this.#shap.walker;
+    return this.#shap;
   }
 
   #checkInput(values: Float32Array, rows: number): void {

@@ -3,6 +3,10 @@
  * (src/tree/tree_model.cc: ExtendPath, UnwindPath, UnwoundPathSum, TreeShap; src/predictor/
  * cpu_predictor.cc: PredictContribution, PredictInteractionContributions).
  *
+ * Explanations are served by model/shap-kernel.wat (the same walk in WebAssembly, faster); this module
+ * builds the per-model data both use (`buildShapForest`) and keeps the JavaScript walk as the readable
+ * reference that test/shap-kernel.test.ts holds the kernel to, bit for bit.
+ *
  * Every arithmetic step is one float32 operation in XGBoost's order (`f` = Math.fround after each
  * operation; float64 holds a float32 product, sum or quotient exactly before rounding, so the
  * result is the float32 one). What makes it faster than XGBoost without changing any result:
@@ -516,7 +520,8 @@ export class TreeShapWalker {
   }
 }
 
-function splitsOn(s: ShapForest, t: number, feature: number): boolean {
+/** Whether tree t splits on `feature` (its sorted feature list). */
+export function splitsOn(s: ShapForest, t: number, feature: number): boolean {
   for (let p = s.treeFeatureStart[t]; p < s.treeFeatureStart[t + 1]; p++) {
     const k = s.treeFeatures[p];
     if (k === feature) return true;
