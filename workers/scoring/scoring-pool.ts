@@ -42,6 +42,7 @@ export class ScoringPool implements TaskRunner {
   readonly #watchdog: NodeJS.Timeout;
   readonly #onThreadTimeout?: (threadId: number) => void;
   #terminations = 0;
+  #stopping = false;
 
   constructor(modelPath: string, threads: number, options: ScoringPoolOptions = {}) {
     this.threads = threads;
@@ -60,6 +61,16 @@ export class ScoringPool implements TaskRunner {
     });
     const every = Math.max(50, Math.min(1000, this.#taskTimeoutMs / 4));
     this.#watchdog = setInterval(() => this.#terminateStuckThreads(), every).unref();
+    // Once the pool is being shut down, a thread may still post the answer of a task that
+    // shutdown already settled (one it had in its port, say): piscina reports that as an
+    // "Unexpected message from Worker" error on the pool, which nobody waits for any more. Before
+    // that, an error on the pool is a bug and stays uncaught, as it would be without a listener.
+    this.#piscina.on("error", (error: unknown) => {
+      if (this.#stopping) return;
+      process.nextTick(() => {
+        throw error;
+      });
+    });
   }
 
   #terminateStuckThreads(): void {
@@ -96,11 +107,13 @@ export class ScoringPool implements TaskRunner {
   }
 
   close(): Promise<void> {
+    this.#stopping = true;
     clearInterval(this.#watchdog);
     return this.#piscina.close();
   }
 
   destroy(): Promise<void> {
+    this.#stopping = true;
     clearInterval(this.#watchdog);
     return this.#piscina.destroy();
   }
