@@ -10,7 +10,7 @@
  */
 import { MAX_CATEGORY } from "./categories.js";
 import { SHAP_KERNEL_WASM_BASE64 } from "./shap-kernel-wasm.js";
-import { type ShapForest, splitsOn } from "./tree-shap.js";
+import { interactionRow, type ShapForest, splitsOn } from "./tree-shap.js";
 
 interface ShapExports {
   setup(header: number): void;
@@ -289,17 +289,7 @@ export class ShapKernel {
       }
       on[nf] += baseMargin;
       off[nf] += baseMargin;
-      let sum = 0;
-      for (let kk = 0; kk <= nf; kk++) {
-        if (kk === i) {
-          sum = f(sum + diag[kk]);
-        } else {
-          const v = f(f(on[kk] - off[kk]) / 2);
-          out[rowAt + kk] = v;
-          sum = f(sum - v);
-        }
-      }
-      out[rowAt + i] = sum;
+      interactionRow(on, off, diag, i, nf, out, rowAt);
     }
   }
 }

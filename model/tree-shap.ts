@@ -293,17 +293,7 @@ export class TreeShapWalker {
       }
       on[nf] = f(on[nf] + baseMargin);
       off[nf] = f(off[nf] + baseMargin);
-      let sum = 0;
-      for (let k = 0; k <= nf; k++) {
-        if (k === i) {
-          sum = f(sum + diag[k]);
-        } else {
-          const v = f(f(on[k] - off[k]) / 2);
-          out[row + k] = v;
-          sum = f(sum - v);
-        }
-      }
-      out[row + i] = sum;
+      interactionRow(on, off, diag, i, nf, out, row);
     }
   }
 
@@ -518,6 +508,34 @@ export class TreeShapWalker {
       this.#one[base + i] = this.#one[base + i + 1];
     }
   }
+}
+
+/**
+ * Row i of XGBoost's interaction matrix from its passes conditioned on feature i (`on`, `off`) and
+ * the unconditioned one (`diag`): (on − off) / 2 off the diagonal, and on it the main effect less
+ * the row's interactions, each step a float32 operation in XGBoost's order. Shared with
+ * shap-kernel.ts, whose passes run in WebAssembly.
+ */
+export function interactionRow(
+  on: ArrayLike<number>,
+  off: ArrayLike<number>,
+  diag: ArrayLike<number>,
+  i: number,
+  nf: number,
+  out: Float32Array,
+  at: number,
+): void {
+  let sum = 0;
+  for (let k = 0; k <= nf; k++) {
+    if (k === i) {
+      sum = f(sum + diag[k]);
+    } else {
+      const v = f(f(on[k] - off[k]) / 2);
+      out[at + k] = v;
+      sum = f(sum - v);
+    }
+  }
+  out[at + i] = sum;
 }
 
 /** Whether tree t splits on `feature` (its sorted feature list). */
