@@ -78,20 +78,25 @@ export interface ForestdSettings {
   nodeArgs?: string[];
 }
 
+/**
+ * `command args`, run under `taskset -c cpus` when cpus is given: taskset execs the command (same
+ * pid), and workers and threads inherit the affinity.
+ */
+function pinned(cpus: string | undefined, command: string, args: string[]): [string, string[]] {
+  return cpus === undefined ? [command, args] : ["taskset", ["-c", cpus, command, ...args]];
+}
+
 export async function startForestd(s: ForestdSettings): Promise<Target> {
   const port = await freePort();
-  const command = [
-    process.execPath,
+  const [command, args] = pinned(s.cpus, process.execPath, [
     ...(s.nodeArgs ?? []),
     s.cli ?? join(root, "dist", "server", "cli.js"),
     "serve",
-  ];
-  // taskset execs the command (same pid); workers and threads inherit the affinity.
-  if (s.cpus !== undefined) command.unshift("taskset", "-c", s.cpus);
+  ]);
   return launch(
     "forestd",
-    command[0],
-    command.slice(1),
+    command,
+    args,
     {
       BIND: `127.0.0.1:${port}`,
       WORKERS: String(s.workers),
@@ -105,11 +110,6 @@ export async function startForestd(s: ForestdSettings): Promise<Target> {
     },
     port,
   );
-}
-
-/** `command args`, run under `taskset -c cpus` when cpus is given (it execs: same pid, inherited). */
-function pinned(cpus: string | undefined, command: string, args: string[]): [string, string[]] {
-  return cpus === undefined ? [command, args] : ["taskset", ["-c", cpus, command, ...args]];
 }
 
 export async function startBare(workers: number, cpus?: string): Promise<Target> {
