@@ -63,8 +63,13 @@ export interface LoadRow {
   /** Requests the generator actually sent per second (the rest it could not: no free connection). */
   sentRps: number;
   servedRps: number;
-  /** servedRps ÷ capacity. */
+  /**
+   * servedRps ÷ the capacity this row is held against: for an overload row, the mean of the
+   * closed-loop capacity runs just before and just after it (`againstRps`); else the calibration's.
+   */
   goodput: number;
+  /** The capacity (req/s) this row's goodput is against. */
+  againstRps: number;
   rejectedRps: number;
   /** Answers 503 (count), and how many of them carried Retry-After. */
   rejected: number;
@@ -272,6 +277,7 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
       sentRps: round(p.sent / p.seconds),
       servedRps: round(served),
       goodput: round(served / Math.max(1, capacity), 2),
+      againstRps: round(capacity),
       rejectedRps: round(rejected / p.seconds),
       rejected,
       rejectedAfterGate: m.rejectedAfterGate,
@@ -345,25 +351,52 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
     const unloadedP99 = unloaded.phases[0].ok.p99;
     log(`unloaded p99 ${unloadedP99} ms at ${round(capacity / 2)} req/s`);
     const recovery: Phase = { name: "recovery", seconds: 1, rate: capacity, connections: 1024 };
-    let last: Awaited<ReturnType<typeof measure>> | null = null;
-    for (const factor of options.factors) {
-      log(`offering ${factor}× = ${round(capacity * factor)} req/s for ${options.seconds} s`);
-      last = await measure([
-        { name: `${factor}x`, seconds: options.seconds, rate: capacity * factor, connections: 1024 },
-        recovery,
+    // Capacity again, closed loop with the calibration's connections, before every overload run and
+    // after the last: each run is held against the mean of the two around it. This machine's speed
+    // drifts (±15% between 5-second runs of one build, one server process), and a capacity taken
+    // once, as the best of three, leans high: bracketing holds each run against the capacity of the
+    // same minute instead.
+    const capacityNow = async () => {
+      const run = await measure([
+        { name: "capacity", seconds: calibrate, rate: 0, connections: capacityConnections, backoffMs: 20 },
       ]);
-      rows.push(row(`${factor}× offered`, last, capacity));
-      log(JSON.stringify(rows[rows.length - 1]));
+      const served = (run.phases[0].statuses["200"] ?? 0) / calibrate;
+      log(`capacity now: ${round(served)} req/s`);
+      return served;
+    };
+    const overloads: { label: string; run: Awaited<ReturnType<typeof measure>>; before: number }[] = [];
+    let last: Awaited<ReturnType<typeof measure>> | null = null;
+    let before = await capacityNow();
+    const overload = async (label: string, phase: Phase) => {
+      log(
+        `${label}: ${phase.rate ? `${round(phase.rate)} req/s` : `${phase.connections} clients`} for ${options.seconds} s`,
+      );
+      const run = await measure([phase, recovery]);
+      overloads.push({ label, run, before });
+      before = await capacityNow();
+      return run;
+    };
+    for (const factor of options.factors) {
+      last = await overload(`${factor}× offered`, {
+        name: `${factor}x`,
+        seconds: options.seconds,
+        rate: capacity * factor,
+        connections: 1024,
+      });
     }
     if (options.stormClients > 0) {
-      log(`retry storm: ${options.stormClients} clients for ${options.seconds} s`);
-      const storm = await measure([
-        { name: "storm", seconds: options.seconds, rate: 0, connections: options.stormClients },
-        recovery,
-      ]);
-      rows.push(row(`${options.stormClients} clients retrying at once`, storm, capacity));
-      log(JSON.stringify(rows[rows.length - 1]));
+      await overload(`${options.stormClients} clients retrying at once`, {
+        name: "storm",
+        seconds: options.seconds,
+        rate: 0,
+        connections: options.stormClients,
+      });
     }
+    overloads.forEach(({ label, run, before: capacityBefore }, i) => {
+      const capacityAfter = i + 1 < overloads.length ? overloads[i + 1].before : before;
+      rows.push(row(label, run, (capacityBefore + capacityAfter) / 2));
+      log(JSON.stringify(rows[rows.length - 1]));
+    });
     // Cost of a rejection: the highest factor's worker CPU, less what its accepted requests cost at
     // the unloaded rate, over its rejections.
     let cost: OverloadReport["cost"] = null;
