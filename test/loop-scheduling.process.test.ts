@@ -1,44 +1,88 @@
 /**
- * LOOP_NICE lowers the priority of each worker's event-loop thread only: its scoring threads keep
- * theirs (Linux nice values are per thread, read here from /proc).
+ * LOOP_SCHED and LOOP_NICE act on each worker's event-loop thread only: its scoring threads keep
+ * SCHED_OTHER and nice 0 (Linux keeps both per thread; read here from /proc).
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import t from "tap";
-import { startServer } from "./helpers/server.js";
+import t, { type Test } from "tap";
+import { type RunningServer, startServer, waitFor } from "./helpers/server.js";
 
-/** Nice value of each thread of `pid` (field 19 of /proc/<pid>/task/<tid>/stat), by thread id. */
-function niceByThread(pid: number): Map<number, number> {
-  const nice = new Map<number, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-    nice.set(Number(tid), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]));
-  }
-  return nice;
+const SCHED_OTHER = 0;
+const SCHED_BATCH = 3;
+
+interface ThreadSched {
+  nice: number;
+  policy: number;
 }
 
+/**
+ * Nice value and scheduling policy of each thread of `pid` (fields 19 and 41 of
+ * /proc/<pid>/task/<tid>/stat), by thread id.
+ */
+function schedByThread(pid: number): Map<number, ThreadSched> {
+  const threads = new Map<number, ThreadSched>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+    // Fields after the command's closing parenthesis start at field 3.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    threads.set(Number(tid), { nice: Number(fields[19 - 3]), policy: Number(fields[41 - 3]) });
+  }
+  return threads;
+}
+
+async function workerOf(t: Test, server: RunningServer): Promise<number> {
+  const ok = await fetch(`${server.url}/predict`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ height: 180, weight: 80, shoe_size: 44 }),
+  });
+  t.equal(ok.status, 200, "it serves");
+  const primary = server.child.pid as number;
+  const [worker] = readFileSync(`/proc/${primary}/task/${primary}/children`, "utf8")
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+  return worker;
+}
+
+const linux = existsSync("/proc/self/task");
+
 t.test(
-  "LOOP_NICE=7: the worker's main thread at 7, its other threads at 0",
-  { skip: !existsSync("/proc/self/task") },
+  "by default the event loop is SCHED_BATCH; with LOOP_NICE=7 also niced; scoring threads are neither",
+  { skip: !linux },
   async (t) => {
     const server = await startServer({ WORKERS: "1", THREADS: "1", LOOP_NICE: "7" });
     t.teardown(() => server.stop());
-    const ok = await fetch(`${server.url}/predict`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ height: 180, weight: 80, shoe_size: 44 }),
-    });
-    t.equal(ok.status, 200, "it serves");
-    const primary = server.child.pid as number;
-    const [worker] = readFileSync(`/proc/${primary}/task/${primary}/children`, "utf8")
-      .trim()
-      .split(/\s+/)
-      .map(Number);
-    const nice = niceByThread(worker);
-    t.equal(nice.get(worker), 7, "the event loop is niced");
+    const worker = await workerOf(t, server);
+    const threads = schedByThread(worker);
+    t.same(threads.get(worker), { nice: 7, policy: SCHED_BATCH }, "the event loop");
     t.ok(
-      [...nice].some(([tid, n]) => tid !== worker && n === 0),
-      "the scoring thread (and the rest) are not",
+      [...threads].some(([tid, s]) => tid !== worker && s.nice === 0 && s.policy === SCHED_OTHER),
+      "the scoring thread (and the rest) keep nice 0 and SCHED_OTHER",
     );
-    t.equal(niceByThread(primary).get(primary), 0, "the primary is not");
+    const primary = server.child.pid as number;
+    t.same(schedByThread(primary).get(primary), { nice: 0, policy: SCHED_OTHER }, "the primary is untouched");
+  },
+);
+
+t.test("LOOP_SCHED=normal leaves the event loop SCHED_OTHER", { skip: !linux }, async (t) => {
+  const server = await startServer({ WORKERS: "1", THREADS: "1", LOOP_SCHED: "normal" });
+  t.teardown(() => server.stop());
+  const worker = await workerOf(t, server);
+  t.same(schedByThread(worker).get(worker), { nice: 0, policy: SCHED_OTHER });
+});
+
+t.test(
+  "without chrt the worker still starts: a warning, and the loop stays SCHED_OTHER",
+  { skip: !linux },
+  async (t) => {
+    // PATH names no directory, so the worker cannot find chrt (nothing else in forestd needs PATH).
+    const server = await startServer({ WORKERS: "1", THREADS: "1", PATH: "/nonexistent" });
+    t.teardown(() => server.stop());
+    const worker = await workerOf(t, server);
+    t.same(schedByThread(worker).get(worker), { nice: 0, policy: SCHED_OTHER });
+    // Log lines are written asynchronously: the warning may follow the worker's readiness.
+    const warning = () => server.events().find((e) => e.event === "loop_sched");
+    await waitFor(() => warning() !== undefined, 5000).catch(() => undefined);
+    t.match(warning(), { level: 40, msg: /cannot give the event loop SCHED_BATCH \(chrt: .*ENOENT/ });
   },
 );

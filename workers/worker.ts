@@ -4,7 +4,6 @@
  */
 import cluster from "node:cluster";
 import type { Server } from "node:http";
-import { setPriority } from "node:os";
 import pino from "pino";
 import { createLogger } from "../config/logger.js";
 import { describeLocation, parseModelLocation } from "../config/model-location.js";
@@ -15,6 +14,7 @@ import { BOOT_ERROR_EXIT_CODE, type PrimaryMessage, WORKER_ENV, type WorkerMessa
 import type { ModelOrigin } from "../server/model-source/index.js";
 import { buildApp, createHttpServer } from "./app.js";
 import { ConnectionDrainer } from "./drain.js";
+import { niceEventLoop, scheduleEventLoop } from "./loop-scheduling.js";
 import { sendSnapshot, type WorkerMetrics } from "./metrics.js";
 import { createScoringStack } from "./scoring-stack.js";
 import { loadServedModel, type ModelSnapshotRef, type ServedModel } from "./served-model.js";
@@ -178,6 +178,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     metrics.trackTraffic(server);
   }
 
+  scheduleEventLoop(settings.loop_sched, logger);
   if (settings.loop_nice > 0) niceEventLoop(settings.loop_nice, logger);
 
   send({ type: "forestd:ready", sha256: served.sha256 });
@@ -206,21 +207,6 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     logger.flush(() => setImmediate(() => process.exit(0)));
   };
   if (stopRequested !== null) void stop(stopRequested);
-}
-
-/**
- * LOOP_NICE: lowers the priority of this thread only — Linux's nice is per thread, and
- * setpriority(PRIO_PROCESS, 0) is the calling thread — after the scoring threads were started, so
- * they keep theirs. Where the loop and a scoring thread share a CPU, the scheduler then gives
- * scoring most of it however many requests the loop is turning away. A thread started later (one
- * replacing a thread stuck past TIMEOUT) inherits the loop's nice value.
- */
-function niceEventLoop(nice: number, logger: pino.Logger): void {
-  try {
-    setPriority(nice);
-  } catch (error) {
-    logger.warn({ event: "loop_nice", err: error }, `cannot set the event loop's nice value to ${nice}`);
-  }
 }
 
 /**
