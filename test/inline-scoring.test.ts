@@ -1,7 +1,7 @@
 /**
  * Inline scoring (INLINE_SCORING_MAX_US): tiny requests are scored on the worker's loop, bit for
- * bit as a thread would, and timed; larger ones, and every one with the setting at 0, wait for a
- * thread as before.
+ * bit as a thread would, those of one event-loop turn together, and timed; larger ones, and every
+ * one with the setting at 0, wait for a thread as before.
  */
 import t from "tap";
 import { defaultModelPath, loadModel } from "../model/index.js";
@@ -23,17 +23,56 @@ t.test("the scorer: same outputs as the engine, only below its bound, every call
   const values = Float32Array.from({ length: 3 * rows }, (_, i) => (i * 37) % 200);
   for (const margin of [false, true]) {
     t.same(
-      scorer.score(values, rows, margin),
+      await scorer.submit(values, rows, margin),
       model.predictBatch(values, rows, { margin }),
       `margin ${margin}`,
     );
   }
   t.equal(seconds.length, 2, "each inline scoring is timed");
   const tooMany = max * 4 + 10;
-  t.equal(scorer.score(new Float32Array(3 * tooMany), tooMany, false), null, "above the bound: declined");
+  t.equal(scorer.submit(new Float32Array(3 * tooMany), tooMany, false), null, "above the bound: declined");
   const off = new InlineScorer(model, { maxUs: 0 });
   t.equal(off.maxRows, 0);
-  t.equal(off.score(values.subarray(0, 3), 1, false), null, "0 = off");
+  t.equal(off.submit(values.subarray(0, 3), 1, false), null, "0 = off");
+});
+
+t.test("requests of one turn are scored together, in calls of at most the bound", async (t) => {
+  const model = loadModel(defaultModelPath());
+  const seconds: number[] = [];
+  const scorer = new InlineScorer(model, { maxUs: 15, onScored: (s) => seconds.push(s) });
+  const count = 3 * scorer.maxRows + 3;
+  const values = Float32Array.from({ length: 3 * count }, (_, i) => ((i * 53) % 300) - 50);
+  const row = (i: number) => values.subarray(3 * i, 3 * i + 3);
+  const one = (i: number, margin: boolean) => model.predictBatch(row(i), 1, { margin });
+
+  const three = await Promise.all([0, 1, 2].map((i) => scorer.submit(row(i), 1, false)));
+  t.same(
+    three,
+    [0, 1, 2].map((i) => one(i, false)),
+    "each request gets its own row's output, bit for bit",
+  );
+  t.equal(seconds.length, 1, "three requests of one turn: one engine call");
+
+  seconds.length = 0;
+  const mixed = await Promise.all([
+    scorer.submit(row(3), 1, false),
+    scorer.submit(row(4), 1, true),
+    scorer.submit(row(5), 1, false),
+  ]);
+  t.same(mixed, [one(3, false), one(4, true), one(5, false)], "predictions and margins alike");
+  t.equal(seconds.length, 2, "predictions and margins: a call each");
+
+  seconds.length = 0;
+  const many = await Promise.all(Array.from({ length: count }, (_, i) => scorer.submit(row(i), 1, false)));
+  t.same(
+    many,
+    Array.from({ length: count }, (_, i) => one(i, false)),
+    `${count} requests, each its own`,
+  );
+  t.ok(
+    seconds.length >= 2,
+    `${count} rows in one turn, more than the bound's ${scorer.maxRows}: ${seconds.length} calls`,
+  );
 });
 
 t.test("a tiny request is answered while the only thread is busy; a large one waits", async (t) => {

@@ -64,12 +64,12 @@ export async function scoreRows(
   timeoutMs: number,
 ): Promise<Scored> {
   const { served, metrics } = deps;
-  // Tiny requests now, on this loop (no deadline can pass); the rest wait for a thread. The clock
-  // is read for the span only when tracing: the untraced hot path is unchanged.
+  // Tiny requests on this loop, at the end of the turn (no deadline can pass); the rest wait for a
+  // thread. The clock is read for the span only when tracing: the untraced hot path is unchanged.
   const startedAt = deps.tracer === undefined ? 0 : performance.now();
-  const inlined = deps.inline?.score(values, rows, margin);
-  if (inlined && deps.tracer) deps.tracer.inlineScored(rows, startedAt, performance.now());
-  const outputs = inlined ?? (await deps.batcher.submit(values, rows, margin, timeoutMs));
+  const inline = deps.inline?.submit(values, rows, margin);
+  const outputs = inline ? await inline : await deps.batcher.submit(values, rows, margin, timeoutMs);
+  if (inline && deps.tracer) deps.tracer.inlineScored(rows, startedAt, performance.now());
   const width = margin ? served.model.numMarginOutputs : served.model.numOutputs;
   metrics.rowsScored(served.name).inc(rows);
   if (served.classes.length > 0) countClasses(deps, outputs, rows, width, margin);

@@ -3,11 +3,19 @@
  *
  * Handing rows to a scoring thread costs a round trip of some 20–30 µs (post, wake, transfer,
  * answer); scoring one row of a typical model costs a few µs. A request whose predicted scoring
- * time is at most INLINE_SCORING_MAX_US is therefore scored here, at once; anything larger goes
- * to the batcher and the threads as before. The prediction is `overhead + rows × perRow`: both
- * are measured when the worker starts and the per-row cost keeps following what inline scoring
- * actually takes, so a slower machine (or a busier one) inlines fewer rows. Every inline scoring's
- * time goes to forestd_inline_scoring_seconds: the record that the loop is held only that long.
+ * time is at most INLINE_SCORING_MAX_US is therefore scored here; anything larger goes to the
+ * batcher and the threads as before. The prediction is `overhead + rows × perRow`: both are
+ * measured when the worker starts and the per-row cost keeps following what inline scoring
+ * actually takes, so a slower machine (or a busier one) inlines fewer rows.
+ *
+ * Inline requests are coalesced per event-loop turn, as the batcher coalesces the threads' work:
+ * the requests read in one turn are scored together at its end (setImmediate), one engine call per
+ * batch of at most the bound's predicted time, and all their answers are then written back to back.
+ * Why: scored and answered one by one, each answer was written while the client had gone idle, and
+ * on loopback (a load generator, a proxy on the same host) the writer pays for waking the reader:
+ * measured, coalescing per turn raised single-row throughput by 60% (docs/performance.md). An idle
+ * server's lone request waits for nothing but the end of its own turn. Every engine call's time
+ * goes to forestd_inline_scoring_seconds: the record that the loop is held at most that long at once.
  */
 import type { Model } from "../../model/index.js";
 
@@ -16,6 +24,18 @@ export interface InlineScorerOptions {
   maxUs: number;
   /** Called with each inline scoring's seconds. */
   onScored?: (seconds: number) => void;
+}
+
+/** Requests read in one turn, scored together in one engine call at its end. */
+interface TurnBatch {
+  margin: boolean;
+  rows: number;
+  jobs: {
+    values: Float32Array;
+    rows: number;
+    resolve(outputs: Float32Array): void;
+    reject(error: unknown): void;
+  }[];
 }
 
 /** Rows of the calibration's larger call: enough to see the per-row cost past the per-call one. */
@@ -30,6 +50,11 @@ export class InlineScorer {
   /** µs each row adds. */
   #perRowUs = 0;
   #calibratedPerRowUs = 0;
+  /** This turn's batches still taking rows: predictions [0] and margins [1]. */
+  #open: [TurnBatch | null, TurnBatch | null] = [null, null];
+  /** This turn's full batches. */
+  #closed: TurnBatch[] = [];
+  #scheduled = false;
 
   constructor(model: Model, options: InlineScorerOptions) {
     this.#model = model;
@@ -50,24 +75,88 @@ export class InlineScorer {
   }
 
   /**
-   * Scores `rows` rows now when that is predicted to take at most the bound; null otherwise
-   * (then the caller hands them to the batcher).
+   * Scores `rows` rows at the end of this event-loop turn, with the turn's other inline requests,
+   * when that alone is predicted to take at most the bound; null otherwise (then the caller hands
+   * them to the batcher). The outputs are the engine's for these rows, bit for bit.
    */
-  score(values: Float32Array, rows: number, margin: boolean): Float32Array | null {
+  submit(values: Float32Array, rows: number, margin: boolean): Promise<Float32Array> | null {
     if (this.#maxUs <= 0 || this.predictUs(rows) > this.#maxUs) return null;
+    const slot = margin ? 1 : 0;
+    let batch = this.#open[slot];
+    // A batch is scored in one call, so it takes no more rows than the bound allows: a full one
+    // is closed (scored at the same turn's end, but in a call of its own).
+    if (batch !== null && this.predictUs(batch.rows + rows) > this.#maxUs) {
+      this.#closed.push(batch);
+      batch = null;
+    }
+    if (batch === null) {
+      batch = { margin, rows: 0, jobs: [] };
+      this.#open[slot] = batch;
+    }
+    batch.rows += rows;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+    return new Promise<Float32Array>((resolve, reject) => {
+      (batch as TurnBatch).jobs.push({ values, rows, resolve, reject });
+    });
+  }
+
+  /** The turn's end: every batch gathered in it, each scored in one engine call. */
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    const batches = this.#closed;
+    for (const open of this.#open) if (open !== null) batches.push(open);
+    this.#closed = [];
+    this.#open = [null, null];
+    for (const batch of batches) this.#score(batch);
+  };
+
+  #score({ margin, rows, jobs }: TurnBatch): void {
+    let values = jobs[0].values;
+    if (jobs.length > 1) {
+      const width = this.#model.numFeature;
+      values = new Float32Array(rows * width);
+      let at = 0;
+      for (const job of jobs) {
+        values.set(job.values.subarray(0, job.rows * width), at);
+        at += job.rows * width;
+      }
+    }
+    let outputs: Float32Array;
     const start = performance.now();
-    const outputs = this.#model.predictBatch(values, rows, { margin });
+    try {
+      outputs = this.#model.predictBatch(values, rows, { margin });
+    } catch (error) {
+      for (const job of jobs) job.reject(error);
+      return;
+    }
     const us = (performance.now() - start) * 1000;
     this.#onScored?.(us / 1e6);
-    // Follow the measured cost: a smoothed per-row cost beyond the calibrated overhead, learnt
-    // only from calls with enough rows to show it (a 1-row call measures the overhead, and could
-    // drag the estimate to 0 and inline everything), never below half the calibrated cost.
-    if (rows >= 8) {
-      const perRow = Math.max(0, us - this.#overheadUs) / rows;
-      const next = 0.95 * this.#perRowUs + 0.05 * Math.min(perRow, 4 * this.#perRowUs);
-      this.#perRowUs = Math.max(this.#calibratedPerRowUs / 2, next);
+    this.#learn(rows, us);
+    if (jobs.length === 1) {
+      jobs[0].resolve(outputs);
+      return;
     }
-    return outputs;
+    const perRow = outputs.length / rows;
+    let at = 0;
+    for (const job of jobs) {
+      job.resolve(outputs.subarray(at, at + job.rows * perRow));
+      at += job.rows * perRow;
+    }
+  }
+
+  /**
+   * Follow the measured cost: a smoothed per-row cost beyond the calibrated overhead, learnt only
+   * from calls with enough rows to show it (a 1-row call measures the overhead, and could drag the
+   * estimate to 0 and inline everything), never below half the calibrated cost.
+   */
+  #learn(rows: number, us: number): void {
+    if (rows < 8) return;
+    const perRow = Math.max(0, us - this.#overheadUs) / rows;
+    const next = 0.95 * this.#perRowUs + 0.05 * Math.min(perRow, 4 * this.#perRowUs);
+    this.#perRowUs = Math.max(this.#calibratedPerRowUs / 2, next);
   }
 
   /**
