@@ -36,6 +36,22 @@ t.test("the scorer: same outputs as the engine, only below its bound, every call
   t.equal(off.submit(values.subarray(0, 3), 1, false), null, "0 = off");
 });
 
+t.test("one row dearer than the bound: nothing inlined, and calibration makes no larger calls", async (t) => {
+  const model = loadModel(defaultModelPath());
+  const calls: number[] = [];
+  const predictBatch = model.predictBatch.bind(model);
+  model.predictBatch = (values, rows, options) => {
+    calls.push(rows);
+    return predictBatch(values, rows, options);
+  };
+  // A bound below any real call's time: a single row of the default model already exceeds it.
+  const scorer = new InlineScorer(model, { maxUs: 0.001 });
+  t.equal(scorer.maxRows, 0);
+  t.equal(scorer.submit(Float32Array.from([180, 80, 44]), 1, false), null, "declined");
+  t.ok(calls.length > 0, `calibration timed ${calls.length} one-row calls`);
+  t.same(new Set(calls), new Set([1]), "and no calls of more rows");
+});
+
 t.test("requests of one turn are scored together, in calls of at most the bound", async (t) => {
   const model = loadModel(defaultModelPath());
   const seconds: number[] = [];

@@ -40,6 +40,9 @@ interface TurnBatch {
 
 /** Rows of the calibration's larger call: enough to see the per-row cost past the per-call one. */
 const CALIBRATION_ROWS = 32;
+/** Longest a calibration step runs (ms), once it has MIN_SAMPLES samples. */
+const CALIBRATION_STEP_MS = 20;
+const MIN_SAMPLES = 5;
 
 export class InlineScorer {
   readonly #model: Model;
@@ -161,7 +164,10 @@ export class InlineScorer {
 
   /**
    * The median time of a 1-row call and of a CALIBRATION_ROWS-row call, after a warm-up that also
-   * gets the engine compiled and optimised in this thread before the first request needs it.
+   * gets the engine compiled and optimised in this thread before the first request needs it. Each
+   * step stops early once it has spent CALIBRATION_STEP_MS (with a few samples at least), and when
+   * one row alone costs more than the bound nothing can be inlined: the larger calls are skipped.
+   * Without those limits a 2000-tree model spent half a second here, delaying every worker's start.
    */
   #calibrate(): void {
     const nf = this.#model.numFeature;
@@ -176,17 +182,25 @@ export class InlineScorer {
     const one = values.subarray(0, nf);
     const median = (rows: number, input: Float32Array, times: number) => {
       const samples: number[] = [];
-      for (let i = 0; i < times; i++) {
+      const until = performance.now() + CALIBRATION_STEP_MS;
+      for (let i = 0; i < times && (i < MIN_SAMPLES || performance.now() < until); i++) {
         const start = performance.now();
         this.#model.predictBatch(input, rows);
         samples.push((performance.now() - start) * 1000);
       }
       samples.sort((a, b) => a - b);
-      return samples[times >> 1];
+      return samples[samples.length >> 1];
     };
     median(1, one, 500); // warm-up
-    median(CALIBRATION_ROWS, values, 100);
     const t1 = median(1, one, 301);
+    if (t1 > this.#maxUs) {
+      // Nothing will be inlined; the estimate keeps that so (it learns only from inline calls).
+      this.#perRowUs = t1;
+      this.#calibratedPerRowUs = t1;
+      this.#overheadUs = 0;
+      return;
+    }
+    median(CALIBRATION_ROWS, values, 100); // warm-up
     const tn = median(CALIBRATION_ROWS, values, 101);
     this.#perRowUs = Math.max(0.01, (tn - t1) / (CALIBRATION_ROWS - 1));
     this.#calibratedPerRowUs = this.#perRowUs;
