@@ -3,10 +3,12 @@
  * bit as a thread would, those of one event-loop turn together, and timed; larger ones, and every
  * one with the setting at 0, wait for a thread as before.
  */
+import { join } from "node:path";
 import t from "tap";
 import { defaultModelPath, loadModel } from "../model/index.js";
 import { InlineScorer } from "../workers/scoring/inline-scorer.js";
 import { scriptedApp } from "./helpers/app.js";
+import { FIXTURES } from "./helpers/fixtures.js";
 import { scriptedRow } from "./helpers/threads.js";
 
 const ROW = { height: 180, weight: 80, shoe_size: 44 };
@@ -22,7 +24,7 @@ t.test("the scorer: same outputs as the engine, only below its bound, every call
   const rows = Math.max(1, max >> 1);
   const values = Float32Array.from({ length: 3 * rows }, (_, i) => (i * 37) % 200);
   for (const margin of [false, true]) {
-    t.same(
+    t.strictSame(
       await scorer.submit(values, rows, margin),
       model.predictBatch(values, rows, { margin }),
       `margin ${margin}`,
@@ -55,14 +57,17 @@ t.test("one row dearer than the bound: nothing inlined, and calibration makes no
 t.test("requests of one turn are scored together, in calls of at most the bound", async (t) => {
   const model = loadModel(defaultModelPath());
   const seconds: number[] = [];
-  const scorer = new InlineScorer(model, { maxUs: 15, onScored: (s) => seconds.push(s) });
+  // A bound of 50 µs: a row of the default model costs ~1.5 µs, so a call holds dozens of rows even
+  // on a busy machine, and three one-row requests surely share one.
+  const scorer = new InlineScorer(model, { maxUs: 50, onScored: (s) => seconds.push(s) });
+  t.ok(scorer.maxRows >= 3, `a call may hold ${scorer.maxRows} rows`);
   const count = 3 * scorer.maxRows + 3;
   const values = Float32Array.from({ length: 3 * count }, (_, i) => ((i * 53) % 300) - 50);
   const row = (i: number) => values.subarray(3 * i, 3 * i + 3);
   const one = (i: number, margin: boolean) => model.predictBatch(row(i), 1, { margin });
 
   const three = await Promise.all([0, 1, 2].map((i) => scorer.submit(row(i), 1, false)));
-  t.same(
+  t.strictSame(
     three,
     [0, 1, 2].map((i) => one(i, false)),
     "each request gets its own row's output, bit for bit",
@@ -75,12 +80,12 @@ t.test("requests of one turn are scored together, in calls of at most the bound"
     scorer.submit(row(4), 1, true),
     scorer.submit(row(5), 1, false),
   ]);
-  t.same(mixed, [one(3, false), one(4, true), one(5, false)], "predictions and margins alike");
+  t.strictSame(mixed, [one(3, false), one(4, true), one(5, false)], "predictions and margins alike");
   t.equal(seconds.length, 2, "predictions and margins: a call each");
 
   seconds.length = 0;
   const many = await Promise.all(Array.from({ length: count }, (_, i) => scorer.submit(row(i), 1, false)));
-  t.same(
+  t.strictSame(
     many,
     Array.from({ length: count }, (_, i) => one(i, false)),
     `${count} requests, each its own`,
@@ -88,6 +93,55 @@ t.test("requests of one turn are scored together, in calls of at most the bound"
   t.ok(
     seconds.length >= 2,
     `${count} rows in one turn, more than the bound's ${scorer.maxRows}: ${seconds.length} calls`,
+  );
+});
+
+t.test("a model of several outputs per row: each request gets its own rows' outputs", async (t) => {
+  const model = loadModel(join(FIXTURES, "multi_softprob.ubj"));
+  const scorer = new InlineScorer(model, { maxUs: 100 });
+  const nf = model.numFeature;
+  const rows = 2;
+  t.ok(scorer.maxRows >= 3 * rows, `a call may hold ${scorer.maxRows} rows`);
+  const values = Float32Array.from({ length: 3 * rows * nf }, (_, i) => ((i * 29) % 17) - 4);
+  const part = (i: number) => values.slice(i * rows * nf, (i + 1) * rows * nf);
+  for (const margin of [false, true]) {
+    const answers = await Promise.all([0, 1, 2].map((i) => scorer.submit(part(i), rows, margin)));
+    const width = model.predictBatch(part(0), rows, { margin }).length / rows;
+    t.ok(width > 1, `${width} values per row (margin ${margin})`);
+    t.strictSame(
+      answers,
+      [0, 1, 2].map((i) => model.predictBatch(part(i), rows, { margin })),
+      `margin ${margin}: three requests of ${rows} rows, each its own`,
+    );
+  }
+});
+
+t.test("an engine error fails its call's requests, and the next turn scores again", async (t) => {
+  const model = loadModel(defaultModelPath());
+  const scorer = new InlineScorer(model, { maxUs: 15 });
+  const predictBatch = model.predictBatch.bind(model);
+  let fail = true;
+  model.predictBatch = (values, rows, options) => {
+    if (fail) throw new Error("engine failure");
+    return predictBatch(values, rows, options);
+  };
+  const row = Float32Array.from([180, 80, 44]);
+  const failed = await Promise.allSettled([
+    scorer.submit(row, 1, false),
+    scorer.submit(row, 1, false),
+    scorer.submit(row, 1, true),
+  ]);
+  t.same(
+    failed.map((r) => r.status),
+    ["rejected", "rejected", "rejected"],
+    "every request of the turn is answered with the error, none left waiting",
+  );
+  fail = false;
+  t.strictSame(await scorer.submit(row, 1, false), predictBatch(row, 1), "the next turn is scored");
+  t.throws(
+    () => scorer.submit(new Float32Array(4), 1, false),
+    RangeError,
+    "a row of the wrong length is refused",
   );
 });
 

@@ -118,7 +118,7 @@ export class WorkerMetrics {
     });
     this.inlineScoring = histogram({
       name: "forestd_inline_scoring_seconds",
-      help: "Event-loop time of each request scored inline (INLINE_SCORING_MAX_US) rather than on a thread.",
+      help: "Event-loop time of each inline engine call (one per batch of the inline requests read in one event-loop turn; INLINE_SCORING_MAX_US), rather than on a thread.",
       buckets: INLINE_BUCKETS,
       registers,
     });

@@ -29,7 +29,10 @@ export interface ScoringDeps {
 }
 
 export interface InlineTracer {
-  /** `rows` rows scored on this loop from `startedAt` to `endedAt` (performance.now()). */
+  /**
+   * A request's `rows` rows scored on this loop: handed over at `startedAt`, outputs back at
+   * `endedAt` (performance.now()): the wait for the end of the turn and the turn's inline scoring.
+   */
   inlineScored(rows: number, startedAt: number, endedAt: number): void;
 }
 

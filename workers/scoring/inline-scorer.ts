@@ -15,7 +15,10 @@
  * on loopback (a load generator, a proxy on the same host) the writer pays for waking the reader:
  * measured, coalescing per turn raised single-row throughput by 60% (docs/performance.md). An idle
  * server's lone request waits for nothing but the end of its own turn. Every engine call's time
- * goes to forestd_inline_scoring_seconds: the record that the loop is held at most that long at once.
+ * goes to forestd_inline_scoring_seconds: the record that no single call holds the loop longer
+ * than the bound (a turn with more inline rows than one call may take makes several calls back to
+ * back, as it made one per request before). A batch shares its fate: should the engine throw, every
+ * request in that call gets the error.
  */
 import type { Model } from "../../model/index.js";
 
@@ -84,6 +87,10 @@ export class InlineScorer {
    */
   submit(values: Float32Array, rows: number, margin: boolean): Promise<Float32Array> | null {
     if (this.#maxUs <= 0 || this.predictUs(rows) > this.#maxUs) return null;
+    // Joined with others, a short or long array would be padded or cut silently: refuse it here,
+    // as the engine refuses it alone.
+    if (values.length !== rows * this.#model.numFeature)
+      throw new RangeError(`${values.length} values for ${rows} rows of ${this.#model.numFeature} features`);
     const slot = margin ? 1 : 0;
     let batch = this.#open[slot];
     // A batch is scored in one call, so it takes no more rows than the bound allows: a full one
@@ -113,7 +120,15 @@ export class InlineScorer {
     for (const open of this.#open) if (open !== null) batches.push(open);
     this.#closed = [];
     this.#open = [null, null];
-    for (const batch of batches) this.#score(batch);
+    for (const batch of batches) {
+      try {
+        this.#score(batch);
+      } catch (error) {
+        // Whatever failed, no request of this batch is left waiting (a settled one ignores this),
+        // and the turn's other batches are still scored.
+        for (const job of batch.jobs) job.reject(error);
+      }
+    }
   };
 
   #score({ margin, rows, jobs }: TurnBatch): void {
@@ -123,18 +138,12 @@ export class InlineScorer {
       values = new Float32Array(rows * width);
       let at = 0;
       for (const job of jobs) {
-        values.set(job.values.subarray(0, job.rows * width), at);
+        values.set(job.values, at);
         at += job.rows * width;
       }
     }
-    let outputs: Float32Array;
     const start = performance.now();
-    try {
-      outputs = this.#model.predictBatch(values, rows, { margin });
-    } catch (error) {
-      for (const job of jobs) job.reject(error);
-      return;
-    }
+    const outputs = this.#model.predictBatch(values, rows, { margin });
     const us = (performance.now() - start) * 1000;
     this.#onScored?.(us / 1e6);
     this.#learn(rows, us);
