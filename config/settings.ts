@@ -193,7 +193,7 @@ export const SETTINGS = [
     kind: "string",
     schema: Type.Union([Type.Literal("batch"), Type.Literal("normal")]),
     default: "batch",
-    doc: "Linux scheduling policy of each worker's event-loop thread only (its scoring threads keep SCHED_OTHER). batch (SCHED_BATCH): a request arriving on a CPU where a scoring thread is busy does not preempt it; the loop runs at the end of the thread's time slice (about a millisecond) and handles everything that arrived meanwhile at once, so turning away an overload costs the scoring thread fewer interruptions (measured: 10× offered load served at ~90% of capacity, against ~75% with normal). normal: every arrival may preempt scoring. Set with chrt(1) from util-linux; where it is missing a warning is logged and the loop stays normal.",
+    doc: "Linux scheduling policy of each worker's event-loop thread only (the scoring threads started with the worker keep SCHED_OTHER; one started later, replacing a thread stuck past TIMEOUT, inherits the loop's). batch (SCHED_BATCH): a request arriving on a CPU where a scoring thread is busy does not preempt it; the loop runs at the end of the thread's time slice (about a millisecond) and handles everything that arrived meanwhile at once, so turning away an overload costs the scoring thread fewer interruptions (measured: 10× offered load served at ~90% of capacity, against ~75% with normal). normal: every arrival may preempt scoring. Set with chrt(1) from util-linux; where it is missing a warning is logged and the loop stays normal. Ignored outside Linux.",
   },
   {
     key: "max_queue",

@@ -20,7 +20,8 @@ import type { Logger } from "pino";
  * util-linux's chrt sets it (no privilege is needed to move between SCHED_OTHER and SCHED_BATCH).
  */
 export function scheduleEventLoop(policy: "batch" | "normal", logger: Logger): void {
-  if (policy !== "batch") return;
+  // Scheduling policies as used here are Linux's; elsewhere the setting means nothing.
+  if (policy !== "batch" || process.platform !== "linux") return;
   const chrt = spawnSync("chrt", ["--batch", "--pid", "0", String(process.pid)], {
     encoding: "utf8",
     timeout: 5000,
