@@ -322,14 +322,18 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
     // Capacity is the best of 2, 4 and 8 closed-loop connections: with 8, admission turns some
     // away (8 requests of scoring-bound work exceed MAX_QUEUE_WAIT), and each 503's back-off
     // leaves the thread idle, so 8 alone understated capacity and flattered every goodput.
+    /** One closed-loop capacity run: the run, and the predictions it got served per second. */
+    const closedLoop = async (connections: number) => {
+      const run = await measure([
+        { name: "capacity", seconds: calibrate, rate: 0, connections, backoffMs: 20 },
+      ]);
+      return { run, served: (run.phases[0].statuses["200"] ?? 0) / calibrate };
+    };
     let cap: Awaited<ReturnType<typeof measure>> | null = null;
     let capacity = 0;
     let capacityConnections = 0;
     for (const connections of [2, 4, 8]) {
-      const run = await measure([
-        { name: "capacity", seconds: calibrate, rate: 0, connections, backoffMs: 20 },
-      ]);
-      const served = (run.phases[0].statuses["200"] ?? 0) / calibrate;
+      const { run, served } = await closedLoop(connections);
       log(`closed loop, ${connections} connections: ${round(served)} req/s`);
       if (cap === null || served > capacity) {
         cap = run;
@@ -355,18 +359,16 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
     // after the last: each run is held against the mean of the two around it. This machine's speed
     // drifts (±15% between 5-second runs of one build, one server process), and a capacity taken
     // once, as the best of three, leans high: bracketing holds each run against the capacity of the
-    // same minute instead.
+    // same minute instead. The offered load stays a multiple of the calibration's capacity.
     const capacityNow = async () => {
-      const run = await measure([
-        { name: "capacity", seconds: calibrate, rate: 0, connections: capacityConnections, backoffMs: 20 },
-      ]);
-      const served = (run.phases[0].statuses["200"] ?? 0) / calibrate;
+      const { served } = await closedLoop(capacityConnections);
       log(`capacity now: ${round(served)} req/s`);
       return served;
     };
     const overloads: { label: string; run: Awaited<ReturnType<typeof measure>>; before: number }[] = [];
     let last: Awaited<ReturnType<typeof measure>> | null = null;
-    let before = await capacityNow();
+    const anyOverload = options.factors.length > 0 || options.stormClients > 0;
+    let before = anyOverload ? await capacityNow() : capacity;
     const overload = async (label: string, phase: Phase) => {
       log(
         `${label}: ${phase.rate ? `${round(phase.rate)} req/s` : `${phase.connections} clients`} for ${options.seconds} s`,

@@ -31,7 +31,10 @@ function allowedCpus(): number[] {
 const cpus = allowedCpus();
 const pinned = cpus.length >= 2;
 
-/** One run of the experiment: capacity, unloaded, then 4× for 8 s and the second after. */
+/**
+ * One run of the experiment: capacity, unloaded, then 4× for 8 s and the second after, with capacity
+ * measured again just before and after it (its goodput is against their mean).
+ */
 const run = (t: Test) =>
   runOverload({
     shape: "scoring",
