@@ -36,7 +36,13 @@ function schedByThread(pid: number): Map<number, ThreadSched> {
   return threads;
 }
 
-async function workerOf(t: Test, server: RunningServer): Promise<number> {
+/** forestd with one worker and one scoring thread, stopped at the test's end; and its worker's pid. */
+async function oneWorker(
+  t: Test,
+  env: Record<string, string>,
+): Promise<{ server: RunningServer; worker: number }> {
+  const server = await startServer({ WORKERS: "1", THREADS: "1", ...env });
+  t.teardown(() => server.stop());
   const ok = await fetch(`${server.url}/predict`, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -48,7 +54,7 @@ async function workerOf(t: Test, server: RunningServer): Promise<number> {
     .trim()
     .split(/\s+/)
     .map(Number);
-  return worker;
+  return { server, worker };
 }
 
 const linux = existsSync("/proc/self/task");
@@ -57,9 +63,7 @@ t.test(
   "by default the event loop is SCHED_BATCH; with LOOP_NICE=7 also niced; scoring threads are neither",
   { skip: !linux },
   async (t) => {
-    const server = await startServer({ WORKERS: "1", THREADS: "1", LOOP_NICE: "7" });
-    t.teardown(() => server.stop());
-    const worker = await workerOf(t, server);
+    const { server, worker } = await oneWorker(t, { LOOP_NICE: "7" });
     const threads = schedByThread(worker);
     t.same(threads.get(worker), { nice: 7, policy: SCHED_BATCH }, "the event loop");
     // THREADS=1: the worker's one worker_thread is its scoring thread (piscina's).
@@ -72,9 +76,7 @@ t.test(
 );
 
 t.test("LOOP_SCHED=normal leaves the event loop SCHED_OTHER", { skip: !linux }, async (t) => {
-  const server = await startServer({ WORKERS: "1", THREADS: "1", LOOP_SCHED: "normal" });
-  t.teardown(() => server.stop());
-  const worker = await workerOf(t, server);
+  const { worker } = await oneWorker(t, { LOOP_SCHED: "normal" });
   t.same(schedByThread(worker).get(worker), { nice: 0, policy: SCHED_OTHER });
 });
 
@@ -83,9 +85,7 @@ t.test(
   { skip: !linux },
   async (t) => {
     // PATH names no directory, so the worker cannot find chrt (nothing else in forestd needs PATH).
-    const server = await startServer({ WORKERS: "1", THREADS: "1", PATH: "/nonexistent" });
-    t.teardown(() => server.stop());
-    const worker = await workerOf(t, server);
+    const { server, worker } = await oneWorker(t, { PATH: "/nonexistent" });
     t.same(schedByThread(worker).get(worker), { nice: 0, policy: SCHED_OTHER });
     // Log lines are written asynchronously: the warning may follow the worker's readiness.
     const warning = () => server.events().find((e) => e.event === "loop_sched");
