@@ -216,6 +216,16 @@ export const SETTINGS = [
     doc: "Longest expected wait, in seconds, for a scoring thread (from recent scoring rates) that a request is admitted to when all threads are busy; beyond it the request gets 503 at once, before its body is read. Bounds the latency of accepted requests under overload.",
   },
   {
+    key: "metrics_flush_interval",
+    env: "METRICS_FLUSH_INTERVAL",
+    flag: "metrics-flush-interval",
+    section: "observability",
+    kind: "number",
+    schema: Type.Number({ minimum: 0, maximum: 10 }),
+    default: 0,
+    doc: "Seconds between a worker's metric deltas to the primary. 0 = after every event-loop turn that counted anything, so a worker killed with -9 loses at most its last turn's counts. More sends fewer IPC messages (measured, one pinned worker answering single rows: 0.01 gave ~8% more requests/s, 0.001 ~4%), and a worker killed with -9 then loses up to that long of counts; graceful stops, recycles and reloads lose nothing either way.",
+  },
+  {
     key: "retry_storm_delay",
     env: "RETRY_STORM_DELAY",
     flag: "retry-storm-delay",

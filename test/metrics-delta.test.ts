@@ -10,6 +10,7 @@ import type { MetricsDelta } from "../server/ipc.js";
 import { DeltaAccumulator } from "../server/metrics-delta.js";
 import { monotonicPart, type Snapshot } from "../server/metrics-merge.js";
 import { MetricsJournal } from "../workers/metrics-journal.js";
+import { waitFor } from "./helpers/wait.js";
 
 const BUCKETS = [0.001, 0.01, 0.1, 1];
 
@@ -117,5 +118,27 @@ t.test("a worker killed before any snapshot is known from its deltas alone", asy
       ["a", 3],
       ["b", 1],
     ],
+  );
+});
+
+t.test("one delta per turn by default; METRICS_FLUSH_INTERVAL gathers several turns into one", async (t) => {
+  const sent = { everyTurn: [] as MetricsDelta[], interval: [] as MetricsDelta[] };
+  const everyTurn = new MetricsJournal((delta) => sent.everyTurn.push(delta));
+  const interval = new MetricsJournal((delta) => sent.interval.push(delta), 200);
+  const counters = [everyTurn, interval].map((journal) =>
+    journal.counter({ name: "x_total", help: "h", labelNames: ["k"], registers: [] }),
+  );
+  for (let i = 0; i < 3; i++) {
+    for (const c of counters) c.inc({ k: "a" });
+    await turn();
+  }
+  t.equal(sent.everyTurn.length, 3, "every turn that counted: a delta each");
+  t.equal(sent.interval.length, 0, "with an interval of 200 ms: nothing yet after three turns");
+  await waitFor(() => sent.interval.length > 0, 5000);
+  t.equal(sent.interval.length, 1, "then one delta");
+  t.same(
+    sent.interval[0].inc.map(([, n]) => n),
+    [3],
+    "holding the three turns' counts",
   );
 });

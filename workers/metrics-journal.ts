@@ -2,7 +2,8 @@
  * Counter increments and histogram observations, journalled as they happen and sent to the primary
  * once per event-loop turn that had any (coalesced: one small IPC message for all the requests a turn
  * answered), so that a worker killed with -9 loses at most its last turn's counts — the job
- * prometheus_client's multiprocess mode does with memory-mapped files.
+ * prometheus_client's multiprocess mode does with memory-mapped files. METRICS_FLUSH_INTERVAL trades
+ * that bound for fewer messages.
  *
  * A full snapshot (the answer to a scrape, or the final one of a graceful stop) includes everything
  * journalled so far: the pending journal is dropped at that moment (`discardPending`), and the
@@ -30,8 +31,16 @@ export class MetricsJournal {
   #observe = new Map<number, number[]>();
   #scheduled = false;
 
-  constructor(send: (delta: MetricsDelta) => void) {
+  readonly #intervalMs: number;
+
+  /**
+   * `intervalMs` (METRICS_FLUSH_INTERVAL): 0 sends once per event-loop turn that had any; more sends
+   * at most once per that many ms — fewer IPC messages under load (each one costs the worker a write
+   * and wakes the primary), but a worker killed with -9 then loses up to that long of counts.
+   */
+  constructor(send: (delta: MetricsDelta) => void, intervalMs = 0) {
     this.#send = send;
+    this.#intervalMs = intervalMs;
   }
 
   counter<T extends string>(config: CounterConfiguration<T>): Counter<T> {
@@ -119,7 +128,8 @@ export class MetricsJournal {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(() => this.#flush());
+    if (this.#intervalMs > 0) setTimeout(() => this.#flush(), this.#intervalMs).unref();
+    else setImmediate(() => this.#flush());
   }
 
   #flush(): void {

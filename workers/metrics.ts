@@ -26,6 +26,8 @@ export interface WorkerMetricsSources {
   poolUtilization(): number;
   /** Where counter and histogram deltas go every event-loop turn (the primary); none outside a cluster. */
   sendDelta?: (delta: MetricsDelta) => void;
+  /** METRICS_FLUSH_INTERVAL in ms: at most one delta per this long instead of one per turn (0). */
+  deltaIntervalMs?: number;
 }
 
 /** Every `reason` of forestd_rejected_total, so each series exists (at 0) from the first scrape. */
@@ -90,7 +92,7 @@ export class WorkerMetrics {
 
   constructor(sources: WorkerMetricsSources) {
     const registers = [this.registry];
-    const journal = sources.sendDelta ? new MetricsJournal(sources.sendDelta) : null;
+    const journal = sources.sendDelta ? new MetricsJournal(sources.sendDelta, sources.deltaIntervalMs) : null;
     this.journal = journal;
     const counter = <T extends string>(config: CounterConfiguration<T>) =>
       journal ? journal.counter(config) : new Counter(config);

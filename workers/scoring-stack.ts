@@ -38,6 +38,7 @@ export function createScoringStack(
     queueRows: () => batcher?.queuedRows ?? 0,
     poolUtilization: () => pool.utilization,
     sendDelta: options.sendMetricsDelta,
+    deltaIntervalMs: settings.metrics_flush_interval * 1000,
   });
   batcher = new Batcher(pool, {
     numFeature: served.model.numFeature,
