@@ -20,7 +20,9 @@ t.test("rows come out as float32 of JSON.parse's float64, -0 and subnormals incl
   const model = loadModel(defaultModelPath());
   const layout = rowsLayout(model.numFeature, columnLookup(model), MAX_ROWS);
   const parsed = parsePredictBody(
-    '{"instances": [[-0, 1e-46, 7.006492321624087e-46], {"shoe_size": 3.4028235677973366e38, "height": null}]}',
+    Buffer.from(
+      '{"instances": [[-0, 1e-46, 7.006492321624087e-46], {"shoe_size": 3.4028235677973366e38, "height": null}]}',
+    ),
     layout,
   ) as ParsedRows;
   t.ok(parsed instanceof ParsedRows);
@@ -32,7 +34,43 @@ t.test("rows come out as float32 of JSON.parse's float64, -0 and subnormals incl
   );
   t.equal(1 / parsed.values[0], Number.NEGATIVE_INFINITY, "-0 stays -0");
   t.equal(parsed.values[2], 2 ** -149, "rounds up to the smallest subnormal");
-  t.ok(Number.isNaN(parsePredictBody('{"height": 1, "height": null}', layout)?.values[0]), "last one wins");
-  t.equal(parsePredictBody('{"instances": [[1,2,3]], "instances": [[4,5,6]]}', layout), null);
-  t.equal(parsePredictBody(`{"instances": [${"[1,2,3],".repeat(MAX_ROWS)}[1,2,3]]}`, layout), null);
+  t.ok(
+    Number.isNaN(parsePredictBody(Buffer.from('{"height": 1, "height": null}'), layout)?.values[0]),
+    "last one wins",
+  );
+  t.equal(parsePredictBody(Buffer.from('{"instances": [[1,2,3]], "instances": [[4,5,6]]}'), layout), null);
+  t.equal(
+    parsePredictBody(Buffer.from(`{"instances": [${"[1,2,3],".repeat(MAX_ROWS)}[1,2,3]]}`), layout),
+    null,
+  );
 });
+
+t.test(
+  "names beyond ASCII: matched byte for byte where expected, otherwise left to the usual path",
+  async (t) => {
+    const layout = rowsLayout(
+      2,
+      new Map([
+        ["größe", 0],
+        ["b", 1],
+      ]),
+      MAX_ROWS,
+    );
+    const inOrder = parsePredictBody(Buffer.from('{"größe": 1.5, "b": 2}'), layout) as ParsedRows;
+    t.ok(inOrder instanceof ParsedRows, "in order: the fast path");
+    t.same(Array.from(inOrder.values), [1.5, 2]);
+    t.equal(parsePredictBody(Buffer.from('{"b": 2, "größe": 1.5}'), layout), null, "out of order: declined");
+    t.equal(
+      parsePredictBody(Buffer.from('{"b": 2, "gr\\u00f6\\u00dfe": 1.5}'), layout),
+      null,
+      "escaped: declined",
+    );
+    const lone = rowsLayout(1, new Map([["\ud800", 0]]), MAX_ROWS);
+    t.equal(lone.quoted[0], null, "a name with a lone surrogate has no UTF-8 spelling to match");
+    t.equal(
+      parsePredictBody(Buffer.from('{"\ud800": 1}'), lone),
+      null,
+      "its replacement character is declined",
+    );
+  },
+);

@@ -6,13 +6,15 @@
  */
 import type { FastifyInstance } from "fastify";
 
-export function fastJsonBodies(scope: FastifyInstance, fast: (text: string) => object | null): void {
+export function fastJsonBodies(scope: FastifyInstance, fast: (body: Buffer) => object | null): void {
   const { onProtoPoisoning, onConstructorPoisoning } = scope.initialConfig;
   const usual = scope.getDefaultJsonParser(onProtoPoisoning ?? "error", onConstructorPoisoning ?? "error");
   scope.removeContentTypeParser("application/json");
-  scope.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
-    const parsed = fast(body as string);
+  // As bytes: the fast parse reads them undecoded, and the usual parser decodes them itself.
+  scope.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
+    const parsed = fast(body as Buffer);
     if (parsed !== null) done(null, parsed);
-    else usual(request, body as string, done);
+    // secure-json-parse takes a Buffer as well (it decodes it); Fastify's type says string only.
+    else usual(request, body as unknown as string, done);
   });
 }

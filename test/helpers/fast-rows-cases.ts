@@ -22,10 +22,15 @@ export type Outcome = { bits: number[]; rows: number; single: boolean } | { code
 
 const usualJson = Fastify().getDefaultJsonParser("error", "error");
 
-function parseUsual(text: string): { body: unknown } | { code: string } {
+/** A body as the server receives it: bytes (a test's text is sent as UTF-8). */
+export type SentBody = string | Buffer;
+const bytesOf = (body: SentBody): Buffer => (typeof body === "string" ? Buffer.from(body) : body);
+
+function parseUsual(body: SentBody): { body: unknown } | { code: string } {
   let result: { body: unknown } | { code: string } = { code: "none" };
-  usualJson({} as never, text, (error, body) => {
-    result = error ? { code: "FORESTD_ERR_INVALID_JSON" } : { body };
+  // The route's parser hands it the body's bytes (workers/body-parser.ts); Fastify types it as string.
+  usualJson({} as never, bytesOf(body) as unknown as string, (error, parsed) => {
+    result = error ? { code: "FORESTD_ERR_INVALID_JSON" } : { body: parsed };
   });
   return result;
 }
@@ -34,8 +39,8 @@ export const bits = (values: Float32Array) =>
   Array.from(new Uint32Array(values.buffer, values.byteOffset, values.length));
 
 /** What the server did before the fast parser: JSON.parse, shape checks, rows into float32. */
-export function oracle(model: Model, text: string): Outcome {
-  const parsed = parseUsual(text);
+export function oracle(model: Model, body: SentBody): Outcome {
+  const parsed = parseUsual(body);
   if ("code" in parsed) return parsed;
   try {
     const { instances, single } = batchOf(parsed.body);
@@ -46,9 +51,9 @@ export function oracle(model: Model, text: string): Outcome {
   }
 }
 
-export function withFastPath(model: Model, layout: ReturnType<typeof rowsLayout>, text: string) {
-  const fast = parsePredictBody(text, layout);
-  if (fast === null) return { fast: false, outcome: oracle(model, text) };
+export function withFastPath(model: Model, layout: ReturnType<typeof rowsLayout>, body: SentBody) {
+  const fast = parsePredictBody(bytesOf(body), layout);
+  if (fast === null) return { fast: false, outcome: oracle(model, body) };
   const whole = fast.values.byteOffset === 0 && fast.values.byteLength === fast.values.buffer.byteLength;
   if (!whole) throw new Error("fast rows do not span their buffer");
   const outcome: Outcome = { bits: bits(fast.values), rows: fast.rows, single: fast.single };
@@ -242,9 +247,10 @@ export function checkPredictBodies(t: Test, file: string, runs: number, seed: nu
     async (t) => {
       const model = loadModel(file === "default" ? defaultModelPath() : join(FIXTURES, file));
       const layout = rowsLayout(model.numFeature, columnLookup(model), MAX_ROWS);
-      const check = (text: string) => {
-        const { fast, outcome } = withFastPath(model, layout, text);
-        t.same(outcome, oracle(model, text), `${JSON.stringify(text.slice(0, 80))} (fast: ${fast})`);
+      const check = (body: SentBody) => {
+        const { fast, outcome } = withFastPath(model, layout, body);
+        const shown = JSON.stringify(body.toString().slice(0, 80));
+        t.same(outcome, oracle(model, body), `${shown} (fast: ${fast})`);
         return fast;
       };
       for (const [name, body] of hostileJsonBodies()) t.notOk(check(body), `hostile ${name}: declined`);
@@ -253,7 +259,7 @@ export function checkPredictBodies(t: Test, file: string, runs: number, seed: nu
         Buffer.concat([Buffer.from('{"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('": 1}')]),
         Buffer.concat([Buffer.from('{"height": '), Buffer.from([0xff, 0xfe]), Buffer.from("}")]),
       ]) {
-        t.notOk(check(bytes.toString("utf8")), "invalid UTF-8: declined");
+        t.notOk(check(bytes), "invalid UTF-8: declined");
       }
 
       let fastCount = 0;
@@ -275,8 +281,8 @@ export function checkPredictBodies(t: Test, file: string, runs: number, seed: nu
   );
 }
 /** What OIP infer did before the fast parser: JSON.parse, the schema, the tensor into float32. */
-export function inferOracle(model: Model, text: string): Outcome {
-  const parsed = parseUsual(text);
+export function inferOracle(model: Model, sent: SentBody): Outcome {
+  const parsed = parseUsual(sent);
   if ("code" in parsed) return parsed;
   // The app's validator (ajv) also coerces types; the bodies the fast path reads are canonical.
   if (!Value.Check(InferBody, parsed.body)) return { code: "FORESTD_ERR_INVALID_INPUT" };
@@ -371,7 +377,7 @@ export function checkInferBodies(t: Test, runs: number, seed: number): void {
       const model = loadModel(defaultModelPath());
       const layout = rowsLayout(model.numFeature, columnLookup(model), MAX_ROWS);
       const outcome = (text: string): { fast: boolean; outcome: Outcome } => {
-        const fast = parseInferBody(text, layout);
+        const fast = parseInferBody(Buffer.from(text), layout);
         if (fast === null) return { fast: false, outcome: inferOracle(model, text) };
         return {
           fast: true,
@@ -391,7 +397,10 @@ export function checkInferBodies(t: Test, runs: number, seed: number): void {
           },
         ],
       });
-      t.ok(parseInferBody(plain, layout) instanceof ParsedTensor, "a plain tensor takes the fast path");
+      t.ok(
+        parseInferBody(Buffer.from(plain), layout) instanceof ParsedTensor,
+        "a plain tensor takes the fast path",
+      );
       t.same(outcome(plain).outcome, inferOracle(model, plain));
       let fastCount = 0;
       let okCount = 0;

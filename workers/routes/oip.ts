@@ -221,7 +221,7 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
   const answerAs = { name: served.name, version: served.sha256.slice(0, 12) };
   const layout = rowsLayout(served.model.numFeature, columnLookup(served.model), deps.maxRequestRows);
   await app.register(async (scope) => {
-    fastJsonBodies(scope, (text) => parseInferBody(text, layout));
+    fastJsonBodies(scope, (body) => parseInferBody(body, layout));
     scope.post(
       "/v2/models/:name/infer",
       {

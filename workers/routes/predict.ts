@@ -46,7 +46,7 @@ export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Pr
   const layout = rowsLayout(model.numFeature, columns, deps.maxRequestRows);
   // Its own scope: the fast body parser (rows straight into a Float32Array) is for this route only.
   await app.register(async (scope) => {
-    fastJsonBodies(scope, (text) => parsePredictBody(text, layout));
+    fastJsonBodies(scope, (body) => parsePredictBody(body, layout));
     scope.post(
       "/predict",
       {
