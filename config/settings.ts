@@ -172,7 +172,9 @@ export const SETTINGS = [
     section: "workers",
     kind: "integer",
     schema: count(0, 1_000_000),
-    default: 15,
+    // Measured (docs/performance.md, session 7): 100 rows of the default model, ~30 µs of scoring,
+    // served 20–40% faster inline than through a thread on 2 cores; a single row is inline at 15 too.
+    default: 100,
     doc: "Score a request on the worker's own event loop, skipping the round trip to a scoring thread (some 20–30 µs), when its predicted scoring time (the model's measured cost per call and per row) is at most this many µs (0 = always use the threads). The inline requests of one event-loop turn are scored together at its end, in engine calls of at most this many µs each, and answered back to back. forestd_inline_scoring_seconds shows what each call takes.",
   },
   {

@@ -151,7 +151,7 @@ t.test("a tiny request is answered while the only thread is busy; a large one wa
     "--threads",
     "1",
     "--inline-scoring-max-us",
-    "15",
+    "100",
   ]);
   // The one thread is held (by the batcher directly: the scripted row would be inlined) until released.
   const busy = batcher.submit(Float32Array.from(scriptedRow("hold", served.model.numFeature)), 1, false);
