@@ -175,7 +175,7 @@ export const SETTINGS = [
     // Measured (docs/performance.md, session 7): 100 rows of the default model, ~30 µs of scoring,
     // served 20–40% faster inline than through a thread on 2 cores; a single row is inline at 15 too.
     default: 100,
-    doc: "Score a request on the worker's own event loop, skipping the round trip to a scoring thread (some 20–30 µs), when its predicted scoring time (the model's measured cost per call and per row) is at most this many µs (0 = always use the threads). The inline requests of one event-loop turn are scored together at its end, in engine calls of at most this many µs each, and answered back to back. forestd_inline_scoring_seconds shows what each call takes.",
+    doc: "Score a request on the worker's own event loop, skipping the round trip to a scoring thread (some 20–30 µs), when its predicted scoring time (the model's measured cost per call and per row) is at most this many µs (0 = always use the threads). The inline requests of one event-loop turn are scored together at its end, in engine calls of at most this many µs each, and answered back to back. A model whose every engine call costs more than a quarter of this whatever its rows (1000 trees: ~45 µs) is not inlined: the threads' larger batches amortise that cost. With several THREADS per worker, a lower bound keeps more work on the threads, in parallel. forestd_inline_scoring_seconds shows what each call takes.",
   },
   {
     key: "loop_nice",

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import t from "tap";
-import { defaultModelPath, loadModel } from "../model/index.js";
+import { defaultModelPath, loadModel, type Model } from "../model/index.js";
 import { InlineScorer } from "../workers/scoring/inline-scorer.js";
 import { scriptedApp } from "./helpers/app.js";
 import { FIXTURES } from "./helpers/fixtures.js";
@@ -37,6 +37,34 @@ t.test("the scorer: same outputs as the engine, only below its bound, every call
   t.equal(off.maxRows, 0);
   t.equal(off.submit(values.subarray(0, 3), 1, false), null, "0 = off");
 });
+
+t.test(
+  "a model whose every call costs much is left to the threads' batches, however small the request",
+  async (t) => {
+    // A stand-in engine: ~60 µs a call whatever its rows, 0.1 µs a row (a 1000-tree model costs
+    // ~45 µs a call): below a 100 µs bound for one row, but above a quarter of it in fixed cost.
+    const wait = (us: number) => {
+      const until = performance.now() + us / 1000;
+      while (performance.now() < until);
+    };
+    const costly = {
+      numFeature: 2,
+      predictBatch: (_values: Float32Array, rows: number) => {
+        wait(60 + 0.1 * rows);
+        return new Float32Array(rows);
+      },
+    } as unknown as Model;
+    const scorer = new InlineScorer(costly, { maxUs: 100 });
+    t.ok(
+      scorer.predictUs(1) <= 100,
+      `one row is predicted within the bound (${scorer.predictUs(1).toFixed(1)} µs)`,
+    );
+    t.equal(scorer.maxRows, 0, "yet nothing is inlined");
+    t.equal(scorer.submit(new Float32Array(2), 1, false), null, "a single row goes to the threads");
+    const cheap = new InlineScorer(loadModel(defaultModelPath()), { maxUs: 100 });
+    t.ok(cheap.maxRows >= 1, `while the default model inlines ${cheap.maxRows} rows at 100 µs`);
+  },
+);
 
 t.test("one row dearer than the bound: nothing inlined, and calibration makes no larger calls", async (t) => {
   const model = loadModel(defaultModelPath());

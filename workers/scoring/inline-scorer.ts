@@ -6,7 +6,8 @@
  * time is at most INLINE_SCORING_MAX_US is therefore scored here; anything larger goes to the
  * batcher and the threads as before. The prediction is `overhead + rows × perRow`: both are
  * measured when the worker starts and the per-row cost keeps following what inline scoring
- * actually takes, so a slower machine (or a busier one) inlines fewer rows.
+ * actually takes, so a slower machine (or a busier one) inlines fewer rows. A model whose calls
+ * have a large fixed cost is not inlined at all (MAX_OVERHEAD_SHARE).
  *
  * Inline requests are coalesced per event-loop turn, as the batcher coalesces the threads' work:
  * the requests read in one turn are scored together at its end (setImmediate), one engine call per
@@ -41,6 +42,13 @@ interface TurnBatch {
   }[];
 }
 
+/**
+ * Largest share of the bound one call's fixed cost may take. Inline calls are cut at the bound,
+ * the threads' batches are not: a model whose every call costs much whatever its rows (measured:
+ * 1000 trees of depth 8, ~45 µs a call) scores single rows faster in the threads' batches (pinned,
+ * 14 000–16 000 single-row requests/s there against 12 300–12 900 inline at a 100 µs bound).
+ */
+const MAX_OVERHEAD_SHARE = 0.25;
 /** Rows of the calibration's larger call: enough to see the per-row cost past the per-call one. */
 const CALIBRATION_ROWS = 32;
 /** Longest a calibration step runs (ms), once it has MIN_SAMPLES samples. */
@@ -56,6 +64,8 @@ export class InlineScorer {
   /** µs each row adds. */
   #perRowUs = 0;
   #calibratedPerRowUs = 0;
+  /** Inlining on, and the model's per-call cost small enough for calls cut at the bound (MAX_OVERHEAD_SHARE). */
+  #worthwhile = false;
   /** This turn's batches still taking rows: predictions [0] and margins [1]. */
   #open: [TurnBatch | null, TurnBatch | null] = [null, null];
   /** This turn's full batches. */
@@ -71,7 +81,7 @@ export class InlineScorer {
 
   /** The largest number of rows inlined now (0 when off). */
   get maxRows(): number {
-    if (this.#maxUs <= 0 || this.#perRowUs <= 0) return 0;
+    if (!this.#worthwhile || this.#perRowUs <= 0) return 0;
     return Math.max(0, Math.floor((this.#maxUs - this.#overheadUs) / this.#perRowUs));
   }
 
@@ -86,7 +96,7 @@ export class InlineScorer {
    * them to the batcher). The outputs are the engine's for these rows, bit for bit.
    */
   submit(values: Float32Array, rows: number, margin: boolean): Promise<Float32Array> | null {
-    if (this.#maxUs <= 0 || this.predictUs(rows) > this.#maxUs) return null;
+    if (!this.#worthwhile || this.predictUs(rows) > this.#maxUs) return null;
     // Joined with others, a short or long array would be padded or cut silently: refuse it here,
     // as the engine refuses it alone.
     if (values.length !== rows * this.#model.numFeature)
@@ -214,5 +224,6 @@ export class InlineScorer {
     this.#perRowUs = Math.max(0.01, (tn - t1) / (CALIBRATION_ROWS - 1));
     this.#calibratedPerRowUs = this.#perRowUs;
     this.#overheadUs = Math.max(0, t1 - this.#perRowUs);
+    this.#worthwhile = this.#overheadUs <= this.#maxUs * MAX_OVERHEAD_SHARE;
   }
 }
