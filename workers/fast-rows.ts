@@ -309,34 +309,65 @@ class RowSink {
   }
 }
 
-/** `{"name": value, ...}` at the scanner, written into `out` at `offset`. */
+/**
+ * `{"name": value, ...}` at the scanner, written into `out` at `offset`. Punctuation and the
+ * expected name are matched in line, as in positionalRow (this runs once per row).
+ */
 function namedRow(sc: Scanner, layout: RowsLayout, out: Float32Array, offset: number): void {
-  sc.expect(L_BRACE);
-  out.fill(Number.NaN, offset, offset + layout.numFeature);
-  if (sc.peek() === R_BRACE) {
-    sc.i++;
+  const s = sc.s;
+  const nf = layout.numFeature;
+  let i = sc.i;
+  let c = s[i];
+  while (c === SPACE || c === LF || c === CR || c === TAB) c = s[++i];
+  if (c !== L_BRACE) throw DECLINE;
+  for (let f = 0; f < nf; f++) out[offset + f] = Number.NaN;
+  c = s[++i];
+  while (c === SPACE || c === LF || c === CR || c === TAB) c = s[++i];
+  if (c === R_BRACE) {
+    sc.i = i + 1;
     return;
   }
   let expected = 0;
   for (;;) {
     let column: number | undefined;
-    const quoted = expected < layout.numFeature ? layout.quoted[expected] : null;
-    if (quoted !== null && sc.peek() === QUOTE && sc.at(quoted)) {
+    const quoted = expected < nf ? layout.quoted[expected] : null;
+    let matched = quoted !== null && c === QUOTE && i + quoted.length <= sc.n;
+    if (matched) {
+      const q = quoted as Uint8Array;
+      for (let k = 1; k < q.length; k++) {
+        if (s[i + k] !== q[k]) {
+          matched = false;
+          break;
+        }
+      }
+    }
+    if (matched) {
       column = expected;
-      sc.i += quoted.length;
+      i += (quoted as Uint8Array).length;
     } else {
+      sc.i = i;
       column = layout.columns.get(sc.key());
       // Unknown feature (and "__proto__", "instances", ...): the usual path words the error.
       if (column === undefined) throw DECLINE;
+      i = sc.i;
     }
     expected = column + 1;
-    sc.expect(COLON);
+    c = s[i];
+    while (c === SPACE || c === LF || c === CR || c === TAB) c = s[++i];
+    if (c !== COLON) throw DECLINE;
+    sc.i = i + 1;
     // A duplicated name keeps its last value, as JSON.parse does.
     out[offset + column] = sc.value();
-    const c = sc.peek();
-    sc.i++;
-    if (c === R_BRACE) return;
+    i = sc.i;
+    c = s[i];
+    while (c === SPACE || c === LF || c === CR || c === TAB) c = s[++i];
+    if (c === R_BRACE) {
+      sc.i = i + 1;
+      return;
+    }
     if (c !== COMMA) throw DECLINE;
+    c = s[++i];
+    while (c === SPACE || c === LF || c === CR || c === TAB) c = s[++i];
   }
 }
 
