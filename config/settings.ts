@@ -215,7 +215,7 @@ export const SETTINGS = [
     kind: "number",
     schema: Type.Number({ minimum: 0, maximum: 3600 }),
     default: 0.05,
-    doc: "Longest expected wait, in seconds, for a scoring thread (from recent scoring rates) that a request is admitted to when all threads are busy; beyond it the request gets 503 at once, before its body is read. Bounds the latency of accepted requests under overload.",
+    doc: "Longest expected wait, in seconds, behind other requests' rows (queued, or held for a busy scoring thread; from recent scoring rates) that a request is admitted to, whether a thread is idle or not; beyond it the request gets 503 at once, before its body is read. A request with nothing ahead of it is always admitted. Bounds the latency of accepted requests under overload (with THREADS above 1 the wait is estimated as shared between the threads, which small requests coalesced into one task are not).",
   },
   {
     key: "metrics_flush_interval",

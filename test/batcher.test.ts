@@ -159,6 +159,31 @@ t.test("MAX_QUEUE_WAIT: rows expected to wait longer are refused, and admission 
   t.ok(batcher.admitting, "drained: admitting again");
 });
 
+t.test(
+  "MAX_QUEUE_WAIT with the thread idle: a turn's requests are admitted up to the bound, not all",
+  async (t) => {
+    const runner = new HeldRunner(1, model);
+    const batcher = makeBatcher(runner, { maxQueueWaitMs: 30, maxBatchRows: 100 });
+    // Teach the batcher the rate: one 10-row task its thread scored in 20 ms (2 ms a row).
+    runner.taskSeconds = 0.02;
+    await batcher.submit(new Float32Array(nf * 10), 10, false);
+    runner.taskSeconds = 0.001;
+    await tick();
+    t.equal(batcher.busyThreads, 0, "the thread is idle");
+    // One turn, as a burst read by the event loop: all of it would be scored together at its end.
+    const first = batcher.submit(new Float32Array(nf * 10), 10, false); // ~20 ms, nothing ahead
+    const second = batcher.submit(new Float32Array(nf * 6), 6, false); // 20 ms ahead: within 30
+    t.notOk(batcher.admitting, "32 ms of rows queued in this turn: not admitting, thread idle or not");
+    await t.rejects(batcher.submit(rowValues(3), 1, false), {
+      code: "FORESTD_ERR_OVERLOADED",
+      message: /expected wait/,
+    });
+    t.equal((await first).length, 10 * model.numOutputs, "the lone first request was admitted");
+    t.equal((await second).length, 6 * model.numOutputs, "and the one within the bound");
+    t.ok(batcher.admitting, "drained: admitting again");
+  },
+);
+
 t.test("threads that hold their next task get it while they score, and admission counts it", async (t) => {
   const runner = new HeldRunner(1, model);
   runner.tasksPerThread = 2;

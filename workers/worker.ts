@@ -183,7 +183,15 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
 
   send({ type: "forestd:ready", sha256: served.sha256 });
   logger.info(
-    { event: "worker_ready", bind: settings.bind, model: served.name, sha256: served.sha256 },
+    {
+      event: "worker_ready",
+      bind: settings.bind,
+      model: served.name,
+      sha256: served.sha256,
+      // What this worker's calibration decided (INLINE_SCORING_MAX_US): it varies with the machine.
+      inline_max_rows: inline.maxRows,
+      inline_call_us: Math.round(inline.callOverheadUs * 10) / 10,
+    },
     "worker ready",
   );
 

@@ -48,8 +48,8 @@ export interface BatcherOptions {
   /** Most rows allowed to wait for a thread; more → OverloadedError. */
   maxQueueRows: number;
   /**
-   * Longest expected wait (ms) for a thread a request is admitted to while every thread is busy;
-   * longer → OverloadedError. Keeps accepted requests fast under overload: excess is turned away
+   * Longest expected wait (ms) behind rows already queued or held for a busy thread that a request
+   * is admitted to, threads idle or not; longer → OverloadedError. Keeps accepted requests fast under overload: excess is turned away
    * rather than queued behind work that cannot finish in time.
    */
   maxQueueWaitMs?: number;

@@ -85,6 +85,11 @@ export class InlineScorer {
     return Math.max(0, Math.floor((this.#maxUs - this.#overheadUs) / this.#perRowUs));
   }
 
+  /** The calibrated fixed cost of one engine call, µs (0 when nothing can be inlined). */
+  get callOverheadUs(): number {
+    return this.#overheadUs;
+  }
+
   /** Predicted µs to score `rows` rows here. */
   predictUs(rows: number): number {
     return this.#overheadUs + rows * this.#perRowUs;
