@@ -389,46 +389,9 @@ function positionalRow(sc: Scanner, numFeature: number, out: Float32Array, offse
       if (c !== COMMA) throw DECLINE;
       i++;
     }
-    c = s[i];
-    while (c === SPACE || c === LF || c === CR || c === TAB) c = s[++i];
-    // Scanner.value's flat path once more, in line: a call per value costs as much as its digits.
-    const start = i;
-    const negative = c === MINUS;
-    if (negative) c = s[++i];
-    let mantissa = 0;
-    let exponent = 0;
-    if (c > ZERO && c <= NINE) {
-      do {
-        mantissa = mantissa * 10 + (c - ZERO);
-        c = s[++i];
-      } while (c >= ZERO && c <= NINE);
-    } else if (c === ZERO) {
-      c = s[++i];
-    } else mantissa = -1;
-    if (c === DOT && mantissa >= 0) {
-      c = s[++i];
-      while (c >= ZERO && c <= NINE) {
-        mantissa = mantissa * 10 + (c - ZERO);
-        exponent--;
-        c = s[++i];
-      }
-    }
-    if (
-      mantissa < 0 ||
-      c === LOWER_E ||
-      c === UPPER_E ||
-      (c >= ZERO && c <= NINE) ||
-      s[i - 1] === DOT ||
-      mantissa > Number.MAX_SAFE_INTEGER ||
-      exponent < -22
-    ) {
-      sc.i = start;
-      out[offset + f] = sc.rareValue();
-      i = sc.i;
-    } else {
-      const v = exponent < 0 ? mantissa / POW10[-exponent] : mantissa;
-      out[offset + f] = negative ? -v : v;
-    }
+    sc.i = i;
+    out[offset + f] = sc.value();
+    i = sc.i;
   }
   c = s[i];
   while (c === SPACE || c === LF || c === CR || c === TAB) c = s[++i];
