@@ -23,6 +23,7 @@ import type { Settings } from "../config/settings.js";
 import { packageRoot } from "../model/index.js";
 import { checkLabels, labelOptions } from "../model/outputs.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
+import { ConnectionRouter } from "./connection-router.js";
 import {
   BOOT_ERROR_EXIT_CODE,
   isWorkerMessage,
@@ -78,6 +79,9 @@ export class Arbiter {
   readonly #cluster = new Map<number, Worker>();
   readonly #signals: QueuedSignal[] = [];
   #supervisor: Supervisor | null = null;
+  readonly #router = new ConnectionRouter();
+  /** What each worker was last told of its peers (#tellPeers). */
+  readonly #peersSent = new Map<number, number | null>();
   #settings: Settings;
   #handles: ListenHandle[] = [];
   #nextGeneration = 1;
@@ -105,7 +109,7 @@ export class Arbiter {
     cluster.setupPrimary({ exec: workerEntry() });
     for (const signal of HANDLED_SIGNALS) process.on(signal, () => this.#queue(signal));
     cluster.on("exit", (worker, code, signal) => this.#onExit(worker, code, signal));
-    cluster.on("message", (worker, message) => this.#onMessage(worker, message));
+    cluster.on("message", (worker, message, handle) => this.#onMessage(worker, message, handle));
     this.#writePidFile();
     try {
       return await this.#serve();
@@ -352,11 +356,14 @@ export class Arbiter {
     }
   }
 
-  #onMessage(worker: Worker, message: unknown): void {
+  #onMessage(worker: Worker, message: unknown, handle?: unknown): void {
     if (!isWorkerMessage(message)) return;
     const m = message as WorkerMessage;
     const now = Date.now();
     switch (m.type) {
+      case "forestd:handoff":
+        this.#routeConnection(worker.id, m, handle as ListenHandle | undefined);
+        break;
       case "forestd:listen-request":
         this.#feed({ type: "heartbeat", id: worker.id, now });
         for (const [index, handle] of this.#handles.entries())
@@ -367,6 +374,10 @@ export class Arbiter {
         break;
       case "forestd:heartbeat":
         this.#feed({ type: "heartbeat", id: worker.id, now });
+        if (m.connections !== undefined) {
+          this.#router.report(worker.id, m.connections, m.received ?? 0);
+          this.#tellPeers(worker.id);
+        }
         break;
       case "forestd:retire":
         this.#feed({ type: "retire-request", id: worker.id, now });
@@ -395,8 +406,58 @@ export class Arbiter {
     }
   }
 
+  /**
+   * A connection a worker accepted beyond its share of a burst: to the ready worker holding the
+   * fewest (the sender too, if that is it; it serves what comes back). The primary's copy of the
+   * descriptor is closed once sent; with nobody to take it, the connection is closed.
+   */
+  #routeConnection(
+    from: number,
+    { index, connections, received }: { index: number; connections: number; received: number },
+    handle: ListenHandle | undefined,
+  ): void {
+    if (!handle) return;
+    this.#router.report(from, connections, received);
+    const to = this.#router.route(this.#readyWorkers()) ?? from;
+    const worker = this.#cluster.get(to);
+    try {
+      if (worker?.isConnected()) {
+        worker.send({ type: "forestd:connection", index } satisfies PrimaryMessage, handle as never, () =>
+          handle.close(),
+        );
+        return;
+      }
+    } catch {
+      // The worker is going away: the connection goes with it.
+    }
+    handle.close();
+  }
+
+  /**
+   * Every ready worker learns the fewest connections another holds: the one reporting, whatever
+   * the figure (its heartbeat expects an answer), the others when theirs changed (so a worker
+   * whose peer's connections just closed does not take the next burst by a stale figure).
+   */
+  #tellPeers(reporting: number): void {
+    const ready = this.#readyWorkers();
+    for (const id of ready) {
+      const fewest = this.#router.fewestBesides(id, ready);
+      if (id !== reporting && this.#peersSent.get(id) === fewest) continue;
+      this.#peersSent.set(id, fewest);
+      this.#send(id, { type: "forestd:peers", fewest });
+    }
+  }
+
+  #readyWorkers(): number[] {
+    const ready: number[] = [];
+    for (const w of this.#supervisor?.workers.values() ?? []) if (w.phase === "ready") ready.push(w.id);
+    return ready;
+  }
+
   #onExit(worker: Worker, code: number | null, signal: string | null): void {
     this.#cluster.delete(worker.id);
+    this.#router.forget(worker.id);
+    this.#peersSent.delete(worker.id);
     this.#clusterMetrics.onWorkerExit(worker.id);
     const record = this.#supervisor?.workers.get(worker.id);
     this.#log.info(

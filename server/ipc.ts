@@ -4,7 +4,13 @@
 export type WorkerMessage =
   | { type: "forestd:listen-request" }
   | { type: "forestd:ready"; sha256: string }
-  | { type: "forestd:heartbeat" }
+  /**
+   * `connections`: the worker's open connections; `received`: connections handed to it, in all
+   * (for the primary's connection router).
+   */
+  | { type: "forestd:heartbeat"; connections?: number; received?: number }
+  /** With a connection's bare handle: accepted here beyond this worker's share (connection-balancer.ts). */
+  | { type: "forestd:handoff"; index: number; connections: number; received: number }
   | { type: "forestd:boot-error"; message: string }
   | { type: "forestd:retire"; reason: "max-requests" }
   | { type: "forestd:metrics"; requestId: number; metrics: unknown }
@@ -28,6 +34,10 @@ export interface MetricsDelta {
 /** Primary → worker. */
 export type PrimaryMessage =
   | { type: "forestd:listen"; index: number; count: number }
+  /** With a connection's bare handle, handed on by another worker: serve it on listener `index`. */
+  | { type: "forestd:connection"; index: number }
+  /** Answer to a heartbeat: the fewest connections another ready worker holds (null: no other). */
+  | { type: "forestd:peers"; fewest: number | null }
   | { type: "forestd:shutdown"; graceful: boolean }
   | { type: "forestd:collect-metrics"; requestId: number }
   | { type: "forestd:cluster-metrics-text"; requestId: number; contentType: string; body: string };

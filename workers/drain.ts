@@ -17,12 +17,14 @@ interface Tracked {
 }
 
 export class ConnectionDrainer {
-  readonly #servers: Server[] = [];
+  /** What accepts connections: closed first when draining. */
+  readonly #listeners: NetServer[] = [];
   readonly #sockets = new Map<Socket, Tracked>();
   #draining = false;
 
-  track(server: Server): void {
-    this.#servers.push(server);
+  /** `server` serves the connections `listener` accepts (the same server, or a net.Server in front). */
+  track(server: Server, listener: NetServer = server): void {
+    this.#listeners.push(listener);
     server.on("connection", (socket: Socket) => {
       this.#sockets.set(socket, { busy: 0, idleSince: Date.now(), open: new Set() });
       socket.once("close", () => this.#sockets.delete(socket));
@@ -57,9 +59,9 @@ export class ConnectionDrainer {
       for (const response of tracked.open)
         if (!response.headersSent) response.setHeader("connection", "close");
     }
-    for (const server of this.#servers) {
+    for (const listener of this.#listeners) {
       // net.Server's close stops accepting without http.Server's closeIdleConnections().
-      NetServer.prototype.close.call(server);
+      NetServer.prototype.close.call(listener);
     }
     while (this.#sockets.size > 0 && Date.now() < deadline) {
       const now = Date.now();

@@ -4,6 +4,7 @@
  */
 import cluster from "node:cluster";
 import type { Server } from "node:http";
+import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import pino from "pino";
 import { createLogger } from "../config/logger.js";
 import { describeLocation, parseModelLocation } from "../config/model-location.js";
@@ -13,6 +14,7 @@ import { labelOptions } from "../model/outputs.js";
 import { BOOT_ERROR_EXIT_CODE, type PrimaryMessage, WORKER_ENV, type WorkerMessage } from "../server/ipc.js";
 import type { ModelOrigin } from "../server/model-source/index.js";
 import { buildApp, createHttpServer } from "./app.js";
+import { ConnectionBalancer, type TcpHandle } from "./connection-balancer.js";
 import { ConnectionDrainer } from "./drain.js";
 import { niceEventLoop, scheduleEventLoop } from "./loop-scheduling.js";
 import { sendSnapshot, type WorkerMetrics } from "./metrics.js";
@@ -22,6 +24,8 @@ import type { Tracing } from "./tracing/otel.js";
 import { VERSION } from "./version.js";
 
 const HEARTBEAT_MS = 500;
+/** How soon a changed connection count is reported to the primary (connection-balancer.ts). */
+const COUNT_REPORT_MS = 20;
 
 function send(message: WorkerMessage): void {
   if (process.connected && process.send) process.send(message);
@@ -37,12 +41,49 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
   let onMetricsMessage: (message: PrimaryMessage) => void = () => undefined;
   const handles: unknown[] = [];
   let onHandle: () => void = () => undefined;
+  // Connections other workers handed on, once this one serves (the primary routes only to ready ones).
+  const balancer = new ConnectionBalancer({
+    slack: settings.balance_connections,
+    held: () => openConnections(),
+    changed: () => {
+      // Counts go to the primary soon after they change (not only every heartbeat): a burst of new
+      // connections is shared out by what the others hold now, not half a second ago.
+      if (countReport !== null || settings.balance_connections === 0) return;
+      countReport = setTimeout(() => {
+        countReport = null;
+        send({ type: "forestd:heartbeat", connections: openConnections(), received: balancer.receivedCount });
+      }, COUNT_REPORT_MS);
+    },
+    handOff: (handle, index, sent) => {
+      if (!process.connected || !process.send) return false;
+      const message: WorkerMessage = {
+        type: "forestd:handoff",
+        index,
+        connections: openConnections(),
+        received: balancer.receivedCount,
+      };
+      // Queued even when send() returns false (that is backpressure, not failure): once called, the
+      // handle belongs to the message.
+      process.send(message, handle as never, (error: Error | null) => {
+        // Sent or not, this process's copy of the descriptor goes (a failed send loses the connection,
+        // as a worker's death would).
+        sent();
+        if (error) logger.warn({ event: "handoff_failed", err: error }, "could not hand a connection on");
+      });
+      return true;
+    },
+  });
+  let openConnections = () => 0;
+  let countReport: NodeJS.Timeout | null = null;
   process.on("message", (message: PrimaryMessage, handle?: unknown) => {
     if (message?.type === "forestd:shutdown") void stop(message.graceful);
     else if (message?.type === "forestd:listen") {
       handles[message.index] = handle;
       if (handles.filter(Boolean).length === message.count) onHandle();
-    } else onMetricsMessage(message);
+    } else if (message?.type === "forestd:connection") {
+      if (handle) balancer.received(handle as TcpHandle, message.index);
+    } else if (message?.type === "forestd:peers") balancer.peers(message.fewest);
+    else onMetricsMessage(message);
   });
   const listenHandles = (): Promise<unknown[]> =>
     new Promise((resolve) => {
@@ -50,7 +91,11 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
       send({ type: "forestd:listen-request" });
     });
   // Heartbeats from the first instant: a boot that hangs is bounded by TIMEOUT like any silence.
-  const heartbeat = setInterval(() => send({ type: "forestd:heartbeat" }), HEARTBEAT_MS);
+  const heartbeat = setInterval(
+    () =>
+      send({ type: "forestd:heartbeat", connections: openConnections(), received: balancer.receivedCount }),
+    HEARTBEAT_MS,
+  );
   booted();
   process.on("SIGTERM", () => void stop(true));
   // Ctrl-C reaches the whole process group; the primary orchestrates the stop.
@@ -158,25 +203,33 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
   }
 
   const servers: Server[] = [];
+  const listeners: NetServer[] = [];
   try {
     await app.ready();
-    // The primary owns the listening sockets (server/listeners.ts) and hands them over.
+    // The primary owns the listening sockets (server/listeners.ts) and hands them over. Each is
+    // accepted on by a plain net.Server, connections paused, so that the balancer can still hand
+    // a connection on unread; those kept are served by the HTTP server of that address.
     const handles = await listenHandles();
     for (const [index, handle] of handles.entries()) {
       const server = index === 0 ? app.server : createHttpServer(settings, app.gatedRouting);
+      const listener = createNetServer({ pauseOnConnect: true, noDelay: true });
+      listener.on("connection", (socket) => balancer.accepted(socket, index));
       await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(handle, settings.backlog, () => resolve());
+        listener.once("error", reject);
+        listener.listen(handle, settings.backlog, () => resolve());
       });
+      balancer.serve(index, server);
       servers.push(server);
+      listeners.push(listener);
     }
   } catch (error) {
     return bootError(`cannot listen on ${settings.bind.join(", ")}`, error);
   }
-  for (const server of servers) {
-    drainer.track(server);
+  for (const [index, server] of servers.entries()) {
+    drainer.track(server, listeners[index]);
     metrics.trackTraffic(server);
   }
+  openConnections = () => drainer.connections;
 
   scheduleEventLoop(settings.loop_sched, logger);
   if (settings.loop_nice > 0) niceEventLoop(settings.loop_nice, logger);
@@ -203,6 +256,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     const deadline = Date.now() + (graceful ? settings.graceful_timeout * 1000 : 0);
     const clean = await drainer.drain(deadline);
     clearInterval(heartbeat);
+    if (countReport !== null) clearTimeout(countReport);
     // Final counts, so the cluster's counters include everything this worker served.
     await sendSnapshot(metrics, (snapshot) =>
       send({ type: "forestd:metrics", requestId: 0, metrics: snapshot }),
