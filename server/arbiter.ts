@@ -82,6 +82,8 @@ export class Arbiter {
   readonly #router = new ConnectionRouter();
   /** What each worker was last told of its peers (#tellPeers). */
   readonly #peersSent = new Map<number, number | null>();
+  /** Connection handles being sent to each worker, closed once sent (or when it exits). */
+  readonly #forwarding = new Map<number, Set<ListenHandle>>();
   #settings: Settings;
   #handles: ListenHandle[] = [];
   #nextGeneration = 1;
@@ -422,9 +424,19 @@ export class Arbiter {
     const worker = this.#cluster.get(to);
     try {
       if (worker?.isConnected()) {
-        worker.send({ type: "forestd:connection", index } satisfies PrimaryMessage, handle as never, () =>
-          handle.close(),
-        );
+        // Node sends one handle at a time per channel (each waits for the worker's acknowledgement),
+        // and a channel that closes drops the queued ones without calling back: whatever is still
+        // outstanding when the worker exits is closed then (#onExit).
+        let outstanding = this.#forwarding.get(to);
+        if (!outstanding) {
+          outstanding = new Set();
+          this.#forwarding.set(to, outstanding);
+        }
+        outstanding.add(handle);
+        const sent = outstanding;
+        worker.send({ type: "forestd:connection", index } satisfies PrimaryMessage, handle as never, () => {
+          if (sent.delete(handle)) handle.close();
+        });
         return;
       }
     } catch {
@@ -458,6 +470,12 @@ export class Arbiter {
     this.#cluster.delete(worker.id);
     this.#router.forget(worker.id);
     this.#peersSent.delete(worker.id);
+    const outstanding = this.#forwarding.get(worker.id) ?? new Set<ListenHandle>();
+    for (const handle of outstanding) {
+      outstanding.delete(handle);
+      handle.close();
+    }
+    this.#forwarding.delete(worker.id);
     this.#clusterMetrics.onWorkerExit(worker.id);
     const record = this.#supervisor?.workers.get(worker.id);
     this.#log.info(

@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import t from "tap";
-import { startServer } from "./helpers/server.js";
+import { startServer, waitFor } from "./helpers/server.js";
 
 const CONNECTIONS = 32;
 
@@ -53,16 +53,20 @@ async function burst(port: number, count: number): Promise<{ sockets: Socket[]; 
 }
 
 t.test("a burst of keep-alive connections is shared between the workers, every one answered", async (t) => {
-  const server = await startServer({ WORKERS: "2", THREADS: "1" });
+  const server = await startServer({ WORKERS: "2", THREADS: "1", HEADERS_TIMEOUT: "1" });
   t.teardown(() => server.stop());
   const primary = server.child.pid as number;
+  // Both workers serving, and each told (by a heartbeat's answer) what the other holds.
+  await waitFor(
+    () => server.events().filter((e) => e.event === "worker_ready" && e.pid !== primary).length >= 2,
+    30_000,
+  );
+  await new Promise((r) => setTimeout(r, 1200));
   const workers = readFileSync(`/proc/${primary}/task/${primary}/children`, "utf8")
     .trim()
     .split(/\s+/)
     .map(Number);
   t.equal(workers.length, 2, "two workers");
-  // Heartbeats (every 0.5 s) tell each worker what the other holds.
-  await new Promise((r) => setTimeout(r, 1200));
   for (let round = 1; round <= 3; round++) {
     const { sockets, statuses } = await burst(server.port, CONNECTIONS);
     t.same(new Set(statuses), new Set(["HTTP/1.1 200 OK"]), `round ${round}: every connection answered`);
@@ -71,9 +75,48 @@ t.test("a burst of keep-alive connections is shared between the workers, every o
     t.comment(`round ${round}: split ${split.join("/")}`);
     t.equal(split[0] + split[1], CONNECTIONS, "every connection held by one worker, the primary holds none");
     t.equal(held(primary, inodes), 0, "no descriptor left in the primary");
-    t.ok(Math.abs(split[0] - split[1]) <= 4, `within BALANCE_CONNECTIONS of even (${split.join("/")})`);
+    t.ok(Math.abs(split[0] - split[1]) <= 4, `within twice BALANCE_CONNECTIONS of even (${split.join("/")})`);
+    if (round === 3) {
+      // A second request on every connection, moved or not.
+      for (const s of sockets) s.write("GET /healthz HTTP/1.1\r\nHost: forestd\r\nConnection: close\r\n\r\n");
+      const again = await Promise.all(
+        sockets.map(
+          (s) =>
+            new Promise<string>((resolve) => s.once("data", (d) => resolve(d.toString().split("\r\n")[0]))),
+        ),
+      );
+      t.same(
+        new Set(again),
+        new Set(["HTTP/1.1 200 OK"]),
+        "a second request on each connection is answered too",
+      );
+    }
     for (const s of sockets) s.destroy();
-    // The closes reach the workers' counts, and the primary, before the next burst.
-    await new Promise((r) => setTimeout(r, 300));
+    // The closes reach the workers' counts, and through them the primary, before the next burst.
+    await waitFor(() => establishedInodes(server.port).size === 0, 10_000);
+    await new Promise((r) => setTimeout(r, 200));
   }
+
+  // Slow clients are still cut off on every connection, kept or handed on (HEADERS_TIMEOUT=1).
+  const slow = await Promise.all(
+    Array.from({ length: 8 }, () => {
+      const socket = connect(server.port, "127.0.0.1");
+      return new Promise<string>((resolve, reject) => {
+        socket.on("connect", () => socket.write("POST /predict HTTP/1.1\r\nHost: forestd\r\n"));
+        let text = "";
+        socket.on("data", (d) => {
+          text += d;
+        });
+        socket.on("close", () => resolve(text.split("\r\n")[0]));
+        // Without the check, the server would hold these forever.
+        socket.setTimeout(10_000, () => socket.destroy());
+        socket.on("error", reject);
+      });
+    }),
+  );
+  t.same(
+    new Set(slow),
+    new Set(["HTTP/1.1 408 Request Timeout"]),
+    "headers never finished: 408, connection closed",
+  );
 });

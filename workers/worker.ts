@@ -48,7 +48,8 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     changed: () => {
       // Counts go to the primary soon after they change (not only every heartbeat): a burst of new
       // connections is shared out by what the others hold now, not half a second ago.
-      if (countReport !== null || settings.balance_connections === 0) return;
+      // One worker has nobody to balance with (a scaled-up one still reports with each heartbeat).
+      if (countReport !== null || settings.balance_connections === 0 || settings.workers < 2) return;
       countReport = setTimeout(() => {
         countReport = null;
         send({ type: "forestd:heartbeat", connections: openConnections(), received: balancer.receivedCount });
@@ -219,6 +220,9 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
         listener.listen(handle, settings.backlog, () => resolve());
       });
       balancer.serve(index, server);
+      // The HTTP server itself never listens, but on "listening" it starts tracking its
+      // connections: without that, HEADERS_TIMEOUT and CLIENT_TIMEOUT are never enforced.
+      server.emit("listening");
       servers.push(server);
       listeners.push(listener);
     }
