@@ -10,7 +10,10 @@ const seed = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31
 t.test(`chaos campaign, seed ${seed}`, async (t) => {
   const report = await runChaos({ seconds: 32, seed, log: (line) => t.comment(line) });
   t.comment(chaosSummary(report));
-  t.ok(report.faults.length >= 25, `${report.faults.length} faults applied`);
+  // Faults come 0.55–1.65 s apart (1.1 s on average) until 2 s before the end: ~27 on average,
+  // at least 18 unless the campaign stalled (a ttin at 4 workers is skipped, not counted). 25, as
+  // this was, sat at the mean's edge: seed 2522013 applied 24 on a healthy run.
+  t.ok(report.faults.length >= 15, `${report.faults.length} faults applied`);
   t.notOk(report.halted, "the primary never halted");
   t.same(
     report.unexplainedFailures,
