@@ -49,8 +49,8 @@ export interface BatcherOptions {
   maxQueueRows: number;
   /**
    * Longest expected wait (ms) behind rows already queued or held for a busy thread that a request
-   * is admitted to, threads idle or not; longer → OverloadedError. Keeps accepted requests fast under overload: excess is turned away
-   * rather than queued behind work that cannot finish in time.
+   * is admitted to, threads idle or not; longer → OverloadedError. Keeps accepted requests fast
+   * under overload: excess is turned away rather than queued behind work that cannot finish in time.
    */
   maxQueueWaitMs?: number;
   /** Do not cut work into parts smaller than this to share it between threads. */
@@ -204,6 +204,9 @@ export class Batcher {
 
   /** Expected ms before rows queued now reach a thread, from recent scoring rates (0 when unknown). */
   get expectedWaitMs(): number {
+    // Nothing queued and no task held for a busy thread: the common case, asked by the shed gate
+    // for every scoring request, inline ones included.
+    if (this.#queuedRows === 0 && this.#inFlightTasks.length <= this.#pool.threads) return 0;
     let ms = 0;
     const add = (c: TaskClass, rows: number) => {
       // A class not measured yet is assumed to cost what the dearest measured one does.
