@@ -41,10 +41,13 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
   let onMetricsMessage: (message: PrimaryMessage) => void = () => undefined;
   const handles: unknown[] = [];
   let onHandle: () => void = () => undefined;
+  const drainer = new ConnectionDrainer();
+  /** What the primary's connection router counts by (connection-balancer.ts). */
+  const counts = () => ({ connections: drainer.connections, received: balancer.receivedCount });
   // Connections other workers handed on, once this one serves (the primary routes only to ready ones).
   const balancer = new ConnectionBalancer({
     slack: settings.balance_connections,
-    held: () => openConnections(),
+    held: () => drainer.connections,
     changed: () => {
       // Counts go to the primary soon after they change (not only every heartbeat): a burst of new
       // connections is shared out by what the others hold now, not half a second ago.
@@ -52,17 +55,12 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
       if (countReport !== null || settings.balance_connections === 0 || settings.workers < 2) return;
       countReport = setTimeout(() => {
         countReport = null;
-        send({ type: "forestd:heartbeat", connections: openConnections(), received: balancer.receivedCount });
+        send({ type: "forestd:heartbeat", ...counts() });
       }, COUNT_REPORT_MS);
     },
     handOff: (handle, index, sent) => {
       if (!process.connected || !process.send) return false;
-      const message: WorkerMessage = {
-        type: "forestd:handoff",
-        index,
-        connections: openConnections(),
-        received: balancer.receivedCount,
-      };
+      const message: WorkerMessage = { type: "forestd:handoff", index, ...counts() };
       // Queued even when send() returns false (that is backpressure, not failure): once called, the
       // handle belongs to the message.
       process.send(message, handle as never, (error: Error | null) => {
@@ -74,7 +72,6 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
       return true;
     },
   });
-  let openConnections = () => 0;
   let countReport: NodeJS.Timeout | null = null;
   process.on("message", (message: PrimaryMessage, handle?: unknown) => {
     if (message?.type === "forestd:shutdown") void stop(message.graceful);
@@ -92,11 +89,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
       send({ type: "forestd:listen-request" });
     });
   // Heartbeats from the first instant: a boot that hangs is bounded by TIMEOUT like any silence.
-  const heartbeat = setInterval(
-    () =>
-      send({ type: "forestd:heartbeat", connections: openConnections(), received: balancer.receivedCount }),
-    HEARTBEAT_MS,
-  );
+  const heartbeat = setInterval(() => send({ type: "forestd:heartbeat", ...counts() }), HEARTBEAT_MS);
   booted();
   process.on("SIGTERM", () => void stop(true));
   // Ctrl-C reaches the whole process group; the primary orchestrates the stop.
@@ -161,7 +154,6 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
       ),
   });
 
-  const drainer = new ConnectionDrainer();
   const clusterText = primaryMetricsClient(metrics);
   onMetricsMessage = (message) => {
     if (message?.type === "forestd:collect-metrics") {
@@ -233,7 +225,6 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     drainer.track(server, listeners[index]);
     metrics.trackTraffic(server);
   }
-  openConnections = () => drainer.connections;
 
   scheduleEventLoop(settings.loop_sched, logger);
   if (settings.loop_nice > 0) niceEventLoop(settings.loop_nice, logger);
