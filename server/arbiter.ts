@@ -349,12 +349,16 @@ export class Arbiter {
     this.#feed({ type: "spawned", id: worker.id, generation: id, now: Date.now() });
   }
 
-  #send(id: number, message: PrimaryMessage, handle?: ListenHandle): void {
+  /** False when the worker is gone or going (nothing sent, `onSent` never runs). */
+  #send(id: number, message: PrimaryMessage, handle?: ListenHandle, onSent?: () => void): boolean {
     const worker = this.#cluster.get(id);
     try {
-      if (worker?.isConnected()) worker.send(message, handle as never);
+      if (!worker?.isConnected()) return false;
+      worker.send(message, handle as never, onSent);
+      return true;
     } catch {
       // The worker is already going away; its exit is reaped as usual.
+      return false;
     }
   }
 
@@ -421,28 +425,17 @@ export class Arbiter {
     if (!handle) return;
     this.#router.report(from, connections, received);
     const to = this.#router.route(this.#readyWorkers()) ?? from;
-    const worker = this.#cluster.get(to);
-    try {
-      if (worker?.isConnected()) {
-        // Node sends one handle at a time per channel (each waits for the worker's acknowledgement),
-        // and a channel that closes drops the queued ones without calling back: whatever is still
-        // outstanding when the worker exits is closed then (#onExit).
-        let outstanding = this.#forwarding.get(to);
-        if (!outstanding) {
-          outstanding = new Set();
-          this.#forwarding.set(to, outstanding);
-        }
-        outstanding.add(handle);
-        const sent = outstanding;
-        worker.send({ type: "forestd:connection", index } satisfies PrimaryMessage, handle as never, () => {
-          if (sent.delete(handle)) handle.close();
-        });
-        return;
-      }
-    } catch {
-      // The worker is going away: the connection goes with it.
-    }
-    handle.close();
+    // Node sends one handle at a time per channel (each waits for the worker's acknowledgement),
+    // and a channel that closes drops the queued ones without calling back: whatever is still
+    // outstanding when the worker exits is closed then (#onExit).
+    const forwarding = this.#forwarding.get(to) ?? new Set<ListenHandle>();
+    this.#forwarding.set(to, forwarding);
+    forwarding.add(handle);
+    const close = () => {
+      if (forwarding.delete(handle)) handle.close();
+    };
+    // With nobody to take it, the connection is closed.
+    if (!this.#send(to, { type: "forestd:connection", index }, handle, close)) close();
   }
 
   /**
@@ -470,12 +463,13 @@ export class Arbiter {
     this.#cluster.delete(worker.id);
     this.#router.forget(worker.id);
     this.#peersSent.delete(worker.id);
-    const outstanding = this.#forwarding.get(worker.id) ?? new Set<ListenHandle>();
-    for (const handle of outstanding) {
-      outstanding.delete(handle);
-      handle.close();
+    const forwarding = this.#forwarding.get(worker.id);
+    if (forwarding) {
+      for (const handle of forwarding) handle.close();
+      // Emptied, so that a send callback arriving after all finds nothing left to close.
+      forwarding.clear();
+      this.#forwarding.delete(worker.id);
     }
-    this.#forwarding.delete(worker.id);
     this.#clusterMetrics.onWorkerExit(worker.id);
     const record = this.#supervisor?.workers.get(worker.id);
     this.#log.info(
