@@ -365,7 +365,6 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
       log(`capacity now: ${round(served)} req/s`);
       return served;
     };
-    const overloads: { label: string; run: Awaited<ReturnType<typeof measure>>; before: number }[] = [];
     let last: Awaited<ReturnType<typeof measure>> | null = null;
     const anyOverload = options.factors.length > 0 || options.stormClients > 0;
     let before = anyOverload ? await capacityNow() : capacity;
@@ -374,8 +373,10 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
         `${label}: ${phase.rate ? `${round(phase.rate)} req/s` : `${phase.connections} clients`} for ${options.seconds} s`,
       );
       const run = await measure([phase, recovery]);
-      overloads.push({ label, run, before });
-      before = await capacityNow();
+      const after = await capacityNow();
+      rows.push(row(label, run, (before + after) / 2));
+      log(JSON.stringify(rows[rows.length - 1]));
+      before = after;
       return run;
     };
     for (const factor of options.factors) {
@@ -394,11 +395,6 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
         connections: options.stormClients,
       });
     }
-    overloads.forEach(({ label, run, before: capacityBefore }, i) => {
-      const capacityAfter = i + 1 < overloads.length ? overloads[i + 1].before : before;
-      rows.push(row(label, run, (capacityBefore + capacityAfter) / 2));
-      log(JSON.stringify(rows[rows.length - 1]));
-    });
     // Cost of a rejection: the highest factor's worker CPU, less what its accepted requests cost at
     // the unloaded rate, over its rejections.
     let cost: OverloadReport["cost"] = null;
