@@ -74,10 +74,11 @@ export class ConnectionBalancer {
   accepted(socket: Socket, index: number): void {
     const fewest = this.#peersFewest;
     if (this.#o.slack > 0 && fewest !== null && this.#o.held() >= fewest + this.#o.slack) {
-      const handle = (socket as unknown as { _handle: TcpHandle | null })._handle;
+      const internals = socket as unknown as { _handle: TcpHandle | null };
+      const handle = internals._handle;
       // The socket lets go of its handle (its descriptor goes to the primary) without closing it.
       if (handle && this.#o.handOff(handle, index, () => handle.close())) {
-        (socket as unknown as { _handle: TcpHandle | null })._handle = null;
+        internals._handle = null;
         socket.destroy();
         this.#handedOff++;
         return;

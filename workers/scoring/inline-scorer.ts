@@ -218,7 +218,7 @@ export class InlineScorer {
     median(1, one, 500); // warm-up
     const t1 = median(1, one, 301);
     if (t1 > this.#maxUs) {
-      // Nothing will be inlined; the estimate keeps that so (it learns only from inline calls).
+      // Nothing will be inlined (#worthwhile stays false); predictions still say what a row costs.
       this.#perRowUs = t1;
       this.#calibratedPerRowUs = t1;
       this.#overheadUs = 0;
