@@ -3,7 +3,7 @@
  * some CPUs and the open-loop generator to others; prints the table of issue 15 and the report as
  * JSON (stdout), progress on stderr.
  *
- *   npm run bench:overload [-- --shape scoring|body --seconds 10 --factors 2,4,10 --storm 64
+ *   npm run bench:overload [-- --shape scoring|body --seconds 15 --slice 3 --factors 2,4,10 --storm 64
  *                              --server-cpus 0 --load-cpus 1 --rows 100 --expect-continue
  *                              --trees 2000 --server-cli <another build's dist/server/cli.js>
  *                              --env LOOP_NICE=10 --env MAX_QUEUE_WAIT=0.05 --cpu-prof <dir>]
@@ -18,7 +18,8 @@ import { type OverloadReport, runOverload } from "./overload.js";
 const { values } = parseArgs({
   options: {
     shape: { type: "string", default: "scoring" },
-    seconds: { type: "string", default: "10" },
+    seconds: { type: "string", default: "15" },
+    slice: { type: "string", default: "3" },
     factors: { type: "string", default: "2,4,10" },
     storm: { type: "string", default: "64" },
     "server-cpus": { type: "string", default: "0" },
@@ -35,6 +36,7 @@ const pinned = values["server-cpus"] !== "";
 const report = await runOverload({
   shape: values.shape === "body" ? "body" : "scoring",
   seconds: Number(values.seconds),
+  sliceSeconds: Number(values.slice),
   factors: values.factors.split(",").map(Number),
   stormClients: Number(values.storm),
   serverCpus: pinned ? values["server-cpus"] : undefined,
@@ -52,15 +54,19 @@ const report = await runOverload({
 console.error(table(report));
 console.log(JSON.stringify(report, null, 2));
 
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
 function table(r: OverloadReport): string {
   const ms = (x: number) => (x > 0 ? `${x} ms` : "—");
   const lines = [
     `${r.shape}-bound: ${r.model}, ${r.rowsPerRequest} rows = ${r.bodyBytes} B/request; server on CPUs ${r.pinning.server}, generator on ${r.pinning.generator}`,
-    "| load | offered req/s | sent req/s | served req/s | goodput (of capacity req/s) | accepted p50 / p99 | 503 p50 / p99 | 503s after the gate | worker loop / other cores | bytes read/req | recovery: served, p99 |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| load | offered req/s | sent req/s | served req/s | goodput (of capacity req/s) | accepted p50 / p99 | 503 p50 / p99 | 503s after the gate | cores: worker loop / scoring / other / primary | thread busy, ms/row, rows/task | bytes read/req | recovery: served, p99 |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...r.rows.map(
       (x) =>
-        `| ${x.load} | ${x.offeredRps || "closed loop"} | ${x.sentRps} | ${x.servedRps} | ${Math.round(x.goodput * 100)}% (of ${x.againstRps}) | ${ms(x.acceptedP50Ms)} / ${ms(x.acceptedP99Ms)} | ${ms(x.rejectedP50Ms)} / ${ms(x.rejectedP99Ms)} | ${x.rejectedAfterGate} of ${x.rejected} | ${x.loopCores} / ${x.otherCores} | ${x.readBytesPerRequest} | ${x.recovery ? `${x.recovery.servedRps} req/s, ${ms(x.recovery.acceptedP99Ms)}` : ""} |`,
+        `| ${x.load} | ${x.offeredRps || "closed loop"} | ${x.sentRps} | ${x.servedRps} | ${Math.round(x.goodput * 100)}% (of ${x.againstRps})${x.sliceGoodputs ? `; slices ${x.sliceGoodputs.map((g) => `${Math.round(g * 100)}`).join("/")}` : ""} | ${ms(x.acceptedP50Ms)} / ${ms(x.acceptedP99Ms)} | ${ms(x.rejectedP50Ms)} / ${ms(x.rejectedP99Ms)} | ${x.rejectedAfterGate} of ${x.rejected} | ${x.loopCores} / ${x.scoringCores} / ${round2(x.otherCores - x.scoringCores)} / ${x.primaryCores} | ${x.thread.busy}, ${x.thread.msPerRow}, ${x.thread.rowsPerTask} | ${x.readBytesPerRequest} | ${x.recovery ? `${x.recovery.servedRps} req/s, ${ms(x.recovery.acceptedP99Ms)}` : ""} |`,
     ),
     r.cost
       ? `worker CPU per request: accepted ${r.cost.acceptedUs} µs, rejected ${r.cost.rejectedUs} µs (${Math.round(r.cost.ratio * 1000) / 10}%)`

@@ -16,8 +16,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { loadModel, packageRoot } from "../model/index.js";
-import type { LoadPlan, Phase, PhaseResult } from "./bench/open-loop.js";
-import { TreeSampler, workerUsage } from "./bench/proc.js";
+import {
+  type LatencySummary,
+  type LoadPlan,
+  type Phase,
+  type PhaseResult,
+  summarize,
+} from "./bench/open-loop.js";
+import { TreeSampler, treeCpuSeconds, workerUsage } from "./bench/proc.js";
 import { makeRows } from "./bench/scenarios.js";
 import { startForestd } from "./bench/servers.js";
 import { SCORING_BOUND, type SyntheticShape, writeSyntheticModel } from "./bench/synthetic-model.js";
@@ -31,8 +37,16 @@ export interface OverloadOptions {
    * model, 100 rows per request: reading and parsing the body weighs as much as scoring.
    */
   shape: "scoring" | "body";
-  /** Seconds of each overload run. */
+  /** Seconds each load is offered for, in all: in slices of `sliceSeconds`. */
   seconds: number;
+  /**
+   * Seconds of each slice of a load (default 3), with a closed-loop capacity slice of
+   * `capacitySliceSeconds` (default 2) before, between and after them; answers count from
+   * `settleSeconds` (default 0.5) into each slice.
+   */
+  sliceSeconds?: number;
+  capacitySliceSeconds?: number;
+  settleSeconds?: number;
   /** Seconds of the capacity and unloaded runs (default 5; the warm-up is 3). */
   calibrateSeconds?: number;
   /** Offered load as multiples of the measured capacity, one run each. */
@@ -64,12 +78,15 @@ export interface LoadRow {
   sentRps: number;
   servedRps: number;
   /**
-   * servedRps ÷ the capacity this row is held against: for an overload row, the mean of the
-   * closed-loop capacity runs just before and just after it (`againstRps`); else the calibration's.
+   * servedRps ÷ the capacity this row is held against: for an overload row, the mean over its
+   * slices of the closed-loop capacity slices either side of each (`againstRps`); else the
+   * calibration's. Both count answers that came back from the settle time into a slice on.
    */
   goodput: number;
   /** The capacity (req/s) this row's goodput is against. */
   againstRps: number;
+  /** Each slice's served rate over the capacity slices either side of it (overload rows). */
+  sliceGoodputs?: number[];
   rejectedRps: number;
   /** Answers 503 (count), and how many of them carried Retry-After. */
   rejected: number;
@@ -90,6 +107,18 @@ export interface LoadRow {
   /** Workers' event-loop CPU share, and the rest of their CPU (scoring threads, GC), in cores. */
   loopCores: number;
   otherCores: number;
+  /** Of otherCores, the scoring threads' own (the rest is GC helpers and the like). */
+  scoringCores: number;
+  /** The rest of the server's process tree (the primary), in cores: it shares the server's CPUs. */
+  primaryCores: number;
+  /**
+   * The scoring thread's own view (forestd_inference_duration_seconds, forestd_batch_rows): the
+   * share of the run it spent in tasks, ms per row and rows per task; served ≈ busy ÷ ms per row.
+   * Its clock is the wall's: while the loop or GC holds a shared CPU, the thread's task time runs
+   * on, so with busy ≈ 1 the CPU lost to them shows as more ms per row, and `scoringCores` says
+   * how much CPU the thread actually got.
+   */
+  thread: ThreadView;
   /** Bytes the workers read per answered request. */
   readBytesPerRequest: number;
   /** Worker CPU µs (all threads) per answered request. */
@@ -97,6 +126,30 @@ export interface LoadRow {
   peakRssMiB: number;
   /** The second right after the load, offered at capacity (absent for capacity/unloaded rows). */
   recovery?: { servedRps: number; goodput: number; acceptedP99Ms: number; rejected: number; errors: number };
+}
+
+export interface ThreadView {
+  busy: number;
+  msPerRow: number;
+  rowsPerTask: number;
+}
+
+function difference(before: ServerCounts, after: ServerCounts): ServerCounts {
+  return {
+    afterGate: after.afterGate - before.afterGate,
+    tasks: after.tasks - before.tasks,
+    taskRows: after.taskRows - before.taskRows,
+    taskSeconds: after.taskSeconds - before.taskSeconds,
+  };
+}
+
+function threadView(counts: ServerCounts, wallSeconds: number): ThreadView {
+  const { tasks, taskRows: rows, taskSeconds: seconds } = counts;
+  return {
+    busy: round(seconds / wallSeconds, 2),
+    msPerRow: round((seconds * 1000) / Math.max(1, rows), 4),
+    rowsPerTask: round(rows / Math.max(1, tasks)),
+  };
 }
 
 export interface OverloadReport {
@@ -108,7 +161,10 @@ export interface OverloadReport {
   capacityRps: number;
   unloadedP99Ms: number;
   rows: LoadRow[];
-  /** Body-bound cost: worker CPU µs per accepted (unloaded run) and per rejected request (at the highest factor). */
+  /**
+   * Worker CPU µs per accepted request (unloaded run, all threads) and per rejected one (at the
+   * highest factor, outside the scoring threads), and their ratio.
+   */
   cost: { acceptedUs: number; rejectedUs: number; ratio: number } | null;
   /** Generator CPU per request it sent (µs), and what one core of it could offer at that cost. */
   generator: { cpuUsPerRequest: number; maxRps: number };
@@ -140,23 +196,32 @@ function generate(plan: LoadPlan, cpus: string | undefined): Promise<GeneratorRu
   });
 }
 
-/**
- * 503s answered so far, all and those that went through Fastify (only those are timed in
- * forestd_http_request_duration_seconds; the shed gate's are counted in requests_total alone).
- */
-async function rejectionCounts(origin: string): Promise<{ all: number; afterGate: number }> {
+/** Counters read from /metrics around a run. */
+interface ServerCounts {
+  /** 503s that went through Fastify (only those are timed in forestd_http_request_duration_seconds). */
+  afterGate: number;
+  /** Scoring tasks, their rows and their seconds on the thread (the thread's own clock). */
+  tasks: number;
+  taskRows: number;
+  taskSeconds: number;
+}
+
+async function serverCounts(origin: string): Promise<ServerCounts> {
   const text = await fetch(`${origin}/metrics`).then(
     (r) => r.text(),
     () => "",
   );
-  const sum = (name: string) =>
-    text
-      .split("\n")
-      .filter((line) => line.startsWith(`${name}{`) && line.includes('status="503"'))
-      .reduce((n, line) => n + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
+  const lines = text.split("\n");
+  const value = (line: string) => Number(line.slice(line.lastIndexOf(" ") + 1));
+  const sum = (prefix: string, includes = "") =>
+    lines
+      .filter((line) => line.startsWith(prefix) && line.includes(includes))
+      .reduce((n, line) => n + value(line), 0);
   return {
-    all: sum("forestd_http_requests_total"),
-    afterGate: sum("forestd_http_request_duration_seconds_count"),
+    afterGate: sum("forestd_http_request_duration_seconds_count{", 'status="503"'),
+    tasks: sum("forestd_batch_rows_count"),
+    taskRows: sum("forestd_batch_rows_sum"),
+    taskSeconds: sum("forestd_inference_duration_seconds_sum"),
   };
 }
 
@@ -188,6 +253,81 @@ function isAlive(pid: number): boolean {
 }
 
 const round = (x: number, digits = 0) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** A generator run and the server's resources around it, as sums (so runs add up). */
+interface Sample {
+  phases: PhaseResult[];
+  wall: number;
+  /** CPU seconds: workers' event loops, the rest of the workers (of which scoring threads), the primary. */
+  loop: number;
+  other: number;
+  scoring: number;
+  primary: number;
+  readBytes: number;
+  peakRssMiB: number;
+  counts: ServerCounts;
+}
+
+function combine(samples: Sample[]): Sample {
+  const sum = (f: (s: Sample) => number) => samples.reduce((n, s) => n + f(s), 0);
+  return {
+    phases: samples.flatMap((s) => s.phases),
+    wall: sum((s) => s.wall),
+    loop: sum((s) => s.loop),
+    other: sum((s) => s.other),
+    scoring: sum((s) => s.scoring),
+    primary: sum((s) => s.primary),
+    readBytes: sum((s) => s.readBytes),
+    peakRssMiB: Math.max(...samples.map((s) => s.peakRssMiB)),
+    counts: {
+      afterGate: sum((s) => s.counts.afterGate),
+      tasks: sum((s) => s.counts.tasks),
+      taskRows: sum((s) => s.counts.taskRows),
+      taskSeconds: sum((s) => s.counts.taskSeconds),
+    },
+  };
+}
+
+function answeredIn(phases: PhaseResult[]): number {
+  return phases.reduce((n, p) => n + Object.values(p.statuses).reduce((a, b) => a + b, 0), 0);
+}
+
+/** One load's phases (its slices) added up; latencies over all of them. */
+interface PhaseTotals {
+  seconds: number;
+  scheduled: number;
+  sent: number;
+  statuses: Record<string, number>;
+  errors: number;
+  withRetryAfter: number;
+  ok: LatencySummary;
+  rejected: LatencySummary;
+  sendLagP99Ms: number;
+  /** 2xx answers that came back from `settle` seconds into each phase to its end, and those seconds. */
+  servedInWindow: number;
+  windowSeconds: number;
+}
+
+function totals(phases: PhaseResult[], settle: number): PhaseTotals {
+  const statuses: Record<string, number> = {};
+  for (const p of phases)
+    for (const [k, v] of Object.entries(p.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
+  const sum = (f: (p: PhaseResult) => number) => phases.reduce((n, p) => n + f(p), 0);
+  const from = Math.round(settle * 10); // okTimeline buckets are 100 ms
+  return {
+    seconds: sum((p) => p.seconds),
+    scheduled: sum((p) => p.scheduled),
+    sent: sum((p) => p.sent),
+    statuses,
+    errors: sum((p) => p.errors),
+    withRetryAfter: sum((p) => p.withRetryAfter),
+    ok: summarize(phases.flatMap((p) => p.okMs ?? [])),
+    rejected: summarize(phases.flatMap((p) => p.rejectedMs ?? [])),
+    sendLagP99Ms: Math.max(...phases.map((p) => p.sendLagP99Ms)),
+    servedInWindow: sum((p) => p.okTimeline.slice(from).reduce((a, b) => a + b, 0)),
+    windowSeconds: sum((p) => p.seconds - settle),
+  };
+}
 
 export async function runOverload(options: OverloadOptions): Promise<OverloadReport> {
   const log = options.log ?? (() => {});
@@ -227,11 +367,12 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
   let generatorCpu = 0;
   let generatorSent = 0;
 
-  /** One generator run, with the workers' CPU, bytes read and the tree's RSS sampled around it. */
-  const measure = async (phases: Phase[]) => {
-    const rejectedBefore = await rejectionCounts(server.origin);
+  /** One generator run, with the server's CPU, bytes read, RSS and counters sampled around it. */
+  const measure = async (phases: Phase[]): Promise<Sample> => {
+    const countsBefore = await serverCounts(server.origin);
     const sampler = new TreeSampler(pid);
     const before = workerUsage(pid);
+    const treeBefore = treeCpuSeconds(pid);
     const started = performance.now();
     const run = await generate(
       {
@@ -241,59 +382,73 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
         body,
         expectContinue: options.expectContinue,
         phases,
+        samples: true,
       },
       options.loadCpus,
     );
     const wall = (performance.now() - started) / 1000;
     const after = workerUsage(pid);
+    const tree = treeCpuSeconds(pid) - treeBefore;
     const peakRssMiB = sampler.stop().peakRssMiB;
-    const rejectedAfter = await rejectionCounts(server.origin);
+    const countsAfter = await serverCounts(server.origin);
     generatorCpu += run.cpuSeconds;
     generatorSent += run.phases.reduce((n, p) => n + p.sent, 0);
-    const answered = run.phases.reduce((n, p) => n + Object.values(p.statuses).reduce((a, b) => a + b, 0), 0);
     const loop = after.loopSeconds - before.loopSeconds;
     const other = after.otherSeconds - before.otherSeconds;
     return {
       phases: run.phases,
-      loopCores: round(loop / wall, 2),
-      otherCores: round(other / wall, 2),
-      workerCpuUs: (loop + other) * 1e6,
-      answered,
-      readBytesPerRequest: Math.round((after.readBytes - before.readBytes) / Math.max(1, answered)),
+      wall,
+      loop,
+      other,
+      scoring: after.scoringSeconds - before.scoringSeconds,
+      primary: Math.max(0, tree - loop - other),
+      readBytes: after.readBytes - before.readBytes,
       peakRssMiB,
-      rejectedAfterGate: rejectedAfter.afterGate - rejectedBefore.afterGate,
+      counts: difference(countsBefore, countsAfter),
     };
   };
 
-  const row = (load: string, m: Awaited<ReturnType<typeof measure>>, capacity: number): LoadRow => {
-    const p = m.phases[0];
-    const served = (p.statuses["200"] ?? 0) / p.seconds;
-    const rejected = p.statuses["503"] ?? 0;
-    const answered = Object.values(p.statuses).reduce((a, b) => a + b, 0);
-    const recovery = m.phases[1];
+  /** A row of the table: `load` is the phase (or slices of it) measured, `resources` the runs it took. */
+  const row = (
+    label: string,
+    load: PhaseTotals,
+    resources: Sample,
+    capacity: number,
+    recovery?: PhaseResult,
+    slices?: number[],
+  ): LoadRow => {
+    const served = load.servedInWindow / load.windowSeconds;
+    const rejected = load.statuses["503"] ?? 0;
+    const answered = Object.values(load.statuses).reduce((a, b) => a + b, 0);
+    const all = answeredIn(resources.phases);
+    const cores = (seconds: number) => round(seconds / resources.wall, 2);
     return {
-      load,
-      offeredRps: round(p.scheduled / p.seconds),
-      sentRps: round(p.sent / p.seconds),
+      load: label,
+      offeredRps: round(load.scheduled / load.seconds),
+      sentRps: round(load.sent / load.seconds),
       servedRps: round(served),
       goodput: round(served / Math.max(1, capacity), 2),
       againstRps: round(capacity),
-      rejectedRps: round(rejected / p.seconds),
+      ...(slices ? { sliceGoodputs: slices.map((g) => round(g, 2)) } : {}),
+      rejectedRps: round(rejected / load.seconds),
       rejected,
-      rejectedAfterGate: m.rejectedAfterGate,
-      errors: p.errors,
-      otherStatuses: answered - (p.statuses["200"] ?? 0) - rejected,
-      withRetryAfter: p.withRetryAfter,
-      acceptedP50Ms: p.ok.p50,
-      acceptedP99Ms: p.ok.p99,
-      rejectedP50Ms: p.rejected.p50,
-      rejectedP99Ms: p.rejected.p99,
-      sendLagP99Ms: p.sendLagP99Ms,
-      loopCores: m.loopCores,
-      otherCores: m.otherCores,
-      readBytesPerRequest: m.readBytesPerRequest,
-      workerCpuUsPerRequest: round(m.workerCpuUs / Math.max(1, m.answered)),
-      peakRssMiB: m.peakRssMiB,
+      rejectedAfterGate: resources.counts.afterGate,
+      errors: load.errors,
+      otherStatuses: answered - (load.statuses["200"] ?? 0) - rejected,
+      withRetryAfter: load.withRetryAfter,
+      acceptedP50Ms: load.ok.p50,
+      acceptedP99Ms: load.ok.p99,
+      rejectedP50Ms: load.rejected.p50,
+      rejectedP99Ms: load.rejected.p99,
+      sendLagP99Ms: load.sendLagP99Ms,
+      loopCores: cores(resources.loop),
+      otherCores: cores(resources.other),
+      scoringCores: cores(resources.scoring),
+      primaryCores: cores(resources.primary),
+      thread: threadView(resources.counts, resources.wall),
+      readBytesPerRequest: Math.round(resources.readBytes / Math.max(1, all)),
+      workerCpuUsPerRequest: round(((resources.loop + resources.other) * 1e6) / Math.max(1, all)),
+      peakRssMiB: resources.peakRssMiB,
       ...(recovery
         ? {
             recovery: {
@@ -322,62 +477,91 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
     // Capacity is the best of 2, 4 and 8 closed-loop connections: with 8, admission turns some
     // away (8 requests of scoring-bound work exceed MAX_QUEUE_WAIT), and each 503's back-off
     // leaves the thread idle, so 8 alone understated capacity and flattered every goodput.
-    /** One closed-loop capacity run: the run, and the predictions it got served per second. */
-    const closedLoop = async (connections: number) => {
-      const run = await measure([
-        { name: "capacity", seconds: calibrate, rate: 0, connections, backoffMs: 20 },
-      ]);
-      return { run, served: (run.phases[0].statuses["200"] ?? 0) / calibrate };
+    /** One closed-loop capacity run: the run, and the predictions served per second in its window. */
+    const closedLoop = async (connections: number, seconds: number, settle: number) => {
+      const run = await measure([{ name: "capacity", seconds, rate: 0, connections, backoffMs: 20 }]);
+      const load = totals([run.phases[0]], settle);
+      return { run, load, served: load.servedInWindow / load.windowSeconds };
     };
-    let cap: Awaited<ReturnType<typeof measure>> | null = null;
-    let capacity = 0;
+    let cap: Awaited<ReturnType<typeof closedLoop>> | null = null;
     let capacityConnections = 0;
     for (const connections of [2, 4, 8]) {
-      const { run, served } = await closedLoop(connections);
-      log(`closed loop, ${connections} connections: ${round(served)} req/s`);
-      if (cap === null || served > capacity) {
+      const run = await closedLoop(connections, calibrate, 0);
+      log(`closed loop, ${connections} connections: ${round(run.served)} req/s`);
+      if (cap === null || run.served > cap.served) {
         cap = run;
-        capacity = served;
         capacityConnections = connections;
       }
     }
     // A rate of 0 would mean closed loop below: nothing to offer a multiple of.
-    if (cap === null || capacity === 0)
+    if (cap === null || cap.served === 0)
       throw new Error(`no prediction was served in ${calibrate} s: no capacity to measure`);
+    const capacity = cap.served;
     log(`capacity ${round(capacity)} req/s (${capacityConnections} closed-loop connections)`);
     const rows: LoadRow[] = [
-      row(`capacity (best closed loop: ${capacityConnections} connections)`, cap, capacity),
+      row(`capacity (best closed loop: ${capacityConnections} connections)`, cap.load, cap.run, capacity),
     ];
     const unloaded = await measure([
       { name: "unloaded", seconds: calibrate, rate: capacity / 2, connections: 64 },
     ]);
-    rows.push(row("50% of capacity (unloaded)", unloaded, capacity));
+    rows.push(row("50% of capacity (unloaded)", totals(unloaded.phases, 0), unloaded, capacity));
     const unloadedP99 = unloaded.phases[0].ok.p99;
     log(`unloaded p99 ${unloadedP99} ms at ${round(capacity / 2)} req/s`);
     const recovery: Phase = { name: "recovery", seconds: 1, rate: capacity, connections: 1024 };
-    // Capacity again, closed loop with the calibration's connections, before every overload run and
-    // after the last: each run is held against the mean of the two around it. This machine's speed
-    // drifts (±15% between 5-second runs of one build, one server process), and a capacity taken
-    // once, as the best of three, leans high: bracketing holds each run against the capacity of the
-    // same minute instead. The offered load stays a multiple of the calibration's capacity.
+    // Each load is offered in slices, with capacity measured again (closed loop, the calibration's
+    // connections) before, between and after them, and each slice is held against the capacity
+    // slices either side of it. This machine's speed drifts: a closed loop's served rate moves
+    // ±10% from one second to the next and ±5% between 10-second means (60 s, one server
+    // process), so a 10-second run held against capacities measured 10 s before and after it
+    // carried that drift into its goodput. Alternating slices of a few seconds make the load and
+    // its capacity share the same seconds. Only answers from `settleSeconds` into a slice count,
+    // so a queue filling up or draining at a slice's edges counts for neither side.
+    const sliceSeconds = Math.min(options.sliceSeconds ?? 3, options.seconds);
+    const slices = Math.max(1, Math.round(options.seconds / sliceSeconds));
+    const capacitySeconds = options.capacitySliceSeconds ?? 2;
+    const settle = Math.min(options.settleSeconds ?? 0.5, sliceSeconds / 2, capacitySeconds / 2);
     const capacityNow = async () => {
-      const { served } = await closedLoop(capacityConnections);
-      log(`capacity now: ${round(served)} req/s`);
+      const { served } = await closedLoop(capacityConnections, capacitySeconds, settle);
       return served;
     };
-    let last: Awaited<ReturnType<typeof measure>> | null = null;
+    let last: Sample | null = null;
     const anyOverload = options.factors.length > 0 || options.stormClients > 0;
     let before = anyOverload ? await capacityNow() : capacity;
     const overload = async (label: string, phase: Phase) => {
       log(
-        `${label}: ${phase.rate ? `${round(phase.rate)} req/s` : `${phase.connections} clients`} for ${options.seconds} s`,
+        `${label}: ${phase.rate ? `${round(phase.rate)} req/s` : `${phase.connections} clients`} for ${slices} × ${sliceSeconds} s`,
       );
-      const run = await measure([phase, recovery]);
-      const after = await capacityNow();
-      rows.push(row(label, run, (before + after) / 2));
+      const runs: Sample[] = [];
+      const served: number[] = [];
+      const against: number[] = [];
+      for (let i = 0; i < slices; i++) {
+        const slice = { ...phase, seconds: sliceSeconds };
+        const run = await measure(i === slices - 1 ? [slice, recovery] : [slice]);
+        const after = await capacityNow();
+        const load = totals([run.phases[0]], settle);
+        runs.push(run);
+        served.push(load.servedInWindow / load.windowSeconds);
+        against.push((before + after) / 2);
+        log(`  slice ${i + 1}: served ${round(served[i])} req/s against ${round(before)} → ${round(after)}`);
+        before = after;
+      }
+      const all = combine(runs);
+      const capacityThen = against.reduce((a, b) => a + b, 0) / against.length;
+      rows.push(
+        row(
+          label,
+          totals(
+            runs.map((r) => r.phases[0]),
+            settle,
+          ),
+          all,
+          capacityThen,
+          runs[runs.length - 1].phases[1],
+          served.map((x, i) => x / against[i]),
+        ),
+      );
       log(JSON.stringify(rows[rows.length - 1]));
-      before = after;
-      return run;
+      return all;
     };
     for (const factor of options.factors) {
       last = await overload(`${factor}× offered`, {
@@ -395,16 +579,21 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
         connections: options.stormClients,
       });
     }
-    // Cost of a rejection: the highest factor's worker CPU, less what its accepted requests cost at
-    // the unloaded rate, over its rejections.
+    // Cost of a rejection: the highest factor's worker CPU outside the scoring threads (event loop,
+    // GC helpers), less what its accepted requests cost there at the unloaded rate, over its
+    // rejections; against the whole worker CPU of an accepted request, unloaded. (The scoring
+    // threads are left out of the difference: a rejection costs them nothing directly, and their
+    // CPU per request moves with how many rows each task coalesces, which overload changes.)
     let cost: OverloadReport["cost"] = null;
-    const acceptedUs = unloaded.workerCpuUs / Math.max(1, unloaded.answered);
+    const unloadedAnswered = Math.max(1, answeredIn(unloaded.phases));
+    const acceptedUs = ((unloaded.loop + unloaded.other) * 1e6) / unloadedAnswered;
+    const acceptedOutsideUs = ((unloaded.loop + unloaded.other - unloaded.scoring) * 1e6) / unloadedAnswered;
     if (last) {
-      const p = last.phases[0];
       const accepted = last.phases.reduce((n, q) => n + (q.statuses["200"] ?? 0), 0);
       const rejected = last.phases.reduce((n, q) => n + (q.statuses["503"] ?? 0), 0);
-      if (rejected > 0 && p) {
-        const rejectedUs = Math.max(0, last.workerCpuUs - accepted * acceptedUs) / rejected;
+      if (rejected > 0) {
+        const outside = (last.loop + last.other - last.scoring) * 1e6;
+        const rejectedUs = Math.max(0, outside - accepted * acceptedOutsideUs) / rejected;
         cost = {
           acceptedUs: round(acceptedUs),
           rejectedUs: round(rejectedUs),

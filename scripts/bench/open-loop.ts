@@ -35,6 +35,8 @@ export interface LoadPlan {
   phases: Phase[];
   /** Grace after the last phase for answers still due (ms). */
   drainMs?: number;
+  /** Also return every latency (PhaseResult.okMs, rejectedMs), so runs can be merged. */
+  samples?: boolean;
 }
 
 export interface PhaseResult {
@@ -58,6 +60,9 @@ export interface PhaseResult {
   sendLagP99Ms: number;
   /** 2xx answers per 100 ms bucket of the phase, by the time they came back. */
   okTimeline: number[];
+  /** With LoadPlan.samples: every latency summarised in `ok` and `rejected`. */
+  okMs?: number[];
+  rejectedMs?: number[];
 }
 
 export interface LatencySummary {
@@ -76,7 +81,7 @@ interface Pending {
 const CRLF2 = Buffer.from("\r\n\r\n");
 const LAST_CHUNK = Buffer.from("0\r\n\r\n");
 
-function summarize(ms: number[]): LatencySummary {
+export function summarize(ms: number[]): LatencySummary {
   const sorted = Float64Array.from(ms).sort();
   const at = (p: number) =>
     sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
@@ -256,6 +261,7 @@ class Runner {
         rejected: summarize(s.rejected),
         sendLagP99Ms: summarize(s.lag).p99,
         okTimeline: s.okTimeline,
+        ...(this.plan.samples ? { okMs: s.ok, rejectedMs: s.rejected } : {}),
       };
     });
   }

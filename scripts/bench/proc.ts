@@ -2,7 +2,7 @@
  * Resource use of a process tree (a server and everything it forked), read from /proc on Linux:
  * resident memory now, and CPU seconds used so far (all threads, user + system).
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on Linux). */
 const TICKS_PER_SECOND = 100;
@@ -59,27 +59,43 @@ function statTicks(path: string): number {
 
 /**
  * CPU seconds so far of a forestd tree's workers (the primary's children), split into their event
- * loops (each worker's main thread) and everything else in them (scoring threads, GC helpers), and
- * bytes the workers read (/proc/<pid>/io rchar: every read(2)/recv(2), sockets included).
+ * loops (each worker's main thread), their scoring threads (Node names a worker_threads thread
+ * "WorkerThread") and everything else in them (GC helpers, libuv's pool), and bytes the workers
+ * read (/proc/<pid>/io rchar: every read(2)/recv(2), sockets included).
  */
 export function workerUsage(primaryPid: number): {
   loopSeconds: number;
   otherSeconds: number;
+  scoringSeconds: number;
   readBytes: number;
 } {
   let loop = 0;
   let all = 0;
+  let scoring = 0;
   let readBytes = 0;
   for (const pid of children(primaryPid)) {
     try {
       loop += statTicks(`/proc/${pid}/task/${pid}/stat`);
       all += statTicks(`/proc/${pid}/stat`);
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        try {
+          if (readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim() === "WorkerThread")
+            scoring += statTicks(`/proc/${pid}/task/${tid}/stat`);
+        } catch {
+          // the thread ended meanwhile
+        }
+      }
       readBytes += Number(/rchar:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1] ?? 0);
     } catch {
       // exited meanwhile
     }
   }
-  return { loopSeconds: loop / TICKS_PER_SECOND, otherSeconds: (all - loop) / TICKS_PER_SECOND, readBytes };
+  return {
+    loopSeconds: loop / TICKS_PER_SECOND,
+    otherSeconds: (all - loop) / TICKS_PER_SECOND,
+    scoringSeconds: scoring / TICKS_PER_SECOND,
+    readBytes,
+  };
 }
 
 /** Samples a process tree while work runs: peak RSS and CPU cores used on average. */
