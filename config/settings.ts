@@ -208,6 +208,19 @@ export const SETTINGS = [
     doc: "Linux scheduling policy of each worker's event-loop thread only (the scoring threads started with the worker keep SCHED_OTHER; one started later, replacing a thread stuck past TIMEOUT, inherits the loop's). batch (SCHED_BATCH): a request arriving on a CPU where a scoring thread is busy does not preempt it; the loop runs at the end of the thread's time slice (about a millisecond) and handles everything that arrived meanwhile at once, so turning away an overload costs the scoring thread fewer interruptions (measured: 10× offered load served at ~90% of capacity, against ~75% with normal). normal: every arrival may preempt scoring. Set with chrt(1) from util-linux; where it is missing a warning is logged and the loop stays normal. Ignored outside Linux.",
   },
   {
+    key: "v8_flags",
+    env: "V8_FLAGS",
+    flag: "v8-flags",
+    section: "workers",
+    kind: "string",
+    schema: Type.String({ maxLength: 4096, pattern: "^(none|\\s*(--[A-Za-z0-9_-]+(=\\S*)?(\\s+|$))*)$" }),
+    // Measured (docs/performance.md, session 8): with V8's own external-memory limit, the Buffers
+    // that request bodies arrive in started a full mark-compact of the worker's heap every ~100 ms
+    // under body-heavy load, a fifth of the CPU in GC helper threads.
+    default: "--external-memory-accounted-in-global-limit",
+    doc: "V8 flags, space-separated, that each worker process is started with (node --v8-options lists them; one this Node's V8 does not know is left out with a warning rather than stopping the worker). The default has V8 count external memory (the Buffers request bodies arrive in) in its global heap limit instead of a small limit of its own, which under body-heavy traffic started a full garbage collection every ~100 ms (measured, one worker pinned to one CPU, 63 KB bodies: capacity 376 → 474 requests/s, served at 4× offered load 316 → 428 requests/s, peak RSS of the process tree ~+110 MiB). none = no flags.",
+  },
+  {
     key: "max_queue",
     env: "MAX_QUEUE",
     flag: "max-queue",

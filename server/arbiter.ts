@@ -42,6 +42,7 @@ import {
   type SupervisorAction,
   type SupervisorEvent,
 } from "./supervisor.js";
+import { sortV8Flags } from "./v8-flags.js";
 
 const HANDLED_SIGNALS: QueuedSignal[] = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGTTIN", "SIGTTOU"];
 /** How often the arbiter loop wakes when nothing else wakes it. */
@@ -332,8 +333,28 @@ export class Arbiter {
     this.#wakeUp();
   }
 
+  /** V8_FLAGS as workers are started with them, per value of the setting (a reload may change it). */
+  readonly #v8Flags = new Map<string, string[]>();
+
+  #workerExecArgv(settings: Settings): string[] {
+    let usable = this.#v8Flags.get(settings.v8_flags);
+    if (usable === undefined) {
+      const sorted = sortV8Flags(settings.v8_flags);
+      usable = sorted.usable;
+      this.#v8Flags.set(settings.v8_flags, usable);
+      if (sorted.unknown.length > 0)
+        this.#log.warn(
+          { event: "v8_flags", unknown: sorted.unknown },
+          `V8_FLAGS: this Node's V8 (${process.versions.v8}) does not know ${sorted.unknown.join(" ")}; workers start without`,
+        );
+    }
+    return [...process.execArgv, ...usable];
+  }
+
   #spawn(id: number): void {
     const generation = this.#generations.get(id) as Generation;
+    // Before each fork: the flags belong to the generation's settings.
+    cluster.setupPrimary({ execArgv: this.#workerExecArgv(generation.settings) });
     const worker = cluster.fork({
       [WORKER_ENV.settings]: JSON.stringify(generation.settings),
       [WORKER_ENV.generation]: String(id),
