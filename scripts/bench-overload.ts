@@ -60,13 +60,14 @@ function round2(x: number): number {
 
 function table(r: OverloadReport): string {
   const ms = (x: number) => (x > 0 ? `${x} ms` : "—");
+  const edges = (x: number | undefined) => (x ? ` (p99 ${ms(x)} with slice starts)` : "");
   const lines = [
     `${r.shape}-bound: ${r.model}, ${r.rowsPerRequest} rows = ${r.bodyBytes} B/request; server on CPUs ${r.pinning.server}, generator on ${r.pinning.generator}`,
     "| load | offered req/s | sent req/s | served req/s | goodput (of capacity req/s) | accepted p50 / p99 | 503 p50 / p99 | 503s after the gate | cores: worker loop / scoring / other / primary | thread busy, ms/row, rows/task | bytes read/req | recovery: served, p99 |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...r.rows.map(
       (x) =>
-        `| ${x.load} | ${x.offeredRps || "closed loop"} | ${x.sentRps} | ${x.servedRps} | ${Math.round(x.goodput * 100)}% (of ${x.againstRps})${x.sliceGoodputs ? `; slices ${x.sliceGoodputs.map((g) => `${Math.round(g * 100)}`).join("/")}` : ""} | ${ms(x.acceptedP50Ms)} / ${ms(x.acceptedP99Ms)} | ${ms(x.rejectedP50Ms)} / ${ms(x.rejectedP99Ms)} | ${x.rejectedAfterGate} of ${x.rejected} | ${x.loopCores} / ${x.scoringCores} / ${round2(x.otherCores - x.scoringCores)} / ${x.primaryCores} | ${x.thread.busy}, ${x.thread.msPerRow}, ${x.thread.rowsPerTask} | ${x.readBytesPerRequest} | ${x.recovery ? `${x.recovery.servedRps} req/s, ${ms(x.recovery.acceptedP99Ms)}` : ""} |`,
+        `| ${x.load} | ${x.offeredRps || "closed loop"} | ${x.sentRps} | ${x.servedRps} | ${Math.round(x.goodput * 100)}% (of ${x.againstRps})${x.sliceGoodputs ? `; slices ${x.sliceGoodputs.map((g) => `${Math.round(g * 100)}`).join("/")}` : ""} | ${ms(x.acceptedP50Ms)} / ${ms(x.acceptedP99Ms)}${edges(x.p99WithEdgesMs?.accepted)} | ${ms(x.rejectedP50Ms)} / ${ms(x.rejectedP99Ms)}${edges(x.p99WithEdgesMs?.rejected)} | ${x.rejectedAfterGate} of ${x.rejected} | ${x.loopCores} / ${x.scoringCores} / ${round2(x.otherCores - x.scoringCores)} / ${x.primaryCores} | ${x.thread.busy}, ${x.thread.msPerRow}, ${x.thread.rowsPerTask} | ${x.readBytesPerRequest} | ${x.recovery ? `${x.recovery.servedRps} req/s, ${ms(x.recovery.acceptedP99Ms)}` : ""} |`,
     ),
     r.cost
       ? `worker CPU per request: accepted ${r.cost.acceptedUs} µs, rejected ${r.cost.rejectedUs} µs (${Math.round(r.cost.ratio * 1000) / 10}%)`

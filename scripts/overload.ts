@@ -102,6 +102,12 @@ export interface LoadRow {
   acceptedP99Ms: number;
   rejectedP50Ms: number;
   rejectedP99Ms: number;
+  /**
+   * Overload rows: the p99s above count requests due from the settle time into a slice on (the
+   * load's steady state, as goodput does); these count every request, each slice's start included
+   * (the generator's fresh connections and the queue filling up).
+   */
+  p99WithEdgesMs?: { accepted: number; rejected: number };
   /** Generator's send lag against its schedule, p99 (includes waiting for a free connection). */
   sendLagP99Ms: number;
   /** Workers' event-loop CPU share, and the rest of their CPU (scoring threads, GC), in cores. */
@@ -300,12 +306,20 @@ interface PhaseTotals {
   statuses: Record<string, number>;
   errors: number;
   withRetryAfter: number;
+  /** Latencies of requests due from `settle` into a phase on (a load's steady state)... */
   ok: LatencySummary;
   rejected: LatencySummary;
+  /** ...and of all of them, the phases' edges included. */
+  withEdges: { ok: LatencySummary; rejected: LatencySummary };
   sendLagP99Ms: number;
   /** 2xx answers that came back from `settle` seconds into each phase to its end, and those seconds. */
   servedInWindow: number;
   windowSeconds: number;
+}
+
+/** Latencies of requests due from `settle` seconds into their phase on. */
+function after(settle: number, ms: number[] = [], dueMs: number[] = []): number[] {
+  return settle > 0 ? ms.filter((_, i) => dueMs[i] >= settle * 1000) : ms;
 }
 
 function totals(phases: PhaseResult[], settle: number): PhaseTotals {
@@ -321,8 +335,12 @@ function totals(phases: PhaseResult[], settle: number): PhaseTotals {
     statuses,
     errors: sum((p) => p.errors),
     withRetryAfter: sum((p) => p.withRetryAfter),
-    ok: summarize(phases.flatMap((p) => p.okMs ?? [])),
-    rejected: summarize(phases.flatMap((p) => p.rejectedMs ?? [])),
+    ok: summarize(phases.flatMap((p) => after(settle, p.okMs, p.okDueMs))),
+    rejected: summarize(phases.flatMap((p) => after(settle, p.rejectedMs, p.rejectedDueMs))),
+    withEdges: {
+      ok: summarize(phases.flatMap((p) => p.okMs ?? [])),
+      rejected: summarize(phases.flatMap((p) => p.rejectedMs ?? [])),
+    },
     sendLagP99Ms: Math.max(...phases.map((p) => p.sendLagP99Ms)),
     servedInWindow: sum((p) => p.okTimeline.slice(from).reduce((a, b) => a + b, 0)),
     windowSeconds: sum((p) => p.seconds - settle),
@@ -440,6 +458,9 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
       acceptedP99Ms: load.ok.p99,
       rejectedP50Ms: load.rejected.p50,
       rejectedP99Ms: load.rejected.p99,
+      ...(slices
+        ? { p99WithEdgesMs: { accepted: load.withEdges.ok.p99, rejected: load.withEdges.rejected.p99 } }
+        : {}),
       sendLagP99Ms: load.sendLagP99Ms,
       loopCores: cores(resources.loop),
       otherCores: cores(resources.other),

@@ -60,9 +60,14 @@ export interface PhaseResult {
   sendLagP99Ms: number;
   /** 2xx answers per 100 ms bucket of the phase, by the time they came back. */
   okTimeline: number[];
-  /** With LoadPlan.samples: every latency summarised in `ok` and `rejected`. */
+  /**
+   * With LoadPlan.samples: every latency summarised in `ok` and `rejected`, and when each request
+   * was due (ms from the phase's start), so that runs can be merged and a phase's edges left out.
+   */
   okMs?: number[];
   rejectedMs?: number[];
+  okDueMs?: number[];
+  rejectedDueMs?: number[];
 }
 
 export interface LatencySummary {
@@ -97,6 +102,9 @@ interface Stats {
   withRetryAfter: number;
   ok: number[];
   rejected: number[];
+  /** When each of `ok` and `rejected` was due, in ms from the phase's start. */
+  okDue: number[];
+  rejectedDue: number[];
   lag: number[];
   okTimeline: number[];
 }
@@ -110,6 +118,8 @@ function newStats(seconds: number): Stats {
     withRetryAfter: 0,
     ok: [],
     rejected: [],
+    okDue: [],
+    rejectedDue: [],
     lag: [],
     okTimeline: new Array(Math.ceil(seconds * 10)).fill(0),
   };
@@ -261,7 +271,9 @@ class Runner {
         rejected: summarize(s.rejected),
         sendLagP99Ms: summarize(s.lag).p99,
         okTimeline: s.okTimeline,
-        ...(this.plan.samples ? { okMs: s.ok, rejectedMs: s.rejected } : {}),
+        ...(this.plan.samples
+          ? { okMs: s.ok, rejectedMs: s.rejected, okDueMs: s.okDue, rejectedDueMs: s.rejectedDue }
+          : {}),
       };
     });
   }
@@ -347,13 +359,15 @@ class Runner {
     const s = this.#stats[pending.phase];
     s.statuses[status] = (s.statuses[status] ?? 0) + 1;
     const ms = now - pending.intended;
+    const start = this.#phaseStartOf(pending.phase);
     if (status >= 200 && status < 300) {
       s.ok.push(ms);
-      const start = this.#phaseStartOf(pending.phase);
+      s.okDue.push(pending.intended - start);
       const bucket = Math.floor((now - start) / 100);
       if (bucket >= 0 && bucket < s.okTimeline.length) s.okTimeline[bucket]++;
     } else if (status === 503) {
       s.rejected.push(ms);
+      s.rejectedDue.push(pending.intended - start);
       if (retryAfter) s.withRetryAfter++;
     }
   }
