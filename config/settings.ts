@@ -218,7 +218,7 @@ export const SETTINGS = [
     // that request bodies arrive in started a full mark-compact of the worker's heap every ~100 ms
     // under body-heavy load, a fifth of the CPU in GC helper threads.
     default: "--external-memory-accounted-in-global-limit",
-    doc: "V8 flags, space-separated, that each worker process is started with (node --v8-options lists them; one this Node's V8 does not know is left out with a warning rather than stopping the worker). The default has V8 count external memory (the Buffers request bodies arrive in) in its global heap limit instead of a small limit of its own, which under body-heavy traffic started a full garbage collection every ~100 ms (measured, one worker pinned to one CPU, 63 KB bodies: capacity 376 → 474 requests/s, served at 4× offered load 316 → 428 requests/s, peak RSS of the process tree ~+110 MiB). none = no flags.",
+    doc: "V8 flags, space-separated, that each worker process is started with (node --v8-options lists them; one this Node's V8 does not know is left out with a warning rather than stopping the worker). The default has V8 count external memory (the Buffers request bodies arrive in) in its global heap limit instead of a small limit of its own, which under body-heavy traffic started a full garbage collection every ~100 ms (measured, one worker pinned to one CPU, 63 KB bodies: capacity 376 → 474 requests/s, served at 4× offered load 316 → 428 requests/s; 10 000-row requests 155 → 204 requests/s). The price is memory: garbage waits longer for collection, ~150 MiB more per worker under sustained body-heavy load. none = no flags.",
   },
   {
     key: "max_queue",
