@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { loadSettings, parseBind, type SettingsSources } from "../config/load-settings.js";
 import { createLogger } from "../config/logger.js";
-import type { Settings } from "../config/settings.js";
+import { SETTINGS, type Settings } from "../config/settings.js";
 import { packageRoot } from "../model/index.js";
 import { checkLabels, labelOptions } from "../model/outputs.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
@@ -43,6 +43,9 @@ import {
   type SupervisorEvent,
 } from "./supervisor.js";
 import { sortV8Flags } from "./v8-flags.js";
+
+/** The setting's default, whose flag older V8s lack (logged at info rather than as a fault). */
+const V8_FLAGS_DEFAULT = SETTINGS.find((s) => s.key === "v8_flags")?.default;
 
 const HANDLED_SIGNALS: QueuedSignal[] = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGTTIN", "SIGTTOU"];
 /** How often the arbiter loop wakes when nothing else wakes it. */
@@ -94,6 +97,8 @@ export class Arbiter {
   /** Reloads asked for by the poller, each waiting for the reload to settle. */
   #reloadWaiters: (() => void)[] = [];
   #wake: (() => void) | null = null;
+  /** V8_FLAGS as workers are started with them, per value of the setting (a reload may change it). */
+  readonly #v8Flags = new Map<string, string[]>();
 
   constructor(settings: Settings, sources: SettingsSources) {
     this.#settings = settings;
@@ -333,17 +338,20 @@ export class Arbiter {
     this.#wakeUp();
   }
 
-  /** V8_FLAGS as workers are started with them, per value of the setting (a reload may change it). */
-  readonly #v8Flags = new Map<string, string[]>();
-
   #workerExecArgv(settings: Settings): string[] {
     let usable = this.#v8Flags.get(settings.v8_flags);
     if (usable === undefined) {
       const sorted = sortV8Flags(settings.v8_flags);
       usable = sorted.usable;
-      this.#v8Flags.set(settings.v8_flags, usable);
-      if (sorted.unknown.length > 0)
+      if (sorted.checked) this.#v8Flags.set(settings.v8_flags, usable);
+      if (!sorted.checked)
         this.#log.warn(
+          { event: "v8_flags", unchecked: sorted.unknown },
+          "V8_FLAGS: cannot list this Node's V8 flags (node --v8-options failed); this worker starts without them",
+        );
+      else if (sorted.unknown.length > 0)
+        // The default's flag is missing from older V8s (Node 22): that is expected, not a fault.
+        this.#log[settings.v8_flags === V8_FLAGS_DEFAULT ? "info" : "warn"](
           { event: "v8_flags", unknown: sorted.unknown },
           `V8_FLAGS: this Node's V8 (${process.versions.v8}) does not know ${sorted.unknown.join(" ")}; workers start without`,
         );

@@ -10,18 +10,22 @@ t.test("a flag's name is read the way V8 lists it", async (t) => {
   t.equal(v8FlagName("--max-semi-space-size=8"), "max-semi-space-size");
   t.equal(v8FlagName("--no-concurrent-marking"), "concurrent-marking", "the negated form");
   t.equal(v8FlagName("--max_semi_space_size"), "max-semi-space-size", "underscores as dashes");
-  t.equal(v8FlagName("-stack-size=100"), "stack-size", "one dash");
 });
 
-t.test("node --v8-options is read for flag names", async (t) => {
+t.test("node --v8-options is read for flag names, after its synopsis", async (t) => {
   const listing = [
     "SSE3=1 SSSE3=1",
+    "The following syntax for options is accepted (both '-' and '--' are ok):",
+    "  --flag        (bool flags only)",
+    "  --no-flag     (bool flags only)",
+    "",
     "Options:",
     "  --max-semi-space-size (max size of a semi-space (in MBytes))",
     "        type: size_t  default: --max-semi-space-size=0",
     "  --concurrent-marking (use concurrent marking)",
   ].join("\n");
   t.same([...parseV8Options(listing)].sort(), ["concurrent-marking", "max-semi-space-size"]);
+  t.same([...parseV8Options("no options here")], [], "nothing without an Options: line");
 });
 
 t.test("known flags are kept in order, unknown ones set apart, `none` is none", async (t) => {
@@ -29,19 +33,32 @@ t.test("known flags are kept in order, unknown ones set apart, `none` is none", 
   t.same(sortV8Flags("  --max-semi-space-size=8 --no-such-flag   --no-concurrent-marking ", names), {
     usable: ["--max-semi-space-size=8", "--no-concurrent-marking"],
     unknown: ["--no-such-flag"],
+    checked: true,
   });
-  t.same(sortV8Flags("none", names), { usable: [], unknown: [] });
-  t.same(sortV8Flags("", names), { usable: [], unknown: [] });
+  t.same(sortV8Flags("none", names), { usable: [], unknown: [], checked: true });
+  t.same(sortV8Flags("", names), { usable: [], unknown: [], checked: true });
 });
 
-t.test("the default is a flag of this Node's V8 (read from node --v8-options)", async (t) => {
+t.test("when this Node's flags cannot be listed, none is passed on", async (t) => {
+  t.same(sortV8Flags("--max-semi-space-size=8", null), {
+    usable: [],
+    unknown: ["--max-semi-space-size=8"],
+    checked: false,
+  });
+});
+
+t.test("the default: a flag of V8 13 and later (Node 24), left out on older ones (Node 22)", async (t) => {
   const spec = SETTINGS.find((s) => s.key === "v8_flags");
   const fallback = spec?.default as string;
-  t.match(fallback, /^--/, "the default names a flag");
-  t.same(sortV8Flags(fallback), { usable: fallback.split(" "), unknown: [] });
+  t.match(fallback, /^--[a-z-]+$/, "the default names one flag");
+  const sorted = sortV8Flags(fallback);
+  t.ok(sorted.checked, "this Node's flags were listed");
+  const v8Major = Number(process.versions.v8.split(".")[0]);
+  if (v8Major >= 13) t.same(sorted.usable, [fallback], `V8 ${process.versions.v8} has it`);
+  else t.same(sorted.unknown, [fallback], `V8 ${process.versions.v8} lacks it`);
   t.same(
     sortV8Flags("--surely-not-a-v8-flag").unknown,
     ["--surely-not-a-v8-flag"],
-    "and an unknown one is not",
+    "an unknown flag is set apart",
   );
 });
