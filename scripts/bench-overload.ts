@@ -33,6 +33,13 @@ const { values } = parseArgs({
   },
 });
 const pinned = values["server-cpus"] !== "";
+for (const name of ["seconds", "slice", "rows", "storm"] as const) {
+  const n = Number(values[name]);
+  if (!Number.isFinite(n) || n < 0 || (n === 0 && name !== "storm")) {
+    console.error(`bench:overload: --${name} must be a positive number (got ${values[name]})`);
+    process.exit(2);
+  }
+}
 const report = await runOverload({
   shape: values.shape === "body" ? "body" : "scoring",
   seconds: Number(values.seconds),

@@ -4,11 +4,14 @@
  * Method (docs/performance.md#overload): forestd's whole process tree is pinned to one set of CPUs
  * and the open-loop generator (scripts/bench/open-loop.ts, its own process) to another, so the
  * generator cannot take the server's CPU and a slow server cannot slow the offered load. Under
- * that pinning: capacity (the best of 2, 4 and 8 closed-loop connections), unloaded latency (open loop at half of
- * capacity), then each overload factor (open loop at factor × capacity) followed at once by one
- * second at capacity (recovery), and a retry storm (closed-loop clients that resend as soon as
- * they are answered, 503 or not). Worker CPU (event loop vs the rest) and bytes read are sampled
- * around every run, so the cost of a rejected request can be set against an accepted one.
+ * that pinning: capacity (the best of 2, 4 and 8 closed-loop connections), unloaded latency (open
+ * loop at half of capacity), then each overload factor (open loop at factor × capacity) and a retry
+ * storm (closed-loop clients that resend as soon as they are answered, 503 or not), each offered in
+ * slices that alternate with closed-loop capacity slices (each slice is held against the capacity
+ * either side of it: this machine's speed drifts), the last followed at once by one second at
+ * capacity (recovery). The workers' CPU (event loop, scoring threads, the rest), the primary's,
+ * bytes read and the scoring thread's own counters are sampled around every run, so the cost of a
+ * rejected request can be set against an accepted one.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -263,6 +266,11 @@ const round = (x: number, digits = 0) => Math.round(x * 10 ** digits) / 10 ** di
 /** A generator run and the server's resources around it, as sums (so runs add up). */
 interface Sample {
   phases: PhaseResult[];
+  /**
+   * Seconds from the generator's start to its end, its own start-up and the drain of answers due
+   * included (~0.1–0.2 s a run): CPU shares and the thread's busy share, over this, read a few
+   * percent below the phases' own.
+   */
   wall: number;
   /** CPU seconds: workers' event loops, the rest of the workers (of which scoring threads), the primary. */
   loop: number;
@@ -318,7 +326,7 @@ interface PhaseTotals {
 }
 
 /** Latencies of requests due from `settle` seconds into their phase on. */
-function after(settle: number, ms: number[] = [], dueMs: number[] = []): number[] {
+function dueFrom(settle: number, ms: number[] = [], dueMs: number[] = []): number[] {
   return settle > 0 ? ms.filter((_, i) => dueMs[i] >= settle * 1000) : ms;
 }
 
@@ -335,15 +343,15 @@ function totals(phases: PhaseResult[], settle: number): PhaseTotals {
     statuses,
     errors: sum((p) => p.errors),
     withRetryAfter: sum((p) => p.withRetryAfter),
-    ok: summarize(phases.flatMap((p) => after(settle, p.okMs, p.okDueMs))),
-    rejected: summarize(phases.flatMap((p) => after(settle, p.rejectedMs, p.rejectedDueMs))),
+    ok: summarize(phases.flatMap((p) => dueFrom(settle, p.okMs, p.okDueMs))),
+    rejected: summarize(phases.flatMap((p) => dueFrom(settle, p.rejectedMs, p.rejectedDueMs))),
     withEdges: {
       ok: summarize(phases.flatMap((p) => p.okMs ?? [])),
       rejected: summarize(phases.flatMap((p) => p.rejectedMs ?? [])),
     },
     sendLagP99Ms: Math.max(...phases.map((p) => p.sendLagP99Ms)),
     servedInWindow: sum((p) => p.okTimeline.slice(from).reduce((a, b) => a + b, 0)),
-    windowSeconds: sum((p) => p.seconds - settle),
+    windowSeconds: sum((p) => p.seconds - from / 10),
   };
 }
 
@@ -418,7 +426,8 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
       wall,
       loop,
       other,
-      scoring: after.scoringSeconds - before.scoringSeconds,
+      // A scoring thread replaced during the run takes its CPU seconds with it.
+      scoring: Math.max(0, after.scoringSeconds - before.scoringSeconds),
       primary: Math.max(0, tree - loop - other),
       readBytes: after.readBytes - before.readBytes,
       peakRssMiB,
@@ -578,7 +587,7 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
           all,
           capacityThen,
           runs[runs.length - 1].phases[1],
-          served.map((x, i) => x / against[i]),
+          served.map((x, i) => x / Math.max(1, against[i])),
         ),
       );
       log(JSON.stringify(rows[rows.length - 1]));
