@@ -306,20 +306,25 @@ function answeredIn(phases: PhaseResult[]): number {
   return phases.reduce((n, p) => n + Object.values(p.statuses).reduce((a, b) => a + b, 0), 0);
 }
 
-/** One load's phases (its slices) added up; latencies over all of them. */
-interface PhaseTotals {
-  seconds: number;
-  scheduled: number;
-  sent: number;
-  statuses: Record<string, number>;
-  errors: number;
-  withRetryAfter: number;
-  /** Latencies of requests due from `settle` into a phase on (a load's steady state)... */
-  ok: LatencySummary;
-  rejected: LatencySummary;
-  /** ...and of all of them, the phases' edges included. */
+/**
+ * One load's phases (its slices) added up, as a phase's result reads; `ok` and `rejected` are the
+ * latencies of requests due from `settle` into a phase on (a load's steady state).
+ */
+interface PhaseTotals
+  extends Pick<
+    PhaseResult,
+    | "seconds"
+    | "scheduled"
+    | "sent"
+    | "statuses"
+    | "errors"
+    | "withRetryAfter"
+    | "ok"
+    | "rejected"
+    | "sendLagP99Ms"
+  > {
+  /** The latencies of every request, the phases' edges included. */
   withEdges: { ok: LatencySummary; rejected: LatencySummary };
-  sendLagP99Ms: number;
   /** 2xx answers that came back from `settle` seconds into each phase to its end, and those seconds. */
   servedInWindow: number;
   windowSeconds: number;
