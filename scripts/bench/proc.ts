@@ -59,9 +59,10 @@ function statTicks(path: string): number {
 
 /**
  * CPU seconds so far of a forestd tree's workers (the primary's children), split into their event
- * loops (each worker's main thread), their scoring threads (Node names a worker_threads thread
- * "WorkerThread") and everything else in them (GC helpers, libuv's pool), and bytes the workers
- * read (/proc/<pid>/io rchar: every read(2)/recv(2), sockets included).
+ * loops (each worker's main thread), their scoring threads (Node 24 names a worker_threads thread
+ * "WorkerThread"; Node 22 names every thread "node", so there scoringSeconds reads 0 and the
+ * scoring threads count as "other") and everything else in them (GC helpers, libuv's pool), and
+ * bytes the workers read (/proc/<pid>/io rchar: every read(2)/recv(2), sockets included).
  */
 export function workerUsage(primaryPid: number): {
   loopSeconds: number;
