@@ -56,6 +56,8 @@ interface Generation {
   readonly settings: Settings;
   readonly snapshot: ModelSnapshot;
   readonly origin: ModelOrigin;
+  /** What its workers are started with: this process's execArgv and the usable V8_FLAGS. */
+  readonly execArgv: readonly string[];
 }
 
 function workerEntry(): string {
@@ -97,8 +99,6 @@ export class Arbiter {
   /** Reloads asked for by the poller, each waiting for the reload to settle. */
   #reloadWaiters: (() => void)[] = [];
   #wake: (() => void) | null = null;
-  /** V8_FLAGS as workers are started with them, per value of the setting (a reload may change it). */
-  readonly #v8Flags = new Map<string, string[]>();
 
   constructor(settings: Settings, sources: SettingsSources) {
     this.#settings = settings;
@@ -210,7 +210,13 @@ export class Arbiter {
       this.metrics.rejectModel();
       throw error;
     }
-    const generation = { plan: planOf(id, settings), settings, snapshot, origin: fetched.origin };
+    const generation = {
+      plan: planOf(id, settings),
+      settings,
+      snapshot,
+      origin: fetched.origin,
+      execArgv: this.#workerExecArgv(settings),
+    };
     this.#generations.set(id, generation);
     return generation;
   }
@@ -338,31 +344,27 @@ export class Arbiter {
     this.#wakeUp();
   }
 
+  /** Worker command-line options for a generation's settings; logs the V8_FLAGS left out, once per generation. */
   #workerExecArgv(settings: Settings): string[] {
-    let usable = this.#v8Flags.get(settings.v8_flags);
-    if (usable === undefined) {
-      const sorted = sortV8Flags(settings.v8_flags);
-      usable = sorted.usable;
-      if (sorted.checked) this.#v8Flags.set(settings.v8_flags, usable);
-      if (!sorted.checked)
-        this.#log.warn(
-          { event: "v8_flags", unchecked: sorted.unknown },
-          "V8_FLAGS: cannot list this Node's V8 flags (node --v8-options failed); this worker starts without them",
-        );
-      else if (sorted.unknown.length > 0)
-        // The default's flag is missing from older V8s (Node 22): that is expected, not a fault.
-        this.#log[settings.v8_flags === V8_FLAGS_DEFAULT ? "info" : "warn"](
-          { event: "v8_flags", unknown: sorted.unknown },
-          `V8_FLAGS: this Node's V8 (${process.versions.v8}) does not know ${sorted.unknown.join(" ")}; workers start without`,
-        );
-    }
-    return [...process.execArgv, ...usable];
+    const sorted = sortV8Flags(settings.v8_flags);
+    if (!sorted.checked)
+      this.#log.warn(
+        { event: "v8_flags", unchecked: sorted.unknown },
+        "V8_FLAGS: cannot list this Node's V8 flags (node --v8-options failed); workers start without them",
+      );
+    else if (sorted.unknown.length > 0)
+      // The default's flag is missing from older V8s (Node 22): that is expected, not a fault.
+      this.#log[settings.v8_flags === V8_FLAGS_DEFAULT ? "info" : "warn"](
+        { event: "v8_flags", unknown: sorted.unknown },
+        `V8_FLAGS: this Node's V8 (${process.versions.v8}) does not know ${sorted.unknown.join(" ")}; workers start without`,
+      );
+    return [...process.execArgv, ...sorted.usable];
   }
 
   #spawn(id: number): void {
     const generation = this.#generations.get(id) as Generation;
     // Before each fork: the flags belong to the generation's settings.
-    cluster.setupPrimary({ execArgv: this.#workerExecArgv(generation.settings) });
+    cluster.setupPrimary({ execArgv: [...generation.execArgv] });
     const worker = cluster.fork({
       [WORKER_ENV.settings]: JSON.stringify(generation.settings),
       [WORKER_ENV.generation]: String(id),

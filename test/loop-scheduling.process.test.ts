@@ -21,32 +21,34 @@ function threadsNamed(pid: number, name: string): number[] {
     .map(Number);
 }
 
-/**
- * Nice value and scheduling policy of each thread of `pid` (fields 19 and 41 of
- * /proc/<pid>/task/<tid>/stat), by thread id.
- */
-function schedByThread(pid: number): Map<number, ThreadSched> {
-  const threads = new Map<number, ThreadSched>();
+/** Field `n` (1-based, as proc(5) numbers them) of each thread's /proc/<pid>/task/<tid>/stat, by thread id. */
+function threadStat(pid: number, ...n: number[]): Map<number, number[]> {
+  const threads = new Map<number, number[]>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
     // Fields after the command's closing parenthesis start at field 3.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    threads.set(Number(tid), { nice: Number(fields[19 - 3]), policy: Number(fields[41 - 3]) });
+    threads.set(
+      Number(tid),
+      n.map((field) => Number(fields[field - 3])),
+    );
   }
   return threads;
 }
 
-/** The thread of `pid` other than `except` that has used the most CPU (utime + stime) so far. */
+/** Nice value and scheduling policy of each thread of `pid` (stat fields 19 and 41), by thread id. */
+function schedByThread(pid: number): Map<number, ThreadSched> {
+  const threads = new Map<number, ThreadSched>();
+  for (const [tid, [nice, policy]] of threadStat(pid, 19, 41)) threads.set(tid, { nice, policy });
+  return threads;
+}
+
+/** The thread of `pid` other than `except` that has used the most CPU (utime + stime, fields 14 and 15) so far. */
 function busiestBesides(pid: number, except: number): number {
   let busiest = -1;
   let most = -1;
-  for (const tid of readdirSync(`/proc/${pid}/task`).map(Number)) {
-    if (tid === except) continue;
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(fields[14 - 3]) + Number(fields[15 - 3]);
-    if (ticks > most) [busiest, most] = [tid, ticks];
-  }
+  for (const [tid, [utime, stime]] of threadStat(pid, 14, 15))
+    if (tid !== except && utime + stime > most) [busiest, most] = [tid, utime + stime];
   return busiest;
 }
 
