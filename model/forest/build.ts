@@ -28,7 +28,7 @@ export function allocateTree(numNodes: number, options: TreeOptions = {}): Mutab
     feature: new Int32Array(numNodes),
     test: new Uint8Array(numNodes),
     threshold: new Float64Array(numNodes),
-    missing: new Uint8Array(numNodes),
+    flags: new Uint8Array(numNodes),
     sets: new Map(),
     leafWidth,
     leafValue: new Float64Array(numNodes * leafWidth),

@@ -87,7 +87,7 @@ function checkTree(tree: ForestTree, t: number, numFeature: number): number {
     ["feature", tree.feature, n],
     ["test", tree.test, n],
     ["threshold", tree.threshold, n],
-    ["missing", tree.missing, n],
+    ["flags", tree.flags, n],
     ["leafValue", tree.leafValue, n * width],
   ];
   if (tree.cover) arrays.push(["cover", tree.cover, n]);

@@ -38,8 +38,9 @@ export const Test = {
   MEMBER: 6,
   /**
    * The row's category is in the node's `categories` (LightGBM, scikit-learn HistGradientBoosting).
-   * A category is x truncated to an integer; NaN follows the node's missing rule; a negative or
-   * too large value, or one truncating to no category of the set, is "not in the set".
+   * A category is x truncated to an integer; NaN follows the node's missing rule; a negative value
+   * (see NodeFlag.CATEGORY_TRUNCATES), one at or past 2^24, or a category the set lacks is "not in
+   * the set".
    */
   IN_SET: 7,
   /** The row's category is NOT in the node's set (XGBoost sends its set right: not in set → left). */
@@ -48,14 +49,19 @@ export const Test = {
 export type TestCode = (typeof Test)[keyof typeof Test];
 export const TEST_NAMES = ["<", "<=", ">", ">=", "==", "!=", "in", "in-set", "not-in-set"] as const;
 
-/** Per node, bit flags: how a missing value (NaN) is routed. */
-export const Missing = {
+/** Per split node, bit flags: how a missing value (NaN) is routed, and how a value becomes a category. */
+export const NodeFlag = {
   /** NaN goes left (else right). As XGBoost's default_left, ONNX's missing_value_tracks_true. */
   DEFAULT_LEFT: 1,
   /** Zero counts as missing too: |x| <= 1e-35 goes the default way (LightGBM's missing type Zero). */
   ZERO_IS_MISSING: 2,
   /** NaN is not missing: it is compared as 0.0 (LightGBM's missing type None; its categorical NaN in v3). */
   NAN_AS_ZERO: 4,
+  /**
+   * Set tests: x is truncated toward zero before the negative check, so -1 < x < 0 is category 0
+   * (C's static_cast<int>, as LightGBM). Without it any x < 0 is not a category (XGBoost).
+   */
+  CATEGORY_TRUNCATES: 8,
 } as const;
 
 /** LightGBM's kZeroThreshold: values this close to 0 are "zero" for ZERO_IS_MISSING. */
@@ -72,8 +78,8 @@ export interface ForestTree {
   readonly test: Uint8Array;
   /** Per split: the threshold, exactly as the format holds it (a float32 value for float32 formats). */
   readonly threshold: Float64Array;
-  /** Per split: Missing flags. */
-  readonly missing: Uint8Array;
+  /** Per split: NodeFlag bits. */
+  readonly flags: Uint8Array;
   /** MEMBER / IN_SET / NOT_IN_SET nodes: their values (sorted, distinct); integers for the sets. */
   readonly sets: ReadonlyMap<number, Float64Array>;
   /** Values per leaf: 1, or several consecutive output groups starting at the tree's group. */
