@@ -5,6 +5,7 @@
  */
 import { type CompiledModel, compileForest } from "./compile/compile.js";
 import { kernelRows } from "./compile/input-plan.js";
+import { quantizeForest } from "./compile/quantize.js";
 import { PredictInputError, UnsupportedOutputError } from "./errors.js";
 import { ShapKernel } from "./explain/shap-kernel.js";
 import { buildShapForest, shapUnsupportedReason } from "./explain/tree-shap.js";
@@ -14,9 +15,21 @@ import type { Forest, InputColumn, Precision } from "./forest/forest.js";
 import type { Head, OptionalOutput, Task, Values } from "./heads/head.js";
 import { headFor } from "./heads/index.js";
 import { leafIndices } from "./kernels/leaf-index.js";
+import { relaxedSimdAvailable, SimdScorer } from "./kernels/simd-scorer.js";
 import { WasmScorer } from "./kernels/wasm-scorer.js";
 
 export type Rows = Float32Array | Float64Array;
+
+export interface ModelOptions {
+  /**
+   * Which kernel scores: "simd" (the binned layout, 16 rows per instruction; the default wherever
+   * the model allows it) or "walk" (the compiled layout's kernels, one row per step). For
+   * benchmarks and tests; a model the SIMD kernel cannot run is walked either way.
+   */
+  kernel?: "simd" | "walk";
+  /** The SIMD kernel's relaxed-SIMD build when the engine has it (default true). */
+  relaxedSimd?: boolean;
+}
 
 export interface PredictOptions {
   /** Raw margins (before the head's transform), as XGBoost's `output_margin=True`. */
@@ -45,6 +58,8 @@ export interface ModelInfo {
   maxDepth: number;
   numNodes: number;
   numLeaves: number;
+  /** Which kernel scores it, and why when it is not the SIMD kernel. */
+  kernel: string;
   /** The model's class labels, in class order; empty for models without classes. */
   classLabels: (string | number)[];
   /** The format's own facts (XGBoost: version, booster, base_score; ONNX: producer, opsets, graph outputs). */
@@ -79,17 +94,28 @@ export class Model {
 
   readonly #forest: Forest;
   readonly #compiled: CompiledModel;
-  readonly #scorer: WasmScorer;
+  /** Scores margins: the SIMD kernel on binned rows, or the compiled layout's walk. */
+  readonly #scorer: SimdScorer | WasmScorer;
+  readonly #kernel: string;
   readonly #inputs: readonly InputColumn[];
   readonly #featureIndex: ReadonlyMap<string, number>;
   /** Built on the first explanation: most servers never explain. */
   #shap: ShapKernel | null = null;
 
-  constructor(forest: Forest) {
+  constructor(forest: Forest, options: ModelOptions = {}) {
     checkForest(forest);
     this.#forest = forest;
     this.#compiled = compileForest(forest);
-    this.#scorer = new WasmScorer(this.#compiled.forest);
+    const quantized = options.kernel === "walk" ? null : quantizeForest(forest, this.#compiled);
+    if (quantized && "binned" in quantized) {
+      const relaxed = (options.relaxedSimd ?? true) && relaxedSimdAvailable();
+      this.#scorer = new SimdScorer(quantized.binned, forest.features.length, { relaxed });
+      const b = quantized.binned;
+      this.#kernel = `SIMD, ${b.width}-bit bins, top ${b.topLevels} levels 16 rows at a time${relaxed ? " (relaxed SIMD)" : ""}`;
+    } else {
+      this.#scorer = new WasmScorer(this.#compiled.forest);
+      this.#kernel = `walk (${quantized ? quantized.refused : "chosen"})`;
+    }
     this.head = headFor(forest);
     this.format = forest.provenance.format;
     this.#inputs =
@@ -256,8 +282,14 @@ export class Model {
     }
   }
 
-  /** Rows → the forest's features (preprocessing) → the kernel's rows (the input plan). */
+  /** Rows → the kernel's rows (the input plan) of the forest's features. */
   #kernelRows(values: Rows, rows: number): Float32Array {
+    const forest = this.#forest;
+    return kernelRows(this.#compiled.plan, this.#features(values, rows), forest.features.length, rows);
+  }
+
+  /** Rows → the forest's features (preprocessing, when the model has any). */
+  #features(values: Rows, rows: number): Rows {
     this.#checkInput(values, rows);
     const forest = this.#forest;
     let features: Rows = values;
@@ -272,11 +304,11 @@ export class Model {
       }
       features = out;
     }
-    return kernelRows(this.#compiled.plan, features, forest.features.length, rows);
+    return features;
   }
 
   private margins(values: Rows, rows: number): Values {
-    const kernel = this.#kernelRows(values, rows);
+    const scorer = this.#scorer;
     const groups = this.#forest.numGroups;
     const sums =
       this.#compiled.forest.precision === "f32"
@@ -286,7 +318,9 @@ export class Model {
     if (this.#forest.aggregate.reduce !== "sum") sums.fill(Number.NaN);
     else if (groups === 1) sums.fill(init[0]);
     else for (let r = 0; r < rows; r++) sums.set(init, r * groups);
-    this.#scorer.accumulate(kernel, rows, sums);
+    // The SIMD kernel bins the features itself; the walk reads the input plan's rows.
+    if (scorer instanceof SimdScorer) scorer.accumulate(this.#features(values, rows), rows, sums);
+    else scorer.accumulate(this.#kernelRows(values, rows), rows, sums);
     return this.head.finish(sums, rows);
   }
 
@@ -316,6 +350,7 @@ export class Model {
       maxDepth: compiled.maxDepth,
       numNodes: compiled.numNodes,
       numLeaves: compiled.numLeaves,
+      kernel: this.#kernel,
       classLabels: [...this.classLabels],
       details: structuredClone(forest.provenance.details) as Record<string, unknown>,
     };

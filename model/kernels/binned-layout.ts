@@ -1,0 +1,83 @@
+/**
+ * The binned layout: the compiled forest (layout.ts) with every comparison made on small integers.
+ * The compiler's quantizer (model/compile/quantize.ts) makes it; the SIMD kernel (simd-scorer.ts)
+ * walks it.
+ *
+ * A kernel column is a feature read one way (the input plan's column) with one missing-value side.
+ * A row's value in it is its **bin**: the number of the column's cut points it passes, where a cut
+ * is "x >= c" in the forest's input precision. Every split of the compiled layout is "x >= t goes
+ * right", and its column's cuts are exactly the thresholds its splits use, so "x >= t" is "bin > k"
+ * for the k-th cut t: one integer comparison, exact by construction. A missing value gets the bin
+ * that sends it to its side at every split reading the column: 0 (passes no cut: left) in a
+ * NaN-goes-left column, `cuts.length` (passes every cut: right) in a NaN-goes-right one. That is
+ * why a feature read with both missing sides is two columns.
+ *
+ * Bins are bytes when every column has at most 255 cuts and there are at most 256 columns (XGBoost
+ * hist/approx, LightGBM and HistGradientBoosting models have ≤ 255 thresholds a feature), 16-bit
+ * otherwise. In memory each is stored minus 128 (or 32 768) so the kernel compares them signed:
+ * WebAssembly's unsigned byte comparison costs V8 four x86 instructions, the signed one one.
+ *
+ * Trees: the top `topLevels` levels of every tree are a complete binary tree in breadth-first order
+ * (node j's children are 2j+1 and 2j+2; a leaf above the last top level is padded down with splits
+ * that send everything left, both children being the leaf), evaluated for 16 rows at once. Each
+ * of the 2^topLevels positions under them starts a "deep" walk: nodes with a column, a threshold
+ * and a left child (right = left + 1), leaves looping to themselves, `steps` steps for every row.
+ */
+import type { Precision } from "../forest/forest.js";
+
+/** How one feature (after the input plan's missing rules) becomes one or two kernel columns. */
+export interface BinColumn {
+  /** The feature read (an index into the features a row brings, after preprocessing). */
+  readonly source: number;
+  /**
+   * Cut points, ascending, in the input precision: a value passes cut c when x >= c. -Infinity may
+   * be one (every value passes it); NaN, last, is a cut no value passes (for splits that send only
+   * missing values right).
+   */
+  readonly cuts: Float64Array;
+  /** NaN is read as 0 (LightGBM's missing type None). */
+  readonly nanAsZero: boolean;
+  /** |x| <= 1e-35 is missing (LightGBM's missing type Zero). */
+  readonly zeroIsMissing: boolean;
+  /** The kernel column whose missing values go left (bin 0), or -1. */
+  readonly left: number;
+  /** The kernel column whose missing values go right (bin cuts.length), or -1. */
+  readonly right: number;
+}
+
+export interface BinnedForest {
+  /** Bits per bin: 8 or 16. */
+  readonly width: 8 | 16;
+  /** What feature values are rounded to before they are binned (the forest's input precision). */
+  readonly input: Precision;
+  /** What leaves are added in. */
+  readonly precision: Precision;
+  readonly numGroups: number;
+  /** Kernel columns per row. */
+  readonly numColumns: number;
+  readonly binColumns: readonly BinColumn[];
+  /** Levels every tree's top has (1 ≤ topLevels; trees shallower than it are padded). */
+  readonly topLevels: number;
+  /** Per tree × (2^topLevels - 1) top nodes: the column read. */
+  readonly topColumn: Int32Array;
+  /** Per top node: right when bin > this; NEVER_RIGHT for padding. */
+  readonly topThreshold: Int32Array;
+  /** Per tree: where its deep nodes start (numTrees + 1 entries); its first 2^topLevels are the walks' starts. */
+  readonly deepStart: Int32Array;
+  readonly deepColumn: Int32Array;
+  /** Right when bin > this; NEVER_RIGHT for leaves. */
+  readonly deepThreshold: Int32Array;
+  /** The left child, counted from the tree's first deep node; a leaf's is itself. */
+  readonly deepLeft: Int32Array;
+  /** A leaf's value times its tree's weight (the compiled layout's), in `precision`; 0 elsewhere. */
+  readonly deepLeaf: Float32Array | Float64Array;
+  /** Per tree: deep steps every row takes (its depth below the top, 0 when it has none). */
+  readonly steps: Int32Array;
+  /** Per tree: the output group it adds to. */
+  readonly group: Int32Array;
+}
+
+/** The threshold no bin exceeds, in the unbiased domain: 2^width - 1. */
+export function neverRight(width: 8 | 16): number {
+  return width === 8 ? 255 : 65535;
+}

@@ -1,0 +1,320 @@
+/**
+ * Runs the SIMD kernel (scripts/kernels/simd-kernel.ts, committed as simd-kernel-wasm.ts) over a
+ * binned forest (binned-layout.ts): lays the forest out in WebAssembly memory once, then per chunk
+ * of rows copies the rows in, bins them (bin-search.ts's tables), adds every tree's leaves to the
+ * margins and copies the margins out.
+ *
+ * Rows are scored in blocks of 16 (the lanes of one v128) and trees in tiles: every block of a
+ * chunk walks one tile of trees before the next tile starts, so a tile's nodes are read from L2
+ * (or L1) once per block instead of the whole model from L3. Leaves are still added in model
+ * order for every row: tiles and the trees in them go in order.
+ *
+ * The relaxed-SIMD build is used where the engine validates it (V8 has shipped relaxed SIMD since
+ * 11.4: Node 22 and 24 enable it by default), else the plain SIMD build.
+ */
+import { binSearchFor } from "./bin-search.js";
+import type { BinnedForest } from "./binned-layout.js";
+import { SIMD_KERNEL_RELAXED_WASM_BASE64, SIMD_KERNEL_WASM_BASE64 } from "./simd-kernel-wasm.js";
+
+type ScoreBlocks = (g0: number, g1: number, t0: number, t1: number, f64: number) => void;
+type ScoreRow = (gp: number, mp: number, t0: number, t1: number, f64: number) => void;
+type BinRows = (rows: number, rowBytes: number, count: number, descs: number, numDescs: number) => void;
+
+interface SimdExports {
+  setup(
+    trees: number,
+    bins: number,
+    blockBins: number,
+    margins: number,
+    blockMargins: number,
+    scratch: number,
+    topLevels: number,
+  ): void;
+  [name: string]: unknown;
+}
+
+/** Bin descriptor fields (bytes), as scripts/kernels/simd-kernel.ts reads them. */
+const DESC = {
+  source: 0,
+  flags: 4,
+  left: 8,
+  right: 12,
+  cuts: 16,
+  table: 20,
+  cutsAt: 24,
+  steps: 28,
+  last: 32,
+  lo: 40,
+  scale: 48,
+};
+const DESC_BYTES = 64;
+const TREE_BYTES = 32;
+const SCRATCH_BYTES = 256;
+const PAGE = 65536;
+/** Rows up to this many are walked one by one (scoreRow) instead of as a block of 16 lanes. */
+const ROW_BY_ROW_MAX = 3;
+/** Bins of one chunk (bytes): with a tile of trees, well inside L2. */
+const CHUNK_BIN_BYTES = 128 << 10;
+/** Rows copied in at once, at most. */
+const CHUNK_ROWS_MAX = 2048;
+/** A tile's nodes and leaves (bytes). */
+const TILE_BYTES = 48 << 10;
+
+const modules: { relaxed?: WebAssembly.Module | null; plain?: WebAssembly.Module } = {};
+
+/** The relaxed-SIMD build when this engine validates it, else null. */
+function relaxedModule(): WebAssembly.Module | null {
+  if (modules.relaxed === undefined) {
+    const bytes = Buffer.from(SIMD_KERNEL_RELAXED_WASM_BASE64, "base64");
+    modules.relaxed = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  }
+  return modules.relaxed;
+}
+
+function plainModule(): WebAssembly.Module {
+  modules.plain ??= new WebAssembly.Module(Buffer.from(SIMD_KERNEL_WASM_BASE64, "base64"));
+  return modules.plain;
+}
+
+/** Whether the relaxed-SIMD build runs here. */
+export function relaxedSimdAvailable(): boolean {
+  return relaxedModule() !== null;
+}
+
+export interface SimdScorerOptions {
+  /** Use the relaxed-SIMD build (default: when available); false forces the plain SIMD build. */
+  relaxed?: boolean;
+  /** For tests: a tile's bytes (small: a tree a tile). */
+  tileBytes?: number;
+}
+
+export class SimdScorer {
+  readonly #binned: BinnedForest;
+  readonly #numFeature: number;
+  readonly #groups: number;
+  readonly #f64: number;
+  readonly #chunkRows: number;
+  readonly #rowsAt: number;
+  readonly #binsAt: number;
+  readonly #blockBins: number;
+  readonly #marginsAt: number;
+  readonly #blockMargins: number;
+  readonly #descsAt: number;
+  readonly #tiles: number[];
+  readonly #scoreBlocks: ScoreBlocks;
+  readonly #scoreRow: ScoreRow;
+  readonly #binRows: BinRows;
+  readonly #rowsView: Float32Array | Float64Array;
+  readonly #marginsView: Float32Array | Float64Array;
+
+  constructor(binned: BinnedForest, numFeature: number, options: SimdScorerOptions = {}) {
+    this.#binned = binned;
+    this.#numFeature = numFeature;
+    const w = binned.width;
+    const numTrees = binned.steps.length;
+    const groups = binned.numGroups;
+    this.#groups = groups;
+    const valueBytes = binned.precision === "f32" ? 4 : 8;
+    this.#f64 = valueBytes === 8 ? 1 : 0;
+    const inputBytes = binned.input === "f32" ? 4 : 8;
+    const binBytes = w / 8;
+    const topBytes = w === 8 ? 4 : 8;
+    const deepBytes = w === 8 ? 4 : 8;
+    const topSize = (1 << binned.topLevels) - 1;
+    const numDeep = binned.deepStart[numTrees];
+    // One spare column takes the bins of absent missing sides.
+    this.#blockBins = (binned.numColumns + 1) * 16 * binBytes;
+    this.#blockMargins = groups * 16 * valueBytes;
+    const rowBytes = Math.max(1, numFeature) * inputBytes;
+    const byBins = Math.floor(CHUNK_BIN_BYTES / this.#blockBins) * 16;
+    const byRows = Math.floor((1 << 20) / rowBytes / 16) * 16;
+    this.#chunkRows = Math.max(16, Math.min(CHUNK_ROWS_MAX, byBins, byRows));
+    const blocks = this.#chunkRows / 16;
+
+    const searches = binned.binColumns.map((c) => binSearchFor(c.cuts, binned.input));
+    let at = 0;
+    const take = (bytes: number, align = 16) => {
+      at = Math.ceil(at / align) * align;
+      const start = at;
+      at += bytes;
+      return start;
+    };
+    const scratchAt = take(SCRATCH_BYTES);
+    const treesAt = take(numTrees * TREE_BYTES);
+    const topAt = take(numTrees * topSize * topBytes);
+    const deepAt = take(numDeep * deepBytes);
+    const leavesAt = take(numDeep * valueBytes, 8);
+    this.#descsAt = take(binned.binColumns.length * DESC_BYTES);
+    const tableAt = searches.map((s) => take(s.buckets * binBytes, 8));
+    const cutsAt = binned.binColumns.map((c, i) =>
+      take((c.cuts.length + (1 << searches[i].steps)) * inputBytes, 8),
+    );
+    this.#rowsAt = take(this.#chunkRows * rowBytes, 8);
+    this.#binsAt = take(blocks * this.#blockBins, 64);
+    this.#marginsAt = take(blocks * this.#blockMargins, 64);
+    const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(at / PAGE)) });
+    const relaxed = options.relaxed ?? true;
+    const module = (relaxed && relaxedModule()) || plainModule();
+    const kernel = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as SimdExports;
+    this.#scoreBlocks = kernel[`score${w}_${binned.topLevels}`] as ScoreBlocks;
+    this.#scoreRow = kernel[`scoreRow${w}`] as ScoreRow;
+    this.#binRows = kernel[`bin${binned.input === "f32" ? "F32" : "F64"}_${w}`] as BinRows;
+
+    const buffer = memory.buffer;
+    const i32 = new Int32Array(buffer);
+    const u8 = new Uint8Array(buffer);
+    const dv = new DataView(buffer);
+    const bias = w === 8 ? 128 : 32768;
+    const biased = (t: number) => t - bias;
+
+    // Trees and their nodes.
+    const leaves = valueBytes === 4 ? new Float32Array(buffer) : new Float64Array(buffer);
+    let tileBytes = 0;
+    this.#tiles = [0];
+    for (let t = 0; t < numTrees; t++) {
+      const first = binned.deepStart[t];
+      const count = binned.deepStart[t + 1] - first;
+      const top = topAt + t * topSize * topBytes;
+      const deep = deepAt + first * deepBytes;
+      const e = (treesAt + t * TREE_BYTES) >> 2;
+      i32[e] = top;
+      i32[e + 1] = deep;
+      i32[e + 2] = leavesAt + first * valueBytes;
+      i32[e + 3] = binned.steps[t];
+      i32[e + 4] = binned.group[t] * 16 * valueBytes;
+      for (let j = 0; j < topSize; j++) {
+        const k = top + j * topBytes;
+        const column = binned.topColumn[t * topSize + j] * 16 * binBytes;
+        const threshold = biased(binned.topThreshold[t * topSize + j]);
+        if (w === 8) {
+          dv.setUint16(k, column, true);
+          dv.setInt8(k + 2, threshold);
+        } else {
+          dv.setUint32(k, column, true);
+          dv.setInt16(k + 4, threshold, true);
+        }
+      }
+      for (let q = 0; q < count; q++) {
+        const k = deep + q * deepBytes;
+        const n = first + q;
+        const threshold = biased(binned.deepThreshold[n]);
+        if (w === 8) {
+          dv.setInt8(k, threshold);
+          u8[k + 1] = binned.deepColumn[n];
+          dv.setUint16(k + 2, binned.deepLeft[n], true);
+        } else {
+          dv.setInt16(k, threshold, true);
+          dv.setUint16(k + 2, binned.deepColumn[n], true);
+          dv.setUint32(k + 4, binned.deepLeft[n], true);
+        }
+        leaves[(leavesAt >> (valueBytes === 4 ? 2 : 3)) + n] = binned.deepLeaf[n];
+      }
+      const bytes = topSize * topBytes + count * (deepBytes + valueBytes);
+      if (tileBytes > 0 && tileBytes + bytes > (options.tileBytes ?? TILE_BYTES)) {
+        this.#tiles.push(t);
+        tileBytes = 0;
+      }
+      tileBytes += bytes;
+    }
+    this.#tiles.push(numTrees);
+
+    // Bin descriptors, tables and cuts.
+    const spare = binned.numColumns * 16 * binBytes;
+    binned.binColumns.forEach((column, i) => {
+      const search = searches[i];
+      const d = this.#descsAt + i * DESC_BYTES;
+      dv.setInt32(d + DESC.source, column.source * inputBytes, true);
+      dv.setInt32(d + DESC.flags, (column.nanAsZero ? 1 : 0) | (column.zeroIsMissing ? 2 : 0), true);
+      dv.setInt32(d + DESC.left, column.left >= 0 ? column.left * 16 * binBytes : spare, true);
+      dv.setInt32(d + DESC.right, column.right >= 0 ? column.right * 16 * binBytes : spare, true);
+      dv.setInt32(d + DESC.cuts, column.cuts.length, true);
+      dv.setInt32(d + DESC.table, tableAt[i], true);
+      dv.setInt32(d + DESC.cutsAt, cutsAt[i], true);
+      dv.setInt32(d + DESC.steps, search.steps, true);
+      dv.setInt32(d + DESC.last, search.buckets - 1, true);
+      if (inputBytes === 4) {
+        dv.setFloat32(d + DESC.lo, search.lo, true);
+        dv.setFloat32(d + DESC.scale, search.scale, true);
+      } else {
+        dv.setFloat64(d + DESC.lo, search.lo, true);
+        dv.setFloat64(d + DESC.scale, search.scale, true);
+      }
+      for (let b = 0; b < search.buckets; b++) {
+        if (binBytes === 1) u8[tableAt[i] + b] = search.start[b];
+        else dv.setUint16(tableAt[i] + 2 * b, search.start[b], true);
+      }
+      // Cuts, then NaN (passed by nothing) for the halvings that look past the last.
+      const padded = column.cuts.length + (1 << search.steps);
+      for (let c = 0; c < padded; c++) {
+        const v = c < column.cuts.length ? column.cuts[c] : Number.NaN;
+        if (inputBytes === 4) dv.setFloat32(cutsAt[i] + 4 * c, v, true);
+        else dv.setFloat64(cutsAt[i] + 8 * c, v, true);
+      }
+    });
+
+    kernel.setup(
+      treesAt,
+      this.#binsAt,
+      this.#blockBins,
+      this.#marginsAt,
+      this.#blockMargins,
+      scratchAt,
+      binned.topLevels,
+    );
+    this.#rowsView = inputBytes === 4 ? new Float32Array(buffer) : new Float64Array(buffer);
+    this.#marginsView = valueBytes === 4 ? new Float32Array(buffer) : new Float64Array(buffer);
+  }
+
+  /**
+   * Adds every tree's leaves to `margins` (rows × groups, pre-filled with the initial margins) for
+   * `rows` rows of `features` (row-major, numFeature values per row, NaN = missing).
+   */
+  accumulate(
+    features: Float32Array | Float64Array,
+    rows: number,
+    margins: Float32Array | Float64Array,
+  ): void {
+    const nf = this.#numFeature;
+    const groups = this.#groups;
+    const rowsView = this.#rowsView;
+    const marginsView = this.#marginsView;
+    const rowsIndex = this.#rowsAt / rowsView.BYTES_PER_ELEMENT;
+    const marginsIndex = this.#marginsAt / marginsView.BYTES_PER_ELEMENT;
+    const rowBytes = Math.max(1, nf) * rowsView.BYTES_PER_ELEMENT;
+    const lastTree = this.#tiles[this.#tiles.length - 1];
+    for (let start = 0; start < rows; start += this.#chunkRows) {
+      const m = Math.min(this.#chunkRows, rows - start);
+      const blocks = Math.ceil(m / 16);
+      rowsView.set(features.subarray(start * nf, (start + m) * nf), rowsIndex);
+      this.#binRows(this.#rowsAt, rowBytes, m, this.#descsAt, this.#binned.binColumns.length);
+      // Margins in blocks: per group, 16 lanes side by side (with one group, the rows' own order).
+      if (groups === 1) marginsView.set(margins.subarray(start, start + m), marginsIndex);
+      else
+        for (let r = 0; r < m; r++)
+          for (let g = 0; g < groups; g++)
+            marginsView[marginsIndex + ((r >> 4) * groups + g) * 16 + (r & 15)] =
+              margins[(start + r) * groups + g];
+      if (m <= ROW_BY_ROW_MAX) {
+        const binBytes = this.#binned.width / 8;
+        for (let r = 0; r < m; r++)
+          this.#scoreRow(
+            this.#binsAt + (r >> 4) * this.#blockBins + (r & 15) * binBytes,
+            this.#marginsAt + (r >> 4) * this.#blockMargins + (r & 15) * marginsView.BYTES_PER_ELEMENT,
+            0,
+            lastTree,
+            this.#f64,
+          );
+      } else {
+        const tiles = this.#tiles;
+        for (let i = 0; i + 1 < tiles.length; i++)
+          this.#scoreBlocks(0, blocks, tiles[i], tiles[i + 1], this.#f64);
+      }
+      if (groups === 1) margins.set(marginsView.subarray(marginsIndex, marginsIndex + m), start);
+      else
+        for (let r = 0; r < m; r++)
+          for (let g = 0; g < groups; g++)
+            margins[(start + r) * groups + g] =
+              marginsView[marginsIndex + ((r >> 4) * groups + g) * 16 + (r & 15)];
+    }
+  }
+}

@@ -1,0 +1,398 @@
+/**
+ * The SIMD kernel's WebAssembly text (model/kernels/simd-scorer.ts runs it; binned-layout.ts is
+ * the layout it walks). Written out by code rather than by hand because it is the same few steps
+ * unrolled: the top levels of a tree as one expression per level count, the deep walk once per
+ * lane, and each of these for 8- and 16-bit bins. `npm run build:kernel` assembles it (with wabt)
+ * into model/kernels/simd-kernel-wasm.ts; test/unit/kernel.test.ts holds the two together.
+ *
+ * Two builds: one with relaxed SIMD's `i8x16.relaxed_laneselect` (one x86 `vpblendvb`) where the
+ * top levels choose between two comparisons, one with `v128.bitselect` (three instructions) for
+ * engines without relaxed SIMD. The masks chosen by are all-ones or all-zeros per byte, for which
+ * both are defined to give the same bits.
+ *
+ * Memory (byte offsets set once by `setup`; the scorer lays them out):
+ *   trees   32 bytes a tree: [top i32][deep i32][leaves i32][steps i32][margin offset i32]
+ *           top: the tree's top nodes; deep: its deep nodes; leaves: its leaf values, one per deep
+ *           node (4 or 8 bytes); steps: deep steps; margin offset: its group's margins within a
+ *           block's (group × 16 lanes × value bytes).
+ *   top     8-bit bins: 4 bytes a node [column offset u16 = column × 16][threshold i8][0];
+ *           16-bit: 8 bytes [column offset u32 = column × 32][threshold i16][0 ×2].
+ *   deep    8-bit: 4 bytes a node [threshold i8][column u8][left u16]; 16-bit: 8 bytes
+ *           [threshold i16][column u16][left u32]. Left counts from the tree's first deep node.
+ *   bins    a block of 16 rows: each column's 16 bins together (16 or 32 bytes), columns in
+ *           order, then one spare column that bins of absent missing sides are written to.
+ *   margins a block of 16 rows: per output group 16 sums (float32 or float64).
+ *   scratch 256 bytes: the 16 walks' positions (i32), then their leaf values.
+ *
+ * A split sends a row right when its bin (stored biased, minus 128 or 32 768) is greater than the
+ * split's threshold (stored biased too): one signed comparison, `i8x16.gt_s` for 16 rows at once.
+ */
+import { TOP_LEVELS_MAX } from "../../model/compile/quantize.js";
+
+type Width = 8 | 16;
+type Precision = "f32" | "f64";
+
+const lanes = Array.from({ length: 16 }, (_, lane) => lane);
+
+/** Bytes of a top node, a deep node, and a bin. */
+const TOP_BYTES = { 8: 4, 16: 8 } as const;
+const DEEP_SHIFT = { 8: 2, 16: 3 } as const;
+const BIAS = { 8: 128, 16: 32768 } as const;
+
+/** One top node's comparison for the 16 rows of the block at $gp: a mask of bytes, -1 = right. */
+function topCompare(w: Width, j: number): string {
+  const at = j * TOP_BYTES[w];
+  if (w === 8)
+    return `(i8x16.gt_s
+        (v128.load (i32.add (local.get $gp) (i32.load16_u offset=${at} (local.get $tp))))
+        (v128.load8_splat offset=${at + 2} (local.get $tp)))`;
+  return `(i8x16.narrow_i16x8_s
+        (i16x8.gt_s
+          (v128.load (local.tee $a (i32.add (local.get $gp) (i32.load offset=${at} (local.get $tp)))))
+          (local.tee $th (v128.load16_splat offset=${at + 4} (local.get $tp))))
+        (i16x8.gt_s (v128.load offset=16 (local.get $a)) (local.get $th)))`;
+}
+
+/**
+ * The top `levels` levels for the block: level k's direction is its 2^k nodes' comparisons, each
+ * row's chosen by the directions above it (a tree of selects, highest level last), and the 16
+ * positions under the top accumulate in $idx (twice plus one where right).
+ */
+function topLevels(w: Width, levels: number, select: string): string {
+  const choose = (k: number, first: number, size: number, d: number): string => {
+    if (size === 1) return topCompare(w, (1 << k) - 1 + first);
+    const half = size >> 1;
+    return `(${select} ${choose(k, first + half, half, d + 1)} ${choose(k, first, half, d + 1)} (local.get $m${d}))`;
+  };
+  const out = ["(local.set $idx (v128.const i32x4 0 0 0 0))"];
+  for (let k = 0; k < levels; k++) {
+    out.push(`(local.set $m${k} ${choose(k, 0, 1 << k, 0)})`);
+    out.push(`(local.set $idx (i8x16.sub (i8x16.add (local.get $idx) (local.get $idx)) (local.get $m${k})))`);
+  }
+  return out.join("\n        ");
+}
+
+/** One deep step for one lane: its position (in scratch) moves to the left or right child. */
+function deepStep(w: Width, lane: number): string {
+  const load = w === 8 ? "i32.load8_s" : "i32.load16_s";
+  const column =
+    w === 8
+      ? `(i32.shl (i32.load8_u offset=1 (local.get $k)) (i32.const 4))`
+      : `(i32.shl (i32.load16_u offset=2 (local.get $k)) (i32.const 5))`;
+  const left = w === 8 ? `(i32.load16_u offset=2 (local.get $k))` : `(i32.load offset=4 (local.get $k))`;
+  const binAt = lane * (w / 8);
+  return `(local.set $k (i32.add (local.get $deep) (i32.shl (i32.load offset=${lane * 4} (global.get $scratch)) (i32.const ${DEEP_SHIFT[w]}))))
+              (i32.store offset=${lane * 4} (global.get $scratch)
+                (i32.add ${left}
+                  (i32.shr_u
+                    (i32.sub (${load} (local.get $k)) (${load} offset=${binAt} (i32.add (local.get $gp) ${column})))
+                    (i32.const 31))))`;
+}
+
+/** Each lane's leaf into scratch, then the 16 added to the block's margins for the tree's group. */
+function addLeaves(p: Precision): string {
+  const bytes = p === "f32" ? 4 : 8;
+  const gather = lanes.map(
+    (lane) =>
+      `(${p}.store offset=${64 + lane * bytes} (global.get $scratch)
+            (${p}.load (i32.add (local.get $leaves) (i32.shl (i32.load offset=${lane * 4} (global.get $scratch)) (i32.const ${bytes === 4 ? 2 : 3})))))`,
+  );
+  const vector = p === "f32" ? "f32x4" : "f64x2";
+  const adds = Array.from({ length: (16 * bytes) / 16 }, (_, i) => {
+    const at = i * 16;
+    return `(v128.store offset=${at} (local.get $mp)
+            (${vector}.add (v128.load offset=${at} (local.get $mp)) (v128.load offset=${64 + at} (global.get $scratch))))`;
+  });
+  return [...gather, ...adds].join("\n          ");
+}
+
+/** score{w}_{levels}: adds trees [t0, t1) to blocks [g0, g1), for forests whose top has `levels` levels. */
+function scoreBlocks(w: Width, levels: number, select: string): string {
+  const masks = Array.from({ length: levels }, (_, k) => `(local $m${k} v128)`).join(" ");
+  return `
+  (func (export "score${w}_${levels}")
+    (param $g0 i32) (param $g1 i32) (param $t0 i32) (param $t1 i32) (param $f64 i32)
+    (local $g i32) (local $gp i32) (local $mp i32) (local $t i32) (local $te i32) (local $tp i32)
+    (local $deep i32) (local $leaves i32) (local $s i32) (local $k i32) (local $a i32)
+    (local $idx v128) (local $wide v128) (local $th v128) ${masks}
+    (local.set $g (local.get $g0))
+    (block $blocksDone
+      (loop $eachBlock
+        (br_if $blocksDone (i32.ge_u (local.get $g) (local.get $g1)))
+        (local.set $gp (i32.add (global.get $bins) (i32.mul (local.get $g) (global.get $blockBins))))
+        (local.set $t (local.get $t0))
+        (block $treesDone
+          (loop $eachTree
+            (br_if $treesDone (i32.ge_u (local.get $t) (local.get $t1)))
+            (local.set $te (i32.add (global.get $trees) (i32.shl (local.get $t) (i32.const 5))))
+            (local.set $tp (i32.load (local.get $te)))
+        ${topLevels(w, levels, select)}
+            ;; the 16 positions under the top, as i32, are where the deep walks start
+            (local.set $wide (i16x8.extend_low_i8x16_u (local.get $idx)))
+            (v128.store (global.get $scratch) (i32x4.extend_low_i16x8_u (local.get $wide)))
+            (v128.store offset=16 (global.get $scratch) (i32x4.extend_high_i16x8_u (local.get $wide)))
+            (local.set $wide (i16x8.extend_high_i8x16_u (local.get $idx)))
+            (v128.store offset=32 (global.get $scratch) (i32x4.extend_low_i16x8_u (local.get $wide)))
+            (v128.store offset=48 (global.get $scratch) (i32x4.extend_high_i16x8_u (local.get $wide)))
+            (local.set $deep (i32.load offset=4 (local.get $te)))
+            (local.set $s (i32.load offset=12 (local.get $te)))
+            ;; every lane one step down per round, so the 16 walks' loads overlap
+            (block $walked
+              (loop $eachStep
+                (br_if $walked (i32.eqz (local.get $s)))
+              ${lanes.map((lane) => deepStep(w, lane)).join("\n              ")}
+                (local.set $s (i32.sub (local.get $s) (i32.const 1)))
+                (br $eachStep)))
+            (local.set $leaves (i32.load offset=8 (local.get $te)))
+            (local.set $mp (i32.add (i32.add (global.get $margins) (i32.mul (local.get $g) (global.get $blockMargins)))
+              (i32.load offset=16 (local.get $te))))
+            (if (local.get $f64)
+              (then
+          ${addLeaves("f64")})
+              (else
+          ${addLeaves("f32")}))
+            (local.set $t (i32.add (local.get $t) (i32.const 1)))
+            (br $eachTree)))
+        (local.set $g (i32.add (local.get $g) (i32.const 1)))
+        (br $eachBlock))))`;
+}
+
+/**
+ * scoreRow{w}: one row (lane 0 of the block at `gp`), trees [t0, t1), walked one node at a time
+ * (for a row or two the 16-lane top would do sixteen times the work).
+ */
+function scoreRow(w: Width): string {
+  const load = w === 8 ? "i32.load8_s" : "i32.load16_s";
+  const topColumn = w === 8 ? "i32.load16_u" : "i32.load";
+  const thresholdAt = w === 8 ? 2 : 4;
+  const column =
+    w === 8
+      ? `(i32.shl (i32.load8_u offset=1 (local.get $k)) (i32.const 4))`
+      : `(i32.shl (i32.load16_u offset=2 (local.get $k)) (i32.const 5))`;
+  const left = w === 8 ? `(i32.load16_u offset=2 (local.get $k))` : `(i32.load offset=4 (local.get $k))`;
+  return `
+  (func (export "scoreRow${w}") (param $gp i32) (param $mp i32) (param $t0 i32) (param $t1 i32) (param $f64 i32)
+    (local $t i32) (local $te i32) (local $tp i32) (local $j i32) (local $l i32) (local $k i32) (local $s i32)
+    (local $deep i32) (local $out i32)
+    (local.set $t (local.get $t0))
+    (block $treesDone
+      (loop $eachTree
+        (br_if $treesDone (i32.ge_u (local.get $t) (local.get $t1)))
+        (local.set $te (i32.add (global.get $trees) (i32.shl (local.get $t) (i32.const 5))))
+        (local.set $tp (i32.load (local.get $te)))
+        ;; the top: node j's children are 2j + 1 and 2j + 2
+        (local.set $j (i32.const 0))
+        (local.set $l (global.get $topLevels))
+        (loop $eachLevel
+          (local.set $k (i32.add (local.get $tp) (i32.mul (local.get $j) (i32.const ${TOP_BYTES[w]}))))
+          (local.set $j
+            (i32.add (i32.add (i32.add (local.get $j) (local.get $j)) (i32.const 1))
+              (i32.shr_u
+                (i32.sub (${load} offset=${thresholdAt} (local.get $k)) (${load} (i32.add (local.get $gp) (${topColumn} (local.get $k)))))
+                (i32.const 31))))
+          (local.set $l (i32.sub (local.get $l) (i32.const 1)))
+          (br_if $eachLevel (local.get $l)))
+        (local.set $j (i32.sub (local.get $j) (global.get $topSize)))
+        (local.set $deep (i32.load offset=4 (local.get $te)))
+        (local.set $s (i32.load offset=12 (local.get $te)))
+        (block $walked
+          (loop $eachStep
+            (br_if $walked (i32.eqz (local.get $s)))
+            (local.set $k (i32.add (local.get $deep) (i32.shl (local.get $j) (i32.const ${DEEP_SHIFT[w]}))))
+            (local.set $j
+              (i32.add ${left}
+                (i32.shr_u (i32.sub (${load} (local.get $k)) (${load} (i32.add (local.get $gp) ${column}))) (i32.const 31))))
+            (local.set $s (i32.sub (local.get $s) (i32.const 1)))
+            (br $eachStep)))
+        (local.set $out (i32.add (local.get $mp) (i32.load offset=16 (local.get $te))))
+        (if (local.get $f64)
+          (then
+            (f64.store (local.get $out)
+              (f64.add (f64.load (local.get $out))
+                (f64.load (i32.add (i32.load offset=8 (local.get $te)) (i32.shl (local.get $j) (i32.const 3)))))))
+          (else
+            (f32.store (local.get $out)
+              (f32.add (f32.load (local.get $out))
+                (f32.load (i32.add (i32.load offset=8 (local.get $te)) (i32.shl (local.get $j) (i32.const 2))))))))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $eachTree))))`;
+}
+
+/** Bin descriptors, 64 bytes each (written by the scorer). */
+const DESC = {
+  source: 0, // byte offset of the feature in a row
+  flags: 4, // 1: NaN is 0; 2: |x| <= 1e-35 is missing
+  left: 8, // byte offset of the NaN-goes-left column in a block (or the spare column's)
+  right: 12, // the NaN-goes-right column's
+  cuts: 16, // number of cuts: a missing value's bin in the right column
+  table: 20, // address of the bucket table (u8 entries for 8-bit bins, u16 for 16-bit)
+  cutsAt: 24, // address of the cuts (input precision), padded with NaN
+  steps: 28,
+  last: 32, // buckets - 1
+  lo: 40, // f64 slot (f32 at its start for float32 inputs)
+  scale: 48,
+} as const;
+export const BIN_DESCRIPTOR = DESC;
+export const BIN_DESCRIPTOR_BYTES = 64;
+/** Halvings written out; a column needing more takes the loop. */
+const UNROLLED_STEPS = 4;
+
+/** One value's bin into $bin (and $miss), from x at $rp + $src. */
+function binValue(p: Precision, w: Width, steps: number | "loop", flagged: boolean): string {
+  const cutBytes = p === "f32" ? 4 : 8;
+  const cutShift = p === "f32" ? 2 : 3;
+  const x = `(local.get $x${p})`;
+  const lines = [`(local.set $x${p} (${p}.load (i32.add (local.get $rp) (local.get $src))))`];
+  if (flagged) {
+    lines.push(
+      `(if (i32.and (local.get $nanAsZero) (${p}.ne ${x} ${x})) (then (local.set $x${p} (${p}.const 0))))`,
+      `(local.set $miss (i32.or (${p}.ne ${x} ${x})
+          (i32.and (local.get $zeroIsMissing)
+            (f64.le (f64.abs ${p === "f32" ? `(f64.promote_f32 ${x})` : x}) (f64.const 1e-35)))))`,
+    );
+  } else lines.push(`(local.set $miss (${p}.ne ${x} ${x}))`);
+  lines.push(
+    `(local.set $b (i32.trunc_sat_${p}_s (${p}.mul (${p}.sub ${x} (local.get $lo${p})) (local.get $scale${p}))))`,
+    `(local.set $b (select (i32.const 0) (local.get $b) (i32.lt_s (local.get $b) (i32.const 0))))`,
+    `(local.set $b (select (local.get $last) (local.get $b) (i32.gt_s (local.get $b) (local.get $last))))`,
+    w === 8
+      ? `(local.set $bin (i32.load8_u (i32.add (local.get $table) (local.get $b))))`
+      : `(local.set $bin (i32.load16_u (i32.add (local.get $table) (i32.shl (local.get $b) (i32.const 1)))))`,
+  );
+  const cutAt = (offset: string) =>
+    `(${p}.load ${offset}(i32.add (local.get $cutsAt) (i32.shl (local.get $bin) (i32.const ${cutShift}))))`;
+  if (steps === "loop") {
+    lines.push(
+      `(local.set $h (i32.shl (i32.const 1) (i32.sub (local.get $steps) (i32.const 1))))`,
+      `(loop $halve
+          (local.set $bin (i32.add (local.get $bin)
+            (i32.mul (local.get $h)
+              (${p}.ge ${x} (${p}.load (i32.add (local.get $cutsAt)
+                (i32.shl (i32.sub (i32.add (local.get $bin) (local.get $h)) (i32.const 1)) (i32.const ${cutShift}))))))))
+          (local.set $h (i32.shr_u (local.get $h) (i32.const 1)))
+          (br_if $halve (local.get $h)))`,
+    );
+  } else {
+    for (let s = steps - 1; s >= 0; s--) {
+      const h = 1 << s;
+      lines.push(
+        `(local.set $bin (i32.add (local.get $bin) (i32.shl (${p}.ge ${x} ${cutAt(`offset=${(h - 1) * cutBytes} `)}) (i32.const ${s}))))`,
+      );
+    }
+  }
+  return lines.join("\n            ");
+}
+
+/**
+ * bin{P}{w}: rows (row-major, `rowBytes` apart, float32 or float64) → blocks of bins, column by
+ * column (a column's cuts and table stay in cache while its 16 rows are binned).
+ */
+function binRows(p: Precision, w: Width): string {
+  const store = w === 8 ? "i32.store8" : "i32.store16";
+  const binBytes = w / 8;
+  const variants: { steps: number | "loop"; flagged: boolean }[] = [];
+  for (const flagged of [false, true]) {
+    for (let s = 0; s <= UNROLLED_STEPS; s++) variants.push({ steps: s, flagged });
+    variants.push({ steps: "loop", flagged });
+  }
+  const perVariant = UNROLLED_STEPS + 2;
+  const body = (v: { steps: number | "loop"; flagged: boolean }) => `
+          (local.set $lane (i32.const 0))
+          (local.set $rp (local.get $row0))
+          (loop $eachLane
+            ${binValue(p, w, v.steps, v.flagged)}
+            (local.set $out (i32.add (local.get $gp) (i32.mul (local.get $lane) (i32.const ${binBytes}))))
+            (${store} (i32.add (local.get $out) (local.get $leftAt))
+              (select (i32.const ${-BIAS[w]}) (i32.sub (local.get $bin) (i32.const ${BIAS[w]})) (local.get $miss)))
+            (${store} (i32.add (local.get $out) (local.get $rightAt))
+              (i32.sub (select (local.get $numCuts) (local.get $bin) (local.get $miss)) (i32.const ${BIAS[w]})))
+            (local.set $rp (i32.add (local.get $rp) (local.get $rowBytes)))
+            (local.set $lane (i32.add (local.get $lane) (i32.const 1)))
+            (br_if $eachLane (i32.lt_u (local.get $lane) (local.get $lanes))))`;
+  // Dispatch on (flagged, steps): blocks nested so variant v's code follows `end` of block v.
+  let dispatch = `(br_table ${variants.map((_, v) => `$v${v}`).join(" ")} $v${variants.length - 1}
+            (i32.add (select (i32.const ${perVariant}) (i32.const 0) (local.get $flags))
+              (select (i32.const ${UNROLLED_STEPS + 1}) (local.get $steps) (i32.gt_u (local.get $steps) (i32.const ${UNROLLED_STEPS})))))`;
+  for (let v = 0; v < variants.length; v++) {
+    dispatch = `(block $v${v}
+            ${dispatch})
+          ${body(variants[v])}
+          (br $binned)`;
+  }
+  return `
+  (func (export "bin${p === "f32" ? "F32" : "F64"}_${w}")
+    (param $rows i32) (param $rowBytes i32) (param $count i32) (param $descs i32) (param $numDescs i32)
+    (local $g i32) (local $gp i32) (local $row0 i32) (local $lanes i32) (local $d i32) (local $dp i32)
+    (local $src i32) (local $flags i32) (local $nanAsZero i32) (local $zeroIsMissing i32)
+    (local $leftAt i32) (local $rightAt i32) (local $numCuts i32) (local $table i32) (local $cutsAt i32)
+    (local $steps i32) (local $last i32) (local $lo${p} ${p}) (local $scale${p} ${p})
+    (local $lane i32) (local $rp i32) (local $x${p} ${p}) (local $miss i32) (local $b i32) (local $bin i32)
+    (local $h i32) (local $out i32)
+    (local.set $g (i32.const 0))
+    (block $blocksDone
+      (loop $eachBlock
+        (br_if $blocksDone (i32.ge_u (i32.shl (local.get $g) (i32.const 4)) (local.get $count)))
+        (local.set $gp (i32.add (global.get $bins) (i32.mul (local.get $g) (global.get $blockBins))))
+        (local.set $row0 (i32.add (local.get $rows) (i32.mul (i32.shl (local.get $g) (i32.const 4)) (local.get $rowBytes))))
+        (local.set $lanes (i32.sub (local.get $count) (i32.shl (local.get $g) (i32.const 4))))
+        (if (i32.gt_u (local.get $lanes) (i32.const 16)) (then (local.set $lanes (i32.const 16))))
+        (local.set $d (i32.const 0))
+        (block $columnsDone
+          (loop $eachColumn
+            (br_if $columnsDone (i32.ge_u (local.get $d) (local.get $numDescs)))
+            (local.set $dp (i32.add (local.get $descs) (i32.shl (local.get $d) (i32.const 6))))
+            (local.set $src (i32.load offset=${DESC.source} (local.get $dp)))
+            (local.set $flags (i32.load offset=${DESC.flags} (local.get $dp)))
+            (local.set $nanAsZero (i32.and (local.get $flags) (i32.const 1)))
+            (local.set $zeroIsMissing (i32.shr_u (i32.and (local.get $flags) (i32.const 2)) (i32.const 1)))
+            (local.set $leftAt (i32.load offset=${DESC.left} (local.get $dp)))
+            (local.set $rightAt (i32.load offset=${DESC.right} (local.get $dp)))
+            (local.set $numCuts (i32.load offset=${DESC.cuts} (local.get $dp)))
+            (local.set $table (i32.load offset=${DESC.table} (local.get $dp)))
+            (local.set $cutsAt (i32.load offset=${DESC.cutsAt} (local.get $dp)))
+            (local.set $steps (i32.load offset=${DESC.steps} (local.get $dp)))
+            (local.set $last (i32.load offset=${DESC.last} (local.get $dp)))
+            (local.set $lo${p} (${p}.load offset=${DESC.lo} (local.get $dp)))
+            (local.set $scale${p} (${p}.load offset=${DESC.scale} (local.get $dp)))
+            (block $binned
+          ${dispatch})
+            (local.set $d (i32.add (local.get $d) (i32.const 1)))
+            (br $eachColumn)))
+        (local.set $g (i32.add (local.get $g) (i32.const 1)))
+        (br $eachBlock))))`;
+}
+
+export function simdKernelText(relaxed: boolean): string {
+  const select = relaxed ? "i8x16.relaxed_laneselect" : "v128.bitselect";
+  const functions: string[] = [];
+  for (const w of [8, 16] as const) {
+    for (let levels = 1; levels <= TOP_LEVELS_MAX; levels++) functions.push(scoreBlocks(w, levels, select));
+    functions.push(scoreRow(w));
+    functions.push(binRows("f32", w), binRows("f64", w));
+  }
+  return `;; Generated by scripts/kernels/simd-kernel.ts (${relaxed ? "relaxed SIMD" : "SIMD"} build). See there.
+(module
+  (import "env" "memory" (memory 1))
+  (global $trees (mut i32) (i32.const 0))
+  (global $bins (mut i32) (i32.const 0))
+  (global $blockBins (mut i32) (i32.const 0))
+  (global $margins (mut i32) (i32.const 0))
+  (global $blockMargins (mut i32) (i32.const 0))
+  (global $scratch (mut i32) (i32.const 0))
+  (global $topLevels (mut i32) (i32.const 0))
+  (global $topSize (mut i32) (i32.const 0))
+
+  (func (export "setup")
+    (param $trees i32) (param $bins i32) (param $blockBins i32) (param $margins i32) (param $blockMargins i32)
+    (param $scratch i32) (param $topLevels i32)
+    (global.set $trees (local.get $trees))
+    (global.set $bins (local.get $bins))
+    (global.set $blockBins (local.get $blockBins))
+    (global.set $margins (local.get $margins))
+    (global.set $blockMargins (local.get $blockMargins))
+    (global.set $scratch (local.get $scratch))
+    (global.set $topLevels (local.get $topLevels))
+    (global.set $topSize (i32.sub (i32.shl (i32.const 1) (local.get $topLevels)) (i32.const 1))))
+${functions.join("\n")})
+`;
+}
