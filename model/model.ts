@@ -58,6 +58,8 @@ export interface ModelInfo {
   maxDepth: number;
   numNodes: number;
   numLeaves: number;
+  /** Tree levels a row walks: the depths of every tree (every slot of vector leaves), summed. */
+  treeLevels: number;
   /** Which kernel scores it, and why when it is not the SIMD kernel. */
   kernel: string;
   /** The model's class labels, in class order; empty for models without classes. */
@@ -350,6 +352,7 @@ export class Model {
       maxDepth: compiled.maxDepth,
       numNodes: compiled.numNodes,
       numLeaves: compiled.numLeaves,
+      treeLevels: compiled.depths.reduce((sum, depth) => sum + depth, 0),
       kernel: this.#kernel,
       classLabels: [...this.classLabels],
       details: structuredClone(forest.provenance.details) as Record<string, unknown>,
