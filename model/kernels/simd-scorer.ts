@@ -44,10 +44,13 @@ const DESC = {
   cutsAt: 24,
   steps: 28,
   last: 32,
+  variant: 36,
   lo: 40,
   scale: 48,
 };
 const DESC_BYTES = 64;
+/** Halvings the kernel's binning functions write out; more take its looping variant. */
+const UNROLLED_STEPS = 4;
 const TREE_BYTES = 32;
 const SCRATCH_BYTES = 256;
 const PAGE = 65536;
@@ -157,7 +160,7 @@ export class SimdScorer {
     const module = (relaxed && relaxedModule()) || plainModule();
     const kernel = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as SimdExports;
     this.#scoreBlocks = kernel[`score${w}_${binned.topLevels}`] as ScoreBlocks;
-    this.#scoreRow = kernel[`scoreRow${w}`] as ScoreRow;
+    this.#scoreRow = kernel[`scoreRow${w}_${binned.topLevels}`] as ScoreRow;
     this.#binRows = kernel[`bin${binned.input === "f32" ? "F32" : "F64"}_${w}`] as BinRows;
 
     const buffer = memory.buffer;
@@ -232,6 +235,13 @@ export class SimdScorer {
       dv.setInt32(d + DESC.cutsAt, cutsAt[i], true);
       dv.setInt32(d + DESC.steps, search.steps, true);
       dv.setInt32(d + DESC.last, search.buckets - 1, true);
+      // The binning function: plain or with missing rules, then by halvings (the kernel's order).
+      const flagged = column.nanAsZero || column.zeroIsMissing;
+      dv.setInt32(
+        d + DESC.variant,
+        (flagged ? UNROLLED_STEPS + 2 : 0) + Math.min(search.steps, UNROLLED_STEPS + 1),
+        true,
+      );
       if (inputBytes === 4) {
         dv.setFloat32(d + DESC.lo, search.lo, true);
         dv.setFloat32(d + DESC.scale, search.scale, true);

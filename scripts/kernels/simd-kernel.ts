@@ -32,8 +32,6 @@ import { TOP_LEVELS_MAX } from "../../model/compile/quantize.js";
 type Width = 8 | 16;
 type Precision = "f32" | "f64";
 
-const lanes = Array.from({ length: 16 }, (_, lane) => lane);
-
 /** Bytes of a top node, a deep node, and a bin. */
 const TOP_BYTES = { 8: 4, 16: 8 } as const;
 const DEEP_SHIFT = { 8: 2, 16: 3 } as const;
@@ -72,8 +70,8 @@ function topLevels(w: Width, levels: number, select: string): string {
   return out.join("\n        ");
 }
 
-/** One deep step for one lane: its position (in scratch) moves to the left or right child. */
-function deepStep(w: Width, lane: number): string {
+/** One deep step for lane `lane` (its position in $p{j}): to the left or right child. */
+function deepStep(w: Width, lane: number, j: number): string {
   const load = w === 8 ? "i32.load8_s" : "i32.load16_s";
   const column =
     w === 8
@@ -81,29 +79,51 @@ function deepStep(w: Width, lane: number): string {
       : `(i32.shl (i32.load16_u offset=2 (local.get $k)) (i32.const 5))`;
   const left = w === 8 ? `(i32.load16_u offset=2 (local.get $k))` : `(i32.load offset=4 (local.get $k))`;
   const binAt = lane * (w / 8);
-  return `(local.set $k (i32.add (local.get $deep) (i32.shl (i32.load offset=${lane * 4} (global.get $scratch)) (i32.const ${DEEP_SHIFT[w]}))))
-              (i32.store offset=${lane * 4} (global.get $scratch)
-                (i32.add ${left}
-                  (i32.shr_u
-                    (i32.sub (${load} (local.get $k)) (${load} offset=${binAt} (i32.add (local.get $gp) ${column})))
-                    (i32.const 31))))`;
+  return `(local.set $k (i32.add (local.get $deep) (i32.shl (local.get $p${j}) (i32.const ${DEEP_SHIFT[w]}))))
+                (local.set $p${j}
+                  (i32.add ${left}
+                    (i32.shr_u
+                      (i32.sub (${load} (local.get $k)) (${load} offset=${binAt} (i32.add (local.get $gp) ${column})))
+                      (i32.const 31))))`;
 }
 
-/** Each lane's leaf into scratch, then the 16 added to the block's margins for the tree's group. */
+/**
+ * The deep walks, four lanes at a time with their positions in registers (four independent walks
+ * whose loads overlap, and the next four's behind them), each lane's leaf then into scratch.
+ */
+function deepWalks(w: Width): string {
+  const passes = [0, 4, 8, 12];
+  const ways = [0, 1, 2, 3];
+  return passes
+    .map(
+      (
+        first,
+      ) => `${ways.map((j) => `(local.set $p${j} (i32.load offset=${(first + j) * 4} (global.get $scratch)))`).join("\n            ")}
+            (local.set $s (local.get $steps))
+            (block $walked${first}
+              (loop $eachStep${first}
+                (br_if $walked${first} (i32.eqz (local.get $s)))
+                ${ways.map((j) => deepStep(w, first + j, j)).join("\n                ")}
+                (local.set $s (i32.sub (local.get $s) (i32.const 1)))
+                (br $eachStep${first})))
+            (if (local.get $f64)
+              (then
+                ${ways.map((j) => `(f64.store offset=${64 + (first + j) * 8} (global.get $scratch) (f64.load (i32.add (local.get $leaves) (i32.shl (local.get $p${j}) (i32.const 3)))))`).join("\n                ")})
+              (else
+                ${ways.map((j) => `(f32.store offset=${64 + (first + j) * 4} (global.get $scratch) (f32.load (i32.add (local.get $leaves) (i32.shl (local.get $p${j}) (i32.const 2)))))`).join("\n                ")}))`,
+    )
+    .join("\n            ");
+}
+
+/** The 16 leaves (in scratch) added to the block's margins for the tree's group. */
 function addLeaves(p: Precision): string {
   const bytes = p === "f32" ? 4 : 8;
-  const gather = lanes.map(
-    (lane) =>
-      `(${p}.store offset=${64 + lane * bytes} (global.get $scratch)
-            (${p}.load (i32.add (local.get $leaves) (i32.shl (i32.load offset=${lane * 4} (global.get $scratch)) (i32.const ${bytes === 4 ? 2 : 3})))))`,
-  );
   const vector = p === "f32" ? "f32x4" : "f64x2";
-  const adds = Array.from({ length: (16 * bytes) / 16 }, (_, i) => {
+  return Array.from({ length: (16 * bytes) / 16 }, (_, i) => {
     const at = i * 16;
     return `(v128.store offset=${at} (local.get $mp)
             (${vector}.add (v128.load offset=${at} (local.get $mp)) (v128.load offset=${64 + at} (global.get $scratch))))`;
-  });
-  return [...gather, ...adds].join("\n          ");
+  }).join("\n          ");
 }
 
 /** score{w}_{levels}: adds trees [t0, t1) to blocks [g0, g1), for forests whose top has `levels` levels. */
@@ -113,7 +133,8 @@ function scoreBlocks(w: Width, levels: number, select: string): string {
   (func (export "score${w}_${levels}")
     (param $g0 i32) (param $g1 i32) (param $t0 i32) (param $t1 i32) (param $f64 i32)
     (local $g i32) (local $gp i32) (local $mp i32) (local $t i32) (local $te i32) (local $tp i32)
-    (local $deep i32) (local $leaves i32) (local $s i32) (local $k i32) (local $a i32)
+    (local $deep i32) (local $leaves i32) (local $steps i32) (local $s i32) (local $k i32) (local $a i32)
+    (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32)
     (local $idx v128) (local $wide v128) (local $th v128) ${masks}
     (local.set $g (local.get $g0))
     (block $blocksDone
@@ -135,15 +156,9 @@ function scoreBlocks(w: Width, levels: number, select: string): string {
             (v128.store offset=32 (global.get $scratch) (i32x4.extend_low_i16x8_u (local.get $wide)))
             (v128.store offset=48 (global.get $scratch) (i32x4.extend_high_i16x8_u (local.get $wide)))
             (local.set $deep (i32.load offset=4 (local.get $te)))
-            (local.set $s (i32.load offset=12 (local.get $te)))
-            ;; every lane one step down per round, so the 16 walks' loads overlap
-            (block $walked
-              (loop $eachStep
-                (br_if $walked (i32.eqz (local.get $s)))
-              ${lanes.map((lane) => deepStep(w, lane)).join("\n              ")}
-                (local.set $s (i32.sub (local.get $s) (i32.const 1)))
-                (br $eachStep)))
+            (local.set $steps (i32.load offset=12 (local.get $te)))
             (local.set $leaves (i32.load offset=8 (local.get $te)))
+            ${deepWalks(w)}
             (local.set $mp (i32.add (i32.add (global.get $margins) (i32.mul (local.get $g) (global.get $blockMargins)))
               (i32.load offset=16 (local.get $te))))
             (if (local.get $f64)
@@ -158,62 +173,98 @@ function scoreBlocks(w: Width, levels: number, select: string): string {
 }
 
 /**
- * scoreRow{w}: one row (lane 0 of the block at `gp`), trees [t0, t1), walked one node at a time
- * (for a row or two the 16-lane top would do sixteen times the work).
+ * scoreRow{w}_{levels}: one row (lane 0 of the block at `gp`), trees [t0, t1), walked one node at
+ * a time (for a row or two the 16-lane top would do sixteen times the work), four trees
+ * interleaved step by step so their loads overlap; a leftover tree or three go alone. The four
+ * walk their deepest tree's steps: a shallower one waits on its leaf, which loops to itself.
  */
-function scoreRow(w: Width): string {
+function scoreRow(w: Width, levels: number): string {
   const load = w === 8 ? "i32.load8_s" : "i32.load16_s";
   const topColumn = w === 8 ? "i32.load16_u" : "i32.load";
   const thresholdAt = w === 8 ? 2 : 4;
+  const ways = [0, 1, 2, 3];
+  /** Tree i's top node j → its child, in $j{i} (from the tree's top nodes at $tp{i}). */
+  const topStep = (
+    i: number,
+  ) => `(local.set $k (i32.add (local.get $tp${i}) (i32.mul (local.get $j${i}) (i32.const ${TOP_BYTES[w]}))))
+          (local.set $j${i}
+            (i32.add (i32.add (i32.add (local.get $j${i}) (local.get $j${i})) (i32.const 1))
+              (i32.shr_u
+                (i32.sub (${load} offset=${thresholdAt} (local.get $k)) (${load} (i32.add (local.get $gp) (${topColumn} (local.get $k)))))
+                (i32.const 31))))`;
   const column =
     w === 8
       ? `(i32.shl (i32.load8_u offset=1 (local.get $k)) (i32.const 4))`
       : `(i32.shl (i32.load16_u offset=2 (local.get $k)) (i32.const 5))`;
   const left = w === 8 ? `(i32.load16_u offset=2 (local.get $k))` : `(i32.load offset=4 (local.get $k))`;
-  return `
-  (func (export "scoreRow${w}") (param $gp i32) (param $mp i32) (param $t0 i32) (param $t1 i32) (param $f64 i32)
-    (local $t i32) (local $te i32) (local $tp i32) (local $j i32) (local $l i32) (local $k i32) (local $s i32)
-    (local $deep i32) (local $out i32)
-    (local.set $t (local.get $t0))
-    (block $treesDone
-      (loop $eachTree
-        (br_if $treesDone (i32.ge_u (local.get $t) (local.get $t1)))
-        (local.set $te (i32.add (global.get $trees) (i32.shl (local.get $t) (i32.const 5))))
-        (local.set $tp (i32.load (local.get $te)))
-        ;; the top: node j's children are 2j + 1 and 2j + 2
-        (local.set $j (i32.const 0))
-        (local.set $l (global.get $topLevels))
-        (loop $eachLevel
-          (local.set $k (i32.add (local.get $tp) (i32.mul (local.get $j) (i32.const ${TOP_BYTES[w]}))))
-          (local.set $j
-            (i32.add (i32.add (i32.add (local.get $j) (local.get $j)) (i32.const 1))
-              (i32.shr_u
-                (i32.sub (${load} offset=${thresholdAt} (local.get $k)) (${load} (i32.add (local.get $gp) (${topColumn} (local.get $k)))))
-                (i32.const 31))))
-          (local.set $l (i32.sub (local.get $l) (i32.const 1)))
-          (br_if $eachLevel (local.get $l)))
-        (local.set $j (i32.sub (local.get $j) (global.get $topSize)))
-        (local.set $deep (i32.load offset=4 (local.get $te)))
-        (local.set $s (i32.load offset=12 (local.get $te)))
+  /** Tree i's deep position $j{i} → its child. */
+  const deepStep = (
+    i: number,
+  ) => `(local.set $k (i32.add (local.get $deep${i}) (i32.shl (local.get $j${i}) (i32.const ${DEEP_SHIFT[w]}))))
+            (local.set $j${i}
+              (i32.add ${left}
+                (i32.shr_u (i32.sub (${load} (local.get $k)) (${load} (i32.add (local.get $gp) ${column}))) (i32.const 31))))`;
+  /** Tree i's leaf added to its group's margin (trees in order: the caller goes 0, 1, 2, 3). */
+  const addLeaf = (i: number, p: Precision) => {
+    const shift = p === "f32" ? 2 : 3;
+    return `(local.set $out (i32.add (local.get $mp) (i32.load offset=16 (local.get $te${i}))))
+            (${p}.store (local.get $out)
+              (${p}.add (${p}.load (local.get $out))
+                (${p}.load (i32.add (i32.load offset=8 (local.get $te${i})) (i32.shl (local.get $j${i}) (i32.const ${shift}))))))`;
+  };
+  /** Trees $t .. $t + n - 1, interleaved. */
+  const walk = (n: number) => {
+    const ts = ways.slice(0, n);
+    return `${ts
+      .map(
+        (
+          i,
+        ) => `(local.set $te${i} (i32.add (global.get $trees) (i32.shl (i32.add (local.get $t) (i32.const ${i})) (i32.const 5))))
+        (local.set $tp${i} (i32.load (local.get $te${i})))
+        (local.set $deep${i} (i32.load offset=4 (local.get $te${i})))
+        (local.set $j${i} (i32.const 0))`,
+      )
+      .join("\n        ")}
+        (local.set $s (i32.load offset=12 (local.get $te0)))
+        ${ts
+          .slice(1)
+          .map(
+            (i) =>
+              `(if (i32.gt_u (i32.load offset=12 (local.get $te${i})) (local.get $s)) (then (local.set $s (i32.load offset=12 (local.get $te${i})))))`,
+          )
+          .join("\n        ")}
+        ;; the top, unrolled: node j's children are 2j + 1 and 2j + 2
+        ${Array.from({ length: levels }, () => ts.map(topStep).join("\n          ")).join("\n          ")}
+        ${ts.map((i) => `(local.set $j${i} (i32.sub (local.get $j${i}) (i32.const ${(1 << levels) - 1})))`).join("\n        ")}
         (block $walked
           (loop $eachStep
             (br_if $walked (i32.eqz (local.get $s)))
-            (local.set $k (i32.add (local.get $deep) (i32.shl (local.get $j) (i32.const ${DEEP_SHIFT[w]}))))
-            (local.set $j
-              (i32.add ${left}
-                (i32.shr_u (i32.sub (${load} (local.get $k)) (${load} (i32.add (local.get $gp) ${column}))) (i32.const 31))))
+            ${ts.map(deepStep).join("\n            ")}
             (local.set $s (i32.sub (local.get $s) (i32.const 1)))
             (br $eachStep)))
-        (local.set $out (i32.add (local.get $mp) (i32.load offset=16 (local.get $te))))
         (if (local.get $f64)
           (then
-            (f64.store (local.get $out)
-              (f64.add (f64.load (local.get $out))
-                (f64.load (i32.add (i32.load offset=8 (local.get $te)) (i32.shl (local.get $j) (i32.const 3)))))))
+            ${ts.map((i) => addLeaf(i, "f64")).join("\n            ")})
           (else
-            (f32.store (local.get $out)
-              (f32.add (f32.load (local.get $out))
-                (f32.load (i32.add (i32.load offset=8 (local.get $te)) (i32.shl (local.get $j) (i32.const 2))))))))
+            ${ts.map((i) => addLeaf(i, "f32")).join("\n            ")}))`;
+  };
+  const locals = ways
+    .map((i) => `(local $te${i} i32) (local $tp${i} i32) (local $deep${i} i32) (local $j${i} i32)`)
+    .join(" ");
+  return `
+  (func (export "scoreRow${w}_${levels}") (param $gp i32) (param $mp i32) (param $t0 i32) (param $t1 i32) (param $f64 i32)
+    (local $t i32) (local $k i32) (local $s i32) (local $out i32) ${locals}
+    (local.set $t (local.get $t0))
+    (block $foursDone
+      (loop $eachFour
+        (br_if $foursDone (i32.gt_u (i32.add (local.get $t) (i32.const 4)) (local.get $t1)))
+        ${walk(4)}
+        (local.set $t (i32.add (local.get $t) (i32.const 4)))
+        (br $eachFour)))
+    (block $treesDone
+      (loop $eachTree
+        (br_if $treesDone (i32.ge_u (local.get $t) (local.get $t1)))
+        ${walk(1)}
         (local.set $t (i32.add (local.get $t) (i32.const 1)))
         (br $eachTree))))`;
 }
@@ -229,6 +280,7 @@ const DESC = {
   cutsAt: 24, // address of the cuts (input precision), padded with NaN
   steps: 28,
   last: 32, // buckets - 1
+  variant: 36, // which binning function: BIN_VARIANTS's index
   lo: 40, // f64 slot (f32 at its start for float32 inputs)
   scale: 48,
 } as const;
@@ -237,12 +289,16 @@ export const BIN_DESCRIPTOR_BYTES = 64;
 /** Halvings written out; a column needing more takes the loop. */
 const UNROLLED_STEPS = 4;
 
-/** One value's bin into $bin (and $miss), from x at $rp + $src. */
+/**
+ * One value's bin into $bin, from x at $rp. A NaN's bin comes out 0 with no test: (NaN - lo) ×
+ * scale truncates to bucket 0, whose start is 0, and NaN passes no cut. With missing rules
+ * (flagged), $miss says whether the value is missing.
+ */
 function binValue(p: Precision, w: Width, steps: number | "loop", flagged: boolean): string {
   const cutBytes = p === "f32" ? 4 : 8;
   const cutShift = p === "f32" ? 2 : 3;
   const x = `(local.get $x${p})`;
-  const lines = [`(local.set $x${p} (${p}.load (i32.add (local.get $rp) (local.get $src))))`];
+  const lines = [`(local.set $x${p} (${p}.load (local.get $rp)))`];
   if (flagged) {
     lines.push(
       `(if (i32.and (local.get $nanAsZero) (${p}.ne ${x} ${x})) (then (local.set $x${p} (${p}.const 0))))`,
@@ -250,7 +306,7 @@ function binValue(p: Precision, w: Width, steps: number | "loop", flagged: boole
           (i32.and (local.get $zeroIsMissing)
             (f64.le (f64.abs ${p === "f32" ? `(f64.promote_f32 ${x})` : x}) (f64.const 1e-35)))))`,
     );
-  } else lines.push(`(local.set $miss (${p}.ne ${x} ${x}))`);
+  }
   lines.push(
     `(local.set $b (i32.trunc_sat_${p}_s (${p}.mul (${p}.sub ${x} (local.get $lo${p})) (local.get $scale${p}))))`,
     `(local.set $b (select (i32.const 0) (local.get $b) (i32.lt_s (local.get $b) (i32.const 0))))`,
@@ -280,95 +336,126 @@ function binValue(p: Precision, w: Width, steps: number | "loop", flagged: boole
       );
     }
   }
-  return lines.join("\n            ");
+  return lines.join("\n        ");
+}
+
+/** Rows binned a column at a time: 4 blocks (a few KB of rows, in L1), then the next 64. */
+const BIN_ROWS = 64;
+
+/** The binning variants: halvings written out (0..UNROLLED_STEPS) or looped, each plain or with missing rules. */
+function binVariants(): { steps: number | "loop"; flagged: boolean; name: string }[] {
+  const out: { steps: number | "loop"; flagged: boolean; name: string }[] = [];
+  for (const flagged of [false, true]) {
+    for (let s = 0; s <= UNROLLED_STEPS; s++)
+      out.push({ steps: s, flagged, name: `${flagged ? "m" : "p"}${s}` });
+    out.push({ steps: "loop", flagged, name: `${flagged ? "m" : "p"}n` });
+  }
+  return out;
 }
 
 /**
- * bin{P}{w}: rows (row-major, `rowBytes` apart, float32 or float64) → blocks of bins, column by
- * column (a column's cuts and table stay in cache while its 16 rows are binned).
+ * $bin{P}{w}_{variant}: one column's bins for `count` rows from `rp` (`rowBytes` apart), written at
+ * `out` (the first block's column) and on, block by block. One function a variant, each with few
+ * locals, so V8 keeps them in registers.
  */
-function binRows(p: Precision, w: Width): string {
+function binColumn(
+  p: Precision,
+  w: Width,
+  v: { steps: number | "loop"; flagged: boolean; name: string },
+): string {
   const store = w === 8 ? "i32.store8" : "i32.store16";
   const binBytes = w / 8;
-  const variants: { steps: number | "loop"; flagged: boolean }[] = [];
-  for (const flagged of [false, true]) {
-    for (let s = 0; s <= UNROLLED_STEPS; s++) variants.push({ steps: s, flagged });
-    variants.push({ steps: "loop", flagged });
-  }
-  const perVariant = UNROLLED_STEPS + 2;
-  const body = (v: { steps: number | "loop"; flagged: boolean }) => `
-          (local.set $lane (i32.const 0))
-          (local.set $rp (local.get $row0))
-          (loop $eachLane
-            ${binValue(p, w, v.steps, v.flagged)}
-            (local.set $out (i32.add (local.get $gp) (i32.mul (local.get $lane) (i32.const ${binBytes}))))
-            (${store} (i32.add (local.get $out) (local.get $leftAt))
-              (select (i32.const ${-BIAS[w]}) (i32.sub (local.get $bin) (i32.const ${BIAS[w]})) (local.get $miss)))
-            (${store} (i32.add (local.get $out) (local.get $rightAt))
-              (i32.sub (select (local.get $numCuts) (local.get $bin) (local.get $miss)) (i32.const ${BIAS[w]})))
-            (local.set $rp (i32.add (local.get $rp) (local.get $rowBytes)))
-            (local.set $lane (i32.add (local.get $lane) (i32.const 1)))
-            (br_if $eachLane (i32.lt_u (local.get $lane) (local.get $lanes))))`;
-  // Dispatch on (flagged, steps): blocks nested so variant v's code follows `end` of block v.
-  let dispatch = `(br_table ${variants.map((_, v) => `$v${v}`).join(" ")} $v${variants.length - 1}
-            (i32.add (select (i32.const ${perVariant}) (i32.const 0) (local.get $flags))
-              (select (i32.const ${UNROLLED_STEPS + 1}) (local.get $steps) (i32.gt_u (local.get $steps) (i32.const ${UNROLLED_STEPS})))))`;
-  for (let v = 0; v < variants.length; v++) {
-    dispatch = `(block $v${v}
-            ${dispatch})
-          ${body(variants[v])}
-          (br $binned)`;
-  }
+  const bias = BIAS[w];
+  // Missing values: bin 0 on the left (a NaN's bin already is), every cut passed on the right.
+  const left = v.flagged
+    ? `(select (i32.const ${-bias}) (i32.sub (local.get $bin) (i32.const ${bias})) (local.get $miss))`
+    : `(i32.sub (local.get $bin) (i32.const ${bias}))`;
+  const missing = v.flagged ? `(local.get $miss)` : `(${p}.ne (local.get $x${p}) (local.get $x${p}))`;
+  return `
+  (func $bin${p}_${w}_${v.name} (type $binColumn)
+    (param $rp i32) (param $rowBytes i32) (param $count i32) (param $out i32) (param $dp i32)
+    (local $nanAsZero i32) (local $zeroIsMissing i32) (local $leftAt i32) (local $rightAt i32)
+    (local $numCuts i32) (local $table i32) (local $cutsAt i32) (local $steps i32) (local $last i32)
+    (local $lo${p} ${p}) (local $scale${p} ${p}) (local $r i32) (local $lanes i32) (local $at i32) (local $end i32)
+    (local $blockBins i32) (local $x${p} ${p}) (local $miss i32) (local $b i32) (local $bin i32) (local $h i32)
+    (local.set $nanAsZero (i32.and (i32.load offset=${DESC.flags} (local.get $dp)) (i32.const 1)))
+    (local.set $zeroIsMissing (i32.shr_u (i32.and (i32.load offset=${DESC.flags} (local.get $dp)) (i32.const 2)) (i32.const 1)))
+    (local.set $leftAt (i32.load offset=${DESC.left} (local.get $dp)))
+    (local.set $rightAt (i32.load offset=${DESC.right} (local.get $dp)))
+    (local.set $numCuts (i32.load offset=${DESC.cuts} (local.get $dp)))
+    (local.set $table (i32.load offset=${DESC.table} (local.get $dp)))
+    (local.set $cutsAt (i32.load offset=${DESC.cutsAt} (local.get $dp)))
+    (local.set $steps (i32.load offset=${DESC.steps} (local.get $dp)))
+    (local.set $last (i32.load offset=${DESC.last} (local.get $dp)))
+    (local.set $lo${p} (${p}.load offset=${DESC.lo} (local.get $dp)))
+    (local.set $scale${p} (${p}.load offset=${DESC.scale} (local.get $dp)))
+    (local.set $blockBins (global.get $blockBins))
+    (local.set $rp (i32.add (local.get $rp) (i32.load offset=${DESC.source} (local.get $dp))))
+    (local.set $r (i32.const 0))
+    (loop $eachBlock
+      (local.set $lanes (i32.sub (local.get $count) (local.get $r)))
+      (if (i32.gt_u (local.get $lanes) (i32.const 16)) (then (local.set $lanes (i32.const 16))))
+      (local.set $at (local.get $out))
+      (local.set $end (i32.add (local.get $out) (i32.mul (local.get $lanes) (i32.const ${binBytes}))))
+      (loop $eachLane
+        ${binValue(p, w, v.steps, v.flagged)}
+        (${store} (i32.add (local.get $at) (local.get $leftAt)) ${left})
+        (${store} (i32.add (local.get $at) (local.get $rightAt))
+          (i32.sub (select (local.get $numCuts) (local.get $bin) ${missing}) (i32.const ${bias})))
+        (local.set $rp (i32.add (local.get $rp) (local.get $rowBytes)))
+        (local.set $at (i32.add (local.get $at) (i32.const ${binBytes})))
+        (br_if $eachLane (i32.lt_u (local.get $at) (local.get $end))))
+      (local.set $out (i32.add (local.get $out) (local.get $blockBins)))
+      (local.set $r (i32.add (local.get $r) (i32.const 16)))
+      (br_if $eachBlock (i32.lt_u (local.get $r) (local.get $count)))))`;
+}
+
+/**
+ * bin{P}{w}: `count` rows (row-major, `rowBytes` apart, float32 or float64) → blocks of bins, 64
+ * rows at a time, column by column, each column by its variant's function (a descriptor's field).
+ */
+function binRows(p: Precision, w: Width, tableBase: number): string {
   return `
   (func (export "bin${p === "f32" ? "F32" : "F64"}_${w}")
     (param $rows i32) (param $rowBytes i32) (param $count i32) (param $descs i32) (param $numDescs i32)
-    (local $g i32) (local $gp i32) (local $row0 i32) (local $lanes i32) (local $d i32) (local $dp i32)
-    (local $src i32) (local $flags i32) (local $nanAsZero i32) (local $zeroIsMissing i32)
-    (local $leftAt i32) (local $rightAt i32) (local $numCuts i32) (local $table i32) (local $cutsAt i32)
-    (local $steps i32) (local $last i32) (local $lo${p} ${p}) (local $scale${p} ${p})
-    (local $lane i32) (local $rp i32) (local $x${p} ${p}) (local $miss i32) (local $b i32) (local $bin i32)
-    (local $h i32) (local $out i32)
-    (local.set $g (i32.const 0))
-    (block $blocksDone
-      (loop $eachBlock
-        (br_if $blocksDone (i32.ge_u (i32.shl (local.get $g) (i32.const 4)) (local.get $count)))
-        (local.set $gp (i32.add (global.get $bins) (i32.mul (local.get $g) (global.get $blockBins))))
-        (local.set $row0 (i32.add (local.get $rows) (i32.mul (i32.shl (local.get $g) (i32.const 4)) (local.get $rowBytes))))
-        (local.set $lanes (i32.sub (local.get $count) (i32.shl (local.get $g) (i32.const 4))))
-        (if (i32.gt_u (local.get $lanes) (i32.const 16)) (then (local.set $lanes (i32.const 16))))
+    (local $first i32) (local $n i32) (local $d i32) (local $dp i32) (local $rp i32) (local $out i32)
+    (local.set $first (i32.const 0))
+    (block $rowsDone
+      (loop $eachRun
+        (br_if $rowsDone (i32.ge_u (local.get $first) (local.get $count)))
+        (local.set $n (i32.sub (local.get $count) (local.get $first)))
+        (if (i32.gt_u (local.get $n) (i32.const ${BIN_ROWS})) (then (local.set $n (i32.const ${BIN_ROWS}))))
+        (local.set $rp (i32.add (local.get $rows) (i32.mul (local.get $first) (local.get $rowBytes))))
+        (local.set $out (i32.add (global.get $bins) (i32.mul (i32.shr_u (local.get $first) (i32.const 4)) (global.get $blockBins))))
         (local.set $d (i32.const 0))
         (block $columnsDone
           (loop $eachColumn
             (br_if $columnsDone (i32.ge_u (local.get $d) (local.get $numDescs)))
             (local.set $dp (i32.add (local.get $descs) (i32.shl (local.get $d) (i32.const 6))))
-            (local.set $src (i32.load offset=${DESC.source} (local.get $dp)))
-            (local.set $flags (i32.load offset=${DESC.flags} (local.get $dp)))
-            (local.set $nanAsZero (i32.and (local.get $flags) (i32.const 1)))
-            (local.set $zeroIsMissing (i32.shr_u (i32.and (local.get $flags) (i32.const 2)) (i32.const 1)))
-            (local.set $leftAt (i32.load offset=${DESC.left} (local.get $dp)))
-            (local.set $rightAt (i32.load offset=${DESC.right} (local.get $dp)))
-            (local.set $numCuts (i32.load offset=${DESC.cuts} (local.get $dp)))
-            (local.set $table (i32.load offset=${DESC.table} (local.get $dp)))
-            (local.set $cutsAt (i32.load offset=${DESC.cutsAt} (local.get $dp)))
-            (local.set $steps (i32.load offset=${DESC.steps} (local.get $dp)))
-            (local.set $last (i32.load offset=${DESC.last} (local.get $dp)))
-            (local.set $lo${p} (${p}.load offset=${DESC.lo} (local.get $dp)))
-            (local.set $scale${p} (${p}.load offset=${DESC.scale} (local.get $dp)))
-            (block $binned
-          ${dispatch})
+            (call_indirect (type $binColumn)
+              (local.get $rp) (local.get $rowBytes) (local.get $n) (local.get $out) (local.get $dp)
+              (i32.add (i32.const ${tableBase}) (i32.load offset=${DESC.variant} (local.get $dp))))
             (local.set $d (i32.add (local.get $d) (i32.const 1)))
             (br $eachColumn)))
-        (local.set $g (i32.add (local.get $g) (i32.const 1)))
-        (br $eachBlock))))`;
+        (local.set $first (i32.add (local.get $first) (local.get $n)))
+        (br $eachRun))))`;
 }
 
 export function simdKernelText(relaxed: boolean): string {
   const select = relaxed ? "i8x16.relaxed_laneselect" : "v128.bitselect";
   const functions: string[] = [];
+  const variants = binVariants();
+  const table: string[] = [];
   for (const w of [8, 16] as const) {
-    for (let levels = 1; levels <= TOP_LEVELS_MAX; levels++) functions.push(scoreBlocks(w, levels, select));
-    functions.push(scoreRow(w));
-    functions.push(binRows("f32", w), binRows("f64", w));
+    for (let levels = 1; levels <= TOP_LEVELS_MAX; levels++)
+      functions.push(scoreBlocks(w, levels, select), scoreRow(w, levels));
+    for (const p of ["f32", "f64"] as const) {
+      functions.push(binRows(p, w, table.length));
+      for (const v of variants) {
+        functions.push(binColumn(p, w, v));
+        table.push(`$bin${p}_${w}_${v.name}`);
+      }
+    }
   }
   return `;; Generated by scripts/kernels/simd-kernel.ts (${relaxed ? "relaxed SIMD" : "SIMD"} build). See there.
 (module
@@ -381,6 +468,9 @@ export function simdKernelText(relaxed: boolean): string {
   (global $scratch (mut i32) (i32.const 0))
   (global $topLevels (mut i32) (i32.const 0))
   (global $topSize (mut i32) (i32.const 0))
+  (type $binColumn (func (param i32 i32 i32 i32 i32)))
+  (table ${table.length} funcref)
+  (elem (i32.const 0) ${table.join(" ")})
 
   (func (export "setup")
     (param $trees i32) (param $bins i32) (param $blockBins i32) (param $margins i32) (param $blockMargins i32)
