@@ -21,6 +21,12 @@ import { nextUp32 } from "./compile.js";
 
 /** Most levels evaluated 16 rows at a time (below, rows walk one step at a time). */
 export const TOP_LEVELS_MAX = 5;
+/**
+ * Trees at most this deep are stored complete (every position of every level, 2^depth leaves),
+ * so a step is "twice the position, plus one if right" with no child to load; deeper ones keep
+ * their own nodes with left children.
+ */
+const COMPLETE_DEPTH_MAX = 10;
 /** 8-bit bins: at most 255 cuts a column; node columns are one byte, left children 16 bits. */
 const MAX_CUTS_8 = 255;
 const MAX_COLUMNS_8 = 256;
@@ -30,10 +36,11 @@ const MAX_COLUMNS_16 = 1 << 16;
 
 export type Quantized = { readonly binned: BinnedForest } | { readonly refused: string };
 
-/** For tests: make a forest that fits 8-bit bins use 16-bit ones, or fewer top levels. */
+/** For tests: 16-bit bins for a forest that fits 8-bit ones, fewer top levels, fewer complete trees. */
 export interface QuantizeOptions {
   width?: 16;
   topLevels?: number;
+  completeDepthMax?: number;
 }
 
 const f64 = new Float64Array(1);
@@ -156,37 +163,54 @@ export function quantizeForest(
   if (maxCuts > MAX_CUTS_16) return { refused: `a feature is compared with ${maxCuts} distinct cut points` };
   if (numColumns > MAX_COLUMNS_16) return { refused: `the model reads ${numColumns} columns` };
 
-  // Top levels: per tree, the node at each position of a complete tree (padding under early leaves).
+  // Per tree, the node at each position of a complete tree (node j's children 2j + 1 and 2j + 2;
+  // under a leaf above the last level, the leaf again): the top levels always, and the whole tree
+  // when it is shallow enough to store complete.
   const topColumn = new Int32Array(numTrees * topSize);
   const topNode = new Int32Array(numTrees * topSize);
   const topThreshold = new Int32Array(numTrees * topSize);
-  const deepOrder: Int32Array[] = [];
+  const complete = new Uint8Array(numTrees);
+  const depth = new Int32Array(numTrees);
   const steps = new Int32Array(numTrees);
+  const deepNodes: Int32Array[] = [];
+  const leafNodes: Int32Array[] = [];
   const deepStart = new Int32Array(numTrees + 1);
-  const position = new Int32Array(topSize + slots);
+  const leafStart = new Int32Array(numTrees + 1);
   for (let t = 0; t < numTrees; t++) {
+    const d = Math.max(layout.depths[t], topLevels);
+    const full = d <= (options.completeDepthMax ?? COMPLETE_DEPTH_MAX);
+    const levels = full ? d : topLevels;
+    const position = new Int32Array((1 << (levels + 1)) - 1);
     position[0] = layout.roots[t];
-    for (let j = 0; j < topSize; j++) {
+    for (let j = 0; j < (1 << levels) - 1; j++) {
       const n = position[j];
-      topNode[t * topSize + j] = n;
-      if (isLeaf(n)) {
-        position[2 * j + 1] = n;
-        position[2 * j + 2] = n;
-      } else {
-        position[2 * j + 1] = layout.left[n];
-        position[2 * j + 2] = layout.left[n] + 1;
+      const leaf = isLeaf(n);
+      position[2 * j + 1] = leaf ? n : layout.left[n];
+      position[2 * j + 2] = leaf ? n : layout.left[n] + 1;
+    }
+    topNode.set(position.subarray(0, topSize), t * topSize);
+    if (full) {
+      // Levels below the top, then the leaves' level, every position filled.
+      complete[t] = 1;
+      depth[t] = d;
+      steps[t] = d - topLevels;
+      deepNodes.push(position.slice(topSize, (1 << d) - 1));
+      leafNodes.push(position.slice((1 << d) - 1));
+    } else {
+      // The slots' nodes first, then their descendants breadth first (siblings together).
+      const order: number[] = Array.from(position.subarray(topSize));
+      for (let q = 0; q < order.length; q++) {
+        const n = order[q];
+        if (!isLeaf(n)) order.push(layout.left[n], layout.left[n] + 1);
       }
+      if (order.length > MAX_DEEP_8) width = 16;
+      depth[t] = layout.depths[t];
+      steps[t] = Math.max(0, layout.depths[t] - topLevels);
+      deepNodes.push(Int32Array.from(order));
+      leafNodes.push(Int32Array.from(order));
     }
-    // Deep nodes: the slots' nodes first, then their descendants breadth first (siblings together).
-    const order: number[] = Array.from(position.subarray(topSize, topSize + slots));
-    for (let q = 0; q < order.length; q++) {
-      const n = order[q];
-      if (!isLeaf(n)) order.push(layout.left[n], layout.left[n] + 1);
-    }
-    deepOrder.push(Int32Array.from(order));
-    deepStart[t + 1] = deepStart[t] + order.length;
-    if (order.length > MAX_DEEP_8) width = 16;
-    steps[t] = Math.max(0, layout.depths[t] - topLevels);
+    deepStart[t + 1] = deepStart[t] + deepNodes[t].length;
+    leafStart[t + 1] = leafStart[t] + leafNodes[t].length;
   }
   const never = neverRight(width);
   for (let i = 0; i < topNode.length; i++) {
@@ -198,30 +222,36 @@ export function quantizeForest(
     }
   }
 
-  const numDeep = deepStart[numTrees];
-  const deepColumn = new Int32Array(numDeep);
-  const deepThreshold = new Int32Array(numDeep);
-  const deepLeft = new Int32Array(numDeep);
-  const deepLeaf = layout.precision === "f32" ? new Float32Array(numDeep) : new Float64Array(numDeep);
+  const deepColumn = new Int32Array(deepStart[numTrees]);
+  const deepThreshold = new Int32Array(deepStart[numTrees]);
+  const deepLeft = new Int32Array(deepStart[numTrees]);
+  const leafValue =
+    layout.precision === "f32"
+      ? new Float32Array(leafStart[numTrees])
+      : new Float64Array(leafStart[numTrees]);
   for (let t = 0; t < numTrees; t++) {
-    const order = deepOrder[t];
+    const nodes = deepNodes[t];
     const base = deepStart[t];
-    // A node's left child is where its children were queued: count as the walk above did.
+    // A pointer tree's node's left child is where its children were queued: count as above.
     let next = slots;
-    for (let q = 0; q < order.length; q++) {
-      const n = order[q];
+    for (let q = 0; q < nodes.length; q++) {
+      const n = nodes[q];
       const at = base + q;
       if (isLeaf(n)) {
         deepThreshold[at] = never;
         deepLeft[at] = q;
-        deepLeaf[at] = layout.leaf[n];
       } else {
         deepColumn[at] = columnOf(n);
         deepThreshold[at] = thresholdOf(n);
-        deepLeft[at] = next;
-        next += 2;
+        if (!complete[t]) {
+          deepLeft[at] = next;
+          next += 2;
+        }
       }
     }
+    leafNodes[t].forEach((n, q) => {
+      if (isLeaf(n)) leafValue[leafStart[t] + q] = layout.leaf[n];
+    });
   }
 
   return {
@@ -235,12 +265,15 @@ export function quantizeForest(
       topLevels,
       topColumn,
       topThreshold,
+      complete,
+      depth,
+      steps,
       deepStart,
       deepColumn,
       deepThreshold,
       deepLeft,
-      deepLeaf,
-      steps,
+      leafStart,
+      leafValue,
       group: Int32Array.from(layout.groups),
     },
   };

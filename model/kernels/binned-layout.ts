@@ -19,9 +19,14 @@
  *
  * Trees: the top `topLevels` levels of every tree are a complete binary tree in breadth-first order
  * (node j's children are 2j+1 and 2j+2; a leaf above the last top level is padded down with splits
- * that send everything left, both children being the leaf), evaluated for 16 rows at once. Each
- * of the 2^topLevels positions under them starts a "deep" walk: nodes with a column, a threshold
- * and a left child (right = left + 1), leaves looping to themselves, `steps` steps for every row.
+ * that send everything left, both children being the leaf), evaluated for 16 rows at once. Below
+ * them each row walks `steps` steps, one node at a time:
+ * - a **complete** tree (at most 10 levels) goes on the same way: its deep nodes are every position
+ *   of the levels below the top (padded as above), a step goes from position j to 2j + 1 or
+ *   2j + 2, and its 2^depth leaves are the last level's positions;
+ * - a deeper tree keeps its own nodes: the 2^topLevels positions under the top first, then their
+ *   descendants breadth first, each split with its left child (right = left + 1), each leaf
+ *   looping to itself; its leaves' values sit beside its nodes, one per node.
  */
 import type { Precision } from "../forest/forest.js";
 
@@ -62,17 +67,26 @@ export interface BinnedForest {
   readonly topColumn: Int32Array;
   /** Per top node: right when bin > this; NEVER_RIGHT for padding. */
   readonly topThreshold: Int32Array;
-  /** Per tree: where its deep nodes start (numTrees + 1 entries); its first 2^topLevels are the walks' starts. */
+  /** Per tree: 1 when it is stored complete. */
+  readonly complete: Uint8Array;
+  /** Per tree: its depth (a complete tree's padded to at least topLevels). */
+  readonly depth: Int32Array;
+  /** Per tree: deep steps every row takes (depth - topLevels, 0 when it has none below the top). */
+  readonly steps: Int32Array;
+  /** Per tree: where its deep nodes start (numTrees + 1 entries). */
   readonly deepStart: Int32Array;
   readonly deepColumn: Int32Array;
-  /** Right when bin > this; NEVER_RIGHT for leaves. */
+  /** Right when bin > this; NEVER_RIGHT for padding and leaves. */
   readonly deepThreshold: Int32Array;
-  /** The left child, counted from the tree's first deep node; a leaf's is itself. */
+  /** A deeper tree's nodes: the left child, counted from the tree's first deep node; a leaf's is itself. */
   readonly deepLeft: Int32Array;
-  /** A leaf's value times its tree's weight (the compiled layout's), in `precision`; 0 elsewhere. */
-  readonly deepLeaf: Float32Array | Float64Array;
-  /** Per tree: deep steps every row takes (its depth below the top, 0 when it has none). */
-  readonly steps: Int32Array;
+  /** Per tree: where its leaf values start (numTrees + 1 entries). */
+  readonly leafStart: Int32Array;
+  /**
+   * Leaf values times their tree's weight (the compiled layout's), in `precision`: a complete
+   * tree's last level's positions, or one per deep node of a deeper tree (0 where not a leaf).
+   */
+  readonly leafValue: Float32Array | Float64Array;
   /** Per tree: the output group it adds to. */
   readonly group: Int32Array;
 }

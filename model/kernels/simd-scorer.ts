@@ -125,6 +125,7 @@ export class SimdScorer {
     const deepBytes = w === 8 ? 4 : 8;
     const topSize = (1 << binned.topLevels) - 1;
     const numDeep = binned.deepStart[numTrees];
+    const numLeaves = binned.leafStart[numTrees];
     // One spare column takes the bins of absent missing sides.
     this.#blockBins = (binned.numColumns + 1) * 16 * binBytes;
     this.#blockMargins = groups * 16 * valueBytes;
@@ -146,7 +147,7 @@ export class SimdScorer {
     const treesAt = take(numTrees * TREE_BYTES);
     const topAt = take(numTrees * topSize * topBytes);
     const deepAt = take(numDeep * deepBytes);
-    const leavesAt = take(numDeep * valueBytes, 8);
+    const leavesAt = take(numLeaves * valueBytes, 8);
     this.#descsAt = take(binned.binColumns.length * DESC_BYTES);
     const tableAt = searches.map((s) => take(s.buckets * binBytes, 8));
     const cutsAt = binned.binColumns.map((c, i) =>
@@ -160,7 +161,7 @@ export class SimdScorer {
     const module = (relaxed && relaxedModule()) || plainModule();
     const kernel = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as SimdExports;
     this.#scoreBlocks = kernel[`score${w}_${binned.topLevels}`] as ScoreBlocks;
-    this.#scoreRow = kernel[`scoreRow${w}_${binned.topLevels}`] as ScoreRow;
+    this.#scoreRow = kernel[`scoreRow${w}`] as ScoreRow;
     this.#binRows = kernel[`bin${binned.input === "f32" ? "F32" : "F64"}_${w}`] as BinRows;
 
     const buffer = memory.buffer;
@@ -172,19 +173,26 @@ export class SimdScorer {
 
     // Trees and their nodes.
     const leaves = valueBytes === 4 ? new Float32Array(buffer) : new Float64Array(buffer);
+    leaves.set(binned.leafValue, leavesAt / valueBytes);
+    const slots = 1 << binned.topLevels;
     let tileBytes = 0;
     this.#tiles = [0];
     for (let t = 0; t < numTrees; t++) {
       const first = binned.deepStart[t];
       const count = binned.deepStart[t + 1] - first;
+      const complete = binned.complete[t] === 1;
       const top = topAt + t * topSize * topBytes;
       const deep = deepAt + first * deepBytes;
+      const leaf = leavesAt + binned.leafStart[t] * valueBytes;
       const e = (treesAt + t * TREE_BYTES) >> 2;
       i32[e] = top;
-      i32[e + 1] = deep;
-      i32[e + 2] = leavesAt + first * valueBytes;
+      // A complete tree's positions count from the root (1-based, breadth first): its first deep
+      // node is position 2^topLevels, its first leaf 2^depth.
+      i32[e + 1] = complete ? deep - slots * deepBytes : deep;
+      i32[e + 2] = complete ? leaf - (1 << binned.depth[t]) * valueBytes : leaf;
       i32[e + 3] = binned.steps[t];
       i32[e + 4] = binned.group[t] * 16 * valueBytes;
+      i32[e + 5] = complete ? 1 : 0;
       for (let j = 0; j < topSize; j++) {
         const k = top + j * topBytes;
         const column = binned.topColumn[t * topSize + j] * 16 * binBytes;
@@ -201,18 +209,26 @@ export class SimdScorer {
         const k = deep + q * deepBytes;
         const n = first + q;
         const threshold = biased(binned.deepThreshold[n]);
+        const column = binned.deepColumn[n];
+        // Complete: [threshold][0][column offset]; deeper trees: [threshold][column][left].
         if (w === 8) {
           dv.setInt8(k, threshold);
-          u8[k + 1] = binned.deepColumn[n];
-          dv.setUint16(k + 2, binned.deepLeft[n], true);
+          if (complete) dv.setUint16(k + 2, column * 16, true);
+          else {
+            u8[k + 1] = column;
+            dv.setUint16(k + 2, binned.deepLeft[n], true);
+          }
         } else {
           dv.setInt16(k, threshold, true);
-          dv.setUint16(k + 2, binned.deepColumn[n], true);
-          dv.setUint32(k + 4, binned.deepLeft[n], true);
+          if (complete) dv.setUint32(k + 4, column * 32, true);
+          else {
+            dv.setUint16(k + 2, column, true);
+            dv.setUint32(k + 4, binned.deepLeft[n], true);
+          }
         }
-        leaves[(leavesAt >> (valueBytes === 4 ? 2 : 3)) + n] = binned.deepLeaf[n];
       }
-      const bytes = topSize * topBytes + count * (deepBytes + valueBytes);
+      const bytes =
+        topSize * topBytes + count * deepBytes + (binned.leafStart[t + 1] - binned.leafStart[t]) * valueBytes;
       if (tileBytes > 0 && tileBytes + bytes > (options.tileBytes ?? TILE_BYTES)) {
         this.#tiles.push(t);
         tileBytes = 0;
@@ -220,6 +236,13 @@ export class SimdScorer {
       tileBytes += bytes;
     }
     this.#tiles.push(numTrees);
+    // Which groups of four trees a single row walks together (the kernel's scoreRow).
+    for (let t = 0; t + 4 <= numTrees; t++) {
+      const four = [t, t + 1, t + 2, t + 3];
+      const e = (treesAt + t * TREE_BYTES) >> 2;
+      if (four.every((u) => binned.complete[u] === 1 && binned.steps[u] === binned.steps[t])) i32[e + 6] = 1;
+      else if (four.every((u) => binned.complete[u] === 0)) i32[e + 6] = 2;
+    }
 
     // Bin descriptors, tables and cuts.
     const spare = binned.numColumns * 16 * binBytes;

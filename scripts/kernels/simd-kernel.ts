@@ -12,13 +12,19 @@
  *
  * Memory (byte offsets set once by `setup`; the scorer lays them out):
  *   trees   32 bytes a tree: [top i32][deep i32][leaves i32][steps i32][margin offset i32]
- *           top: the tree's top nodes; deep: its deep nodes; leaves: its leaf values, one per deep
- *           node (4 or 8 bytes); steps: deep steps; margin offset: its group's margins within a
- *           block's (group × 16 lanes × value bytes).
+ *           [complete i32][four i32]
+ *           top: the tree's top nodes; deep: its deep nodes (a complete tree's minus 2^levels
+ *           nodes: its positions count from the root); leaves: its leaf values (a complete tree's
+ *           minus 2^depth values); steps: deep steps; margin offset: its group's margins within a
+ *           block's (group × 16 lanes × value bytes); complete: 1 for a complete tree; four: how
+ *           this tree and the next three can walk one row together (1 all complete with the same
+ *           steps, 2 all deeper trees, 0 not).
  *   top     8-bit bins: 4 bytes a node [column offset u16 = column × 16][threshold i8][0];
  *           16-bit: 8 bytes [column offset u32 = column × 32][threshold i16][0 ×2].
- *   deep    8-bit: 4 bytes a node [threshold i8][column u8][left u16]; 16-bit: 8 bytes
- *           [threshold i16][column u16][left u32]. Left counts from the tree's first deep node.
+ *   deep    a complete tree's, 8-bit: 4 bytes a node [threshold i8][0][column offset u16];
+ *           16-bit: 8 bytes [threshold i16][0 ×2][column offset u32]. A deeper tree's, 8-bit:
+ *           [threshold i8][column u8][left u16]; 16-bit: [threshold i16][column u16][left u32];
+ *           left counts from the tree's first deep node.
  *   bins    a block of 16 rows: each column's 16 bins together (16 or 32 bytes), columns in
  *           order, then one spare column that bins of absent missing sides are written to.
  *   margins a block of 16 rows: per output group 16 sums (float32 or float64).
@@ -70,42 +76,55 @@ function topLevels(w: Width, levels: number, select: string): string {
   return out.join("\n        ");
 }
 
-/** One deep step for lane `lane` (its position in $p{j}): to the left or right child. */
-function deepStep(w: Width, lane: number, j: number): string {
+/**
+ * One deep step of the walk whose position is in `p`, from the tree's node base in `base`, for the
+ * row whose bins are at $gp + `binOffset`: to the left or the right child. A complete tree's
+ * position j goes to 2j or 2j + 1 (1-based, breadth first); a deeper tree's node has its left child.
+ */
+function walkStep(w: Width, complete: boolean, p: string, base: string, binOffset: number): string {
   const load = w === 8 ? "i32.load8_s" : "i32.load16_s";
+  const right = (column: string) =>
+    `(i32.shr_u (i32.sub (${load} (local.get $k)) (${load} offset=${binOffset} (i32.add (local.get $gp) ${column}))) (i32.const 31))`;
+  const node = `(local.set $k (i32.add (local.get ${base}) (i32.shl (local.get ${p}) (i32.const ${DEEP_SHIFT[w]}))))`;
+  if (complete) {
+    const column = w === 8 ? `(i32.load16_u offset=2 (local.get $k))` : `(i32.load offset=4 (local.get $k))`;
+    return `${node}
+                (local.set ${p} (i32.add (i32.add (local.get ${p}) (local.get ${p})) ${right(column)}))`;
+  }
   const column =
     w === 8
       ? `(i32.shl (i32.load8_u offset=1 (local.get $k)) (i32.const 4))`
       : `(i32.shl (i32.load16_u offset=2 (local.get $k)) (i32.const 5))`;
   const left = w === 8 ? `(i32.load16_u offset=2 (local.get $k))` : `(i32.load offset=4 (local.get $k))`;
-  const binAt = lane * (w / 8);
-  return `(local.set $k (i32.add (local.get $deep) (i32.shl (local.get $p${j}) (i32.const ${DEEP_SHIFT[w]}))))
-                (local.set $p${j}
-                  (i32.add ${left}
-                    (i32.shr_u
-                      (i32.sub (${load} (local.get $k)) (${load} offset=${binAt} (i32.add (local.get $gp) ${column})))
-                      (i32.const 31))))`;
+  return `${node}
+                (local.set ${p} (i32.add ${left} ${right(column)}))`;
 }
 
 /**
  * The deep walks, four lanes at a time with their positions in registers (four independent walks
  * whose loads overlap, and the next four's behind them), each lane's leaf then into scratch.
  */
-function deepWalks(w: Width): string {
+function deepWalks(w: Width, levels: number, complete: boolean): string {
   const passes = [0, 4, 8, 12];
   const ways = [0, 1, 2, 3];
+  const start = complete ? ` (i32.const ${1 << levels})` : "";
+  const tag = `${complete ? "c" : "p"}`;
   return passes
     .map(
-      (
-        first,
-      ) => `${ways.map((j) => `(local.set $p${j} (i32.load offset=${(first + j) * 4} (global.get $scratch)))`).join("\n            ")}
+      (first) => `${ways
+        .map((j) =>
+          complete
+            ? `(local.set $p${j} (i32.add (i32.load offset=${(first + j) * 4} (global.get $scratch))${start}))`
+            : `(local.set $p${j} (i32.load offset=${(first + j) * 4} (global.get $scratch)))`,
+        )
+        .join("\n            ")}
             (local.set $s (local.get $steps))
-            (block $walked${first}
-              (loop $eachStep${first}
-                (br_if $walked${first} (i32.eqz (local.get $s)))
-                ${ways.map((j) => deepStep(w, first + j, j)).join("\n                ")}
+            (block $walked${tag}${first}
+              (loop $eachStep${tag}${first}
+                (br_if $walked${tag}${first} (i32.eqz (local.get $s)))
+                ${ways.map((j) => walkStep(w, complete, `$p${j}`, "$deep", (first + j) * (w / 8))).join("\n                ")}
                 (local.set $s (i32.sub (local.get $s) (i32.const 1)))
-                (br $eachStep${first})))
+                (br $eachStep${tag}${first})))
             (if (local.get $f64)
               (then
                 ${ways.map((j) => `(f64.store offset=${64 + (first + j) * 8} (global.get $scratch) (f64.load (i32.add (local.get $leaves) (i32.shl (local.get $p${j}) (i32.const 3)))))`).join("\n                ")})
@@ -158,7 +177,11 @@ function scoreBlocks(w: Width, levels: number, select: string): string {
             (local.set $deep (i32.load offset=4 (local.get $te)))
             (local.set $steps (i32.load offset=12 (local.get $te)))
             (local.set $leaves (i32.load offset=8 (local.get $te)))
-            ${deepWalks(w)}
+            (if (i32.load offset=20 (local.get $te))
+              (then
+            ${deepWalks(w, levels, true)})
+              (else
+            ${deepWalks(w, levels, false)}))
             (local.set $mp (i32.add (i32.add (global.get $margins) (i32.mul (local.get $g) (global.get $blockMargins)))
               (i32.load offset=16 (local.get $te))))
             (if (local.get $f64)
@@ -173,12 +196,13 @@ function scoreBlocks(w: Width, levels: number, select: string): string {
 }
 
 /**
- * scoreRow{w}_{levels}: one row (lane 0 of the block at `gp`), trees [t0, t1), walked one node at
+ * scoreRow{w}: one row (lane 0 of the block at `gp`), trees [t0, t1), walked one node at
  * a time (for a row or two the 16-lane top would do sixteen times the work), four trees
- * interleaved step by step so their loads overlap; a leftover tree or three go alone. The four
- * walk their deepest tree's steps: a shallower one waits on its leaf, which loops to itself.
+ * interleaved step by step so their loads overlap: four deeper (pointer) trees, which walk the
+ * deepest one's steps (a shallower one waits on its leaf, which loops to itself), or four complete
+ * trees with the same steps. Others go alone.
  */
-function scoreRow(w: Width, levels: number): string {
+function scoreRow(w: Width): string {
   const load = w === 8 ? "i32.load8_s" : "i32.load16_s";
   const topColumn = w === 8 ? "i32.load16_u" : "i32.load";
   const thresholdAt = w === 8 ? 2 : 4;
@@ -192,18 +216,6 @@ function scoreRow(w: Width, levels: number): string {
               (i32.shr_u
                 (i32.sub (${load} offset=${thresholdAt} (local.get $k)) (${load} (i32.add (local.get $gp) (${topColumn} (local.get $k)))))
                 (i32.const 31))))`;
-  const column =
-    w === 8
-      ? `(i32.shl (i32.load8_u offset=1 (local.get $k)) (i32.const 4))`
-      : `(i32.shl (i32.load16_u offset=2 (local.get $k)) (i32.const 5))`;
-  const left = w === 8 ? `(i32.load16_u offset=2 (local.get $k))` : `(i32.load offset=4 (local.get $k))`;
-  /** Tree i's deep position $j{i} → its child. */
-  const deepStep = (
-    i: number,
-  ) => `(local.set $k (i32.add (local.get $deep${i}) (i32.shl (local.get $j${i}) (i32.const ${DEEP_SHIFT[w]}))))
-            (local.set $j${i}
-              (i32.add ${left}
-                (i32.shr_u (i32.sub (${load} (local.get $k)) (${load} (i32.add (local.get $gp) ${column}))) (i32.const 31))))`;
   /** Tree i's leaf added to its group's margin (trees in order: the caller goes 0, 1, 2, 3). */
   const addLeaf = (i: number, p: Precision) => {
     const shift = p === "f32" ? 2 : 3;
@@ -212,9 +224,10 @@ function scoreRow(w: Width, levels: number): string {
               (${p}.add (${p}.load (local.get $out))
                 (${p}.load (i32.add (i32.load offset=8 (local.get $te${i})) (i32.shl (local.get $j${i}) (i32.const ${shift}))))))`;
   };
-  /** Trees $t .. $t + n - 1, interleaved. */
-  const walk = (n: number) => {
+  /** Trees $t .. $t + n - 1 (all complete, or none), interleaved. */
+  const walk = (n: number, complete: boolean) => {
     const ts = ways.slice(0, n);
+    const tag = `${n}${complete ? "c" : "p"}`;
     return `${ts
       .map(
         (
@@ -233,15 +246,20 @@ function scoreRow(w: Width, levels: number): string {
               `(if (i32.gt_u (i32.load offset=12 (local.get $te${i})) (local.get $s)) (then (local.set $s (i32.load offset=12 (local.get $te${i})))))`,
           )
           .join("\n        ")}
-        ;; the top, unrolled: node j's children are 2j + 1 and 2j + 2
-        ${Array.from({ length: levels }, () => ts.map(topStep).join("\n          ")).join("\n          ")}
-        ${ts.map((i) => `(local.set $j${i} (i32.sub (local.get $j${i}) (i32.const ${(1 << levels) - 1})))`).join("\n        ")}
-        (block $walked
-          (loop $eachStep
-            (br_if $walked (i32.eqz (local.get $s)))
-            ${ts.map(deepStep).join("\n            ")}
+        ;; the top: node j's children are 2j + 1 and 2j + 2
+        (local.set $l (global.get $topLevels))
+        (loop $eachLevel${tag}
+          ${ts.map(topStep).join("\n          ")}
+          (local.set $l (i32.sub (local.get $l) (i32.const 1)))
+          (br_if $eachLevel${tag} (local.get $l)))
+        ;; the position under the top: a slot (0-based), or for a complete tree 1-based from the root
+        ${ts.map((i) => (complete ? `(local.set $j${i} (i32.add (local.get $j${i}) (i32.const 1)))` : `(local.set $j${i} (i32.sub (local.get $j${i}) (global.get $topSize)))`)).join("\n        ")}
+        (block $walked${tag}
+          (loop $eachStep${tag}
+            (br_if $walked${tag} (i32.eqz (local.get $s)))
+            ${ts.map((i) => walkStep(w, complete, `$j${i}`, `$deep${i}`, 0)).join("\n            ")}
             (local.set $s (i32.sub (local.get $s) (i32.const 1)))
-            (br $eachStep)))
+            (br $eachStep${tag})))
         (if (local.get $f64)
           (then
             ${ts.map((i) => addLeaf(i, "f64")).join("\n            ")})
@@ -251,20 +269,34 @@ function scoreRow(w: Width, levels: number): string {
   const locals = ways
     .map((i) => `(local $te${i} i32) (local $tp${i} i32) (local $deep${i} i32) (local $j${i} i32)`)
     .join(" ");
+
   return `
-  (func (export "scoreRow${w}_${levels}") (param $gp i32) (param $mp i32) (param $t0 i32) (param $t1 i32) (param $f64 i32)
-    (local $t i32) (local $k i32) (local $s i32) (local $out i32) ${locals}
+  (func (export "scoreRow${w}") (param $gp i32) (param $mp i32) (param $t0 i32) (param $t1 i32) (param $f64 i32)
+    (local $t i32) (local $k i32) (local $s i32) (local $l i32) (local $out i32) (local $kinds i32) ${locals}
     (local.set $t (local.get $t0))
-    (block $foursDone
-      (loop $eachFour
-        (br_if $foursDone (i32.gt_u (i32.add (local.get $t) (i32.const 4)) (local.get $t1)))
-        ${walk(4)}
-        (local.set $t (i32.add (local.get $t) (i32.const 4)))
-        (br $eachFour)))
     (block $treesDone
       (loop $eachTree
         (br_if $treesDone (i32.ge_u (local.get $t) (local.get $t1)))
-        ${walk(1)}
+        (if (i32.le_u (i32.add (local.get $t) (i32.const 4)) (local.get $t1))
+          (then
+            ;; how trees t .. t + 3 can walk together: 1 four complete trees with the same steps,
+            ;; 2 four deeper trees, 0 not together (the scorer sets it)
+            (local.set $kinds (i32.load offset=24 (i32.add (global.get $trees) (i32.shl (local.get $t) (i32.const 5)))))
+            (if (i32.eq (local.get $kinds) (i32.const 1))
+              (then
+        ${walk(4, true)}
+                (local.set $t (i32.add (local.get $t) (i32.const 4)))
+                (br $eachTree)))
+            (if (i32.eq (local.get $kinds) (i32.const 2))
+              (then
+        ${walk(4, false)}
+                (local.set $t (i32.add (local.get $t) (i32.const 4)))
+                (br $eachTree)))))
+        (if (i32.load offset=20 (i32.add (global.get $trees) (i32.shl (local.get $t) (i32.const 5))))
+          (then
+        ${walk(1, true)})
+          (else
+        ${walk(1, false)}))
         (local.set $t (i32.add (local.get $t) (i32.const 1)))
         (br $eachTree))))`;
 }
@@ -447,8 +479,8 @@ export function simdKernelText(relaxed: boolean): string {
   const variants = binVariants();
   const table: string[] = [];
   for (const w of [8, 16] as const) {
-    for (let levels = 1; levels <= TOP_LEVELS_MAX; levels++)
-      functions.push(scoreBlocks(w, levels, select), scoreRow(w, levels));
+    for (let levels = 1; levels <= TOP_LEVELS_MAX; levels++) functions.push(scoreBlocks(w, levels, select));
+    functions.push(scoreRow(w));
     for (const p of ["f32", "f64"] as const) {
       functions.push(binRows(p, w, table.length));
       for (const v of variants) {

@@ -12,7 +12,7 @@
 import t, { type Test } from "tap";
 import { compileForest } from "../../model/compile/compile.js";
 import { kernelRows } from "../../model/compile/input-plan.js";
-import { quantizeForest } from "../../model/compile/quantize.js";
+import { type QuantizeOptions, quantizeForest } from "../../model/compile/quantize.js";
 import { allocateTree } from "../../model/forest/build.js";
 import { checkForest } from "../../model/forest/check.js";
 import { evaluateForest, featuresOf, leafOf } from "../../model/forest/evaluate.js";
@@ -294,9 +294,11 @@ function check(t: Test, seed: number, shape: Shape): void {
   t.equal("binned" in quantized, simdTakes, `seed ${seed}: the SIMD kernel takes it: ${simdTakes}`);
   if ("binned" in quantized) {
     const wrong: string[] = [];
-    const variants: { width?: 16; topLevels?: number }[] = [{}, { width: 16 }];
-    for (let levels = 1; levels < quantized.binned.topLevels; levels++) variants.push({ topLevels: levels });
-    variants.push({ width: 16, topLevels: 1 });
+    // Every tree complete (the default for these shallow ones), none, or those of up to three levels.
+    const variants: QuantizeOptions[] = [{}, { width: 16 }, { completeDepthMax: 0 }, { completeDepthMax: 3 }];
+    for (let levels = 1; levels < quantized.binned.topLevels; levels++)
+      variants.push({ topLevels: levels }, { topLevels: levels, completeDepthMax: 0 });
+    variants.push({ width: 16, topLevels: 1 }, { width: 16, topLevels: 2, completeDepthMax: 3 });
     for (const options of variants) {
       const q = quantizeForest(forest, compiled, options);
       if (!("binned" in q)) throw new Error(q.refused);
@@ -316,7 +318,7 @@ function check(t: Test, seed: number, shape: Shape): void {
           const differ = differences(sums, expected, shape);
           if (differ.length > 0)
             wrong.push(
-              `${q.binned.width}-bit, ${q.binned.topLevels} top levels, relaxed ${relaxed}, batch ${batch}: ${differ.join("; ")}`,
+              `${JSON.stringify(options)}, relaxed ${relaxed}, batch ${batch}: ${differ.join("; ")}`,
             );
         }
       }
