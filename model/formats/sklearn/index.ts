@@ -1,0 +1,46 @@
+/**
+ * scikit-learn models as users save them: `joblib.dump(model, "model.joblib")` (any compression
+ * joblib writes) or `pickle.dump`, read as data with an allow-list, never executed.
+ */
+import { checkForest } from "../../forest/check.js";
+import type { ModelFormat } from "../format.js";
+import { detectCompression } from "./container.js";
+import { readSklearn } from "./read.js";
+
+/** A pickle's first bytes: PROTO 2–5, or protocol 0/1's GLOBAL "module\nname\n" or MARK. */
+function looksLikePickle(bytes: Uint8Array): boolean {
+  if (bytes.length < 2) return false;
+  if (bytes[0] === 0x80) return bytes[1] >= 2 && bytes[1] <= 5;
+  if (bytes[0] === 0x63) {
+    // GLOBAL: a dotted module name, a newline, a name, a newline
+    const head = new TextDecoder("latin1").decode(bytes.subarray(1, 256));
+    return /^[A-Za-z_][\w.]*\n[A-Za-z_]\w*\n/.test(head);
+  }
+  return bytes[0] === 0x28 && (bytes[1] === 0x63 || bytes[1] === 0x69); // MARK then GLOBAL / INST
+}
+
+export const sklearnFormat: ModelFormat = {
+  name: "sklearn",
+  description: "scikit-learn models saved with joblib.dump or pickle.dump (.joblib, .pkl), read as data",
+  extensions: [
+    ".joblib",
+    ".pkl",
+    ".pickle",
+    ".joblib.z",
+    ".joblib.gz",
+    ".joblib.bz2",
+    ".joblib.xz",
+    ".joblib.lzma",
+    ".joblib.lz4",
+  ],
+  sniff(bytes: Uint8Array): boolean {
+    return detectCompression(bytes) !== "none" || looksLikePickle(bytes);
+  },
+  read(bytes: Uint8Array) {
+    const forest = readSklearn(bytes);
+    checkForest(forest);
+    return forest;
+  },
+};
+
+export default sklearnFormat;

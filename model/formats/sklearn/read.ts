@@ -1,0 +1,123 @@
+/**
+ * A scikit-learn model file → a Forest: decompress (container.ts), read the pickle as data
+ * (pickle/unpickler.ts), then interpret the estimator it holds (estimators/). Nothing in the file
+ * is ever executed.
+ */
+import { ModelError } from "../../errors.js";
+import type { FeatureKind, Forest, InputColumn } from "../../forest/forest.js";
+import { type DecompressLimits, decompress } from "./container.js";
+import { Attrs, invalid, unsupported } from "./estimators/attrs.js";
+import { readTreeEstimator } from "./estimators/forests.js";
+import { readGradientBoosting } from "./estimators/gradient-boosting.js";
+import { readHistGradientBoosting } from "./estimators/hist-gradient-boosting.js";
+import { readIsolationForest } from "./estimators/isolation-forest.js";
+import type { EstimatorModel } from "./estimators/model.js";
+import { readPipeline, type Steps } from "./estimators/pipeline.js";
+import { SUPPORTED_ESTIMATORS, supportedNames } from "./pickle/allow-list.js";
+import { type PickleLimits, unpickle } from "./pickle/unpickler.js";
+import { PyObject, pyTypeName } from "./pickle/values.js";
+
+export interface SklearnReadOptions {
+  readonly decompress?: DecompressLimits;
+  readonly pickle?: Partial<PickleLimits>;
+}
+
+/** "1.2.1" → [1, 2]; the releases forestd reads are 1.0 and later. */
+export function parseVersion(v: unknown, path: string): [number, number] {
+  if (typeof v !== "string")
+    invalid(`${path}._sklearn_version is missing: not a scikit-learn estimator pickle?`);
+  const m = /^(\d+)\.(\d+)/.exec(v);
+  if (!m) invalid(`${path}._sklearn_version "${v.slice(0, 30)}" is not a version`);
+  const version: [number, number] = [Number(m[1]), Number(m[2])];
+  if (version[0] < 1)
+    unsupported(
+      `the model was saved by scikit-learn ${v}; forestd reads models saved by scikit-learn 1.0 and later`,
+    );
+  return version;
+}
+
+function readEstimator(obj: PyObject, path: string, version: [number, number]): EstimatorModel {
+  const name = obj.cls.name;
+  if (!(SUPPORTED_ESTIMATORS as readonly string[]).includes(obj.cls.qualified))
+    unsupported(
+      `${path} is scikit-learn's ${name}, which forestd does not score; it reads ${supportedNames()}`,
+    );
+  const attrs = new Attrs(obj, path);
+  if (name.startsWith("GradientBoosting")) return readGradientBoosting(attrs, name, version);
+  if (name.startsWith("HistGradientBoosting")) return readHistGradientBoosting(attrs, name);
+  if (name === "IsolationForest") return readIsolationForest(attrs, name);
+  return readTreeEstimator(attrs, name);
+}
+
+export function readSklearn(input: Uint8Array, options: SklearnReadOptions = {}): Forest {
+  const { bytes, compression } = decompress(input, options.decompress);
+  if (bytes.length >= 2 && bytes[0] === 0x5a && bytes[1] === 0x46)
+    unsupported(
+      "the file is a joblib 'ZF' file (joblib < 0.9.3); save the model again with a current joblib",
+    );
+  const { value, protocol } = unpickle(bytes, { joblib: true, limits: options.pickle });
+  if (!(value instanceof PyObject))
+    invalid(`the pickle holds ${pyTypeName(value)}, not a scikit-learn estimator`);
+  const top = new Attrs(value, value.cls.name);
+  const versionText = top.optional("_sklearn_version");
+  const version = parseVersion(versionText, value.cls.name);
+
+  let steps: Steps | null = null;
+  let estimator = value;
+  let path = value.cls.name;
+  if (value.cls.qualified === "sklearn.pipeline.Pipeline") {
+    const split = readPipeline(top);
+    estimator = split.estimator;
+    path = `${split.estimatorPath}.${estimator.cls.name}`;
+    if (split.steps.numInputs >= 0) steps = split.steps;
+  }
+  const model = readEstimator(estimator, path, version);
+  if (steps && steps.steps.length === 0 && steps.numInputs === model.numFeatures) {
+    // passthrough-only preprocessing
+  }
+  return assemble(model, steps, {
+    container: compression === "none" ? "pickle" : `pickle, ${compression}-compressed`,
+    protocol,
+    sklearnVersion: versionText as string,
+    pipeline: steps ? [...steps.names, model.head.estimator] : null,
+  });
+}
+
+function assemble(model: EstimatorModel, steps: Steps | null, facts: Record<string, unknown>): Forest {
+  const kinds: FeatureKind[] = Array.from({ length: model.numFeatures }, (_, f) =>
+    model.categorical?.[f] ? "categorical" : "numeric",
+  );
+  let inputs: InputColumn[] | null = null;
+  let featureNames = model.featureNames;
+  if (steps) {
+    const names = steps.inputNames;
+    inputs = Array.from({ length: steps.numInputs }, (_, i) => ({
+      name: names?.[i] ?? null,
+      kind: "numeric" as const,
+      vocabulary: null,
+    }));
+    const widthKept = !steps.steps.some((s) => s.kind === "select");
+    if (!featureNames && widthKept && names && names.length === model.numFeatures) featureNames = names;
+  }
+  const forest: Forest = {
+    provenance: {
+      format: "sklearn",
+      producer: `scikit-learn ${facts.sklearnVersion}`,
+      details: { ...model.details, ...facts },
+    },
+    input: model.input,
+    accumulate: "f64",
+    features: kinds.map((kind, f) => ({ name: featureNames?.[f] ?? null, kind, formatType: null })),
+    inputs,
+    preprocess: steps?.steps ?? [],
+    trees: model.trees,
+    treeGroup: model.treeGroup,
+    treeWeight: model.treeWeight,
+    numGroups: model.numGroups,
+    aggregate: { reduce: "sum", init: model.init },
+    head: model.head,
+  };
+  return forest;
+}
+
+export { ModelError };
