@@ -363,7 +363,7 @@ def hostile():
     # a joblib array wrapper claiming 2^40 elements
     wrapper = joblib.numpy_pickle.NumpyArrayWrapper(np.ndarray, (2 ** 40,), "C", np.dtype("f8"))
     with open(os.path.join(HOSTILE, "wrapper_2_40.joblib"), "wb") as f:
-        pickle.dump(wrapper, f, protocol=4)
+        pickle.dump(wrapper, f, protocol=2)  # no frames: the array bytes follow BUILD, as joblib writes
         f.write(b"\x0f" + b"\xff" * 15 + b"\x00" * 64)
 
     # compression bombs: far more output than the bound allows, from a small file

@@ -7,6 +7,8 @@
  */
 import { gunzipSync, inflateSync } from "node:zlib";
 import { ModelError } from "../../errors.js";
+import { Bz2BoundError, bz2Decompress } from "./bz2.js";
+import { Lz4BoundError, lz4Decompress } from "./lz4.js";
 
 export type Compression = "none" | "zlib" | "gzip" | "bz2" | "xz" | "lzma" | "lz4";
 
@@ -81,10 +83,20 @@ export function decompress(
         corrupt(compression, e);
       }
       break;
+    case "bz2":
+    case "lz4":
+      try {
+        const out = compression === "bz2" ? bz2Decompress(input, bound) : lz4Decompress(input, bound);
+        return { bytes: out, compression };
+      } catch (e) {
+        if (e instanceof Bz2BoundError || e instanceof Lz4BoundError) bomb(compression, input.length, bound);
+        corrupt(compression, e);
+      }
+      break;
     default:
       throw new ModelError(
         "FORESTD_ERR_MODEL_UNSUPPORTED",
-        `the file is ${compression}-compressed (joblib.dump(..., compress="${compression}")); forestd reads zlib and gzip: save it with compress=3 or ("gzip", 3)`,
+        `the file is ${compression}-compressed (joblib.dump(..., compress="${compression}")); forestd reads zlib, gzip, bz2 and lz4: save it with compress=3 or ("gzip", 3)`,
       );
   }
 }

@@ -366,7 +366,12 @@ class Machine {
     const mod = canonicalModule(module, this.protocol);
     if (this.nested && mod === "joblib.numpy_pickle")
       this.fail("FORESTD_ERR_MODEL_INVALID", "a joblib array wrapper inside an object array's nested pickle");
-    lookupGlobal(mod, name, this.opStart);
+    try {
+      lookupGlobal(mod, name, this.opStart);
+    } catch (e) {
+      if (e instanceof ModelError) throw new ModelError(e.code, `pickle ${this.where()}: ${e.message}`);
+      throw e;
+    }
     return new PyGlobal(mod, name);
   }
 
