@@ -9,6 +9,7 @@ import { gunzipSync, inflateSync } from "node:zlib";
 import { ModelError } from "../../errors.js";
 import { Bz2BoundError, bz2Decompress } from "./bz2.js";
 import { Lz4BoundError, lz4Decompress } from "./lz4.js";
+import { LzmaBoundError, lzmaAloneDecompress, xzDecompress } from "./lzma.js";
 
 export type Compression = "none" | "zlib" | "gzip" | "bz2" | "xz" | "lzma" | "lz4";
 
@@ -59,6 +60,13 @@ function corrupt(compression: Compression, cause: unknown): never {
   );
 }
 
+const DECODERS: Record<"bz2" | "xz" | "lzma" | "lz4", (input: Uint8Array, bound: number) => Uint8Array> = {
+  bz2: bz2Decompress,
+  xz: xzDecompress,
+  lzma: lzmaAloneDecompress,
+  lz4: lz4Decompress,
+};
+
 export interface Decompressed {
   readonly bytes: Uint8Array;
   readonly compression: Compression;
@@ -83,20 +91,13 @@ export function decompress(
         corrupt(compression, e);
       }
       break;
-    case "bz2":
-    case "lz4":
+    default:
       try {
-        const out = compression === "bz2" ? bz2Decompress(input, bound) : lz4Decompress(input, bound);
-        return { bytes: out, compression };
+        return { bytes: DECODERS[compression](input, bound), compression };
       } catch (e) {
-        if (e instanceof Bz2BoundError || e instanceof Lz4BoundError) bomb(compression, input.length, bound);
+        if (e instanceof Bz2BoundError || e instanceof Lz4BoundError || e instanceof LzmaBoundError)
+          bomb(compression, input.length, bound);
         corrupt(compression, e);
       }
-      break;
-    default:
-      throw new ModelError(
-        "FORESTD_ERR_MODEL_UNSUPPORTED",
-        `the file is ${compression}-compressed (joblib.dump(..., compress="${compression}")); forestd reads zlib, gzip, bz2 and lz4: save it with compress=3 or ("gzip", 3)`,
-      );
   }
 }
