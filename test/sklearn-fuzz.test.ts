@@ -119,7 +119,7 @@ for (const file of FILES) {
         const sums = evaluateForest(forest, new Float64Array(width), 1);
         const margins = head.finish(sums, 1);
         head.predict(margins, 1, new Float64Array(head.numOutputs));
-        head.classes(margins, 1, 0.5);
+        head.classes(margins, 1, "margins", 0.5);
         return true;
       }),
       { numRuns: RUNS, seed: Number(process.env.SKLEARN_FUZZ_SEED ?? 27) },

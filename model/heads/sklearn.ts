@@ -191,24 +191,33 @@ class SklearnHead implements Head {
     }
   }
 
-  classes(margins: Values, rows: number, _threshold: number): Int32Array {
+  classes(values: Values, rows: number, from: "margins" | "predictions", _threshold: number): Int32Array {
     const out = new Int32Array(rows);
     const { kind } = this.spec;
     if (kind === "isolation-forest") {
-      for (let r = 0; r < rows; r++) out[r] = margins[r] - this.spec.offset < 0 ? 0 : 1;
+      // predict: -1 where decision_function < 0 (predictions are decision_function already)
+      const offset = from === "margins" ? this.spec.offset : 0;
+      for (let r = 0; r < rows; r++) out[r] = values[r] - offset < 0 ? 0 : 1;
       return out;
     }
-    if (!this.spec.classes.length) return out;
+    const n = this.spec.classes.length;
+    if (!n) return out;
+    if (from === "predictions") {
+      // probabilities: argmax as scikit-learn's predict, except the exponential loss's raw >= 0
+      // (p1 = expit(2 raw) >= 0.5; at raw = 0 exactly both say class 1 only this way)
+      for (let r = 0; r < rows; r++)
+        out[r] = kind === "gb-exponential" ? (values[r * n + 1] >= 0.5 ? 1 : 0) : argmax(values, r * n, n);
+      return out;
+    }
     if (kind === "gb-exponential") {
-      for (let r = 0; r < rows; r++) out[r] = margins[r] >= 0 ? 1 : 0;
+      for (let r = 0; r < rows; r++) out[r] = values[r] >= 0 ? 1 : 0;
       return out;
     }
     if (kind === "gb-multinomial" || kind === "classifier-average") {
-      for (let r = 0; r < rows; r++) out[r] = argmax(margins, r * this.numMargins, this.numMargins);
+      for (let r = 0; r < rows; r++) out[r] = argmax(values, r * this.numMargins, this.numMargins);
       return out;
     }
-    const proba = this.proba(margins, rows);
-    const n = this.spec.classes.length;
+    const proba = this.proba(values, rows);
     for (let r = 0; r < rows; r++) out[r] = argmax(proba, r * n, n);
     return out;
   }

@@ -31,8 +31,9 @@ function startsWith(bytes: Uint8Array, prefix: readonly number[]): boolean {
 export function detectCompression(bytes: Uint8Array): Compression {
   if (startsWith(bytes, [0x5a, 0x46])) return "none"; // "ZF": joblib < 0.9.3, refused by the reader
   if (bytes.length >= 2 && bytes[0] === 0x78 && ((bytes[0] << 8) | bytes[1]) % 31 === 0) return "zlib";
-  if (startsWith(bytes, [0x1f, 0x8b])) return "gzip";
-  if (startsWith(bytes, [0x42, 0x5a, 0x68])) return "bz2";
+  if (startsWith(bytes, [0x1f, 0x8b, 0x08])) return "gzip";
+  if (startsWith(bytes, [0x42, 0x5a, 0x68]) && bytes.length > 3 && bytes[3] >= 0x31 && bytes[3] <= 0x39)
+    return "bz2";
   if (startsWith(bytes, [0xfd, 0x37, 0x7a, 0x58, 0x5a])) return "xz";
   if (startsWith(bytes, [0x5d, 0x00, 0x00])) return "lzma";
   if (startsWith(bytes, [0x04, 0x22, 0x4d, 0x18])) return "lz4";

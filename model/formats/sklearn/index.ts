@@ -41,6 +41,28 @@ export const sklearnFormat: ModelFormat = {
     checkForest(forest);
     return forest;
   },
+  describe(d) {
+    const lines: [string, string][] = [
+      ["estimator", String(d.estimator)],
+      [
+        "scikit-learn",
+        `${String(d.sklearnVersion)} (the estimator's _sklearn_version; joblib's and numpy's versions are not recorded in the file)`,
+      ],
+      [
+        "container",
+        `${String(d.container)}, pickle protocol ${String(d.protocol)}; read as data, nothing executed`,
+      ],
+    ];
+    if (Array.isArray(d.pipeline)) lines.push(["pipeline", d.pipeline.join(" -> ")]);
+    if (d.loss !== undefined) lines.push(["loss", String(d.loss)]);
+    if (d.learningRate !== undefined) lines.push(["learning rate", String(d.learningRate)]);
+    if (d.init !== undefined) lines.push(["init", String(d.init)]);
+    if (d.stages !== undefined) lines.push(["stages", String(d.stages)]);
+    if (d.iterations !== undefined) lines.push(["iterations", String(d.iterations)]);
+    if (d.maxSamples !== undefined) lines.push(["max_samples", String(d.maxSamples)]);
+    if (d.offset !== undefined) lines.push(["offset_", String(d.offset)]);
+    return lines;
+  },
 };
 
 export default sklearnFormat;

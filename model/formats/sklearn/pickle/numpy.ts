@@ -7,15 +7,9 @@
  * dtypes are understood; datetimes, complex, half floats and sub-arrays are refused by name.
  */
 import { ModelError } from "../../../errors.js";
-import { latin1, NdArray, PyBytes, PyDict, PyTuple, type PyValue } from "./values.js";
+import { Dtype, latin1, NdArray, PyBytes, type PyValue } from "./values.js";
 
-export type DtypeKind = "f" | "i" | "u" | "b" | "O" | "U" | "S" | "V";
-
-export interface DtypeField {
-  readonly name: string;
-  readonly dtype: Dtype;
-  readonly offset: number;
-}
+export { Dtype };
 
 function unsupported(message: string): never {
   throw new ModelError("FORESTD_ERR_MODEL_UNSUPPORTED", message);
@@ -23,111 +17,6 @@ function unsupported(message: string): never {
 
 function invalid(message: string): never {
   throw new ModelError("FORESTD_ERR_MODEL_INVALID", message);
-}
-
-const ITEMSIZES: Record<string, readonly number[]> = {
-  f: [4, 8],
-  i: [1, 2, 4, 8],
-  u: [1, 2, 4, 8],
-  b: [1],
-  O: [4, 8],
-};
-
-export class Dtype {
-  byteorder: "<" | ">" | "|" = "<";
-  fields: DtypeField[] | null = null;
-  built = false;
-
-  constructor(
-    readonly kind: DtypeKind,
-    public itemsize: number,
-  ) {}
-
-  /** numpy's own spelling, for messages: "<f8", "|u1", "<U10", "|V56". */
-  get str(): string {
-    const order = this.kind === "O" ? "|" : this.byteorder;
-    return `${order}${this.kind}${this.kind === "U" ? this.itemsize / 4 : this.itemsize}`;
-  }
-
-  get littleEndian(): boolean {
-    return this.byteorder !== ">";
-  }
-
-  field(name: string): DtypeField | undefined {
-    return this.fields?.find((f) => f.name === name);
-  }
-
-  /** `numpy.dtype(typestr, align, copy)` as pickled: the typestr names the kind and size. */
-  static fromTypestr(typestr: PyValue, where: string): Dtype {
-    if (typeof typestr !== "string")
-      invalid(`${where}: numpy.dtype is given ${typeof typestr}, not a type string`);
-    const m = /^([a-zA-Z])(\d+)$/.exec(typestr);
-    if (!m) unsupported(`${where}: numpy dtype "${typestr.slice(0, 20)}" is not one forestd reads`);
-    const kind = m[1];
-    const n = Number(m[2]);
-    if (kind === "U" || kind === "S" || kind === "V") {
-      if (n > 1 << 20) unsupported(`${where}: numpy dtype ${kind}${n} is too wide`);
-      return new Dtype(kind, kind === "U" ? n * 4 : n);
-    }
-    if (!(kind in ITEMSIZES) || !ITEMSIZES[kind].includes(n))
-      unsupported(
-        `${where}: numpy dtype "${typestr}" (datetime, complex, half float or other) is not one forestd reads`,
-      );
-    const dtype = new Dtype(kind as DtypeKind, n);
-    if (n === 1 || kind === "O") dtype.byteorder = "|";
-    return dtype;
-  }
-
-  /** BUILD on a dtype: `(3 | 4, endian, subarray, names, fields, elsize, alignment, flags[, metadata])`. */
-  setState(state: PyValue, where: string): void {
-    if (this.built) invalid(`${where}: a numpy dtype is given its state twice`);
-    if (!(state instanceof PyTuple) || state.items.length < 8)
-      invalid(`${where}: a numpy dtype's state is not the 8- or 9-tuple numpy writes`);
-    const [version, endian, subarray, names, fields, elsize] = state.items;
-    if (version !== 3 && version !== 4)
-      unsupported(`${where}: numpy dtype pickle version ${String(version)} (numpy < 1.7?) is not read`);
-    if (endian !== "<" && endian !== ">" && endian !== "|" && endian !== "=")
-      invalid(`${where}: numpy dtype byte order ${String(endian)}`);
-    if (subarray !== null) unsupported(`${where}: numpy sub-array dtypes are not read`);
-    if (this.kind !== "O") this.byteorder = endian === "=" ? "<" : endian;
-    if (this.kind === "U" || this.kind === "S" || this.kind === "V") {
-      if (typeof elsize !== "number" || !Number.isInteger(elsize) || elsize < 0 || elsize > 1 << 20)
-        invalid(`${where}: numpy dtype size ${String(elsize)}`);
-      this.itemsize = elsize;
-    }
-    if (names !== null || fields !== null) {
-      if (this.kind !== "V") invalid(`${where}: a ${this.kind} dtype with fields`);
-      this.fields = readFields(names, fields, this.itemsize, where);
-    }
-    this.built = true;
-  }
-}
-
-function readFields(names: PyValue, fields: PyValue, itemsize: number, where: string): DtypeField[] {
-  if (!(names instanceof PyTuple) || !(fields instanceof PyDict))
-    invalid(`${where}: a structured dtype's names and fields are not a tuple and a dict`);
-  const out: DtypeField[] = [];
-  for (const name of names.items) {
-    if (typeof name !== "string")
-      invalid(`${where}: a structured dtype has a field name that is not a string`);
-    const entry = fields.map.get(name);
-    if (!(entry instanceof PyTuple) || entry.items.length < 2)
-      invalid(`${where}: structured dtype field "${name}" has no (dtype, offset)`);
-    const [dtype, offset] = entry.items;
-    if (!(dtype instanceof Dtype) || dtype.fields !== null || dtype.kind === "O" || dtype.kind === "V")
-      unsupported(`${where}: structured dtype field "${name}" is not a plain number`);
-    if (
-      typeof offset !== "number" ||
-      !Number.isInteger(offset) ||
-      offset < 0 ||
-      offset + dtype.itemsize > itemsize
-    )
-      invalid(
-        `${where}: structured dtype field "${name}" at offset ${String(offset)} does not fit in ${itemsize} bytes`,
-      );
-    out.push({ name, dtype, offset });
-  }
-  return out;
 }
 
 /** Elements in a shape, refusing absurd ones before anything is allocated. */
