@@ -110,11 +110,23 @@ export function readTree(v: PyValue, path: string, numFeatures: number): Sklearn
   const leftF = column("left_child");
   const rightF = column("right_child");
   const featureF = column("feature");
+  const left = new Int32Array(n);
+  const right = new Int32Array(n);
+  const feature = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    // out-of-range values become -3 here and are refused below if a reached node has them
+    const l = leftF[i];
+    const r = rightF[i];
+    const f = featureF[i];
+    left[i] = l >= -1 && l < n && Number.isInteger(l) ? l : -3;
+    right[i] = r >= -1 && r < n && Number.isInteger(r) ? r : -3;
+    feature[i] = f >= -2 && f < 2 ** 31 && Number.isInteger(f) ? f : -3;
+  }
   const tree: SklearnTree = {
     numNodes: n,
-    left: Int32Array.from(leftF, (x) => (Number.isInteger(x) && x >= -1 && x < n ? x : -3)),
-    right: Int32Array.from(rightF, (x) => (Number.isInteger(x) && x >= -1 && x < n ? x : -3)),
-    feature: Int32Array.from(featureF, (x) => (Number.isInteger(x) && x >= -2 && x < 2 ** 31 ? x : -3)),
+    left,
+    right,
+    feature,
     threshold: column("threshold"),
     missingLeft: is13 ? Uint8Array.from(column("missing_go_to_left")) : null,
     nNodeSamples: column("n_node_samples"),
@@ -131,22 +143,21 @@ export function readTree(v: PyValue, path: string, numFeatures: number): Sklearn
   let tail = 0;
   queue[tail++] = 0;
   seen[0] = 1;
+  const child = (node: number, c: number, side: string, raw: number) => {
+    if (c <= 0) invalid(`${path} node ${node}: its ${side} child ${raw} is outside 1..${n - 1}`);
+    if (seen[c]) invalid(`${path} node ${c} is reached twice (a cycle or a shared child)`);
+    seen[c] = 1;
+    tree.depth[c] = tree.depth[node] + 1;
+    queue[tail++] = c;
+  };
   while (head < tail) {
     const node = queue[head++];
-    const l = tree.left[node];
-    const r = tree.right[node];
+    const l = left[node];
+    const r = right[node];
     if (l === -1 && r === -1) continue;
-    for (const [side, child, raw] of [
-      ["left", l, leftF[node]],
-      ["right", r, rightF[node]],
-    ] as const) {
-      if (child <= 0) invalid(`${path} node ${node}: its ${side} child ${raw} is outside 1..${n - 1}`);
-      if (seen[child]) invalid(`${path} node ${child} is reached twice (a cycle or a shared child)`);
-      seen[child] = 1;
-      tree.depth[child] = tree.depth[node] + 1;
-      queue[tail++] = child;
-    }
-    const f = tree.feature[node];
+    child(node, l, "left", leftF[node]);
+    child(node, r, "right", rightF[node]);
+    const f = feature[node];
     if (f < 0 || f >= numFeatures)
       invalid(
         `${path} node ${node} splits on feature ${featureF[node]}, but the estimator has ${numFeatures} features`,

@@ -153,12 +153,42 @@ export function numbersOf(array: NdArray, what: string, field?: string): Float64
   const data = array.data;
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const stride = array.dtype.itemsize;
-  const at = cOrderIndex(array.shape, array.fortran);
-  for (let i = 0; i < n; i++) {
-    const v = readScalar(view, at(i) * stride + offset, dtype);
-    out[i] = typeof v === "boolean" ? (v ? 1 : 0) : Number(v);
-  }
+  const le = dtype.littleEndian;
+  const fortran = array.fortran && array.shape.length > 1;
+  const at = cOrderIndex(array.shape, fortran);
+  // one loop per element type: this runs over every node of every tree of a model
+  const read = reader(view, dtype, le);
+  if (!fortran) for (let i = 0, pos = offset; i < n; i++, pos += stride) out[i] = read(pos);
+  else for (let i = 0; i < n; i++) out[i] = read(at(i) * stride + offset);
   return out;
+}
+
+/** A reader of one element at a byte position, as a float64 (64-bit integers via two 32-bit halves). */
+function reader(view: DataView, dtype: Dtype, le: boolean): (pos: number) => number {
+  switch (dtype.kind) {
+    case "f":
+      return dtype.itemsize === 8 ? (p) => view.getFloat64(p, le) : (p) => view.getFloat32(p, le);
+    case "b":
+      return (p) => (view.getUint8(p) !== 0 ? 1 : 0);
+    default: {
+      const signed = dtype.kind === "i";
+      switch (dtype.itemsize) {
+        case 1:
+          return signed ? (p) => view.getInt8(p) : (p) => view.getUint8(p);
+        case 2:
+          return signed ? (p) => view.getInt16(p, le) : (p) => view.getUint16(p, le);
+        case 4:
+          return signed ? (p) => view.getInt32(p, le) : (p) => view.getUint32(p, le);
+        default: {
+          const lo = le ? 0 : 4;
+          const hi = le ? 4 : 0;
+          return signed
+            ? (p) => view.getInt32(p + hi, le) * 4294967296 + view.getUint32(p + lo, le)
+            : (p) => view.getUint32(p + hi, le) * 4294967296 + view.getUint32(p + lo, le);
+        }
+      }
+    }
+  }
 }
 
 /** The array's elements as strings (U / S arrays) or as the objects an object array holds. */
