@@ -44,7 +44,8 @@ const USAGE = `Usage:
         label         the class: a name from --class-names, else its index; binary models
                       answer class 1 when the probability is above --threshold (default 0.5);
                       an ONNX classifier answers with its own labels
-      FILE is XGBoost JSON/UBJSON or an ONNX-ML tree ensemble (.onnx); explanations need XGBoost.
+      FILE is XGBoost JSON/UBJSON, an ONNX-ML tree ensemble (.onnx) or a scikit-learn joblib/pickle
+      file (read as data, never executed); explanations need XGBoost.
   forestd inspect [FILE] [--json]
       Prints the format, objective, classes, features, trees, depth and nodes, and what the file
       says of itself (XGBoost: booster, base_score, version; ONNX: producer, opsets, operator,
