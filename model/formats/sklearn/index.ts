@@ -45,8 +45,8 @@ export const sklearnFormat: ModelFormat = {
     const lines: [string, string][] = [
       ["estimator", String(d.estimator)],
       [
-        "scikit-learn",
-        `${String(d.sklearnVersion)} (the estimator's _sklearn_version; joblib's and numpy's versions are not recorded in the file)`,
+        "saved by",
+        `scikit-learn ${String(d.sklearnVersion)} (joblib's and numpy's versions are not recorded in the file)`,
       ],
       [
         "container",
@@ -55,7 +55,7 @@ export const sklearnFormat: ModelFormat = {
     ];
     if (Array.isArray(d.pipeline)) lines.push(["pipeline", d.pipeline.join(" -> ")]);
     if (d.loss !== undefined) lines.push(["loss", String(d.loss)]);
-    if (d.learningRate !== undefined) lines.push(["learning rate", String(d.learningRate)]);
+    if (d.learningRate !== undefined) lines.push(["rate", String(d.learningRate)]);
     if (d.init !== undefined) lines.push(["init", String(d.init)]);
     if (d.stages !== undefined) lines.push(["stages", String(d.stages)]);
     if (d.iterations !== undefined) lines.push(["iterations", String(d.iterations)]);

@@ -55,7 +55,7 @@ export function readSklearn(input: Uint8Array, options: SklearnReadOptions = {})
     unsupported(
       "the file is a joblib 'ZF' file (joblib < 0.9.3); save the model again with a current joblib",
     );
-  const { value, protocol } = unpickle(bytes, { joblib: true, limits: options.pickle });
+  const { value, protocol, joblibArrays } = unpickle(bytes, { joblib: true, limits: options.pickle });
   if (!(value instanceof PyObject))
     invalid(`the pickle holds ${pyTypeName(value)}, not a scikit-learn estimator`);
   const top = new Attrs(value, value.cls.name);
@@ -76,7 +76,7 @@ export function readSklearn(input: Uint8Array, options: SklearnReadOptions = {})
     // passthrough-only preprocessing
   }
   return assemble(model, steps, {
-    container: compression === "none" ? "pickle" : `pickle, ${compression}-compressed`,
+    container: `${joblibArrays > 0 ? "joblib" : "pickle"}${compression === "none" ? "" : `, ${compression}-compressed`}`,
     protocol,
     sklearnVersion: versionText as string,
     pipeline: steps ? [...steps.names, model.head.estimator] : null,

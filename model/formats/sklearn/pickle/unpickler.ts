@@ -72,6 +72,8 @@ export interface UnpickleResult {
   readonly end: number;
   /** The highest protocol the stream declared (0 when it had no PROTO). */
   readonly protocol: number;
+  /** Arrays read from joblib's wrappers (0: a plain pickle). */
+  readonly joblibArrays: number;
 }
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
@@ -96,6 +98,7 @@ class Machine {
   private readonly marks: number[] = [];
   private readonly memo = new Map<number, PyValue>();
   private readonly view: DataView;
+  private joblibArrays = 0;
 
   constructor(
     private readonly bytes: Uint8Array,
@@ -565,6 +568,7 @@ class Machine {
    * (numpy_pickle.py NumpyArrayWrapper.read_array).
    */
   private readWrapped(wrapper: PyObject): NdArray {
+    this.joblibArrays++;
     if (this.frameEnd >= 0) this.invalid("joblib array data inside a pickle frame");
     const state = wrapper.state;
     if (!(state instanceof PyDict)) this.invalid("a joblib NumpyArrayWrapper without its attributes");
@@ -642,7 +646,7 @@ class Machine {
       }
       case OP.STOP: {
         const value = this.pop();
-        return { value, end: this.pos, protocol: this.protocol };
+        return { value, end: this.pos, protocol: this.protocol, joblibArrays: this.joblibArrays };
       }
       // ---- numbers
       case OP.INT: {
