@@ -1,0 +1,149 @@
+/**
+ * scikit-learn models served: MODEL_PATH=model.joblib, /predict (the default answer, ?output=proba,
+ * label, margin), OIP infer and metadata, /model; and the CLI (predict, inspect). Answers equal
+ * scikit-learn's: labels and regression values exactly, probabilities exactly for forests (within
+ * 2 ulp where scikit-learn goes through exp: boosting).
+ */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import t from "tap";
+import { testApp } from "../helpers/app.js";
+import { ROOT } from "../helpers/fixtures.js";
+import { type SklearnFixture, sklearnFixtures, ulp64 } from "../helpers/sklearn-fixtures.js";
+
+const CLI = join(ROOT, "dist", "cli", "forestd.js");
+const json = (body: string) => JSON.parse(body) as Record<string, unknown>;
+const byName = new Map(sklearnFixtures().map((f) => [f.name, f]));
+
+/** Every value within `ulps` of scikit-learn's (0: identical). */
+function close(actual: unknown, expected: unknown, ulps: number): boolean {
+  const a = [actual].flat(3) as number[];
+  const e = [expected].flat(3) as number[];
+  return a.length === e.length && a.every((v, i) => ulp64(v, e[i]) <= ulps);
+}
+
+function rowsOf(f: SklearnFixture): unknown[] {
+  const names = f.expected.feature_names;
+  if (!names) return f.expected.rows;
+  // a DataFrame-fitted model: rows by name
+  return f.expected.rows.map((row) => Object.fromEntries(names.map((n, i) => [n, row[i]])));
+}
+
+const CASES: [name: string, ulps: number][] = [
+  ["rf_clf_pandas", 0],
+  ["rf_clf_multiclass_v1_5_2", 0],
+  ["pipeline_standard_rf", 0],
+  ["rf_reg_multioutput", 0],
+  ["gb_clf_multiclass", 2],
+  ["hgb_clf_binary_nan", 2],
+  ["hgb_reg_nan", 0],
+  ["iforest", 2],
+  ["rf_clf_binary_xz", 0],
+];
+
+for (const [name, ulps] of CASES) {
+  const f = byName.get(name)!;
+  t.test(`HTTP: ${name}`, async (t) => {
+    const { app, close: stop } = await testApp([], {
+      MODEL_PATH: f.path,
+      MODEL_NAME: "m",
+      WORKER_THREADS: "1",
+    });
+    t.teardown(stop);
+    const rows = rowsOf(f);
+    const post = (url: string, payload: unknown) =>
+      app.inject({
+        method: "POST",
+        url,
+        payload: JSON.stringify(payload),
+        headers: { "content-type": "application/json" },
+      });
+    const e = f.expected;
+    const classifier = e.classes !== undefined || e.estimator === "IsolationForest";
+
+    const plain = await post("/predict", { instances: rows });
+    t.equal(plain.statusCode, 200, plain.body.slice(0, 300));
+    const predictions = json(plain.body).predictions;
+    if (classifier) t.same(predictions, e.predict, "/predict: scikit-learn's predict (labels)");
+    else t.ok(close(predictions, e.predict, 0), "/predict: scikit-learn's predict, bit for bit");
+
+    const proba = await post("/predict?output=proba", { instances: rows });
+    if (e.predict_proba) {
+      t.equal(proba.statusCode, 200);
+      t.ok(
+        close(json(proba.body).predictions, e.predict_proba, ulps),
+        `?output=proba: scikit-learn's predict_proba (within ${ulps} ulp)`,
+      );
+      const label = await post("/predict?output=label", { instances: rows });
+      t.same(json(label.body).predictions, e.predict, "?output=label: scikit-learn's predict");
+    } else t.equal(proba.statusCode, 400, "?output=proba without classes: 400");
+
+    if (e.feature_names) {
+      const one = await post("/predict", rows[0]);
+      t.equal(one.statusCode, 200, "a bare row object");
+      t.same(json(one.body).prediction, (predictions as unknown[])[0], "a bare row answers as in a batch");
+    }
+
+    const width = e.rows[0].length;
+    const flat = e.rows.flat().map((v) => (v === null ? Number.NaN : v));
+    if (!flat.some(Number.isNaN)) {
+      const infer = await post("/v2/models/m/infer", {
+        inputs: [{ name: "input-0", shape: [e.rows.length, width], datatype: "FP64", data: flat }],
+      });
+      t.equal(infer.statusCode, 200, infer.body.slice(0, 300));
+      const outputs = json(infer.body).outputs as { name: string; data: unknown[] }[];
+      t.ok(outputs.length >= 1, `OIP answers ${outputs.map((o) => o.name).join(", ")}`);
+      const predict = outputs.find((o) => o.name === "predict");
+      if (predict && !classifier)
+        t.ok(close(predict.data, e.predict, 0), "OIP predict: scikit-learn's values");
+      const probaOut = outputs.find((o) => o.name === "predict_proba");
+      if (probaOut && e.predict_proba)
+        t.ok(close(probaOut.data, e.predict_proba, ulps), "OIP predict_proba: scikit-learn's");
+      const labelOut = outputs.find((o) => o.name === "label");
+      if (labelOut) t.same(labelOut.data, e.predict, "OIP label: scikit-learn's predict");
+    }
+
+    const meta = json((await app.inject({ method: "GET", url: "/v2/models/m" })).body);
+    t.ok(Array.isArray(meta.outputs), "OIP metadata lists outputs");
+    const model = json((await app.inject({ method: "GET", url: "/model" })).body);
+    t.equal(model.format, "sklearn");
+    if (e.classes) t.same(model.classLabels ?? model.classes, e.classes, "/model: classes_");
+  });
+}
+
+t.test("CLI: predict and inspect scikit-learn files", async (t) => {
+  const run = (args: string[], input = "") =>
+    spawnSync(process.execPath, [CLI, ...args], { input, encoding: "utf8" });
+  for (const name of [
+    "rf_clf_pandas",
+    "gb_reg_huber",
+    "pipeline_impute_median_rf",
+    "hgb_clf_categorical",
+    "dt_clf_strings_pickle_p0",
+  ]) {
+    const f = byName.get(name)!;
+    const e = f.expected;
+    const out = run(["predict", "-m", f.path], JSON.stringify(rowsOf(f)));
+    t.equal(out.status, 0, `${name}: exit 0 ${out.stderr}`);
+    const got = JSON.parse(out.stdout) as unknown[];
+    if (e.classes) {
+      // hgb_clf_categorical: scikit-learn wraps categories >= 256 modulo 256; forestd reads them as unknown
+      const keep = e.rows.map((row) => !(name.includes("categorical") && row[0] !== null && row[0] >= 256));
+      t.same(
+        got.filter((_, r) => keep[r]),
+        e.predict.filter((_, r) => keep[r]),
+        `${name}: CLI labels as scikit-learn's predict`,
+      );
+    } else t.ok(close(got, e.predict, 0), `${name}: CLI values as scikit-learn's predict`);
+  }
+  const f = byName.get("pipeline_pandas_hgb")!;
+  const inspect = run(["inspect", f.path]);
+  t.equal(inspect.status, 0);
+  t.match(inspect.stdout, /HistGradientBoostingClassifier/);
+  t.match(inspect.stdout, /StandardScaler -> HistGradientBoostingClassifier/);
+  t.match(inspect.stdout, /height, weight, shoe_size/);
+  t.match(inspect.stdout, /1\.2\.1/);
+  const hostile = run(["inspect", join(ROOT, "test", "fixtures", "sklearn", "hostile", "eval.pkl")]);
+  t.not(hostile.status, 0, "a hostile file: refused");
+  t.match(hostile.stderr, /FORESTD_ERR_MODEL_UNSUPPORTED.*builtins\.eval/);
+});
