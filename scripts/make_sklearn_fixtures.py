@@ -57,10 +57,12 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
+from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
 from sklearn.tree._tree import Tree
 
@@ -430,6 +432,10 @@ def hostile():
     joblib.dump(LogisticRegression().fit(X, y), os.path.join(HOSTILE, "logistic_regression.joblib"))
     joblib.dump(Pipeline([("scale", StandardScaler()), ("lr", LogisticRegression())]).fit(X, y),
                 os.path.join(HOSTILE, "pipeline_logistic.joblib"))
+    joblib.dump(SVC().fit(X, y), os.path.join(HOSTILE, "svc.joblib"))
+    ct = ColumnTransformer([("scale", StandardScaler(), [0, 1])], remainder="passthrough")
+    joblib.dump(Pipeline([("columns", ct), ("rf", RandomForestClassifier(n_estimators=2, random_state=0))]).fit(X, y),
+                os.path.join(HOSTILE, "pipeline_column_transformer.joblib"))
     with open(os.path.join(HOSTILE, "custom_class.pkl"), "wb") as f:
         f.write(proto(4) + stack_global("mypackage.models", "MyForest") + b")\x81}b.")
 

@@ -89,6 +89,16 @@ const cases: [file: string, code: string, message: RegExp][] = [
     /scikit-learn's LogisticRegression .*forestd does not score; it reads DecisionTreeClassifier, .*RandomForestClassifier/,
   ],
   ["pipeline_logistic.joblib", "FORESTD_ERR_MODEL_UNSUPPORTED", /LogisticRegression/],
+  [
+    "svc.joblib",
+    "FORESTD_ERR_MODEL_UNSUPPORTED",
+    /scikit-learn's SVC \(sklearn\.svm\._classes\.SVC, byte \d+\), which forestd does not score; it reads/,
+  ],
+  [
+    "pipeline_column_transformer.joblib",
+    "FORESTD_ERR_MODEL_UNSUPPORTED",
+    /scikit-learn's ColumnTransformer .*which forestd does not score; it reads .*Pipelines of StandardScaler/,
+  ],
 ];
 
 t.notOk(
