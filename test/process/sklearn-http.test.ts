@@ -5,11 +5,14 @@
  * 2 ulp where scikit-learn goes through exp: boosting).
  */
 import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { testApp } from "../helpers/app.js";
 import { ROOT } from "../helpers/fixtures.js";
-import { type SklearnFixture, sklearnFixtures, ulp64 } from "../helpers/sklearn-fixtures.js";
+import { postJson, request, startServer, waitFor } from "../helpers/server.js";
+import { SKLEARN_HOSTILE, type SklearnFixture, sklearnFixtures, ulp64 } from "../helpers/sklearn-fixtures.js";
 
 const CLI = join(ROOT, "dist", "cli", "forestd.js");
 const json = (body: string) => JSON.parse(body) as Record<string, unknown>;
@@ -147,3 +150,41 @@ t.test("CLI: predict and inspect scikit-learn files", async (t) => {
   t.not(hostile.status, 0, "a hostile file: refused");
   t.match(hostile.stderr, /FORESTD_ERR_MODEL_UNSUPPORTED.*builtins\.eval/);
 });
+
+t.test(
+  "forestd serve: a scikit-learn model, a hostile reload refused while it keeps serving, a good one taken",
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "forestd-sklearn-"));
+    const modelFile = join(dir, "model.joblib");
+    const pandas = byName.get("rf_clf_pandas")!;
+    copyFileSync(pandas.path, modelFile);
+    const server = await startServer({ WORKERS: "1", MODEL_PATH: modelFile, ACCESS_LOG: "off" });
+    t.teardown(() => server.stop());
+    const row = rowsOf(pandas)[0];
+    const ask = async () => (await postJson(`${server.url}/predict`, { instances: [row] })).json.predictions;
+    await waitFor(async () => (await request(`${server.url}/readyz`)).status === 200, 20_000);
+    t.same(await ask(), [pandas.expected.predict[0]], "serves scikit-learn's answer");
+
+    copyFileSync(join(SKLEARN_HOSTILE, "nested_os_system.joblib"), modelFile);
+    process.kill(server.child.pid as number, "SIGHUP");
+    await waitFor(() => /"event":"reload_failed"/.test(server.logs()), 20_000);
+    t.match(
+      server.logs(),
+      /"event":"reload_failed".*posix\.system.*nothing in the file was run/,
+      "the reload is refused by name",
+    );
+    t.same(await ask(), [pandas.expected.predict[0]], "the old model keeps serving");
+    t.notOk(existsSync("/tmp/forestd-sklearn-pwned"), "nothing ran");
+
+    const xz = byName.get("rf_clf_binary_xz")!;
+    copyFileSync(xz.path, modelFile);
+    process.kill(server.child.pid as number, "SIGHUP");
+    await waitFor(() => /"event":"reload_done"/.test(server.logs()), 20_000);
+    const answer = await postJson(`${server.url}/predict`, { instances: xz.expected.rows.slice(0, 5) });
+    t.same(
+      answer.json.predictions,
+      xz.expected.predict.slice(0, 5),
+      "the new (xz-compressed) model answers as scikit-learn",
+    );
+  },
+);
