@@ -37,12 +37,14 @@ import pickle
 import shutil
 import struct
 import sys
+import types
 import zlib
 
 import joblib
 import numpy as np
 import pandas as pd
 import sklearn
+import sklearn._loss.loss
 from joblib.numpy_pickle import NumpyPickler
 from sklearn.datasets import load_iris, make_classification, make_regression
 from sklearn.dummy import DummyClassifier, DummyRegressor
@@ -238,6 +240,43 @@ def fractions(values):
     return values / sums
 
 
+# GradientBoosting from 1.4 keeps its loss as a sklearn._loss object (1.2.1 has these classes too;
+# for the binomial and regression losses the init link and the probabilities are the same formulas
+# as _gb_losses', so 1.2.1's answers are 1.4's).
+GB_LOSSES_14 = {
+    "BinomialDeviance": lambda est: sklearn._loss.loss.HalfBinomialLoss(),
+    "LeastSquaresError": lambda est: sklearn._loss.loss.HalfSquaredError(),
+    "LeastAbsoluteError": lambda est: sklearn._loss.loss.AbsoluteError(),
+    "QuantileLossFunction": lambda est: sklearn._loss.loss.PinballLoss(quantile=est.alpha),
+}
+
+
+def rewrite(obj, proto, version, classifier):
+    """reducer_override's body: trees and versions as a newer scikit-learn writes them."""
+    if isinstance(obj, Tree):
+        cls, args, state = obj.__reduce__()
+        state = dict(state)
+        nodes = state["nodes"]
+        # 1.4 sends NaN to the child with more samples when the feature had no missing values in fit
+        left = nodes["left_child"]
+        right = nodes["right_child"]
+        go_left = np.zeros(len(nodes), dtype=np.uint8)
+        split = left != -1
+        go_left[split] = nodes["n_node_samples"][left[split]] >= nodes["n_node_samples"][right[split]]
+        state["nodes"] = nodes_13(nodes, go_left)
+        if classifier and version >= "1.4" and state["values"].shape[2] > 1:  # classification trees only
+            state["values"] = fractions(state["values"])
+        return (cls, args, state)
+    if isinstance(obj, sklearn.base.BaseEstimator):
+        reduced = obj.__reduce_ex__(proto)
+        state = dict(reduced[2])
+        state["_sklearn_version"] = version
+        if version >= "1.4" and isinstance(obj, (GradientBoostingClassifier, GradientBoostingRegressor)):
+            state["_loss"] = GB_LOSSES_14[type(state["_loss"]).__name__](obj)
+        return (reduced[0], reduced[1], state) + tuple(reduced[3:])
+    return NotImplemented
+
+
 class RewritingPickler(NumpyPickler):
     """joblib's pickler, writing trees and versions as a newer scikit-learn does."""
 
@@ -247,39 +286,40 @@ class RewritingPickler(NumpyPickler):
         self.classifier = classifier
 
     def reducer_override(self, obj):
-        if isinstance(obj, Tree):
-            cls, args, state = obj.__reduce__()
-            state = dict(state)
-            nodes = state["nodes"]
-            # 1.4 sends NaN to the child with more samples when the feature had no missing values in fit
-            left = nodes["left_child"]
-            right = nodes["right_child"]
-            go_left = np.zeros(len(nodes), dtype=np.uint8)
-            split = left != -1
-            go_left[split] = nodes["n_node_samples"][left[split]] >= nodes["n_node_samples"][right[split]]
-            state["nodes"] = nodes_13(nodes, go_left)
-            if self.classifier and self.version >= "1.4":
-                state["values"] = fractions(state["values"])
-            return (cls, args, state)
-        if isinstance(obj, sklearn.base.BaseEstimator):
-            reduced = obj.__reduce_ex__(self.proto)
-            state = dict(reduced[2])
-            state["_sklearn_version"] = self.version
-            return (reduced[0], reduced[1], state) + tuple(reduced[3:])
-        return NotImplemented
+        return rewrite(obj, self.proto, self.version, self.classifier)
+
+
+class RewritingPlainPickler(pickle.Pickler):
+    """The same for the nested pickles joblib writes for object arrays (GradientBoosting's trees)."""
+
+    def __init__(self, fp, protocol, version, classifier):
+        super().__init__(fp, protocol=protocol)
+        self.version = version
+        self.classifier = classifier
+        self.proto_ = protocol
+
+    def reducer_override(self, obj):
+        return rewrite(obj, self.proto_, self.version, self.classifier)
 
 
 def save_as_version(name, model, rows, version, classifier):
-    if classifier and version >= "1.4":
+    if classifier and version >= "1.4" and hasattr(model, "estimators_") and isinstance(model.estimators_, list):
         # scikit-learn 1.2.1 on the rewritten values gives 1.4's answers (module docstring)
         for est in model.estimators_:
             state = est.tree_.__getstate__()
             state["values"] = fractions(state["values"])
             est.tree_.__setstate__(state)
-    path = os.path.join(OUT, name + ".joblib")
-    with open(path, "wb") as f:
-        RewritingPickler(f, version, classifier).dump(model)
     expected = expected_for(model, rows)
+    path = os.path.join(OUT, name + ".joblib")
+    plain = joblib.numpy_pickle.pickle
+    shim = types.SimpleNamespace(**{k: getattr(plain, k) for k in dir(plain) if not k.startswith("__")})
+    shim.dump = lambda obj, f, protocol=None: RewritingPlainPickler(f, protocol, version, classifier).dump(obj)
+    joblib.numpy_pickle.pickle = shim  # joblib's write_array pickles object arrays with pickle.dump
+    try:
+        with open(path, "wb") as f:
+            RewritingPickler(f, version, classifier).dump(model)
+    finally:
+        joblib.numpy_pickle.pickle = plain
     write_expected(name, name + ".joblib", expected, f"rewritten as scikit-learn {version} writes it")
 
 
@@ -619,6 +659,10 @@ def main():
         save_as_version(f"rf_clf_multiclass_v{tag}", m, test_rows(forest_splits(m.estimators_), Xm), version, True)
         m = RandomForestRegressor(n_estimators=5, max_depth=4, random_state=0, n_jobs=1).fit(Xr, yr)
         save_as_version(f"rf_reg_v{tag}", m, test_rows(forest_splits(m.estimators_), Xr), version, False)
+        m = GradientBoostingClassifier(n_estimators=6, max_depth=3, random_state=0).fit(Xs, np.where(ys == "setosa", "setosa", "other"))
+        save_as_version(f"gb_clf_binary_strings_v{tag}", m, test_rows(forest_splits(m.estimators_[:, 0]), Xs), version, True)
+        m = GradientBoostingRegressor(loss="quantile", alpha=0.7, n_estimators=6, max_depth=3, random_state=0).fit(Xr, yr)
+        save_as_version(f"gb_reg_quantile_v{tag}", m, test_rows(forest_splits(m.estimators_[:, 0]), Xr), version, False)
 
     hostile()
 
