@@ -50,7 +50,10 @@ export interface SklearnHeadSpec extends HeadSpec {
   readonly outputs: number;
   /** hgb-regressor: the loss's inverse link. */
   readonly link: "identity" | "exp";
-  /** gb-multinomial: scikit-learn <= 1.3's logsumexp form, or 1.4+'s softmax. */
+  /**
+   * Multi-class probabilities: exp(raw - logsumexp(raw)) (GradientBoosting <= 1.3, HistGradientBoosting
+   * 1.0) or scikit-learn's softmax with the maximum subtracted (GradientBoosting 1.4+, HistGradientBoosting 1.1+).
+   */
   readonly softmax: "logsumexp" | "max";
   /** isolation-forest: offset_ and n_estimators * c(max_samples). */
   readonly offset: number;
@@ -252,7 +255,8 @@ class SklearnHead implements Head {
           else softmax(margins, r * n, n, out, at);
           break;
         case "hgb-multiclass":
-          softmax(margins, r * n, n, out, at);
+          if (this.spec.softmax === "logsumexp") logsumexpProba(margins, r * n, n, out, at);
+          else softmax(margins, r * n, n, out, at);
           break;
         default:
           break;

@@ -18,14 +18,19 @@ import { NdArray, PyObject, pyTypeName } from "../pickle/values.js";
 import { Attrs, classLabels, featureNames, invalid, itemsOf, unsupported } from "./attrs.js";
 import { type EstimatorModel, headSpec } from "./model.js";
 
-const LOG_LINK = new Set(["HalfPoissonLoss", "HalfGammaLoss", "HalfTweedieLoss"]);
+// scikit-learn 1.0's own losses (_hist_gradient_boosting/loss.py) first, then sklearn._loss's
+const LOG_LINK = new Set(["Poisson", "HalfPoissonLoss", "HalfGammaLoss", "HalfTweedieLoss"]);
 const IDENTITY_LINK = new Set([
+  "LeastSquares",
+  "LeastAbsoluteDeviation",
   "HalfSquaredError",
   "AbsoluteError",
   "PinballLoss",
   "HalfTweedieLossIdentity",
   "HuberLoss",
 ]);
+const BINARY = new Set(["BinaryCrossEntropy", "HalfBinomialLoss"]);
+const MULTICLASS = new Set(["CategoricalCrossEntropy", "HalfMultinomialLoss"]);
 
 function bitsetMembers(words: Float64Array, at: number): number[] {
   const out: number[] = [];
@@ -158,7 +163,7 @@ export function readHistGradientBoosting(attrs: Attrs, name: string): EstimatorM
   const loss = lossObj.cls.name;
   const classes = classifier ? classLabels(attrs) : [];
   const K = classifier ? (classes.length > 2 ? classes.length : 1) : 1;
-  if (classifier && loss !== (K === 1 ? "HalfBinomialLoss" : "HalfMultinomialLoss"))
+  if (classifier && !(K === 1 ? BINARY : MULTICLASS).has(loss))
     unsupported(`${attrs.path}: a ${classes.length}-class HistGradientBoostingClassifier with loss ${loss}`);
   if (!classifier && !LOG_LINK.has(loss) && !IDENTITY_LINK.has(loss))
     unsupported(`${attrs.path}: HistGradientBoostingRegressor loss ${loss} is not scored`);
@@ -193,6 +198,8 @@ export function readHistGradientBoosting(attrs: Attrs, name: string): EstimatorM
       kind: classifier ? (K === 1 ? "hgb-binary" : "hgb-multiclass") : "hgb-regressor",
       classes,
       link: LOG_LINK.has(loss) ? "exp" : "identity",
+      // 1.0's CategoricalCrossEntropy.predict_proba: exp(raw - logsumexp(raw)); from 1.1 softmax
+      softmax: loss === "CategoricalCrossEntropy" ? "logsumexp" : "max",
     }),
     details: { estimator: name, loss, iterations: iterations.length },
   };

@@ -60,6 +60,12 @@ const INTERNALS = [
   "sklearn.ensemble._gb_losses.BinomialDeviance",
   "sklearn.ensemble._gb_losses.MultinomialDeviance",
   "sklearn.ensemble._gb_losses.ExponentialLoss",
+  // HistGradientBoosting's own losses in scikit-learn 1.0 (replaced by sklearn._loss in 1.1)
+  "sklearn.ensemble._hist_gradient_boosting.loss.LeastSquares",
+  "sklearn.ensemble._hist_gradient_boosting.loss.LeastAbsoluteDeviation",
+  "sklearn.ensemble._hist_gradient_boosting.loss.Poisson",
+  "sklearn.ensemble._hist_gradient_boosting.loss.BinaryCrossEntropy",
+  "sklearn.ensemble._hist_gradient_boosting.loss.CategoricalCrossEntropy",
   // the common loss module (HistGradientBoosting; GradientBoosting from 1.4): Python classes
   // holding Cython loss objects, which pickle through __pyx_unpickle_* functions (inert here)
   "sklearn._loss.loss.HalfSquaredError",
