@@ -3,7 +3,6 @@
  * (pickle/unpickler.ts), then interpret the estimator it holds (estimators/). Nothing in the file
  * is ever executed.
  */
-import { ModelError } from "../../errors.js";
 import type { FeatureKind, Forest, InputColumn } from "../../forest/forest.js";
 import { type DecompressLimits, decompress } from "./container.js";
 import { Attrs, invalid, unsupported } from "./estimators/attrs.js";
@@ -72,9 +71,6 @@ export function readSklearn(input: Uint8Array, options: SklearnReadOptions = {})
     if (split.steps.numInputs >= 0) steps = split.steps;
   }
   const model = readEstimator(estimator, path, version);
-  if (steps && steps.steps.length === 0 && steps.numInputs === model.numFeatures) {
-    // passthrough-only preprocessing
-  }
   return assemble(model, steps, {
     container: `${joblibArrays > 0 ? "joblib" : "pickle"}${compression === "none" ? "" : `, ${compression}-compressed`}`,
     protocol,
@@ -119,5 +115,3 @@ function assemble(model: EstimatorModel, steps: Steps | null, facts: Record<stri
   };
   return forest;
 }
-
-export { ModelError };

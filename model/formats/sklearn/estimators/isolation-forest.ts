@@ -7,7 +7,7 @@
  */
 import { numbersOf } from "../pickle/numpy.js";
 import { NdArray, pyTypeName } from "../pickle/values.js";
-import { Attrs, featureNames, invalid, itemsOf } from "./attrs.js";
+import { Attrs, featureNames, invalid } from "./attrs.js";
 import { type EstimatorModel, forestTree, headSpec } from "./model.js";
 import { readTree } from "./tree.js";
 
@@ -70,5 +70,3 @@ export function readIsolationForest(attrs: Attrs, name: string): EstimatorModel 
     details: { estimator: name, trees: trees.length, maxSamples, offset },
   };
 }
-
-export { itemsOf };

@@ -15,7 +15,7 @@
  */
 import { ModelError, type ModelErrorCode } from "../../../errors.js";
 import { canonicalModule, lookupGlobal } from "./allow-list.js";
-import { checkDataLength, Dtype, numbersOf, scalarFrom, shapeSize } from "./numpy.js";
+import { checkDataLength, Dtype, scalarFrom, shapeSize } from "./numpy.js";
 import { OP, opName } from "./opcodes.js";
 import {
   depthOf,
@@ -971,6 +971,3 @@ class Machine {
     this.push(this.memo.get(index)!);
   }
 }
-
-/** Re-exported for readers that check arrays. */
-export { numbersOf };
