@@ -594,6 +594,26 @@ def main():
         Xc, other * 3 + np.nan_to_num(cat, nan=1))
     save("hgb_reg_categorical", m, np.vstack([test_rows(hgb_splits(m), Xc, dtype=np.float64), np.array(extra)]))
 
+    # arrays joblib writes in Fortran order and big-endian (what a model from a big-endian machine
+    # holds): HistGradientBoosting's categorical bitsets (n, 8) in Fortran order and its baseline
+    # big-endian; a scaler's statistics big-endian. The answers are scikit-learn's on the model before
+    # the change (the same numbers; its predictor wants C-contiguous bitsets).
+    m = HistGradientBoostingClassifier(max_iter=6, max_depth=3, categorical_features=[0], random_state=0).fit(Xc, yc)
+    rows = np.vstack([test_rows(hgb_splits(m), Xc, dtype=np.float64), np.array(extra[:13], dtype=np.float64)])
+    expected = expected_for(m, rows)
+    for predictors in m._predictors:
+        predictors[0].raw_left_cat_bitsets = np.asfortranarray(predictors[0].raw_left_cat_bitsets)
+    m._baseline_prediction = m._baseline_prediction.astype(">f8")
+    joblib.dump(m, os.path.join(OUT, "hgb_clf_categorical_fortran_bigendian.joblib"))
+    write_expected("hgb_clf_categorical_fortran_bigendian", "hgb_clf_categorical_fortran_bigendian.joblib", expected,
+                   "bitsets in Fortran order, baseline big-endian")
+    Xf = np.nan_to_num(Xc)
+    scaler = StandardScaler().fit(Xf)
+    scaler.mean_ = scaler.mean_.astype(">f8")
+    scaler.scale_ = scaler.scale_.astype(">f8")
+    rf = RandomForestClassifier(n_estimators=4, max_depth=4, random_state=0, n_jobs=1).fit(scaler.transform(Xf), yc)
+    save("pipeline_bigendian_standard_rf", Pipeline([("scale", scaler), ("rf", rf)]), test_rows([], Xf))
+
     # isolation forest
     m = IsolationForest(n_estimators=10, max_samples=64, random_state=0).fit(Xb)
     save("iforest", m, test_rows(forest_splits(m.estimators_), Xb))
