@@ -38,6 +38,7 @@ import shutil
 import struct
 import sys
 import types
+import zipfile
 import zlib
 
 import joblib
@@ -493,9 +494,14 @@ def write_expected_hostile(name, model_file, expected):
 # The fixtures
 
 def main():
+    # start afresh, except for the skops files when this run cannot rewrite them (no SKOPS_SRC)
+    keep_skops = not os.environ.get("SKOPS_SRC")
     if os.path.exists(OUT):
-        shutil.rmtree(OUT)
-    os.makedirs(OUT)
+        for root, _dirs, files in os.walk(OUT):
+            for name in files:
+                if not (keep_skops and ("_skops." in name or name.startswith("skops_"))):
+                    os.remove(os.path.join(root, name))
+    os.makedirs(HOSTILE, exist_ok=True)
 
     Xb, yb = height_weight_shoe(300, 1)
     Xm, ym = make_classification(n_samples=300, n_features=5, n_informative=3, n_redundant=0, n_classes=3,
@@ -685,6 +691,54 @@ def main():
         save_as_version(f"gb_reg_quantile_v{tag}", m, test_rows(forest_splits(m.estimators_[:, 0]), Xr), version, False)
 
     hostile()
+    skops_fixtures()
+
+
+# ---------------------------------------------------------------------------------------------
+# skops (a zip of schema.json and .npy files). Debian has no skops: point SKOPS_SRC at a checkout of
+# github.com/skops-dev/skops (its Python sources run on Debian's numpy and scikit-learn) to write
+# these; without it they are left as they are.
+
+SKOPS_MODELS = ["rf_clf_strings", "gb_clf_strings", "hgb_clf_categorical", "iforest", "pipeline_impute_mean_standard_rf",
+                "rf_clf_pandas", "hgb_reg_poisson", "gb_reg_huber"]
+
+
+def skops_fixtures():
+    src = os.environ.get("SKOPS_SRC")
+    if not src:
+        print("SKOPS_SRC not set: skops fixtures not rewritten", file=sys.stderr)
+        return
+    sys.path.insert(0, src)
+    import skops
+    import skops.io as sio
+
+    for name in SKOPS_MODELS:
+        with open(os.path.join(OUT, name + ".expected.json")) as f:
+            expected = json.load(f)
+        model = joblib.load(os.path.join(OUT, expected["model"]))  # our own file, just written
+        sio.dump(model, os.path.join(OUT, name + "_skops.skops"))
+        expected["model"] = name + "_skops.skops"
+        expected["notes"] = f"skops {skops.__version__} dump of {name}"
+        with open(os.path.join(OUT, name + "_skops.expected.json"), "w") as f:
+            json.dump(expected, f, separators=(",", ":"), allow_nan=False)
+            f.write("\n")
+    # hostile skops files, written with zipfile (never loaded)
+    def archive(path, schema, extra=()):
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            z.writestr("schema.json", json.dumps(schema))
+            for entry, data in extra:
+                z.writestr(entry, data)
+    node = {"__class__": "system", "__module__": "os", "__loader__": "ObjectNode",
+            "content": {"__class__": "dict", "__module__": "builtins", "__loader__": "DictNode", "content": {}},
+            "protocol": 2, "_skops_version": "0.11"}
+    archive(os.path.join(HOSTILE, "skops_os_system.skops"), node)
+    archive(os.path.join(HOSTILE, "skops_function_node.skops"),
+            {"__class__": "system", "__module__": "os", "__loader__": "FunctionNode", "content": {}, "protocol": 2})
+    buf = io.BytesIO()
+    np.save(buf, np.zeros(10 * 2 ** 20))  # 80 MiB of zeros, ~80 KB deflated
+    archive(os.path.join(HOSTILE, "skops_bomb.skops"),
+            {"__class__": "ndarray", "__module__": "numpy", "__loader__": "NdArrayNode", "type": "numpy",
+             "file": "zeros.npy", "protocol": 2}, [("zeros.npy", buf.getvalue())])
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ const FILES = [
   "pipeline_impute_mean_standard_rf.joblib",
   "rf_clf_binary_gzip.joblib.gz",
   "rf_clf_binary_lz4.joblib.lz4",
+  "hgb_clf_categorical_skops.skops", // skops: a zip of schema.json and .npy files
 ];
 
 type Mutation =

@@ -84,6 +84,21 @@ const cases: [file: string, code: string, message: RegExp][] = [
     /DecisionTreeClassifier\.tree_: node_count is \d+ but the node array holds \d+ nodes/,
   ],
   [
+    "skops_os_system.skops",
+    "FORESTD_ERR_MODEL_UNSUPPORTED",
+    /names os\.system \(byte 0\).*not on forestd's allow-list/,
+  ],
+  [
+    "skops_function_node.skops",
+    "FORESTD_ERR_MODEL_UNSUPPORTED",
+    /skops schema: schema \(os\.system\) uses loader FunctionNode/,
+  ],
+  [
+    "skops_bomb.skops",
+    "FORESTD_ERR_MODEL_TOO_LARGE",
+    /zip: the entries decompress to more than \d+ bytes: refused as a compression bomb/,
+  ],
+  [
     "logistic_regression.joblib",
     "FORESTD_ERR_MODEL_UNSUPPORTED",
     /scikit-learn's LogisticRegression .*forestd does not score; it reads DecisionTreeClassifier, .*RandomForestClassifier/,

@@ -5,7 +5,7 @@
 import { checkForest } from "../../forest/check.js";
 import type { ModelFormat } from "../format.js";
 import { detectCompression } from "./container.js";
-import { readSklearn } from "./read.js";
+import { isZip, readSklearn } from "./read.js";
 
 /** A pickle's first bytes: PROTO 2–5, or protocol 0/1's GLOBAL "module\nname\n" or MARK. */
 function looksLikePickle(bytes: Uint8Array): boolean {
@@ -21,7 +21,8 @@ function looksLikePickle(bytes: Uint8Array): boolean {
 
 export const sklearnFormat: ModelFormat = {
   name: "sklearn",
-  description: "scikit-learn models saved with joblib.dump or pickle.dump (.joblib, .pkl), read as data",
+  description:
+    "scikit-learn models saved with joblib.dump, pickle.dump or skops (.joblib, .pkl, .skops), read as data",
   extensions: [
     ".joblib",
     ".pkl",
@@ -32,9 +33,10 @@ export const sklearnFormat: ModelFormat = {
     ".joblib.xz",
     ".joblib.lzma",
     ".joblib.lz4",
+    ".skops",
   ],
   sniff(bytes: Uint8Array): boolean {
-    return detectCompression(bytes) !== "none" || looksLikePickle(bytes);
+    return detectCompression(bytes) !== "none" || looksLikePickle(bytes) || isZip(bytes);
   },
   read(bytes: Uint8Array) {
     const forest = readSklearn(bytes);

@@ -3,8 +3,10 @@
  * (pickle/unpickler.ts), then interpret the estimator it holds (estimators/). Nothing in the file
  * is ever executed.
  */
+
+import { ModelError } from "../../errors.js";
 import type { FeatureKind, Forest, InputColumn } from "../../forest/forest.js";
-import { type DecompressLimits, decompress } from "./container.js";
+import { DEFAULT_DECOMPRESS_LIMITS, type DecompressLimits, decompress, outputBound } from "./container.js";
 import { Attrs, invalid, unsupported } from "./estimators/attrs.js";
 import { readTreeEstimator } from "./estimators/forests.js";
 import { readGradientBoosting } from "./estimators/gradient-boosting.js";
@@ -13,8 +15,10 @@ import { readIsolationForest } from "./estimators/isolation-forest.js";
 import type { EstimatorModel } from "./estimators/model.js";
 import { readPipeline, type Steps } from "./estimators/pipeline.js";
 import { SUPPORTED_ESTIMATORS, supportedNames } from "./pickle/allow-list.js";
-import { type PickleLimits, unpickle } from "./pickle/unpickler.js";
-import { PyObject, pyTypeName } from "./pickle/values.js";
+import { DEFAULT_PICKLE_LIMITS, type PickleLimits, unpickle } from "./pickle/unpickler.js";
+import { PyObject, type PyValue, pyTypeName } from "./pickle/values.js";
+import { SchemaReader } from "./skops/schema.js";
+import { unzip } from "./skops/zip.js";
 
 export interface SklearnReadOptions {
   readonly decompress?: DecompressLimits;
@@ -48,15 +52,64 @@ function readEstimator(obj: PyObject, path: string, version: [number, number]): 
   return readTreeEstimator(attrs, name);
 }
 
-export function readSklearn(input: Uint8Array, options: SklearnReadOptions = {}): Forest {
-  const { bytes, compression } = decompress(input, options.decompress);
-  if (bytes.length >= 2 && bytes[0] === 0x5a && bytes[1] === 0x46)
-    unsupported(
-      "the file is a joblib 'ZF' file (joblib < 0.9.3); save the model again with a current joblib",
+/** A zip archive's first bytes: skops files are zips holding schema.json and .npy files. */
+export function isZip(bytes: Uint8Array): boolean {
+  return (
+    bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04
+  );
+}
+
+/** skops: the schema's root node, read into the pickle reader's inert values. */
+function readSkops(
+  bytes: Uint8Array,
+  options: SklearnReadOptions,
+): { value: PyValue; container: string; protocol: number } {
+  const limits = { ...DEFAULT_PICKLE_LIMITS, ...options.pickle };
+  // the same bound as joblib's compressions: a size, and a ratio past 64 MiB
+  const bound = outputBound(bytes.length, options.decompress ?? DEFAULT_DECOMPRESS_LIMITS);
+  const files = unzip(bytes, { maxEntries: 1 << 20, maxTotal: bound });
+  const schemaBytes = files.get("schema.json");
+  if (!schemaBytes) invalid("the zip archive has no schema.json: not a skops file");
+  let schema: unknown;
+  try {
+    schema = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(schemaBytes));
+  } catch (e) {
+    throw new ModelError(
+      "FORESTD_ERR_MODEL_SYNTAX",
+      `skops schema.json is not valid JSON: ${(e as Error).message}`,
     );
-  const { value, protocol, joblibArrays } = unpickle(bytes, { joblib: true, limits: options.pickle });
+  }
+  const root = schema as Record<string, unknown>;
+  const protocol = typeof root?.protocol === "number" ? root.protocol : -1;
+  const value = new SchemaReader(files, {
+    maxDepth: limits.maxDepth,
+    maxArrayElements: limits.maxArrayElements,
+  }).read(schema as never);
+  return {
+    value,
+    container: `skops (protocol ${protocol}, skops ${String(root?._skops_version ?? "?")})`,
+    protocol,
+  };
+}
+
+export function readSklearn(input: Uint8Array, options: SklearnReadOptions = {}): Forest {
+  let value: PyValue;
+  let container: string;
+  let protocol: number;
+  if (isZip(input)) ({ value, container, protocol } = readSkops(input, options));
+  else {
+    const { bytes, compression } = decompress(input, options.decompress);
+    if (bytes.length >= 2 && bytes[0] === 0x5a && bytes[1] === 0x46)
+      unsupported(
+        "the file is a joblib 'ZF' file (joblib < 0.9.3); save the model again with a current joblib",
+      );
+    const read = unpickle(bytes, { joblib: true, limits: options.pickle });
+    value = read.value;
+    protocol = read.protocol;
+    container = `${read.joblibArrays > 0 ? "joblib" : "pickle"}${compression === "none" ? "" : `, ${compression}-compressed`}, pickle protocol ${protocol}`;
+  }
   if (!(value instanceof PyObject))
-    invalid(`the pickle holds ${pyTypeName(value)}, not a scikit-learn estimator`);
+    invalid(`the file holds ${pyTypeName(value)}, not a scikit-learn estimator`);
   const top = new Attrs(value, value.cls.name);
   const versionText = top.optional("_sklearn_version");
   const version = parseVersion(versionText, value.cls.name);
@@ -72,7 +125,7 @@ export function readSklearn(input: Uint8Array, options: SklearnReadOptions = {})
   }
   const model = readEstimator(estimator, path, version);
   return assemble(model, steps, {
-    container: `${joblibArrays > 0 ? "joblib" : "pickle"}${compression === "none" ? "" : `, ${compression}-compressed`}`,
+    container,
     protocol,
     sklearnVersion: versionText as string,
     pipeline: steps ? [...steps.names, model.head.estimator] : null,
