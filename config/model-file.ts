@@ -6,9 +6,9 @@
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
-/** XGBoost, ONNX, and scikit-learn (joblib / pickle, plain or with one of joblib's compressions). */
-const MODEL_ENDINGS = [".json", ".ubj", ".onnx", ".joblib", ".pkl", ".pickle"].flatMap((ext) =>
-  [".json", ".ubj", ".onnx"].includes(ext)
+/** XGBoost, ONNX, and scikit-learn (skops; joblib / pickle, plain or with one of joblib's compressions). */
+const MODEL_ENDINGS = [".json", ".ubj", ".onnx", ".skops", ".joblib", ".pkl", ".pickle"].flatMap((ext) =>
+  [".json", ".ubj", ".onnx", ".skops"].includes(ext)
     ? [ext]
     : [ext, ...[".z", ".gz", ".bz2", ".xz", ".lzma", ".lz4"].map((c) => ext + c)],
 );
