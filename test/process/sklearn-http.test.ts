@@ -91,12 +91,7 @@ for (const [name, ulps] of CASES) {
     else t.ok(close(predictions, e.predict, 0), "/predict: scikit-learn's predict, bit for bit");
 
     const proba = await post("/predict?output=proba", { instances: rows });
-    if (
-      e.predict_proba &&
-      /^(rf_clf_pandas|gb_clf_multiclass|hgb_clf_strings|pipeline_standard_rf|rf_clf_strings_skops)$/.test(
-        name,
-      )
-    ) {
+    if (e.predict_proba) {
       t.equal(proba.statusCode, 200);
       t.ok(
         close(json(proba.body).predictions, e.predict_proba, ulps),
