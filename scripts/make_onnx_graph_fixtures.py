@@ -919,6 +919,12 @@ def double_and_aggregate_fixtures():
                                "Softmax(axis=1) on its scores")
     single_input_fixture("post_softmax_last_axis", rf3, sklearn_forest, X[:40], post=("Softmax", -1),
                          notes="TreeEnsembleRegressor (3 targets) followed by Softmax(axis=-1)")
+    # 29 targets: onnxruntime's softmax kernel sums 24 lanes, then 8, then a partial vector.
+    Y29 = np.stack([np.sin(y * (k + 1) / 7) * (k % 5) for k in range(29)], axis=1)
+    rf29 = RandomForestRegressor(n_estimators=3, max_depth=4, random_state=3).fit(X, Y29)
+    single_input_fixture("post_softmax_29_targets", rf29, sklearn_forest, X[:40], post=("Softmax", 1),
+                         notes="TreeEnsembleRegressor (29 targets) followed by Softmax(axis=1): every path of "
+                               "onnxruntime's vectorised softmax (24-wide, 8-wide, partial)")
 
 
 # ---------------------------------------------------------------------------------------------
