@@ -311,18 +311,21 @@ function classifierHead(spec: EnsembleSpec): OnnxHead {
           applyTransform(post, out, o, n);
           continue;
         }
-        // One score: write_scores makes the second column (from the score as a float).
-        const s = f(margins[at]);
+        // One score: write_scores makes the second column. Its own arithmetic (1 − s) is in the
+        // score's type; the transforms take a float.
+        const exact = margins[at];
+        const s = f(exact);
         if (post === "PROBIT") {
           out[o] = probit(s);
           out[o + 1] = 0; // onnxruntime leaves this column unwritten
           continue;
         }
         const { additional } = binaryDecision(margins, at);
-        if (additional === 0 || additional === 1) {
-          out[o] = f(1 - s);
+        if ((additional === 0 || additional === 1) && post !== "LOGISTIC") {
+          out[o] = f(1 - exact);
           out[o + 1] = s;
-        } else if (additional === 2 || additional === 3) {
+        } else if (additional >= 0) {
+          // onnxruntime 1.30 applies LOGISTIC whether or not the weights are all positive.
           out[o] = post === "LOGISTIC" ? logistic(-s) : -s;
           out[o + 1] = post === "LOGISTIC" ? logistic(s) : s;
         } else {

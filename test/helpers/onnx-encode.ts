@@ -9,7 +9,7 @@ export type AttributeValue =
   | number[]
   | string[]
   | { floats: number[] }
-  | { tensor: Float32Array | Uint8Array };
+  | { tensor: Float32Array | Float64Array | Uint8Array };
 
 export interface NodeSpec {
   opType: string;
@@ -85,6 +85,8 @@ function attribute(name: string, value: AttributeValue): Writer {
   if ("floats" in value) return w.int(20, 6).packedFloats(7, value.floats);
   const t = new Writer().int(1, value.tensor.length);
   if (value.tensor instanceof Float32Array) t.int(2, 1).bytesField(9, new Uint8Array(value.tensor.buffer));
+  else if (value.tensor instanceof Float64Array)
+    t.int(2, 11).bytesField(9, new Uint8Array(value.tensor.buffer));
   else t.int(2, 2).bytesField(9, value.tensor);
   return w.int(20, 4).message(5, t);
 }
