@@ -192,7 +192,9 @@ t.test(
             const nodes = values.map((v) => b.split(tree, "BRANCH_EQ", feature, v, missing));
             const shared = grow(depth - 1);
             const rest = grow(depth - 1);
-            nodes.forEach((at, i) => b.link(at, shared, i + 1 < nodes.length ? nodes[i + 1] : rest));
+            nodes.forEach((at, i) => {
+              b.link(at, shared, i + 1 < nodes.length ? nodes[i + 1] : rest);
+            });
             return nodes[0];
           }
           const mode = kind === "neq" ? "BRANCH_NEQ" : kind === "leq" ? "BRANCH_LEQ" : "BRANCH_EQ";
