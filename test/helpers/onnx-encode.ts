@@ -20,9 +20,21 @@ export interface NodeSpec {
   attributes?: Record<string, AttributeValue>;
 }
 
+export interface TensorSpec {
+  name: string;
+  /** TensorProto data type: 1 float, 7 int64, 11 double. */
+  dataType: number;
+  dims: number[];
+  values: number[];
+}
+
 export interface ModelSpec {
   nodes: NodeSpec[];
   input?: { name: string; elemType?: number; width: number };
+  /** Several graph inputs (instead of `input`). */
+  inputs?: { name: string; elemType?: number; width: number }[];
+  /** Initializers (constants nodes read). */
+  initializers?: TensorSpec[];
   /** Graph outputs: name and, for tensors, element type (maps for ZipMap outputs). */
   outputs: { name: string; elemType?: number; map?: boolean }[];
   mlOpset?: number;
@@ -115,6 +127,17 @@ function valueInfo(name: string, elemType: number, dims: (number | null)[] | nul
   return new Writer().string(1, name).message(2, type);
 }
 
+function tensorProto(t: TensorSpec): Writer {
+  const w = new Writer().packedInts(1, t.dims).int(2, t.dataType).string(8, t.name);
+  const raw =
+    t.dataType === 1
+      ? new Uint8Array(Float32Array.from(t.values).buffer)
+      : t.dataType === 11
+        ? new Uint8Array(Float64Array.from(t.values).buffer)
+        : new Uint8Array(BigInt64Array.from(t.values, (v) => BigInt(v)).buffer);
+  return w.bytesField(9, raw);
+}
+
 export function encodeModel(spec: ModelSpec): Uint8Array {
   const graph = new Writer();
   spec.nodes.forEach((n, i) => {
@@ -127,8 +150,9 @@ export function encodeModel(spec: ModelSpec): Uint8Array {
     graph.message(1, node);
   });
   graph.string(2, "test");
-  const input = spec.input ?? { name: "input", width: 2 };
-  graph.message(11, valueInfo(input.name, input.elemType ?? 1, [null, input.width]));
+  for (const init of spec.initializers ?? []) graph.message(5, tensorProto(init));
+  for (const input of spec.inputs ?? [spec.input ?? { name: "input", width: 2 }])
+    graph.message(11, valueInfo(input.name, input.elemType ?? 1, [null, input.width]));
   for (const o of spec.outputs) graph.message(12, valueInfo(o.name, o.elemType ?? 1, null, o.map));
   return new Writer()
     .int(1, 8)

@@ -217,10 +217,12 @@ export function checkGraph(model: OnnxModel): CheckedGraph {
     const op = node.opType;
     // What it reads from the ensemble (Mul's constant may come first).
     const from = origin.get(node.inputs.find((x) => origin.has(x)) ?? "");
-    if (from === undefined || node.outputs.length !== 1)
+    if (from === undefined)
       unsupported(
-        `${here} does not read a tree-ensemble output; after the ensemble forestd runs Identity, Cast, Mul by 1, Normalizer, Softmax and ZipMap`,
+        `${here} computes ${node.outputs.map(quote).join(", ")} for a graph output without the ensemble; forestd answers with what the ensemble computes`,
       );
+    if (node.outputs.length !== 1)
+      unsupported(`${here} has ${node.outputs.length} outputs after the ensemble`);
     let next: Origin = from;
     if (domain === ML && op === "ZipMap") {
       if (from.source !== "scores" || from.zipmap || !isClassifier)
