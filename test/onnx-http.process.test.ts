@@ -121,7 +121,8 @@ t.test("CLI: predict and inspect an ONNX file", async (t) => {
     "CLI labels: onnxruntime's strings",
   );
   const inspect = run(["inspect", f.path]);
-  t.match(inspect.stdout, /format: +ONNX .*ai\.onnx\.ml 3/);
+  t.match(inspect.stdout, /format: +ONNX-ML tree ensemble/);
+  t.match(inspect.stdout, /onnx: +ir_version 8; opsets .*ai\.onnx\.ml 3/);
   t.match(inspect.stdout, /classes: +no, yes/);
   t.match(inspect.stdout, /"output_probability" \(probabilities, ZipMap\)/);
   const regressor = byName.get("gb_regressor")!;

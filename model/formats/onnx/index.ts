@@ -160,9 +160,9 @@ export const onnxFormat: ModelFormat = {
         inputs.length === 1 ? "input" : "inputs",
         inputs.map((i) => `"${i.name}" (${i.type}${i.width > 0 ? `, ${i.width} columns` : ""})`).join(", "),
       ],
-      ["preprocessing", pre.length > 0 ? pre.join(" → ") : "-"],
-      ["categorical features", categorical.length > 0 ? categorical.join(", ") : "-"],
-      ["after the ensemble", after.length > 0 ? after.join(" → ") : "-"],
+      ["pre nodes", pre.length > 0 ? pre.join(" → ") : "-"],
+      ["categorical", categorical.length > 0 ? `features ${categorical.join(", ")}` : "-"],
+      ["post nodes", after.length > 0 ? after.join(" → ") : "-"],
       [
         "graph outputs",
         outputs.map((x) => `"${x.name}" (${x.carries}${x.zipmap ? ", ZipMap" : ""})`).join(", "),
