@@ -421,61 +421,68 @@ t.test("MIN and MAX aggregates, float", async (t) => {
   }
 });
 
-t.test("transforms on thousands of scores: onnxruntime's exp is glibc's expf", async (t) => {
-  // One tree whose leaves carry the scores; row i reaches leaf i (x <= i + 0.5 chain).
-  const count = 3000;
-  for (const [post, classes] of [
-    ["LOGISTIC", 2],
-    ["SOFTMAX", 3],
-    ["SOFTMAX_ZERO", 3],
-    ["LOGISTIC", 3],
-  ] as const) {
-    const b = new V3();
-    const scores = Array.from({ length: count }, (_, i) =>
-      Array.from({ length: classes === 2 ? 1 : classes }, () =>
-        Math.fround(((rand(2 ** 20) - 2 ** 19) / 2 ** 19) * (i % 7 === 0 ? 30 : 4)),
-      ),
-    );
-    let prev = -1;
-    for (let i = 0; i < count; i++) {
-      const split = b.split(0, "BRANCH_LEQ", 0, i + 0.5, 0);
-      const leaf = b.leaf(0, scores[i]);
-      b.a.trues[split] = b.a.nodeids[leaf];
-      if (prev >= 0) b.a.falses[prev] = b.a.nodeids[split];
-      prev = split;
+t.test(
+  "transforms on thousands of scores: onnxruntime's exp and log are glibc's expf and logf",
+  async (t) => {
+    // One tree whose leaves carry the scores; row i reaches leaf i (x <= i + 0.5 chain).
+    const count = 3000;
+    for (const [post, classes] of [
+      ["LOGISTIC", 2],
+      ["SOFTMAX", 3],
+      ["SOFTMAX_ZERO", 3],
+      ["LOGISTIC", 3],
+      ["PROBIT", 3],
+    ] as const) {
+      const b = new V3();
+      // PROBIT reads probabilities: scores in (0, 1) (its logf sees (1 − x)(1 + x) for x = 2p − 1).
+      const score = (i: number) =>
+        post === "PROBIT"
+          ? Math.fround((1 + rand(2 ** 24 - 2)) / 2 ** 24)
+          : Math.fround(((rand(2 ** 20) - 2 ** 19) / 2 ** 19) * (i % 7 === 0 ? 30 : 4));
+      const scores = Array.from({ length: count }, (_, i) =>
+        Array.from({ length: classes === 2 ? 1 : classes }, () => score(i)),
+      );
+      let prev = -1;
+      for (let i = 0; i < count; i++) {
+        const split = b.split(0, "BRANCH_LEQ", 0, i + 0.5, 0);
+        const leaf = b.leaf(0, scores[i]);
+        b.a.trues[split] = b.a.nodeids[leaf];
+        if (prev >= 0) b.a.falses[prev] = b.a.nodeids[split];
+        prev = split;
+      }
+      b.a.falses[prev] = b.a.nodeids[b.leaf(0, scores[0])];
+      const attrs = b.attributes(classes, false, {});
+      const classifier: Record<string, AttributeValue> = {};
+      for (const [k, v] of Object.entries(attrs)) {
+        if (k === "n_targets") continue;
+        classifier[k.replace(/^target_/, "class_")] = v;
+      }
+      classifier.classlabels_int64s = Array.from({ length: classes }, (_, k) => k);
+      classifier.post_transform = post;
+      const bytes = encodeModel({
+        nodes: [
+          {
+            opType: "TreeEnsembleClassifier",
+            domain: "ai.onnx.ml",
+            inputs: ["input"],
+            outputs: ["label", "probabilities"],
+            attributes: classifier,
+          },
+        ],
+        input: { name: "input", width: 1 },
+        outputs: [{ name: "label", elemType: 7 }, { name: "probabilities" }],
+      });
+      const rows = Array.from({ length: count }, (_, i) => [i]);
+      await compare(t, `${post}, ${classes} classes, ${count} scores`, {
+        bytes,
+        rows,
+        double: false,
+        output: "probabilities",
+        label: "label",
+      });
     }
-    b.a.falses[prev] = b.a.nodeids[b.leaf(0, scores[0])];
-    const attrs = b.attributes(classes, false, {});
-    const classifier: Record<string, AttributeValue> = {};
-    for (const [k, v] of Object.entries(attrs)) {
-      if (k === "n_targets") continue;
-      classifier[k.replace(/^target_/, "class_")] = v;
-    }
-    classifier.classlabels_int64s = Array.from({ length: classes }, (_, k) => k);
-    classifier.post_transform = post;
-    const bytes = encodeModel({
-      nodes: [
-        {
-          opType: "TreeEnsembleClassifier",
-          domain: "ai.onnx.ml",
-          inputs: ["input"],
-          outputs: ["label", "probabilities"],
-          attributes: classifier,
-        },
-      ],
-      input: { name: "input", width: 1 },
-      outputs: [{ name: "label", elemType: 7 }, { name: "probabilities" }],
-    });
-    const rows = Array.from({ length: count }, (_, i) => [i]);
-    await compare(t, `${post}, ${classes} classes, ${count} scores`, {
-      bytes,
-      rows,
-      double: false,
-      output: "probabilities",
-      label: "label",
-    });
-  }
-});
+  },
+);
 
 t.test(
   "classifiers, float and double: binary (one and two columns, positive and mixed weights), multi-class, transforms",

@@ -14,7 +14,7 @@
  */
 import { onnxruntimeNormalize } from "../forest/evaluate.js";
 import type { Forest, HeadSpec, Precision } from "../forest/forest.js";
-import { expf } from "./glibc-expf.js";
+import { expf, logf } from "./glibc-math.js";
 import type { Head, HeadFactory, OptionalOutput, Values } from "./head.js";
 import { mlasSoftmax } from "./onnx-softmax.js";
 
@@ -68,7 +68,7 @@ function logistic(x: number): number {
 function erfInv(x0: number): number {
   const sgn = x0 < 0 ? -1 : 1;
   const x = f(f(1 - x0) * f(1 + x0));
-  const log = f(Math.log(x));
+  const log = logf(x);
   // onnxruntime writes static_cast<float>(M_PI) here (older releases: 3.14159f).
   const v = f(f(2 / f(f(Math.PI) * f(0.147))) + f(f(0.5) * log));
   const v2 = f(f(1 / f(0.147)) * log);

@@ -1,12 +1,12 @@
 /**
- * The C library's expf as onnxruntime calls it (std::exp on a float, in ComputeLogistic and
- * ComputeSoftmax), for bit-identical transforms. glibc's expf (sysdeps/ieee754/flt-32/e_expf.c,
- * since 2.27) is not correctly rounded: its error is up to 0.502 ulp, so about one input in 1 500
- * rounds the other way from the exact exp (Math.exp, then Math.fround). This is its algorithm and
- * table: x·32/ln2 = k + r, exp(x) = 2^(k/32) · p(r) with a cubic p, evaluated in double and rounded
- * to float once. On x86-64 with FMA glibc runs the variant compiled with fused multiply-adds; the
- * three of them are done exactly here whenever the plain double evaluation lands close enough to a
- * float32 rounding boundary for the difference to matter.
+ * The C library's expf and logf as onnxruntime calls them (std::exp and std::log on a float, in
+ * ComputeLogistic, ComputeSoftmax and ErfInv), for bit-identical transforms. glibc's
+ * (sysdeps/ieee754/flt-32/e_expf.c and e_logf.c, since 2.27) are not correctly rounded: expf's
+ * error is up to 0.502 ulp (about one input in 1 500 rounds the other way from the exact exp),
+ * logf's up to 0.818 ulp. These are their algorithms and tables, evaluated in double and rounded to
+ * float once. On x86-64 with FMA glibc runs variants compiled with fused multiply-adds; those are
+ * done exactly here whenever the plain double evaluation lands close enough to a float32 rounding
+ * boundary for the difference to matter.
  */
 
 const N = 32;
@@ -88,8 +88,11 @@ export function fma64(a: number, b: number, c: number): number {
 const f32 = new Float32Array(1);
 const i32 = new Int32Array(f32.buffer);
 
-/** Whether the float32 rounding of values within a few double ulps of y could differ from fround(y). */
-function nearBoundary(y: number): boolean {
+/**
+ * Whether the float32 rounding of values within `slack` of y (default: a few double ulps of y)
+ * could differ from fround(y).
+ */
+function nearBoundary(y: number, slack = Math.abs(y) * 2 ** -48): boolean {
   const r = Math.fround(y);
   if (r === 0 || !Number.isFinite(r)) return true;
   f32[0] = r;
@@ -98,7 +101,6 @@ function nearBoundary(y: number): boolean {
   const up = f32[0];
   i32[0] = bits - 1;
   const down = f32[0];
-  const slack = Math.abs(y) * 2 ** -48;
   return Math.abs(y - (r + up) / 2) <= slack || Math.abs(y - (r + down) / 2) <= slack;
 }
 
@@ -121,4 +123,54 @@ export function expf(x: number): number {
   if (!nearBoundary(y)) return Math.fround(y);
   const exact = fma64(fma64(C0, r, C1), r2, fma64(C2, r, 1)) * s;
   return Math.fround(exact);
+}
+
+// logf: x = 2^k·z, z near c_i (16 subintervals), log(x) = log1p(z/c − 1) + log(c) + k·ln 2.
+const INV_C = [
+  1.398907162146528, 1.3403141896637998, 1.286432210124115, 1.2367150214269895, 1.1906977166711752,
+  1.1479821020556429, 1.1082251448272158, 1.0711297413057381, 1.036437278977283, 1, 0.9492859795739057,
+  0.8951049428609004, 0.8476821620351103, 0.8050314851692001, 0.7664671008843108, 0.731428603316328,
+];
+const LOG_C = [
+  -0.33569133332882284, -0.2929040563774074, -0.2518726580937369, -0.21245868807117255, -0.17453945183745634,
+  -0.1380057072319758, -0.10275976698545139, -0.06871392447020525, -0.0357891387398228, 0,
+  0.05204517742929496, 0.11081431298787942, 0.1652495223695143, 0.21687389031699977, 0.2659635028121397,
+  0.3127556664073557,
+];
+const LN2 = Math.LN2; // 0x1.62e42fefa39efp-1
+const A0 = -0.25089342214237154; // -0x1.00ea348b88334p-2
+const A1 = 0.333456765744066; // 0x1.5575b0be00b6ap-2
+const A2 = -0.4999997485802103; // -0x1.ffffef20a4123p-2
+const OFF = 0x3f330000;
+
+/** glibc's logf(x) for a float32 x, as a float32 value. */
+export function logf(x: number): number {
+  f32[0] = x;
+  let ix = i32[0] >>> 0;
+  if (ix === 0x3f800000) return 0;
+  if ((ix - 0x00800000) >>> 0 >= 0x7f800000 - 0x00800000) {
+    if ((ix & 0x7fffffff) === 0) return Number.NEGATIVE_INFINITY;
+    if (ix === 0x7f800000) return x;
+    if (ix & 0x80000000 || (ix & 0x7fffffff) >= 0x7f800000) return Number.NaN;
+    // A subnormal: normalized.
+    f32[0] = x * 2 ** 23;
+    ix = (i32[0] >>> 0) - (23 << 23);
+  }
+  const tmp = (ix - OFF) >>> 0;
+  const i = (tmp >>> 19) % 16;
+  const k = (tmp | 0) >> 23;
+  i32[0] = (ix - (tmp & (0x1ff << 23))) | 0;
+  const z = f32[0];
+  const invc = INV_C[i];
+  const logc = LOG_C[i];
+  let r = z * invc - 1;
+  let y0 = logc + k * LN2;
+  let r2 = r * r;
+  let y = (A0 * r2 + (A1 * r + A2)) * r2 + (y0 + r);
+  if (!nearBoundary(y, 2 ** -46 * (Math.abs(y0) + 1))) return Math.fround(y);
+  r = fma64(z, invc, -1);
+  y0 = fma64(k, LN2, logc);
+  r2 = r * r;
+  y = fma64(fma64(A0, r2, fma64(A1, r, A2)), r2, y0 + r);
+  return Math.fround(y);
 }
