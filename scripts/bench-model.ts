@@ -8,19 +8,27 @@
  * onnxruntime-node (one thread) on the same files and rows. The ONNX files are made by
  * `scripts/make_onnx_fixtures.py --bench-only` when missing (Debian's python3-sklearn, python3-onnx).
  *
- *   npm run bench:model [-- --seconds 2 --json out.json --no-xgboost --no-onnx --models lgbm500.onnx]
+ * Usage: `npm run bench:model -- --help` (USAGE below).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { parseArgs } from "node:util";
 import { gunzipSync } from "node:zlib";
 import { packageRoot } from "../model/default-model.js";
 import { loadModel } from "../model/index.js";
 import { timeEngine } from "./bench/engine.js";
 import { timeOnnxruntime } from "./bench/onnxruntime.js";
 import { SYSTEM_PYTHON } from "./bench/servers.js";
+import { scriptArgs } from "./script-args.js";
+
+const USAGE = `npm run bench:model [-- --seconds 2 --json out.json --no-xgboost --no-onnx --only predict|contribs|interactions --models NAMES]
+  --seconds N       time per measurement (default 2)
+  --json FILE       write the results as JSON too
+  --no-xgboost      skip XGBoost's own predict (Debian's python3-xgboost)
+  --no-onnx         skip the ONNX models and onnxruntime-node
+  --only KIND       time only predict, contribs or interactions
+  --models NAMES    comma-separated: large, small, rf500.onnx, large.onnx, lgbm500.onnx (default: all)`;
 
 const root = packageRoot();
 const benchDir = join(root, "test", "fixtures", "bench");
@@ -163,7 +171,7 @@ async function benchOnnx(seconds: number, results: Row[], wanted: ReadonlySet<st
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = scriptArgs(USAGE, {
     options: {
       seconds: { type: "string", default: "2" },
       json: { type: "string" },

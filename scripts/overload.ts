@@ -1,5 +1,5 @@
 /**
- * The overload experiment behind `npm run bench:overload` and test/overload.process.test.ts.
+ * The overload experiment behind `npm run bench:overload` and test/process/overload.test.ts.
  *
  * Method (docs/performance.md#overload): forestd's whole process tree is pinned to one set of CPUs
  * and the open-loop generator (scripts/bench/open-loop.ts, its own process) to another, so the
@@ -66,7 +66,7 @@ export interface OverloadOptions {
   expectContinue?: boolean;
   /** Extra environment for the server (settings). */
   env?: Record<string, string>;
-  /** Another build's dist/server/cli.js to run instead (before/after comparisons). */
+  /** Another build's dist/cli/forestd.js to run instead (before/after comparisons). */
   serverCli?: string;
   /** Write CPU profiles of the primary and the worker (node --cpu-prof) into this directory. */
   cpuProfDir?: string;

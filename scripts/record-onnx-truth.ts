@@ -24,6 +24,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { packageRoot } from "../model/default-model.js";
+import { scriptArgs } from "./script-args.js";
 
 const DIR = join(packageRoot(), "test", "fixtures", "onnx");
 const GRAPHS = join(DIR, "graphs");
@@ -225,4 +226,10 @@ async function main(): Promise<void> {
   await recordGraphs();
 }
 
-if (process.argv[1]?.endsWith("record-onnx-truth.js")) await main();
+if (process.argv[1]?.endsWith("record-onnx-truth.js")) {
+  scriptArgs(
+    "npm run fixtures:onnx (or node dist/scripts/record-onnx-truth.js [--graphs])\n  Adds onnxruntime-node's outputs to every test/fixtures/onnx/*.expected.json and graphs/*.expected.json;\n  --graphs: only test/fixtures/onnx/graphs.",
+    { options: { graphs: { type: "boolean" } } },
+  );
+  await main();
+}
