@@ -441,3 +441,15 @@ t.test("random corruption of the graph fixtures never escapes as anything but a 
   }
   t.ok(refused > 200, `${refused} corruptions refused with a ModelError (${loaded} were harmless)`);
 });
+
+t.test("a chain of 50 000 nodes before the ensemble is read without recursion", async (t) => {
+  const n = 50_000;
+  const nodes: NodeSpec[] = Array.from({ length: n }, (_, i) => ({
+    opType: "Identity",
+    name: `id${i}`,
+    inputs: [i === 0 ? "x" : `t${i - 1}`],
+    outputs: [`t${i}`],
+  }));
+  const model = loadModel(graph([...nodes, stump(`t${n - 1}`)]));
+  t.same([...model.predictBatch(Float64Array.of(0.25, 0), 1)], [1], "the chain passes the row through");
+});

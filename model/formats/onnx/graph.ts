@@ -153,18 +153,36 @@ export function checkGraph(model: OnnxModel): CheckedGraph {
    */
   const state = new Uint8Array(graph.nodes.length); // 0 unseen, 1 on the path, 2 done
   const walk = (tensor: string, order: number[], stop: ReadonlySet<string>, reader: string): void => {
-    if (tensor === "" || stop.has(tensor) || inputNames.has(tensor) || initializers.has(tensor)) return;
-    const at = producer.get(tensor);
-    if (at === undefined)
-      invalid(`${reader} reads ${quote(tensor)}, which no node, graph input or initializer provides`);
-    if (state[at] === 2) return;
-    if (state[at] === 1)
-      invalid(`${describeNode(graph.nodes[at], at)} is part of a cycle: it reads what it computes`);
-    state[at] = 1;
-    const node = graph.nodes[at];
-    for (const x of node.inputs) walk(x, order, stop, describeNode(node, at));
-    state[at] = 2;
-    order.push(at);
+    /** The node computing `name` (undefined: a graph input, an initializer, or where the walk stops). */
+    const producerOf = (name: string, by: string): number | undefined => {
+      if (name === "" || stop.has(name) || inputNames.has(name) || initializers.has(name)) return undefined;
+      const at = producer.get(name);
+      if (at === undefined)
+        invalid(`${by} reads ${quote(name)}, which no node, graph input or initializer provides`);
+      return at;
+    };
+    // Iteratively, each node after its inputs' nodes (a hostile graph can chain nodes deeper than
+    // the stack).
+    const first = producerOf(tensor, reader);
+    if (first === undefined || state[first] === 2) return;
+    const stack: { at: number; next: number }[] = [{ at: first, next: 0 }];
+    state[first] = 1;
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      const node = graph.nodes[top.at];
+      if (top.next === node.inputs.length) {
+        state[top.at] = 2;
+        order.push(top.at);
+        stack.pop();
+        continue;
+      }
+      const at = producerOf(node.inputs[top.next++], describeNode(node, top.at));
+      if (at === undefined || state[at] === 2) continue;
+      if (state[at] === 1)
+        invalid(`${describeNode(graph.nodes[at], at)} is part of a cycle: it reads what it computes`);
+      state[at] = 1;
+      stack.push({ at, next: 0 });
+    }
   };
 
   const beforeOrder: number[] = [];
