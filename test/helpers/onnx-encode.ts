@@ -40,16 +40,47 @@ export interface ModelSpec {
   mlOpset?: number;
 }
 
+const utf8 = new TextEncoder();
+
 class Writer {
-  bytes: number[] = [];
+  private buffer = new Uint8Array(64);
+  private length = 0;
+  /** The bytes written so far (a view, valid until the next write). */
+  get bytes(): Uint8Array {
+    return this.buffer.subarray(0, this.length);
+  }
+  private room(n: number): void {
+    if (this.length + n <= this.buffer.length) return;
+    const grown = new Uint8Array(Math.max(this.buffer.length * 2, this.length + n));
+    grown.set(this.bytes);
+    this.buffer = grown;
+  }
+  byte(b: number): this {
+    this.room(1);
+    this.buffer[this.length++] = b;
+    return this;
+  }
+  raw(payload: Uint8Array): this {
+    this.room(payload.length);
+    this.buffer.set(payload, this.length);
+    this.length += payload.length;
+    return this;
+  }
   varint(v: number): this {
+    if (v >= 0 && v < 2 ** 31) {
+      let u = v;
+      while (u >= 0x80) {
+        this.byte((u & 0x7f) | 0x80);
+        u >>>= 7;
+      }
+      return this.byte(u);
+    }
     let n = BigInt.asUintN(64, BigInt(v));
     while (n >= 0x80n) {
-      this.bytes.push(Number(n & 0x7fn) | 0x80);
+      this.byte(Number(n & 0x7fn) | 0x80);
       n >>= 7n;
     }
-    this.bytes.push(Number(n));
-    return this;
+    return this.byte(Number(n));
   }
   tag(field: number, wire: number): this {
     return this.varint(field * 8 + wire);
@@ -57,13 +88,11 @@ class Writer {
   int(field: number, v: number): this {
     return this.tag(field, 0).varint(v);
   }
-  bytesField(field: number, payload: Uint8Array | number[]): this {
-    this.tag(field, 2).varint(payload.length);
-    for (const b of payload) this.bytes.push(b);
-    return this;
+  bytesField(field: number, payload: Uint8Array): this {
+    return this.tag(field, 2).varint(payload.length).raw(payload);
   }
   string(field: number, s: string): this {
-    return this.bytesField(field, new TextEncoder().encode(s));
+    return this.bytesField(field, utf8.encode(s));
   }
   message(field: number, w: Writer): this {
     return this.bytesField(field, w.bytes);
@@ -77,7 +106,7 @@ class Writer {
     return this.bytesField(field, new Uint8Array(Float32Array.from(values).buffer));
   }
   done(): Uint8Array {
-    return Uint8Array.from(this.bytes);
+    return this.bytes.slice();
   }
 }
 
@@ -105,8 +134,7 @@ function attribute(name: string, value: AttributeValue): Writer {
 
 function floatAttr(w: Writer, v: number): Writer {
   w.int(20, 1).tag(2, 5);
-  for (const b of new Uint8Array(Float32Array.of(v).buffer)) w.bytes.push(b);
-  return w;
+  return w.raw(new Uint8Array(Float32Array.of(v).buffer));
 }
 
 function valueInfo(name: string, elemType: number, dims: (number | null)[] | null, map = false): Writer {
