@@ -13,7 +13,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { packageRoot } from "../model/default-model.js";
 import { loadModel } from "../model/index.js";
@@ -22,12 +22,13 @@ import { timeOnnxruntime } from "./bench/onnxruntime.js";
 import { SYSTEM_PYTHON } from "./bench/servers.js";
 import { scriptArgs } from "./script-args.js";
 
-const USAGE = `npm run bench:model [-- --seconds 2 --json out.json --no-xgboost --no-onnx --only predict|contribs|interactions]
+const USAGE = `npm run bench:model [-- --seconds 2 --json out.json --no-xgboost --no-onnx --only predict|contribs|interactions --models NAMES]
   --seconds N       time per measurement (default 2)
   --json FILE       write the results as JSON too
   --no-xgboost      skip XGBoost's own predict (Debian's python3-xgboost)
   --no-onnx         skip the ONNX models and onnxruntime-node
-  --only KIND       time only predict, contribs or interactions`;
+  --only KIND       time only predict, contribs or interactions
+  --models NAMES    comma-separated: large, small, rf500.onnx, large.onnx, lgbm500.onnx (default: all)`;
 
 const root = packageRoot();
 const benchDir = join(root, "test", "fixtures", "bench");
@@ -103,31 +104,53 @@ function timeXGBoost(
   }
 }
 
-/** The ONNX bench models, made by the fixture script when missing; null when they cannot be. */
+/**
+ * The ONNX bench models, made by the fixture scripts when missing; null when they cannot be.
+ * lgbm500.onnx (a 500-tree, 63-leaf LightGBM model with two categorical features, converted as
+ * onnxmltools does) needs a LightGBM build (scripts/make_onnx_graph_fixtures.py); without one it is
+ * left out.
+ */
 function onnxBenchModels(): string[] | null {
   const files = ["rf500", "large"].map((n) => join(benchDir, `${n}.onnx`));
-  if (files.every((f) => existsSync(f))) return files;
-  const made = spawnSync(SYSTEM_PYTHON, [join(root, "scripts", "make_onnx_fixtures.py"), "--bench-only"], {
-    stdio: "inherit",
-  });
-  return made.status === 0 && files.every((f) => existsSync(f)) ? files : null;
+  if (!files.every((f) => existsSync(f))) {
+    const made = spawnSync(SYSTEM_PYTHON, [join(root, "scripts", "make_onnx_fixtures.py"), "--bench-only"], {
+      stdio: "inherit",
+    });
+    if (made.status !== 0 || !files.every((f) => existsSync(f))) return null;
+  }
+  const lightgbm = join(benchDir, "lgbm500.onnx");
+  if (!existsSync(lightgbm))
+    spawnSync(SYSTEM_PYTHON, [join(root, "scripts", "make_onnx_graph_fixtures.py"), "--bench-only"], {
+      stdio: "inherit",
+    });
+  return existsSync(lightgbm) ? [...files, lightgbm] : files;
 }
 
-async function benchOnnx(seconds: number, results: Row[]): Promise<void> {
-  const files = onnxBenchModels();
+/** Rows as the model was trained on: its categorical features (ONNX equality splits) hold small integers. */
+function benchRows(model: ReturnType<typeof loadModel>, count: number): Float32Array {
+  const rows = makeRows(model.numFeature, count);
+  const categorical = (model.info().details.categoricalFeatures as number[] | undefined) ?? [];
+  for (const f of categorical)
+    for (let r = 0; r < count; r++)
+      rows[r * model.numFeature + f] = Math.abs(Math.trunc(rows[r * model.numFeature + f] * 10)) % 30;
+  return rows;
+}
+
+async function benchOnnx(seconds: number, results: Row[], wanted: ReadonlySet<string> | null): Promise<void> {
+  const files = onnxBenchModels()?.filter((f) => !wanted || wanted.has(basename(f))) ?? null;
   if (!files) {
     console.log("ONNX: skipped (needs python3-sklearn and python3-onnx to make the bench models)");
     return;
   }
   for (const file of files) {
     const bytes = readFileSync(file);
-    const name = `${file.endsWith("rf500.onnx") ? "rf500" : "large"}.onnx`;
+    const name = basename(file);
     const model = loadModel(bytes);
     const info = model.info();
     console.log(
       `${name}: ${info.details.onnxTrees} trees (${info.details.operator}), depth ${info.maxDepth}, ${info.numFeature} features`,
     );
-    const rows = makeRows(model.numFeature, ROWS);
+    const rows = benchRows(model, ROWS);
     const ort = await timeOnnxruntime(bytes, rows, model.numFeature, BATCHES, seconds);
     for (const batch of BATCHES) {
       const ours = timeEngine(model, rows, batch, seconds);
@@ -156,13 +179,17 @@ async function main(): Promise<void> {
       /** predict, contribs or interactions: time only that. */
       only: { type: "string" },
       "no-onnx": { type: "boolean" },
+      /** Comma-separated model names to time (large, small, rf500.onnx, large.onnx, lgbm500.onnx); all by default. */
+      models: { type: "string" },
     },
   });
+  const wanted = values.models ? new Set(values.models.split(",")) : null;
   const seconds = Number(values.seconds);
   const results: Row[] = [];
   const tmp = mkdtempSync(join(tmpdir(), "forestd-models-"));
   try {
     for (const name of ["large", "small"]) {
+      if (wanted && !wanted.has(name)) continue;
       const bytes = gunzipSync(readFileSync(join(benchDir, `${name}.json.gz`)));
       const modelFile = join(tmp, `${name}.json`);
       writeFileSync(modelFile, bytes);
@@ -206,7 +233,7 @@ async function main(): Promise<void> {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  if (!values["no-onnx"]) await benchOnnx(seconds, results);
+  if (!values["no-onnx"]) await benchOnnx(seconds, results, wanted);
   const fmt = (n: number | null, digits = 0) =>
     n === null ? "—" : n.toLocaleString("en-US", { maximumFractionDigits: digits });
   console.log(

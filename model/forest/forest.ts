@@ -154,12 +154,43 @@ export type PreprocessStep =
       readonly table: Float64Array;
       readonly fallback: number;
     }
-  /** Each row scaled by its L1, L2 or max norm, in `precision` (Normalizer). */
-  | { readonly kind: "normalize"; readonly norm: "L1" | "L2" | "MAX"; readonly precision: Precision }
-  /** x > threshold → 1, else 0 (Binarizer). */
-  | { readonly kind: "binarize"; readonly threshold: number; readonly precision: Precision }
-  /** Every value rounded to `precision` (ONNX Cast, a float32 DMatrix). */
-  | { readonly kind: "cast"; readonly precision: Precision };
+  /**
+   * Each row (or its `span`) scaled by its L1, L2 or max norm, in `precision` (Normalizer).
+   * formula "divide" (the default: scikit-learn): x / norm, norm = Σ|x|, √Σx² or max |x|.
+   * formula "onnxruntime" (its Normalizer, always float32): L1 x / Σ|x|; L2 ±√(x² / Σx²) with x²
+   * rounded before it is summed; MAX x / max x (the largest value, not the largest |x|, NaN
+   * skipped); a zero norm leaves the values as they are.
+   */
+  | {
+      readonly kind: "normalize";
+      readonly norm: "L1" | "L2" | "MAX";
+      readonly precision: Precision;
+      readonly span?: ColumnSpan;
+      readonly formula?: "divide" | "onnxruntime";
+    }
+  /**
+   * x > threshold → 1, else 0 (Binarizer), on the row or its `span`. nan "error" refuses a row
+   * with NaN there (onnxruntime's Binarizer fails on NaN); absent: NaN → 0.
+   */
+  | {
+      readonly kind: "binarize";
+      readonly threshold: number;
+      readonly precision: Precision;
+      readonly span?: ColumnSpan;
+      readonly nan?: "error";
+    }
+  /** Every value (or the `span`'s) rounded to `precision` (ONNX Cast, a float32 DMatrix). */
+  | { readonly kind: "cast"; readonly precision: Precision; readonly span?: ColumnSpan };
+
+/**
+ * Columns [from, from + count) of the row: where a whole-row step applies to one part of it (an
+ * ONNX node reading one tensor among the several a graph carries); the other columns pass as
+ * they are.
+ */
+export interface ColumnSpan {
+  readonly from: number;
+  readonly count: number;
+}
 
 /** How tree outputs combine into one value per row and group, before the head finishes them. */
 export interface Aggregate {
