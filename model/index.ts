@@ -1,6 +1,6 @@
 /**
- * forestd's programmatic API: load an XGBoost model (or an ONNX-ML tree ensemble) and score rows
- * exactly as XGBoost (or onnxruntime) does.
+ * forestd's programmatic API: load a tree-ensemble model (XGBoost, an ONNX-ML tree ensemble, ...)
+ * and score rows exactly as its own library does.
  *
  *   import { loadModel } from "forestd";
  *   const model = loadModel("model.json");
@@ -8,9 +8,11 @@
  */
 export { defaultModelPath, packageRoot } from "./default-model.js";
 export { ModelError, ModelErrorCodes, PredictInputError, UnsupportedOutputError } from "./errors.js";
+export type { Forest } from "./forest/forest.js";
+export { FORMATS, readForest } from "./formats/index.js";
+export type { Head, LabelOptions, Task, Values } from "./heads/head.js";
 export { loadModel, type ModelSource, readModelBytes } from "./load.js";
-export { Model, type ModelInfo, type OnnxModelInfo, type PredictOptions } from "./model.js";
-export { type Objective, objectiveByName, predictedClass, SUPPORTED_OBJECTIVES } from "./objectives.js";
+export { Model, type ModelInfo, type PredictOptions, type Rows } from "./model.js";
 export {
   answersFor,
   fromMargins,
@@ -20,4 +22,4 @@ export {
   outputUnavailable,
   type RowAnswer,
 } from "./outputs.js";
-export { columnLookup, featureNames, outputsToJson, RowError, rowsToFloat32, writeRow } from "./rows.js";
+export { columnLookup, featureNames, outputsToJson, RowError, rowsToArray, writeRow } from "./rows.js";

@@ -1,153 +1,125 @@
 /**
- * A loaded, immutable tree ensemble: metadata plus `predictBatch`.
+ * A loaded, immutable model: a checked Forest, compiled once, with its head. Whatever the format,
+ * scoring is the same steps: rows → preprocessing (if the model has any) → kernel rows (the input
+ * plan) → the kernels' sums → the head's margins → the head's predictions.
  */
-import type { CompiledForest } from "./compile.js";
+import { type CompiledModel, compileForest } from "./compile/compile.js";
+import { kernelRows } from "./compile/input-plan.js";
 import { PredictInputError, UnsupportedOutputError } from "./errors.js";
-import { leafIndices } from "./leaf-index.js";
-import { applyTransform, baseMargin, type Objective, type Task, transformedWidth } from "./objectives.js";
-import type { OnnxHead } from "./onnx/head.js";
-import type { ModelSpec } from "./read-document.js";
-import { ShapKernel } from "./shap-kernel.js";
-import { buildShapForest, shapUnsupportedReason } from "./tree-shap.js";
-import { WasmScorer } from "./wasm-scorer.js";
+import { ShapKernel } from "./explain/shap-kernel.js";
+import { buildShapForest, shapUnsupportedReason } from "./explain/tree-shap.js";
+import { checkForest } from "./forest/check.js";
+import { applyStep } from "./forest/evaluate.js";
+import type { Forest, InputColumn, Precision } from "./forest/forest.js";
+import type { Head, OptionalOutput, Task, Values } from "./heads/head.js";
+import { headFor } from "./heads/index.js";
+import { leafIndices } from "./kernels/leaf-index.js";
+import { WasmScorer } from "./kernels/wasm-scorer.js";
+
+export type Rows = Float32Array | Float64Array;
 
 export interface PredictOptions {
-  /** Raw margins (before the objective's transform), as XGBoost's `output_margin=True`. */
+  /** Raw margins (before the head's transform), as XGBoost's `output_margin=True`. */
   margin?: boolean;
 }
 
 export interface ModelInfo {
+  /** Where the model came from: "xgboost", "onnx", ... and what wrote it. */
+  format: string;
+  producer: string | null;
   objective: string;
   task: Task;
-  booster: "gbtree" | "dart";
   numFeature: number;
   numClass: number;
   numOutputs: number;
   numMarginOutputs: number;
   featureNames: string[];
   featureTypes: string[];
+  /** What a row holds (names, numeric or categorical, string categories); the features without preprocessing. */
+  inputs: { name: string | null; kind: string; categories: number }[];
+  /** Preprocessing steps before the trees, by kind; empty without. */
+  preprocess: string[];
+  /** What a row's values are compared in, and what leaves are added in. */
+  precision: { input: Precision; accumulate: Precision };
   numTrees: number;
-  numParallelTree: number;
   maxDepth: number;
   numNodes: number;
   numLeaves: number;
-  baseScore: number[];
-  xgboostVersion: string | null;
-  bestIteration: number | null;
-  /** The model's class labels (ONNX classifiers: the graph's own; XGBoost: 0..numClass-1); empty otherwise. */
+  /** The model's class labels, in class order; empty for models without classes. */
   classLabels: (string | number)[];
-  /** Where the model came from: "xgboost" (JSON/UBJSON) or "onnx". */
-  format: "xgboost" | "onnx";
-  /** ONNX models only: what the file says about itself. */
-  onnx?: OnnxModelInfo;
-}
-
-/** What `forestd inspect` and `/model` report about an ONNX file. */
-export interface OnnxModelInfo {
-  producerName: string;
-  producerVersion: string;
-  irVersion: number;
-  /** Opset per domain ("" is ai.onnx). */
-  opsets: Record<string, number>;
-  operator: string;
-  inputName: string;
-  /** Graph outputs: name and what each carries. */
-  outputs: { name: string; carries: "label" | "probabilities" | "values"; zipmap: boolean }[];
-  postTransform: string;
-  aggregateFunction: string;
-  baseValues: number[];
-  /** Trees in the ONNX node (forestd scores a copy per class where leaves vote for several). */
-  onnxTrees: number;
-}
-
-/** Extra pieces a model read from ONNX brings: its output head and what to report. */
-export interface OnnxParts {
-  head: OnnxHead;
-  info: OnnxModelInfo;
+  /** The format's own facts (XGBoost: version, booster, base_score; ONNX: producer, opsets, graph outputs). */
+  details: Record<string, unknown>;
 }
 
 export class Model {
-  /** Features per row that `predictBatch` expects. */
+  /** Values per row that `predictBatch` expects (the model's inputs). */
   readonly numFeature: number;
   /** Values per row that `predictBatch` returns (1 for multi:softmax's class index). */
   readonly numOutputs: number;
-  /** Values per row with `{ margin: true }`: one margin per output group (class or target). */
+  /** Values per row with `{ margin: true }`. */
   readonly numMarginOutputs: number;
   readonly objective: string;
   readonly task: Task;
-  /** Names from the model, or an empty array when it was trained without names. */
+  /** Names of the inputs, or an empty array when the model was trained without names. */
   readonly featureNames: readonly string[];
-  /** XGBoost feature types ("float", "int", "q", "c", ...), or an empty array. */
+  /** The format's types of the inputs (XGBoost's "float", "int", "q", "c"), or an empty array. */
   readonly featureTypes: readonly string[];
   readonly numTrees: number;
   readonly numClass: number;
-  readonly xgboostVersion: string | null;
+  /** Class labels (an ONNX classifier's own, XGBoost's 0..numClass-1); empty for other tasks. */
+  readonly classLabels: readonly (string | number)[];
+  /** The format the model was read from ("xgboost", "onnx", ...): for reports, never for decisions. */
+  readonly format: string;
+  /** The head: how this model's sums become answers, and which answers it can give. */
+  readonly head: Head;
+  /** The array type rows are best given in: float64 where the model compares or preprocesses in double. */
+  readonly rowPrecision: Precision;
+  /** The array type margins and predictions come back in. */
+  readonly outputPrecision: Precision;
 
-  readonly #forest: CompiledForest;
+  readonly #forest: Forest;
+  readonly #compiled: CompiledModel;
   readonly #scorer: WasmScorer;
-  readonly #objective: Objective;
-  readonly #baseMargins: Float32Array;
-  readonly #spec: ModelSpec;
+  readonly #inputs: readonly InputColumn[];
   readonly #featureIndex: ReadonlyMap<string, number>;
   /** Built on the first explanation: most servers never explain. */
   #shap: ShapKernel | null = null;
-  readonly #onnx: OnnxParts | null;
-  /** Class labels: an ONNX classifier's own, XGBoost's 0..numClass-1 (0, 1 for binary); else empty. */
-  readonly classLabels: readonly (string | number)[];
-  /** Where the model came from: XGBoost's JSON/UBJSON, or an ONNX-ML tree ensemble. */
-  readonly format: "xgboost" | "onnx";
 
-  constructor(spec: ModelSpec, forest: CompiledForest, onnx: OnnxParts | null = null) {
-    this.#onnx = onnx;
-    this.format = onnx ? "onnx" : "xgboost";
-    this.#spec = spec;
+  constructor(forest: Forest) {
+    checkForest(forest);
     this.#forest = forest;
-    this.#scorer = new WasmScorer(forest, spec.numFeature, spec.numGroups);
-    this.#objective = spec.objective;
-    this.numFeature = spec.numFeature;
-    this.numMarginOutputs = spec.numGroups;
-    this.numOutputs = onnx ? onnx.head.numOutputs : transformedWidth(spec.objective, spec.numGroups);
-    this.objective = spec.objective.name;
-    this.task = spec.objective.task;
-    this.featureNames = Object.freeze([...spec.featureNames]);
-    this.featureTypes = Object.freeze([...spec.featureTypes]);
-    this.numTrees = spec.trees.length;
-    this.numClass = spec.numClass;
-    this.xgboostVersion = spec.xgboostVersion;
-    this.#baseMargins = Float32Array.from(spec.baseScore, (b) => baseMargin(spec.objective, b));
-    this.#featureIndex = new Map(spec.featureNames.map((name, i) => [name, i]));
-    const xgboostClasses =
-      spec.objective.task === "multiclass" ? spec.numClass : spec.objective.task === "binary" ? 2 : 0;
-    this.classLabels = Object.freeze(
-      onnx ? [...(onnx.head.classLabels ?? [])] : Array.from({ length: xgboostClasses }, (_, i) => i),
-    );
+    this.#compiled = compileForest(forest);
+    this.#scorer = new WasmScorer(this.#compiled.forest);
+    this.head = headFor(forest);
+    this.format = forest.provenance.format;
+    this.#inputs =
+      forest.inputs ??
+      forest.features.map((f) => ({ name: f.name, kind: f.kind, vocabulary: null }) satisfies InputColumn);
+    this.numFeature = this.#inputs.length;
+    this.numMarginOutputs = this.head.numMargins;
+    this.numOutputs = this.head.numOutputs;
+    this.objective = this.head.objective;
+    this.task = this.head.task;
+    const named = this.#inputs.every((c) => c.name !== null);
+    this.featureNames = Object.freeze(named ? this.#inputs.map((c) => c.name as string) : []);
+    const typed = forest.inputs === null && forest.features.every((f) => f.formatType !== null);
+    this.featureTypes = Object.freeze(typed ? forest.features.map((f) => f.formatType as string) : []);
+    this.numTrees = forest.trees.length;
+    this.classLabels = Object.freeze([...this.head.classLabels]);
+    this.numClass = this.task === "multiclass" || this.task === "binary" ? this.classLabels.length : 0;
+    this.rowPrecision = forest.input === "f64" || forest.preprocess.length > 0 ? "f64" : "f32";
+    this.outputPrecision = this.head.precision;
+    this.#featureIndex = new Map(this.featureNames.map((name, i) => [name, i]));
   }
 
-  /**
-   * Each row's class label from margins (`predictBatch(..., { margin: true })`): for ONNX
-   * classifiers exactly onnxruntime's `label` output; for XGBoost the index of the largest margin
-   * (binary: 1 when the margin is positive). Empty for models without classes.
-   */
-  labels(margins: Float32Array, rows: number): (string | number)[] {
-    if (this.classLabels.length === 0) return [];
-    if (margins.length !== rows * this.numMarginOutputs) {
-      throw new PredictInputError(
-        `margins has ${margins.length} entries; ${rows} rows need ${rows * this.numMarginOutputs}`,
-      );
-    }
-    if (this.#onnx) return this.#onnx.head.labels(margins, rows);
-    const groups = this.numMarginOutputs;
-    const out = new Array<number>(rows);
-    for (let r = 0; r < rows; r++) {
-      if (groups === 1) {
-        out[r] = margins[r] > 0 ? 1 : 0;
-        continue;
-      }
-      let best = 0;
-      for (let g = 1; g < groups; g++) if (margins[r * groups + g] > margins[r * groups + best]) best = g;
-      out[r] = best;
-    }
-    return out;
+  /** The name clients give the input tensor, when the format has one (an ONNX graph's input). */
+  get inputTensor(): string | null {
+    return this.#forest.provenance.inputTensor ?? null;
+  }
+
+  /** What a row holds, column by column (names, kinds, string vocabularies). */
+  get inputs(): readonly InputColumn[] {
+    return this.#inputs;
   }
 
   /** Values per row of `predictBatch`'s result for these options. */
@@ -155,75 +127,96 @@ export class Model {
     return options?.margin ? this.numMarginOutputs : this.numOutputs;
   }
 
-  /** The column of a named feature, or -1. */
+  /** The column of a named input, or -1. */
   featureIndex(name: string): number {
     return this.#featureIndex.get(name) ?? -1;
   }
 
-  /**
-   * Scores `rows` rows of `values` (row-major, `numFeature` values per row, NaN = missing) and
-   * returns row-major outputs, `outputWidth(options)` per row.
-   */
-  predictBatch(values: Float32Array, rows: number, options?: PredictOptions): Float32Array {
-    const margins = this.margins(values, rows);
-    return options?.margin ? margins : this.#transformInPlace(margins, rows);
+  /** Why `output` cannot be answered for this model, or null. */
+  unavailable(output: OptionalOutput): string | null {
+    const reason = this.head.unavailable(output);
+    if (reason) return reason;
+    if (output === "contribs" || output === "interactions") {
+      if (!this.#compiled.plan.identity || this.#compiled.forest.roots.length !== this.numTrees)
+        return "TreeSHAP is computed on float32 models with one value per leaf";
+      return shapUnsupportedReason(this.#forest, this.#compiled.forest);
+    }
+    return null;
   }
 
   /**
-   * The objective's output transform applied to margins from `predictBatch(..., { margin: true })`
-   * (rows × numMarginOutputs); returns a new array (rows × numOutputs), `margins` untouched.
+   * Scores `rows` rows of `values` (row-major, `numFeature` values per row, NaN = missing) and
+   * returns row-major outputs, `outputWidth(options)` per row, in the model's output precision.
    */
-  transform(margins: Float32Array, rows: number): Float32Array {
+  predictBatch(values: Rows, rows: number, options?: PredictOptions): Values {
+    const margins = this.margins(values, rows);
+    return options?.margin ? margins : this.transform(margins, rows);
+  }
+
+  /** The head's predictions from margins (rows × numMarginOutputs); a new array, `margins` untouched. */
+  transform(margins: Values, rows: number): Values {
     if (margins.length !== rows * this.numMarginOutputs) {
       throw new PredictInputError(
         `margins has ${margins.length} entries; ${rows} rows need ${rows * this.numMarginOutputs}`,
       );
     }
-    return this.#transformInPlace(margins.slice(), rows);
+    const out =
+      this.outputPrecision === "f32"
+        ? new Float32Array(rows * this.numOutputs)
+        : new Float64Array(rows * this.numOutputs);
+    this.head.predict(margins, rows, out);
+    return out;
   }
 
-  #transformInPlace(margins: Float32Array, rows: number): Float32Array {
-    if (this.#onnx) {
-      const out = new Float32Array(rows * this.numOutputs);
-      this.#onnx.head.transform(margins, rows, out);
-      return out;
-    }
-    const out =
-      this.numOutputs === this.numMarginOutputs ? margins : new Float32Array(rows * this.numOutputs);
-    applyTransform(this.#objective, margins, rows, this.numMarginOutputs, out);
-    return out;
+  /** Each row's class index (into classLabels) from margins or predictions, as the head decides. */
+  classes(values: Values, rows: number, from: "margins" | "predictions", threshold = 0.5): Int32Array {
+    return this.head.classes(values, rows, from, threshold);
   }
 
   /**
-   * XGBoost's `pred_leaf=True`: rows × numTrees leaf ids (node ids in the model file), row-major.
+   * Each row's class label from margins: the head's own labels where its family has them
+   * (onnxruntime's), else `names[class]` when names are given (CLASS_NAMES), else the model's
+   * class label. Empty for models without classes.
    */
-  predictLeaf(values: Float32Array, rows: number): Float32Array {
-    this.#checkInput(values, rows);
+  labels(
+    margins: Values,
+    rows: number,
+    names: readonly string[] | null = null,
+    threshold = 0.5,
+  ): (string | number)[] {
+    if (this.classLabels.length === 0) return [];
+    if (margins.length !== rows * this.numMarginOutputs) {
+      throw new PredictInputError(
+        `margins has ${margins.length} entries; ${rows} rows need ${rows * this.numMarginOutputs}`,
+      );
+    }
+    if (this.head.ownLabels && names === null) return this.head.ownLabels(margins, rows);
+    const labels = names ?? this.classLabels;
+    return Array.from(this.head.classes(margins, rows, "margins", threshold), (c) => labels[c]);
+  }
+
+  /** `pred_leaf`: rows × numTrees leaf ids, as the format numbers its leaves, row-major. */
+  predictLeaf(values: Rows, rows: number): Float32Array {
+    const reason = this.unavailable("leaf");
+    if (reason) throw new UnsupportedOutputError(reason);
+    const kernel = this.#kernelRows(values, rows);
     const out = new Float32Array(rows * this.numTrees);
-    leafIndices(this.#forest, values, this.numFeature, rows, out);
+    const trees = this.#forest.trees;
+    leafIndices(this.#compiled.forest, kernel, this.#compiled.forest.numColumns, rows, out, (t, n) => {
+      const ids = trees[t].leafId;
+      return ids ? ids[n] : n;
+    });
     return out;
-  }
-
-  /** The objective's metadata: how outputs read (an ONNX model's is its own, "onnx:<operator>"). */
-  get objectiveSpec(): Objective {
-    return this.#objective;
-  }
-
-  /** Why this model cannot give SHAP values (`predictContribs`, `predictInteractions`), or null. */
-  get explainUnsupportedReason(): string | null {
-    // ONNX-ML trees carry no node covers (TreeSHAP's weights), and onnxruntime has no SHAP to match.
-    if (this.#onnx) return "explanations need an XGBoost model; this is an ONNX tree ensemble";
-    return shapUnsupportedReason(this.#spec, this.#forest);
   }
 
   /**
    * XGBoost's `pred_contribs=True`: per row and output group, numFeature + 1 SHAP values (the last
    * is the bias), row-major: rows × numMarginOutputs × (numFeature + 1). They sum to the margin.
    */
-  predictContribs(values: Float32Array, rows: number): Float32Array {
-    this.#checkInput(values, rows);
+  predictContribs(values: Rows, rows: number): Float32Array {
+    const kernel = this.#kernelRows(values, rows);
     const out = new Float32Array(rows * this.numMarginOutputs * (this.numFeature + 1));
-    this.#shapKernel().contribs(values, rows, this.#baseMargins, out);
+    this.#shapKernel().contribs(kernel, rows, this.#initialMargins32(), out);
     return out;
   }
 
@@ -231,24 +224,29 @@ export class Model {
    * XGBoost's `pred_interactions=True`: per row and output group an (F + 1) × (F + 1) matrix,
    * row-major: rows × numMarginOutputs × (F + 1) × (F + 1).
    */
-  predictInteractions(values: Float32Array, rows: number): Float32Array {
-    this.#checkInput(values, rows);
+  predictInteractions(values: Rows, rows: number): Float32Array {
+    const kernel = this.#kernelRows(values, rows);
     const out = new Float32Array(rows * this.numMarginOutputs * (this.numFeature + 1) ** 2);
-    this.#shapKernel().interactions(values, rows, this.#baseMargins, out);
+    this.#shapKernel().interactions(kernel, rows, this.#initialMargins32(), out);
     return out;
+  }
+
+  #initialMargins32(): Float32Array {
+    return Float32Array.from(this.#forest.aggregate.init);
   }
 
   #shapKernel(): ShapKernel {
     if (!this.#shap) {
-      const reason = shapUnsupportedReason(this.#spec, this.#forest);
+      const reason = this.unavailable("contribs");
       if (reason) throw new UnsupportedOutputError(reason);
-      this.#shap = new ShapKernel(buildShapForest(this.#spec, this.#forest));
+      this.#shap = new ShapKernel(buildShapForest(this.#forest, this.#compiled.forest));
     }
     return this.#shap;
   }
 
-  #checkInput(values: Float32Array, rows: number): void {
-    if (!(values instanceof Float32Array)) throw new PredictInputError("values must be a Float32Array");
+  #checkInput(values: Rows, rows: number): void {
+    if (!(values instanceof Float32Array || values instanceof Float64Array))
+      throw new PredictInputError("values must be a Float32Array or a Float64Array");
     if (!Number.isSafeInteger(rows) || rows < 0)
       throw new PredictInputError(`rows must be a whole number, got ${rows}`);
     if (values.length !== rows * this.numFeature) {
@@ -258,42 +256,68 @@ export class Model {
     }
   }
 
-  private margins(values: Float32Array, rows: number): Float32Array {
+  /** Rows → the forest's features (preprocessing) → the kernel's rows (the input plan). */
+  #kernelRows(values: Rows, rows: number): Float32Array {
     this.#checkInput(values, rows);
-    const groups = this.numMarginOutputs;
-    const margins = new Float32Array(rows * groups);
-    if (groups === 1) margins.fill(this.#baseMargins[0]);
-    else for (let r = 0; r < rows; r++) margins.set(this.#baseMargins, r * groups);
-    this.#scorer.accumulate(values, rows, margins);
-    // onnxruntime sums trees from 0 and adds base values after (this model's base margins are 0).
-    this.#onnx?.head.finishMargins(margins, rows);
-    return margins;
+    const forest = this.#forest;
+    let features: Rows = values;
+    if (forest.preprocess.length > 0) {
+      const width = forest.features.length;
+      const out = new Float64Array(rows * width);
+      const inputs = this.numFeature;
+      for (let r = 0; r < rows; r++) {
+        let row: Float64Array = Float64Array.from(values.subarray(r * inputs, (r + 1) * inputs));
+        for (const step of forest.preprocess) row = applyStep(step, row);
+        out.set(row, r * width);
+      }
+      features = out;
+    }
+    return kernelRows(this.#compiled.plan, features, forest.features.length, rows);
+  }
+
+  private margins(values: Rows, rows: number): Values {
+    const kernel = this.#kernelRows(values, rows);
+    const groups = this.#forest.numGroups;
+    const sums =
+      this.#compiled.forest.precision === "f32"
+        ? new Float32Array(rows * groups)
+        : new Float64Array(rows * groups);
+    const init = this.#forest.aggregate.init;
+    if (this.#forest.aggregate.reduce !== "sum") sums.fill(Number.NaN);
+    else if (groups === 1) sums.fill(init[0]);
+    else for (let r = 0; r < rows; r++) sums.set(init, r * groups);
+    this.#scorer.accumulate(kernel, rows, sums);
+    return this.head.finish(sums, rows);
   }
 
   /** Everything `forestd inspect` and `GET /model` report. */
   info(): ModelInfo {
-    const s = this.#spec;
+    const forest = this.#forest;
+    const compiled = this.#compiled.forest;
     return {
+      format: this.format,
+      producer: forest.provenance.producer,
       objective: this.objective,
       task: this.task,
-      booster: s.booster,
       numFeature: this.numFeature,
       numClass: this.numClass,
       numOutputs: this.numOutputs,
       numMarginOutputs: this.numMarginOutputs,
       featureNames: [...this.featureNames],
       featureTypes: [...this.featureTypes],
+      inputs: this.#inputs.map((c) => ({
+        name: c.name,
+        kind: c.kind,
+        categories: c.vocabulary?.length ?? 0,
+      })),
+      preprocess: forest.preprocess.map((s) => s.kind),
+      precision: { input: forest.input, accumulate: forest.accumulate },
       numTrees: this.numTrees,
-      numParallelTree: s.numParallelTree,
-      maxDepth: this.#forest.maxDepth,
-      numNodes: this.#forest.numNodes,
-      numLeaves: this.#forest.numLeaves,
-      baseScore: [...s.baseScore],
-      xgboostVersion: this.xgboostVersion,
-      bestIteration: s.bestIteration,
+      maxDepth: compiled.maxDepth,
+      numNodes: compiled.numNodes,
+      numLeaves: compiled.numLeaves,
       classLabels: [...this.classLabels],
-      format: this.#onnx ? "onnx" : "xgboost",
-      ...(this.#onnx ? { onnx: structuredClone(this.#onnx.info) } : {}),
+      details: structuredClone(forest.provenance.details) as Record<string, unknown>,
     };
   }
 }

@@ -1,14 +1,19 @@
 /**
  * The answers a caller can ask a model for, per row, shared by the CLI, /predict and the Open
- * Inference Protocol routes so all answer alike: `prediction` (as XGBoost's predict: a binary
- * classifier's P(positive class), a multi-class probability row, a regressor's value), `margin`
- * (the scores before the output transform), `proba` (every class's probability), `label` (the
- * class: CLASS_NAMES or the index for XGBoost, an ONNX classifier's own labels) and the
- * explanations (SHAP contributions and interactions, leaf indices; XGBoost models only).
+ * Inference Protocol routes so all answer alike: `prediction` (what the model's own library's
+ * predict gives: XGBoost's and LightGBM's values, an ONNX binary classifier's P(positive), a
+ * scikit-learn classifier's label), `margin` (the scores before the head's transform), `proba`
+ * (every class's probability), `label` (the class: CLASS_NAMES, else the model's own label) and
+ * the explanations (SHAP contributions and interactions, leaf indices). Every "can it?" and "which
+ * class?" is the head's answer (model/heads/); nothing here knows a format.
  */
 import { UnsupportedOutputError } from "./errors.js";
-import type { Model } from "./model.js";
+import type { LabelOptions, Values } from "./heads/head.js";
+import { DEFAULT_LABELS } from "./heads/head.js";
+import type { Model, Rows } from "./model.js";
 import { outputsToJson } from "./rows.js";
+
+export { DEFAULT_LABELS, type LabelOptions };
 
 export const OUTPUT_KINDS = [
   "prediction",
@@ -29,25 +34,22 @@ export function isOutputKind(v: unknown): v is OutputKind {
 
 /** Why `kind` cannot be answered for this model (a 400's or a usage error's message), or null. */
 export function outputUnavailable(model: Model, kind: OutputKind): string | null {
-  if ((kind === "label" || kind === "proba") && classCount(model) === 0)
-    return `output "${kind}" needs a classifier; this model (${model.objective}) is a ${model.task} model`;
-  if (
-    kind === "proba" &&
-    model.format === "xgboost" &&
-    model.objective !== "binary:logistic" &&
-    model.objective !== "multi:softprob"
-  )
-    return `output "proba" needs probabilities; ${model.objective} does not give them`;
+  if (kind === "label" || kind === "proba") return model.unavailable(kind);
   if (isExplainKind(kind)) {
-    const reason = explainUnsupportedReason(model, kind);
+    const reason = model.unavailable(kind);
     if (reason) return `output "${kind}" is not supported for this model: ${reason}`;
   }
   return null;
 }
 
-/** Whether `kind` is computed from margins (else from transformed predictions). */
+/** Whether `kind` is computed from margins (else from predictions). */
 export function fromMargins(kind: "prediction" | "margin" | "proba" | "label"): boolean {
   return kind === "margin" || kind === "label";
+}
+
+/** Whether the default answer of this model is its predictions as numbers (written without building arrays). */
+export function predictionsAreValues(model: Model): boolean {
+  return model.head.predictionIs === "values";
 }
 
 /**
@@ -57,7 +59,7 @@ export function fromMargins(kind: "prediction" | "margin" | "proba" | "label"): 
 export function answersFor(
   model: Model,
   kind: "prediction" | "margin" | "proba" | "label",
-  raw: Float32Array,
+  raw: Values,
   rows: number,
   labels: LabelOptions = DEFAULT_LABELS,
 ): RowAnswer[] {
@@ -67,14 +69,18 @@ export function answersFor(
     case "label":
       return labelsOf(model, raw, rows, labels);
     case "proba":
-      if (model.format === "xgboost" && model.objective === "binary:logistic")
-        return Array.from(raw.subarray(0, rows), (p) => [Math.fround(1 - p), p]);
-      return outputsToJson(raw, model.numOutputs);
+      return outputsToJson(model.head.probabilities(raw, rows), model.classLabels.length);
     case "prediction":
-      // An ONNX binary classifier's probabilities come as [P(negative), P(positive)].
-      if (model.format === "onnx" && model.task === "binary")
-        return Array.from({ length: rows }, (_, r) => raw[r * 2 + 1]);
-      return outputsToJson(raw, model.numOutputs);
+      switch (model.head.predictionIs) {
+        case "positive":
+          return Array.from({ length: rows }, (_, r) => raw[r * model.numOutputs + 1]);
+        case "labels": {
+          const names = labels.classNames ?? model.classLabels;
+          return Array.from(model.classes(raw, rows, "predictions", labels.threshold), (c) => names[c]);
+        }
+        default:
+          return outputsToJson(raw, model.numOutputs);
+      }
   }
 }
 
@@ -107,12 +113,11 @@ export function explainWidth(model: Model, kind: ExplainKind): number {
 
 /** Why `kind` cannot be computed for this model, or null. */
 export function explainUnsupportedReason(model: Model, kind: ExplainKind): string | null {
-  // Leaf indices need no covers, but an ONNX model's compiled trees are not the file's: none for ONNX.
-  return kind === "leaf" && model.format !== "onnx" ? null : model.explainUnsupportedReason;
+  return model.unavailable(kind);
 }
 
 /** rows × explainWidth values, row-major. */
-export function explain(model: Model, kind: ExplainKind, values: Float32Array, rows: number): Float32Array {
+export function explain(model: Model, kind: ExplainKind, values: Rows, rows: number): Float32Array {
   switch (kind) {
     case "contribs":
       return model.predictContribs(values, rows);
@@ -126,7 +131,7 @@ export function explain(model: Model, kind: ExplainKind, values: Float32Array, r
 export type Nested = number | Nested[];
 
 /** Each row's values as nested arrays of `shape` (XGBoost's (N, ...shape) array, row by row). */
-export function toNested(data: Float32Array, rows: number, shape: readonly number[]): Nested[] {
+export function toNested(data: Values, rows: number, shape: readonly number[]): Nested[] {
   const width = shape.reduce((a, b) => a * b, 1);
   const build = (at: number, dim: number): Nested[] => {
     const n = shape[dim];
@@ -141,29 +146,23 @@ export function toNested(data: Float32Array, rows: number, shape: readonly numbe
   return Array.from({ length: rows }, (_, r) => build(r * width, 0));
 }
 
-/** How a classifier's outputs become class labels. */
-export interface LabelOptions {
-  /** One name per class (CLASS_NAMES); null: the model's own labels, else the class index. */
-  readonly classNames: readonly string[] | null;
-  /** Binary classifiers: a probability above this is class 1. */
-  readonly threshold: number;
+/** Classes of a classifier, 0 for regression, ranking and the rest. */
+export function classCount(model: Model): number {
+  return model.task === "binary" || model.task === "multiclass" ? model.classLabels.length : 0;
 }
 
-export const DEFAULT_LABELS: LabelOptions = { classNames: null, threshold: 0.5 };
-
-/** Classes of a classifier (2 for binary objectives), 0 for regression and ranking. */
-export function classCount(model: Model): number {
-  if (model.task === "binary") return 2;
-  return model.task === "multiclass" ? model.numClass : 0;
+/** Whether a model's classes are bare indices 0..n-1 (XGBoost's), which CLASS_NAMES may name. */
+function classesAreIndices(model: Model): boolean {
+  return model.classLabels.every((label, i) => label === i);
 }
 
 /** A message saying why `names` cannot label this model's classes, or null when they fit. */
 export function classNamesProblem(model: Model, names: readonly string[]): string | null {
-  if (model.format === "onnx")
-    return "CLASS_NAMES is for XGBoost models; an ONNX classifier answers with its own class labels";
   const classes = classCount(model);
   if (classes === 0)
     return `CLASS_NAMES is set, but the model (${model.objective}) is a ${model.task} model, not a classifier`;
+  if (!classesAreIndices(model))
+    return `CLASS_NAMES names classes that are bare indices; this model names its own classes (${model.classLabels.slice(0, 10).join(", ")})`;
   if (names.length !== classes)
     return `CLASS_NAMES has ${names.length} name(s) (${names.join(", ").slice(0, 200)}), but the model (${model.objective}) has ${classes} classes`;
   const seen = new Set<string>();
@@ -175,44 +174,14 @@ export function classNamesProblem(model: Model, names: readonly string[]): strin
   return null;
 }
 
-/**
- * Each row's class index from its margins (rows × numMarginOutputs): the largest margin for
- * multi-class models (XGBoost's argmax, first of equals), and for binary ones probability >
- * threshold (hinge: an output of 1).
- */
-export function classIndices(
-  model: Model,
-  margins: Float32Array,
-  rows: number,
-  threshold: number,
-): Int32Array {
-  const classes = classCount(model);
-  if (classes === 0) {
+/** Each row's class index from its margins, as the model's head decides it. */
+export function classIndices(model: Model, margins: Values, rows: number, threshold: number): Int32Array {
+  if (classCount(model) === 0) {
     throw new UnsupportedOutputError(
       `labels need a classifier; the model (${model.objective}) is a ${model.task} model`,
     );
   }
-  const out = new Int32Array(rows);
-  if (model.task === "multiclass") {
-    const g = model.numMarginOutputs;
-    for (let r = 0; r < rows; r++) {
-      let best = 0;
-      for (let k = 1; k < g; k++) if (margins[r * g + k] > margins[r * g + best]) best = k;
-      out[r] = best;
-    }
-    return out;
-  }
-  if (model.objective === "binary:hinge") {
-    for (let r = 0; r < rows; r++) out[r] = margins[r] > 0 ? 1 : 0;
-    return out;
-  }
-  // binary:logistic and binary:logitraw: the probability is the sigmoid of the margin.
-  const probabilities = model.objective === "binary:logistic" ? model.transform(margins, rows) : null;
-  for (let r = 0; r < rows; r++) {
-    const p = probabilities ? probabilities[r] : 1 / (1 + Math.exp(-margins[r]));
-    out[r] = p > threshold ? 1 : 0;
-  }
-  return out;
+  return model.classes(margins, rows, "margins", threshold);
 }
 
 /** CLASS_NAMES and THRESHOLD (the settings of those names) as label options. */
@@ -233,28 +202,23 @@ export function checkLabels(model: Model, labels: LabelOptions): void {
 }
 
 /**
- * The names metrics and labels use for classes: CLASS_NAMES, an ONNX classifier's own labels,
- * else null (XGBoost's labels are class indices).
+ * The names metrics and labels use for classes: CLASS_NAMES, else the model's own labels when
+ * they are more than indices, else null (the class indices).
  */
 export function labelNames(model: Model, options: LabelOptions): readonly string[] | null {
   if (options.classNames) return options.classNames;
-  return model.format === "onnx" ? model.classLabels.map(String) : null;
+  return classesAreIndices(model) ? null : model.classLabels.map(String);
 }
 
 /**
- * Each row's class label from its margins: an ONNX classifier's exactly as onnxruntime's `label`
- * output; an XGBoost classifier's index (THRESHOLD splitting binary ones), or its CLASS_NAMES name.
+ * Each row's class label from its margins: CLASS_NAMES's name, else the model's own label (an
+ * ONNX classifier's exactly as onnxruntime's `label` output; XGBoost's class index).
  */
 export function labelsOf(
   model: Model,
-  margins: Float32Array,
+  margins: Values,
   rows: number,
   options: LabelOptions = DEFAULT_LABELS,
 ): (string | number)[] {
-  if (model.format === "onnx") return model.labels(margins, rows);
-  return labelsToJson(classIndices(model, margins, rows, options.threshold), options.classNames);
-}
-
-export function labelsToJson(indices: Int32Array, names: readonly string[] | null): (string | number)[] {
-  return Array.from(indices, (c) => (names ? names[c] : c));
+  return model.labels(margins, rows, options.classNames, options.threshold);
 }

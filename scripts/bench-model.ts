@@ -118,7 +118,7 @@ async function benchOnnx(seconds: number, results: Row[]): Promise<void> {
     const model = loadModel(bytes);
     const info = model.info();
     console.log(
-      `${name}: ${info.onnx?.onnxTrees} trees (${info.onnx?.operator}), depth ${info.maxDepth}, ${info.numFeature} features`,
+      `${name}: ${info.details.onnxTrees} trees (${info.details.operator}), depth ${info.maxDepth}, ${info.numFeature} features`,
     );
     const rows = makeRows(model.numFeature, ROWS);
     const ort = await timeOnnxruntime(bytes, rows, model.numFeature, BATCHES, seconds);

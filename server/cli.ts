@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { loadSettings, parseBind, SettingsError, settingsHelp } from "../config/load-settings.js";
 import { parseModelLocation } from "../config/model-location.js";
 import { tracingConfig } from "../config/tracing.js";
+import { FORMATS } from "../model/formats/index.js";
 import {
   answersFor,
   defaultModelPath,
@@ -24,7 +25,7 @@ import {
   OUTPUT_KINDS,
   outputUnavailable,
   RowError,
-  rowsToFloat32,
+  rowsToArray,
   UnsupportedOutputError,
 } from "../model/index.js";
 import { classNamesProblem, explain, explainShape, isExplainKind, toNested } from "../model/outputs.js";
@@ -45,8 +46,9 @@ const USAGE = `Usage:
                       an ONNX classifier answers with its own labels
       FILE is XGBoost JSON/UBJSON or an ONNX-ML tree ensemble (.onnx); explanations need XGBoost.
   forestd inspect [FILE] [--json]
-      Prints the objective, classes, features, trees, depth, nodes and the XGBoost version (for
-      ONNX files: producer, opsets, operator, graph outputs, post_transform).
+      Prints the format, objective, classes, features, trees, depth and nodes, and what the file
+      says of itself (XGBoost: booster, base_score, version; ONNX: producer, opsets, operator,
+      graph outputs, post_transform).
   forestd serve [options]
       Starts the server (see forestd serve --help for every setting).
   forestd reload [--pid-file FILE]
@@ -95,7 +97,7 @@ function predict(args: string[]): void {
     throw new UsageError(`standard input is not valid JSON: ${(error as Error).message}`);
   }
   if (!Array.isArray(rows)) throw new UsageError("standard input must be a JSON array of rows");
-  const x = rowsToFloat32(model, rows);
+  const x = rowsToArray(model, rows);
   let json: unknown;
   if (isExplainKind(output)) {
     json = toNested(explain(model, output, x, rows.length), rows.length, explainShape(model, output));
@@ -116,44 +118,38 @@ function inspect(args: string[]): void {
   const path = positionals[0] ?? values.model ?? defaultModelPath();
   const info = load(path).info();
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ file: path, ...info }, null, 2)}\n`);
+    // The format's own facts under the format's name, as /model has them.
+    const { details, ...common } = info;
+    process.stdout.write(`${JSON.stringify({ file: path, ...common, [info.format]: details }, null, 2)}\n`);
     return;
   }
   const features = info.featureNames.length > 0 ? info.featureNames.join(", ") : "(unnamed)";
-  if (info.onnx) {
-    const o = info.onnx;
-    const opsets = Object.entries(o.opsets).map(([d, v]) => `${d || "ai.onnx"} ${v}`);
-    const lines = [
-      `file:        ${path}`,
-      `format:      ONNX (ir_version ${o.irVersion}; opsets ${opsets.join(", ")})`,
-      `producer:    ${o.producerName || "unknown"} ${o.producerVersion}`.trimEnd(),
-      `operator:    ${o.operator} (post_transform ${o.postTransform}, aggregate ${o.aggregateFunction})`,
-      `task:        ${info.task}`,
-      `classes:     ${info.classLabels.length > 0 ? info.classLabels.join(", ") : "-"}`,
-      `input:       "${o.inputName}", ${info.numFeature} features`,
-      `outputs:     ${o.outputs.map((x) => `"${x.name}" (${x.carries}${x.zipmap ? ", ZipMap" : ""})`).join(", ")}`,
-      `trees:       ${o.onnxTrees}${info.numTrees !== o.onnxTrees ? ` (scored as ${info.numTrees}: one per class voted for)` : ""}`,
-      `max depth:   ${info.maxDepth}`,
-      `nodes:       ${info.numNodes} (${info.numLeaves} leaves)`,
-      `base_values: ${o.baseValues.length > 0 ? o.baseValues.join(", ") : "-"}`,
-    ];
-    process.stdout.write(`${lines.join("\n")}\n`);
-    return;
-  }
-  const lines = [
-    `file:        ${path}`,
-    `objective:   ${info.objective} (${info.task})`,
-    `booster:     ${info.booster}`,
-    `classes:     ${info.numClass > 1 ? info.numClass : "-"}`,
-    `outputs:     ${info.numOutputs} per row (${info.numMarginOutputs} margins)`,
-    `features:    ${info.numFeature}: ${features}`,
-    `trees:       ${info.numTrees}${info.numParallelTree > 1 ? ` (${info.numParallelTree} per round)` : ""}`,
-    `max depth:   ${info.maxDepth}`,
-    `nodes:       ${info.numNodes} (${info.numLeaves} leaves)`,
-    `base_score:  ${info.baseScore.join(", ")}`,
-    `xgboost:     ${info.xgboostVersion ?? "unknown"}`,
+  const format = FORMATS.find((f) => f.name === info.format);
+  const classes =
+    info.classLabels.length === 0
+      ? "-"
+      : info.classLabels.every((label, i) => label === i)
+        ? String(info.classLabels.length)
+        : info.classLabels.join(", ");
+  const lines: [string, string][] = [
+    ["file", path],
+    [
+      "format",
+      `${format?.description ?? info.format}${info.producer ? `, written by ${info.producer}` : ""}`,
+    ],
+    ["objective", `${info.objective} (${info.task})`],
+    ["classes", classes],
+    ["outputs", `${info.numOutputs} per row (${info.numMarginOutputs} margins)`],
+    ["features", `${info.numFeature}: ${features}`],
+    ...(info.preprocess.length > 0
+      ? [["preprocessing", info.preprocess.join(" → ")] as [string, string]]
+      : []),
+    ["trees", String(info.numTrees)],
+    ["max depth", String(info.maxDepth)],
+    ["nodes", `${info.numNodes} (${info.numLeaves} leaves)`],
+    ...(format?.describe(info.details) ?? []),
   ];
-  process.stdout.write(`${lines.join("\n")}\n`);
+  process.stdout.write(`${lines.map(([label, value]) => `${`${label}:`.padEnd(13)}${value}`).join("\n")}\n`);
 }
 
 /** The address a local client reaches a server bound to `host` at: wildcards mean loopback. */

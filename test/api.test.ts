@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import t from "tap";
-import { defaultModelPath, loadModel, PredictInputError, rowsToFloat32 } from "../model/index.js";
+import { defaultModelPath, loadModel, PredictInputError, rowsToArray } from "../model/index.js";
 import { FIXTURES, ROOT } from "./helpers/fixtures.js";
 
 t.test("the package entry exports the API", async (t) => {
@@ -38,7 +38,7 @@ t.test("metadata", async (t) => {
   t.same(model.featureNames, ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]);
   t.equal(model.featureIndex("gamma"), 2);
   t.equal(model.featureIndex("omega"), -1);
-  t.equal(model.xgboostVersion, "1.7.4");
+  t.equal(model.info().details.xgboostVersion, "1.7.4");
   const softmax = loadModel(join(FIXTURES, "multi_softmax.json"));
   t.equal(softmax.numOutputs, 1, "multi:softmax answers one class index per row");
   t.equal(softmax.outputWidth({ margin: true }), 3, "and three margins");
@@ -55,38 +55,44 @@ t.test("metadata", async (t) => {
 
 t.test("rows by name equal rows by position", async (t) => {
   const model = loadModel(defaultModelPath());
-  const byName = rowsToFloat32(model, [{ height: 180, weight: 80, shoe_size: 44 }, { weight: 70 }]);
-  const byPosition = rowsToFloat32(model, [
+  const byName = rowsToArray(model, [{ height: 180, weight: 80, shoe_size: 44 }, { weight: 70 }]);
+  const byPosition = rowsToArray(model, [
     [180, 80, 44],
     [null, 70, null],
   ]);
   t.same(model.predictBatch(byName, 2), model.predictBatch(byPosition, 2));
-  t.throws(() => rowsToFloat32(model, [{ height: 1, hair: 2 }]), {
+  t.throws(() => rowsToArray(model, [{ height: 1, hair: 2 }]), {
     code: "FORESTD_ERR_INVALID_ROW",
     message: /row 0: unknown feature "hair"/,
   });
   t.throws(
     () =>
-      rowsToFloat32(model, [
+      rowsToArray(model, [
         [1, 2, 3],
         [1, "2", 3],
       ]),
     { message: /row 1, feature 1 \("weight"\): expected a number or null, got the string "2"/ },
   );
-  t.throws(() => rowsToFloat32(model, [[1, 2]]), {
+  t.throws(() => rowsToArray(model, [[1, 2]]), {
     message: /row 0 has 2 values; the model takes 3 features/,
   });
-  t.throws(() => rowsToFloat32(model, [7]), { message: /row 0 must be an array or an object/ });
+  t.throws(() => rowsToArray(model, [7]), { message: /row 0 must be an array or an object/ });
   const unnamed = loadModel(join(FIXTURES, "binary_hinge.json"));
-  t.equal(rowsToFloat32(unnamed, [{ f2: 1 }])[2], 1, "unnamed models answer to f0, f1, ...");
+  t.equal(rowsToArray(unnamed, [{ f2: 1 }])[2], 1, "unnamed models answer to f0, f1, ...");
 });
 
 t.test("predictBatch checks its input", async (t) => {
   const model = loadModel(defaultModelPath());
   t.throws(() => model.predictBatch(new Float32Array(5), 2), PredictInputError);
-  t.throws(() => model.predictBatch(new Float64Array(3) as unknown as Float32Array, 1), {
-    message: /must be a Float32Array/,
+  t.throws(() => model.predictBatch(new Int32Array(3) as unknown as Float32Array, 1), {
+    message: /must be a Float32Array or a Float64Array/,
   });
+  const row = [180, 80.3, 44];
+  t.same(
+    model.predictBatch(Float64Array.from(row), 1),
+    model.predictBatch(Float32Array.from(row), 1),
+    "float64 rows score as the float32 rows XGBoost would make of them",
+  );
   t.throws(() => model.predictBatch(new Float32Array(3), 1.5), { message: /whole number/ });
   t.same(model.predictBatch(new Float32Array(0), 0), new Float32Array(0), "zero rows, zero outputs");
 });

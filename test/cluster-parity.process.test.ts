@@ -5,7 +5,7 @@
  * time, and what a second worker adds (the primary shares connections out) is the same for all.
  */
 import t from "tap";
-import { columnLookup, loadModel, rowsToFloat32 } from "../model/index.js";
+import { columnLookup, loadModel, rowsToArray } from "../model/index.js";
 import { fixtures } from "./helpers/fixtures.js";
 import { postJson, startServer } from "./helpers/server.js";
 
@@ -25,7 +25,7 @@ for (const [index, { name, expected, files }] of fixtures().entries()) {
     t.teardown(() => server.stop());
     const model = loadModel(file);
     const rows = expected.rows;
-    const values = rowsToFloat32(model, rows);
+    const values = rowsToArray(model, rows);
     const predictions = Array.from(model.predictBatch(values, rows.length));
     const margins = Array.from(model.predictBatch(values, rows.length, { margin: true }));
     const flat = (out: unknown) => (out as (number | number[])[]).flat();

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { loadModel, rowsToFloat32 } from "../model/index.js";
+import { loadModel, rowsToArray } from "../model/index.js";
 import { compareShap, explainFixtures } from "./helpers/explain-fixtures.js";
 import { FIXTURES } from "./helpers/fixtures.js";
 
@@ -20,7 +20,7 @@ for (const { name, file, expected } of all) {
   t.test(name, async (t) => {
     const model = loadModel(file);
     const rows = expected.rows.length;
-    const x = rowsToFloat32(model, expected.rows);
+    const x = rowsToArray(model, expected.rows);
 
     const leaf = model.predictLeaf(x, rows);
     t.same([...leaf], expected.leaf, "leaf ids equal XGBoost's pred_leaf");
@@ -64,7 +64,7 @@ t.test("a model saved without node covers scores and gives leaves, but refuses S
   const x = new Float32Array(model.numFeature);
   t.equal(model.predictBatch(x, 1).length, 1, "still scores");
   t.equal(model.predictLeaf(x, 1).length, model.numTrees, "still gives leaf ids");
-  t.match(model.explainUnsupportedReason, /tree 3 has no sum_hessian/);
+  t.match(model.unavailable("contribs"), /tree 3 has no sum_hessian/);
   t.throws(() => model.predictContribs(x, 1), { code: "FORESTD_ERR_OUTPUT_UNSUPPORTED" });
   t.throws(() => model.predictInteractions(x, 1), /tree 3 has no sum_hessian/);
 });

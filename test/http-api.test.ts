@@ -1,7 +1,7 @@
 /** The HTTP API of one worker: /predict, Open Inference Protocol, operational routes, errors. */
 import { join } from "node:path";
 import t from "tap";
-import { loadModel, rowsToFloat32 } from "../model/index.js";
+import { loadModel, rowsToArray } from "../model/index.js";
 import { testApp } from "./helpers/app.js";
 import { FIXTURES } from "./helpers/fixtures.js";
 
@@ -12,7 +12,7 @@ t.test("default model", async (t) => {
   t.teardown(close);
   const engine = loadModel(served.path);
   const expect = (rows: unknown[], margin = false) =>
-    Array.from(engine.predictBatch(rowsToFloat32(engine, rows), rows.length, { margin }));
+    Array.from(engine.predictBatch(rowsToArray(engine, rows), rows.length, { margin }));
   const predict = (payload: unknown, url = "/predict", headers: Record<string, string> = {}) =>
     app.inject({
       method: "POST",

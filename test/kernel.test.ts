@@ -1,14 +1,18 @@
-/** Each committed model/<name>-wasm.ts is exactly its .wat assembled: nobody edited one without the other. */
+/** Each committed generated kernel module is exactly its .wat assembled: nobody edited one without the other. */
 import t from "tap";
-import { KERNEL_WASM_BASE64 } from "../model/kernel-wasm.js";
-import { SHAP_KERNEL_WASM_BASE64 } from "../model/shap-kernel-wasm.js";
-import { assembleKernel } from "../scripts/build-kernel.js";
+import { SHAP_KERNEL_WASM_BASE64 } from "../model/explain/shap-kernel-wasm.js";
+import { KERNEL_F32_WASM_BASE64, KERNEL_F64_WASM_BASE64 } from "../model/kernels/kernel-wasm.js";
+import { assembleKernel, type KernelName } from "../scripts/build-kernel.js";
 
-const committed = { kernel: KERNEL_WASM_BASE64, "shap-kernel": SHAP_KERNEL_WASM_BASE64 } as const;
+const committed: Record<KernelName, string> = {
+  "kernel-f32": KERNEL_F32_WASM_BASE64,
+  "kernel-f64": KERNEL_F64_WASM_BASE64,
+  "shap-kernel": SHAP_KERNEL_WASM_BASE64,
+};
 
-for (const [name, bytes] of Object.entries(committed) as [keyof typeof committed, string][]) {
-  t.test(`the committed ${name} bytes match ${name}.wat`, async (t) => {
+for (const [name, bytes] of Object.entries(committed) as [KernelName, string][]) {
+  t.test(`the committed ${name} bytes match its .wat`, async (t) => {
     const assembled = Buffer.from(await assembleKernel(name)).toString("base64");
-    t.equal(bytes, assembled, `run \`npm run build:kernel\` after editing model/${name}.wat`);
+    t.equal(bytes, assembled, `run \`npm run build:kernel\` after editing the kernel's .wat`);
   });
 }

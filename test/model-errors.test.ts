@@ -307,7 +307,7 @@ t.test("unparseable bytes", async (t) => {
     t,
     new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
     "FORESTD_ERR_MODEL_SYNTAX",
-    /neither UBJSON nor UTF-8/,
+    /JSON but not valid UTF-8/,
     "invalid UTF-8 JSON",
   );
   refuses(

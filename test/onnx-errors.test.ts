@@ -6,8 +6,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
+import { looksLikeOnnx } from "../model/formats/onnx/index.js";
 import { loadModel, ModelError } from "../model/index.js";
-import { looksLikeOnnx } from "../model/onnx/load-onnx.js";
 import { type AttributeValue, encodeModel, stumpRegressor } from "./helpers/onnx-encode.js";
 import { ONNX_FIXTURES } from "./helpers/onnx-fixtures.js";
 
@@ -134,7 +134,7 @@ t.test("graphs beyond one ensemble and its pass-through nodes are refused by op 
   );
   const ok = loadModel(stumpRegressor({}, [{ opType: "Identity", inputs: ["variable"], outputs: ["y"] }]));
   t.same(
-    ok.info().onnx?.outputs,
+    ok.info().details.outputs,
     [{ name: "y", carries: "values", zipmap: false }],
     "Identity passes through",
   );

@@ -4,7 +4,7 @@
  * scikit-learn's own predictions are compared too, and every disagreement must be explained.
  */
 import t from "tap";
-import { loadModel, rowsToFloat32 } from "../model/index.js";
+import { loadModel, rowsToArray } from "../model/index.js";
 import { onnxFixtures } from "./helpers/onnx-fixtures.js";
 
 const all = onnxFixtures();
@@ -14,7 +14,7 @@ for (const { name, path, expected, scoresOutput, labelOutput } of all) {
   t.test(name, async (t) => {
     const model = loadModel(path);
     const rows = expected.rows.length;
-    const values = rowsToFloat32(model, expected.rows);
+    const values = rowsToArray(model, expected.rows);
     const truth = expected.onnxruntime[scoresOutput];
     t.equal(model.numOutputs, truth.dims[1] ?? 1, "output width as onnxruntime's");
 

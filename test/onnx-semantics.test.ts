@@ -7,8 +7,8 @@
  */
 import * as ort from "onnxruntime-node";
 import t, { type Test } from "tap";
-import { loadModel, rowsToFloat32 } from "../model/index.js";
-import { nextUp32 } from "../model/onnx/tree-ensemble.js";
+import { nextUp32 } from "../model/compile/compile.js";
+import { loadModel, rowsToArray } from "../model/index.js";
 import { type AttributeValue, encodeModel } from "./helpers/onnx-encode.js";
 
 let seed = 2024;
@@ -133,7 +133,7 @@ async function compare(t: Test, c: Case): Promise<void> {
   const result = await session.run({ input: new ort.Tensor("float32", x, [data.length, FEATURES]) });
   await session.release();
   const model = loadModel(bytes);
-  const values = rowsToFloat32(model, data);
+  const values = rowsToArray(model, data);
   const margins = model.predictBatch(values, data.length, { margin: true });
   const outputs = model.transform(margins, data.length);
   const truth = (classifier ? result.probabilities : result.variable).data as Float32Array;
@@ -258,12 +258,12 @@ t.test("TreeEnsemble (ai.onnx.ml opset 5): modes, targets, transforms, aggregate
     const result = await session.run({ input: new ort.Tensor("float32", x, [data.length, FEATURES]) });
     await session.release();
     const model = loadModel(bytes);
-    const outputs = model.predictBatch(rowsToFloat32(model, data), data.length);
+    const outputs = model.predictBatch(rowsToArray(model, data), data.length);
     const truth = result.Y.data as Float32Array;
     const mismatches = [...outputs].flatMap((v, k) =>
       Object.is(v, truth[k]) ? [] : [{ k, forestd: v, onnxruntime: truth[k] }],
     );
-    const info = model.info().onnx;
+    const info = model.info().details;
     t.same(
       mismatches.slice(0, 3),
       [],

@@ -3,7 +3,7 @@
  * margins bit-identical, transformed outputs within 1 float32 ulp (1e-7 near zero), classes equal.
  */
 import t from "tap";
-import { loadModel, rowsToFloat32 } from "../model/index.js";
+import { loadModel, rowsToArray } from "../model/index.js";
 import { closeEnough, fixtures } from "./helpers/fixtures.js";
 
 const all = fixtures();
@@ -18,7 +18,7 @@ for (const { name, expected, files } of all) {
       const format = file.endsWith(".ubj") ? "ubj" : "json";
       const model = loadModel(file);
       const rows = expected.rows.length;
-      const values = rowsToFloat32(model, expected.rows);
+      const values = rowsToArray(model, expected.rows);
       t.equal(model.objective, expected.objective, `${format}: objective`);
       t.equal(model.numMarginOutputs, expected.num_outputs, `${format}: margin width`);
       t.equal(model.numOutputs, expected.prediction_width, `${format}: prediction width`);

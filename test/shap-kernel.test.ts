@@ -8,21 +8,16 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import t, { type Test } from "tap";
-import { compileForest } from "../model/compile.js";
-import { parseXGBoostJson } from "../model/json-text.js";
-import { looksLikeJson } from "../model/load.js";
-import { readModelDocument } from "../model/read-document.js";
-import { ShapKernel } from "../model/shap-kernel.js";
-import { buildShapForest, interactionScratch, TreeShapWalker } from "../model/tree-shap.js";
-import { decodeUbjson } from "../model/ubjson.js";
+import { compileForest } from "../model/compile/compile.js";
+import { ShapKernel } from "../model/explain/shap-kernel.js";
+import { buildShapForest, interactionScratch, TreeShapWalker } from "../model/explain/tree-shap.js";
+import { readForest } from "../model/formats/index.js";
 import { explainFixtures } from "./helpers/explain-fixtures.js";
 import { ROOT } from "./helpers/fixtures.js";
 
 function forestOf(bytes: Uint8Array) {
-  const spec = readModelDocument(
-    looksLikeJson(bytes) ? parseXGBoostJson(new TextDecoder().decode(bytes)) : decodeUbjson(bytes),
-  );
-  return { spec, shap: buildShapForest(spec, compileForest(spec)) };
+  const spec = readForest(bytes);
+  return { spec, shap: buildShapForest(spec, compileForest(spec).forest) };
 }
 
 /** Rows made from the fixture's values, shuffled across rows, with missing and odd values mixed in. */
@@ -64,7 +59,7 @@ function check(
   interactionRows: number,
 ) {
   const { spec, shap } = forestOf(bytes);
-  const nf = spec.numFeature;
+  const nf = spec.features.length;
   const groups = spec.numGroups;
   const baseMargins = Float32Array.from({ length: groups }, (_, g) => (g + 1) * 0.25);
   const x = mixedRows(source, nf, rows);

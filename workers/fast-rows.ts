@@ -1,5 +1,6 @@
 /**
- * A request body's bytes straight into the Float32Array the engine scores, for the shapes that
+ * A request body's bytes straight into the typed array the engine scores (Float32Array, or
+ * Float64Array for models that compare or preprocess in double), for the shapes that
  * carry nearly all traffic: {"instances": [row, ...]} (rows by position or by name), a bare row
  * object keyed by feature name. No JS array or object is built per row.
  *
@@ -10,7 +11,7 @@
  * answered exactly as it always was. test/fast-rows.test.ts holds it to that oracle.
  *
  * Numbers: JSON's grammar is checked exactly, then the float64 is made as JSON.parse makes it and
- * rounded to float32 by the Float32Array store, as model/rows.ts does. The float64 is computed
+ * stored (rounded to float32 by a Float32Array store), as model/rows.ts does. The float64 is computed
  * directly only on Clinger's fast path (an integer mantissa below 2^53 times or over a power of
  * ten up to 10^22: both exact doubles, so one correctly rounded multiply or divide gives the
  * correctly rounded result, as JSON.parse does); every other number goes through Number() on its
@@ -23,11 +24,13 @@
  * it reads is valid UTF-8 and means what its decoded text means to JSON.parse.
  */
 
+import { type Numbers, numbers } from "./scoring/protocol.js";
+
 /** The rows of a body, ready to score. */
 export class ParsedRows {
   constructor(
     /** Row-major, numFeature values per row; NaN = missing. Spans its whole buffer. */
-    readonly values: Float32Array,
+    readonly values: Numbers,
     readonly rows: number,
     /** A bare row object (answered as {"prediction": ...}) rather than {"instances": [...]}. */
     readonly single: boolean,
@@ -36,6 +39,8 @@ export class ParsedRows {
 
 export interface RowsLayout {
   numFeature: number;
+  /** The array type rows are read into (the model's row type). */
+  rowType: "f32" | "f64";
   /** Column of each feature name (model/rows.ts columnLookup). */
   columns: ReadonlyMap<string, number>;
   /** More rows than this: declined, so the usual path answers 413. */
@@ -56,6 +61,7 @@ export function rowsLayout(
   numFeature: number,
   columns: ReadonlyMap<string, number>,
   maxRows: number,
+  rowType: "f32" | "f64" = "f32",
 ): RowsLayout {
   const safe = new Map(columns);
   safe.delete("__proto__");
@@ -66,7 +72,7 @@ export function rowsLayout(
     // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are escaped in JSON
     if (wellFormed && !/["\\\u0000-\u001f]/.test(name)) quoted[i] = Buffer.from(`"${name}"`);
   }
-  return { numFeature, columns: safe, maxRows, quoted };
+  return { numFeature, rowType, columns: safe, maxRows, quoted };
 }
 
 /** Thrown inside the scanner to give up; never escapes this module. */
@@ -285,15 +291,15 @@ class Scanner {
   }
 }
 
-/** Rows appended to a growing Float32Array. */
+/** Rows appended to a growing typed array. */
 class RowSink {
-  values: Float32Array;
+  values: Numbers;
   rows = 0;
   constructor(
     readonly layout: RowsLayout,
     capacityRows: number,
   ) {
-    this.values = new Float32Array(capacityRows * layout.numFeature);
+    this.values = numbers(layout.rowType, capacityRows * layout.numFeature);
   }
 
   /** Offset of a new row, room made for it. */
@@ -302,7 +308,7 @@ class RowSink {
     if (++this.rows > this.layout.maxRows) throw DECLINE;
     const offset = (this.rows - 1) * nf;
     if (offset + nf > this.values.length) {
-      const grown = new Float32Array(Math.max(nf, this.values.length * 2));
+      const grown = numbers(this.layout.rowType, Math.max(nf, this.values.length * 2));
       grown.set(this.values);
       this.values = grown;
     }
@@ -310,7 +316,7 @@ class RowSink {
   }
 
   /** The rows, in an array spanning its whole buffer (so the batcher can transfer it). */
-  done(): Float32Array {
+  done(): Numbers {
     const used = this.rows * this.layout.numFeature;
     return used === this.values.length ? this.values : this.values.slice(0, used);
   }
@@ -320,7 +326,7 @@ class RowSink {
  * `{"name": value, ...}` at the scanner, written into `out` at `offset`. Punctuation and the
  * expected name are matched in line, as in positionalRow (this runs once per row).
  */
-function namedRow(sc: Scanner, layout: RowsLayout, out: Float32Array, offset: number): void {
+function namedRow(sc: Scanner, layout: RowsLayout, out: Numbers, offset: number): void {
   const s = sc.s;
   const nf = layout.numFeature;
   let i = sc.i;
@@ -382,7 +388,7 @@ function namedRow(sc: Scanner, layout: RowsLayout, out: Float32Array, offset: nu
  * `[v, v, ...]` of exactly numFeature values. Written flat rather than with `expect` (it runs once
  * per row, and the punctuation between values is most of a small row's bytes).
  */
-function positionalRow(sc: Scanner, numFeature: number, out: Float32Array, offset: number): void {
+function positionalRow(sc: Scanner, numFeature: number, out: Numbers, offset: number): void {
   const s = sc.s;
   let i = sc.i;
   let c = s[i];
@@ -441,7 +447,7 @@ export function parsePredictBody(body: Buffer, layout: RowsLayout): ParsedRows |
     // A bare row naming a feature "instances" is read as a batch by the usual path.
     if (layout.columns.has("instances")) return null;
     sc.i = open;
-    const values = new Float32Array(layout.numFeature);
+    const values = numbers(layout.rowType, layout.numFeature);
     namedRow(sc, layout, values, 0);
     sc.end();
     return new ParsedRows(values, 1, true);
@@ -461,7 +467,7 @@ export class ParsedTensor {
   constructor(
     readonly id: string | undefined,
     input: { name: string; shape: number[]; datatype: string },
-    readonly values: Float32Array,
+    readonly values: Numbers,
     readonly rows: number,
   ) {
     this.inputs = [{ ...input, data: [] }];
@@ -470,13 +476,13 @@ export class ParsedTensor {
 
 const MAX_NAME = 256;
 
-/** Data values, flat or nested one level, appended to a growing Float32Array. */
-function tensorData(sc: Scanner, hint: number): { values: Float32Array; count: number } {
-  let values = new Float32Array(Math.max(1, hint));
+/** Data values, flat or nested one level, appended to a growing typed array. */
+function tensorData(sc: Scanner, hint: number, type: "f32" | "f64"): { values: Numbers; count: number } {
+  let values = numbers(type, Math.max(1, hint));
   let count = 0;
   const push = (v: number) => {
     if (count === values.length) {
-      const grown = new Float32Array(values.length * 2);
+      const grown = numbers(type, values.length * 2);
       grown.set(values);
       values = grown;
     }
@@ -509,11 +515,11 @@ function tensorData(sc: Scanner, hint: number): { values: Float32Array; count: n
 }
 
 /** `{"name": .., "shape": [..], "datatype": "FP32"|"FP64", "data": [..]}`, each key once. */
-function tensorInput(sc: Scanner, textLength: number) {
+function tensorInput(sc: Scanner, textLength: number, type: "f32" | "f64") {
   let name: string | undefined;
   let shape: number[] | undefined;
   let datatype: string | undefined;
-  let data: { values: Float32Array; count: number } | undefined;
+  let data: { values: Numbers; count: number } | undefined;
   sc.expect(L_BRACE);
   for (;;) {
     const key = sc.key();
@@ -536,7 +542,7 @@ function tensorInput(sc: Scanner, textLength: number) {
         if (c !== COMMA) throw DECLINE;
       }
     } else if (key === "data" && data === undefined) {
-      data = tensorData(sc, Math.ceil(textLength / 8));
+      data = tensorData(sc, Math.ceil(textLength / 8), type);
     } else throw DECLINE;
     const c = sc.peek();
     sc.i++;
@@ -567,7 +573,7 @@ export function parseInferBody(body: Buffer, layout: RowsLayout): ParsedTensor |
         if (id.length > MAX_NAME) return null;
       } else if (key === "inputs" && input === undefined) {
         sc.expect(L_BRACKET);
-        input = tensorInput(sc, body.length);
+        input = tensorInput(sc, body.length, layout.rowType);
         sc.expect(R_BRACKET);
       } else return null;
       const c = sc.peek();
@@ -583,6 +589,10 @@ export function parseInferBody(body: Buffer, layout: RowsLayout): ParsedTensor |
     if (cols !== layout.numFeature || rows === 0 || rows > layout.maxRows) return null;
     if (data.count !== rows * cols) return null;
     const values = data.count === data.values.length ? data.values : data.values.slice(0, data.count);
+    // An FP32 tensor's values are float32s, whatever digits spelled them: a float64 model reads
+    // them as such (a Float32Array's store already rounds).
+    if (input.datatype === "FP32" && values instanceof Float64Array)
+      for (let i = 0; i < values.length; i++) values[i] = Math.fround(values[i]);
     return new ParsedTensor(id, { name: input.name, shape, datatype: input.datatype }, values, rows);
   } catch (error) {
     if (error === DECLINE) return null;

@@ -1,5 +1,7 @@
+import type { Numbers } from "./scoring/protocol.js";
+
 /**
- * Prediction responses written straight from the engine's Float32Array: the same text
+ * Prediction responses written straight from the engine's typed array: the same text
  * JSON.stringify gives for the same numbers (shortest round-trip form, null for NaN and
  * infinities), without first building an array per response and a number object per value.
  */
@@ -8,7 +10,7 @@
 export const JSON_TYPE = "application/json; charset=utf-8";
 
 /** `a,b,c` for outputs[start..end), each number as JSON.stringify writes it. */
-function numbers(outputs: Float32Array, start: number, end: number): string {
+function numbers(outputs: Numbers, start: number, end: number): string {
   let finite = true;
   for (let i = start; i < end; i++) {
     if (!Number.isFinite(outputs[i])) {
@@ -28,7 +30,7 @@ function numbers(outputs: Float32Array, start: number, end: number): string {
 }
 
 /** One row's value: a number, or an array of `width` numbers. */
-function row(outputs: Float32Array, r: number, width: number): string {
+function row(outputs: Numbers, r: number, width: number): string {
   return width === 1 ? numbers(outputs, r, r + 1) : `[${numbers(outputs, r * width, (r + 1) * width)}]`;
 }
 
@@ -36,7 +38,7 @@ function row(outputs: Float32Array, r: number, width: number): string {
  * POST /predict's answer: {"prediction": v} for a bare row, else {"predictions": [v, ...]};
  * v is a number, or an array per row when the model has several outputs.
  */
-export function predictionsJson(outputs: Float32Array, width: number, single: boolean): string {
+export function predictionsJson(outputs: Numbers, width: number, single: boolean): string {
   if (single) return `{"prediction":${row(outputs, 0, width)}}`;
   if (width === 1) return `{"predictions":[${numbers(outputs, 0, outputs.length)}]}`;
   const rows = outputs.length / width;
@@ -49,11 +51,11 @@ export function predictionsJson(outputs: Float32Array, width: number, single: bo
 export function inferJson(
   model: { name: string; version: string },
   id: string | undefined,
-  outputs: Float32Array,
+  outputs: Numbers,
   rows: number,
   width: number,
 ): string {
   const head = `{"model_name":${JSON.stringify(model.name)},"model_version":${JSON.stringify(model.version)}`;
   const shape = width === 1 ? `[${rows}]` : `[${rows},${width}]`;
-  return `${head}${id === undefined ? "" : `,"id":${JSON.stringify(id)}`},"outputs":[{"name":"predict","datatype":"FP32","shape":${shape},"data":[${numbers(outputs, 0, outputs.length)}]}]}`;
+  return `${head}${id === undefined ? "" : `,"id":${JSON.stringify(id)}`},"outputs":[{"name":"predict","datatype":"${outputs instanceof Float64Array ? "FP64" : "FP32"}","shape":${shape},"data":[${numbers(outputs, 0, outputs.length)}]}]}`;
 }

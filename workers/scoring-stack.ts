@@ -42,6 +42,8 @@ export function createScoringStack(
   });
   batcher = new Batcher(pool, {
     numFeature: served.model.numFeature,
+    rowType: served.model.rowPrecision,
+    outputType: served.model.outputPrecision,
     groups: served.model.numMarginOutputs,
     width: served.model.numOutputs,
     explainWidths: {

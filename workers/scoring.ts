@@ -3,12 +3,12 @@
  * class counters. Routes stay plain: parse, validate, call this, serialise.
  */
 
-import { predictedClass } from "../model/index.js";
 import { type ExplainKind, explainWidth } from "../model/outputs.js";
 import { InvalidInputError } from "./errors.js";
 import type { WorkerMetrics } from "./metrics.js";
 import type { Batcher } from "./scoring/batcher.js";
 import type { InlineScorer } from "./scoring/inline-scorer.js";
+import type { Numbers } from "./scoring/protocol.js";
 import type { ServedModel } from "./served-model.js";
 
 export interface ScoringDeps {
@@ -54,14 +54,14 @@ export function deadlineMs(deps: ScoringDeps, asked: unknown, where: string): nu
 }
 
 export interface Scored {
-  outputs: Float32Array;
+  outputs: Numbers;
   /** Values per row in `outputs`. */
   width: number;
 }
 
 export async function scoreRows(
   deps: ScoringDeps,
-  values: Float32Array,
+  values: Numbers,
   rows: number,
   margin: boolean,
   timeoutMs: number,
@@ -79,25 +79,23 @@ export async function scoreRows(
   return { outputs, width };
 }
 
-/** forestd_predictions_total{class}: the predicted class of each row, counted per request. */
+/** forestd_predictions_total{class}: the predicted class of each row (as the model's head decides it), counted per request. */
 function countClasses(
   deps: ScoringDeps,
-  outputs: Float32Array,
+  outputs: Numbers,
   rows: number,
-  width: number,
+  _width: number,
   margin: boolean,
 ): void {
   const { served, metrics } = deps;
   const counts = new Array<number>(served.classes.length).fill(0);
-  if (margin && served.model.format === "onnx") {
-    // An ONNX classifier's margins may be one probability column: ask the model for its labels.
-    const index = new Map(served.classes.map((c, i) => [c, i]));
-    for (const label of served.model.labels(outputs, rows)) counts[index.get(String(label)) ?? 0]++;
-  } else
-    for (let r = 0; r < rows; r++) {
-      const cls = predictedClass(served.objective, outputs, r, width, margin, served.labels.threshold);
-      if (cls >= 0 && cls < counts.length) counts[cls]++;
-    }
+  const classes = served.model.classes(
+    outputs,
+    rows,
+    margin ? "margins" : "predictions",
+    served.labels.threshold,
+  );
+  for (const c of classes) if (c >= 0 && c < counts.length) counts[c]++;
   counts.forEach((n, c) => {
     if (n > 0) metrics.predicted(served.name, served.classes[c]).inc(n);
   });
@@ -120,7 +118,7 @@ export function explainSizeProblem(served: ServedModel, kind: ExplainKind, rows:
 /** Each row's explanation, through the same queue, admission and deadline as predictions. */
 export async function explainRows(
   deps: ScoringDeps,
-  values: Float32Array,
+  values: Numbers,
   rows: number,
   kind: ExplainKind,
   timeoutMs: number,

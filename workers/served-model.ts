@@ -1,7 +1,7 @@
 /** The model a worker serves: the engine's model plus what the API reports about the file. */
 import { createHash } from "node:crypto";
 import { describeLocation, parseModelLocation } from "../config/model-location.js";
-import { loadModel, type Model, type ModelInfo, type Objective, readModelBytes } from "../model/index.js";
+import { loadModel, type Model, type ModelInfo, readModelBytes } from "../model/index.js";
 import { checkLabels, classCount, DEFAULT_LABELS, type LabelOptions, labelNames } from "../model/outputs.js";
 import type { ModelOrigin } from "../server/model-source/index.js";
 
@@ -20,8 +20,6 @@ export interface ServedModel {
   readonly generation: number;
   readonly model: Model;
   readonly info: ModelInfo;
-  /** The objective's metadata (how its outputs read), for the per-class counters. */
-  readonly objective: Objective;
   /** Class labels for classifiers (CLASS_NAMES, the model's own, else "0", "1", ...); empty for other tasks. */
   readonly classes: readonly string[];
   /** How ?output=label names classes and splits binary ones (CLASS_NAMES, THRESHOLD). */
@@ -61,7 +59,6 @@ export function loadServedModel(
     generation: snapshot?.generation ?? 0,
     model,
     info,
-    objective: model.objectiveSpec,
     classes: classCountOf === 0 ? [] : (names ?? Array.from({ length: classCountOf }, (_, i) => String(i))),
     labels,
   };

@@ -44,10 +44,13 @@ export function childOf(tree: ForestTree, n: number, x: number): number {
     if (!(flags & NodeFlag.NAN_AS_ZERO)) return toDefault;
     x = 0;
   }
-  if (flags & NodeFlag.ZERO_IS_MISSING && x >= -ZERO_THRESHOLD && x <= ZERO_THRESHOLD) return toDefault;
+  const test = tree.test[n];
+  const setTest = test === Test.IN_SET || test === Test.NOT_IN_SET;
+  if (flags & NodeFlag.ZERO_IS_MISSING && !setTest && x >= -ZERO_THRESHOLD && x <= ZERO_THRESHOLD)
+    return toDefault;
   const t = tree.threshold[n];
   let yes: boolean;
-  switch (tree.test[n]) {
+  switch (test) {
     case Test.LT:
       yes = x < t;
       break;
@@ -72,7 +75,7 @@ export function childOf(tree: ForestTree, n: number, x: number): number {
     default: {
       const c = categoryOf(x, (flags & NodeFlag.CATEGORY_TRUNCATES) !== 0);
       const member = c >= 0 && inSorted(tree.sets.get(n)!, c);
-      yes = tree.test[n] === Test.IN_SET ? member : !member;
+      yes = test === Test.IN_SET ? member : !member;
     }
   }
   return yes ? left : right;

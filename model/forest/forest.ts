@@ -53,7 +53,10 @@ export const TEST_NAMES = ["<", "<=", ">", ">=", "==", "!=", "in", "in-set", "no
 export const NodeFlag = {
   /** NaN goes left (else right). As XGBoost's default_left, ONNX's missing_value_tracks_true. */
   DEFAULT_LEFT: 1,
-  /** Zero counts as missing too: |x| <= ZERO_THRESHOLD goes the default way (LightGBM's missing type Zero). */
+  /**
+   * Zero counts as missing too: |x| <= ZERO_THRESHOLD goes the default way (LightGBM's missing type
+   * Zero). Numeric tests only: a set test reads 0 as category 0.
+   */
   ZERO_IS_MISSING: 2,
   /** NaN is not missing: it is compared as 0.0 (LightGBM's missing type None; its categorical NaN in v3). */
   NAN_AS_ZERO: 4,
@@ -186,6 +189,8 @@ export interface Provenance {
   readonly producer: string | null;
   /** Format-specific facts reported as they are (JSON values). */
   readonly details: Readonly<Record<string, unknown>>;
+  /** The name a client gives the input tensor (an ONNX graph's input), when the format has one. */
+  readonly inputTensor?: string;
 }
 
 export interface Forest {

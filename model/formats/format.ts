@@ -16,4 +16,9 @@ export interface ModelFormat {
   sniff(bytes: Uint8Array): boolean;
   /** Reads and checks the bytes; throws a ModelError naming what and where on any problem. */
   read(bytes: Uint8Array): Forest;
+  /**
+   * `forestd inspect`'s lines about what the file itself says (its Forest's provenance details):
+   * label and value, in order.
+   */
+  describe(details: Readonly<Record<string, unknown>>): [string, string][];
 }

@@ -50,10 +50,24 @@ export interface Head {
   finish(sums: Values, rows: number): Values;
   /** Margins → predictions (rows × numOutputs), written into `out` (never `margins` itself). */
   predict(margins: Values, rows: number, out: Values): void;
-  /** Each row's class, an index into classLabels, from margins. The one place a class is decided. */
-  classes(margins: Values, rows: number, threshold: number): Int32Array;
+  /**
+   * Each row's class, an index into classLabels, from margins or from predictions (whichever a
+   * caller has). The one place a class is decided for this family.
+   */
+  classes(values: Values, rows: number, from: "margins" | "predictions", threshold: number): Int32Array;
   /** Each row's probability of every class (rows × classLabels.length), from predictions. */
   probabilities(predictions: Values, rows: number): Values;
+  /**
+   * Each row's label from margins, for a family whose label is not always one of its classes
+   * (onnxruntime answers the literal 1 / 0 for some binary int-label classifiers); absent: the
+   * label is classLabels[classes(...)] (or the CLASS_NAMES name).
+   */
+  readonly ownLabels?: (margins: Values, rows: number) => (string | number)[];
+  /**
+   * The output tensors this family's own runtime answers with (an ONNX graph's outputs), which the
+   * Open Inference Protocol routes then answer with instead of forestd's names; absent: forestd's.
+   */
+  readonly outputTensors?: readonly { name: string; carries: "label" | "probabilities" | "values" }[];
 }
 
 /** Builds the head a forest names; each family's module exports one. */

@@ -8,7 +8,7 @@ import fc from "fast-check";
 import Fastify from "fastify";
 import type { Test } from "tap";
 import { Value } from "typebox/value";
-import { columnLookup, defaultModelPath, loadModel, type Model, rowsToFloat32 } from "../../model/index.js";
+import { columnLookup, defaultModelPath, loadModel, type Model, rowsToArray } from "../../model/index.js";
 import { ParsedTensor, parseInferBody, parsePredictBody, rowsLayout } from "../../workers/fast-rows.js";
 import { tensorToRows } from "../../workers/routes/oip.js";
 import { batchOf } from "../../workers/routes/predict.js";
@@ -35,8 +35,11 @@ function parseUsual(body: SentBody): { body: unknown } | { code: string } {
   return result;
 }
 
-export const bits = (values: Float32Array) =>
-  Array.from(new Uint32Array(values.buffer, values.byteOffset, values.length));
+/** The values' bit patterns (32 or 64 bits each, as the array holds them). */
+export const bits = (values: Float32Array | Float64Array) =>
+  values instanceof Float64Array
+    ? Array.from(new Uint32Array(values.buffer, values.byteOffset, values.length * 2))
+    : Array.from(new Uint32Array(values.buffer, values.byteOffset, values.length));
 
 /** What the server did before the fast parser: JSON.parse, shape checks, rows into float32. */
 export function oracle(model: Model, body: SentBody): Outcome {
@@ -45,7 +48,7 @@ export function oracle(model: Model, body: SentBody): Outcome {
   try {
     const { instances, single } = batchOf(parsed.body);
     if (instances.length > MAX_ROWS) return { code: "FORESTD_ERR_TOO_MANY_ROWS" };
-    return { bits: bits(rowsToFloat32(model, instances)), rows: instances.length, single };
+    return { bits: bits(rowsToArray(model, instances)), rows: instances.length, single };
   } catch (error) {
     return { code: (error as { code: string }).code };
   }

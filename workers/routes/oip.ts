@@ -1,11 +1,12 @@
 /**
  * Open Inference Protocol (KServe V2): server and model metadata, health, and infer with one
- * FP32/FP64 input tensor of shape [N, F] (data flat or nested). An XGBoost model's output tensor
- * is "predict" unless the request names others (`outputs: [{"name": ...}]`, any of OUTPUT_NAMES)
- * or one through `parameters.output` (margin, label, contribs, interactions, leaf). ONNX models
- * answer with the graph's own outputs (`label`, `probabilities`, `variable`, or skl2onnx's
- * `output_label` / `output_probability`), so onnxruntime and Triton clients read them unchanged;
- * a ZipMap output is sent as the [N, classes] tensor it packages.
+ * FP32/FP64 input tensor of shape [N, F] (data flat or nested). A model's output tensor is
+ * "predict" unless the request names others (`outputs: [{"name": ...}]`, any of OUTPUT_NAMES) or
+ * one through `parameters.output` (margin, label, contribs, interactions, leaf). A model whose
+ * family has its own output tensors (an ONNX graph's `label`, `probabilities`, `variable`, or
+ * skl2onnx's `output_label` / `output_probability`: the head's outputTensors) answers with those,
+ * so onnxruntime and Triton clients read them unchanged; a ZipMap output is sent as the
+ * [N, classes] tensor it packages.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { columnLookup } from "../../model/index.js";
@@ -23,6 +24,7 @@ import { InvalidInputError, ModelNotFoundError, NotReadyError, TooManyRowsError 
 import { ParsedTensor, parseInferBody, rowsLayout } from "../fast-rows.js";
 import { inferJson, JSON_TYPE } from "../reply-json.js";
 import { InferBody, InferResponse, ModelNameParams } from "../schemas.js";
+import { type Numbers, numbers } from "../scoring/protocol.js";
 import { deadlineMs, explainRows, type ScoringDeps, scoreRows } from "../scoring.js";
 import type { ServedModel } from "../served-model.js";
 
@@ -40,7 +42,7 @@ type OutputName = (typeof OUTPUT_NAMES)[number];
 
 interface OutputMeta {
   name: OutputName;
-  datatype: "FP32" | "INT32" | "BYTES";
+  datatype: "FP32" | "FP64" | "INT32" | "BYTES";
   /** Per-row shape; the tensor's is [N, ...this] (or [N] when empty). */
   rowShape: number[];
 }
@@ -57,13 +59,13 @@ function nameOf(kind: OutputKind): OutputName {
 
 /** Why this model cannot give `name`, or null. */
 function oipOutputProblem(served: ServedModel, name: OutputName): string | null {
-  if (name === "predict_proba") {
-    const t = served.model.objective;
-    return t === "binary:logistic" || t === "multi:softprob"
-      ? null
-      : `output "predict_proba" needs binary:logistic or multi:softprob; this model is ${t}`;
-  }
-  return outputUnavailable(served.model, kindOf(name));
+  if (name !== "predict_proba") return outputUnavailable(served.model, kindOf(name));
+  return outputUnavailable(served.model, "proba")?.replace('output "proba"', 'output "predict_proba"') ?? null;
+}
+
+/** An OIP datatype for numbers of the model's output type. */
+function floatType(served: ServedModel): "FP32" | "FP64" {
+  return served.model.outputPrecision === "f64" ? "FP64" : "FP32";
 }
 
 /** The tensor each output name gives for this model. */
@@ -72,15 +74,15 @@ function outputMeta(served: ServedModel, name: OutputName): OutputMeta {
   const perRow = (w: number) => (w === 1 ? [] : [w]);
   switch (name) {
     case "predict":
-      return { name, datatype: "FP32", rowShape: perRow(model.numOutputs) };
+      return { name, datatype: floatType(served), rowShape: perRow(model.numOutputs) };
     case "predict_proba":
-      return { name, datatype: "FP32", rowShape: [model.task === "binary" ? 2 : model.numOutputs] };
+      return { name, datatype: floatType(served), rowShape: [model.classLabels.length] };
     case "margin":
-      return { name, datatype: "FP32", rowShape: perRow(model.numMarginOutputs) };
+      return { name, datatype: floatType(served), rowShape: perRow(model.numMarginOutputs) };
     case "label":
       return {
         name,
-        datatype: served.classes.length > 0 && labelled(served) ? "BYTES" : "INT32",
+        datatype: labelled(served) ? "BYTES" : "INT32",
         rowShape: [],
       };
     default:
@@ -88,9 +90,9 @@ function outputMeta(served: ServedModel, name: OutputName): OutputMeta {
   }
 }
 
-/** An XGBoost model's labels are names with CLASS_NAMES, else class indices. */
+/** Labels are names with CLASS_NAMES or when the model's own classes are strings, else numbers. */
 function labelled(served: ServedModel): boolean {
-  return served.labels.classNames !== null;
+  return served.labels.classNames !== null || served.model.classLabels.some((c) => typeof c === "string");
 }
 
 export interface OipDeps extends ScoringDeps {
@@ -111,12 +113,17 @@ type InferRequest = {
   }[];
 };
 
-/** Flat or nested tensor data → float32 rows, with the offending index named on error. */
+/**
+ * Flat or nested tensor data → rows of the model's row type (an FP32 tensor's values rounded to
+ * float32 first: they are float32s, whatever digits spell them), with the offending index named
+ * on error.
+ */
 export function tensorToRows(
   input: InferRequest["inputs"][number],
   numFeature: number,
   maxRows: number,
-): { values: Float32Array; rows: number } {
+  rowType: "f32" | "f64" = "f32",
+): { values: Numbers; rows: number } {
   const shape = input.shape;
   const rows = shape.length === 2 ? shape[0] : 1;
   const cols = shape.length === 2 ? shape[1] : shape[0];
@@ -127,7 +134,8 @@ export function tensorToRows(
   }
   if (rows === 0) throw new InvalidInputError(`input "${input.name}" has no rows`);
   if (rows > maxRows) throw new TooManyRowsError(String(rows), String(maxRows));
-  const values = new Float32Array(rows * cols);
+  const values = numbers(rowType, rows * cols);
+  const round = input.datatype === "FP32" && rowType === "f64";
   let at = 0;
   const take = (v: unknown, where: string) => {
     if (at >= values.length)
@@ -135,7 +143,7 @@ export function tensorToRows(
     if (typeof v === "number") {
       if (!Number.isFinite(v))
         throw new InvalidInputError(`input "${input.name}" data${where}: ${v} is out of range`);
-      values[at++] = v;
+      values[at++] = round ? Math.fround(v) : v;
     } else if (v === null) values[at++] = Number.NaN;
     else
       throw new InvalidInputError(`input "${input.name}" data${where}: expected a number, got ${typeof v}`);
@@ -181,31 +189,29 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
     "/v2/models/:name",
     { schema: { summary: "OIP model metadata", params: ModelNameParams }, preValidation: checkName },
     async () => {
-      const onnx = served.info.onnx;
-      if (onnx) {
-        const width = served.model.numOutputs;
-        return {
-          name: served.name,
-          versions: [served.sha256.slice(0, 12)],
-          platform: "onnx",
-          inputs: [{ name: onnx.inputName, datatype: "FP32", shape: [-1, served.model.numFeature] }],
-          outputs: onnx.outputs.map((o) => ({
-            name: o.name,
-            datatype: o.carries === "label" ? labelDatatype(served.model.classLabels) : "FP32",
-            shape: o.carries === "label" ? [-1] : [-1, width],
-          })),
-        };
-      }
+      const model = served.model;
+      const input = {
+        name: model.inputTensor ?? "input-0",
+        datatype: model.rowPrecision === "f64" ? "FP64" : "FP32",
+        shape: [-1, model.numFeature],
+      };
+      const own = model.head.outputTensors;
       return {
         name: served.name,
         versions: [served.sha256.slice(0, 12)],
-        platform: "xgboost",
-        inputs: [{ name: "input-0", datatype: "FP32", shape: [-1, served.model.numFeature] }],
-        // Every output this model can give; "predict" is the default.
-        outputs: OUTPUT_NAMES.filter((name) => oipOutputProblem(served, name) === null).map((name) => {
-          const meta = outputMeta(served, name);
-          return { name, datatype: meta.datatype, shape: [-1, ...meta.rowShape] };
-        }),
+        platform: model.format,
+        inputs: [input],
+        // The family's own tensors, else every output this model can give ("predict" is the default).
+        outputs: own
+          ? own.map((o) => ({
+              name: o.name,
+              datatype: o.carries === "label" ? labelDatatype(model.classLabels) : floatType(served),
+              shape: o.carries === "label" ? [-1] : [-1, model.numOutputs],
+            }))
+          : OUTPUT_NAMES.filter((name) => oipOutputProblem(served, name) === null).map((name) => {
+              const meta = outputMeta(served, name);
+              return { name, datatype: meta.datatype, shape: [-1, ...meta.rowShape] };
+            }),
       };
     },
   );
@@ -219,7 +225,12 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
   );
   // Its own scope: the fast body parser (the tensor straight into a Float32Array) is for this route only.
   const answerAs = { name: served.name, version: served.sha256.slice(0, 12) };
-  const layout = rowsLayout(served.model.numFeature, columnLookup(served.model), deps.maxRequestRows);
+  const layout = rowsLayout(
+    served.model.numFeature,
+    columnLookup(served.model),
+    deps.maxRequestRows,
+    served.model.rowPrecision,
+  );
   await app.register(async (scope) => {
     fastJsonBodies(scope, (body) => parseInferBody(body, layout));
     scope.post(
@@ -247,10 +258,15 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
         );
         const { values, rows } =
           fast ??
-          tensorToRows((body as InferRequest).inputs[0], served.model.numFeature, deps.maxRequestRows);
+          tensorToRows(
+            (body as InferRequest).inputs[0],
+            served.model.numFeature,
+            deps.maxRequestRows,
+            served.model.rowPrecision,
+          );
         request.forestdRows = rows;
-        if (served.info.onnx) {
-          const outputs = await onnxOutputs(
+        if (served.model.head.outputTensors) {
+          const outputs = await ownOutputs(
             deps,
             fast ? undefined : (body as InferRequest).outputs,
             values,
@@ -285,7 +301,7 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
           let data: (number | string)[];
           if (isExplainKind(name))
             data = Array.from(await explainRows(deps, rowsForTask(), rows, name, timeoutMs));
-          else data = fromMargins(served, name, margins as Float32Array, rows);
+          else data = fromMargins(served, name, margins as Numbers, rows);
           outputs.push({ name, datatype: meta.datatype, shape: [rows, ...meta.rowShape], data });
         }
         return {
@@ -330,7 +346,7 @@ function requestedOutputs(served: ServedModel, body: InferRequest): OutputName[]
 function fromMargins(
   served: ServedModel,
   name: OutputName,
-  margins: Float32Array,
+  margins: Numbers,
   rows: number,
 ): (number | string)[] {
   const model = served.model;
@@ -339,34 +355,29 @@ function fromMargins(
       return Array.from(margins);
     case "label":
       return labelsOf(served.model, margins, rows, served.labels);
-    case "predict_proba": {
-      const p = model.transform(margins, rows);
-      if (model.task !== "binary") return Array.from(p);
-      // [P(class 0), P(class 1)] per row, as scikit-learn's predict_proba
-      const out: number[] = [];
-      for (let r = 0; r < rows; r++) out.push(Math.fround(1 - p[r]), p[r]);
-      return out;
-    }
+    case "predict_proba":
+      // Every class's probability per row, as scikit-learn's predict_proba.
+      return Array.from(model.head.probabilities(model.transform(margins, rows), rows));
     default:
       return Array.from(model.transform(margins, rows));
   }
 }
 
-/** OIP datatype of an ONNX classifier's labels: BYTES for strings, INT64 for integers. */
+/** OIP datatype of a model's own labels: BYTES for strings, INT64 for integers. */
 function labelDatatype(labels: readonly (string | number)[]): string {
   return typeof labels[0] === "string" ? "BYTES" : "INT64";
 }
 
-/** An ONNX model's graph outputs (those asked for, else all), from one scoring of margins. */
-async function onnxOutputs(
+/** The family's own output tensors (those asked for, else all), from one scoring of margins. */
+async function ownOutputs(
   deps: OipDeps,
   requested: InferRequest["outputs"],
-  values: Float32Array,
+  values: Numbers,
   rows: number,
   timeoutMs: number,
 ): Promise<{ name: string; datatype: string; shape: number[]; data: (number | string)[] }[]> {
   const model = deps.served.model;
-  const graphOutputs = deps.served.info.onnx?.outputs ?? [];
+  const graphOutputs = model.head.outputTensors ?? [];
   const asked = requested?.map((o) => o.name);
   for (const name of asked ?? []) {
     if (!graphOutputs.some((o) => o.name === name)) {
@@ -388,6 +399,11 @@ async function onnxOutputs(
       };
     }
     const scores = model.transform(margins, rows);
-    return { name: o.name, datatype: "FP32", shape: [rows, model.numOutputs], data: Array.from(scores) };
+    return {
+      name: o.name,
+      datatype: model.outputPrecision === "f64" ? "FP64" : "FP32",
+      shape: [rows, model.numOutputs],
+      data: Array.from(scores),
+    };
   });
 }

@@ -33,9 +33,10 @@ export async function operationalRoutes(app: FastifyInstance, deps: OperationalD
     last_modified: served.origin.lastModified ?? null,
     fetched_at: served.origin.fetchedAt ?? null,
     generation: served.generation,
+    format: served.info.format,
+    producer: served.info.producer,
     objective: served.info.objective,
     task: served.info.task,
-    booster: served.info.booster,
     features: featureNames(served.info),
     feature_types: served.info.featureTypes,
     num_features: served.info.numFeature,
@@ -44,10 +45,12 @@ export async function operationalRoutes(app: FastifyInstance, deps: OperationalD
     trees: served.info.numTrees,
     max_depth: served.info.maxDepth,
     nodes: served.info.numNodes,
-    base_score: served.info.baseScore,
-    xgboost_version: served.info.xgboostVersion,
-    format: served.info.format,
-    ...(served.info.onnx ? { onnx: served.info.onnx } : {}),
+    inputs: served.info.inputs,
+    preprocess: served.info.preprocess,
+    precision: served.info.precision,
+    // What the format itself says (XGBoost: version, booster, base_score; ONNX: producer, opsets,
+    // graph outputs), under the format's name.
+    [served.info.format]: served.info.details,
   }));
   app.get("/metrics", { schema: { summary: "Prometheus metrics", hide: false } }, async (_request, reply) => {
     const { contentType, body } = await deps.metricsText();

@@ -4,7 +4,7 @@
  * margin, proba, label, or an explanation (contribs, interactions, leaf: XGBoost's shapes, per row).
  */
 import type { FastifyInstance } from "fastify";
-import { answersFor, columnLookup, fromMargins, rowsToFloat32 } from "../../model/index.js";
+import { answersFor, columnLookup, fromMargins, rowsToArray } from "../../model/index.js";
 import {
   explainShape,
   isExplainKind,
@@ -12,6 +12,7 @@ import {
   OUTPUT_KINDS,
   type OutputKind,
   outputUnavailable,
+  predictionsAreValues,
   toNested,
 } from "../../model/outputs.js";
 import { fastJsonBodies } from "../body-parser.js";
@@ -43,7 +44,7 @@ export function batchOf(body: unknown): { instances: unknown[]; single: boolean 
 export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Promise<void> {
   const model = deps.served.model;
   const columns = columnLookup(model);
-  const layout = rowsLayout(model.numFeature, columns, deps.maxRequestRows);
+  const layout = rowsLayout(model.numFeature, columns, deps.maxRequestRows, model.rowPrecision);
   // Its own scope: the fast body parser (rows straight into a Float32Array) is for this route only.
   await app.register(async (scope) => {
     fastJsonBodies(scope, (body) => parsePredictBody(body, layout));
@@ -76,17 +77,17 @@ export async function predictRoutes(app: FastifyInstance, deps: ScoringDeps): Pr
           "the X-Request-Timeout-Ms header",
         );
         const values =
-          batch instanceof ParsedRows ? batch.values : rowsToFloat32(model, batch.instances, columns);
+          batch instanceof ParsedRows ? batch.values : rowsToArray(model, batch.instances, columns);
         request.forestdRows = rows;
-        // Explanations, labels, probabilities and ONNX answers are plain objects through
-        // JSON.stringify. The common answer, an XGBoost model's numbers per row, is written by
-        // reply-json.ts.
+        // Explanations, labels, probabilities and answers that are not the predictions themselves
+        // (a class label, a binary classifier's positive column) are plain objects through
+        // JSON.stringify. The common answer, numbers per row, is written by reply-json.ts.
         if (isExplainKind(output)) {
           const outputs = await explainRows(deps, values, rows, output, timeoutMs);
           const json = toNested(outputs, rows, explainShape(model, output));
           return batch.single ? { prediction: json[0] } : { predictions: json };
         }
-        if (output === "label" || output === "proba" || model.format === "onnx") {
+        if (output === "label" || output === "proba" || !predictionsAreValues(model)) {
           const { outputs } = await scoreRows(deps, values, rows, fromMargins(output), timeoutMs);
           const json = answersFor(model, output, outputs, rows, deps.served.labels);
           return batch.single ? { prediction: json[0] } : { predictions: json };

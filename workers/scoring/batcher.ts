@@ -22,7 +22,15 @@ function taskClass(output: JobOutput): TaskClass {
 }
 
 import { DeadlineError, OverloadedError } from "../errors.js";
-import { decodeExplainResult, decodeResult, type ScoreTask, wasSkipped } from "./protocol.js";
+import {
+  decodeExplainResult,
+  decodeResult,
+  type Numbers,
+  type NumberType,
+  numbers,
+  type ScoreTask,
+  wasSkipped,
+} from "./protocol.js";
 
 /** The piscina facade the batcher drives (see scoring-pool.ts). */
 export interface TaskRunner {
@@ -39,6 +47,9 @@ export interface TaskRunner {
 
 export interface BatcherOptions {
   numFeature: number;
+  /** The array type of the model's rows and of its margins and predictions (default float32). */
+  rowType?: NumberType;
+  outputType?: NumberType;
   /** Margins per row, and predictions per row, of the model. */
   groups: number;
   width: number;
@@ -97,13 +108,13 @@ export interface TracedPart {
 interface Job {
   /** performance.now() after which the rows are not worth scoring. */
   deadline: number;
-  values: Float32Array;
+  values: Numbers;
   rows: number;
   kind: JobOutput;
-  output: Float32Array;
+  output: Numbers;
   remaining: number;
   settled: boolean;
-  resolve: (output: Float32Array) => void;
+  resolve: (output: Numbers) => void;
   reject: (error: unknown) => void;
   enqueuedAt: number;
   /** The request's trace context, when tracing. */
@@ -151,6 +162,8 @@ export class Batcher {
     this.#pool = pool;
     this.#o = {
       minSplitRows: 256,
+      rowType: "f32",
+      outputType: "f32",
       maxQueueWaitMs: Number.POSITIVE_INFINITY,
       explainWidths: { contribs: 0, interactions: 0, leaf: 0 },
       ...options,
@@ -235,11 +248,11 @@ export class Batcher {
    * waiting `timeoutMs` from now are not scored: the promise rejects with DeadlineError.
    */
   submit(
-    values: Float32Array,
+    values: Numbers,
     rows: number,
     margin: boolean,
     timeoutMs = Number.POSITIVE_INFINITY,
-  ): Promise<Float32Array> {
+  ): Promise<Numbers> {
     return this.#enqueue(values, rows, margin ? "margin" : "prediction", timeoutMs);
   }
 
@@ -248,12 +261,12 @@ export class Batcher {
    * queue, admission and deadline as `submit`, with rows weighed by their measured cost.
    */
   explain(
-    values: Float32Array,
+    values: Numbers,
     rows: number,
     kind: ExplainKind,
     timeoutMs = Number.POSITIVE_INFINITY,
   ): Promise<Float32Array> {
-    return this.#enqueue(values, rows, kind, timeoutMs);
+    return this.#enqueue(values, rows, kind, timeoutMs) as Promise<Float32Array>;
   }
 
   #widthOf(kind: JobOutput): number {
@@ -262,9 +275,16 @@ export class Batcher {
     return this.#o.explainWidths[kind];
   }
 
-  #enqueue(values: Float32Array, rows: number, kind: JobOutput, timeoutMs: number): Promise<Float32Array> {
+  /** Explanations are float32; margins and predictions are in the model's output type. */
+  #outputOf(kind: JobOutput, length: number): Numbers {
+    return kind === "margin" || kind === "prediction"
+      ? numbers(this.#o.outputType ?? "f32", length)
+      : new Float32Array(length);
+  }
+
+  #enqueue(values: Numbers, rows: number, kind: JobOutput, timeoutMs: number): Promise<Numbers> {
     const width = this.#widthOf(kind);
-    if (rows === 0) return Promise.resolve(new Float32Array(0));
+    if (rows === 0) return Promise.resolve(this.#outputOf(kind, 0));
     const idle = Math.max(0, this.#pool.threads - this.#inFlight);
     const cost = rows * this.costFactor(kind);
     if (this.#queuedCost() + cost > this.#o.maxQueueRows + idle * this.#o.maxBatchRows) {
@@ -285,13 +305,13 @@ export class Batcher {
         ),
       );
     }
-    return new Promise<Float32Array>((resolve, reject) => {
+    return new Promise<Numbers>((resolve, reject) => {
       const job: Job = {
         deadline: performance.now() + timeoutMs,
         values,
         rows,
         kind,
-        output: new Float32Array(rows * width),
+        output: this.#outputOf(kind, rows * width),
         remaining: rows,
         settled: false,
         resolve,
@@ -409,7 +429,7 @@ export class Batcher {
   #dispatch(pieces: Piece[], rows: number, cls: TaskClass): void {
     const nf = this.#o.numFeature;
     const now = performance.now();
-    let values: Float32Array;
+    let values: Numbers;
     const only = pieces[0];
     if (
       pieces.length === 1 &&
@@ -419,7 +439,7 @@ export class Batcher {
     ) {
       values = only.job.values; // a whole request: move its buffer, no copy
     } else {
-      values = new Float32Array(rows * nf);
+      values = numbers(this.#o.rowType ?? "f32", rows * nf);
       let at = 0;
       for (const p of pieces) {
         values.set(p.job.values.subarray(p.start * nf, (p.start + p.rows) * nf), at);
@@ -462,7 +482,7 @@ export class Batcher {
         }
         const result =
           cls === "score"
-            ? decodeResult(buffer, task, this.#o.groups, this.#o.width)
+            ? decodeResult(buffer, task, this.#o.groups, this.#o.width, this.#o.outputType)
             : { ...decodeExplainResult(buffer, rows, this.#widthOf(cls)), margins: null, predictions: null };
         this.#o.onBatch?.(rows, result.seconds);
         // The thread's own scoring time, not the round trip: the round trip also counts event-loop
@@ -476,7 +496,7 @@ export class Batcher {
           const job = p.job;
           const source = (
             "outputs" in result ? result.outputs : job.kind === "margin" ? result.margins : result.predictions
-          ) as Float32Array;
+          ) as Numbers;
           const w = this.#widthOf(job.kind);
           if (!job.settled) {
             job.output.set(source.subarray(offset * w, (offset + p.rows) * w), p.start * w);
@@ -508,7 +528,7 @@ export class Batcher {
 }
 
 /** True when the array spans its whole buffer, so transferring the buffer moves nothing else. */
-function ownsBuffer(a: Float32Array): boolean {
+function ownsBuffer(a: Numbers): boolean {
   return (
     a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !(a.buffer instanceof SharedArrayBuffer)
   );

@@ -22,6 +22,7 @@
  * request in that call gets the error.
  */
 import type { Model } from "../../model/index.js";
+import { type Numbers, numbers } from "./protocol.js";
 
 export interface InlineScorerOptions {
   /** Longest predicted scoring time to inline, µs; 0 = never. */
@@ -35,9 +36,9 @@ interface TurnBatch {
   margin: boolean;
   rows: number;
   jobs: {
-    values: Float32Array;
+    values: Numbers;
     rows: number;
-    resolve(outputs: Float32Array): void;
+    resolve(outputs: Numbers): void;
     reject(error: unknown): void;
   }[];
 }
@@ -100,7 +101,7 @@ export class InlineScorer {
    * when that alone is predicted to take at most the bound; null otherwise (then the caller hands
    * them to the batcher). The outputs are the engine's for these rows, bit for bit.
    */
-  submit(values: Float32Array, rows: number, margin: boolean): Promise<Float32Array> | null {
+  submit(values: Numbers, rows: number, margin: boolean): Promise<Numbers> | null {
     if (!this.#worthwhile || this.predictUs(rows) > this.#maxUs) return null;
     // Joined with others, a short or long array would be padded or cut silently: refuse it here,
     // as the engine refuses it alone.
@@ -123,7 +124,7 @@ export class InlineScorer {
       this.#scheduled = true;
       setImmediate(this.#flush);
     }
-    return new Promise<Float32Array>((resolve, reject) => {
+    return new Promise<Numbers>((resolve, reject) => {
       (batch as TurnBatch).jobs.push({ values, rows, resolve, reject });
     });
   }
@@ -150,7 +151,7 @@ export class InlineScorer {
     let values = jobs[0].values;
     if (jobs.length > 1) {
       const width = this.#model.numFeature;
-      values = new Float32Array(rows * width);
+      values = numbers(this.#model.rowPrecision, rows * width);
       let at = 0;
       for (const job of jobs) {
         values.set(job.values, at);
@@ -186,6 +187,17 @@ export class InlineScorer {
     this.#perRowUs = Math.max(this.#calibratedPerRowUs / 2, next);
   }
 
+  /** Measures the costs (#measure); a model that cannot score made-up rows is never inlined. */
+  #calibrate(): void {
+    try {
+      this.#measure();
+    } catch {
+      // A model that refuses made-up rows (a OneHotEncoder that errors on unknown categories) is
+      // scored on the threads only.
+      this.#worthwhile = false;
+    }
+  }
+
   /**
    * The median time of a 1-row call and of a CALIBRATION_ROWS-row call, after a warm-up that also
    * gets the engine compiled and optimised in this thread before the first request needs it. Each
@@ -193,9 +205,9 @@ export class InlineScorer {
    * one row alone costs more than the bound nothing can be inlined: the larger calls are skipped.
    * Without those limits a 2000-tree model spent half a second here, delaying every worker's start.
    */
-  #calibrate(): void {
+  #measure(): void {
     const nf = this.#model.numFeature;
-    const values = new Float32Array(CALIBRATION_ROWS * nf);
+    const values = numbers(this.#model.rowPrecision, CALIBRATION_ROWS * nf);
     // Deterministic values of mixed magnitude, some missing, so rows take varied paths.
     let state = 12345;
     for (let i = 0; i < values.length; i++) {
@@ -204,7 +216,7 @@ export class InlineScorer {
       values[i] = u < 0.05 ? Number.NaN : (u - 0.5) * 10 ** Math.floor(u * 6 - 2);
     }
     const one = values.subarray(0, nf);
-    const median = (rows: number, input: Float32Array, times: number) => {
+    const median = (rows: number, input: Numbers, times: number) => {
       const samples: number[] = [];
       const until = performance.now() + CALIBRATION_STEP_MS;
       for (let i = 0; i < times && (i < MIN_SAMPLES || performance.now() < until); i++) {

@@ -1,13 +1,22 @@
 import type { ExplainKind } from "../../model/outputs.js";
 
+/** Rows or outputs: float32 for models that compare and add in float32, float64 for the others. */
+export type Numbers = Float32Array | Float64Array;
+export type NumberType = "f32" | "f64";
+
+/** A new array of `length` values of `type`. */
+export function numbers(type: NumberType, length: number): Numbers {
+  return type === "f64" ? new Float64Array(length) : new Float32Array(length);
+}
+
 /**
  * What crosses between a worker's event loop and its scoring threads. Both directions move a
  * single ArrayBuffer (transferred, never copied): piscina transfers only a task's top-level value,
  * so the result packs its timing in front of its outputs.
  */
 export interface ScoreTask {
-  /** Row-major float32 features, `rows × numFeature`; its buffer is transferred to the thread. */
-  values: Float32Array;
+  /** Row-major features, `rows × numFeature`, in the model's row type; its buffer is transferred to the thread. */
+  values: Numbers;
   rows: number;
   /** Which outputs the batch needs: margins, transformed predictions, or both. */
   wantMargins: boolean;
@@ -31,19 +40,23 @@ export interface ThreadData {
 /** Slots in the busy table; a thread uses slot threadId % BUSY_SLOTS (threads ≤ 256). */
 export const BUSY_SLOTS = 1024;
 
-/** Result layout: [f64 seconds scoring][margins f32 × rows·groups if wanted][predictions f32 × rows·width if wanted]. */
+/**
+ * Result layout: [f64 seconds scoring][margins × rows·groups if wanted][predictions × rows·width if
+ * wanted], margins and predictions in the model's output type (an explanation's outputs: float32).
+ */
 const HEADER_BYTES = 8;
 
 export function encodeResult(
   seconds: number,
-  margins: Float32Array | null,
-  predictions: Float32Array | null,
+  margins: Numbers | null,
+  predictions: Numbers | null,
 ): ArrayBuffer {
   const m = margins?.length ?? 0;
   const p = predictions?.length ?? 0;
-  const buffer = new ArrayBuffer(HEADER_BYTES + 4 * (m + p));
+  const size = (margins ?? predictions)?.BYTES_PER_ELEMENT ?? 4;
+  const buffer = new ArrayBuffer(HEADER_BYTES + size * (m + p));
   new Float64Array(buffer, 0, 1)[0] = seconds;
-  const out = new Float32Array(buffer, HEADER_BYTES);
+  const out = size === 8 ? new Float64Array(buffer, HEADER_BYTES) : new Float32Array(buffer, HEADER_BYTES);
   if (margins) out.set(margins, 0);
   if (predictions) out.set(predictions, m);
   return buffer;
@@ -63,8 +76,8 @@ export function skippedResult(): ArrayBuffer {
 
 export interface DecodedResult {
   seconds: number;
-  margins: Float32Array | null;
-  predictions: Float32Array | null;
+  margins: Numbers | null;
+  predictions: Numbers | null;
 }
 
 export function decodeResult(
@@ -72,15 +85,17 @@ export function decodeResult(
   task: { rows: number; wantMargins: boolean; wantPredictions: boolean },
   groups: number,
   width: number,
+  type: NumberType = "f32",
 ): DecodedResult {
   const seconds = new Float64Array(buffer, 0, 1)[0];
   const m = task.wantMargins ? task.rows * groups : 0;
+  const view = (at: number, length: number): Numbers =>
+    type === "f64" ? new Float64Array(buffer, at, length) : new Float32Array(buffer, at, length);
+  const size = type === "f64" ? 8 : 4;
   return {
     seconds,
-    margins: task.wantMargins ? new Float32Array(buffer, HEADER_BYTES, m) : null,
-    predictions: task.wantPredictions
-      ? new Float32Array(buffer, HEADER_BYTES + 4 * m, task.rows * width)
-      : null,
+    margins: task.wantMargins ? view(HEADER_BYTES, m) : null,
+    predictions: task.wantPredictions ? view(HEADER_BYTES + size * m, task.rows * width) : null,
   };
 }
 

@@ -7,7 +7,7 @@
  * one float input; after it, any chain of Identity, Cast to the type it already has, and ZipMap
  * (which only changes how probabilities are packaged: a map per row instead of a row).
  */
-import { ModelError } from "../errors.js";
+import { ModelError } from "../../errors.js";
 import { DATA_TYPE_NAMES, DataType, type OnnxModel, type OnnxNode } from "./onnx-proto.js";
 
 const ML = "ai.onnx.ml";

@@ -1,13 +1,13 @@
 /**
- * The JavaScript scoring kernel: margins for a block of rows, tree by tree, in float32 as XGBoost
- * adds them. It serves trees with categorical splits, which the WebAssembly kernel leaves to it.
+ * The JavaScript scoring kernel: margins for a block of rows, tree by tree, in the forest's
+ * precision. It serves trees with set splits and forests that combine trees by min or max, which
+ * the WebAssembly kernel leaves to it.
  *
  * Rows are taken in blocks (as XGBoost's CPU predictor does) so one tree's nodes stay in cache while
- * every row of the block walks it; margins accumulate in a Float32Array, so each `+=` is one
- * float32 addition, in model order, exactly as XGBoost's. Nothing is allocated per row.
+ * every row of the block walks it; margins accumulate in a Float32Array (float32 forests: each `+=`
+ * is one float32 addition) or a Float64Array, in model order. Nothing is allocated per row.
  */
-import { MAX_CATEGORY } from "./categories.js";
-import type { CompiledForest } from "./compile.js";
+import { type CompiledForest, MAX_CATEGORY } from "./layout.js";
 
 /**
  * Adds the leaf values of trees [treeStart, treeEnd) to `margins` (rows × groups) for `rows` rows of
@@ -18,12 +18,12 @@ export function accumulateMargins(
   values: Float32Array,
   numFeature: number,
   rows: number,
-  margins: Float32Array,
+  margins: Float32Array | Float64Array,
   groupsPerRow: number,
   treeStart: number,
   treeEnd: number,
 ): void {
-  const { feature, value, left, missingRight, roots, groups } = forest;
+  const { feature, threshold, leaf, left, missingRight, roots, groups, reduce } = forest;
   for (let t = treeStart; t < treeEnd; t++) {
     const root = roots[t];
     const group = groups[t];
@@ -35,19 +35,29 @@ export function accumulateMargins(
         if (f >= 0) {
           const x = values[base + f];
           // x < threshold: left. NaN compares false, so it needs its own default direction.
-          n = x < value[n] ? left[n] : Number.isNaN(x) ? left[n] + missingRight[n] : left[n] + 1;
+          n = x < threshold[n] ? left[n] : Number.isNaN(x) ? left[n] + missingRight[n] : left[n] + 1;
         } else if (f === -1) {
           break;
         } else {
           n = categoricalStep(forest, -2 - f, n, values[base + forest.catFeature[-2 - f]]);
         }
       }
-      margins[r * groupsPerRow + group] += value[n];
+      const at = r * groupsPerRow + group;
+      if (reduce === "sum") margins[at] += leaf[n];
+      else {
+        // Min / max: the first tree's value starts the column (margins start as NaN).
+        const m = margins[at];
+        margins[at] = Number.isNaN(m)
+          ? leaf[n]
+          : reduce === "min"
+            ? Math.min(m, leaf[n])
+            : Math.max(m, leaf[n]);
+      }
     }
   }
 }
 
-/** XGBoost's categorical Decision: a category in the node's set goes right, anything else left. */
+/** A set split: a category in the node's set goes right, anything else left (XGBoost's Decision). */
 export function categoricalStep(forest: CompiledForest, c: number, n: number, x: number): number {
   const l = forest.left[n];
   if (Number.isNaN(x)) return l + forest.missingRight[n];

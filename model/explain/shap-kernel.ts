@@ -8,7 +8,7 @@
  * here, and call the kernel per tree walk. Results are bit-identical to tree-shap.ts's walker,
  * which test/shap-kernel.test.ts checks on random rows of several fixture kinds.
  */
-import { MAX_CATEGORY } from "./categories.js";
+import { MAX_CATEGORY } from "../kernels/layout.js";
 import { SHAP_KERNEL_WASM_BASE64 } from "./shap-kernel-wasm.js";
 import { interactionRow, type ShapForest, splitsOn } from "./tree-shap.js";
 
@@ -142,7 +142,7 @@ export class ShapKernel {
       i32[(header >> 2) + i] = v;
     });
 
-    const { feature, value, left, missingRight } = forest;
+    const { feature, threshold: value, left, missingRight } = forest;
     for (let n = 0; n < numNodes; n++) {
       const k = (nodes >> 2) + n * 6;
       const split = shap.splitFeature[n];

@@ -1,60 +1,24 @@
 /**
- * Reads a parsed XGBoost model document (from JSON or UBJSON) into a checked, version-neutral spec.
+ * Reads a parsed XGBoost model document (from JSON or UBJSON) into a Forest.
  *
  * Handles what XGBoost 1.x to 3.x write: gbtree and dart (`weight_drop`), trees placed by their
  * `id`, `tree_info` groups, scalar ("5E-1") and vector ("[5E-1]") base_score, plain or typed
  * arrays, booleans or 0/1 for `default_left`, and categorical splits. Every refusal names the
- * field and, for trees, the tree and node. Structure (cycles, reachability) is checked by the
- * compiler, which walks every tree anyway.
+ * field and, for trees, the tree and node. Structure (cycles, reachability) is checked once for
+ * every format by checkForest.
+ *
+ * XGBoost's meaning, kept as it is: a split sends x left when float32(x) < threshold
+ * (Test.LT), NaN to its default_left side; a categorical split sends its categories right
+ * (Test.NOT_IN_SET: "not in the set" goes left); leaves and thresholds are float32 values; the
+ * margin starts at the objective's base margin and adds float32 leaves tree by tree, dart's
+ * drop weights as tree weights.
  */
-import { MAX_CATEGORY } from "./categories.js";
-import { describeValue, invalidModel, ModelError } from "./errors.js";
-import { type Objective, objectiveByName } from "./objectives.js";
-
-/** Bounds that keep a hostile file from asking for absurd memory or time. */
-export const LIMITS = {
-  maxTrees: 1_000_000,
-  maxNodesPerTree: 1 << 24,
-  maxTotalNodes: 1 << 27,
-  maxFeatures: 1 << 20,
-  maxOutputs: 1 << 16,
-  maxCategory: MAX_CATEGORY,
-} as const;
-
-export interface TreeSpec {
-  readonly numNodes: number;
-  readonly left: ArrayLike<number>;
-  readonly right: ArrayLike<number>;
-  readonly splitIndex: ArrayLike<number>;
-  readonly splitCondition: ArrayLike<number>;
-  readonly defaultLeft: ArrayLike<number>;
-  /** 0 numerical, 1 categorical; absent in models without categorical splits. */
-  readonly splitType: ArrayLike<number> | null;
-  /** For categorical nodes: the categories that go right. */
-  readonly categories: ReadonlyMap<number, readonly number[]>;
-  /** Per node: the training cover (sum of hessians) TreeSHAP weighs branches by; null when absent. */
-  readonly sumHessian: ArrayLike<number> | null;
-}
-
-export interface ModelSpec {
-  readonly xgboostVersion: string | null;
-  readonly booster: "gbtree" | "dart";
-  readonly objective: Objective;
-  readonly numFeature: number;
-  readonly numClass: number;
-  /** Margins per row: max(1, num_class, num_target). */
-  readonly numGroups: number;
-  /** base_score as stored (probability space), one per group. */
-  readonly baseScore: readonly number[];
-  readonly featureNames: readonly string[];
-  readonly featureTypes: readonly string[];
-  readonly trees: readonly TreeSpec[];
-  readonly treeGroup: readonly number[];
-  /** dart only: the weight of each tree. */
-  readonly weightDrop: readonly number[] | null;
-  readonly numParallelTree: number;
-  readonly bestIteration: number | null;
-}
+import { describeValue, invalidModel, ModelError } from "../../errors.js";
+import { allocateTree, type MutableTree } from "../../forest/build.js";
+import { LIMITS } from "../../forest/check.js";
+import type { Forest, ForestFeature } from "../../forest/forest.js";
+import { NodeFlag, Test } from "../../forest/forest.js";
+import { baseMargin, objectiveByName, type XGBoostHeadSpec } from "../../heads/xgboost.js";
 
 type Json = unknown;
 type Obj = Record<string, Json>;
@@ -145,7 +109,7 @@ function parseBaseScore(v: Json, path: string): number[] {
   return values;
 }
 
-function readTree(raw: Json, path: string, numFeature: number): { id: number; tree: TreeSpec } {
+function readTree(raw: Json, path: string, numFeature: number): { id: number; tree: MutableTree } {
   const t = obj(raw, path);
   const param = obj(field(t, "tree_param", path), `${path}.tree_param`);
   const numNodes = intParam(
@@ -182,10 +146,14 @@ function readTree(raw: Json, path: string, numFeature: number): { id: number; tr
     ? numbers(t.sum_hessian, `${path}.sum_hessian`, numNodes)
     : null;
 
+  const tree = allocateTree(numNodes, { cover: sumHessian !== null });
   for (let i = 0; i < numNodes; i++) {
+    // XGBoost holds thresholds and leaves as float32; JSON spells them as decimals.
+    const value = Math.fround(splitCondition[i]);
     if (left[i] === -1) {
       if (!Number.isFinite(splitCondition[i]))
         invalidModel(`${path} leaf ${i} has a non-finite value ${splitCondition[i]}`);
+      tree.leafValue[i] = value;
       continue;
     }
     if (splitIndex[i] < 0 || splitIndex[i] >= numFeature) {
@@ -195,9 +163,20 @@ function readTree(raw: Json, path: string, numFeature: number): { id: number; tr
     }
     if (splitType && splitType[i] !== 0 && splitType[i] !== 1)
       invalidModel(`${path}.split_type[${i}] is ${splitType[i]}; expected 0 or 1`);
+    tree.left[i] = left[i];
+    tree.right[i] = right[i];
+    tree.feature[i] = splitIndex[i];
+    tree.flags[i] = defaultLeft[i] ? NodeFlag.DEFAULT_LEFT : 0;
+    if (splitType && splitType[i] === 1) {
+      tree.test[i] = Test.NOT_IN_SET;
+      tree.sets.set(i, new Float64Array(0));
+    } else {
+      tree.test[i] = Test.LT;
+      tree.threshold[i] = value;
+    }
   }
+  if (sumHessian && tree.cover) for (let i = 0; i < numNodes; i++) tree.cover[i] = sumHessian[i];
 
-  const categories = new Map<number, number[]>();
   if (splitType && Object.hasOwn(t, "categories_nodes")) {
     const nodes = integers(t.categories_nodes, `${path}.categories_nodes`);
     const segments = integers(field(t, "categories_segments", path), `${path}.categories_segments`);
@@ -218,33 +197,20 @@ function readTree(raw: Json, path: string, numFeature: number): { id: number; tr
           `${path}: categories of node ${node} (segment ${start}, size ${size}) lie outside the categories array`,
         );
       }
-      const set: number[] = [];
+      const set = new Set<number>();
       for (let k = start; k < start + size; k++) {
         const c = values[k];
         if (c < 0 || c >= LIMITS.maxCategory)
           invalidModel(`${path} node ${node}: category ${c} is out of range [0, 2^24)`);
-        set.push(c);
+        set.add(c);
       }
-      categories.set(node, set);
+      tree.sets.set(node, Float64Array.from(set).sort());
     }
   }
-  return {
-    id,
-    tree: {
-      numNodes,
-      left,
-      right,
-      splitIndex,
-      splitCondition,
-      defaultLeft,
-      splitType,
-      categories,
-      sumHessian,
-    },
-  };
+  return { id, tree };
 }
 
-export function readModelDocument(document: Json): ModelSpec {
+export function readModelDocument(document: Json): Forest {
   const root = obj(document, "model");
   const learner = obj(field(root, "learner", "model"), "learner");
   const version = Object.hasOwn(root, "version") ? integers(root.version, "version") : null;
@@ -356,7 +322,7 @@ export function readModelDocument(document: Json): ModelSpec {
   }
 
   // XGBoost places each tree at its "id" (gbtree_model.cc); older files may omit it.
-  const trees = new Array<TreeSpec | undefined>(numTrees);
+  const trees = new Array<MutableTree | undefined>(numTrees);
   let totalNodes = 0;
   rawTrees.forEach((raw, i) => {
     const { id, tree } = readTree(raw, `${mp}.trees[${i}]`, numFeature);
@@ -376,20 +342,29 @@ export function readModelDocument(document: Json): ModelSpec {
   const attributes = isObj(learner.attributes) ? learner.attributes : {};
   const best = typeof attributes.best_iteration === "string" ? Number(attributes.best_iteration) : Number.NaN;
 
+  const bestIteration = Number.isInteger(best) ? best : null;
+  const features: ForestFeature[] = Array.from({ length: numFeature }, (_, i) => ({
+    name: featureNames[i] ?? null,
+    kind: featureTypes[i] === "c" ? "categorical" : "numeric",
+    formatType: featureTypes[i] ?? null,
+  }));
+  const head: XGBoostHeadSpec = { family: "xgboost", objective: objective.name, numClass };
   return {
-    xgboostVersion,
-    booster: boosterName,
-    objective,
-    numFeature,
-    numClass,
+    provenance: {
+      format: "xgboost",
+      producer: xgboostVersion ? `xgboost ${xgboostVersion}` : null,
+      details: { xgboostVersion, booster: boosterName, numParallelTree, bestIteration, baseScore },
+    },
+    input: "f32",
+    accumulate: "f32",
+    features,
+    inputs: null,
+    preprocess: [],
+    trees: trees as MutableTree[],
+    treeGroup: Int32Array.from(treeGroup),
+    treeWeight: weightDropRaw ? Float64Array.from(weightDropRaw) : null,
     numGroups,
-    baseScore,
-    featureNames,
-    featureTypes,
-    trees: trees as TreeSpec[],
-    treeGroup,
-    weightDrop: weightDropRaw ? Array.from(weightDropRaw) : null,
-    numParallelTree,
-    bestIteration: Number.isInteger(best) ? best : null,
+    aggregate: { reduce: "sum", init: Float64Array.from(baseScore, (b) => baseMargin(objective, b)) },
+    head,
   };
 }

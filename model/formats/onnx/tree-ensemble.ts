@@ -1,37 +1,39 @@
 /**
  * An ONNX-ML tree-ensemble node (TreeEnsembleClassifier / TreeEnsembleRegressor, ai.onnx.ml opsets
- * 1 and 3) → trees in forestd's one layout (TreeSpec, as XGBoost models give), plus what the
- * output head needs (base values, post_transform, class labels).
+ * 1 and 3) → Forest trees, plus what the output head needs (base values, post_transform, class
+ * labels).
  *
  * How onnxruntime scores (tree_ensemble_common.h, tree_ensemble_aggregator.h), and how each rule
  * lands here:
  * - A tree is a run of nodes with the same tree id; its root is the run's first node. Children are
  *   found by (tree id, node id).
  * - BRANCH_LEQ sends x to the true child when x <= t (or when x is NaN and the node's
- *   missing_value_tracks_true is set). forestd's kernel sends x right when x >= threshold and NaN
- *   to its missing direction, so: for float32 x and t, x <= t ⟺ !(x >= nextUp(t)), i.e. true child
- *   on the left and threshold nextUp(t); LT keeps t; GTE/GT put the true child on the right.
+ *   missing_value_tracks_true is set): the Forest's own Test.LE with the true child on the left
+ *   (and NodeFlag.DEFAULT_LEFT for missing_value_tracks_true); LT, GTE, GT likewise. The compiler
+ *   lowers them to what the kernel runs.
  * - Leaves add each of their weights to its class's score, in float32, tree after tree, starting
  *   from 0; base values come after. A leaf with weights for several classes (a random forest's
  *   probabilities) becomes one copy of its tree per class, each copy adding that class's weight:
  *   each class's sum keeps onnxruntime's order, so it is bit-identical.
  * - With one output (a single-target regressor) onnxruntime adds a leaf's first weight only.
  */
-import { ModelError } from "../errors.js";
-import { LIMITS, type TreeSpec } from "../read-document.js";
+import { ModelError } from "../../errors.js";
+import { allocateTree, type MutableTree } from "../../forest/build.js";
+import { LIMITS } from "../../forest/check.js";
+import { NodeFlag, Test } from "../../forest/forest.js";
+import type { Aggregate, PostTransform } from "../../heads/onnx.js";
 import type { OnnxAttribute, OnnxNode } from "./onnx-proto.js";
 import { AttributeType, DATA_TYPE_NAMES, DataType } from "./onnx-proto.js";
 
-export type PostTransform = "NONE" | "LOGISTIC" | "SOFTMAX" | "SOFTMAX_ZERO" | "PROBIT";
-export type Aggregate = "SUM" | "AVERAGE" | "MIN" | "MAX";
-
 const MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ", "LEAF"];
 const LEAF_MODE = 6;
+/** Each branch mode's Forest test ("true → left"). */
+const MODE_TESTS: readonly number[] = [Test.LE, Test.LT, Test.GE, Test.GT, Test.EQ, Test.NE];
 
 export interface EnsembleSpec {
   readonly kind: "classifier" | "regressor";
   /** Trees as forestd scores them: one per (ONNX tree, class, weight slot). */
-  readonly trees: TreeSpec[];
+  readonly trees: MutableTree[];
   readonly treeGroup: number[];
   /** Trees in the ONNX node (onnxruntime's n_trees, which AVERAGE divides by). */
   readonly numOnnxTrees: number;
@@ -59,17 +61,6 @@ function invalid(message: string): never {
 
 function unsupported(message: string): never {
   throw new ModelError("FORESTD_ERR_MODEL_UNSUPPORTED", message);
-}
-
-const f32 = new Float32Array(1);
-const i32 = new Int32Array(f32.buffer);
-
-/** The smallest float32 above `t` (t finite, float32). */
-export function nextUp32(t: number): number {
-  if (t === 0) return 1.401298464324817e-45;
-  f32[0] = t;
-  i32[0] += t > 0 ? 1 : -1;
-  return f32[0];
 }
 
 /** Reads a node's attributes with errors that name the node and the attribute. */
@@ -357,7 +348,7 @@ function assemble(v: V3Attributes, where: string): EnsembleSpec {
     list.push({ id: wIds[w], value: Math.fround(wValues[w]) });
   }
 
-  const trees: TreeSpec[] = [];
+  const trees: MutableTree[] = [];
   const treeGroup: number[] = [];
   // Per column: 0 never fed, 1 fed on some rows, 2 fed on every row.
   const fed = new Uint8Array(numScores);
@@ -392,18 +383,13 @@ function assemble(v: V3Attributes, where: string): EnsembleSpec {
       );
     }
     const size = order.length;
-    const left = new Int32Array(size);
-    const right = new Int32Array(size);
-    const splitIndex = new Int32Array(size);
-    const threshold = new Float32Array(size);
-    const defaultLeft = new Uint8Array(size);
+    // One shape for every copy of this tree; copies differ in their leaf values only.
+    const shape = allocateTree(size);
     const leaves: number[] = [];
     for (let k = 0; k < size; k++) {
       const i = order[k];
       const mode = modes[i];
       if (mode === LEAF_MODE) {
-        left[k] = -1;
-        right[k] = -1;
         leaves.push(k);
         continue;
       }
@@ -411,38 +397,15 @@ function assemble(v: V3Attributes, where: string): EnsembleSpec {
       if (!Number.isInteger(feature) || feature < 0 || feature >= LIMITS.maxFeatures)
         invalid(`${where}: nodes_featureids[${i}] is ${feature}`);
       if (feature > maxFeature) maxFeature = feature;
-      const tChild = local.get(position(tree, trueIds[i])!)!;
-      const fChild = local.get(position(tree, falseIds[i])!)!;
-      const tracksTrue = missingTrue.length > 0 && missingTrue[i] === 1;
-      const t32 = Math.fround(values[i]);
-      splitIndex[k] = feature;
-      // The kernel: x >= threshold goes right, x < threshold left, NaN to its missing side.
-      if (mode === 0 || mode === 1) {
-        // LEQ / LT: true child on the left.
-        left[k] = tChild;
-        right[k] = fChild;
-        defaultLeft[k] = tracksTrue ? 1 : 0;
-        threshold[k] = Number.isNaN(t32)
-          ? Number.NEGATIVE_INFINITY // x <= NaN is never true: everything goes right
-          : mode === 1
-            ? t32
-            : t32 === Number.POSITIVE_INFINITY
-              ? Number.NaN // x <= +inf always: NaN keeps every x left
-              : nextUp32(t32);
-      } else {
-        // GTE / GT: true child on the right.
-        left[k] = fChild;
-        right[k] = tChild;
-        defaultLeft[k] = tracksTrue ? 0 : 1;
-        threshold[k] = Number.isNaN(t32)
-          ? Number.NaN // never true: NaN keeps every x left (false)
-          : mode === 2
-            ? t32
-            : t32 === Number.POSITIVE_INFINITY
-              ? Number.NaN
-              : nextUp32(t32);
-      }
+      // The true child on the left: a Forest split's test true sends a row left.
+      shape.left[k] = local.get(position(tree, trueIds[i])!)!;
+      shape.right[k] = local.get(position(tree, falseIds[i])!)!;
+      shape.feature[k] = feature;
+      shape.test[k] = MODE_TESTS[mode];
+      shape.threshold[k] = Math.fround(values[i]);
+      shape.flags[k] = missingTrue.length > 0 && missingTrue[i] === 1 ? NodeFlag.DEFAULT_LEFT : 0;
     }
+    const left = shape.left;
     // Leaf values per copy of the tree: a copy per (column, k-th weight of that column on a leaf).
     // Counted in typed arrays (large forests have a few hundred thousand leaves).
     const slotsHere = new Int32Array(numScores); // per column: most weights one leaf gives it
@@ -463,20 +426,10 @@ function assemble(v: V3Attributes, where: string): EnsembleSpec {
           fed[column] = Math.max(fed[column], leavesWith[column] === leaves.length ? 2 : 1);
     }
     const make = (leafValue: (k: number) => number, group: number) => {
-      const value = new Float64Array(size);
-      for (let k = 0; k < size; k++) value[k] = left[k] === -1 ? leafValue(k) : threshold[k];
-      trees.push({
-        numNodes: size,
-        left,
-        right,
-        splitIndex,
-        splitCondition: value,
-        defaultLeft,
-        splitType: null,
-        categories: new Map(),
-        // ONNX-ML trees carry no node covers: no SHAP values (see Model.explainUnsupportedReason).
-        sumHessian: null,
-      });
+      const leafValues = new Float64Array(size);
+      for (let k = 0; k < size; k++) if (left[k] === -1) leafValues[k] = leafValue(k);
+      // ONNX-ML trees carry no node covers: no SHAP values.
+      trees.push({ ...shape, leafValue: leafValues });
       treeGroup.push(group);
     };
     if (singleOutput) {

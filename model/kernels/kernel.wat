@@ -1,15 +1,18 @@
-;; forestd's scoring kernel: margins for one block of rows, for a range of trees, in float32.
+;; forestd's scoring kernel: margins for one block of rows, for a range of trees.
 ;;
-;; Source of model/kernel-wasm.ts (run `npm run build:kernel` after editing; a test checks the two
-;; agree). WebAssembly rather than JavaScript because the inner step is a handful of loads and an
-;; f32 comparison: without typed-array bounds checks and float32→float64 conversions it runs about
-;; twice as fast, and f32.ge / f32.add are exactly XGBoost's float32 comparison and addition.
+;; A template of two kernels: {{L}} is the type leaves and margins are added in (f32 for XGBoost
+;; and ONNX float models, f64 for scikit-learn and LightGBM, which sum in double) and {{LS}} its
+;; byte shift (2 or 3). Source of model/kernels/kernel-wasm.ts (run `npm run build:kernel` after
+;; editing; a test checks they agree). WebAssembly rather than JavaScript because the inner step
+;; is a handful of loads and an f32 comparison: without typed-array bounds checks and
+;; float32→float64 conversions it runs about twice as fast, and f32.ge / {{L}}.add are exactly the
+;; format's comparison (after the compiler's lowering) and addition.
 ;;
 ;; Memory layout (byte offsets set once by `setup`):
 ;;   nodes  : 16 bytes per node  [feature i32][threshold f32][left i32][missingRight i32]
 ;;            the right child is left + 1; a leaf is a self-loop (feature 0, threshold NaN,
 ;;            left = itself, missingRight 0), so every row may take exactly `depth` steps.
-;;   leaves : 4 bytes per node   the leaf value (f32) of leaf nodes
+;;   leaves : 4 or 8 bytes per node   the leaf value ({{L}}) of leaf nodes
 ;;   trees  : 12 bytes per tree  [root i32][depth i32][group i32]
 ;;   pos    : 4 bytes per row of a block: each row's current node
 ;;
@@ -30,7 +33,7 @@
     (global.set $pos (local.get $pos)))
 
   ;; Adds trees [t0, t1) to the margins of `m` rows starting at byte `values`
-  ;; (`nf` f32 features per row); margins at byte `margins`, `groups` f32 per row.
+  ;; (`nf` f32 features per row); margins at byte `margins`, `groups` {{L}} per row.
   ;; `dense` = 1 promises the block has no NaN, which saves the missing-value test.
   (func (export "scoreBlock")
     (param $values i32) (param $m i32) (param $nf i32) (param $t0 i32) (param $t1 i32)
@@ -39,7 +42,7 @@
     (local $i i32) (local $d i32) (local $p i32) (local $k i32) (local $x f32)
     (local $row i32) (local $rowBytes i32) (local $posEnd i32) (local $out i32) (local $outStride i32)
     (local.set $rowBytes (i32.shl (local.get $nf) (i32.const 2)))
-    (local.set $outStride (i32.shl (local.get $groups) (i32.const 2)))
+    (local.set $outStride (i32.shl (local.get $groups) (i32.const {{LS}})))
     (local.set $posEnd (i32.add (global.get $pos) (i32.shl (local.get $m) (i32.const 2))))
     (local.set $t (local.get $t0))
     (block $treesDone
@@ -100,14 +103,14 @@
             (br $eachLevel)))
         ;; add each row's leaf to its margin for this tree's group
         (local.set $p (global.get $pos))
-        (local.set $out (i32.add (local.get $margins) (i32.shl (local.get $group) (i32.const 2))))
+        (local.set $out (i32.add (local.get $margins) (i32.shl (local.get $group) (i32.const {{LS}}))))
         (block $addDone
           (loop $add
             (br_if $addDone (i32.ge_u (local.get $p) (local.get $posEnd)))
-            (f32.store (local.get $out)
-              (f32.add
-                (f32.load (local.get $out))
-                (f32.load (i32.add (global.get $leaves) (i32.shl (i32.load (local.get $p)) (i32.const 2))))))
+            ({{L}}.store (local.get $out)
+              ({{L}}.add
+                ({{L}}.load (local.get $out))
+                ({{L}}.load (i32.add (global.get $leaves) (i32.shl (i32.load (local.get $p)) (i32.const {{LS}}))))))
             (local.set $p (i32.add (local.get $p) (i32.const 4)))
             (local.set $out (i32.add (local.get $out) (local.get $outStride)))
             (br $add)))
@@ -165,25 +168,25 @@
             (local.set $d (i32.add (local.get $d) (i32.const 1)))
             (br $step)))
         (local.set $out (i32.add (local.get $margins)
-          (i32.shl (i32.load offset=8 (i32.add (local.get $tp) (i32.const 0))) (i32.const 2))))
-        (f32.store (local.get $out)
-          (f32.add (f32.load (local.get $out))
-            (f32.load (i32.add (global.get $leaves) (i32.shl (local.get $n0) (i32.const 2))))))
+          (i32.shl (i32.load offset=8 (i32.add (local.get $tp) (i32.const 0))) (i32.const {{LS}}))))
+        ({{L}}.store (local.get $out)
+          ({{L}}.add ({{L}}.load (local.get $out))
+            ({{L}}.load (i32.add (global.get $leaves) (i32.shl (local.get $n0) (i32.const {{LS}}))))))
         (local.set $out (i32.add (local.get $margins)
-          (i32.shl (i32.load offset=8 (i32.add (local.get $tp) (i32.const 12))) (i32.const 2))))
-        (f32.store (local.get $out)
-          (f32.add (f32.load (local.get $out))
-            (f32.load (i32.add (global.get $leaves) (i32.shl (local.get $n1) (i32.const 2))))))
+          (i32.shl (i32.load offset=8 (i32.add (local.get $tp) (i32.const 12))) (i32.const {{LS}}))))
+        ({{L}}.store (local.get $out)
+          ({{L}}.add ({{L}}.load (local.get $out))
+            ({{L}}.load (i32.add (global.get $leaves) (i32.shl (local.get $n1) (i32.const {{LS}}))))))
         (local.set $out (i32.add (local.get $margins)
-          (i32.shl (i32.load offset=8 (i32.add (local.get $tp) (i32.const 24))) (i32.const 2))))
-        (f32.store (local.get $out)
-          (f32.add (f32.load (local.get $out))
-            (f32.load (i32.add (global.get $leaves) (i32.shl (local.get $n2) (i32.const 2))))))
+          (i32.shl (i32.load offset=8 (i32.add (local.get $tp) (i32.const 24))) (i32.const {{LS}}))))
+        ({{L}}.store (local.get $out)
+          ({{L}}.add ({{L}}.load (local.get $out))
+            ({{L}}.load (i32.add (global.get $leaves) (i32.shl (local.get $n2) (i32.const {{LS}}))))))
         (local.set $out (i32.add (local.get $margins)
-          (i32.shl (i32.load offset=8 (i32.add (local.get $tp) (i32.const 36))) (i32.const 2))))
-        (f32.store (local.get $out)
-          (f32.add (f32.load (local.get $out))
-            (f32.load (i32.add (global.get $leaves) (i32.shl (local.get $n3) (i32.const 2))))))
+          (i32.shl (i32.load offset=8 (i32.add (local.get $tp) (i32.const 36))) (i32.const {{LS}}))))
+        ({{L}}.store (local.get $out)
+          ({{L}}.add ({{L}}.load (local.get $out))
+            ({{L}}.load (i32.add (global.get $leaves) (i32.shl (local.get $n3) (i32.const {{LS}}))))))
         (local.set $t (i32.add (local.get $t) (i32.const 4)))
         (br $eachGroup)))
     (local.get $t))
@@ -230,10 +233,10 @@
                       (i32.and (f32.ne (local.get $x) (local.get $x)) (i32.load offset=12 (local.get $k))))))
                 (local.set $d (i32.add (local.get $d) (i32.const 1)))
                 (br $step)))))
-        (local.set $out (i32.add (local.get $margins) (i32.shl (i32.load offset=8 (local.get $tp)) (i32.const 2))))
-        (f32.store (local.get $out)
-          (f32.add (f32.load (local.get $out))
-            (f32.load (i32.add (global.get $leaves) (i32.shl (local.get $n) (i32.const 2))))))
+        (local.set $out (i32.add (local.get $margins) (i32.shl (i32.load offset=8 (local.get $tp)) (i32.const {{LS}}))))
+        ({{L}}.store (local.get $out)
+          ({{L}}.add ({{L}}.load (local.get $out))
+            ({{L}}.load (i32.add (global.get $leaves) (i32.shl (local.get $n) (i32.const {{LS}}))))))
         (local.set $t (i32.add (local.get $t) (i32.const 1)))
         (br $eachTree))))
 )

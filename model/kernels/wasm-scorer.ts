@@ -1,13 +1,14 @@
 /**
- * Runs model/kernel.wat over a compiled forest: lays the forest out in WebAssembly memory once,
- * then scores rows in chunks, copying each chunk's values in and its margins out.
+ * Runs model/kernels/kernel.wat over a compiled forest: lays the forest out in WebAssembly memory
+ * once, then scores rows in chunks, copying each chunk's kernel rows in and its margins out.
  *
- * Trees are scored in model order. Runs of trees without categorical splits go to the
- * WebAssembly kernel; a tree with categorical splits goes to the JavaScript kernel (score.ts),
- * which works on views of the same memory, so the float32 sums keep XGBoost's order.
+ * Trees are scored in model order. Runs of trees without set splits go to the WebAssembly kernel
+ * (its float32 or float64 build, as the forest adds leaves); a tree with set splits goes to the
+ * JavaScript kernel (score.ts), which works on views of the same memory, so the sums keep the
+ * model's order. Forests whose trees combine by min or max are scored by the JavaScript kernel.
  */
-import type { CompiledForest } from "./compile.js";
-import { KERNEL_WASM_BASE64 } from "./kernel-wasm.js";
+import { KERNEL_F32_WASM_BASE64, KERNEL_F64_WASM_BASE64 } from "./kernel-wasm.js";
+import type { CompiledForest } from "./layout.js";
 import { accumulateMargins } from "./score.js";
 
 interface KernelExports {
@@ -32,10 +33,12 @@ const BLOCK_ROWS = 64;
 const CHUNK_BYTES = 4 << 20;
 const PAGE = 65536;
 
-let compiledKernel: WebAssembly.Module | undefined;
-function kernelModule(): WebAssembly.Module {
-  compiledKernel ??= new WebAssembly.Module(Buffer.from(KERNEL_WASM_BASE64, "base64"));
-  return compiledKernel;
+const compiledKernels: { f32?: WebAssembly.Module; f64?: WebAssembly.Module } = {};
+function kernelModule(precision: "f32" | "f64"): WebAssembly.Module {
+  compiledKernels[precision] ??= new WebAssembly.Module(
+    Buffer.from(precision === "f32" ? KERNEL_F32_WASM_BASE64 : KERNEL_F64_WASM_BASE64, "base64"),
+  );
+  return compiledKernels[precision];
 }
 
 /** Contiguous runs of trees, each scored by one kernel. */
@@ -48,7 +51,7 @@ interface Segment {
 function segmentsOf(forest: CompiledForest): Segment[] {
   const out: Segment[] = [];
   for (let t = 0; t < forest.roots.length; t++) {
-    const wasm = forest.categorical[t] === 0;
+    const wasm = forest.categorical[t] === 0 && forest.reduce === "sum";
     const last = out[out.length - 1];
     if (last && last.wasm === wasm) last.end = t + 1;
     else out.push({ start: t, end: t + 1, wasm });
@@ -66,46 +69,55 @@ export class WasmScorer {
   readonly #valuesAt: number;
   readonly #marginsAt: number;
   readonly #f32: Float32Array;
+  /** Margins in WebAssembly memory: float32 or float64, as the forest adds leaves. */
+  readonly #margins: Float32Array | Float64Array;
 
-  constructor(forest: CompiledForest, numFeature: number, groups: number) {
+  constructor(forest: CompiledForest) {
+    const numFeature = forest.numColumns;
+    const groups = forest.numGroups;
     this.#forest = forest;
     this.#numFeature = numFeature;
     this.#groups = groups;
     this.#segments = segmentsOf(forest);
     const numNodes = forest.feature.length;
     const numTrees = forest.roots.length;
+    const valueBytes = forest.precision === "f32" ? 4 : 8;
     this.#chunkRows = Math.max(1, Math.min(4096, Math.floor(CHUNK_BYTES / Math.max(4, numFeature * 4))));
 
+    const align8 = (n: number) => Math.ceil(n / 8) * 8;
     const nodesAt = 0;
     const leavesAt = nodesAt + numNodes * 16;
-    const treesAt = leavesAt + numNodes * 4;
+    const treesAt = align8(leavesAt + numNodes * valueBytes);
     const posAt = treesAt + numTrees * 12;
     this.#valuesAt = posAt + BLOCK_ROWS * 4;
-    this.#marginsAt = this.#valuesAt + this.#chunkRows * numFeature * 4;
-    const bytes = this.#marginsAt + this.#chunkRows * groups * 4;
+    this.#marginsAt = align8(this.#valuesAt + this.#chunkRows * numFeature * 4);
+    const bytes = this.#marginsAt + this.#chunkRows * groups * valueBytes;
     const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(bytes / PAGE)) });
-    const instance = new WebAssembly.Instance(kernelModule(), { env: { memory } });
+    const instance = new WebAssembly.Instance(kernelModule(forest.precision), { env: { memory } });
     this.#kernel = instance.exports as unknown as KernelExports;
     this.#f32 = new Float32Array(memory.buffer);
+    this.#margins = forest.precision === "f32" ? this.#f32 : new Float64Array(memory.buffer);
     const i32 = new Int32Array(memory.buffer);
     const f32 = this.#f32;
+    const leaves = forest.precision === "f32" ? f32 : new Float64Array(memory.buffer);
+    const leafIndex = leavesAt / valueBytes;
 
-    const { feature, value, left, missingRight } = forest;
+    const { feature, threshold, leaf, left, missingRight } = forest;
     for (let n = 0; n < numNodes; n++) {
       const k = (nodesAt >> 2) + n * 4;
       if (feature[n] >= 0) {
         i32[k] = feature[n];
-        f32[k + 1] = value[n];
+        f32[k + 1] = threshold[n];
         i32[k + 2] = left[n];
         i32[k + 3] = missingRight[n];
       } else {
         // A leaf loops to itself: NaN threshold and no missing-value detour keep every row on it.
-        // (Categorical nodes are never reached by the WebAssembly kernel.)
+        // (Set nodes are never reached by the WebAssembly kernel.)
         i32[k] = 0;
         f32[k + 1] = Number.NaN;
         i32[k + 2] = n;
         i32[k + 3] = 0;
-        f32[(leavesAt >> 2) + n] = feature[n] === -1 ? value[n] : 0;
+        leaves[leafIndex + n] = feature[n] === -1 ? leaf[n] : 0;
       }
     }
     for (let t = 0; t < numTrees; t++) {
@@ -117,23 +129,33 @@ export class WasmScorer {
     this.#kernel.setup(nodesAt, leavesAt, treesAt, posAt);
   }
 
-  /** Adds every tree's leaves to `margins` (rows × groups, pre-filled with base margins). */
-  accumulate(values: Float32Array, rows: number, margins: Float32Array): void {
+  /**
+   * Adds every tree's leaves to `margins` (rows × groups, pre-filled with the initial margins; NaN
+   * for min/max forests), for `rows` kernel rows (the input plan's columns).
+   */
+  accumulate(values: Float32Array, rows: number, margins: Float32Array | Float64Array): void {
     const nf = this.#numFeature;
     const groups = this.#groups;
     const f32 = this.#f32;
+    const memoryMargins = this.#margins;
     const valuesIndex = this.#valuesAt >> 2;
-    const marginsIndex = this.#marginsAt >> 2;
+    const marginsIndex = this.#marginsAt / memoryMargins.BYTES_PER_ELEMENT;
     for (let chunkStart = 0; chunkStart < rows; chunkStart += this.#chunkRows) {
       const chunkRows = Math.min(this.#chunkRows, rows - chunkStart);
       f32.set(values.subarray(chunkStart * nf, (chunkStart + chunkRows) * nf), valuesIndex);
-      f32.set(margins.subarray(chunkStart * groups, (chunkStart + chunkRows) * groups), marginsIndex);
+      memoryMargins.set(
+        margins.subarray(chunkStart * groups, (chunkStart + chunkRows) * groups),
+        marginsIndex,
+      );
       if (chunkRows === 1) this.#scoreRow();
       else {
         for (let b = 0; b < chunkRows; b += BLOCK_ROWS)
           this.#scoreBlock(b, Math.min(BLOCK_ROWS, chunkRows - b));
       }
-      margins.set(f32.subarray(marginsIndex, marginsIndex + chunkRows * groups), chunkStart * groups);
+      margins.set(
+        memoryMargins.subarray(marginsIndex, marginsIndex + chunkRows * groups),
+        chunkStart * groups,
+      );
     }
   }
 
@@ -147,7 +169,7 @@ export class WasmScorer {
     const nf = this.#numFeature;
     const groups = this.#groups;
     const valuesByte = this.#valuesAt + firstRow * nf * 4;
-    const marginsByte = this.#marginsAt + firstRow * groups * 4;
+    const marginsByte = this.#marginsAt + firstRow * groups * this.#margins.BYTES_PER_ELEMENT;
     const dense = this.#hasMissing(valuesByte >> 2, m * nf) ? 0 : 1;
     for (const s of this.#segments) {
       if (s.wasm) this.#kernel.scoreBlock(valuesByte, m, nf, s.start, s.end, marginsByte, groups, dense);
@@ -170,7 +192,8 @@ export class WasmScorer {
     const nf = this.#numFeature;
     const groups = this.#groups;
     const values = this.#f32.subarray(valuesByte >> 2, (valuesByte >> 2) + m * nf);
-    const margins = this.#f32.subarray(marginsByte >> 2, (marginsByte >> 2) + m * groups);
+    const at = marginsByte / this.#margins.BYTES_PER_ELEMENT;
+    const margins = this.#margins.subarray(at, at + m * groups);
     accumulateMargins(this.#forest, values, nf, m, margins, groups, s.start, s.end);
   }
 }

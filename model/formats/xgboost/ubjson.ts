@@ -9,7 +9,7 @@
  *
  * Objects decode to null-prototype objects, so a key such as `__proto__` is just a key.
  */
-import { ModelError } from "./errors.js";
+import { ModelError } from "../../errors.js";
 
 export type UbjValue =
   | null

@@ -8,7 +8,38 @@
  * row: tree-ensemble.ts refuses the rest), so the popped single column of binary classifiers is a
  * property of the model, not of the row.
  */
-import type { EnsembleSpec } from "./tree-ensemble.js";
+import type { Forest, HeadSpec } from "../forest/forest.js";
+import type { Head, HeadFactory, OptionalOutput, Values } from "./head.js";
+
+export type PostTransform = "NONE" | "LOGISTIC" | "SOFTMAX" | "SOFTMAX_ZERO" | "PROBIT";
+export type Aggregate = "SUM" | "AVERAGE" | "MIN" | "MAX";
+
+/** What an ONNX forest's head descriptor holds: the ensemble's attributes onnxruntime finishes with. */
+export interface OnnxHeadSpec extends HeadSpec {
+  readonly family: "onnx";
+  /** The ensemble's op type (TreeEnsembleClassifier, TreeEnsembleRegressor, TreeEnsemble). */
+  readonly operator: string;
+  readonly kind: "classifier" | "regressor";
+  /** Scores per row: classes (classifier) or n_targets (regressor). */
+  readonly numScores: number;
+  readonly postTransform: PostTransform;
+  readonly aggregate: Aggregate;
+  /** base_values rounded to float32, as onnxruntime holds them. */
+  readonly baseValues: readonly number[];
+  /** Classifier labels: strings or int64s; null for regressors. */
+  readonly classLabels: readonly string[] | readonly number[] | null;
+  /** Per score column: whether some leaf weight feeds it on every row (onnxruntime's has_score). */
+  readonly hasScore: readonly boolean[];
+  /** onnxruntime's binary_case_: two classes, weights for one class id only. */
+  readonly binaryCase: boolean;
+  readonly weightsAllPositive: boolean;
+  /** Trees in the ONNX node (onnxruntime's n_trees, which AVERAGE divides by). */
+  readonly numOnnxTrees: number;
+  /** The graph's outputs, and what each carries. */
+  readonly outputs: readonly { name: string; carries: "label" | "probabilities" | "values" }[];
+}
+
+type EnsembleSpec = OnnxHeadSpec;
 
 const f = Math.fround;
 // biome-ignore lint/suspicious/noApproximativeNumericConstant: onnxruntime's own literal (ml_common.h)
@@ -36,7 +67,7 @@ function probit(x: number): number {
   return f(SQRT2 * erfInv(f(f(2 * x) - 1)));
 }
 
-function softmax(v: Float32Array, at: number, n: number): void {
+function softmax(v: Values, at: number, n: number): void {
   let max = -3.4028234663852886e38;
   for (let k = 0; k < n; k++) if (v[at + k] > max) max = v[at + k];
   let sum = 0;
@@ -47,7 +78,7 @@ function softmax(v: Float32Array, at: number, n: number): void {
   for (let k = 0; k < n; k++) v[at + k] = v[at + k] / sum;
 }
 
-function softmaxZero(v: Float32Array, at: number, n: number): void {
+function softmaxZero(v: Values, at: number, n: number): void {
   let max = -3.4028234663852886e38;
   for (let k = 0; k < n; k++) if (v[at + k] > max) max = v[at + k];
   const expNegMax = f(Math.exp(-max));
@@ -62,24 +93,65 @@ function softmaxZero(v: Float32Array, at: number, n: number): void {
   for (let k = 0; k < n; k++) v[at + k] = v[at + k] / sum;
 }
 
-export interface OnnxHead {
-  readonly kind: "classifier" | "regressor";
+/** The parts of a head that differ between onnxruntime's classifiers and regressors. */
+interface OnnxHead {
   /** Values per row of the tree sums and of the margins (1 for a popped binary classifier). */
   readonly numMargins: number;
   /** Values per row of the probabilities / values. */
   readonly numOutputs: number;
-  readonly classLabels: readonly string[] | readonly number[] | null;
   /** Tree sums → margins (base values, averaging), in place. */
-  finishMargins(sums: Float32Array, rows: number): void;
+  finishMargins(sums: Values, rows: number): void;
   /** Margins → outputs (rows × numOutputs). */
-  transform(margins: Float32Array, rows: number, out: Float32Array): void;
-  /** Margins → each row's label (a class label, as onnxruntime's `label` output). */
-  labels(margins: Float32Array, rows: number): (string | number)[];
+  transform(margins: Values, rows: number, out: Values): void;
+  /** Margins → each row's label index and label (as onnxruntime's `label` output). */
+  labels(margins: Values, rows: number): { index: Int32Array; labels: (string | number)[] };
 }
 
-export function onnxHead(spec: EnsembleSpec): OnnxHead {
-  return spec.kind === "classifier" ? classifierHead(spec) : regressorHead(spec);
-}
+const EXPLAIN_REASON = "explanations need an XGBoost model; this is an ONNX tree ensemble";
+
+export const onnxHead: HeadFactory = (_forest: Forest, headSpec: HeadSpec): Head => {
+  const spec = headSpec as OnnxHeadSpec;
+  const classifier = spec.kind === "classifier";
+  const parts = classifier ? classifierHead(spec) : regressorHead(spec);
+  const classLabels = [...(spec.classLabels ?? [])];
+  const task = classifier ? (spec.numScores === 2 ? "binary" : "multiclass") : "regression";
+  return {
+    family: "onnx",
+    objective: `onnx:${spec.operator}`,
+    task,
+    numMargins: parts.numMargins,
+    numOutputs: parts.numOutputs,
+    classLabels,
+    precision: "f32",
+    predictionIs: classifier && spec.numScores === 2 ? "positive" : "values",
+    unavailable(output: OptionalOutput): string | null {
+      if (output === "label" || output === "proba")
+        return classifier
+          ? null
+          : `output "${output}" needs a classifier; this model (onnx:${spec.operator}) is a regression model`;
+      return EXPLAIN_REASON;
+    },
+    finish(sums, rows) {
+      parts.finishMargins(sums, rows);
+      return sums;
+    },
+    predict: (margins, rows, out) => parts.transform(margins, rows, out),
+    classes(values, rows, from) {
+      if (from === "margins") return parts.labels(values, rows).index;
+      const n = parts.numOutputs;
+      const out = new Int32Array(rows);
+      for (let r = 0; r < rows; r++) {
+        let best = 0;
+        for (let k = 1; k < n; k++) if (values[r * n + k] > values[r * n + best]) best = k;
+        out[r] = best;
+      }
+      return out;
+    },
+    probabilities: (predictions, rows) => predictions.slice(0, rows * parts.numOutputs),
+    ownLabels: classifier ? (margins, rows) => parts.labels(margins, rows).labels : undefined,
+    outputTensors: spec.outputs,
+  };
+};
 
 function regressorHead(spec: EnsembleSpec): OnnxHead {
   const n = spec.numScores;
@@ -89,10 +161,8 @@ function regressorHead(spec: EnsembleSpec): OnnxHead {
   const useBase = base.length === n;
   const origin = base.length === 1 ? base[0] : 0;
   return {
-    kind: "regressor",
     numMargins: n,
     numOutputs: n,
-    classLabels: null,
     finishMargins(sums, rows) {
       if (n === 1) {
         // FinalizeScores1: score (/ n_trees) + origin_.
@@ -114,16 +184,11 @@ function regressorHead(spec: EnsembleSpec): OnnxHead {
       }
       for (let r = 0; r < rows; r++) applyTransform(spec.postTransform, out, r * n, n);
     },
-    labels: () => [],
+    labels: (_margins, rows) => ({ index: new Int32Array(rows), labels: [] }),
   };
 }
 
-function applyTransform(
-  transform: EnsembleSpec["postTransform"],
-  v: Float32Array,
-  at: number,
-  n: number,
-): void {
+function applyTransform(transform: EnsembleSpec["postTransform"], v: Values, at: number, n: number): void {
   switch (transform) {
     case "LOGISTIC":
       for (let k = 0; k < n; k++) v[at + k] = logistic(v[at + k]);
@@ -160,7 +225,7 @@ function classifierHead(spec: EnsembleSpec): OnnxHead {
   const fixedAdditional = binary && base.length === 0 ? 3 : -1;
 
   /** _set_score_binary: the label (index, or outside binary_case_ the literal 1 / 0) and the column mode. */
-  const binaryDecision = (margins: Float32Array, at: number): { label: number; additional: number } => {
+  const binaryDecision = (margins: Values, at: number): { label: number; additional: number } => {
     const pos = width === 2 && has[1] ? margins[at + 1] : margins[at];
     if (spec.binaryCase) {
       if (spec.weightsAllPositive)
@@ -171,10 +236,8 @@ function classifierHead(spec: EnsembleSpec): OnnxHead {
   };
 
   return {
-    kind: "classifier",
     numMargins: width,
     numOutputs: n,
-    classLabels: spec.classLabels,
     finishMargins(sums, rows) {
       for (let r = 0; r < rows; r++) {
         const at = r * width;
@@ -224,10 +287,12 @@ function classifierHead(spec: EnsembleSpec): OnnxHead {
     },
     labels(margins, rows) {
       const result = new Array<string | number>(rows);
+      const indices = new Int32Array(rows);
       for (let r = 0; r < rows; r++) {
         const at = r * width;
         if (binary) {
           const { label } = binaryDecision(margins, at);
+          indices[r] = label;
           // Outside binary_case_ onnxruntime returns the literal 1 / 0 as the int label.
           result[r] = !spec.binaryCase && typeof labels[0] === "number" ? label : labels[label];
           continue;
@@ -241,9 +306,10 @@ function classifierHead(spec: EnsembleSpec): OnnxHead {
             best = margins[at + k];
           }
         }
-        result[r] = labels[Math.max(0, index)];
+        indices[r] = Math.max(0, index);
+        result[r] = labels[indices[r]];
       }
-      return result;
+      return { index: indices, labels: result };
     },
   };
 }

@@ -1,17 +1,20 @@
 /**
- * XGBoost objectives: how each turns `base_score` into a starting margin, and margins into outputs.
+ * The XGBoost head: its objectives, how each turns `base_score` into a starting margin (used by the
+ * XGBoost reader for the forest's initial margins), and margins into predictions, probabilities
+ * and classes.
  *
  * Arithmetic follows XGBoost's float32 code step by step (each `Math.fround` is one float
  * operation in C++), so base margins are bit-identical and transformed outputs are within an ulp
  * (exp and log come from V8 rather than glibc).
  */
-import { ModelError } from "./errors.js";
+import { ModelError } from "../errors.js";
+import type { Forest, HeadSpec } from "../forest/forest.js";
+import type { Head, HeadFactory, OptionalOutput, Task, Values } from "./head.js";
 
 /** How XGBoost's `ProbToMargin` maps a base_score to a margin. */
 export type BaseScoreLink = "identity" | "logit" | "log";
 /** How XGBoost's `PredTransform` maps margins to predictions. */
 export type OutputTransform = "identity" | "sigmoid" | "exp" | "hinge" | "softmax" | "argmax";
-export type Task = "binary" | "multiclass" | "regression" | "ranking" | "survival";
 
 export interface Objective {
   readonly name: string;
@@ -94,10 +97,10 @@ export function transformedWidth(objective: Objective, groups: number): number {
  */
 export function applyTransform(
   objective: Objective,
-  margins: Float32Array,
+  margins: Values,
   rows: number,
   groups: number,
-  out: Float32Array,
+  out: Values,
 ): void {
   const n = rows * groups;
   switch (objective.transform) {
@@ -132,41 +135,8 @@ export function applyTransform(
   }
 }
 
-/**
- * The class a classifier's row names (an index into its classes), read the way its objective
- * writes outputs: argmax over several outputs; else the class itself (multi:softmax's argmax,
- * binary:hinge's 0/1), a probability past `threshold` (sigmoid), or a margin past its logit
- * (a hinge margin past 0).
- */
-export function predictedClass(
-  objective: Objective,
-  outputs: Float32Array,
-  row: number,
-  width: number,
-  margin: boolean,
-  threshold = 0.5,
-): number {
-  const at = row * width;
-  if (width > 1) {
-    let best = 0;
-    for (let g = 1; g < width; g++) if (outputs[at + g] > outputs[at + best]) best = g;
-    return best;
-  }
-  const marginThreshold = objective.transform === "hinge" ? 0 : Math.log(threshold / (1 - threshold));
-  if (margin) return outputs[at] > marginThreshold ? 1 : 0;
-  switch (objective.transform) {
-    case "argmax":
-    case "hinge":
-      return outputs[at];
-    case "sigmoid":
-      return outputs[at] > threshold ? 1 : 0;
-    default:
-      return outputs[at] > marginThreshold ? 1 : 0;
-  }
-}
-
 /** XGBoost's common::Softmax: float max, float expf, double sum, float divide. */
-function softmaxRow(margins: Float32Array, at: number, groups: number, out: Float32Array): void {
+function softmaxRow(margins: Values, at: number, groups: number, out: Values): void {
   let max = margins[at];
   for (let g = 1; g < groups; g++) max = Math.max(max, margins[at + g]);
   let sum = 0;
@@ -178,3 +148,87 @@ function softmaxRow(margins: Float32Array, at: number, groups: number, out: Floa
   const total = f(sum);
   for (let g = 0; g < groups; g++) out[at + g] = out[at + g] / total;
 }
+
+/** What an XGBoost forest's head descriptor holds. */
+export interface XGBoostHeadSpec extends HeadSpec {
+  readonly family: "xgboost";
+  readonly objective: string;
+  readonly numClass: number;
+}
+
+/** The class of each row: argmax over classes (first of equals), or a binary probability past `threshold`. */
+function classesOf(
+  objective: Objective,
+  values: Values,
+  rows: number,
+  width: number,
+  from: "margins" | "predictions",
+  threshold: number,
+): Int32Array {
+  const out = new Int32Array(rows);
+  if (width > 1) {
+    for (let r = 0; r < rows; r++) {
+      let best = 0;
+      for (let k = 1; k < width; k++) if (values[r * width + k] > values[r * width + best]) best = k;
+      out[r] = best;
+    }
+    return out;
+  }
+  for (let r = 0; r < rows; r++) {
+    const v = values[r];
+    if (objective.transform === "argmax") out[r] = from === "predictions" ? v : 0;
+    else if (objective.transform === "hinge") out[r] = from === "predictions" ? v : v > 0 ? 1 : 0;
+    else if (from === "predictions" && objective.transform === "sigmoid") out[r] = v > threshold ? 1 : 0;
+    else if (objective.transform === "sigmoid") {
+      // binary:logistic from margins: the probability XGBoost would output, then the threshold.
+      const e = f(Math.exp(Math.min(-v, 88.7)));
+      out[r] = f(1 / f(e + 1)) > threshold ? 1 : 0;
+    } else out[r] = 1 / (1 + Math.exp(-v)) > threshold ? 1 : 0; // binary:logitraw: the sigmoid of the margin
+  }
+  return out;
+}
+
+export const xgboostHead: HeadFactory = (forest: Forest, spec: HeadSpec): Head => {
+  const { objective: name, numClass } = spec as XGBoostHeadSpec;
+  const objective = objectiveByName(name);
+  const groups = forest.numGroups;
+  const numOutputs = transformedWidth(objective, groups);
+  const classes = objective.task === "multiclass" ? numClass : objective.task === "binary" ? 2 : 0;
+  const classLabels = Array.from({ length: classes }, (_, i) => i);
+  const probabilities = name === "binary:logistic" || name === "multi:softprob";
+  return {
+    family: "xgboost",
+    objective: name,
+    task: objective.task,
+    numMargins: groups,
+    numOutputs,
+    classLabels,
+    precision: "f32",
+    predictionIs: "values",
+    unavailable(output: OptionalOutput): string | null {
+      if ((output === "label" || output === "proba") && classes === 0)
+        return `output "${output}" needs a classifier; this model (${name}) is a ${objective.task} model`;
+      if (output === "proba" && !probabilities)
+        return `output "proba" needs probabilities; ${name} does not give them`;
+      return null;
+    },
+    finish: (sums) => sums,
+    predict(margins, rows, out) {
+      applyTransform(objective, margins, rows, groups, out);
+    },
+    classes(values, rows, from, threshold) {
+      const width = from === "margins" ? groups : numOutputs;
+      return classesOf(objective, values, rows, width, from, threshold);
+    },
+    probabilities(predictions, rows) {
+      if (name !== "binary:logistic") return predictions.slice(0, rows * numOutputs);
+      // [P(class 0), P(class 1)] per row, as scikit-learn's predict_proba for XGBClassifier.
+      const out = new Float32Array(rows * 2);
+      for (let r = 0; r < rows; r++) {
+        out[r * 2] = f(1 - predictions[r]);
+        out[r * 2 + 1] = predictions[r];
+      }
+      return out;
+    },
+  };
+};

@@ -3,7 +3,7 @@
  * Field numbers are ONNX's; fields forestd does not use are skipped. Tensors are kept only as far
  * as tree attributes need them (float, double, int64 and uint8 data, inline or raw).
  */
-import { ModelError } from "../errors.js";
+import { ModelError } from "../../errors.js";
 import { type Field, Reader, WIRE_BYTES, WIRE_VARINT } from "./protobuf.js";
 
 /** TensorProto.DataType values forestd meets. */

@@ -6,7 +6,7 @@
  * (read back as NaN where a number is expected) and `Infinity` to `1e999`, which JSON.parse itself
  * turns into Infinity. Text without those tokens goes straight to JSON.parse, the fast path.
  */
-import { ModelError } from "./errors.js";
+import { ModelError } from "../../errors.js";
 
 const STRING_OR_NONFINITE = /"(?:[^"\\]|\\.)*"|-?Infinity|NaN/g;
 

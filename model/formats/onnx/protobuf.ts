@@ -8,7 +8,7 @@
  * decodes straight into typed arrays. A truncated or hostile file must fail with a message that
  * says where, which is easier to guarantee in 150 lines we own.
  */
-import { ModelError } from "../errors.js";
+import { ModelError } from "../../errors.js";
 
 export const WIRE_VARINT = 0;
 export const WIRE_FIXED64 = 1;

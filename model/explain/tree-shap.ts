@@ -19,9 +19,9 @@
  *   tree XGBoost's conditioned pass does exactly the unconditioned one's operations, so its
  *   unconditioned result is reused (XGBoost re-walks every tree 2F + 3 times per row).
  */
-import type { CompiledForest } from "./compile.js";
-import type { ModelSpec } from "./read-document.js";
-import { categoricalStep } from "./score.js";
+import type { Forest } from "../forest/forest.js";
+import type { CompiledForest } from "../kernels/layout.js";
+import { categoricalStep } from "../kernels/score.js";
 
 const f = Math.fround;
 
@@ -51,8 +51,8 @@ export interface ShapForest {
 export const MAX_SHAP_DEPTH = 1000;
 
 /** Why a model cannot be explained, or null when it can. */
-export function shapUnsupportedReason(spec: ModelSpec, forest: CompiledForest): string | null {
-  const t = spec.trees.findIndex((tree) => tree.sumHessian === null);
+export function shapUnsupportedReason(spec: Forest, forest: CompiledForest): string | null {
+  const t = spec.trees.findIndex((tree) => tree.cover === null);
   if (t !== -1)
     return `tree ${t} has no sum_hessian (node cover), which TreeSHAP needs; re-save the model with XGBoost's save_model`;
   if (forest.maxDepth > MAX_SHAP_DEPTH)
@@ -60,7 +60,11 @@ export function shapUnsupportedReason(spec: ModelSpec, forest: CompiledForest): 
   return null;
 }
 
-export function buildShapForest(spec: ModelSpec, forest: CompiledForest): ShapForest {
+/**
+ * The walk's data for a forest whose compiled trees are its own trees one for one (scalar leaves)
+ * and whose kernel row is its feature row (an identity input plan): XGBoost's case.
+ */
+export function buildShapForest(spec: Forest, forest: CompiledForest): ShapForest {
   const n = forest.numNodes;
   const splitFeature = new Int32Array(n).fill(-1);
   const zeroFraction = new Float64Array(n).fill(1);
@@ -71,8 +75,8 @@ export function buildShapForest(spec: ModelSpec, forest: CompiledForest): ShapFo
   const featureLists: number[][] = [];
 
   for (let t = 0; t < numTrees; t++) {
-    const tree = spec.trees[t];
-    const hess = tree.sumHessian;
+    const tree = spec.trees[forest.treeOf[t]];
+    const hess = tree.cover;
     if (!hess) throw new Error(shapUnsupportedReason(spec, forest) ?? "no sum_hessian");
     const root = forest.roots[t];
     const end = t + 1 < numTrees ? forest.roots[t + 1] : n;
@@ -80,10 +84,10 @@ export function buildShapForest(spec: ModelSpec, forest: CompiledForest): ShapFo
     for (let c = root; c < end; c++) {
       const id = forest.nodeId[c];
       cover[c] = f(hess[id]);
-      if (tree.left[id] === -1) leafValue[c] = f(tree.splitCondition[id]);
+      if (tree.left[id] === -1) leafValue[c] = f(tree.leafValue[id]);
       else {
-        splitFeature[c] = tree.splitIndex[id];
-        features.add(tree.splitIndex[id]);
+        splitFeature[c] = tree.feature[id];
+        features.add(tree.feature[id]);
       }
     }
     for (let c = root; c < end; c++) {
@@ -102,18 +106,18 @@ export function buildShapForest(spec: ModelSpec, forest: CompiledForest): ShapFo
   });
   const treeFeatures = Int32Array.from(featureLists.flat());
   const byGroup: number[][] = Array.from({ length: spec.numGroups }, () => []);
-  spec.treeGroup.forEach((g, t) => {
+  forest.groups.forEach((g, t) => {
     byGroup[g].push(t);
   });
   return {
     forest,
-    numFeature: spec.numFeature,
+    numFeature: spec.features.length,
     numGroups: spec.numGroups,
     splitFeature,
     zeroFraction,
     leafValue,
     rootMean,
-    treeWeight: spec.weightDrop ? Float64Array.from(spec.weightDrop, f) : null,
+    treeWeight: spec.treeWeight ? Float64Array.from(spec.treeWeight, f) : null,
     groupTrees: byGroup.map((trees) => Int32Array.from(trees)),
     treeFeatureStart,
     treeFeatures,
@@ -331,7 +335,7 @@ export class TreeShapWalker {
   #treeShap(values: Float32Array, rowBase: number, t: number, condition: number, conditionFeature: number) {
     const s = this.#s;
     const forest = s.forest;
-    const { feature: code, left, value, missingRight } = forest;
+    const { feature: code, left, threshold: value, missingRight } = forest;
     const { splitFeature, zeroFraction: zf, leafValue } = s;
     const feat = this.#feat;
     const zero = this.#zero;
