@@ -9,11 +9,12 @@
 import { ModelError } from "../errors.js";
 import type { Forest } from "../forest/forest.js";
 import type { ModelFormat } from "./format.js";
+import { lightgbmFormat } from "./lightgbm/index.js";
 import { onnxFormat } from "./onnx/index.js";
 import { xgboostFormat } from "./xgboost/index.js";
 
 /** In sniffing order: the most specific signatures first. */
-export const FORMATS: readonly ModelFormat[] = [onnxFormat, xgboostFormat];
+export const FORMATS: readonly ModelFormat[] = [lightgbmFormat, onnxFormat, xgboostFormat];
 
 /** The format of these bytes, by content, else by the name's extension; null when neither tells. */
 export function formatOf(bytes: Uint8Array, name?: string): ModelFormat | null {

@@ -5,12 +5,14 @@
 import { ModelError } from "../errors.js";
 import type { Forest } from "../forest/forest.js";
 import type { Head, HeadFactory } from "./head.js";
+import { lightgbmHead } from "./lightgbm.js";
 import { onnxHead } from "./onnx.js";
 import { xgboostHead } from "./xgboost.js";
 
 const FAMILIES: Readonly<Record<string, HeadFactory>> = {
   xgboost: xgboostHead,
   onnx: onnxHead,
+  lightgbm: lightgbmHead,
 };
 
 export function headFor(forest: Forest): Head {

@@ -182,16 +182,20 @@ export const lightgbmHead: HeadFactory = (forest: Forest, headSpec: HeadSpec): H
       return sums; // raw scores: GBDT::PredictRaw adds nothing to the trees' sums
     },
     predict,
-    classes(margins: Values, rows: number, threshold: number): Int32Array {
-      const p = new Float64Array(rows * width);
-      predict(margins, rows, p);
+    classes(values: Values, rows: number, from: "margins" | "predictions", threshold: number): Int32Array {
+      let p = values;
+      if (from === "margins") {
+        p = new Float64Array(rows * width);
+        predict(values, rows, p);
+      }
       const out = new Int32Array(rows);
       for (let r = 0; r < rows; r++) {
         if (spec.objective === "binary") {
+          // LGBMClassifier.predict: argmax of [1 - p, p], i.e. p > 0.5; THRESHOLD moves the 0.5.
           out[r] = p[r] > threshold ? 1 : 0;
           continue;
         }
-        // numpy's argmax, as LGBMClassifier.predict takes it: the first largest.
+        // numpy's argmax, as LGBMClassifier.predict takes it: the first largest probability.
         let best = 0;
         for (let k = 1; k < width; k++) if (p[r * width + k] > p[r * width + best]) best = k;
         out[r] = best;

@@ -215,4 +215,22 @@ export const lightgbmFormat: ModelFormat = {
       syntax('not a LightGBM text model: it does not start with "tree" and a "version=" line');
     return readLightGbm(bytes);
   },
+  describe(d) {
+    const pandas = d.pandasCategorical as { columns: number; mapped: boolean; note: string | null } | null;
+    const lines: [string, string][] = [
+      ["lightgbm", `model format ${d.version}, boosting ${d.boosting ?? "unknown"}`],
+      [
+        "iterations",
+        `${d.numIterations} × ${d.numTreePerIteration} tree${d.numTreePerIteration === 1 ? "" : "s"}${d.averageOutput ? ", averaged (average_output)" : ""}`,
+      ],
+    ];
+    if (pandas)
+      lines.push([
+        "pandas",
+        pandas.mapped
+          ? `${pandas.columns} category columns: rows may give their strings`
+          : String(pandas.note),
+      ]);
+    return lines;
+  },
 };
