@@ -466,6 +466,37 @@ def large_case():
         write_gzip(os.path.join(FIXTURES, "large_500x63.txt.gz"), open(path, "rb").read())
 
 
+def glibc_exp_vectors():
+    """glibc's exp on 4 000 inputs (Python's math.exp calls it), for model/heads/glibc-exp.ts's test.
+
+    LightGBM's sigmoid, softmax and exp links call glibc's exp; forestd ports it. The committed
+    vectors come from Debian bookworm's glibc 2.36 on a CPU with FMA and AVX2, where glibc's ifunc
+    picks __exp_fma (the build the port follows).
+    """
+    import math
+    import random
+    import struct
+
+    rng = random.Random(20280)
+    xs = [0.0, -0.0, math.inf, -math.inf, 1e-300, -1e-300, 2.0**-54, 512.0, -512.0, 709.78, -708.4,
+          -745.1, -745.2, 1023.9, -1023.9, 1100.0, -1100.0]
+    while len(xs) < 4000:
+        r = rng.random()
+        scale = [1e-9, 1.0, 5.0, 40.0, 200.0, 745.0, 1100.0][int(r * 7)]
+        xs.append(rng.uniform(-scale, scale))
+    bits = lambda v: struct.pack("<d", v).hex()
+    out = []
+    for x in xs:
+        try:
+            y = math.exp(x)
+        except OverflowError:
+            y = math.inf
+        out.append([bits(x), bits(y)])
+    write_gzip(os.path.join(FIXTURES, "glibc_exp.json.gz"), json.dumps(
+        {"source": "Python math.exp = glibc 2.36 exp (__exp_fma), little-endian float64 bits", "pairs": out},
+        separators=(",", ":")).encode())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cli", help="the lightgbm executable, to train the CLI fixture")
@@ -473,6 +504,7 @@ def main():
     args = ap.parse_args()
     if not args.only_large:
         make_fixtures(args.cli)
+        glibc_exp_vectors()
     large_case()
 
 
