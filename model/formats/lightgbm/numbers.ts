@@ -51,9 +51,6 @@ export function parseInteger(token: string, min: number, max: number): number | 
  * fewer or more. Empty tokens (two spaces) are skipped, as LightGBM's Split does.
  */
 function forEachToken(text: string, count: number, where: Where, each: (token: string, i: number) => void) {
-  // Each token needs at least one character and the n - 1 separators one each.
-  if (count > 0 && text.length < 2 * count - 1)
-    syntax(`${where} holds fewer than the ${count} values it must (${text.length} characters)`);
   let i = 0;
   let at = 0;
   const end = text.length;
@@ -70,8 +67,16 @@ function forEachToken(text: string, count: number, where: Where, each: (token: s
   if (i !== count) syntax(`${where} holds ${i} values; it must hold ${count}`);
 }
 
+/** Refuses, before anything is allocated, a text too short to hold `count` values. */
+function checkRoom(text: string, count: number, where: Where): void {
+  // Each value needs at least one character, and the count - 1 separators one each.
+  if (count > 0 && text.length < 2 * count - 1)
+    syntax(`${where} holds fewer than the ${count} values it must (${text.length} characters)`);
+}
+
 /** `count` doubles. */
 export function doubles(text: string, count: number, where: Where): Float64Array {
+  checkRoom(text, count, where);
   const out = new Float64Array(count);
   forEachToken(text, count, where, (token, i) => {
     const v = parseDouble(token);
@@ -83,6 +88,7 @@ export function doubles(text: string, count: number, where: Where): Float64Array
 
 /** `count` integers in [min, max]. */
 export function integers(text: string, count: number, where: Where, min: number, max: number): Float64Array {
+  checkRoom(text, count, where);
   const out = new Float64Array(count);
   forEachToken(text, count, where, (token, i) => {
     const v = parseInteger(token, min, max);
