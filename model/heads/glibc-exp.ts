@@ -3,9 +3,9 @@
  * optimized-routines, built as __exp_fma and chosen by its ifunc on every CPU with FMA and AVX2),
  * bit for bit, in JavaScript.
  *
- * Why: LightGBM (and anything in C++ or numpy on Linux) calls glibc's exp, which is within 0.51 ulp
- * but not correctly rounded, and V8's Math.exp (an fdlibm port) rounds differently about once in
- * ten calls; through 1 / (1 + exp(-x)) one ulp of exp becomes up to three of the probability. With
+ * Why: LightGBM, like most C++ on Linux, calls glibc's exp, which is within 0.51 ulp
+ * but not correctly rounded, and V8's Math.exp (an fdlibm port) rounds differently on 7-8% of
+ * inputs; through 1 / (1 + exp(-x)) one ulp of exp becomes up to three of the probability. With
  * this port LightGBM's sigmoid, softmax and exp links are reproduced exactly.
  *
  * The algorithm: x = k ln2/128 + r, |r| <= ln2/256; exp(x) = 2^(k/128) exp(r), the first from a

@@ -20,7 +20,7 @@
  *   no objective line     x (a custom objective: LightGBM converts nothing)
  *
  * exp is glibc's own (glibc-exp.ts: its x86-64 FMA build, bit for bit), as LightGBM calls it:
- * V8's Math.exp rounds differently about once in fourteen calls, which 1 / (1 + exp(-x)) turns
+ * V8's Math.exp rounds differently on 7-8% of inputs, which 1 / (1 + exp(-x)) turns
  * into up to three ulps. log1p is V8's, an fdlibm port like glibc's s_log1p.c (no FMA build), so
  * the same double. Where LightGBM runs glibc's SSE2 exp (a CPU without FMA) its answers may differ
  * from these in the last place.
