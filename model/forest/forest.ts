@@ -58,7 +58,7 @@ export const NodeFlag = {
    * Zero). Numeric tests only: a set test reads 0 as category 0.
    */
   ZERO_IS_MISSING: 2,
-  /** NaN is not missing: it is compared as 0.0 (LightGBM's missing type None; its categorical NaN in v3). */
+  /** NaN is not missing: it is compared as 0.0 (LightGBM's numerical missing types None and Zero). */
   NAN_AS_ZERO: 4,
   /**
    * Set tests: x is truncated toward zero before the negative check, so -1 < x < 0 is category 0
