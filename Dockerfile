@@ -19,9 +19,10 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY config ./config
 COPY model ./model
+COPY contract ./contract
 COPY server ./server
 COPY workers ./workers
-COPY scripts ./scripts
+COPY cli ./cli
 RUN npm run build
 
 # --- deps: production dependencies only -----------------------------------------------------
@@ -52,7 +53,7 @@ USER node
 EXPOSE 8000 9091
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["node", "dist/server/cli.js", "healthcheck"]
+  CMD ["node", "dist/cli/forestd.js", "healthcheck"]
 ENTRYPOINT ["/usr/bin/tini", "--"]
 # The same command as `npm start`, without npm in between (npm does not forward every signal).
-CMD ["node", "dist/server/cli.js", "serve"]
+CMD ["node", "dist/cli/forestd.js", "serve"]

@@ -5,7 +5,7 @@
  *
  *   npm run bench:overload [-- --shape scoring|body --seconds 15 --slice 3 --factors 2,4,10 --storm 64
  *                              --server-cpus 0 --load-cpus 1 --rows 100 --expect-continue
- *                              --trees 2000 --server-cli <another build's dist/server/cli.js>
+ *                              --trees 2000 --server-cli <another build's dist/cli/forestd.js>
  *                              --env LOOP_NICE=10 --env MAX_QUEUE_WAIT=0.05 --cpu-prof <dir>]
  *
  * `--server-cpus ''` leaves both unpinned. On a bigger machine give each side more CPUs

@@ -179,7 +179,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const port = await freePort();
   const metricsPort = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(process.execPath, [join(root, "dist", "server", "cli.js"), "serve"], {
+  const child: ChildProcess = spawn(process.execPath, [join(root, "dist", "cli", "forestd.js"), "serve"], {
     env: {
       ...process.env,
       BIND: `127.0.0.1:${port}`,

@@ -5,10 +5,10 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { helmSettingsValues, helmValuesSchema, VALUES_END, VALUES_START } from "../config/settings-helm.js";
-import { settingsTable, TABLE_END, TABLE_START } from "../config/settings-table.js";
 import { packageRoot } from "../model/index.js";
-import { withErrorsTable } from "../workers/errors-table.js";
+import { withErrorsTable } from "./docs/errors-table.js";
+import { helmSettingsValues, helmValuesSchema, VALUES_END, VALUES_START } from "./docs/settings-helm.js";
+import { settingsTable, TABLE_END, TABLE_START } from "./docs/settings-table.js";
 
 const generated = [
   { file: "README.md", start: TABLE_START, end: TABLE_END, text: settingsTable() },

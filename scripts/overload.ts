@@ -66,7 +66,7 @@ export interface OverloadOptions {
   expectContinue?: boolean;
   /** Extra environment for the server (settings). */
   env?: Record<string, string>;
-  /** Another build's dist/server/cli.js to run instead (before/after comparisons). */
+  /** Another build's dist/cli/forestd.js to run instead (before/after comparisons). */
   serverCli?: string;
   /** Write CPU profiles of the primary and the worker (node --cpu-prof) into this directory. */
   cpuProfDir?: string;

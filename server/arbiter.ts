@@ -20,17 +20,17 @@ import type { Logger } from "pino";
 import { loadSettings, parseBind, type SettingsSources } from "../config/load-settings.js";
 import { createLogger } from "../config/logger.js";
 import { SETTINGS, type Settings } from "../config/settings.js";
-import { packageRoot } from "../model/index.js";
-import { checkLabels, labelOptions } from "../model/outputs.js";
-import { ClusterMetrics } from "./cluster-metrics.js";
-import { ConnectionRouter } from "./connection-router.js";
 import {
   BOOT_ERROR_EXIT_CODE,
   isWorkerMessage,
   type PrimaryMessage,
   WORKER_ENV,
   type WorkerMessage,
-} from "./ipc.js";
+} from "../contract/messages.js";
+import { packageRoot } from "../model/index.js";
+import { checkLabels, labelOptions } from "../model/outputs.js";
+import { ClusterMetrics } from "./cluster-metrics.js";
+import { ConnectionRouter } from "./connection-router.js";
 import { bindAll, type ListenHandle } from "./listeners.js";
 import { fetchModel, type ModelOrigin, ModelPoller } from "./model-source/index.js";
 import { type ModelSnapshot, ModelStore } from "./model-store.js";
@@ -61,8 +61,8 @@ interface Generation {
 }
 
 function workerEntry(): string {
-  const built = join(packageRoot(), "dist", "workers", "worker-main.js");
-  const sibling = fileURLToPath(new URL("../workers/worker-main.js", import.meta.url));
+  const built = join(packageRoot(), "dist", "workers", "process", "worker-main.js");
+  const sibling = fileURLToPath(new URL("../workers/process/worker-main.js", import.meta.url));
   return existsSync(sibling) ? sibling : built;
 }
 

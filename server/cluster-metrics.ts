@@ -12,8 +12,8 @@
 import type { Worker } from "node:cluster";
 import { createServer, type Server } from "node:http";
 import { Gauge, Registry } from "prom-client";
-import type { PrimaryMessage, WorkerMessage } from "./ipc.js";
-import { DeltaAccumulator } from "./metrics-delta.js";
+import type { PrimaryMessage, WorkerMessage } from "../contract/messages.js";
+import { DeltaAccumulator } from "../contract/metrics-delta.js";
 import { accumulate, mergeSnapshots, monotonicPart, type Snapshot } from "./metrics-merge.js";
 import type { PrimaryMetrics } from "./primary-metrics.js";
 

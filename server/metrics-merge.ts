@@ -5,14 +5,10 @@
  * Each metric carries its aggregator: counters and histograms sum; per-process gauges must not
  * be summed into nonsense, so the few prom-client defaults that would be are overridden here.
  */
-import {
-  AggregatorRegistry,
-  type MetricObjectWithValues,
-  type MetricValue,
-  type Registry,
-} from "prom-client";
+import { AggregatorRegistry, type Registry } from "prom-client";
+import type { Snapshot } from "../contract/metrics-delta.js";
 
-export type Snapshot = MetricObjectWithValues<MetricValue<string>>[];
+export type { Snapshot };
 
 /** Aggregators for default process metrics whose prom-client default (sum) means nothing across processes. */
 const AGGREGATOR_OVERRIDES: Record<string, string> = {

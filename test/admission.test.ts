@@ -232,8 +232,8 @@ t.test(
 t.test("Expect: 100-continue: turned away before the body is sent, or told to send it", async (t) => {
   const { createServer } = await import("node:http");
   const { connect } = await import("node:net");
-  const { gateContinue, shedGate } = await import("../workers/shed-gate.js");
-  const { WorkerMetrics } = await import("../workers/metrics.js");
+  const { gateContinue, shedGate } = await import("../workers/http/shed-gate.js");
+  const { WorkerMetrics } = await import("../workers/process/metrics.js");
   const metrics = new WorkerMetrics({ queueRows: () => 0, poolUtilization: () => 0 });
   let admitting = false;
   const server = createServer(

@@ -9,7 +9,7 @@ import { FIXTURES, ROOT } from "./helpers/fixtures.js";
 t.test("the package entry exports the API", async (t) => {
   const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
   t.equal(pkg.exports["."].default, "./dist/model/index.js");
-  t.equal(pkg.bin.forestd, "./dist/server/cli.js");
+  t.equal(pkg.bin.forestd, "./dist/cli/forestd.js");
 });
 
 t.test("sources: path, URL, bytes, ArrayBuffer; JSON and UBJSON alike", async (t) => {

@@ -125,7 +125,7 @@ t.test("SIGHUP reload under load: zero failures, predictions switch to the new m
   const { spawnSync } = await import("node:child_process");
   const reload = spawnSync(
     process.execPath,
-    [join(ROOT, "dist", "server", "cli.js"), "reload", "--pid-file", join(dir, "forestd.pid")],
+    [join(ROOT, "dist", "cli", "forestd.js"), "reload", "--pid-file", join(dir, "forestd.pid")],
     { encoding: "utf8" },
   );
   t.equal(reload.status, 0, `forestd reload: ${reload.stdout}${reload.stderr}`);
@@ -263,7 +263,7 @@ t.test("MAX_REQUESTS=100 under load recycles workers with zero failed requests",
 
 t.test("boot errors stop the server with the error instead of respawning forever", async (t) => {
   const { spawnSync } = await import("node:child_process");
-  const cli = join(ROOT, "dist", "server", "cli.js");
+  const cli = join(ROOT, "dist", "cli", "forestd.js");
   const dir = mkdtempSync(join(tmpdir(), "forestd-boot-"));
   const corrupt = join(dir, "corrupt.json");
   writeFileSync(corrupt, '{"learner": {"objective": {"name": "reg:magic"}}}');

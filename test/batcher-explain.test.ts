@@ -6,7 +6,7 @@ import { join } from "node:path";
 import t from "tap";
 import { loadModel } from "../model/index.js";
 import { explain, explainWidth } from "../model/outputs.js";
-import { OverloadedError } from "../workers/errors.js";
+import { OverloadedError } from "../workers/http/errors.js";
 import { Batcher, type TaskRunner } from "../workers/scoring/batcher.js";
 import { encodeResult, type ScoreTask } from "../workers/scoring/protocol.js";
 import { FIXTURES } from "./helpers/fixtures.js";

@@ -7,10 +7,10 @@
 import { join } from "node:path";
 import t from "tap";
 import { loadModel, type Model } from "../model/index.js";
-import { DeadlineError, OverloadedError } from "../workers/errors.js";
+import { DeadlineError, OverloadedError } from "../workers/http/errors.js";
 import { Batcher, type TaskRunner } from "../workers/scoring/batcher.js";
 import { type ScoreTask, skippedResult } from "../workers/scoring/protocol.js";
-import { scoreTask } from "../workers/scoring/score-task.js";
+import { scoreTask } from "../workers/thread/score-task.js";
 import { FIXTURES } from "./helpers/fixtures.js";
 
 /** Stands in for the thread hop only: the task is scored by the thread's own body, when the test says. */

@@ -1,4 +1,4 @@
-/** The forestd command, run as a user runs it (the built dist/server/cli.js), on fixture models. */
+/** The forestd command, run as a user runs it (the built dist/cli/forestd.js), on fixture models. */
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
@@ -9,7 +9,7 @@ import t from "tap";
 import { freePort } from "../scripts/loopback.js";
 import { closeEnough, FIXTURES, fixtures, ROOT } from "./helpers/fixtures.js";
 
-const CLI = join(ROOT, "dist", "server", "cli.js");
+const CLI = join(ROOT, "dist", "cli", "forestd.js");
 
 function forestd(args: string[], input = "") {
   const run = spawnSync(process.execPath, [CLI, ...args], { input, encoding: "utf8" });
@@ -145,7 +145,8 @@ t.test("serve stops with exit 1 when METRICS_PORT is taken", async (t) => {
 t.test("inspect", async (t) => {
   const text = forestd(["inspect", join(FIXTURES, "dart_multi.ubj")]);
   t.equal(text.code, 0);
-  t.equal(text.stdout.trimEnd().split("\n").length, 11, "eleven lines, one per fact");
+  t.equal(text.stdout.trimEnd().split("\n").length, 12, "twelve lines, one per fact");
+  t.match(text.stdout, /format:\s+XGBoost JSON or UBJSON/);
   t.match(text.stdout, /objective:\s+multi:softprob/);
   t.match(text.stdout, /booster:\s+dart/);
   t.match(text.stdout, /classes:\s+3/);

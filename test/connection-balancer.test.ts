@@ -6,7 +6,7 @@
 import { createServer as createHttpServer, type Server } from "node:http";
 import { connect, createServer as createNetServer, type Server as NetServer } from "node:net";
 import t from "tap";
-import { ConnectionBalancer, type TcpHandle } from "../workers/connection-balancer.js";
+import { ConnectionBalancer, type TcpHandle } from "../workers/process/connection-balancer.js";
 
 /** An HTTP server that answers with its name, and a paused acceptor in front, as the worker has. */
 async function workerLike(

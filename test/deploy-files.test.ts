@@ -68,7 +68,7 @@ t.test("Dockerfile", async (t) => {
   t.same(cmd, pkg.scripts.start.split(/\s+/), "CMD is `npm start` without npm");
   const healthcheck = one("HEALTHCHECK");
   const healthCmd = exec(healthcheck.replace(/^.*?CMD\s+/s, ""), "HEALTHCHECK");
-  t.same(healthCmd, ["node", "dist/server/cli.js", "healthcheck"], "HEALTHCHECK uses forestd healthcheck");
+  t.same(healthCmd, ["node", "dist/cli/forestd.js", "healthcheck"], "HEALTHCHECK uses forestd healthcheck");
 
   // The image's settings are valid and its ports are the ones it listens on.
   const envText = runtime

@@ -11,7 +11,7 @@ import t from "tap";
 import { parse as parseYaml } from "yaml";
 import { loadSettings, parseBind } from "../config/load-settings.js";
 import { SETTINGS } from "../config/settings.js";
-import { helmSettingsValues, helmValuesSchema } from "../config/settings-helm.js";
+import { helmSettingsValues, helmValuesSchema } from "../scripts/docs/settings-helm.js";
 import { ROOT } from "./helpers/fixtures.js";
 import {
   CHART,

@@ -2,7 +2,7 @@
 import { Agent, request } from "node:http";
 import Fastify from "fastify";
 import t from "tap";
-import { ConnectionDrainer } from "../workers/drain.js";
+import { ConnectionDrainer } from "../workers/process/drain.js";
 
 function get(port: number, agent: Agent): Promise<{ status: number; connection: string | undefined }> {
   return new Promise((resolve, reject) => {

@@ -7,7 +7,7 @@
  */
 import { STATUS_CODES } from "node:http";
 import t from "tap";
-import { HTTP_ERRORS } from "../workers/errors.js";
+import { HTTP_ERRORS } from "../workers/http/errors.js";
 import { scriptedApp } from "./helpers/app.js";
 import { type RawAnswer, rawPost, rawRequest } from "./helpers/raw-http.js";
 import { scriptedRow } from "./helpers/threads.js";

@@ -7,9 +7,9 @@ import { join } from "node:path";
 import type { FastifyRequest } from "fastify";
 import t from "tap";
 import { ModelError, ModelErrorCodes, PredictInputError } from "../model/index.js";
-import { HTTP_ERRORS, TooManyRowsError } from "../workers/errors.js";
-import { withErrorsTable } from "../workers/errors-table.js";
-import { toHttpError } from "../workers/http-errors.js";
+import { withErrorsTable } from "../scripts/docs/errors-table.js";
+import { HTTP_ERRORS, TooManyRowsError } from "../workers/http/errors.js";
+import { toHttpError } from "../workers/http/http-errors.js";
 import { ROOT } from "./helpers/fixtures.js";
 
 const doc = readFileSync(join(ROOT, "docs", "errors.md"), "utf8");

@@ -5,7 +5,7 @@ import t from "tap";
 import { compareShap, explainFixtures } from "./helpers/explain-fixtures.js";
 import { FIXTURES, ROOT } from "./helpers/fixtures.js";
 
-const CLI = join(ROOT, "dist", "server", "cli.js");
+const CLI = join(ROOT, "dist", "cli", "forestd.js");
 
 function forestd(args: string[], input = "") {
   const run = spawnSync(process.execPath, [CLI, ...args], { input, encoding: "utf8" });

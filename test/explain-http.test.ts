@@ -6,7 +6,7 @@ import { join } from "node:path";
 import t from "tap";
 import { loadModel, rowsToArray } from "../model/index.js";
 import { labelOptions } from "../model/outputs.js";
-import { loadServedModel } from "../workers/served-model.js";
+import { loadServedModel } from "../workers/http/served-model.js";
 import { testApp } from "./helpers/app.js";
 import { compareShap, explainFixtures } from "./helpers/explain-fixtures.js";
 import { FIXTURES } from "./helpers/fixtures.js";

@@ -8,7 +8,7 @@
  */
 import t from "tap";
 import { columnLookup, defaultModelPath, loadModel } from "../model/index.js";
-import { ParsedRows, parsePredictBody, rowsLayout } from "../workers/fast-rows.js";
+import { ParsedRows, parsePredictBody, rowsLayout } from "../workers/http/fast-rows.js";
 import { bits, checkPredictBodies, MAX_ROWS } from "./helpers/fast-rows-cases.js";
 
 const RUNS = Number(process.env.FAST_ROWS_RUNS ?? 100_000);

@@ -1,8 +1,14 @@
 /**
- * The layout by process, held by the import graph (dependency-cruiser): server/ (the primary)
- * imports nothing from workers/ (the worker process), whose entry it forks by path; model/ and
- * config/ import nothing above them; shipped code imports no tests; no cycles; and the unit layer
- * starts no servers (those tests are *.process.test.ts, see scripts/test-layers.sh).
+ * The layout, held by the import graph (dependency-cruiser):
+ * - by process: server/ (the primary) imports nothing from workers/ (the worker process), whose
+ *   entry it forks by path, and workers/ imports nothing from server/; what both speak (messages,
+ *   the worker's environment, the metrics delta's encoder and decoder, the model origin) lives in
+ *   contract/, which imports neither; cli/ holds the commands that never start a primary;
+ * - by layer inside model/: forest/ (the representation) is the floor; formats/ read files into
+ *   it and may use heads/; heads/ finish its sums; compile/, kernels/ and explain/ see only the
+ *   representation (and the layout the compiler makes for the kernels) — never a format or a head;
+ * - model/, contract/ and config/ import nothing above them; shipped code imports no tests or
+ *   scripts; no cycles; and the unit layer starts no servers.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -10,15 +16,36 @@ import { cruise, type ICruiseResult, type IForbiddenRuleType } from "dependency-
 import t from "tap";
 import { ROOT } from "./helpers/fixtures.js";
 
-const SHIPPED = "^(server|workers|model|config)/";
+const SHIPPED = "^(server|workers|model|config|contract|cli)/";
 
 const RULES: IForbiddenRuleType[] = [
   {
     name: "primary-not-into-worker",
     comment:
-      "server/ is the primary: it forks workers/worker-main.js by path and imports nothing from workers/",
+      "server/ is the primary: it forks workers/process/worker-main.js by path and imports nothing from workers/",
     severity: "error",
     from: { path: "^server/" },
+    to: { path: "^workers/" },
+  },
+  {
+    name: "worker-not-into-primary",
+    comment: "workers/ is the worker process: what it shares with the primary is in contract/",
+    severity: "error",
+    from: { path: "^workers/" },
+    to: { path: "^(server|cli)/" },
+  },
+  {
+    name: "contract-is-neutral",
+    comment: "contract/ is what both processes import: it imports neither of them",
+    severity: "error",
+    from: { path: "^contract/" },
+    to: { path: "^(server|workers|cli|scripts|test)/" },
+  },
+  {
+    name: "commands-start-no-worker",
+    comment: "cli/ commands use the engine, the settings or the primary's serve entry; never a worker's code",
+    severity: "error",
+    from: { path: "^cli/" },
     to: { path: "^workers/" },
   },
   {
@@ -26,14 +53,49 @@ const RULES: IForbiddenRuleType[] = [
     comment: "model/ is the engine: it imports nothing of the server, the settings, the scripts or the tests",
     severity: "error",
     from: { path: "^model/" },
-    to: { path: "^(server|workers|config|scripts|test)/" },
+    to: { path: "^(server|workers|config|contract|cli|scripts|test)/" },
+  },
+  {
+    name: "forest-is-the-floor-of-the-engine",
+    comment: "model/forest/ is the representation every other part of the engine builds on",
+    severity: "error",
+    from: { path: "^model/forest/" },
+    to: { path: "^model/(?!forest/|errors\\.ts$)" },
+  },
+  {
+    name: "formats-only-read",
+    comment: "a format reads files into the representation (and names its head); it compiles and scores nothing",
+    severity: "error",
+    from: { path: "^model/formats/" },
+    to: { path: "^model/(?!forest/|heads/|formats/|errors\\.ts$)" },
+  },
+  {
+    name: "heads-only-finish",
+    comment: "a head turns sums into answers; it knows the representation, not formats, compiler or kernels",
+    severity: "error",
+    from: { path: "^model/heads/" },
+    to: { path: "^model/(?!forest/|heads/|errors\\.ts$)" },
+  },
+  {
+    name: "compiler-kernels-explanations-know-no-format",
+    comment: "compile/, kernels/ and explain/ see the representation and each other, never a format or a head",
+    severity: "error",
+    from: { path: "^model/(compile|kernels|explain)/" },
+    to: { path: "^model/(formats|heads)/" },
+  },
+  {
+    name: "kernels-below-the-compiler",
+    comment: "the kernels run the compiler's layout; they do not call the compiler or the explanations",
+    severity: "error",
+    from: { path: "^model/kernels/" },
+    to: { path: "^model/(compile|explain)/" },
   },
   {
     name: "config-below-processes",
     comment: "config/ is read by both processes and the scripts: it imports none of them",
     severity: "error",
     from: { path: "^config/" },
-    to: { path: "^(server|workers|scripts|test)/" },
+    to: { path: "^(server|workers|contract|cli|scripts|test)/" },
   },
   {
     name: "shipped-code-not-into-tests-or-scripts",
@@ -61,7 +123,7 @@ t.test("the import graph holds the layout", async (t) => {
   process.chdir(ROOT);
   t.teardown(() => process.chdir(previous));
   const { output } = await cruise(
-    ["server", "workers", "model", "config", "scripts", "test"],
+    ["server", "workers", "model", "config", "contract", "cli", "scripts", "test"],
     {
       ruleSet: { forbidden: RULES },
       exclude: { path: "^(test/fixtures|node_modules|dist)/" },
@@ -78,11 +140,11 @@ t.test("the import graph holds the layout", async (t) => {
   const result = output as ICruiseResult;
   const files = result.modules.map((m) => m.source);
   t.ok(
-    files.includes("workers/worker.ts") && files.includes("server/cli.ts"),
+    files.includes("workers/process/worker.ts") && files.includes("cli/forestd.ts"),
     `${files.length} modules read`,
   );
   // The tool resolved the TypeScript imports (./x.js → ./x.ts): otherwise no rule could fire.
-  const cli = result.modules.find((m) => m.source === "server/cli.ts");
+  const cli = result.modules.find((m) => m.source === "cli/forestd.ts");
   t.ok(
     cli?.dependencies.some((d) => d.resolved === "config/load-settings.ts"),
     "imports resolve to the .ts sources",
@@ -103,5 +165,8 @@ t.test("the one arrow from server/ to workers/ is the entry it forks, named by p
     .filter((f) => f.endsWith(".ts"))
     .filter((f) => /worker-main\.js/.test(readFileSync(join(ROOT, "server", f), "utf8")));
   t.ok(named.length > 0, `forked by path in ${named.join(", ")}`);
-  t.ok(readdirSync(join(ROOT, "workers")).includes("worker-main.ts"), "workers/worker-main.ts exists");
+  t.ok(
+    readdirSync(join(ROOT, "workers", "process")).includes("worker-main.ts"),
+    "workers/process/worker-main.ts exists",
+  );
 });

@@ -6,10 +6,10 @@
 import fc from "fast-check";
 import { Registry } from "prom-client";
 import t from "tap";
-import type { MetricsDelta } from "../server/ipc.js";
-import { DeltaAccumulator } from "../server/metrics-delta.js";
+import type { MetricsDelta } from "../contract/messages.js";
+import { DeltaAccumulator } from "../contract/metrics-delta.js";
+import { MetricsJournal } from "../contract/metrics-journal.js";
 import { monotonicPart, type Snapshot } from "../server/metrics-merge.js";
-import { MetricsJournal } from "../workers/metrics-journal.js";
 import { waitFor } from "./helpers/wait.js";
 
 const BUCKETS = [0.001, 0.01, 0.1, 1];

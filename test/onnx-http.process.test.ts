@@ -10,7 +10,7 @@ import { testApp } from "./helpers/app.js";
 import { ROOT } from "./helpers/fixtures.js";
 import { type OnnxFixture, onnxFixtures } from "./helpers/onnx-fixtures.js";
 
-const CLI = join(ROOT, "dist", "server", "cli.js");
+const CLI = join(ROOT, "dist", "cli", "forestd.js");
 const json = (body: string) => JSON.parse(body) as Record<string, unknown>;
 const byName = new Map(onnxFixtures().map((f) => [f.name, f]));
 
@@ -121,7 +121,8 @@ t.test("CLI: predict and inspect an ONNX file", async (t) => {
     "CLI labels: onnxruntime's strings",
   );
   const inspect = run(["inspect", f.path]);
-  t.match(inspect.stdout, /format: +ONNX .*ai\.onnx\.ml 3/);
+  t.match(inspect.stdout, /format: +ONNX-ML tree ensemble/);
+  t.match(inspect.stdout, /onnx: +ir_version .*ai\.onnx\.ml 3/);
   t.match(inspect.stdout, /classes: +no, yes/);
   t.match(inspect.stdout, /"output_probability" \(probabilities, ZipMap\)/);
   const regressor = byName.get("gb_regressor")!;

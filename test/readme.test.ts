@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { settingsTable } from "../config/settings-table.js";
+import { settingsTable } from "../scripts/docs/settings-table.js";
 import { ROOT } from "./helpers/fixtures.js";
 
 const readme = readFileSync(join(ROOT, "README.md"), "utf8");

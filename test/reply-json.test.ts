@@ -2,7 +2,7 @@
 import fc from "fast-check";
 import t from "tap";
 import { outputsToJson } from "../model/index.js";
-import { inferJson, predictionsJson } from "../workers/reply-json.js";
+import { inferJson, predictionsJson } from "../workers/http/reply-json.js";
 
 t.test("predictionsJson is JSON.stringify of the same outputs", async (t) => {
   const value = fc.oneof(

@@ -7,10 +7,10 @@ import { connect } from "node:net";
 import { Writable } from "node:stream";
 import t from "tap";
 import { createLogger } from "../config/logger.js";
-import { errorBody, OverloadedError } from "../workers/errors.js";
-import { WorkerMetrics } from "../workers/metrics.js";
-import { MAX_REQUEST_ID_LENGTH, requestId } from "../workers/request-id.js";
-import { shedGate } from "../workers/shed-gate.js";
+import { errorBody, OverloadedError } from "../workers/http/errors.js";
+import { MAX_REQUEST_ID_LENGTH, requestId } from "../workers/http/request-id.js";
+import { shedGate } from "../workers/http/shed-gate.js";
+import { WorkerMetrics } from "../workers/process/metrics.js";
 import { testApp } from "./helpers/app.js";
 import { SCRIPTED_THREAD, scriptedRow } from "./helpers/threads.js";
 

@@ -72,7 +72,7 @@ export interface ForestdSettings {
   extraEnv?: Record<string, string>;
   /** CPUs (taskset list, e.g. "0" or "0-3") the whole process tree is pinned to; omitted = any. */
   cpus?: string;
-  /** Another build's dist/server/cli.js, to compare before and after a change; default this one's. */
+  /** Another build's dist/cli/forestd.js, to compare before and after a change; default this one's. */
   cli?: string;
   /** Node flags for the server (workers inherit them), e.g. --cpu-prof. */
   nodeArgs?: string[];
@@ -90,7 +90,7 @@ export async function startForestd(s: ForestdSettings): Promise<Target> {
   const port = await freePort();
   const [command, args] = pinned(s.cpus, process.execPath, [
     ...(s.nodeArgs ?? []),
-    s.cli ?? join(root, "dist", "server", "cli.js"),
+    s.cli ?? join(root, "dist", "cli", "forestd.js"),
     "serve",
   ]);
   return launch(

@@ -1,21 +1,8 @@
 /** Where a model's bytes came from, and how to tell whether the source has a newer version. */
 
-/** The validators a source gives for one version of the object (all optional: servers differ). */
-export interface Validators {
-  etag?: string;
-  versionId?: string;
-  /** ISO 8601. */
-  lastModified?: string;
-}
+import type { ModelOrigin, Validators } from "../../contract/model-origin.js";
 
-export interface ModelOrigin extends Validators {
-  /** The source as describeLocation shows it: no credentials, no query string. */
-  source: string;
-  /** Hex SHA-256 of the bytes. */
-  sha256: string;
-  /** When these bytes were fetched or last confirmed current (ISO 8601). */
-  fetchedAt: string;
-}
+export type { ModelOrigin, Validators };
 
 export interface FetchedModel {
   bytes: Uint8Array;

@@ -2,9 +2,9 @@
 import pino, { type Logger } from "pino";
 import { loadSettings } from "../../config/load-settings.js";
 import { labelOptions } from "../../model/outputs.js";
-import { buildApp } from "../../workers/app.js";
-import { createScoringStack } from "../../workers/scoring-stack.js";
-import { loadServedModel } from "../../workers/served-model.js";
+import { buildApp } from "../../workers/http/app.js";
+import { loadServedModel } from "../../workers/http/served-model.js";
+import { createScoringStack } from "../../workers/process/scoring-stack.js";
 import { heldThreads, SCRIPTED_THREAD } from "./threads.js";
 
 export interface TestAppOptions {

@@ -9,10 +9,9 @@ import Fastify from "fastify";
 import type { Test } from "tap";
 import { Value } from "typebox/value";
 import { columnLookup, defaultModelPath, loadModel, type Model, rowsToArray } from "../../model/index.js";
-import { ParsedTensor, parseInferBody, parsePredictBody, rowsLayout } from "../../workers/fast-rows.js";
-import { tensorToRows } from "../../workers/routes/oip.js";
-import { batchOf } from "../../workers/routes/predict.js";
-import { InferBody } from "../../workers/schemas.js";
+import { ParsedTensor, parseInferBody, parsePredictBody, rowsLayout } from "../../workers/http/fast-rows.js";
+import { batchOf, tensorToRows } from "../../workers/http/request-rows.js";
+import { InferBody } from "../../workers/http/schemas.js";
 import { FIXTURES } from "./fixtures.js";
 import { hostileJsonBodies, VALID_BODY } from "./hostile-bodies.js";
 

@@ -9,7 +9,7 @@ import { waitFor } from "./wait.js";
 // waitFor lives in wait.ts so that unit tests can poll without importing this (process-level) helper.
 export { freePort, waitFor };
 
-export const CLI = join(ROOT, "dist", "server", "cli.js");
+export const CLI = join(ROOT, "dist", "cli", "forestd.js");
 
 export interface RunningServer {
   url: string;

@@ -21,7 +21,7 @@ function taskClass(output: JobOutput): TaskClass {
   return output === "prediction" || output === "margin" ? "score" : output;
 }
 
-import { DeadlineError, OverloadedError } from "../errors.js";
+import { DeadlineError, OverloadedError } from "../http/errors.js";
 import {
   decodeExplainResult,
   decodeResult,

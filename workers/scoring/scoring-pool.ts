@@ -11,14 +11,16 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Piscina } from "piscina";
 import { packageRoot } from "../../model/default-model.js";
-import { DeadlineError, ScoringFailedError } from "../errors.js";
+import { DeadlineError, ScoringFailedError } from "../http/errors.js";
 import type { TaskRunner } from "./batcher.js";
 import { BUSY_SLOTS, type ScoreTask, type ThreadData } from "./protocol.js";
 
 /** The built thread module: beside this file in dist/, or dist/ when running from the sources. */
 function defaultThreadModule(): string {
-  const sibling = fileURLToPath(new URL("./score-thread.js", import.meta.url));
-  return existsSync(sibling) ? sibling : join(packageRoot(), "dist", "workers", "scoring", "score-thread.js");
+  const sibling = fileURLToPath(new URL("../thread/score-thread-main.js", import.meta.url));
+  return existsSync(sibling)
+    ? sibling
+    : join(packageRoot(), "dist", "workers", "thread", "score-thread-main.js");
 }
 
 export interface ScoringPoolOptions {

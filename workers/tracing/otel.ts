@@ -45,8 +45,8 @@ import {
 } from "@opentelemetry/sdk-trace-node";
 import type { FastifyPluginCallback, FastifyRequest } from "fastify";
 import type { TracingConfig } from "../../config/tracing.js";
+import type { InlineTracer } from "../http/scoring.js";
 import type { BatchTracer, TracedPart } from "../scoring/batcher.js";
-import type { InlineTracer } from "../scoring.js";
 
 export interface Tracing {
   /** @fastify/otel's plugin: register before any route or hook. */

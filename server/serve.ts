@@ -1,0 +1,29 @@
+/** `forestd serve`: validates the settings (and a local model) once, then runs the primary. */
+import { loadSettings, SettingsError, settingsHelp } from "../config/load-settings.js";
+import { parseModelLocation } from "../config/model-location.js";
+import { tracingConfig } from "../config/tracing.js";
+import { loadModel } from "../model/index.js";
+import { classNamesProblem } from "../model/outputs.js";
+import { runPrimary } from "./arbiter.js";
+
+export const SERVE_USAGE = `  forestd serve [options]
+      Starts the server (see forestd serve --help for every setting).`;
+
+export async function serve(args: string[]): Promise<number> {
+  const sources = { argv: args, env: process.env, cwd: process.cwd() };
+  const { settings, help } = await loadSettings(sources);
+  if (help) {
+    process.stdout.write(`${settingsHelp()}\n`);
+    return 0;
+  }
+  // A local model that cannot load, or CLASS_NAMES that do not fit it, stop start-up here, with the
+  // reason; a remote one is fetched once, by the primary, which stops start-up the same way if it
+  // cannot fetch or load it or CLASS_NAMES do not fit.
+  if (parseModelLocation(settings.model_path, "/").kind === "file") {
+    const model = loadModel(settings.model_path);
+    const problem = settings.class_names.length > 0 ? classNamesProblem(model, settings.class_names) : null;
+    if (problem) throw new SettingsError(problem);
+  }
+  tracingConfig(process.env); // so do OTEL_* variables forestd cannot honour (SettingsError)
+  return runPrimary(sources, settings);
+}

@@ -1,0 +1,257 @@
+/**
+ * Builds a worker's Fastify application: settings → server options, error handling, access log,
+ * routes, OpenAPI. Plain to test: `buildApp(...)` then `app.inject(...)`, no cluster needed.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type RequestListener, type Server, STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
+import swagger from "@fastify/swagger";
+import underPressurePlugin from "@fastify/under-pressure";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyPluginCallback,
+  type FastifyRequest,
+  LogController,
+} from "fastify";
+import type { Logger } from "pino";
+import type { Settings } from "../../config/settings.js";
+import type { WorkerMetrics } from "../process/metrics.js";
+import type { Batcher } from "../scoring/batcher.js";
+import type { InlineScorer } from "../scoring/inline-scorer.js";
+import { installAccessLog } from "./access-log.js";
+import {
+  BadRequestError,
+  ClientTimeoutError,
+  errorBody,
+  errorHeaders,
+  HeadersTooLargeError,
+  OverloadedError,
+  UrlTooLongError,
+} from "./errors.js";
+import { installErrorHandling } from "./http-errors.js";
+import { genReqId, REQUEST_ID_HEADER } from "./request-id.js";
+import { lazyRequestLogger } from "./request-logger.js";
+import { oipRoutes } from "./routes/oip.js";
+import { operationalRoutes } from "./routes/operational.js";
+import { predictRoutes } from "./routes/predict.js";
+import type { InlineTracer } from "./scoring.js";
+import type { ServedModel } from "./served-model.js";
+import { gateContinue, shedGate } from "./shed-gate.js";
+import { VERSION } from "./version.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Rows in this request, for the access log. */
+    forestdRows: number;
+  }
+  interface FastifyInstance {
+    /** Fastify's routing behind the shed gate: the listener for any further HTTP server (BIND). */
+    gatedRouting: RequestListener;
+  }
+}
+
+export interface AppDeps {
+  settings: Settings;
+  served: ServedModel;
+  batcher: Batcher;
+  inline?: InlineScorer;
+  metrics: WorkerMetrics;
+  logger: Logger;
+  isReady(): boolean;
+  metricsText?(): Promise<{ contentType: string; body: string }>;
+  /** When tracing is on (tracing/otel.ts); absent, nothing is traced. */
+  tracing?: {
+    /** @fastify/otel's plugin. */
+    plugin: FastifyPluginCallback;
+    /** The request's trace id when its trace is sampled, for the access log. */
+    traceId(request: FastifyRequest): string | undefined;
+    /** Spans for rows scored inline (the batcher has its own tracer, given to it at creation). */
+    inlineTracer: InlineTracer;
+  };
+}
+
+/** FORWARDED_ALLOW_IPS → Fastify's trustProxy: `*` trusts every hop, else the listed addresses. */
+export function trustProxyOption(allow: readonly string[]): boolean | string[] {
+  return allow.includes("*") ? true : [...allow];
+}
+
+const WARM_UP_MS = 2000;
+
+/**
+ * Malformed or slow HTTP, caught by Node before Fastify: still one of our JSON answers (the same
+ * declarations and body as any other error), then close.
+ */
+function clientErrorHandler(settings: Settings): (error: Error & { code?: string }, socket: Socket) => void {
+  return (error, socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const answer =
+      error.code === "HPE_HEADER_OVERFLOW"
+        ? new HeadersTooLargeError(String(settings.max_header_size))
+        : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? new ClientTimeoutError()
+          : new BadRequestError(error.code ?? "parse error");
+    const status = answer.statusCode as number;
+    // The request was never parsed, so its X-Request-Id is unknown: the answer gets an id of its own.
+    const requestId = randomUUID();
+    const body = JSON.stringify(errorBody(answer, status, false, requestId));
+    const head = {
+      "content-type": "application/json; charset=utf-8",
+      "content-length": String(Buffer.byteLength(body)),
+      [REQUEST_ID_HEADER]: requestId,
+      connection: "close",
+      ...errorHeaders(status),
+    };
+    const lines = Object.entries(head).map(([name, value]) => `${name}: ${value}\r\n`);
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${lines.join("")}\r\n${body}`);
+  };
+}
+
+/**
+ * An HTTP server with forestd's limits, for Fastify's own and for every further BIND address.
+ * Slow clients (slowloris) and oversized heads are cut off by Node's HTTP server itself;
+ * connectionsCheckingInterval is how often Node enforces those timeouts (its default is 30 s).
+ */
+export function createHttpServer(settings: Settings, listener: RequestListener): Server {
+  const server = createServer(
+    { maxHeaderSize: settings.max_header_size, connectionsCheckingInterval: 1000 },
+    listener,
+  );
+  server.keepAliveTimeout = Math.round(settings.keepalive * 1000);
+  server.requestTimeout = Math.round(settings.client_timeout * 1000);
+  server.headersTimeout = Math.round(Math.min(settings.headers_timeout, settings.client_timeout) * 1000);
+  server.maxHeadersCount = settings.max_headers_count;
+  if (settings.keepalive_requests > 0) server.maxRequestsPerSocket = settings.keepalive_requests;
+  server.on("clientError", clientErrorHandler(settings));
+  gateContinue(server);
+  return server;
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { settings } = deps;
+  const gate = shedGate(() => deps.batcher.admitting, deps.metrics, settings.retry_storm_delay);
+  const app = Fastify({
+    // Fastify's own server, with the shed gate in front of its routing (and the same settings
+    // Fastify would apply to a server it made itself).
+    serverFactory: (handler) => createHttpServer(settings, gate(handler)),
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // One access-log line per request comes from access-log.ts instead of Fastify's two.
+    // request.log lines carry the request id as request_id, as the access log does.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "request_id" }),
+    childLoggerFactory: lazyRequestLogger,
+    // X-Request-Id, checked (request-id.ts), else a fresh UUID.
+    genReqId,
+    requestIdHeader: false,
+    bodyLimit: settings.body_limit,
+    trustProxy: trustProxyOption(settings.forwarded_allow_ips),
+    // No return503OnClosing / forceCloseConnections: a stopping worker never calls app.close();
+    // drain.ts owns the stop (it answers what is in flight with Connection: close).
+    onProtoPoisoning: "error",
+    onConstructorPoisoning: "error",
+    // createHttpServer installs the JSON client-error answer itself, for every server alike.
+    clientErrorHandler: () => {},
+  });
+  // First, so that its request span opens before any other hook runs and wraps every handler.
+  if (deps.tracing) await app.register(deps.tracing.plugin);
+  app.decorateRequest("forestdRows", 0);
+  app.decorate(
+    "gatedRouting",
+    gate((request, response) => app.routing(request, response)),
+  );
+  app.addHook("onRequest", (request, reply, done) => {
+    reply.header(REQUEST_ID_HEADER, request.id);
+    done(
+      request.url.length > settings.max_url_length
+        ? new UrlTooLongError(String(settings.max_url_length))
+        : undefined,
+    );
+  });
+  // A JSON API: text/plain bodies get 415 rather than a confusing "body must be an object".
+  app.removeContentTypeParser("text/plain");
+  installErrorHandling(app, settings.body_limit, deps.metrics);
+  installAccessLog(app, deps.logger, deps.metrics, settings.access_log, deps.tracing?.traceId);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: {
+        title: "forestd",
+        version: VERSION,
+        description: `Serving ${deps.served.name} (${deps.served.info.objective})`,
+      },
+    },
+  });
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  if (settings.swagger_ui) await registerSwaggerUi(app);
+
+  const metricsText =
+    deps.metricsText ??
+    (async () => ({
+      contentType: deps.metrics.registry.contentType,
+      body: await deps.metrics.registry.metrics(),
+    }));
+  const scoring = {
+    ...deps,
+    maxRequestRows: settings.max_request_rows,
+    defaultDeadlineMs: settings.request_deadline * 1000,
+    tracer: deps.tracing?.inlineTracer,
+  };
+  // The plugin's first samples cover start-up itself (module loading, compiling the model), which
+  // reads as a long event-loop delay: give a fresh worker a moment before pressure counts.
+  let warmUntil = Number.POSITIVE_INFINITY;
+  app.addHook("onReady", async () => {
+    warmUntil = Date.now() + WARM_UP_MS;
+  });
+  const warm = () => Date.now() >= warmUntil;
+  let underPressure = () => false;
+  const isReady = () => deps.isReady() && !underPressure();
+  // Shedding applies to the prediction routes only: health, readiness and metrics must answer
+  // precisely when the worker is under pressure.
+  await app.register(async (scope) => {
+    await scope.register(underPressurePlugin, {
+      maxEventLoopDelay: settings.max_event_loop_delay,
+      maxEventLoopUtilization: settings.max_event_loop_utilization,
+      maxHeapUsedBytes: settings.max_heap_bytes,
+      maxRssBytes: settings.max_rss_bytes,
+      retryAfter: 1,
+      sampleInterval: 250,
+      pressureHandler: (request, _reply, type) => {
+        // Scoring (POST) is shed; OIP's health and metadata GETs in this scope must still answer.
+        if (!warm() || request.method !== "POST") return; // let it through
+        throw new OverloadedError(`the worker is under pressure (${type}); try again shortly`);
+      },
+    });
+    underPressure = () => warm() && scope.isUnderPressure();
+    await predictRoutes(scope, scoring);
+    await oipRoutes(scope, {
+      ...scoring,
+      version: VERSION,
+      isReady,
+    });
+  });
+  await operationalRoutes(app, {
+    served: deps.served,
+    isReady,
+    metricsText,
+  });
+  return app;
+}
+
+/**
+ * SWAGGER_UI: the UI at /docs, loaded only when asked for. Its scripts, styles and images come
+ * from the package itself (@fastify/swagger-ui bundles swagger-ui-dist), and the CSP on them says
+ * so: a browser may load nothing but this server's own files, and Swagger UI's online validator
+ * badge stays off.
+ */
+async function registerSwaggerUi(app: FastifyInstance): Promise<void> {
+  const { default: swaggerUi } = await import("@fastify/swagger-ui");
+  await app.register(swaggerUi, {
+    routePrefix: "/docs",
+    validatorUrl: false,
+    staticCSP:
+      "default-src 'self'; base-uri 'self'; connect-src 'self'; font-src 'self' data:; frame-ancestors 'self'; img-src 'self' data:; object-src 'none'; script-src 'self'; script-src-attr 'none'; style-src 'self' 'unsafe-inline'",
+  });
+}

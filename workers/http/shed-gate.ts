@@ -1,0 +1,120 @@
+/**
+ * The cheapest possible "no": when the scoring queue already holds more than MAX_QUEUE_WAIT of
+ * work, scoring requests are answered 503 by the raw Node request listener, before Fastify
+ * routes them and before their bodies are read or parsed. Under overload most requests are
+ * turned away, so each rejection must cost a small fraction of an accepted request or the
+ * rejections themselves starve the scoring threads of CPU.
+ *
+ * A request sent with `Expect: 100-continue` reaches the gate before its body is even sent: turned
+ * away, it is answered 503 with `Connection: close` (the client never sends the body, so the
+ * connection cannot carry another request); let through, it gets its 100 Continue then.
+ *
+ * Shed requests are counted (forestd_rejected_total{reason="overload"} and forestd_http_requests_total)
+ * but not access-logged: a log line each would cost more than the answer.
+ *
+ * Retry storms: a client that ignores Retry-After and resends as soon as it is answered makes
+ * rejections as fast as the gate can give them, and on a CPU shared with the scoring thread those
+ * take the CPU that scoring needs (measured: 64 such clients halved goodput). A connection turned
+ * away again less than RETRY_STORM_DELAY after its last 503 gets this 503 that much later: each
+ * storming connection then costs at most one rejection per interval. A client that waits (paced,
+ * or honouring Retry-After) is never held, and the hold is below an unloaded request's latency.
+ */
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { WorkerMetrics } from "../process/metrics.js";
+import { errorBody, errorHeaders, httpErrorSpec, OverloadedError } from "./errors.js";
+import { REQUEST_ID_HEADER, requestId } from "./request-id.js";
+
+/** Routes a shed request is counted under; anything else goes on to Fastify (and its 404). */
+function scoringRoute(url: string): string | null {
+  const path = url.split("?", 1)[0];
+  if (path === "/predict") return "/predict";
+  if (/^\/v2\/models\/[^/]+\/infer$/.test(path)) return "/v2/models/:name/infer";
+  return null;
+}
+
+/**
+ * Stands in for the request id while the body is built once. `<` and `>` are in no request id
+ * (request-id.ts) and JSON.stringify writes them as they are, so the slot is found verbatim.
+ */
+const ID_SLOT = "<request-id>";
+
+/**
+ * The answer, built once from workers/errors.ts (the gate's whole point is to be cheap): the body
+ * either side of its request id. request-id.ts keeps ids to one-byte characters that need no JSON
+ * escaping, so a rejection costs two string concatenations and no JSON.stringify.
+ */
+function answer(oip: boolean): { head: string; tail: string; fixedBytes: number; reason: string } {
+  const error = new OverloadedError("the scoring queue is full (MAX_QUEUE_WAIT); try again shortly");
+  const parts = JSON.stringify(errorBody(error, 503, oip, ID_SLOT)).split(ID_SLOT);
+  if (parts.length !== 2) throw new Error("shed-gate: the request id slot must occur once in the body");
+  const [head, tail] = parts;
+  const reason = httpErrorSpec(error.code)?.rejected as string;
+  return { head, tail, fixedBytes: Buffer.byteLength(head) + Buffer.byteLength(tail), reason };
+}
+const RETRY = errorHeaders(503);
+const PREDICT = answer(false);
+const OIP = answer(true);
+
+/** Marks a request that is waiting for 100 Continue before it sends its body. */
+const EXPECTS_CONTINUE = Symbol("forestd.expectsContinue");
+
+/**
+ * Node answers `Expect: 100-continue` itself unless the server listens for checkContinue: route
+ * such requests to the (gated) request listener instead, which decides.
+ */
+export function gateContinue(server: Server): void {
+  server.on("checkContinue", (request: IncomingMessage, response: ServerResponse) => {
+    (request as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE] = true;
+    server.emit("request", request, response);
+  });
+}
+
+/** When each connection was last turned away (ms, performance.now()). */
+const lastShed = new WeakMap<Socket, number>();
+
+export function shedGate(
+  admitting: () => boolean,
+  metrics: WorkerMetrics,
+  /** RETRY_STORM_DELAY in seconds; 0 answers every 503 at once. */
+  retryStormDelay = 0,
+): (handler: RequestListener) => RequestListener {
+  const holdMs = retryStormDelay * 1000;
+  return (handler) => (request: IncomingMessage, response: ServerResponse) => {
+    const route = request.method === "POST" && !admitting() ? scoringRoute(request.url ?? "") : null;
+    const expectsContinue = (request as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE];
+    if (route === null) {
+      if (expectsContinue) response.writeContinue();
+      handler(request, response);
+      return;
+    }
+    const { head, tail, fixedBytes, reason } = route === "/predict" ? PREDICT : OIP;
+    metrics.rejected.inc({ reason });
+    metrics.requests.inc({ method: "POST", route, status: "503" });
+    // The caller's X-Request-Id when plain, else a made one: a shed answer is quoted like any other.
+    const id = requestId(request.headers[REQUEST_ID_HEADER]);
+    const headers: Record<string, string> = {
+      "content-type": "application/json; charset=utf-8",
+      "content-length": String(fixedBytes + id.length),
+      ...RETRY,
+      [REQUEST_ID_HEADER]: id,
+    };
+    if (expectsContinue) headers.connection = "close";
+    const body = head + id + tail;
+    const now = performance.now();
+    const last = lastShed.get(request.socket);
+    lastShed.set(request.socket, now);
+    if (holdMs > 0 && last !== undefined && now - last < holdMs) {
+      setTimeout(() => {
+        lastShed.set(request.socket, performance.now());
+        if (!response.destroyed) {
+          response.writeHead(503, headers);
+          response.end(body);
+        }
+      }, holdMs);
+      return;
+    }
+    response.writeHead(503, headers);
+    response.end(body);
+  };
+}

@@ -1,0 +1,219 @@
+/**
+ * A worker's Prometheus metrics (prom-client). Names and labels are the public contract that the
+ * Grafana dashboard and alert rules in deploy/ rely on.
+ */
+import type { Server } from "node:http";
+import type { Socket } from "node:net";
+import {
+  Counter,
+  type CounterConfiguration,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  type HistogramConfiguration,
+  Registry,
+} from "prom-client";
+import type { MetricsDelta } from "../../contract/messages.js";
+import { MetricsJournal } from "../../contract/metrics-journal.js";
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Inline scoring is bounded by INLINE_SCORING_MAX_US (µs): buckets around it. */
+const INLINE_BUCKETS = [1e-6, 2.5e-6, 5e-6, 1e-5, 1.5e-5, 2e-5, 3e-5, 5e-5, 1e-4, 2.5e-4, 1e-3];
+const ROW_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536];
+
+export interface WorkerMetricsSources {
+  queueRows(): number;
+  poolUtilization(): number;
+  /** Where counter and histogram deltas go every event-loop turn (the primary); none outside a cluster. */
+  sendDelta?: (delta: MetricsDelta) => void;
+  /** METRICS_FLUSH_INTERVAL in ms: at most one delta per this long instead of one per turn (0). */
+  deltaIntervalMs?: number;
+}
+
+/** Every `reason` of forestd_rejected_total, so each series exists (at 0) from the first scrape. */
+export const REJECTION_REASONS = [
+  "overload",
+  "too_many_rows",
+  "url_too_long",
+  "body_too_large",
+  "unsupported_media_type",
+  "deadline",
+  "not_ready",
+  "invalid_input",
+] as const;
+
+/** prom-client hashes label objects on every call; hot paths bind their few label sets once. */
+function bound<T>(cache: Map<string, T>, key: string, make: () => T): T {
+  let found = cache.get(key);
+  if (found === undefined) {
+    found = make();
+    cache.set(key, found);
+  }
+  return found;
+}
+
+export class WorkerMetrics {
+  readonly #bound = new Map<string, { inc(n?: number): void }>();
+  readonly registry = new Registry();
+  readonly requests: Counter<"method" | "route" | "status">;
+  readonly requestDuration: Histogram<"method" | "route" | "status">;
+  readonly inferenceDuration: Histogram;
+  readonly inlineScoring: Histogram;
+  readonly queueWait: Histogram;
+  readonly batchRows: Histogram;
+  readonly rows: Counter<"model">;
+  readonly predictions: Counter<"model" | "class">;
+  readonly rejected: Counter<"reason">;
+  /** Set when counts go to the primary as deltas; taken by `snapshotForPrimary`. */
+  readonly journal: MetricsJournal | null;
+  readonly #openSockets = new Set<Socket>();
+  #closedBytesRead = 0;
+  #closedBytesWritten = 0;
+
+  /** Counts the bytes of every connection `server` accepts. */
+  trackTraffic(server: Server): void {
+    server.on("connection", (socket: Socket) => {
+      this.#openSockets.add(socket);
+      socket.once("close", () => {
+        this.#openSockets.delete(socket);
+        this.#closedBytesRead += socket.bytesRead;
+        this.#closedBytesWritten += socket.bytesWritten;
+      });
+    });
+  }
+
+  rowsScored(model: string): { inc(n?: number): void } {
+    return bound(this.#bound, `rows ${model}`, () => this.rows.labels({ model }));
+  }
+
+  predicted(model: string, cls: string): { inc(n?: number): void } {
+    return bound(this.#bound, `pred ${model} ${cls}`, () => this.predictions.labels({ model, class: cls }));
+  }
+
+  constructor(sources: WorkerMetricsSources) {
+    const registers = [this.registry];
+    const journal = sources.sendDelta ? new MetricsJournal(sources.sendDelta, sources.deltaIntervalMs) : null;
+    this.journal = journal;
+    const counter = <T extends string>(config: CounterConfiguration<T>) =>
+      journal ? journal.counter(config) : new Counter(config);
+    const histogram = <T extends string>(config: HistogramConfiguration<T> & { buckets: number[] }) =>
+      journal ? journal.histogram(config) : new Histogram(config);
+    collectDefaultMetrics({ register: this.registry });
+    this.requests = counter({
+      name: "forestd_http_requests_total",
+      help: "HTTP requests answered, by method, route and status.",
+      labelNames: ["method", "route", "status"],
+      registers,
+    });
+    this.requestDuration = histogram({
+      name: "forestd_http_request_duration_seconds",
+      help: "Time from request received to response sent.",
+      labelNames: ["method", "route", "status"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.inferenceDuration = histogram({
+      name: "forestd_inference_duration_seconds",
+      help: "Scoring time of one task in a thread.",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.inlineScoring = histogram({
+      name: "forestd_inline_scoring_seconds",
+      help: "Event-loop time of each inline engine call (one per batch of the inline requests read in one event-loop turn; INLINE_SCORING_MAX_US), rather than on a thread.",
+      buckets: INLINE_BUCKETS,
+      registers,
+    });
+    this.queueWait = histogram({
+      name: "forestd_queue_wait_seconds",
+      help: "Time rows waited for a scoring thread.",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.batchRows = histogram({
+      name: "forestd_batch_rows",
+      help: "Rows per scoring task.",
+      buckets: ROW_BUCKETS,
+      registers,
+    });
+    this.rows = counter({
+      name: "forestd_rows_total",
+      help: "Rows scored.",
+      labelNames: ["model"],
+      registers,
+    });
+    this.predictions = counter({
+      name: "forestd_predictions_total",
+      help: "Predicted class per row, for classifiers.",
+      labelNames: ["model", "class"],
+      registers,
+    });
+    this.rejected = counter({
+      name: "forestd_rejected_total",
+      help: "Requests turned away, by reason.",
+      labelNames: ["reason"],
+      registers,
+    });
+    for (const reason of REJECTION_REASONS) this.rejected.inc({ reason }, 0);
+    const traffic = () => {
+      let read = this.#closedBytesRead;
+      let written = this.#closedBytesWritten;
+      for (const socket of this.#openSockets) {
+        read += socket.bytesRead;
+        written += socket.bytesWritten;
+      }
+      return { read, written };
+    };
+    // Counters whose value is read from the sockets at scrape time: add what is new since last time.
+    const socketBytes = (name: string, help: string, total: () => number) => {
+      let reported = 0;
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const now = total();
+          if (now > reported) this.inc(now - reported);
+          reported = Math.max(reported, now);
+        },
+      });
+    };
+    socketBytes(
+      "forestd_network_receive_bytes_total",
+      "Bytes received by the HTTP server.",
+      () => traffic().read,
+    );
+    socketBytes(
+      "forestd_network_transmit_bytes_total",
+      "Bytes sent by the HTTP server.",
+      () => traffic().written,
+    );
+    new Gauge({
+      name: "forestd_queue_rows",
+      help: "Rows waiting for a scoring thread.",
+      registers,
+      collect() {
+        this.set(sources.queueRows());
+      },
+    });
+    new Gauge({
+      name: "forestd_pool_utilization",
+      help: "Share of time the scoring threads were busy (0..1), averaged over workers.",
+      registers,
+      aggregator: "average",
+      collect() {
+        this.set(sources.poolUtilization());
+      },
+    });
+  }
+}
+
+/**
+ * Sends the worker's full snapshot to the primary. Counter values are read as the message is
+ * serialised, so the deltas journalled until then are in it: they are dropped in the same step.
+ */
+export async function sendSnapshot(metrics: WorkerMetrics, send: (snapshot: unknown) => void): Promise<void> {
+  const snapshot = await metrics.registry.getMetricsAsJSON();
+  metrics.journal?.discardPending();
+  send(snapshot);
+}

@@ -1,0 +1,320 @@
+/**
+ * A worker process: loads the model, starts its scoring threads and its Fastify server on the
+ * shared port(s), reports readiness and heartbeats to the primary, and drains on request.
+ */
+import cluster from "node:cluster";
+import type { Server } from "node:http";
+import { createServer as createNetServer, type Server as NetServer } from "node:net";
+import pino from "pino";
+import { createLogger } from "../../config/logger.js";
+import { describeLocation, parseModelLocation } from "../../config/model-location.js";
+import type { Settings } from "../../config/settings.js";
+import { tracingConfig } from "../../config/tracing.js";
+import {
+  BOOT_ERROR_EXIT_CODE,
+  type PrimaryMessage,
+  WORKER_ENV,
+  type WorkerMessage,
+} from "../../contract/messages.js";
+import type { ModelOrigin } from "../../contract/model-origin.js";
+import { labelOptions } from "../../model/outputs.js";
+import { buildApp, createHttpServer } from "../http/app.js";
+import { loadServedModel, type ModelSnapshotRef, type ServedModel } from "../http/served-model.js";
+import { VERSION } from "../http/version.js";
+import type { Tracing } from "../tracing/otel.js";
+import { ConnectionBalancer, type TcpHandle } from "./connection-balancer.js";
+import { ConnectionDrainer } from "./drain.js";
+import { niceEventLoop, scheduleEventLoop } from "./loop-scheduling.js";
+import { sendSnapshot, type WorkerMetrics } from "./metrics.js";
+import { createScoringStack } from "./scoring-stack.js";
+
+const HEARTBEAT_MS = 500;
+/** How soon a changed connection count is reported to the primary (connection-balancer.ts). */
+const COUNT_REPORT_MS = 20;
+
+function send(message: WorkerMessage): void {
+  if (process.connected && process.send) process.send(message);
+}
+
+/** `booted`: the entry's own boot heartbeat can stop, this worker's takes over. */
+export async function runWorker(settings: Settings, booted: () => void = () => undefined): Promise<void> {
+  // A stop may be asked for while this worker is still booting: remember it, act once booted.
+  let stopRequested: boolean | null = null;
+  let stop = (graceful: boolean) => {
+    stopRequested = stopRequested === false ? false : graceful;
+  };
+  let onMetricsMessage: (message: PrimaryMessage) => void = () => undefined;
+  const handles: unknown[] = [];
+  let onHandle: () => void = () => undefined;
+  const drainer = new ConnectionDrainer();
+  /** What the primary's connection router counts by (connection-balancer.ts). */
+  const counts = () => ({ connections: drainer.connections, received: balancer.receivedCount });
+  // Connections other workers handed on, once this one serves (the primary routes only to ready ones).
+  const balancer = new ConnectionBalancer({
+    slack: settings.balance_connections,
+    held: () => drainer.connections,
+    changed: () => {
+      // Counts go to the primary soon after they change (not only every heartbeat): a burst of new
+      // connections is shared out by what the others hold now, not half a second ago.
+      // One worker has nobody to balance with (a scaled-up one still reports with each heartbeat).
+      if (countReport !== null || settings.balance_connections === 0 || settings.workers < 2) return;
+      countReport = setTimeout(() => {
+        countReport = null;
+        send({ type: "forestd:heartbeat", ...counts() });
+      }, COUNT_REPORT_MS);
+    },
+    handOff: (handle, index, sent) => {
+      if (!process.connected || !process.send) return false;
+      const message: WorkerMessage = { type: "forestd:handoff", index, ...counts() };
+      // Queued even when send() returns false (that is backpressure, not failure): once called, the
+      // handle belongs to the message.
+      process.send(message, handle as never, (error: Error | null) => {
+        // Sent or not, this process's copy of the descriptor goes (a failed send loses the connection,
+        // as a worker's death would).
+        sent();
+        if (error) logger.warn({ event: "handoff_failed", err: error }, "could not hand a connection on");
+      });
+      return true;
+    },
+  });
+  let countReport: NodeJS.Timeout | null = null;
+  process.on("message", (message: PrimaryMessage, handle?: unknown) => {
+    if (message?.type === "forestd:shutdown") void stop(message.graceful);
+    else if (message?.type === "forestd:listen") {
+      handles[message.index] = handle;
+      if (handles.filter(Boolean).length === message.count) onHandle();
+    } else if (message?.type === "forestd:connection") {
+      if (handle) balancer.received(handle as TcpHandle, message.index);
+    } else if (message?.type === "forestd:peers") balancer.peers(message.fewest);
+    else onMetricsMessage(message);
+  });
+  const listenHandles = (): Promise<unknown[]> =>
+    new Promise((resolve) => {
+      onHandle = () => resolve(handles);
+      send({ type: "forestd:listen-request" });
+    });
+  // Heartbeats from the first instant: a boot that hangs is bounded by TIMEOUT like any silence.
+  const heartbeat = setInterval(() => send({ type: "forestd:heartbeat", ...counts() }), HEARTBEAT_MS);
+  booted();
+  process.on("SIGTERM", () => void stop(true));
+  // Ctrl-C reaches the whole process group; the primary orchestrates the stop.
+  process.on("SIGINT", () => undefined);
+  process.on("SIGQUIT", () => void stop(false));
+  // The primary is gone (killed -9): nobody will route to us or stop us.
+  process.on("disconnect", () => void stop(true));
+
+  // Lines are gathered into writes of 4 KiB or every 250 ms, not one write each: with an access
+  // line per request, a write per line costs more than the line. Whatever is still buffered is
+  // written at exit (pino flushes its destinations synchronously then; stop() flushes first).
+  // Writes stay asynchronous although synchronous 4 KiB writes cost the loop less (~6 µs less per
+  // access line in a profile): stdout is often a pipe shared with the primary in non-blocking
+  // mode, where a synchronous write meets EAGAIN whenever the reader falls behind and sonic-boom
+  // blocks the loop retrying; in the one CI run with synchronous writes the chaos campaign's final
+  // reload never settled. LOG_FORMAT changes what a line says, not how lines are written.
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 250 });
+  const logger = createLogger(settings, { pid: process.pid, worker: cluster.worker?.id ?? 0 }, destination);
+  const bootError = (what: string, error: unknown): never => {
+    clearInterval(heartbeat);
+    const message = `${what}: ${(error as Error).message}`;
+    logger.fatal({ event: "boot_error", err: error }, message);
+    send({ type: "forestd:boot-error", message });
+    process.exit(BOOT_ERROR_EXIT_CODE);
+  };
+
+  let served: ServedModel;
+  try {
+    served = loadServedModel(
+      settings.model_path,
+      settings.model_name,
+      snapshotFromEnvironment(),
+      labelOptions(settings),
+    );
+  } catch (error) {
+    return bootError(
+      `cannot load model ${describeLocation(parseModelLocation(settings.model_path, "/"))}`,
+      error,
+    );
+  }
+  // Tracing (OTEL_* variables): when off, no OpenTelemetry module is even loaded.
+  let tracing: Tracing | null = null;
+  try {
+    const config = tracingConfig(process.env);
+    if (config) {
+      const { startTracing } = await import("../tracing/otel.js");
+      tracing = startTracing(config, { version: VERSION, worker: cluster.worker?.id ?? 0 });
+    }
+  } catch (error) {
+    return bootError("cannot start tracing", error);
+  }
+  const { pool, batcher, inline, metrics } = createScoringStack(settings, served, {
+    sendMetricsDelta: (delta) => send({ type: "forestd:metrics-delta", delta }),
+    // The thread module is a seam, not a setting: tests run a whole server with a stand-in
+    // thread that hangs or fails (test/fixtures/threads/). Unset in production.
+    threadFile: process.env.FORESTD_SCORING_THREAD || undefined,
+    tracer: tracing?.batchTracer,
+    onThreadTimeout: (threadId) =>
+      logger.error(
+        { event: "thread_timeout", thread: threadId },
+        "scoring thread stuck past TIMEOUT: terminated and replaced",
+      ),
+  });
+
+  const clusterText = primaryMetricsClient(metrics);
+  onMetricsMessage = (message) => {
+    if (message?.type === "forestd:collect-metrics") {
+      void sendSnapshot(metrics, (snapshot) =>
+        send({ type: "forestd:metrics", requestId: message.requestId, metrics: snapshot }),
+      );
+    } else if (message?.type === "forestd:cluster-metrics-text") {
+      clusterText.answer(message.requestId, { contentType: message.contentType, body: message.body });
+    }
+  };
+  const app = await buildApp({
+    settings,
+    served,
+    batcher,
+    inline,
+    metrics,
+    logger,
+    isReady: () => !drainer.draining,
+    metricsText: clusterText,
+    tracing: tracing ?? undefined,
+  });
+
+  // Recycling after MAX_REQUESTS (+ jitter): ask the primary for a replacement, keep serving
+  // until it says to drain.
+  const jitter =
+    settings.max_requests_jitter > 0 ? Math.floor(Math.random() * (settings.max_requests_jitter + 1)) : 0;
+  const maxRequests = settings.max_requests > 0 ? settings.max_requests + jitter : 0;
+  let servedRequests = 0;
+  let retireAsked = false;
+  if (maxRequests > 0) {
+    app.addHook("onResponse", (_request, _reply, done) => {
+      servedRequests++;
+      if (servedRequests >= maxRequests && !retireAsked) {
+        retireAsked = true;
+        logger.info({ event: "worker_retire", requests: servedRequests }, "max_requests reached");
+        send({ type: "forestd:retire", reason: "max-requests" });
+      }
+      done();
+    });
+  }
+
+  const servers: Server[] = [];
+  const listeners: NetServer[] = [];
+  try {
+    await app.ready();
+    // The primary owns the listening sockets (server/listeners.ts) and hands them over. Each is
+    // accepted on by a plain net.Server, connections paused, so that the balancer can still hand
+    // a connection on unread; those kept are served by the HTTP server of that address.
+    const handles = await listenHandles();
+    for (const [index, handle] of handles.entries()) {
+      const server = index === 0 ? app.server : createHttpServer(settings, app.gatedRouting);
+      const listener = createNetServer({ pauseOnConnect: true, noDelay: true });
+      listener.on("connection", (socket) => balancer.accepted(socket, index));
+      await new Promise<void>((resolve, reject) => {
+        listener.once("error", reject);
+        listener.listen(handle, settings.backlog, () => resolve());
+      });
+      balancer.serve(index, server);
+      // The HTTP server itself never listens, but on "listening" it starts tracking its
+      // connections: without that, HEADERS_TIMEOUT and CLIENT_TIMEOUT are never enforced.
+      server.emit("listening");
+      servers.push(server);
+      listeners.push(listener);
+    }
+  } catch (error) {
+    return bootError(`cannot listen on ${settings.bind.join(", ")}`, error);
+  }
+  for (const [index, server] of servers.entries()) {
+    drainer.track(server, listeners[index]);
+    metrics.trackTraffic(server);
+  }
+
+  scheduleEventLoop(settings.loop_sched, logger);
+  if (settings.loop_nice > 0) niceEventLoop(settings.loop_nice, logger);
+
+  send({ type: "forestd:ready", sha256: served.sha256 });
+  logger.info(
+    {
+      event: "worker_ready",
+      bind: settings.bind,
+      model: served.name,
+      sha256: served.sha256,
+      // What this worker's calibration decided (INLINE_SCORING_MAX_US): it varies with the machine.
+      inline_max_rows: inline.maxRows,
+      inline_call_us: Math.round(inline.callOverheadUs * 10) / 10,
+    },
+    "worker ready",
+  );
+
+  let stopping = false;
+  stop = async (graceful: boolean) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ event: "worker_stopping", graceful }, graceful ? "draining" : "stopping now");
+    const deadline = Date.now() + (graceful ? settings.graceful_timeout * 1000 : 0);
+    const clean = await drainer.drain(deadline);
+    clearInterval(heartbeat);
+    if (countReport !== null) clearTimeout(countReport);
+    // Final counts, so the cluster's counters include everything this worker served.
+    await sendSnapshot(metrics, (snapshot) =>
+      send({ type: "forestd:metrics", requestId: 0, metrics: snapshot }),
+    );
+    await pool.destroy().catch(() => undefined);
+    // The spans of the last requests, which the batch processor has not sent yet.
+    await tracing?.shutdown().catch(() => undefined);
+    logger.info({ event: "worker_stopped", clean }, "worker stopped");
+    // Let the last log lines and IPC messages flush before exiting.
+    logger.flush(() => setImmediate(() => process.exit(0)));
+  };
+  if (stopRequested !== null) void stop(stopRequested);
+}
+
+/**
+ * GET /metrics on a worker answers the cluster's metrics, asked of the primary over IPC; without a
+ * primary (or if it does not answer in 2 s) the worker's own.
+ */
+function primaryMetricsClient(metrics: WorkerMetrics) {
+  const waiting = new Map<number, (text: { contentType: string; body: string }) => void>();
+  let next = 1;
+  const local = async () => ({
+    contentType: metrics.registry.contentType,
+    body: await metrics.registry.metrics(),
+  });
+  const ask = (): Promise<{ contentType: string; body: string }> => {
+    if (!process.connected) return local();
+    const requestId = next++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        waiting.delete(requestId);
+        resolve(local());
+      }, 2000);
+      waiting.set(requestId, (text) => {
+        clearTimeout(timer);
+        waiting.delete(requestId);
+        resolve(text);
+      });
+      send({ type: "forestd:cluster-metrics", requestId });
+    });
+  };
+  return Object.assign(ask, {
+    answer(requestId: number, text: { contentType: string; body: string }) {
+      waiting.get(requestId)?.(text);
+    },
+  });
+}
+
+/** The generation's model snapshot the primary named in this worker's environment. */
+function snapshotFromEnvironment(): ModelSnapshotRef | undefined {
+  const path = process.env[WORKER_ENV.modelSnapshot];
+  const sha256 = process.env[WORKER_ENV.modelSha256];
+  if (!path || !sha256) return undefined;
+  const origin = process.env[WORKER_ENV.modelOrigin];
+  return {
+    path,
+    sha256,
+    generation: Number(process.env[WORKER_ENV.generation] ?? 0),
+    origin: origin ? (JSON.parse(origin) as ModelOrigin) : undefined,
+  };
+}
