@@ -19,6 +19,7 @@
  * values. Lines end with \n or \r\n (LightGBM's GetLine stops at either).
  */
 import { ModelError } from "../../errors.js";
+import { LIMITS } from "../../forest/check.js";
 
 function syntax(message: string): never {
   throw new ModelError("FORESTD_ERR_MODEL_SYNTAX", message);
@@ -168,6 +169,12 @@ function readTrees(lines: Lines): TreeBlock[] {
       if (current && NON_ASCII.test(lines.slice(current.start, lines.start)))
         syntax(`tree ${current.index} holds a character outside ASCII (LightGBM writes trees in ASCII)`);
       const index = trees.length;
+      // Before the block is kept: a file of a million one-line trees is refused, not held.
+      if (index >= LIMITS.maxTrees)
+        throw new ModelError(
+          "FORESTD_ERR_MODEL_TOO_LARGE",
+          `the file holds more than ${LIMITS.maxTrees} trees`,
+        );
       if (Number(match[1]) !== index)
         invalid(
           `line ${lines.number} says ${line}, but it is tree ${index} (trees are numbered from 0 in order)`,
