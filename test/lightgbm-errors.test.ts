@@ -234,6 +234,13 @@ t.test("thresholds, decision types and leaf values", async (t) => {
   );
   refuses(
     t,
+    resized(editTree(m, 3, "decision_type", setAt(0, "18"))),
+    "INVALID",
+    /tree 3 field decision_type\[0\] = 18: LightGBM's decision types use bits 0-3 only/,
+    "a bit past the missing type",
+  );
+  refuses(
+    t,
     resized(editTree(m, 3, "decision_type", setAt(0, "1"))),
     "INVALID",
     /tree 3 field decision_type\[0\] is categorical, but num_cat is 0/,

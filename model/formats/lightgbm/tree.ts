@@ -59,8 +59,6 @@ const DEFAULT_LEFT = 2;
 const MISSING_NONE = 0;
 const MISSING_ZERO = 1;
 const MISSING_NAN = 2;
-/** decision_type bits LightGBM writes: categorical, default left, missing type 0-2. */
-const MAX_DECISION_TYPE = CATEGORICAL | DEFAULT_LEFT | (MISSING_NAN << 2);
 
 /** What a tree tells the model about its features. */
 export interface FeatureUse {
@@ -149,11 +147,15 @@ export function readTree(block: TreeBlock, numFeatures: number, use: FeatureUse)
     decisionText === null
       ? new Float64Array(numSplits)
       : integers(decisionText, numSplits, where("decision_type"), 0, 127);
-  for (let i = 0; i < numSplits; i++)
-    if (decision[i] > MAX_DECISION_TYPE || ((decision[i] >> 2) & 3) > MISSING_NAN)
+  for (let i = 0; i < numSplits; i++) {
+    const d = decision[i];
+    if (d > 15)
+      invalid(`${where("decision_type")}[${i}] = ${d}: LightGBM's decision types use bits 0-3 only`);
+    if (((d >> 2) & 3) > MISSING_NAN)
       invalid(
-        `${where("decision_type")}[${i}] = ${decision[i]}: missing type ${(decision[i] >> 2) & 3} is not None, Zero or NaN`,
+        `${where("decision_type")}[${i}] = ${d}: missing type ${(d >> 2) & 3} is not None, Zero or NaN`,
       );
+  }
   const internalCountText = optional("internal_count");
   const internalCount =
     internalCountText === null
