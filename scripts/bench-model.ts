@@ -47,7 +47,7 @@ interface Row {
   xgboostRowsPerSec: number | null;
   ratio: number | null;
   /** For ONNX models: the baseline is onnxruntime-node rather than XGBoost; for LightGBM's, LightGBM. */
-  baseline?: "onnxruntime" | "lightgbm";
+  baseline?: "onnxruntime" | "lightgbm" | "lightgbm-c-single-row";
 }
 
 /** Deterministic standard-normal rows (the distribution the bench models were trained on). */
@@ -181,6 +181,7 @@ async function benchLightGbm(seconds: number, repeat: number, results: Row[]): P
     const ours = new Map<number, number[]>(batches.map((b) => [b, []]));
     const oursUs = new Map<number, number[]>(batches.map((b) => [b, []]));
     const theirs = new Map<number, number[]>(batches.map((b) => [b, []]));
+    const theirsFast: number[] = [];
     let version = "unknown";
     for (let rep = 0; rep < repeat; rep++) {
       for (const batch of batches) {
@@ -192,6 +193,7 @@ async function benchLightGbm(seconds: number, repeat: number, results: Row[]): P
       if (!lgb) return;
       version = lgb.lightgbm;
       for (const r of lgb.results) theirs.get(r.batch)!.push(r.rowsPerSec);
+      if (lgb.singleRowFast) theirsFast.push(lgb.singleRowFast.rowsPerSec);
       console.log(
         `  run ${rep + 1}: ${batches.map((b) => `batch ${b}: forestd ${ours.get(b)!.at(-1)!.toFixed(0)} rows/s, LightGBM ${theirs.get(b)!.at(-1)!.toFixed(0)}`).join("; ")}`,
       );
@@ -210,8 +212,22 @@ async function benchLightGbm(seconds: number, repeat: number, results: Row[]): P
         baseline: "lightgbm",
       });
     }
+    if (theirsFast.length > 0) {
+      const a = median(ours.get(1)!);
+      const b = median(theirsFast);
+      results.push({
+        model: "lgb_500x63",
+        kind: "predict",
+        batch: 1,
+        forestdRowsPerSec: a,
+        forestdUsPerCall: median(oursUs.get(1)!),
+        xgboostRowsPerSec: b,
+        ratio: a / b,
+        baseline: "lightgbm-c-single-row",
+      });
+    }
     console.log(
-      `  baseline: LightGBM ${version} Booster.predict(num_threads=1); medians of ${repeat} alternated runs`,
+      `  baseline: LightGBM ${version} Booster.predict(num_threads=1), and (marked *) batch 1 through LGBM_BoosterPredictForMatSingleRowFast; medians of ${repeat} alternated runs`,
     );
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -290,8 +306,9 @@ async function main(): Promise<void> {
     "\nmodel       output        batch    forestd rows/s   µs/call  baseline rows/s   ratio  (baseline: XGBoost, onnxruntime for .onnx, LightGBM for lgb_)",
   );
   for (const r of results) {
+    const model = r.baseline === "lightgbm-c-single-row" ? `${r.model}*` : r.model;
     console.log(
-      `${r.model.padEnd(11)} ${r.kind.padEnd(12)} ${String(r.batch).padStart(5)}  ${fmt(r.forestdRowsPerSec).padStart(15)}  ${fmt(r.forestdUsPerCall, 1).padStart(8)}  ${fmt(r.xgboostRowsPerSec).padStart(15)}  ${r.ratio === null ? "—" : `${r.ratio.toFixed(2)}×`}`,
+      `${model.padEnd(11)} ${r.kind.padEnd(12)} ${String(r.batch).padStart(5)}  ${fmt(r.forestdRowsPerSec).padStart(15)}  ${fmt(r.forestdUsPerCall, 1).padStart(8)}  ${fmt(r.xgboostRowsPerSec).padStart(15)}  ${r.ratio === null ? "—" : `${r.ratio.toFixed(2)}×`}`,
     );
   }
   if (values.json)

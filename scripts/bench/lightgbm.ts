@@ -12,7 +12,10 @@ import { SYSTEM_PYTHON } from "./servers.js";
 
 export interface LightGbmTimes {
   lightgbm: string;
+  /** Booster.predict(x, num_threads=1) per batch size. */
   results: { batch: number; rowsPerSec: number; usPerCall: number }[];
+  /** Batch 1 through LGBM_BoosterPredictForMatSingleRowFast (no predict() overhead), when it ran. */
+  singleRowFast?: { batch: number; rowsPerSec: number; usPerCall: number } | null;
 }
 
 /** Whether `import lightgbm` works in Debian's python3 with the current PYTHONPATH. */
