@@ -6,9 +6,14 @@
  */
 import cluster from "node:cluster";
 import Fastify from "fastify";
+import { scriptArgs } from "./script-args.js";
 
-const port = Number(process.argv[2] ?? 8100);
-const workers = Number(process.argv[3] ?? 2);
+const { positionals } = scriptArgs(
+  "node dist/scripts/bare-server.js [PORT] [WORKERS]\n  PORT (default 8100), WORKERS: Fastify worker processes (default 2)",
+  { allowPositionals: true, options: {} },
+);
+const port = Number(positionals[0] ?? 8100);
+const workers = Number(positionals[1] ?? 2);
 
 if (cluster.isPrimary) {
   for (let i = 0; i < workers; i++) cluster.fork();

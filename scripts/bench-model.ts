@@ -11,14 +11,12 @@
  * alternated --repeat times and their medians reported, when LightGBM's python package is on
  * PYTHONPATH (it has no Debian package: a source build, see scripts/make_lightgbm_fixtures.py).
  *
- *   npm run bench:model [-- --seconds 2 --json out.json --no-xgboost --no-onnx --no-lightgbm]
- *   PYTHONPATH=.../LightGBM/python-package npm run bench:model -- --only-lightgbm --repeat 5
+ * Usage: `npm run bench:model -- --help` (USAGE below).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { gunzipSync } from "node:zlib";
 import { packageRoot } from "../model/default-model.js";
 import { loadModel } from "../model/index.js";
@@ -26,6 +24,17 @@ import { timeEngine } from "./bench/engine.js";
 import { lightgbmAvailable, timeLightGbm } from "./bench/lightgbm.js";
 import { timeOnnxruntime } from "./bench/onnxruntime.js";
 import { SYSTEM_PYTHON } from "./bench/servers.js";
+import { scriptArgs } from "./script-args.js";
+
+const USAGE = `npm run bench:model [-- --seconds 2 --json out.json --no-xgboost --no-onnx --no-lightgbm --only predict|contribs|interactions]
+  --seconds N       time per measurement (default 2)
+  --json FILE       write the results as JSON too
+  --no-xgboost      skip XGBoost's own predict (Debian's python3-xgboost)
+  --no-onnx         skip the ONNX models and onnxruntime-node
+  --only KIND       time only predict, contribs or interactions
+  --no-lightgbm     skip the LightGBM model and LightGBM's own predict
+  --only-lightgbm   time only the LightGBM model against LightGBM (its python package on PYTHONPATH)
+  --repeat N        LightGBM: alternate forestd and LightGBM N times, report medians (default 3)`;
 
 const root = packageRoot();
 const benchDir = join(root, "test", "fixtures", "bench");
@@ -235,7 +244,7 @@ async function benchLightGbm(seconds: number, repeat: number, results: Row[]): P
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = scriptArgs(USAGE, {
     options: {
       seconds: { type: "string", default: "2" },
       json: { type: "string" },

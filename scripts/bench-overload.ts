@@ -3,19 +3,21 @@
  * some CPUs and the open-loop generator to others; prints the table of issue 15 and the report as
  * JSON (stdout), progress on stderr.
  *
- *   npm run bench:overload [-- --shape scoring|body --seconds 15 --slice 3 --factors 2,4,10 --storm 64
- *                              --server-cpus 0 --load-cpus 1 --rows 100 --expect-continue
- *                              --trees 2000 --server-cli <another build's dist/cli/forestd.js>
- *                              --env LOOP_NICE=10 --env MAX_QUEUE_WAIT=0.05 --cpu-prof <dir>]
+ * Usage: `npm run bench:overload -- --help` (USAGE below).
  *
  * `--server-cpus ''` leaves both unpinned. On a bigger machine give each side more CPUs
  * (e.g. --server-cpus 0-3 --load-cpus 4-7); the generator must be able to offer the highest factor:
  * the report's generator.maxRps says what one of its cores can send.
  */
-import { parseArgs } from "node:util";
 import { type OverloadReport, runOverload } from "./overload.js";
+import { scriptArgs } from "./script-args.js";
 
-const { values } = parseArgs({
+const USAGE = `  npm run bench:overload [-- --shape scoring|body --seconds 15 --slice 3 --factors 2,4,10 --storm 64
+                             --server-cpus 0 --load-cpus 1 --rows 100 --expect-continue
+                             --trees 2000 --server-cli <another build's dist/cli/forestd.js>
+                             --env LOOP_NICE=10 --env MAX_QUEUE_WAIT=0.05 --cpu-prof <dir>]`;
+
+const { values } = scriptArgs(USAGE, {
   options: {
     shape: { type: "string", default: "scoring" },
     seconds: { type: "string", default: "15" },

@@ -2,24 +2,7 @@
  * npm run bench — forestd under load next to its baselines, measured in the same run on this
  * machine, over 127.0.0.1 only, each scenario for a fixed time after a warm-up.
  *
- *   npm run bench [-- options]
- *     --seconds N            per scenario (default 5)
- *     --connections N        for small requests (default 32)
- *     --workers N --threads N --max-batch-rows N     forestd's settings (default 2, 1, 4096)
- *     --model FILE           the model served by forestd and Gunicorn (default: the bundled one)
- *     --url URL              measure a forestd someone else started (no CPU/RSS, no start-up)
- *     --env KEY=VALUE        a forestd setting for this run, repeatable (e.g. --env ACCESS_LOG=on to
- *                            price the access log, --env INLINE_SCORING_MAX_US=0 to price inlining)
- *     --no-baselines         forestd only
- *     --sweep                also try WORKERS × THREADS × MAX_BATCH_ROWS and recommend one
- *       --sweep-workers 1,2 --sweep-threads 1,2 --sweep-batch 256,4096
- *     --compare OLD.json     flag regressions against an earlier run (exit 1 if any)
- *       --report NEW.json    compare an existing report instead of running
- *     --threshold 0.1        a throughput drop beyond this fraction is a regression
- *     --out DIR              where bench.json and bench.html go (default bench-results/)
- *     --server-cpus 0 --load-cpus 1   pin every server's process tree to some CPUs and this process
- *                            (autocannon, the engine-alone baseline) to others, so that a figure
- *                            measures the server and not its contention with the load generator
+ * Usage: `npm run bench -- --help` (USAGE below).
  *
  * Scenarios: 1 row (keep-alive on and off), 100 rows by position and by name, OIP infer, 10 000 rows,
  * and a rising offered load (latency against throughput). Baselines: a bare Fastify server with the
@@ -30,7 +13,6 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { defaultModelPath, loadModel, type Model, packageRoot } from "../model/index.js";
 import { compareReports } from "./bench/compare.js";
 import { timeEngine } from "./bench/engine.js";
@@ -38,6 +20,27 @@ import { renderHtml } from "./bench/html.js";
 import { type Measurement, measure } from "./bench/load.js";
 import type { BenchReport, CurvePoint, ScenarioResult, SweepPoint, TargetKind } from "./bench/report.js";
 import { find } from "./bench/report.js";
+import { scriptArgs } from "./script-args.js";
+
+const USAGE = `  npm run bench [-- options]
+    --seconds N            per scenario (default 5)
+    --connections N        for small requests (default 32)
+    --workers N --threads N --max-batch-rows N     forestd's settings (default 2, 1, 4096)
+    --model FILE           the model served by forestd and Gunicorn (default: the bundled one)
+    --url URL              measure a forestd someone else started (no CPU/RSS, no start-up)
+    --env KEY=VALUE        a forestd setting for this run, repeatable (e.g. --env ACCESS_LOG=on to
+                           price the access log, --env INLINE_SCORING_MAX_US=0 to price inlining)
+    --no-baselines         forestd only
+    --sweep                also try WORKERS × THREADS × MAX_BATCH_ROWS and recommend one
+      --sweep-workers 1,2 --sweep-threads 1,2 --sweep-batch 256,4096
+    --compare OLD.json     flag regressions against an earlier run (exit 1 if any)
+      --report NEW.json    compare an existing report instead of running
+    --threshold 0.1        a throughput drop beyond this fraction is a regression
+    --out DIR              where bench.json and bench.html go (default bench-results/)
+    --server-cpus 0 --load-cpus 1   pin every server's process tree to some CPUs and this process
+                           (autocannon, the engine-alone baseline) to others, so that a figure
+                           measures the server and not its contention with the load generator`;
+
 import { engineRows, forestdScenarios, type Scenario } from "./bench/scenarios.js";
 import {
   external,
@@ -56,7 +59,7 @@ const list = (text: string) =>
     .map(Number)
     .filter((n) => Number.isInteger(n) && n > 0);
 
-const { values } = parseArgs({
+const { values } = scriptArgs(USAGE, {
   options: {
     seconds: { type: "string", default: "5" },
     connections: { type: "string", default: "32" },

@@ -4,13 +4,14 @@
  * into its generated module (base64 bytes).
  *
  * The bytes are committed so that neither the server nor its tests need an assembler at run time;
- * test/kernel.test.ts assembles each .wat again and fails if the two have drifted apart.
+ * test/unit/kernel.test.ts assembles each .wat again and fails if the two have drifted apart.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { packageRoot } from "../model/default-model.js";
+import { scriptArgs } from "./script-args.js";
 
 const root = packageRoot();
 
@@ -88,6 +89,9 @@ export function kernelModuleSource(entries: { name: KernelName; wasm: Uint8Array
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  scriptArgs("npm run build:kernel\n  Assembles every kernel's .wat into its generated module; no options.", {
+    options: {},
+  });
   const modules = new Map<string, { name: KernelName; wasm: Uint8Array }[]>();
   for (const kernel of KERNELS) {
     const wasm = await assembleKernel(kernel.name);

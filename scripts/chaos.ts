@@ -6,7 +6,7 @@
  *
  *   npm run chaos -- --seconds 300 --seed 42  [--server-log FILE: forestd's own log, written at the end]
  *
- * What must hold (checked by test/chaos.process.test.ts, reported here): the primary never halts; every 200
+ * What must hold (checked by test/process/chaos.test.ts, reported here): the primary never halts; every 200
  * is model A's or B's exact answer, and once a reload has settled, the last good model's; failures
  * only on a connection whose worker was killed or stopped, at most its in-flight count per fault;
  * cluster-wide counters never decrease across scrapes; the worker count ends where the signals put it.
@@ -18,9 +18,14 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { loadModel, packageRoot } from "../model/index.js";
 import { freePort } from "./loopback.js";
+import { scriptArgs } from "./script-args.js";
+
+const CHAOS_USAGE = `npm run chaos [-- --seconds 60 --seed N --server-log FILE]
+  --seconds N       how long the campaign runs (default 60)
+  --seed N          the schedule's seed (default random; printed, so a run can be repeated)
+  --server-log FILE write the server's own log there`;
 
 export interface ChaosOptions {
   seconds: number;
@@ -536,7 +541,7 @@ export function chaosPassed(r: ChaosReport): boolean {
 }
 
 if (process.argv[1]?.endsWith("chaos.js")) {
-  const { values } = parseArgs({
+  const { values } = scriptArgs(CHAOS_USAGE, {
     options: {
       seconds: { type: "string", default: "60" },
       seed: { type: "string", default: String(Math.floor(Math.random() * 2 ** 31)) },

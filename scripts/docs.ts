@@ -9,6 +9,12 @@ import { packageRoot } from "../model/index.js";
 import { withErrorsTable } from "./docs/errors-table.js";
 import { helmSettingsValues, helmValuesSchema, VALUES_END, VALUES_START } from "./docs/settings-helm.js";
 import { settingsTable, TABLE_END, TABLE_START } from "./docs/settings-table.js";
+import { scriptArgs } from "./script-args.js";
+
+scriptArgs(
+  "npm run docs\n  Rewrites the README's settings table, the Helm chart's settings values and schema, and docs/errors.md's table; no options.",
+  { options: {} },
+);
 
 const generated = [
   { file: "README.md", start: TABLE_START, end: TABLE_END, text: settingsTable() },

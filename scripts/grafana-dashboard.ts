@@ -1,11 +1,12 @@
 /**
  * npm run dashboard — writes deploy/grafana/forestd.json, the provisionable Grafana dashboard.
- * Kept as code so every panel's PromQL sits in one readable list; test/prometheus.process.test.ts runs each
+ * Kept as code so every panel's PromQL sits in one readable list; test/process/prometheus.test.ts runs each
  * expression against a real Prometheus scraping a real forestd.
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../model/index.js";
+import { scriptArgs } from "./script-args.js";
 
 interface Panel {
   title: string;
@@ -171,6 +172,12 @@ export function dashboard(): object {
 }
 
 if (process.argv[1]?.endsWith("grafana-dashboard.js")) {
+  scriptArgs(
+    "npm run dashboard\n  Rewrites deploy/grafana/forestd.json from the panels in scripts/grafana-dashboard.ts; no options.",
+    {
+      options: {},
+    },
+  );
   const file = join(packageRoot(), "deploy", "grafana", "forestd.json");
   writeFileSync(file, `${JSON.stringify(dashboard(), null, 2)}\n`);
   console.log(`wrote ${file}`);

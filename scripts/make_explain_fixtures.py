@@ -11,6 +11,7 @@ ROWS ones plus the last THRESHOLD_ROWS, which sit on split thresholds) and XGBoo
 them, as float32 values widened exactly to float64. The existing expected files are only read.
 """
 import json
+import sys
 import os
 
 import numpy as np
@@ -69,4 +70,7 @@ def main():
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        print(__doc__.strip())
+        sys.exit(0 if sys.argv[1] in ("-h", "--help") else 2)
     main()

@@ -1,5 +1,5 @@
 /**
- * The overload experiment behind `npm run bench:overload` and test/overload.process.test.ts.
+ * The overload experiment behind `npm run bench:overload` and test/process/overload.test.ts.
  *
  * Method (docs/performance.md#overload): forestd's whole process tree is pinned to one set of CPUs
  * and the open-loop generator (scripts/bench/open-loop.ts, its own process) to another, so the

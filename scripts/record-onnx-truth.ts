@@ -1,6 +1,6 @@
 /**
  * Records onnxruntime-node's outputs for every ONNX fixture into its `<name>.expected.json`
- * (field "onnxruntime"), the ground truth test/onnx-parity.test.ts holds forestd to.
+ * (field "onnxruntime"), the ground truth test/unit/onnx-parity.test.ts holds forestd to.
  *
  *   npm run fixtures:onnx   # = /usr/bin/python3 scripts/make_onnx_fixtures.py, build, then this script
  *
@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { packageRoot } from "../model/default-model.js";
+import { scriptArgs } from "./script-args.js";
 
 const DIR = join(packageRoot(), "test", "fixtures", "onnx");
 /** Where make_onnx_fixtures.py leaves the ZipMap-free twins of ZipMap models. */
@@ -80,4 +81,10 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1]?.endsWith("record-onnx-truth.js")) await main();
+if (process.argv[1]?.endsWith("record-onnx-truth.js")) {
+  scriptArgs(
+    "npm run fixtures:onnx (or node dist/scripts/record-onnx-truth.js)\n  Adds onnxruntime-node's outputs to every test/fixtures/onnx/*.expected.json; no options.",
+    { options: {} },
+  );
+  await main();
+}

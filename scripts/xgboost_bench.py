@@ -15,6 +15,9 @@ import xgboost as xgb
 
 
 def main():
+    if len(sys.argv) < 6 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        sys.exit(0 if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help") else 2)
     model, rows_path, nf, batches, seconds = sys.argv[1:6]
     kind = sys.argv[6] if len(sys.argv) > 6 else "predict"
     nf = int(nf)

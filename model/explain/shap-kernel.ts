@@ -6,7 +6,7 @@
  * Contributions run wholly in the kernel. Interactions keep tree-shap.ts's plan (an unconditioned
  * pass whose per-tree terms are reused for trees that do not split on the conditioning feature)
  * here, and call the kernel per tree walk. Results are bit-identical to tree-shap.ts's walker,
- * which test/shap-kernel.test.ts checks on random rows of several fixture kinds.
+ * which test/unit/shap-kernel.test.ts checks on random rows of several fixture kinds.
  */
 import { MAX_CATEGORY } from "../kernels/layout.js";
 import { SHAP_KERNEL_WASM_BASE64 } from "./shap-kernel-wasm.js";

@@ -5,7 +5,7 @@
  *
  * Explanations are served by model/shap-kernel.wat (the same walk in WebAssembly, faster); this module
  * builds the per-model data both use (`buildShapForest`) and keeps the JavaScript walk as the readable
- * reference that test/shap-kernel.test.ts holds the kernel to, bit for bit.
+ * reference that test/unit/shap-kernel.test.ts holds the kernel to, bit for bit.
  *
  * Every arithmetic step is one float32 operation in XGBoost's order (`f` = Math.fround after each
  * operation; float64 holds a float32 product, sum or quotient exactly before rounding, so the

@@ -4,8 +4,13 @@
  * cpuSeconds is the generator's own CPU time (so its cost per request can be checked).
  */
 import { text } from "node:stream/consumers";
+import { scriptArgs } from "../script-args.js";
 import { type LoadPlan, runLoad } from "./open-loop.js";
 
+scriptArgs(
+  "node dist/scripts/bench/open-loop-cli.js < plan.json\n  Runs an open-loop LoadPlan read as JSON on stdin (scripts/bench/open-loop.ts); prints {phases, cpuSeconds}.",
+  { options: {} },
+);
 const plan = JSON.parse(await text(process.stdin)) as LoadPlan;
 const start = process.cpuUsage();
 const phases = await runLoad(plan);

@@ -1,6 +1,6 @@
 /**
  * docs/errors.md's table, generated from workers/errors.ts so the two cannot drift (`npm run docs`
- * rewrites it; test/errors.test.ts checks the committed file is current).
+ * rewrites it; test/unit/errors.test.ts checks the committed file is current).
  */
 import { HTTP_ERRORS } from "../../workers/http/errors.js";
 

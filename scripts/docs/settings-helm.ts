@@ -1,7 +1,7 @@
 /**
  * The `settings:` block of the Helm chart's values.yaml (deploy/helm/forestd), generated from
  * config/settings.ts as the README's table is, so the chart has a value for every setting and the
- * two cannot drift (`npm run docs` rewrites it; test/deploy-helm.test.ts checks it).
+ * two cannot drift (`npm run docs` rewrites it; test/deploy/helm.test.ts checks it).
  */
 import { SETTINGS, type SettingSpec } from "../../config/settings.js";
 

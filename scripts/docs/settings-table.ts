@@ -1,6 +1,6 @@
 /**
  * The README's settings table, generated from config/settings.ts so the two cannot drift
- * (`npm run docs` rewrites it; test/readme.test.ts checks it).
+ * (`npm run docs` rewrites it; test/unit/readme.test.ts checks it).
  */
 import { SETTINGS, type SettingSpec } from "../../config/settings.js";
 

@@ -1,6 +1,6 @@
 /**
- * Hostile JSON bodies for POST /predict, shared by test/hostile.test.ts (over real sockets) and
- * test/fast-rows.test.ts (the fast row parser against the JSON.parse path).
+ * Hostile JSON bodies for POST /predict, shared by test/app/hostile.test.ts (over real sockets) and
+ * test/unit/fast-rows.test.ts (the fast row parser against the JSON.parse path).
  */
 export const VALID_BODY = '{"instances": [[180, 80, 44], {"height": 150, "weight": 50}]}';
 

@@ -1,5 +1,5 @@
 /**
- * The cases of test/model-source-https.test.ts, run in a process started with
+ * The cases of test/app/model-source-https.test.ts, run in a process started with
  * NODE_EXTRA_CA_CERTS naming the certificate of the local HTTPS server.
  */
 import { createHash } from "node:crypto";

@@ -3,7 +3,7 @@
  * status, a message template, the docs text for docs/errors.md and, for rejections, the label it
  * counts under in forestd_rejected_total. Made with @fastify/error, as Fastify's own lib/errors.js.
  * Clients branch on `code`. docs/errors.md's table is generated from HTTP_ERRORS (`npm run docs`;
- * test/errors.test.ts checks it is current and test/error-codes.test.ts provokes every code).
+ * test/unit/errors.test.ts checks it is current and test/app/error-codes.test.ts provokes every code).
  */
 import { STATUS_CODES } from "node:http";
 import createError, { type FastifyErrorConstructor } from "@fastify/error";

@@ -8,7 +8,7 @@
  * in names, strings, unknown features, a wrong row length, extra keys, duplicated envelope keys,
  * numbers out of range, invalid JSON) it declines with `null`, and the caller parses the body with
  * JSON.parse and model/rows.ts as before: every error, and every unusual but valid body, is then
- * answered exactly as it always was. test/fast-rows.test.ts holds it to that oracle.
+ * answered exactly as it always was. test/unit/fast-rows.test.ts holds it to that oracle.
  *
  * Numbers: JSON's grammar is checked exactly, then the float64 is made as JSON.parse makes it and
  * stored (rounded to float32 by a Float32Array store), as model/rows.ts does. The float64 is computed

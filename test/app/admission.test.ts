@@ -1,0 +1,277 @@
+/** Admission control: deadlines, the queue bound, and shedding under event-loop pressure. */
+import { Agent, request as httpRequest } from "node:http";
+import t from "tap";
+import { scriptedApp, testApp } from "../helpers/app.js";
+import { rawPost, rawRequest } from "../helpers/raw-http.js";
+import { scriptedRow } from "../helpers/threads.js";
+
+const ROW = { height: 180, weight: 80, shoe_size: 44 };
+const ROW_VALUES = [180, 80, 44];
+
+/** Tasks the scoring threads ran, and the rows in them (the per-task batch histogram). */
+async function tasksScored(metrics: Awaited<ReturnType<typeof testApp>>["metrics"]) {
+  const values = (await metrics.batchRows.get()).values;
+  const pick = (name: string) => values.find((v) => v.metricName === name)?.value ?? 0;
+  return { tasks: pick("forestd_batch_rows_count"), rows: pick("forestd_batch_rows_sum") };
+}
+
+t.test("rows whose deadline passes while they wait are not scored: 504", async (t) => {
+  // Inline scoring off: these requests must wait for the (held) thread.
+  const { app, served, metrics, threads } = await scriptedApp(t, [
+    "--threads",
+    "1",
+    "--inline-scoring-max-us",
+    "0",
+  ]);
+  const width = served.model.numFeature;
+  const busy = app.inject({
+    method: "POST",
+    url: "/predict",
+    payload: { instances: [scriptedRow("hold", width)] },
+  });
+  await threads.held();
+  // The one thread is held: the batcher keeps this request, and it asks for 200 ms.
+  const r = await app.inject({
+    method: "POST",
+    url: "/predict",
+    payload: ROW,
+    headers: { "x-request-timeout-ms": "200" },
+  });
+  t.equal(r.statusCode, 504);
+  t.equal(r.json().code, "FORESTD_ERR_DEADLINE");
+  threads.release();
+  t.equal((await busy).statusCode, 200, "the held request is answered");
+  t.same(
+    await tasksScored(metrics),
+    { tasks: 1, rows: 1 },
+    "one task ran, the held one: the 504's row never did",
+  );
+  const ok = await app.inject({
+    method: "POST",
+    url: "/predict",
+    payload: ROW,
+    headers: { "x-request-timeout-ms": "5000" },
+  });
+  t.equal(ok.statusCode, 200, "with time to spare it is scored");
+  t.same(await tasksScored(metrics), { tasks: 2, rows: 2 });
+  const oip = await app.inject({
+    method: "POST",
+    url: "/v2/models/default/infer",
+    payload: {
+      parameters: { timeout: 0 },
+      inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", data: [1, 2, 3] }],
+    },
+  });
+  t.equal(oip.statusCode, 400, "OIP parameters.timeout must be positive");
+});
+
+t.test("beyond MAX_QUEUE rows waiting: 503 with Retry-After, counted", async (t) => {
+  const { app, served, threads } = await scriptedApp(t, [
+    "--threads",
+    "1",
+    "--max-queue",
+    "2",
+    "--inline-scoring-max-us",
+    "0",
+  ]);
+  const busy = app.inject({
+    method: "POST",
+    url: "/predict",
+    payload: { instances: [scriptedRow("hold", served.model.numFeature)] },
+  });
+  await threads.held();
+  const rows = Array.from({ length: 4 }, () => [1, 2, 3]);
+  const shed = await app.inject({ method: "POST", url: "/predict", payload: { instances: rows } });
+  t.equal(shed.statusCode, 503);
+  t.equal(shed.headers["retry-after"], "1");
+  t.equal(shed.json().code, "FORESTD_ERR_OVERLOADED");
+  threads.release();
+  await busy;
+  t.match((await app.inject("/metrics")).body, /forestd_rejected_total\{reason="overload"\} 1/);
+});
+
+t.test("event-loop pressure sheds predictions and turns readiness false, then recovers", async (t) => {
+  const { app, close } = await testApp(["--max-event-loop-delay", "10"]);
+  t.teardown(close);
+  await app.ready();
+  await new Promise((r) => setTimeout(r, 2100)); // past the warm-up of a fresh worker
+  t.equal((await app.inject({ method: "POST", url: "/predict", payload: ROW })).statusCode, 200);
+  const until = Date.now() + 1500;
+  while (Date.now() < until) {
+    // Block the event loop, as a burst of work would.
+  }
+  // The plugin samples the delay every 250 ms: poll until the sample shows the pressure.
+  let shed: Awaited<ReturnType<typeof app.inject>> | undefined;
+  let readyWhileShedding = 0;
+  let aliveWhileShedding = 0;
+  for (let i = 0; i < 40 && !shed; i++) {
+    const r = await app.inject({ method: "POST", url: "/predict", payload: ROW });
+    if (r.statusCode === 503) {
+      shed = r;
+      readyWhileShedding = (await app.inject("/readyz")).statusCode;
+      aliveWhileShedding = (await app.inject("/healthz")).statusCode;
+    } else await new Promise((r) => setTimeout(r, 10));
+  }
+  t.ok(shed, "prediction shed");
+  t.equal(shed?.json().code, "FORESTD_ERR_OVERLOADED");
+  t.ok(shed?.headers["retry-after"], "Retry-After");
+  t.equal(readyWhileShedding, 503, "not ready under pressure");
+  t.equal(aliveWhileShedding, 200, "but alive");
+  let recovered = false;
+  for (let i = 0; i < 60 && !recovered; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    recovered = (await app.inject({ method: "POST", url: "/predict", payload: ROW })).statusCode === 200;
+  }
+  t.ok(recovered, "predictions accepted again once the pressure is gone");
+  t.equal((await app.inject("/readyz")).statusCode, 200, "ready again");
+});
+
+t.test(
+  "the shed gate, in a real server: scoring POSTs are answered 503 before their body is read",
+  async (t) => {
+    const { app, served, metrics, batcher, threads } = await scriptedApp(t, [
+      "--threads",
+      "1",
+      "--max-queue-wait",
+      "0.05",
+      "--inline-scoring-max-us",
+      "0",
+      "--retry-storm-delay",
+      "1",
+    ]);
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const width = served.model.numFeature;
+    const predict = (rows: number[][]) =>
+      rawRequest(port, rawPost("/predict", JSON.stringify({ instances: rows })));
+    // A thread that reports 1 s per row teaches the batcher the rate; then the thread is held with a
+    // row waiting behind it: an expected wait of ~1 s, past MAX_QUEUE_WAIT's 50 ms.
+    t.equal((await predict([scriptedRow("slow", width)])).status, 200);
+    const held = predict([scriptedRow("hold", width)]);
+    await threads.held();
+    const waiting = predict([ROW_VALUES]);
+    while (batcher.queuedRows === 0) await new Promise((r) => setImmediate(r));
+    t.notOk(batcher.admitting, "the batcher is not admitting");
+
+    // Each is sent with its body unfinished: only an answer before the body is read can arrive.
+    const unfinished = (path: string) =>
+      rawRequest(port, rawPost(path, '{"instances": [[1', { "content-type": "application/json" }, 1000));
+    for (const path of ["/predict", "/predict?output=margin", "/v2/models/default/infer"]) {
+      const r = await unfinished(path);
+      t.equal(r.status, 503, `POST ${path}: 503`);
+      t.equal(r.headers["retry-after"], "1");
+      t.match(JSON.parse(r.body), {
+        statusCode: 503,
+        code: "FORESTD_ERR_OVERLOADED",
+        message: /MAX_QUEUE_WAIT/,
+      });
+    }
+    const get = await rawRequest(port, "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n");
+    t.equal(get.status, 200, "GETs go through");
+    const elsewhere = await rawRequest(port, rawPost("/nowhere", "{}"));
+    t.equal(elsewhere.status, 404, "a POST to no scoring route goes on to Fastify's 404");
+
+    // A client resending at once on its connection (a retry storm) is answered RETRY_STORM_DELAY
+    // (1 s here) later; after waiting that long itself, at once again.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    t.teardown(() => agent.destroy());
+    const timed = (): Promise<{ status: number; ms: number; reused: boolean }> =>
+      new Promise((resolve, reject) => {
+        const started = performance.now();
+        const body = JSON.stringify({ instances: [ROW_VALUES] });
+        const req = httpRequest(
+          {
+            port,
+            host: "127.0.0.1",
+            method: "POST",
+            path: "/predict",
+            agent,
+            headers: { "content-type": "application/json" },
+          },
+          (res) => {
+            res.resume();
+            res.on("end", () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                ms: performance.now() - started,
+                reused: req.reusedSocket,
+              }),
+            );
+          },
+        );
+        req.on("error", reject);
+        req.end(body);
+      });
+    const first = await timed();
+    t.equal(first.status, 503, "turned away");
+    const again = await timed();
+    t.ok(again.reused, "the same connection");
+    t.equal(again.status, 503);
+    t.ok(again.ms >= 990, `resent at once: held for RETRY_STORM_DELAY (${Math.round(again.ms)} ms)`);
+    await new Promise((r) => setTimeout(r, 1100));
+    const paced = await timed();
+    t.equal(paced.status, 503);
+    t.ok(paced.ms < 990, `resent after the delay: answered at once (${Math.round(paced.ms)} ms)`);
+
+    threads.release();
+    t.equal((await held).status, 200);
+    t.equal((await waiting).status, 200, "the rows that waited are scored");
+    t.ok(batcher.admitting, "admitting again");
+    t.equal((await predict([ROW_VALUES])).status, 200, "and scoring");
+    const rejected = await metrics.rejected.get();
+    t.equal(rejected.values.find((v) => v.labels.reason === "overload")?.value, 6, "counted as overload");
+    const requests = await metrics.requests.get();
+    t.equal(
+      requests.values.filter((v) => v.labels.status === "503").reduce((n, v) => n + v.value, 0),
+      6,
+      "and as 503 requests",
+    );
+  },
+);
+
+t.test("Expect: 100-continue: turned away before the body is sent, or told to send it", async (t) => {
+  const { createServer } = await import("node:http");
+  const { connect } = await import("node:net");
+  const { gateContinue, shedGate } = await import("../../workers/http/shed-gate.js");
+  const { WorkerMetrics } = await import("../../workers/process/metrics.js");
+  const metrics = new WorkerMetrics({ queueRows: () => 0, poolUtilization: () => 0 });
+  let admitting = false;
+  const server = createServer(
+    shedGate(
+      () => admitting,
+      metrics,
+    )((request, response) => {
+      request.resume();
+      request.on("end", () => response.end("through"));
+    }),
+  );
+  gateContinue(server);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.teardown(() => server.close());
+  const { port } = server.address() as { port: number };
+  const body = JSON.stringify({ instances: [[1, 2, 3]] });
+  /** Sends the head only; sends the body once told 100 Continue; resolves with all it read when the server closes or answers. */
+  const exchange = () =>
+    new Promise<string>((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      let read = "";
+      socket.write(
+        `POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nexpect: 100-continue\r\n\r\n`,
+      );
+      socket.setEncoding("latin1").on("data", (d: string) => {
+        read += d;
+        if (read.startsWith("HTTP/1.1 100") && !read.includes("\r\n\r\nHTTP/1.1 ")) {
+          if (read.endsWith("\r\n\r\n")) socket.write(body);
+        }
+        if (read.includes("through")) socket.end();
+      });
+      socket.on("close", () => resolve(read));
+    });
+  const refused = await exchange();
+  t.match(refused, /^HTTP\/1\.1 503 /, "503 first, no 100 Continue");
+  t.match(refused, /connection: close/i, "and the connection closes (the body was never sent)");
+  t.match(refused, /retry-after: 1/i);
+  admitting = true;
+  const accepted = await exchange();
+  t.match(accepted, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /, "100 Continue, then the answer");
+});

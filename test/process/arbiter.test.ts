@@ -1,0 +1,359 @@
+/**
+ * The arbiter under load, with real processes and real signals: crash respawn, graceful stop,
+ * zero-downtime reload (good and corrupt model), hung worker and hung thread, scaling, recycling.
+ * Load goes to 127.0.0.1 only and every loop is bounded in time.
+ */
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import t from "tap";
+import { loadModel } from "../../model/index.js";
+import { FIXTURES, ROOT } from "../helpers/fixtures.js";
+import { Load } from "../helpers/load.js";
+import { postJson, type RunningServer, request, startServer, waitFor } from "../helpers/server.js";
+import { SCRIPTED_THREAD, scriptedRow } from "../helpers/threads.js";
+
+const ROW = JSON.stringify({ instances: [[1.5, -2, 3, 0.25, 7, -1]] });
+const DEFAULT_ROW = JSON.stringify({ height: 180, weight: 80, shoe_size: 44 });
+
+/** Worker pids the server's log says are alive (spawned, not exited). */
+function aliveWorkers(server: RunningServer): number[] {
+  const events = server.events();
+  const exited = new Set(events.filter((e) => e.event === "worker_exit").map((e) => e.pid));
+  return events.filter((e) => e.event === "worker_spawn" && !exited.has(e.pid)).map((e) => e.pid as number);
+}
+
+function readyWorkers(server: RunningServer): number {
+  const events = server.events();
+  const exited = new Set(events.filter((e) => e.event === "worker_exit").map((e) => e.worker));
+  return new Set(
+    events
+      .filter((e) => e.event === "worker_ready" && e.role === "primary" && !exited.has(e.worker))
+      .map((e) => e.worker),
+  ).size;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+t.test(
+  "kill -9 of a worker under load: only its connections fail, service back within 1 s, count restored",
+  async (t) => {
+    const server = await startServer({ WORKERS: "2", ACCESS_LOG: "off" });
+    t.teardown(() => server.stop());
+    await waitFor(() => readyWorkers(server) === 2, 10_000);
+    const connections = 8;
+    const load = new Load({ url: `${server.url}/predict`, body: DEFAULT_ROW, connections, durationMs: 4000 });
+    await sleep(1000);
+    const [victim] = aliveWorkers(server);
+    const killedAt = Date.now();
+    process.kill(victim, "SIGKILL");
+    // The service answers again within 1 s of the kill (a fresh connection each time).
+    let backAt = 0;
+    await waitFor(async () => {
+      const r = await postJson(`${server.url}/predict`, DEFAULT_ROW);
+      if (r.status === 200) backAt = Date.now();
+      return r.status === 200;
+    }, 5000);
+    t.ok(backAt - killedAt <= 1000, `answered again ${backAt - killedAt} ms after the kill`);
+    await load.done;
+    const failures = load.failures();
+    t.ok(
+      failures.length <= connections,
+      `${failures.length} of ${load.outcomes.length} requests failed: at most the killed worker's connections`,
+    );
+    t.ok(
+      failures.every((f) => f.status === 0 && Math.abs(f.doneAt - killedAt) < 2000),
+      "and only around the kill",
+    );
+    await waitFor(() => aliveWorkers(server).length === 2 && readyWorkers(server) === 2, 10_000);
+    t.pass("worker count back to WORKERS=2");
+    t.match(server.logs(), /"event":"worker_exit".*"signal":"SIGKILL"/);
+  },
+);
+
+t.test("SIGTERM under load: every request sent before the signal gets a 200; exit 0", async (t) => {
+  const server = await startServer({ WORKERS: "2", ACCESS_LOG: "off", GRACEFUL_TIMEOUT: "10" });
+  await waitFor(() => readyWorkers(server) === 2, 10_000);
+  const load = new Load({
+    url: `${server.url}/predict`,
+    body: DEFAULT_ROW,
+    connections: 8,
+    durationMs: 3000,
+  });
+  await sleep(1000);
+  const signalledAt = Date.now();
+  const code = await server.stop("SIGTERM");
+  await load.stop();
+  const before = load.outcomes.filter((o) => o.sentAt < signalledAt);
+  t.ok(before.length > 100, `${before.length} requests sent before the signal`);
+  t.same(
+    before.filter((o) => o.status !== 200),
+    [],
+    "all answered 200",
+  );
+  t.equal(code, 0, "the primary exits 0");
+});
+
+t.test("SIGHUP reload under load: zero failures, predictions switch to the new model", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "forestd-reload-"));
+  const modelFile = join(dir, "model.json");
+  const oldModel = join(FIXTURES, "binary_logistic.json");
+  const newModel = join(FIXTURES, "reg_squarederror.json");
+  copyFileSync(oldModel, modelFile);
+  const row = [[1.5, -2, 3, 0.25, 7, -1]];
+  const expectOld = loadModel(oldModel).predictBatch(Float32Array.from(row[0]), 1)[0];
+  const expectNew = loadModel(newModel).predictBatch(Float32Array.from(row[0]), 1)[0];
+  t.not(expectOld, expectNew);
+  const server = await startServer({
+    WORKERS: "2",
+    MODEL_PATH: modelFile,
+    ACCESS_LOG: "off",
+    PID_FILE: join(dir, "forestd.pid"),
+  });
+  t.teardown(() => server.stop());
+  await waitFor(() => readyWorkers(server) === 2, 10_000);
+  t.equal(
+    readFileSync(join(dir, "forestd.pid"), "utf8").trim(),
+    String(server.child.pid),
+    "pid file written",
+  );
+
+  const shaBefore = (await request(`${server.url}/model`)).json.sha256;
+  const load = new Load({ url: `${server.url}/predict`, body: ROW, connections: 6, durationMs: 7000 });
+  await sleep(1000);
+  copyFileSync(newModel, modelFile);
+  const { spawnSync } = await import("node:child_process");
+  const reload = spawnSync(
+    process.execPath,
+    [join(ROOT, "dist", "cli", "forestd.js"), "reload", "--pid-file", join(dir, "forestd.pid")],
+    { encoding: "utf8" },
+  );
+  t.equal(reload.status, 0, `forestd reload: ${reload.stdout}${reload.stderr}`);
+  // New-generation workers answer as soon as each is ready; the old ones drain once all new are ready.
+  await waitFor(() => /"event":"reload_done"/.test(server.logs()), 25_000);
+  t.not((await request(`${server.url}/model`)).json.sha256, shaBefore);
+  await sleep(500);
+  await load.stop();
+  t.same(load.failures(), [], `zero failed requests out of ${load.outcomes.length}`);
+  const predictions = load.outcomes.map(
+    (o) => (JSON.parse(o.body ?? "{}") as { predictions: number[] }).predictions[0],
+  );
+  t.ok(predictions.includes(expectOld), "the old model answered before the reload");
+  t.equal(predictions.at(-1), expectNew, "the new model answers after it");
+  const firstNew = predictions.indexOf(expectNew);
+  t.ok(
+    predictions.slice(firstNew).every((p) => p === expectNew || p === expectOld),
+    "every answer is one model's or the other's",
+  );
+  t.match(server.logs(), /"event":"reload_done"/);
+
+  // A corrupt model file: the reload is refused, the current model keeps serving, nothing fails.
+  writeFileSync(modelFile, '{"learner": {"truncated');
+  const shaServing = (await request(`${server.url}/model`)).json.sha256;
+  const load2 = new Load({ url: `${server.url}/predict`, body: ROW, connections: 6, durationMs: 3000 });
+  await sleep(500);
+  process.kill(server.child.pid as number, "SIGHUP");
+  await load2.done;
+  t.same(load2.failures(), [], `zero failed requests out of ${load2.outcomes.length} around the bad reload`);
+  t.ok(
+    load2.outcomes.every(
+      (o) => (JSON.parse(o.body ?? "{}") as { predictions: number[] }).predictions[0] === expectNew,
+    ),
+    "still the good model",
+  );
+  t.equal((await request(`${server.url}/model`)).json.sha256, shaServing);
+  t.match(
+    server.logs(),
+    /"event":"reload_failed".*FORESTD_ERR_MODEL_SYNTAX|"event":"reload_failed".*not valid JSON/,
+  );
+  await server.stop();
+  t.notOk(existsSync(join(dir, "forestd.pid")), "pid file removed at exit");
+});
+
+t.test("a hung worker is replaced within TIMEOUT + 2 s; a hung scoring thread too", async (t) => {
+  const server = await startServer({
+    WORKERS: "2",
+    TIMEOUT: "2",
+    FORESTD_SCORING_THREAD: SCRIPTED_THREAD,
+    ACCESS_LOG: "off",
+    // The row after the hang must be scored by a thread (the replacement), not inline.
+    INLINE_SCORING_MAX_US: "0",
+  });
+  t.teardown(() => server.stop());
+  await waitFor(() => readyWorkers(server) === 2, 10_000);
+
+  const threadStart = Date.now();
+  const stuck = await postJson(`${server.url}/predict`, { instances: [scriptedRow("hang", 3)] });
+  const threadSeconds = (Date.now() - threadStart) / 1000;
+  t.equal(stuck.status, 504, "the stuck thread's request gets a 504");
+  t.equal(stuck.json.code, "FORESTD_ERR_DEADLINE");
+  t.ok(threadSeconds <= 2 + 2, `answered after ${threadSeconds.toFixed(2)} s`);
+  t.equal(
+    (await postJson(`${server.url}/predict`, DEFAULT_ROW)).status,
+    200,
+    "scoring works after the thread was replaced",
+  );
+  // Worker log lines are written in batches (at least every 250 ms): wait for the line, not a turn.
+  await waitFor(() => /"event":"thread_timeout"/.test(server.logs()), 2000).catch(() => undefined);
+  t.match(server.logs(), /"event":"thread_timeout"/);
+
+  const before = aliveWorkers(server);
+  const hungAt = Date.now();
+  // A real hang: the worker stopped (no heartbeats, no requests) until the arbiter kills it.
+  process.kill(before[0], "SIGSTOP");
+  // Replaced: the arbiter has killed the silent worker and spawned its successor...
+  await waitFor(() => aliveWorkers(server).some((pid) => !before.includes(pid)), 10_000);
+  const replacedAfter = (Date.now() - hungAt) / 1000;
+  t.ok(replacedAfter <= 2 + 2, `replaced ${replacedAfter.toFixed(2)} s after it hung (TIMEOUT=2)`);
+  // ...which then boots (model, threads) and serves.
+  await waitFor(() => readyWorkers(server) === 2, 10_000);
+  t.pass(`serving with 2 workers again ${((Date.now() - hungAt) / 1000).toFixed(2)} s after the hang`);
+  t.match(server.logs(), /"event":"worker_timeout"/);
+});
+
+t.test("SIGTTIN / SIGTTOU change the worker count", async (t) => {
+  const server = await startServer({ WORKERS: "1", ACCESS_LOG: "off" });
+  t.teardown(() => server.stop());
+  await waitFor(() => readyWorkers(server) === 1, 10_000);
+  // Signals of one kind sent back to back may arrive as one (POSIX coalesces pending signals), as
+  // with Gunicorn: send each after the previous one took effect.
+  process.kill(server.child.pid as number, "SIGTTIN");
+  await waitFor(() => aliveWorkers(server).length === 2, 10_000);
+  process.kill(server.child.pid as number, "SIGTTIN");
+  await waitFor(() => readyWorkers(server) === 3 && aliveWorkers(server).length === 3, 10_000);
+  t.pass("two more: 3 workers");
+  process.kill(server.child.pid as number, "SIGTTOU");
+  await waitFor(() => aliveWorkers(server).length === 2, 10_000);
+  t.pass("one fewer: 2 workers");
+  for (let i = 0; i < 3; i++) {
+    process.kill(server.child.pid as number, "SIGTTOU");
+    await sleep(700);
+  }
+  await waitFor(() => aliveWorkers(server).length === 1, 10_000);
+  await sleep(1500);
+  t.equal(aliveWorkers(server).length, 1, "never below 1");
+  t.equal((await postJson(`${server.url}/predict`, DEFAULT_ROW)).status, 200);
+});
+
+t.test("MAX_REQUESTS=100 under load recycles workers with zero failed requests", async (t) => {
+  const server = await startServer({
+    WORKERS: "2",
+    MAX_REQUESTS: "100",
+    MAX_REQUESTS_JITTER: "20",
+    ACCESS_LOG: "off",
+  });
+  t.teardown(() => server.stop());
+  await waitFor(() => readyWorkers(server) === 2, 10_000);
+  const load = new Load({
+    url: `${server.url}/predict`,
+    body: DEFAULT_ROW,
+    connections: 4,
+    durationMs: 6000,
+    ratePerSec: 150,
+  });
+  await load.done;
+  t.same(load.failures(), [], `zero failed requests out of ${load.outcomes.length}`);
+  const recycled = server
+    .events()
+    .filter((e) => e.event === "worker_exit" && e.reason === "max_requests").length;
+  // Each replacement boots before the old worker drains, so how many recycle in 6 s depends on boot time.
+  t.ok(recycled >= 2, `${recycled} workers recycled`);
+  await waitFor(() => readyWorkers(server) === 2, 10_000);
+});
+
+t.test("boot errors stop the server with the error instead of respawning forever", async (t) => {
+  const { spawnSync } = await import("node:child_process");
+  const cli = join(ROOT, "dist", "cli", "forestd.js");
+  const dir = mkdtempSync(join(tmpdir(), "forestd-boot-"));
+  const corrupt = join(dir, "corrupt.json");
+  writeFileSync(corrupt, '{"learner": {"objective": {"name": "reg:magic"}}}');
+  const badModel = spawnSync(process.execPath, [cli, "serve", "--model", corrupt, "--bind", "127.0.0.1:0"], {
+    encoding: "utf8",
+    timeout: 20_000,
+  });
+  t.equal(badModel.status, 1, "a model that cannot load: exit 1");
+  t.match(badModel.stderr, /FORESTD_ERR_MODEL_INVALID|FORESTD_ERR_MODEL_UNSUPPORTED/);
+
+  // The port is taken: the primary, which owns the listening sockets, says so and exits.
+  const holder = await startServer({ WORKERS: "1", ACCESS_LOG: "off" });
+  t.teardown(() => holder.stop());
+  const started = Date.now();
+  const taken = spawnSync(
+    process.execPath,
+    [cli, "serve", "--bind", `127.0.0.1:${holder.port}`, "--workers", "2", "--metrics-port", "0"],
+    { encoding: "utf8", timeout: 20_000 },
+  );
+  t.equal(taken.status, 1, "exit 1");
+  t.match(taken.stdout, /"event":"arbiter_halt".*cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
+  t.ok(Date.now() - started < 15_000, "promptly");
+  t.equal((taken.stdout.match(/"event":"worker_spawn"/g) ?? []).length, 0, "no worker forked");
+});
+
+t.test("a generation owns its model bytes: nothing on disk after a reload reaches a worker", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "forestd-bytes-"));
+  const modelFile = join(dir, "model.json");
+  const modelA = join(FIXTURES, "binary_logistic.json");
+  const modelB = join(FIXTURES, "reg_squarederror.json");
+  copyFileSync(modelA, modelFile);
+  const expectA = loadModel(modelA).predictBatch(Float32Array.from([1.5, -2, 3, 0.25, 7, -1]), 1)[0];
+  const server = await startServer({ WORKERS: "2", MODEL_PATH: modelFile, ACCESS_LOG: "off" });
+  t.teardown(() => server.stop());
+  await waitFor(() => readyWorkers(server) === 2, 10_000);
+  const shaA = (await request(`${server.url}/model`)).json.sha256;
+  const pid = server.child.pid as number;
+
+  // 1. A truncated file and SIGHUP: refused. Then every kind of spawn: each loads generation 1's bytes.
+  writeFileSync(modelFile, readFileSync(modelA, "utf8").slice(0, 500));
+  process.kill(pid, "SIGHUP");
+  await waitFor(() => /"event":"reload_failed"/.test(server.logs()), 10_000);
+  process.kill(pid, "SIGTTIN");
+  await waitFor(() => readyWorkers(server) === 3, 15_000);
+  process.kill(aliveWorkers(server)[0], "SIGKILL");
+  await waitFor(() => readyWorkers(server) === 3 && aliveWorkers(server).length === 3, 15_000);
+  t.notOk(/"event":"arbiter_halt"/.test(server.logs()), "the cluster did not halt");
+  t.notOk(/"event":"boot_error"/.test(server.logs()), "no worker failed to boot");
+
+  // 2. A valid new model on disk without SIGHUP: respawned workers still serve the generation's model.
+  copyFileSync(modelB, modelFile);
+  for (const victim of aliveWorkers(server)) {
+    process.kill(victim, "SIGKILL");
+    await waitFor(() => readyWorkers(server) === 3 && aliveWorkers(server).length === 3, 15_000);
+  }
+  const answers = await Promise.all(
+    Array.from({ length: 30 }, () =>
+      postJson(`${server.url}/predict`, ROW).then((r) => (r.json.predictions as number[])[0]),
+    ),
+  );
+  t.same(new Set(answers), new Set([expectA]), "every worker answers with model A");
+  const models = await Promise.all(Array.from({ length: 12 }, () => request(`${server.url}/model`)));
+  t.same(new Set(models.map((m) => `${m.json.sha256} ${m.json.generation}`)), new Set([`${shaA} 1`]));
+  const metrics = (await request(`${server.url}/metrics`)).text;
+  t.match(metrics, new RegExp(`forestd_model_info\\{[^}]*version="${shaA}"[^}]*generation="1"\\} 1`));
+  t.match(metrics, /forestd_worker_boot_failures_total 0/);
+});
+
+t.test(
+  "no worker listening: connections wait in the primary's backlog instead of being refused",
+  async (t) => {
+    const server = await startServer({ WORKERS: "1", ACCESS_LOG: "off" });
+    t.teardown(() => server.stop());
+    await waitFor(() => readyWorkers(server) === 1, 10_000);
+    const [only] = aliveWorkers(server);
+    process.kill(only, "SIGKILL");
+    // Sent while no worker exists: answered once the replacement is up.
+    const answer = await postJson(`${server.url}/predict`, DEFAULT_ROW);
+    t.equal(answer.status, 200, "answered, not ECONNREFUSED");
+    t.ok(
+      aliveWorkers(server).every((pid) => pid !== only),
+      "by the replacement",
+    );
+  },
+);
+
+t.test("SIGINT: quick stop", async (t) => {
+  const server = await startServer({ WORKERS: "2", ACCESS_LOG: "off", GRACEFUL_TIMEOUT: "30" });
+  const started = Date.now();
+  const code = await server.stop("SIGINT");
+  t.equal(code, 0);
+  t.ok(Date.now() - started < 3000, `stopped in ${Date.now() - started} ms`);
+});

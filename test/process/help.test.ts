@@ -1,0 +1,58 @@
+/**
+ * Every command and script answers --help (usage on stdout, exit 0), and an unknown option with a
+ * message and the usage (exit 2), never a stack trace.
+ */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import t from "tap";
+import { ROOT } from "../helpers/fixtures.js";
+
+const node = (script: string, args: string[]) =>
+  spawnSync(process.execPath, [join(ROOT, "dist", script), ...args], { encoding: "utf8", timeout: 30_000 });
+
+const FORESTD = ["serve", "predict", "inspect", "reload", "healthcheck"];
+const SCRIPTS = [
+  "scripts/bench.js",
+  "scripts/bench-model.js",
+  "scripts/bench-overload.js",
+  "scripts/chaos.js",
+  "scripts/bare-server.js",
+  "scripts/record-onnx-truth.js",
+  "scripts/grafana-dashboard.js",
+  "scripts/docs.js",
+  "scripts/build-kernel.js",
+  "scripts/bench/open-loop-cli.js",
+];
+
+t.test("forestd and each of its commands answer --help", async (t) => {
+  const top = node("cli/forestd.js", ["--help"]);
+  t.equal(top.status, 0);
+  for (const command of FORESTD) t.match(top.stdout, `forestd ${command}`, `the usage names ${command}`);
+  for (const command of FORESTD) {
+    const run = node("cli/forestd.js", [command, "--help"]);
+    t.equal(run.status, 0, `forestd ${command} --help: exit 0`);
+    t.match(
+      run.stdout,
+      command === "serve" ? /MODEL_PATH/ : `forestd ${command}`,
+      `forestd ${command} --help: its usage`,
+    );
+  }
+});
+
+t.test("every script answers --help, and an unknown option without a stack trace", async (t) => {
+  for (const script of SCRIPTS) {
+    const help = node(script, ["--help"]);
+    t.equal(help.status, 0, `${script} --help: exit 0`);
+    t.ok(help.stdout.trim().length > 20, `${script} --help: prints its usage`);
+    if (script.endsWith("bench/open-loop-cli.js")) continue; // it reads its plan from stdin
+    const wrong = node(script, ["--no-such-option"]);
+    t.equal(wrong.status, 2, `${script} --no-such-option: exit 2`);
+    t.match(wrong.stderr, /no-such-option/, `${script}: names the option`);
+    t.notMatch(wrong.stderr, /\n\s+at /, `${script}: no stack trace`);
+  }
+  for (const script of ["scripts/test-layers.sh", "scripts/install-test-deps.sh"]) {
+    const help = spawnSync("bash", [join(ROOT, script), "--help"], { encoding: "utf8" });
+    t.equal(help.status, 0, `${script} --help: exit 0`);
+    t.match(help.stdout, script);
+  }
+});
