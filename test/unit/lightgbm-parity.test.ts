@@ -54,7 +54,7 @@ function lightgbmClasses(expected: LightGbmExpected): number[] {
 
 for (const fixture of all) {
   const { name, expected } = fixture;
-  if (name === "linear_tree") continue; // refused by name: test/lightgbm-errors.test.ts
+  if (name === "linear_tree") continue; // refused by name: test/unit/lightgbm-errors.test.ts
   const rows = expected.rows.length;
   const inputs = rowsOf(expected);
 
