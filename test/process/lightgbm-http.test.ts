@@ -217,6 +217,7 @@ t.test("CLI: inspect a LightGBM file, and refuse a linear one", async (t) => {
   t.match(text.stdout, /features: +4: height, color, weight, size/);
   t.match(text.stdout, /lightgbm: +model format v4, boosting gbdt/);
   t.match(text.stdout, /iterations: +12 × 1 tree/);
+  t.match(text.stdout, /categorical: +color, size/);
   t.match(text.stdout, /pandas: +2 category columns: rows may give their strings/);
   const rf = await forestd(["inspect", "--json", byName.get("rf_multiclass")!.path]);
   t.match(JSON.parse(rf.stdout), {

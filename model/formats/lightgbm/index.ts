@@ -188,6 +188,9 @@ export function readLightGbm(bytes: Uint8Array): Forest {
         boosting: pick("boosting"),
         dataSampleStrategy: pick("data_sample_strategy"),
         featureInfos: tokens(text.header.get("feature_infos")!),
+        categoricalFeatures: table.features.flatMap((f, i) =>
+          f.kind === "categorical" ? [f.name ?? String(i)] : [],
+        ),
         pandasCategorical: table.pandas,
       },
     },
@@ -224,6 +227,8 @@ export const lightgbmFormat: ModelFormat = {
         `${d.numIterations} × ${d.numTreePerIteration} tree${d.numTreePerIteration === 1 ? "" : "s"}${d.averageOutput ? ", averaged (average_output)" : ""}`,
       ],
     ];
+    const categorical = d.categoricalFeatures as string[];
+    if (categorical.length > 0) lines.push(["categorical", categorical.join(", ")]);
     if (pandas)
       lines.push([
         "pandas",
