@@ -261,6 +261,9 @@ def make_fixtures(cli):
          "binary: NaN in features 0-2 (missing type NaN), feature 5 mostly zeros")
     case("binary_sigmoid", {"objective": "binary", "sigmoid": 0.7, **small}, X, yb, 12,
          "binary with sigmoid=0.7: objective line 'binary sigmoid:0.7'")
+    case("binary_sigmoid_atof", {"objective": "binary", "sigmoid": 2.619, **small}, X, yb, 8,
+         "sigmoid=2.619: LightGBM reads it back with its Common::Atof as 2.6189999999999998, "
+         "not the nearest double", limit=15)
     regs = [
         ("regression", {"objective": "regression"}, yr),
         ("regression_sqrt", {"objective": "regression", "reg_sqrt": True}, yr),
