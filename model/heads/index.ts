@@ -7,11 +7,13 @@ import type { Forest } from "../forest/forest.js";
 import type { Head, HeadFactory } from "./head.js";
 import { lightgbmHead } from "./lightgbm.js";
 import { onnxHead } from "./onnx.js";
+import { sklearnHead } from "./sklearn.js";
 import { xgboostHead } from "./xgboost.js";
 
 const FAMILIES: Readonly<Record<string, HeadFactory>> = {
   xgboost: xgboostHead,
   onnx: onnxHead,
+  sklearn: sklearnHead,
   lightgbm: lightgbmHead,
 };
 

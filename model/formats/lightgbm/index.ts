@@ -211,11 +211,14 @@ export function readLightGbm(bytes: Uint8Array): Forest {
 export const lightgbmFormat: ModelFormat = {
   name: "lightgbm",
   description: "LightGBM text model (model.txt, versions v3 and v4)",
-  extensions: [".txt", ".model", ".lgb"],
+  // model.txt (Triton's FIL backend), model.bst (KServe's lgbserver, MLServer): both save_model's text.
+  extensions: [".txt", ".bst"],
   sniff: looksLikeLightGbm,
   read(bytes: Uint8Array): Forest {
     if (!looksLikeLightGbm(bytes))
-      syntax('not a LightGBM text model: it does not start with "tree" and a "version=" line');
+      syntax(
+        'not a LightGBM text model: it does not start with "tree" and a "version=" line (a .bst file in XGBoost\'s old binary format is not read either: re-save it with save_model as .json or .ubj)',
+      );
     return readLightGbm(bytes);
   },
   describe(d) {
