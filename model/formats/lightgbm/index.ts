@@ -211,8 +211,10 @@ export function readLightGbm(bytes: Uint8Array): Forest {
 export const lightgbmFormat: ModelFormat = {
   name: "lightgbm",
   description: "LightGBM text model (model.txt, versions v3 and v4)",
-  // model.txt (Triton's FIL backend), model.bst (KServe's lgbserver, MLServer): both save_model's text.
-  extensions: [".txt", ".bst"],
+  // model.bst, as KServe's lgbserver and MLServer name save_model's text. Not .txt, though save_model
+  // and Triton's FIL backend use it: a MODEL_PATH directory finds its model by these endings, and a
+  // README.txt beside the model would count. A model.txt is still read by content wherever it is named.
+  extensions: [".bst"],
   sniff: looksLikeLightGbm,
   read(bytes: Uint8Array): Forest {
     if (!looksLikeLightGbm(bytes))
