@@ -192,6 +192,10 @@ export function readLightGbm(bytes: Uint8Array): Forest {
           f.kind === "categorical" ? [f.name ?? String(i)] : [],
         ),
         pandasCategorical: table.pandas,
+        // The file's split counts per feature (LightGBM's importance_type="split"), as written.
+        featureImportances: Object.fromEntries(
+          [...text.featureImportances].map(([name, count]) => [name, Number(count)]),
+        ),
       },
     },
     input: "f64",
