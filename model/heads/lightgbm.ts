@@ -163,6 +163,8 @@ export const lightgbmHead: HeadFactory = (forest: Forest, headSpec: HeadSpec): H
     classLabels,
     precision: "f64",
     predictionIs: "values",
+    // Each output is read before it is written (softmax takes its max first), so margins may be overwritten.
+    predictsInPlace: true,
     unavailable(output: OptionalOutput): string | null {
       switch (output) {
         case "proba":
