@@ -7,6 +7,9 @@
  * scikit-learn RandomForest, and the large XGBoost model in onnxmltools' layout) against
  * onnxruntime-node (one thread) on the same files and rows. The ONNX files are made by
  * `scripts/make_onnx_fixtures.py --bench-only` when missing (Debian's python3-sklearn, python3-onnx).
+ * Then LightGBM's 500-tree, 63-leaf fixture against LightGBM's own predict (num_threads=1), the two
+ * alternated --repeat times and their medians reported, when LightGBM's python package is on
+ * PYTHONPATH (it has no Debian package: a source build, see scripts/make_lightgbm_fixtures.py).
  *
  * Usage: `npm run bench:model -- --help` (USAGE below).
  */
@@ -18,17 +21,21 @@ import { gunzipSync } from "node:zlib";
 import { packageRoot } from "../model/default-model.js";
 import { loadModel } from "../model/index.js";
 import { timeEngine } from "./bench/engine.js";
+import { lightgbmAvailable, timeLightGbm } from "./bench/lightgbm.js";
 import { timeOnnxruntime } from "./bench/onnxruntime.js";
 import { SYSTEM_PYTHON } from "./bench/servers.js";
 import { scriptArgs } from "./script-args.js";
 
-const USAGE = `npm run bench:model [-- --seconds 2 --json out.json --no-xgboost --no-onnx --only predict|contribs|interactions --models NAMES]
+const USAGE = `npm run bench:model [-- --seconds 2 --json out.json --no-xgboost --no-onnx --no-lightgbm --only predict|contribs|interactions --models NAMES]
   --seconds N       time per measurement (default 2)
   --json FILE       write the results as JSON too
   --no-xgboost      skip XGBoost's own predict (Debian's python3-xgboost)
   --no-onnx         skip the ONNX models and onnxruntime-node
   --only KIND       time only predict, contribs or interactions
-  --models NAMES    comma-separated: large, small, rf500.onnx, large.onnx, lgbm500.onnx (default: all)`;
+  --models NAMES    comma-separated: large, small, rf500.onnx, large.onnx, lgbm500.onnx (default: all)
+  --no-lightgbm     skip the LightGBM model and LightGBM's own predict
+  --only-lightgbm   time only the LightGBM model against LightGBM (its python package on PYTHONPATH)
+  --repeat N        LightGBM: alternate forestd and LightGBM N times, report medians (default 3)`;
 
 const root = packageRoot();
 const benchDir = join(root, "test", "fixtures", "bench");
@@ -49,8 +56,8 @@ interface Row {
   forestdUsPerCall: number;
   xgboostRowsPerSec: number | null;
   ratio: number | null;
-  /** For ONNX models: the baseline is onnxruntime-node rather than XGBoost. */
-  baseline?: "onnxruntime";
+  /** For ONNX models: the baseline is onnxruntime-node rather than XGBoost; for LightGBM's, LightGBM. */
+  baseline?: "onnxruntime" | "lightgbm" | "lightgbm-c-single-row";
 }
 
 /** Deterministic standard-normal rows (the distribution the bench models were trained on). */
@@ -170,6 +177,95 @@ async function benchOnnx(seconds: number, results: Row[], wanted: ReadonlySet<st
   }
 }
 
+/** The median of some numbers. */
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/**
+ * LightGBM's 500-tree 63-leaf model (test/fixtures/lightgbm/large_500x63.txt.gz), forestd and
+ * LightGBM alternated `repeat` times on the same float64 rows (a machine's speed drifts over a
+ * minute: alternating puts both through the same drift); medians reported.
+ */
+async function benchLightGbm(seconds: number, repeat: number, results: Row[]): Promise<void> {
+  if (!lightgbmAvailable()) {
+    console.log(
+      "LightGBM: skipped (put LightGBM's python-package, with its built lib_lightgbm.so, on PYTHONPATH)",
+    );
+    return;
+  }
+  const bytes = gunzipSync(readFileSync(join(root, "test", "fixtures", "lightgbm", "large_500x63.txt.gz")));
+  const tmp = mkdtempSync(join(tmpdir(), "forestd-lightgbm-"));
+  try {
+    const modelFile = join(tmp, "large_500x63.txt");
+    writeFileSync(modelFile, bytes);
+    const loadStart = performance.now();
+    const model = loadModel(bytes);
+    const loadMs = performance.now() - loadStart;
+    const info = model.info();
+    console.log(
+      `lightgbm_500x63: ${info.numTrees} trees, depth ${info.maxDepth}, ${info.numFeature} features, ${(bytes.length / 1e6).toFixed(1)} MB text, loaded in ${loadMs.toFixed(0)} ms`,
+    );
+    const rows = Float64Array.from(makeRows(model.numFeature, ROWS));
+    const batches = [1, 10_000];
+    const ours = new Map<number, number[]>(batches.map((b) => [b, []]));
+    const oursUs = new Map<number, number[]>(batches.map((b) => [b, []]));
+    const theirs = new Map<number, number[]>(batches.map((b) => [b, []]));
+    const theirsFast: number[] = [];
+    let version = "unknown";
+    for (let rep = 0; rep < repeat; rep++) {
+      for (const batch of batches) {
+        const r = timeEngine(model, rows, batch, seconds);
+        ours.get(batch)!.push(r.rowsPerSec);
+        oursUs.get(batch)!.push(r.usPerCall);
+      }
+      const lgb = timeLightGbm(modelFile, rows, model.numFeature, batches, seconds);
+      if (!lgb) return;
+      version = lgb.lightgbm;
+      for (const r of lgb.results) theirs.get(r.batch)!.push(r.rowsPerSec);
+      if (lgb.singleRowFast) theirsFast.push(lgb.singleRowFast.rowsPerSec);
+      console.log(
+        `  run ${rep + 1}: ${batches.map((b) => `batch ${b}: forestd ${ours.get(b)!.at(-1)!.toFixed(0)} rows/s, LightGBM ${theirs.get(b)!.at(-1)!.toFixed(0)}`).join("; ")}`,
+      );
+    }
+    for (const batch of batches) {
+      const a = median(ours.get(batch)!);
+      const b = median(theirs.get(batch)!);
+      results.push({
+        model: "lgb_500x63",
+        kind: "predict",
+        batch,
+        forestdRowsPerSec: a,
+        forestdUsPerCall: median(oursUs.get(batch)!),
+        xgboostRowsPerSec: b,
+        ratio: a / b,
+        baseline: "lightgbm",
+      });
+    }
+    if (theirsFast.length > 0) {
+      const a = median(ours.get(1)!);
+      const b = median(theirsFast);
+      results.push({
+        model: "lgb_500x63",
+        kind: "predict",
+        batch: 1,
+        forestdRowsPerSec: a,
+        forestdUsPerCall: median(oursUs.get(1)!),
+        xgboostRowsPerSec: b,
+        ratio: a / b,
+        baseline: "lightgbm-c-single-row",
+      });
+    }
+    console.log(
+      `  baseline: LightGBM ${version} Booster.predict(num_threads=1), and (marked *) batch 1 through LGBM_BoosterPredictForMatSingleRowFast; medians of ${repeat} alternated runs`,
+    );
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = scriptArgs(USAGE, {
     options: {
@@ -181,6 +277,11 @@ async function main(): Promise<void> {
       "no-onnx": { type: "boolean" },
       /** Comma-separated model names to time (large, small, rf500.onnx, large.onnx, lgbm500.onnx); all by default. */
       models: { type: "string" },
+      "no-lightgbm": { type: "boolean" },
+      /** Only the LightGBM comparison. */
+      "only-lightgbm": { type: "boolean" },
+      /** LightGBM: forestd and LightGBM alternated this many times (medians reported). */
+      repeat: { type: "string", default: "3" },
     },
   });
   const wanted = values.models ? new Set(values.models.split(",")) : null;
@@ -188,7 +289,7 @@ async function main(): Promise<void> {
   const results: Row[] = [];
   const tmp = mkdtempSync(join(tmpdir(), "forestd-models-"));
   try {
-    for (const name of ["large", "small"]) {
+    for (const name of values["only-lightgbm"] ? [] : ["large", "small"]) {
       if (wanted && !wanted.has(name)) continue;
       const bytes = gunzipSync(readFileSync(join(benchDir, `${name}.json.gz`)));
       const modelFile = join(tmp, `${name}.json`);
@@ -233,15 +334,17 @@ async function main(): Promise<void> {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  if (!values["no-onnx"]) await benchOnnx(seconds, results, wanted);
+  if (!values["no-onnx"] && !values["only-lightgbm"]) await benchOnnx(seconds, results, wanted);
+  if (!values["no-lightgbm"]) await benchLightGbm(seconds, Number(values.repeat), results);
   const fmt = (n: number | null, digits = 0) =>
     n === null ? "—" : n.toLocaleString("en-US", { maximumFractionDigits: digits });
   console.log(
-    "\nmodel       output        batch    forestd rows/s   µs/call  baseline rows/s   ratio  (baseline: XGBoost, or onnxruntime for .onnx)",
+    "\nmodel       output        batch    forestd rows/s   µs/call  baseline rows/s   ratio  (baseline: XGBoost, onnxruntime for .onnx, LightGBM for lgb_)",
   );
   for (const r of results) {
+    const model = r.baseline === "lightgbm-c-single-row" ? `${r.model}*` : r.model;
     console.log(
-      `${r.model.padEnd(11)} ${r.kind.padEnd(12)} ${String(r.batch).padStart(5)}  ${fmt(r.forestdRowsPerSec).padStart(15)}  ${fmt(r.forestdUsPerCall, 1).padStart(8)}  ${fmt(r.xgboostRowsPerSec).padStart(15)}  ${r.ratio === null ? "—" : `${r.ratio.toFixed(2)}×`}`,
+      `${model.padEnd(11)} ${r.kind.padEnd(12)} ${String(r.batch).padStart(5)}  ${fmt(r.forestdRowsPerSec).padStart(15)}  ${fmt(r.forestdUsPerCall, 1).padStart(8)}  ${fmt(r.xgboostRowsPerSec).padStart(15)}  ${r.ratio === null ? "—" : `${r.ratio.toFixed(2)}×`}`,
     );
   }
   if (values.json)

@@ -54,11 +54,11 @@ export const NodeFlag = {
   /** NaN goes left (else right). As XGBoost's default_left, ONNX's missing_value_tracks_true. */
   DEFAULT_LEFT: 1,
   /**
-   * Zero counts as missing too: |x| <= 1e-35 goes the default way (LightGBM's missing type Zero).
-   * Numeric tests only: a set test reads 0 as category 0.
+   * Zero counts as missing too: |x| <= ZERO_THRESHOLD goes the default way (LightGBM's missing type
+   * Zero). Numeric tests only: a set test reads 0 as category 0.
    */
   ZERO_IS_MISSING: 2,
-  /** NaN is not missing: it is compared as 0.0 (LightGBM's missing type None; its categorical NaN in v3). */
+  /** NaN is not missing: it is compared as 0.0 (LightGBM's numerical missing types None and Zero). */
   NAN_AS_ZERO: 4,
   /**
    * Set tests: x is truncated toward zero before the negative check, so -1 < x < 0 is category 0
@@ -67,8 +67,12 @@ export const NodeFlag = {
   CATEGORY_TRUNCATES: 8,
 } as const;
 
-/** LightGBM's kZeroThreshold: values this close to 0 are "zero" for ZERO_IS_MISSING. */
-export const ZERO_THRESHOLD = 1e-35;
+/**
+ * LightGBM's kZeroThreshold: values this close to 0 are "zero" for ZERO_IS_MISSING. LightGBM
+ * declares it `const double kZeroThreshold = 1e-35f;` (include/LightGBM/meta.h): the float nearest
+ * 1e-35, widened, which is 1.0000000180025095e-35, not the double 1e-35.
+ */
+export const ZERO_THRESHOLD = Math.fround(1e-35);
 
 /** One tree. Node 0 is the root; a leaf has left = right = -1. */
 export interface ForestTree {
