@@ -112,6 +112,14 @@ export class Model {
     this.#featureIndex = new Map(this.featureNames.map((name, i) => [name, i]));
   }
 
+  /**
+   * Bytes this model holds: its forest's and compiled layout's arrays and the kernel's memory (what
+   * MODEL_MEMORY_LIMIT counts and forestd_model_bytes reports).
+   */
+  get compiledBytes(): number {
+    return arrayBytes(this.#forest) + arrayBytes(this.#compiled) + this.#scorer.memoryBytes;
+  }
+
   /** The name clients give the input tensor, when the format has one (an ONNX graph's input). */
   get inputTensor(): string | null {
     return this.#forest.provenance.inputTensor ?? null;
@@ -320,4 +328,24 @@ export class Model {
       details: structuredClone(forest.provenance.details) as Record<string, unknown>,
     };
   }
+}
+
+/** Bytes of every typed array reachable from `value` (each array counted once). */
+function arrayBytes(value: unknown, seen = new Set<unknown>()): number {
+  if (ArrayBuffer.isView(value)) {
+    if (seen.has(value)) return 0;
+    seen.add(value);
+    return value.byteLength;
+  }
+  if (value instanceof Map) {
+    let n = 0;
+    for (const v of value.values()) n += arrayBytes(v, seen);
+    return n;
+  }
+  if (typeof value === "object" && value !== null) {
+    let n = 0;
+    for (const v of Object.values(value)) n += arrayBytes(v, seen);
+    return n;
+  }
+  return 0;
 }

@@ -71,6 +71,8 @@ export class WasmScorer {
   readonly #f32: Float32Array;
   /** Margins in WebAssembly memory: float32 or float64, as the forest adds leaves. */
   readonly #margins: Float32Array | Float64Array;
+  /** Bytes of its WebAssembly memory. */
+  readonly memoryBytes: number;
 
   constructor(forest: CompiledForest) {
     const numFeature = forest.numColumns;
@@ -93,6 +95,7 @@ export class WasmScorer {
     this.#marginsAt = align8(this.#valuesAt + this.#chunkRows * numFeature * 4);
     const bytes = this.#marginsAt + this.#chunkRows * groups * valueBytes;
     const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(bytes / PAGE)) });
+    this.memoryBytes = memory.buffer.byteLength;
     const instance = new WebAssembly.Instance(kernelModule(forest.precision), { env: { memory } });
     this.#kernel = instance.exports as unknown as KernelExports;
     this.#f32 = new Float32Array(memory.buffer);
