@@ -89,9 +89,9 @@ t.test("every route of the spec answers what its schema says", async (t) => {
       covered.add(`${method.toUpperCase()} ${path}`);
       // Each spec path, for each model and version, and (the text allows it) without the version.
       const urls = [
-        path.replace("${MODEL_NAME}", "churn").replace("${MODEL_VERSION}", "1"),
-        path.replace("${MODEL_NAME}", "iris").replace("${MODEL_VERSION}", irisVersion),
-        path.replace("/versions/${MODEL_VERSION}", "").replace("${MODEL_NAME}", "churn"),
+        path.replace(/\$\{MODEL_NAME\}/, "churn").replace(/\$\{MODEL_VERSION\}/, "1"),
+        path.replace(/\$\{MODEL_NAME\}/, "iris").replace(/\$\{MODEL_VERSION\}/, irisVersion),
+        path.replace(/\/versions\/\$\{MODEL_VERSION\}/, "").replace(/\$\{MODEL_NAME\}/, "churn"),
       ];
       for (const url of new Set(urls)) {
         const bodies =
