@@ -42,6 +42,8 @@ import { ModelRegistry } from "./model-registry.js";
 import { fetchModel, type ModelOrigin, ModelPoller } from "./model-source/index.js";
 import { ModelStore } from "./model-store.js";
 import { PrimaryMetrics } from "./primary-metrics.js";
+import { RepositoryPoller } from "./repository/poller.js";
+import { Repository } from "./repository/repository.js";
 import {
   type GenerationPlan,
   type QueuedSignal,
@@ -108,6 +110,9 @@ export class Arbiter {
   /** The generation serving (promoted last). */
   #live: Generation | null = null;
   #poller: ModelPoller | null = null;
+  /** MODEL_REPOSITORY's reader (null with MODEL_PATH), made again when its settings change. */
+  #repository: Repository | null = null;
+  #repositoryPoller: RepositoryPoller | null = null;
   /** Reloads asked for by the poller, each waiting for the reload to settle. */
   #reloadWaiters: (() => void)[] = [];
   #wake: (() => void) | null = null;
@@ -186,6 +191,7 @@ export class Arbiter {
       return await this.#serve();
     } finally {
       this.#poller?.stop();
+      this.#repositoryPoller?.stop();
       this.#settleReloadWaiters(true);
       this.#clusterMetrics.close();
       for (const handle of this.#handles) handle.close();
@@ -258,6 +264,7 @@ export class Arbiter {
   async #prepareGeneration(settings: Settings): Promise<Generation> {
     const id = this.#nextGeneration++;
     const origin = settings.model_repository === "" ? await this.#preparePathModel(settings) : null;
+    if (settings.model_repository !== "") await this.#prepareRepository(settings);
     const generation = {
       plan: planOf(id, settings),
       settings,
@@ -266,6 +273,40 @@ export class Arbiter {
     };
     this.#generations.set(id, generation);
     return generation;
+  }
+
+  /**
+   * MODEL_REPOSITORY read (at start, and again on each reload: a SIGHUP is also a scan). A
+   * repository that cannot be listed stops the start, or fails the reload (the models stay); a model
+   * in it that cannot be served is reported and skipped.
+   */
+  async #prepareRepository(settings: Settings): Promise<void> {
+    const current = this.#repository;
+    const same =
+      current !== null &&
+      (
+        [
+          "model_repository",
+          "model_cache_dir",
+          "model_fetch_timeout",
+          "s3_force_path_style",
+          "model_memory_limit",
+        ] as const
+      ).every((key) => this.#settings[key] === settings[key]) &&
+      JSON.stringify(serverModelConfig(this.#settings)) === JSON.stringify(serverModelConfig(settings));
+    const repository = same
+      ? (current as Repository)
+      : new Repository(settings, this.#store, this.#registry, this.#log, this.metrics.observeFetch);
+    // MODEL_PATH's model (a reload from MODEL_PATH to a repository) is not the repository's.
+    for (const name of this.#registry.names())
+      if (
+        this.#repository === null &&
+        !this.#registry.get(name)?.source.startsWith(repository.source.description)
+      )
+        this.#registry.remove(name);
+    this.#registry.configure({ strict: false, defaultModel: settings.default_model || null });
+    await repository.scan();
+    this.#repository = repository;
   }
 
   /** MODEL_PATH's one model: fetched, validated, snapshotted and put in the registry (strictly). */
@@ -293,8 +334,16 @@ export class Arbiter {
       this.metrics.rejectModel();
       throw error;
     }
+    const limit = settings.model_memory_limit;
+    if (limit > 0 && snapshot.bytes > limit) {
+      this.#store.release(snapshot, owner);
+      throw new Error(
+        `model ${settings.model_name} needs ${snapshot.bytes} bytes compiled, more than MODEL_MEMORY_LIMIT (${limit})`,
+      );
+    }
     const version = snapshot.sha256.slice(0, 12);
     const previous = this.#registry.names();
+    this.#repository = null;
     this.#registry.configure({ strict: true, defaultModel: settings.default_model || null });
     this.#registry.put({
       name: settings.model_name,
@@ -317,7 +366,19 @@ export class Arbiter {
     // Settings may have changed with the reload (MODEL_PATH, MODEL_POLL_INTERVAL): a fresh poller.
     this.#poller?.stop();
     this.#poller = null;
-    if (settings.model_repository !== "") return;
+    this.#repositoryPoller?.stop();
+    this.#repositoryPoller = null;
+    if (settings.model_repository !== "") {
+      const repository = this.#repository as Repository;
+      this.#repositoryPoller = new RepositoryPoller(
+        settings.model_poll_interval,
+        () => repository.scan(),
+        this.#log,
+        repository.source.description,
+      );
+      this.#repositoryPoller.start();
+      return;
+    }
     this.#poller = new ModelPoller(
       settings,
       () => this.#live?.origin ?? undefined,

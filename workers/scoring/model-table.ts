@@ -124,9 +124,16 @@ export class ModelTable {
     return [...this.#defaults.keys()].sort();
   }
 
-  /** The primary's index (every known model and version, loaded or not), with this worker's view. */
-  index(): readonly ModelIndexEntry[] {
-    return this.#index;
+  /**
+   * The primary's index (every known model and version, loaded or not), as this worker sees it: a
+   * version it serves is READY here, whatever the primary knew when it sent the set.
+   */
+  index(): ModelIndexEntry[] {
+    return this.#index.map((e) =>
+      e.version !== undefined && this.#byKey.has(versionKey(e.name, e.version)) && e.state !== "READY"
+        ? { ...e, state: "READY", reason: "" }
+        : e,
+    );
   }
 
   /** The version a request names (the default one when it names none), or why there is none. */
@@ -296,8 +303,13 @@ export class ModelTable {
   /** No new request reaches `entry`; once its last request and rows are done, its threads drop it. */
   #release(entry: ModelEntry): void {
     const { threads, metrics } = this.#deps;
-    if (![...this.#byKey.values()].some((e) => e.key === entry.key))
-      metrics.modelBytes(entry.modelMetrics.labels, undefined);
+    // Its series goes unless a version still loaded has the same labels (a replacement, or an
+    // unversioned model's next digest).
+    const labels = entry.modelMetrics.labels;
+    const shared = [...this.#byKey.values()].some(
+      (e) => e.modelMetrics.labels.model === labels.model && e.modelMetrics.labels.version === labels.version,
+    );
+    if (!shared) metrics.modelBytes(labels, undefined);
     // A request holds its version until answered (an aborted one may never say so): after its
     // deadline no row of it can still be scored, so the version goes by then whatever the count.
     const latest = performance.now() + entry.defaultDeadlineMs + 5000;
