@@ -19,6 +19,7 @@
 import cluster, { type Worker } from "node:cluster";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
@@ -43,7 +44,8 @@ import { fetchModel, type ModelOrigin, ModelPoller } from "./model-source/index.
 import { ModelStore } from "./model-store.js";
 import { PrimaryMetrics } from "./primary-metrics.js";
 import { RepositoryPoller } from "./repository/poller.js";
-import { Repository } from "./repository/repository.js";
+import { Repository, RepositoryError } from "./repository/repository.js";
+import { type RepositoryControl, repositoryApi } from "./repository-api.js";
 import {
   type GenerationPlan,
   type QueuedSignal,
@@ -59,6 +61,8 @@ const V8_FLAGS_DEFAULT = SETTINGS.find((s) => s.key === "v8_flags")?.default;
 const HANDLED_SIGNALS: QueuedSignal[] = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGTTIN", "SIGTTOU"];
 /** How often the arbiter loop wakes when nothing else wakes it. */
 const LOOP_MS = 500;
+/** How long a repository API load or unload waits for every worker to apply it. */
+const MODEL_APPLY_TIMEOUT_MS = 120_000;
 
 interface Generation {
   readonly plan: GenerationPlan;
@@ -169,6 +173,79 @@ export class Arbiter {
     for (const w of done) w.resolve();
   }
 
+  /**
+   * The repository API's handler on METRICS_PORT (server/repository-api.ts). Its settings are read
+   * when each request comes, so a reload that turns it on or off, or changes the token, holds.
+   */
+  #repositoryApi(): (request: IncomingMessage, response: ServerResponse) => boolean {
+    const control: RepositoryControl = {
+      index: (readyOnly) => this.#registry.index().filter((e) => !readyOnly || e.state === "READY"),
+      load: (name) => this.#loadModel(name),
+      unload: (name) => this.#unloadModel(name),
+    };
+    return (request, response) =>
+      repositoryApi(
+        { enabled: this.#settings.repository_api, token: this.#settings.repository_api_token },
+        control,
+        this.#log,
+      )(request, response);
+  }
+
+  /** A repository API load: the model read again, and answered once every serving worker has it. */
+  async #loadModel(name: string): Promise<void> {
+    if (this.#repository !== null) await this.#repository.load(name);
+    else {
+      // MODEL_PATH's model: read again as a reload does (it is the one model there is).
+      if (name !== this.#settings.model_name)
+        throw new RepositoryError(
+          404,
+          "FORESTD_ERR_REPOSITORY_NOT_FOUND",
+          `no model named "${name}": MODEL_PATH serves "${this.#settings.model_name}"`,
+        );
+      await this.#reloadForNewVersion();
+      if (!this.#registry.get(name))
+        throw new RepositoryError(
+          400,
+          "FORESTD_ERR_REPOSITORY_LOAD_FAILED",
+          `model ${name} could not be loaded (see the log)`,
+        );
+    }
+    await this.#awaitWorkers(name);
+  }
+
+  async #unloadModel(name: string): Promise<void> {
+    if (this.#repository !== null) await this.#repository.unload(name);
+    else if (!this.#registry.remove(name))
+      throw new RepositoryError(
+        404,
+        "FORESTD_ERR_REPOSITORY_NOT_FOUND",
+        `no model named "${name}" is loaded`,
+      );
+    await this.#awaitWorkers(name);
+  }
+
+  /** Waits until every serving worker has applied the registry's revision; says what failed in them. */
+  async #awaitWorkers(name: string): Promise<void> {
+    const applied = await this.#modelsApplied(this.#registry.revision, MODEL_APPLY_TIMEOUT_MS);
+    if (!applied)
+      throw new RepositoryError(
+        504,
+        "FORESTD_ERR_REPOSITORY_TIMEOUT",
+        `not every worker had applied the change of ${name} within ${MODEL_APPLY_TIMEOUT_MS / 1000} s`,
+      );
+    const model = this.#registry.get(name);
+    const live = this.#servingWorkers();
+    const failures = [...(model?.versions.keys() ?? [])]
+      .map((version) => ({ version, reason: this.#registry.failure(name, version, live) }))
+      .filter((f) => f.reason !== null);
+    if (failures.length > 0)
+      throw new RepositoryError(
+        400,
+        "FORESTD_ERR_REPOSITORY_LOAD_FAILED",
+        failures.map((f) => `${name} version ${f.version}: ${f.reason}`).join("; "),
+      );
+  }
+
   /** Workers booting or ready (not draining): they serve the model set. */
   #servingWorkers(): number[] {
     const ids: number[] = [];
@@ -209,7 +286,7 @@ export class Arbiter {
       this.#handles = await bindAll(this.#settings.bind);
       const metricsPort = this.#settings.metrics_port;
       await this.#clusterMetrics
-        .listen(parseBind(this.#settings.bind[0]).host, metricsPort)
+        .listen(parseBind(this.#settings.bind[0]).host, metricsPort, this.#repositoryApi())
         .catch((error) => {
           // Name the setting: a bare EADDRINUSE does not say which of forestd's ports is taken.
           throw new Error(`cannot serve metrics on METRICS_PORT ${metricsPort}: ${(error as Error).message}`);
@@ -311,10 +388,11 @@ export class Arbiter {
 
   /** MODEL_PATH's one model: fetched, validated, snapshotted and put in the registry (strictly). */
   async #preparePathModel(settings: Settings): Promise<ModelOrigin> {
-    const live = this.#live?.origin ?? undefined;
-    const fetched = await fetchModel(settings, live, this.metrics.observeFetch);
     const current = this.#registry.get(this.#live?.settings.model_name ?? settings.model_name);
     const served = current ? [...current.versions.values()][0] : undefined;
+    // Asked conditionally only while its bytes are held (an unloaded model is fetched afresh).
+    const live = served ? (this.#live?.origin ?? undefined) : undefined;
+    const fetched = await fetchModel(settings, live, this.metrics.observeFetch);
     // fetchModel answers "unchanged" only when given the live origin, so a version is served then.
     const bytes =
       "unchanged" in fetched
