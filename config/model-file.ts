@@ -4,11 +4,18 @@
  * runtime can only be told the directory.
  */
 import { readdirSync, statSync } from "node:fs";
-import { extname, join } from "node:path";
+import { join } from "node:path";
+import { FORMATS } from "../model/formats/index.js";
 
-const MODEL_EXTENSIONS = new Set([".json", ".ubj", ".onnx"]);
+/** Every file name ending a format forestd reads is saved under (each format lists its own). */
+const MODEL_ENDINGS = FORMATS.flatMap((format) => format.extensions);
 
-/** The model file a path names: the path itself, or the one .json/.ubj/.onnx file in a directory. */
+function isModelFile(name: string): boolean {
+  const lower = name.toLowerCase();
+  return !name.startsWith(".") && MODEL_ENDINGS.some((ending) => lower.endsWith(ending));
+}
+
+/** The model file a path names: the path itself, or the one model file in a directory. */
 export function resolveModelFile(path: string): string {
   let isDirectory = false;
   try {
@@ -17,13 +24,11 @@ export function resolveModelFile(path: string): string {
     return path; // missing: the model loader reports it, with the path, as for any file
   }
   if (!isDirectory) return path;
-  const models = readdirSync(path)
-    .filter((name) => !name.startsWith(".") && MODEL_EXTENSIONS.has(extname(name).toLowerCase()))
-    .sort();
+  const models = readdirSync(path).filter(isModelFile).sort();
   if (models.length !== 1) {
     const found = models.length === 0 ? "none" : models.join(", ");
     throw new Error(
-      `MODEL_PATH ${path} is a directory: it must hold exactly one .json, .ubj or .onnx model (found ${found})`,
+      `MODEL_PATH ${path} is a directory: it must hold exactly one model file (${MODEL_ENDINGS.filter((e) => e.lastIndexOf(".") === 0).join(", ")}, or compressed as joblib compresses; found ${found})`,
     );
   }
   return join(path, models[0]);
