@@ -3,14 +3,11 @@
  * models' batchers take turns at, the table of model versions and the metrics they all feed. Used
  * by the worker process and by the in-process test app alike.
  */
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import type { Settings } from "../../config/settings.js";
 import type { MetricsDelta } from "../../contract/messages.js";
-import type { ModelSpec } from "../../contract/models.js";
-import { loadModel } from "../../model/index.js";
 import type { InlineTracer } from "../http/scoring.js";
 import { type BatchTracer, ThreadShare } from "../scoring/batcher.js";
+import { inProcessLoader } from "../scoring/model-loader.js";
 import { type ModelLoader, ModelTable, type TableEvent } from "../scoring/model-table.js";
 import { ScoringPool } from "../scoring/scoring-pool.js";
 import { WorkerMetrics } from "./metrics.js";
@@ -21,18 +18,6 @@ export interface ScoringStack {
   table: ModelTable;
   metrics: WorkerMetrics;
 }
-
-/**
- * Reads a version's snapshot on this thread, checks its digest and compiles it; scoring threads
- * load the same snapshot.
- */
-export const snapshotLoader: ModelLoader = async (spec: ModelSpec) => {
-  const bytes = readFileSync(spec.snapshot);
-  const sha256 = createHash("sha256").update(bytes).digest("hex");
-  if (sha256 !== spec.sha256)
-    throw new Error(`model snapshot ${spec.snapshot} has sha256 ${sha256}, expected ${spec.sha256}`);
-  return { model: loadModel(bytes), thread: { path: spec.snapshot, sha256 }, bytes: spec.bytes };
-};
 
 export function createScoringStack(
   settings: Settings,
@@ -65,7 +50,7 @@ export function createScoringStack(
     share,
     threads: pool,
     metrics,
-    loader: options.loader ?? snapshotLoader,
+    loader: options.loader ?? inProcessLoader,
     generation: options.generation ?? 0,
     tracer: options.tracer,
     inlineTracer: options.inlineTracer,

@@ -19,6 +19,7 @@ import {
 import type { ModelSet } from "../../contract/models.js";
 import { buildApp, createHttpServer } from "../http/app.js";
 import { VERSION } from "../http/version.js";
+import { inProcessLoader, ThreadedLoader } from "../scoring/model-loader.js";
 import type { TableEvent } from "../scoring/model-table.js";
 import type { Tracing } from "../tracing/otel.js";
 import { ConnectionBalancer, type TcpHandle } from "./connection-balancer.js";
@@ -138,8 +139,14 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
   } catch (error) {
     return bootError("cannot start tracing", error);
   }
+  // Models load into memory every thread of this worker shares: while booting, here (nothing is
+  // served yet, and a loading thread would add its own start-up); once serving, in a thread of
+  // their own, off this event loop.
+  const loader = new ThreadedLoader();
+  let serving = false;
   const { pool, table, metrics } = createScoringStack(settings, {
     generation,
+    loader: (spec) => (serving ? loader.load(spec) : inProcessLoader(spec)),
     sendMetricsDelta: (delta) => send({ type: "forestd:metrics-delta", delta }),
     // The thread module is a seam, not a setting: tests run a whole server with a stand-in
     // thread that hangs or fails (test/fixtures/threads/). Unset in production.
@@ -248,6 +255,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
   if (settings.loop_nice > 0) niceEventLoop(settings.loop_nice, logger);
 
   const entries = table.entries();
+  serving = true;
   send({ type: "forestd:ready", sha256: entries[0]?.served.sha256 ?? "" });
   logger.info(
     {
@@ -277,6 +285,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
       send({ type: "forestd:metrics", requestId: 0, metrics: snapshot }),
     );
     await pool.destroy().catch(() => undefined);
+    await loader.close().catch(() => undefined);
     // The spans of the last requests, which the batch processor has not sent yet.
     await tracing?.shutdown().catch(() => undefined);
     logger.info({ event: "worker_stopped", clean }, "worker stopped");

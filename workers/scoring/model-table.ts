@@ -24,7 +24,7 @@ import type { InlineTracer, ScoringDeps } from "../http/scoring.js";
 import { type ServedModel, serveModel } from "../http/served-model.js";
 import type { ModelMetrics, WorkerMetrics } from "../process/metrics.js";
 import { Batcher, type BatchTracer, type ThreadShare } from "./batcher.js";
-import { InlineScorer } from "./inline-scorer.js";
+import { type InlineCalibration, InlineScorer } from "./inline-scorer.js";
 import type { ThreadModelRef } from "./protocol.js";
 
 /** One model version, loaded and routable. */
@@ -45,10 +45,16 @@ export interface ModelEntry extends ScoringDeps {
   active: number;
 }
 
-/** What loads a model version for the table: the engine's model, and how threads get it. */
-export type ModelLoader = (
-  spec: ModelSpec,
-) => Promise<{ model: Model; thread: ThreadModelRef; bytes: number }>;
+/**
+ * What loads a model version for the table: the engine's model (in shared memory), how threads get
+ * it, the bytes it holds, and its inline costs as measured where it was loaded.
+ */
+export type ModelLoader = (spec: ModelSpec) => Promise<{
+  model: Model;
+  thread: ThreadModelRef;
+  bytes: number;
+  calibration?: InlineCalibration;
+}>;
 
 /** The pool's side of model versions: threads are told which ids name what, and to drop them. */
 export interface ModelThreads {
@@ -197,7 +203,7 @@ export class ModelTable {
       const started = performance.now();
       try {
         const loaded = await this.#deps.loader(spec);
-        const entry = this.#entry(spec, loaded.model, loaded.thread, loaded.bytes);
+        const entry = this.#entry(spec, loaded.model, loaded.thread, loaded.bytes, loaded.calibration);
         this.#byKey.set(key, entry);
         this.#deps.metrics.modelBytes(entry.modelMetrics.labels, loaded.bytes);
         this.#deps.onEvent?.({
@@ -247,9 +253,15 @@ export class ModelTable {
     };
   }
 
-  #entry(spec: ModelSpec, model: Model, thread: ThreadModelRef, bytes: number): ModelEntry {
+  #entry(
+    spec: ModelSpec,
+    model: Model,
+    thread: ThreadModelRef,
+    bytes: number,
+    calibration?: InlineCalibration,
+  ): ModelEntry {
     const { settings, share, metrics } = this.#deps;
-    const served = serveModel(model, spec, thread.path, this.#deps.generation);
+    const served = serveModel(model, spec, spec.snapshot, this.#deps.generation);
     const id = this.#nextId++;
     const modelMetrics = metrics.forModel(
       /^\d+$/.test(spec.version) ? { model: spec.name, version: spec.version } : { model: spec.name },
@@ -279,6 +291,7 @@ export class ModelTable {
     this.#deps.threads.addModel(id, thread);
     const inline = new InlineScorer(model, {
       maxUs: spec.config.inline_scoring_max_us,
+      calibration,
       onScored: (seconds) => modelMetrics.inlineScoring.observe(seconds),
     });
     const columns = columnLookup(model);

@@ -1,3 +1,4 @@
+import type { SharedModel } from "../../model/index.js";
 import type { ExplainKind } from "../../model/outputs.js";
 
 /** Rows or outputs: float32 for models that compare and add in float32, float64 for the others. */
@@ -37,10 +38,12 @@ export interface ScoreTask {
   notAfter?: number;
 }
 
-/** What a thread loads a model version from: the snapshot the primary validated, and its digest. */
+/**
+ * How a thread gets a model version: the model in shared memory (model/shared.ts), compiled once by
+ * the worker: the thread rebuilds it from views, holding no copy of its own.
+ */
 export interface ThreadModelRef {
-  readonly path: string;
-  readonly sha256: string;
+  readonly shared: SharedModel;
 }
 
 /** What each scoring thread is started with (piscina workerData). */

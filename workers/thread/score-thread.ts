@@ -5,23 +5,20 @@
  * factory, so the thread can also be built and driven without piscina (stand-in threads in
  * test/fixtures/threads/).
  *
- * Models: a task names its model version by id. A thread that does not hold it yet loads it from
- * what the pool attaches to the task (ScoreTask.load) and keeps it; the pool attaches it until
- * every thread has answered a task of that model. Unloaded versions are dropped when the pool says
+ * Models: a task names its model version by id. A thread that does not hold it yet rebuilds it
+ * from what the pool attaches to the task (ScoreTask.load: the model in the worker's shared memory,
+ * no copy) and keeps it; the pool attaches it until every thread has answered a task of that model. Unloaded versions are dropped when the pool says
  * so on the thread channel (ThreadData.channel).
  */
 
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { BroadcastChannel, threadId } from "node:worker_threads";
 import { move } from "piscina";
-import { loadModel, type Model } from "../../model/index.js";
+import { Model } from "../../model/index.js";
 import {
   BUSY_SLOTS,
   type ScoreTask,
   stampThread,
   type ThreadData,
-  type ThreadModelRef,
   type ThreadNotice,
 } from "../scoring/protocol.js";
 import { scoreTask } from "./score-task.js";
@@ -33,15 +30,6 @@ export interface ScoreThread {
   score(task: ScoreTask): ArrayBuffer;
   /** Runs `work` marked busy in the table, so that the watchdog can see how long it takes. */
   busyWhile<T>(work: () => T): T;
-}
-
-/** A model version from the snapshot the primary validated, refused if its bytes changed since. */
-export function loadThreadModel(ref: ThreadModelRef): Model {
-  const bytes = readFileSync(ref.path);
-  const sha256 = createHash("sha256").update(bytes).digest("hex");
-  if (sha256 !== ref.sha256)
-    throw new Error(`model snapshot ${ref.path} has sha256 ${sha256}, expected ${ref.sha256}`);
-  return loadModel(bytes);
 }
 
 export function createScoreThread(data: ThreadData): ScoreThread {
@@ -71,7 +59,8 @@ export function createScoreThread(data: ThreadData): ScoreThread {
         throw new Error(
           `model ${task.model} is not loaded in this thread, and the task does not say where it is`,
         );
-      model = loadThreadModel(task.load);
+      // The worker's compiled model, in shared memory: views of it, scratch of this thread's own.
+      model = Model.fromShared(task.load.shared);
       models.set(task.model, model);
     }
     return model;
