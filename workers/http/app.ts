@@ -65,6 +65,8 @@ export interface AppDeps {
     traceId(request: FastifyRequest): string | undefined;
     /** Spans for rows scored inline (the batcher has its own tracer, given to it at creation). */
     inlineTracer: InlineTracer;
+    /** Marks the request's span with its model version. */
+    tagModel(request: FastifyRequest, model: { name: string; version: string }): void;
   };
 }
 
@@ -133,6 +135,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     (name, version) => deps.table.admitting(name ?? deps.table.defaultModel ?? "", version),
     deps.metrics,
     settings.retry_storm_delay,
+    (name, version) => deps.table.shed(name ?? deps.table.defaultModel ?? "", version),
   );
   const app = Fastify({
     // Fastify's own server, with the shed gate in front of its routing (and the same settings
@@ -177,6 +180,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // A JSON API: text/plain bodies get 415 rather than a confusing "body must be an object".
   app.removeContentTypeParser("text/plain");
   installErrorHandling(app, settings.body_limit, deps.metrics);
+  if (deps.tracing) {
+    const { tagModel } = deps.tracing;
+    // The model version is resolved before the body is read (model-route.ts): the request's span says which.
+    app.addHook("preHandler", (request, _reply, done) => {
+      if (request.forestdModel) tagModel(request, request.forestdModel.served);
+      done();
+    });
+  }
   installAccessLog(app, deps.logger, deps.metrics, settings.access_log, deps.tracing?.traceId);
 
   await app.register(swagger, {

@@ -36,7 +36,12 @@ export interface InlineTracer {
    * A request's `rows` rows scored on this loop: handed over at `startedAt`, outputs back at
    * `endedAt` (performance.now()): the wait for the end of the turn and the turn's inline scoring.
    */
-  inlineScored(rows: number, startedAt: number, endedAt: number): void;
+  inlineScored(
+    rows: number,
+    startedAt: number,
+    endedAt: number,
+    model?: { name: string; version: string },
+  ): void;
 }
 
 /**
@@ -75,7 +80,7 @@ export async function scoreRows(
   const startedAt = deps.tracer === undefined ? 0 : performance.now();
   const inline = deps.inline?.submit(values, rows, margin);
   const outputs = inline ? await inline : await deps.batcher.submit(values, rows, margin, timeoutMs);
-  if (inline && deps.tracer) deps.tracer.inlineScored(rows, startedAt, performance.now());
+  if (inline && deps.tracer) deps.tracer.inlineScored(rows, startedAt, performance.now(), served);
   const width = margin ? served.model.numMarginOutputs : served.model.numOutputs;
   modelMetrics.rows.inc(rows);
   if (served.classes.length > 0) countClasses(deps, outputs, rows, width, margin);

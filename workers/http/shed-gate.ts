@@ -115,6 +115,8 @@ export function shedGate(
   metrics: WorkerMetrics,
   /** RETRY_STORM_DELAY in seconds; 0 answers every 503 at once. */
   retryStormDelay = 0,
+  /** A request for that model version was shed (its per-model series count it). */
+  shed: (name: string | undefined, version: string | undefined) => void = () => undefined,
 ): (handler: RequestListener) => RequestListener {
   const holdMs = retryStormDelay * 1000;
   return (handler) => (request: IncomingMessage, response: ServerResponse) => {
@@ -129,6 +131,7 @@ export function shedGate(
     const { head, tail, fixedBytes, reason } = route.startsWith("/predict") ? PREDICT_ANSWER : OIP_ANSWER;
     metrics.rejected.inc({ reason });
     metrics.requests.inc({ method: "POST", route, status: "503" });
+    shed(target?.name, target?.version);
     // The caller's X-Request-Id when plain, else a made one: a shed answer is quoted like any other.
     const id = requestId(request.headers[REQUEST_ID_HEADER]);
     const headers: Record<string, string> = {

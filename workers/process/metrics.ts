@@ -114,6 +114,17 @@ export class WorkerMetrics {
     // skips the journal (contract/metrics-journal.ts), whose deltas must see every observation.
     const histogram = (h: Histogram<"model" | "version">) => ({ observe: (v: number) => h.observe(l, v) });
     const duration = histogram(this.modelRequestDuration);
+    // Each series exists from the model's load, at 0: increase() and rate() see its first event, and
+    // a panel of a model that has scored nothing yet shows zero rather than nothing.
+    this.rows.inc(l, 0);
+    for (const h of [
+      this.batchRows,
+      this.inferenceDuration,
+      this.queueWait,
+      this.inlineScoring,
+      this.modelRequestDuration,
+    ])
+      h.zero(l);
     return {
       labels,
       rows: this.rows.labels(l),

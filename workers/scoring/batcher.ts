@@ -82,6 +82,8 @@ export interface BatcherOptions {
   tracer?: BatchTracer;
   /** The model version's id in the pool (ScoreTask.model): which model a thread scores the task with. */
   modelId?: number;
+  /** The model version's name and version, for the tracer. */
+  model?: { name: string; version: string };
 }
 
 /**
@@ -213,6 +215,8 @@ export interface BatchTracer {
     parts: readonly TracedPart[],
     at: number,
     work: TaskClass,
+    /** The model version the task scores with (its span's forestd.model attributes). */
+    model?: { name: string; version: string },
   ): (scoringSeconds: number | null, error?: unknown) => void;
 }
 
@@ -257,8 +261,8 @@ interface InFlight {
 
 export class Batcher {
   readonly #share: ThreadShare;
-  readonly #o: Required<Omit<BatcherOptions, "onBatch" | "onDispatch" | "tracer">> &
-    Pick<BatcherOptions, "onBatch" | "onDispatch" | "tracer">;
+  readonly #o: Required<Omit<BatcherOptions, "onBatch" | "onDispatch" | "tracer" | "model">> &
+    Pick<BatcherOptions, "onBatch" | "onDispatch" | "tracer" | "model">;
   #queue: Piece[] = [];
   #head = 0;
   #queuedRows = 0;
@@ -627,6 +631,7 @@ export class Batcher {
       })),
       now,
       cls,
+      this.#o.model,
     );
     const inFlight: InFlight = { rows, cls, pieces, owner: this };
     this.#share.tasks.push(inFlight);

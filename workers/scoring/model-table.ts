@@ -172,6 +172,13 @@ export class ModelTable {
     return entry === undefined || entry.batcher.admitting;
   }
 
+  /** A request for this model version was turned away at the gate: its series count the 503. */
+  shed(name: string, version?: string): void {
+    const entry =
+      version === undefined ? this.#defaults.get(name) : this.#byKey.get(versionKey(name, version));
+    entry?.modelMetrics.answered(503, 0);
+  }
+
   /** Rows waiting for a thread, every model's. */
   get queuedRows(): number {
     let rows = 0;
@@ -287,6 +294,7 @@ export class ModelTable {
       },
       onDispatch: (_rows, wait) => modelMetrics.queueWait.observe(wait),
       tracer: this.#deps.tracer,
+      model: { name: spec.name, version: spec.version },
     });
     this.#deps.threads.addModel(id, thread);
     const inline = new InlineScorer(model, {
