@@ -32,6 +32,11 @@ export interface SettingSpec<S extends TSchema = TSchema> {
    * the default): contract/models.ts ModelConfig holds these keys.
    */
   readonly perModel?: true;
+  /**
+   * A credential: never in a config file the docs suggest or a ConfigMap (the Helm chart takes it
+   * from a Secret and refuses it among its settings).
+   */
+  readonly secret?: true;
 }
 
 const seconds = (min: number) => Type.Number({ minimum: min, maximum: 86_400 });
@@ -78,7 +83,7 @@ export const SETTINGS = [
     kind: "integer",
     schema: count(1, 256),
     default: 1,
-    doc: "Scoring threads (piscina) per worker; each loads the model once.",
+    doc: "Scoring threads (piscina) per worker, shared by every model it serves; each model's compiled trees are held once per worker, in memory its threads share (each thread adds a few KB of scratch per model it scores).",
     gunicorn: "threads",
   },
   {
@@ -234,7 +239,7 @@ export const SETTINGS = [
     kind: "integer",
     schema: count(0, 100_000_000),
     default: 100_000,
-    doc: "Most rows waiting for a scoring thread in one worker; beyond it requests get 503 (0 = no waiting at all).",
+    doc: "Most rows of one model waiting for a scoring thread in one worker; beyond it that model's requests get 503 (0 = no waiting at all).",
     perModel: true,
   },
   {
@@ -245,7 +250,7 @@ export const SETTINGS = [
     kind: "number",
     schema: Type.Number({ minimum: 0, maximum: 3600 }),
     default: 0.05,
-    doc: "Longest expected wait, in seconds, behind other requests' rows (queued, or held for a busy scoring thread; from recent scoring rates) that a request is admitted to, whether a thread is idle or not; beyond it the request gets 503 at once, before its body is read. A request with nothing ahead of it is always admitted. Bounds the latency of accepted requests under overload (with THREADS above 1 the wait is estimated as shared between the threads, which small requests coalesced into one task are not).",
+    doc: "Longest expected wait, in seconds, behind other requests' rows (queued, or held for a busy scoring thread; from recent scoring rates) that a request is admitted to, whether a thread is idle or not; beyond it the request gets 503 at once, before its body is read. A request with nothing ahead of it is always admitted. Bounds the latency of accepted requests under overload (with THREADS above 1 the wait is estimated as shared between the threads, which small requests coalesced into one task are not). Each model has its own queue: its wait counts its own rows, and the other models' waiting work only up to its own (the threads take turns between models), so one model's overload does not close the door on another.",
     perModel: true,
   },
   {
@@ -520,6 +525,7 @@ export const SETTINGS = [
     default: "",
     defaultDoc: "none (REPOSITORY_API needs one)",
     doc: "The bearer token repository API requests must send (Authorization: Bearer …): at least 16 printable characters; without it, or with another, they get 401.",
+    secret: true,
   },
   {
     key: "class_names",

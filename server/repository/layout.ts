@@ -11,7 +11,8 @@
  *     price.model.json        a model file at the top: a model named after the file ("price")
  *
  * Pure: paths in, models and refusals out (with the reason each entry is not served). Hidden
- * entries (".name", a storage initializer's markers) are not part of the repository. What is in a
+ * entries (".name", a storage initializer's markers, KServe's agent's SUCCESS.<sha256>) are not
+ * part of the repository. What is in a
  * file (a model or not, a valid config or not) is for the reader to say later.
  */
 import { MODEL_NAME_PATTERN, modelNameOfFile, validModelName } from "../../config/model-location.js";
@@ -57,8 +58,14 @@ export interface Refusal {
 /** A version folder's name: a positive whole number without leading zeros (as Triton reads them). */
 const VERSION = /^[1-9][0-9]{0,17}$/;
 
+/**
+ * KServe's model agent marks a finished download with SUCCESS.<sha256 of the model spec> in the
+ * model's folder (pkg/agent/downloader.go): a marker, not a model file.
+ */
+const KSERVE_MARKER = /^SUCCESS\.[0-9a-f]{64}$/;
+
 function hidden(segment: string): boolean {
-  return segment.startsWith(".");
+  return segment.startsWith(".") || KSERVE_MARKER.test(segment);
 }
 
 /** Short for messages: at most 80 characters of an entry's name. */

@@ -22,6 +22,7 @@ t.test("folders, version folders, top-level files", async (t) => {
       "price.model.json",
       ".storage-initializer-done",
       "churn/.hidden/x.json",
+      `fraud/SUCCESS.${"ab".repeat(32)}`,
     ),
   );
   t.same(refused, []);
@@ -46,7 +47,7 @@ t.test("folders, version folders, top-level files", async (t) => {
       ["fraud", "fraud", null, [[null, "fraud/fraud.onnx"]]],
       ["price", "price.model.json", null, [[null, "price.model.json"]]],
     ],
-    "versions in numeric order; a top-level file named after itself, without its extensions",
+    "versions in numeric order; a top-level file named after itself, without its extensions; KServe's agent's marker ignored",
   );
 });
 
