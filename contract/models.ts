@@ -43,6 +43,8 @@ export interface ModelSpec {
   readonly name: string;
   /** A repository's version folder ("1", "2", ...), else the first 12 hex digits of the bytes' SHA-256. */
   readonly version: string;
+  /** The version is a version folder's number (not a digest): metrics label series by it. */
+  readonly numbered: boolean;
   /** The version requests without a version get (the latest the version policy makes available). */
   readonly isDefault: boolean;
   /** The validated bytes, content-addressed, in the primary's private directory. */

@@ -35,7 +35,7 @@ import {
 } from "../contract/messages.js";
 import { serverModelConfig } from "../contract/models.js";
 import { packageRoot } from "../model/index.js";
-import { checkLabels, labelOptions } from "../model/outputs.js";
+import { labelOptions } from "../model/outputs.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
 import { ConnectionRouter } from "./connection-router.js";
 import { bindAll, type ListenHandle } from "./listeners.js";
@@ -400,14 +400,12 @@ export class Arbiter {
         : fetched.bytes;
     const config = serverModelConfig(settings);
     const owner = `${settings.model_name}#${++this.#attempts}`;
-    let snapshot: ReturnType<ModelStore["prepare"]>;
+    let snapshot: Awaited<ReturnType<ModelStore["prepare"]>>;
     try {
       // CLASS_NAMES must fit the model: refused at start and on reload, before any worker is
       // touched. A new object that does not fit counts as rejected, as an invalid one does: either
       // way the source holds a model this configuration cannot serve.
-      snapshot = this.#store.prepare(bytes, fetched.origin.source, owner, (model) =>
-        checkLabels(model, labelOptions(settings)),
-      );
+      snapshot = await this.#store.prepare(bytes, fetched.origin.source, owner, labelOptions(settings));
     } catch (error) {
       this.metrics.rejectModel();
       throw error;
@@ -426,7 +424,9 @@ export class Arbiter {
     this.#registry.put({
       name: settings.model_name,
       source: fetched.origin.source,
-      versions: new Map([[version, { version, snapshot, owner, origin: fetched.origin, config }]]),
+      versions: new Map([
+        [version, { version, numbered: false, snapshot, owner, origin: fetched.origin, config }],
+      ]),
       defaultVersion: version,
       unavailable: [],
     });

@@ -23,6 +23,8 @@ import type { ModelSnapshot, ModelStore } from "./model-store.js";
 /** One version served: its validated bytes and settings. */
 export interface RegistryVersion {
   readonly version: string;
+  /** A version folder's number (else the digest's first 12 hex digits). */
+  readonly numbered: boolean;
   readonly snapshot: ModelSnapshot;
   /** Who holds the snapshot in the store (released when the version goes). */
   readonly owner: string;
@@ -138,6 +140,7 @@ export class ModelRegistry {
         models.push({
           name: model.name,
           version: v.version,
+          numbered: v.numbered,
           isDefault: model.defaultVersion === v.version,
           snapshot: v.snapshot.path,
           sha256: v.snapshot.sha256,

@@ -13,7 +13,8 @@ import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadModel, type Model } from "../model/index.js";
+import type { LabelOptions } from "../model/index.js";
+import { ModelValidator } from "./model-validator.js";
 
 export interface ModelSnapshot {
   readonly sha256: string;
@@ -30,6 +31,8 @@ export class ModelStore {
   readonly dir: string;
   /** Snapshot digest → who uses it (model versions, by key). */
   readonly #users = new Map<string, Set<string>>();
+  /** The engine's verdict, off the event loop and at the lowest priority. */
+  readonly #validator = new ModelValidator();
 
   constructor(dir = mkdtempSync(join(tmpdir(), "forestd-"))) {
     this.dir = dir;
@@ -37,17 +40,17 @@ export class ModelStore {
 
   /**
    * Validates and snapshots the model's bytes for `owner` (a model version); throws (a
-   * ModelError, or what `check` throws) if it is not servable.
+   * ModelError, or the labels' refusal) if it is not servable, or CLASS_NAMES / THRESHOLD
+   * (`labels`) do not fit it.
    */
-  prepare(
+  async prepare(
     bytes: Uint8Array,
     source: string,
     owner: string,
-    check: (model: Model) => void = () => {},
-  ): ModelSnapshot {
-    // Refuse a bad model (or settings that do not fit it, via `check`) here, before any worker is touched.
-    const model = loadModel(bytes);
-    check(model);
+    labels: LabelOptions = { classNames: null, threshold: 0.5 },
+  ): Promise<ModelSnapshot> {
+    // Refuse a bad model (or settings that do not fit it) here, before any worker is touched.
+    const model = await this.#validator.validate(bytes, labels);
     const sha256 = createHash("sha256").update(bytes).digest("hex");
     const path = join(this.dir, `${sha256}.model`);
     if (!existsSync(path)) {
@@ -58,7 +61,7 @@ export class ModelStore {
     const users = this.#users.get(sha256) ?? new Set<string>();
     users.add(owner);
     this.#users.set(sha256, users);
-    return { sha256, path, source, objective: model.objective, bytes: model.compiledBytes };
+    return { sha256, path, source, objective: model.objective, bytes: model.bytes };
   }
 
   /** Another owner of a snapshot already made (a version kept across a change of its key). */
@@ -83,6 +86,7 @@ export class ModelStore {
   }
 
   close(): void {
+    void this.#validator.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -32,12 +32,15 @@ function comment(text: string): string[] {
 }
 
 /** What the chart says of a credential, instead of taking it in a ConfigMap. */
-const SECRET_DOC = "Not here: a credential goes in a Secret (repositoryApi.tokenSecret); the chart refuses a value.";
+const SECRET_DOC =
+  "Not here: a credential goes in a Secret (repositoryApi.tokenSecret); the chart refuses a value.";
 
 export function helmSettingsValues(): string {
   const specs: readonly SettingSpec[] = SETTINGS;
   const body = specs.flatMap((s) => [
-    ...comment(`${s.doc}${s.defaultDoc ? ` forestd's default: ${s.defaultDoc}.` : ""}${s.secret ? ` ${SECRET_DOC}` : ""}`),
+    ...comment(
+      `${s.doc}${s.defaultDoc ? ` forestd's default: ${s.defaultDoc}.` : ""}${s.secret ? ` ${SECRET_DOC}` : ""}`,
+    ),
     `  ${s.env}: ${defaultValue(s)}`,
   ]);
   return [VALUES_START, "settings:", ...body, VALUES_END].join("\n");

@@ -19,7 +19,6 @@ import { readFile } from "node:fs/promises";
 import type { Settings } from "../../config/settings.js";
 import type { ModelOrigin, Validators } from "../../contract/model-origin.js";
 import { type ModelConfig, type ModelIndexEntry, serverModelConfig } from "../../contract/models.js";
-import { checkLabels } from "../../model/outputs.js";
 import type { ModelRegistry, RegistryModel, RegistryVersion } from "../model-registry.js";
 import { type FetchObserver, fetchFrom } from "../model-source/index.js";
 import type { ModelStore } from "../model-store.js";
@@ -422,13 +421,11 @@ export class Repository {
     const data = bytes ?? new Uint8Array(await readFile((heldHere as RegistryVersion).snapshot.path));
     const owner = `${name}@${version}#${++this.#attempts}`;
     try {
-      const snapshot = this.#store.prepare(data, origin.source, owner, (model) =>
-        checkLabels(model, {
-          classNames: config.class_names.length > 0 ? config.class_names : null,
-          threshold: config.threshold,
-        }),
-      );
-      return { version, snapshot, owner, origin, config };
+      const snapshot = await this.#store.prepare(data, origin.source, owner, {
+        classNames: config.class_names.length > 0 ? config.class_names : null,
+        threshold: config.threshold,
+      });
+      return { version, numbered: folderVersion !== null, snapshot, owner, origin, config };
     } catch (error) {
       this.#observe?.("rejected", 0);
       throw error;

@@ -37,7 +37,9 @@ export function modelSpec(
     inline_scoring_max_us: 100,
   } as never),
 ): ModelSpec {
-  return { ...fileSpec(path, name, config).spec, ...overrides };
+  // A version named by a number is a version folder's (its metrics are labelled by it).
+  const numbered = overrides.version !== undefined && /^[1-9][0-9]*$/.test(overrides.version);
+  return { ...fileSpec(path, name, config).spec, numbered, ...overrides };
 }
 
 /** The set a worker is told, for `models`: each named model's default is the one marked (or its only). */

@@ -81,6 +81,7 @@ export function fileSpec(
     spec: {
       name,
       version: sha256.slice(0, 12),
+      numbered: false,
       isDefault: true,
       snapshot: path,
       sha256,

@@ -11,11 +11,12 @@
  *
  * Several models share one pool (a model repository): each model version has its own Batcher (its
  * own queue, rates, MAX_QUEUE and MAX_QUEUE_WAIT) and they take turns at the pool's threads through
- * one ThreadShare, round robin. While more than one model is active, each task is kept short
- * (CONTENDED_TASK_MS of measured work) and no thread holds a second task in its port, so a model
- * under overload delays another model's request by at most one short task; a model's expected
- * wait (admission) counts the others' queues as processor sharing would: each other model's
- * waiting work up to its own. With one model active nothing changes.
+ * one ThreadShare: the next task goes to the waiting model that has had the least thread time (start-
+ * time fair queuing on the measured cost of its tasks). While more than one model is active, each task is kept short
+ * (CONTENDED_TASK_MS of measured work), so a model under overload delays another model's request
+ * by at most the short tasks a thread holds (the one it scores and the next in its port); a
+ * model's expected wait (admission) counts the others' queues as processor sharing would: each
+ * other model's waiting work up to its own. With one model active nothing changes.
  */
 import type { ExplainKind } from "../../model/outputs.js";
 
@@ -90,9 +91,16 @@ export interface BatcherOptions {
  * While more than one model is active, a task holds at most this many ms of measured work: how
  * long another model's request may wait behind it for a thread.
  */
-export const CONTENDED_TASK_MS = 2;
+export const CONTENDED_TASK_MS = 5;
 /** A model is active while it has rows waiting or in a task, or got a request this recently (ms). */
 export const ACTIVE_MS = 100;
+/**
+ * CPU a request turned away at the shed gate costs the worker (its head parsed, its body read and
+ * dropped, the 503 written): up to ~0.1 ms measured (docs/performance.md, overload). Charged to its
+ * model's thread time, so that a model flooding the worker pays for the CPU its rejections take
+ * from the others' scoring (the worker's CPU is shared fairly, not only its threads).
+ */
+export const SHED_COST_MS = 0.1;
 
 /**
  * The pool's threads, shared by every model's Batcher: tasks in flight (the pool's, whoever's),
@@ -136,10 +144,15 @@ export class ThreadShare {
     return false;
   }
 
-  /** Every model's waiting work but `except`'s, each counted up to `cap` ms (processor sharing). */
+  /**
+   * The other models' waiting work that goes before `except`'s: only models that have had no more
+   * thread time than it (the fair choice serves them first), each counted up to `cap` ms, the
+   * work of `except`'s own it would be interleaved with.
+   */
   othersWaitingMs(except: Batcher, cap: number): number {
     let ms = 0;
-    for (const b of this.#members) if (b !== except) ms += Math.min(cap, b.queuedMs());
+    for (const b of this.#members)
+      if (b !== except && b.servedMs <= except.servedMs) ms += Math.min(cap, b.queuedMs());
     return ms;
   }
 
@@ -168,31 +181,50 @@ export class ThreadShare {
   }
 
   /**
-   * While a slot is free, the next model with rows waiting (round robin) hands one task to the
-   * pool. Slots: one task per thread while contended, else `tasksPerThread` (the thread's next
-   * task waits in its port).
+   * While a slot is free (`tasksPerThread` per thread: a thread's next task waits in its port, so
+   * it need not wait for a busy event loop between tasks), the next model with rows waiting (round
+   * robin) hands one task to the pool; while models contend those tasks are short.
    */
   pump(): void {
+    const slots = this.threads * (this.runner.tasksPerThread ?? 1);
     for (;;) {
-      const contended = this.#members.length > 1 && this.contended();
-      const slots = this.threads * (contended ? 1 : (this.runner.tasksPerThread ?? 1));
       if (this.inFlight >= slots) return;
+      const contended = this.#members.length > 1 && this.contended();
       const batcher = this.#nextWaiting();
       if (batcher === null) return;
       batcher.takeTurn(contended);
     }
   }
 
+  /**
+   * The model whose rows wait and which has had the least thread time (the measured cost of the
+   * tasks it was given): a model with small requests then gets its share of the threads against
+   * one with big ones, whichever offers more. Ties go round robin.
+   */
   #nextWaiting(): Batcher | null {
     const n = this.#members.length;
+    let best: Batcher | null = null;
+    let bestAt = 0;
     for (let k = 0; k < n; k++) {
       const i = (this.#turn + k) % n;
-      if (this.#members[i].hasWaiting) {
-        this.#turn = (i + 1) % n;
-        return this.#members[i];
+      const b = this.#members[i];
+      if (b.hasWaiting && (best === null || b.servedMs < best.servedMs)) {
+        best = b;
+        bestAt = i;
       }
     }
-    return null;
+    if (best !== null) this.#turn = (bestAt + 1) % n;
+    return best;
+  }
+
+  /**
+   * A model that had nothing waiting or in flight has work again: it starts level with the least
+   * served of the busy models, not with the credit of the time it was idle (start-time fair queuing).
+   */
+  woke(batcher: Batcher): void {
+    let floor = Number.POSITIVE_INFINITY;
+    for (const b of this.#members) if (b !== batcher && b.busy) floor = Math.min(floor, b.servedMs);
+    if (Number.isFinite(floor)) batcher.servedMs = Math.max(batcher.servedMs, floor);
   }
 }
 
@@ -272,6 +304,8 @@ export class Batcher {
   #ownInFlight = 0;
   /** performance.now() of the last request queued (ThreadShare.contended). */
   #lastSubmitAt = Number.NEGATIVE_INFINITY;
+  /** Thread time given to this model's tasks, as measured rates put it (ThreadShare's fair choice). */
+  servedMs = 0;
   /**
    * Per task class, smoothed rows per task and ms per task (scoring time on the thread); their
    * ratio is the rate a thread works at, for expected-wait admission. A ratio of smoothed sums
@@ -296,6 +330,11 @@ export class Batcher {
       modelId: 0,
       ...options,
     };
+  }
+
+  /** A request of this model was turned away at the gate: its CPU counts against the model's share. */
+  shed(): void {
+    this.servedMs += SHED_COST_MS;
   }
 
   /** Takes no more turns at the pool (its model is unloaded); what is in flight still comes back. */
@@ -383,8 +422,9 @@ export class Batcher {
 
   /**
    * Expected ms before rows queued now reach a thread, from recent scoring rates (0 when unknown):
-   * this model's waiting work, tasks held for busy threads, and — the threads being shared turn by
-   * turn — each other model's waiting work up to this model's own.
+   * this model's waiting work, tasks held for busy threads, and the waiting work of the other
+   * models the fair choice serves first (those that have had less thread time), each up to this
+   * model's own.
    */
   get expectedWaitMs(): number {
     // Nothing queued and no task held for a busy thread: the common case, asked by the shed gate
@@ -466,6 +506,7 @@ export class Batcher {
         ),
       );
     }
+    if (!this.busy) this.#share.woke(this);
     return new Promise<Numbers>((resolve, reject) => {
       const job: Job = {
         deadline: performance.now() + timeoutMs,
@@ -634,6 +675,8 @@ export class Batcher {
       this.#o.model,
     );
     const inFlight: InFlight = { rows, cls, pieces, owner: this };
+    // Charged at dispatch with the measured rate (a first task, unmeasured, counts a row as 1 µs).
+    this.servedMs += rows * (this.#rateOf(cls) || 0.001);
     this.#share.tasks.push(inFlight);
     this.#ownInFlight++;
     this.#share.runner

@@ -177,6 +177,7 @@ export class ModelTable {
     const entry =
       version === undefined ? this.#defaults.get(name) : this.#byKey.get(versionKey(name, version));
     entry?.modelMetrics.answered(503, 0);
+    entry?.batcher.shed();
   }
 
   /** Rows waiting for a thread, every model's. */
@@ -271,7 +272,7 @@ export class ModelTable {
     const served = serveModel(model, spec, spec.snapshot, this.#deps.generation);
     const id = this.#nextId++;
     const modelMetrics = metrics.forModel(
-      /^\d+$/.test(spec.version) ? { model: spec.name, version: spec.version } : { model: spec.name },
+      spec.numbered ? { model: spec.name, version: spec.version } : { model: spec.name },
     );
     const batcher = new Batcher(share, {
       modelId: id,

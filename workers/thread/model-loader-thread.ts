@@ -7,10 +7,19 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import { loadModel } from "../../model/index.js";
 import { calibrateInline } from "../scoring/inline-scorer.js";
 import type { LoadReply, LoadRequest } from "../scoring/model-loader.js";
+
+// The lowest priority (setpriority on the calling thread, Linux): loading takes only the CPU that
+// scoring and the event loop leave, so a load while serving slows it rather than the other models.
+try {
+  setPriority(19);
+} catch {
+  // not permitted here: loads then compete at the worker's own priority
+}
 
 parentPort?.on("message", (request: LoadRequest) => {
   let reply: LoadReply;
