@@ -70,7 +70,7 @@ function jsonString(text: string): string {
   return PLAIN.test(text) ? `"${text}"` : JSON.stringify(text);
 }
 
-/** `,"model":"churn","version":"3"` for a request that named a model version; nothing otherwise. */
+/** `,"model":"churn","model_version":"3"` for a request that named a model version; nothing otherwise. */
 function modelFields(served: { name: string; version: string } | undefined): string {
   return served === undefined
     ? ""
