@@ -127,7 +127,7 @@ export class Arbiter {
     this.#log = createLogger(settings, { pid: process.pid, role: "primary" });
     this.metrics = new PrimaryMetrics(() => this.#supervisor?.servingCount ?? 0);
     this.#clusterMetrics = new ClusterMetrics(this.metrics, () => [...this.#cluster.values()]);
-    this.#registry = new ModelRegistry(this.#store, () => this.#servingWorkers());
+    this.#registry = new ModelRegistry(this.#store, () => this.#answeringWorkers());
     this.#registry.onChange((set) => {
       for (const id of this.#subscribed) this.#send(id, { type: "forestd:models", set });
       this.metrics.setModels(
@@ -244,6 +244,17 @@ export class Arbiter {
         "FORESTD_ERR_REPOSITORY_LOAD_FAILED",
         failures.map((f) => `${name} version ${f.version}: ${f.reason}`).join("; "),
       );
+  }
+
+  /**
+   * The workers whose models make the index's states: the ready ones (a booting worker takes no
+   * request yet, and loads the whole set before it is ready, so a TTIN or a respawn does not make a
+   * served model LOADING); before any is ready, the booting ones.
+   */
+  #answeringWorkers(): number[] {
+    const ready: number[] = [];
+    for (const w of this.#supervisor?.workers.values() ?? []) if (w.phase === "ready") ready.push(w.id);
+    return ready.length > 0 ? ready : this.#servingWorkers();
   }
 
   /** Workers booting or ready (not draining): they serve the model set. */

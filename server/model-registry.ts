@@ -59,7 +59,7 @@ export class ModelRegistry {
 
   readonly #live: () => readonly number[];
 
-  /** `live`: the workers serving now (booting or ready), whose reports make a version READY. */
+  /** `live`: the workers whose reports make a version READY (the arbiter's: the ready ones). */
   constructor(store: ModelStore, live: () => readonly number[] = () => []) {
     this.#store = store;
     this.#live = live;
