@@ -86,6 +86,8 @@ export class WorkerMetrics {
   readonly modelRequests: Counter<"model" | "version" | "status">;
   readonly modelRequestDuration: Histogram<"model" | "version">;
   readonly #modelBytes: Gauge<"model" | "version">;
+  /** Label sets whose series were started at 0 (forModel): each once per worker. */
+  readonly #started = new Set<string>();
   readonly rejected: Counter<"reason">;
   /** Set when counts go to the primary as deltas; taken by `snapshotForPrimary`. */
   readonly journal: MetricsJournal | null;
@@ -114,17 +116,24 @@ export class WorkerMetrics {
     // skips the journal (contract/metrics-journal.ts), whose deltas must see every observation.
     const histogram = (h: Histogram<"model" | "version">) => ({ observe: (v: number) => h.observe(l, v) });
     const duration = histogram(this.modelRequestDuration);
-    // Each series exists from the model's load, at 0: increase() and rate() see its first event, and
-    // a panel of a model that has scored nothing yet shows zero rather than nothing.
-    this.rows.inc(l, 0);
-    for (const h of [
-      this.batchRows,
-      this.inferenceDuration,
-      this.queueWait,
-      this.inlineScoring,
-      this.modelRequestDuration,
-    ])
-      h.zero(l);
+    // Each series exists from the model's first load in this worker, at 0: increase() and rate() see
+    // its first event, and a panel of a model that has scored nothing yet shows zero rather than
+    // nothing. Only the first: a replacement with the same labels (a model without version folders,
+    // replaced) keeps counting where it was, since zero() would set its histograms back to 0 and
+    // the cluster's sums would go backwards.
+    const key = JSON.stringify(l);
+    if (!this.#started.has(key)) {
+      this.#started.add(key);
+      this.rows.inc(l, 0);
+      for (const h of [
+        this.batchRows,
+        this.inferenceDuration,
+        this.queueWait,
+        this.inlineScoring,
+        this.modelRequestDuration,
+      ])
+        h.zero(l);
+    }
     return {
       labels,
       rows: this.rows.labels(l),
