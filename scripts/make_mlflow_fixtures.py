@@ -518,11 +518,45 @@ def make_lightgbm():
         write_expected(name, FEATURES, TEST, loaded.predict(enforce_columns(TEST, json.loads(sig["inputs"])), num_threads=1), "lightgbm", notes)
 
 
+def make_xgboost_binary():
+    """More legacy binary files than the folders hold (dart, multi-class, parallel trees, a
+    log-link objective), each with XGBoost's own predictions and margins after loading the file."""
+    out = os.path.join(OUT, "xgboost-binary")
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    counts = np.floor(TRAIN.tenure_years.fillna(1).to_numpy())
+    for name, params, label, rounds in [
+        ("dart", {"objective": "binary:logistic", "booster": "dart", "rate_drop": 0.2, "max_depth": 3, "seed": 1}, Y, 12),
+        ("multiclass", {"objective": "multi:softprob", "num_class": 3, "max_depth": 3}, Y3, 8),
+        ("forest", {"objective": "reg:squarederror", "num_parallel_tree": 4, "subsample": 0.8, "colsample_bynode": 0.8, "max_depth": 4, "seed": 2}, TRAIN.score.fillna(600), 3),
+        ("poisson", {"objective": "count:poisson", "max_depth": 3}, counts, 10),
+    ]:
+        booster = xgb.train(params, xgb.DMatrix(TRAIN.to_numpy(dtype=np.float64), label=label), rounds)
+        path = os.path.join(out, f"{name}.xgb")
+        booster.save_model(path)
+        loaded = xgb.Booster()
+        loaded.load_model(path)
+        data = xgb.DMatrix(TEST.to_numpy(dtype=np.float64))
+        rows = [[json_value(v) for v in row] for row in TEST.to_numpy(dtype=np.float64)]
+        with open(os.path.join(out, f"{name}.expected.json"), "w") as f:
+            json.dump(
+                {
+                    "objective": params["objective"],
+                    "rows": rows,
+                    "predictions": loaded.predict(data).ravel().tolist(),
+                    "margins": loaded.predict(data, output_margin=True).ravel().tolist(),
+                },
+                f,
+            )
+            f.write("\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
     make_xgboost()
+    make_xgboost_binary()
     make_sklearn()
     make_refused()
     make_lightgbm()
