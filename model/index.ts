@@ -12,6 +12,14 @@ export type { Forest } from "./forest/forest.js";
 export { FORMATS, readForest } from "./formats/index.js";
 export type { Head, LabelOptions, Task, Values } from "./heads/head.js";
 export { loadModel, loadServable, type ModelSource, readModelBytes, type Servable } from "./load.js";
+export {
+  type MlflowColumn,
+  type MlflowInputs,
+  type MlflowModelInfo,
+  mlflowInputs,
+  type PyfuncAnswer,
+  type ValueType,
+} from "./mlflow/index.js";
 export { Model, type ModelInfo, type PredictOptions, type Rows } from "./model.js";
 export {
   answersFor,

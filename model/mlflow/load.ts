@@ -139,7 +139,7 @@ function servable(mlmodel: MLmodel, plan: FlavorPlan, data: Uint8Array): MlflowS
     }
   }
   const model = new Model(forest);
-  const inputs = inputsOf(mlmodel.signature?.inputs ?? null, model);
+  const inputs = mlflowInputs(mlmodel.signature?.inputs ?? null, model);
   checkAnswer(plan, model);
   if (mlmodel.signature?.params && mlmodel.signature.params !== "null")
     unsupported(
@@ -195,8 +195,11 @@ const TENSOR_TYPES: Record<string, ValueType> = {
   bool: "boolean",
 };
 
-/** The model's inputs as requests name them, checked against the signature. */
-function inputsOf(signature: Schema | null, model: Model): MlflowInputs {
+/**
+ * The model's inputs as MLflow requests name them, checked against the signature (null: none, as
+ * for a model that is not from an MLflow folder: the model's own names, else positions).
+ */
+export function mlflowInputs(signature: Schema | null, model: Model): MlflowInputs {
   const names = model.featureNames;
   const n = model.numFeature;
   if (signature === null || signature.specs.length === 0) {
