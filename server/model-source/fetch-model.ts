@@ -5,11 +5,13 @@
  */
 import { describeLocation, parseModelLocation } from "../../config/model-location.js";
 import type { Settings } from "../../config/settings.js";
+import { isMlflowFolder } from "../../model/mlflow/index.js";
 import { cacheDir, readCached, sha256Hex, writeCached } from "./cache.js";
 import type { SourceDriver } from "./driver.js";
 import { ModelSourceError } from "./errors.js";
 import { fileDriver } from "./file-source.js";
 import { httpsDriver } from "./https-source.js";
+import { mlflowFolderDriver } from "./mlflow-folder-source.js";
 import {
   type FetchedModel,
   type ModelOrigin,
@@ -35,7 +37,7 @@ export function driverFor(settings: SourceSettings): SourceDriver {
   const source = describeLocation(location);
   switch (location.kind) {
     case "file":
-      return fileDriver(location.path);
+      return isMlflowFolder(location.path) ? mlflowFolderDriver(location.path) : fileDriver(location.path);
     case "s3":
       return s3Driver(location.bucket, location.key, source, {
         forcePathStyle: settings.s3_force_path_style,

@@ -32,6 +32,7 @@ import {
 import { installErrorHandling } from "./http-errors.js";
 import { genReqId, REQUEST_ID_HEADER } from "./request-id.js";
 import { lazyRequestLogger } from "./request-logger.js";
+import { mlflowRoutes } from "./routes/mlflow.js";
 import { oipRoutes } from "./routes/oip.js";
 import { operationalRoutes } from "./routes/operational.js";
 import { predictRoutes } from "./routes/predict.js";
@@ -231,6 +232,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       version: VERSION,
       isReady,
     });
+    await mlflowRoutes(scope, { ...scoring, version: VERSION, isReady });
   });
   await operationalRoutes(app, {
     served: deps.served,

@@ -22,13 +22,14 @@
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { WorkerMetrics } from "../process/metrics.js";
-import { errorBody, errorHeaders, httpErrorSpec, OverloadedError } from "./errors.js";
+import { errorBody, errorHeaders, httpErrorSpec, mlflowErrorBody, OverloadedError } from "./errors.js";
 import { REQUEST_ID_HEADER, requestId } from "./request-id.js";
 
 /** Routes a shed request is counted under; anything else goes on to Fastify (and its 404). */
 function scoringRoute(url: string): string | null {
   const path = url.split("?", 1)[0];
   if (path === "/predict") return "/predict";
+  if (path === "/invocations") return "/invocations";
   if (/^\/v2\/models\/[^/]+\/infer$/.test(path)) return "/v2/models/:name/infer";
   return null;
 }
@@ -44,17 +45,28 @@ const ID_SLOT = "<request-id>";
  * either side of its request id. request-id.ts keeps ids to one-byte characters that need no JSON
  * escaping, so a rejection costs two string concatenations and no JSON.stringify.
  */
-function answer(oip: boolean): { head: string; tail: string; fixedBytes: number; reason: string } {
+function answer(protocol: "forestd" | "oip" | "mlflow"): {
+  head: string;
+  tail: string;
+  fixedBytes: number;
+  reason: string;
+} {
   const error = new OverloadedError("the scoring queue is full (MAX_QUEUE_WAIT); try again shortly");
-  const parts = JSON.stringify(errorBody(error, 503, oip, ID_SLOT)).split(ID_SLOT);
+  // MLflow's error body has no request id (it is in the header): the slot ends the body.
+  const body =
+    protocol === "mlflow"
+      ? JSON.stringify(mlflowErrorBody(error, 503)) + ID_SLOT
+      : JSON.stringify(errorBody(error, 503, protocol === "oip", ID_SLOT));
+  const parts = body.split(ID_SLOT);
   if (parts.length !== 2) throw new Error("shed-gate: the request id slot must occur once in the body");
   const [head, tail] = parts;
   const reason = httpErrorSpec(error.code)?.rejected as string;
   return { head, tail, fixedBytes: Buffer.byteLength(head) + Buffer.byteLength(tail), reason };
 }
 const RETRY = errorHeaders(503);
-const PREDICT = answer(false);
-const OIP = answer(true);
+const PREDICT = answer("forestd");
+const OIP = answer("oip");
+const MLFLOW = answer("mlflow");
 
 /** Marks a request that is waiting for 100 Continue before it sends its body. */
 const EXPECTS_CONTINUE = Symbol("forestd.expectsContinue");
@@ -88,19 +100,20 @@ export function shedGate(
       handler(request, response);
       return;
     }
-    const { head, tail, fixedBytes, reason } = route === "/predict" ? PREDICT : OIP;
+    const { head, tail, fixedBytes, reason } =
+      route === "/predict" ? PREDICT : route === "/invocations" ? MLFLOW : OIP;
     metrics.rejected.inc({ reason });
     metrics.requests.inc({ method: "POST", route, status: "503" });
     // The caller's X-Request-Id when plain, else a made one: a shed answer is quoted like any other.
     const id = requestId(request.headers[REQUEST_ID_HEADER]);
     const headers: Record<string, string> = {
       "content-type": "application/json; charset=utf-8",
-      "content-length": String(fixedBytes + id.length),
+      "content-length": String(route === "/invocations" ? fixedBytes : fixedBytes + id.length),
       ...RETRY,
       [REQUEST_ID_HEADER]: id,
     };
     if (expectsContinue) headers.connection = "close";
-    const body = head + id + tail;
+    const body = route === "/invocations" ? head : head + id + tail;
     const now = performance.now();
     const last = lastShed.get(request.socket);
     lastShed.set(request.socket, now);

@@ -51,6 +51,24 @@ export async function operationalRoutes(app: FastifyInstance, deps: OperationalD
     // What the format itself says (XGBoost: version, booster, base_score; ONNX: producer, opsets,
     // graph outputs), under the format's name.
     [served.info.format]: served.info.details,
+    // An MLflow model folder: what its MLmodel says (null for a model file).
+    mlflow: served.mlflow
+      ? {
+          flavor: served.mlflow.flavor,
+          run_id: served.mlflow.runId,
+          mlflow_version: served.mlflow.mlflowVersion,
+          utc_time_created: served.mlflow.utcTimeCreated,
+          model_uuid: served.mlflow.modelUuid,
+          artifact_path: served.mlflow.artifactPath,
+          model_file: served.mlflow.dataFile,
+          ...served.mlflow.details,
+          pyfunc_answers: served.mlflow.answer,
+          best_iteration: served.mlflow.bestIteration,
+          signature: served.mlflow.signature,
+          columns: served.mlflow.inputs.from === "model" ? null : served.mlflow.inputs.columns,
+          metadata: served.mlflow.metadata,
+        }
+      : null,
   }));
   app.get("/metrics", { schema: { summary: "Prometheus metrics", hide: false } }, async (_request, reply) => {
     const { contentType, body } = await deps.metricsText();
