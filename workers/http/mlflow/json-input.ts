@@ -46,6 +46,8 @@ export interface Frame {
   readonly source: "json" | "csv";
   /** The cell at (row, column); undefined when a record lacks the column (missing). */
   cell(row: number, column: number): unknown;
+  /** The cells row by row, when the frame holds them so (the common case, read without cell()). */
+  readonly rows?: readonly (readonly unknown[])[];
   /** How MLflow's messages name the data ('<N rows x M columns>' where pandas prints the frame). */
   readonly format: InputFormat | "csv";
 }
@@ -60,7 +62,7 @@ export function rowsFrame(
   format: Frame["format"],
   source: Frame["source"] = "json",
 ): Frame {
-  return { labels, width, height: rows.length, source, format, cell: (r, c) => rows[r][c] };
+  return { labels, width, height: rows.length, source, format, rows, cell: (r, c) => rows[r][c] };
 }
 
 function columnsFrame(

@@ -46,7 +46,29 @@ export function frameToRows(frame: Frame, inputs: MlflowInputs, model: Model, sc
     const from = sources[i];
     const name = column.name ?? (frame.labels && from >= 0 ? String(frame.labels[from]) : String(i));
     const read = reader(column, frame.source, vocab[i] ?? null, name);
-    for (let r = 0; r < frame.height; r++) out[r * n + i] = from < 0 ? Number.NaN : read(frame.cell(r, from));
+    if (from < 0) {
+      for (let r = 0; r < frame.height; r++) out[r * n + i] = Number.NaN;
+      continue;
+    }
+    // The common cell, a finite JSON number, converted in place; anything else through read().
+    const rows = frame.rows;
+    if (rows && frame.source === "json") {
+      const keep =
+        column.type === "double" ||
+        column.type === "inferred" ||
+        column.type === "long" ||
+        column.type === "integer";
+      const bound =
+        column.type === "integer" ? 2 ** 31 : column.type === "long" ? 2 ** 53 : Number.POSITIVE_INFINITY;
+      const whole = column.type === "long" || column.type === "integer";
+      for (let r = 0, o = i; r < rows.length; r++, o += n) {
+        const v = rows[r][from];
+        out[o] =
+          typeof v === "number" && v < bound && v > -bound && (whole ? Number.isInteger(v) : keep)
+            ? v
+            : read(v);
+      }
+    } else for (let r = 0, o = i; r < frame.height; r++, o += n) out[o] = read(frame.cell(r, from));
   }
   return out;
 }
