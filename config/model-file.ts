@@ -5,13 +5,23 @@
  * folder, served as it is (its MLmodel names the model file).
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { extname, join } from "node:path";
+import { join } from "node:path";
 
-const MODEL_EXTENSIONS = new Set([".json", ".ubj", ".onnx"]);
+/** XGBoost, ONNX, and scikit-learn (skops; joblib / pickle, plain or with one of joblib's compressions). */
+const MODEL_ENDINGS = [".json", ".ubj", ".onnx", ".skops", ".joblib", ".pkl", ".pickle"].flatMap((ext) =>
+  [".json", ".ubj", ".onnx", ".skops"].includes(ext)
+    ? [ext]
+    : [ext, ...[".z", ".gz", ".bz2", ".xz", ".lzma", ".lz4"].map((c) => ext + c)],
+);
+
+function isModelFile(name: string): boolean {
+  const lower = name.toLowerCase();
+  return !name.startsWith(".") && MODEL_ENDINGS.some((ending) => lower.endsWith(ending));
+}
 
 /**
- * The model a path names: the path itself (a file, or an MLflow model folder), or the one
- * .json/.ubj/.onnx file in a directory.
+ * The model a path names: the path itself (a file, or an MLflow model folder), or the one model
+ * file in a directory.
  */
 export function resolveModelFile(path: string): string {
   let isDirectory = false;
@@ -21,13 +31,11 @@ export function resolveModelFile(path: string): string {
     return path; // missing: the model loader reports it, with the path, as for any file
   }
   if (!isDirectory || existsSync(join(path, "MLmodel"))) return path;
-  const models = readdirSync(path)
-    .filter((name) => !name.startsWith(".") && MODEL_EXTENSIONS.has(extname(name).toLowerCase()))
-    .sort();
+  const models = readdirSync(path).filter(isModelFile).sort();
   if (models.length !== 1) {
     const found = models.length === 0 ? "none" : models.join(", ");
     throw new Error(
-      `MODEL_PATH ${path} is a directory: it must hold exactly one .json, .ubj or .onnx model, or be an MLflow model folder (an MLmodel file and its model) (found ${found})`,
+      `MODEL_PATH ${path} is a directory: it must hold exactly one .json, .ubj, .onnx, .joblib or .pkl model, or be an MLflow model folder (an MLmodel file and its model) (found ${found})`,
     );
   }
   return join(path, models[0]);

@@ -6,11 +6,13 @@ import { ModelError } from "../errors.js";
 import type { Forest } from "../forest/forest.js";
 import type { Head, HeadFactory } from "./head.js";
 import { onnxHead } from "./onnx.js";
+import { sklearnHead } from "./sklearn.js";
 import { xgboostHead } from "./xgboost.js";
 
 const FAMILIES: Readonly<Record<string, HeadFactory>> = {
   xgboost: xgboostHead,
   onnx: onnxHead,
+  sklearn: sklearnHead,
 };
 
 export function headFor(forest: Forest): Head {

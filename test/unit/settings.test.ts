@@ -105,7 +105,7 @@ t.test("MODEL_PATH may be a directory holding one model (KServe's /mnt/models)",
   writeFileSync(join(mnt, ".hidden.json"), "{}"); // e.g. a storage initializer's marker: ignored
   writeFileSync(join(mnt, "README.txt"), "not a model");
   await t.rejects(loadSettings({ argv: [], env: { MODEL_PATH: mnt }, cwd: dir }), {
-    message: /exactly one \.json, \.ubj or \.onnx model \(found none\)/,
+    message: /exactly one \.json, \.ubj, \.onnx, \.joblib or \.pkl model \(found none\)/,
   });
   copyFileSync(defaultModelPath(), join(mnt, "churn-v4.json"));
   const { settings } = await loadSettings({ argv: [], env: { MODEL_PATH: mnt }, cwd: dir });
@@ -116,6 +116,16 @@ t.test("MODEL_PATH may be a directory holding one model (KServe's /mnt/models)",
     named.settings.model_name,
     "churn",
     "or as MODEL_NAME says (KServe passes the InferenceService's name)",
+  );
+  const sk = join(dir, "mnt-sklearn");
+  mkdirSync(sk);
+  writeFileSync(join(sk, "house.joblib.gz"), "");
+  writeFileSync(join(sk, "notes.gz"), "");
+  const sklearn = await loadSettings({ argv: [], env: { MODEL_PATH: sk }, cwd: dir });
+  t.equal(
+    sklearn.settings.model_path,
+    join(sk, "house.joblib.gz"),
+    "a scikit-learn file (compressed by joblib)",
   );
   writeFileSync(join(mnt, "other.ubj"), "");
   await t.rejects(loadSettings({ argv: [], env: { MODEL_PATH: mnt }, cwd: dir }), {

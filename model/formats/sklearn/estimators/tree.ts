@@ -1,0 +1,168 @@
+/**
+ * scikit-learn's `sklearn.tree._tree.Tree` as pickled: `Tree.__reduce__` gives
+ * `(Tree, (n_features, n_classes, n_outputs), state)` and `__getstate__` the state
+ * `{max_depth, node_count, nodes, values}`: `nodes` a structured array of the C struct `Node`
+ * (_tree.pxd), `values` float64 of shape (node_count, n_outputs, max_n_classes).
+ *
+ * The node record tells the release apart: scikit-learn 1.0–1.2 write 7 fields (56 bytes); 1.3
+ * added `missing_go_to_left` (uint8, 64 bytes with padding): NaN goes to the child it names
+ * (`Tree._apply_dense`). Any other record is refused, naming its fields. Children, features and
+ * values are checked here, so a hostile tree is refused naming the estimator, the tree and the node.
+ */
+import { numbersOf } from "../pickle/numpy.js";
+import { NdArray, PyDict, PyObject, type PyValue, pyTypeName } from "../pickle/values.js";
+import { invalid, unsupported } from "./attrs.js";
+
+export interface SklearnTree {
+  readonly numNodes: number;
+  readonly left: Int32Array;
+  readonly right: Int32Array;
+  /** Split nodes: the feature index (leaves: -2, TREE_UNDEFINED). */
+  readonly feature: Int32Array;
+  readonly threshold: Float64Array;
+  /** 1.3+: per node, NaN goes left; null for 1.0–1.2 records (NaN compares false: right). */
+  readonly missingLeft: Uint8Array | null;
+  readonly nNodeSamples: Float64Array;
+  readonly weightedNodeSamples: Float64Array;
+  readonly nOutputs: number;
+  readonly maxClasses: number;
+  /** numNodes × nOutputs × maxClasses. */
+  readonly values: Float64Array;
+  /** Per node, its depth (root 0). */
+  readonly depth: Int32Array;
+}
+
+const FIELDS_10 = [
+  "left_child",
+  "right_child",
+  "feature",
+  "threshold",
+  "impurity",
+  "n_node_samples",
+  "weighted_n_node_samples",
+];
+const FIELDS_13 = [...FIELDS_10, "missing_go_to_left"];
+const INTEGER_FIELDS = new Set(["left_child", "right_child", "feature", "n_node_samples"]);
+
+function checkLayout(nodes: NdArray, path: string): boolean {
+  const fields = nodes.dtype.fields;
+  if (!fields) invalid(`${path}.nodes is not a structured array`);
+  const names = fields.map((f) => f.name);
+  const is13 = names.join() === FIELDS_13.join();
+  if (!is13 && names.join() !== FIELDS_10.join())
+    unsupported(
+      `${path}: a tree node record with fields (${names.join(", ")}) is not a layout forestd knows (scikit-learn 1.0–1.2 or 1.3+)`,
+    );
+  for (const f of fields) {
+    const k = f.dtype.kind;
+    const ok = INTEGER_FIELDS.has(f.name)
+      ? k === "i" && (f.dtype.itemsize === 8 || f.dtype.itemsize === 4)
+      : f.name === "missing_go_to_left"
+        ? k === "u" && f.dtype.itemsize === 1
+        : k === "f" && f.dtype.itemsize === 8;
+    if (!ok)
+      unsupported(`${path}: tree node field ${f.name} is ${f.dtype.str}, not what scikit-learn writes`);
+  }
+  return is13;
+}
+
+/** Decodes and checks one Tree object. `numFeatures` is the estimator's input width. */
+export function readTree(v: PyValue, path: string, numFeatures: number): SklearnTree {
+  if (!(v instanceof PyObject) || v.cls.qualified !== "sklearn.tree._tree.Tree")
+    invalid(`${path} is ${pyTypeName(v)}, not a sklearn.tree._tree.Tree`);
+  const [nFeatures, nClasses, nOutputs] = v.args;
+  if (typeof nFeatures !== "number" || typeof nOutputs !== "number" || !(nClasses instanceof NdArray))
+    invalid(`${path}: Tree's arguments are not (n_features, n_classes, n_outputs)`);
+  if (nFeatures !== numFeatures)
+    invalid(`${path} reads ${nFeatures} features; its estimator has ${numFeatures}`);
+  if (!Number.isInteger(nOutputs) || nOutputs < 1 || nOutputs > 1 << 16)
+    invalid(`${path} has ${nOutputs} outputs`);
+  const classes = numbersOf(nClasses, `${path} n_classes`);
+  if (classes.length !== nOutputs)
+    invalid(`${path} has ${classes.length} class counts for ${nOutputs} outputs`);
+  let maxClasses = 0;
+  for (const c of classes) {
+    if (!Number.isInteger(c) || c < 1 || c > 1 << 16) invalid(`${path} has ${c} classes`);
+    maxClasses = Math.max(maxClasses, c);
+  }
+  const state = v.state;
+  if (!(state instanceof PyDict)) invalid(`${path} has no state (max_depth, node_count, nodes, values)`);
+  const nodes = state.map.get("nodes");
+  const values = state.map.get("values");
+  const nodeCount = state.map.get("node_count");
+  if (!(nodes instanceof NdArray)) invalid(`${path}.nodes is missing`);
+  if (!(values instanceof NdArray)) invalid(`${path}.values is missing`);
+  const is13 = checkLayout(nodes, path);
+  if (nodes.shape.length !== 1) invalid(`${path}.nodes has shape (${nodes.shape.join(", ")})`);
+  const n = nodes.shape[0];
+  if (nodeCount !== n)
+    invalid(`${path}: node_count is ${String(nodeCount)} but the node array holds ${n} nodes`);
+  if (n < 1) invalid(`${path} has no nodes`);
+  const shape = values.shape;
+  if (shape.length !== 3 || shape[0] !== n || shape[1] !== nOutputs || shape[2] !== maxClasses)
+    invalid(
+      `${path}.values has shape (${shape.join(", ")}); ${n} nodes, ${nOutputs} outputs and ${maxClasses} classes need (${n}, ${nOutputs}, ${maxClasses})`,
+    );
+  if (values.dtype.kind !== "f" || values.dtype.itemsize !== 8)
+    invalid(`${path}.values is ${values.dtype.str}, not float64`);
+
+  const column = (name: string) => numbersOf(nodes, `${path}.nodes`, name);
+  const leftF = column("left_child");
+  const rightF = column("right_child");
+  const featureF = column("feature");
+  const left = new Int32Array(n);
+  const right = new Int32Array(n);
+  const feature = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    // out-of-range values become -3 here and are refused below if a reached node has them
+    const l = leftF[i];
+    const r = rightF[i];
+    const f = featureF[i];
+    left[i] = l >= -1 && l < n && Number.isInteger(l) ? l : -3;
+    right[i] = r >= -1 && r < n && Number.isInteger(r) ? r : -3;
+    feature[i] = f >= -2 && f < 2 ** 31 && Number.isInteger(f) ? f : -3;
+  }
+  const tree: SklearnTree = {
+    numNodes: n,
+    left,
+    right,
+    feature,
+    threshold: column("threshold"),
+    missingLeft: is13 ? Uint8Array.from(column("missing_go_to_left")) : null,
+    nNodeSamples: column("n_node_samples"),
+    weightedNodeSamples: column("weighted_n_node_samples"),
+    nOutputs,
+    maxClasses,
+    values: numbersOf(values, `${path}.values`),
+    depth: new Int32Array(n),
+  };
+  // every node reached once from the root: no cycles, no shared children, children in range
+  const seen = new Uint8Array(n);
+  const queue = new Int32Array(n);
+  let head = 0;
+  let tail = 0;
+  queue[tail++] = 0;
+  seen[0] = 1;
+  const child = (node: number, c: number, side: string, raw: number) => {
+    if (c <= 0) invalid(`${path} node ${node}: its ${side} child ${raw} is outside 1..${n - 1}`);
+    if (seen[c]) invalid(`${path} node ${c} is reached twice (a cycle or a shared child)`);
+    seen[c] = 1;
+    tree.depth[c] = tree.depth[node] + 1;
+    queue[tail++] = c;
+  };
+  while (head < tail) {
+    const node = queue[head++];
+    const l = left[node];
+    const r = right[node];
+    if (l === -1 && r === -1) continue;
+    child(node, l, "left", leftF[node]);
+    child(node, r, "right", rightF[node]);
+    const f = feature[node];
+    if (f < 0 || f >= numFeatures)
+      invalid(
+        `${path} node ${node} splits on feature ${featureF[node]}, but the estimator has ${numFeatures} features`,
+      );
+    if (Number.isNaN(tree.threshold[node])) invalid(`${path} node ${node} has threshold NaN`);
+  }
+  return tree;
+}
