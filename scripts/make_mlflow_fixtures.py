@@ -456,10 +456,15 @@ class Doubler:
 
 
 def make_refused():
-    # A lambda in a FunctionTransformer: cloudpickle writes its code.
+    # A lambda in a FunctionTransformer: the transformer itself is refused first, by name.
     pipe = Pipeline([("f", FunctionTransformer(lambda x: x * 2)), ("m", RandomForestClassifier(n_estimators=2, max_depth=2, random_state=0))]).fit(TRAIN.fillna(0), Y)
     sklearn_folder("refused-sklearn-lambda", pipe, "cloudpickle", None, False)
-    write_refused("refused-sklearn-lambda", ["cloudpickle", "by value"], "a lambda pickled by value by cloudpickle")
+    write_refused("refused-sklearn-lambda", ["FunctionTransformer"], "a lambda in a FunctionTransformer: a step forestd does not read")
+    # A lambda kept on an estimator forestd reads: cloudpickle writes the lambda's code.
+    forest = RandomForestClassifier(n_estimators=2, max_depth=2, random_state=0).fit(TRAIN.fillna(0), Y)
+    forest.threshold_fn = lambda p: p > 0.3
+    sklearn_folder("refused-sklearn-lambda-by-value", forest, "cloudpickle", None, False)
+    write_refused("refused-sklearn-lambda-by-value", ["cloudpickle", "by value"], "a lambda on a RandomForestClassifier, pickled by value by cloudpickle")
     pipe = Pipeline([("f", Doubler()), ("m", RandomForestClassifier(n_estimators=2, max_depth=2, random_state=0))]).fit(TRAIN.fillna(0), Y)
     sklearn_folder("refused-sklearn-main-class", pipe, "cloudpickle", None, False)
     write_refused("refused-sklearn-main-class", ["cloudpickle", "by value"], "a class defined in __main__, pickled by value")

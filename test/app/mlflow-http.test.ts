@@ -7,7 +7,7 @@
 import t from "tap";
 import { HTTP_ERRORS } from "../../workers/http/errors.js";
 import { testApp } from "../helpers/app.js";
-import { type MlflowExpected, mlflowFolder, servedFolders } from "../helpers/mlflow-fixtures.js";
+import { FLAVORS, type MlflowExpected, mlflowFolder, servedFolders } from "../helpers/mlflow-fixtures.js";
 import { rawPost, rawRequest } from "../helpers/raw-http.js";
 
 const JSON_TYPE = { "content-type": "application/json" };
@@ -31,7 +31,7 @@ function bodies(e: MlflowExpected, byName: boolean): [string, string, string][] 
   return list;
 }
 
-for (const e of servedFolders(["xgboost"])) {
+for (const e of servedFolders(FLAVORS)) {
   t.test(`${e.folder}: /invocations answers ${e.flavor}'s pyfunc`, async (t) => {
     const { app, close, served } = await testApp(["--model", mlflowFolder(e.folder), "--threads", "1"]);
     t.teardown(close);
@@ -51,14 +51,14 @@ for (const e of servedFolders(["xgboost"])) {
       );
     }
     const model = (await app.inject("/model")).json();
-    t.equal(model.mlflow.flavor, "xgboost");
+    t.equal(model.mlflow.flavor, e.flavor);
     t.equal(model.mlflow.mlflow_version, "2.11.3");
     t.match(model.mlflow.run_id, /^[0-9a-f]{32}$/);
   });
 }
 
 t.test("errors in MLflow's shape, never a 500", async (t) => {
-  const e = servedFolders(["xgboost"]).find((f) => f.folder === "xgboost-booster-binary") as MlflowExpected;
+  const e = servedFolders(FLAVORS).find((f) => f.folder === "xgboost-booster-binary") as MlflowExpected;
   const { app, close, setReady } = await testApp([
     "--model",
     mlflowFolder(e.folder),
@@ -151,7 +151,7 @@ t.test("errors in MLflow's shape, never a 500", async (t) => {
 });
 
 t.test("a request exactly as Python's requests sends it, over a socket", async (t) => {
-  const e = servedFolders(["xgboost"]).find((f) => f.folder === "xgboost-classifier-ubj") as MlflowExpected;
+  const e = servedFolders(FLAVORS).find((f) => f.folder === "xgboost-classifier-ubj") as MlflowExpected;
   const { app, close } = await testApp(["--model", mlflowFolder(e.folder), "--threads", "1"]);
   t.teardown(close);
   await app.listen({ host: "127.0.0.1", port: 0 });

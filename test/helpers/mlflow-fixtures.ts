@@ -5,6 +5,9 @@ import { ROOT } from "./fixtures.js";
 
 export const MLFLOW_FIXTURES = join(ROOT, "test", "fixtures", "mlflow");
 
+/** The flavors whose model files the engine reads on this branch. */
+export const FLAVORS = ["xgboost", "sklearn"] as const;
+
 export interface MlflowExpected {
   folder: string;
   flavor: "xgboost" | "sklearn" | "lightgbm";

@@ -8,7 +8,7 @@
  */
 import { spawnSync } from "node:child_process";
 import t from "tap";
-import { type MlflowExpected, mlflowFolder, servedFolders } from "../helpers/mlflow-fixtures.js";
+import { FLAVORS, type MlflowExpected, mlflowFolder, servedFolders } from "../helpers/mlflow-fixtures.js";
 import { rawPost, rawRequest } from "../helpers/raw-http.js";
 import { CLI, request, startServer } from "../helpers/server.js";
 
@@ -34,7 +34,7 @@ function forms(e: MlflowExpected, byName: boolean): [string, string, string][] {
   ];
 }
 
-for (const e of servedFolders(["xgboost"])) {
+for (const e of servedFolders(FLAVORS)) {
   t.test(`forestd serve ${e.folder}: ${e.notes}`, async (t) => {
     const server = await startServer({
       MODEL_PATH: mlflowFolder(e.folder),

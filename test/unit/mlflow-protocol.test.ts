@@ -16,7 +16,7 @@ import {
 } from "../../workers/http/mlflow/invocations.js";
 import { rewritePythonNumbers } from "../../workers/http/mlflow/json-input.js";
 import { MlflowContentTypeError, MlflowInputError } from "../../workers/http/mlflow/protocol.js";
-import { type MlflowExpected, mlflowFolder, servedFolders } from "../helpers/mlflow-fixtures.js";
+import { FLAVORS, type MlflowExpected, mlflowFolder, servedFolders } from "../helpers/mlflow-fixtures.js";
 
 const JSON_TYPE = "application/json";
 
@@ -69,8 +69,8 @@ function forms(e: MlflowExpected, byName: boolean): Record<string, string> {
   };
 }
 
-t.test("every XGBoost folder answers its flavor's pyfunc in every form", async (t) => {
-  const folders = servedFolders(["xgboost"]);
+t.test("every folder answers its flavor's pyfunc in every form", async (t) => {
+  const folders = servedFolders(FLAVORS);
   t.ok(folders.length >= 5, `${folders.length} folders`);
   for (const e of folders) {
     const s = served(e.folder);
@@ -116,7 +116,7 @@ t.test("Content-Type as MLflow's scoring server reads it", async (t) => {
 
 t.test("bodies MLflow refuses are refused with its error code and words", async (t) => {
   const s = served("xgboost-booster-binary");
-  const e = servedFolders(["xgboost"]).find((f) => f.folder === "xgboost-booster-binary") as MlflowExpected;
+  const e = servedFolders(FLAVORS).find((f) => f.folder === "xgboost-booster-binary") as MlflowExpected;
   const row = e.rows[0];
   const cases: [string, string, string, "BAD_REQUEST" | "INVALID_PARAMETER_VALUE", RegExp][] = [
     [
@@ -289,7 +289,7 @@ t.test("bodies MLflow refuses are refused with its error code and words", async 
 });
 
 t.test("extra columns are dropped, as MLflow drops them; 10 000 of them too", async (t) => {
-  const e = servedFolders(["xgboost"]).find((f) => f.folder === "xgboost-booster-binary") as MlflowExpected;
+  const e = servedFolders(FLAVORS).find((f) => f.folder === "xgboost-booster-binary") as MlflowExpected;
   const s = served(e.folder);
   const extra = Array.from({ length: 10_000 }, (_, i) => `extra_${i}`);
   const body = JSON.stringify({
@@ -354,7 +354,7 @@ t.test("values are converted as MLflow's schema enforcement converts them", asyn
 
 t.test("positional rows for a tensor signature and a model without names", async (t) => {
   const tensor = served("xgboost-booster-tensor");
-  const e = servedFolders(["xgboost"]).find((f) => f.folder === "xgboost-booster-tensor") as MlflowExpected;
+  const e = servedFolders(FLAVORS).find((f) => f.folder === "xgboost-booster-tensor") as MlflowExpected;
   t.same(invoke(tensor, JSON.stringify({ inputs: e.rows })), e.predictions, "inputs as a (-1, 5) array");
   const narrow = refusal(() =>
     invocationsRows(
