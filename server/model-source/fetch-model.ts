@@ -12,6 +12,7 @@ import { ModelSourceError } from "./errors.js";
 import { fileDriver } from "./file-source.js";
 import { httpsDriver } from "./https-source.js";
 import { mlflowFolderDriver } from "./mlflow-folder-source.js";
+import { mlflowRemoteFolderDriver } from "./mlflow-remote-folder.js";
 import {
   type FetchedModel,
   type ModelOrigin,
@@ -38,12 +39,27 @@ export function driverFor(settings: SourceSettings): SourceDriver {
   switch (location.kind) {
     case "file":
       return isMlflowFolder(location.path) ? mlflowFolderDriver(location.path) : fileDriver(location.path);
-    case "s3":
-      return s3Driver(location.bucket, location.key, source, {
+    case "s3": {
+      const options = {
         forcePathStyle: settings.s3_force_path_style,
         timeoutMs: settings.model_fetch_timeout * 1000,
-      });
+      };
+      // A prefix (s3://bucket/…/model/) is an MLflow model folder: its files through the same driver.
+      if (location.key.endsWith("/"))
+        return mlflowRemoteFolderDriver(source, (file) =>
+          s3Driver(location.bucket, location.key + file, `${source}${file}`, options),
+        );
+      return s3Driver(location.bucket, location.key, source, options);
+    }
     case "https":
+      if (location.url.pathname.endsWith("/"))
+        return mlflowRemoteFolderDriver(source, (file) => {
+          const url = new URL(file, location.url);
+          url.search = location.url.search; // a token in the query string goes to every file
+          url.username = location.url.username;
+          url.password = location.url.password;
+          return httpsDriver(url, `${source}${file}`);
+        });
       return httpsDriver(location.url, source);
   }
 }

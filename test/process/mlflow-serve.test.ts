@@ -7,9 +7,12 @@
  * folder.
  */
 import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import t from "tap";
 import { FLAVORS, type MlflowExpected, mlflowFolder, servedFolders } from "../helpers/mlflow-fixtures.js";
 import { rawPost, rawRequest } from "../helpers/raw-http.js";
+import { type LocalS3, S3_ACCESS_KEY_ID, startS3 } from "../helpers/s3.js";
 import { CLI, request, startServer } from "../helpers/server.js";
 
 function forms(e: MlflowExpected, byName: boolean): [string, string, string][] {
@@ -90,6 +93,47 @@ for (const e of servedFolders(FLAVORS)) {
     });
   });
 }
+
+t.test("MLflow folders from S3 (s3rver): one per flavor, as mlflow.log_model uploads them", async (t) => {
+  const s3: LocalS3 = await startS3(["mlruns"]);
+  t.teardown(() => s3.close());
+  for (const flavor of FLAVORS) {
+    const e = servedFolders([flavor])[0];
+    const prefix = `1/${e.folder}/artifacts/model/`;
+    for (const file of readdirSync(mlflowFolder(e.folder)))
+      await s3.put("mlruns", prefix + file, readFileSync(join(mlflowFolder(e.folder), file)));
+    const server = await startServer({
+      MODEL_PATH: `s3://mlruns/${prefix}`,
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: S3_ACCESS_KEY_ID,
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+      AWS_CONFIG_FILE: "/nonexistent",
+      AWS_SHARED_CREDENTIALS_FILE: "/nonexistent",
+      AWS_EC2_METADATA_DISABLED: "true",
+      S3_FORCE_PATH_STYLE: "on",
+      WORKERS: "1",
+      THREADS: "1",
+      ACCESS_LOG: "off",
+    });
+    t.teardown(() => server.stop());
+    t.equal((await request(`${server.url}/ping`)).status, 200, `${e.folder}: /ping 200 when ready`);
+    const model = (await request(`${server.url}/model`)).json as {
+      source: string;
+      mlflow: { flavor: string };
+    };
+    t.equal(model.source, `s3://mlruns/${prefix}`, `${e.folder}: the source is the prefix`);
+    t.equal(model.mlflow.flavor, flavor);
+    for (const [form, type, body] of forms(
+      e,
+      !["xgboost-booster-tensor", "sklearn-forest-pickle"].includes(e.folder),
+    )) {
+      const r = await request(`${server.url}/invocations`, "POST", body, { "content-type": type });
+      t.same(r.json, { predictions: e.predictions }, `${e.folder} from S3: ${form}`);
+    }
+    await server.stop();
+  }
+});
 
 t.test("a folder forestd cannot serve stops the server at start, saying why", async (t) => {
   const out = spawnSync(process.execPath, [CLI, "serve"], {
