@@ -49,7 +49,7 @@ export function driverFor(settings: SourceSettings): SourceDriver {
         return mlflowRemoteFolderDriver(source, (file) =>
           s3Driver(location.bucket, location.key + file, `${source}${file}`, options),
         );
-      return s3Driver(location.bucket, location.key, source, options);
+      return withFolderHint(s3Driver(location.bucket, location.key, source, options), location.key);
     }
     case "https":
       if (location.url.pathname.endsWith("/"))
@@ -60,8 +60,31 @@ export function driverFor(settings: SourceSettings): SourceDriver {
           url.password = location.url.password;
           return httpsDriver(url, `${source}${file}`);
         });
-      return httpsDriver(location.url, source);
+      return withFolderHint(httpsDriver(location.url, source), location.url.pathname);
   }
+}
+
+/**
+ * `mlflow models serve -m s3://…/artifacts/model` names a folder without a final "/": when such a
+ * name (no extension) is not found, the error says how forestd spells a folder.
+ */
+function withFolderHint(driver: SourceDriver, path: string): SourceDriver {
+  const last = path.slice(path.lastIndexOf("/") + 1);
+  if (last.includes(".")) return driver;
+  const hint = (error: unknown): never => {
+    if (error instanceof ModelSourceError && error.code === "FORESTD_ERR_MODEL_SOURCE_NOT_FOUND")
+      throw new ModelSourceError(
+        error.code,
+        error.source,
+        `${error.message.slice(error.source.length + 2)}; if it is an MLflow model folder, end the path with "/"`,
+      );
+    throw error;
+  };
+  return {
+    ...driver,
+    download: (since, signal) => driver.download(since, signal).catch(hint),
+    probe: (since, signal) => driver.probe(since, signal).catch(hint),
+  };
 }
 
 /** The source as logs may name it (no credentials, no query string). */

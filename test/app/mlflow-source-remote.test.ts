@@ -99,6 +99,10 @@ function cases(): void {
       code: "FORESTD_ERR_MODEL_SOURCE_NOT_FOUND",
       message: new RegExp(`s3://mlruns/${PREFIX}model\\.pkl: no such object`),
     });
+    await t.rejects(fetchModel(settings(`s3://mlruns/${PREFIX.slice(0, -1)}`)), {
+      code: "FORESTD_ERR_MODEL_SOURCE_NOT_FOUND",
+      message: /no such object .*; if it is an MLflow model folder, end the path with "\/"/,
+    });
     await t.rejects(fetchModel(settings("s3://mlruns/nothing/here/")), {
       code: "FORESTD_ERR_MODEL_SOURCE_NOT_FOUND",
       message: /s3:\/\/mlruns\/nothing\/here\/MLmodel: no such object/,
