@@ -6,13 +6,10 @@
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { FORMATS } from "../model/formats/index.js";
 
-/** XGBoost, ONNX, and scikit-learn (skops; joblib / pickle, plain or with one of joblib's compressions). */
-const MODEL_ENDINGS = [".json", ".ubj", ".onnx", ".skops", ".joblib", ".pkl", ".pickle"].flatMap((ext) =>
-  [".json", ".ubj", ".onnx", ".skops"].includes(ext)
-    ? [ext]
-    : [ext, ...[".z", ".gz", ".bz2", ".xz", ".lzma", ".lz4"].map((c) => ext + c)],
-);
+/** Every file name ending a format forestd reads is saved under (each format lists its own). */
+const MODEL_ENDINGS = FORMATS.flatMap((format) => format.extensions);
 
 function isModelFile(name: string): boolean {
   const lower = name.toLowerCase();
@@ -35,7 +32,7 @@ export function resolveModelFile(path: string): string {
   if (models.length !== 1) {
     const found = models.length === 0 ? "none" : models.join(", ");
     throw new Error(
-      `MODEL_PATH ${path} is a directory: it must hold exactly one .json, .ubj, .onnx, .joblib or .pkl model, or be an MLflow model folder (an MLmodel file and its model) (found ${found})`,
+      `MODEL_PATH ${path} is a directory: it must hold exactly one model file (${MODEL_ENDINGS.filter((e) => e.lastIndexOf(".") === 0).join(", ")}, or compressed as joblib compresses; found ${found}), or be an MLflow model folder (an MLmodel file and its model)`,
     );
   }
   return join(path, models[0]);

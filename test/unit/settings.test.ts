@@ -105,7 +105,7 @@ t.test("MODEL_PATH may be a directory holding one model (KServe's /mnt/models)",
   writeFileSync(join(mnt, ".hidden.json"), "{}"); // e.g. a storage initializer's marker: ignored
   writeFileSync(join(mnt, "README.txt"), "not a model");
   await t.rejects(loadSettings({ argv: [], env: { MODEL_PATH: mnt }, cwd: dir }), {
-    message: /exactly one \.json, \.ubj, \.onnx, \.joblib or \.pkl model \(found none\)/,
+    message: /exactly one model file \(.*\.joblib.*\.json.*; found none\)/,
   });
   copyFileSync(defaultModelPath(), join(mnt, "churn-v4.json"));
   const { settings } = await loadSettings({ argv: [], env: { MODEL_PATH: mnt }, cwd: dir });

@@ -23,18 +23,10 @@ export const sklearnFormat: ModelFormat = {
   name: "sklearn",
   description:
     "scikit-learn models saved with joblib.dump, pickle.dump or skops (.joblib, .pkl, .skops), read as data",
-  extensions: [
-    ".joblib",
-    ".pkl",
-    ".pickle",
-    ".joblib.z",
-    ".joblib.gz",
-    ".joblib.bz2",
-    ".joblib.xz",
-    ".joblib.lzma",
-    ".joblib.lz4",
-    ".skops",
-  ],
+  // joblib names a compressed file by adding the compressor's own extension.
+  extensions: [".joblib", ".pkl", ".pickle"]
+    .flatMap((ext) => [ext, ...[".z", ".gz", ".bz2", ".xz", ".lzma", ".lz4"].map((c) => ext + c)])
+    .concat(".skops"),
   sniff(bytes: Uint8Array): boolean {
     return detectCompression(bytes) !== "none" || looksLikePickle(bytes) || isZip(bytes);
   },
