@@ -5,10 +5,16 @@
  * errors and redaction), packed into one bundle (model/mlflow/bundle.ts).
  *
  * A version is the pair of objects: ETags (or S3 version ids, or modification times) joined, so
- * either object changing is a new version. Each download fetches both whole: MLmodel is a few KB,
- * and the model file is only fetched again when the poller saw it change.
+ * either object changing is a new version. A download given the version held reads MLmodel (a few
+ * KB) and asks for the model file only if it changed (a conditional GET: 304 costs no body), so a
+ * restart with MODEL_CACHE_DIR or a poll of an unchanged folder does not fetch the model again.
  */
-import { MLMODEL_FILE, mlflowModelFile, packMlflowFolder } from "../../model/mlflow/index.js";
+import {
+  MLMODEL_FILE,
+  mlflowModelFile,
+  packMlflowBundle,
+  packMlflowFolder,
+} from "../../model/mlflow/index.js";
 import type { Download, Probe, SourceDriver } from "./driver.js";
 import { ModelSourceError } from "./errors.js";
 import type { Validators } from "./origin.js";
@@ -24,6 +30,12 @@ function joined(parts: readonly (Validators & { sha256?: string })[]): Validator
     sha256: all("sha256"),
     lastModified: times.every((t) => t !== undefined) ? [...(times as string[])].sort().at(-1) : undefined,
   };
+}
+
+/** Two quoted (or weak) ETags as joined() joins them, apart; null when they are not that. */
+function splitEtag(etag: string | undefined): [string, string] | null {
+  const m = etag ? /^((?:W\/)?"[^"]*")\+((?:W\/)?"[^"]*")$/.exec(etag) : null;
+  return m ? [m[1], m[2]] : null;
 }
 
 /**
@@ -50,7 +62,25 @@ export function mlflowRemoteFolderDriver(
   return {
     source,
     remote: true,
-    async download(_since, signal): Promise<Download> {
+    async download(since, signal): Promise<Download> {
+      const held = splitEtag(since?.etag);
+      if (held) {
+        // MLmodel unchanged: its model file is asked for only if it changed since the version held.
+        const mlmodel = await fetchWhole(MLMODEL_FILE, signal);
+        if (mlmodel.validators.etag === held[0]) {
+          const file = mlflowModelFile(mlmodel.bytes);
+          const data = await fileDriver(file).download({ etag: held[1] }, signal);
+          if (!data.modified) return { modified: false };
+          return {
+            modified: true,
+            bytes: packMlflowBundle([
+              [MLMODEL_FILE, mlmodel.bytes],
+              [file, data.bytes],
+            ]),
+            validators: joined([mlmodel.validators, data.validators]),
+          };
+        }
+      }
       const versions: Validators[] = [];
       const bytes = await packMlflowFolder(async (file) => {
         const download = await fetchWhole(file, signal);

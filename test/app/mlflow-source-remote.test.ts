@@ -86,6 +86,17 @@ function cases(): void {
     const { mlflow } = loadServable(first.bytes);
     t.equal(mlflow?.flavor, "sklearn", "the bytes are the folder's model");
     t.notOk(await checkModel(settings(path), first.origin), "unchanged");
+    const gets = () => s3.requests.filter((r) => r.method === "GET" && r.url.includes("model.pkl"));
+    const before = gets().length;
+    const again = await fetchModel(settings(path), first.origin);
+    t.ok("unchanged" in again, "fetched again with the version held: unchanged");
+    t.same(
+      gets()
+        .slice(before)
+        .map((r) => [r.ifNoneMatch, r.status]),
+      [[first.origin.etag?.split("+")[1], 304]],
+      "the model file only asked for conditionally, answered 304",
+    );
 
     // The run's model file replaced (another flavor's folder uploaded over it): a new version.
     await upload("sklearn-forest-proba", PREFIX);
