@@ -150,7 +150,13 @@ export class Model {
    */
   predictBatch(values: Rows, rows: number, options?: PredictOptions): Values {
     const margins = this.margins(values, rows);
-    return options?.margin ? margins : this.transform(margins, rows);
+    if (options?.margin) return margins;
+    if (this.head.predictsInPlace && this.numOutputs === this.numMarginOutputs) {
+      // The margins are this call's own array: the predictions may take its place.
+      this.head.predict(margins, rows, margins);
+      return margins;
+    }
+    return this.transform(margins, rows);
   }
 
   /** The head's predictions from margins (rows × numMarginOutputs); a new array, `margins` untouched. */

@@ -48,8 +48,13 @@ export interface Head {
   unavailable(output: OptionalOutput): string | null;
   /** Tree sums (rows × forest.numGroups) → margins (rows × numMargins), in place where they fit. */
   finish(sums: Values, rows: number): Values;
-  /** Margins → predictions (rows × numOutputs), written into `out` (never `margins` itself). */
+  /**
+   * Margins → predictions (rows × numOutputs), written into `out`: a new array, or `margins` itself
+   * when the head says `predictsInPlace` (and the widths are equal).
+   */
   predict(margins: Values, rows: number, out: Values): void;
+  /** predict may write into the margins' own array (saves an array per call on the single-row path). */
+  readonly predictsInPlace?: boolean;
   /**
    * Each row's class, an index into classLabels, from margins or from predictions (whichever a
    * caller has). The one place a class is decided for this family.

@@ -205,6 +205,8 @@ export const xgboostHead: HeadFactory = (forest: Forest, spec: HeadSpec): Head =
     classLabels,
     precision: "f32",
     predictionIs: "values",
+    // applyTransform reads each margin before it writes that slot (softmax per row, the rest per value).
+    predictsInPlace: true,
     unavailable(output: OptionalOutput): string | null {
       if ((output === "label" || output === "proba") && classes === 0)
         return `output "${output}" needs a classifier; this model (${name}) is a ${objective.task} model`;
