@@ -16,6 +16,7 @@ export {
   type MlflowColumn,
   type MlflowInputs,
   type MlflowModelInfo,
+  mlflowInfoOf,
   mlflowInputs,
   type PyfuncAnswer,
   type ValueType,

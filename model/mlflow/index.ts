@@ -12,6 +12,7 @@ export {
   type MlflowInputs,
   type MlflowModelInfo,
   type MlflowServable,
+  mlflowInfoOf,
   mlflowInputs,
   mlflowModelFile,
   packMlflowFolder,

@@ -8,7 +8,7 @@
  * model, a predict_fn the model cannot answer) is refused here, at load, naming what disagrees.
  */
 import { ModelError } from "../errors.js";
-import type { Forest } from "../forest/forest.js";
+import type { Forest, InputColumn } from "../forest/forest.js";
 import { readForest } from "../formats/index.js";
 import { Model } from "../model.js";
 import { packMlflowBundle, unpackMlflowBundle } from "./bundle.js";
@@ -138,36 +138,65 @@ function servable(mlmodel: MLmodel, plan: FlavorPlan, data: Uint8Array): MlflowS
       forest = upToRound(forest, best + 1);
     }
   }
-  const model = new Model(forest);
-  const inputs = mlflowInputs(mlmodel.signature?.inputs ?? null, model);
-  checkAnswer(plan, model);
+  const inputs = mlflowInputs(mlmodel.signature?.inputs ?? null, forestInputs(forest));
   if (mlmodel.signature?.params && mlmodel.signature.params !== "null")
     unsupported(
       "the MLflow signature declares params, which the flavor's predict would receive; forestd passes no params to a model",
     );
   const sig = mlmodel.signature;
+  const mlflow: MlflowModelInfo = {
+    flavor: plan.flavor,
+    dataFile: plan.dataFile,
+    answer: plan.answer,
+    inputs,
+    runId: mlmodel.runId,
+    artifactPath: mlmodel.artifactPath,
+    modelUuid: mlmodel.modelUuid,
+    mlflowVersion: mlmodel.mlflowVersion,
+    utcTimeCreated: mlmodel.utcTimeCreated,
+    metadata: mlmodel.metadata,
+    details: plan.details,
+    signature: sig
+      ? {
+          inputs: sig.inputs ? describeSchema(sig.inputs, 1000) : null,
+          outputs: sig.outputs ? describeSchema(sig.outputs, 1000) : null,
+        }
+      : null,
+    bestIteration,
+  };
+  // The facts ride in the Forest's provenance, so every copy of the model (a scoring thread's, one
+  // rebuilt from shared memory) carries them: mlflowInfoOf(model) reads them back.
+  const model = new Model({
+    ...forest,
+    provenance: { ...forest.provenance, packaging: { kind: "mlflow", facts: { ...mlflow } } },
+  });
+  checkAnswer(plan, model);
+  return { model, mlflow };
+}
+
+/** The MLflow facts a model loaded from an MLflow folder carries; null for any other model. */
+export function mlflowInfoOf(model: Model): MlflowModelInfo | null {
+  const packaging = model.packaging;
+  return packaging?.kind === "mlflow" ? (packaging.facts as unknown as MlflowModelInfo) : null;
+}
+
+/** What mlflowInputs needs of a model: its inputs (names, string vocabularies). */
+interface ModelColumns {
+  readonly numFeature: number;
+  /** Every input's name, or empty when the model has none. */
+  readonly featureNames: readonly string[];
+  readonly inputs: readonly InputColumn[];
+}
+
+/** A Forest's inputs as its Model will have them (model.ts's constructor). */
+function forestInputs(forest: Forest): ModelColumns {
+  const inputs =
+    forest.inputs ?? forest.features.map((f) => ({ name: f.name, kind: f.kind, vocabulary: null }));
+  const named = inputs.every((c) => c.name !== null);
   return {
-    model,
-    mlflow: {
-      flavor: plan.flavor,
-      dataFile: plan.dataFile,
-      answer: plan.answer,
-      inputs,
-      runId: mlmodel.runId,
-      artifactPath: mlmodel.artifactPath,
-      modelUuid: mlmodel.modelUuid,
-      mlflowVersion: mlmodel.mlflowVersion,
-      utcTimeCreated: mlmodel.utcTimeCreated,
-      metadata: mlmodel.metadata,
-      details: plan.details,
-      signature: sig
-        ? {
-            inputs: sig.inputs ? describeSchema(sig.inputs, 1000) : null,
-            outputs: sig.outputs ? describeSchema(sig.outputs, 1000) : null,
-          }
-        : null,
-      bestIteration,
-    },
+    numFeature: inputs.length,
+    featureNames: named ? inputs.map((c) => c.name as string) : [],
+    inputs,
   };
 }
 
@@ -199,7 +228,7 @@ const TENSOR_TYPES: Record<string, ValueType> = {
  * The model's inputs as MLflow requests name them, checked against the signature (null: none, as
  * for a model that is not from an MLflow folder: the model's own names, else positions).
  */
-export function mlflowInputs(signature: Schema | null, model: Model): MlflowInputs {
+export function mlflowInputs(signature: Schema | null, model: ModelColumns): MlflowInputs {
   const names = model.featureNames;
   const n = model.numFeature;
   if (signature === null || signature.specs.length === 0) {
@@ -260,7 +289,7 @@ export function mlflowInputs(signature: Schema | null, model: Model): MlflowInpu
   return { match: named ? "names" : "positions", from: "signature", columns };
 }
 
-function valueType(spec: ColumnSpec, model: Model, i: number): ValueType {
+function valueType(spec: ColumnSpec, model: ModelColumns, i: number): ValueType {
   switch (spec.type) {
     case "double":
     case "float":

@@ -5,6 +5,7 @@
  * MLflow facts. A request exactly as Python's `requests` sends it, over a real socket.
  */
 import t from "tap";
+import { mlflowInfoOf } from "../../model/index.js";
 import { HTTP_ERRORS } from "../../workers/http/errors.js";
 import { testApp } from "../helpers/app.js";
 import { FLAVORS, type MlflowExpected, mlflowFolder, servedFolders } from "../helpers/mlflow-fixtures.js";
@@ -35,8 +36,9 @@ for (const e of servedFolders(FLAVORS)) {
   t.test(`${e.folder}: /invocations answers ${e.flavor}'s pyfunc`, async (t) => {
     const { app, close, served } = await testApp(["--model", mlflowFolder(e.folder), "--threads", "1"]);
     t.teardown(close);
-    t.ok(served.mlflow, "served as an MLflow folder");
-    for (const [form, type, payload] of bodies(e, served.mlflow?.inputs.match === "names")) {
+    const mlflow = mlflowInfoOf(served.model);
+    t.ok(mlflow, "served as an MLflow folder");
+    for (const [form, type, payload] of bodies(e, mlflow?.inputs.match === "names")) {
       const r = await app.inject({
         method: "POST",
         url: "/invocations",
@@ -178,7 +180,7 @@ t.test("a request exactly as Python's requests sends it, over a socket", async (
 t.test("a plain model file answers /invocations too, by its feature names", async (t) => {
   const { app, close, served } = await testApp(["--threads", "1"]);
   t.teardown(close);
-  t.equal(served.mlflow, null);
+  t.equal(mlflowInfoOf(served.model), null);
   const names = served.model.featureNames;
   const r = await app.inject({
     method: "POST",

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import t from "tap";
-import { loadModel, loadServable, ModelError } from "../../model/index.js";
+import { loadModel, loadServable, ModelError, mlflowInfoOf } from "../../model/index.js";
 import {
   isMlflowBundle,
   loadMlflowBundle,
@@ -118,6 +118,14 @@ t.test("every folder loads and scores as its flavor's pyfunc did", async (t) => 
     "a binary file keeps no names: the signature names the columns",
   );
   t.same(loadServable(mlflowFolder("xgboost-booster-tensor")).mlflow?.inputs.match, "positions");
+  // The facts ride in the Forest's provenance: plain data, cloned to threads as it is.
+  const carried = loadModel(mlflowFolder("sklearn-pipeline-cloudpickle"));
+  t.same(
+    mlflowInfoOf(carried),
+    loadServable(mlflowFolder("sklearn-pipeline-cloudpickle")).mlflow,
+    "the model carries its facts",
+  );
+  t.same(structuredClone(carried.packaging), carried.packaging, "as data a structured clone keeps");
   t.same(loadServable(mlflowFolder("xgboost-regressor-nosig")).mlflow?.inputs.from, "model");
 });
 

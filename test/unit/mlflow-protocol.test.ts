@@ -5,8 +5,10 @@
  * errors for everything it refuses — the cases of MLflow's own tests/pyfunc/test_scoring_server.py
  * among them. Every fixture folder's answers are its flavor's own, through every form.
  */
+
+import { join } from "node:path";
 import t from "tap";
-import { loadServable, type Model } from "../../model/index.js";
+import { loadModel, loadServable } from "../../model/index.js";
 import { pyfuncAnswers } from "../../workers/http/mlflow/answers.js";
 import { invocationsMediaType } from "../../workers/http/mlflow/content-type.js";
 import {
@@ -21,8 +23,7 @@ import { FLAVORS, type MlflowExpected, mlflowFolder, servedFolders } from "../he
 const JSON_TYPE = "application/json";
 
 function served(folder: string): InvocationsModel {
-  const { model, mlflow } = loadServable(mlflowFolder(folder));
-  return invocationsModel(model, mlflow);
+  return invocationsModel(loadServable(mlflowFolder(folder)).model);
 }
 
 /** /invocations' answer for a body, as the route computes it (scoring in this thread). */
@@ -391,8 +392,7 @@ t.test("positional rows for a tensor signature and a model without names", async
 });
 
 t.test("a plain model file answers /invocations by its own feature names", async (t) => {
-  const { model } = loadServable(mlflowFolder("xgboost-regressor-nosig"));
-  const plain = invocationsModel(model as Model, null);
+  const plain = invocationsModel(loadModel(join(mlflowFolder("xgboost-regressor-nosig"), "model.json")));
   t.equal(plain.answer, "prediction");
   t.same(
     plain.inputs.columns.map((c) => c.name),

@@ -2,13 +2,7 @@
 import { createHash } from "node:crypto";
 import { describeLocation, parseModelLocation } from "../../config/model-location.js";
 import type { ModelOrigin } from "../../contract/model-origin.js";
-import {
-  loadServable,
-  type MlflowModelInfo,
-  type Model,
-  type ModelInfo,
-  readModelBytes,
-} from "../../model/index.js";
+import { loadModel, type Model, type ModelInfo, readModelBytes } from "../../model/index.js";
 import {
   checkLabels,
   classCount,
@@ -32,8 +26,6 @@ export interface ServedModel {
   readonly generation: number;
   readonly model: Model;
   readonly info: ModelInfo;
-  /** An MLflow model folder's facts (flavor, signature, run id); null for a model file. */
-  readonly mlflow: MlflowModelInfo | null;
   /** Class labels for classifiers (CLASS_NAMES, the model's own, else "0", "1", ...); empty for other tasks. */
   readonly classes: readonly string[];
   /** How ?output=label names classes and splits binary ones (CLASS_NAMES, THRESHOLD). */
@@ -58,7 +50,7 @@ export function loadServedModel(
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   if (snapshot && sha256 !== snapshot.sha256)
     throw new Error(`model snapshot ${snapshot.path} has sha256 ${sha256}, expected ${snapshot.sha256}`);
-  const { model, mlflow } = loadServable(bytes);
+  const model = loadModel(bytes);
   checkLabels(model, labels);
   const info = model.info();
   const classCountOf = classCount(model);
@@ -73,7 +65,6 @@ export function loadServedModel(
     generation: snapshot?.generation ?? 0,
     model,
     info,
-    mlflow,
     classes: classCountOf === 0 ? [] : (names ?? Array.from({ length: classCountOf }, (_, i) => String(i))),
     labels,
   };

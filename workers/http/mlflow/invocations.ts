@@ -5,8 +5,8 @@
  * other request and answers `{"predictions": [...]}` (answers.ts). Each step throws MLflow's
  * error (protocol.ts) for what it refuses.
  */
-import type { MlflowModelInfo, Model, PyfuncAnswer, Rows } from "../../../model/index.js";
-import { type MlflowInputs, mlflowInputs } from "../../../model/index.js";
+import type { Model, PyfuncAnswer, Rows } from "../../../model/index.js";
+import { type MlflowInputs, mlflowInfoOf, mlflowInputs } from "../../../model/index.js";
 import { invocationsMediaType } from "./content-type.js";
 import { frameFromCsv } from "./csv-input.js";
 import { frameFromJson, parseInvocationsJson } from "./json-input.js";
@@ -23,7 +23,8 @@ export interface InvocationsModel {
 }
 
 /** An MLflow folder's model as its flavor serves it; any other model as its own predict answers. */
-export function invocationsModel(model: Model, mlflow: MlflowModelInfo | null): InvocationsModel {
+export function invocationsModel(model: Model): InvocationsModel {
+  const mlflow = mlflowInfoOf(model);
   if (mlflow)
     return { model, inputs: mlflow.inputs, answer: mlflow.answer, schema: mlflow.signature?.inputs ?? null };
   return { model, inputs: mlflowInputs(null, model), answer: "prediction", schema: null };

@@ -13,6 +13,7 @@
  * accepts (mlflow/content-type.ts), not Fastify's.
  */
 import type { FastifyInstance } from "fastify";
+import { mlflowInfoOf } from "../../../model/index.js";
 import { NotReadyError, TooManyRowsError } from "../errors.js";
 import { pyfuncAnswers } from "../mlflow/answers.js";
 import { invocationsModel, invocationsRows } from "../mlflow/invocations.js";
@@ -25,7 +26,7 @@ export interface MlflowRouteDeps extends ScoringDeps {
 }
 
 export async function mlflowRoutes(app: FastifyInstance, deps: MlflowRouteDeps): Promise<void> {
-  const served = invocationsModel(deps.served.model, deps.served.mlflow);
+  const served = invocationsModel(deps.served.model);
   await app.register(async (scope) => {
     const { onProtoPoisoning, onConstructorPoisoning } = scope.initialConfig;
     const usual = scope.getDefaultJsonParser(onProtoPoisoning ?? "error", onConstructorPoisoning ?? "error");
@@ -81,7 +82,7 @@ export async function mlflowRoutes(app: FastifyInstance, deps: MlflowRouteDeps):
     { schema: { summary: "The MLflow version that saved the model" } },
     async (_request, reply) => {
       reply.type("application/json");
-      return deps.served.mlflow?.mlflowVersion ?? deps.version;
+      return mlflowInfoOf(deps.served.model)?.mlflowVersion ?? deps.version;
     },
   );
 }

@@ -4,6 +4,7 @@
 import type { FastifyInstance } from "fastify";
 import { featureNames } from "../../../model/index.js";
 import { NotReadyError } from "../errors.js";
+import { mlflowModelFacts } from "../mlflow/model-facts.js";
 import type { ServedModel } from "../served-model.js";
 
 export interface OperationalDeps {
@@ -52,23 +53,7 @@ export async function operationalRoutes(app: FastifyInstance, deps: OperationalD
     // graph outputs), under the format's name.
     [served.info.format]: served.info.details,
     // An MLflow model folder: what its MLmodel says (null for a model file).
-    mlflow: served.mlflow
-      ? {
-          flavor: served.mlflow.flavor,
-          run_id: served.mlflow.runId,
-          mlflow_version: served.mlflow.mlflowVersion,
-          utc_time_created: served.mlflow.utcTimeCreated,
-          model_uuid: served.mlflow.modelUuid,
-          artifact_path: served.mlflow.artifactPath,
-          model_file: served.mlflow.dataFile,
-          ...served.mlflow.details,
-          pyfunc_answers: served.mlflow.answer,
-          best_iteration: served.mlflow.bestIteration,
-          signature: served.mlflow.signature,
-          columns: served.mlflow.inputs.from === "model" ? null : served.mlflow.inputs.columns,
-          metadata: served.mlflow.metadata,
-        }
-      : null,
+    mlflow: mlflowModelFacts(served.model),
   }));
   app.get("/metrics", { schema: { summary: "Prometheus metrics", hide: false } }, async (_request, reply) => {
     const { contentType, body } = await deps.metricsText();
