@@ -32,3 +32,4 @@ export {
   type RowAnswer,
 } from "./outputs.js";
 export { columnLookup, featureNames, outputsToJson, RowError, rowsToArray, writeRow } from "./rows.js";
+export type { SharedModel } from "./shared.js";

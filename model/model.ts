@@ -14,7 +14,8 @@ import type { Forest, InputColumn, Precision, Provenance } from "./forest/forest
 import type { Head, OptionalOutput, Task, Values } from "./heads/head.js";
 import { headFor } from "./heads/index.js";
 import { leafIndices } from "./kernels/leaf-index.js";
-import { WasmScorer } from "./kernels/wasm-scorer.js";
+import { buildKernelImage, type KernelImage, WasmScorer } from "./kernels/wasm-scorer.js";
+import { type SharedModel, shareParts, type UnsharedParts, unshareParts } from "./shared.js";
 
 export type Rows = Float32Array | Float64Array;
 
@@ -85,11 +86,32 @@ export class Model {
   /** Built on the first explanation: most servers never explain. */
   #shap: ShapKernel | null = null;
 
-  constructor(forest: Forest) {
-    checkForest(forest);
-    this.#forest = forest;
-    this.#compiled = compileForest(forest);
-    this.#scorer = new WasmScorer(this.#compiled.forest);
+  /** The kernel's image: shared memory the model's compiled nodes are laid out in. */
+  readonly #image: KernelImage;
+  /** Bytes the model holds (its arrays and kernel image): computed once. */
+  readonly #bytes: number;
+  /** Set when the model was rebuilt from shared memory (fromShared): what share() gives again. */
+  readonly #shared: SharedModel | null;
+
+  /**
+   * Checks and compiles a Forest. (Model.fromShared rebuilds a model another thread compiled,
+   * passing its parts as `shared`: nothing is checked or compiled again.)
+   */
+  constructor(forest: Forest, shared?: { parts: UnsharedParts; model: SharedModel }) {
+    if (shared) {
+      this.#forest = shared.parts.forest;
+      this.#compiled = shared.parts.compiled;
+      this.#image = shared.model.kernel;
+      this.#shared = shared.model;
+    } else {
+      checkForest(forest);
+      this.#forest = forest;
+      this.#compiled = compileForest(forest);
+      this.#image = buildKernelImage(this.#compiled.forest);
+      this.#shared = null;
+    }
+    this.#scorer = new WasmScorer(this.#compiled.forest, this.#image);
+    forest = this.#forest;
     this.head = headFor(forest);
     this.format = forest.provenance.format;
     this.#inputs =
@@ -104,12 +126,40 @@ export class Model {
     this.featureNames = Object.freeze(named ? this.#inputs.map((c) => c.name as string) : []);
     const typed = forest.inputs === null && forest.features.every((f) => f.formatType !== null);
     this.featureTypes = Object.freeze(typed ? forest.features.map((f) => f.formatType as string) : []);
-    this.numTrees = forest.trees.length;
+    // (A shared model's trees are built only when asked for: their count is known without them.)
+    this.numTrees = shared ? shared.parts.numTrees : forest.trees.length;
     this.classLabels = Object.freeze([...this.head.classLabels]);
     this.numClass = this.task === "multiclass" || this.task === "binary" ? this.classLabels.length : 0;
     this.rowPrecision = forest.input === "f64" || forest.preprocess.length > 0 ? "f64" : "f32";
     this.outputPrecision = this.head.precision;
     this.#featureIndex = new Map(this.featureNames.map((name, i) => [name, i]));
+    this.#bytes = shared
+      ? shared.model.bytes
+      : arrayBytes(this.#forest) + arrayBytes(this.#compiled) + this.#image.bytes;
+  }
+
+  /**
+   * The model in shared memory (model/shared.ts), to be rebuilt in another thread of this process by
+   * Model.fromShared without parsing, checking or compiling it again; every thread then reads the
+   * same arrays and kernel image, each with scratch of its own.
+   */
+  share(): SharedModel {
+    return this.#shared ?? shareParts(this.#forest, this.#compiled, this.#image);
+  }
+
+  /** A model another thread shared (Model.share), rebuilt from views of its memory. */
+  static fromShared(shared: SharedModel): Model {
+    const parts = unshareParts(shared);
+    return new Model(parts.forest, { parts, model: shared });
+  }
+
+  /**
+   * Bytes this model holds: its forest's and compiled layout's arrays and the kernel's image (what
+   * MODEL_MEMORY_LIMIT counts and forestd_model_bytes reports); each thread scoring it adds a few
+   * kilobytes of scratch of its own, not counted here.
+   */
+  get compiledBytes(): number {
+    return this.#bytes;
   }
 
   /** The name clients give the input tensor, when the format has one (an ONNX graph's input). */
@@ -331,4 +381,24 @@ export class Model {
       details: structuredClone(forest.provenance.details) as Record<string, unknown>,
     };
   }
+}
+
+/** Bytes of every typed array reachable from `value` (each array counted once). */
+function arrayBytes(value: unknown, seen = new Set<unknown>()): number {
+  if (ArrayBuffer.isView(value)) {
+    if (seen.has(value)) return 0;
+    seen.add(value);
+    return value.byteLength;
+  }
+  if (value instanceof Map) {
+    let n = 0;
+    for (const v of value.values()) n += arrayBytes(v, seen);
+    return n;
+  }
+  if (typeof value === "object" && value !== null) {
+    let n = 0;
+    for (const v of Object.values(value)) n += arrayBytes(v, seen);
+    return n;
+  }
+  return 0;
 }

@@ -92,7 +92,7 @@ export function modelSource(settings: Pick<Settings, "model_path">): string {
   return describeLocation(parseModelLocation(settings.model_path, "/"));
 }
 
-function checkPin(settings: SourceSettings, source: string, sha256: string): void {
+function checkPin(settings: Pick<SourceSettings, "model_sha256">, source: string, sha256: string): void {
   const pin = settings.model_sha256.toLowerCase();
   if (pin !== "" && pin !== sha256)
     throw new ModelSourceError(
@@ -129,7 +129,19 @@ async function fetchOnce(
   settings: SourceSettings,
   previous?: ModelOrigin,
 ): Promise<FetchedModel | UnchangedModel> {
-  const driver = driverFor(settings);
+  return fetchFrom(driverFor(settings), settings, previous);
+}
+
+/**
+ * One object through its driver (MODEL_PATH's, or a repository file's): asked conditionally when
+ * `previous` is the version held, else with the validators of MODEL_CACHE_DIR's copy; MODEL_SHA256
+ * checked when set (a repository passes ""). Throws a ModelSourceError naming the source.
+ */
+export async function fetchFrom(
+  driver: SourceDriver,
+  settings: Pick<SourceSettings, "model_sha256" | "model_cache_dir" | "model_fetch_timeout">,
+  previous?: ModelOrigin,
+): Promise<FetchedModel | UnchangedModel> {
   const { source } = driver;
   const held = previous?.source === source ? previous : undefined;
   const dir = driver.remote ? cacheDir(settings.model_cache_dir) : undefined;

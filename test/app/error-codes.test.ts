@@ -8,7 +8,7 @@
 import { STATUS_CODES } from "node:http";
 import t from "tap";
 import { HTTP_ERRORS } from "../../workers/http/errors.js";
-import { scriptedApp, testApp } from "../helpers/app.js";
+import { modelSet, modelSpec, scriptedApp, testApp } from "../helpers/app.js";
 import { mlflowFolder } from "../helpers/mlflow-fixtures.js";
 import { type RawAnswer, rawPost, rawRequest } from "../helpers/raw-http.js";
 import { scriptedRow } from "../helpers/threads.js";
@@ -16,7 +16,7 @@ import { scriptedRow } from "../helpers/threads.js";
 const ROW = [180, 80, 44];
 
 t.test("every documented error code, through real HTTP", async (t) => {
-  const { app, served, setReady, threads } = await scriptedApp(t, [
+  const { app, served, setReady, threads, table } = await scriptedApp(t, [
     "--threads",
     "1",
     "--max-queue",
@@ -259,6 +259,31 @@ t.test("every documented error code, through real HTTP", async (t) => {
     "FORESTD_ERR_DEADLINE",
   );
   t.equal((await predict({ instances: [ROW] })).status, 200, "scoring goes on on a new thread");
+
+  // Versions and models this worker does not serve: a version the model lacks, a model the
+  // primary lists as loading that this worker has not loaded, and /predict without a default.
+  expectError(
+    "OIP infer at a version the model does not have",
+    await send(
+      rawPost(`/v2/models/${served.name}/versions/999/infer`, JSON.stringify({ inputs: [tensor([ROW])] })),
+    ),
+    "FORESTD_ERR_MODEL_VERSION_NOT_FOUND",
+  );
+  const same = modelSpec(served.file, served.name, { version: served.version }, served.config);
+  await table.apply({
+    ...modelSet([same], null, 2),
+    index: [...table.index(), { name: "pending", version: "1", state: "LOADING", reason: "" }],
+  });
+  expectError(
+    "OIP infer of a model not loaded yet",
+    await infer({ inputs: [tensor([ROW])] }, "pending"),
+    "FORESTD_ERR_MODEL_NOT_READY",
+  );
+  expectError(
+    "/predict with no default model",
+    await predict({ instances: [ROW] }),
+    "FORESTD_ERR_NO_DEFAULT_MODEL",
+  );
 
   // The signature's refusal needs an MLflow folder with one: a second app.
   const folder = await testApp(["--model", mlflowFolder("xgboost-booster-binary"), "--threads", "1"]);

@@ -59,8 +59,20 @@ export const NotFoundError = httpError({
 export const ModelNotFoundError = httpError({
   code: "FORESTD_ERR_MODEL_NOT_FOUND",
   status: 404,
-  message: 'no model named "%s"; this server serves "%s"',
-  when: "`/v2/models/{name}` names a model this server does not serve (checked before the body)",
+  message: 'no model named "%s"; this server serves: %s',
+  when: "`/v2/models/{name}` or `/predict/{name}` names a model this server does not serve (checked before the body)",
+});
+export const ModelVersionNotFoundError = httpError({
+  code: "FORESTD_ERR_MODEL_VERSION_NOT_FOUND",
+  status: 404,
+  message: 'model "%s" has no version "%s" served; its versions served: %s',
+  when: "`/v2/models/{name}/versions/{version}` names a version the model does not have, or one its version policy does not serve",
+});
+export const NoDefaultModelError = httpError({
+  code: "FORESTD_ERR_NO_DEFAULT_MODEL",
+  status: 404,
+  message: "no default model: name one in the URL (POST /predict/{name}; models: %s), or set DEFAULT_MODEL",
+  when: "`POST /predict` or `GET /model` without a model name when no model is the default (a repository without `DEFAULT_MODEL`)",
 });
 export const ClientTimeoutError = httpError({
   code: "FORESTD_ERR_CLIENT_TIMEOUT",
@@ -141,6 +153,13 @@ export const OverloadedError = httpError(
   },
   false,
 );
+export const ModelNotReadyError = httpError({
+  code: "FORESTD_ERR_MODEL_NOT_READY",
+  status: 503,
+  message: 'model "%s" is not ready in this worker: %s',
+  rejected: "not_ready",
+  when: "the model is known but not loaded in this worker: still loading (LOADING), or its files could not be read (UNAVAILABLE, with the reason)",
+});
 export const NotReadyError = httpError({
   code: "FORESTD_ERR_NOT_READY",
   status: 503,
