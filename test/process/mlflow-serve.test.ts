@@ -7,7 +7,8 @@
  * folder.
  */
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { FLAVORS, type MlflowExpected, mlflowFolder, servedFolders } from "../helpers/mlflow-fixtures.js";
@@ -133,6 +134,23 @@ t.test("MLflow folders from S3 (s3rver): one per flavor, as mlflow.log_model upl
     }
     await server.stop();
   }
+});
+
+t.test("MLflow folders in MODEL_REPOSITORY: /invocations/{name} for each", async (t) => {
+  const root = mkdtempSync(join(tmpdir(), "forestd-mlflow-repo-"));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const picks = FLAVORS.map((flavor) => servedFolders([flavor])[0]);
+  for (const e of picks) cpSync(mlflowFolder(e.folder), join(root, e.folder), { recursive: true });
+  const server = await startServer({ MODEL_REPOSITORY: root, WORKERS: "1", THREADS: "1", ACCESS_LOG: "off" });
+  t.teardown(() => server.stop());
+  for (const e of picks) {
+    const body = JSON.stringify({ dataframe_split: { columns: e.columns, data: e.rows } });
+    const r = await request(`${server.url}/invocations/${e.folder}`, "POST", body);
+    t.same(r.json, { predictions: e.predictions }, `/invocations/${e.folder}: ${e.flavor}'s answers`);
+  }
+  const none = await request(`${server.url}/invocations`, "POST", "{}");
+  t.equal(none.status, 404, "no default model: 404");
+  t.same(Object.keys(none.json).sort(), ["error_code", "message"], "in MLflow's shape");
 });
 
 t.test("a folder forestd cannot serve stops the server at start, saying why", async (t) => {
