@@ -1,6 +1,7 @@
 /**
  * What MODEL_PATH may name: a local file (plain path or file:// URL), an S3 object
- * (s3://bucket/key) or an HTTPS URL. Parsed once when settings load, so a typo stops start-up
+ * (s3://bucket/key) or an HTTPS URL; a local directory, S3 prefix or HTTPS URL ending in "/"
+ * holding an MLflow model folder (MLmodel and its model). Parsed once when settings load, so a typo stops start-up
  * with a settings error rather than a failed download later.
  */
 import { basename, isAbsolute, resolve } from "node:path";
@@ -36,9 +37,10 @@ export function parseModelLocation(value: string, cwd: string): ModelLocation {
       const bucket = slash < 0 ? rest : rest.slice(0, slash);
       const key = slash < 0 ? "" : rest.slice(slash + 1);
       if (!BUCKET.test(bucket)) throw new ModelLocationError(`s3://${bucket}/…: not a valid bucket name`);
-      if (key === "" || key.endsWith("/"))
+      // A prefix ending in "/" is an MLflow model folder (its MLmodel names the model file).
+      if (key === "" || key === "/")
         throw new ModelLocationError(
-          `s3://${bucket}/${key} names no object: give s3://bucket/path/to/model.json`,
+          `s3://${bucket}/${key} names no object: give s3://bucket/path/to/model.json, or an MLflow model folder s3://bucket/path/to/model/`,
         );
       return { kind: "s3", bucket, key };
     }

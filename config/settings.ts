@@ -408,7 +408,7 @@ export const SETTINGS = [
     schema: Type.String(),
     default: "",
     defaultDoc: "the bundled model/default/model.json",
-    doc: "The model, in any format forestd reads, told apart by content: XGBoost (.json or .ubj, as save_model writes them), an ONNX-ML tree ensemble (.onnx), a scikit-learn model as joblib.dump, pickle.dump or skops save it (.joblib, .pkl, .skops; read as data, never executed): a path or file:// URL (or a directory holding exactly one, as KServe mounts /mnt/models), s3://bucket/key (AWS credentials, region and endpoint from the SDK's usual sources), or https://… URL. Remote models are fetched by the primary only. MODEL_URI is accepted as another name.",
+    doc: "The model, in any format forestd reads, told apart by content: XGBoost (.json, .ubj, or the legacy binary .xgb, as save_model writes them), an ONNX-ML tree ensemble (.onnx), a scikit-learn model as joblib.dump, pickle.dump or skops save it (.joblib, .pkl, .skops; read as data, never executed), or an MLflow model folder (MLmodel and its model: a directory, or an s3:// or https:// location ending in /): a path or file:// URL (or a directory holding exactly one, as KServe mounts /mnt/models), s3://bucket/key (AWS credentials, region and endpoint from the SDK's usual sources), or https://… URL. Remote models are fetched by the primary only. MODEL_URI is accepted as another name.",
   },
   {
     key: "model_sha256",

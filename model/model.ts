@@ -10,7 +10,7 @@ import { ShapKernel } from "./explain/shap-kernel.js";
 import { buildShapForest, shapUnsupportedReason } from "./explain/tree-shap.js";
 import { checkForest } from "./forest/check.js";
 import { applyStep } from "./forest/evaluate.js";
-import type { Forest, InputColumn, Precision } from "./forest/forest.js";
+import type { Forest, InputColumn, Precision, Provenance } from "./forest/forest.js";
 import type { Head, OptionalOutput, Task, Values } from "./heads/head.js";
 import { headFor } from "./heads/index.js";
 import { leafIndices } from "./kernels/leaf-index.js";
@@ -165,6 +165,11 @@ export class Model {
   /** The name clients give the input tensor, when the format has one (an ONNX graph's input). */
   get inputTensor(): string | null {
     return this.#forest.provenance.inputTensor ?? null;
+  }
+
+  /** How the model file came packaged (an MLflow model folder), or null: see Provenance.packaging. */
+  get packaging(): Provenance["packaging"] | null {
+    return this.#forest.provenance.packaging ?? null;
   }
 
   /** What a row holds, column by column (names, kinds, string vocabularies). */

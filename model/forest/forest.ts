@@ -222,6 +222,12 @@ export interface Provenance {
   readonly details: Readonly<Record<string, unknown>>;
   /** The name a client gives the input tensor (an ONNX graph's input), when the format has one. */
   readonly inputTensor?: string;
+  /**
+   * How the file came packaged, when it came in a package (an MLflow model folder: its MLmodel's
+   * facts and how its requests map to the inputs; model/mlflow/). JSON data the engine never
+   * reads; it travels with the Forest (to every thread) so whoever serves the model can.
+   */
+  readonly packaging?: { readonly kind: string; readonly facts: Readonly<Record<string, unknown>> };
 }
 
 export interface Forest {

@@ -5,11 +5,14 @@
  */
 import { describeLocation, parseModelLocation } from "../../config/model-location.js";
 import type { Settings } from "../../config/settings.js";
+import { isMlflowFolder } from "../../model/mlflow/index.js";
 import { cacheDir, readCached, sha256Hex, writeCached } from "./cache.js";
 import type { SourceDriver } from "./driver.js";
 import { ModelSourceError } from "./errors.js";
 import { fileDriver } from "./file-source.js";
 import { httpsDriver } from "./https-source.js";
+import { mlflowFolderDriver } from "./mlflow-folder-source.js";
+import { mlflowRemoteFolderDriver } from "./mlflow-remote-folder.js";
 import {
   type FetchedModel,
   type ModelOrigin,
@@ -35,15 +38,53 @@ export function driverFor(settings: SourceSettings): SourceDriver {
   const source = describeLocation(location);
   switch (location.kind) {
     case "file":
-      return fileDriver(location.path);
-    case "s3":
-      return s3Driver(location.bucket, location.key, source, {
+      return isMlflowFolder(location.path) ? mlflowFolderDriver(location.path) : fileDriver(location.path);
+    case "s3": {
+      const options = {
         forcePathStyle: settings.s3_force_path_style,
         timeoutMs: settings.model_fetch_timeout * 1000,
-      });
+      };
+      // A prefix (s3://bucket/…/model/) is an MLflow model folder: its files through the same driver.
+      if (location.key.endsWith("/"))
+        return mlflowRemoteFolderDriver(source, (file) =>
+          s3Driver(location.bucket, location.key + file, `${source}${file}`, options),
+        );
+      return withFolderHint(s3Driver(location.bucket, location.key, source, options), location.key);
+    }
     case "https":
-      return httpsDriver(location.url, source);
+      if (location.url.pathname.endsWith("/"))
+        return mlflowRemoteFolderDriver(source, (file) => {
+          const url = new URL(file, location.url);
+          url.search = location.url.search; // a token in the query string goes to every file
+          url.username = location.url.username;
+          url.password = location.url.password;
+          return httpsDriver(url, `${source}${file}`);
+        });
+      return withFolderHint(httpsDriver(location.url, source), location.url.pathname);
   }
+}
+
+/**
+ * `mlflow models serve -m s3://…/artifacts/model` names a folder without a final "/": when such a
+ * name (no extension) is not found, the error says how forestd spells a folder.
+ */
+function withFolderHint(driver: SourceDriver, path: string): SourceDriver {
+  const last = path.slice(path.lastIndexOf("/") + 1);
+  if (last.includes(".")) return driver;
+  const hint = (error: unknown): never => {
+    if (error instanceof ModelSourceError && error.code === "FORESTD_ERR_MODEL_SOURCE_NOT_FOUND")
+      throw new ModelSourceError(
+        error.code,
+        error.source,
+        `${error.message.slice(error.source.length + 2)}; if it is an MLflow model folder, end the path with "/"`,
+      );
+    throw error;
+  };
+  return {
+    ...driver,
+    download: (since, signal) => driver.download(since, signal).catch(hint),
+    probe: (since, signal) => driver.probe(since, signal).catch(hint),
+  };
 }
 
 /** The source as logs may name it (no credentials, no query string). */

@@ -9,6 +9,9 @@
  *     fraud/
  *       fraud.onnx            a model without version folders: one version, named by its digest
  *     price.model.json        a model file at the top: a model named after the file ("price")
+ *     risk/                   an MLflow model folder (MLmodel, its model, conda.yaml, ...): one
+ *       MLmodel               version, read as MLmodel says (model/mlflow/); likewise a version
+ *       model.pkl             folder holding an MLmodel (risk/3/MLmodel, risk/3/model.xgb, ...)
  *
  * Pure: paths in, models and refusals out (with the reason each entry is not served). Hidden
  * entries (".name", a storage initializer's markers, KServe's agent's SUCCESS.<sha256>) are not
@@ -35,8 +38,14 @@ export interface ListedFile {
 export interface VersionLayout {
   /** The version folder's number ("1", "2"), or null for a model without version folders. */
   readonly version: string | null;
+  /** The model file (an MLflow folder's MLmodel). */
   readonly file: ListedFile;
+  /** An MLflow model folder ("risk/", "risk/3/"): its MLmodel names the model file to read. */
+  readonly mlflowFolder?: string;
 }
+
+/** An MLflow model folder's descriptor (model/mlflow/): a folder holding it is one model version. */
+export const MLMODEL_FILE = "MLmodel";
 
 export interface ModelLayout {
   /** The name from the folder or file (forestd.json may give another). */
@@ -126,8 +135,30 @@ function folder(name: string, entries: readonly ListedFile[], refused: Refusal[]
   let config: ListedFile | null = null;
   const loose: ListedFile[] = [];
   const versions = new Map<string, ListedFile[]>();
+  // An MLflow model folder is one version whatever else it holds (conda.yaml, metadata/, code/).
+  const mlmodel = entries.find((f) => f.path === `${name}/${MLMODEL_FILE}`);
+  if (mlmodel) {
+    const config = entries.find((f) => f.path === `${name}/${CONFIG_FILE}`) ?? null;
+    return {
+      name,
+      entry: name,
+      config,
+      versions: [{ version: null, file: mlmodel, mlflowFolder: `${name}/` }],
+    };
+  }
+  const mlflowVersions = new Set(
+    entries
+      .map((f) => f.path.split("/"))
+      .filter((p) => p.length === 3 && p[2] === MLMODEL_FILE && VERSION.test(p[1]))
+      .map((p) => p[1]),
+  );
   for (const file of entries) {
     const rest = file.path.split("/").slice(1);
+    if (mlflowVersions.has(rest[0]) && rest.length > 1) {
+      // An MLflow version folder: its MLmodel stands for it, the rest is read as MLmodel says.
+      if (rest.length === 2 && rest[1] === MLMODEL_FILE) versions.set(rest[0], [file]);
+      continue;
+    }
     if (rest.length === 1) {
       if (rest[0] === CONFIG_FILE) config = file;
       else loose.push(file);
@@ -159,7 +190,9 @@ function folder(name: string, entries: readonly ListedFile[], refused: Refusal[]
       });
     for (const [version, files] of [...versions].sort(([a], [b]) => Number(a) - Number(b))) {
       const models = files.filter((f) => !f.path.endsWith(`/${CONFIG_FILE}`));
-      if (models.length === 1) out.push({ version, file: models[0] });
+      if (mlflowVersions.has(version))
+        out.push({ version, file: models[0], mlflowFolder: `${name}/${version}/` });
+      else if (models.length === 1) out.push({ version, file: models[0] });
       else
         refused.push({
           entry: shown(`${name}/${version}`),

@@ -21,6 +21,7 @@ import type { ModelOrigin, Validators } from "../../contract/model-origin.js";
 import { type ModelConfig, type ModelIndexEntry, serverModelConfig } from "../../contract/models.js";
 import type { ModelRegistry, RegistryModel, RegistryVersion } from "../model-registry.js";
 import { type FetchObserver, fetchFrom } from "../model-source/index.js";
+import { mlflowRemoteFolderDriver } from "../model-source/mlflow-remote-folder.js";
 import type { ModelStore } from "../model-store.js";
 import { applyPolicy, DEFAULT_POLICY, type FolderConfig, parseFolderConfig } from "./folder-config.js";
 import { type ListedFile, layoutOf, type ModelLayout, type Refusal, shown } from "./layout.js";
@@ -290,7 +291,7 @@ export class Repository {
       const held =
         v.version === null ? [...(before?.versions.values() ?? [])][0] : before?.versions.get(v.version);
       try {
-        const record = await this.#version(name, v.version, v.file, config, held);
+        const record = await this.#version(name, v.version, v.file, config, held, v.mlflowFolder);
         versions.set(record.version, record);
       } catch (error) {
         const reason = (error as Error).message;
@@ -376,10 +377,19 @@ export class Repository {
     file: ListedFile,
     config: ModelConfig,
     held: RegistryVersion | undefined,
+    mlflowFolder?: string,
   ): Promise<RegistryVersion> {
-    const driver = this.source.driver(file.path);
+    // An MLflow folder: MLmodel, then the model file it names, through this repository's files; its
+    // version is both files' (the listing's MLmodel alone cannot say the model file is unchanged).
+    const driver =
+      mlflowFolder === undefined
+        ? this.source.driver(file.path)
+        : mlflowRemoteFolderDriver(`${this.source.description.replace(/\/?$/, "/")}${mlflowFolder}`, (f) =>
+            this.source.driver(mlflowFolder + f),
+          );
     const heldHere = held?.origin.source === driver.source ? held : undefined;
     const unchangedListing =
+      mlflowFolder === undefined &&
       heldHere !== undefined &&
       ((file.etag !== undefined && file.etag === heldHere.origin.etag) ||
         (file.etag === undefined &&

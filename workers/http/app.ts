@@ -31,6 +31,7 @@ import {
 import { installErrorHandling } from "./http-errors.js";
 import { genReqId, REQUEST_ID_HEADER } from "./request-id.js";
 import { lazyRequestLogger } from "./request-logger.js";
+import { mlflowRoutes } from "./routes/mlflow.js";
 import { oipRoutes } from "./routes/oip.js";
 import { operationalRoutes } from "./routes/operational.js";
 import { predictRoutes } from "./routes/predict.js";
@@ -238,6 +239,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     underPressure = () => warm() && scope.isUnderPressure();
     await predictRoutes(scope, deps.table);
     await oipRoutes(scope, { table: deps.table, version: VERSION, isReady });
+    await mlflowRoutes(scope, { table: deps.table, version: VERSION, isReady });
   });
   await operationalRoutes(app, { table: deps.table, isReady, metricsText });
   return app;

@@ -22,7 +22,7 @@
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { WorkerMetrics } from "../process/metrics.js";
-import { errorBody, errorHeaders, httpErrorSpec, OverloadedError } from "./errors.js";
+import { errorBody, errorHeaders, httpErrorSpec, mlflowErrorBody, OverloadedError } from "./errors.js";
 import { REQUEST_ID_HEADER, requestId } from "./request-id.js";
 
 /** A scoring request's route (as it is counted) and the model version it names. */
@@ -35,6 +35,7 @@ interface ScoringTarget {
 
 const PREDICT = /^\/predict\/([^/]+)(?:\/versions\/([^/]+))?$/;
 const INFER = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?\/infer$/;
+const INVOCATIONS = /^\/invocations\/([^/]+)(?:\/versions\/([^/]+))?$/;
 
 function decoded(segment: string): string {
   try {
@@ -48,6 +49,7 @@ function decoded(segment: string): string {
 export function scoringTarget(url: string): ScoringTarget | null {
   const path = url.split("?", 1)[0];
   if (path === "/predict") return { route: "/predict" };
+  if (path === "/invocations") return { route: "/invocations" };
   let m = PREDICT.exec(path);
   if (m) {
     const version = m[2] === undefined ? undefined : decoded(m[2]);
@@ -66,6 +68,15 @@ export function scoringTarget(url: string): ScoringTarget | null {
       version,
     };
   }
+  m = INVOCATIONS.exec(path);
+  if (m) {
+    const version = m[2] === undefined ? undefined : decoded(m[2]);
+    return {
+      route: version === undefined ? "/invocations/:name" : "/invocations/:name/versions/:version",
+      name: decoded(m[1]),
+      version,
+    };
+  }
   return null;
 }
 
@@ -80,17 +91,28 @@ const ID_SLOT = "<request-id>";
  * either side of its request id. request-id.ts keeps ids to one-byte characters that need no JSON
  * escaping, so a rejection costs two string concatenations and no JSON.stringify.
  */
-function answer(oip: boolean): { head: string; tail: string; fixedBytes: number; reason: string } {
+function answer(protocol: "forestd" | "oip" | "mlflow"): {
+  head: string;
+  tail: string;
+  fixedBytes: number;
+  reason: string;
+} {
   const error = new OverloadedError("the scoring queue is full (MAX_QUEUE_WAIT); try again shortly");
-  const parts = JSON.stringify(errorBody(error, 503, oip, ID_SLOT)).split(ID_SLOT);
+  // MLflow's error body has no request id (it is in the header): the slot ends the body.
+  const body =
+    protocol === "mlflow"
+      ? JSON.stringify(mlflowErrorBody(error, 503)) + ID_SLOT
+      : JSON.stringify(errorBody(error, 503, protocol === "oip", ID_SLOT));
+  const parts = body.split(ID_SLOT);
   if (parts.length !== 2) throw new Error("shed-gate: the request id slot must occur once in the body");
   const [head, tail] = parts;
   const reason = httpErrorSpec(error.code)?.rejected as string;
   return { head, tail, fixedBytes: Buffer.byteLength(head) + Buffer.byteLength(tail), reason };
 }
 const RETRY = errorHeaders(503);
-const PREDICT_ANSWER = answer(false);
-const OIP_ANSWER = answer(true);
+const PREDICT_ANSWER = answer("forestd");
+const OIP_ANSWER = answer("oip");
+const MLFLOW_ANSWER = answer("mlflow");
 
 /** Marks a request that is waiting for 100 Continue before it sends its body. */
 const EXPECTS_CONTINUE = Symbol("forestd.expectsContinue");
@@ -128,7 +150,12 @@ export function shedGate(
       handler(request, response);
       return;
     }
-    const { head, tail, fixedBytes, reason } = route.startsWith("/predict") ? PREDICT_ANSWER : OIP_ANSWER;
+    const mlflow = route.startsWith("/invocations");
+    const { head, tail, fixedBytes, reason } = route.startsWith("/predict")
+      ? PREDICT_ANSWER
+      : mlflow
+        ? MLFLOW_ANSWER
+        : OIP_ANSWER;
     metrics.rejected.inc({ reason });
     metrics.requests.inc({ method: "POST", route, status: "503" });
     shed(target?.name, target?.version);
@@ -136,12 +163,12 @@ export function shedGate(
     const id = requestId(request.headers[REQUEST_ID_HEADER]);
     const headers: Record<string, string> = {
       "content-type": "application/json; charset=utf-8",
-      "content-length": String(fixedBytes + id.length),
+      "content-length": String(mlflow ? fixedBytes : fixedBytes + id.length),
       ...RETRY,
       [REQUEST_ID_HEADER]: id,
     };
     if (expectsContinue) headers.connection = "close";
-    const body = head + id + tail;
+    const body = mlflow ? head : head + id + tail;
     const now = performance.now();
     const last = lastShed.get(request.socket);
     lastShed.set(request.socket, now);

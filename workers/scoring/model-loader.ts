@@ -10,12 +10,12 @@
  * nothing while it loads).
  */
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { ModelSpec } from "../../contract/models.js";
-import { loadModel, Model, packageRoot, type SharedModel } from "../../model/index.js";
+import { loadModel, Model, packageRoot, readModelBytes, type SharedModel } from "../../model/index.js";
 import { calibrateInline, type InlineCalibration } from "./inline-scorer.js";
 import type { ModelLoader } from "./model-table.js";
 
@@ -95,7 +95,9 @@ export class ThreadedLoader {
 
 /** The same on the calling thread: the snapshot read, checked, compiled and shared here. */
 export const inProcessLoader: ModelLoader = async (spec: ModelSpec) => {
-  const bytes = readFileSync(spec.snapshot);
+  // A snapshot file, or (the in-process app, no primary) the model as configured: an MLflow
+  // folder then packs into the bundle its digest was taken of.
+  const bytes = readModelBytes(spec.snapshot);
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   if (sha256 !== spec.sha256)
     throw new Error(`model snapshot ${spec.snapshot} has sha256 ${sha256}, expected ${spec.sha256}`);

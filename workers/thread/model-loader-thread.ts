@@ -6,10 +6,9 @@
  * scoring threads then only view.
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
-import { loadModel } from "../../model/index.js";
+import { loadModel, readModelBytes } from "../../model/index.js";
 import { calibrateInline } from "../scoring/inline-scorer.js";
 import type { LoadReply, LoadRequest } from "../scoring/model-loader.js";
 
@@ -24,7 +23,7 @@ try {
 parentPort?.on("message", (request: LoadRequest) => {
   let reply: LoadReply;
   try {
-    const bytes = readFileSync(request.snapshot);
+    const bytes = readModelBytes(request.snapshot);
     const sha256 = createHash("sha256").update(bytes).digest("hex");
     if (sha256 !== request.sha256)
       throw new Error(`model snapshot ${request.snapshot} has sha256 ${sha256}, expected ${request.sha256}`);

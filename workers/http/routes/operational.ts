@@ -6,6 +6,7 @@ import type { FastifyInstance } from "fastify";
 import { featureNames } from "../../../model/index.js";
 import type { ModelTable } from "../../scoring/model-table.js";
 import { NotReadyError } from "../errors.js";
+import { mlflowModelFacts } from "../mlflow/model-facts.js";
 import { resolveModel } from "../model-route.js";
 import type { ServedModel } from "../served-model.js";
 
@@ -78,5 +79,7 @@ function describeModel(served: ServedModel) {
     // What the format itself says (XGBoost: version, booster, base_score; ONNX: producer, opsets,
     // graph outputs), under the format's name.
     [served.info.format]: served.info.details,
+    // An MLflow model folder: what its MLmodel says (null for a model file).
+    mlflow: mlflowModelFacts(served.model),
   };
 }
