@@ -4,14 +4,15 @@
  */
 import { parseArgs } from "node:util";
 import { FORMATS } from "../model/formats/index.js";
-import { defaultModelPath, loadModel } from "../model/index.js";
+import { defaultModelPath, loadServable, type MlflowModelInfo } from "../model/index.js";
 import { type Command, UsageError } from "./usage.js";
 
 export const inspectCommand: Command = {
   usage: `  forestd inspect [FILE] [--json]
       Prints the format, objective, classes, features, trees, depth and nodes, and what the file
       says of itself (XGBoost: booster, base_score, version; ONNX: producer, opsets, operator,
-      graph outputs, post_transform).`,
+      graph outputs, post_transform). FILE may be an MLflow model folder: then also its flavor,
+      run id, MLflow version, signature and what its pyfunc answers.`,
   run(args) {
     const { values, positionals } = parseArgs({
       args,
@@ -20,11 +21,14 @@ export const inspectCommand: Command = {
     });
     if (positionals.length > 1) throw new UsageError("inspect takes one model file");
     const path = positionals[0] ?? values.model ?? defaultModelPath();
-    const info = loadModel(path).info();
+    const { model, mlflow } = loadServable(path);
+    const info = model.info();
     if (values.json) {
       // The format's own facts under the format's name, as /model has them.
       const { details, ...common } = info;
-      process.stdout.write(`${JSON.stringify({ file: path, ...common, [info.format]: details }, null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ file: path, ...common, [info.format]: details, mlflow }, null, 2)}\n`,
+      );
       return 0;
     }
     const features = info.featureNames.length > 0 ? info.featureNames.join(", ") : "(unnamed)";
@@ -53,6 +57,7 @@ export const inspectCommand: Command = {
       ["nodes", `${info.numNodes} (${info.numLeaves} leaves)`],
       ["kernel", info.kernel],
       ...(format?.describe(info.details) ?? []),
+      ...(mlflow ? mlflowLines(mlflow) : []),
     ];
     process.stdout.write(
       `${lines.map(([label, value]) => `${`${label}:`.padEnd(13)}${value}`).join("\n")}\n`,
@@ -60,3 +65,28 @@ export const inspectCommand: Command = {
     return 0;
   },
 };
+
+/** An MLflow folder's facts, as `mlflow models serve` would serve it. */
+function mlflowLines(m: MlflowModelInfo): [string, string][] {
+  const columns =
+    m.inputs.from === "model"
+      ? "no signature: the model's own inputs"
+      : m.inputs.columns
+          .map((c) => `${c.name ?? "?"}: ${c.type}${c.required ? "" : " (optional)"}`)
+          .join(", ");
+  return [
+    ["mlflow", `${m.flavor} flavor, ${m.dataFile}, saved by MLflow ${m.mlflowVersion ?? "unknown"}`],
+    ["run id", m.runId ?? "-"],
+    ["created", m.utcTimeCreated ?? "-"],
+    [
+      "signature",
+      m.inputs.from === "tensor signature"
+        ? `a (-1, ${m.inputs.columns.length}) tensor of ${m.inputs.columns[0]?.type}`
+        : columns,
+    ],
+    [
+      "pyfunc",
+      `answers ${m.answer}${m.bestIteration !== null ? ` (trees up to best_iteration ${m.bestIteration})` : ""}`,
+    ],
+  ];
+}

@@ -11,7 +11,13 @@ import type { TSchema } from "typebox";
 import { Value } from "typebox/value";
 import { defaultModelPath } from "../model/index.js";
 import { resolveModelFile } from "./model-file.js";
-import { locationBaseName, type ModelLocation, parseModelLocation } from "./model-location.js";
+import {
+  locationBaseName,
+  type ModelLocation,
+  parseModelLocation,
+  parseRepositoryLocation,
+  validModelName,
+} from "./model-location.js";
 import { SETTINGS, type SettingSpec, type Settings } from "./settings.js";
 
 /** "host:port" / "[::1]:port" → listen options. */
@@ -201,6 +207,14 @@ export async function loadSettings({
   }
   if (problems.length > 0) throw new SettingsError(`invalid settings:\n  ${problems.join("\n  ")}`);
 
+  if (merged.model_repository !== "") {
+    settleRepository(merged, cwd);
+    return { settings: deepFreeze(merged as Settings), help: cli.help };
+  }
+  if (merged.repository_api === true && merged.repository_api_token === "")
+    throw new SettingsError(
+      `invalid settings:\n  ${label(spec("repository_api"))}: needs REPOSITORY_API_TOKEN (the bearer token its requests must send)`,
+    );
   if (merged.model_path === "") {
     merged.model_path = defaultModelPath();
     if (merged.model_name === "") merged.model_name = "default";
@@ -223,12 +237,53 @@ export async function loadSettings({
     merged.model_path = location.path;
   }
   if (merged.model_name === "") {
-    const base = locationBaseName(location).replace(/[^A-Za-z0-9._-]/g, "_");
-    merged.model_name = /^[A-Za-z0-9]/.test(base) ? base.slice(0, 128) : `m${base}`.slice(0, 128);
+    merged.model_name = validModelName(locationBaseName(location));
   }
+  // MODEL_PATH's one model is the default model unless DEFAULT_MODEL names it otherwise (which
+  // leaves /predict without a model: a 404 that says so).
+  if (merged.default_model === "") merged.default_model = merged.model_name;
+  settlePaths(merged, cwd);
+  return { settings: deepFreeze(merged as Settings), help: cli.help };
+}
+
+/** Paths in settings, made absolute against the directory forestd was started in. */
+function settlePaths(merged: Raw, cwd: string): void {
   if (merged.model_cache_dir !== "") merged.model_cache_dir = resolve(cwd, merged.model_cache_dir as string);
   if (merged.pid_file !== "") merged.pid_file = resolve(cwd, merged.pid_file as string);
-  return { settings: deepFreeze(merged as Settings), help: cli.help };
+}
+
+/**
+ * MODEL_REPOSITORY instead of MODEL_PATH: the location parsed now (a typo stops start-up here), a
+ * local one kept as an absolute path; MODEL_PATH and MODEL_NAME, which name one model, refused
+ * beside it.
+ */
+function settleRepository(merged: Raw, cwd: string): void {
+  const problems: string[] = [];
+  if (merged.model_path !== "")
+    problems.push(`${label(spec("model_path"))}: set MODEL_PATH or MODEL_REPOSITORY, not both`);
+  if (merged.model_name !== "")
+    problems.push(
+      `${label(spec("model_name"))}: names MODEL_PATH's one model; a repository's models are named by their folders (or their forestd.json)`,
+    );
+  if (merged.model_sha256 !== "")
+    problems.push(`${label(spec("model_sha256"))}: pins MODEL_PATH's one model, not a repository`);
+  if (merged.repository_api === true && merged.repository_api_token === "")
+    problems.push(
+      `${label(spec("repository_api"))}: needs REPOSITORY_API_TOKEN (the bearer token its requests must send)`,
+    );
+  const value = (merged.model_repository as string).trim();
+  try {
+    const location = parseRepositoryLocation(value, cwd);
+    merged.model_repository = location.kind === "file" ? location.path : value;
+  } catch (error) {
+    problems.push(`${label(spec("model_repository"))}: ${(error as Error).message}`);
+  }
+  if (problems.length > 0) throw new SettingsError(`invalid settings:\n  ${problems.join("\n  ")}`);
+  settlePaths(merged, cwd);
+}
+
+function spec(key: string): SettingSpec {
+  return specs.find((s) => s.key === key) as SettingSpec;
 }
 
 /** `forestd serve --help`: every setting with its flag, env var, default and doc line. */

@@ -1,9 +1,10 @@
 /**
  * MODEL_PATH may name a directory holding one model file: KServe's storage initializer copies a
  * storageUri into /mnt/models, keeping the file's own name (model.json, churn-v3.ubj, ...), so the
- * runtime can only be told the directory.
+ * runtime can only be told the directory. A directory holding an MLmodel file is an MLflow model
+ * folder, served as it is (its MLmodel names the model file).
  */
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { FORMATS } from "../model/formats/index.js";
 
@@ -15,7 +16,10 @@ function isModelFile(name: string): boolean {
   return !name.startsWith(".") && MODEL_ENDINGS.some((ending) => lower.endsWith(ending));
 }
 
-/** The model file a path names: the path itself, or the one model file in a directory. */
+/**
+ * The model a path names: the path itself (a file, or an MLflow model folder), or the one model
+ * file in a directory.
+ */
 export function resolveModelFile(path: string): string {
   let isDirectory = false;
   try {
@@ -23,12 +27,12 @@ export function resolveModelFile(path: string): string {
   } catch {
     return path; // missing: the model loader reports it, with the path, as for any file
   }
-  if (!isDirectory) return path;
+  if (!isDirectory || existsSync(join(path, "MLmodel"))) return path;
   const models = readdirSync(path).filter(isModelFile).sort();
   if (models.length !== 1) {
     const found = models.length === 0 ? "none" : models.join(", ");
     throw new Error(
-      `MODEL_PATH ${path} is a directory: it must hold exactly one model file (${MODEL_ENDINGS.filter((e) => e.lastIndexOf(".") === 0).join(", ")}, or compressed as joblib compresses; found ${found})`,
+      `MODEL_PATH ${path} is a directory: it must hold exactly one model file (${MODEL_ENDINGS.filter((e) => e.lastIndexOf(".") === 0).join(", ")}, or compressed as joblib compresses; found ${found}), or be an MLflow model folder (an MLmodel file and its model)`,
     );
   }
   return join(path, models[0]);

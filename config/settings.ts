@@ -27,6 +27,16 @@ export interface SettingSpec<S extends TSchema = TSchema> {
   readonly doc: string;
   /** Gunicorn's setting of the same role, for the README's mapping table. */
   readonly gunicorn?: string;
+  /**
+   * A model may set its own value in its repository folder's forestd.json (the server's value is
+   * the default): contract/models.ts ModelConfig holds these keys.
+   */
+  readonly perModel?: true;
+  /**
+   * A credential: never in a config file the docs suggest or a ConfigMap (the Helm chart takes it
+   * from a Secret and refuses it among its settings).
+   */
+  readonly secret?: true;
 }
 
 const seconds = (min: number) => Type.Number({ minimum: min, maximum: 86_400 });
@@ -73,7 +83,7 @@ export const SETTINGS = [
     kind: "integer",
     schema: count(1, 256),
     default: 1,
-    doc: "Scoring threads (piscina) per worker; each loads the model once.",
+    doc: "Scoring threads (piscina) per worker, shared by every model it serves; each model's compiled trees are held once per worker, in memory its threads share (each thread adds a few KB of scratch per model it scores).",
     gunicorn: "threads",
   },
   {
@@ -186,6 +196,7 @@ export const SETTINGS = [
     // served 20–40% faster inline than through a thread on 2 cores; a single row is inline at 15 too.
     default: 100,
     doc: "Score a request on the worker's own event loop, skipping the round trip to a scoring thread (some 20–30 µs), when its predicted scoring time (the model's measured cost per call and per row) is at most this many µs (0 = always use the threads). The inline requests of one event-loop turn are scored together at its end, in engine calls of at most this many µs each, and answered back to back. A model whose every engine call costs more than a quarter of this whatever its rows (1000 trees: ~45 µs) is not inlined: the threads' larger batches amortise that cost. With several THREADS per worker, a lower bound keeps more work on the threads, in parallel. forestd_inline_scoring_seconds shows what each call takes.",
+    perModel: true,
   },
   {
     key: "loop_nice",
@@ -228,7 +239,8 @@ export const SETTINGS = [
     kind: "integer",
     schema: count(0, 100_000_000),
     default: 100_000,
-    doc: "Most rows waiting for a scoring thread in one worker; beyond it requests get 503 (0 = no waiting at all).",
+    doc: "Most rows of one model waiting for a scoring thread in one worker; beyond it that model's requests get 503 (0 = no waiting at all).",
+    perModel: true,
   },
   {
     key: "max_queue_wait",
@@ -238,7 +250,8 @@ export const SETTINGS = [
     kind: "number",
     schema: Type.Number({ minimum: 0, maximum: 3600 }),
     default: 0.05,
-    doc: "Longest expected wait, in seconds, behind other requests' rows (queued, or held for a busy scoring thread; from recent scoring rates) that a request is admitted to, whether a thread is idle or not; beyond it the request gets 503 at once, before its body is read. A request with nothing ahead of it is always admitted. Bounds the latency of accepted requests under overload (with THREADS above 1 the wait is estimated as shared between the threads, which small requests coalesced into one task are not).",
+    doc: "Longest expected wait, in seconds, behind other requests' rows (queued, or held for a busy scoring thread; from recent scoring rates) that a request is admitted to, whether a thread is idle or not; beyond it the request gets 503 at once, before its body is read. A request with nothing ahead of it is always admitted. Bounds the latency of accepted requests under overload (with THREADS above 1 the wait is estimated as shared between the threads, which small requests coalesced into one task are not). Each model has its own queue: its wait counts its own rows, and the other models' waiting work only up to its own (the threads take turns between models), so one model's overload does not close the door on another.",
+    perModel: true,
   },
   {
     key: "metrics_flush_interval",
@@ -269,6 +282,7 @@ export const SETTINGS = [
     schema: Type.Number({ minimum: 0.001, maximum: 3600 }),
     default: 30,
     doc: "Default seconds a request may wait for scoring; rows not scored by then get 504. A request may ask for less with X-Request-Timeout-Ms (OIP: parameters.timeout, ms).",
+    perModel: true,
   },
   {
     key: "max_request_rows",
@@ -279,6 +293,7 @@ export const SETTINGS = [
     schema: count(1, 10_000_000),
     default: 100_000,
     doc: "Most rows in one request; more get 413.",
+    perModel: true,
   },
   {
     key: "headers_timeout",
@@ -393,7 +408,7 @@ export const SETTINGS = [
     schema: Type.String(),
     default: "",
     defaultDoc: "the bundled model/default/model.json",
-    doc: "The model, in any format forestd reads, told apart by content: XGBoost (.json or .ubj, as save_model writes them), an ONNX-ML tree ensemble (.onnx), a scikit-learn model as joblib.dump, pickle.dump or skops save it (.joblib, .pkl, .skops; read as data, never executed): a path or file:// URL (or a directory holding exactly one, as KServe mounts /mnt/models), s3://bucket/key (AWS credentials, region and endpoint from the SDK's usual sources), or https://… URL. Remote models are fetched by the primary only. MODEL_URI is accepted as another name.",
+    doc: "The model, in any format forestd reads, told apart by content: XGBoost (.json, .ubj, or the legacy binary .xgb, as save_model writes them), an ONNX-ML tree ensemble (.onnx), a scikit-learn model as joblib.dump, pickle.dump or skops save it (.joblib, .pkl, .skops; read as data, never executed), or an MLflow model folder (MLmodel and its model: a directory, or an s3:// or https:// location ending in /): a path or file:// URL (or a directory holding exactly one, as KServe mounts /mnt/models), s3://bucket/key (AWS credentials, region and endpoint from the SDK's usual sources), or https://… URL. Remote models are fetched by the primary only. MODEL_URI is accepted as another name.",
   },
   {
     key: "model_sha256",
@@ -459,6 +474,60 @@ export const SETTINGS = [
     doc: "Name the model answers to in /v2/models/{name}.",
   },
   {
+    key: "model_repository",
+    env: "MODEL_REPOSITORY",
+    flag: "model-repository",
+    section: "model",
+    kind: "string",
+    schema: Type.String({ maxLength: 4096 }),
+    default: "",
+    defaultDoc: "none: MODEL_PATH's one model",
+    doc: "Serve many models: a directory, s3://bucket/prefix/ or https://…/ (whose index.json lists the files), holding one folder per model (its name is the model's), each with a model file of any format forestd reads, or numbered version folders (1/, 2/, ...) each holding one, and optionally a forestd.json of the model's own settings (version_policy, class_names, threshold, max_queue_wait, ...). A model file at the top is a model named after the file. A model that cannot be read is reported (in the log and the index) and skipped; the others serve. Polled every MODEL_POLL_INTERVAL seconds: models added, replaced and removed without a restart. Not with MODEL_PATH.",
+  },
+  {
+    key: "default_model",
+    env: "DEFAULT_MODEL",
+    flag: "default-model",
+    section: "model",
+    kind: "string",
+    schema: Type.String({ pattern: "^([A-Za-z0-9][A-Za-z0-9._-]{0,127})?$" }),
+    default: "",
+    defaultDoc: "MODEL_PATH's model; none with MODEL_REPOSITORY",
+    doc: "The model POST /predict and GET /model answer for without a name (/predict/{name} names any).",
+  },
+  {
+    key: "model_memory_limit",
+    env: "MODEL_MEMORY_LIMIT",
+    flag: "model-memory-limit",
+    section: "model",
+    kind: "integer",
+    schema: count(0, 2 ** 50),
+    default: 0,
+    doc: "Most bytes of compiled models one worker may hold (each model's compiled trees are held once per worker, shared by its scoring threads; forestd_model_bytes shows each one's); a load that would pass it is refused, naming the model (0 = no limit).",
+  },
+  {
+    key: "repository_api",
+    env: "REPOSITORY_API",
+    flag: "repository-api",
+    section: "model",
+    kind: "boolean",
+    schema: Type.Boolean(),
+    default: false,
+    doc: "Serve the model repository API of KServe's and Triton's v2 protocol (POST /v2/repository/index, /v2/repository/models/{name}/load and /unload) on METRICS_PORT, for requests bearing REPOSITORY_API_TOKEN. A load reads the model's folder in MODEL_REPOSITORY (or MODEL_PATH) again, never any other source.",
+  },
+  {
+    key: "repository_api_token",
+    env: "REPOSITORY_API_TOKEN",
+    flag: "repository-api-token",
+    section: "model",
+    kind: "string",
+    schema: Type.String({ maxLength: 4096, pattern: "^(|[!-~]{16,})$" }),
+    default: "",
+    defaultDoc: "none (REPOSITORY_API needs one)",
+    doc: "The bearer token repository API requests must send (Authorization: Bearer …): at least 16 printable characters; without it, or with another, they get 401.",
+    secret: true,
+  },
+  {
     key: "class_names",
     env: "CLASS_NAMES",
     flag: "class-names",
@@ -468,6 +537,7 @@ export const SETTINGS = [
     default: [],
     defaultDoc: "none: the model's own labels, else class indices",
     doc: "Names of a classifier's classes, in class order (comma-separated), for ?output=label and the forestd_predictions_total{class} label; start-up fails unless there is one per class.",
+    perModel: true,
   },
   {
     key: "threshold",
@@ -478,6 +548,7 @@ export const SETTINGS = [
     schema: Type.Number({ minimum: 0, maximum: 1 }),
     default: 0.5,
     doc: "Binary classifiers: the probability above which ?output=label answers the second class.",
+    perModel: true,
   },
   {
     key: "metrics_port",

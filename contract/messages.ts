@@ -1,4 +1,5 @@
 /** Messages between the primary (arbiter) and its workers over the cluster IPC channel. */
+import type { ModelSet, WorkerModelsState } from "./models.js";
 
 /** Worker → primary. */
 export type WorkerMessage =
@@ -15,7 +16,11 @@ export type WorkerMessage =
   | { type: "forestd:retire"; reason: "max-requests" }
   | { type: "forestd:metrics"; requestId: number; metrics: unknown }
   | { type: "forestd:metrics-delta"; delta: MetricsDelta }
-  | { type: "forestd:cluster-metrics"; requestId: number };
+  | { type: "forestd:cluster-metrics"; requestId: number }
+  /** Booting: which models to serve? (Answered with forestd:models, then told of every change.) */
+  | { type: "forestd:models-request" }
+  /** After applying a forestd:models: what this worker now serves, and what it could not load. */
+  | { type: "forestd:models-state"; state: WorkerModelsState };
 
 /**
  * Counter increments and histogram observations since the worker's last message, flushed every
@@ -40,7 +45,9 @@ export type PrimaryMessage =
   | { type: "forestd:peers"; fewest: number | null }
   | { type: "forestd:shutdown"; graceful: boolean }
   | { type: "forestd:collect-metrics"; requestId: number }
-  | { type: "forestd:cluster-metrics-text"; requestId: number; contentType: string; body: string };
+  | { type: "forestd:cluster-metrics-text"; requestId: number; contentType: string; body: string }
+  /** The whole set of models to serve (contract/models.ts): load what is new, drop what is gone. */
+  | { type: "forestd:models"; set: ModelSet };
 
 /** A worker that cannot boot (model will not load, threads will not start) exits with this code:
  *  before anything has served the arbiter halts (Gunicorn's WORKER_BOOT_ERROR); once serving, it
@@ -66,12 +73,11 @@ export interface SeriesMeta {
   readonly buckets?: readonly number[];
 }
 
-/** What the primary tells a worker it forks, in the worker's environment. */
+/**
+ * What the primary tells a worker it forks, in the worker's environment. The models are not among
+ * them: they change without new workers, so a worker asks for them (forestd:models-request).
+ */
 export const WORKER_ENV = {
   settings: "FORESTD_SETTINGS",
   generation: "FORESTD_GENERATION",
-  modelSnapshot: "FORESTD_MODEL_SNAPSHOT",
-  modelSha256: "FORESTD_MODEL_SHA256",
-  /** JSON: where the bytes came from (source without credentials, ETag, version, fetched at), for /model. */
-  modelOrigin: "FORESTD_MODEL_ORIGIN",
 } as const;

@@ -11,7 +11,16 @@ export { ModelError, ModelErrorCodes, PredictInputError, UnsupportedOutputError 
 export type { Forest } from "./forest/forest.js";
 export { FORMATS, readForest } from "./formats/index.js";
 export type { Head, LabelOptions, Task, Values } from "./heads/head.js";
-export { loadModel, type ModelSource, readModelBytes } from "./load.js";
+export { loadModel, loadServable, type ModelSource, readModelBytes, type Servable } from "./load.js";
+export {
+  type MlflowColumn,
+  type MlflowInputs,
+  type MlflowModelInfo,
+  mlflowInfoOf,
+  mlflowInputs,
+  type PyfuncAnswer,
+  type ValueType,
+} from "./mlflow/index.js";
 export { Model, type ModelInfo, type PredictOptions, type Rows } from "./model.js";
 export {
   answersFor,
@@ -23,3 +32,4 @@ export {
   type RowAnswer,
 } from "./outputs.js";
 export { columnLookup, featureNames, outputsToJson, RowError, rowsToArray, writeRow } from "./rows.js";
+export type { SharedModel } from "./shared.js";

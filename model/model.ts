@@ -11,12 +11,13 @@ import { ShapKernel } from "./explain/shap-kernel.js";
 import { buildShapForest, shapUnsupportedReason } from "./explain/tree-shap.js";
 import { checkForest } from "./forest/check.js";
 import { applyStep } from "./forest/evaluate.js";
-import type { Forest, InputColumn, Precision } from "./forest/forest.js";
+import type { Forest, InputColumn, Precision, Provenance } from "./forest/forest.js";
 import type { Head, OptionalOutput, Task, Values } from "./heads/head.js";
 import { headFor } from "./heads/index.js";
 import { leafIndices } from "./kernels/leaf-index.js";
-import { relaxedSimdAvailable, SimdScorer } from "./kernels/simd-scorer.js";
-import { WasmScorer } from "./kernels/wasm-scorer.js";
+import { buildSimdImage, type SimdImage, SimdScorer } from "./kernels/simd-scorer.js";
+import { buildKernelImage, type KernelImage, WasmScorer } from "./kernels/wasm-scorer.js";
+import { type SharedModel, shareParts, type UnsharedParts, unshareParts } from "./shared.js";
 
 export type Rows = Float32Array | Float64Array;
 
@@ -99,25 +100,60 @@ export class Model {
   /** Scores margins: the SIMD kernel on binned rows, or the compiled layout's walk. */
   readonly #scorer: SimdScorer | WasmScorer;
   readonly #kernel: string;
+  /** Why the walk kernel scores (the quantizer's refusal, or "chosen"); carried to shared copies. */
+  readonly #walkReason: string;
   readonly #inputs: readonly InputColumn[];
   readonly #featureIndex: ReadonlyMap<string, number>;
   /** Built on the first explanation: most servers never explain. */
   #shap: ShapKernel | null = null;
 
-  constructor(forest: Forest, options: ModelOptions = {}) {
-    checkForest(forest);
-    this.#forest = forest;
-    this.#compiled = compileForest(forest);
-    const quantized = options.kernel === "walk" ? null : quantizeForest(forest, this.#compiled);
-    if (quantized && "binned" in quantized) {
-      const relaxed = (options.relaxedSimd ?? true) && relaxedSimdAvailable();
-      this.#scorer = new SimdScorer(quantized.binned, forest.features.length, { relaxed });
-      const b = quantized.binned;
-      this.#kernel = `SIMD, ${b.width}-bit bins, top ${b.topLevels} levels 16 rows at a time${relaxed ? " (relaxed SIMD)" : ""}`;
+  /** The kernel's image: shared memory the model's compiled (walk) or binned (SIMD) trees are laid out in. */
+  readonly #image: KernelImage | SimdImage;
+  /** Bytes the model holds (its arrays and kernel image): computed once. */
+  readonly #bytes: number;
+  /** Set when the model was rebuilt from shared memory (fromShared): what share() gives again. */
+  readonly #shared: SharedModel | null;
+
+  /**
+   * Checks and compiles a Forest, and chooses its kernel: the SIMD kernel wherever the quantizer
+   * can bin the forest, else the walk. (Model.fromShared rebuilds a model another thread compiled,
+   * passing its parts as `shared`: nothing is checked, compiled or chosen again.)
+   */
+  constructor(
+    forest: Forest,
+    options: ModelOptions = {},
+    shared?: { parts: UnsharedParts; model: SharedModel },
+  ) {
+    let walkReason = "chosen";
+    if (shared) {
+      this.#forest = shared.parts.forest;
+      this.#compiled = shared.parts.compiled;
+      this.#image = shared.model.kernel;
+      this.#shared = shared.model;
+      walkReason = shared.model.walkReason;
     } else {
-      this.#scorer = new WasmScorer(this.#compiled.forest);
-      this.#kernel = `walk (${quantized ? quantized.refused : "chosen"})`;
+      checkForest(forest);
+      this.#forest = forest;
+      this.#compiled = compileForest(forest);
+      const quantized = options.kernel === "walk" ? null : quantizeForest(forest, this.#compiled);
+      if (quantized && "binned" in quantized)
+        this.#image = buildSimdImage(quantized.binned, forest.features.length);
+      else {
+        if (quantized) walkReason = quantized.refused;
+        this.#image = buildKernelImage(this.#compiled.forest);
+      }
+      this.#shared = null;
     }
+    if (this.#image.kind === "simd") {
+      const scorer = new SimdScorer(this.#image, { relaxed: options.relaxedSimd ?? true });
+      this.#scorer = scorer;
+      this.#kernel = `${this.#image.description}${scorer.relaxed ? " (relaxed SIMD)" : ""}`;
+    } else {
+      this.#scorer = new WasmScorer(this.#compiled.forest, this.#image);
+      this.#kernel = `walk (${walkReason})`;
+    }
+    this.#walkReason = walkReason;
+    forest = this.#forest;
     this.head = headFor(forest);
     this.format = forest.provenance.format;
     this.#inputs =
@@ -132,17 +168,50 @@ export class Model {
     this.featureNames = Object.freeze(named ? this.#inputs.map((c) => c.name as string) : []);
     const typed = forest.inputs === null && forest.features.every((f) => f.formatType !== null);
     this.featureTypes = Object.freeze(typed ? forest.features.map((f) => f.formatType as string) : []);
-    this.numTrees = forest.trees.length;
+    // (A shared model's trees are built only when asked for: their count is known without them.)
+    this.numTrees = shared ? shared.parts.numTrees : forest.trees.length;
     this.classLabels = Object.freeze([...this.head.classLabels]);
     this.numClass = this.task === "multiclass" || this.task === "binary" ? this.classLabels.length : 0;
     this.rowPrecision = forest.input === "f64" || forest.preprocess.length > 0 ? "f64" : "f32";
     this.outputPrecision = this.head.precision;
     this.#featureIndex = new Map(this.featureNames.map((name, i) => [name, i]));
+    this.#bytes = shared
+      ? shared.model.bytes
+      : arrayBytes(this.#forest) + arrayBytes(this.#compiled) + this.#image.bytes;
+  }
+
+  /**
+   * The model in shared memory (model/shared.ts), to be rebuilt in another thread of this process by
+   * Model.fromShared without parsing, checking or compiling it again; every thread then reads the
+   * same arrays and kernel image, each with scratch of its own.
+   */
+  share(): SharedModel {
+    return this.#shared ?? shareParts(this.#forest, this.#compiled, this.#image, this.#walkReason);
+  }
+
+  /** A model another thread shared (Model.share), rebuilt from views of its memory. */
+  static fromShared(shared: SharedModel): Model {
+    const parts = unshareParts(shared);
+    return new Model(parts.forest, {}, { parts, model: shared });
+  }
+
+  /**
+   * Bytes this model holds: its forest's and compiled layout's arrays and the kernel's image (what
+   * MODEL_MEMORY_LIMIT counts and forestd_model_bytes reports); each thread scoring it adds a few
+   * kilobytes of scratch of its own, not counted here.
+   */
+  get compiledBytes(): number {
+    return this.#bytes;
   }
 
   /** The name clients give the input tensor, when the format has one (an ONNX graph's input). */
   get inputTensor(): string | null {
     return this.#forest.provenance.inputTensor ?? null;
+  }
+
+  /** How the model file came packaged (an MLflow model folder), or null: see Provenance.packaging. */
+  get packaging(): Provenance["packaging"] | null {
+    return this.#forest.provenance.packaging ?? null;
   }
 
   /** What a row holds, column by column (names, kinds, string vocabularies). */
@@ -364,4 +433,24 @@ export class Model {
       details: structuredClone(forest.provenance.details) as Record<string, unknown>,
     };
   }
+}
+
+/** Bytes of every typed array reachable from `value` (each array counted once). */
+function arrayBytes(value: unknown, seen = new Set<unknown>()): number {
+  if (ArrayBuffer.isView(value)) {
+    if (seen.has(value)) return 0;
+    seen.add(value);
+    return value.byteLength;
+  }
+  if (value instanceof Map) {
+    let n = 0;
+    for (const v of value.values()) n += arrayBytes(v, seen);
+    return n;
+  }
+  if (typeof value === "object" && value !== null) {
+    let n = 0;
+    for (const v of Object.values(value)) n += arrayBytes(v, seen);
+    return n;
+  }
+  return 0;
 }

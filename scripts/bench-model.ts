@@ -9,27 +9,31 @@
  * 500-tree scikit-learn RandomForest, and the large XGBoost model in onnxmltools' layout) against
  * onnxruntime-node (one thread) on the same files and rows. The ONNX files are made by
  * `scripts/make_onnx_fixtures.py --bench-only` when missing (Debian's python3-sklearn, python3-onnx).
+ * Then LightGBM's 500-tree, 63-leaf fixture against LightGBM's own predict (num_threads=1), the two
+ * alternated --repeat times and their medians reported, when LightGBM's python package is on
+ * PYTHONPATH (it has no Debian package: a source build, see scripts/make_lightgbm_fixtures.py).
  *
  * `--instructions` instead counts instructions with valgrind's callgrind (repeatable on a busy
- * machine, where wall-clock figures are not): per row per tree level, at batch 10 000, for each
- * kernel and for XGBoost.
+ * machine, where wall-clock figures are not): per row and per row per tree level, at batch 10 000
+ * and at single rows, for each kernel and for XGBoost.
  *
  * Usage: `npm run bench:model -- --help` (USAGE below).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { packageRoot } from "../model/default-model.js";
 import { loadModel, Model, readForest } from "../model/index.js";
 import { timeEngine } from "./bench/engine.js";
+import { lightgbmAvailable, timeLightGbm } from "./bench/lightgbm.js";
 import { timeOnnxruntime } from "./bench/onnxruntime.js";
 import { makeRows } from "./bench/rows.js";
 import { SYSTEM_PYTHON } from "./bench/servers.js";
 import { scriptArgs } from "./script-args.js";
 
-const USAGE = `npm run bench:model [-- --seconds 2 --rounds 3 --kernel simd --json out.json --no-xgboost --no-onnx --only predict|contribs|interactions --instructions]
+const USAGE = `npm run bench:model [-- --seconds 2 --rounds 3 --kernel simd --json out.json --no-xgboost --no-onnx --no-lightgbm --only predict|contribs|interactions --models NAMES --instructions]
   --seconds N       time per measurement (default 2)
   --rounds N        rounds of forestd and XGBoost alternating; medians reported (default 3)
   --kernel K        simd (default), walk (the compiled layout's kernels) or both
@@ -37,7 +41,11 @@ const USAGE = `npm run bench:model [-- --seconds 2 --rounds 3 --kernel simd --js
   --no-xgboost      skip XGBoost's own predict (Debian's python3-xgboost)
   --no-onnx         skip the ONNX models and onnxruntime-node
   --only KIND       time only predict, contribs or interactions
-  --instructions    count instructions per row per tree level with valgrind (callgrind) instead of timing`;
+  --instructions    count instructions per row (batch 10 000 and 1) with valgrind (callgrind) instead of timing
+  --models NAMES    comma-separated: large, small, rf500.onnx, large.onnx, lgbm500.onnx (default: all)
+  --no-lightgbm     skip the LightGBM model and LightGBM's own predict
+  --only-lightgbm   time only the LightGBM model against LightGBM (its python package on PYTHONPATH)
+  --repeat N        LightGBM: alternate forestd and LightGBM N times, report medians (default 3)`;
 
 const root = packageRoot();
 const benchDir = join(root, "test", "fixtures", "bench");
@@ -66,8 +74,8 @@ interface Row {
   xgboostCyclesPerLevel?: number | null;
   /** Every round's rows/s, forestd's and the baseline's. */
   rounds?: { forestd: number[]; baseline: number[] };
-  /** For ONNX models: the baseline is onnxruntime-node rather than XGBoost. */
-  baseline?: "onnxruntime";
+  /** For ONNX models: the baseline is onnxruntime-node rather than XGBoost; for LightGBM's, LightGBM. */
+  baseline?: "onnxruntime" | "lightgbm" | "lightgbm-c-single-row";
 }
 
 function tscHz(): number | null {
@@ -168,31 +176,53 @@ function levelsPerRow(model: Model): number {
   return model.info().treeLevels;
 }
 
-/** The ONNX bench models, made by the fixture script when missing; null when they cannot be. */
+/**
+ * The ONNX bench models, made by the fixture scripts when missing; null when they cannot be.
+ * lgbm500.onnx (a 500-tree, 63-leaf LightGBM model with two categorical features, converted as
+ * onnxmltools does) needs a LightGBM build (scripts/make_onnx_graph_fixtures.py); without one it is
+ * left out.
+ */
 function onnxBenchModels(): string[] | null {
   const files = ["rf500", "large"].map((n) => join(benchDir, `${n}.onnx`));
-  if (files.every((f) => existsSync(f))) return files;
-  const made = spawnSync(SYSTEM_PYTHON, [join(root, "scripts", "make_onnx_fixtures.py"), "--bench-only"], {
-    stdio: "inherit",
-  });
-  return made.status === 0 && files.every((f) => existsSync(f)) ? files : null;
+  if (!files.every((f) => existsSync(f))) {
+    const made = spawnSync(SYSTEM_PYTHON, [join(root, "scripts", "make_onnx_fixtures.py"), "--bench-only"], {
+      stdio: "inherit",
+    });
+    if (made.status !== 0 || !files.every((f) => existsSync(f))) return null;
+  }
+  const lightgbm = join(benchDir, "lgbm500.onnx");
+  if (!existsSync(lightgbm))
+    spawnSync(SYSTEM_PYTHON, [join(root, "scripts", "make_onnx_graph_fixtures.py"), "--bench-only"], {
+      stdio: "inherit",
+    });
+  return existsSync(lightgbm) ? [...files, lightgbm] : files;
 }
 
-async function benchOnnx(seconds: number, results: Row[]): Promise<void> {
-  const files = onnxBenchModels();
+/** Rows as the model was trained on: its categorical features (ONNX equality splits) hold small integers. */
+function benchRows(model: ReturnType<typeof loadModel>, count: number): Float32Array {
+  const rows = makeRows(model.numFeature, count);
+  const categorical = (model.info().details.categoricalFeatures as number[] | undefined) ?? [];
+  for (const f of categorical)
+    for (let r = 0; r < count; r++)
+      rows[r * model.numFeature + f] = Math.abs(Math.trunc(rows[r * model.numFeature + f] * 10)) % 30;
+  return rows;
+}
+
+async function benchOnnx(seconds: number, results: Row[], wanted: ReadonlySet<string> | null): Promise<void> {
+  const files = onnxBenchModels()?.filter((f) => !wanted || wanted.has(basename(f))) ?? null;
   if (!files) {
     console.log("ONNX: skipped (needs python3-sklearn and python3-onnx to make the bench models)");
     return;
   }
   for (const file of files) {
     const bytes = readFileSync(file);
-    const name = `${file.endsWith("rf500.onnx") ? "rf500" : "large"}.onnx`;
+    const name = basename(file);
     const model = loadModel(bytes);
     const info = model.info();
     console.log(
       `${name}: ${info.details.onnxTrees} trees (${info.details.operator}), depth ${info.maxDepth}, ${info.numFeature} features; kernel: ${info.kernel}`,
     );
-    const rows = makeRows(model.numFeature, ROWS);
+    const rows = benchRows(model, ROWS);
     const ort = await timeOnnxruntime(bytes, rows, model.numFeature, BATCHES, seconds);
     for (const batch of BATCHES) {
       const ours = timeEngine(model, rows, batch, seconds);
@@ -219,8 +249,8 @@ interface BenchModel {
   bytes: Uint8Array;
 }
 
-function benchModels(tmp: string): BenchModel[] {
-  return ["large", "small"].map((name) => {
+function benchModels(tmp: string, names: readonly string[]): BenchModel[] {
+  return names.map((name) => {
     const bytes = gunzipSync(readFileSync(join(benchDir, `${name}.json.gz`)));
     const file = join(tmp, `${name}.json`);
     writeFileSync(file, bytes);
@@ -228,7 +258,11 @@ function benchModels(tmp: string): BenchModel[] {
   });
 }
 
-/** `--instructions`: per row per tree level at batch 10 000, each kernel and XGBoost, by callgrind. */
+/**
+ * `--instructions`: instructions per row (and per row per tree level) at batch 10 000 and at single
+ * rows, each kernel and XGBoost, by callgrind: the difference of a run scoring the rows once and one
+ * scoring them 1 + REPS times, so loading, compiling and warming up are not counted.
+ */
 function countInstructions(
   models: BenchModel[],
   kernels: ("simd" | "walk")[],
@@ -239,45 +273,131 @@ function countInstructions(
   const node = process.execPath;
   const counter = join(root, "dist", "scripts", "bench", "count-engine.js");
   console.log(
-    "Instructions per row per tree level (valgrind callgrind; batch 10 000; the difference of two runs, so loading is not counted)",
+    "Instructions per row (valgrind callgrind; the difference of two runs, so loading is not counted)",
   );
   for (const { name, file } of models) {
     const model = new Model(readForest(readFileSync(file)));
     const levels = levelsPerRow(model);
-    const rowsPerRep = 2 * 10_000;
-    const perLevel = (base: number, more: number) => (more - base) / reps / rowsPerRep / levels;
-    for (const kernel of kernels) {
-      // V8 flags: deterministic (no concurrent compilation or GC threads) and optimised from the start.
-      const command = (n: number) => [
-        node,
-        "--predictable",
-        "--no-liftoff",
-        counter,
-        file,
-        kernel,
-        String(n),
-        String(rowsPerRep),
-        "10000",
-      ];
-      const count = perLevel(callgrindInstructions(command(1)), callgrindInstructions(command(1 + reps)));
+    for (const batch of [10_000, 1]) {
+      // Single rows cost XGBoost's Python call each: fewer of them keep callgrind's run short.
+      const rowsPerRep = batch === 1 ? 1_000 : 2 * 10_000;
+      const perRow = (base: number, more: number) => (more - base) / reps / rowsPerRep;
+      const line = (who: string, count: number) =>
+        console.log(
+          `  ${name.padEnd(6)} batch ${String(batch).padStart(5)} ${who.padEnd(13)} ${count.toFixed(0).padStart(8)} instructions a row, ${(count / levels).toFixed(2).padStart(6)} a row per tree level`,
+        );
+      for (const kernel of kernels) {
+        // V8 flags: deterministic (no concurrent compilation or GC threads) and optimised from the start.
+        const command = (n: number) => [
+          node,
+          "--predictable",
+          "--no-liftoff",
+          counter,
+          file,
+          kernel,
+          String(n),
+          String(rowsPerRep),
+          String(batch),
+        ];
+        line(
+          `forestd ${kernel}`,
+          perRow(callgrindInstructions(command(1)), callgrindInstructions(command(1 + reps))),
+        );
+      }
+      if (xgboost) {
+        const rowsFile = join(tmp, `${name}.rows.f32`);
+        const rows = makeRows(model.numFeature, rowsPerRep);
+        writeFileSync(rowsFile, new Uint8Array(rows.buffer));
+        const command = (n: number) => [
+          SYSTEM_PYTHON,
+          ...xgboostArgs(file, rowsFile, model.numFeature, [batch], 0, "predict"),
+          String(n),
+        ];
+        line("XGBoost", perRow(callgrindInstructions(command(1)), callgrindInstructions(command(1 + reps))));
+      }
+    }
+  }
+}
+
+/**
+ * LightGBM's 500-tree 63-leaf model (test/fixtures/lightgbm/large_500x63.txt.gz), forestd and
+ * LightGBM alternated `repeat` times on the same float64 rows (a machine's speed drifts over a
+ * minute: alternating puts both through the same drift); medians reported.
+ */
+async function benchLightGbm(seconds: number, repeat: number, results: Row[]): Promise<void> {
+  if (!lightgbmAvailable()) {
+    console.log(
+      "LightGBM: skipped (put LightGBM's python-package, with its built lib_lightgbm.so, on PYTHONPATH)",
+    );
+    return;
+  }
+  const bytes = gunzipSync(readFileSync(join(root, "test", "fixtures", "lightgbm", "large_500x63.txt.gz")));
+  const tmp = mkdtempSync(join(tmpdir(), "forestd-lightgbm-"));
+  try {
+    const modelFile = join(tmp, "large_500x63.txt");
+    writeFileSync(modelFile, bytes);
+    const loadStart = performance.now();
+    const model = loadModel(bytes);
+    const loadMs = performance.now() - loadStart;
+    const info = model.info();
+    console.log(
+      `lightgbm_500x63: ${info.numTrees} trees, depth ${info.maxDepth}, ${info.numFeature} features, ${(bytes.length / 1e6).toFixed(1)} MB text, loaded in ${loadMs.toFixed(0)} ms`,
+    );
+    const rows = Float64Array.from(makeRows(model.numFeature, ROWS));
+    const batches = [1, 10_000];
+    const ours = new Map<number, number[]>(batches.map((b) => [b, []]));
+    const oursUs = new Map<number, number[]>(batches.map((b) => [b, []]));
+    const theirs = new Map<number, number[]>(batches.map((b) => [b, []]));
+    const theirsFast: number[] = [];
+    let version = "unknown";
+    for (let rep = 0; rep < repeat; rep++) {
+      for (const batch of batches) {
+        const r = timeEngine(model, rows, batch, seconds);
+        ours.get(batch)!.push(r.rowsPerSec);
+        oursUs.get(batch)!.push(r.usPerCall);
+      }
+      const lgb = timeLightGbm(modelFile, rows, model.numFeature, batches, seconds);
+      if (!lgb) return;
+      version = lgb.lightgbm;
+      for (const r of lgb.results) theirs.get(r.batch)!.push(r.rowsPerSec);
+      if (lgb.singleRowFast) theirsFast.push(lgb.singleRowFast.rowsPerSec);
       console.log(
-        `  ${name.padEnd(6)} forestd ${kernel.padEnd(5)} ${count.toFixed(2).padStart(7)} instructions per row per level`,
+        `  run ${rep + 1}: ${batches.map((b) => `batch ${b}: forestd ${ours.get(b)!.at(-1)!.toFixed(0)} rows/s, LightGBM ${theirs.get(b)!.at(-1)!.toFixed(0)}`).join("; ")}`,
       );
     }
-    if (xgboost) {
-      const rowsFile = join(tmp, `${name}.rows.f32`);
-      const rows = makeRows(model.numFeature, rowsPerRep);
-      writeFileSync(rowsFile, new Uint8Array(rows.buffer));
-      const command = (n: number) => [
-        SYSTEM_PYTHON,
-        ...xgboostArgs(file, rowsFile, model.numFeature, [10_000], 0, "predict"),
-        String(n),
-      ];
-      const count = perLevel(callgrindInstructions(command(1)), callgrindInstructions(command(1 + reps)));
-      console.log(
-        `  ${name.padEnd(6)} XGBoost       ${count.toFixed(2).padStart(7)} instructions per row per level`,
-      );
+    for (const batch of batches) {
+      const a = median(ours.get(batch)!);
+      const b = median(theirs.get(batch)!);
+      results.push({
+        model: "lgb_500x63",
+        kind: "predict",
+        batch,
+        forestdRowsPerSec: a,
+        forestdUsPerCall: median(oursUs.get(batch)!),
+        xgboostRowsPerSec: b,
+        ratio: a / b,
+        baseline: "lightgbm",
+      });
     }
+    if (theirsFast.length > 0) {
+      const a = median(ours.get(1)!);
+      const b = median(theirsFast);
+      results.push({
+        model: "lgb_500x63",
+        kind: "predict",
+        batch: 1,
+        forestdRowsPerSec: a,
+        forestdUsPerCall: median(oursUs.get(1)!),
+        xgboostRowsPerSec: b,
+        ratio: a / b,
+        baseline: "lightgbm-c-single-row",
+      });
+    }
+    console.log(
+      `  baseline: LightGBM ${version} Booster.predict(num_threads=1), and (marked *) batch 1 through LGBM_BoosterPredictForMatSingleRowFast; medians of ${repeat} alternated runs`,
+    );
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
 }
 
@@ -293,8 +413,16 @@ async function main(): Promise<void> {
       only: { type: "string" },
       "no-onnx": { type: "boolean" },
       instructions: { type: "boolean" },
+      /** Comma-separated model names to time (large, small, rf500.onnx, large.onnx, lgbm500.onnx); all by default. */
+      models: { type: "string" },
+      "no-lightgbm": { type: "boolean" },
+      /** Only the LightGBM comparison. */
+      "only-lightgbm": { type: "boolean" },
+      /** LightGBM: forestd and LightGBM alternated this many times (medians reported). */
+      repeat: { type: "string", default: "3" },
     },
   });
+  const wanted = values.models ? new Set(values.models.split(",")) : null;
   const seconds = Number(values.seconds);
   const rounds = Math.max(1, Number(values.rounds));
   const kernels: ("simd" | "walk")[] =
@@ -303,7 +431,11 @@ async function main(): Promise<void> {
   const results: Row[] = [];
   const tmp = mkdtempSync(join(tmpdir(), "forestd-models-"));
   try {
-    const models = benchModels(tmp);
+    const names = values["only-lightgbm"] ? [] : ["large", "small"];
+    const models = benchModels(
+      tmp,
+      names.filter((n) => !wanted || wanted.has(n)),
+    );
     if (values.instructions) {
       countInstructions(models, kernels, withXGBoost, tmp);
       return;
@@ -399,11 +531,14 @@ async function main(): Promise<void> {
           );
       }
     }
-    if (!values["no-onnx"] && (!values.only || values.only === "predict")) await benchOnnx(seconds, results);
+    if (!values["no-onnx"] && !values["only-lightgbm"] && (!values.only || values.only === "predict"))
+      await benchOnnx(seconds, results, wanted);
+    if (!values["no-lightgbm"] && (!values.only || values.only === "predict"))
+      await benchLightGbm(seconds, Number(values.repeat), results);
     const fmt = (n: number | null | undefined, digits = 0) =>
       n === null || n === undefined ? "—" : n.toLocaleString("en-US", { maximumFractionDigits: digits });
     console.log(
-      `\nmodel       output        kernel batch    forestd rows/s   µs/call  baseline rows/s   ratio   cyc/level (forestd / baseline)\n(baseline: XGBoost, or onnxruntime for .onnx; medians of ${rounds} rounds; ${cyclesSource})`,
+      `\nmodel       output        kernel batch    forestd rows/s   µs/call  baseline rows/s   ratio   cyc/level (forestd / baseline)\n(baseline: XGBoost, onnxruntime for .onnx, LightGBM for lgb_ (* its single-row C entry); medians of ${rounds} rounds; ${cyclesSource})`,
     );
     for (const r of results) {
       const cyc =
@@ -411,7 +546,7 @@ async function main(): Promise<void> {
           ? ""
           : `${fmt(r.forestdCyclesPerLevel, 2)} / ${fmt(r.xgboostCyclesPerLevel, 2)}`;
       console.log(
-        `${r.model.padEnd(11)} ${r.kind.padEnd(12)} ${(r.kernel ?? "").padEnd(6)} ${String(r.batch).padStart(5)}  ${fmt(r.forestdRowsPerSec).padStart(15)}  ${fmt(r.forestdUsPerCall, 1).padStart(8)}  ${fmt(r.xgboostRowsPerSec).padStart(15)}  ${r.ratio === null ? "—".padStart(6) : `${r.ratio.toFixed(2)}×`.padStart(6)}   ${cyc}`,
+        `${(r.baseline === "lightgbm-c-single-row" ? `${r.model}*` : r.model).padEnd(11)} ${r.kind.padEnd(12)} ${(r.kernel ?? "").padEnd(6)} ${String(r.batch).padStart(5)}  ${fmt(r.forestdRowsPerSec).padStart(15)}  ${fmt(r.forestdUsPerCall, 1).padStart(8)}  ${fmt(r.xgboostRowsPerSec).padStart(15)}  ${r.ratio === null ? "—".padStart(6) : `${r.ratio.toFixed(2)}×`.padStart(6)}   ${cyc}`,
       );
     }
     if (values.json)

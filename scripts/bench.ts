@@ -5,17 +5,20 @@
  * Usage: `npm run bench -- --help` (USAGE below).
  *
  * Scenarios: 1 row (keep-alive on and off), 100 rows by position and by name, OIP infer, 10 000 rows,
- * and a rising offered load (latency against throughput). Baselines: a bare Fastify server with the
+ * a rising offered load (latency against throughput), and many models: a repository of the test
+ * fixtures (XGBoost, ONNX, scikit-learn) in one server, one row to each model in turn against one
+ * row to one of them. Baselines: a bare Fastify server with the
  * same WORKERS (the HTTP ceiling), the engine alone in one thread, and Gunicorn + Flask + XGBoost
  * (scripts/gunicorn_app.py) when Debian's python3 has them.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { defaultModelPath, loadModel, type Model, packageRoot } from "../model/index.js";
 import { compareReports } from "./bench/compare.js";
 import { timeEngine } from "./bench/engine.js";
+import { pickModels, writeRepository } from "./bench/fixture-repository.js";
 import { renderHtml } from "./bench/html.js";
 import { type Measurement, measure } from "./bench/load.js";
 import type { BenchReport, CurvePoint, ScenarioResult, SweepPoint, TargetKind } from "./bench/report.js";
@@ -30,6 +33,8 @@ const USAGE = `  npm run bench [-- options]
     --url URL              measure a forestd someone else started (no CPU/RSS, no start-up)
     --env KEY=VALUE        a forestd setting for this run, repeatable (e.g. --env ACCESS_LOG=on to
                            price the access log, --env INLINE_SCORING_MAX_US=0 to price inlining)
+    --models N             the many-models scenarios: a repository of N fixture models (default 20;
+                           0 skips them; not with --url)
     --no-baselines         forestd only
     --sweep                also try WORKERS × THREADS × MAX_BATCH_ROWS and recommend one
       --sweep-workers 1,2 --sweep-threads 1,2 --sweep-batch 256,4096
@@ -41,7 +46,7 @@ const USAGE = `  npm run bench [-- options]
                            (autocannon, the engine-alone baseline) to others, so that a figure
                            measures the server and not its contention with the load generator`;
 
-import { engineRows, forestdScenarios, type Scenario } from "./bench/scenarios.js";
+import { engineRows, forestdScenarios, manyModelScenarios, type Scenario } from "./bench/scenarios.js";
 import {
   external,
   gunicornMissing,
@@ -69,6 +74,7 @@ const { values } = scriptArgs(USAGE, {
     model: { type: "string" },
     url: { type: "string" },
     env: { type: "string", multiple: true, default: [] },
+    models: { type: "string", default: "20" },
     "no-baselines": { type: "boolean", default: false },
     sweep: { type: "boolean", default: false },
     "sweep-workers": { type: "string", default: `1,${Math.max(2, cpus().length)}` },
@@ -88,6 +94,9 @@ const connections = Number(values.connections);
 const workers = Number(values.workers);
 const threads = Number(values.threads);
 const maxBatchRows = Number(values["max-batch-rows"]);
+const modelCount = values.url ? 0 : Number(values.models);
+if (!Number.isInteger(modelCount) || modelCount < 0)
+  throw new Error(`--models ${values.models}: expected a count`);
 const threshold = Number(values.threshold);
 const serverCpus = values["server-cpus"];
 if (values["load-cpus"] !== undefined) {
@@ -125,6 +134,7 @@ async function run(
       seconds,
       connections: scenario.connections,
       keepAlive: scenario.keepAlive,
+      requests: scenario.requests,
       overallRate,
     },
     kind === "forestd" && values.url ? null : target.pid,
@@ -156,6 +166,7 @@ async function warm(target: Target, scenario: Scenario, warmSeconds = 2): Promis
       seconds: warmSeconds,
       connections: scenario.connections,
       keepAlive: scenario.keepAlive,
+      requests: scenario.requests,
     },
     null,
   );
@@ -204,6 +215,47 @@ async function risingLoad(target: Target, scenario: Scenario, capacity: number):
     points.push({ offeredPerSec: offered, ...m });
   }
   return points;
+}
+
+/**
+ * forestd serving a repository of `count` fixture models of every format (one folder each), with
+ * the run's settings: one row to each model in turn, then to one of them, on the same server.
+ */
+async function manyModels(count: number): Promise<ScenarioResult[]> {
+  const models = pickModels(count);
+  const dir = mkdtempSync(join(tmpdir(), "forestd-bench-models-"));
+  writeRepository(dir, models);
+  const target = await startForestd({
+    workers,
+    threads,
+    maxBatchRows,
+    modelPath: "",
+    extraEnv: { ...extraEnv, MODEL_REPOSITORY: dir },
+    cpus: serverCpus,
+  });
+  try {
+    // Ready once the first model is: wait until every worker asked (connections land on any)
+    // lists all of them, several answers in a row.
+    for (let i = 0, inARow = 0; inARow < 4 * workers; i++) {
+      const listed = (await fetch(`${target.origin}/v2/models`).then((r) => r.json())) as {
+        models: string[];
+      };
+      inARow = listed.models.length === count ? inARow + 1 : 0;
+      if (i === 1200) throw new Error(`${listed.models.length} of ${count} models ready after a minute`);
+      if (inARow === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    const out: ScenarioResult[] = [];
+    const scenarios = manyModelScenarios(models, connections);
+    for (const scenario of scenarios) await warm(target, scenario, 1);
+    for (const scenario of scenarios) {
+      await warm(target, scenario, 1);
+      out.push(result("forestd", scenario, await run(target, "forestd", scenario)));
+    }
+    return out;
+  } finally {
+    await target.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function sweep(scenarios: Scenario[]): Promise<SweepPoint[]> {
@@ -287,6 +339,12 @@ const RATIOS: [string, Side, Side, "requestsPerSec" | "rowsPerSec" | "p99"][] = 
     "keep-alive off / on, 1 row req/s",
     ["single-row-no-keepalive", "forestd"],
     ["single-row", "forestd"],
+    "requestsPerSec",
+  ],
+  [
+    "many models in turn / one model, 1 row req/s",
+    ["models-round-robin", "forestd"],
+    ["models-one", "forestd"],
     "requestsPerSec",
   ],
   [
@@ -390,6 +448,7 @@ async function main(): Promise<number> {
   } finally {
     await forestd.stop();
   }
+  if (modelCount > 0) results.push(...(await manyModels(modelCount)));
 
   if (!values["no-baselines"]) {
     const single = scenarios[0];
@@ -446,6 +505,7 @@ async function main(): Promise<number> {
       connections,
       url: values.url ?? null,
       env: extraEnv,
+      models: modelCount,
       ...(serverCpus !== undefined || values["load-cpus"] !== undefined
         ? { pinning: { server: serverCpus ?? null, load: values["load-cpus"] ?? null } }
         : {}),

@@ -72,7 +72,7 @@ interface Wabt {
   parseWat(
     name: string,
     text: string,
-    features?: { simd?: boolean; relaxed_simd?: boolean },
+    features?: { simd?: boolean; relaxed_simd?: boolean; threads?: boolean },
   ): { toBinary(options: object): { buffer: Uint8Array }; destroy(): void };
 }
 
@@ -87,11 +87,18 @@ export function kernelText(name: KernelName): string {
   return text;
 }
 
-/** Assembles a kernel's WebAssembly text with wabt (a devDependency); SIMD for 16-byte copies. */
+/**
+ * Assembles a kernel's WebAssembly text with wabt (a devDependency); SIMD for 16-byte copies, threads
+ * for the scoring kernel's shared memory.
+ */
 export async function assembleKernel(name: KernelName): Promise<Uint8Array> {
   const require = createRequire(import.meta.url);
   const wabt = await (require("wabt") as () => Promise<Wabt>)();
-  const module = wabt.parseWat(`${name}.wat`, kernelText(name), { simd: true, relaxed_simd: true });
+  const module = wabt.parseWat(`${name}.wat`, kernelText(name), {
+    simd: true,
+    relaxed_simd: true,
+    threads: true,
+  });
   try {
     return module.toBinary({}).buffer;
   } finally {

@@ -1,5 +1,6 @@
 /**
- * npm run dashboard — writes deploy/grafana/forestd.json, the provisionable Grafana dashboard.
+ * npm run dashboard — writes deploy/grafana/forestd.json (and the Helm chart's copy), the
+ * provisionable Grafana dashboard, with a model selector ($model) for the per-model panels.
  * Kept as code so every panel's PromQL sits in one readable list; test/process/prometheus.test.ts runs each
  * expression against a real Prometheus scraping a real forestd.
  */
@@ -17,6 +18,8 @@ interface Panel {
 const rate = "$__rate_interval";
 /** Grafana's own variable syntax (not a JavaScript template): the dashboard's data source picker. */
 const DATASOURCE = { type: "prometheus", uid: ["$", "{datasource}"].join("") };
+/** The model selector: the models chosen (a regular expression; ".*" for all). */
+const MODEL = 'model=~"$model"';
 export const PANELS: Panel[] = [
   {
     title: "Requests per second",
@@ -77,16 +80,61 @@ export const PANELS: Panel[] = [
     targets: [{ expr: `sum by (reason) (rate(forestd_rejected_total[${rate}]))`, legend: "{{reason}}" }],
   },
   {
-    title: "Predictions per class",
+    title: "Predictions per class (models selected)",
     unit: "short",
     targets: [
-      { expr: `sum by (class) (rate(forestd_predictions_total[${rate}]))`, legend: "class {{class}}" },
+      {
+        expr: `sum by (model, class) (rate(forestd_predictions_total{${MODEL}}[${rate}]))`,
+        legend: "{{model}}: class {{class}}",
+      },
     ],
   },
   {
-    title: "Rows scored",
+    title: "Rows scored per model",
     unit: "short",
-    targets: [{ expr: `sum by (model) (rate(forestd_rows_total[${rate}]))`, legend: "{{model}}" }],
+    targets: [{ expr: `sum by (model) (rate(forestd_rows_total{${MODEL}}[${rate}]))`, legend: "{{model}}" }],
+  },
+  {
+    title: "Requests per model",
+    unit: "reqps",
+    targets: [
+      {
+        expr: `sum by (model, status) (rate(forestd_model_requests_total{${MODEL}}[${rate}]))`,
+        legend: "{{model}} {{status}}",
+      },
+    ],
+  },
+  {
+    title: "Latency per model (p99)",
+    unit: "s",
+    targets: [
+      {
+        expr: `histogram_quantile(0.99, sum by (model, le) (rate(forestd_model_request_duration_seconds_bucket{${MODEL}}[${rate}])))`,
+        legend: "{{model}}",
+      },
+    ],
+  },
+  {
+    title: "Queue wait and scoring per model (p99)",
+    unit: "s",
+    targets: [
+      {
+        expr: `histogram_quantile(0.99, sum by (model, le) (rate(forestd_queue_wait_seconds_bucket{${MODEL}}[${rate}])))`,
+        legend: "{{model}}: queue wait",
+      },
+      {
+        expr: `histogram_quantile(0.99, sum by (model, le) (rate(forestd_inference_duration_seconds_bucket{${MODEL}}[${rate}])))`,
+        legend: "{{model}}: task scoring",
+      },
+    ],
+  },
+  {
+    title: "Models served: compiled bytes",
+    unit: "bytes",
+    targets: [
+      { expr: `sum by (model, version) (forestd_model_bytes{${MODEL}})`, legend: "{{model}} {{version}}" },
+      { expr: "sum(forestd_model_bytes)", legend: "all models, all workers" },
+    ],
   },
   {
     title: "CPU",
@@ -152,7 +200,24 @@ export function dashboard(): object {
     time: { from: "now-1h", to: "now" },
     tags: ["forestd", "xgboost"],
     templating: {
-      list: [{ name: "datasource", type: "datasource", query: "prometheus", label: "Prometheus" }],
+      list: [
+        { name: "datasource", type: "datasource", query: "prometheus", label: "Prometheus" },
+        {
+          // The models (every one the workers have scored or hold), for the per-model panels.
+          name: "model",
+          label: "Model",
+          type: "query",
+          datasource: DATASOURCE,
+          query: { query: "label_values(forestd_model_bytes, model)", refId: "models" },
+          definition: "label_values(forestd_model_bytes, model)",
+          refresh: 2,
+          multi: true,
+          includeAll: true,
+          allValue: ".*",
+          current: { text: "All", value: "$__all" },
+          sort: 1,
+        },
+      ],
     },
     panels: PANELS.map((p, i) => ({
       id: i + 1,
@@ -173,12 +238,17 @@ export function dashboard(): object {
 
 if (process.argv[1]?.endsWith("grafana-dashboard.js")) {
   scriptArgs(
-    "npm run dashboard\n  Rewrites deploy/grafana/forestd.json from the panels in scripts/grafana-dashboard.ts; no options.",
+    "npm run dashboard\n  Rewrites deploy/grafana/forestd.json and deploy/helm/forestd/files/forestd.json from the panels in scripts/grafana-dashboard.ts; no options.",
     {
       options: {},
     },
   );
-  const file = join(packageRoot(), "deploy", "grafana", "forestd.json");
-  writeFileSync(file, `${JSON.stringify(dashboard(), null, 2)}\n`);
-  console.log(`wrote ${file}`);
+  // The Helm chart ships the same dashboard (its ConfigMap reads files/forestd.json).
+  for (const file of [
+    join(packageRoot(), "deploy", "grafana", "forestd.json"),
+    join(packageRoot(), "deploy", "helm", "forestd", "files", "forestd.json"),
+  ]) {
+    writeFileSync(file, `${JSON.stringify(dashboard(), null, 2)}\n`);
+    console.log(`wrote ${file}`);
+  }
 }

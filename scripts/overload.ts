@@ -180,13 +180,13 @@ export interface OverloadReport {
   aliveAfter: boolean;
 }
 
-interface GeneratorRun {
+export interface GeneratorRun {
   phases: PhaseResult[];
   cpuSeconds: number;
 }
 
 /** Runs a plan in the generator's own process, pinned to `cpus` when given. */
-function generate(plan: LoadPlan, cpus: string | undefined): Promise<GeneratorRun> {
+export function generate(plan: LoadPlan, cpus: string | undefined): Promise<GeneratorRun> {
   const script = join(root, "dist", "scripts", "bench", "open-loop-cli.js");
   const command = [process.execPath, script];
   if (cpus !== undefined) command.unshift("taskset", "-c", cpus);

@@ -7,13 +7,19 @@
  * signals and a clock tick to the supervisor and carries out what it decides; worker messages and
  * exits are fed as they happen.
  *
- * Each generation's model is fetched here, once (server/model-source: a path, s3:// or https://,
- * MODEL_SHA256, MODEL_CACHE_DIR); with MODEL_POLL_INTERVAL a poller watches the source and a new
- * version reloads as SIGHUP does.
+ * The models are the registry's (server/model-registry.ts), not a generation's: every worker, of
+ * any generation, serves the registry's current set, asked for at boot and sent again on every
+ * change (contract/models.ts), so models load and unload in running workers. MODEL_PATH's one model
+ * is fetched here at start and on each reload (server/model-source: a path, s3:// or https://,
+ * MODEL_SHA256, MODEL_CACHE_DIR), strictly: a reload whose model does not validate fails, and the
+ * old model keeps serving. With MODEL_POLL_INTERVAL a poller watches its source and a new version
+ * reloads as SIGHUP does. A repository's models (MODEL_REPOSITORY) are read by server/repository/,
+ * one by one: one that does not validate is reported and skipped.
  */
 import cluster, { type Worker } from "node:cluster";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
@@ -27,14 +33,19 @@ import {
   WORKER_ENV,
   type WorkerMessage,
 } from "../contract/messages.js";
+import { serverModelConfig } from "../contract/models.js";
 import { packageRoot } from "../model/index.js";
-import { checkLabels, labelOptions } from "../model/outputs.js";
+import { labelOptions } from "../model/outputs.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
 import { ConnectionRouter } from "./connection-router.js";
 import { bindAll, type ListenHandle } from "./listeners.js";
+import { ModelRegistry } from "./model-registry.js";
 import { fetchModel, type ModelOrigin, ModelPoller } from "./model-source/index.js";
-import { type ModelSnapshot, ModelStore } from "./model-store.js";
+import { ModelStore } from "./model-store.js";
 import { PrimaryMetrics } from "./primary-metrics.js";
+import { RepositoryPoller } from "./repository/poller.js";
+import { Repository, RepositoryError } from "./repository/repository.js";
+import { type RepositoryControl, repositoryApi } from "./repository-api.js";
 import {
   type GenerationPlan,
   type QueuedSignal,
@@ -50,12 +61,14 @@ const V8_FLAGS_DEFAULT = SETTINGS.find((s) => s.key === "v8_flags")?.default;
 const HANDLED_SIGNALS: QueuedSignal[] = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGTTIN", "SIGTTOU"];
 /** How often the arbiter loop wakes when nothing else wakes it. */
 const LOOP_MS = 500;
+/** How long a repository API load or unload waits for every worker to apply it. */
+const MODEL_APPLY_TIMEOUT_MS = 120_000;
 
 interface Generation {
   readonly plan: GenerationPlan;
   readonly settings: Settings;
-  readonly snapshot: ModelSnapshot;
-  readonly origin: ModelOrigin;
+  /** MODEL_PATH's model as this generation's preparation read it (null with a repository). */
+  readonly origin: ModelOrigin | null;
   /** What its workers are started with: this process's execArgv and the usable V8_FLAGS. */
   readonly execArgv: readonly string[];
 }
@@ -81,6 +94,11 @@ export class Arbiter {
   readonly metrics: PrimaryMetrics;
   readonly #clusterMetrics: ClusterMetrics;
   readonly #store = new ModelStore();
+  readonly #registry: ModelRegistry;
+  /** Workers that asked for the model set: each change is sent to them. */
+  readonly #subscribed = new Set<number>();
+  /** Snapshot owners are unique per attempt, so a failed one releases only what it made. */
+  #attempts = 0;
   readonly #generations = new Map<number, Generation>();
   readonly #cluster = new Map<number, Worker>();
   readonly #signals: QueuedSignal[] = [];
@@ -96,6 +114,9 @@ export class Arbiter {
   /** The generation serving (promoted last). */
   #live: Generation | null = null;
   #poller: ModelPoller | null = null;
+  /** MODEL_REPOSITORY's reader (null with MODEL_PATH), made again when its settings change. */
+  #repository: Repository | null = null;
+  #repositoryPoller: RepositoryPoller | null = null;
   /** Reloads asked for by the poller, each waiting for the reload to settle. */
   #reloadWaiters: (() => void)[] = [];
   #wake: (() => void) | null = null;
@@ -106,6 +127,141 @@ export class Arbiter {
     this.#log = createLogger(settings, { pid: process.pid, role: "primary" });
     this.metrics = new PrimaryMetrics(() => this.#supervisor?.servingCount ?? 0);
     this.#clusterMetrics = new ClusterMetrics(this.metrics, () => [...this.#cluster.values()]);
+    this.#registry = new ModelRegistry(this.#store, () => this.#answeringWorkers());
+    this.#registry.onChange((set) => {
+      for (const id of this.#subscribed) this.#send(id, { type: "forestd:models", set });
+      this.metrics.setModels(
+        set.models.map((m) => ({
+          model: m.name,
+          modelVersion: m.version,
+          sha256: m.sha256,
+          objective: this.#registry.get(m.name)?.versions.get(m.version)?.snapshot.objective ?? "",
+        })),
+        this.#live?.plan.id ?? this.#nextGeneration - 1,
+      );
+    });
+  }
+
+  /** Calls waiting for every serving worker to apply a revision of the model set. */
+  #modelWaiters: { revision: number; resolve: () => void }[] = [];
+
+  /** Resolves once every serving worker has applied `revision` (or none serves), or after `timeoutMs`. */
+  #modelsApplied(revision: number, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#modelWaiters = this.#modelWaiters.filter((w) => w !== waiter);
+        resolve(false);
+      }, timeoutMs);
+      const waiter = {
+        revision,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+      };
+      this.#modelWaiters.push(waiter);
+      this.#settleModelWaiters();
+    });
+  }
+
+  #settleModelWaiters(): void {
+    if (this.#modelWaiters.length === 0) return;
+    const live = this.#servingWorkers();
+    const done = this.#modelWaiters.filter((w) => this.#registry.settled(w.revision, live));
+    if (done.length === 0) return;
+    this.#modelWaiters = this.#modelWaiters.filter((w) => !done.includes(w));
+    for (const w of done) w.resolve();
+  }
+
+  /**
+   * The repository API's handler on METRICS_PORT (server/repository-api.ts). Its settings are read
+   * when each request comes, so a reload that turns it on or off, or changes the token, holds.
+   */
+  #repositoryApi(): (request: IncomingMessage, response: ServerResponse) => boolean {
+    const control: RepositoryControl = {
+      index: (readyOnly) => this.#registry.index().filter((e) => !readyOnly || e.state === "READY"),
+      load: (name) => this.#loadModel(name),
+      unload: (name) => this.#unloadModel(name),
+    };
+    return (request, response) =>
+      repositoryApi(
+        { enabled: this.#settings.repository_api, token: this.#settings.repository_api_token },
+        control,
+        this.#log,
+      )(request, response);
+  }
+
+  /** A repository API load: the model read again, and answered once every serving worker has it. */
+  async #loadModel(name: string): Promise<void> {
+    if (this.#repository !== null) await this.#repository.load(name);
+    else {
+      // MODEL_PATH's model: read again as a reload does (it is the one model there is).
+      if (name !== this.#settings.model_name)
+        throw new RepositoryError(
+          404,
+          "FORESTD_ERR_REPOSITORY_NOT_FOUND",
+          `no model named "${name}": MODEL_PATH serves "${this.#settings.model_name}"`,
+        );
+      await this.#reloadForNewVersion();
+      if (!this.#registry.get(name))
+        throw new RepositoryError(
+          400,
+          "FORESTD_ERR_REPOSITORY_LOAD_FAILED",
+          `model ${name} could not be loaded (see the log)`,
+        );
+    }
+    await this.#awaitWorkers(name);
+  }
+
+  async #unloadModel(name: string): Promise<void> {
+    if (this.#repository !== null) await this.#repository.unload(name);
+    else if (!this.#registry.remove(name))
+      throw new RepositoryError(
+        404,
+        "FORESTD_ERR_REPOSITORY_NOT_FOUND",
+        `no model named "${name}" is loaded`,
+      );
+    await this.#awaitWorkers(name);
+  }
+
+  /** Waits until every serving worker has applied the registry's revision; says what failed in them. */
+  async #awaitWorkers(name: string): Promise<void> {
+    const applied = await this.#modelsApplied(this.#registry.revision, MODEL_APPLY_TIMEOUT_MS);
+    if (!applied)
+      throw new RepositoryError(
+        504,
+        "FORESTD_ERR_REPOSITORY_TIMEOUT",
+        `not every worker had applied the change of ${name} within ${MODEL_APPLY_TIMEOUT_MS / 1000} s`,
+      );
+    const model = this.#registry.get(name);
+    const live = this.#servingWorkers();
+    const failures = [...(model?.versions.keys() ?? [])]
+      .map((version) => ({ version, reason: this.#registry.failure(name, version, live) }))
+      .filter((f) => f.reason !== null);
+    if (failures.length > 0)
+      throw new RepositoryError(
+        400,
+        "FORESTD_ERR_REPOSITORY_LOAD_FAILED",
+        failures.map((f) => `${name} version ${f.version}: ${f.reason}`).join("; "),
+      );
+  }
+
+  /**
+   * The workers whose models make the index's states: the ready ones (a booting worker takes no
+   * request yet, and loads the whole set before it is ready, so a TTIN or a respawn does not make a
+   * served model LOADING); before any is ready, the booting ones.
+   */
+  #answeringWorkers(): number[] {
+    const ready: number[] = [];
+    for (const w of this.#supervisor?.workers.values() ?? []) if (w.phase === "ready") ready.push(w.id);
+    return ready.length > 0 ? ready : this.#servingWorkers();
+  }
+
+  /** Workers booting or ready (not draining): they serve the model set. */
+  #servingWorkers(): number[] {
+    const ids: number[] = [];
+    for (const w of this.#supervisor?.workers.values() ?? []) if (w.phase !== "retiring") ids.push(w.id);
+    return ids;
   }
 
   get settings(): Settings {
@@ -123,9 +279,11 @@ export class Arbiter {
       return await this.#serve();
     } finally {
       this.#poller?.stop();
+      this.#repositoryPoller?.stop();
       this.#settleReloadWaiters(true);
       this.#clusterMetrics.close();
       for (const handle of this.#handles) handle.close();
+      this.#registry.clear();
       this.#store.close();
       this.#removePidFile();
       for (const signal of HANDLED_SIGNALS) process.removeAllListeners(signal);
@@ -139,7 +297,7 @@ export class Arbiter {
       this.#handles = await bindAll(this.#settings.bind);
       const metricsPort = this.#settings.metrics_port;
       await this.#clusterMetrics
-        .listen(parseBind(this.#settings.bind[0]).host, metricsPort)
+        .listen(parseBind(this.#settings.bind[0]).host, metricsPort, this.#repositoryApi())
         .catch((error) => {
           // Name the setting: a bare EADDRINUSE does not say which of forestd's ports is taken.
           throw new Error(`cannot serve metrics on METRICS_PORT ${metricsPort}: ${(error as Error).message}`);
@@ -185,53 +343,134 @@ export class Arbiter {
   }
 
   /**
-   * Reads settings' model once: validated bytes in a snapshot that every worker of the generation
-   * loads. A reload asks the source conditionally; if the object has not changed, the new
-   * generation (new settings, say) reuses the live one's bytes.
+   * A generation: its settings, and MODEL_PATH's model read again. A reload asks the source
+   * conditionally; if the object has not changed, its bytes are the ones served already (validated
+   * again: the new settings, CLASS_NAMES say, must fit them). The model goes into the registry at
+   * once (workers of every generation serve the registry's set), unless it does not validate: then
+   * the reload fails and nothing changes.
    */
   async #prepareGeneration(settings: Settings): Promise<Generation> {
     const id = this.#nextGeneration++;
-    const live = this.#live;
-    const fetched = await fetchModel(settings, live?.origin, this.metrics.observeFetch);
-    // fetchModel answers "unchanged" only when given the live origin, so `live` is set then.
-    const bytes =
-      "unchanged" in fetched
-        ? new Uint8Array(await readFile((live as Generation).snapshot.path))
-        : fetched.bytes;
-    let snapshot: ModelSnapshot;
-    try {
-      // CLASS_NAMES must fit the model: refused at start and on reload, before any worker is
-      // touched. A new object that does not fit counts as rejected, as an invalid one does: either
-      // way the source holds a model this configuration cannot serve.
-      snapshot = this.#store.prepare(bytes, fetched.origin.source, id, (model) =>
-        checkLabels(model, labelOptions(settings)),
-      );
-    } catch (error) {
-      this.metrics.rejectModel();
-      throw error;
-    }
+    const origin = settings.model_repository === "" ? await this.#preparePathModel(settings) : null;
+    if (settings.model_repository !== "") await this.#prepareRepository(settings);
     const generation = {
       plan: planOf(id, settings),
       settings,
-      snapshot,
-      origin: fetched.origin,
+      origin,
       execArgv: this.#workerExecArgv(settings),
     };
     this.#generations.set(id, generation);
     return generation;
   }
 
+  /**
+   * MODEL_REPOSITORY read (at start, and again on each reload: a SIGHUP is also a scan). A
+   * repository that cannot be listed stops the start, or fails the reload (the models stay); a model
+   * in it that cannot be served is reported and skipped.
+   */
+  async #prepareRepository(settings: Settings): Promise<void> {
+    const current = this.#repository;
+    const same =
+      current !== null &&
+      (
+        [
+          "model_repository",
+          "model_cache_dir",
+          "model_fetch_timeout",
+          "s3_force_path_style",
+          "model_memory_limit",
+        ] as const
+      ).every((key) => this.#settings[key] === settings[key]) &&
+      JSON.stringify(serverModelConfig(this.#settings)) === JSON.stringify(serverModelConfig(settings));
+    const repository = same
+      ? (current as Repository)
+      : new Repository(settings, this.#store, this.#registry, this.#log, this.metrics.observeFetch);
+    // MODEL_PATH's model (a reload from MODEL_PATH to a repository) is not the repository's.
+    for (const name of this.#registry.names())
+      if (
+        this.#repository === null &&
+        !this.#registry.get(name)?.source.startsWith(repository.source.description)
+      )
+        this.#registry.remove(name);
+    this.#registry.configure({ strict: false, defaultModel: settings.default_model || null });
+    await repository.scan();
+    this.#repository = repository;
+  }
+
+  /** MODEL_PATH's one model: fetched, validated, snapshotted and put in the registry (strictly). */
+  async #preparePathModel(settings: Settings): Promise<ModelOrigin> {
+    const current = this.#registry.get(this.#live?.settings.model_name ?? settings.model_name);
+    const served = current ? [...current.versions.values()][0] : undefined;
+    // Asked conditionally only while its bytes are held (an unloaded model is fetched afresh).
+    const live = served ? (this.#live?.origin ?? undefined) : undefined;
+    const fetched = await fetchModel(settings, live, this.metrics.observeFetch);
+    // fetchModel answers "unchanged" only when given the live origin, so a version is served then.
+    const bytes =
+      "unchanged" in fetched
+        ? new Uint8Array(await readFile((served as NonNullable<typeof served>).snapshot.path))
+        : fetched.bytes;
+    const config = serverModelConfig(settings);
+    const owner = `${settings.model_name}#${++this.#attempts}`;
+    let snapshot: Awaited<ReturnType<ModelStore["prepare"]>>;
+    try {
+      // CLASS_NAMES must fit the model: refused at start and on reload, before any worker is
+      // touched. A new object that does not fit counts as rejected, as an invalid one does: either
+      // way the source holds a model this configuration cannot serve.
+      snapshot = await this.#store.prepare(bytes, fetched.origin.source, owner, labelOptions(settings));
+    } catch (error) {
+      this.metrics.rejectModel();
+      throw error;
+    }
+    const limit = settings.model_memory_limit;
+    if (limit > 0 && snapshot.bytes > limit) {
+      this.#store.release(snapshot, owner);
+      throw new Error(
+        `model ${settings.model_name} needs ${snapshot.bytes} bytes compiled, more than MODEL_MEMORY_LIMIT (${limit})`,
+      );
+    }
+    const version = snapshot.sha256.slice(0, 12);
+    const previous = this.#registry.names();
+    this.#repository = null;
+    this.#registry.configure({ strict: true, defaultModel: settings.default_model || null });
+    this.#registry.put({
+      name: settings.model_name,
+      source: fetched.origin.source,
+      versions: new Map([
+        [version, { version, numbered: false, snapshot, owner, origin: fetched.origin, config }],
+      ]),
+      defaultVersion: version,
+      unavailable: [],
+    });
+    // MODEL_NAME changed with the reload: the model answers to its new name only.
+    for (const name of previous) if (name !== settings.model_name) this.#registry.remove(name);
+    return fetched.origin;
+  }
+
   #activate(generation: Generation): void {
     this.#settings = generation.settings;
     this.#live = generation;
-    const { settings, snapshot, plan } = generation;
-    this.metrics.setModel(settings.model_name, snapshot.sha256, snapshot.objective, plan.id);
+    const { settings } = generation;
+    this.metrics.setGeneration(generation.plan.id);
     this.metrics.modelReloaded();
     // Settings may have changed with the reload (MODEL_PATH, MODEL_POLL_INTERVAL): a fresh poller.
     this.#poller?.stop();
+    this.#poller = null;
+    this.#repositoryPoller?.stop();
+    this.#repositoryPoller = null;
+    if (settings.model_repository !== "") {
+      const repository = this.#repository as Repository;
+      this.#repositoryPoller = new RepositoryPoller(
+        settings.model_poll_interval,
+        () => repository.scan(),
+        this.#log,
+        repository.source.description,
+      );
+      this.#repositoryPoller.start();
+      return;
+    }
     this.#poller = new ModelPoller(
       settings,
-      () => this.#live?.origin,
+      () => this.#live?.origin ?? undefined,
       () => this.#reloadForNewVersion(),
       this.#log,
       this.metrics.observeFetch,
@@ -306,13 +545,9 @@ export class Arbiter {
     }
   }
 
-  /** A generation no worker will use again: drop its settings and snapshot. */
+  /** A generation no worker will use again: drop its settings (its models are the registry's). */
   #forget(id: number): void {
-    const generation = this.#generations.get(id);
-    if (!generation) return;
-    // Workers of it may still be draining; they loaded their model long ago, the file can go.
     this.#generations.delete(id);
-    this.#store.release(generation.snapshot, id);
   }
 
   async #prepareReload(): Promise<void> {
@@ -329,17 +564,18 @@ export class Arbiter {
     if (generation.settings.bind.join() !== this.#settings.bind.join())
       this.#log.warn({ event: "reload_bind_ignored" }, "BIND changes take effect on restart, not on reload");
     const { origin } = generation;
-    this.#log.info(
-      {
-        event: "reload_model",
-        generation: generation.plan.id,
-        sha256: generation.snapshot.sha256,
-        source: origin.source,
-        etag: origin.etag,
-        version_id: origin.versionId,
-      },
-      `reload: model ${origin.source} read and validated`,
-    );
+    if (origin !== null)
+      this.#log.info(
+        {
+          event: "reload_model",
+          generation: generation.plan.id,
+          sha256: origin.sha256,
+          source: origin.source,
+          etag: origin.etag,
+          version_id: origin.versionId,
+        },
+        `reload: model ${origin.source} read and validated`,
+      );
     this.#feed({ type: "reload-prepared", plan: generation.plan, now: Date.now() });
     this.#wakeUp();
   }
@@ -368,9 +604,6 @@ export class Arbiter {
     const worker = cluster.fork({
       [WORKER_ENV.settings]: JSON.stringify(generation.settings),
       [WORKER_ENV.generation]: String(id),
-      [WORKER_ENV.modelSnapshot]: generation.snapshot.path,
-      [WORKER_ENV.modelSha256]: generation.snapshot.sha256,
-      [WORKER_ENV.modelOrigin]: JSON.stringify(generation.origin),
     });
     this.#cluster.set(worker.id, worker);
     this.#log.info(
@@ -408,6 +641,16 @@ export class Arbiter {
         break;
       case "forestd:ready":
         this.#feed({ type: "ready", id: worker.id, now });
+        break;
+      case "forestd:models-request":
+        this.#feed({ type: "heartbeat", id: worker.id, now });
+        this.#subscribed.add(worker.id);
+        this.#send(worker.id, { type: "forestd:models", set: this.#registry.set() });
+        break;
+      case "forestd:models-state":
+        this.#feed({ type: "heartbeat", id: worker.id, now });
+        this.#registry.workerState(worker.id, m.state);
+        this.#settleModelWaiters();
         break;
       case "forestd:heartbeat":
         this.#feed({ type: "heartbeat", id: worker.id, now });
@@ -492,6 +735,10 @@ export class Arbiter {
 
   #onExit(worker: Worker, code: number | null, signal: string | null): void {
     this.#cluster.delete(worker.id);
+    this.#subscribed.delete(worker.id);
+    this.#registry.forgetWorker(worker.id);
+    // After the supervisor has forgotten it too (below, #feed): settled in the next turn.
+    setImmediate(() => this.#settleModelWaiters());
     this.#router.forget(worker.id);
     this.#peersSent.delete(worker.id);
     const forwarding = this.#forwarding.get(worker.id);

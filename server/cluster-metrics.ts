@@ -10,7 +10,7 @@
  */
 
 import type { Worker } from "node:cluster";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { Gauge, Registry } from "prom-client";
 import type { PrimaryMessage, WorkerMessage } from "../contract/messages.js";
 import { DeltaAccumulator } from "../contract/metrics-delta.js";
@@ -122,10 +122,18 @@ export class ClusterMetrics {
     });
   }
 
-  /** Serves GET /metrics on `port` (0 = off). */
-  listen(host: string, port: number): Promise<void> {
+  /**
+   * Serves GET /metrics on `port` (0 = off), and whatever `routes` answers (the repository API:
+   * it returns true for the requests it took).
+   */
+  listen(
+    host: string,
+    port: number,
+    routes: (request: IncomingMessage, response: ServerResponse) => boolean = () => false,
+  ): Promise<void> {
     if (port === 0) return Promise.resolve();
     const server = createServer((request, response) => {
+      if (routes(request, response)) return;
       if (request.method !== "GET" || request.url?.split("?")[0] !== "/metrics") {
         response
           .writeHead(404, { "content-type": "application/json" })

@@ -12,7 +12,9 @@ export class PrimaryMetrics {
   readonly registry = new Registry();
   readonly restarts: Counter<"reason">;
   readonly bootFailures: Counter;
-  readonly #modelInfo: Gauge<"model" | "version" | "objective" | "generation">;
+  readonly #modelInfo: Gauge<"model" | "version" | "model_version" | "objective" | "generation">;
+  #models: readonly { model: string; modelVersion: string; sha256: string; objective: string }[] = [];
+  #generation = 0;
   readonly #fetches: Counter<"result">;
   readonly #fetchDuration: Histogram;
   readonly #lastReload: Gauge;
@@ -41,8 +43,8 @@ export class PrimaryMetrics {
     });
     this.#modelInfo = new Gauge({
       name: "forestd_model_info",
-      help: "The served model: name, version (sha256 of the file), objective and generation (1 at start, +1 per reload); always 1.",
-      labelNames: ["model", "version", "objective", "generation"],
+      help: "Each model version served: name, version (sha256 of the file), model_version (its version folder, or the digest's first 12 hex digits), objective and the generation of the workers serving it (1 at start, +1 per reload); always 1.",
+      labelNames: ["model", "version", "model_version", "objective", "generation"],
       registers,
     });
     this.#fetches = new Counter({
@@ -80,8 +82,34 @@ export class PrimaryMetrics {
     this.#lastReload.set(at / 1000);
   }
 
-  setModel(model: string, version: string, objective: string, generation: number): void {
+  /** The model versions served now (forestd_model_info). */
+  setModels(
+    models: readonly { model: string; modelVersion: string; sha256: string; objective: string }[],
+    generation: number,
+  ): void {
+    this.#models = models;
+    this.#generation = generation;
+    this.#showModels();
+  }
+
+  /** The generation serving now (after start, or a reload). */
+  setGeneration(generation: number): void {
+    this.#generation = generation;
+    this.#showModels();
+  }
+
+  #showModels(): void {
     this.#modelInfo.reset();
-    this.#modelInfo.set({ model, version, objective, generation: String(generation) }, 1);
+    for (const m of this.#models)
+      this.#modelInfo.set(
+        {
+          model: m.model,
+          version: m.sha256,
+          model_version: m.modelVersion,
+          objective: m.objective,
+          generation: String(this.#generation),
+        },
+        1,
+      );
   }
 }

@@ -19,7 +19,8 @@ export async function serve(args: string[]): Promise<number> {
   // A local model that cannot load, or CLASS_NAMES that do not fit it, stop start-up here, with the
   // reason; a remote one is fetched once, by the primary, which stops start-up the same way if it
   // cannot fetch or load it or CLASS_NAMES do not fit.
-  if (parseModelLocation(settings.model_path, "/").kind === "file") {
+  // (A repository's models are read by the primary, one by one: one that does not load is skipped.)
+  if (settings.model_repository === "" && parseModelLocation(settings.model_path, "/").kind === "file") {
     const model = loadModel(settings.model_path);
     const problem = settings.class_names.length > 0 ? classNamesProblem(model, settings.class_names) : null;
     if (problem) throw new SettingsError(problem);

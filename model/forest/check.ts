@@ -193,6 +193,19 @@ export function widthAfter(step: PreprocessStep, width: number, i: number): numb
     case "normalize":
     case "binarize":
     case "cast":
+      if (step.span) {
+        const { from, count } = step.span;
+        if (
+          !Number.isInteger(from) ||
+          !Number.isInteger(count) ||
+          from < 0 ||
+          count < 1 ||
+          from + count > width
+        )
+          invalid(`${where} spans columns ${from}..${from + count - 1} of ${width}`);
+      }
+      if (step.kind === "normalize" && step.formula === "onnxruntime" && step.precision !== "f32")
+        invalid(`${where}: onnxruntime's normalizer computes in float32`);
       return width;
   }
 }

@@ -5,7 +5,7 @@
  * with before anything is compiled. Never on the serving path.
  */
 import { PredictInputError } from "../errors.js";
-import type { Forest, ForestTree, Precision, PreprocessStep } from "./forest.js";
+import type { ColumnSpan, Forest, ForestTree, Precision, PreprocessStep } from "./forest.js";
 import { NodeFlag, Test, ZERO_THRESHOLD } from "./forest.js";
 
 const fround = Math.fround;
@@ -148,6 +148,8 @@ export function applyStep(step: PreprocessStep, v: Float64Array): Float64Array {
       return out;
     }
     case "normalize": {
+      if (step.span) return inSpan(step.span, v, (part) => applyStep({ ...step, span: undefined }, part));
+      if (step.formula === "onnxruntime") return onnxruntimeNormalize(step.norm, v);
       const p = step.precision;
       let norm = 0;
       for (const x of v) {
@@ -162,10 +164,58 @@ export function applyStep(step: PreprocessStep, v: Float64Array): Float64Array {
       return Float64Array.from(v, (x) => roundTo(p, x / norm));
     }
     case "binarize":
-      return Float64Array.from(v, (x) => (roundTo(step.precision, x) > step.threshold ? 1 : 0));
+      if (step.span) return inSpan(step.span, v, (part) => applyStep({ ...step, span: undefined }, part));
+      return Float64Array.from(v, (x, c) => {
+        if (Number.isNaN(x) && step.nan === "error")
+          throw new PredictInputError(`column ${c}: the binarizer refuses NaN (as onnxruntime's does)`);
+        return roundTo(step.precision, x) > step.threshold ? 1 : 0;
+      });
     case "cast":
+      if (step.span) return inSpan(step.span, v, (part) => applyStep({ ...step, span: undefined }, part));
       return Float64Array.from(v, (x) => roundTo(step.precision, x));
   }
+}
+
+/** `v` with columns [from, from + count) replaced by what `apply` makes of them. */
+function inSpan(
+  span: ColumnSpan,
+  v: Float64Array,
+  apply: (part: Float64Array) => Float64Array,
+): Float64Array {
+  const out = v.slice();
+  out.set(apply(v.subarray(span.from, span.from + span.count)), span.from);
+  return out;
+}
+
+/** onnxruntime's Normalizer (ml/normalizer.cc): float32 throughout, one rounding per C++ float operation. */
+export function onnxruntimeNormalize(norm: "L1" | "L2" | "MAX", v: Float64Array): Float64Array {
+  const f = Math.fround;
+  const out = new Float64Array(v.length);
+  if (norm === "MAX") {
+    let max = -3.4028234663852886e38;
+    // std::max(max, x) keeps max when x is NaN.
+    for (const x of v) if (max < f(x)) max = f(x);
+    for (let i = 0; i < v.length; i++) out[i] = max !== 0 ? f(f(v[i]) / max) : f(v[i]);
+    return out;
+  }
+  if (norm === "L1") {
+    let sum = 0;
+    for (const x of v) sum = f(sum + f(Math.abs(x)));
+    for (let i = 0; i < v.length; i++) out[i] = sum !== 0 ? f(f(v[i]) / sum) : f(v[i]);
+    return out;
+  }
+  // L2: x² in the input's type, rounded to float32, summed in float32; out = ±√(x² / Σ).
+  let sum = 0;
+  const squares = Float64Array.from(v, (x) => f(x * x));
+  for (const q of squares) sum = f(sum + q);
+  for (let i = 0; i < v.length; i++) {
+    if (sum === 0) out[i] = f(v[i]);
+    else {
+      const r = f(Math.sqrt(f(squares[i] / sum)));
+      out[i] = v[i] < 0 ? -r : r;
+    }
+  }
+  return out;
 }
 
 /**

@@ -54,11 +54,11 @@ export const NodeFlag = {
   /** NaN goes left (else right). As XGBoost's default_left, ONNX's missing_value_tracks_true. */
   DEFAULT_LEFT: 1,
   /**
-   * Zero counts as missing too: |x| <= 1e-35 goes the default way (LightGBM's missing type Zero).
-   * Numeric tests only: a set test reads 0 as category 0.
+   * Zero counts as missing too: |x| <= ZERO_THRESHOLD goes the default way (LightGBM's missing type
+   * Zero). Numeric tests only: a set test reads 0 as category 0.
    */
   ZERO_IS_MISSING: 2,
-  /** NaN is not missing: it is compared as 0.0 (LightGBM's missing type None; its categorical NaN in v3). */
+  /** NaN is not missing: it is compared as 0.0 (LightGBM's numerical missing types None and Zero). */
   NAN_AS_ZERO: 4,
   /**
    * Set tests: x is truncated toward zero before the negative check, so -1 < x < 0 is category 0
@@ -67,8 +67,12 @@ export const NodeFlag = {
   CATEGORY_TRUNCATES: 8,
 } as const;
 
-/** LightGBM's kZeroThreshold: values this close to 0 are "zero" for ZERO_IS_MISSING. */
-export const ZERO_THRESHOLD = 1e-35;
+/**
+ * LightGBM's kZeroThreshold: values this close to 0 are "zero" for ZERO_IS_MISSING. LightGBM
+ * declares it `const double kZeroThreshold = 1e-35f;` (include/LightGBM/meta.h): the float nearest
+ * 1e-35, widened, which is 1.0000000180025095e-35, not the double 1e-35.
+ */
+export const ZERO_THRESHOLD = Math.fround(1e-35);
 
 /** One tree. Node 0 is the root; a leaf has left = right = -1. */
 export interface ForestTree {
@@ -154,12 +158,43 @@ export type PreprocessStep =
       readonly table: Float64Array;
       readonly fallback: number;
     }
-  /** Each row scaled by its L1, L2 or max norm, in `precision` (Normalizer). */
-  | { readonly kind: "normalize"; readonly norm: "L1" | "L2" | "MAX"; readonly precision: Precision }
-  /** x > threshold → 1, else 0 (Binarizer). */
-  | { readonly kind: "binarize"; readonly threshold: number; readonly precision: Precision }
-  /** Every value rounded to `precision` (ONNX Cast, a float32 DMatrix). */
-  | { readonly kind: "cast"; readonly precision: Precision };
+  /**
+   * Each row (or its `span`) scaled by its L1, L2 or max norm, in `precision` (Normalizer).
+   * formula "divide" (the default: scikit-learn): x / norm, norm = Σ|x|, √Σx² or max |x|.
+   * formula "onnxruntime" (its Normalizer, always float32): L1 x / Σ|x|; L2 ±√(x² / Σx²) with x²
+   * rounded before it is summed; MAX x / max x (the largest value, not the largest |x|, NaN
+   * skipped); a zero norm leaves the values as they are.
+   */
+  | {
+      readonly kind: "normalize";
+      readonly norm: "L1" | "L2" | "MAX";
+      readonly precision: Precision;
+      readonly span?: ColumnSpan;
+      readonly formula?: "divide" | "onnxruntime";
+    }
+  /**
+   * x > threshold → 1, else 0 (Binarizer), on the row or its `span`. nan "error" refuses a row
+   * with NaN there (onnxruntime's Binarizer fails on NaN); absent: NaN → 0.
+   */
+  | {
+      readonly kind: "binarize";
+      readonly threshold: number;
+      readonly precision: Precision;
+      readonly span?: ColumnSpan;
+      readonly nan?: "error";
+    }
+  /** Every value (or the `span`'s) rounded to `precision` (ONNX Cast, a float32 DMatrix). */
+  | { readonly kind: "cast"; readonly precision: Precision; readonly span?: ColumnSpan };
+
+/**
+ * Columns [from, from + count) of the row: where a whole-row step applies to one part of it (an
+ * ONNX node reading one tensor among the several a graph carries); the other columns pass as
+ * they are.
+ */
+export interface ColumnSpan {
+  readonly from: number;
+  readonly count: number;
+}
 
 /** How tree outputs combine into one value per row and group, before the head finishes them. */
 export interface Aggregate {
@@ -187,6 +222,12 @@ export interface Provenance {
   readonly details: Readonly<Record<string, unknown>>;
   /** The name a client gives the input tensor (an ONNX graph's input), when the format has one. */
   readonly inputTensor?: string;
+  /**
+   * How the file came packaged, when it came in a package (an MLflow model folder: its MLmodel's
+   * facts and how its requests map to the inputs; model/mlflow/). JSON data the engine never
+   * reads; it travels with the Forest (to every thread) so whoever serves the model can.
+   */
+  readonly packaging?: { readonly kind: string; readonly facts: Readonly<Record<string, unknown>> };
 }
 
 export interface Forest {

@@ -9,15 +9,17 @@
 import { ModelError } from "../errors.js";
 import type { Forest } from "../forest/forest.js";
 import type { ModelFormat } from "./format.js";
+import { lightgbmFormat } from "./lightgbm/index.js";
 import { onnxFormat } from "./onnx/index.js";
 import { sklearnFormat } from "./sklearn/index.js";
 import { xgboostFormat } from "./xgboost/index.js";
 
 /**
  * In sniffing order: the most specific signatures first. scikit-learn's (pickle PROTO 2-5, or a
- * compression's magic bytes) come before ONNX's, whose protobuf sniff also accepts "BZh" (field 8).
+ * compression's magic bytes) come before ONNX's, whose protobuf sniff also accepts "BZh" (field 8);
+ * LightGBM's text ("tree", then "version=") before ONNX's and XGBoost's.
  */
-export const FORMATS: readonly ModelFormat[] = [sklearnFormat, onnxFormat, xgboostFormat];
+export const FORMATS: readonly ModelFormat[] = [sklearnFormat, lightgbmFormat, onnxFormat, xgboostFormat];
 
 /** The format of these bytes, by content, else by the name's extension; null when neither tells. */
 export function formatOf(bytes: Uint8Array, name?: string): ModelFormat | null {

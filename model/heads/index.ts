@@ -5,6 +5,7 @@
 import { ModelError } from "../errors.js";
 import type { Forest } from "../forest/forest.js";
 import type { Head, HeadFactory } from "./head.js";
+import { lightgbmHead } from "./lightgbm.js";
 import { onnxHead } from "./onnx.js";
 import { sklearnHead } from "./sklearn.js";
 import { xgboostHead } from "./xgboost.js";
@@ -13,6 +14,7 @@ const FAMILIES: Readonly<Record<string, HeadFactory>> = {
   xgboost: xgboostHead,
   onnx: onnxHead,
   sklearn: sklearnHead,
+  lightgbm: lightgbmHead,
 };
 
 export function headFor(forest: Forest): Head {

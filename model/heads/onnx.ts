@@ -1,15 +1,22 @@
 /**
  * What onnxruntime does with a row's tree sums: base values and averaging (margins), then the
- * post_transform and the binary-classifier column tricks (probabilities), and the label.
+ * post_transform and the binary-classifier column tricks (probabilities), the label, and the
+ * Normalizer / Softmax nodes a graph puts after the ensemble.
  *
  * A port of onnxruntime's TreeAggregator*::FinalizeScores and write_scores
- * (core/providers/cpu/ml/tree_ensemble_aggregator.h, ml_common.h) in float32, one Math.fround per
- * C++ float operation. `hasScore` is decided per model (every column the model feeds is fed on every
- * row: tree-ensemble.ts refuses the rest), so the popped single column of binary classifiers is a
- * property of the model, not of the row.
+ * (core/providers/cpu/ml/tree_ensemble_aggregator.h, ml_common.h), one rounding per C++ operation.
+ * Sums and margins are in the ensemble's threshold type: float32, or float64 for double inputs,
+ * where onnxruntime adds leaves and base values in double, decides labels on the double scores,
+ * and writes float outputs (TreeEnsembleClassifier / TreeEnsembleRegressor: the double score
+ * rounded to float32, then the float32 transform). `hasScore` is decided per model (every column
+ * the model feeds is fed on every row: tree-ensemble.ts refuses the rest), so the popped single
+ * column of binary classifiers is a property of the model, not of the row.
  */
-import type { Forest, HeadSpec } from "../forest/forest.js";
+import { onnxruntimeNormalize } from "../forest/evaluate.js";
+import type { Forest, HeadSpec, Precision } from "../forest/forest.js";
+import { expf, logf } from "./glibc-math.js";
 import type { Head, HeadFactory, OptionalOutput, Values } from "./head.js";
+import { mlasSoftmax } from "./onnx-softmax.js";
 
 export type PostTransform = "NONE" | "LOGISTIC" | "SOFTMAX" | "SOFTMAX_ZERO" | "PROBIT";
 export type Aggregate = "SUM" | "AVERAGE" | "MIN" | "MAX";
@@ -37,6 +44,12 @@ export interface OnnxHeadSpec extends HeadSpec {
   readonly numOnnxTrees: number;
   /** The graph's outputs, and what each carries. */
   readonly outputs: readonly { name: string; carries: "label" | "probabilities" | "values" }[];
+  /** The threshold type scores are added in (float64 for double inputs); absent: float32. */
+  readonly precision?: Precision;
+  /** The scores' output type: float32 (opset 1/3, and float opset 5) or float64 (opset 5 on doubles). */
+  readonly output?: Precision;
+  /** Normalizer / Softmax nodes after the ensemble, applied to the scores in order. */
+  readonly post?: readonly ({ op: "normalize"; norm: "L1" | "L2" | "MAX" } | { op: "softmax" })[];
 }
 
 type EnsembleSpec = OnnxHeadSpec;
@@ -45,9 +58,9 @@ const f = Math.fround;
 // biome-ignore lint/suspicious/noApproximativeNumericConstant: onnxruntime's own literal (ml_common.h)
 const SQRT2 = f(1.41421356);
 
-/** onnxruntime's ComputeLogistic. */
+/** onnxruntime's ComputeLogistic (std::exp on a float: the C library's expf). */
 function logistic(x: number): number {
-  const v = f(1 / f(1 + f(Math.exp(-Math.abs(x)))));
+  const v = f(1 / f(1 + expf(-Math.abs(x))));
   return x < 0 ? f(1 - v) : v;
 }
 
@@ -55,7 +68,7 @@ function logistic(x: number): number {
 function erfInv(x0: number): number {
   const sgn = x0 < 0 ? -1 : 1;
   const x = f(f(1 - x0) * f(1 + x0));
-  const log = f(Math.log(x));
+  const log = logf(x);
   // onnxruntime writes static_cast<float>(M_PI) here (older releases: 3.14159f).
   const v = f(f(2 / f(f(Math.PI) * f(0.147))) + f(f(0.5) * log));
   const v2 = f(f(1 / f(0.147)) * log);
@@ -72,25 +85,25 @@ function softmax(v: Values, at: number, n: number): void {
   for (let k = 0; k < n; k++) if (v[at + k] > max) max = v[at + k];
   let sum = 0;
   for (let k = 0; k < n; k++) {
-    v[at + k] = Math.exp(f(v[at + k] - max));
+    v[at + k] = expf(f(v[at + k] - max));
     sum = f(sum + v[at + k]);
   }
-  for (let k = 0; k < n; k++) v[at + k] = v[at + k] / sum;
+  for (let k = 0; k < n; k++) v[at + k] = f(v[at + k] / sum);
 }
 
 function softmaxZero(v: Values, at: number, n: number): void {
   let max = -3.4028234663852886e38;
   for (let k = 0; k < n; k++) if (v[at + k] > max) max = v[at + k];
-  const expNegMax = f(Math.exp(-max));
+  const expNegMax = expf(-max);
   let sum = 0;
   for (let k = 0; k < n; k++) {
     const x = v[at + k];
     if (x > 1e-7 || x < -1e-7) {
-      v[at + k] = Math.exp(f(x - max));
+      v[at + k] = expf(f(x - max));
       sum = f(sum + v[at + k]);
-    } else v[at + k] = x * expNegMax;
+    } else v[at + k] = f(x * expNegMax);
   }
-  for (let k = 0; k < n; k++) v[at + k] = v[at + k] / sum;
+  for (let k = 0; k < n; k++) v[at + k] = f(v[at + k] / sum);
 }
 
 /** The parts of a head that differ between onnxruntime's classifiers and regressors. */
@@ -122,7 +135,7 @@ export const onnxHead: HeadFactory = (_forest: Forest, headSpec: HeadSpec): Head
     numMargins: parts.numMargins,
     numOutputs: parts.numOutputs,
     classLabels,
-    precision: "f32",
+    precision: spec.precision ?? "f32",
     predictionIs: classifier && spec.numScores === 2 ? "positive" : "values",
     unavailable(output: OptionalOutput): string | null {
       if (output === "label" || output === "proba")
@@ -135,7 +148,19 @@ export const onnxHead: HeadFactory = (_forest: Forest, headSpec: HeadSpec): Head
       parts.finishMargins(sums, rows);
       return sums;
     },
-    predict: (margins, rows, out) => parts.transform(margins, rows, out),
+    predict(margins, rows, out) {
+      parts.transform(margins, rows, out);
+      const n = parts.numOutputs;
+      for (const op of spec.post ?? [])
+        for (let r = 0; r < rows; r++) {
+          if (op.op === "softmax") mlasSoftmax(out, r * n, n);
+          else
+            out.set(
+              onnxruntimeNormalize(op.norm, Float64Array.from(out.subarray(r * n, (r + 1) * n))),
+              r * n,
+            );
+        }
+    },
     classes(values, rows, from) {
       if (from === "margins") return parts.labels(values, rows).index;
       const n = parts.numOutputs;
@@ -153,6 +178,25 @@ export const onnxHead: HeadFactory = (_forest: Forest, headSpec: HeadSpec): Head
   };
 };
 
+/** The threshold type's rounding: float32's, or none for float64. */
+function rounding(spec: EnsembleSpec): (x: number) => number {
+  return (spec.precision ?? "f32") === "f32" ? f : (x) => x;
+}
+
+/** Margins as the outputs start from: float32 outputs take each score rounded to float32. */
+function outputScores(
+  spec: EnsembleSpec,
+  margins: Values,
+  from: number,
+  to: number,
+  out: Values,
+  at: number,
+): void {
+  if ((spec.output ?? "f32") === "f32" && margins instanceof Float64Array)
+    for (let i = from; i < to; i++) out[at + i - from] = f(margins[i]);
+  else out.set(margins.subarray(from, to), at);
+}
+
 function regressorHead(spec: EnsembleSpec): OnnxHead {
   const n = spec.numScores;
   const base = spec.baseValues;
@@ -160,23 +204,24 @@ function regressorHead(spec: EnsembleSpec): OnnxHead {
   const trees = spec.numOnnxTrees;
   const useBase = base.length === n;
   const origin = base.length === 1 ? base[0] : 0;
+  const round = rounding(spec);
   return {
     numMargins: n,
     numOutputs: n,
     finishMargins(sums, rows) {
       if (n === 1) {
         // FinalizeScores1: score (/ n_trees) + origin_.
-        for (let r = 0; r < rows; r++) sums[r] = (average ? f(sums[r] / trees) : sums[r]) + origin;
+        for (let r = 0; r < rows; r++) sums[r] = round((average ? round(sums[r] / trees) : sums[r]) + origin);
         return;
       }
       for (let i = 0; i < rows * n; i++) {
-        const s = average ? f(sums[i] / trees) : sums[i];
+        const s = average ? round(sums[i] / trees) : sums[i];
         // A target no leaf feeds has no score: onnxruntime writes 0, base value or not.
-        sums[i] = !spec.hasScore[i % n] ? 0 : useBase ? s + base[i % n] : s;
+        sums[i] = !spec.hasScore[i % n] ? 0 : useBase ? round(s + base[i % n]) : s;
       }
     },
     transform(margins, rows, out) {
-      out.set(margins.subarray(0, rows * n));
+      outputScores(spec, margins, 0, rows * n, out, 0);
       if (n === 1) {
         // The one-output path applies PROBIT only.
         if (spec.postTransform === "PROBIT") for (let r = 0; r < rows; r++) out[r] = probit(out[r]);
@@ -223,6 +268,7 @@ function classifierHead(spec: EnsembleSpec): OnnxHead {
   const width = popped ? 1 : n;
   // write_additional_scores before _set_score_binary (which sets it for binary_case_).
   const fixedAdditional = binary && base.length === 0 ? 3 : -1;
+  const round = rounding(spec);
 
   /** _set_score_binary: the label (index, or outside binary_case_ the literal 1 / 0) and the column mode. */
   const binaryDecision = (margins: Values, at: number): { label: number; additional: number } => {
@@ -242,16 +288,16 @@ function classifierHead(spec: EnsembleSpec): OnnxHead {
       for (let r = 0; r < rows; r++) {
         const at = r * width;
         if (!binary) {
-          for (let k = 0; k < Math.min(base.length, n); k++) sums[at + k] = sums[at + k] + base[k];
+          for (let k = 0; k < Math.min(base.length, n); k++) sums[at + k] = round(sums[at + k] + base[k]);
         } else if (base.length === 2 && spec.hasScore[1]) {
           // onnxruntime: scores[1] = base[1] + scores[0]; scores[0] = -scores[1].
-          const s1 = f(base[1] + sums[at]);
+          const s1 = round(base[1] + sums[at]);
           sums[at + 1] = s1;
           sums[at] = -s1;
         } else if (base.length === 2) {
-          sums[at + 1] = sums[at + 1] + base[1];
-          sums[at] = sums[at] + base[0];
-        } else if (base.length === 1) sums[at] = sums[at] + base[0];
+          sums[at + 1] = round(sums[at + 1] + base[1]);
+          sums[at] = round(sums[at] + base[0]);
+        } else if (base.length === 1) sums[at] = round(sums[at] + base[0]);
         // What write_scores and the label read: a column without a score is 0.
         for (let k = 0; k < width; k++) if (!has[k]) sums[at + k] = 0;
       }
@@ -261,22 +307,25 @@ function classifierHead(spec: EnsembleSpec): OnnxHead {
         const at = r * width;
         const o = r * n;
         if (width === n) {
-          out.set(margins.subarray(at, at + n), o);
+          outputScores(spec, margins, at, at + n, out, o);
           applyTransform(post, out, o, n);
           continue;
         }
-        // One score: write_scores makes the second column.
-        const s = margins[at];
+        // One score: write_scores makes the second column. Its own arithmetic (1 − s) is in the
+        // score's type; the transforms take a float.
+        const exact = margins[at];
+        const s = f(exact);
         if (post === "PROBIT") {
           out[o] = probit(s);
           out[o + 1] = 0; // onnxruntime leaves this column unwritten
           continue;
         }
         const { additional } = binaryDecision(margins, at);
-        if (additional === 0 || additional === 1) {
-          out[o] = f(1 - s);
+        if ((additional === 0 || additional === 1) && post !== "LOGISTIC") {
+          out[o] = f(1 - exact);
           out[o + 1] = s;
-        } else if (additional === 2 || additional === 3) {
+        } else if (additional >= 0) {
+          // onnxruntime 1.30 applies LOGISTIC whether or not the weights are all positive.
           out[o] = post === "LOGISTIC" ? logistic(-s) : -s;
           out[o + 1] = post === "LOGISTIC" ? logistic(s) : s;
         } else {

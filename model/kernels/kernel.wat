@@ -8,7 +8,12 @@
 ;; float32→float64 conversions it runs about twice as fast, and f32.ge / {{L}}.add are exactly the
 ;; format's comparison (after the compiler's lowering) and addition.
 ;;
-;; Memory layout (byte offsets set once by `setup`):
+;; The memory is shared (a SharedArrayBuffer): a worker lays a model's nodes, leaves and trees out in
+;; it once, and each thread that scores the model instantiates this module on the same memory with
+;; scratch of its own (pos, its rows and margins) grown past the image (wasm-scorer.ts). Only the
+;; image is read by several threads, and nobody writes it after setup: no atomics are needed.
+;;
+;; Memory layout (byte offsets set once per instance by `setup`):
 ;;   nodes  : 16 bytes per node  [feature i32][threshold f32][left i32][missingRight i32]
 ;;            the right child is left + 1; a leaf is a self-loop (feature 0, threshold NaN,
 ;;            left = itself, missingRight 0), so every row may take exactly `depth` steps.
@@ -20,7 +25,7 @@
 ;;   right = (x >= threshold) | (missingRight & (x != x))   ;; NaN: default direction
 ;;   node  = left + right
 (module
-  (import "env" "memory" (memory 1))
+  (import "env" "memory" (memory 1 65536 shared))
   (global $nodes (mut i32) (i32.const 0))
   (global $leaves (mut i32) (i32.const 0))
   (global $trees (mut i32) (i32.const 0))

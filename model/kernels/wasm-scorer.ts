@@ -1,6 +1,7 @@
 /**
- * Runs model/kernels/kernel.wat over a compiled forest: lays the forest out in WebAssembly memory
- * once, then scores rows in chunks, copying each chunk's kernel rows in and its margins out.
+ * Runs model/kernels/kernel.wat over a compiled forest: lays the forest out in (shared) WebAssembly
+ * memory once (buildKernelImage), then scores rows in chunks, copying each chunk's kernel rows in and
+ * its margins out of a scratch region of its own.
  *
  * Trees are scored in model order. Runs of trees without set splits go to the WebAssembly kernel
  * (its float32 or float64 build, as the forest adds leaves); a tree with set splits goes to the
@@ -29,9 +30,19 @@ interface KernelExports {
 
 /** Rows walked together, level by level, in scoreBlock: enough to overlap their loads. */
 const BLOCK_ROWS = 64;
-/** Input values copied into WebAssembly memory per chunk (bytes). */
-const CHUNK_BYTES = 4 << 20;
+/**
+ * Input values copied into WebAssembly memory per chunk (bytes). A chunk costs two copies whatever
+ * its size, against blocks of 64 rows scored tree by tree: small chunks cost nothing measurable,
+ * and each thread scoring a model keeps one chunk of scratch per model.
+ */
+const CHUNK_BYTES = 16 << 10;
 const PAGE = 65536;
+/**
+ * Scratch regions a shared image has room for: every scoring thread (THREADS is at most 256), the
+ * event loop's inline scorer, and replacements of threads stuck past TIMEOUT. Past it a user lays
+ * the model out in memory of its own.
+ */
+const MAX_USERS = 320;
 
 const compiledKernels: { f32?: WebAssembly.Module; f64?: WebAssembly.Module } = {};
 function kernelModule(precision: "f32" | "f64"): WebAssembly.Module {
@@ -59,6 +70,88 @@ function segmentsOf(forest: CompiledForest): Segment[] {
   return out;
 }
 
+/**
+ * A compiled forest laid out for the WebAssembly kernel in shared memory: the image (nodes, leaves,
+ * trees) written once, read by every user; each user (a scoring thread, the event loop) grows the
+ * memory by a scratch region of its own. The memory can be posted to other threads of the process.
+ */
+export interface KernelImage {
+  readonly kind: "walk";
+  readonly memory: WebAssembly.Memory;
+  readonly nodesAt: number;
+  readonly leavesAt: number;
+  readonly treesAt: number;
+  /** Bytes of the image (what a model's compiled size counts), before any scratch. */
+  readonly bytes: number;
+}
+
+const align8 = (n: number) => Math.ceil(n / 8) * 8;
+
+/** The scratch one user of `forest` needs: rows per chunk, and where pos, values and margins go. */
+function scratchLayout(forest: CompiledForest) {
+  const numFeature = forest.numColumns;
+  const valueBytes = forest.precision === "f32" ? 4 : 8;
+  const chunkRows = Math.max(
+    BLOCK_ROWS,
+    Math.min(4096, Math.floor(CHUNK_BYTES / Math.max(4, numFeature * 4))),
+  );
+  const posAt = 0;
+  const valuesAt = posAt + BLOCK_ROWS * 4;
+  const marginsAt = align8(valuesAt + chunkRows * numFeature * 4);
+  const bytes = marginsAt + chunkRows * forest.numGroups * valueBytes;
+  return { chunkRows, posAt, valuesAt, marginsAt, pages: Math.max(1, Math.ceil(bytes / PAGE)) };
+}
+
+/** Bytes `forest`'s kernel image takes (nodes, leaves, trees), as buildKernelImage lays it out. */
+export function kernelImageBytes(forest: CompiledForest): number {
+  const valueBytes = forest.precision === "f32" ? 4 : 8;
+  const numNodes = forest.feature.length;
+  return align8(numNodes * 16 + numNodes * valueBytes) + forest.roots.length * 12;
+}
+
+/** Lays `forest` out in a new shared memory, with room for MAX_USERS scratch regions after it. */
+export function buildKernelImage(forest: CompiledForest): KernelImage {
+  const numNodes = forest.feature.length;
+  const numTrees = forest.roots.length;
+  const valueBytes = forest.precision === "f32" ? 4 : 8;
+  const nodesAt = 0;
+  const leavesAt = nodesAt + numNodes * 16;
+  const treesAt = align8(leavesAt + numNodes * valueBytes);
+  const bytes = treesAt + numTrees * 12;
+  const initial = Math.max(1, Math.ceil(bytes / PAGE));
+  const maximum = Math.min(65536, initial + scratchLayout(forest).pages * MAX_USERS);
+  const memory = new WebAssembly.Memory({ initial, maximum, shared: true });
+  const i32 = new Int32Array(memory.buffer);
+  const f32 = new Float32Array(memory.buffer);
+  const leaves = forest.precision === "f32" ? f32 : new Float64Array(memory.buffer);
+  const leafIndex = leavesAt / valueBytes;
+  const { feature, threshold, leaf, left, missingRight } = forest;
+  for (let n = 0; n < numNodes; n++) {
+    const k = (nodesAt >> 2) + n * 4;
+    if (feature[n] >= 0) {
+      i32[k] = feature[n];
+      f32[k + 1] = threshold[n];
+      i32[k + 2] = left[n];
+      i32[k + 3] = missingRight[n];
+    } else {
+      // A leaf loops to itself: NaN threshold and no missing-value detour keep every row on it.
+      // (Set nodes are never reached by the WebAssembly kernel.)
+      i32[k] = 0;
+      f32[k + 1] = Number.NaN;
+      i32[k + 2] = n;
+      i32[k + 3] = 0;
+      leaves[leafIndex + n] = feature[n] === -1 ? leaf[n] : 0;
+    }
+  }
+  for (let t = 0; t < numTrees; t++) {
+    const k = (treesAt >> 2) + t * 3;
+    i32[k] = forest.roots[t];
+    i32[k + 1] = forest.depths[t];
+    i32[k + 2] = forest.groups[t];
+  }
+  return { kind: "walk", memory, nodesAt, leavesAt, treesAt, bytes };
+}
+
 export class WasmScorer {
   readonly #forest: CompiledForest;
   readonly #kernel: KernelExports;
@@ -71,62 +164,43 @@ export class WasmScorer {
   readonly #f32: Float32Array;
   /** Margins in WebAssembly memory: float32 or float64, as the forest adds leaves. */
   readonly #margins: Float32Array | Float64Array;
+  /** Bytes of the image this scorer reads (shared with the image's other users). */
+  readonly imageBytes: number;
+  /** Bytes of this user's own scratch region. */
+  readonly scratchBytes: number;
 
-  constructor(forest: CompiledForest) {
-    const numFeature = forest.numColumns;
-    const groups = forest.numGroups;
+  /**
+   * A scorer of `forest`, reading `image` (laid out for it by buildKernelImage, possibly in another
+   * thread) with a scratch region of its own grown past it; without an image, one of its own.
+   */
+  constructor(forest: CompiledForest, image: KernelImage = buildKernelImage(forest)) {
     this.#forest = forest;
-    this.#numFeature = numFeature;
-    this.#groups = groups;
+    this.#numFeature = forest.numColumns;
+    this.#groups = forest.numGroups;
     this.#segments = segmentsOf(forest);
-    const numNodes = forest.feature.length;
-    const numTrees = forest.roots.length;
-    const valueBytes = forest.precision === "f32" ? 4 : 8;
-    this.#chunkRows = Math.max(1, Math.min(4096, Math.floor(CHUNK_BYTES / Math.max(4, numFeature * 4))));
-
-    const align8 = (n: number) => Math.ceil(n / 8) * 8;
-    const nodesAt = 0;
-    const leavesAt = nodesAt + numNodes * 16;
-    const treesAt = align8(leavesAt + numNodes * valueBytes);
-    const posAt = treesAt + numTrees * 12;
-    this.#valuesAt = posAt + BLOCK_ROWS * 4;
-    this.#marginsAt = align8(this.#valuesAt + this.#chunkRows * numFeature * 4);
-    const bytes = this.#marginsAt + this.#chunkRows * groups * valueBytes;
-    const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(bytes / PAGE)) });
-    const instance = new WebAssembly.Instance(kernelModule(forest.precision), { env: { memory } });
+    const scratch = scratchLayout(forest);
+    this.#chunkRows = scratch.chunkRows;
+    let base: number;
+    try {
+      // memory.grow on a shared memory is atomic: the pages it returns are this user's alone.
+      base = image.memory.grow(scratch.pages) * PAGE;
+    } catch {
+      // The image has no room left for another user (many stuck threads replaced): a copy of one's own.
+      image = buildKernelImage(forest);
+      base = image.memory.grow(scratch.pages) * PAGE;
+    }
+    this.imageBytes = image.bytes;
+    this.scratchBytes = scratch.pages * PAGE;
+    this.#valuesAt = base + scratch.valuesAt;
+    this.#marginsAt = base + scratch.marginsAt;
+    const instance = new WebAssembly.Instance(kernelModule(forest.precision), {
+      env: { memory: image.memory },
+    });
     this.#kernel = instance.exports as unknown as KernelExports;
-    this.#f32 = new Float32Array(memory.buffer);
-    this.#margins = forest.precision === "f32" ? this.#f32 : new Float64Array(memory.buffer);
-    const i32 = new Int32Array(memory.buffer);
-    const f32 = this.#f32;
-    const leaves = forest.precision === "f32" ? f32 : new Float64Array(memory.buffer);
-    const leafIndex = leavesAt / valueBytes;
-
-    const { feature, threshold, leaf, left, missingRight } = forest;
-    for (let n = 0; n < numNodes; n++) {
-      const k = (nodesAt >> 2) + n * 4;
-      if (feature[n] >= 0) {
-        i32[k] = feature[n];
-        f32[k + 1] = threshold[n];
-        i32[k + 2] = left[n];
-        i32[k + 3] = missingRight[n];
-      } else {
-        // A leaf loops to itself: NaN threshold and no missing-value detour keep every row on it.
-        // (Set nodes are never reached by the WebAssembly kernel.)
-        i32[k] = 0;
-        f32[k + 1] = Number.NaN;
-        i32[k + 2] = n;
-        i32[k + 3] = 0;
-        leaves[leafIndex + n] = feature[n] === -1 ? leaf[n] : 0;
-      }
-    }
-    for (let t = 0; t < numTrees; t++) {
-      const k = (treesAt >> 2) + t * 3;
-      i32[k] = forest.roots[t];
-      i32[k + 1] = forest.depths[t];
-      i32[k + 2] = forest.groups[t];
-    }
-    this.#kernel.setup(nodesAt, leavesAt, treesAt, posAt);
+    // The buffer as it is now, grown: this user's views reach its scratch.
+    this.#f32 = new Float32Array(image.memory.buffer);
+    this.#margins = forest.precision === "f32" ? this.#f32 : new Float64Array(image.memory.buffer);
+    this.#kernel.setup(image.nodesAt, image.leavesAt, image.treesAt, base + scratch.posAt);
   }
 
   /**

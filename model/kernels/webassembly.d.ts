@@ -7,8 +7,12 @@ declare namespace WebAssembly {
     constructor(bytes: BufferSource);
   }
   class Memory {
-    constructor(descriptor: { initial: number; maximum?: number });
-    readonly buffer: ArrayBuffer;
+    /** `shared`: backed by a SharedArrayBuffer that other threads may use (needs `maximum`). */
+    constructor(descriptor: { initial: number; maximum?: number; shared?: boolean });
+    /** An ArrayBuffer, or a SharedArrayBuffer for a shared memory (of its length when read). */
+    readonly buffer: ArrayBuffer | SharedArrayBuffer;
+    /** Adds `pages` 64 KiB pages; returns the size in pages before (atomically, for a shared memory). */
+    grow(pages: number): number;
   }
   class Instance {
     constructor(module: Module, imports?: Record<string, Record<string, unknown>>);

@@ -1,22 +1,23 @@
 /** The engine alone, in this thread: rows/s and time per call at a batch size. */
-import type { Model } from "../../model/index.js";
+import type { Model, Rows } from "../../model/index.js";
 
 /**
  * Scores `rows` (row-major, model.numFeature values each) in slices of `batch` rows for `seconds`
  * after a warm-up; every slice is different, so caches see realistic traffic. `score` is
  * `predictBatch` unless told otherwise (bench:model also times explanations).
  */
-export function timeEngine(
+export function timeEngine<R extends Rows>(
   model: Model,
-  rows: Float32Array,
+  rows: R,
   batch: number,
   seconds: number,
-  score: (values: Float32Array, rows: number) => unknown = (v, r) => model.predictBatch(v, r),
+  score: (values: R, rows: number) => unknown = (v, r) => model.predictBatch(v, r),
 ): { rowsPerSec: number; usPerCall: number } {
   const nf = model.numFeature;
   const count = rows.length / nf;
-  const slices: Float32Array[] = [];
-  for (let at = 0; at + batch <= count; at += batch) slices.push(rows.subarray(at * nf, (at + batch) * nf));
+  const slices: R[] = [];
+  for (let at = 0; at + batch <= count; at += batch)
+    slices.push(rows.subarray(at * nf, (at + batch) * nf) as R);
   if (slices.length === 0) throw new Error(`${count} rows cannot make a batch of ${batch}`);
   // Warm-up: 200 calls, or a quarter of the budget for slow calls (explanations).
   const warmStart = performance.now();

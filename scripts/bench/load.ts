@@ -16,6 +16,11 @@ export interface LoadSpec {
   overallRate?: number;
   /** false: a new connection per request. */
   keepAlive?: boolean;
+  /**
+   * Requests each connection sends in turn, over and over (keep-alive only), instead of `body` to
+   * `url`'s path: a path (on `url`'s origin) and a body each.
+   */
+  requests?: readonly { path: string; body: string }[];
 }
 
 export interface Measurement {
@@ -157,6 +162,7 @@ function summarize(
 
 export async function measure(spec: LoadSpec, serverPid: number | null): Promise<Measurement> {
   if (spec.keepAlive === false) {
+    if (spec.requests) throw new Error("a sequence of requests is sent over kept-alive connections only");
     return measureWithoutKeepAlive(spec, serverPid === null ? null : new TreeSampler(serverPid));
   }
   const latencies: Latencies = { ok: [], rejected: [], withRetryAfter: 0 };
@@ -169,6 +175,9 @@ export async function measure(spec: LoadSpec, serverPid: number | null): Promise
         method: "POST",
         headers: { "content-type": "application/json" },
         body: spec.body,
+        ...(spec.requests
+          ? { requests: spec.requests.map((r) => ({ method: "POST" as const, path: r.path, body: r.body })) }
+          : {}),
         connections: spec.connections,
         duration: spec.seconds,
         ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),

@@ -47,6 +47,8 @@ export interface BenchReport {
     env?: Record<string, string>;
     /** --server-cpus / --load-cpus: where servers and the load generator ran; absent = unpinned. */
     pinning?: { server: string | null; load: string | null };
+    /** --models: how many fixture models the many-models scenarios served (0 = not run). */
+    models?: number;
   };
   model: { path: string; trees: number; features: number; objective: string };
   scenarios: ScenarioResult[];

@@ -12,6 +12,8 @@ export interface Scenario {
   rowsPerRequest: number;
   connections: number;
   keepAlive: boolean;
+  /** Requests each connection sends in turn instead of `body` to `path` (LoadSpec.requests). */
+  requests?: readonly { path: string; body: string }[];
 }
 
 /** Deterministic pseudo-random feature values (1% missing), the same in every run. */
@@ -113,4 +115,38 @@ export function engineRows(model: Model, count: number): Float32Array {
       .flat()
       .map((v) => v ?? Number.NaN),
   );
+}
+
+/**
+ * The many-models scenarios, against a server of a repository of `models`: one row a request, sent
+ * to each model in turn on every connection, and the same requests to the first model only. Both
+ * by /predict/{name}; their ratio is what serving many models costs against one (routing, batches
+ * split by model, caches), since the fixture models are small.
+ */
+export function manyModelScenarios(
+  models: readonly { name: string; rows: (number | string | null)[][] }[],
+  connections: number,
+): Scenario[] {
+  const requests = models.map((m) => ({
+    path: `/predict/${encodeURIComponent(m.name)}`,
+    body: JSON.stringify({ instances: [m.rows[0]] }),
+  }));
+  const common = { rowsPerRequest: 1, connections, keepAlive: true };
+  return [
+    {
+      id: "models-round-robin",
+      title: `1 row, ${models.length} models in turn`,
+      path: requests[0].path,
+      body: requests[0].body,
+      requests,
+      ...common,
+    },
+    {
+      id: "models-one",
+      title: `1 row, one of the ${models.length} models`,
+      path: requests[0].path,
+      body: requests[0].body,
+      ...common,
+    },
+  ];
 }

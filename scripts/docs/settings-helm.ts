@@ -31,10 +31,16 @@ function comment(text: string): string[] {
   return [...lines, line];
 }
 
+/** What the chart says of a credential, instead of taking it in a ConfigMap. */
+const SECRET_DOC =
+  "Not here: a credential goes in a Secret (repositoryApi.tokenSecret); the chart refuses a value.";
+
 export function helmSettingsValues(): string {
   const specs: readonly SettingSpec[] = SETTINGS;
   const body = specs.flatMap((s) => [
-    ...comment(`${s.doc}${s.defaultDoc ? ` forestd's default: ${s.defaultDoc}.` : ""}`),
+    ...comment(
+      `${s.doc}${s.defaultDoc ? ` forestd's default: ${s.defaultDoc}.` : ""}${s.secret ? ` ${SECRET_DOC}` : ""}`,
+    ),
     `  ${s.env}: ${defaultValue(s)}`,
   ]);
   return [VALUES_START, "settings:", ...body, VALUES_END].join("\n");
@@ -44,6 +50,8 @@ export function helmSettingsValues(): string {
 function valueSchema(spec: SettingSpec): Record<string, unknown> {
   const s = spec.schema as unknown as Record<string, unknown>;
   const unset = { const: "" };
+  // A credential stays out of the settings ConfigMap: only "" is allowed here.
+  if (spec.secret) return unset;
   const bounds = { minimum: s.minimum, maximum: s.maximum };
   switch (spec.kind) {
     case "integer":

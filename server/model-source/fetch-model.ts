@@ -5,11 +5,14 @@
  */
 import { describeLocation, parseModelLocation } from "../../config/model-location.js";
 import type { Settings } from "../../config/settings.js";
+import { isMlflowFolder } from "../../model/mlflow/index.js";
 import { cacheDir, readCached, sha256Hex, writeCached } from "./cache.js";
 import type { SourceDriver } from "./driver.js";
 import { ModelSourceError } from "./errors.js";
 import { fileDriver } from "./file-source.js";
 import { httpsDriver } from "./https-source.js";
+import { mlflowFolderDriver } from "./mlflow-folder-source.js";
+import { mlflowRemoteFolderDriver } from "./mlflow-remote-folder.js";
 import {
   type FetchedModel,
   type ModelOrigin,
@@ -35,15 +38,53 @@ export function driverFor(settings: SourceSettings): SourceDriver {
   const source = describeLocation(location);
   switch (location.kind) {
     case "file":
-      return fileDriver(location.path);
-    case "s3":
-      return s3Driver(location.bucket, location.key, source, {
+      return isMlflowFolder(location.path) ? mlflowFolderDriver(location.path) : fileDriver(location.path);
+    case "s3": {
+      const options = {
         forcePathStyle: settings.s3_force_path_style,
         timeoutMs: settings.model_fetch_timeout * 1000,
-      });
+      };
+      // A prefix (s3://bucket/…/model/) is an MLflow model folder: its files through the same driver.
+      if (location.key.endsWith("/"))
+        return mlflowRemoteFolderDriver(source, (file) =>
+          s3Driver(location.bucket, location.key + file, `${source}${file}`, options),
+        );
+      return withFolderHint(s3Driver(location.bucket, location.key, source, options), location.key);
+    }
     case "https":
-      return httpsDriver(location.url, source);
+      if (location.url.pathname.endsWith("/"))
+        return mlflowRemoteFolderDriver(source, (file) => {
+          const url = new URL(file, location.url);
+          url.search = location.url.search; // a token in the query string goes to every file
+          url.username = location.url.username;
+          url.password = location.url.password;
+          return httpsDriver(url, `${source}${file}`);
+        });
+      return withFolderHint(httpsDriver(location.url, source), location.url.pathname);
   }
+}
+
+/**
+ * `mlflow models serve -m s3://…/artifacts/model` names a folder without a final "/": when such a
+ * name (no extension) is not found, the error says how forestd spells a folder.
+ */
+function withFolderHint(driver: SourceDriver, path: string): SourceDriver {
+  const last = path.slice(path.lastIndexOf("/") + 1);
+  if (last.includes(".")) return driver;
+  const hint = (error: unknown): never => {
+    if (error instanceof ModelSourceError && error.code === "FORESTD_ERR_MODEL_SOURCE_NOT_FOUND")
+      throw new ModelSourceError(
+        error.code,
+        error.source,
+        `${error.message.slice(error.source.length + 2)}; if it is an MLflow model folder, end the path with "/"`,
+      );
+    throw error;
+  };
+  return {
+    ...driver,
+    download: (since, signal) => driver.download(since, signal).catch(hint),
+    probe: (since, signal) => driver.probe(since, signal).catch(hint),
+  };
 }
 
 /** The source as logs may name it (no credentials, no query string). */
@@ -51,7 +92,7 @@ export function modelSource(settings: Pick<Settings, "model_path">): string {
   return describeLocation(parseModelLocation(settings.model_path, "/"));
 }
 
-function checkPin(settings: SourceSettings, source: string, sha256: string): void {
+function checkPin(settings: Pick<SourceSettings, "model_sha256">, source: string, sha256: string): void {
   const pin = settings.model_sha256.toLowerCase();
   if (pin !== "" && pin !== sha256)
     throw new ModelSourceError(
@@ -88,7 +129,19 @@ async function fetchOnce(
   settings: SourceSettings,
   previous?: ModelOrigin,
 ): Promise<FetchedModel | UnchangedModel> {
-  const driver = driverFor(settings);
+  return fetchFrom(driverFor(settings), settings, previous);
+}
+
+/**
+ * One object through its driver (MODEL_PATH's, or a repository file's): asked conditionally when
+ * `previous` is the version held, else with the validators of MODEL_CACHE_DIR's copy; MODEL_SHA256
+ * checked when set (a repository passes ""). Throws a ModelSourceError naming the source.
+ */
+export async function fetchFrom(
+  driver: SourceDriver,
+  settings: Pick<SourceSettings, "model_sha256" | "model_cache_dir" | "model_fetch_timeout">,
+  previous?: ModelOrigin,
+): Promise<FetchedModel | UnchangedModel> {
   const { source } = driver;
   const held = previous?.source === source ? previous : undefined;
   const dir = driver.remote ? cacheDir(settings.model_cache_dir) : undefined;

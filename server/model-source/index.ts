@@ -8,6 +8,7 @@ export {
   FETCH_RESULTS,
   type FetchObserver,
   type FetchResult,
+  fetchFrom,
   fetchModel,
   modelSource,
   type SourceSettings,

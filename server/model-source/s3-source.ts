@@ -48,56 +48,7 @@ async function clientFor(options: S3Options): Promise<{ sdk: Sdk; client: S3Clie
 }
 
 export function s3Driver(bucket: string, key: string, source: string, options: S3Options): SourceDriver {
-  function failure(error: unknown, signal: AbortSignal): ModelSourceError {
-    if (error instanceof ModelSourceError) return error;
-    const e = error as Partial<S3ServiceException> & { code?: string; message?: string };
-    const status = e.$metadata?.httpStatusCode;
-    const name = e.name ?? "Error";
-    const detail = scrub(
-      e.message && e.message !== "UnknownError" ? `${name}: ${e.message}` : name,
-      environmentSecrets(),
-    );
-    if (signal.aborted || name === "TimeoutError" || name === "AbortError")
-      return new ModelSourceError("FORESTD_ERR_MODEL_SOURCE_TIMEOUT", source, "no complete answer in time");
-    if (status === 404 || name === "NoSuchKey" || name === "NoSuchBucket" || name === "NotFound")
-      return new ModelSourceError(
-        "FORESTD_ERR_MODEL_SOURCE_NOT_FOUND",
-        source,
-        `no such ${name === "NoSuchBucket" ? "bucket" : "object"} (${status ?? 404} ${name})`,
-      );
-    if (status === 401 || status === 403)
-      return new ModelSourceError(
-        "FORESTD_ERR_MODEL_SOURCE_DENIED",
-        source,
-        `access denied (${status} ${name}): the credentials in use need s3:GetObject on this object`,
-      );
-    if (/Region is missing/i.test(e.message ?? ""))
-      return new ModelSourceError(
-        "FORESTD_ERR_MODEL_SOURCE_FAILED",
-        source,
-        "no AWS region: set AWS_REGION (or a region in the AWS profile)",
-      );
-    if (/credentials/i.test(name) || /Could not load credentials/i.test(e.message ?? ""))
-      return new ModelSourceError(
-        "FORESTD_ERR_MODEL_SOURCE_DENIED",
-        source,
-        `no AWS credentials found (${detail}): give the pod an IAM role (IRSA), or set AWS_PROFILE or AWS_ACCESS_KEY_ID`,
-      );
-    if (
-      status === undefined &&
-      /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ECONNRESET|EHOSTUNREACH|ENETUNREACH|EPIPE)/.test(e.code ?? "")
-    )
-      return new ModelSourceError(
-        "FORESTD_ERR_MODEL_SOURCE_UNREACHABLE",
-        source,
-        `cannot connect: ${detail}`,
-      );
-    return new ModelSourceError(
-      "FORESTD_ERR_MODEL_SOURCE_FAILED",
-      source,
-      status ? `answered ${status} (${detail})` : detail,
-    );
-  }
+  const failure = (error: unknown, signal: AbortSignal) => s3Failure(error, signal, source);
 
   return {
     source,
@@ -150,6 +101,107 @@ export function s3Driver(bucket: string, key: string, source: string, options: S
       }
     },
   };
+}
+
+/** What an SDK error means, as a ModelSourceError naming the source (never a credential). */
+function s3Failure(error: unknown, signal: AbortSignal, source: string): ModelSourceError {
+  if (error instanceof ModelSourceError) return error;
+  const e = error as Partial<S3ServiceException> & { code?: string; message?: string };
+  const status = e.$metadata?.httpStatusCode;
+  const name = e.name ?? "Error";
+  const detail = scrub(
+    e.message && e.message !== "UnknownError" ? `${name}: ${e.message}` : name,
+    environmentSecrets(),
+  );
+  if (signal.aborted || name === "TimeoutError" || name === "AbortError")
+    return new ModelSourceError("FORESTD_ERR_MODEL_SOURCE_TIMEOUT", source, "no complete answer in time");
+  if (status === 404 || name === "NoSuchKey" || name === "NoSuchBucket" || name === "NotFound")
+    return new ModelSourceError(
+      "FORESTD_ERR_MODEL_SOURCE_NOT_FOUND",
+      source,
+      `no such ${name === "NoSuchBucket" ? "bucket" : "object"} (${status ?? 404} ${name})`,
+    );
+  if (status === 401 || status === 403)
+    return new ModelSourceError(
+      "FORESTD_ERR_MODEL_SOURCE_DENIED",
+      source,
+      `access denied (${status} ${name}): the credentials in use need s3:GetObject on this object`,
+    );
+  if (/Region is missing/i.test(e.message ?? ""))
+    return new ModelSourceError(
+      "FORESTD_ERR_MODEL_SOURCE_FAILED",
+      source,
+      "no AWS region: set AWS_REGION (or a region in the AWS profile)",
+    );
+  if (/credentials/i.test(name) || /Could not load credentials/i.test(e.message ?? ""))
+    return new ModelSourceError(
+      "FORESTD_ERR_MODEL_SOURCE_DENIED",
+      source,
+      `no AWS credentials found (${detail}): give the pod an IAM role (IRSA), or set AWS_PROFILE or AWS_ACCESS_KEY_ID`,
+    );
+  if (
+    status === undefined &&
+    /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ECONNRESET|EHOSTUNREACH|ENETUNREACH|EPIPE)/.test(e.code ?? "")
+  )
+    return new ModelSourceError("FORESTD_ERR_MODEL_SOURCE_UNREACHABLE", source, `cannot connect: ${detail}`);
+  return new ModelSourceError(
+    "FORESTD_ERR_MODEL_SOURCE_FAILED",
+    source,
+    status ? `answered ${status} (${detail})` : detail,
+  );
+}
+
+/** One object under a repository's prefix, as S3's listing describes it. */
+export interface ListedObject {
+  /** The key after the prefix. */
+  readonly path: string;
+  readonly etag?: string;
+  readonly lastModified?: string;
+  readonly size: number;
+}
+
+/**
+ * Every object under `prefix` (ListObjectsV2, page by page), at most `limit` of them: a repository
+ * that lists more is refused rather than read without end.
+ */
+export async function s3List(
+  bucket: string,
+  prefix: string,
+  source: string,
+  options: S3Options,
+  signal: AbortSignal,
+  limit: number,
+): Promise<ListedObject[]> {
+  try {
+    const { sdk, client } = await clientFor(options);
+    const out: ListedObject[] = [];
+    let token: string | undefined;
+    do {
+      const page = await client.send(
+        new sdk.ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+        { abortSignal: signal },
+      );
+      for (const o of page.Contents ?? []) {
+        if (o.Key === undefined || !o.Key.startsWith(prefix) || o.Key.endsWith("/")) continue;
+        if (out.length >= limit)
+          throw new ModelSourceError(
+            "FORESTD_ERR_MODEL_SOURCE_FAILED",
+            source,
+            `lists more than ${limit} objects; a repository holds at most that many files`,
+          );
+        out.push({
+          path: o.Key.slice(prefix.length),
+          etag: o.ETag,
+          lastModified: o.LastModified?.toISOString(),
+          size: o.Size ?? 0,
+        });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return out;
+  } catch (error) {
+    throw s3Failure(error, signal, source);
+  }
 }
 
 function validators(o: { ETag?: string; VersionId?: string; LastModified?: Date }): Validators {

@@ -8,14 +8,15 @@
 import { STATUS_CODES } from "node:http";
 import t from "tap";
 import { HTTP_ERRORS } from "../../workers/http/errors.js";
-import { scriptedApp } from "../helpers/app.js";
+import { modelSet, modelSpec, scriptedApp, testApp } from "../helpers/app.js";
+import { mlflowFolder } from "../helpers/mlflow-fixtures.js";
 import { type RawAnswer, rawPost, rawRequest } from "../helpers/raw-http.js";
 import { scriptedRow } from "../helpers/threads.js";
 
 const ROW = [180, 80, 44];
 
 t.test("every documented error code, through real HTTP", async (t) => {
-  const { app, served, setReady, threads } = await scriptedApp(t, [
+  const { app, served, setReady, threads, table } = await scriptedApp(t, [
     "--threads",
     "1",
     "--max-queue",
@@ -153,6 +154,43 @@ t.test("every documented error code, through real HTTP", async (t) => {
   );
   t.equal((await predict({ instances: [ROW] })).status, 200, "the next request is scored");
 
+  // /invocations answers MLflow's body ({"error_code", "message"}; a 415 in text/plain), its
+  // request id in the header only.
+  const invocations = (body: string, type = "application/json") =>
+    send(rawPost("/invocations", body, { "content-type": type }));
+  const expectMlflowError = (what: string, answer: RawAnswer, code: string, errorCode: string | null) => {
+    const spec = HTTP_ERRORS.find((e) => e.code === code);
+    t.ok(spec, `${code} is declared`);
+    seen.add(code);
+    t.equal(answer.status, spec?.status, `${what}: status ${spec?.status}`);
+    t.match(answer.headers["x-request-id"], /^\S+$/, `${what}: X-Request-Id`);
+    if (errorCode === null) {
+      t.match(answer.headers["content-type"], /^text\/plain/, `${what}: MLflow's text/plain`);
+      return;
+    }
+    const body = JSON.parse(answer.body);
+    t.same(Object.keys(body).sort(), ["error_code", "message"], `${what}: MLflow's body`);
+    t.equal(body.error_code, errorCode, `${what}: ${errorCode}`);
+  };
+  expectMlflowError(
+    "/invocations: not JSON",
+    await invocations("{"),
+    "FORESTD_ERR_MLFLOW_BAD_REQUEST",
+    "BAD_REQUEST",
+  );
+  expectMlflowError(
+    "/invocations: a missing column",
+    await invocations(JSON.stringify({ dataframe_records: [{ height: 180 }] })),
+    "FORESTD_ERR_MLFLOW_BAD_REQUEST",
+    "BAD_REQUEST",
+  );
+  expectMlflowError(
+    "/invocations: text/plain",
+    await invocations("height\n180", "text/plain"),
+    "FORESTD_ERR_MLFLOW_UNSUPPORTED_MEDIA_TYPE",
+    null,
+  );
+
   setReady(false);
   expectError(
     "/readyz while draining",
@@ -197,6 +235,19 @@ t.test("every documented error code, through real HTTP", async (t) => {
   );
   expectError("shed at the gate", unfinished, "FORESTD_ERR_OVERLOADED");
   t.match(JSON.parse(unfinished.body).message, /MAX_QUEUE_WAIT/, "the gate's answer");
+  const shedInvocations = await send(
+    rawPost("/invocations", '{"inputs": [[1', { "content-type": "application/json" }, 1000),
+  );
+  t.equal(shedInvocations.status, 503, "/invocations shed at the gate: 503");
+  t.same(
+    JSON.parse(shedInvocations.body),
+    {
+      error_code: "TEMPORARILY_UNAVAILABLE",
+      message: "the scoring queue is full (MAX_QUEUE_WAIT); try again shortly",
+    },
+    "in MLflow's shape",
+  );
+  t.equal(shedInvocations.headers["retry-after"], "1");
   threads.release();
   t.equal((await heldAgain).status, 200);
   t.equal((await waiting).status, 200, "the rows that waited are scored");
@@ -208,6 +259,45 @@ t.test("every documented error code, through real HTTP", async (t) => {
     "FORESTD_ERR_DEADLINE",
   );
   t.equal((await predict({ instances: [ROW] })).status, 200, "scoring goes on on a new thread");
+
+  // Versions and models this worker does not serve: a version the model lacks, a model the
+  // primary lists as loading that this worker has not loaded, and /predict without a default.
+  expectError(
+    "OIP infer at a version the model does not have",
+    await send(
+      rawPost(`/v2/models/${served.name}/versions/999/infer`, JSON.stringify({ inputs: [tensor([ROW])] })),
+    ),
+    "FORESTD_ERR_MODEL_VERSION_NOT_FOUND",
+  );
+  const same = modelSpec(served.file, served.name, { version: served.version }, served.config);
+  await table.apply({
+    ...modelSet([same], null, 2),
+    index: [...table.index(), { name: "pending", version: "1", state: "LOADING", reason: "" }],
+  });
+  expectError(
+    "OIP infer of a model not loaded yet",
+    await infer({ inputs: [tensor([ROW])] }, "pending"),
+    "FORESTD_ERR_MODEL_NOT_READY",
+  );
+  expectError(
+    "/predict with no default model",
+    await predict({ instances: [ROW] }),
+    "FORESTD_ERR_NO_DEFAULT_MODEL",
+  );
+
+  // The signature's refusal needs an MLflow folder with one: a second app.
+  const folder = await testApp(["--model", mlflowFolder("xgboost-booster-binary"), "--threads", "1"]);
+  t.teardown(folder.close);
+  await folder.app.listen({ host: "127.0.0.1", port: 0 });
+  expectMlflowError(
+    "/invocations: a column the signature requires, missing",
+    await rawRequest(
+      (folder.app.server.address() as { port: number }).port,
+      rawPost("/invocations", JSON.stringify({ dataframe_records: [{ age: 30 }] })),
+    ),
+    "FORESTD_ERR_MLFLOW_INVALID_PARAMETER_VALUE",
+    "INVALID_PARAMETER_VALUE",
+  );
 
   t.same(
     [...seen].sort(),

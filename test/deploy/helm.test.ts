@@ -270,7 +270,61 @@ t.test("PodMonitor instead of the ServiceMonitor", async (t) => {
   t.equal(pod.metadata.labels[monitor.spec.jobLabel], "forestd", 'job="forestd"');
 });
 
+t.test(
+  "a model repository: read by forestd from S3, or mounted; the API's token from a Secret",
+  async (t) => {
+    const objects = renderChart({
+      set: [
+        "model.source=repository",
+        "model.repository.uri=s3://models/repo/",
+        "settings.REPOSITORY_API=true",
+        "settings.MODEL_POLL_INTERVAL=30",
+        "repositoryApi.tokenSecret.name=forestd-repository-api",
+      ],
+    });
+    validateAll(t, objects);
+    // The token the Secret holds is no ConfigMap entry: forestd's environment gets it from the Secret.
+    const { settings } = await loadSettings({
+      argv: [],
+      env: { ...server(objects).configMap.data, REPOSITORY_API_TOKEN: "a-token-from-the-secret" },
+    });
+    t.equal(settings.model_repository, "s3://models/repo/", "MODEL_REPOSITORY");
+    t.equal(settings.repository_api, true);
+    const pod = podSpec(objects);
+    t.notOk(pod.initContainers, "no init container: forestd reads the repository itself");
+    t.same(
+      pod.containers[0].env.find((e: { name: string }) => e.name === "REPOSITORY_API_TOKEN"),
+      {
+        name: "REPOSITORY_API_TOKEN",
+        valueFrom: { secretKeyRef: { name: "forestd-repository-api", key: "token" } },
+      },
+      "the token from its Secret",
+    );
+    t.notOk(
+      JSON.stringify(server(objects).configMap.data).includes("REPOSITORY_API_TOKEN"),
+      "and not in the settings ConfigMap",
+    );
+    const mounted = renderChart({
+      set: ["model.source=repository", "model.volume.persistentVolumeClaim.claimName=models"],
+    });
+    validateAll(t, mounted);
+    t.equal((await checkServer(t, server(mounted))).model_repository, "/models", "a volume's repository");
+    t.match(
+      podSpec(mounted).containers[0].volumeMounts.find((m: { name: string }) => m.name === "models"),
+      { mountPath: "/models", readOnly: true },
+    );
+  },
+);
+
 t.test("values that cannot work stop the render with a reason", async (t) => {
+  t.match(chartError(["model.source=repository"]), /needs model\.repository\.uri .* or model\.volume/);
+  t.match(
+    chartError(["settings.REPOSITORY_API_TOKEN=0123456789abcdef0"]),
+    /REPOSITORY_API_TOKEN/,
+    "a credential in the settings is refused",
+  );
+  t.match(chartError(["settings.REPOSITORY_API=true"]), /repositoryApi\.tokenSecret\.name/);
+  t.match(chartError(["settings.MODEL_REPOSITORY=/x"]), /leave it empty/);
   t.match(chartError(["model.source=s3"]), /model\.s3\.uri is required/);
   t.match(chartError(["model.source=volume"]), /model\.volume is required/);
   t.match(chartError(["model.source=http"]), /model\.source must be image, volume or s3/);

@@ -6,18 +6,18 @@
  * the runtime's environment, {{.Name}} filled in as KServe does and a directory standing in for
  * /mnt/models, answers the runtime's probes and the v2 protocol at the InferenceService's name.
  */
-import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Container } from "kubernetes-models/v1/Container";
 import { Volume } from "kubernetes-models/v1/Volume";
 import t from "tap";
-import { parse as parseYaml } from "yaml";
+import { parseAllDocuments, parse as parseYaml } from "yaml";
 import { parseBind } from "../../config/load-settings.js";
 import { defaultModelPath } from "../../model/index.js";
 import { ROOT } from "../helpers/fixtures.js";
 import { type K8sObject, settingsOf } from "../helpers/k8s.js";
-import { freePort, postJson, request, startServer } from "../helpers/server.js";
+import { freePort, postJson, request, startServer, waitFor } from "../helpers/server.js";
 
 const read = (file: string) =>
   parseYaml(readFileSync(join(ROOT, "deploy", "kserve", file), "utf8")) as K8sObject;
@@ -143,3 +143,87 @@ t.test("the runtime's environment runs forestd where KServe expects it", async (
   );
   t.match(metrics.text, /forestd_http_requests_total/, "metrics where the annotations say");
 });
+
+t.test(
+  "the multi-model runtime: TrainedModels KServe's agent puts in /mnt/models are served by name",
+  async (t) => {
+    const multi = read("multi-model-serving-runtime.yaml");
+    const docs = parseAllDocuments(
+      readFileSync(join(ROOT, "deploy", "kserve", "trained-models.yaml"), "utf8"),
+    ).map((d) => d.toJSON() as K8sObject);
+    t.equal(multi.kind, "ServingRuntime");
+    t.equal(multi.spec.multiModel, true, "multiModel: KServe adds its model agent");
+    for (const key of Object.keys(multi.spec))
+      t.ok(SERVING_RUNTIME_FIELDS.has(key), `spec.${key} is a field`);
+    for (const c of multi.spec.containers)
+      t.doesNotThrow(() => new Container(c).validate(), `container ${c.name} is valid`);
+    for (const v of multi.spec.volumes ?? [])
+      t.doesNotThrow(() => new Volume(v).validate(), `volume ${v.name}`);
+    const predictor = docs.find((d) => d.kind === "InferenceService") as K8sObject;
+    t.equal(predictor.spec.predictor.model.runtime, multi.metadata.name, "the predictor names the runtime");
+    const trained = docs.filter((d) => d.kind === "TrainedModel");
+    t.ok(trained.length >= 2, `${trained.length} TrainedModels`);
+    for (const m of trained) {
+      t.equal(m.apiVersion, "serving.kserve.io/v1alpha1");
+      t.equal(
+        m.spec.inferenceService,
+        predictor.metadata.name,
+        `${m.metadata.name} is placed on the predictor`,
+      );
+      t.same(
+        Object.keys(m.spec.model).sort(),
+        ["framework", "memory", "storageUri"],
+        "TrainedModelSpec's fields",
+      );
+    }
+
+    // As the agent leaves /mnt/models: a folder per TrainedModel, its file and SUCCESS.<sha256>.
+    const mEnv = Object.fromEntries(
+      (multi.spec.containers[0].env as { name: string; value: string }[]).map((e) => [e.name, e.value]),
+    );
+    t.equal(mEnv.MODEL_REPOSITORY, KSERVE_MODEL_DIR);
+    const mnt = mkdtempSync(join(tmpdir(), "forestd-mnt-multi-"));
+    const place = (name: string) => {
+      mkdirSync(join(mnt, name));
+      copyFileSync(defaultModelPath(), join(mnt, name, "model.json"));
+      writeFileSync(join(mnt, name, `SUCCESS.${"0f".repeat(32)}`), "{}");
+    };
+    place(trained[0].metadata.name);
+    const { BIND: _bind, ...runtimeEnv } = mEnv;
+    const server = await startServer({
+      ...runtimeEnv,
+      MODEL_REPOSITORY: mnt,
+      MODEL_POLL_INTERVAL: "0.5",
+      WORKERS: "1",
+      METRICS_PORT: "0",
+      ACCESS_LOG: "off",
+    });
+    t.teardown(() => server.stop());
+    const first = trained[0].metadata.name;
+    t.same((await request(`${server.url}/v2/models/${first}/ready`)).json, { name: first, ready: true });
+    // The agent's next download is picked up by the poll; its load call to the serving port is not ours.
+    const second = trained[1].metadata.name;
+    place(second);
+    await waitFor(
+      async () => (await request(`${server.url}/v2/models/${second}/ready`)).status === 200,
+      15_000,
+    );
+    const agentLoad = await postJson(`${server.url}/v2/repository/models/${second}/load`, {});
+    t.equal(
+      agentLoad.status,
+      404,
+      "the agent's load POST on the serving port: 404 (the API is on METRICS_PORT)",
+    );
+    const infer = await postJson(`${server.url}/v2/models/${second}/infer`, {
+      inputs: [{ name: "input-0", datatype: "FP32", shape: [1, 3], data: [180, 80, 44] }],
+    });
+    t.match(infer.json, { model_name: second, outputs: [{ name: "predict" }] });
+    // A TrainedModel deleted: the agent removes its folder, the poll unloads it.
+    rmSync(join(mnt, first), { recursive: true });
+    await waitFor(
+      async () => (await request(`${server.url}/v2/models/${first}/ready`)).status === 404,
+      15_000,
+    );
+    t.pass("unloaded once its folder is gone");
+  },
+);

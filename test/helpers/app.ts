@@ -1,10 +1,11 @@
-/** An in-process worker app (real model, real scoring threads) for fastify.inject tests. */
+/** An in-process worker app (real models, real scoring threads) for fastify.inject tests. */
 import pino, { type Logger } from "pino";
 import { loadSettings } from "../../config/load-settings.js";
-import { labelOptions } from "../../model/outputs.js";
+import { type ModelSet, type ModelSpec, serverModelConfig } from "../../contract/models.js";
 import { buildApp } from "../../workers/http/app.js";
-import { loadServedModel } from "../../workers/http/served-model.js";
+import { fileSpec } from "../../workers/http/served-model.js";
 import { createScoringStack } from "../../workers/process/scoring-stack.js";
+import type { ModelEntry } from "../../workers/scoring/model-table.js";
 import { heldThreads, SCRIPTED_THREAD } from "./threads.js";
 
 export interface TestAppOptions {
@@ -12,6 +13,44 @@ export interface TestAppOptions {
   threadFile?: string;
   /** Where the app logs (e.g. to memory, to read its access lines); silent by default. */
   logger?: Logger;
+  /**
+   * Models to serve instead of the settings' MODEL_PATH one: as a worker is told them (the
+   * primary's specs, each a model file with its name, version and settings). The first is the
+   * default model unless `defaultModel` says otherwise.
+   */
+  models?: ModelSpec[];
+  defaultModel?: string | null;
+}
+
+/** A spec for a model file, as the primary would send it (a path instead of a snapshot). */
+export function modelSpec(
+  path: string,
+  name: string,
+  overrides: Partial<Omit<ModelSpec, "snapshot" | "sha256" | "origin">> = {},
+  config = serverModelConfig({
+    class_names: [],
+    threshold: 0.5,
+    max_queue: 100_000,
+    max_queue_wait: 0.05,
+    request_deadline: 30,
+    max_request_rows: 100_000,
+    inline_scoring_max_us: 100,
+  } as never),
+): ModelSpec {
+  // A version named by a number is a version folder's (its metrics are labelled by it).
+  const numbered = overrides.version !== undefined && /^[1-9][0-9]*$/.test(overrides.version);
+  return { ...fileSpec(path, name, config).spec, numbered, ...overrides };
+}
+
+/** The set a worker is told, for `models`: each named model's default is the one marked (or its only). */
+export function modelSet(models: ModelSpec[], defaultModel: string | null, revision = 1): ModelSet {
+  return {
+    revision,
+    models,
+    defaultModel,
+    index: models.map((m) => ({ name: m.name, version: m.version, state: "READY" as const, reason: "" })),
+    strict: false,
+  };
 }
 
 export async function testApp(
@@ -33,16 +72,25 @@ export async function testApp(
     },
     cwd: process.cwd(),
   });
-  const served = loadServedModel(settings.model_path, settings.model_name, undefined, labelOptions(settings));
-  const { pool, batcher, inline, metrics } = createScoringStack(settings, served, {
-    threadFile: options.threadFile,
-  });
+  const { pool, table, metrics, share } = createScoringStack(settings, { threadFile: options.threadFile });
+  const models = options.models ?? [
+    fileSpec(settings.model_path, settings.model_name, serverModelConfig(settings)).spec,
+  ];
+  const defaultModel =
+    options.defaultModel !== undefined
+      ? options.defaultModel
+      : options.models
+        ? models[0].name
+        : settings.default_model || null;
+  const state = await table.apply({ ...modelSet(models, defaultModel), strict: !options.models });
+  if (state.failed.length > 0)
+    throw new Error(`cannot load ${state.failed[0].name}: ${state.failed[0].reason}`);
+  const first = table.resolve(defaultModel ?? models[0].name);
+  const entry = (first as { entry: ModelEntry }).entry;
   let ready = true;
   const app = await buildApp({
     settings,
-    served,
-    batcher,
-    inline,
+    table,
     metrics,
     logger: options.logger ?? pino({ level: "silent" }),
     isReady: () => ready,
@@ -50,11 +98,14 @@ export async function testApp(
   return {
     app,
     settings,
-    served,
+    table,
+    share,
+    /** The default model's (else the first model's) version, its queue and its inline scorer. */
+    served: entry.served,
+    batcher: entry.batcher,
+    inline: entry.inline,
     metrics,
     pool,
-    batcher,
-    inline,
     setReady(value: boolean) {
       ready = value;
     },

@@ -9,7 +9,7 @@ export type AttributeValue =
   | number[]
   | string[]
   | { floats: number[] }
-  | { tensor: Float32Array | Uint8Array };
+  | { tensor: Float32Array | Float64Array | Uint8Array };
 
 export interface NodeSpec {
   opType: string;
@@ -20,24 +20,67 @@ export interface NodeSpec {
   attributes?: Record<string, AttributeValue>;
 }
 
+export interface TensorSpec {
+  name: string;
+  /** TensorProto data type: 1 float, 7 int64, 11 double. */
+  dataType: number;
+  dims: number[];
+  values: number[];
+}
+
 export interface ModelSpec {
   nodes: NodeSpec[];
   input?: { name: string; elemType?: number; width: number };
+  /** Several graph inputs (instead of `input`). */
+  inputs?: { name: string; elemType?: number; width: number }[];
+  /** Initializers (constants nodes read). */
+  initializers?: TensorSpec[];
   /** Graph outputs: name and, for tensors, element type (maps for ZipMap outputs). */
   outputs: { name: string; elemType?: number; map?: boolean }[];
   mlOpset?: number;
 }
 
+const utf8 = new TextEncoder();
+
 class Writer {
-  bytes: number[] = [];
+  private buffer = new Uint8Array(64);
+  private length = 0;
+  /** The bytes written so far (a view, valid until the next write). */
+  get bytes(): Uint8Array {
+    return this.buffer.subarray(0, this.length);
+  }
+  private room(n: number): void {
+    if (this.length + n <= this.buffer.length) return;
+    const grown = new Uint8Array(Math.max(this.buffer.length * 2, this.length + n));
+    grown.set(this.bytes);
+    this.buffer = grown;
+  }
+  byte(b: number): this {
+    this.room(1);
+    this.buffer[this.length++] = b;
+    return this;
+  }
+  raw(payload: Uint8Array): this {
+    this.room(payload.length);
+    this.buffer.set(payload, this.length);
+    this.length += payload.length;
+    return this;
+  }
   varint(v: number): this {
+    if (v >= 0 && v < 2 ** 31) {
+      let u = v;
+      while (u >= 0x80) {
+        this.byte((u & 0x7f) | 0x80);
+        u >>>= 7;
+      }
+      return this.byte(u);
+    }
     let n = BigInt.asUintN(64, BigInt(v));
     while (n >= 0x80n) {
-      this.bytes.push(Number(n & 0x7fn) | 0x80);
+      this.byte(Number(n & 0x7fn) | 0x80);
       n >>= 7n;
     }
-    this.bytes.push(Number(n));
-    return this;
+    return this.byte(Number(n));
   }
   tag(field: number, wire: number): this {
     return this.varint(field * 8 + wire);
@@ -45,13 +88,11 @@ class Writer {
   int(field: number, v: number): this {
     return this.tag(field, 0).varint(v);
   }
-  bytesField(field: number, payload: Uint8Array | number[]): this {
-    this.tag(field, 2).varint(payload.length);
-    for (const b of payload) this.bytes.push(b);
-    return this;
+  bytesField(field: number, payload: Uint8Array): this {
+    return this.tag(field, 2).varint(payload.length).raw(payload);
   }
   string(field: number, s: string): this {
-    return this.bytesField(field, new TextEncoder().encode(s));
+    return this.bytesField(field, utf8.encode(s));
   }
   message(field: number, w: Writer): this {
     return this.bytesField(field, w.bytes);
@@ -65,7 +106,7 @@ class Writer {
     return this.bytesField(field, new Uint8Array(Float32Array.from(values).buffer));
   }
   done(): Uint8Array {
-    return Uint8Array.from(this.bytes);
+    return this.bytes.slice();
   }
 }
 
@@ -85,14 +126,15 @@ function attribute(name: string, value: AttributeValue): Writer {
   if ("floats" in value) return w.int(20, 6).packedFloats(7, value.floats);
   const t = new Writer().int(1, value.tensor.length);
   if (value.tensor instanceof Float32Array) t.int(2, 1).bytesField(9, new Uint8Array(value.tensor.buffer));
+  else if (value.tensor instanceof Float64Array)
+    t.int(2, 11).bytesField(9, new Uint8Array(value.tensor.buffer));
   else t.int(2, 2).bytesField(9, value.tensor);
   return w.int(20, 4).message(5, t);
 }
 
 function floatAttr(w: Writer, v: number): Writer {
   w.int(20, 1).tag(2, 5);
-  for (const b of new Uint8Array(Float32Array.of(v).buffer)) w.bytes.push(b);
-  return w;
+  return w.raw(new Uint8Array(Float32Array.of(v).buffer));
 }
 
 function valueInfo(name: string, elemType: number, dims: (number | null)[] | null, map = false): Writer {
@@ -113,6 +155,17 @@ function valueInfo(name: string, elemType: number, dims: (number | null)[] | nul
   return new Writer().string(1, name).message(2, type);
 }
 
+function tensorProto(t: TensorSpec): Writer {
+  const w = new Writer().packedInts(1, t.dims).int(2, t.dataType).string(8, t.name);
+  const raw =
+    t.dataType === 1
+      ? new Uint8Array(Float32Array.from(t.values).buffer)
+      : t.dataType === 11
+        ? new Uint8Array(Float64Array.from(t.values).buffer)
+        : new Uint8Array(BigInt64Array.from(t.values, (v) => BigInt(v)).buffer);
+  return w.bytesField(9, raw);
+}
+
 export function encodeModel(spec: ModelSpec): Uint8Array {
   const graph = new Writer();
   spec.nodes.forEach((n, i) => {
@@ -125,8 +178,9 @@ export function encodeModel(spec: ModelSpec): Uint8Array {
     graph.message(1, node);
   });
   graph.string(2, "test");
-  const input = spec.input ?? { name: "input", width: 2 };
-  graph.message(11, valueInfo(input.name, input.elemType ?? 1, [null, input.width]));
+  for (const init of spec.initializers ?? []) graph.message(5, tensorProto(init));
+  for (const input of spec.inputs ?? [spec.input ?? { name: "input", width: 2 }])
+    graph.message(11, valueInfo(input.name, input.elemType ?? 1, [null, input.width]));
   for (const o of spec.outputs) graph.message(12, valueInfo(o.name, o.elemType ?? 1, null, o.map));
   return new Writer()
     .int(1, 8)

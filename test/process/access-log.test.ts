@@ -1,6 +1,7 @@
 /**
  * The access log is written in batches (4 KiB or 250 ms): every line still arrives, whether the
- * worker keeps running (the periodic flush) or stops gracefully with lines still buffered.
+ * worker keeps running (the periodic flush) or stops gracefully with lines still buffered. A line
+ * names the model version the request was for.
  */
 import t from "tap";
 import { postJson, startServer, waitFor } from "../helpers/server.js";
@@ -23,5 +24,12 @@ t.test("every request's line arrives, while running and at a graceful stop", asy
   t.equal(await server.stop("SIGTERM"), 0, "clean exit");
   const lines = accessLines();
   t.equal(lines.length, 3 + burst, `${lines.length} access lines for ${3 + burst} requests`);
-  t.match(lines[0], { method: "POST", status: 200, rows: 1, client: "127.0.0.1" });
+  t.match(lines[0], {
+    method: "POST",
+    status: 200,
+    rows: 1,
+    model: "default",
+    model_version: /^[0-9a-f]{12}$/,
+    client: "127.0.0.1",
+  });
 });

@@ -41,6 +41,8 @@ t.test("one command: table, JSON and HTML, forestd against its baselines", async
     "1",
     "--sweep-batch",
     "256,4096",
+    "--models",
+    "6",
     "--out",
     out,
   ]);
@@ -51,7 +53,16 @@ t.test("one command: table, JSON and HTML, forestd against its baselines", async
   const ours = report.scenarios.filter((s) => s.target === "forestd");
   t.same(
     ours.map((s) => s.id),
-    ["single-row", "single-row-no-keepalive", "rows-100-position", "rows-100-name", "oip-100", "rows-10000"],
+    [
+      "single-row",
+      "single-row-no-keepalive",
+      "rows-100-position",
+      "rows-100-name",
+      "oip-100",
+      "rows-10000",
+      "models-round-robin",
+      "models-one",
+    ],
     "every forestd scenario",
   );
   for (const s of ours) {
@@ -79,6 +90,13 @@ t.test("one command: table, JSON and HTML, forestd against its baselines", async
     t.match(report.notes.join(" "), /Gunicorn \+ Flask \+ XGBoost not measured/, "its absence is said");
   }
   t.ok(report.ratios["forestd / bare Fastify, 1 row req/s"] > 0, "ratio to the ceiling");
+  t.equal(report.settings.models, 6, "the many-models scenarios served 6 fixture models");
+  t.ok(report.ratios["many models in turn / one model, 1 row req/s"] > 0, "many models against one");
+  t.equal(
+    report.scenarios.find((s) => s.id === "models-round-robin")?.statuses["200"],
+    report.scenarios.find((s) => s.id === "models-round-robin")?.total,
+    "every model answered every request",
+  );
   t.equal(report.curve.length, 8, "a rising-load curve");
   t.ok(
     report.curve.every((p, i) => i === 0 || p.offeredPerSec > report.curve[i - 1].offeredPerSec),

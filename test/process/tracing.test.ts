@@ -125,6 +125,8 @@ for (const protocol of ["http/protobuf", "http/json"] as const) {
       "http.route": "/predict",
       "http.response.status_code": 200,
       "forestd.request_id": "trace-me",
+      "forestd.model": "default",
+      "forestd.model_version": String,
     });
     t.match(request.resource, { "service.name": "forestd-test", "forestd.worker": 1 }, "OTEL_SERVICE_NAME");
     t.equal(handler.parentSpanId, request.spanId, "handler under request");
@@ -145,6 +147,7 @@ for (const protocol of ["http/protobuf", "http/json"] as const) {
       "forestd.batch.requests": 1,
       "forestd.task": "score",
       "forestd.scoring.seconds": Number,
+      "forestd.model": "default",
     });
     t.equal(wait.endNs, score.startNs, "the queue wait ends as scoring starts");
     t.ok(score.endNs > score.startNs, "scoring takes time");
@@ -186,7 +189,12 @@ t.test("a request scored inline: its scoring span under the handler, no queue wa
     return;
   }
   t.equal(score.parentSpanId, handler.spanId, "the scoring span under the handler");
-  t.match(score.attributes, { "forestd.inline": true, "forestd.batch.rows": 1, "forestd.batch.requests": 1 });
+  t.match(score.attributes, {
+    "forestd.inline": true,
+    "forestd.batch.rows": 1,
+    "forestd.batch.requests": 1,
+    "forestd.model": "default",
+  });
   t.same(score.links, [], "no task shared with other requests");
   t.notOk(
     spans.some((s) => s.name === "forestd.queue_wait"),

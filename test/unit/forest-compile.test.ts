@@ -19,7 +19,7 @@ import { evaluateForest, featuresOf, leafOf } from "../../model/forest/evaluate.
 import type { Forest, ForestTree, Precision } from "../../model/forest/forest.js";
 import { NodeFlag, Test as Split } from "../../model/forest/forest.js";
 import { leafIndices } from "../../model/kernels/leaf-index.js";
-import { relaxedSimdAvailable, SimdScorer } from "../../model/kernels/simd-scorer.js";
+import { relaxedSimdAvailable, simdScorerFor } from "../../model/kernels/simd-scorer.js";
 import { WasmScorer } from "../../model/kernels/wasm-scorer.js";
 
 /** A small deterministic generator (mulberry32). */
@@ -303,7 +303,7 @@ function check(t: Test, seed: number, shape: Shape): void {
       const q = quantizeForest(forest, compiled, options);
       if (!("binned" in q)) throw new Error(q.refused);
       for (const relaxed of RELAXED) {
-        const simd = new SimdScorer(q.binned, nf, { relaxed });
+        const simd = simdScorerFor(q.binned, nf, { relaxed });
         for (const batch of [rows, 17, 3, 1]) {
           const sums = initialSums(forest, shape, rows);
           scoreInBatches(
@@ -329,7 +329,7 @@ function check(t: Test, seed: number, shape: Shape): void {
       );
       for (let i = 0; i < repeats; i++) many.set(input, i * input.length);
       const sums = initialSums(forest, shape, rows * repeats);
-      new SimdScorer(q.binned, nf, { tileBytes: 1 }).accumulate(many, rows * repeats, sums);
+      simdScorerFor(q.binned, nf, { tileBytes: 1 }).accumulate(many, rows * repeats, sums);
       const differ = differences(sums, expected, shape);
       if (differ.length > 0)
         wrong.push(`${q.binned.width}-bit, ${rows * repeats} rows: ${differ.join("; ")}`);

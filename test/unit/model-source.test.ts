@@ -31,7 +31,12 @@ t.test("locations: path, file://, s3://, https://; other schemes refused", async
   const https = parseModelLocation("https://u:p@h.example/m.json?sig=1#x", "/");
   t.equal(describeLocation(https), "https://h.example/m.json", "no credentials, query or fragment");
   t.throws(() => parseModelLocation("s3://bucket", "/"), /names no object/);
-  t.throws(() => parseModelLocation("s3://bucket/dir/", "/"), /names no object/);
+  t.same(
+    parseModelLocation("s3://bucket/runs/1/artifacts/model/", "/"),
+    { kind: "s3", bucket: "bucket", key: "runs/1/artifacts/model/" },
+    "a prefix: an MLflow model folder",
+  );
+  t.throws(() => parseModelLocation("s3://bucket/", "/"), /names no object/);
   t.throws(() => parseModelLocation("http://u:secret@h/m.json?sig=abc", "/"), {
     message: "http://h/m.json: plain http is refused (anyone on the path could swap the model); use https://",
   });

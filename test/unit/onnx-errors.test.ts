@@ -47,7 +47,7 @@ const attributeCases: [string, Record<string, AttributeValue>, string, RegExp][]
       nodes_falsenodeids: [2, 2, 0],
     },
     "INVALID",
-    /reached twice \(a cycle or a shared child\)/,
+    /nodes_truenodeids\[1\]: node 0 of tree 0 leads back to node 1 \(a cycle\)/,
   ],
   [
     "a node not reachable",
@@ -62,10 +62,10 @@ const attributeCases: [string, Record<string, AttributeValue>, string, RegExp][]
     /nodes_modes\[0\] is "BRANCH_SOMETIMES"/,
   ],
   [
-    "EQ splits",
-    { nodes_modes: ["BRANCH_EQ", "LEAF", "LEAF"] },
-    "UNSUPPORTED",
-    /nodes_modes\[0\] is BRANCH_EQ/,
+    "opset 5's BRANCH_MEMBER in an opset-3 ensemble",
+    { nodes_modes: ["BRANCH_MEMBER", "LEAF", "LEAF"] },
+    "INVALID",
+    /nodes_modes\[0\] is "BRANCH_MEMBER", not an ONNX node mode/,
   ],
   [
     "duplicate node id",
@@ -89,11 +89,16 @@ const attributeCases: [string, Record<string, AttributeValue>, string, RegExp][]
     "feature beyond the input",
     { nodes_featureids: [5, 0, 0] },
     "INVALID",
-    /splits on feature 5 but input "input" has 2 features/,
+    /splits on feature 5 but its input "input" has 2 columns/,
   ],
   ["negative feature", { nodes_featureids: [-3, 0, 0] }, "INVALID", /nodes_featureids\[0\] is -3/],
   ["unknown post_transform", { post_transform: "CUBE" }, "INVALID", /post_transform "CUBE"/],
-  ["MIN aggregate", { aggregate_function: "MIN" }, "UNSUPPORTED", /aggregate_function MIN/],
+  [
+    "MIN with a target no leaf feeds",
+    { aggregate_function: "MIN", n_targets: 2 },
+    "UNSUPPORTED",
+    /no leaf feeds target 1; forestd serves MIN when every target is fed/,
+  ],
   ["no targets", { n_targets: 0 }, "INVALID", /n_targets is 0/],
   [
     "base_values of the wrong length",
@@ -142,19 +147,19 @@ t.test("graphs beyond one ensemble and its pass-through nodes are refused by op 
     t,
     encodeModel({ nodes: [], outputs: [{ name: "y" }] }),
     "FORESTD_ERR_MODEL_UNSUPPORTED",
-    /no TreeEnsembleClassifier or TreeEnsembleRegressor/,
+    /no TreeEnsembleClassifier, TreeEnsembleRegressor or TreeEnsemble node/,
     "no ensemble",
   );
   refuses(
     t,
     encodeModel({
       nodes: [{ opType: "TreeEnsembleRegressor", domain: "ai.onnx.ml", inputs: ["input"], outputs: ["v"] }],
-      input: { name: "input", elemType: 11, width: 2 },
+      input: { name: "input", elemType: 8, width: 2 },
       outputs: [{ name: "v" }],
     }),
     "FORESTD_ERR_MODEL_UNSUPPORTED",
-    /graph input "input" is a double tensor/,
-    "double input",
+    /graph input "input" is a string tensor; a tree ensemble reads float or double tensors/,
+    "a string input straight into the ensemble",
   );
 });
 

@@ -1,7 +1,8 @@
 /**
  * One access-log line per request (JSON, in the worker's pino stream): request id, method, path,
- * status, duration, rows, client address (X-Forwarded-For when the peer is a trusted proxy), trace
- * id when tracing; and the request metrics.
+ * status, duration, rows, the model and version it was for, client address (X-Forwarded-For when
+ * the peer is a trusted proxy), trace id when tracing; and the request metrics (by route, and by
+ * model for scoring requests).
  *
  * The line is written by hand, not through `logger.info({...})`: at tens of thousands of requests
  * a second per worker, pino's generic object serialisation cost ~5 µs a line, about a fifth of a
@@ -28,10 +29,16 @@ export function installAccessLog(
     const labels = { method: request.method, route, status: String(reply.statusCode) };
     metrics.requests.inc(labels);
     metrics.requestDuration.observe(labels, seconds);
+    // The model version the request was for (resolved before its body was read), and its series.
+    const model = request.forestdModel;
+    if (model !== null) {
+      model.active--;
+      model.modelMetrics.answered(reply.statusCode, seconds);
+    }
     if (write) {
       const path = request.url.length > 512 ? `${request.url.slice(0, 512)}…` : request.url;
       write(
-        `,"request_id":${jsonString(request.id)},"method":${jsonString(request.method)},"path":${jsonString(path)},"status":${reply.statusCode},"duration_ms":${Math.round(reply.elapsedTime * 1000) / 1000},"rows":${request.forestdRows},"client":${jsonString(request.ip)}${traceField(traceId?.(request))}}\n`,
+        `,"request_id":${jsonString(request.id)},"method":${jsonString(request.method)},"path":${jsonString(path)},"status":${reply.statusCode},"duration_ms":${Math.round(reply.elapsedTime * 1000) / 1000},"rows":${request.forestdRows}${modelFields(model?.served)},"client":${jsonString(request.ip)}${traceField(traceId?.(request))}}\n`,
       );
     }
     done();
@@ -61,6 +68,13 @@ const PLAIN = /^[ !#-[\]-~]*$/;
 
 function jsonString(text: string): string {
   return PLAIN.test(text) ? `"${text}"` : JSON.stringify(text);
+}
+
+/** `,"model":"churn","model_version":"3"` for a request that named a model version; nothing otherwise. */
+function modelFields(served: { name: string; version: string } | undefined): string {
+  return served === undefined
+    ? ""
+    : `,"model":${jsonString(served.name)},"model_version":${jsonString(served.version)}`;
 }
 
 function traceField(id: string | undefined): string {

@@ -17,8 +17,7 @@ import Fastify, {
 import type { Logger } from "pino";
 import type { Settings } from "../../config/settings.js";
 import type { WorkerMetrics } from "../process/metrics.js";
-import type { Batcher } from "../scoring/batcher.js";
-import type { InlineScorer } from "../scoring/inline-scorer.js";
+import type { ModelTable } from "../scoring/model-table.js";
 import { installAccessLog } from "./access-log.js";
 import {
   BadRequestError,
@@ -32,11 +31,11 @@ import {
 import { installErrorHandling } from "./http-errors.js";
 import { genReqId, REQUEST_ID_HEADER } from "./request-id.js";
 import { lazyRequestLogger } from "./request-logger.js";
+import { mlflowRoutes } from "./routes/mlflow.js";
 import { oipRoutes } from "./routes/oip.js";
 import { operationalRoutes } from "./routes/operational.js";
 import { predictRoutes } from "./routes/predict.js";
 import type { InlineTracer } from "./scoring.js";
-import type { ServedModel } from "./served-model.js";
 import { gateContinue, shedGate } from "./shed-gate.js";
 import { VERSION } from "./version.js";
 
@@ -53,9 +52,8 @@ declare module "fastify" {
 
 export interface AppDeps {
   settings: Settings;
-  served: ServedModel;
-  batcher: Batcher;
-  inline?: InlineScorer;
+  /** The model versions served, each with its queue and inline scorer. */
+  table: ModelTable;
   metrics: WorkerMetrics;
   logger: Logger;
   isReady(): boolean;
@@ -68,6 +66,8 @@ export interface AppDeps {
     traceId(request: FastifyRequest): string | undefined;
     /** Spans for rows scored inline (the batcher has its own tracer, given to it at creation). */
     inlineTracer: InlineTracer;
+    /** Marks the request's span with its model version. */
+    tagModel(request: FastifyRequest, model: { name: string; version: string }): void;
   };
 }
 
@@ -132,7 +132,12 @@ export function createHttpServer(settings: Settings, listener: RequestListener):
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { settings } = deps;
-  const gate = shedGate(() => deps.batcher.admitting, deps.metrics, settings.retry_storm_delay);
+  const gate = shedGate(
+    (name, version) => deps.table.admitting(name ?? deps.table.defaultModel ?? "", version),
+    deps.metrics,
+    settings.retry_storm_delay,
+    (name, version) => deps.table.shed(name ?? deps.table.defaultModel ?? "", version),
+  );
   const app = Fastify({
     // Fastify's own server, with the shed gate in front of its routing (and the same settings
     // Fastify would apply to a server it made itself).
@@ -146,6 +151,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId,
     requestIdHeader: false,
     bodyLimit: settings.body_limit,
+    // Route parameters (model names and versions) as long as any URL we take: a 1 000-character
+    // name then reaches our routes and gets our 404, not the router's own 414 in another shape.
+    routerOptions: { maxParamLength: settings.max_url_length },
     trustProxy: trustProxyOption(settings.forwarded_allow_ips),
     // No return503OnClosing / forceCloseConnections: a stopping worker never calls app.close();
     // drain.ts owns the stop (it answers what is in flight with Connection: close).
@@ -157,6 +165,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // First, so that its request span opens before any other hook runs and wraps every handler.
   if (deps.tracing) await app.register(deps.tracing.plugin);
   app.decorateRequest("forestdRows", 0);
+  app.decorateRequest("forestdModel", null);
   app.decorate(
     "gatedRouting",
     gate((request, response) => app.routing(request, response)),
@@ -172,6 +181,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // A JSON API: text/plain bodies get 415 rather than a confusing "body must be an object".
   app.removeContentTypeParser("text/plain");
   installErrorHandling(app, settings.body_limit, deps.metrics);
+  if (deps.tracing) {
+    const { tagModel } = deps.tracing;
+    // The model version is resolved before the body is read (model-route.ts): the request's span says which.
+    app.addHook("preHandler", (request, _reply, done) => {
+      if (request.forestdModel) tagModel(request, request.forestdModel.served);
+      done();
+    });
+  }
   installAccessLog(app, deps.logger, deps.metrics, settings.access_log, deps.tracing?.traceId);
 
   await app.register(swagger, {
@@ -180,7 +197,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       info: {
         title: "forestd",
         version: VERSION,
-        description: `Serving ${deps.served.name} (${deps.served.info.objective})`,
+        description:
+          "Tree-ensemble models: exact predictions over HTTP JSON, and the Open Inference Protocol.",
       },
     },
   });
@@ -193,12 +211,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       contentType: deps.metrics.registry.contentType,
       body: await deps.metrics.registry.metrics(),
     }));
-  const scoring = {
-    ...deps,
-    maxRequestRows: settings.max_request_rows,
-    defaultDeadlineMs: settings.request_deadline * 1000,
-    tracer: deps.tracing?.inlineTracer,
-  };
   // The plugin's first samples cover start-up itself (module loading, compiling the model), which
   // reads as a long event-loop delay: give a fresh worker a moment before pressure counts.
   let warmUntil = Number.POSITIVE_INFINITY;
@@ -225,18 +237,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     });
     underPressure = () => warm() && scope.isUnderPressure();
-    await predictRoutes(scope, scoring);
-    await oipRoutes(scope, {
-      ...scoring,
-      version: VERSION,
-      isReady,
-    });
+    await predictRoutes(scope, deps.table);
+    await oipRoutes(scope, { table: deps.table, version: VERSION, isReady });
+    await mlflowRoutes(scope, { table: deps.table, version: VERSION, isReady });
   });
-  await operationalRoutes(app, {
-    served: deps.served,
-    isReady,
-    metricsText,
-  });
+  await operationalRoutes(app, { table: deps.table, isReady, metricsText });
   return app;
 }
 

@@ -1,20 +1,38 @@
 /**
  * application/json bodies for one route scope: a fast parse first (e.g. fast-rows.ts, straight
- * to a Float32Array), and Fastify's own JSON parser (secure-json-parse, with the app's
+ * to a typed array), and Fastify's own JSON parser (secure-json-parse, with the app's
  * prototype-poisoning settings) whenever the fast parse declines. Errors therefore always come
  * from the usual parser and the route's own checks, worded as before.
  */
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 
-export function fastJsonBodies(scope: FastifyInstance, fast: (body: Buffer) => object | null): void {
+export function fastJsonBodies(
+  scope: FastifyInstance,
+  fast: (body: Buffer, request: FastifyRequest) => object | null,
+  /**
+   * Before the usual parser, for bodies it must not read (an OIP body with INT64 data, whose digits
+   * JSON.parse would round): the parsed body, or undefined to leave it to the usual parser.
+   */
+  special?: (body: Buffer) => unknown,
+): void {
   const { onProtoPoisoning, onConstructorPoisoning } = scope.initialConfig;
   const usual = scope.getDefaultJsonParser(onProtoPoisoning ?? "error", onConstructorPoisoning ?? "error");
   scope.removeContentTypeParser("application/json");
   // As bytes: the fast parse reads them undecoded, and the usual parser decodes them itself.
   scope.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
-    const parsed = fast(body as Buffer);
-    if (parsed !== null) done(null, parsed);
+    const buffer = body as Buffer;
+    const parsed = fast(buffer, request);
+    if (parsed !== null) return done(null, parsed);
+    if (special) {
+      let read: unknown;
+      try {
+        read = special(buffer);
+      } catch (error) {
+        return done(error as Error, undefined);
+      }
+      if (read !== undefined) return done(null, read);
+    }
     // secure-json-parse takes a Buffer as well (it decodes it); Fastify's type says string only.
-    else usual(request, body as unknown as string, done);
+    usual(request, buffer as unknown as string, done);
   });
 }

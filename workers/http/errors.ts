@@ -59,8 +59,20 @@ export const NotFoundError = httpError({
 export const ModelNotFoundError = httpError({
   code: "FORESTD_ERR_MODEL_NOT_FOUND",
   status: 404,
-  message: 'no model named "%s"; this server serves "%s"',
-  when: "`/v2/models/{name}` names a model this server does not serve (checked before the body)",
+  message: 'no model named "%s"; this server serves: %s',
+  when: "`/v2/models/{name}` or `/predict/{name}` names a model this server does not serve (checked before the body)",
+});
+export const ModelVersionNotFoundError = httpError({
+  code: "FORESTD_ERR_MODEL_VERSION_NOT_FOUND",
+  status: 404,
+  message: 'model "%s" has no version "%s" served; its versions served: %s',
+  when: "`/v2/models/{name}/versions/{version}` names a version the model does not have, or one its version policy does not serve",
+});
+export const NoDefaultModelError = httpError({
+  code: "FORESTD_ERR_NO_DEFAULT_MODEL",
+  status: 404,
+  message: "no default model: name one in the URL (POST /predict/{name}; models: %s), or set DEFAULT_MODEL",
+  when: "`POST /predict` or `GET /model` without a model name when no model is the default (a repository without `DEFAULT_MODEL`)",
 });
 export const ClientTimeoutError = httpError({
   code: "FORESTD_ERR_CLIENT_TIMEOUT",
@@ -102,6 +114,27 @@ export const HeadersTooLargeError = httpError({
   message: "request headers are larger than %s bytes",
   when: "the request head is larger than `MAX_HEADER_SIZE`; the connection is closed",
 });
+export const MlflowBadRequestError = httpError({
+  code: "FORESTD_ERR_MLFLOW_BAD_REQUEST",
+  status: 400,
+  message: "%s",
+  rejected: "invalid_input",
+  when: '`/invocations`: a body MLflow\'s scoring server refuses as BAD_REQUEST (not JSON, not exactly one of `dataframe_split`, `dataframe_records`, `instances`, `inputs`, a malformed frame, a CSV pandas cannot read, a value that will not convert to its column\'s type); the body is MLflow\'s `{"error_code": "BAD_REQUEST", "message": ...}`',
+});
+export const MlflowInvalidParameterError = httpError({
+  code: "FORESTD_ERR_MLFLOW_INVALID_PARAMETER_VALUE",
+  status: 400,
+  message: "%s",
+  rejected: "invalid_input",
+  when: '`/invocations`: data the model\'s MLflow signature refuses (`Model is missing inputs [...]`, too few or too many columns for an unnamed signature); the body is MLflow\'s `{"error_code": "INVALID_PARAMETER_VALUE", "message": ...}`',
+});
+export const MlflowMediaTypeError = httpError({
+  code: "FORESTD_ERR_MLFLOW_UNSUPPORTED_MEDIA_TYPE",
+  status: 415,
+  message: "%s",
+  rejected: "unsupported_media_type",
+  when: "`/invocations`: a `Content-Type` other than `application/json` or `text/csv` (charset utf-8 only); answered in MLflow's `text/plain`",
+});
 export const InternalError = httpError({
   code: "FORESTD_ERR_INTERNAL",
   status: 500,
@@ -120,6 +153,13 @@ export const OverloadedError = httpError(
   },
   false,
 );
+export const ModelNotReadyError = httpError({
+  code: "FORESTD_ERR_MODEL_NOT_READY",
+  status: 503,
+  message: 'model "%s" is not ready in this worker: %s',
+  rejected: "not_ready",
+  when: "the model is known but not loaded in this worker: still loading (LOADING), or its files could not be read (UNAVAILABLE, with the reason)",
+});
 export const NotReadyError = httpError({
   code: "FORESTD_ERR_NOT_READY",
   status: 503,
@@ -188,4 +228,34 @@ export function errorBody(
 /** The Open Inference Protocol's routes, whose error body differs (see errorBody). */
 export function isOipUrl(url: string): boolean {
   return url.startsWith("/v2");
+}
+
+/** MLflow's scoring route, whose errors are MLflow's (mlflowErrorBody). */
+export function isMlflowUrl(url: string): boolean {
+  return url === "/invocations" || url.startsWith("/invocations?");
+}
+
+/** MLflow's error code for one of our errors answered on /invocations (mlflow/exceptions.py's table, reversed). */
+function mlflowErrorCode(code: string, status: number): string {
+  if (code === "FORESTD_ERR_MLFLOW_INVALID_PARAMETER_VALUE") return "INVALID_PARAMETER_VALUE";
+  if (status === 404) return "ENDPOINT_NOT_FOUND";
+  if (status === 413) return "RESOURCE_EXHAUSTED";
+  if (status === 503) return "TEMPORARILY_UNAVAILABLE";
+  if (status === 504) return "DEADLINE_EXCEEDED";
+  if (status >= 500) return "INTERNAL_ERROR";
+  return "BAD_REQUEST";
+}
+
+/**
+ * The body MLflow's scoring server answers errors with (MlflowException.serialize_as_json):
+ * `{"error_code": ..., "message": ...}`; the request id is in the X-Request-Id header.
+ */
+export function mlflowErrorBody(
+  error: { code: string; message: string },
+  status: number,
+): {
+  error_code: string;
+  message: string;
+} {
+  return { error_code: mlflowErrorCode(error.code, status), message: error.message };
 }

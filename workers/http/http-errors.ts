@@ -13,10 +13,16 @@ import {
   InternalError,
   InvalidInputError,
   InvalidJsonError,
+  isMlflowUrl,
   isOipUrl,
+  MlflowBadRequestError,
+  MlflowInvalidParameterError,
+  MlflowMediaTypeError,
+  mlflowErrorBody,
   NotFoundError,
   UnsupportedMediaTypeError,
 } from "./errors.js";
+import { MlflowContentTypeError, MlflowInputError } from "./mlflow/protocol.js";
 import { REQUEST_ID_HEADER } from "./request-id.js";
 
 type Known = FastifyError & { row?: number; field?: string };
@@ -29,6 +35,11 @@ export function toHttpError(error: unknown, bodyLimit: number, request: FastifyR
       field: error.field ?? undefined,
     });
   }
+  if (error instanceof MlflowInputError)
+    return error.errorCode === "INVALID_PARAMETER_VALUE"
+      ? new MlflowInvalidParameterError(error.message)
+      : new MlflowBadRequestError(error.message);
+  if (error instanceof MlflowContentTypeError) return new MlflowMediaTypeError(error.message);
   const e = error as Partial<FastifyError> & Error;
   // Ours only if declared: a FORESTD_ERR_* code from elsewhere (the engine's, say) is not an answer.
   const spec = httpErrorSpec(e.code);
@@ -80,6 +91,14 @@ export function installErrorHandling(app: FastifyInstance, bodyLimit: number, me
 }
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, status: number, error: Known): void {
+  if (isMlflowUrl(request.url)) {
+    // MLflow's scoring server: its JSON error body, and a 415 in plain text.
+    reply.code(status).headers(errorHeaders(status)).header(REQUEST_ID_HEADER, request.id);
+    if (error.code === "FORESTD_ERR_MLFLOW_UNSUPPORTED_MEDIA_TYPE")
+      reply.type("text/plain").send(error.message);
+    else reply.type("application/json").send(JSON.stringify(mlflowErrorBody(error, status)));
+    return;
+  }
   reply
     .code(status)
     .headers(errorHeaders(status))

@@ -2,6 +2,7 @@
  * The HTTP API's shapes, in typebox, for validation where it is used and for /openapi.json.
  */
 import { Type } from "typebox";
+import { DATATYPES } from "./datatypes.js";
 
 const Value = Type.Union([Type.Number(), Type.Null()], { description: "a feature value; null = missing" });
 export const PositionalRow = Type.Array(Value, { description: "values in the model's feature order" });
@@ -57,7 +58,11 @@ export const ErrorResponse = Type.Object({
   requestId: Type.String({ description: "the request's X-Request-Id (the caller's, or one made for it)" }),
 });
 
-/** Open Inference Protocol (KServe V2) request: one FP32/FP64 tensor of shape [N, F]. */
+/**
+ * Open Inference Protocol (KServe V2) request: one tensor of shape [N, F] (or [F]), or one tensor
+ * per input column by name, each [N] or [N, 1], of any of the protocol's datatypes (BYTES for string
+ * columns). parameters.content_type "pd" (MLServer's pandas codec: columns) or "np" (one tensor).
+ */
 export const InferBody = Type.Object({
   id: Type.Optional(Type.String({ maxLength: 256 })),
   parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
@@ -65,11 +70,11 @@ export const InferBody = Type.Object({
     Type.Object({
       name: Type.String({ maxLength: 256 }),
       shape: Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1, maxItems: 2 }),
-      datatype: Type.Union([Type.Literal("FP32"), Type.Literal("FP64")]),
+      datatype: Type.Union(DATATYPES.map((d) => Type.Literal(d))),
       data: Type.Array(Type.Unknown()),
       parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     }),
-    { minItems: 1, maxItems: 1 },
+    { minItems: 1, maxItems: 65_536 },
   ),
   outputs: Type.Optional(
     Type.Array(
@@ -101,3 +106,7 @@ export const InferResponse = Type.Object({
 });
 
 export const ModelNameParams = Type.Object({ name: Type.String({ maxLength: 256 }) });
+export const ModelVersionParams = Type.Object({
+  name: Type.String({ maxLength: 256 }),
+  version: Type.String({ maxLength: 64 }),
+});

@@ -4,19 +4,22 @@
  */
 
 import { type ExplainKind, explainWidth } from "../../model/outputs.js";
-import type { WorkerMetrics } from "../process/metrics.js";
+import type { ModelMetrics, WorkerMetrics } from "../process/metrics.js";
 import type { Batcher } from "../scoring/batcher.js";
 import type { InlineScorer } from "../scoring/inline-scorer.js";
 import type { Numbers } from "../scoring/protocol.js";
 import { InvalidInputError } from "./errors.js";
 import type { ServedModel } from "./served-model.js";
 
+/** One model version's scoring: its model, queue, inline scorer, metrics and limits. */
 export interface ScoringDeps {
   served: ServedModel;
   batcher: Batcher;
   /** Scores tiny requests on this loop; absent = every request goes to the batcher. */
   inline?: InlineScorer;
   metrics: WorkerMetrics;
+  /** The model version's own series (rows, predicted classes, ...), labelled once. */
+  modelMetrics: ModelMetrics;
   maxRequestRows: number;
   /** REQUEST_DEADLINE in ms: the longest any request may wait for scoring. */
   defaultDeadlineMs: number;
@@ -33,7 +36,12 @@ export interface InlineTracer {
    * A request's `rows` rows scored on this loop: handed over at `startedAt`, outputs back at
    * `endedAt` (performance.now()): the wait for the end of the turn and the turn's inline scoring.
    */
-  inlineScored(rows: number, startedAt: number, endedAt: number): void;
+  inlineScored(
+    rows: number,
+    startedAt: number,
+    endedAt: number,
+    model?: { name: string; version: string },
+  ): void;
 }
 
 /**
@@ -66,15 +74,15 @@ export async function scoreRows(
   margin: boolean,
   timeoutMs: number,
 ): Promise<Scored> {
-  const { served, metrics } = deps;
+  const { served, modelMetrics } = deps;
   // Tiny requests on this loop, at the end of the turn (no deadline can pass); the rest wait for a
   // thread. The clock is read for the span only when tracing: the untraced hot path is unchanged.
   const startedAt = deps.tracer === undefined ? 0 : performance.now();
   const inline = deps.inline?.submit(values, rows, margin);
   const outputs = inline ? await inline : await deps.batcher.submit(values, rows, margin, timeoutMs);
-  if (inline && deps.tracer) deps.tracer.inlineScored(rows, startedAt, performance.now());
+  if (inline && deps.tracer) deps.tracer.inlineScored(rows, startedAt, performance.now(), served);
   const width = margin ? served.model.numMarginOutputs : served.model.numOutputs;
-  metrics.rowsScored(served.name).inc(rows);
+  modelMetrics.rows.inc(rows);
   if (served.classes.length > 0) countClasses(deps, outputs, rows, width, margin);
   return { outputs, width };
 }
@@ -87,7 +95,7 @@ function countClasses(
   _width: number,
   margin: boolean,
 ): void {
-  const { served, metrics } = deps;
+  const { served, modelMetrics } = deps;
   const counts = new Array<number>(served.classes.length).fill(0);
   const classes = served.model.classes(
     outputs,
@@ -97,7 +105,7 @@ function countClasses(
   );
   for (const c of classes) if (c >= 0 && c < counts.length) counts[c]++;
   counts.forEach((n, c) => {
-    if (n > 0) metrics.predicted(served.name, served.classes[c]).inc(n);
+    if (n > 0) modelMetrics.predicted(served.classes[c]).inc(n);
   });
 }
 
@@ -126,6 +134,6 @@ export async function explainRows(
   const tooBig = explainSizeProblem(deps.served, kind, rows);
   if (tooBig) throw new InvalidInputError(tooBig);
   const outputs = await deps.batcher.explain(values, rows, kind, timeoutMs);
-  deps.metrics.rowsScored(deps.served.name).inc(rows);
+  deps.modelMetrics.rows.inc(rows);
   return outputs;
 }

@@ -22,14 +22,61 @@
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { WorkerMetrics } from "../process/metrics.js";
-import { errorBody, errorHeaders, httpErrorSpec, OverloadedError } from "./errors.js";
+import { errorBody, errorHeaders, httpErrorSpec, mlflowErrorBody, OverloadedError } from "./errors.js";
 import { REQUEST_ID_HEADER, requestId } from "./request-id.js";
 
-/** Routes a shed request is counted under; anything else goes on to Fastify (and its 404). */
-function scoringRoute(url: string): string | null {
+/** A scoring request's route (as it is counted) and the model version it names. */
+interface ScoringTarget {
+  route: string;
+  /** undefined: the default model (POST /predict). */
+  name?: string;
+  version?: string;
+}
+
+const PREDICT = /^\/predict\/([^/]+)(?:\/versions\/([^/]+))?$/;
+const INFER = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?\/infer$/;
+const INVOCATIONS = /^\/invocations\/([^/]+)(?:\/versions\/([^/]+))?$/;
+
+function decoded(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment; // not a name any model has: Fastify answers for it
+  }
+}
+
+/** The scoring routes a request may be shed from; anything else goes on to Fastify (and its 404). */
+export function scoringTarget(url: string): ScoringTarget | null {
   const path = url.split("?", 1)[0];
-  if (path === "/predict") return "/predict";
-  if (/^\/v2\/models\/[^/]+\/infer$/.test(path)) return "/v2/models/:name/infer";
+  if (path === "/predict") return { route: "/predict" };
+  if (path === "/invocations") return { route: "/invocations" };
+  let m = PREDICT.exec(path);
+  if (m) {
+    const version = m[2] === undefined ? undefined : decoded(m[2]);
+    return {
+      route: version === undefined ? "/predict/:name" : "/predict/:name/versions/:version",
+      name: decoded(m[1]),
+      version,
+    };
+  }
+  m = INFER.exec(path);
+  if (m) {
+    const version = m[2] === undefined ? undefined : decoded(m[2]);
+    return {
+      route: version === undefined ? "/v2/models/:name/infer" : "/v2/models/:name/versions/:version/infer",
+      name: decoded(m[1]),
+      version,
+    };
+  }
+  m = INVOCATIONS.exec(path);
+  if (m) {
+    const version = m[2] === undefined ? undefined : decoded(m[2]);
+    return {
+      route: version === undefined ? "/invocations/:name" : "/invocations/:name/versions/:version",
+      name: decoded(m[1]),
+      version,
+    };
+  }
   return null;
 }
 
@@ -44,17 +91,28 @@ const ID_SLOT = "<request-id>";
  * either side of its request id. request-id.ts keeps ids to one-byte characters that need no JSON
  * escaping, so a rejection costs two string concatenations and no JSON.stringify.
  */
-function answer(oip: boolean): { head: string; tail: string; fixedBytes: number; reason: string } {
+function answer(protocol: "forestd" | "oip" | "mlflow"): {
+  head: string;
+  tail: string;
+  fixedBytes: number;
+  reason: string;
+} {
   const error = new OverloadedError("the scoring queue is full (MAX_QUEUE_WAIT); try again shortly");
-  const parts = JSON.stringify(errorBody(error, 503, oip, ID_SLOT)).split(ID_SLOT);
+  // MLflow's error body has no request id (it is in the header): the slot ends the body.
+  const body =
+    protocol === "mlflow"
+      ? JSON.stringify(mlflowErrorBody(error, 503)) + ID_SLOT
+      : JSON.stringify(errorBody(error, 503, protocol === "oip", ID_SLOT));
+  const parts = body.split(ID_SLOT);
   if (parts.length !== 2) throw new Error("shed-gate: the request id slot must occur once in the body");
   const [head, tail] = parts;
   const reason = httpErrorSpec(error.code)?.rejected as string;
   return { head, tail, fixedBytes: Buffer.byteLength(head) + Buffer.byteLength(tail), reason };
 }
 const RETRY = errorHeaders(503);
-const PREDICT = answer(false);
-const OIP = answer(true);
+const PREDICT_ANSWER = answer("forestd");
+const OIP_ANSWER = answer("oip");
+const MLFLOW_ANSWER = answer("mlflow");
 
 /** Marks a request that is waiting for 100 Continue before it sends its body. */
 const EXPECTS_CONTINUE = Symbol("forestd.expectsContinue");
@@ -74,33 +132,43 @@ export function gateContinue(server: Server): void {
 const lastShed = new WeakMap<Socket, number>();
 
 export function shedGate(
-  admitting: () => boolean,
+  /** Whether the model version a request names (undefined name: the default model) admits it now. */
+  admitting: (name: string | undefined, version: string | undefined) => boolean,
   metrics: WorkerMetrics,
   /** RETRY_STORM_DELAY in seconds; 0 answers every 503 at once. */
   retryStormDelay = 0,
+  /** A request for that model version was shed (its per-model series count it). */
+  shed: (name: string | undefined, version: string | undefined) => void = () => undefined,
 ): (handler: RequestListener) => RequestListener {
   const holdMs = retryStormDelay * 1000;
   return (handler) => (request: IncomingMessage, response: ServerResponse) => {
-    const route = request.method === "POST" && !admitting() ? scoringRoute(request.url ?? "") : null;
+    const target = request.method === "POST" ? scoringTarget(request.url ?? "") : null;
+    const route = target !== null && !admitting(target.name, target.version) ? target.route : null;
     const expectsContinue = (request as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE];
     if (route === null) {
       if (expectsContinue) response.writeContinue();
       handler(request, response);
       return;
     }
-    const { head, tail, fixedBytes, reason } = route === "/predict" ? PREDICT : OIP;
+    const mlflow = route.startsWith("/invocations");
+    const { head, tail, fixedBytes, reason } = route.startsWith("/predict")
+      ? PREDICT_ANSWER
+      : mlflow
+        ? MLFLOW_ANSWER
+        : OIP_ANSWER;
     metrics.rejected.inc({ reason });
     metrics.requests.inc({ method: "POST", route, status: "503" });
+    shed(target?.name, target?.version);
     // The caller's X-Request-Id when plain, else a made one: a shed answer is quoted like any other.
     const id = requestId(request.headers[REQUEST_ID_HEADER]);
     const headers: Record<string, string> = {
       "content-type": "application/json; charset=utf-8",
-      "content-length": String(fixedBytes + id.length),
+      "content-length": String(mlflow ? fixedBytes : fixedBytes + id.length),
       ...RETRY,
       [REQUEST_ID_HEADER]: id,
     };
     if (expectsContinue) headers.connection = "close";
-    const body = head + id + tail;
+    const body = mlflow ? head : head + id + tail;
     const now = performance.now();
     const last = lastShed.get(request.socket);
     lastShed.set(request.socket, now);

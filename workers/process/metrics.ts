@@ -42,6 +42,27 @@ export const REJECTION_REASONS = [
   "invalid_input",
 ] as const;
 
+/**
+ * A model version's labels: `model`, and `version` for a model with version folders in a
+ * repository (1, 2, ...). A model without versions (MODEL_PATH's, or a repository folder holding
+ * one file) has no `version` label: its series stay the same across replacements, whose digests
+ * forestd_model_info shows.
+ */
+export type ModelLabels = { readonly model: string; readonly version?: string };
+
+/** The metrics of one model version, with its labels bound once (the hot path does no hashing). */
+export interface ModelMetrics {
+  readonly labels: ModelLabels;
+  readonly rows: { inc(n?: number): void };
+  predicted(cls: string): { inc(n?: number): void };
+  readonly batchRows: { observe(v: number): void };
+  readonly inferenceDuration: { observe(v: number): void };
+  readonly queueWait: { observe(v: number): void };
+  readonly inlineScoring: { observe(v: number): void };
+  /** One answered request of this model: its status and seconds (forestd_model_request*). */
+  answered(status: number, seconds: number): void;
+}
+
 /** prom-client hashes label objects on every call; hot paths bind their few label sets once. */
 function bound<T>(cache: Map<string, T>, key: string, make: () => T): T {
   let found = cache.get(key);
@@ -53,16 +74,20 @@ function bound<T>(cache: Map<string, T>, key: string, make: () => T): T {
 }
 
 export class WorkerMetrics {
-  readonly #bound = new Map<string, { inc(n?: number): void }>();
   readonly registry = new Registry();
   readonly requests: Counter<"method" | "route" | "status">;
   readonly requestDuration: Histogram<"method" | "route" | "status">;
-  readonly inferenceDuration: Histogram;
-  readonly inlineScoring: Histogram;
-  readonly queueWait: Histogram;
-  readonly batchRows: Histogram;
-  readonly rows: Counter<"model">;
-  readonly predictions: Counter<"model" | "class">;
+  readonly inferenceDuration: Histogram<"model" | "version">;
+  readonly inlineScoring: Histogram<"model" | "version">;
+  readonly queueWait: Histogram<"model" | "version">;
+  readonly batchRows: Histogram<"model" | "version">;
+  readonly rows: Counter<"model" | "version">;
+  readonly predictions: Counter<"model" | "version" | "class">;
+  readonly modelRequests: Counter<"model" | "version" | "status">;
+  readonly modelRequestDuration: Histogram<"model" | "version">;
+  readonly #modelBytes: Gauge<"model" | "version">;
+  /** Label sets whose series were started at 0 (forModel): each once per worker. */
+  readonly #started = new Set<string>();
   readonly rejected: Counter<"reason">;
   /** Set when counts go to the primary as deltas; taken by `snapshotForPrimary`. */
   readonly journal: MetricsJournal | null;
@@ -82,12 +107,58 @@ export class WorkerMetrics {
     });
   }
 
-  rowsScored(model: string): { inc(n?: number): void } {
-    return bound(this.#bound, `rows ${model}`, () => this.rows.labels({ model }));
+  /** The metrics of one model version, labelled once. */
+  forModel(labels: ModelLabels): ModelMetrics {
+    const l = labels.version === undefined ? { model: labels.model } : { ...labels };
+    const byStatus = new Map<number, { inc(n?: number): void }>();
+    const byClass = new Map<string, { inc(n?: number): void }>();
+    // Histograms through observe(labels, v), not labels(l).observe: prom-client's bound observe
+    // skips the journal (contract/metrics-journal.ts), whose deltas must see every observation.
+    const histogram = (h: Histogram<"model" | "version">) => ({ observe: (v: number) => h.observe(l, v) });
+    const duration = histogram(this.modelRequestDuration);
+    // Each series exists from the model's first load in this worker, at 0: increase() and rate() see
+    // its first event, and a panel of a model that has scored nothing yet shows zero rather than
+    // nothing. Only the first: a replacement with the same labels (a model without version folders,
+    // replaced) keeps counting where it was, since zero() would set its histograms back to 0 and
+    // the cluster's sums would go backwards.
+    const key = JSON.stringify(l);
+    if (!this.#started.has(key)) {
+      this.#started.add(key);
+      this.rows.inc(l, 0);
+      for (const h of [
+        this.batchRows,
+        this.inferenceDuration,
+        this.queueWait,
+        this.inlineScoring,
+        this.modelRequestDuration,
+      ])
+        h.zero(l);
+    }
+    return {
+      labels,
+      rows: this.rows.labels(l),
+      predicted: (cls) => bound(byClass, cls, () => this.predictions.labels({ ...l, class: cls })),
+      batchRows: histogram(this.batchRows),
+      inferenceDuration: histogram(this.inferenceDuration),
+      queueWait: histogram(this.queueWait),
+      inlineScoring: histogram(this.inlineScoring),
+      answered: (status, seconds) => {
+        let counter = byStatus.get(status);
+        if (counter === undefined) {
+          counter = this.modelRequests.labels({ ...l, status: String(status) });
+          byStatus.set(status, counter);
+        }
+        counter.inc();
+        duration.observe(seconds);
+      },
+    };
   }
 
-  predicted(model: string, cls: string): { inc(n?: number): void } {
-    return bound(this.#bound, `pred ${model} ${cls}`, () => this.predictions.labels({ model, class: cls }));
+  /** A model version's compiled bytes in this worker (forestd_model_bytes), or gone (undefined). */
+  modelBytes(labels: ModelLabels, bytes: number | undefined): void {
+    const l = labels.version === undefined ? { model: labels.model } : { ...labels };
+    if (bytes === undefined) this.#modelBytes.remove(l);
+    else this.#modelBytes.set(l, bytes);
   }
 
   constructor(sources: WorkerMetricsSources) {
@@ -116,36 +187,59 @@ export class WorkerMetrics {
       name: "forestd_inference_duration_seconds",
       help: "Scoring time of one task in a thread.",
       buckets: LATENCY_BUCKETS,
+      labelNames: ["model", "version"],
       registers,
     });
     this.inlineScoring = histogram({
       name: "forestd_inline_scoring_seconds",
       help: "Event-loop time of each inline engine call (one per batch of the inline requests read in one event-loop turn; INLINE_SCORING_MAX_US), rather than on a thread.",
       buckets: INLINE_BUCKETS,
+      labelNames: ["model", "version"],
       registers,
     });
     this.queueWait = histogram({
       name: "forestd_queue_wait_seconds",
       help: "Time rows waited for a scoring thread.",
       buckets: LATENCY_BUCKETS,
+      labelNames: ["model", "version"],
       registers,
     });
     this.batchRows = histogram({
       name: "forestd_batch_rows",
       help: "Rows per scoring task.",
       buckets: ROW_BUCKETS,
+      labelNames: ["model", "version"],
       registers,
     });
     this.rows = counter({
       name: "forestd_rows_total",
-      help: "Rows scored.",
-      labelNames: ["model"],
+      help: "Rows scored, by model (and version, for models with version folders).",
+      labelNames: ["model", "version"],
       registers,
     });
     this.predictions = counter({
       name: "forestd_predictions_total",
-      help: "Predicted class per row, for classifiers.",
-      labelNames: ["model", "class"],
+      help: "Predicted class per row, for classifiers, by model (and version).",
+      labelNames: ["model", "version", "class"],
+      registers,
+    });
+    this.modelRequests = counter({
+      name: "forestd_model_requests_total",
+      help: "Scoring requests answered, by model (and version, for models with version folders) and status; forestd_http_requests_total has them by route.",
+      labelNames: ["model", "version", "status"],
+      registers,
+    });
+    this.modelRequestDuration = histogram({
+      name: "forestd_model_request_duration_seconds",
+      help: "Time from request received to response sent, of scoring requests, by model (and version).",
+      labelNames: ["model", "version"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.#modelBytes = new Gauge({
+      name: "forestd_model_bytes",
+      help: "Bytes a model version's compiled trees hold, summed over the workers (each holds them once, shared by its scoring threads).",
+      labelNames: ["model", "version"],
       registers,
     });
     this.rejected = counter({

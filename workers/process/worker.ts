@@ -1,13 +1,13 @@
 /**
- * A worker process: loads the model, starts its scoring threads and its Fastify server on the
- * shared port(s), reports readiness and heartbeats to the primary, and drains on request.
+ * A worker process: starts its scoring threads, asks the primary which models to serve and loads
+ * them, starts its Fastify server on the shared port(s), reports readiness and heartbeats to the
+ * primary, follows every later change of the model set, and drains on request.
  */
 import cluster from "node:cluster";
 import type { Server } from "node:http";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import pino from "pino";
 import { createLogger } from "../../config/logger.js";
-import { describeLocation, parseModelLocation } from "../../config/model-location.js";
 import type { Settings } from "../../config/settings.js";
 import { tracingConfig } from "../../config/tracing.js";
 import {
@@ -16,11 +16,11 @@ import {
   WORKER_ENV,
   type WorkerMessage,
 } from "../../contract/messages.js";
-import type { ModelOrigin } from "../../contract/model-origin.js";
-import { labelOptions } from "../../model/outputs.js";
+import type { ModelSet } from "../../contract/models.js";
 import { buildApp, createHttpServer } from "../http/app.js";
-import { loadServedModel, type ModelSnapshotRef, type ServedModel } from "../http/served-model.js";
 import { VERSION } from "../http/version.js";
+import { inProcessLoader, ThreadedLoader } from "../scoring/model-loader.js";
+import type { TableEvent } from "../scoring/model-table.js";
 import type { Tracing } from "../tracing/otel.js";
 import { ConnectionBalancer, type TcpHandle } from "./connection-balancer.js";
 import { ConnectionDrainer } from "./drain.js";
@@ -44,6 +44,9 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     stopRequested = stopRequested === false ? false : graceful;
   };
   let onMetricsMessage: (message: PrimaryMessage) => void = () => undefined;
+  // The model set: the first answers the boot's request, every later one is a change to apply.
+  let onModels: (set: ModelSet) => void = () => undefined;
+  let firstModels: ModelSet | null = null;
   const handles: unknown[] = [];
   let onHandle: () => void = () => undefined;
   const drainer = new ConnectionDrainer();
@@ -86,7 +89,10 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     } else if (message?.type === "forestd:connection") {
       if (handle) balancer.received(handle as TcpHandle, message.index);
     } else if (message?.type === "forestd:peers") balancer.peers(message.fewest);
-    else onMetricsMessage(message);
+    else if (message?.type === "forestd:models") {
+      if (firstModels === null) firstModels = message.set;
+      onModels(message.set);
+    } else onMetricsMessage(message);
   });
   const listenHandles = (): Promise<unknown[]> =>
     new Promise((resolve) => {
@@ -121,20 +127,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     process.exit(BOOT_ERROR_EXIT_CODE);
   };
 
-  let served: ServedModel;
-  try {
-    served = loadServedModel(
-      settings.model_path,
-      settings.model_name,
-      snapshotFromEnvironment(),
-      labelOptions(settings),
-    );
-  } catch (error) {
-    return bootError(
-      `cannot load model ${describeLocation(parseModelLocation(settings.model_path, "/"))}`,
-      error,
-    );
-  }
+  const generation = Number(process.env[WORKER_ENV.generation] ?? 0);
   // Tracing (OTEL_* variables): when off, no OpenTelemetry module is even loaded.
   let tracing: Tracing | null = null;
   try {
@@ -146,12 +139,21 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
   } catch (error) {
     return bootError("cannot start tracing", error);
   }
-  const { pool, batcher, inline, metrics } = createScoringStack(settings, served, {
+  // Models load into memory every thread of this worker shares: while booting, here (nothing is
+  // served yet, and a loading thread would add its own start-up); once serving, in a thread of
+  // their own, off this event loop.
+  const loader = new ThreadedLoader();
+  let serving = false;
+  const { pool, table, metrics } = createScoringStack(settings, {
+    generation,
+    loader: (spec) => (serving ? loader.load(spec) : inProcessLoader(spec)),
     sendMetricsDelta: (delta) => send({ type: "forestd:metrics-delta", delta }),
     // The thread module is a seam, not a setting: tests run a whole server with a stand-in
     // thread that hangs or fails (test/fixtures/threads/). Unset in production.
     threadFile: process.env.FORESTD_SCORING_THREAD || undefined,
     tracer: tracing?.batchTracer,
+    inlineTracer: tracing?.inlineTracer,
+    onModelEvent: (event) => logModelEvent(logger, event),
     onThreadTimeout: (threadId) =>
       logger.error(
         { event: "thread_timeout", thread: threadId },
@@ -169,11 +171,29 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
       clusterText.answer(message.requestId, { contentType: message.contentType, body: message.body });
     }
   };
+  // The models to serve: asked for now, loaded before this worker says it is ready. With MODEL_PATH
+  // (a strict set) a model that does not load is a boot error, as it always was; in a repository it
+  // is reported and the others serve.
+  const set = await new Promise<ModelSet>((resolve) => {
+    if (firstModels !== null) return resolve(firstModels);
+    onModels = resolve;
+    send({ type: "forestd:models-request" });
+  });
+  const state = await table.apply(set);
+  if (set.strict && state.failed.length > 0)
+    return bootError(
+      `cannot load model ${state.failed[0].name} (${set.models.find((m) => m.name === state.failed[0].name)?.origin.source ?? "?"})`,
+      new Error(state.failed[0].reason),
+    );
+  send({ type: "forestd:models-state", state });
+  // Every later set: applied in order (the table queues them), each reported when done.
+  onModels = (next) => {
+    void table.apply(next).then((after) => send({ type: "forestd:models-state", state: after }));
+  };
+
   const app = await buildApp({
     settings,
-    served,
-    batcher,
-    inline,
+    table,
     metrics,
     logger,
     isReady: () => !drainer.draining,
@@ -234,16 +254,19 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
   scheduleEventLoop(settings.loop_sched, logger);
   if (settings.loop_nice > 0) niceEventLoop(settings.loop_nice, logger);
 
-  send({ type: "forestd:ready", sha256: served.sha256 });
+  const entries = table.entries();
+  serving = true;
+  send({ type: "forestd:ready", sha256: entries[0]?.served.sha256 ?? "" });
   logger.info(
     {
       event: "worker_ready",
       bind: settings.bind,
-      model: served.name,
-      sha256: served.sha256,
+      models: entries.length,
+      model: table.defaultModel ?? undefined,
+      sha256: entries.find((e) => e.served.name === table.defaultModel)?.served.sha256,
       // What this worker's calibration decided (INLINE_SCORING_MAX_US): it varies with the machine.
-      inline_max_rows: inline.maxRows,
-      inline_call_us: Math.round(inline.callOverheadUs * 10) / 10,
+      inline_max_rows: entries[0]?.inline.maxRows,
+      inline_call_us: entries[0] ? Math.round(entries[0].inline.callOverheadUs * 10) / 10 : undefined,
     },
     "worker ready",
   );
@@ -262,6 +285,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
       send({ type: "forestd:metrics", requestId: 0, metrics: snapshot }),
     );
     await pool.destroy().catch(() => undefined);
+    await loader.close().catch(() => undefined);
     // The spans of the last requests, which the batch processor has not sent yet.
     await tracing?.shutdown().catch(() => undefined);
     logger.info({ event: "worker_stopped", clean }, "worker stopped");
@@ -305,16 +329,27 @@ function primaryMetricsClient(metrics: WorkerMetrics) {
   });
 }
 
-/** The generation's model snapshot the primary named in this worker's environment. */
-function snapshotFromEnvironment(): ModelSnapshotRef | undefined {
-  const path = process.env[WORKER_ENV.modelSnapshot];
-  const sha256 = process.env[WORKER_ENV.modelSha256];
-  if (!path || !sha256) return undefined;
-  const origin = process.env[WORKER_ENV.modelOrigin];
-  return {
-    path,
-    sha256,
-    generation: Number(process.env[WORKER_ENV.generation] ?? 0),
-    origin: origin ? (JSON.parse(origin) as ModelOrigin) : undefined,
-  };
+/** A model version loaded, failed or released: one log line each. */
+function logModelEvent(logger: pino.Logger, event: TableEvent): void {
+  const fields = { name: event.name, version: event.version, sha256: event.sha256 };
+  switch (event.type) {
+    case "loaded":
+      logger.info(
+        { event: "model_loaded", ...fields, ms: Math.round(event.ms), bytes: event.bytes },
+        `model ${event.name} version ${event.version} loaded`,
+      );
+      break;
+    case "load-failed":
+      logger.error(
+        { event: "model_load_failed", ...fields, reason: event.reason },
+        `model ${event.name} version ${event.version} could not be loaded: ${event.reason}`,
+      );
+      break;
+    case "released":
+      logger.info(
+        { event: "model_released", ...fields },
+        `model ${event.name} version ${event.version} released`,
+      );
+      break;
+  }
 }

@@ -8,6 +8,15 @@
  * to `maxBatchRows`), so the thread round trip is paid per batch, not per request. A large
  * request is cut so that idle threads share it. Each request gets back exactly its own rows'
  * outputs, in order.
+ *
+ * Several models share one pool (a model repository): each model version has its own Batcher (its
+ * own queue, rates, MAX_QUEUE and MAX_QUEUE_WAIT) and they take turns at the pool's threads through
+ * one ThreadShare: the next task goes to the waiting model that has had the least thread time (start-
+ * time fair queuing on the measured cost of its tasks). While more than one model is active, each task is kept short
+ * (CONTENDED_TASK_MS of measured work), so a model under overload delays another model's request
+ * by at most the short tasks a thread holds (the one it scores and the next in its port); a
+ * model's expected wait (admission) counts the others' queues as processor sharing would: each
+ * other model's waiting work up to its own. With one model active nothing changes.
  */
 import type { ExplainKind } from "../../model/outputs.js";
 
@@ -72,6 +81,151 @@ export interface BatcherOptions {
   onDispatch?: (rows: number, waitSeconds: number) => void;
   /** Tracing of the queue and the thread hop (tracing/otel.ts); absent, the batcher does none. */
   tracer?: BatchTracer;
+  /** The model version's id in the pool (ScoreTask.model): which model a thread scores the task with. */
+  modelId?: number;
+  /** The model version's name and version, for the tracer. */
+  model?: { name: string; version: string };
+}
+
+/**
+ * While more than one model is active, a task holds at most this many ms of measured work: how
+ * long another model's request may wait behind it for a thread.
+ */
+export const CONTENDED_TASK_MS = 5;
+/** A model is active while it has rows waiting or in a task, or got a request this recently (ms). */
+export const ACTIVE_MS = 100;
+/**
+ * CPU a request turned away at the shed gate costs the worker (its head parsed, its body read and
+ * dropped, the 503 written): up to ~0.1 ms measured (docs/performance.md, overload). Charged to its
+ * model's thread time, so that a model flooding the worker pays for the CPU its rejections take
+ * from the others' scoring (the worker's CPU is shared fairly, not only its threads).
+ */
+export const SHED_COST_MS = 0.1;
+
+/**
+ * The pool's threads, shared by every model's Batcher: tasks in flight (the pool's, whoever's),
+ * and whose turn it is. A Batcher made on a bare TaskRunner has a share of its own.
+ */
+export class ThreadShare {
+  readonly runner: TaskRunner;
+  /** Tasks in flight, in dispatch order: beyond the first `threads`, they wait in a thread's port. */
+  readonly tasks: InFlight[] = [];
+  readonly #members: Batcher[] = [];
+  #turn = 0;
+  #pumpScheduled = false;
+
+  constructor(runner: TaskRunner) {
+    this.runner = runner;
+  }
+
+  get threads(): number {
+    return this.runner.threads;
+  }
+
+  /** Tasks in flight, whichever model's. */
+  get inFlight(): number {
+    return this.tasks.length;
+  }
+
+  join(batcher: Batcher): void {
+    if (!this.#members.includes(batcher)) this.#members.push(batcher);
+  }
+
+  /** A model unloaded: its batcher takes no more turns (what it has in flight still comes back). */
+  leave(batcher: Batcher): void {
+    const i = this.#members.indexOf(batcher);
+    if (i >= 0) this.#members.splice(i, 1);
+  }
+
+  /** More than one model is active now: tasks are kept short and no thread holds a second one. */
+  contended(now = performance.now()): boolean {
+    let active = 0;
+    for (const b of this.#members) if (b.activeAt(now) && ++active > 1) return true;
+    return false;
+  }
+
+  /**
+   * The other models' waiting work that goes before `except`'s: only models that have had no more
+   * thread time than it (the fair choice serves them first), each counted up to `cap` ms, the
+   * work of `except`'s own it would be interleaved with.
+   */
+  othersWaitingMs(except: Batcher, cap: number): number {
+    let ms = 0;
+    for (const b of this.#members)
+      if (b !== except && b.servedMs <= except.servedMs) ms += Math.min(cap, b.queuedMs());
+    return ms;
+  }
+
+  /** Ms of the tasks held in busy threads' ports (beyond the first `threads` in flight). */
+  heldMs(): number {
+    let ms = 0;
+    for (let i = this.threads; i < this.tasks.length; i++) ms += this.tasks[i].owner.msOf(this.tasks[i]);
+    return ms;
+  }
+
+  /** Rows of the tasks held in busy threads' ports. */
+  heldRows(): number {
+    let rows = 0;
+    for (let i = this.threads; i < this.tasks.length; i++) rows += this.tasks[i].rows;
+    return rows;
+  }
+
+  /** Pumps once at the end of this event-loop turn, after every request parsed in it has queued. */
+  schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    setImmediate(() => {
+      this.#pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /**
+   * While a slot is free (`tasksPerThread` per thread: a thread's next task waits in its port, so
+   * it need not wait for a busy event loop between tasks), the next model with rows waiting (round
+   * robin) hands one task to the pool; while models contend those tasks are short.
+   */
+  pump(): void {
+    const slots = this.threads * (this.runner.tasksPerThread ?? 1);
+    for (;;) {
+      if (this.inFlight >= slots) return;
+      const contended = this.#members.length > 1 && this.contended();
+      const batcher = this.#nextWaiting();
+      if (batcher === null) return;
+      batcher.takeTurn(contended);
+    }
+  }
+
+  /**
+   * The model whose rows wait and which has had the least thread time (the measured cost of the
+   * tasks it was given): a model with small requests then gets its share of the threads against
+   * one with big ones, whichever offers more. Ties go round robin.
+   */
+  #nextWaiting(): Batcher | null {
+    const n = this.#members.length;
+    let best: Batcher | null = null;
+    let bestAt = 0;
+    for (let k = 0; k < n; k++) {
+      const i = (this.#turn + k) % n;
+      const b = this.#members[i];
+      if (b.hasWaiting && (best === null || b.servedMs < best.servedMs)) {
+        best = b;
+        bestAt = i;
+      }
+    }
+    if (best !== null) this.#turn = (bestAt + 1) % n;
+    return best;
+  }
+
+  /**
+   * A model that had nothing waiting or in flight has work again: it starts level with the least
+   * served of the busy models, not with the credit of the time it was idle (start-time fair queuing).
+   */
+  woke(batcher: Batcher): void {
+    let floor = Number.POSITIVE_INFINITY;
+    for (const b of this.#members) if (b !== batcher && b.busy) floor = Math.min(floor, b.servedMs);
+    if (Number.isFinite(floor)) batcher.servedMs = Math.max(batcher.servedMs, floor);
+  }
 }
 
 /**
@@ -93,6 +247,8 @@ export interface BatchTracer {
     parts: readonly TracedPart[],
     at: number,
     work: TaskClass,
+    /** The model version the task scores with (its span's forestd.model attributes). */
+    model?: { name: string; version: string },
   ): (scoringSeconds: number | null, error?: unknown) => void;
 }
 
@@ -132,21 +288,24 @@ interface InFlight {
   rows: number;
   cls: TaskClass;
   pieces: Piece[];
+  owner: Batcher;
 }
 
 export class Batcher {
-  readonly #pool: TaskRunner;
-  readonly #o: Required<Omit<BatcherOptions, "onBatch" | "onDispatch" | "tracer">> &
-    Pick<BatcherOptions, "onBatch" | "onDispatch" | "tracer">;
+  readonly #share: ThreadShare;
+  readonly #o: Required<Omit<BatcherOptions, "onBatch" | "onDispatch" | "tracer" | "model">> &
+    Pick<BatcherOptions, "onBatch" | "onDispatch" | "tracer" | "model">;
   #queue: Piece[] = [];
   #head = 0;
   #queuedRows = 0;
   /** Rows waiting, per task class: an explanation row costs far more than a prediction row. */
   readonly #queuedByClass: Record<TaskClass, number> = { score: 0, contribs: 0, interactions: 0, leaf: 0 };
-  #inFlight = 0;
-  /** Tasks in flight, in dispatch order: beyond the first `threads`, they wait in a thread's port. */
-  #inFlightTasks: InFlight[] = [];
-  #pumpScheduled = false;
+  /** This model's tasks in flight. */
+  #ownInFlight = 0;
+  /** performance.now() of the last request queued (ThreadShare.contended). */
+  #lastSubmitAt = Number.NEGATIVE_INFINITY;
+  /** Thread time given to this model's tasks, as measured rates put it (ThreadShare's fair choice). */
+  servedMs = 0;
   /**
    * Per task class, smoothed rows per task and ms per task (scoring time on the thread); their
    * ratio is the rate a thread works at, for expected-wait admission. A ratio of smoothed sums
@@ -158,16 +317,64 @@ export class Batcher {
   /** While rows wait, a sweep answers those whose deadline passes even if no thread frees up. */
   #sweep: NodeJS.Timeout | null = null;
 
-  constructor(pool: TaskRunner, options: BatcherOptions) {
-    this.#pool = pool;
+  /** `pool`: the pool itself (this model has it alone), or the share of it every model's batcher uses. */
+  constructor(pool: TaskRunner | ThreadShare, options: BatcherOptions) {
+    this.#share = pool instanceof ThreadShare ? pool : new ThreadShare(pool);
+    this.#share.join(this);
     this.#o = {
       minSplitRows: 256,
       rowType: "f32",
       outputType: "f32",
       maxQueueWaitMs: Number.POSITIVE_INFINITY,
       explainWidths: { contribs: 0, interactions: 0, leaf: 0 },
+      modelId: 0,
       ...options,
     };
+  }
+
+  /** A request of this model was turned away at the gate: its CPU counts against the model's share. */
+  shed(): void {
+    this.servedMs += SHED_COST_MS;
+  }
+
+  /** Takes no more turns at the pool (its model is unloaded); what is in flight still comes back. */
+  close(): void {
+    this.#share.leave(this);
+  }
+
+  /** Rows waiting here or in a task: the model version can go once this is false. */
+  get busy(): boolean {
+    return this.#queuedRows > 0 || this.#ownInFlight > 0;
+  }
+
+  /** Rows waiting here (ThreadShare's round robin). */
+  get hasWaiting(): boolean {
+    return this.#head < this.#queue.length;
+  }
+
+  /** Waiting here, in a task, or a request queued within ACTIVE_MS. */
+  activeAt(now: number): boolean {
+    return this.#queuedRows > 0 || this.#ownInFlight > 0 || now - this.#lastSubmitAt < ACTIVE_MS;
+  }
+
+  /** Expected ms of the work waiting here, from the measured rates. */
+  queuedMs(): number {
+    let ms = 0;
+    for (const c of TASK_CLASSES)
+      if (this.#queuedByClass[c] > 0) ms += this.#queuedByClass[c] * this.#rateOf(c);
+    return ms;
+  }
+
+  /** Expected ms of one of this model's tasks in flight. */
+  msOf(task: InFlight): number {
+    return task.rows * this.#rateOf(task.cls);
+  }
+
+  /** ms per row of a class; a class not measured yet is assumed to cost what the dearest measured one does. */
+  #rateOf(c: TaskClass): number {
+    let rate = this.#msPerRow(c);
+    if (rate === 0) for (const other of TASK_CLASSES) rate = Math.max(rate, this.#msPerRow(other));
+    return rate;
   }
 
   /** Measured ms per row of a task class on a thread, or 0 before its first task. */
@@ -203,35 +410,29 @@ export class Batcher {
     return this.#queuedRows;
   }
 
-  /** Threads with a task now. */
+  /** Threads with a task now (any model's). */
   get busyThreads(): number {
-    return Math.min(this.#inFlight, this.#pool.threads);
+    return Math.min(this.#share.inFlight, this.#share.threads);
   }
 
   /** Rows ahead of a request queued now: waiting here, and handed to a thread that is still busy. */
   get #rowsAhead(): number {
-    let rows = this.#queuedRows;
-    for (let i = this.#pool.threads; i < this.#inFlightTasks.length; i++) rows += this.#inFlightTasks[i].rows;
-    return rows;
+    return this.#queuedRows + this.#share.heldRows();
   }
 
-  /** Expected ms before rows queued now reach a thread, from recent scoring rates (0 when unknown). */
+  /**
+   * Expected ms before rows queued now reach a thread, from recent scoring rates (0 when unknown):
+   * this model's waiting work, tasks held for busy threads, and the waiting work of the other
+   * models the fair choice serves first (those that have had less thread time), each up to this
+   * model's own.
+   */
   get expectedWaitMs(): number {
     // Nothing queued and no task held for a busy thread: the common case, asked by the shed gate
     // for every scoring request, inline ones included.
-    if (this.#queuedRows === 0 && this.#inFlightTasks.length <= this.#pool.threads) return 0;
-    let ms = 0;
-    const add = (c: TaskClass, rows: number) => {
-      // A class not measured yet is assumed to cost what the dearest measured one does.
-      let rate = this.#msPerRow(c);
-      if (rate === 0) for (const other of TASK_CLASSES) rate = Math.max(rate, this.#msPerRow(other));
-      ms += rows * rate;
-    };
-    for (const c of TASK_CLASSES) if (this.#queuedByClass[c] > 0) add(c, this.#queuedByClass[c]);
-    // Tasks handed to a thread that is still busy with another wait too.
-    for (let i = this.#pool.threads; i < this.#inFlightTasks.length; i++)
-      add(this.#inFlightTasks[i].cls, this.#inFlightTasks[i].rows);
-    return ms / this.#pool.threads;
+    if (this.#queuedRows === 0 && this.#share.inFlight <= this.#share.threads) return 0;
+    const own = this.queuedMs();
+    const ms = own + this.#share.heldMs() + (own > 0 ? this.#share.othersWaitingMs(this, own) : 0);
+    return ms / this.#share.threads;
   }
 
   /**
@@ -285,7 +486,7 @@ export class Batcher {
   #enqueue(values: Numbers, rows: number, kind: JobOutput, timeoutMs: number): Promise<Numbers> {
     const width = this.#widthOf(kind);
     if (rows === 0) return Promise.resolve(this.#outputOf(kind, 0));
-    const idle = Math.max(0, this.#pool.threads - this.#inFlight);
+    const idle = Math.max(0, this.#share.threads - this.#share.inFlight);
     const cost = rows * this.costFactor(kind);
     if (this.#queuedCost() + cost > this.#o.maxQueueRows + idle * this.#o.maxBatchRows) {
       return Promise.reject(
@@ -305,6 +506,7 @@ export class Batcher {
         ),
       );
     }
+    if (!this.busy) this.#share.woke(this);
     return new Promise<Numbers>((resolve, reject) => {
       const job: Job = {
         deadline: performance.now() + timeoutMs,
@@ -326,37 +528,31 @@ export class Batcher {
         this.#sweep = setInterval(() => this.#expireOverdue(), 25);
         this.#sweep.unref();
       }
-      this.#schedulePump();
-    });
-  }
-
-  /** Pumps once at the end of this event-loop turn, after every request parsed in it has queued. */
-  #schedulePump(): void {
-    if (this.#pumpScheduled) return;
-    this.#pumpScheduled = true;
-    setImmediate(() => {
-      this.#pumpScheduled = false;
-      this.#pump();
+      this.#lastSubmitAt = performance.now();
+      this.#share.schedulePump();
     });
   }
 
   /**
-   * Hands waiting rows to idle threads, sharing them out evenly; then, when threads hold more than
-   * one task, gives each busy thread its next task (whatever waits, up to MAX_BATCH_ROWS).
+   * One turn at the pool (ThreadShare.pump): the oldest waiting rows, as one task. Idle threads
+   * share what waits evenly; with none idle, a busy thread's next task takes its share (whatever
+   * waits, up to MAX_BATCH_ROWS). While models contend, a task holds at most CONTENDED_TASK_MS of
+   * measured work. Rows past their deadline are answered and dropped on the way.
    */
-  #pump(): void {
-    const slots = this.#pool.threads * (this.#pool.tasksPerThread ?? 1);
-    while (this.#inFlight < slots && this.#head < this.#queue.length) {
-      // Idle threads share what waits; with none idle, each busy thread's next task takes its share.
-      const idle = this.#pool.threads - this.#inFlight;
+  takeTurn(contended: boolean): void {
+    if (this.#head < this.#queue.length) {
+      const threads = this.#share.threads;
+      const idle = threads - this.#share.inFlight;
       // One task holds one class of work: the class of the oldest waiting rows.
       const cls = taskClass(this.#queue[this.#head].job.kind);
-      const share = Math.ceil(this.#queuedByClass[cls] / (idle > 0 ? idle : this.#pool.threads));
+      const share = Math.ceil(this.#queuedByClass[cls] / (idle > 0 ? idle : threads));
       const factor = this.#factorOf(cls);
-      const target =
+      let target =
         cls === "score"
           ? Math.min(this.#o.maxBatchRows, Math.max(this.#o.minSplitRows, share))
           : Math.max(1, Math.min(Math.floor(this.#o.maxBatchRows / factor), share));
+      const rate = this.#msPerRow(cls);
+      if (contended && rate > 0) target = Math.min(target, Math.max(1, Math.floor(CONTENDED_TASK_MS / rate)));
       const pieces: Piece[] = [];
       let total = 0;
       const now = performance.now();
@@ -404,9 +600,12 @@ export class Batcher {
     }
     // Tasks waiting in a busy thread's port: their requests are answered at their deadline too (the
     // thread skips the task if every deadline in it has passed when it gets to it).
-    const waiting = this.#inFlightTasks.length > this.#pool.threads;
-    for (let i = this.#pool.threads; i < this.#inFlightTasks.length; i++) {
-      for (const piece of this.#inFlightTasks[i].pieces) {
+    const tasks = this.#share.tasks;
+    let waiting = false;
+    for (let i = this.#share.threads; i < tasks.length; i++) {
+      if (tasks[i].owner !== this) continue;
+      waiting = true;
+      for (const piece of tasks[i].pieces) {
         if (!piece.job.settled && piece.job.deadline < now) this.#expire(piece.job, now);
       }
     }
@@ -446,7 +645,13 @@ export class Batcher {
         at += p.rows * nf;
       }
     }
-    const task: ScoreTask = { values, rows, wantMargins: false, wantPredictions: false };
+    const task: ScoreTask = {
+      model: this.#o.modelId,
+      values,
+      rows,
+      wantMargins: false,
+      wantPredictions: false,
+    };
     if (cls !== "score") task.explain = cls;
     let latest = Number.NEGATIVE_INFINITY;
     for (const p of pieces) {
@@ -467,11 +672,14 @@ export class Batcher {
       })),
       now,
       cls,
+      this.#o.model,
     );
-    this.#inFlight++;
-    const inFlight: InFlight = { rows, cls, pieces };
-    this.#inFlightTasks.push(inFlight);
-    this.#pool
+    const inFlight: InFlight = { rows, cls, pieces, owner: this };
+    // Charged at dispatch with the measured rate (a first task, unmeasured, counts a row as 1 µs).
+    this.servedMs += rows * (this.#rateOf(cls) || 0.001);
+    this.#share.tasks.push(inFlight);
+    this.#ownInFlight++;
+    this.#share.runner
       .run(task, [values.buffer as ArrayBuffer])
       .then((buffer) => {
         if (wasSkipped(buffer)) {
@@ -520,9 +728,10 @@ export class Batcher {
         }
       })
       .finally(() => {
-        this.#inFlight--;
-        this.#inFlightTasks.splice(this.#inFlightTasks.indexOf(inFlight), 1);
-        this.#pump();
+        this.#ownInFlight--;
+        const tasks = this.#share.tasks;
+        tasks.splice(tasks.indexOf(inFlight), 1);
+        this.#share.pump();
       });
   }
 }

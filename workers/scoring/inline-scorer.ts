@@ -29,6 +29,27 @@ export interface InlineScorerOptions {
   maxUs: number;
   /** Called with each inline scoring's seconds. */
   onScored?: (seconds: number) => void;
+  /**
+   * The model's costs as measured elsewhere (calibrateInline in the thread that loaded it), so
+   * that a model loaded while the worker serves costs its event loop no calibration.
+   */
+  calibration?: InlineCalibration;
+}
+
+/** What calibration measured: µs per call whatever its rows, µs per row, and whether to inline at all. */
+export interface InlineCalibration {
+  readonly overheadUs: number;
+  readonly perRowUs: number;
+  readonly worthwhile: boolean;
+}
+
+/**
+ * Measures `model`'s inline costs for a bound of `maxUs` (see InlineScorer's #measure), on the
+ * calling thread: run where the model is loaded, off the event loop.
+ */
+export function calibrateInline(model: Model, maxUs: number): InlineCalibration {
+  const scorer = new InlineScorer(model, { maxUs });
+  return scorer.calibration;
 }
 
 /** Requests read in one turn, scored together in one engine call at its end. */
@@ -77,7 +98,18 @@ export class InlineScorer {
     this.#model = model;
     this.#maxUs = options.maxUs;
     this.#onScored = options.onScored;
-    if (this.#maxUs > 0) this.#calibrate();
+    const given = options.calibration;
+    if (given && this.#maxUs > 0) {
+      this.#overheadUs = given.overheadUs;
+      this.#perRowUs = given.perRowUs;
+      this.#calibratedPerRowUs = given.perRowUs;
+      this.#worthwhile = given.worthwhile;
+    } else if (this.#maxUs > 0) this.#calibrate();
+  }
+
+  /** What calibration found (to pass to another InlineScorer of the same model). */
+  get calibration(): InlineCalibration {
+    return { overheadUs: this.#overheadUs, perRowUs: this.#calibratedPerRowUs, worthwhile: this.#worthwhile };
   }
 
   /** The largest number of rows inlined now (0 when off). */

@@ -1,3 +1,4 @@
+import type { SharedModel } from "../../model/index.js";
 import type { ExplainKind } from "../../model/outputs.js";
 
 /** Rows or outputs: float32 for models that compare and add in float32, float64 for the others. */
@@ -15,6 +16,13 @@ export function numbers(type: NumberType, length: number): Numbers {
  * so the result packs its timing in front of its outputs.
  */
 export interface ScoreTask {
+  /** The model version to score with (its id in the pool: ScoringPool.addModel). */
+  model: number;
+  /**
+   * How a thread gets the model: attached (by the pool) until every thread has said it holds it;
+   * a thread that already does ignores it.
+   */
+  load?: ThreadModelRef;
   /** Row-major features, `rows × numFeature`, in the model's row type; its buffer is transferred to the thread. */
   values: Numbers;
   rows: number;
@@ -30,21 +38,48 @@ export interface ScoreTask {
   notAfter?: number;
 }
 
+/**
+ * How a thread gets a model version: the model in shared memory (model/shared.ts), compiled once by
+ * the worker: the thread rebuilds it from views, holding no copy of its own.
+ */
+export interface ThreadModelRef {
+  readonly shared: SharedModel;
+}
+
 /** What each scoring thread is started with (piscina workerData). */
 export interface ThreadData {
-  modelPath: string;
   /** BUSY_SLOTS pairs of float64 [threadId, epoch ms the current task started or 0]. */
   busy: SharedArrayBuffer;
+  /** The BroadcastChannel on which the pool tells its threads which models to drop. */
+  channel: string;
+}
+
+/** What the pool says on ThreadData.channel: forget this model version (it is unloaded). */
+export interface ThreadNotice {
+  evict: number;
 }
 
 /** Slots in the busy table; a thread uses slot threadId % BUSY_SLOTS (threads ≤ 256). */
 export const BUSY_SLOTS = 1024;
 
 /**
- * Result layout: [f64 seconds scoring][margins × rows·groups if wanted][predictions × rows·width if
- * wanted], margins and predictions in the model's output type (an explanation's outputs: float32).
+ * Result layout: [f64 seconds scoring][f64 the thread's id][margins × rows·groups if wanted]
+ * [predictions × rows·width if wanted], margins and predictions in the model's output type (an
+ * explanation's outputs: float32). The thread's id tells the pool which thread now holds the task's
+ * model (ScoringPool: attach the model to tasks until every thread does).
  */
-const HEADER_BYTES = 8;
+const HEADER_BYTES = 16;
+
+/** Writes the id of the thread that answered into a result's header. */
+export function stampThread(buffer: ArrayBuffer, threadId: number): ArrayBuffer {
+  if (buffer.byteLength >= HEADER_BYTES) new Float64Array(buffer, 8, 1)[0] = threadId;
+  return buffer;
+}
+
+/** The id of the thread that answered (0 when not stamped). */
+export function threadOfResult(buffer: ArrayBuffer): number {
+  return buffer.byteLength >= HEADER_BYTES ? new Float64Array(buffer, 8, 1)[0] : 0;
+}
 
 export function encodeResult(
   seconds: number,
@@ -64,7 +99,7 @@ export function encodeResult(
 
 /** Whether a thread skipped the task (skippedResult) instead of scoring it. */
 export function wasSkipped(buffer: ArrayBuffer): boolean {
-  return buffer.byteLength >= 8 && new Float64Array(buffer, 0, 1)[0] < 0;
+  return buffer.byteLength >= HEADER_BYTES && new Float64Array(buffer, 0, 1)[0] < 0;
 }
 
 /** The answer of a skipped task: just the header, with seconds = -1. */

@@ -1,6 +1,13 @@
 /**
- * The scoring thread pool: a thin facade over piscina, one thread per THREADS, each loading the
- * model once. Queueing is the batcher's job, so piscina's own queue stays empty by design.
+ * The scoring thread pool: a thin facade over piscina, one thread per THREADS, shared by every
+ * model version the worker serves. Queueing is the batcher's job, so piscina's own queue stays
+ * empty by design.
+ *
+ * Models: each version is added with an id (`addModel`) and what a thread loads it from; a task
+ * names the id. Until every live thread has answered a task of a version, the pool attaches the
+ * version's reference to its tasks (a thread that lacks it loads it then); a new thread (one
+ * replacing a stuck one) makes every version cold again. `removeModel` tells the threads, on a
+ * BroadcastChannel, to drop it.
  *
  * Stuck threads: each thread marks in shared memory when it started its current task. A watchdog
  * (one timer, not one per task: per-task abort signals cost measurable throughput) terminates a
@@ -9,11 +16,30 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { BroadcastChannel } from "node:worker_threads";
 import { Piscina } from "piscina";
 import { packageRoot } from "../../model/default-model.js";
 import { DeadlineError, ScoringFailedError } from "../http/errors.js";
 import type { TaskRunner } from "./batcher.js";
-import { BUSY_SLOTS, type ScoreTask, type ThreadData } from "./protocol.js";
+import {
+  BUSY_SLOTS,
+  type ScoreTask,
+  type ThreadData,
+  type ThreadModelRef,
+  type ThreadNotice,
+  threadOfResult,
+} from "./protocol.js";
+
+/** Each pool's thread channel has its own name: tests run several pools in one process. */
+let pools = 0;
+
+interface PooledModel {
+  readonly ref: ThreadModelRef;
+  /** Threads that answered a task of it (they hold it). */
+  readonly holders: Set<number>;
+  /** Every live thread holds it: its tasks go without the reference. */
+  warm: boolean;
+}
 
 /** The built thread module: beside this file in dist/, or dist/ when running from the sources. */
 function defaultThreadModule(): string {
@@ -45,14 +71,19 @@ export class ScoringPool implements TaskRunner {
   readonly #onThreadTimeout?: (threadId: number) => void;
   #terminations = 0;
   #stopping = false;
+  readonly #models = new Map<number, PooledModel>();
+  readonly #channel: BroadcastChannel;
 
-  constructor(modelPath: string, threads: number, options: ScoringPoolOptions = {}) {
+  constructor(threads: number, options: ScoringPoolOptions = {}) {
     this.threads = threads;
     this.#taskTimeoutMs = options.taskTimeoutMs ?? 30_000;
     this.#onThreadTimeout = options.onThreadTimeout;
     const busy = new SharedArrayBuffer(BUSY_SLOTS * 2 * Float64Array.BYTES_PER_ELEMENT);
     this.#busy = new Float64Array(busy);
-    const workerData: ThreadData = { modelPath, busy };
+    const channel = `forestd-pool-${process.pid}-${++pools}`;
+    this.#channel = new BroadcastChannel(channel);
+    this.#channel.unref();
+    const workerData: ThreadData = { busy, channel };
     this.#piscina = new Piscina<ScoreTask, ArrayBuffer>({
       filename: options.threadFile ?? defaultThreadModule(),
       minThreads: threads,
@@ -73,6 +104,38 @@ export class ScoringPool implements TaskRunner {
         throw error;
       });
     });
+    // A new thread (at start, or replacing a stuck one) holds no model yet; a thread that goes is
+    // replaced, and tasks handed over meanwhile may reach the replacement: both make every model
+    // cold, so its tasks carry it again until every live thread has answered one.
+    const cold = () => {
+      for (const model of this.#models.values()) model.warm = false;
+    };
+    this.#piscina.on("workerCreate", cold);
+    this.#piscina.on("workerDestroy", cold);
+  }
+
+  /** A model version tasks may name from now on, and what a thread loads it from. */
+  addModel(id: number, ref: ThreadModelRef): void {
+    this.#models.set(id, { ref, holders: new Set(), warm: false });
+  }
+
+  /** No task names the version any more: threads drop it. */
+  removeModel(id: number): void {
+    if (!this.#models.delete(id)) return;
+    this.#channel.postMessage({ evict: id } satisfies ThreadNotice);
+  }
+
+  /** Ids of the threads alive now. */
+  #liveThreads(): number[] {
+    return this.#piscina.threads.map((t) => t.threadId);
+  }
+
+  /** A thread answered a task of `model`: it holds it; once every live thread does, tasks go bare. */
+  #held(model: PooledModel | undefined, thread: number): void {
+    if (model === undefined || model.warm || thread === 0) return;
+    model.holders.add(thread);
+    const live = this.#liveThreads();
+    model.warm = live.length > 0 && live.every((id) => model.holders.has(id));
   }
 
   #terminateStuckThreads(): void {
@@ -92,15 +155,24 @@ export class ScoringPool implements TaskRunner {
 
   run(task: ScoreTask, transfer: ArrayBuffer[]): Promise<ArrayBuffer> {
     const terminationsBefore = this.#terminations;
-    return this.#piscina.run(task, { transferList: transfer }).catch((error: unknown) => {
-      // A task that fails while the watchdog terminated a stuck thread was that thread's task.
-      if (this.#terminations !== terminationsBefore) {
-        throw new DeadlineError(
-          `scoring did not finish within ${this.#taskTimeoutMs / 1000} s (TIMEOUT); its thread was terminated and replaced`,
-        );
-      }
-      throw new ScoringFailedError((error as Error)?.message ?? String(error), { cause: error });
-    });
+    const model = this.#models.get(task.model);
+    if (model !== undefined && !model.warm) task.load = model.ref;
+    const running = this.#piscina.run(task, { transferList: transfer });
+    return running.then(
+      (result) => {
+        this.#held(model, threadOfResult(result));
+        return result;
+      },
+      (error: unknown) => {
+        // A task that fails while the watchdog terminated a stuck thread was that thread's task.
+        if (this.#terminations !== terminationsBefore) {
+          throw new DeadlineError(
+            `scoring did not finish within ${this.#taskTimeoutMs / 1000} s (TIMEOUT); its thread was terminated and replaced`,
+          );
+        }
+        throw new ScoringFailedError((error as Error)?.message ?? String(error), { cause: error });
+      },
+    );
   }
 
   /** Share of time the threads were busy since start (piscina's own measure). */
@@ -111,12 +183,14 @@ export class ScoringPool implements TaskRunner {
   close(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#watchdog);
+    this.#channel.close();
     return this.#piscina.close();
   }
 
   destroy(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#watchdog);
+    this.#channel.close();
     return this.#piscina.destroy();
   }
 }

@@ -55,6 +55,8 @@ export interface Tracing {
   traceId(request: FastifyRequest): string | undefined;
   batchTracer: BatchTracer;
   inlineTracer: InlineTracer;
+  /** Marks the request's span with the model version it was for (forestd.model, forestd.model_version). */
+  tagModel(request: FastifyRequest, model: { name: string; version: string }): void;
   /** Flushes the spans not yet exported. */
   shutdown(): Promise<void>;
 }
@@ -112,7 +114,7 @@ export function startTracing(config: TracingConfig, service: { version: string; 
 
   const batchTracer: BatchTracer = {
     capture: () => otelContext.active(),
-    dispatched(parts, at, work) {
+    dispatched(parts, at, work, model) {
       const epoch = clockOf();
       const rows = parts.reduce((n, p) => n + p.rows, 0);
       const links: Link[] = [];
@@ -120,11 +122,15 @@ export function startTracing(config: TracingConfig, service: { version: string; 
         const spanContext = trace.getSpanContext(p.trace as Context);
         if (spanContext) links.push({ context: spanContext, attributes: { "forestd.rows": p.rows } });
       }
-      const attributes = {
+      const attributes: Record<string, number | string> = {
         "forestd.batch.rows": rows,
         "forestd.batch.requests": parts.length,
         "forestd.task": work,
       };
+      if (model) {
+        attributes["forestd.model"] = model.name;
+        attributes["forestd.model_version"] = model.version;
+      }
       // Under a parent-based sampler the task is kept if its parent is: pick a sampled one.
       const parent = parts.find((p) => isSampled(p.trace as Context)) ?? parts[0];
       const task = tracer.startSpan(
@@ -165,14 +171,19 @@ export function startTracing(config: TracingConfig, service: { version: string; 
   }
 
   const inlineTracer: InlineTracer = {
-    inlineScored(rows, startedAt, endedAt) {
+    inlineScored(rows, startedAt, endedAt, model) {
       const epoch = clockOf();
       tracer
         .startSpan(
           "forestd.score",
           {
             startTime: epoch(startedAt),
-            attributes: { "forestd.batch.rows": rows, "forestd.batch.requests": 1, "forestd.inline": true },
+            attributes: {
+              "forestd.batch.rows": rows,
+              "forestd.batch.requests": 1,
+              "forestd.inline": true,
+              ...(model ? { "forestd.model": model.name, "forestd.model_version": model.version } : {}),
+            },
           },
           otelContext.active(),
         )
@@ -184,6 +195,11 @@ export function startTracing(config: TracingConfig, service: { version: string; 
     plugin: instrumentation.plugin() as FastifyPluginCallback,
     batchTracer,
     inlineTracer,
+    tagModel(request, model) {
+      const span = request.opentelemetry().span;
+      span?.setAttribute("forestd.model", model.name);
+      span?.setAttribute("forestd.model_version", model.version);
+    },
     traceId(request) {
       const ctx = request.opentelemetry().context;
       return ctx && isSampled(ctx) ? trace.getSpanContext(ctx)?.traceId : undefined;

@@ -1,14 +1,16 @@
 /**
  * ONNX-ML tree ensembles (.onnx, from skl2onnx, onnxmltools, CatBoost...): decode the protobuf,
- * check the graph, read the ensemble's trees into a Forest whose head (heads/onnx.ts) finishes
- * scores exactly as onnxruntime does.
+ * split the graph (graph.ts), compile the nodes before the ensemble into the Forest's inputs and
+ * preprocessing steps (preprocess.ts), read the ensemble's trees (tree-ensemble.ts), and name the
+ * head (heads/onnx.ts) that finishes scores exactly as onnxruntime does.
  */
 import { ModelError } from "../../errors.js";
-import type { Forest } from "../../forest/forest.js";
+import type { Forest, ForestFeature } from "../../forest/forest.js";
 import type { OnnxHeadSpec } from "../../heads/onnx.js";
 import type { ModelFormat } from "../format.js";
 import { checkGraph } from "./graph.js";
 import { decodeOnnxModel } from "./onnx-proto.js";
+import { compilePreprocess } from "./preprocess.js";
 import { readTreeEnsemble, readTreeEnsembleV5 } from "./tree-ensemble.js";
 
 /**
@@ -23,18 +25,30 @@ export function looksLikeOnnx(bytes: Uint8Array): boolean {
   return bytes[0] === 0x12 || bytes[0] === 0x3a || bytes[0] === 0x42;
 }
 
+function unsupported(message: string): never {
+  throw new ModelError("FORESTD_ERR_MODEL_UNSUPPORTED", message);
+}
+
 export function readOnnxForest(bytes: Uint8Array): Forest {
   const onnx = decodeOnnxModel(bytes);
   const graph = checkGraph(onnx);
-  const ensemble =
-    graph.ensemble.opType === "TreeEnsemble"
-      ? readTreeEnsembleV5(graph.ensemble, graph.where)
-      : readTreeEnsemble(graph.ensemble, graph.where);
-  const numFeature = graph.inputWidth > 0 ? graph.inputWidth : ensemble.maxFeature + 1;
+  const pre = compilePreprocess(graph);
+  const precision = pre.ensembleType === "double" ? "f64" : "f32";
+  const v5 = graph.ensemble.opType === "TreeEnsemble";
+  const ensemble = v5
+    ? readTreeEnsembleV5(graph.ensemble, graph.where, precision)
+    : readTreeEnsemble(graph.ensemble, graph.where, precision);
+  // TreeEnsembleClassifier / Regressor answer float; opset 5's TreeEnsemble answers its input's type.
+  const output = v5 ? precision : "f32";
+  if (output === "f64" && (ensemble.postTransform !== "NONE" || graph.post.length > 0))
+    unsupported(
+      `${graph.where}: a double TreeEnsemble with post_transform ${ensemble.postTransform}${graph.post.length > 0 ? " and nodes after it" : ""}; forestd serves double TreeEnsembles without transforms`,
+    );
+  const numFeature = pre.width > 0 ? pre.width : ensemble.maxFeature + 1;
   if (ensemble.maxFeature >= numFeature) {
     throw new ModelError(
       "FORESTD_ERR_MODEL_INVALID",
-      `${graph.where} splits on feature ${ensemble.maxFeature} but input "${graph.inputName}" has ${numFeature} features`,
+      `${graph.where} splits on feature ${ensemble.maxFeature} but its input "${graph.ensembleInput.slice(0, 80)}" has ${numFeature} columns`,
     );
   }
   const classifier = ensemble.kind === "classifier";
@@ -68,7 +82,16 @@ export function readOnnxForest(bytes: Uint8Array): Forest {
     weightsAllPositive: ensemble.weightsAllPositive,
     numOnnxTrees: ensemble.numOnnxTrees,
     outputs: outputs.map(({ name, carries }) => ({ name, carries })),
+    precision,
+    output,
+    post: graph.post.map((p) => (p.op === "normalize" ? { op: p.op, norm: p.norm } : { op: p.op })),
   };
+  const reduce = ensemble.aggregate === "MIN" ? "min" : ensemble.aggregate === "MAX" ? "max" : "sum";
+  const features: ForestFeature[] = Array.from({ length: Math.max(1, numFeature) }, (_, i) => ({
+    name: null,
+    kind: ensemble.categorical.has(i) ? "categorical" : "numeric",
+    formatType: null,
+  }));
   return {
     provenance: {
       format: "onnx",
@@ -79,31 +102,33 @@ export function readOnnxForest(bytes: Uint8Array): Forest {
         irVersion: onnx.irVersion,
         opsets,
         operator: graph.ensemble.opType,
-        inputName: graph.inputName,
+        inputName: graph.inputs.length === 1 ? graph.inputs[0].name : null,
+        inputs: pre.details.inputs,
+        preprocessing: pre.details.nodes,
+        after: graph.post.map((p) => p.node),
+        categoricalFeatures: [...ensemble.categorical].sort((a, b) => a - b),
+        precision,
         outputs,
         postTransform: ensemble.postTransform,
         aggregateFunction: ensemble.aggregate,
         baseValues: [...ensemble.baseValues],
         onnxTrees: ensemble.numOnnxTrees,
       },
-      inputTensor: graph.inputName,
+      // OIP's one input tensor, when the graph has one; several inputs go by their own names.
+      ...(graph.inputs.length === 1 ? { inputTensor: graph.inputs[0].name } : {}),
     },
-    input: "f32",
-    accumulate: "f32",
-    features: Array.from({ length: Math.max(1, numFeature) }, () => ({
-      name: null,
-      kind: "numeric",
-      formatType: null,
-    })),
-    inputs: null,
-    preprocess: [],
+    input: precision,
+    accumulate: precision,
+    features,
+    inputs: pre.inputs,
+    preprocess: pre.steps,
     trees: ensemble.trees,
     // A popped binary classifier feeds column 0 only.
     treeGroup: Int32Array.from(ensemble.treeGroup, (g) => Math.min(g, numGroups - 1)),
     treeWeight: null,
     numGroups,
     // onnxruntime sums trees from 0 and adds base values after (the head's finish).
-    aggregate: { reduce: "sum", init: new Float64Array(numGroups) },
+    aggregate: { reduce, init: new Float64Array(numGroups) },
     head,
   };
 }
@@ -120,11 +145,24 @@ export const onnxFormat: ModelFormat = {
     );
     const outputs = d.outputs as { name: string; carries: string; zipmap: boolean }[];
     const base = d.baseValues as number[];
+    const inputs = (d.inputs as { name: string; type: string; width: number }[] | undefined) ?? [];
+    const pre = (d.preprocessing as string[] | undefined) ?? [];
+    const after = (d.after as string[] | undefined) ?? [];
+    const categorical = (d.categoricalFeatures as number[] | undefined) ?? [];
     return [
       ["onnx", `ir_version ${d.irVersion}; opsets ${opsets.join(", ")}`],
       ["producer", `${d.producerName || "unknown"} ${d.producerVersion}`.trimEnd()],
-      ["operator", `${d.operator} (post_transform ${d.postTransform}, aggregate ${d.aggregateFunction})`],
-      ["input", `"${d.inputName}"`],
+      [
+        "operator",
+        `${d.operator} (post_transform ${d.postTransform}, aggregate ${d.aggregateFunction}, ${d.precision === "f64" ? "double" : "float"})`,
+      ],
+      [
+        inputs.length === 1 ? "input" : "inputs",
+        inputs.map((i) => `"${i.name}" (${i.type}${i.width > 0 ? `, ${i.width} columns` : ""})`).join(", "),
+      ],
+      ["pre nodes", pre.length > 0 ? pre.join(" → ") : "-"],
+      ["categorical", categorical.length > 0 ? `features ${categorical.join(", ")}` : "-"],
+      ["post nodes", after.length > 0 ? after.join(" → ") : "-"],
       [
         "graph outputs",
         outputs.map((x) => `"${x.name}" (${x.carries}${x.zipmap ? ", ZipMap" : ""})`).join(", "),

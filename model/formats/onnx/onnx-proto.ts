@@ -39,6 +39,8 @@ export interface OnnxTensor {
   readonly dims: readonly number[];
   /** Numeric contents, widened to float64 (exact for float32, double and int64 up to 2^53). */
   readonly values: readonly number[];
+  /** A string tensor's contents (UTF-8); empty for numeric tensors. */
+  readonly strings: readonly string[];
 }
 
 export interface OnnxAttribute {
@@ -78,6 +80,11 @@ export interface OnnxGraph {
   readonly inputs: readonly OnnxValueInfo[];
   readonly outputs: readonly OnnxValueInfo[];
   readonly initializers: readonly string[];
+  /**
+   * Each initializer's contents, decoded when asked for (a graph may carry initializers no node
+   * forestd runs reads, in types it does not decode).
+   */
+  readonly constants: ReadonlyMap<string, () => OnnxTensor>;
 }
 
 export interface OnnxModel {
@@ -119,12 +126,16 @@ export function decodeTensor(r: Reader): OnnxTensor {
   let dataType = 0;
   const dims: number[] = [];
   const values: number[] = [];
+  const strings: string[] = [];
   let raw: Field | null = null;
   let external = false;
   each(r, (f) => {
     switch (f.number) {
       case 1:
         r.varints(f, dims);
+        break;
+      case 6:
+        strings.push(r.string(f, "string_data"));
         break;
       case 2:
         dataType = int(r, f, "data_type");
@@ -155,9 +166,10 @@ export function decodeTensor(r: Reader): OnnxTensor {
     if (d < 0) syntax(`${r.where} has a negative dimension ${d}`);
     count *= d;
   }
-  if (count !== values.length && !(dims.length === 0 && values.length === 1))
-    syntax(`${r.where} has dims [${dims.join(", ")}] but ${values.length} values`);
-  return { dataType, dims, values };
+  const found = dataType === DataType.STRING ? strings.length : values.length;
+  if (count !== found && !(dims.length === 0 && found === 1))
+    syntax(`${r.where} has dims [${dims.join(", ")}] but ${found} values`);
+  return { dataType, dims, values, strings };
 }
 
 function rawValues(r: Reader, f: Field, dataType: number): number[] {
@@ -321,6 +333,7 @@ function decodeGraph(r: Reader): OnnxGraph {
   const inputs: OnnxValueInfo[] = [];
   const outputs: OnnxValueInfo[] = [];
   const initializers: string[] = [];
+  const constants = new Map<string, () => OnnxTensor>();
   each(r, (f) => {
     switch (f.number) {
       case 1:
@@ -332,13 +345,20 @@ function decodeGraph(r: Reader): OnnxGraph {
         break;
       case 5: {
         r.expect(f, WIRE_BYTES, "initializer");
-        // Only the name matters: forestd refuses graphs whose nodes read initializers.
-        const t = r.sub(f, `graph.initializer[${initializers.length}]`);
+        const where = `graph.initializer[${initializers.length}]`;
+        const t = r.sub(f, where);
         let tensorName = "";
         each(t, (tf) => {
           if (tf.number === 8) tensorName = t.string(tf, "name");
         });
         initializers.push(tensorName);
+        if (!constants.has(tensorName)) {
+          let decoded: OnnxTensor | null = null;
+          constants.set(tensorName, () => {
+            decoded ??= decodeTensor(r.sub(f, `${where} ("${tensorName.slice(0, 80)}")`));
+            return decoded;
+          });
+        }
         break;
       }
       case 11:
@@ -351,7 +371,7 @@ function decodeGraph(r: Reader): OnnxGraph {
         break;
     }
   });
-  return { name, nodes, inputs, outputs, initializers };
+  return { name, nodes, inputs, outputs, initializers, constants };
 }
 
 export function decodeOnnxModel(bytes: Uint8Array): OnnxModel {

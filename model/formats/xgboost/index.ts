@@ -1,11 +1,13 @@
 /**
- * XGBoost's own files, as `save_model` writes them: JSON (.json) or UBJSON (.ubj), told apart by
- * content, read into a Forest.
+ * XGBoost's own files, as `save_model` writes them: JSON (.json), UBJSON (.ubj) or, before XGBoost
+ * 2.1, the legacy binary format (any other name: MLflow's model.xgb), told apart by content, read
+ * into a Forest.
  */
 import { ModelError } from "../../errors.js";
 import type { Forest } from "../../forest/forest.js";
 import type { ModelFormat } from "../format.js";
 import { parseXGBoostJson } from "./json-text.js";
+import { decodeLegacyBinary, looksLikeLegacyBinary } from "./legacy-binary.js";
 import { readModelDocument } from "./read-document.js";
 import { decodeUbjson } from "./ubjson.js";
 
@@ -29,6 +31,13 @@ function looksLikeUbjson(bytes: Uint8Array): boolean {
 }
 
 export function readXGBoostForest(bytes: Uint8Array): Forest {
+  if (looksLikeLegacyBinary(bytes)) {
+    const forest = readModelDocument(decodeLegacyBinary(bytes));
+    return {
+      ...forest,
+      provenance: { ...forest.provenance, details: { ...forest.provenance.details, file: "legacy binary" } },
+    };
+  }
   let document: unknown;
   if (looksLikeJson(bytes)) {
     let text: string;
@@ -48,9 +57,9 @@ export function readXGBoostForest(bytes: Uint8Array): Forest {
 
 export const xgboostFormat: ModelFormat = {
   name: "xgboost",
-  description: "XGBoost JSON or UBJSON (.json, .ubj, as save_model writes them)",
-  extensions: [".json", ".ubj"],
-  sniff: (bytes) => looksLikeJson(bytes) || looksLikeUbjson(bytes),
+  description: "XGBoost JSON, UBJSON or legacy binary (.json, .ubj, .xgb, as save_model writes them)",
+  extensions: [".json", ".ubj", ".xgb"],
+  sniff: (bytes) => looksLikeJson(bytes) || looksLikeUbjson(bytes) || looksLikeLegacyBinary(bytes),
   read: readXGBoostForest,
   describe: (d) => [
     [
@@ -59,5 +68,8 @@ export const xgboostFormat: ModelFormat = {
     ],
     ["base_score", (d.baseScore as number[]).join(", ")],
     ["xgboost", String(d.xgboostVersion ?? "unknown")],
+    ...(d.file === "legacy binary"
+      ? ([["file", "legacy binary format (no feature names; rows by position)"]] as [string, string][])
+      : []),
   ],
 };

@@ -1,6 +1,9 @@
 /**
- * Open Inference Protocol (KServe V2): server and model metadata, health, and infer with one
- * FP32/FP64 input tensor of shape [N, F] (data flat or nested). A model's output tensor is
+ * Open Inference Protocol (KServe V2, kserve/open-inference-protocol's open_inference_rest.yaml):
+ * server and model metadata, health, the models list, and infer, for every model the worker serves
+ * and each of its versions (`/v2/models/{name}[/versions/{version}]/...`; without a version, the
+ * one the version policy makes the default). Inputs (tensors.ts): one tensor of shape [N, F], or
+ * one tensor per input column by name, of any of the protocol's datatypes. A model's output tensor is
  * "predict" unless the request names others (`outputs: [{"name": ...}]`, any of OUTPUT_NAMES) or
  * one through `parameters.output` (margin, label, contribs, interactions, leaf). A model whose
  * family has its own output tensors (an ONNX graph's `label`, `probabilities`, `variable`, or
@@ -8,8 +11,8 @@
  * so onnxruntime and Triton clients read them unchanged; a ZipMap output is sent as the
  * [N, classes] tensor it packages.
  */
-import type { FastifyInstance, FastifyRequest } from "fastify";
-import { columnLookup } from "../../../model/index.js";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { featureNames } from "../../../model/index.js";
 import {
   explainShape,
   isExplainKind,
@@ -19,15 +22,19 @@ import {
   type OutputKind,
   outputUnavailable,
 } from "../../../model/outputs.js";
+import { vocabularies } from "../../../model/rows.js";
+import type { ModelEntry, ModelTable } from "../../scoring/model-table.js";
 import type { Numbers } from "../../scoring/protocol.js";
 import { fastJsonBodies } from "../body-parser.js";
-import { InvalidInputError, ModelNotFoundError, NotReadyError } from "../errors.js";
-import { ParsedTensor, parseInferBody, rowsLayout } from "../fast-rows.js";
+import { InvalidInputError, NotReadyError } from "../errors.js";
+import { ParsedTensor, parseInferBody } from "../fast-rows.js";
+import { modelOf, resolveModelHook } from "../model-route.js";
 import { inferJson, JSON_TYPE } from "../reply-json.js";
-import { type InferRequest, tensorToRows } from "../request-rows.js";
-import { InferBody, InferResponse, ModelNameParams } from "../schemas.js";
-import { deadlineMs, explainRows, type ScoringDeps, scoreRows } from "../scoring.js";
+import type { InferRequest } from "../request-rows.js";
+import { InferBody, InferResponse, ModelNameParams, ModelVersionParams } from "../schemas.js";
+import { deadlineMs, explainRows, scoreRows } from "../scoring.js";
 import type { ServedModel } from "../served-model.js";
+import { parseExactJson, readInputs } from "../tensors.js";
 
 /** Output tensors a request may name. */
 export const OUTPUT_NAMES = [
@@ -98,157 +105,182 @@ function labelled(served: ServedModel): boolean {
   return served.labels.classNames !== null || served.model.classLabels.some((c) => typeof c === "string");
 }
 
-export interface OipDeps extends ScoringDeps {
+export interface OipDeps {
+  table: ModelTable;
   version: string;
   isReady(): boolean;
 }
 
-export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<void> {
-  const { served } = deps;
-  // A preValidation hook, so that an unknown model is a 404 whatever the body (validated after).
-  const checkName = async (request: FastifyRequest) => {
-    const { name } = request.params as { name: string };
-    if (name !== served.name) throw new ModelNotFoundError(name.slice(0, 128), served.name);
-  };
+/** The routes of a model, with and without a version: `/v2/models/:name` and `/v2/models/:name/versions/:version`. */
+function modelPaths(suffix: string): string[] {
+  return [`/v2/models/:name${suffix}`, `/v2/models/:name/versions/:version${suffix}`];
+}
 
-  app.get("/v2", { schema: { summary: "OIP server metadata" } }, async () => ({
-    name: "forestd",
-    version: deps.version,
-    extensions: [],
-  }));
+export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<void> {
+  const { table } = deps;
+  // Resolved before the body is read, so that an unknown model or version is a 404 whatever the
+  // body, and the fast reader knows the model's columns.
+  const resolve = resolveModelHook(table);
+
+  const serverMetadata = async () => ({ name: "forestd", version: deps.version, extensions: [] });
+  // The protocol's OpenAPI file names the route `/v2/`; its text says `v2`: both answer.
+  app.get("/v2", { schema: { summary: "OIP server metadata" } }, serverMetadata);
+  app.get("/v2/", { schema: { hide: true } }, serverMetadata);
   app.get("/v2/health/live", { schema: { summary: "OIP liveness" } }, async () => ({ live: true }));
   app.get("/v2/health/ready", { schema: { summary: "OIP readiness" } }, async () => {
     if (!deps.isReady()) throw new NotReadyError("not ready");
     return { ready: true };
   });
   app.get(
-    "/v2/models/:name",
-    { schema: { summary: "OIP model metadata", params: ModelNameParams }, preValidation: checkName },
-    async () => {
-      const model = served.model;
-      const input = {
-        name: model.inputTensor ?? "input-0",
-        datatype: model.rowPrecision === "f64" ? "FP64" : "FP32",
-        shape: [-1, model.numFeature],
-      };
-      const own = model.head.outputTensors;
-      return {
-        name: served.name,
-        versions: [served.sha256.slice(0, 12)],
-        platform: model.format,
-        inputs: [input],
-        // The family's own tensors, else every output this model can give ("predict" is the default).
-        outputs: own
-          ? own.map((o) => ({
-              name: o.name,
-              datatype: o.carries === "label" ? labelDatatype(model.classLabels) : floatType(served),
-              shape: o.carries === "label" ? [-1] : [-1, model.numOutputs],
-            }))
-          : OUTPUT_NAMES.filter((name) => oipOutputProblem(served, name) === null).map((name) => {
-              const meta = outputMeta(served, name);
-              return { name, datatype: meta.datatype, shape: [-1, ...meta.rowShape] };
-            }),
-      };
+    "/v2/models",
+    {
+      schema: { summary: "The models served (KServe's list), and every model version known with its state" },
     },
+    async () => ({ models: table.names(), index: table.index() }),
   );
-  app.get(
-    "/v2/models/:name/ready",
-    { schema: { summary: "OIP model readiness", params: ModelNameParams }, preValidation: checkName },
-    async () => {
-      if (!deps.isReady()) throw new NotReadyError("not ready");
-      return { name: served.name, ready: true };
-    },
-  );
-  // Its own scope: the fast body parser (the tensor straight into a Float32Array) is for this route only.
-  const answerAs = { name: served.name, version: served.sha256.slice(0, 12) };
-  const layout = rowsLayout(
-    served.model.numFeature,
-    columnLookup(served.model),
-    deps.maxRequestRows,
-    served.model.rowPrecision,
-  );
-  await app.register(async (scope) => {
-    fastJsonBodies(scope, (body) => parseInferBody(body, layout));
-    scope.post(
-      "/v2/models/:name/infer",
+  for (const path of modelPaths("")) {
+    app.get(
+      path,
       {
         schema: {
-          summary: "OIP inference",
-          params: ModelNameParams,
-          body: InferBody,
-          response: { 200: InferResponse },
+          summary: "OIP model metadata",
+          params: path.includes(":version") ? ModelVersionParams : ModelNameParams,
         },
-        serializerCompiler: () => JSON.stringify,
-        preValidation: checkName,
+        preParsing: resolve,
       },
-      async (request, reply) => {
-        const body = request.body as InferRequest | ParsedTensor;
-        // A bare tensor (no parameters, no outputs) fast-rows.ts read straight into float32 rows,
-        // or the JSON.parse'd request.
-        const fast = body instanceof ParsedTensor ? body : null;
-        const timeoutMs = deadlineMs(
-          deps,
-          (fast ? undefined : (body as InferRequest).parameters?.timeout) ??
-            request.headers["x-request-timeout-ms"],
-          "parameters.timeout",
-        );
-        const { values, rows } =
-          fast ??
-          tensorToRows(
-            (body as InferRequest).inputs[0],
-            served.model.numFeature,
-            deps.maxRequestRows,
-            served.model.rowPrecision,
-          );
-        request.forestdRows = rows;
-        if (served.model.head.outputTensors) {
-          const outputs = await ownOutputs(
-            deps,
-            fast ? undefined : (body as InferRequest).outputs,
-            values,
-            rows,
-            timeoutMs,
-          );
-          return {
-            model_name: served.name,
-            model_version: served.sha256.slice(0, 12),
-            ...(body.id !== undefined ? { id: body.id } : {}),
-            outputs,
-          };
-        }
-        if (fast) {
-          // The common request, scored and written without building arrays.
-          const { outputs, width } = await scoreRows(deps, values, rows, false, timeoutMs);
-          reply.type(JSON_TYPE);
-          return inferJson(answerAs, fast.id, outputs, rows, width);
-        }
-        const names = requestedOutputs(served, body as InferRequest);
-        // Scores once for every output derived from margins; each explanation is its own pool task.
-        // A task takes its rows' buffer (transferred to the thread), so all but the last get a copy.
-        const needsMargins = names.some((n) => !isExplainKind(n));
-        let tasksLeft = names.filter(isExplainKind).length + (needsMargins ? 1 : 0);
-        const rowsForTask = () => (--tasksLeft === 0 ? values : values.slice());
-        const margins = needsMargins
-          ? (await scoreRows(deps, rowsForTask(), rows, true, timeoutMs)).outputs
-          : null;
-        const outputs = [];
-        for (const name of names) {
-          const meta = outputMeta(served, name);
-          let data: (number | string)[];
-          if (isExplainKind(name))
-            data = Array.from(await explainRows(deps, rowsForTask(), rows, name, timeoutMs));
-          else data = fromMargins(served, name, margins as Numbers, rows);
-          outputs.push({ name, datatype: meta.datatype, shape: [rows, ...meta.rowShape], data });
-        }
-        return {
-          model_name: served.name,
-          model_version: served.sha256.slice(0, 12),
-          ...(body.id !== undefined ? { id: body.id } : {}),
-          outputs,
-        };
+      async (request) => metadata(table, modelOf(request)),
+    );
+  }
+  for (const path of modelPaths("/ready")) {
+    app.get(
+      path,
+      {
+        schema: {
+          summary: "OIP model readiness",
+          params: path.includes(":version") ? ModelVersionParams : ModelNameParams,
+        },
+        preParsing: resolve,
+      },
+      async (request) => {
+        if (!deps.isReady()) throw new NotReadyError("not ready");
+        return { name: modelOf(request).served.name, ready: true };
       },
     );
+  }
+  // Its own scope: the fast body parser (the tensor straight into a typed array) is for this route only.
+  await app.register(async (scope) => {
+    fastJsonBodies(
+      scope,
+      (body, request) => {
+        const entry = request.forestdModel;
+        return entry ? parseInferBody(body, entry.layout) : null;
+      },
+      // INT64 and UINT64 beyond 2^53 kept exact (as BigInt), from their own digits.
+      (body) => (body.includes("INT64") ? parseExactJson(body.toString("utf8")) : undefined),
+    );
+    for (const path of modelPaths("/infer")) {
+      scope.post(
+        path,
+        {
+          schema: {
+            summary: "OIP inference",
+            params: path.includes(":version") ? ModelVersionParams : ModelNameParams,
+            body: InferBody,
+            response: { 200: InferResponse },
+          },
+          serializerCompiler: () => JSON.stringify,
+          preParsing: resolve,
+        },
+        async (request, reply) => infer(modelOf(request), request, reply),
+      );
+    }
   });
+}
+
+/** The model metadata object of one version (its name, every version served, inputs, outputs). */
+function metadata(table: ModelTable, entry: ModelEntry) {
+  const { served } = entry;
+  const model = served.model;
+  const versions = table
+    .entries()
+    .filter((e) => e.served.name === served.name)
+    .map((e) => e.served.version)
+    .sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
+  const float = model.rowPrecision === "f64" ? "FP64" : "FP32";
+  const vocab = vocabularies(model);
+  // A model with string columns takes one tensor per column (BYTES for those); else the rows as one.
+  const inputs = vocab.some((v) => v !== null)
+    ? featureNames(model).map((name, i) => ({ name, datatype: vocab[i] ? "BYTES" : float, shape: [-1, 1] }))
+    : [{ name: model.inputTensor ?? "input-0", datatype: float, shape: [-1, model.numFeature] }];
+  const own = model.head.outputTensors;
+  return {
+    name: served.name,
+    versions,
+    platform: model.format,
+    inputs,
+    // The family's own tensors, else every output this model can give ("predict" is the default).
+    outputs: own
+      ? own.map((o) => ({
+          name: o.name,
+          datatype: o.carries === "label" ? labelDatatype(model.classLabels) : floatType(served),
+          shape: o.carries === "label" ? [-1] : [-1, model.numOutputs],
+        }))
+      : OUTPUT_NAMES.filter((name) => oipOutputProblem(served, name) === null).map((name) => {
+          const meta = outputMeta(served, name);
+          return { name, datatype: meta.datatype, shape: [-1, ...meta.rowShape] };
+        }),
+  };
+}
+
+async function infer(deps: ModelEntry, request: FastifyRequest, reply: FastifyReply) {
+  const { served } = deps;
+  const body = request.body as InferRequest | ParsedTensor;
+  // A bare tensor (no parameters, no outputs) fast-rows.ts read straight into typed rows, or the
+  // JSON.parse'd request.
+  const fast = body instanceof ParsedTensor ? body : null;
+  const slow = fast ? null : (body as InferRequest);
+  const timeoutMs = deadlineMs(
+    deps,
+    slow?.parameters?.timeout ?? request.headers["x-request-timeout-ms"],
+    "parameters.timeout",
+  );
+  const { values, rows } =
+    fast ??
+    readInputs(
+      served.model,
+      deps.columns,
+      (slow as InferRequest).inputs,
+      deps.maxRequestRows,
+      slow?.parameters?.content_type,
+    );
+  request.forestdRows = rows;
+  const answer = { model_name: served.name, model_version: served.version };
+  if (served.model.head.outputTensors) {
+    const outputs = await ownOutputs(deps, slow?.outputs, values, rows, timeoutMs);
+    return { ...answer, ...(body.id !== undefined ? { id: body.id } : {}), outputs };
+  }
+  if (fast) {
+    // The common request, scored and written without building arrays.
+    const { outputs, width } = await scoreRows(deps, values, rows, false, timeoutMs);
+    reply.type(JSON_TYPE);
+    return inferJson({ name: served.name, version: served.version }, fast.id, outputs, rows, width);
+  }
+  const names = requestedOutputs(served, slow as InferRequest);
+  // Scores once for every output derived from margins; each explanation is its own pool task.
+  // A task takes its rows' buffer (transferred to the thread), so all but the last get a copy.
+  const needsMargins = names.some((n) => !isExplainKind(n));
+  let tasksLeft = names.filter(isExplainKind).length + (needsMargins ? 1 : 0);
+  const rowsForTask = () => (--tasksLeft === 0 ? values : values.slice());
+  const margins = needsMargins ? (await scoreRows(deps, rowsForTask(), rows, true, timeoutMs)).outputs : null;
+  const outputs = [];
+  for (const name of names) {
+    const meta = outputMeta(served, name);
+    let data: (number | string)[];
+    if (isExplainKind(name)) data = Array.from(await explainRows(deps, rowsForTask(), rows, name, timeoutMs));
+    else data = fromMargins(served, name, margins as Numbers, rows);
+    outputs.push({ name, datatype: meta.datatype, shape: [rows, ...meta.rowShape], data });
+  }
+  return { ...answer, ...(body.id !== undefined ? { id: body.id } : {}), outputs };
 }
 
 /** The outputs a request asks for: `outputs[].name`, else `parameters.output`, else "predict". */
@@ -306,7 +338,7 @@ function labelDatatype(labels: readonly (string | number)[]): string {
 
 /** The family's own output tensors (those asked for, else all), from one scoring of margins. */
 async function ownOutputs(
-  deps: OipDeps,
+  deps: ModelEntry,
   requested: InferRequest["outputs"],
   values: Numbers,
   rows: number,

@@ -1,20 +1,24 @@
 /**
- * Operational endpoints: liveness, readiness, the served model, Prometheus metrics.
+ * Operational endpoints: liveness, readiness, a served model (GET /model for the default one,
+ * /model/{name}[/versions/{version}] for any), Prometheus metrics.
  */
 import type { FastifyInstance } from "fastify";
 import { featureNames } from "../../../model/index.js";
+import type { ModelTable } from "../../scoring/model-table.js";
 import { NotReadyError } from "../errors.js";
+import { mlflowModelFacts } from "../mlflow/model-facts.js";
+import { resolveModel } from "../model-route.js";
 import type { ServedModel } from "../served-model.js";
 
 export interface OperationalDeps {
-  served: ServedModel;
+  table: ModelTable;
   isReady(): boolean;
   /** Prometheus text exposition of the metrics this endpoint reports. */
   metricsText(): Promise<{ contentType: string; body: string }>;
 }
 
 export async function operationalRoutes(app: FastifyInstance, deps: OperationalDeps): Promise<void> {
-  const { served } = deps;
+  const { table } = deps;
   app.get("/healthz", { schema: { summary: "Liveness: the worker answers" } }, async () => ({
     status: "ok",
   }));
@@ -22,8 +26,32 @@ export async function operationalRoutes(app: FastifyInstance, deps: OperationalD
     if (!deps.isReady()) throw new NotReadyError("not ready: draining or overloaded");
     return { ready: true };
   });
-  app.get("/model", { schema: { summary: "The served model" } }, async () => ({
+  app.get("/model", { schema: { summary: "The default model" } }, async () =>
+    describeModel(resolveModel(table, undefined).served),
+  );
+  app.get("/model/:name", { schema: { summary: "A served model (its default version)" } }, async (request) =>
+    describeModel(resolveModel(table, (request.params as { name: string }).name).served),
+  );
+  app.get(
+    "/model/:name/versions/:version",
+    { schema: { summary: "One version of a served model" } },
+    async (request) => {
+      const { name, version } = request.params as { name: string; version: string };
+      return describeModel(resolveModel(table, name, version).served);
+    },
+  );
+  app.get("/metrics", { schema: { summary: "Prometheus metrics", hide: false } }, async (_request, reply) => {
+    const { contentType, body } = await deps.metricsText();
+    reply.type(contentType);
+    return body;
+  });
+}
+
+/** What GET /model says of a served model version. */
+function describeModel(served: ServedModel) {
+  return {
     name: served.name,
+    version: served.version,
     path: served.path,
     sha256: served.sha256,
     // Where the primary fetched it: s3://… or https://… (no credentials, no query string) or a path.
@@ -51,10 +79,7 @@ export async function operationalRoutes(app: FastifyInstance, deps: OperationalD
     // What the format itself says (XGBoost: version, booster, base_score; ONNX: producer, opsets,
     // graph outputs), under the format's name.
     [served.info.format]: served.info.details,
-  }));
-  app.get("/metrics", { schema: { summary: "Prometheus metrics", hide: false } }, async (_request, reply) => {
-    const { contentType, body } = await deps.metricsText();
-    reply.type(contentType);
-    return body;
-  });
+    // An MLflow model folder: what its MLmodel says (null for a model file).
+    mlflow: mlflowModelFacts(served.model),
+  };
 }

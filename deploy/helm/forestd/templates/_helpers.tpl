@@ -60,18 +60,43 @@ which prints 10485760 as 1.048576e+07: whole numbers are printed as integers.
 {{- end -}}
 {{- end -}}
 
-{{/* Where the model is read from, or "" for the setting's own (the bundled model). */}}
+{{/* Where the model is read from, or "" for the setting's own (the bundled model, or a repository). */}}
 {{- define "forestd.modelPath" -}}
 {{- $source := .Values.model.source -}}
+{{- if .Values.settings.MODEL_REPOSITORY -}}
+{{- fail "settings.MODEL_REPOSITORY is set by model.source repository: leave it empty" -}}
+{{- end -}}
 {{- if eq $source "image" -}}
 {{- .Values.settings.MODEL_PATH -}}
-{{- else if has $source (list "volume" "s3") -}}
+{{- else if has $source (list "volume" "s3" "repository") -}}
 {{- if .Values.settings.MODEL_PATH -}}
-{{- fail "model.source volume or s3 sets MODEL_PATH itself: leave settings.MODEL_PATH empty" -}}
+{{- fail (printf "model.source %s sets where models come from itself: leave settings.MODEL_PATH empty" $source) -}}
 {{- end -}}
+{{- if ne $source "repository" -}}
 {{- printf "/models/%s" .Values.model.file -}}
+{{- end -}}
 {{- else -}}
-{{- fail (printf "model.source must be image, volume or s3, not %q" $source) -}}
+{{- fail (printf "model.source must be image, volume or s3 (one model), or repository (many), not %q" $source) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* MODEL_REPOSITORY for model.source repository: its URI, else the volume mounted at /models. */}}
+{{- define "forestd.modelRepository" -}}
+{{- if eq .Values.model.source "repository" -}}
+{{- if .Values.model.repository.uri -}}
+{{- .Values.model.repository.uri -}}
+{{- else if .Values.model.volume -}}
+/models
+{{- else -}}
+{{- fail "model.source repository needs model.repository.uri (s3:// or https://) or model.volume" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether a volume is mounted at /models: a model file's or a repository's. */}}
+{{- define "forestd.modelsVolume" -}}
+{{- if or (has .Values.model.source (list "volume" "s3")) (and (eq .Values.model.source "repository") (not .Values.model.repository.uri)) -}}
+true
 {{- end -}}
 {{- end -}}
 
@@ -90,6 +115,16 @@ which prints 10485760 as 1.048576e+07: whole numbers are printed as integers.
 {{- $modelPath := include "forestd.modelPath" . -}}
 {{- if $modelPath -}}
 {{- $_ := set $env "MODEL_PATH" $modelPath -}}
+{{- end -}}
+{{- $repository := include "forestd.modelRepository" . -}}
+{{- if $repository -}}
+{{- $_ := set $env "MODEL_REPOSITORY" $repository -}}
+{{- end -}}
+{{- if .Values.settings.REPOSITORY_API_TOKEN -}}
+{{- fail "settings.REPOSITORY_API_TOKEN would put a credential in a ConfigMap: name a Secret in repositoryApi.tokenSecret" -}}
+{{- end -}}
+{{- if and (include "forestd.settingOr" (dict "settings" .Values.settings "name" "REPOSITORY_API" "default" "false") | regexMatch "^(true|1|yes|on)$") (not .Values.repositoryApi.tokenSecret.name) -}}
+{{- fail "settings.REPOSITORY_API needs its bearer token from a Secret: repositoryApi.tokenSecret.name" -}}
 {{- end -}}
 {{- toYaml $env -}}
 {{- end -}}

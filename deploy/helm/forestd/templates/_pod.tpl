@@ -73,10 +73,20 @@ spec:
       envFrom:
         - configMapRef:
             name: {{ include "forestd.fullname" . }}-settings
-      {{- with .Values.extraEnv }}
-      # Variables that are not forestd settings (OTEL_*, ...): values.schema.json refuses settings here.
+      {{- if or .Values.extraEnv .Values.repositoryApi.tokenSecret.name }}
       env:
+        {{- with .Values.repositoryApi.tokenSecret.name }}
+        # The repository API's bearer token, from its Secret (never in the settings ConfigMap).
+        - name: REPOSITORY_API_TOKEN
+          valueFrom:
+            secretKeyRef:
+              name: {{ . }}
+              key: {{ $.Values.repositoryApi.tokenSecret.key }}
+        {{- end }}
+        {{- with .Values.extraEnv }}
+        # Variables that are not forestd settings (OTEL_*, ...): values.schema.json refuses settings here.
         {{- toYaml . | nindent 8 }}
+        {{- end }}
       {{- end }}
       ports:
         - name: http
@@ -121,7 +131,7 @@ spec:
       volumeMounts:
         - name: tmp
           mountPath: /tmp
-        {{- if ne .Values.model.source "image" }}
+        {{- if include "forestd.modelsVolume" . }}
         - name: models
           mountPath: /models
           readOnly: true
@@ -130,10 +140,10 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: {{ .Values.tmpSizeLimit }}
-    {{- if eq .Values.model.source "volume" }}
+    {{- if or (eq .Values.model.source "volume") (and (eq .Values.model.source "repository") (not .Values.model.repository.uri)) }}
     - name: models
       {{- if not .Values.model.volume }}
-      {{- fail "model.volume is required when model.source is volume" }}
+      {{- fail (printf "model.volume is required when model.source is %s" .Values.model.source) }}
       {{- end }}
       {{- toYaml .Values.model.volume | nindent 6 }}
     {{- else if eq .Values.model.source "s3" }}

@@ -177,6 +177,13 @@ export function lookupGlobal(module: string, name: string, at: number): GlobalRo
       "FORESTD_ERR_MODEL_UNSUPPORTED",
       `the file holds scikit-learn's ${name} (${qualified}, byte ${at}), which forestd does not score; it reads ${supportedNames()}`,
     );
+  // cloudpickle (MLflow's default for scikit-learn) writes what cannot be imported by name as
+  // code: its reconstructors are the first thing such a pickle names.
+  if (module === "cloudpickle" || module.startsWith("cloudpickle."))
+    throw new ModelError(
+      "FORESTD_ERR_MODEL_UNSUPPORTED",
+      `the pickle holds Python code that cloudpickle wrote by value (${qualified.slice(0, 120)}, byte ${at}): a lambda, a local function, or a class defined in __main__ or a notebook; forestd runs no Python code, so only classes it reads by name are served (define custom code in an importable module, or leave it out of the model); nothing in the file was run`,
+    );
   throw new ModelError(
     "FORESTD_ERR_MODEL_UNSUPPORTED",
     `the pickle names ${qualified.slice(0, 200)} (byte ${at}), which is not on forestd's allow-list; nothing in the file was run`,

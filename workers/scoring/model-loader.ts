@@ -1,0 +1,111 @@
+/**
+ * How a worker loads model versions: off its event loop, in one loading thread
+ * (workers/thread/model-loader-thread.ts) that reads, checks and compiles each version once into
+ * shared memory. The event loop and every scoring thread then hold views of that one copy
+ * (model/shared.ts): a model's compiled trees are held once per worker, whatever THREADS, and a
+ * version loaded while the worker serves others costs their requests no event-loop time but the
+ * rebuilding of views.
+ *
+ * `inProcessLoader` does the same on the calling thread (the in-process test app, which serves
+ * nothing while it loads).
+ */
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { ModelSpec } from "../../contract/models.js";
+import { loadModel, Model, packageRoot, readModelBytes, type SharedModel } from "../../model/index.js";
+import { calibrateInline, type InlineCalibration } from "./inline-scorer.js";
+import type { ModelLoader } from "./model-table.js";
+
+export interface LoadRequest {
+  readonly id: number;
+  readonly snapshot: string;
+  readonly sha256: string;
+  /** The model's INLINE_SCORING_MAX_US: its inline costs are measured there (0: not at all). */
+  readonly inlineMaxUs: number;
+}
+
+export type LoadReply =
+  | { readonly id: number; readonly shared: SharedModel; readonly calibration?: InlineCalibration }
+  | { readonly id: number; readonly error: string };
+
+function loaderModule(): string {
+  const sibling = fileURLToPath(new URL("../thread/model-loader-thread.js", import.meta.url));
+  return existsSync(sibling)
+    ? sibling
+    : join(packageRoot(), "dist", "workers", "thread", "model-loader-thread.js");
+}
+
+/** A version loaded by the loading thread, rebuilt here from its shared memory. */
+export class ThreadedLoader {
+  #thread: Worker | null = null;
+  #next = 1;
+  readonly #waiting = new Map<number, (reply: LoadReply) => void>();
+
+  readonly load: ModelLoader = (spec: ModelSpec) =>
+    new Promise<LoadReply>((resolve) => {
+      const id = this.#next++;
+      this.#waiting.set(id, resolve);
+      this.#worker().ref();
+      this.#worker().postMessage({
+        id,
+        snapshot: spec.snapshot,
+        sha256: spec.sha256,
+        inlineMaxUs: spec.config.inline_scoring_max_us,
+      } satisfies LoadRequest);
+    }).then((reply) => {
+      if ("error" in reply) throw new Error(reply.error);
+      return {
+        model: Model.fromShared(reply.shared),
+        thread: { shared: reply.shared },
+        bytes: reply.shared.bytes,
+        calibration: reply.calibration,
+      };
+    });
+
+  #worker(): Worker {
+    if (this.#thread) return this.#thread;
+    const thread = new Worker(loaderModule());
+    thread.on("message", (reply: LoadReply) => {
+      this.#waiting.get(reply.id)?.(reply);
+      this.#waiting.delete(reply.id);
+      // Idle between loads: it must not keep the worker alive.
+      if (this.#waiting.size === 0) thread.unref();
+    });
+    thread.on("error", (error) => {
+      for (const resolve of this.#waiting.values())
+        resolve({ id: 0, error: `the loading thread failed: ${error.message}` });
+      this.#waiting.clear();
+      this.#thread = null;
+    });
+    thread.on("exit", () => {
+      if (this.#thread === thread) this.#thread = null;
+    });
+    this.#thread = thread;
+    return thread;
+  }
+
+  async close(): Promise<void> {
+    await this.#thread?.terminate();
+    this.#thread = null;
+  }
+}
+
+/** The same on the calling thread: the snapshot read, checked, compiled and shared here. */
+export const inProcessLoader: ModelLoader = async (spec: ModelSpec) => {
+  // A snapshot file, or (the in-process app, no primary) the model as configured: an MLflow
+  // folder then packs into the bundle its digest was taken of.
+  const bytes = readModelBytes(spec.snapshot);
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  if (sha256 !== spec.sha256)
+    throw new Error(`model snapshot ${spec.snapshot} has sha256 ${sha256}, expected ${spec.sha256}`);
+  const shared = loadModel(bytes).share();
+  const model = Model.fromShared(shared);
+  const calibration =
+    spec.config.inline_scoring_max_us > 0
+      ? calibrateInline(model, spec.config.inline_scoring_max_us)
+      : undefined;
+  return { model, thread: { shared }, bytes: shared.bytes, calibration };
+};
