@@ -254,6 +254,30 @@ export function quantizeForest(
     });
   }
 
+  // The compiler lays every slot of a Forest tree out alike (the same reachable nodes in the same
+  // order, splits lowered once), so consecutive compiled trees of one Forest tree walk alike; held
+  // here node by node rather than assumed.
+  const sameRange = (a: Int32Array, from: number, to: number, size: number) => {
+    for (let i = 0; i < size; i++) if (a[from + i] !== a[to + i]) return false;
+    return true;
+  };
+  const sharesWalk = new Uint8Array(numTrees);
+  for (let t = 1; t < numTrees; t++) {
+    if (layout.treeOf[t] !== layout.treeOf[t - 1]) continue;
+    const count = deepStart[t + 1] - deepStart[t];
+    const alike =
+      complete[t] === complete[t - 1] &&
+      depth[t] === depth[t - 1] &&
+      steps[t] === steps[t - 1] &&
+      count === deepStart[t] - deepStart[t - 1] &&
+      sameRange(topColumn, (t - 1) * topSize, t * topSize, topSize) &&
+      sameRange(topThreshold, (t - 1) * topSize, t * topSize, topSize) &&
+      sameRange(deepColumn, deepStart[t - 1], deepStart[t], count) &&
+      sameRange(deepThreshold, deepStart[t - 1], deepStart[t], count) &&
+      sameRange(deepLeft, deepStart[t - 1], deepStart[t], count);
+    sharesWalk[t] = alike ? 1 : 0;
+  }
+
   return {
     binned: {
       width,
@@ -275,6 +299,7 @@ export function quantizeForest(
       leafStart,
       leafValue,
       group: Int32Array.from(layout.groups),
+      sharesWalk,
     },
   };
 }

@@ -26,7 +26,11 @@
  *   2j + 2, and its 2^depth leaves are the last level's positions;
  * - a deeper tree keeps its own nodes: the 2^topLevels positions under the top first, then their
  *   descendants breadth first, each split with its left child (right = left + 1), each leaf
- *   looping to itself; its leaves' values sit beside its nodes, one per node.
+ *   looping to itself; its leaves' values sit beside its nodes, one per node. A walk that reaches
+ *   leaves in every lane before its last step stops there (the steps left would not move it).
+ *
+ * The leaf slots of a vector leaf are one tree each (the compiler's), laid out alike: where a slot
+ * follows its tree's first slot (`sharesWalk`), a block's walk is not repeated.
  */
 import type { Precision } from "../forest/forest.js";
 
@@ -89,6 +93,12 @@ export interface BinnedForest {
   readonly leafValue: Float32Array | Float64Array;
   /** Per tree: the output group it adds to. */
   readonly group: Int32Array;
+  /**
+   * Per tree: 1 when it walks exactly as the tree before it — another leaf slot of the same Forest
+   * tree (the compiler makes one tree per slot of a vector leaf), with the same nodes and its own
+   * leaves — so the kernel may end where that walk ended and add this tree's leaf there.
+   */
+  readonly sharesWalk: Uint8Array;
 }
 
 /** The threshold no bin exceeds, in the unbiased domain: 2^width - 1. */

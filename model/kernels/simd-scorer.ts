@@ -250,6 +250,7 @@ export function buildSimdImage(
     i32[e + 3] = binned.steps[t];
     i32[e + 4] = binned.group[t] * 16 * valueBytes;
     i32[e + 5] = complete ? 1 : 0;
+    i32[e + 7] = binned.sharesWalk[t];
     for (let j = 0; j < topSize; j++) {
       const k = top + j * topBytes;
       const column = binned.topColumn[t * topSize + j] * 16 * binBytes;

@@ -12,13 +12,15 @@
  *
  * Memory (byte offsets set once by `setup`; the scorer lays them out):
  *   trees   32 bytes a tree: [top i32][deep i32][leaves i32][steps i32][margin offset i32]
- *           [complete i32][four i32]
+ *           [complete i32][four i32][shares i32]
  *           top: the tree's top nodes; deep: its deep nodes (a complete tree's minus 2^levels
  *           nodes: its positions count from the root); leaves: its leaf values (a complete tree's
  *           minus 2^depth values); steps: deep steps; margin offset: its group's margins within a
  *           block's (group × 16 lanes × value bytes); complete: 1 for a complete tree; four: how
  *           this tree and the next three can walk one row together (1 all complete with the same
- *           steps, 2 all deeper trees, 0 not).
+ *           steps, 2 all deeper trees, 0 not); shares: 1 when the tree walks exactly as the
+ *           one before it (another slot of a vector leaf): a block's walks end where that tree's
+ *           ended (kept in scratch), and only the leaves are this tree's own.
  *   top     8-bit bins: 4 bytes a node [column offset u16 = column × 16][threshold i8][0];
  *           16-bit: 8 bytes [column offset u32 = column × 32][threshold i16][0 ×2].
  *   deep    a complete tree's, 8-bit: 4 bytes a node [threshold i8][0][column offset u16];
@@ -28,7 +30,8 @@
  *   bins    a block of 16 rows: each column's 16 bins together (16 or 32 bytes), columns in
  *           order, then one spare column that bins of absent missing sides are written to.
  *   margins a block of 16 rows: per output group 16 sums (float32 or float64).
- *   scratch 256 bytes: the 16 walks' positions (i32), then their leaf values.
+ *   scratch 256 bytes: the 16 walks' positions (i32: where they start, then where they ended when
+ *           the next tree shares the walk), then their leaf values.
  *
  * A split sends a row right when its bin (stored biased, minus 128 or 32 768) is greater than the
  * split's threshold (stored biased too): one signed comparison, `i8x16.gt_s` for 16 rows at once.
@@ -102,6 +105,18 @@ function walkStep(w: Width, complete: boolean, p: string, base: string, binOffse
 }
 
 /**
+ * A deeper tree's walk goes on while a lane moved in its last step: a leaf loops to itself, so once
+ * every lane is on a leaf the steps left change nothing (and a fully grown tree's leaves are mostly
+ * far above its deepest). Continues `loop` when positions `p`0..n-1 differ from `o`0..n-1.
+ */
+function moved(loop: string, p: string, o: string, n = 4): string {
+  const ne = Array.from({ length: n }, (_, j) => `(i32.ne (local.get ${p}${j}) (local.get ${o}${j}))`);
+  let any = ne[0];
+  for (let j = 1; j < n; j++) any = `(i32.or ${any} ${ne[j]})`;
+  return `(br_if ${loop} ${any})`;
+}
+
+/**
  * The deep walks, four lanes at a time with their positions in registers (four independent walks
  * whose loads overlap, and the next four's behind them), each lane's leaf then into scratch.
  */
@@ -123,9 +138,17 @@ function deepWalks(w: Width, levels: number, complete: boolean): string {
             (block $walked${tag}${first}
               (loop $eachStep${tag}${first}
                 (br_if $walked${tag}${first} (i32.eqz (local.get $s)))
-                ${ways.map((j) => walkStep(w, complete, `$p${j}`, "$deep", (first + j) * (w / 8))).join("\n                ")}
+                ${
+                  complete
+                    ? ""
+                    : `${ways.map((j) => `(local.set $o${j} (local.get $p${j}))`).join(" ")}
+                `
+                }${ways.map((j) => walkStep(w, complete, `$p${j}`, "$deep", (first + j) * (w / 8))).join("\n                ")}
                 (local.set $s (i32.sub (local.get $s) (i32.const 1)))
-                (br $eachStep${tag}${first})))
+                ${complete ? `(br $eachStep${tag}${first})` : moved(`$eachStep${tag}${first}`, "$p", "$o")}))
+            (if (local.get $keep)
+              (then
+                ${ways.map((j) => `(i32.store offset=${(first + j) * 4} (global.get $scratch) (local.get $p${j}))`).join("\n                ")}))
             (if (local.get $f64)
               (then
                 ${ways.map((j) => `(f64.store offset=${64 + (first + j) * 8} (global.get $scratch) (f64.load (i32.add (local.get $leaves) (i32.shl (local.get $p${j}) (i32.const 3)))))`).join("\n                ")})
@@ -133,6 +156,20 @@ function deepWalks(w: Width, levels: number, complete: boolean): string {
                 ${ways.map((j) => `(f32.store offset=${64 + (first + j) * 4} (global.get $scratch) (f32.load (i32.add (local.get $leaves) (i32.shl (local.get $p${j}) (i32.const 2)))))`).join("\n                ")}))`,
     )
     .join("\n            ");
+}
+
+/** The 16 leaves at the positions in scratch (where the tree before's walks ended) into scratch. */
+function sharedLeaves(): string {
+  const lanes = Array.from({ length: 16 }, (_, i) => i);
+  const load = (p: Precision, i: number) => {
+    const shift = p === "f32" ? 2 : 3;
+    return `(${p}.store offset=${64 + i * (p === "f32" ? 4 : 8)} (global.get $scratch) (${p}.load (i32.add (local.get $leaves) (i32.shl (i32.load offset=${i * 4} (global.get $scratch)) (i32.const ${shift})))))`;
+  };
+  return `(if (local.get $f64)
+              (then
+                ${lanes.map((i) => load("f64", i)).join("\n                ")})
+              (else
+                ${lanes.map((i) => load("f32", i)).join("\n                ")}))`;
 }
 
 /** The 16 leaves (in scratch) added to the block's margins for the tree's group. */
@@ -155,6 +192,7 @@ function scoreBlocks(w: Width, levels: number, select: string): string {
     (local $g i32) (local $gp i32) (local $mp i32) (local $t i32) (local $te i32) (local $tp i32)
     (local $deep i32) (local $leaves i32) (local $steps i32) (local $s i32) (local $k i32) (local $a i32)
     (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32)
+    (local $o0 i32) (local $o1 i32) (local $o2 i32) (local $o3 i32) (local $keep i32)
     (local $idx v128) (local $wide v128) (local $th v128) ${masks}
     (local.set $g (local.get $g0))
     (block $blocksDone
@@ -167,6 +205,15 @@ function scoreBlocks(w: Width, levels: number, select: string): string {
             (br_if $treesDone (i32.ge_u (local.get $t) (local.get $t1)))
             (local.set $te (i32.add (global.get $trees) (i32.shl (local.get $t) (i32.const 5))))
             (local.set $tp (i32.load (local.get $te)))
+            (local.set $leaves (i32.load offset=8 (local.get $te)))
+            ;; keep where the walks end when the next tree (in this call) shares them
+            (local.set $keep (i32.and (i32.lt_u (i32.add (local.get $t) (i32.const 1)) (local.get $t1))
+              (i32.load offset=60 (local.get $te))))
+            (if (i32.and (i32.load offset=28 (local.get $te)) (i32.ne (local.get $t) (local.get $t0)))
+              (then
+            ;; another slot of the tree before: its walks' ends, this tree's leaves
+            ${sharedLeaves()})
+              (else
         ${topLevels(w, levels, select)}
             ;; the 16 positions under the top, as i32, are where the deep walks start
             (local.set $wide (i16x8.extend_low_i8x16_u (local.get $idx)))
@@ -177,12 +224,11 @@ function scoreBlocks(w: Width, levels: number, select: string): string {
             (v128.store offset=48 (global.get $scratch) (i32x4.extend_high_i16x8_u (local.get $wide)))
             (local.set $deep (i32.load offset=4 (local.get $te)))
             (local.set $steps (i32.load offset=12 (local.get $te)))
-            (local.set $leaves (i32.load offset=8 (local.get $te)))
             (if (i32.load offset=20 (local.get $te))
               (then
             ${deepWalks(w, levels, true)})
               (else
-            ${deepWalks(w, levels, false)}))
+            ${deepWalks(w, levels, false)}))))
             (local.set $mp (i32.add (i32.add (global.get $margins) (i32.mul (local.get $g) (global.get $blockMargins)))
               (i32.load offset=16 (local.get $te))))
             (if (local.get $f64)
@@ -200,8 +246,8 @@ function scoreBlocks(w: Width, levels: number, select: string): string {
  * scoreRow{w}: one row (lane 0 of the block at `gp`), trees [t0, t1), walked one node at
  * a time (for a row or two the 16-lane top would do sixteen times the work), four trees
  * interleaved step by step so their loads overlap: four deeper (pointer) trees, which walk the
- * deepest one's steps (a shallower one waits on its leaf, which loops to itself), or four complete
- * trees with the same steps. Others go alone.
+ * deepest one's steps (a shallower one waits on its leaf, which loops to itself) or stop when all
+ * four are on leaves, or four complete trees with the same steps. Others go alone.
  */
 function scoreRow(w: Width): string {
   const load = w === 8 ? "i32.load8_s" : "i32.load16_s";
@@ -258,9 +304,14 @@ function scoreRow(w: Width): string {
         (block $walked${tag}
           (loop $eachStep${tag}
             (br_if $walked${tag} (i32.eqz (local.get $s)))
-            ${ts.map((i) => walkStep(w, complete, `$j${i}`, `$deep${i}`, 0)).join("\n            ")}
+            ${
+              complete
+                ? ""
+                : `${ts.map((i) => `(local.set $o${i} (local.get $j${i}))`).join(" ")}
+            `
+            }${ts.map((i) => walkStep(w, complete, `$j${i}`, `$deep${i}`, 0)).join("\n            ")}
             (local.set $s (i32.sub (local.get $s) (i32.const 1)))
-            (br $eachStep${tag})))
+            ${complete ? `(br $eachStep${tag})` : moved(`$eachStep${tag}`, "$j", "$o", n)}))
         (if (local.get $f64)
           (then
             ${ts.map((i) => addLeaf(i, "f64")).join("\n            ")})
@@ -268,7 +319,10 @@ function scoreRow(w: Width): string {
             ${ts.map((i) => addLeaf(i, "f32")).join("\n            ")}))`;
   };
   const locals = ways
-    .map((i) => `(local $te${i} i32) (local $tp${i} i32) (local $deep${i} i32) (local $j${i} i32)`)
+    .map(
+      (i) =>
+        `(local $te${i} i32) (local $tp${i} i32) (local $deep${i} i32) (local $j${i} i32) (local $o${i} i32)`,
+    )
     .join(" ");
 
   return `

@@ -293,6 +293,11 @@ function check(t: Test, seed: number, shape: Shape): void {
   const simdTakes = shape.reduce === "sum" && !compiled.forest.categorical.some((c) => c === 1);
   t.equal("binned" in quantized, simdTakes, `seed ${seed}: the SIMD kernel takes it: ${simdTakes}`);
   if ("binned" in quantized) {
+    // Each later slot of a vector leaf walks as its first (the kernel reuses that walk); no other tree.
+    const slots = forest.trees.flatMap((tree) =>
+      Array.from({ length: tree.leafWidth }, (_, k) => (k > 0 ? 1 : 0)),
+    );
+    t.same(Array.from(quantized.binned.sharesWalk), slots, `seed ${seed}: the trees that share a walk`);
     const wrong: string[] = [];
     // Every tree complete (the default for these shallow ones), none, or those of up to three levels.
     const variants: QuantizeOptions[] = [{}, { width: 16 }, { completeDepthMax: 0 }, { completeDepthMax: 3 }];
