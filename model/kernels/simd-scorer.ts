@@ -285,9 +285,12 @@ export function buildSimdImage(
         }
       }
     }
-    const treeBytes =
-      topSize * topBytes + count * deepBytes + (binned.leafStart[t + 1] - binned.leafStart[t]) * valueBytes;
-    if (tileBytes > 0 && tileBytes + treeBytes > (options.tileBytes ?? TILE_BYTES)) {
+    // A tree that shares the walk before it reads only its leaves, and stays in that tree's tile
+    // (a block's walk ends are kept in scratch only while the kernel stays within one tile).
+    const leafBytes = (binned.leafStart[t + 1] - binned.leafStart[t]) * valueBytes;
+    const shares = binned.sharesWalk[t] === 1;
+    const treeBytes = shares ? leafBytes : topSize * topBytes + count * deepBytes + leafBytes;
+    if (!shares && tileBytes > 0 && tileBytes + treeBytes > (options.tileBytes ?? TILE_BYTES)) {
       tiles.push(t);
       tileBytes = 0;
     }
@@ -300,6 +303,24 @@ export function buildSimdImage(
     const e = (treesAt + t * TREE_BYTES) >> 2;
     if (four.every((u) => binned.complete[u] === 1 && binned.steps[u] === binned.steps[t])) i32[e + 6] = 1;
     else if (four.every((u) => binned.complete[u] === 0)) i32[e + 6] = 2;
+  }
+  // Vector leaves: four trees `slots` apart, each the first of its slots (the rest share its walk),
+  // walked once each for every slot (3: complete with the same steps, 4: deeper; slots << 8).
+  const slotsFrom = (t: number) => {
+    let n = 1;
+    while (t + n < numTrees && binned.sharesWalk[t + n] === 1) n++;
+    return n;
+  };
+  for (let t = 0; t < numTrees; t++) {
+    if (binned.sharesWalk[t] === 1) continue;
+    const slots = slotsFrom(t);
+    if (slots < 2 || slots > 255 || t + 4 * slots > numTrees) continue;
+    const four = [t, t + slots, t + 2 * slots, t + 3 * slots];
+    if (!four.every((u) => binned.sharesWalk[u] === 0 && slotsFrom(u) === slots)) continue;
+    const e = (treesAt + t * TREE_BYTES) >> 2;
+    if (four.every((u) => binned.complete[u] === 1 && binned.steps[u] === binned.steps[t]))
+      i32[e + 6] = 3 | (slots << 8);
+    else if (four.every((u) => binned.complete[u] === 0)) i32[e + 6] = 4 | (slots << 8);
   }
 
   // Bin descriptors, tables and cuts.

@@ -18,7 +18,9 @@
  *           minus 2^depth values); steps: deep steps; margin offset: its group's margins within a
  *           block's (group × 16 lanes × value bytes); complete: 1 for a complete tree; four: how
  *           this tree and the next three can walk one row together (1 all complete with the same
- *           steps, 2 all deeper trees, 0 not); shares: 1 when the tree walks exactly as the
+ *           steps, 2 all deeper trees, 0 not), or (3 complete with the same steps, 4 deeper, plus
+ *           slots << 8) this tree and the three every `slots` trees on, each the first slot of a
+ *           vector leaf whose other slots follow it and share its walk; shares: 1 when the tree walks exactly as the
  *           one before it (another slot of a vector leaf): a block's walks end where that tree's
  *           ended (kept in scratch), and only the leaves are this tree's own.
  *   top     8-bit bins: 4 bytes a node [column offset u16 = column × 16][threshold i8][0];
@@ -271,15 +273,36 @@ function scoreRow(w: Width): string {
               (${p}.add (${p}.load (local.get $out))
                 (${p}.load (i32.add (i32.load offset=8 (local.get $te${i})) (i32.shl (local.get $j${i}) (i32.const ${shift}))))))`;
   };
-  /** Trees $t .. $t + n - 1 (all complete, or none), interleaved. */
-  const walk = (n: number, complete: boolean) => {
+  /**
+   * Tree i's leaves for every slot of its vector leaf (trees te_i .. te_i + $stride - 1 share its
+   * walk), each added to its own group's margin, slots in order.
+   */
+  const addSlots = (i: number, p: Precision, tag: string) => {
+    const shift = p === "f32" ? 2 : 3;
+    return `(local.set $e (local.get $te${i}))
+            (local.set $end (i32.add (local.get $te${i}) (i32.shl (local.get $stride) (i32.const 5))))
+            (loop $slots${tag}${i}${p}
+              (local.set $out (i32.add (local.get $mp) (i32.load offset=16 (local.get $e))))
+              (${p}.store (local.get $out)
+                (${p}.add (${p}.load (local.get $out))
+                  (${p}.load (i32.add (i32.load offset=8 (local.get $e)) (i32.shl (local.get $j${i}) (i32.const ${shift}))))))
+              (local.set $e (i32.add (local.get $e) (i32.const 32)))
+              (br_if $slots${tag}${i}${p} (i32.lt_u (local.get $e) (local.get $end))))`;
+  };
+  /**
+   * Trees $t .. $t + n - 1 (all complete, or none), interleaved; `strided`: trees $t + i × $stride,
+   * each walked once for the $stride slots of its vector leaf.
+   */
+  const walk = (n: number, complete: boolean, strided = false) => {
     const ts = ways.slice(0, n);
-    const tag = `${n}${complete ? "c" : "p"}`;
+    const tag = `${n}${complete ? "c" : "p"}${strided ? "s" : ""}`;
+    const index = (i: number) =>
+      strided ? `(i32.mul (local.get $stride) (i32.const ${i}))` : `(i32.const ${i})`;
     return `${ts
       .map(
         (
           i,
-        ) => `(local.set $te${i} (i32.add (global.get $trees) (i32.shl (i32.add (local.get $t) (i32.const ${i})) (i32.const 5))))
+        ) => `(local.set $te${i} (i32.add (global.get $trees) (i32.shl (i32.add (local.get $t) ${index(i)}) (i32.const 5))))
         (local.set $tp${i} (i32.load (local.get $te${i})))
         (local.set $deep${i} (i32.load offset=4 (local.get $te${i})))
         (local.set $j${i} (i32.const 0))`,
@@ -314,9 +337,9 @@ function scoreRow(w: Width): string {
             ${complete ? `(br $eachStep${tag})` : moved(`$eachStep${tag}`, "$j", "$o", n)}))
         (if (local.get $f64)
           (then
-            ${ts.map((i) => addLeaf(i, "f64")).join("\n            ")})
+            ${ts.map((i) => (strided ? addSlots(i, "f64", tag) : addLeaf(i, "f64"))).join("\n            ")})
           (else
-            ${ts.map((i) => addLeaf(i, "f32")).join("\n            ")}))`;
+            ${ts.map((i) => (strided ? addSlots(i, "f32", tag) : addLeaf(i, "f32"))).join("\n            ")}))`;
   };
   const locals = ways
     .map(
@@ -327,7 +350,8 @@ function scoreRow(w: Width): string {
 
   return `
   (func (export "scoreRow${w}") (param $gp i32) (param $mp i32) (param $t0 i32) (param $t1 i32) (param $f64 i32)
-    (local $t i32) (local $k i32) (local $s i32) (local $l i32) (local $out i32) (local $kinds i32) ${locals}
+    (local $t i32) (local $k i32) (local $s i32) (local $l i32) (local $out i32) (local $kinds i32)
+    (local $stride i32) (local $e i32) (local $end i32) ${locals}
     (local.set $t (local.get $t0))
     (block $treesDone
       (loop $eachTree
@@ -346,7 +370,22 @@ function scoreRow(w: Width): string {
               (then
         ${walk(4, false)}
                 (local.set $t (i32.add (local.get $t) (i32.const 4)))
-                (br $eachTree)))))
+                (br $eachTree)))
+            ;; 3 or 4 (+ slots << 8): trees t, t + slots, t + 2 slots, t + 3 slots, complete with the
+            ;; same steps (3) or deeper (4), each followed by the other slots of its vector leaf
+            (local.set $stride (i32.shr_u (local.get $kinds) (i32.const 8)))
+            (if (i32.le_u (i32.add (local.get $t) (i32.shl (local.get $stride) (i32.const 2))) (local.get $t1))
+              (then
+                (if (i32.eq (i32.and (local.get $kinds) (i32.const 255)) (i32.const 3))
+                  (then
+        ${walk(4, true, true)}
+                    (local.set $t (i32.add (local.get $t) (i32.shl (local.get $stride) (i32.const 2))))
+                    (br $eachTree)))
+                (if (i32.eq (i32.and (local.get $kinds) (i32.const 255)) (i32.const 4))
+                  (then
+        ${walk(4, false, true)}
+                    (local.set $t (i32.add (local.get $t) (i32.shl (local.get $stride) (i32.const 2))))
+                    (br $eachTree)))))))
         (if (i32.load offset=20 (i32.add (global.get $trees) (i32.shl (local.get $t) (i32.const 5))))
           (then
         ${walk(1, true)})

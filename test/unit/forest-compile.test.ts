@@ -56,6 +56,11 @@ interface Shape {
   flags: boolean;
   vectorLeaves: boolean;
   weights: boolean;
+  /**
+   * Every tree's leaves this wide, and at least 8 trees (scikit-learn's forest classifiers): runs of
+   * four trees with the same slots, which single rows walk once for every slot.
+   */
+  leafWidth?: number;
 }
 
 /** Thresholds a feature's splits draw from, so rows can land exactly on them. */
@@ -67,7 +72,7 @@ function thresholdPool(next: () => number, input: Precision): number[] {
 }
 
 function randomTree(next: () => number, shape: Shape, pools: number[][], depth: number): ForestTree {
-  const width = shape.vectorLeaves ? 1 + Math.floor(next() * shape.numGroups) : 1;
+  const width = shape.leafWidth ?? (shape.vectorLeaves ? 1 + Math.floor(next() * shape.numGroups) : 1);
   // A random full binary tree of at most `depth` levels, nodes numbered as created.
   const left: number[] = [];
   const right: number[] = [];
@@ -126,7 +131,7 @@ function randomTree(next: () => number, shape: Shape, pools: number[][], depth: 
 function randomForest(seed: number, shape: Shape): Forest {
   const next = random(seed);
   const pools = Array.from({ length: shape.numFeature }, () => thresholdPool(next, shape.input));
-  const numTrees = 1 + Math.floor(next() * 12);
+  const numTrees = (shape.leafWidth ? 8 : 1) + Math.floor(next() * 12);
   const trees = Array.from({ length: numTrees }, () =>
     randomTree(next, shape, pools, 1 + Math.floor(next() * 5)),
   );
@@ -416,6 +421,21 @@ const SHAPES: [string, Shape][] = [
       flags: false,
       vectorLeaves: true,
       weights: true,
+    },
+  ],
+  [
+    "vector leaves all two wide, deep and shallow trees (scikit-learn's forest classifiers)",
+    {
+      input: "f32",
+      accumulate: "f64",
+      reduce: "sum",
+      numFeature: 3,
+      numGroups: 2,
+      tests: [Split.LE],
+      flags: false,
+      vectorLeaves: true,
+      weights: false,
+      leafWidth: 2,
     },
   ],
   [
