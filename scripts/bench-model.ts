@@ -277,7 +277,9 @@ function countInstructions(
   xgboost: boolean,
   tmp: string,
 ): void {
-  const reps = 3;
+  // callgrind counts the same instructions run after run (V8 with --predictable): one extra pass is
+  // enough, and callgrind runs ~50 times slower than the machine.
+  const reps = 1;
   const node = process.execPath;
   const counter = join(root, "dist", "scripts", "bench", "count-engine.js");
   console.log(
@@ -288,7 +290,7 @@ function countInstructions(
     const levels = levelsPerRow(model);
     for (const batch of [10_000, 1]) {
       // Single rows cost XGBoost's Python call each: fewer of them keep callgrind's run short.
-      const rowsPerRep = batch === 1 ? 1_000 : 2 * 10_000;
+      const rowsPerRep = batch === 1 ? 1_000 : 10_000;
       const perRow = (base: number, more: number) => (more - base) / reps / rowsPerRep;
       const line = (who: string, count: number) =>
         console.log(

@@ -1,7 +1,9 @@
 /**
  * The workload bench:model's `--instructions` counts: scores the bench rows `reps` times with one
- * kernel, nothing else. Run under `valgrind --tool=callgrind` twice (reps 1 and reps 1 + n) by
- * bench-model.ts; the difference is n passes of scoring, whatever loading and compiling cost.
+ * kernel, nothing else, after two passes of warm-up (so V8 has compiled and optimised what scoring
+ * runs: with --predictable it compiles on the main thread, where callgrind would count it). Run
+ * under `valgrind --tool=callgrind` twice (reps 1 and reps 1 + n) by bench-model.ts; the difference
+ * is n passes of scoring, whatever loading, compiling and warming up cost.
  *
  * Usage: node dist/scripts/bench/count-engine.js MODEL.json KERNEL REPS ROWS BATCH
  */
@@ -22,6 +24,6 @@ const rows = Number(count);
 const size = Number(batch);
 const values = makeRows(model.numFeature, rows);
 const nf = model.numFeature;
-for (let r = 0; r < Number(reps); r++)
+for (let r = 0; r < 2 + Number(reps); r++)
   for (let at = 0; at + size <= rows; at += size)
     model.predictBatch(values.subarray(at * nf, (at + size) * nf), size);
