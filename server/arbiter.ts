@@ -38,7 +38,7 @@ import { packageRoot } from "../model/index.js";
 import { labelOptions } from "../model/outputs.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
 import { ConnectionRouter } from "./connection-router.js";
-import { bindAll, type ListenHandle } from "./listeners.js";
+import { bindAll, type ListenHandle, listenAddresses } from "./listeners.js";
 import { ModelRegistry } from "./model-registry.js";
 import { fetchModel, type ModelOrigin, ModelPoller } from "./model-source/index.js";
 import { ModelStore } from "./model-store.js";
@@ -294,7 +294,7 @@ export class Arbiter {
     let first: Generation;
     try {
       first = await this.#prepareGeneration(this.#settings);
-      this.#handles = await bindAll(this.#settings.bind);
+      this.#handles = await bindAll(listenAddresses(this.#settings));
       const metricsPort = this.#settings.metrics_port;
       await this.#clusterMetrics
         .listen(parseBind(this.#settings.bind[0]).host, metricsPort, this.#repositoryApi())

@@ -17,8 +17,12 @@
  * the primary). Balanced keep-alive traffic costs nothing; an uneven burst costs an IPC message
  * with a descriptor per connection beyond the share.
  */
-import type { Server } from "node:http";
 import { Socket } from "node:net";
+
+/** What serves a listener's connections: an HTTP server, or the gRPC endpoint behind its own emit. */
+export interface ConnectionSink {
+  emit(event: "connection", socket: Socket): unknown;
+}
 
 /** libuv's TCP handle, as `net.Socket#_handle` holds it. */
 export type TcpHandle = object & { setNoDelay?(on: boolean): number; close(): void };
@@ -39,7 +43,7 @@ export interface BalancerOptions {
 }
 
 export class ConnectionBalancer {
-  readonly #servers: Server[] = [];
+  readonly #servers: ConnectionSink[] = [];
   readonly #o: BalancerOptions;
   /** The fewest connections another ready worker holds, as last heard (null: none, or not yet told). */
   #peersFewest: number | null = null;
@@ -50,8 +54,8 @@ export class ConnectionBalancer {
     this.#o = options;
   }
 
-  /** The HTTP server that serves connections of listener `index`. */
-  serve(index: number, server: Server): void {
+  /** What serves connections of listener `index` (its HTTP server, or the gRPC endpoint). */
+  serve(index: number, server: ConnectionSink): void {
     this.#servers[index] = server;
   }
 

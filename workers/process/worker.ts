@@ -17,6 +17,7 @@ import {
   type WorkerMessage,
 } from "../../contract/messages.js";
 import type { ModelSet } from "../../contract/models.js";
+import type { GrpcEndpoint } from "../grpc/server.js";
 import { buildApp, createHttpServer } from "../http/app.js";
 import { VERSION } from "../http/version.js";
 import { inProcessLoader, ThreadedLoader } from "../scoring/model-loader.js";
@@ -222,15 +223,42 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
 
   const servers: Server[] = [];
   const listeners: NetServer[] = [];
+  // GRPC_PORT's handle comes after the BIND addresses' (server/listeners.ts listenAddresses).
+  const grpcIndex = settings.grpc_port === 0 ? -1 : settings.bind.length;
+  let grpc: GrpcEndpoint | null = null;
   try {
     await app.ready();
+    if (grpcIndex >= 0) {
+      const { createGrpcEndpoint } = await import("../grpc/server.js");
+      grpc = createGrpcEndpoint(settings, {
+        table,
+        metrics,
+        logger,
+        accessLog: settings.access_log,
+        version: VERSION,
+        isReady: () => !drainer.draining && !app.forestdUnderPressure(),
+        underPressure: () => app.forestdUnderPressure(),
+      });
+    }
     // The primary owns the listening sockets (server/listeners.ts) and hands them over. Each is
     // accepted on by a plain net.Server, connections paused, so that the balancer can still hand
-    // a connection on unread; those kept are served by the HTTP server of that address.
+    // a connection on unread; those kept are served by the HTTP server of that address (or, on
+    // GRPC_PORT, by the gRPC endpoint).
     const handles = await listenHandles();
     for (const [index, handle] of handles.entries()) {
-      const server = index === 0 ? app.server : createHttpServer(settings, app.gatedRouting);
       const listener = createNetServer({ pauseOnConnect: true, noDelay: true });
+      if (index === grpcIndex && grpc !== null) {
+        const endpoint = grpc;
+        listener.on("connection", (socket) => balancer.accepted(socket, index));
+        await new Promise<void>((resolve, reject) => {
+          listener.once("error", reject);
+          listener.listen(handle, settings.backlog, () => resolve());
+        });
+        balancer.serve(index, { emit: (_event, socket) => endpoint.accept(socket) });
+        drainer.trackOther(endpoint, listener);
+        continue;
+      }
+      const server = index === 0 ? app.server : createHttpServer(settings, app.gatedRouting);
       listener.on("connection", (socket) => balancer.accepted(socket, index));
       await new Promise<void>((resolve, reject) => {
         listener.once("error", reject);

@@ -219,7 +219,7 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
 }
 
 /** The model metadata object of one version (its name, every version served, inputs, outputs). */
-function metadata(table: ModelTable, entry: ModelEntry) {
+export function metadata(table: ModelTable, entry: ModelEntry) {
   const { served } = entry;
   const model = served.model;
   const versions = table
