@@ -150,7 +150,11 @@ t.test("settings, ports, grace period and WORKERS follow the values", async (t) 
     "GRPC_PORT: the container's grpc port",
   );
   const grpcService = only(grpcOn, "Service").spec.ports.find((p: { name: string }) => p.name === "grpc");
-  t.match(grpcService, { port: 8001, targetPort: "grpc", appProtocol: "kubernetes.io/h2c" }, "and the Service's");
+  t.match(
+    grpcService,
+    { port: 8001, targetPort: "grpc", appProtocol: "kubernetes.io/h2c" },
+    "and the Service's",
+  );
   const grpcSettings = await checkServer(t, server(grpcOn));
   t.equal(grpcSettings.grpc_port, 8001);
 });
