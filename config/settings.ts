@@ -582,6 +582,16 @@ export const SETTINGS = [
     doc: "Most gRPC calls open at once on one HTTP/2 connection; a client opening more waits (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).",
   },
   {
+    key: "grpc_forward_rows",
+    env: "GRPC_FORWARD_ROWS",
+    flag: "grpc-forward-rows",
+    section: "workers",
+    kind: "integer",
+    schema: count(0, 100_000_000),
+    default: 256,
+    doc: "A gRPC ModelInfer call of at least this many rows that arrives while all of its worker's scoring threads are busy is forwarded to another worker (over a loopback connection to GRPC_PORT) and its answer relayed, so one long-lived HTTP/2 connection uses every worker (0 = never forward).",
+  },
+  {
     key: "metrics_port",
     env: "METRICS_PORT",
     flag: "metrics-port",

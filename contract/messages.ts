@@ -80,4 +80,9 @@ export interface SeriesMeta {
 export const WORKER_ENV = {
   settings: "FORESTD_SETTINGS",
   generation: "FORESTD_GENERATION",
+  /**
+   * A random token of this primary's, the same for all its workers: a gRPC call one worker forwards
+   * to another (workers/grpc/forwarding.ts) carries it, so no client can pass a call off as forwarded.
+   */
+  peerToken: "FORESTD_PEER_TOKEN",
 } as const;

@@ -17,12 +17,14 @@
  * one by one: one that does not validate is reported and skipped.
  */
 import cluster, { type Worker } from "node:cluster";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
+import { listenAddresses } from "../config/listen-addresses.js";
 import { loadSettings, parseBind, type SettingsSources } from "../config/load-settings.js";
 import { createLogger } from "../config/logger.js";
 import { SETTINGS, type Settings } from "../config/settings.js";
@@ -38,7 +40,7 @@ import { packageRoot } from "../model/index.js";
 import { labelOptions } from "../model/outputs.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
 import { ConnectionRouter } from "./connection-router.js";
-import { bindAll, type ListenHandle, listenAddresses } from "./listeners.js";
+import { bindAll, type ListenHandle } from "./listeners.js";
 import { ModelRegistry } from "./model-registry.js";
 import { fetchModel, type ModelOrigin, ModelPoller } from "./model-source/index.js";
 import { ModelStore } from "./model-store.js";
@@ -110,6 +112,8 @@ export class Arbiter {
   readonly #forwarding = new Map<number, Set<ListenHandle>>();
   #settings: Settings;
   #handles: ListenHandle[] = [];
+  /** Shared by this primary's workers only (WORKER_ENV.peerToken). */
+  readonly #peerToken = randomBytes(16).toString("hex");
   #nextGeneration = 1;
   /** The generation serving (promoted last). */
   #live: Generation | null = null;
@@ -604,6 +608,7 @@ export class Arbiter {
     const worker = cluster.fork({
       [WORKER_ENV.settings]: JSON.stringify(generation.settings),
       [WORKER_ENV.generation]: String(id),
+      [WORKER_ENV.peerToken]: this.#peerToken,
     });
     this.#cluster.set(worker.id, worker);
     this.#log.info(

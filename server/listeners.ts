@@ -30,17 +30,6 @@ type CreateServerHandle = (
 const createServerHandle = (net as unknown as { _createServerHandle: CreateServerHandle })
   ._createServerHandle;
 
-/**
- * Every address the workers accept on, in the order their handles are numbered: each BIND address
- * (HTTP), then GRPC_PORT's on the first BIND address's host when it is set (gRPC). A worker tells
- * which protocol a handle serves by its index (workers/process/worker.ts).
- */
-export function listenAddresses(settings: { bind: readonly string[]; grpc_port: number }): string[] {
-  if (settings.grpc_port === 0) return [...settings.bind];
-  const { host } = parseBind(settings.bind[0]);
-  return [...settings.bind, `${net.isIPv6(host) ? `[${host}]` : host}:${settings.grpc_port}`];
-}
-
 export class ListenError extends Error {
   readonly code = "FORESTD_ERR_LISTEN";
 }

@@ -338,3 +338,80 @@ t.test("gRPC on GRPC_PORT: parity, metadata, health, ids, logs, metrics, bad inp
     /forestd_http_requests_total\{method="GRPC",route="\/inference.GRPCInferenceService\/ModelInfer",status="400"\} \d+/,
   );
 });
+
+t.test("one long-lived connection, 32 calls in flight: both workers score (calls forwarded)", async (t) => {
+  const m = MODELS.find((x) => x.name.startsWith("xgb-")) as (typeof MODELS)[number];
+  const grpcPort = await freePort();
+  const server = await startServer({
+    MODEL_PATH: m.path,
+    GRPC_PORT: String(grpcPort),
+    GRPC_FORWARD_ROWS: "256",
+    WORKERS: "2",
+    THREADS: "1",
+    ACCESS_LOG: "on",
+    MAX_EVENT_LOOP_DELAY: "0",
+  });
+  t.teardown(() => server.stop());
+  const client = new (oipService())(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
+  t.teardown(() => client.close());
+  const nf = m.rows[0].length;
+  // 2000 rows a call, cycling the fixture rows: enough work that one worker's thread is busy.
+  const rows = Array.from({ length: 2000 }, (_, i) => m.rows[i % m.rows.length]);
+  const message = {
+    model_name: "",
+    inputs: [{ name: "x", datatype: "FP32", shape: ["2000", String(nf)] }],
+    raw_input_contents: [floatBytes(rows, "FP32")],
+  };
+  const expected = await postJson(
+    `${server.url}/v2/models/${encodeURIComponent((await request(`${server.url}/model`)).json.name as string)}/infer`,
+    {
+      inputs: [{ name: "x", shape: [2000, nf], datatype: "FP32", data: rows }],
+    },
+  );
+  const want = bits(
+    (expected.json.outputs as { data: number[] }[])[0].data.map((v) => (v === null ? Number.NaN : v)),
+  );
+  let forwarded = 0;
+  const workersSeen = new Set<unknown>();
+  for (let round = 0; round < 5 && forwarded === 0; round++) {
+    const answers = await Promise.all(
+      Array.from({ length: 32 }, (_, i) => {
+        const id = new Metadata();
+        id.set("x-request-id", `fwd-${round}-${i}`);
+        return rpc<{ outputs: GrpcOutput[]; raw_output_contents: Buffer[] }>(
+          client,
+          "ModelInfer",
+          message,
+          id,
+        );
+      }),
+    );
+    for (const a of answers) {
+      t.notOk(a.error, `answered (${a.error?.details ?? "ok"})`);
+      if (a.value)
+        t.same(bits(values(a.value, 0) as number[]), want, "the same bits as HTTP JSON, wherever scored");
+    }
+    await waitFor(
+      () => server.events().filter((e) => String(e.request_id).startsWith(`fwd-${round}-`)).length === 32,
+      5000,
+    );
+    for (const e of server.events().filter((e) => String(e.request_id).startsWith(`fwd-${round}-`))) {
+      workersSeen.add(e.pid);
+      if (e.forwarded_to !== undefined) {
+        forwarded++;
+        t.not(e.forwarded_to, e.pid, "forwarded to another worker");
+        workersSeen.add(e.forwarded_to);
+      }
+    }
+  }
+  t.equal(
+    server
+      .events()
+      .filter((e) => e.log === "access" && e.method === "GRPC" && String(e.request_id).startsWith("fwd-"))
+      .length % 32,
+    0,
+    "one access line per call, none from the worker that scored a forwarded one",
+  );
+  t.ok(forwarded > 0, `${forwarded} calls forwarded`);
+  t.equal(workersSeen.size, 2, "both workers scored calls of one connection");
+});

@@ -5,10 +5,16 @@
  * to code: what is served is what the protocol's file says.
  */
 import { join } from "node:path";
-import type { GrpcObject, ServiceClientConstructor } from "@grpc/grpc-js";
+import type {
+  GrpcObject,
+  MethodDefinition,
+  ServiceClientConstructor,
+  ServiceDefinition,
+} from "@grpc/grpc-js";
 import { loadPackageDefinition } from "@grpc/grpc-js";
 import { loadSync, type Options } from "@grpc/proto-loader";
 import { packageRoot } from "../../model/default-model.js";
+import { RelayedAnswer } from "./forwarding.js";
 
 export const OIP_PROTO = join(
   packageRoot(),
@@ -40,6 +46,29 @@ function service(proto: string, path: string[]): ServiceClientConstructor {
   let at: GrpcObject | ServiceClientConstructor = loadPackageDefinition(loadSync(proto, LOADER_OPTIONS));
   for (const part of path) at = (at as GrpcObject)[part] as GrpcObject | ServiceClientConstructor;
   return at as ServiceClientConstructor;
+}
+
+/** Where a decoded ModelInferRequest keeps the bytes it was decoded from (to forward them unchanged). */
+export const RAW_MESSAGE = Symbol("forestd.rawMessage");
+
+/**
+ * The OIP service as the server adds it: ModelInfer's request keeps its own bytes (RAW_MESSAGE),
+ * and an answer relayed from another worker (a Buffer inside RelayedAnswer) is sent as it came.
+ */
+export function oipServerDefinition(): ServiceDefinition {
+  const service: Record<string, MethodDefinition<object, object>> = { ...oipService().service };
+  const infer = service.ModelInfer;
+  service.ModelInfer = {
+    ...infer,
+    requestDeserialize: (bytes: Buffer) => {
+      const request = infer.requestDeserialize(bytes);
+      Object.defineProperty(request, RAW_MESSAGE, { value: bytes });
+      return request;
+    },
+    responseSerialize: (answer: object) =>
+      answer instanceof RelayedAnswer ? answer.bytes : infer.responseSerialize(answer),
+  };
+  return service;
 }
 
 /** The OIP service's constructor (its `.service` is what a server adds; tests make clients with it). */

@@ -14,7 +14,7 @@
 import type { Socket } from "node:net";
 import { type ConnectionInjector, Server, ServerCredentials } from "@grpc/grpc-js";
 import type { Settings } from "../../config/settings.js";
-import { healthService, oipService } from "./protos.js";
+import { healthService, oipServerDefinition } from "./protos.js";
 import { type GrpcDeps, healthImplementation, oipImplementation } from "./service.js";
 
 export interface GrpcEndpoint {
@@ -34,7 +34,7 @@ export function createGrpcEndpoint(settings: Settings, deps: GrpcDeps): GrpcEndp
     "grpc.keepalive_time_ms": 60_000,
     "grpc.keepalive_timeout_ms": 20_000,
   });
-  server.addService(oipService().service, oipImplementation(deps));
+  server.addService(oipServerDefinition(), oipImplementation(deps));
   server.addService(healthService().service, healthImplementation(deps.isReady));
   const injector: ConnectionInjector = server.createConnectionInjector(ServerCredentials.createInsecure());
   let open = 0;

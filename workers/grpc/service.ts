@@ -14,6 +14,7 @@ import {
   type Metadata,
   type ServerUnaryCall,
   type ServerWritableStream,
+  type ServiceError,
   type sendUnaryData,
   status,
   type UntypedServiceImplementation,
@@ -21,14 +22,21 @@ import {
 import type { Logger } from "pino";
 import { grpcAccessLog } from "../http/access-log.js";
 import { readRawInputs } from "../http/binary-data.js";
-import { DeadlineError, ModelNotReadyError, NotReadyError, OverloadedError } from "../http/errors.js";
+import {
+  DeadlineError,
+  httpErrorSpec,
+  ModelNotReadyError,
+  NotReadyError,
+  OverloadedError,
+} from "../http/errors.js";
 import { resolveModel } from "../http/model-route.js";
 import { requestId } from "../http/request-id.js";
 import { inferOutputs, metadata } from "../http/routes/oip.js";
 import { deadlineMs } from "../http/scoring.js";
 import type { WorkerMetrics } from "../process/metrics.js";
 import type { ModelEntry, ModelTable } from "../scoring/model-table.js";
-import { OIP_SERVICE } from "./protos.js";
+import { type PeerForwarder, WORKER_KEY } from "./forwarding.js";
+import { OIP_SERVICE, RAW_MESSAGE } from "./protos.js";
 import { toGrpcError } from "./status.js";
 import {
   answersRaw,
@@ -41,6 +49,12 @@ import {
 
 export interface GrpcDeps {
   table: ModelTable;
+  /** Forwards large calls to another worker while this one's threads are all busy (forwarding.ts). */
+  forwarder?: PeerForwarder;
+  /** GRPC_FORWARD_ROWS: calls of fewer rows are never forwarded. */
+  forwardRows?: number;
+  /** THREADS: scoring threads of this worker (all busy: a large call is worth forwarding). */
+  threads?: number;
   metrics: WorkerMetrics;
   logger: Logger;
   accessLog: boolean;
@@ -64,6 +78,17 @@ interface CallRecord {
   id: string;
   rows: number;
   entry: ModelEntry | null;
+  /** Forwarded here by another worker, which counts and logs it. */
+  forwarded: boolean;
+  /** The worker this call was forwarded to, when it was. */
+  forwardedTo: number;
+}
+
+/** A forwarded call's error, relayed as the other worker answered it. */
+class PeerError extends Error {
+  constructor(readonly error: ServiceError) {
+    super(error.details);
+  }
 }
 
 export function oipImplementation(deps: GrpcDeps): UntypedServiceImplementation {
@@ -83,9 +108,12 @@ export function oipImplementation(deps: GrpcDeps): UntypedServiceImplementation 
         id: requestId(firstValue(call.metadata, "x-request-id")),
         rows: 0,
         entry: null,
+        forwarded: deps.forwarder?.isForwarded(call.metadata) ?? false,
+        forwardedTo: 0,
       };
       const answerMetadata = new GrpcMetadata();
       answerMetadata.set("x-request-id", record.id);
+      if (record.forwarded) answerMetadata.set(WORKER_KEY, String(process.pid));
       call.sendMetadata(answerMetadata);
       handler(call.request, call, record).then(
         (value) => {
@@ -93,6 +121,16 @@ export function oipImplementation(deps: GrpcDeps): UntypedServiceImplementation 
           callback(null, value);
         },
         (error: unknown) => {
+          if (error instanceof PeerError) {
+            const code = error.error.metadata.get("forestd-code")[0];
+            finish(record, call, httpErrorSpec(code)?.status ?? 500, error.error.code);
+            callback({
+              code: error.error.code,
+              details: error.error.details,
+              metadata: error.error.metadata,
+            });
+            return;
+          }
           const e = toGrpcError(error, record.id);
           if (e.rejected) metrics.rejected.inc({ reason: e.rejected });
           if (e.httpStatus === 500)
@@ -110,10 +148,15 @@ export function oipImplementation(deps: GrpcDeps): UntypedServiceImplementation 
     code: status,
   ) => {
     const ms = performance.now() - record.started;
+    const entry = record.entry;
+    if (record.forwarded) {
+      // The forwarding worker counts and logs it; this one only scored it (rows, classes).
+      if (entry !== null) entry.active--;
+      return;
+    }
     const labels = { method: "GRPC", route: record.path, status: String(httpStatus) };
     metrics.requests.inc(labels);
     metrics.requestDuration.observe(labels, ms / 1000);
-    const entry = record.entry;
     if (entry !== null) {
       entry.active--;
       entry.modelMetrics.answered(httpStatus, ms / 1000);
@@ -127,6 +170,7 @@ export function oipImplementation(deps: GrpcDeps): UntypedServiceImplementation 
       rows: record.rows,
       model: entry?.served,
       client: call.getPeer(),
+      forwardedTo: record.forwardedTo || undefined,
     });
   };
 
@@ -179,6 +223,26 @@ export function oipImplementation(deps: GrpcDeps): UntypedServiceImplementation 
       ready();
       const entry = resolve(record, request.model_name, request.model_version);
       const { served } = entry;
+      // This worker's threads all busy with a large call waiting: another worker may score it.
+      const forwarder = deps.forwarder;
+      const declaredRows = Number(request.inputs[0]?.shape[0] ?? 0);
+      if (
+        forwarder !== undefined &&
+        !record.forwarded &&
+        (deps.forwardRows ?? 0) > 0 &&
+        declaredRows >= (deps.forwardRows ?? 0) &&
+        entry.batcher.busyThreads >= (deps.threads ?? 1) &&
+        forwarder.ready()
+      ) {
+        const bytes = (request as ModelInferRequest & { [RAW_MESSAGE]?: Buffer })[RAW_MESSAGE];
+        const forwarded = bytes ? await forwarder.forward(bytes, call.getDeadline(), record.id) : null;
+        if (forwarded !== null) {
+          record.rows = declaredRows;
+          record.forwardedTo = forwarded.peer;
+          if ("error" in forwarded) throw new PeerError(forwarded.error);
+          return forwarded.answer as unknown as ModelInferResponse;
+        }
+      }
       // Admission, as the HTTP shed gate and the pressure check decide it, before anything is read.
       if (!table.admitting(served.name, served.version)) {
         table.shed(served.name, served.version);

@@ -58,6 +58,8 @@ export interface GrpcAccess {
   rows: number;
   model?: { name: string; version: string };
   client: string;
+  /** The pid of the worker the call was forwarded to (workers/grpc/forwarding.ts), when it was. */
+  forwardedTo?: number;
 }
 
 /**
@@ -69,7 +71,7 @@ export function grpcAccessLog(logger: Logger, enabled: boolean): ((access: GrpcA
   if (write === null) return null;
   return (a) =>
     write(
-      `,"request_id":${jsonString(a.requestId)},"method":"GRPC","path":${jsonString(a.path)},"status":${a.status},"grpc_status":${jsonString(a.grpcStatus)},"duration_ms":${Math.round(a.durationMs * 1000) / 1000},"rows":${a.rows}${modelFields(a.model)},"client":${jsonString(a.client)}}\n`,
+      `,"request_id":${jsonString(a.requestId)},"method":"GRPC","path":${jsonString(a.path)},"status":${a.status},"grpc_status":${jsonString(a.grpcStatus)},"duration_ms":${Math.round(a.durationMs * 1000) / 1000},"rows":${a.rows}${modelFields(a.model)},"client":${jsonString(a.client)}${a.forwardedTo === undefined ? "" : `,"forwarded_to":${a.forwardedTo}`}}\n`,
     );
 }
 

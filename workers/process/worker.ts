@@ -7,6 +7,7 @@ import cluster from "node:cluster";
 import type { Server } from "node:http";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import pino from "pino";
+import { listenAddresses } from "../../config/listen-addresses.js";
 import { createLogger } from "../../config/logger.js";
 import type { Settings } from "../../config/settings.js";
 import { tracingConfig } from "../../config/tracing.js";
@@ -17,6 +18,7 @@ import {
   type WorkerMessage,
 } from "../../contract/messages.js";
 import type { ModelSet } from "../../contract/models.js";
+import type { PeerForwarder } from "../grpc/forwarding.js";
 import type { GrpcEndpoint } from "../grpc/server.js";
 import { buildApp, createHttpServer } from "../http/app.js";
 import { VERSION } from "../http/version.js";
@@ -226,11 +228,22 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
   // GRPC_PORT's handle comes after the BIND addresses' (server/listeners.ts listenAddresses).
   const grpcIndex = settings.grpc_port === 0 ? -1 : settings.bind.length;
   let grpc: GrpcEndpoint | null = null;
+  let forwarder: PeerForwarder | null = null;
   try {
     await app.ready();
     if (grpcIndex >= 0) {
       const { createGrpcEndpoint } = await import("../grpc/server.js");
+      const { PeerForwarder } = await import("../grpc/forwarding.js");
+      const token = process.env[WORKER_ENV.peerToken];
+      // Forwarding needs another worker, and the primary's token to vouch for forwarded calls.
+      forwarder =
+        settings.workers > 1 && settings.grpc_forward_rows > 0 && token
+          ? new PeerForwarder(loopbackAddress(listenAddresses(settings)[grpcIndex]), token)
+          : null;
       grpc = createGrpcEndpoint(settings, {
+        forwarder: forwarder ?? undefined,
+        forwardRows: settings.grpc_forward_rows,
+        threads: settings.threads,
         table,
         metrics,
         logger,
@@ -306,6 +319,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     logger.info({ event: "worker_stopping", graceful }, graceful ? "draining" : "stopping now");
     const deadline = Date.now() + (graceful ? settings.graceful_timeout * 1000 : 0);
     const clean = await drainer.drain(deadline);
+    forwarder?.close();
     clearInterval(heartbeat);
     if (countReport !== null) clearTimeout(countReport);
     // Final counts, so the cluster's counters include everything this worker served.
@@ -380,4 +394,9 @@ function logModelEvent(logger: pino.Logger, event: TableEvent): void {
       );
       break;
   }
+}
+
+/** A listen address as this host connects to it: the unspecified addresses are loopback. */
+function loopbackAddress(address: string): string {
+  return address.replace(/^0\.0\.0\.0:/, "127.0.0.1:").replace(/^\[::\]:/, "[::1]:");
 }
