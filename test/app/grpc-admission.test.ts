@@ -4,8 +4,10 @@
  * listener as a worker feeds it, and a real @grpc/grpc-js client. The call's deadline is the
  * request's (its rows are never scored once it has passed), MAX_QUEUE's 503 is RESOURCE_EXHAUSTED
  * with gRPC's retry hint, a draining worker is UNAVAILABLE and NOT_SERVING, and a thousand calls
- * in flight on one connection are all answered.
+ * in flight on one connection are all answered, and a message that never finishes arriving is cut
+ * off at CLIENT_TIMEOUT.
  */
+import { connect } from "node:http2";
 import { createServer } from "node:net";
 import { type Client, credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import pino from "pino";
@@ -42,7 +44,7 @@ async function grpcOf(t: { teardown(fn: () => unknown): void }, h: Harness, read
     endpoint.drain(0);
     listener.close();
   });
-  return { client, health };
+  return { client, health, port };
 }
 
 function rpc<T>(client: Client, method: string, message: object, deadlineMs = 30_000) {
@@ -156,5 +158,41 @@ t.test("a thousand calls in flight on one connection are all answered", async (t
     answers.filter((a) => a.value).length,
     1000,
     `all answered (${answers.find((a) => a.error)?.error?.details ?? "no error"})`,
+  );
+});
+
+t.test("a call whose message never finishes is ended at CLIENT_TIMEOUT; others go on", async (t) => {
+  const h = await scriptedApp(t, ["--threads", "1", "--client-timeout", "1"]);
+  const { client, port } = await grpcOf(t, h, () => true);
+  const session = connect(`http://127.0.0.1:${port}`);
+  // The endpoint cancels what is left at teardown: not this test's subject.
+  session.on("error", () => undefined);
+  t.teardown(() => session.close());
+  const stream = session.request({
+    ":method": "POST",
+    ":path": "/inference.GRPCInferenceService/ModelInfer",
+    "content-type": "application/grpc",
+    te: "trailers",
+  });
+  // A message announced as 1000 bytes, of which 10 are sent; the stream is never ended.
+  stream.on("error", () => undefined);
+  const frame = Buffer.alloc(15);
+  frame.writeUInt32BE(1000, 1);
+  stream.write(frame);
+  const started = Date.now();
+  const ended = await new Promise<Record<string, unknown>>((resolve) => {
+    stream.on("trailers", (trailers) => resolve(trailers));
+    stream.on("response", (headers) => {
+      if (headers["grpc-status"] !== undefined) resolve(headers);
+    });
+    stream.resume();
+  });
+  t.equal(ended["grpc-status"], String(status.DEADLINE_EXCEEDED), "DEADLINE_EXCEEDED");
+  t.same(ended["forestd-code"], "FORESTD_ERR_CLIENT_TIMEOUT");
+  t.ok(Date.now() - started < 5000, `ended after ${Date.now() - started} ms`);
+  const width = h.served.model.numFeature;
+  t.notOk(
+    (await rpc(client, "ModelInfer", infer([Array(width).fill(1)]))).error,
+    "the server goes on answering",
   );
 });
