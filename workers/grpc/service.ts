@@ -35,6 +35,7 @@ import { inferOutputs, metadata } from "../http/routes/oip.js";
 import { deadlineMs } from "../http/scoring.js";
 import type { WorkerMetrics } from "../process/metrics.js";
 import type { ModelEntry, ModelTable } from "../scoring/model-table.js";
+import type { GrpcSpan, GrpcTracer } from "../tracing/otel.js";
 import { type PeerForwarder, WORKER_KEY } from "./forwarding.js";
 import { OIP_SERVICE, RAW_MESSAGE } from "./protos.js";
 import { toGrpcError } from "./status.js";
@@ -61,6 +62,8 @@ export interface GrpcDeps {
   version: string;
   /** The worker serves (not draining), as /v2/health/ready says. */
   isReady(): boolean;
+  /** With tracing on: a SERVER span per call, the batcher's spans under it. */
+  tracer?: GrpcTracer;
   /** The event loop is under pressure (@fastify/under-pressure's verdict): scoring is shed. */
   underPressure(): boolean;
 }
@@ -82,6 +85,7 @@ interface CallRecord {
   forwarded: boolean;
   /** The worker this call was forwarded to, when it was. */
   forwardedTo: number;
+  span?: GrpcSpan;
 }
 
 /** A forwarded call's error, relayed as the other worker answered it. */
@@ -115,9 +119,12 @@ export function oipImplementation(deps: GrpcDeps): UntypedServiceImplementation 
       answerMetadata.set("x-request-id", record.id);
       if (record.forwarded) answerMetadata.set(WORKER_KEY, String(process.pid));
       call.sendMetadata(answerMetadata);
-      handler(call.request, call, record).then(
+      record.span = deps.tracer?.start(record.path, call.metadata, record.id);
+      const run = () => handler(call.request, call, record);
+      (record.span ? record.span.run(run) : run()).then(
         (value) => {
           finish(record, call, 200, status.OK);
+          record.span?.end(status.OK);
           callback(null, value);
         },
         (error: unknown) => {
@@ -136,6 +143,7 @@ export function oipImplementation(deps: GrpcDeps): UntypedServiceImplementation 
           if (e.httpStatus === 500)
             deps.logger.error({ err: error, request_id: record.id }, "gRPC call failed");
           finish(record, call, e.httpStatus, e.code);
+          record.span?.end(e.code, e.details);
           callback({ code: e.code, details: e.details, metadata: e.metadata });
         },
       );
@@ -171,6 +179,7 @@ export function oipImplementation(deps: GrpcDeps): UntypedServiceImplementation 
       model: entry?.served,
       client: call.getPeer(),
       forwardedTo: record.forwardedTo || undefined,
+      traceId: record.span?.traceId,
     });
   };
 
@@ -180,6 +189,7 @@ export function oipImplementation(deps: GrpcDeps): UntypedServiceImplementation 
     // Held until the call is answered, as an HTTP request holds it (a replaced version finishes it).
     entry.active++;
     record.entry = entry;
+    record.span?.model(entry.served);
     return entry;
   };
 

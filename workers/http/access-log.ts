@@ -60,6 +60,8 @@ export interface GrpcAccess {
   client: string;
   /** The pid of the worker the call was forwarded to (workers/grpc/forwarding.ts), when it was. */
   forwardedTo?: number;
+  /** With tracing on, when the call's trace is sampled. */
+  traceId?: string;
 }
 
 /**
@@ -71,7 +73,7 @@ export function grpcAccessLog(logger: Logger, enabled: boolean): ((access: GrpcA
   if (write === null) return null;
   return (a) =>
     write(
-      `,"request_id":${jsonString(a.requestId)},"method":"GRPC","path":${jsonString(a.path)},"status":${a.status},"grpc_status":${jsonString(a.grpcStatus)},"duration_ms":${Math.round(a.durationMs * 1000) / 1000},"rows":${a.rows}${modelFields(a.model)},"client":${jsonString(a.client)}${a.forwardedTo === undefined ? "" : `,"forwarded_to":${a.forwardedTo}`}}\n`,
+      `,"request_id":${jsonString(a.requestId)},"method":"GRPC","path":${jsonString(a.path)},"status":${a.status},"grpc_status":${jsonString(a.grpcStatus)},"duration_ms":${Math.round(a.durationMs * 1000) / 1000},"rows":${a.rows}${modelFields(a.model)},"client":${jsonString(a.client)}${a.forwardedTo === undefined ? "" : `,"forwarded_to":${a.forwardedTo}`}${traceField(a.traceId)}}\n`,
     );
 }
 

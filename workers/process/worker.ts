@@ -242,6 +242,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
           : null;
       grpc = createGrpcEndpoint(settings, {
         forwarder: forwarder ?? undefined,
+        tracer: tracing?.grpcTracer,
         forwardRows: settings.grpc_forward_rows,
         threads: settings.threads,
         table,
