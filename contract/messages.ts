@@ -11,7 +11,14 @@ export type WorkerMessage =
    */
   | { type: "forestd:heartbeat"; connections?: number; received?: number }
   /** With a connection's bare handle: accepted here beyond this worker's share (connection-balancer.ts). */
-  | { type: "forestd:handoff"; index: number; connections: number; received: number }
+  | {
+      type: "forestd:handoff";
+      index: number;
+      connections: number;
+      received: number;
+      /** Give it to another worker than the sender (a gRPC forwarding link it accepted itself). */
+      elsewhere?: boolean;
+    }
   | { type: "forestd:boot-error"; message: string }
   | { type: "forestd:retire"; reason: "max-requests" }
   | { type: "forestd:metrics"; requestId: number; metrics: unknown }

@@ -698,12 +698,19 @@ export class Arbiter {
    */
   #routeConnection(
     from: number,
-    { index, connections, received }: { index: number; connections: number; received: number },
+    {
+      index,
+      connections,
+      received,
+      elsewhere,
+    }: { index: number; connections: number; received: number; elsewhere?: boolean },
     handle: ListenHandle | undefined,
   ): void {
     if (!handle) return;
     this.#router.report(from, connections, received);
-    const to = this.#router.route(this.#readyWorkers()) ?? from;
+    const ready = [...this.#readyWorkers()];
+    const candidates = elsewhere ? ready.filter((id) => id !== from) : ready;
+    const to = this.#router.route(candidates) ?? from;
     // Node sends one handle at a time per channel (each waits for the worker's acknowledgement),
     // and a channel that closes drops the queued ones without calling back: whatever is still
     // outstanding when the worker exits is closed then (#onExit).

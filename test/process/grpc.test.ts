@@ -352,6 +352,15 @@ t.test("one long-lived connection, 32 calls in flight: both workers score (calls
     MAX_EVENT_LOOP_DELAY: "0",
   });
   t.teardown(() => server.stop());
+  // Both workers serving: a link to a worker still booting is refused (and retried later).
+  const workersReady = () =>
+    new Set(
+      server
+        .events()
+        .filter((e) => e.event === "worker_ready" && e.pid !== server.child.pid)
+        .map((e) => e.pid),
+    ).size;
+  await waitFor(() => workersReady() === 2, 30_000);
   const client = new (oipService())(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
   t.teardown(() => client.close());
   const nf = m.rows[0].length;

@@ -5,55 +5,29 @@
  * worker that accepted it: a client with one long-lived channel (the usual gRPC client) would keep
  * one worker's scoring threads busy while another worker's idle. So a worker whose scoring threads
  * are all busy forwards a large ModelInfer call (GRPC_FORWARD_ROWS rows or more) to another worker,
- * over a connection of its own to GRPC_PORT, and relays the answer. The message is forwarded as
- * the bytes it arrived as and the answer relayed as the bytes it left as: the forwarding worker
- * decodes the request only as far as its shape, and scoring, its rows and its model series are the
- * other worker's.
+ * over an HTTP/2 connection of its own to GRPC_PORT, and relays the answer. The message is
+ * forwarded as the bytes it arrived as and the answer relayed as the bytes it left as (a plain
+ * node:http2 client speaking gRPC's framing: nothing is decoded or encoded again), and scoring, its
+ * rows and its model series are the other worker's.
  *
- * Which worker a connection to GRPC_PORT reaches is the kernel's and the connection balancer's
- * choice, so the link is checked: its first call (ServerLive) is answered with the answering
- * worker's pid, and a link that reached this worker itself is closed and opened again (a few
- * times; then forwarding rests for a while). A forwarded call carries this primary's peer token
- * (WORKER_ENV.peerToken): the other worker serves it without forwarding it again, and leaves its
+ * The link must reach another worker, and which worker accepts a connection to GRPC_PORT is the
+ * kernel's choice: so the link's socket is this worker's own, and when this worker accepts it
+ * (its remote port is one of `ownPorts`) the connection balancer hands it, unread, through the
+ * primary to another ready worker (`forestd:handoff` with `elsewhere`). The link's first call
+ * (ServerLive) is answered with the answering worker's pid, to be sure; with no other worker ready
+ * to reach (the others still booting), forwarding rests a few seconds and tries again. A forwarded call carries this primary's peer token
+ * (WORKER_ENV.peerToken): the other worker serves it without forwarding it again, and leaves the
  * request metrics and access line to the forwarding worker, which answered the client. The other
  * worker's own admission applies: if it turns the call away (RESOURCE_EXHAUSTED, UNAVAILABLE) or
  * the link fails, the call is served here after all.
  */
-import {
-  type CallOptions,
-  credentials,
-  Metadata as GrpcMetadata,
-  type Metadata,
-  makeGenericClientConstructor,
-  type ServiceError,
-  status,
-} from "@grpc/grpc-js";
+import { type ClientHttp2Session, connect as connectHttp2, type IncomingHttpHeaders } from "node:http2";
+import { connect as connectTcp, type Socket } from "node:net";
+import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 
 export const FORWARDED_KEY = "forestd-forwarded";
 export const WORKER_KEY = "forestd-worker";
-
-const passthrough = (b: Buffer) => b;
-const method = (name: string) => ({
-  path: `/inference.GRPCInferenceService/${name}`,
-  requestStream: false,
-  responseStream: false,
-  requestSerialize: passthrough,
-  requestDeserialize: passthrough,
-  responseSerialize: passthrough,
-  responseDeserialize: passthrough,
-});
-/** A client sending and receiving messages as bytes: nothing is decoded or encoded again. */
-const RawClient = makeGenericClientConstructor(
-  { ModelInfer: method("ModelInfer"), ServerLive: method("ServerLive") },
-  "GRPCInferenceService",
-);
-type Raw = InstanceType<typeof RawClient>;
-type RawCall = (
-  request: Buffer,
-  metadata: Metadata,
-  options: CallOptions,
-  callback: (error: ServiceError | null, answer?: Buffer) => void,
-) => { on(event: "metadata", listener: (m: Metadata) => void): void; cancel(): void };
+const SERVICE_PATH = "/inference.GRPCInferenceService";
 
 /** An answer relayed as the bytes another worker sent (the service's serializer passes it through). */
 export class RelayedAnswer {
@@ -66,26 +40,115 @@ export type Forwarded =
   /** Not forwarded after all (no link, the peer turned it away, the link failed): serve it here. */
   | null;
 
-/** How many times a link that reached this worker itself is opened again before forwarding rests. */
-const LINK_ATTEMPTS = 8;
-const REST_MS = 30_000;
+/** What the forwarder tells the worker's log: a link to another worker opened, or none after every attempt. */
+export type ForwarderEvent =
+  | { type: "linked"; peer: number; attempts: number }
+  | { type: "resting"; attempts: number; reason: string };
+
+const LINK_ATTEMPTS = 3;
+/** A worker still booting is not ready to take a link: try again this much later. */
+const REST_MS = 5_000;
+
+interface UnaryAnswer {
+  /** gRPC status code; -1 when the stream failed (reset, connection lost). */
+  code: number;
+  details: string;
+  message: Buffer | null;
+  headers: IncomingHttpHeaders;
+  trailers: IncomingHttpHeaders;
+}
+
+/** One unary gRPC call over `session`: the message framed (uncompressed), the answer unframed. */
+function unary(
+  session: ClientHttp2Session,
+  method: string,
+  message: Buffer,
+  headers: Record<string, string>,
+): Promise<UnaryAnswer> {
+  return new Promise((resolve) => {
+    let responseHeaders: IncomingHttpHeaders = {};
+    let trailers: IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    let stream: ReturnType<ClientHttp2Session["request"]>;
+    try {
+      stream = session.request({
+        ":method": "POST",
+        ":path": `${SERVICE_PATH}/${method}`,
+        "content-type": "application/grpc",
+        te: "trailers",
+        ...headers,
+      });
+    } catch (error) {
+      resolve({ code: -1, details: String(error), message: null, headers: {}, trailers: {} });
+      return;
+    }
+    stream.on("response", (h) => {
+      responseHeaders = h;
+    });
+    stream.on("trailers", (t) => {
+      trailers = t;
+    });
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    stream.on("error", () => undefined);
+    stream.on("close", () => {
+      // A trailers-only answer (an error) carries its status in the headers.
+      const ending = trailers["grpc-status"] !== undefined ? trailers : responseHeaders;
+      const code = ending["grpc-status"] === undefined ? -1 : Number(ending["grpc-status"]);
+      const body = Buffer.concat(chunks);
+      const length = body.length >= 5 ? body.readUInt32BE(1) : -1;
+      resolve({
+        code,
+        details: decodeURIComponent(String(ending["grpc-message"] ?? "")),
+        message: length >= 0 && body.length >= 5 + length ? body.subarray(5, 5 + length) : null,
+        headers: responseHeaders,
+        trailers: ending,
+      });
+    });
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(message.length, 1);
+    stream.write(prefix);
+    stream.end(message);
+  });
+}
+
+/** The answer's headers and trailers as gRPC metadata (what a client of the forwarding worker gets). */
+function metadataOf(answer: UnaryAnswer): Metadata {
+  const metadata = new Metadata();
+  for (const source of [answer.headers, answer.trailers])
+    for (const [key, value] of Object.entries(source)) {
+      if (key.startsWith(":") || key.startsWith("grpc-status") || key === "grpc-message") continue;
+      if (key === "content-type" || key === "date") continue;
+      if (typeof value === "string" && key !== "x-request-id") metadata.set(key, value);
+    }
+  return metadata;
+}
 
 export class PeerForwarder {
-  readonly #address: string;
+  readonly #host: string;
+  readonly #port: number;
   readonly #token: string;
-  #client: Raw | null = null;
+  readonly #log: (event: ForwarderEvent) => void;
+  /** Local ports of this worker's links: a connection from one of them, accepted here, must move on. */
+  readonly ownPorts = new Set<number>();
+  #session: ClientHttp2Session | null = null;
   #peer = 0;
   #opening: Promise<void> | null = null;
   #restUntil = 0;
 
-  constructor(address: string, token: string) {
-    this.#address = address;
+  constructor(
+    address: { host: string; port: number },
+    token: string,
+    log: (event: ForwarderEvent) => void = () => undefined,
+  ) {
+    this.#host = address.host;
+    this.#port = address.port;
     this.#token = token;
+    this.#log = log;
   }
 
   /** Whether a checked link to another worker is open now (else one is opened for later calls). */
   ready(): boolean {
-    if (this.#client !== null) return true;
+    if (this.#session !== null) return true;
     if (this.#opening === null && performance.now() >= this.#restUntil) {
       this.#opening = this.#open().finally(() => {
         this.#opening = null;
@@ -101,83 +164,93 @@ export class PeerForwarder {
   }
 
   /** Sends the call's bytes to the other worker; resolves with its answer, its error, or null to serve here. */
-  forward(bytes: Buffer, deadline: Date | number, requestId: string): Promise<Forwarded> {
-    const client = this.#client;
-    if (client === null) return Promise.resolve(null);
+  async forward(bytes: Buffer, deadline: Date | number, requestId: string): Promise<Forwarded> {
+    const session = this.#session;
+    if (session === null) return null;
     const peer = this.#peer;
-    const metadata = this.#metadata();
-    metadata.set("x-request-id", requestId);
-    return new Promise((resolve) => {
-      const call = (client as unknown as { ModelInfer: RawCall }).ModelInfer(
-        bytes,
-        metadata,
-        { deadline },
-        (error, answer) => {
-          if (error === null) return resolve({ answer: new RelayedAnswer(answer as Buffer), peer });
-          // Turned away or not reached: this worker serves it (its own admission decides).
-          if (error.code === status.RESOURCE_EXHAUSTED || error.code === status.UNAVAILABLE) {
-            if (error.code === status.UNAVAILABLE && !error.metadata.get("forestd-code").length)
-              this.#drop(client);
-            return resolve(null);
-          }
-          resolve({ error, peer });
-        },
-      );
-      // grpc-js reconnects a link that dropped, and the new connection may reach this worker
-      // itself (which then serves the call without forwarding it): such a link is opened again.
-      call.on("metadata", (m) => {
-        if (Number(m.get(WORKER_KEY)[0]) === process.pid) this.#drop(client);
-      });
-    });
+    const headers: Record<string, string> = { [FORWARDED_KEY]: this.#token, "x-request-id": requestId };
+    const at = deadline instanceof Date ? deadline.getTime() : deadline;
+    if (Number.isFinite(at))
+      headers["grpc-timeout"] = `${Math.max(1, Math.min(99_999_999, Math.ceil(at - Date.now())))}m`;
+    const answer = await unary(session, "ModelInfer", bytes, headers);
+    if (answer.code === -1) {
+      // The link failed: served here; the next call opens another.
+      this.#drop(session);
+      return null;
+    }
+    if (answer.code === status.OK && answer.message !== null)
+      return { answer: new RelayedAnswer(answer.message), peer };
+    // Turned away (its queue, its readiness): this worker serves it, under its own admission.
+    if (answer.code === status.RESOURCE_EXHAUSTED || answer.code === status.UNAVAILABLE) return null;
+    const error = Object.assign(new Error(answer.details), {
+      code: answer.code,
+      details: answer.details,
+      metadata: metadataOf(answer),
+    }) as ServiceError;
+    return { error, peer };
   }
 
   close(): void {
-    this.#client?.close();
-    this.#client = null;
+    this.#session?.close();
+    this.#session = null;
   }
 
-  #metadata(): Metadata {
-    const m = new GrpcMetadata();
-    m.set(FORWARDED_KEY, this.#token);
-    return m;
-  }
-
-  #drop(client: Raw): void {
-    if (this.#client === client) this.#client = null;
-    client.close();
+  #drop(session: ClientHttp2Session): void {
+    if (this.#session === session) this.#session = null;
+    session.destroy();
   }
 
   async #open(): Promise<void> {
-    for (let attempt = 0; attempt < LINK_ATTEMPTS; attempt++) {
-      // Its own subchannel pool: a fresh connection each attempt, not one shared with the last.
-      const client = new RawClient(this.#address, credentials.createInsecure(), {
-        "grpc.use_local_subchannel_pool": 1,
-      });
-      const peer = await this.#probe(client);
-      if (peer !== null && peer !== process.pid) {
-        this.#client = client;
+    let reason = "";
+    for (let attempt = 1; attempt <= LINK_ATTEMPTS; attempt++) {
+      const session = await this.#connect();
+      const peer = session === null ? null : await this.#probe(session);
+      if (session !== null && peer !== null && peer !== process.pid) {
+        this.#session = session;
         this.#peer = peer;
+        const forget = () => {
+          if (this.#session === session) this.#session = null;
+        };
+        session.once("close", forget);
+        session.once("goaway", forget);
+        this.#log({ type: "linked", peer, attempts: attempt });
         return;
       }
-      client.close();
+      reason =
+        peer === null ? "no answer" : "the connection reached this worker itself (no other worker ready)";
+      session?.destroy();
     }
     this.#restUntil = performance.now() + REST_MS;
+    this.#log({ type: "resting", attempts: LINK_ATTEMPTS, reason });
+  }
+
+  /** An HTTP/2 session on a socket of this worker's own, its local port known before it is accepted anywhere. */
+  #connect(): Promise<ClientHttp2Session | null> {
+    return new Promise((resolve) => {
+      const socket: Socket = connectTcp({ host: this.#host, port: this.#port, noDelay: true });
+      socket.once("error", () => resolve(null));
+      socket.once("connect", () => {
+        const port = socket.localPort;
+        if (port !== undefined) {
+          this.ownPorts.add(port);
+          socket.once("close", () => this.ownPorts.delete(port));
+        }
+        const session = connectHttp2(`http://${this.#host}:${this.#port}`, {
+          createConnection: () => socket,
+        });
+        session.on("error", () => undefined);
+        resolve(session);
+      });
+    });
   }
 
   /** The pid of the worker a new link reached, or null when it did not answer. */
-  #probe(client: Raw): Promise<number | null> {
-    return new Promise((resolve) => {
-      let peer: number | null = null;
-      const call = (client as unknown as { ServerLive: RawCall }).ServerLive(
-        Buffer.alloc(0),
-        this.#metadata(),
-        { deadline: Date.now() + 2000 },
-        (error) => resolve(error ? null : peer),
-      );
-      call.on("metadata", (m) => {
-        const v = Number(m.get(WORKER_KEY)[0]);
-        if (Number.isInteger(v) && v > 0) peer = v;
-      });
+  async #probe(session: ClientHttp2Session): Promise<number | null> {
+    const answer = await unary(session, "ServerLive", Buffer.alloc(0), {
+      [FORWARDED_KEY]: this.#token,
+      "grpc-timeout": "2000m",
     });
+    const peer = Number(answer.headers[WORKER_KEY]);
+    return answer.code === status.OK && Number.isInteger(peer) && peer > 0 ? peer : null;
   }
 }

@@ -39,7 +39,12 @@ export interface BalancerOptions {
    * the descriptor is on its way. False when it cannot be sent (no IPC channel): the connection is
    * then served here.
    */
-  handOff(handle: TcpHandle, index: number, sent: () => void): boolean;
+  handOff(handle: TcpHandle, index: number, sent: () => void, elsewhere?: boolean): boolean;
+  /**
+   * A connection that must be served by another worker whatever the counts (a gRPC forwarding link
+   * this worker opened to GRPC_PORT and accepted itself: workers/grpc/forwarding.ts).
+   */
+  mustMove?(socket: Socket, index: number): boolean;
 }
 
 export class ConnectionBalancer {
@@ -77,11 +82,12 @@ export class ConnectionBalancer {
   /** A connection this worker accepted, paused, nothing read from it yet. */
   accepted(socket: Socket, index: number): void {
     const fewest = this.#peersFewest;
-    if (this.#o.slack > 0 && fewest !== null && this.#o.held() >= fewest + this.#o.slack) {
+    const mustMove = this.#o.mustMove?.(socket, index) ?? false;
+    if (mustMove || (this.#o.slack > 0 && fewest !== null && this.#o.held() >= fewest + this.#o.slack)) {
       const internals = socket as unknown as { _handle: TcpHandle | null };
       const handle = internals._handle;
       // The socket lets go of its handle (its descriptor goes to the primary) without closing it.
-      if (handle && this.#o.handOff(handle, index, () => handle.close())) {
+      if (handle && this.#o.handOff(handle, index, () => handle.close(), mustMove)) {
         internals._handle = null;
         socket.destroy();
         this.#handedOff++;

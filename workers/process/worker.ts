@@ -8,6 +8,7 @@ import type { Server } from "node:http";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import pino from "pino";
 import { listenAddresses } from "../../config/listen-addresses.js";
+import { parseBind } from "../../config/load-settings.js";
 import { createLogger } from "../../config/logger.js";
 import type { Settings } from "../../config/settings.js";
 import { tracingConfig } from "../../config/tracing.js";
@@ -52,6 +53,10 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
   let firstModels: ModelSet | null = null;
   const handles: unknown[] = [];
   let onHandle: () => void = () => undefined;
+  // GRPC_PORT's handle comes after the BIND addresses' (config/listen-addresses.ts).
+  const grpcIndex = settings.grpc_port === 0 ? -1 : settings.bind.length;
+  // Forwards large gRPC calls to another worker while this one's threads are busy (grpc/forwarding.ts).
+  let forwarder: PeerForwarder | null = null;
   const drainer = new ConnectionDrainer();
   /** What the primary's connection router counts by (connection-balancer.ts). */
   const counts = () => ({ connections: drainer.connections, received: balancer.receivedCount });
@@ -69,9 +74,18 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
         send({ type: "forestd:heartbeat", ...counts() });
       }, COUNT_REPORT_MS);
     },
-    handOff: (handle, index, sent) => {
+    mustMove: (socket, index) =>
+      index === grpcIndex &&
+      socket.remotePort !== undefined &&
+      (forwarder?.ownPorts.has(socket.remotePort) ?? false),
+    handOff: (handle, index, sent, elsewhere) => {
       if (!process.connected || !process.send) return false;
-      const message: WorkerMessage = { type: "forestd:handoff", index, ...counts() };
+      const message: WorkerMessage = {
+        type: "forestd:handoff",
+        index,
+        ...counts(),
+        ...(elsewhere ? { elsewhere: true } : {}),
+      };
       // Queued even when send() returns false (that is backpressure, not failure): once called, the
       // handle belongs to the message.
       process.send(message, handle as never, (error: Error | null) => {
@@ -225,10 +239,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
 
   const servers: Server[] = [];
   const listeners: NetServer[] = [];
-  // GRPC_PORT's handle comes after the BIND addresses' (server/listeners.ts listenAddresses).
-  const grpcIndex = settings.grpc_port === 0 ? -1 : settings.bind.length;
   let grpc: GrpcEndpoint | null = null;
-  let forwarder: PeerForwarder | null = null;
   try {
     await app.ready();
     if (grpcIndex >= 0) {
@@ -238,7 +249,17 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
       // Forwarding needs another worker, and the primary's token to vouch for forwarded calls.
       forwarder =
         settings.workers > 1 && settings.grpc_forward_rows > 0 && token
-          ? new PeerForwarder(loopbackAddress(listenAddresses(settings)[grpcIndex]), token)
+          ? new PeerForwarder(loopbackAddress(listenAddresses(settings)[grpcIndex]), token, (event) =>
+              event.type === "linked"
+                ? logger.info(
+                    { event: "grpc_forward_link", peer: event.peer, attempts: event.attempts },
+                    "gRPC calls may be forwarded to another worker",
+                  )
+                : logger.warn(
+                    { event: "grpc_forward_resting", attempts: event.attempts, reason: event.reason },
+                    `no link to another worker (${event.reason}); gRPC calls are served here for 5 s`,
+                  ),
+            )
           : null;
       grpc = createGrpcEndpoint(settings, {
         forwarder: forwarder ?? undefined,
@@ -263,7 +284,14 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
       const listener = createNetServer({ pauseOnConnect: true, noDelay: true });
       if (index === grpcIndex && grpc !== null) {
         const endpoint = grpc;
-        listener.on("connection", (socket) => balancer.accepted(socket, index));
+        listener.on("connection", (socket) => {
+          // A loopback connection may be this worker's own forwarding link, whose local port the
+          // forwarder learns in its connect callback: that may run after this accept in the same
+          // loop turn, so such a connection (paused, nothing read) is placed a turn later.
+          if (forwarder !== null && isLoopback(socket.remoteAddress))
+            setImmediate(() => balancer.accepted(socket, index));
+          else balancer.accepted(socket, index);
+        });
         await new Promise<void>((resolve, reject) => {
           listener.once("error", reject);
           listener.listen(handle, settings.backlog, () => resolve());
@@ -398,6 +426,11 @@ function logModelEvent(logger: pino.Logger, event: TableEvent): void {
 }
 
 /** A listen address as this host connects to it: the unspecified addresses are loopback. */
-function loopbackAddress(address: string): string {
-  return address.replace(/^0\.0\.0\.0:/, "127.0.0.1:").replace(/^\[::\]:/, "[::1]:");
+function loopbackAddress(address: string): { host: string; port: number } {
+  const { host, port } = parseBind(address);
+  return { host: host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host, port };
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return address === "127.0.0.1" || address === "::1" || address === "::ffff:127.0.0.1";
 }
