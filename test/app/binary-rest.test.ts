@@ -3,8 +3,10 @@
  * bytes after an `Inference-Header-Content-Length` JSON header, outputs answered as bytes when
  * asked. Parity: on fixture models of every format, a binary request gets the same bits as the
  * same rows sent as JSON, for every output the model's metadata lists; integer datatypes are read
- * exactly (INT64 past 2^53 too); and every malformed framing is a 400 (413 past BODY_LIMIT).
+ * exactly (INT64 past 2^53 too); every malformed framing is a 400 (413 past BODY_LIMIT); and a
+ * fuzzed body (bytes flipped, cut, lengthened, the header length changed) is never a 500.
  */
+import fc from "fast-check";
 import type { LightMyRequestResponse } from "fastify";
 import t from "tap";
 import { loadModel, featureNames as modelFeatureNames } from "../../model/index.js";
@@ -408,3 +410,62 @@ t.test("malformed binary requests: a clear 400 (413 past BODY_LIMIT), the server
   );
   t.equal(ok.statusCode, 200, ok.body);
 });
+
+t.test(
+  "fuzz: a binary body flipped, cut, lengthened or with a changed header length is 200 or a 4xx, never a 500",
+  async (t) => {
+    const m = MODELS.find((x) => x.name === "xgb-binary_logistic-json");
+    if (!m) throw new Error("fixture binary_logistic missing");
+    const { app, close } = await testApp([], {}, { models: [modelSpec(m.path, "m")] });
+    t.teardown(close);
+    const nf = m.rows[0].length;
+    const valid = binaryRequest({
+      inputs: [
+        { name: "x", shape: [2, nf], datatype: "FP32", bytes: floatBytes(m.rows.slice(0, 2), "FP32") },
+      ],
+      parameters: { binary_data_output: true },
+    });
+    const mutation = fc.oneof(
+      // A byte flipped anywhere (the header's JSON, its lengths, the tensors).
+      fc.tuple(fc.nat({ max: valid.body.length - 1 }), fc.integer({ min: 1, max: 255 })).map(([at, x]) => {
+        const b = Buffer.from(valid.body);
+        b[at] ^= x;
+        return { body: b, headerLength: String(valid.headerLength) };
+      }),
+      // Cut short, or with bytes added at the end.
+      fc
+        .nat({ max: valid.body.length })
+        .map((n) => ({ body: valid.body.subarray(0, n), headerLength: String(valid.headerLength) })),
+      fc.uint8Array({ minLength: 1, maxLength: 64 }).map((extra) => ({
+        body: Buffer.concat([valid.body, extra]),
+        headerLength: String(valid.headerLength),
+      })),
+      // The header length changed (or not a number).
+      fc
+        .oneof(fc.integer({ min: -5, max: valid.body.length + 10 }).map(String), fc.string({ maxLength: 8 }))
+        .map((h) => ({
+          body: valid.body,
+          headerLength: h,
+        })),
+    );
+    const statuses = new Map<number, number>();
+    await fc.assert(
+      fc.asyncProperty(mutation, async ({ body, headerLength }) => {
+        const r = await app.inject({
+          method: "POST",
+          url: "/v2/models/m/infer",
+          payload: body,
+          headers: { "content-type": "application/octet-stream", [HEADER]: headerLength },
+        });
+        statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);
+        if (r.statusCode === 200) return true;
+        return r.statusCode >= 400 && r.statusCode < 500 && typeof r.json().code === "string";
+      }),
+      { numRuns: 300, seed: 32 },
+    );
+    t.ok(
+      (statuses.get(400) ?? 0) > 0 && (statuses.get(200) ?? 0) > 0,
+      `both answered and refused: ${JSON.stringify(Object.fromEntries(statuses))}`,
+    );
+  },
+);
