@@ -448,6 +448,13 @@ t.test(
           headerLength: h,
         })),
     );
+    const unchanged = await app.inject({
+      method: "POST",
+      url: "/v2/models/m/infer",
+      payload: valid.body,
+      headers: { "content-type": "application/octet-stream", [HEADER]: String(valid.headerLength) },
+    });
+    t.equal(unchanged.statusCode, 200, "the body before mutation is answered");
     const statuses = new Map<number, number>();
     await fc.assert(
       fc.asyncProperty(mutation, async ({ body, headerLength }) => {
