@@ -44,6 +44,8 @@ export type PrimaryMessage =
   /** Answer to a heartbeat: the fewest connections another ready worker holds (null: no other). */
   | { type: "forestd:peers"; fewest: number | null }
   | { type: "forestd:shutdown"; graceful: boolean }
+  /** SIGHUP: read CERTFILE, KEYFILE and CA_CERTS again; new connections get what they now hold. */
+  | { type: "forestd:tls-reload" }
   | { type: "forestd:collect-metrics"; requestId: number }
   | { type: "forestd:cluster-metrics-text"; requestId: number; contentType: string; body: string }
   /** The whole set of models to serve (contract/models.ts): load what is new, drop what is gone. */

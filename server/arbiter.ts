@@ -27,6 +27,14 @@ import { loadSettings, parseBind, type SettingsSources } from "../config/load-se
 import { createLogger } from "../config/logger.js";
 import { SETTINGS, type Settings } from "../config/settings.js";
 import {
+  type CertReqs,
+  certificateFields,
+  certificateValidityProblem,
+  ServerTls,
+  type TlsMaterial,
+  tlsFiles,
+} from "../config/tls.js";
+import {
   BOOT_ERROR_EXIT_CODE,
   isWorkerMessage,
   type PrimaryMessage,
@@ -109,6 +117,8 @@ export class Arbiter {
   /** Connection handles being sent to each worker, closed once sent (or when it exits). */
   readonly #forwarding = new Map<number, Set<ListenHandle>>();
   #settings: Settings;
+  /** CERTFILE's certificate as the primary serves it on METRICS_PORT, and checks it on SIGHUP (null: no TLS). */
+  #tls: ServerTls | null = null;
   #handles: ListenHandle[] = [];
   #nextGeneration = 1;
   /** The generation serving (promoted last). */
@@ -295,9 +305,17 @@ export class Arbiter {
     try {
       first = await this.#prepareGeneration(this.#settings);
       this.#handles = await bindAll(this.#settings.bind);
+      const files = tlsFiles(this.#settings);
+      if (files) {
+        this.#tls = new ServerTls(files);
+        this.#logCertificate("tls", this.#tls.material, "serving TLS");
+      }
       const metricsPort = this.#settings.metrics_port;
+      const metricsTls = this.#tls
+        ? { server: this.#tls, reqs: this.#settings.metrics_cert_reqs as CertReqs }
+        : undefined;
       await this.#clusterMetrics
-        .listen(parseBind(this.#settings.bind[0]).host, metricsPort, this.#repositoryApi())
+        .listen(parseBind(this.#settings.bind[0]).host, metricsPort, this.#repositoryApi(), metricsTls)
         .catch((error) => {
           // Name the setting: a bare EADDRINUSE does not say which of forestd's ports is taken.
           throw new Error(`cannot serve metrics on METRICS_PORT ${metricsPort}: ${(error as Error).message}`);
@@ -325,6 +343,7 @@ export class Arbiter {
       while (this.#signals.length > 0) {
         const signal = this.#signals.shift() as QueuedSignal;
         this.#log.info({ event: "signal", signal }, `received ${signal}`);
+        if (signal === "SIGHUP") this.#reloadTls();
         this.#feed({ type: "signal", signal, now: Date.now() });
       }
       this.#feed({ type: "tick", now: Date.now() });
@@ -452,6 +471,10 @@ export class Arbiter {
     const { settings } = generation;
     this.metrics.setGeneration(generation.plan.id);
     this.metrics.modelReloaded();
+    // A reload that moved CERTFILE, KEYFILE or CA_CERTS: METRICS_PORT serves the new files too.
+    const files = tlsFiles(settings);
+    const served = this.#tls?.material.files;
+    if (files && served && JSON.stringify(files) !== JSON.stringify(served)) this.#reloadTls(files);
     // Settings may have changed with the reload (MODEL_PATH, MODEL_POLL_INTERVAL): a fresh poller.
     this.#poller?.stop();
     this.#poller = null;
@@ -545,6 +568,34 @@ export class Arbiter {
     }
   }
 
+  /**
+   * SIGHUP: CERTFILE, KEYFILE and CA_CERTS read again, at once, whatever becomes of the reload the
+   * signal also starts (a model that does not validate fails the reload, not this). The primary
+   * checks them first and serves them on METRICS_PORT; if they check out, every worker reads them
+   * too and serves them to its new connections (a reload's new workers read them as they boot).
+   * Open connections keep their certificate. Broken files change nothing: the old certificate keeps
+   * serving, and the error says why.
+   */
+  #reloadTls(files = tlsFiles(this.#settings)): void {
+    if (!this.#tls || !files) return;
+    try {
+      this.#logCertificate("tls_reloaded", this.#tls.reload(files), "TLS certificate read again");
+    } catch (error) {
+      this.#log.error(
+        { event: "tls_reload_failed", err: error },
+        `TLS certificate not reloaded, the old one keeps serving: ${(error as Error).message}`,
+      );
+      return;
+    }
+    for (const id of this.#cluster.keys()) this.#send(id, { type: "forestd:tls-reload" });
+  }
+
+  #logCertificate(event: string, material: TlsMaterial, message: string): void {
+    this.#log.info({ event, ...certificateFields(material) }, message);
+    const problem = certificateValidityProblem(material);
+    if (problem) this.#log.warn({ event: "tls_certificate_invalid" }, `${problem}: clients will refuse it`);
+  }
+
   /** A generation no worker will use again: drop its settings (its models are the registry's). */
   #forget(id: number): void {
     this.#generations.delete(id);
@@ -563,6 +614,11 @@ export class Arbiter {
     }
     if (generation.settings.bind.join() !== this.#settings.bind.join())
       this.#log.warn({ event: "reload_bind_ignored" }, "BIND changes take effect on restart, not on reload");
+    if ((generation.settings.certfile === "") !== (this.#settings.certfile === ""))
+      this.#log.warn(
+        { event: "reload_tls_switch" },
+        "CERTFILE set or unset: the new workers serve BIND accordingly, METRICS_PORT changes on restart",
+      );
     const { origin } = generation;
     if (origin !== null)
       this.#log.info(

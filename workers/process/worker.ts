@@ -6,9 +6,11 @@
 import cluster from "node:cluster";
 import type { Server } from "node:http";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
+import type { Server as TlsServer } from "node:tls";
 import pino from "pino";
 import { createLogger } from "../../config/logger.js";
 import type { Settings } from "../../config/settings.js";
+import { type CertReqs, certificateFields, ServerTls, tlsFiles } from "../../config/tls.js";
 import { tracingConfig } from "../../config/tracing.js";
 import {
   BOOT_ERROR_EXIT_CODE,
@@ -44,6 +46,8 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     stopRequested = stopRequested === false ? false : graceful;
   };
   let onMetricsMessage: (message: PrimaryMessage) => void = () => undefined;
+  // SIGHUP's certificate reload, once this worker serves TLS.
+  let onTlsReload: () => void = () => undefined;
   // The model set: the first answers the boot's request, every later one is a change to apply.
   let onModels: (set: ModelSet) => void = () => undefined;
   let firstModels: ModelSet | null = null;
@@ -89,6 +93,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     } else if (message?.type === "forestd:connection") {
       if (handle) balancer.received(handle as TcpHandle, message.index);
     } else if (message?.type === "forestd:peers") balancer.peers(message.fewest);
+    else if (message?.type === "forestd:tls-reload") onTlsReload();
     else if (message?.type === "forestd:models") {
       if (firstModels === null) firstModels = message.set;
       onModels(message.set);
@@ -191,6 +196,29 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     void table.apply(next).then((after) => send({ type: "forestd:models-state", state: after }));
   };
 
+  // CERTFILE: this worker's servers speak TLS, with the files read now (the primary checked them
+  // before forking; one changed since then and broken is a boot error like any other).
+  const files = tlsFiles(settings);
+  let serverTls: ServerTls | null = null;
+  try {
+    serverTls = files ? new ServerTls(files) : null;
+  } catch (error) {
+    return bootError("cannot serve TLS", error);
+  }
+  const certReqs = settings.cert_reqs as CertReqs;
+  onTlsReload = () => {
+    if (!serverTls) return;
+    try {
+      const material = serverTls.reload();
+      logger.info({ event: "tls_reloaded", ...certificateFields(material) }, "TLS certificate read again");
+    } catch (error) {
+      logger.error(
+        { event: "tls_reload_failed", err: error },
+        `TLS certificate not reloaded, the old one keeps serving: ${(error as Error).message}`,
+      );
+    }
+  };
+
   const app = await buildApp({
     settings,
     table,
@@ -199,6 +227,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     isReady: () => !drainer.draining,
     metricsText: clusterText,
     tracing: tracing ?? undefined,
+    tls: serverTls?.options(certReqs),
   });
 
   // Recycling after MAX_REQUESTS (+ jitter): ask the primary for a replacement, keep serving
@@ -229,7 +258,9 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     // a connection on unread; those kept are served by the HTTP server of that address.
     const handles = await listenHandles();
     for (const [index, handle] of handles.entries()) {
-      const server = index === 0 ? app.server : createHttpServer(settings, app.gatedRouting);
+      const server =
+        index === 0 ? app.server : createHttpServer(settings, app.gatedRouting, serverTls?.options(certReqs));
+      serverTls?.attach(server as unknown as TlsServer, certReqs);
       const listener = createNetServer({ pauseOnConnect: true, noDelay: true });
       listener.on("connection", (socket) => balancer.accepted(socket, index));
       await new Promise<void>((resolve, reject) => {
