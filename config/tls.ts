@@ -5,6 +5,11 @@
  * primary's METRICS_PORT, and any other transport a worker serves (an HTTP/2 or gRPC server is a
  * tls.Server too) — so they all serve the same certificate, checked the same way.
  *
+ * Only the primary reads the files (at start, for each reload's generation, on SIGHUP); workers are
+ * given what it read, as PEM text over IPC (toPem / fromPem), as they are given model bytes: a
+ * worker started while the files are being replaced, or after a SIGHUP found them broken, serves
+ * the last good certificate like every other.
+ *
  * Protocol and ciphers are not settings: TLS 1.2 and 1.3 only (set explicitly, so that a
  * `--tls-min-v1.0` in NODE_OPTIONS cannot lower it), with Node's default cipher list, which its
  * documentation presents as the recommended one (and which `--tls-cipher-list` replaces, an
@@ -153,6 +158,11 @@ export function readTlsMaterial(files: TlsFiles): TlsMaterial {
   const cert = readSettingFile("CERTFILE", files.certfile);
   const key = readSettingFile("KEYFILE", files.keyfile);
   const ca = files.caCerts === "" ? null : readSettingFile("CA_CERTS", files.caCerts);
+  return checkTlsMaterial(files, cert, key, ca);
+}
+
+/** The checks of readTlsMaterial, on bytes already read (`files` says where they came from). */
+export function checkTlsMaterial(files: TlsFiles, cert: Buffer, key: Buffer, ca: Buffer | null): TlsMaterial {
   const [leaf] = parseCertificates("CERTFILE", files.certfile, cert);
   const privateKey = parsePrivateKey(files.keyfile, key);
   if (!leaf.checkPrivateKey(privateKey))
@@ -212,6 +222,33 @@ export function enforceOptionalClientCert(server: tls.Server): void {
   });
 }
 
+/**
+ * The material as text, to send to another process (a worker is given the primary's, never reading
+ * the files itself): PEM is ASCII.
+ */
+export interface TlsPem {
+  readonly files: TlsFiles;
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string | null;
+}
+
+export function toPem(material: TlsMaterial): TlsPem {
+  const { files, cert, key, ca } = material;
+  return {
+    files,
+    cert: cert.toString("latin1"),
+    key: key.toString("latin1"),
+    ca: ca?.toString("latin1") ?? null,
+  };
+}
+
+/** The material again, checked again (throws TlsError). */
+export function fromPem(pem: TlsPem): TlsMaterial {
+  const bytes = (text: string) => Buffer.from(text, "latin1");
+  return checkTlsMaterial(pem.files, bytes(pem.cert), bytes(pem.key), pem.ca === null ? null : bytes(pem.ca));
+}
+
 /** Something that serves TLS and can take a new certificate for its new connections. */
 export interface SecureContextTarget {
   setSecureContext(options: tls.SecureContextOptions): void;
@@ -219,7 +256,7 @@ export interface SecureContextTarget {
 
 /**
  * The TLS of one process's servers: the material they started with, and SIGHUP's reload. A server
- * attached here serves each reloaded certificate to its new connections (server.setSecureContext);
+ * attached here serves each new certificate to its new connections (server.setSecureContext);
  * connections already open keep the certificate they were established with until they close.
  */
 export class ServerTls {
@@ -227,9 +264,14 @@ export class ServerTls {
   readonly #targets: SecureContextTarget[] = [];
   readonly #listeners: ((material: TlsMaterial) => void)[] = [];
 
+  /** Serves `material` (checked: readTlsMaterial, fromPem). */
+  constructor(material: TlsMaterial) {
+    this.#material = material;
+  }
+
   /** Reads and checks the files (readTlsMaterial); throws TlsError. */
-  constructor(files: TlsFiles) {
-    this.#material = readTlsMaterial(files);
+  static read(files: TlsFiles): ServerTls {
+    return new ServerTls(readTlsMaterial(files));
   }
 
   get material(): TlsMaterial {
@@ -256,17 +298,21 @@ export class ServerTls {
   }
 
   /**
-   * Reads the files again (the same ones, or `files`): if they check out, every attached server
-   * serves them to new connections and the onReload listeners are told; if not, a TlsError and
-   * nothing changes (the old certificate keeps serving).
+   * Reads the files again (the same ones, or `files`): if they check out, they are served (update);
+   * if not, a TlsError and nothing changes (the old certificate keeps serving).
    */
   reload(files: TlsFiles = this.#material.files): TlsMaterial {
     const material = readTlsMaterial(files);
+    this.update(material);
+    return material;
+  }
+
+  /** Every attached server serves `material` to its new connections; the onReload listeners are told. */
+  update(material: TlsMaterial): void {
     const options = secureContextOptions(material);
     for (const target of this.#targets) target.setSecureContext(options);
     this.#material = material;
     for (const listener of this.#listeners) listener(material);
-    return material;
   }
 }
 

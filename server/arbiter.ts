@@ -30,9 +30,11 @@ import {
   type CertReqs,
   certificateFields,
   certificateValidityProblem,
+  readTlsMaterial,
   ServerTls,
   type TlsMaterial,
   tlsFiles,
+  toPem,
 } from "../config/tls.js";
 import {
   BOOT_ERROR_EXIT_CODE,
@@ -79,6 +81,11 @@ interface Generation {
   readonly origin: ModelOrigin | null;
   /** What its workers are started with: this process's execArgv and the usable V8_FLAGS. */
   readonly execArgv: readonly string[];
+  /**
+   * CERTFILE, KEYFILE and CA_CERTS as this generation's preparation read and checked them (null:
+   * no TLS): what its workers serve, given to them over IPC. SIGHUP reads them again.
+   */
+  tls: TlsMaterial | null;
 }
 
 function workerEntry(): string {
@@ -117,7 +124,7 @@ export class Arbiter {
   /** Connection handles being sent to each worker, closed once sent (or when it exits). */
   readonly #forwarding = new Map<number, Set<ListenHandle>>();
   #settings: Settings;
-  /** CERTFILE's certificate as the primary serves it on METRICS_PORT, and checks it on SIGHUP (null: no TLS). */
+  /** METRICS_PORT's TLS: the live generation's certificate (null: started without TLS). */
   #tls: ServerTls | null = null;
   #handles: ListenHandle[] = [];
   #nextGeneration = 1;
@@ -305,10 +312,9 @@ export class Arbiter {
     try {
       first = await this.#prepareGeneration(this.#settings);
       this.#handles = await bindAll(this.#settings.bind);
-      const files = tlsFiles(this.#settings);
-      if (files) {
-        this.#tls = new ServerTls(files);
-        this.#logCertificate("tls", this.#tls.material, "serving TLS");
+      if (first.tls) {
+        this.#tls = new ServerTls(first.tls);
+        this.#logCertificate("tls", first.tls, "serving TLS");
       }
       const metricsPort = this.#settings.metrics_port;
       const metricsTls = this.#tls
@@ -370,6 +376,9 @@ export class Arbiter {
    */
   async #prepareGeneration(settings: Settings): Promise<Generation> {
     const id = this.#nextGeneration++;
+    // First: files that do not check out fail the reload before any model changes.
+    const files = tlsFiles(settings);
+    const tls = files ? readTlsMaterial(files) : null;
     const origin = settings.model_repository === "" ? await this.#preparePathModel(settings) : null;
     if (settings.model_repository !== "") await this.#prepareRepository(settings);
     const generation = {
@@ -377,6 +386,7 @@ export class Arbiter {
       settings,
       origin,
       execArgv: this.#workerExecArgv(settings),
+      tls,
     };
     this.#generations.set(id, generation);
     return generation;
@@ -471,10 +481,9 @@ export class Arbiter {
     const { settings } = generation;
     this.metrics.setGeneration(generation.plan.id);
     this.metrics.modelReloaded();
-    // A reload that moved CERTFILE, KEYFILE or CA_CERTS: METRICS_PORT serves the new files too.
-    const files = tlsFiles(settings);
-    const served = this.#tls?.material.files;
-    if (files && served && JSON.stringify(files) !== JSON.stringify(served)) this.#reloadTls(files);
+    // METRICS_PORT serves what the live generation's workers serve (a reload may have moved the files).
+    if (this.#tls && generation.tls && this.#tls.material !== generation.tls)
+      this.#tls.update(generation.tls);
     // Settings may have changed with the reload (MODEL_PATH, MODEL_POLL_INTERVAL): a fresh poller.
     this.#poller?.stop();
     this.#poller = null;
@@ -569,25 +578,31 @@ export class Arbiter {
   }
 
   /**
-   * SIGHUP: CERTFILE, KEYFILE and CA_CERTS read again, at once, whatever becomes of the reload the
-   * signal also starts (a model that does not validate fails the reload, not this). The primary
-   * checks them first and serves them on METRICS_PORT; if they check out, every worker reads them
-   * too and serves them to its new connections (a reload's new workers read them as they boot).
-   * Open connections keep their certificate. Broken files change nothing: the old certificate keeps
-   * serving, and the error says why.
+   * SIGHUP: each generation's CERTFILE, KEYFILE and CA_CERTS read again, at once, whatever becomes
+   * of the reload the signal also starts (a model that does not validate fails the reload, not
+   * this). Files that check out are sent to the generation's workers and served on METRICS_PORT
+   * (the live generation's): new connections get them, open ones keep their certificate. Broken
+   * files change nothing: the last good certificate keeps serving — to workers started later too —
+   * and the error says why.
    */
-  #reloadTls(files = tlsFiles(this.#settings)): void {
-    if (!this.#tls || !files) return;
-    try {
-      this.#logCertificate("tls_reloaded", this.#tls.reload(files), "TLS certificate read again");
-    } catch (error) {
-      this.#log.error(
-        { event: "tls_reload_failed", err: error },
-        `TLS certificate not reloaded, the old one keeps serving: ${(error as Error).message}`,
-      );
-      return;
+  #reloadTls(): void {
+    for (const [id, generation] of this.#generations) {
+      if (generation.tls === null) continue;
+      try {
+        generation.tls = readTlsMaterial(generation.tls.files);
+      } catch (error) {
+        this.#log.error(
+          { event: "tls_reload_failed", generation: id, err: error },
+          `TLS certificate not reloaded, the old one keeps serving: ${(error as Error).message}`,
+        );
+        continue;
+      }
+      this.#logCertificate("tls_reloaded", generation.tls, "TLS certificate read again");
+      const pem = toPem(generation.tls);
+      for (const w of this.#supervisor?.workers.values() ?? [])
+        if (w.generation === id) this.#send(w.id, { type: "forestd:tls", pem });
+      if (generation === this.#live) this.#tls?.update(generation.tls);
     }
-    for (const id of this.#cluster.keys()) this.#send(id, { type: "forestd:tls-reload" });
   }
 
   #logCertificate(event: string, material: TlsMaterial, message: string): void {
@@ -698,6 +713,13 @@ export class Arbiter {
       case "forestd:ready":
         this.#feed({ type: "ready", id: worker.id, now });
         break;
+      case "forestd:tls-request": {
+        this.#feed({ type: "heartbeat", id: worker.id, now });
+        const generation = this.#supervisor?.workers.get(worker.id)?.generation;
+        const tls = generation === undefined ? null : (this.#generations.get(generation)?.tls ?? null);
+        this.#send(worker.id, { type: "forestd:tls", pem: tls && toPem(tls) });
+        break;
+      }
       case "forestd:models-request":
         this.#feed({ type: "heartbeat", id: worker.id, now });
         this.#subscribed.add(worker.id);

@@ -9,7 +9,7 @@ import { createSecureServer, connect as http2Connect } from "node:http2";
 import { join } from "node:path";
 import { type ConnectionOptions, connect, createServer, type Server, type TLSSocket } from "node:tls";
 import t from "tap";
-import { type CertReqs, ServerTls, TlsError, type TlsMaterial } from "../../config/tls.js";
+import { type CertReqs, fromPem, ServerTls, TlsError, type TlsMaterial, toPem } from "../../config/tls.js";
 import { type Issued, testPki } from "../helpers/tls.js";
 
 const pki = testPki();
@@ -68,7 +68,7 @@ function echoAgain(socket: TLSSocket, text: string): Promise<string> {
 }
 
 t.test("CERT_REQS 0, 1 and 2, as Python's ssl.CERT_NONE, CERT_OPTIONAL, CERT_REQUIRED", async (t) => {
-  const serverTls = new ServerTls(liveFiles(pki.dir, first));
+  const serverTls = ServerTls.read(liveFiles(pki.dir, first));
   const withCert = { cert: client.cert, key: client.key };
   const strangerCert = { cert: stranger.cert, key: stranger.key };
   const expectations: [CertReqs, boolean, boolean, boolean][] = [
@@ -100,7 +100,7 @@ t.test("reload: new connections get the new certificate, open ones keep theirs",
   const dir = join(pki.dir, "reload");
   mkdirSync(dir);
   const files = liveFiles(dir, first);
-  const serverTls = new ServerTls(files);
+  const serverTls = ServerTls.read(files);
   const told: TlsMaterial[] = [];
   serverTls.onReload((material) => told.push(material));
   const { server, port } = await echoServer(serverTls, 0);
@@ -135,7 +135,7 @@ t.test("an HTTP/2 server (gRPC's transport) takes the same options and follows r
   const dir = join(pki.dir, "h2");
   mkdirSync(dir);
   const files = liveFiles(dir, first);
-  const serverTls = new ServerTls(files);
+  const serverTls = ServerTls.read(files);
   const server = createSecureServer(serverTls.options(0), (_request, response) => response.end("h2"));
   serverTls.attach(server, 0);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -157,4 +157,30 @@ t.test("an HTTP/2 server (gRPC's transport) takes the same options and follows r
   install(files, second);
   serverTls.reload();
   t.equal(await fingerprint(), second.fingerprint256, "a new session gets the reloaded certificate");
+});
+
+t.test("the material as PEM text, for another process: checked again on arrival", async (t) => {
+  const dir = join(pki.dir, "pem");
+  mkdirSync(dir);
+  const served = ServerTls.read(liveFiles(dir, first));
+  const pem = JSON.parse(JSON.stringify(toPem(served.material))); // as IPC carries it
+  const material = fromPem(pem);
+  t.equal(material.leaf.fingerprint256, first.fingerprint256, "the same certificate");
+  t.same(material.key, first.key, "and key");
+  t.same(material.ca, pki.ca.cert, "and client CAs");
+  t.throws(
+    () => fromPem({ ...pem, key: second.key.toString("latin1") }),
+    TlsError,
+    "a mismatched pair is refused",
+  );
+
+  const receiving = new ServerTls(material);
+  const { server, port } = await echoServer(receiving, 0);
+  t.teardown(() => server.close());
+  const before = await echo(port, "one");
+  receiving.update(fromPem(toPem(ServerTls.read(liveFiles(dir, second)).material)));
+  const after = await echo(port, "two");
+  t.equal(before.fingerprint, first.fingerprint256, "served before the update");
+  t.equal(after.fingerprint, second.fingerprint256, "update: new connections get the new certificate");
+  for (const s of [before.socket, after.socket]) s.destroy();
 });

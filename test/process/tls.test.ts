@@ -262,6 +262,21 @@ t.test("HTTPS on BIND, client certificates required on METRICS_PORT, SIGHUP rota
     second.fingerprint256,
     "so does METRICS_PORT",
   );
+
+  // A worker started now (a crash's replacement) serves the last good certificate, as the primary
+  // holds it: workers never read the files, which are still broken.
+  const readyBefore = server.events().filter((e) => e.event === "worker_ready").length;
+  const live = server.events().filter((e) => e.event === "worker_spawn" && e.generation === 2);
+  t.equal(live.length, 2, "the reload's two workers");
+  process.kill(live[0].pid as number, "SIGKILL");
+  await waitFor(() => server.events().filter((e) => e.event === "worker_ready").length > readyBefore, 30_000);
+  t.notOk(
+    server.events().some((e) => e.event === "boot_error"),
+    "its replacement booted (it did not read the broken files)",
+  );
+  const fingerprints = new Set<string>();
+  for (let i = 0; i < 8; i++) fingerprints.add((await get(server.port, "/healthz", false)).fingerprint);
+  t.same([...fingerprints], [second.fingerprint256], "every worker serves the last good certificate");
 });
 
 t.test("CERT_REQS 1 on BIND: a certificate is optional, but one sent must be CA_CERTS'", async (t) => {

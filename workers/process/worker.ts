@@ -10,7 +10,7 @@ import type { Server as TlsServer } from "node:tls";
 import pino from "pino";
 import { createLogger } from "../../config/logger.js";
 import type { Settings } from "../../config/settings.js";
-import { type CertReqs, certificateFields, ServerTls, tlsFiles } from "../../config/tls.js";
+import { type CertReqs, certificateFields, fromPem, ServerTls, type TlsPem } from "../../config/tls.js";
 import { tracingConfig } from "../../config/tracing.js";
 import {
   BOOT_ERROR_EXIT_CODE,
@@ -46,8 +46,8 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     stopRequested = stopRequested === false ? false : graceful;
   };
   let onMetricsMessage: (message: PrimaryMessage) => void = () => undefined;
-  // SIGHUP's certificate reload, once this worker serves TLS.
-  let onTlsReload: () => void = () => undefined;
+  // The certificate to serve: the first answers the boot's request, every later one follows a SIGHUP.
+  let onTls: (pem: TlsPem | null) => void = () => undefined;
   // The model set: the first answers the boot's request, every later one is a change to apply.
   let onModels: (set: ModelSet) => void = () => undefined;
   let firstModels: ModelSet | null = null;
@@ -93,7 +93,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     } else if (message?.type === "forestd:connection") {
       if (handle) balancer.received(handle as TcpHandle, message.index);
     } else if (message?.type === "forestd:peers") balancer.peers(message.fewest);
-    else if (message?.type === "forestd:tls-reload") onTlsReload();
+    else if (message?.type === "forestd:tls") onTls(message.pem);
     else if (message?.type === "forestd:models") {
       if (firstModels === null) firstModels = message.set;
       onModels(message.set);
@@ -196,28 +196,38 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     void table.apply(next).then((after) => send({ type: "forestd:models-state", state: after }));
   };
 
-  // CERTFILE: this worker's servers speak TLS, with the files read now (the primary checked them
-  // before forking; one changed since then and broken is a boot error like any other).
-  const files = tlsFiles(settings);
+  // CERTFILE: this worker's servers speak TLS, with the certificate its generation serves, as the
+  // primary read and checked it. Never the files themselves: a worker started while they are being
+  // replaced, or after a SIGHUP found them broken, serves the last good certificate, as every
+  // other worker does.
   let serverTls: ServerTls | null = null;
-  try {
-    serverTls = files ? new ServerTls(files) : null;
-  } catch (error) {
-    return bootError("cannot serve TLS", error);
+  if (settings.certfile !== "") {
+    const pem = await new Promise<TlsPem | null>((resolve) => {
+      onTls = resolve;
+      send({ type: "forestd:tls-request" });
+    });
+    try {
+      if (pem === null) throw new Error("the primary has no certificate for this worker's generation");
+      serverTls = new ServerTls(fromPem(pem));
+    } catch (error) {
+      return bootError("cannot serve TLS", error);
+    }
+    const serving = serverTls;
+    onTls = (next) => {
+      if (next === null) return;
+      try {
+        const material = fromPem(next);
+        serving.update(material);
+        logger.info({ event: "tls_reloaded", ...certificateFields(material) }, "TLS certificate replaced");
+      } catch (error) {
+        logger.error(
+          { event: "tls_reload_failed", err: error },
+          `TLS certificate not replaced, the old one keeps serving: ${(error as Error).message}`,
+        );
+      }
+    };
   }
   const certReqs = settings.cert_reqs as CertReqs;
-  onTlsReload = () => {
-    if (!serverTls) return;
-    try {
-      const material = serverTls.reload();
-      logger.info({ event: "tls_reloaded", ...certificateFields(material) }, "TLS certificate read again");
-    } catch (error) {
-      logger.error(
-        { event: "tls_reload_failed", err: error },
-        `TLS certificate not reloaded, the old one keeps serving: ${(error as Error).message}`,
-      );
-    }
-  };
 
   const app = await buildApp({
     settings,
