@@ -303,7 +303,7 @@ export const SETTINGS = [
     kind: "number",
     schema: seconds(1),
     default: 10,
-    doc: "Seconds a client has to send its request headers (slow-client defence).",
+    doc: "Seconds a client has to send its request headers (slow-client defence); over TLS, also to finish its handshake.",
   },
   {
     key: "client_timeout",

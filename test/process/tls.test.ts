@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, renameSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { Agent, type AgentOptions, request as httpsRequest } from "node:https";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 import { type ConnectionOptions, connect, type TLSSocket } from "node:tls";
 import t from "tap";
@@ -281,8 +282,15 @@ t.test("HTTPS on BIND, client certificates required on METRICS_PORT, SIGHUP rota
 
 t.test("CERT_REQS 1 on BIND: a certificate is optional, but one sent must be CA_CERTS'", async (t) => {
   install(first);
-  const server = await startTls({ CERT_REQS: "1", WORKERS: "1" });
+  const server = await startTls({ CERT_REQS: "1", WORKERS: "1", HEADERS_TIMEOUT: "1" });
   t.teardown(() => server.stop());
+  const silent = createConnection({ host: "127.0.0.1", port: server.port });
+  const started = Date.now();
+  await new Promise((resolve) => silent.on("close", resolve).on("error", () => undefined));
+  t.ok(
+    Date.now() - started < 5000,
+    "a client that never starts its handshake is cut off after HEADERS_TIMEOUT",
+  );
   t.equal((await get(server.port, "/healthz", false)).status, 200, "no certificate: served");
   const known = await get(server.port, "/healthz", false, withClientCert);
   t.equal(known.status, 200, "a certificate CA_CERTS' CA signed: served");

@@ -88,7 +88,13 @@ const WARM_UP_MS = 2000;
  */
 function clientErrorHandler(settings: Settings): (error: Error & { code?: string }, socket: Socket) => void {
   return (error, socket) => {
-    if (!socket.writable) {
+    // An HTTPS server reports failed TLS handshakes here too (https.Server turns tlsClientError into
+    // clientError: a TLS 1.1 client, a missing client certificate, HEADERS_TIMEOUT before the
+    // handshake ends): there is no HTTP connection to answer on, and an answer written there would
+    // wait for a handshake that never comes, holding the connection open.
+    const tls = (socket as Socket & { encrypted?: boolean }).encrypted === true;
+    const http = error.code?.startsWith("HPE_") || error.code === "ERR_HTTP_REQUEST_TIMEOUT";
+    if (!socket.writable || (tls && !http)) {
       socket.destroy();
       return;
     }
@@ -123,8 +129,11 @@ export function createHttpServer(settings: Settings, listener: RequestListener, 
   const options = { maxHeaderSize: settings.max_header_size, connectionsCheckingInterval: 1000 };
   // An HTTPS server is an HTTP server behind a tls.Server: everything below applies to it alike
   // (its type, https.Server, is declared apart from http.Server's, hence the cast).
+  // Before its handshake ends a TLS connection is no HTTP connection yet, and Node's HTTP timeouts
+  // do not watch it: HEADERS_TIMEOUT bounds the handshake too (tls.Server's own default is 120 s).
+  const handshakeTimeout = Math.round(Math.min(settings.headers_timeout, settings.client_timeout) * 1000);
   const server = tls
-    ? (createHttpsServer({ ...tls, ...options }, listener) as unknown as Server)
+    ? (createHttpsServer({ ...tls, handshakeTimeout, ...options }, listener) as unknown as Server)
     : createServer(options, listener);
   server.keepAliveTimeout = Math.round(settings.keepalive * 1000);
   server.requestTimeout = Math.round(settings.client_timeout * 1000);
