@@ -12,8 +12,9 @@
  *   label       model.labels(margins)                     (one per row), when the head offers it
  *   leaf        predictLeaf(rows, n)                      (rows × trees), when the head offers it
  *
- * A kind the model offers must have an expectation or a stated reason why the library's answer is
- * not recorded; a kind the library answered must be one the model offers. Numbers are compared bit
+ * Every kind the model offers is scored and must come in the width the model states (a client may
+ * ask for it); it must have an expectation or a stated reason why the library's answer is not
+ * recorded, and a kind the library answered must be one the model offers. Numbers are compared bit
  * for bit, or within the case's ulp bound (in the engine's output precision: float32 units for a
  * Float32Array answer, float64 units for a Float64Array one) where the library calls exp / log;
  * labels and leaf indices always exactly. Every case also checks that rows scored one at a time
@@ -151,22 +152,35 @@ function runCase(t: Test, adapter: ParityAdapter, c: ParityCase): void {
       );
     }
   }
-  // Answers worth computing: those recorded, and with the reference evaluator, every one offered.
-  const scored = offered.filter((kind) => c.expected[kind] || adapter.reference === true);
-  const engine = engineAnswers(model, values, n, scored);
+  // Every output the model offers is scored, as a client may ask for it: recorded or not, it must
+  // come in the shape the model states.
+  const engine = engineAnswers(model, values, n, offered);
   t.equal(
     engine.margin instanceof Float32Array ? "f32" : "f64",
     model.outputPrecision,
     "margins in the model's output precision",
   );
-  for (const kind of scored) {
+  const widths: Record<ParityKind, number> = {
+    margin: model.numMarginOutputs,
+    prediction: model.numOutputs,
+    proba: model.classLabels.length,
+    label: 1,
+    leaf: model.numTrees,
+  };
+  const shapes = offered.map((kind) => `${kind} ${engine[kind]!.length / n}`);
+  t.same(
+    shapes,
+    offered.map((kind) => `${kind} ${widths[kind]}`),
+    `per row: ${shapes.join(", ")}`,
+  );
+  for (const kind of offered) {
     const want = c.expected[kind];
     if (want) compare(t, kind, engine[kind]!, want);
   }
 
   if (adapter.reference === true) {
-    const reference = referenceAnswers(bytes, c.path, values, n, scored);
-    for (const kind of scored) {
+    const reference = referenceAnswers(bytes, c.path, values, n, offered);
+    for (const kind of offered) {
       const want = c.expected[kind];
       if (want) compare(t, kind, reference[kind]!, want, "reference evaluator: ");
       compare(t, kind, engine[kind]!, {
@@ -199,8 +213,8 @@ function runCase(t: Test, adapter: ParityAdapter, c: ParityCase): void {
   }
 
   for (const other of c.sameRows ?? []) {
-    const again = engineAnswers(model, asRows(model, other.rows), n, scored);
-    for (const kind of scored)
+    const again = engineAnswers(model, asRows(model, other.rows), n, offered);
+    for (const kind of offered)
       compare(
         t,
         kind,

@@ -22,7 +22,10 @@ export const xgboostParity: ParityAdapter = {
   library: "XGBoost",
   minCases: 80,
   reference: {
-    skipped: "XGBoost's splits are float32 and read as written; margins are bit-identical to XGBoost's",
+    // Measured: +0.23 s of CPU for 88 cases, to repeat what margins bit-identical to XGBoost's already
+    // show; test/unit/forest-compile.test.ts holds the compiler to evaluateForest on random forests.
+    skipped:
+      "margins are bit-identical to XGBoost's own (forest-compile.test.ts checks engine = evaluateForest)",
   },
   cases(): ParityCase[] {
     return fixtures().flatMap(({ name, expected, files }) =>
