@@ -109,7 +109,7 @@ export interface ParityAdapter {
   /**
    * Also score every case through the reader's Forest and the reference evaluator, held to the
    * same expectations and to the engine bit for bit (formats whose engine lowering is not obvious:
-   * preprocessing, float64 splits, graphs). False: why not.
+   * preprocessing, float64 splits, graphs). Otherwise: why not.
    */
   readonly reference: true | { readonly skipped: string };
   cases(): ParityCase[];
@@ -137,7 +137,7 @@ function runCase(t: Test, adapter: ParityAdapter, c: ParityCase): void {
   t.ok(Number.isInteger(n) && n > 0, `${n} rows of ${model.numFeature} values`);
 
   for (const [fact, want] of Object.entries(c.facts ?? {}))
-    t.same(model[fact as keyof ParityFacts], want, `${fact} as ${adapter.library} states it`);
+    t.strictSame(model[fact as keyof ParityFacts], want, `${fact} as ${adapter.library} states it`);
 
   const offered = PARITY_KINDS.filter((kind) => offers(model, kind));
   for (const kind of PARITY_KINDS) {
