@@ -134,32 +134,34 @@ function runCase(t: Test, adapter: ParityAdapter, c: ParityCase): void {
   const model = loadModel(bytes);
   const values = asRows(model, c.rows);
   const n = values.length / model.numFeature;
-  t.ok(Number.isInteger(n) && n > 0, `${n} rows of ${model.numFeature} values`);
 
-  for (const [fact, want] of Object.entries(c.facts ?? {}))
-    t.strictSame(model[fact as keyof ParityFacts], want, `${fact} as ${adapter.library} states it`);
+  // (Few assertions per case: each costs tap some work, and a case has up to a dozen checks.)
+  const facts = c.facts ?? {};
+  const stated = Object.fromEntries(Object.keys(facts).map((k) => [k, model[k as keyof ParityFacts]]));
+  t.strictSame(stated, facts, `facts as ${adapter.library} states them (${Object.keys(facts).join(", ")})`);
 
   const offered = PARITY_KINDS.filter((kind) => offers(model, kind));
-  for (const kind of PARITY_KINDS) {
-    const reason = offered.includes(kind) ? null : model.unavailable(kind as "proba" | "label" | "leaf");
-    if (reason !== null)
-      t.notOk(c.expected[kind], `${kind}: not offered (${reason}), nor answered by ${adapter.library}`);
-    else if (!c.expected[kind]) {
-      const why = c.unrecorded?.[kind];
-      t.ok(
-        why,
-        `${kind}: offered, ${adapter.library}'s answer not recorded${why ? ` (${why})` : " and no reason given"}`,
-      );
-    }
-  }
-  // Every output the model offers is scored, as a client may ask for it: recorded or not, it must
-  // come in the shape the model states.
-  const engine = engineAnswers(model, values, n, offered);
-  t.equal(
-    engine.margin instanceof Float32Array ? "f32" : "f64",
-    model.outputPrecision,
-    "margins in the model's output precision",
+  const problems = PARITY_KINDS.flatMap((kind) => {
+    if (!offered.includes(kind))
+      return c.expected[kind]
+        ? [
+            `${kind}: ${adapter.library} answers it, the model does not (${model.unavailable(kind as "leaf")})`,
+          ]
+        : [];
+    return c.expected[kind] || c.unrecorded?.[kind]
+      ? []
+      : [`${kind}: offered, not recorded, no reason given`];
+  });
+  const unrecorded = offered.filter((kind) => !c.expected[kind]);
+  t.same(
+    problems,
+    [],
+    `offered: ${offered.join(", ")}${unrecorded.length ? ` (${unrecorded.join(", ")}: not recorded, reason given)` : ""}`,
   );
+
+  // Every output the model offers is scored, as a client may ask for it: recorded or not, it must
+  // come in the width the model states, margins in its output precision.
+  const engine = engineAnswers(model, values, n, offered);
   const widths: Record<ParityKind, number> = {
     margin: model.numMarginOutputs,
     prediction: model.numOutputs,
@@ -167,11 +169,12 @@ function runCase(t: Test, adapter: ParityAdapter, c: ParityCase): void {
     label: 1,
     leaf: model.numTrees,
   };
+  const precision = engine.margin instanceof Float32Array ? "f32" : "f64";
   const shapes = offered.map((kind) => `${kind} ${engine[kind]!.length / n}`);
   t.same(
-    shapes,
-    offered.map((kind) => `${kind} ${widths[kind]}`),
-    `per row: ${shapes.join(", ")}`,
+    [Number.isInteger(n) && n > 0, precision, ...shapes],
+    [true, model.outputPrecision, ...offered.map((kind) => `${kind} ${widths[kind]}`)],
+    `${n} rows of ${model.numFeature} values; per row: ${shapes.join(", ")}; ${precision}`,
   );
   for (const kind of offered) {
     const want = c.expected[kind];
@@ -183,11 +186,8 @@ function runCase(t: Test, adapter: ParityAdapter, c: ParityCase): void {
     for (const kind of offered) {
       const want = c.expected[kind];
       if (want) compare(t, kind, reference[kind]!, want, "reference evaluator: ");
-      compare(t, kind, engine[kind]!, {
-        values: Array.from(reference[kind]!),
-        source: "the reference evaluator's",
-      });
     }
+    sameAnswers(t, offered, engine, reference, "the engine's answers equal the reference evaluator's");
   }
 
   // One row at a time takes the latency path (scoreRow, the single-row kernels): it must agree.
@@ -214,14 +214,7 @@ function runCase(t: Test, adapter: ParityAdapter, c: ParityCase): void {
 
   for (const other of c.sameRows ?? []) {
     const again = engineAnswers(model, asRows(model, other.rows), n, offered);
-    for (const kind of offered)
-      compare(
-        t,
-        kind,
-        again[kind]!,
-        { values: Array.from(engine[kind]!), source: "the rows by position" },
-        `${other.why}: `,
-      );
+    sameAnswers(t, offered, again, engine, `${other.why}: the answers to the rows by position`);
   }
 
   for (const [i, { row, libraryMessage }] of (c.refused ?? []).entries()) {
@@ -290,6 +283,25 @@ function referenceAnswers(
   return out;
 }
 
+/** One assertion for every output of two scorers: identical, bit for bit (which ones differ, and how). */
+function sameAnswers(
+  t: Test,
+  kinds: readonly ParityKind[],
+  actual: Answers,
+  want: Answers,
+  what: string,
+): void {
+  const verdicts = kinds.map((kind) =>
+    judge(kind, actual[kind]!, { values: Array.from(want[kind]!), source: "the other's" }),
+  );
+  const failed = verdicts.filter((v) => !v.ok);
+  t.ok(
+    failed.length === 0,
+    `${what} (${kinds.join(", ")})`,
+    failed.length ? { failed: failed.map((v) => ({ message: v.message, mismatches: v.mismatches })) } : {},
+  );
+}
+
 /** One assertion per output (the harness's message, and the first few values beyond the bound). */
 function compare(
   t: Test,
@@ -346,15 +358,19 @@ export function judge(kind: ParityKind, actual: ArrayLike<number | string>, want
       if (mismatches.length < 5) mismatches.push({ index: i, actual: a, expected: b, ulps: d });
     }
   }
-  const bound =
-    tolerance.ulps === 0 && tolerance.absolute === undefined
+  const bound = exact
+    ? "identical to"
+    : tolerance.ulps === 0 && tolerance.absolute === undefined
       ? "bit-identical to"
       : `within ${tolerance.ulps} ulp${tolerance.absolute === undefined ? "" : ` or ${tolerance.absolute}`} of`;
+  // Labels and leaf indices are identities, not quantities: how many differ, no ulps.
   const detail = !differ
     ? ""
-    : outside
-      ? ` (${outside} of ${total} beyond it, worst ${worst} ulp)`
-      : ` (${differ} of ${total} not identical, worst ${worst} ulp: ${tolerance.why})`;
+    : exact
+      ? ` (${differ} of ${total} differ)`
+      : outside
+        ? ` (${outside} of ${total} beyond it, worst ${worst} ulp)`
+        : ` (${differ} of ${total} not identical, worst ${worst} ulp: ${tolerance.why})`;
   return {
     ok: outside === 0,
     message: `${kind}: ${total} values ${bound} ${want.source}${detail}`,
