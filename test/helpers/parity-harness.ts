@@ -41,6 +41,8 @@ import {
 
 export type ParityKind = "margin" | "prediction" | "proba" | "label" | "leaf";
 export const PARITY_KINDS: readonly ParityKind[] = ["margin", "prediction", "proba", "label", "leaf"];
+/** The kinds a head may decline (model.unavailable); margins and predictions every model gives. */
+type OptionalKind = Exclude<ParityKind, "margin" | "prediction">;
 
 /** How far the engine's answer may be from the library's, and why. */
 export interface Tolerance {
@@ -145,7 +147,7 @@ function runCase(t: Test, adapter: ParityAdapter, c: ParityCase): void {
     if (!offered.includes(kind))
       return c.expected[kind]
         ? [
-            `${kind}: ${adapter.library} answers it, the model does not (${model.unavailable(kind as "leaf")})`,
+            `${kind}: ${adapter.library} answers it, the model does not (${model.unavailable(kind as OptionalKind)})`,
           ]
         : [];
     return c.expected[kind] || c.unrecorded?.[kind]
@@ -232,7 +234,7 @@ function asRows(model: Model, rows: ParityRows): Rows {
 }
 
 function offers(model: Model, kind: ParityKind): boolean {
-  return kind === "margin" || kind === "prediction" || model.unavailable(kind) === null;
+  return kind === "margin" || kind === "prediction" || model.unavailable(kind as OptionalKind) === null;
 }
 
 /** The engine's answers, as the server computes them. */
