@@ -94,7 +94,7 @@ export const SETTINGS = [
     kind: "number",
     schema: seconds(0),
     default: 75,
-    doc: "Seconds an idle keep-alive connection stays open. Longer than Nginx's upstream keepalive_timeout (60 s), so the proxy, not forestd, closes idle connections.",
+    doc: "Seconds an idle keep-alive connection stays open (on BIND and METRICS_PORT). Longer than Nginx's upstream keepalive_timeout (60 s), so the proxy, not forestd, closes idle connections.",
     gunicorn: "keepalive",
   },
   {

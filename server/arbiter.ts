@@ -321,7 +321,10 @@ export class Arbiter {
         ? { server: this.#tls, reqs: this.#settings.metrics_cert_reqs as CertReqs }
         : undefined;
       await this.#clusterMetrics
-        .listen(parseBind(this.#settings.bind[0]).host, metricsPort, this.#repositoryApi(), metricsTls)
+        .listen(parseBind(this.#settings.bind[0]).host, metricsPort, this.#repositoryApi(), {
+          tls: metricsTls,
+          keepAliveMs: Math.round(this.#settings.keepalive * 1000),
+        })
         .catch((error) => {
           // Name the setting: a bare EADDRINUSE does not say which of forestd's ports is taken.
           throw new Error(`cannot serve metrics on METRICS_PORT ${metricsPort}: ${(error as Error).message}`);
