@@ -61,8 +61,8 @@ export interface Issued {
 export interface TestPki {
   dir: string;
   ca: Issued;
-  /** A certificate for 127.0.0.1 / localhost (serverAuth), signed by `ca`. */
-  server(name: string): Issued;
+  /** A certificate for 127.0.0.1 / localhost (serverAuth; clientAuth too if asked), signed by `ca`. */
+  server(name: string, options?: { clientAuth?: boolean }): Issued;
   /** A client certificate (clientAuth), signed by `ca`. */
   client(name: string): Issued;
 }
@@ -141,7 +141,11 @@ export function testPki(label = "forestd test CA"): TestPki {
   return {
     dir,
     ca,
-    server: (name) => sign(name, "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"),
+    server: (name, options = {}) =>
+      sign(
+        name,
+        `subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth${options.clientAuth ? ",clientAuth" : ""}\n`,
+      ),
     client: (name) => sign(name, "extendedKeyUsage=clientAuth\n"),
   };
 }

@@ -311,6 +311,40 @@ t.test("CERT_REQS 1 on BIND: a certificate is optional, but one sent must be CA_
   t.equal(healthcheck.status, 0, `forestd healthcheck over HTTPS: ${healthcheck.stderr}`);
 });
 
+t.test("CERT_REQS 2 on BIND: no certificate, no answer; forestd healthcheck presents CERTFILE", async (t) => {
+  // A certificate for both ends, as an internal CA often issues them: healthcheck's client certificate.
+  install(pki.server("forestd-both", { clientAuth: true }));
+  const server = await startServer(
+    { CERTFILE, KEYFILE, CA_CERTS: pki.ca.certFile, CERT_REQS: "2", WORKERS: "1" },
+    [],
+    { ready: async (port) => (await get(port, "/readyz", false, withClientCert)).status === 200 },
+  );
+  t.teardown(() => server.stop());
+  await t.rejects(get(server.port, "/healthz", false), "a client without a certificate is refused");
+  t.equal(
+    (await get(server.port, "/healthz", false, withClientCert)).status,
+    200,
+    "one with CA_CERTS' is served",
+  );
+  const env = {
+    ...process.env,
+    BIND: `127.0.0.1:${server.port}`,
+    CERTFILE,
+    KEYFILE,
+    CA_CERTS: pki.ca.certFile,
+  };
+  const healthcheck = spawnSync(process.execPath, [CLI, "healthcheck"], {
+    env: { ...env, CERT_REQS: "2" },
+    encoding: "utf8",
+  });
+  t.equal(healthcheck.status, 0, `forestd healthcheck with CERT_REQS 2: ${healthcheck.stderr}`);
+  const without = spawnSync(process.execPath, [CLI, "healthcheck"], {
+    env: { ...env, CERT_REQS: "0" },
+    encoding: "utf8",
+  });
+  t.equal(without.status, 1, "without presenting it, the check fails (so the one above depended on it)");
+});
+
 t.test("bad TLS settings stop start-up with a message naming the problem", async (t) => {
   install(first);
   const cases: [string, Record<string, string>, RegExp][] = [
