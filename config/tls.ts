@@ -258,6 +258,11 @@ export interface SecureContextTarget {
  * The TLS of one process's servers: the material they started with, and SIGHUP's reload. A server
  * attached here serves each new certificate to its new connections (server.setSecureContext);
  * connections already open keep the certificate they were established with until they close.
+ *
+ * Another transport in a worker (gRPC, say) uses the worker's instance: an http2.createSecureServer
+ * made with options(reqs) and attach()ed follows every reload by itself; a library that builds its
+ * own credentials from key and certificate (@grpc/grpc-js's ServerCredentials.createSsl) takes
+ * `material` and is told of each new one through onReload.
  */
 export class ServerTls {
   #material: TlsMaterial;
