@@ -4,9 +4,12 @@
  * scikit-learn) in a model repository answer ModelInfer bit-identically to the HTTP JSON path, with
  * typed contents and with raw_input_contents / raw_output_contents; the metadata and health RPCs,
  * grpc.health.v1, request ids through metadata, the access log and the request metrics; bad input
- * gets INVALID_ARGUMENT / NOT_FOUND / RESOURCE_EXHAUSTED and the server goes on answering.
+ * gets INVALID_ARGUMENT / NOT_FOUND / RESOURCE_EXHAUSTED and the server goes on answering; one
+ * long-lived connection's calls scored by both workers; with CERTFILE, gRPC over TLS with client
+ * certificates as CERT_REQS says.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { type Client, credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
@@ -14,6 +17,7 @@ import t from "tap";
 import { healthService, oipService } from "../../workers/grpc/protos.js";
 import { bits, decodeTensor, floatBytes, parityModels } from "../helpers/binary-tensors.js";
 import { freePort, postJson, request, startServer, waitFor } from "../helpers/server.js";
+import { testPki } from "../helpers/tls.js";
 
 const MODELS = parityModels(5, 8);
 
@@ -424,3 +428,76 @@ t.test("one long-lived connection, 32 calls in flight: both workers score (calls
   t.ok(forwarded > 0, `${forwarded} calls forwarded`);
   t.equal(workersSeen.size, 2, "both workers scored calls of one connection");
 });
+
+t.test(
+  "with CERTFILE, gRPC is TLS too: CERT_REQS 2 answers a client with a certificate, refuses one without",
+  async (t) => {
+    const pki = testPki();
+    const serverCert = pki.server("grpc-server");
+    const clientCert = pki.client("grpc-client");
+    const m = MODELS.find((x) => x.name.startsWith("xgb-")) as (typeof MODELS)[number];
+    const grpcPort = await freePort();
+    const server = await startServer(
+      {
+        MODEL_PATH: m.path,
+        GRPC_PORT: String(grpcPort),
+        CERTFILE: serverCert.certFile,
+        KEYFILE: serverCert.keyFile,
+        CA_CERTS: pki.ca.certFile,
+        CERT_REQS: "2",
+        WORKERS: "2",
+      },
+      [],
+      {
+        ready: (port) =>
+          new Promise((resolve) => {
+            const req = httpsRequest(
+              {
+                host: "127.0.0.1",
+                port,
+                path: "/readyz",
+                ca: pki.ca.cert,
+                cert: clientCert.cert,
+                key: clientCert.key,
+              },
+              (res) => {
+                res.resume();
+                resolve(res.statusCode === 200);
+              },
+            );
+            req.on("error", () => resolve(false));
+            req.end();
+          }),
+      },
+    );
+    t.teardown(() => server.stop());
+    const Oip = oipService();
+    const withCert = new Oip(
+      `127.0.0.1:${grpcPort}`,
+      credentials.createSsl(pki.ca.cert, clientCert.key, clientCert.cert),
+    );
+    t.teardown(() => withCert.close());
+    t.same((await rpc(withCert, "ServerLive", {})).value, { live: true }, "ServerLive over TLS");
+    const nf = m.rows[0].length;
+    const answer = await rpc<{ outputs: GrpcOutput[]; raw_output_contents: Buffer[] }>(
+      withCert,
+      "ModelInfer",
+      {
+        inputs: [{ name: "x", datatype: "FP32", shape: ["2", String(nf)] }],
+        raw_input_contents: [floatBytes(m.rows.slice(0, 2), "FP32")],
+      },
+    );
+    t.notOk(answer.error, `ModelInfer over TLS (${answer.error?.details ?? "answered"})`);
+    const withoutCert = new Oip(`127.0.0.1:${grpcPort}`, credentials.createSsl(pki.ca.cert));
+    t.teardown(() => withoutCert.close());
+    const refused = await rpc(withoutCert, "ServerLive", {}, new Metadata(), 5000);
+    t.equal(
+      refused.error?.code,
+      status.UNAVAILABLE,
+      `no client certificate: refused (${refused.error?.details})`,
+    );
+    const plain = new Oip(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
+    t.teardown(() => plain.close());
+    t.ok((await rpc(plain, "ServerLive", {}, new Metadata(), 5000)).error, "plaintext: refused");
+  },
+);

@@ -14,6 +14,7 @@
  * a byte at a time) is ended DEADLINE_EXCEEDED, as HTTP's slow requests are cut off with a 408.
  */
 import type { Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import {
   type ConnectionInjector,
   Metadata,
@@ -28,8 +29,8 @@ import { healthService, oipServerDefinition } from "./protos.js";
 import { type GrpcDeps, healthImplementation, oipImplementation } from "./service.js";
 
 export interface GrpcEndpoint {
-  /** A connection accepted on GRPC_PORT, to serve here. */
-  accept(socket: Socket): void;
+  /** A connection accepted on GRPC_PORT (or its TLS stream, with CERTFILE), to serve here. */
+  accept(socket: Socket | TLSSocket): void;
   /** Connections open now. */
   readonly connections: number;
   /** Sends GOAWAY on every connection (calls in flight finish), then destroys what is left after `graceMs`. */

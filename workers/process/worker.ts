@@ -5,12 +5,15 @@
  */
 import cluster from "node:cluster";
 import type { Server } from "node:http";
+import type { Socket } from "node:net";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
+import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import pino from "pino";
 import { listenAddresses } from "../../config/listen-addresses.js";
 import { parseBind } from "../../config/load-settings.js";
 import { createLogger } from "../../config/logger.js";
 import type { Settings } from "../../config/settings.js";
+import { type CertReqs, certificateFields, fromPem, ServerTls, type TlsPem } from "../../config/tls.js";
 import { tracingConfig } from "../../config/tracing.js";
 import {
   BOOT_ERROR_EXIT_CODE,
@@ -48,6 +51,8 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     stopRequested = stopRequested === false ? false : graceful;
   };
   let onMetricsMessage: (message: PrimaryMessage) => void = () => undefined;
+  // The certificate to serve: the first answers the boot's request, every later one follows a SIGHUP.
+  let onTls: (pem: TlsPem | null) => void = () => undefined;
   // The model set: the first answers the boot's request, every later one is a change to apply.
   let onModels: (set: ModelSet) => void = () => undefined;
   let firstModels: ModelSet | null = null;
@@ -106,6 +111,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     } else if (message?.type === "forestd:connection") {
       if (handle) balancer.received(handle as TcpHandle, message.index);
     } else if (message?.type === "forestd:peers") balancer.peers(message.fewest);
+    else if (message?.type === "forestd:tls") onTls(message.pem);
     else if (message?.type === "forestd:models") {
       if (firstModels === null) firstModels = message.set;
       onModels(message.set);
@@ -208,6 +214,39 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     void table.apply(next).then((after) => send({ type: "forestd:models-state", state: after }));
   };
 
+  // CERTFILE: this worker's servers speak TLS, with the certificate its generation serves, as the
+  // primary read and checked it. Never the files themselves: a worker started while they are being
+  // replaced, or after a SIGHUP found them broken, serves the last good certificate, as every
+  // other worker does.
+  let serverTls: ServerTls | null = null;
+  if (settings.certfile !== "") {
+    const pem = await new Promise<TlsPem | null>((resolve) => {
+      onTls = resolve;
+      send({ type: "forestd:tls-request" });
+    });
+    try {
+      if (pem === null) throw new Error("the primary has no certificate for this worker's generation");
+      serverTls = new ServerTls(fromPem(pem));
+    } catch (error) {
+      return bootError("cannot serve TLS", error);
+    }
+    const serving = serverTls;
+    onTls = (next) => {
+      if (next === null) return;
+      try {
+        const material = fromPem(next);
+        serving.update(material);
+        logger.info({ event: "tls_reloaded", ...certificateFields(material) }, "TLS certificate replaced");
+      } catch (error) {
+        logger.error(
+          { event: "tls_reload_failed", err: error },
+          `TLS certificate not replaced, the old one keeps serving: ${(error as Error).message}`,
+        );
+      }
+    };
+  }
+  const certReqs = settings.cert_reqs as CertReqs;
+
   const app = await buildApp({
     settings,
     table,
@@ -216,6 +255,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     isReady: () => !drainer.draining,
     metricsText: clusterText,
     tracing: tracing ?? undefined,
+    tls: serverTls?.options(certReqs),
   });
 
   // Recycling after MAX_REQUESTS (+ jitter): ask the primary for a replacement, keep serving
@@ -248,7 +288,8 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
       const token = process.env[WORKER_ENV.peerToken];
       // Forwarding needs another worker, and the primary's token to vouch for forwarded calls.
       forwarder =
-        settings.workers > 1 && settings.grpc_forward_rows > 0 && token
+        // Not over TLS: the link would have to present a client certificate CERT_REQS accepts.
+        settings.workers > 1 && settings.grpc_forward_rows > 0 && token && serverTls === null
           ? new PeerForwarder(loopbackAddress(listenAddresses(settings)[grpcIndex]), token, (event) =>
               event.type === "linked"
                 ? logger.info(
@@ -296,11 +337,27 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
           listener.once("error", reject);
           listener.listen(handle, settings.backlog, () => resolve());
         });
-        balancer.serve(index, { emit: (_event, socket) => endpoint.accept(socket) });
+        // With CERTFILE, gRPC is TLS too: a TLS server of this worker's certificate (following every
+        // SIGHUP reload, asking for client certificates as CERT_REQS says, offering only h2 by
+        // ALPN) takes the raw connection, and grpc-js's server gets the decrypted stream.
+        let serve = (socket: Socket | TLSSocket) => endpoint.accept(socket);
+        if (serverTls !== null) {
+          const secure = createTlsServer(
+            { ...serverTls.options(certReqs), ALPNProtocols: ["h2"] },
+            (tlsSocket) => endpoint.accept(tlsSocket),
+          );
+          // A failed handshake (no or a bad client certificate, not TLS) closes that connection only.
+          secure.on("tlsClientError", () => undefined);
+          serverTls.attach(secure, certReqs);
+          serve = (socket) => secure.emit("connection", socket);
+        }
+        balancer.serve(index, { emit: (_event, socket) => serve(socket) });
         drainer.trackOther(endpoint, listener);
         continue;
       }
-      const server = index === 0 ? app.server : createHttpServer(settings, app.gatedRouting);
+      const server =
+        index === 0 ? app.server : createHttpServer(settings, app.gatedRouting, serverTls?.options(certReqs));
+      serverTls?.attach(server as unknown as TlsServer, certReqs);
       listener.on("connection", (socket) => balancer.accepted(socket, index));
       await new Promise<void>((resolve, reject) => {
         listener.once("error", reject);
