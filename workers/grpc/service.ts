@@ -139,7 +139,8 @@ export function oipImplementation(deps: GrpcDeps): UntypedServiceImplementation 
             return;
           }
           const e = toGrpcError(error, record.id);
-          if (e.rejected) metrics.rejected.inc({ reason: e.rejected });
+          // A forwarded call this worker turns away is served by the one that forwarded it: not a rejection.
+          if (e.rejected && !record.forwarded) metrics.rejected.inc({ reason: e.rejected });
           if (e.httpStatus === 500)
             deps.logger.error({ err: error, request_id: record.id }, "gRPC call failed");
           finish(record, call, e.httpStatus, e.code);
@@ -255,7 +256,7 @@ export function oipImplementation(deps: GrpcDeps): UntypedServiceImplementation 
       }
       // Admission, as the HTTP shed gate and the pressure check decide it, before anything is read.
       if (!table.admitting(served.name, served.version)) {
-        table.shed(served.name, served.version);
+        if (!record.forwarded) table.shed(served.name, served.version);
         throw new OverloadedError("the scoring queue is full (MAX_QUEUE_WAIT); try again shortly");
       }
       if (deps.underPressure()) throw new OverloadedError("the worker is under pressure; try again shortly");
