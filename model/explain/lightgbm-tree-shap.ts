@@ -11,8 +11,9 @@
  * trees' sums, as its raw score is). Every operation here is the C++'s, in its order, so the
  * values are LightGBM's double for double.
  *
- * A reference walk (recursive, one row at a time), as LightGBM's own is; not yet wired into the
- * server's explanation path (see docs/lightgbm.md).
+ * A walk of the Forest's trees (recursive, one row at a time), as LightGBM's own is: Model.predictContribs
+ * calls it for a head whose `treeShap` is "lightgbm", and its float64 values are served as they are
+ * (docs/lightgbm.md).
  */
 import { childOf } from "../forest/evaluate.js";
 import type { Forest, ForestTree } from "../forest/forest.js";

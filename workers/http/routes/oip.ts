@@ -14,6 +14,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { featureNames } from "../../../model/index.js";
 import {
+  explainPrecision,
   explainShape,
   isExplainKind,
   isOutputKind,
@@ -96,7 +97,12 @@ function outputMeta(served: ServedModel, name: OutputName): OutputMeta {
         rowShape: [],
       };
     default:
-      return { name, datatype: "FP32", rowShape: explainShape(model, name) };
+      // Explanations in their own type: LightGBM's contributions are float64, the others float32.
+      return {
+        name,
+        datatype: explainPrecision(model, name) === "f64" ? "FP64" : "FP32",
+        rowShape: explainShape(model, name),
+      };
   }
 }
 
