@@ -11,7 +11,7 @@ import { ShapKernel } from "./explain/shap-kernel.js";
 import { buildShapForest, shapUnsupportedReason } from "./explain/tree-shap.js";
 import { checkForest } from "./forest/check.js";
 import { applyStep } from "./forest/evaluate.js";
-import type { Forest, InputColumn, Precision, Provenance } from "./forest/forest.js";
+import type { Forest, InputColumn, InputTensor, Precision, Provenance } from "./forest/forest.js";
 import type { Head, OptionalOutput, Task, Values } from "./heads/head.js";
 import { headFor } from "./heads/index.js";
 import { leafIndices } from "./kernels/leaf-index.js";
@@ -166,6 +166,14 @@ export class Model {
   /** The name clients give the input tensor, when the format has one (an ONNX graph's input). */
   get inputTensor(): string | null {
     return this.#forest.provenance.inputTensor ?? null;
+  }
+
+  /**
+   * The named tensors a row is sent as (an ONNX graph's inputs, in order, each `width` consecutive
+   * columns of the row), or null when the format names none.
+   */
+  get inputTensors(): readonly InputTensor[] | null {
+    return this.#forest.provenance.inputTensors ?? null;
   }
 
   /** How the model file came packaged (an MLflow model folder), or null: see Provenance.packaging. */

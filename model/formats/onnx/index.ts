@@ -5,11 +5,11 @@
  * head (heads/onnx.ts) that finishes scores exactly as onnxruntime does.
  */
 import { ModelError } from "../../errors.js";
-import type { Forest, ForestFeature } from "../../forest/forest.js";
+import type { Forest, ForestFeature, InputTensor } from "../../forest/forest.js";
 import type { OnnxHeadSpec } from "../../heads/onnx.js";
 import type { ModelFormat } from "../format.js";
-import { checkGraph } from "./graph.js";
-import { decodeOnnxModel } from "./onnx-proto.js";
+import { checkGraph, type GraphInput } from "./graph.js";
+import { DATA_TYPE_NAMES, decodeOnnxModel } from "./onnx-proto.js";
 import { compilePreprocess } from "./preprocess.js";
 import { readTreeEnsemble, readTreeEnsembleV5 } from "./tree-ensemble.js";
 
@@ -27,6 +27,21 @@ export function looksLikeOnnx(bytes: Uint8Array): boolean {
 
 function unsupported(message: string): never {
   throw new ModelError("FORESTD_ERR_MODEL_UNSUPPORTED", message);
+}
+
+/**
+ * The graph's inputs as the tensors a client sends (Provenance.inputTensors): their element types
+ * (compilePreprocess refused any other) and widths. `wholeRow`: when the ensemble reads the one
+ * input directly, the row's width (the input's shape may not say it).
+ */
+function inputTensorsOf(inputs: readonly GraphInput[], wholeRow: number | null): InputTensor[] {
+  return inputs.map((input) => {
+    const type = DATA_TYPE_NAMES[input.elemType];
+    if (type !== "float" && type !== "double" && type !== "int64" && type !== "int32" && type !== "string")
+      unsupported(`graph input "${input.name.slice(0, 80)}" is a ${type ?? input.elemType} tensor`);
+    const width = wholeRow ?? input.width;
+    return { name: input.name, type, width };
+  });
 }
 
 export function readOnnxForest(bytes: Uint8Array): Forest {
@@ -116,6 +131,7 @@ export function readOnnxForest(bytes: Uint8Array): Forest {
       },
       // OIP's one input tensor, when the graph has one; several inputs go by their own names.
       ...(graph.inputs.length === 1 ? { inputTensor: graph.inputs[0].name } : {}),
+      inputTensors: inputTensorsOf(graph.inputs, pre.inputs === null ? features.length : null),
     },
     input: precision,
     accumulate: precision,
