@@ -61,11 +61,15 @@ class Path {
     this.weight = new Float64Array(size);
   }
 
+  /** std::copy of a parent's frame into its child's: a plain loop (copyWithin's call costs more for a few elements). */
   copy(from: number, to: number, count: number): void {
-    this.feature.copyWithin(to, from, from + count);
-    this.zero.copyWithin(to, from, from + count);
-    this.one.copyWithin(to, from, from + count);
-    this.weight.copyWithin(to, from, from + count);
+    const { feature, zero, one, weight } = this;
+    for (let i = 0; i < count; i++) {
+      feature[to + i] = feature[from + i];
+      zero[to + i] = zero[from + i];
+      one[to + i] = one[from + i];
+      weight[to + i] = weight[from + i];
+    }
   }
 }
 
@@ -109,16 +113,18 @@ function unwoundSum(path: Path, p: number, depth: number, index: number): number
   const w = path.weight;
   const one = path.one[p + index];
   const zero = path.zero[p + index];
-  let nextOnePortion = w[p + depth];
+  const d1 = depth + 1;
   let total = 0;
-  for (let i = depth - 1; i >= 0; --i) {
-    if (one !== 0) {
-      const tmp = (nextOnePortion * (depth + 1)) / ((i + 1) * one);
+  // The C++ tests `one != 0` in each iteration; it does not change inside the loop.
+  if (one !== 0) {
+    let nextOnePortion = w[p + depth];
+    for (let i = depth - 1; i >= 0; --i) {
+      const tmp = (nextOnePortion * d1) / ((i + 1) * one);
       total += tmp;
-      nextOnePortion = w[p + i] - tmp * zero * ((depth - i) / (depth + 1));
-    } else {
-      total += w[p + i] / zero / ((depth - i) / (depth + 1));
+      nextOnePortion = w[p + i] - tmp * zero * ((depth - i) / d1);
     }
+  } else {
+    for (let i = depth - 1; i >= 0; --i) total += w[p + i] / zero / ((depth - i) / d1);
   }
   return total;
 }
