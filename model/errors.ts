@@ -49,9 +49,27 @@ export class UnsupportedOutputError extends Error {
   }
 }
 
-/** Refuses a model document that is not a valid XGBoost model, with a message naming where. */
+// Readers refuse a file through these (one per code), so every format's refusals are the same
+// ModelError; the message names what and where.
+
+/** Refuses bytes that do not parse (truncated, not the format's syntax). */
+export function modelSyntaxError(message: string): never {
+  throw new ModelError("FORESTD_ERR_MODEL_SYNTAX", message);
+}
+
+/** Refuses a model that parses but is not valid (wrong types, bad indices, cycles, ...), naming where. */
 export function invalidModel(message: string): never {
   throw new ModelError("FORESTD_ERR_MODEL_INVALID", message);
+}
+
+/** Refuses a valid model that forestd does not serve, naming what. */
+export function unsupportedModel(message: string): never {
+  throw new ModelError("FORESTD_ERR_MODEL_UNSUPPORTED", message);
+}
+
+/** Refuses a model past a size limit, naming the limit. */
+export function modelTooLarge(message: string): never {
+  throw new ModelError("FORESTD_ERR_MODEL_TOO_LARGE", message);
 }
 
 /** A value as error messages name it: `null`, `an array`, `the string "x"`, `the number 5`, ... */

@@ -10,6 +10,10 @@
  * Then LightGBM's 500-tree, 63-leaf fixture against LightGBM's own predict (num_threads=1), the two
  * alternated --repeat times and their medians reported, when LightGBM's python package is on
  * PYTHONPATH (it has no Debian package: a source build, see scripts/make_lightgbm_fixtures.py).
+ * Then scikit-learn: a 500-tree fully grown RandomForestClassifier's predict_proba against
+ * scikit-learn's own (n_jobs=1), alternated --repeat times, its probabilities checked bit for bit,
+ * and the load time and memory of a ~94 MB joblib file (scripts/sklearn_bench.py makes both models
+ * once into --sklearn-cache).
  *
  * Usage: `npm run bench:model -- --help` (USAGE below).
  */
@@ -24,6 +28,7 @@ import { timeEngine } from "./bench/engine.js";
 import { lightgbmAvailable, timeLightGbm } from "./bench/lightgbm.js";
 import { timeOnnxruntime } from "./bench/onnxruntime.js";
 import { SYSTEM_PYTHON } from "./bench/servers.js";
+import { makeSklearnModels, measureLoad, sklearnAvailable, timeSklearn } from "./bench/sklearn.js";
 import { scriptArgs } from "./script-args.js";
 
 const USAGE = `npm run bench:model [-- --seconds 2 --json out.json --no-xgboost --no-onnx --no-lightgbm --only predict|contribs|interactions --models NAMES]
@@ -35,7 +40,10 @@ const USAGE = `npm run bench:model [-- --seconds 2 --json out.json --no-xgboost 
   --models NAMES    comma-separated: large, small, rf500.onnx, large.onnx, lgbm500.onnx (default: all)
   --no-lightgbm     skip the LightGBM model and LightGBM's own predict
   --only-lightgbm   time only the LightGBM model against LightGBM (its python package on PYTHONPATH)
-  --repeat N        LightGBM: alternate forestd and LightGBM N times, report medians (default 3)`;
+  --repeat N        LightGBM, scikit-learn: alternate forestd and the library N times, report medians (default 3)
+  --no-sklearn      skip the scikit-learn RandomForest (Debian's python3-sklearn)
+  --only-sklearn    time only the scikit-learn RandomForest and its load
+  --sklearn-cache D where the scikit-learn bench models are made once (default: $TMPDIR/forestd-bench-sklearn)`;
 
 const root = packageRoot();
 const benchDir = join(root, "test", "fixtures", "bench");
@@ -57,7 +65,7 @@ interface Row {
   xgboostRowsPerSec: number | null;
   ratio: number | null;
   /** For ONNX models: the baseline is onnxruntime-node rather than XGBoost; for LightGBM's, LightGBM. */
-  baseline?: "onnxruntime" | "lightgbm" | "lightgbm-c-single-row";
+  baseline?: "onnxruntime" | "lightgbm" | "lightgbm-c-single-row" | "sklearn";
 }
 
 /** Deterministic standard-normal rows (the distribution the bench models were trained on). */
@@ -266,6 +274,87 @@ async function benchLightGbm(seconds: number, repeat: number, results: Row[]): P
   }
 }
 
+/**
+ * scikit-learn's 500-tree RandomForestClassifier (fully grown: leaves ~20 levels deep, two-class
+ * probability leaves): predict_proba at batch 1 and 10 000 against scikit-learn's own (n_jobs=1),
+ * alternated `repeat` times with medians reported; forestd's probabilities of the first 10 000 rows
+ * must be scikit-learn's bit for bit. Then loadModel's time and memory on the ~94 MB model, in a
+ * fresh process.
+ */
+function benchSklearn(seconds: number, repeat: number, cache: string, results: Row[]): void {
+  if (!sklearnAvailable()) {
+    console.log("scikit-learn: skipped (needs Debian's python3-sklearn and python3-joblib)");
+    return;
+  }
+  const sizes = makeSklearnModels(cache);
+  const modelFile = join(cache, "rf500.joblib");
+  const loadStart = performance.now();
+  const model = loadModel(modelFile);
+  const loadMs = performance.now() - loadStart;
+  const info = model.info();
+  console.log(
+    `sklearn_rf500: ${info.numTrees} trees, depth ${info.maxDepth}, ${info.numFeature} features, ${(sizes["rf500.joblib"] / 1e6).toFixed(1)} MB joblib, loaded in ${loadMs.toFixed(0)} ms`,
+  );
+  const rows64 = Float64Array.from(makeRows(model.numFeature, ROWS));
+  const rows = model.rowPrecision === "f64" ? rows64 : Float32Array.from(rows64);
+  const tmp = mkdtempSync(join(tmpdir(), "forestd-sklearn-"));
+  try {
+    const batches = [1, 10_000];
+    const ours = new Map<number, number[]>(batches.map((b) => [b, []]));
+    const oursUs = new Map<number, number[]>(batches.map((b) => [b, []]));
+    const theirs = new Map<number, number[]>(batches.map((b) => [b, []]));
+    let version = "unknown";
+    for (let rep = 0; rep < repeat; rep++) {
+      for (const batch of batches) {
+        // A classifier's predictions are its probabilities (predict_proba); labels come from them.
+        const r = timeEngine(model, rows as Float32Array, batch, seconds);
+        ours.get(batch)!.push(r.rowsPerSec);
+        oursUs.get(batch)!.push(r.usPerCall);
+      }
+      const sk = timeSklearn(modelFile, join(tmp, "rows.f64"), rows64, model.numFeature, batches, seconds);
+      if (!sk) return;
+      version = sk.sklearn;
+      for (const r of sk.results) theirs.get(r.batch)!.push(r.rowsPerSec);
+      if (rep === 0) {
+        const mine = model.predictBatch(rows.subarray(0, 10_000 * model.numFeature), 10_000);
+        let differ = 0;
+        for (let i = 0; i < sk.proba.length; i++) if (!Object.is(mine[i], sk.proba[i])) differ++;
+        console.log(
+          `  predict_proba of 10 000 rows: ${differ} of ${sk.proba.length} values differ from scikit-learn's`,
+        );
+      }
+      console.log(
+        `  run ${rep + 1}: ${batches.map((b) => `batch ${b}: forestd ${ours.get(b)!.at(-1)!.toFixed(0)} rows/s, scikit-learn ${theirs.get(b)!.at(-1)!.toFixed(0)}`).join("; ")}`,
+      );
+    }
+    for (const batch of batches) {
+      const a = median(ours.get(batch)!);
+      const b = median(theirs.get(batch)!);
+      results.push({
+        model: "sk_rf500",
+        kind: "predict",
+        batch,
+        forestdRowsPerSec: a,
+        forestdUsPerCall: median(oursUs.get(batch)!),
+        xgboostRowsPerSec: b,
+        ratio: a / b,
+        baseline: "sklearn",
+      });
+    }
+    console.log(
+      `  baseline: scikit-learn ${version} predict_proba, n_jobs=1; medians of ${repeat} alternated runs`,
+    );
+    const big = join(cache, "rf500_big.joblib");
+    const load = measureLoad(big);
+    const mb = sizes["rf500_big.joblib"] / 1048576;
+    console.log(
+      `  load of rf500_big.joblib (${mb.toFixed(1)} MiB): ${load.loadMs.toFixed(0)} ms; resident set ${load.rssBeforeMB.toFixed(0)} MiB before, peak ${load.peakRssMB.toFixed(0)} MiB (${(load.peakRssMB / mb).toFixed(2)}× the file; the load's own ${((load.peakRssMB - load.rssBeforeMB) / mb).toFixed(2)}×), ${load.heldRssMB.toFixed(0)} MiB held after (${((load.heldRssMB - load.rssBeforeMB) / mb).toFixed(2)}×)`,
+    );
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = scriptArgs(USAGE, {
     options: {
@@ -282,6 +371,10 @@ async function main(): Promise<void> {
       "only-lightgbm": { type: "boolean" },
       /** LightGBM: forestd and LightGBM alternated this many times (medians reported). */
       repeat: { type: "string", default: "3" },
+      "no-sklearn": { type: "boolean" },
+      /** Only the scikit-learn comparison and load figures. */
+      "only-sklearn": { type: "boolean" },
+      "sklearn-cache": { type: "string", default: join(tmpdir(), "forestd-bench-sklearn") },
     },
   });
   const wanted = values.models ? new Set(values.models.split(",")) : null;
@@ -289,7 +382,8 @@ async function main(): Promise<void> {
   const results: Row[] = [];
   const tmp = mkdtempSync(join(tmpdir(), "forestd-models-"));
   try {
-    for (const name of values["only-lightgbm"] ? [] : ["large", "small"]) {
+    const only = values["only-lightgbm"] || values["only-sklearn"];
+    for (const name of only ? [] : ["large", "small"]) {
       if (wanted && !wanted.has(name)) continue;
       const bytes = gunzipSync(readFileSync(join(benchDir, `${name}.json.gz`)));
       const modelFile = join(tmp, `${name}.json`);
@@ -334,8 +428,12 @@ async function main(): Promise<void> {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  if (!values["no-onnx"] && !values["only-lightgbm"]) await benchOnnx(seconds, results, wanted);
-  if (!values["no-lightgbm"]) await benchLightGbm(seconds, Number(values.repeat), results);
+  const only = values["only-lightgbm"] || values["only-sklearn"];
+  if (!values["no-onnx"] && !only) await benchOnnx(seconds, results, wanted);
+  if (!values["no-lightgbm"] && !values["only-sklearn"])
+    await benchLightGbm(seconds, Number(values.repeat), results);
+  if (!values["no-sklearn"] && !values["only-lightgbm"])
+    benchSklearn(seconds, Number(values.repeat), values["sklearn-cache"] as string, results);
   const fmt = (n: number | null, digits = 0) =>
     n === null ? "—" : n.toLocaleString("en-US", { maximumFractionDigits: digits });
   console.log(

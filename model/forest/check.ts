@@ -5,7 +5,7 @@
  * shapes, indices, that each tree is a tree (every node reached once from the root: no cycles, no
  * shared children), groups, sets, preprocessing widths, and the size limits.
  */
-import { ModelError } from "../errors.js";
+import { invalidModel as invalid, modelTooLarge as tooLarge } from "../errors.js";
 import type { Forest, ForestTree, PreprocessStep } from "./forest.js";
 import { Test } from "./forest.js";
 
@@ -22,14 +22,6 @@ export const LIMITS = {
   maxSetValues: 1 << 24,
   maxPreprocessSteps: 1024,
 } as const;
-
-function invalid(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_INVALID", message);
-}
-
-function tooLarge(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_TOO_LARGE", message);
-}
 
 const LAST_TEST = Test.NOT_IN_SET;
 

@@ -20,7 +20,7 @@
  *   `_LGBModelWrapper.predict` answers `booster.predict(df)`. The scikit-learn API classes are
  *   cloudpickled objects (model.pkl), refused with the one-line conversion to a Booster file.
  */
-import { describeValue, ModelError } from "../errors.js";
+import { describeValue, ModelError, unsupportedModel as unsupported } from "../errors.js";
 import type { MLmodel } from "./mlmodel.js";
 
 export type ServedFlavor = "xgboost" | "sklearn" | "lightgbm";
@@ -60,10 +60,6 @@ const XGBOOST_CLASSES: Record<string, { answer: PyfuncAnswer; bestIterationOnly:
   "xgboost.sklearn.XGBRFRegressor": { answer: "predictions", bestIterationOnly: true },
   "xgboost.sklearn.XGBRanker": { answer: "predictions", bestIterationOnly: true },
 };
-
-function unsupported(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_UNSUPPORTED", message);
-}
 
 function invalid(message: string): never {
   throw new ModelError("FORESTD_ERR_MODEL_INVALID", `MLmodel: ${message}`);

@@ -7,7 +7,7 @@
  * Everything MLflow would only find out on the first request (a signature that disagrees with the
  * model, a predict_fn the model cannot answer) is refused here, at load, naming what disagrees.
  */
-import { ModelError } from "../errors.js";
+import { ModelError, unsupportedModel as unsupported } from "../errors.js";
 import type { Forest, InputColumn } from "../forest/forest.js";
 import { readForest } from "../formats/index.js";
 import { Model } from "../model.js";
@@ -70,10 +70,6 @@ export interface MlflowModelInfo {
 export interface MlflowServable {
   readonly model: Model;
   readonly mlflow: MlflowModelInfo;
-}
-
-function unsupported(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_UNSUPPORTED", message);
 }
 
 /** The files to fetch for a folder, MLmodel first: MLmodel's text decides the model file. */

@@ -13,8 +13,8 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
 import type { ModelSpec } from "../../contract/models.js";
+import { RequestThread } from "../../contract/request-thread.js";
 import { loadModel, Model, packageRoot, readModelBytes, type SharedModel } from "../../model/index.js";
 import { calibrateInline, type InlineCalibration } from "./inline-scorer.js";
 import type { ModelLoader } from "./model-table.js";
@@ -40,56 +40,31 @@ function loaderModule(): string {
 
 /** A version loaded by the loading thread, rebuilt here from its shared memory. */
 export class ThreadedLoader {
-  #thread: Worker | null = null;
-  #next = 1;
-  readonly #waiting = new Map<number, (reply: LoadReply) => void>();
+  readonly #thread = new RequestThread<LoadRequest, LoadReply>(loaderModule, (message) => ({
+    id: 0,
+    error: `the loading thread failed: ${message}`,
+  }));
 
   readonly load: ModelLoader = (spec: ModelSpec) =>
-    new Promise<LoadReply>((resolve) => {
-      const id = this.#next++;
-      this.#waiting.set(id, resolve);
-      this.#worker().ref();
-      this.#worker().postMessage({
+    this.#thread
+      .ask((id) => ({
         id,
         snapshot: spec.snapshot,
         sha256: spec.sha256,
         inlineMaxUs: spec.config.inline_scoring_max_us,
-      } satisfies LoadRequest);
-    }).then((reply) => {
-      if ("error" in reply) throw new Error(reply.error);
-      return {
-        model: Model.fromShared(reply.shared),
-        thread: { shared: reply.shared },
-        bytes: reply.shared.bytes,
-        calibration: reply.calibration,
-      };
-    });
+      }))
+      .then((reply) => {
+        if ("error" in reply) throw new Error(reply.error);
+        return {
+          model: Model.fromShared(reply.shared),
+          thread: { shared: reply.shared },
+          bytes: reply.shared.bytes,
+          calibration: reply.calibration,
+        };
+      });
 
-  #worker(): Worker {
-    if (this.#thread) return this.#thread;
-    const thread = new Worker(loaderModule());
-    thread.on("message", (reply: LoadReply) => {
-      this.#waiting.get(reply.id)?.(reply);
-      this.#waiting.delete(reply.id);
-      // Idle between loads: it must not keep the worker alive.
-      if (this.#waiting.size === 0) thread.unref();
-    });
-    thread.on("error", (error) => {
-      for (const resolve of this.#waiting.values())
-        resolve({ id: 0, error: `the loading thread failed: ${error.message}` });
-      this.#waiting.clear();
-      this.#thread = null;
-    });
-    thread.on("exit", () => {
-      if (this.#thread === thread) this.#thread = null;
-    });
-    this.#thread = thread;
-    return thread;
-  }
-
-  async close(): Promise<void> {
-    await this.#thread?.terminate();
-    this.#thread = null;
+  close(): Promise<void> {
+    return this.#thread.close();
   }
 }
 

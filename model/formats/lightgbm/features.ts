@@ -13,22 +13,15 @@
  * do not (an ordered category column, which LightGBM treats as numerical codes, or
  * categorical_feature naming other columns too), no strings are accepted and /model says why.
  */
-import { ModelError } from "../../errors.js";
+import {
+  invalidModel as invalid,
+  ModelError,
+  modelSyntaxError as syntax,
+  modelTooLarge as tooLarge,
+} from "../../errors.js";
 import { LIMITS } from "../../forest/check.js";
 import type { FeatureKind, ForestFeature, InputColumn } from "../../forest/forest.js";
 import { tokens } from "./numbers.js";
-
-function syntax(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_SYNTAX", message);
-}
-
-function invalid(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_INVALID", message);
-}
-
-function tooLarge(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_TOO_LARGE", message);
-}
 
 /** A category list in feature_infos: integers separated by colons (LightGBM writes -1 for NaN's bin). */
 const CATEGORY_INFO = /^-?\d+(?::-?\d+)*$/;

@@ -14,7 +14,13 @@
  * linear trees (linear_tree=true), and any field that is missing, has the wrong count, or
  * points outside the model (see tree.ts).
  */
-import { ModelError } from "../../errors.js";
+import {
+  invalidModel as invalid,
+  ModelError,
+  modelSyntaxError as syntax,
+  modelTooLarge as tooLarge,
+  unsupportedModel as unsupported,
+} from "../../errors.js";
 import type { MutableTree } from "../../forest/build.js";
 import { LIMITS } from "../../forest/check.js";
 import type { Forest } from "../../forest/forest.js";
@@ -25,22 +31,6 @@ import { parseInteger, tokens } from "./numbers.js";
 import { readObjective } from "./objective.js";
 import { type ModelText, splitModelText } from "./text.js";
 import { readTree } from "./tree.js";
-
-function syntax(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_SYNTAX", message);
-}
-
-function invalid(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_INVALID", message);
-}
-
-function unsupported(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_UNSUPPORTED", message);
-}
-
-function tooLarge(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_TOO_LARGE", message);
-}
 
 const VERSIONS = ["v3", "v4"];
 const TREE_LINE = [0x74, 0x72, 0x65, 0x65]; // "tree"

@@ -10,14 +10,10 @@
  * (internal_value, split_gain) are read with LightGBM's own less precise Common::Atof; forestd
  * never computes with those.
  */
-import { ModelError } from "../../errors.js";
+import { modelSyntaxError as syntax } from "../../errors.js";
 
 /** What a message names: "tree 3 field threshold" and so on. */
 export type Where = string;
-
-function syntax(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_SYNTAX", message);
-}
 
 /** strtod's grammar for what LightGBM writes: a decimal with optional exponent, inf, nan. */
 const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;

@@ -5,17 +5,9 @@
  * (include/LightGBM/config.h), split on spaces, the first word names the objective and the rest
  * are `name:value` parameters (sigmoid, num_class) or the bare word `sqrt`.
  */
-import { ModelError } from "../../errors.js";
+import { invalidModel as invalid, unsupportedModel as unsupported } from "../../errors.js";
 import type { LightGbmObjective } from "../../heads/lightgbm.js";
 import { lightgbmAtof, parseInteger, tokens } from "./numbers.js";
-
-function invalid(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_INVALID", message);
-}
-
-function unsupported(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_UNSUPPORTED", message);
-}
 
 const NAMES: readonly LightGbmObjective[] = [
   "binary",

@@ -18,16 +18,8 @@
  * Only the structure is checked here (which lines, how many, where); tree.ts and index.ts read the
  * values. Lines end with \n or \r\n (LightGBM's GetLine stops at either).
  */
-import { ModelError } from "../../errors.js";
+import { invalidModel as invalid, ModelError, modelSyntaxError as syntax } from "../../errors.js";
 import { LIMITS } from "../../forest/check.js";
-
-function syntax(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_SYNTAX", message);
-}
-
-function invalid(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_INVALID", message);
-}
 
 /** LightGBM's Tree(const char*) reads at most 22 key=value lines; later versions may add a few. */
 const MAX_TREE_LINES = 64;

@@ -32,24 +32,16 @@
  * unaffected (it sends every such x the default way already), as are categorical splits (such an
  * x truncates to 0 either way).
  */
-import { ModelError } from "../../errors.js";
+import {
+  invalidModel as invalid,
+  modelTooLarge as tooLarge,
+  unsupportedModel as unsupported,
+} from "../../errors.js";
 import { allocateTree, type MutableTree } from "../../forest/build.js";
 import { LIMITS } from "../../forest/check.js";
 import { NodeFlag, Test, ZERO_THRESHOLD } from "../../forest/forest.js";
 import { doubles, integers, parseInteger } from "./numbers.js";
 import type { TreeBlock } from "./text.js";
-
-function invalid(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_INVALID", message);
-}
-
-function unsupported(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_UNSUPPORTED", message);
-}
-
-function tooLarge(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_TOO_LARGE", message);
-}
 
 /** Most leaves a tree may have: its 2L - 1 nodes within the Forest's per-tree limit. */
 export const MAX_LEAVES = (LIMITS.maxNodesPerTree + 1) / 2;

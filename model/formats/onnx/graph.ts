@@ -12,7 +12,7 @@
  * - A node no graph output needs, and an output computed before the ensemble, are refused: a graph
  *   whose parts do not connect is not a model forestd can answer for.
  */
-import { ModelError } from "../../errors.js";
+import { invalidModel as invalid, unsupportedModel as unsupported } from "../../errors.js";
 import { DATA_TYPE_NAMES, DataType, type OnnxModel, type OnnxNode, type OnnxTensor } from "./onnx-proto.js";
 
 const ML = "ai.onnx.ml";
@@ -66,14 +66,6 @@ export interface CheckedGraph {
   readonly opset: number;
   /** An initializer's contents, or undefined when `name` is not an initializer. */
   constant(name: string): OnnxTensor | undefined;
-}
-
-function unsupported(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_UNSUPPORTED", message);
-}
-
-function invalid(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_INVALID", message);
 }
 
 export function describeNode(node: OnnxNode, i: number): string {

@@ -4,7 +4,7 @@
  * preprocessing steps (preprocess.ts), read the ensemble's trees (tree-ensemble.ts), and name the
  * head (heads/onnx.ts) that finishes scores exactly as onnxruntime does.
  */
-import { ModelError } from "../../errors.js";
+import { ModelError, unsupportedModel as unsupported } from "../../errors.js";
 import type { Forest, ForestFeature, InputTensor } from "../../forest/forest.js";
 import type { OnnxHeadSpec } from "../../heads/onnx.js";
 import type { ModelFormat } from "../format.js";
@@ -23,10 +23,6 @@ export function looksLikeOnnx(bytes: Uint8Array): boolean {
   if (bytes.length < 2) return false;
   if (bytes[0] === 0x08) return bytes[1] > 0 && bytes[1] < 0x80;
   return bytes[0] === 0x12 || bytes[0] === 0x3a || bytes[0] === 0x42;
-}
-
-function unsupported(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_UNSUPPORTED", message);
 }
 
 /**

@@ -13,7 +13,11 @@
  * as float64 arithmetic rounded to float32 after every operation (exact for + − × ÷: float64
  * carries more than twice float32's digits), so a step never rounds the columns it does not own.
  */
-import { ModelError } from "../../errors.js";
+import {
+  invalidModel as invalid,
+  modelTooLarge as tooLarge,
+  unsupportedModel as unsupported,
+} from "../../errors.js";
 import { LIMITS } from "../../forest/check.js";
 import type { ColumnSpan, InputColumn, PreprocessStep } from "../../forest/forest.js";
 import { type CheckedGraph, type GraphInput, type PlacedNode, quote } from "./graph.js";
@@ -47,18 +51,6 @@ export interface Preprocessed {
     readonly inputs: { name: string; type: string; width: number }[];
     readonly nodes: string[];
   };
-}
-
-function unsupported(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_UNSUPPORTED", message);
-}
-
-function invalid(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_INVALID", message);
-}
-
-function tooLarge(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_TOO_LARGE", message);
 }
 
 function elementType(elemType: number): ElementType | null {

@@ -30,7 +30,11 @@
  *   onnxruntime's order, so it is bit-identical. MIN / MAX take each leaf's weight instead.
  * - With one output (a single-target regressor) onnxruntime adds a leaf's first weight only.
  */
-import { ModelError } from "../../errors.js";
+import {
+  invalidModel as invalid,
+  modelTooLarge as tooLarge,
+  unsupportedModel as unsupported,
+} from "../../errors.js";
 import { allocateTree, type MutableTree } from "../../forest/build.js";
 import { LIMITS } from "../../forest/check.js";
 import { NodeFlag, type Precision, Test } from "../../forest/forest.js";
@@ -76,18 +80,6 @@ export interface EnsembleSpec {
   readonly numNodes: number;
   /** Features some split compares for equality or membership (categorical features). */
   readonly categorical: ReadonlySet<number>;
-}
-
-function invalid(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_INVALID", message);
-}
-
-function unsupported(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_UNSUPPORTED", message);
-}
-
-function tooLarge(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_TOO_LARGE", message);
 }
 
 /** Reads a node's attributes with errors that name the node and the attribute. */

@@ -6,18 +6,10 @@
  * and scalars (`scalar(dtype, bytes)`). Only plain numeric, bool, string, object and structured
  * dtypes are understood; datetimes, complex, half floats and sub-arrays are refused by name.
  */
-import { ModelError } from "../../../errors.js";
+import { invalidModel as invalid, ModelError, unsupportedModel as unsupported } from "../../../errors.js";
 import { Dtype, latin1, NdArray, PyBytes, type PyValue } from "./values.js";
 
 export { Dtype };
-
-function unsupported(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_UNSUPPORTED", message);
-}
-
-function invalid(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_INVALID", message);
-}
 
 /** Elements in a shape, refusing absurd ones before anything is allocated. */
 export function shapeSize(shape: readonly PyValue[], where: string, maxElements: number): number[] {

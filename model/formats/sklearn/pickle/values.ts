@@ -5,7 +5,7 @@
  * and interpret. Python dicts become `PyDict` over a `Map`, so a `__proto__` or `constructor` key
  * is a key like any other.
  */
-import { ModelError } from "../../../errors.js";
+import { invalidModel as invalid, unsupportedModel as unsupported } from "../../../errors.js";
 
 /**
  * Bytes as ISO-8859-1 text (byte n = U+00nn). Not TextDecoder("latin1"): the Encoding standard maps
@@ -120,14 +120,6 @@ export interface DtypeField {
   readonly name: string;
   readonly dtype: Dtype;
   readonly offset: number;
-}
-
-function unsupported(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_UNSUPPORTED", message);
-}
-
-function invalid(message: string): never {
-  throw new ModelError("FORESTD_ERR_MODEL_INVALID", message);
 }
 
 const ITEMSIZES: Record<string, readonly number[]> = {

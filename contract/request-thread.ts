@@ -1,0 +1,58 @@
+/**
+ * A helper thread asked one request at a time by id, started on first use and unreferenced while
+ * idle (so it never keeps its process alive): the primary's model validator and a worker's model
+ * loader both keep heavy work off their event loop this way. A thread that fails answers every
+ * request still waiting with `failed(message)`, and the next request starts a new one.
+ */
+import { Worker } from "node:worker_threads";
+
+export class RequestThread<Request extends { readonly id: number }, Reply extends { readonly id: number }> {
+  #thread: Worker | null = null;
+  #next = 1;
+  readonly #waiting = new Map<number, (reply: Reply) => void>();
+
+  /**
+   * @param module the thread's entry file
+   * @param failed the reply a waiting request gets when the thread fails
+   */
+  constructor(
+    private readonly module: () => string,
+    private readonly failed: (message: string) => Reply,
+  ) {}
+
+  /** Sends `request` (given its id) and resolves with the thread's reply to it. */
+  ask(request: (id: number) => Request): Promise<Reply> {
+    return new Promise<Reply>((resolve) => {
+      const id = this.#next++;
+      this.#waiting.set(id, resolve);
+      const thread = this.#worker();
+      thread.ref();
+      thread.postMessage(request(id));
+    });
+  }
+
+  #worker(): Worker {
+    if (this.#thread) return this.#thread;
+    const thread = new Worker(this.module());
+    thread.on("message", (reply: Reply) => {
+      this.#waiting.get(reply.id)?.(reply);
+      this.#waiting.delete(reply.id);
+      if (this.#waiting.size === 0) thread.unref();
+    });
+    thread.on("error", (error) => {
+      for (const resolve of this.#waiting.values()) resolve(this.failed(error.message));
+      this.#waiting.clear();
+      this.#thread = null;
+    });
+    thread.on("exit", () => {
+      if (this.#thread === thread) this.#thread = null;
+    });
+    this.#thread = thread;
+    return thread;
+  }
+
+  async close(): Promise<void> {
+    await this.#thread?.terminate();
+    this.#thread = null;
+  }
+}
