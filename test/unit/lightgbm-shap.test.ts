@@ -6,6 +6,8 @@
  */
 import t from "tap";
 import { lightgbmContribs, lightgbmShapUnsupported } from "../../model/explain/lightgbm-tree-shap.js";
+import { MAX_SHAP_DEPTH } from "../../model/explain/tree-shap.js";
+import { allocateTree } from "../../model/forest/build.js";
 import { loadModel, Model, readForest } from "../../model/index.js";
 import { explain, explainPrecision, explainShape, outputUnavailable } from "../../model/outputs.js";
 import { lightgbmFixtures, rowsOf, ulps64 } from "../helpers/lightgbm-fixtures.js";
@@ -74,3 +76,33 @@ for (const fixture of lightgbmFixtures()) {
     }
   });
 }
+
+t.test("a tree deeper than TreeSHAP's limit: contribs refused by name, not walked", async (t) => {
+  const fixture = lightgbmFixtures().find((f) => f.name === "binary")!;
+  const forest = readForest(fixture.bytes());
+  // A chain: each split's right child is a leaf, its left the next split (depth MAX_SHAP_DEPTH + 1).
+  const splits = MAX_SHAP_DEPTH + 1;
+  const chain = allocateTree(2 * splits + 1, { cover: true, leafId: true });
+  const cover = chain.cover as Float64Array;
+  const leafId = chain.leafId as Int32Array;
+  // Node ids: split n is node 2n (n < splits), its right leaf 2n + 1, the last left leaf 2·splits.
+  let leaf = 0;
+  for (let n = 0; n < splits; n++) {
+    chain.left[2 * n] = 2 * n + 2;
+    chain.right[2 * n] = 2 * n + 1;
+    chain.threshold[2 * n] = n;
+    cover[2 * n] = splits + 1 - n;
+    cover[2 * n + 1] = 1;
+    leafId[2 * n + 1] = leaf++;
+  }
+  cover[2 * splits] = 1;
+  leafId[2 * splits] = leaf;
+  const deep = { ...forest, trees: [chain, ...forest.trees.slice(1)] };
+  t.match(lightgbmShapUnsupported(deep), new RegExp(`deepest tree has ${splits} levels`));
+  t.equal(lightgbmShapUnsupported(forest), null, "the fixture itself is explained");
+  const model = new Model(deep);
+  t.match(outputUnavailable(model, "contribs"), /deepest tree has 1001 levels/, "the API says why");
+  t.throws(() => model.predictContribs(new Float64Array(model.numFeature), 1), {
+    code: "FORESTD_ERR_OUTPUT_UNSUPPORTED",
+  });
+});
