@@ -146,7 +146,7 @@ t.test("inspect", async (t) => {
   const text = forestd(["inspect", join(FIXTURES, "dart_multi.ubj")]);
   t.equal(text.code, 0);
   t.equal(text.stdout.trimEnd().split("\n").length, 12, "twelve lines, one per fact");
-  t.match(text.stdout, /format:\s+XGBoost JSON or UBJSON/);
+  t.match(text.stdout, /format:\s+XGBoost JSON, UBJSON or legacy binary/);
   t.match(text.stdout, /objective:\s+multi:softprob/);
   t.match(text.stdout, /booster:\s+dart/);
   t.match(text.stdout, /classes:\s+3/);

@@ -32,7 +32,7 @@ function rowsOf(f: SklearnFixture): unknown[] {
   return f.expected.rows.map((row) => Object.fromEntries(names.map((n, i) => [n, row[i]])));
 }
 
-/** 2 where scikit-learn's answer goes through exp or log (see test/unit/sklearn-parity.test.ts), else 0. */
+/** 2 where scikit-learn's answer goes through exp or log (see test/helpers/parity-sklearn.ts), else 0. */
 function ulpsFor(f: SklearnFixture): number {
   const e = f.expected.estimator;
   if (e === "GradientBoostingClassifier" || e === "HistGradientBoostingClassifier" || e === "IsolationForest")
