@@ -19,6 +19,7 @@ import {
   validModelName,
 } from "./model-location.js";
 import { SETTINGS, type SettingSpec, type Settings } from "./settings.js";
+import { readTlsMaterial, TlsError, type TlsSettings, tlsFiles, tlsSettingsProblems } from "./tls.js";
 
 /** "host:port" / "[::1]:port" → listen options. */
 export function parseBind(bind: string): { host: string; port: number } {
@@ -206,6 +207,7 @@ export async function loadSettings({
     }
   }
   if (problems.length > 0) throw new SettingsError(`invalid settings:\n  ${problems.join("\n  ")}`);
+  settleTls(merged, cwd);
 
   if (merged.model_repository !== "") {
     settleRepository(merged, cwd);
@@ -244,6 +246,28 @@ export async function loadSettings({
   if (merged.default_model === "") merged.default_model = merged.model_name;
   settlePaths(merged, cwd);
   return { settings: deepFreeze(merged as Settings), help: cli.help };
+}
+
+/**
+ * CERTFILE, KEYFILE and CA_CERTS made absolute against the directory forestd was started in, then
+ * checked together and read (a missing or unreadable file, a key that is not the certificate's):
+ * every problem stops start-up here, or fails a reload while the old workers keep serving.
+ */
+function settleTls(merged: Raw, cwd: string): void {
+  for (const key of ["certfile", "keyfile", "ca_certs"])
+    if (merged[key] !== "") merged[key] = resolve(cwd, (merged[key] as string).trim());
+  const tls = merged as unknown as TlsSettings;
+  const problems = tlsSettingsProblems(tls);
+  const files = tlsFiles(tls);
+  if (problems.length === 0 && files !== null) {
+    try {
+      readTlsMaterial(files);
+    } catch (error) {
+      if (!(error instanceof TlsError)) throw error;
+      problems.push(error.message);
+    }
+  }
+  if (problems.length > 0) throw new SettingsError(`invalid settings:\n  ${problems.join("\n  ")}`);
 }
 
 /** Paths in settings, made absolute against the directory forestd was started in. */

@@ -17,7 +17,7 @@ export interface SettingSpec<S extends TSchema = TSchema> {
   /** Long CLI flag without dashes: `workers`. */
   readonly flag: string;
   readonly short?: string;
-  readonly section: "server" | "workers" | "model" | "limits" | "observability";
+  readonly section: "server" | "tls" | "workers" | "model" | "limits" | "observability";
   readonly kind: Kind;
   readonly schema: S;
   /** The default, or a function computing it from the environment (e.g. the CPU count). */
@@ -94,7 +94,7 @@ export const SETTINGS = [
     kind: "number",
     schema: seconds(0),
     default: 75,
-    doc: "Seconds an idle keep-alive connection stays open. Longer than Nginx's upstream keepalive_timeout (60 s), so the proxy, not forestd, closes idle connections.",
+    doc: "Seconds an idle keep-alive connection stays open (on BIND and METRICS_PORT). Longer than Nginx's upstream keepalive_timeout (60 s), so the proxy, not forestd, closes idle connections.",
     gunicorn: "keepalive",
   },
   {
@@ -303,7 +303,7 @@ export const SETTINGS = [
     kind: "number",
     schema: seconds(1),
     default: 10,
-    doc: "Seconds a client has to send its request headers (slow-client defence).",
+    doc: "Seconds a client has to send its request headers (slow-client defence); over TLS, also to finish its handshake.",
   },
   {
     key: "client_timeout",
@@ -559,6 +559,63 @@ export const SETTINGS = [
     schema: count(0, 65_535),
     default: 9091,
     doc: "Port of the primary's cluster-wide /metrics (0 = off).",
+  },
+  {
+    key: "certfile",
+    env: "CERTFILE",
+    flag: "certfile",
+    section: "tls",
+    kind: "string",
+    schema: Type.String({ maxLength: 4096 }),
+    default: "",
+    defaultDoc: "none: plain HTTP (TLS ends at a proxy, a mesh or a load balancer in front, if anywhere)",
+    doc: "PEM certificate to serve TLS with on BIND and METRICS_PORT: the server's certificate first, then any intermediates. Needs KEYFILE. TLS 1.2 and 1.3 only, with Node's default (recommended) cipher list. Read at start (a missing, unreadable or mismatched file stops start-up, naming it) and again on SIGHUP: new connections get the new certificate, open ones keep theirs.",
+    gunicorn: "certfile",
+  },
+  {
+    key: "keyfile",
+    env: "KEYFILE",
+    flag: "keyfile",
+    section: "tls",
+    kind: "string",
+    schema: Type.String({ maxLength: 4096 }),
+    default: "",
+    defaultDoc: "none",
+    doc: "PEM private key of CERTFILE, unencrypted (mount it from a Secret, readable by forestd's user only). Re-read on SIGHUP with CERTFILE.",
+    gunicorn: "keyfile",
+  },
+  {
+    key: "ca_certs",
+    env: "CA_CERTS",
+    flag: "ca-certs",
+    section: "tls",
+    kind: "string",
+    schema: Type.String({ maxLength: 4096 }),
+    default: "",
+    defaultDoc: "none",
+    doc: "PEM file of the CA certificates that client certificates must be signed by (CERT_REQS, METRICS_CERT_REQS); needed when either asks for client certificates. Re-read on SIGHUP.",
+    gunicorn: "ca_certs",
+  },
+  {
+    key: "cert_reqs",
+    env: "CERT_REQS",
+    flag: "cert-reqs",
+    section: "tls",
+    kind: "integer",
+    schema: count(0, 2),
+    default: 0,
+    doc: "Client certificates on BIND, as Python's ssl.CERT_*: 0 = none asked for; 1 = optional (asked for; a client may send none, but one it sends must be signed by CA_CERTS); 2 = required (a client without one signed by CA_CERTS is refused at the handshake). Kubernetes' HTTP probes send no certificate: with 2 use exec or gRPC probes, or keep BIND at 0 or 1.",
+    gunicorn: "cert_reqs",
+  },
+  {
+    key: "metrics_cert_reqs",
+    env: "METRICS_CERT_REQS",
+    flag: "metrics-cert-reqs",
+    section: "tls",
+    kind: "integer",
+    schema: count(0, 2),
+    default: 0,
+    doc: "Client certificates on METRICS_PORT (/metrics and the repository API), as CERT_REQS but its own: the admin port may require a certificate signed by CA_CERTS (2) while BIND asks for none. Independent of CERT_REQS: set both to require certificates everywhere.",
   },
   {
     key: "forwarded_allow_ips",

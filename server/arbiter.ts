@@ -27,6 +27,16 @@ import { loadSettings, parseBind, type SettingsSources } from "../config/load-se
 import { createLogger } from "../config/logger.js";
 import { SETTINGS, type Settings } from "../config/settings.js";
 import {
+  type CertReqs,
+  certificateFields,
+  certificateValidityProblem,
+  readTlsMaterial,
+  ServerTls,
+  type TlsMaterial,
+  tlsFiles,
+  toPem,
+} from "../config/tls.js";
+import {
   BOOT_ERROR_EXIT_CODE,
   isWorkerMessage,
   type PrimaryMessage,
@@ -71,6 +81,11 @@ interface Generation {
   readonly origin: ModelOrigin | null;
   /** What its workers are started with: this process's execArgv and the usable V8_FLAGS. */
   readonly execArgv: readonly string[];
+  /**
+   * CERTFILE, KEYFILE and CA_CERTS as this generation's preparation read and checked them (null:
+   * no TLS): what its workers serve, given to them over IPC. SIGHUP reads them again.
+   */
+  tls: TlsMaterial | null;
 }
 
 function workerEntry(): string {
@@ -109,6 +124,8 @@ export class Arbiter {
   /** Connection handles being sent to each worker, closed once sent (or when it exits). */
   readonly #forwarding = new Map<number, Set<ListenHandle>>();
   #settings: Settings;
+  /** METRICS_PORT's TLS: the live generation's certificate (null: started without TLS). */
+  #tls: ServerTls | null = null;
   #handles: ListenHandle[] = [];
   #nextGeneration = 1;
   /** The generation serving (promoted last). */
@@ -295,9 +312,19 @@ export class Arbiter {
     try {
       first = await this.#prepareGeneration(this.#settings);
       this.#handles = await bindAll(this.#settings.bind);
+      if (first.tls) {
+        this.#tls = new ServerTls(first.tls);
+        this.#logCertificate("tls", first.tls, "serving TLS");
+      }
       const metricsPort = this.#settings.metrics_port;
+      const metricsTls = this.#tls
+        ? { server: this.#tls, reqs: this.#settings.metrics_cert_reqs as CertReqs }
+        : undefined;
       await this.#clusterMetrics
-        .listen(parseBind(this.#settings.bind[0]).host, metricsPort, this.#repositoryApi())
+        .listen(parseBind(this.#settings.bind[0]).host, metricsPort, this.#repositoryApi(), {
+          tls: metricsTls,
+          keepAliveMs: Math.round(this.#settings.keepalive * 1000),
+        })
         .catch((error) => {
           // Name the setting: a bare EADDRINUSE does not say which of forestd's ports is taken.
           throw new Error(`cannot serve metrics on METRICS_PORT ${metricsPort}: ${(error as Error).message}`);
@@ -325,6 +352,7 @@ export class Arbiter {
       while (this.#signals.length > 0) {
         const signal = this.#signals.shift() as QueuedSignal;
         this.#log.info({ event: "signal", signal }, `received ${signal}`);
+        if (signal === "SIGHUP") this.#reloadTls();
         this.#feed({ type: "signal", signal, now: Date.now() });
       }
       this.#feed({ type: "tick", now: Date.now() });
@@ -351,6 +379,9 @@ export class Arbiter {
    */
   async #prepareGeneration(settings: Settings): Promise<Generation> {
     const id = this.#nextGeneration++;
+    // First: files that do not check out fail the reload before any model changes.
+    const files = tlsFiles(settings);
+    const tls = files ? readTlsMaterial(files) : null;
     const origin = settings.model_repository === "" ? await this.#preparePathModel(settings) : null;
     if (settings.model_repository !== "") await this.#prepareRepository(settings);
     const generation = {
@@ -358,6 +389,7 @@ export class Arbiter {
       settings,
       origin,
       execArgv: this.#workerExecArgv(settings),
+      tls,
     };
     this.#generations.set(id, generation);
     return generation;
@@ -452,6 +484,9 @@ export class Arbiter {
     const { settings } = generation;
     this.metrics.setGeneration(generation.plan.id);
     this.metrics.modelReloaded();
+    // METRICS_PORT serves what the live generation's workers serve (a reload may have moved the files).
+    if (this.#tls && generation.tls && this.#tls.material !== generation.tls)
+      this.#tls.update(generation.tls);
     // Settings may have changed with the reload (MODEL_PATH, MODEL_POLL_INTERVAL): a fresh poller.
     this.#poller?.stop();
     this.#poller = null;
@@ -545,6 +580,40 @@ export class Arbiter {
     }
   }
 
+  /**
+   * SIGHUP: each generation's CERTFILE, KEYFILE and CA_CERTS read again, at once, whatever becomes
+   * of the reload the signal also starts (a model that does not validate fails the reload, not
+   * this). Files that check out are sent to the generation's workers and served on METRICS_PORT
+   * (the live generation's): new connections get them, open ones keep their certificate. Broken
+   * files change nothing: the last good certificate keeps serving — to workers started later too —
+   * and the error says why.
+   */
+  #reloadTls(): void {
+    for (const [id, generation] of this.#generations) {
+      if (generation.tls === null) continue;
+      try {
+        generation.tls = readTlsMaterial(generation.tls.files);
+      } catch (error) {
+        this.#log.error(
+          { event: "tls_reload_failed", generation: id, err: error },
+          `TLS certificate not reloaded, the old one keeps serving: ${(error as Error).message}`,
+        );
+        continue;
+      }
+      this.#logCertificate("tls_reloaded", generation.tls, "TLS certificate read again");
+      const pem = toPem(generation.tls);
+      for (const w of this.#supervisor?.workers.values() ?? [])
+        if (w.generation === id) this.#send(w.id, { type: "forestd:tls", pem });
+      if (generation === this.#live) this.#tls?.update(generation.tls);
+    }
+  }
+
+  #logCertificate(event: string, material: TlsMaterial, message: string): void {
+    this.#log.info({ event, ...certificateFields(material) }, message);
+    const problem = certificateValidityProblem(material);
+    if (problem) this.#log.warn({ event: "tls_certificate_invalid" }, `${problem}: clients will refuse it`);
+  }
+
   /** A generation no worker will use again: drop its settings (its models are the registry's). */
   #forget(id: number): void {
     this.#generations.delete(id);
@@ -563,6 +632,11 @@ export class Arbiter {
     }
     if (generation.settings.bind.join() !== this.#settings.bind.join())
       this.#log.warn({ event: "reload_bind_ignored" }, "BIND changes take effect on restart, not on reload");
+    if ((generation.settings.certfile === "") !== (this.#settings.certfile === ""))
+      this.#log.warn(
+        { event: "reload_tls_switch" },
+        "CERTFILE set or unset: the new workers serve BIND accordingly, METRICS_PORT changes on restart",
+      );
     const { origin } = generation;
     if (origin !== null)
       this.#log.info(
@@ -642,6 +716,13 @@ export class Arbiter {
       case "forestd:ready":
         this.#feed({ type: "ready", id: worker.id, now });
         break;
+      case "forestd:tls-request": {
+        this.#feed({ type: "heartbeat", id: worker.id, now });
+        const generation = this.#supervisor?.workers.get(worker.id)?.generation;
+        const tls = generation === undefined ? null : (this.#generations.get(generation)?.tls ?? null);
+        this.#send(worker.id, { type: "forestd:tls", pem: tls && toPem(tls) });
+        break;
+      }
       case "forestd:models-request":
         this.#feed({ type: "heartbeat", id: worker.id, now });
         this.#subscribed.add(worker.id);

@@ -6,9 +6,11 @@
 import cluster from "node:cluster";
 import type { Server } from "node:http";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
+import type { Server as TlsServer } from "node:tls";
 import pino from "pino";
 import { createLogger } from "../../config/logger.js";
 import type { Settings } from "../../config/settings.js";
+import { type CertReqs, certificateFields, fromPem, ServerTls, type TlsPem } from "../../config/tls.js";
 import { tracingConfig } from "../../config/tracing.js";
 import {
   BOOT_ERROR_EXIT_CODE,
@@ -44,6 +46,8 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     stopRequested = stopRequested === false ? false : graceful;
   };
   let onMetricsMessage: (message: PrimaryMessage) => void = () => undefined;
+  // The certificate to serve: the first answers the boot's request, every later one follows a SIGHUP.
+  let onTls: (pem: TlsPem | null) => void = () => undefined;
   // The model set: the first answers the boot's request, every later one is a change to apply.
   let onModels: (set: ModelSet) => void = () => undefined;
   let firstModels: ModelSet | null = null;
@@ -89,6 +93,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     } else if (message?.type === "forestd:connection") {
       if (handle) balancer.received(handle as TcpHandle, message.index);
     } else if (message?.type === "forestd:peers") balancer.peers(message.fewest);
+    else if (message?.type === "forestd:tls") onTls(message.pem);
     else if (message?.type === "forestd:models") {
       if (firstModels === null) firstModels = message.set;
       onModels(message.set);
@@ -191,6 +196,39 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     void table.apply(next).then((after) => send({ type: "forestd:models-state", state: after }));
   };
 
+  // CERTFILE: this worker's servers speak TLS, with the certificate its generation serves, as the
+  // primary read and checked it. Never the files themselves: a worker started while they are being
+  // replaced, or after a SIGHUP found them broken, serves the last good certificate, as every
+  // other worker does.
+  let serverTls: ServerTls | null = null;
+  if (settings.certfile !== "") {
+    const pem = await new Promise<TlsPem | null>((resolve) => {
+      onTls = resolve;
+      send({ type: "forestd:tls-request" });
+    });
+    try {
+      if (pem === null) throw new Error("the primary has no certificate for this worker's generation");
+      serverTls = new ServerTls(fromPem(pem));
+    } catch (error) {
+      return bootError("cannot serve TLS", error);
+    }
+    const serving = serverTls;
+    onTls = (next) => {
+      if (next === null) return;
+      try {
+        const material = fromPem(next);
+        serving.update(material);
+        logger.info({ event: "tls_reloaded", ...certificateFields(material) }, "TLS certificate replaced");
+      } catch (error) {
+        logger.error(
+          { event: "tls_reload_failed", err: error },
+          `TLS certificate not replaced, the old one keeps serving: ${(error as Error).message}`,
+        );
+      }
+    };
+  }
+  const certReqs = settings.cert_reqs as CertReqs;
+
   const app = await buildApp({
     settings,
     table,
@@ -199,6 +237,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     isReady: () => !drainer.draining,
     metricsText: clusterText,
     tracing: tracing ?? undefined,
+    tls: serverTls?.options(certReqs),
   });
 
   // Recycling after MAX_REQUESTS (+ jitter): ask the primary for a replacement, keep serving
@@ -229,7 +268,9 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     // a connection on unread; those kept are served by the HTTP server of that address.
     const handles = await listenHandles();
     for (const [index, handle] of handles.entries()) {
-      const server = index === 0 ? app.server : createHttpServer(settings, app.gatedRouting);
+      const server =
+        index === 0 ? app.server : createHttpServer(settings, app.gatedRouting, serverTls?.options(certReqs));
+      serverTls?.attach(server as unknown as TlsServer, certReqs);
       const listener = createNetServer({ pauseOnConnect: true, noDelay: true });
       listener.on("connection", (socket) => balancer.accepted(socket, index));
       await new Promise<void>((resolve, reject) => {
