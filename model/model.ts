@@ -6,11 +6,12 @@
 import { type CompiledModel, compileForest } from "./compile/compile.js";
 import { kernelRows } from "./compile/input-plan.js";
 import { PredictInputError, UnsupportedOutputError } from "./errors.js";
+import { lightgbmContribs, lightgbmShapUnsupported } from "./explain/lightgbm-tree-shap.js";
 import { ShapKernel } from "./explain/shap-kernel.js";
 import { buildShapForest, shapUnsupportedReason } from "./explain/tree-shap.js";
 import { checkForest } from "./forest/check.js";
 import { applyStep } from "./forest/evaluate.js";
-import type { Forest, InputColumn, Precision, Provenance } from "./forest/forest.js";
+import type { Forest, InputColumn, InputTensor, Precision, Provenance } from "./forest/forest.js";
 import type { Head, OptionalOutput, Task, Values } from "./heads/head.js";
 import { headFor } from "./heads/index.js";
 import { leafIndices } from "./kernels/leaf-index.js";
@@ -167,6 +168,14 @@ export class Model {
     return this.#forest.provenance.inputTensor ?? null;
   }
 
+  /**
+   * The named tensors a row is sent as (an ONNX graph's inputs, in order, each `width` consecutive
+   * columns of the row), or null when the format names none.
+   */
+  get inputTensors(): readonly InputTensor[] | null {
+    return this.#forest.provenance.inputTensors ?? null;
+  }
+
   /** How the model file came packaged (an MLflow model folder), or null: see Provenance.packaging. */
   get packaging(): Provenance["packaging"] | null {
     return this.#forest.provenance.packaging ?? null;
@@ -191,6 +200,8 @@ export class Model {
   unavailable(output: OptionalOutput): string | null {
     const reason = this.head.unavailable(output);
     if (reason) return reason;
+    if (output === "contribs" && this.head.treeShap === "lightgbm")
+      return lightgbmShapUnsupported(this.#forest);
     if (output === "contribs" || output === "interactions") {
       if (!this.#compiled.plan.identity || this.#compiled.forest.roots.length !== this.numTrees)
         return "TreeSHAP is computed on float32 models with one value per leaf";
@@ -271,10 +282,25 @@ export class Model {
   }
 
   /**
-   * XGBoost's `pred_contribs=True`: per row and output group, numFeature + 1 SHAP values (the last
-   * is the bias), row-major: rows × numMarginOutputs × (numFeature + 1). They sum to the margin.
+   * What an explanation's values come back in: LightGBM's contributions are float64 (its
+   * pred_contrib's doubles), every other explanation float32 (XGBoost's, and leaf ids).
    */
-  predictContribs(values: Rows, rows: number): Float32Array {
+  explainPrecision(kind: "contribs" | "interactions" | "leaf"): Precision {
+    return kind === "contribs" && this.head.treeShap === "lightgbm" ? "f64" : "f32";
+  }
+
+  /**
+   * SHAP contributions, as the model's family computes them (`head.treeShap`): per row and output
+   * group, numFeature + 1 values (the last is the bias), row-major: rows × numMarginOutputs ×
+   * (numFeature + 1), in `explainPrecision("contribs")`. XGBoost's `pred_contribs=True` (float32),
+   * or LightGBM's `pred_contrib=True` (float64). They sum to the margin.
+   */
+  predictContribs(values: Rows, rows: number): Values {
+    if (this.head.treeShap === "lightgbm") {
+      const reason = this.unavailable("contribs");
+      if (reason) throw new UnsupportedOutputError(reason);
+      return lightgbmContribs(this.#forest, this.#features(values, rows), rows);
+    }
     const kernel = this.#kernelRows(values, rows);
     const out = new Float32Array(rows * this.numMarginOutputs * (this.numFeature + 1));
     this.#shapKernel().contribs(kernel, rows, this.#initialMargins32(), out);
@@ -317,23 +343,33 @@ export class Model {
     }
   }
 
+  /** Rows → the forest's features (preprocessing), in float64: what the reference semantics read. */
+  #features(values: Rows, rows: number): Float64Array {
+    this.#checkInput(values, rows);
+    const features = this.#preprocessed(values, rows);
+    return features instanceof Float64Array ? features : Float64Array.from(features);
+  }
+
+  /** The forest's features of checked rows: the rows themselves without preprocessing. */
+  #preprocessed(values: Rows, rows: number): Rows {
+    const forest = this.#forest;
+    if (forest.preprocess.length === 0) return values;
+    const width = forest.features.length;
+    const out = new Float64Array(rows * width);
+    const inputs = this.numFeature;
+    for (let r = 0; r < rows; r++) {
+      let row: Float64Array = Float64Array.from(values.subarray(r * inputs, (r + 1) * inputs));
+      for (const step of forest.preprocess) row = applyStep(step, row);
+      out.set(row, r * width);
+    }
+    return out;
+  }
+
   /** Rows → the forest's features (preprocessing) → the kernel's rows (the input plan). */
   #kernelRows(values: Rows, rows: number): Float32Array {
     this.#checkInput(values, rows);
-    const forest = this.#forest;
-    let features: Rows = values;
-    if (forest.preprocess.length > 0) {
-      const width = forest.features.length;
-      const out = new Float64Array(rows * width);
-      const inputs = this.numFeature;
-      for (let r = 0; r < rows; r++) {
-        let row: Float64Array = Float64Array.from(values.subarray(r * inputs, (r + 1) * inputs));
-        for (const step of forest.preprocess) row = applyStep(step, row);
-        out.set(row, r * width);
-      }
-      features = out;
-    }
-    return kernelRows(this.#compiled.plan, features, forest.features.length, rows);
+    const features = this.#preprocessed(values, rows);
+    return kernelRows(this.#compiled.plan, features, this.#forest.features.length, rows);
   }
 
   private margins(values: Rows, rows: number): Values {

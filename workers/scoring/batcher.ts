@@ -64,6 +64,8 @@ export interface BatcherOptions {
   width: number;
   /** Values per row of each explanation (model/outputs.ts explainWidth). */
   explainWidths?: Readonly<Record<ExplainKind, number>>;
+  /** The array type of each explanation (model/outputs.ts explainPrecision; default float32). */
+  explainTypes?: Readonly<Record<ExplainKind, NumberType>>;
   maxBatchRows: number;
   /** Most rows allowed to wait for a thread; more → OverloadedError. */
   maxQueueRows: number;
@@ -327,6 +329,7 @@ export class Batcher {
       outputType: "f32",
       maxQueueWaitMs: Number.POSITIVE_INFINITY,
       explainWidths: { contribs: 0, interactions: 0, leaf: 0 },
+      explainTypes: { contribs: "f32", interactions: "f32", leaf: "f32" },
       modelId: 0,
       ...options,
     };
@@ -466,8 +469,8 @@ export class Batcher {
     rows: number,
     kind: ExplainKind,
     timeoutMs = Number.POSITIVE_INFINITY,
-  ): Promise<Float32Array> {
-    return this.#enqueue(values, rows, kind, timeoutMs) as Promise<Float32Array>;
+  ): Promise<Numbers> {
+    return this.#enqueue(values, rows, kind, timeoutMs);
   }
 
   #widthOf(kind: JobOutput): number {
@@ -476,11 +479,13 @@ export class Batcher {
     return this.#o.explainWidths[kind];
   }
 
-  /** Explanations are float32; margins and predictions are in the model's output type. */
+  /** Margins and predictions are in the model's output type; explanations in their own (explainTypes). */
+  #typeOf(kind: JobOutput): NumberType {
+    return kind === "margin" || kind === "prediction" ? this.#o.outputType : this.#o.explainTypes[kind];
+  }
+
   #outputOf(kind: JobOutput, length: number): Numbers {
-    return kind === "margin" || kind === "prediction"
-      ? numbers(this.#o.outputType ?? "f32", length)
-      : new Float32Array(length);
+    return numbers(this.#typeOf(kind), length);
   }
 
   #enqueue(values: Numbers, rows: number, kind: JobOutput, timeoutMs: number): Promise<Numbers> {
@@ -691,7 +696,11 @@ export class Batcher {
         const result =
           cls === "score"
             ? decodeResult(buffer, task, this.#o.groups, this.#o.width, this.#o.outputType)
-            : { ...decodeExplainResult(buffer, rows, this.#widthOf(cls)), margins: null, predictions: null };
+            : {
+                ...decodeExplainResult(buffer, rows, this.#widthOf(cls), this.#typeOf(cls)),
+                margins: null,
+                predictions: null,
+              };
         this.#o.onBatch?.(rows, result.seconds);
         // The thread's own scoring time, not the round trip: the round trip also counts event-loop
         // delay in this process, which would make a busy-but-keeping-up worker look slow.

@@ -18,7 +18,7 @@ import {
 } from "../../contract/models.js";
 import type { Model } from "../../model/index.js";
 import { columnLookup } from "../../model/index.js";
-import { explainWidth } from "../../model/outputs.js";
+import { explainPrecision, explainWidth } from "../../model/outputs.js";
 import { type RowsLayout, rowsLayout } from "../http/fast-rows.js";
 import type { InlineTracer, ScoringDeps } from "../http/scoring.js";
 import { type ServedModel, serveModel } from "../http/served-model.js";
@@ -285,6 +285,11 @@ export class ModelTable {
         contribs: explainWidth(model, "contribs"),
         interactions: explainWidth(model, "interactions"),
         leaf: explainWidth(model, "leaf"),
+      },
+      explainTypes: {
+        contribs: explainPrecision(model, "contribs"),
+        interactions: explainPrecision(model, "interactions"),
+        leaf: explainPrecision(model, "leaf"),
       },
       maxBatchRows: settings.max_batch_rows,
       maxQueueRows: spec.config.max_queue,

@@ -3,7 +3,8 @@
  * server and model metadata, health, the models list, and infer, for every model the worker serves
  * and each of its versions (`/v2/models/{name}[/versions/{version}]/...`; without a version, the
  * one the version policy makes the default). Inputs (tensors.ts): one tensor of shape [N, F], or
- * one tensor per input column by name, of any of the protocol's datatypes. A model's output tensor is
+ * one tensor per input column by name, of any of the protocol's datatypes, or (ONNX graphs) one
+ * tensor per graph input by name, [N, width], in its type's datatype (model metadata lists them). A model's output tensor is
  * "predict" unless the request names others (`outputs: [{"name": ...}]`, any of OUTPUT_NAMES) or
  * one through `parameters.output` (margin, label, contribs, interactions, leaf). A model whose
  * family has its own output tensors (an ONNX graph's `label`, `probabilities`, `variable`, or
@@ -12,8 +13,9 @@
  * [N, classes] tensor it packages.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { featureNames } from "../../../model/index.js";
+import { featureNames, type InputTensor } from "../../../model/index.js";
 import {
+  explainPrecision,
   explainShape,
   isExplainKind,
   isOutputKind,
@@ -106,7 +108,12 @@ function outputMeta(served: ServedModel, name: OutputName): OutputMeta {
         rowShape: [],
       };
     default:
-      return { name, datatype: "FP32", rowShape: explainShape(model, name) };
+      // Explanations in their own type: LightGBM's contributions are float64, the others float32.
+      return {
+        name,
+        datatype: explainPrecision(model, name) === "f64" ? "FP64" : "FP32",
+        rowShape: explainShape(model, name),
+      };
   }
 }
 
@@ -218,6 +225,15 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
   });
 }
 
+/** The OIP datatype of each input tensor type (onnxruntime's tensor(float), tensor(string), ...). */
+const TENSOR_DATATYPES: Readonly<Record<InputTensor["type"], string>> = {
+  float: "FP32",
+  double: "FP64",
+  int64: "INT64",
+  int32: "INT32",
+  string: "BYTES",
+};
+
 /** The model metadata object of one version (its name, every version served, inputs, outputs). */
 export function metadata(table: ModelTable, entry: ModelEntry) {
   const { served } = entry;
@@ -229,10 +245,14 @@ export function metadata(table: ModelTable, entry: ModelEntry) {
     .sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
   const float = model.rowPrecision === "f64" ? "FP64" : "FP32";
   const vocab = vocabularies(model);
-  // A model with string columns takes one tensor per column (BYTES for those); else the rows as one.
-  const inputs = vocab.some((v) => v !== null)
-    ? featureNames(model).map((name, i) => ({ name, datatype: vocab[i] ? "BYTES" : float, shape: [-1, 1] }))
-    : [{ name: model.inputTensor ?? "input-0", datatype: float, shape: [-1, model.numFeature] }];
+  const tensors = model.inputTensors;
+  // A model with input tensors of its own (an ONNX graph's inputs) takes those, in their types; one
+  // with string columns one tensor per column (BYTES for those); else the rows as one tensor.
+  const inputs = tensors
+    ? tensors.map((t) => ({ name: t.name, datatype: TENSOR_DATATYPES[t.type], shape: [-1, t.width] }))
+    : vocab.some((v) => v !== null)
+      ? featureNames(model).map((name, i) => ({ name, datatype: vocab[i] ? "BYTES" : float, shape: [-1, 1] }))
+      : [{ name: model.inputTensor ?? "input-0", datatype: float, shape: [-1, model.numFeature] }];
   const own = model.head.outputTensors;
   return {
     name: served.name,
