@@ -12,7 +12,14 @@ export type WorkerMessage =
    */
   | { type: "forestd:heartbeat"; connections?: number; received?: number }
   /** With a connection's bare handle: accepted here beyond this worker's share (connection-balancer.ts). */
-  | { type: "forestd:handoff"; index: number; connections: number; received: number }
+  | {
+      type: "forestd:handoff";
+      index: number;
+      connections: number;
+      received: number;
+      /** Give it to another worker than the sender (a gRPC forwarding link it accepted itself). */
+      elsewhere?: boolean;
+    }
   | { type: "forestd:boot-error"; message: string }
   | { type: "forestd:retire"; reason: "max-requests" }
   | { type: "forestd:metrics"; requestId: number; metrics: unknown }
@@ -89,4 +96,9 @@ export interface SeriesMeta {
 export const WORKER_ENV = {
   settings: "FORESTD_SETTINGS",
   generation: "FORESTD_GENERATION",
+  /**
+   * A random token of this primary's, the same for all its workers: a gRPC call one worker forwards
+   * to another (workers/grpc/forwarding.ts) carries it, so no client can pass a call off as forwarded.
+   */
+  peerToken: "FORESTD_PEER_TOKEN",
 } as const;

@@ -46,7 +46,14 @@ const USAGE = `  npm run bench [-- options]
                            (autocannon, the engine-alone baseline) to others, so that a figure
                            measures the server and not its contention with the load generator`;
 
-import { engineRows, forestdScenarios, manyModelScenarios, type Scenario } from "./bench/scenarios.js";
+import { type GrpcLoadSpec, measureGrpc } from "./bench/grpc-load.js";
+import {
+  engineRows,
+  fastPathScenarios,
+  forestdScenarios,
+  manyModelScenarios,
+  type Scenario,
+} from "./bench/scenarios.js";
 import {
   external,
   gunicornMissing,
@@ -56,6 +63,7 @@ import {
   type Target,
 } from "./bench/servers.js";
 import { recommend } from "./bench/sweep.js";
+import { freePort } from "./loopback.js";
 
 const root = packageRoot();
 const list = (text: string) =>
@@ -126,10 +134,13 @@ async function run(
   scenario: Scenario,
   overallRate?: number,
 ): Promise<Measurement> {
+  const pid = kind === "forestd" && values.url ? null : target.pid;
+  if (scenario.grpc) return measureGrpc(grpcSpec(scenario, seconds), pid);
   return measure(
     {
       url: `${target.origin}${scenario.path}`,
       body: scenario.body,
+      headers: scenario.headers,
       rowsPerRequest: scenario.rowsPerRequest,
       seconds,
       connections: scenario.connections,
@@ -158,10 +169,15 @@ function result(kind: TargetKind, scenario: Scenario, m: Measurement): ScenarioR
 
 /** Warm a server (JIT, connections, scoring-rate estimates) before anything counts. */
 async function warm(target: Target, scenario: Scenario, warmSeconds = 2): Promise<void> {
+  if (scenario.grpc) {
+    await measureGrpc(grpcSpec(scenario, warmSeconds), null);
+    return;
+  }
   await measure(
     {
       url: `${target.origin}${scenario.path}`,
       body: scenario.body,
+      headers: scenario.headers,
       rowsPerRequest: 1,
       seconds: warmSeconds,
       connections: scenario.connections,
@@ -170,6 +186,21 @@ async function warm(target: Target, scenario: Scenario, warmSeconds = 2): Promis
     },
     null,
   );
+}
+
+/** GRPC_PORT of the forestd this run starts (the gRPC scenarios' address); 0 with --url. */
+let grpcPort = 0;
+
+function grpcSpec(scenario: Scenario, forSeconds: number): GrpcLoadSpec {
+  const grpc = scenario.grpc as NonNullable<Scenario["grpc"]>;
+  return {
+    address: `127.0.0.1:${grpcPort}`,
+    request: grpc.request,
+    rowsPerRequest: scenario.rowsPerRequest,
+    seconds: forSeconds,
+    concurrency: scenario.connections,
+    connections: grpc.grpcConnections,
+  };
 }
 
 /** The engine alone, one thread, in this process: rows/s at a batch size (as a Measurement). */
@@ -336,6 +367,42 @@ const RATIOS: [string, Side, Side, "requestsPerSec" | "rowsPerSec" | "p99"][] = 
     "rowsPerSec",
   ],
   [
+    "OIP JSON / engine alone, 10 000 rows rows/s",
+    ["oip-json-10000", "forestd"],
+    ["rows-10000", "engine"],
+    "rowsPerSec",
+  ],
+  [
+    "OIP binary REST / engine alone, 10 000 rows rows/s",
+    ["oip-binary-10000", "forestd"],
+    ["rows-10000", "engine"],
+    "rowsPerSec",
+  ],
+  [
+    "gRPC raw / engine alone, 10 000 rows rows/s",
+    ["grpc-10000", "forestd"],
+    ["rows-10000", "engine"],
+    "rowsPerSec",
+  ],
+  [
+    "gRPC raw (1 connection) / OIP JSON, 1 row req/s",
+    ["grpc-1", "forestd"],
+    ["oip-json-1", "forestd"],
+    "requestsPerSec",
+  ],
+  [
+    "gRPC raw (a connection per worker) / OIP JSON, 1 row req/s",
+    ["grpc-1-conns", "forestd"],
+    ["oip-json-1", "forestd"],
+    "requestsPerSec",
+  ],
+  [
+    "OIP binary REST / OIP JSON, 1 row req/s",
+    ["oip-binary-1", "forestd"],
+    ["oip-json-1", "forestd"],
+    "requestsPerSec",
+  ],
+  [
     "keep-alive off / on, 1 row req/s",
     ["single-row-no-keepalive", "forestd"],
     ["single-row", "forestd"],
@@ -429,13 +496,24 @@ async function main(): Promise<number> {
   const results: ScenarioResult[] = [];
   let curve: CurvePoint[] = [];
 
+  if (!values.url) grpcPort = await freePort();
   const forestd = values.url
     ? external(values.url)
-    : await startForestd({ workers, threads, maxBatchRows, modelPath, extraEnv, cpus: serverCpus });
+    : await startForestd({
+        workers,
+        threads,
+        maxBatchRows,
+        modelPath,
+        extraEnv: { GRPC_PORT: String(grpcPort), ...extraEnv },
+        cpus: serverCpus,
+      });
   try {
     // OIP routes carry the server's model name (MODEL_NAME, else the file's): ask the server.
     const served = (await fetch(`${forestd.origin}/model`).then((r) => r.json())) as { name: string };
-    scenarios = forestdScenarios(model, served.name, connections);
+    scenarios = [
+      ...forestdScenarios(model, served.name, connections),
+      ...fastPathScenarios(model, served.name, connections, grpcPort !== 0, workers),
+    ];
     // Every request shape warms its code paths (JIT, in every worker) before any is measured, and
     // again just before its own run: otherwise the first scenario of a shape pays for the JIT.
     for (const scenario of scenarios) await warm(forestd, scenario, 1);
@@ -461,6 +539,7 @@ async function main(): Promise<number> {
       await bare.stop();
     }
     for (const scenario of [hundred, scenarios.find((s) => s.id === "rows-10000") as Scenario]) {
+      // One engine figure at 10 000 rows serves every 10 000-row scenario's ratio.
       results.push(result("engine", scenario, engineAlone(model, scenario.rowsPerRequest)));
     }
     const missing = gunicornMissing();

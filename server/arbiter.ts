@@ -17,12 +17,14 @@
  * one by one: one that does not validate is reported and skipped.
  */
 import cluster, { type Worker } from "node:cluster";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
+import { listenAddresses } from "../config/listen-addresses.js";
 import { loadSettings, parseBind, type SettingsSources } from "../config/load-settings.js";
 import { createLogger } from "../config/logger.js";
 import { SETTINGS, type Settings } from "../config/settings.js";
@@ -127,6 +129,8 @@ export class Arbiter {
   /** METRICS_PORT's TLS: the live generation's certificate (null: started without TLS). */
   #tls: ServerTls | null = null;
   #handles: ListenHandle[] = [];
+  /** Shared by this primary's workers only (WORKER_ENV.peerToken). */
+  readonly #peerToken = randomBytes(16).toString("hex");
   #nextGeneration = 1;
   /** The generation serving (promoted last). */
   #live: Generation | null = null;
@@ -311,7 +315,7 @@ export class Arbiter {
     let first: Generation;
     try {
       first = await this.#prepareGeneration(this.#settings);
-      this.#handles = await bindAll(this.#settings.bind);
+      this.#handles = await bindAll(listenAddresses(this.#settings));
       if (first.tls) {
         this.#tls = new ServerTls(first.tls);
         this.#logCertificate("tls", first.tls, "serving TLS");
@@ -678,6 +682,7 @@ export class Arbiter {
     const worker = cluster.fork({
       [WORKER_ENV.settings]: JSON.stringify(generation.settings),
       [WORKER_ENV.generation]: String(id),
+      [WORKER_ENV.peerToken]: this.#peerToken,
     });
     this.#cluster.set(worker.id, worker);
     this.#log.info(
@@ -774,12 +779,19 @@ export class Arbiter {
    */
   #routeConnection(
     from: number,
-    { index, connections, received }: { index: number; connections: number; received: number },
+    {
+      index,
+      connections,
+      received,
+      elsewhere,
+    }: { index: number; connections: number; received: number; elsewhere?: boolean },
     handle: ListenHandle | undefined,
   ): void {
     if (!handle) return;
     this.#router.report(from, connections, received);
-    const to = this.#router.route(this.#readyWorkers()) ?? from;
+    const ready = [...this.#readyWorkers()];
+    const candidates = elsewhere ? ready.filter((id) => id !== from) : ready;
+    const to = this.#router.route(candidates) ?? from;
     // Node sends one handle at a time per channel (each waits for the worker's acknowledgement),
     // and a channel that closes drops the queued ones without calling back: whatever is still
     // outstanding when the worker exits is closed then (#onExit).

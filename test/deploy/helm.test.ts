@@ -137,6 +137,27 @@ t.test("settings, ports, grace period and WORKERS follow the values", async (t) 
   const ports = podSpec(metricsOff).containers[0].ports.map((p: { name: string }) => p.name);
   t.same(ports, ["http"], "METRICS_PORT=0: no metrics port");
   t.equal(only(metricsOff, "ConfigMap").data?.METRICS_PORT, "0", "0 is kept, not replaced by the default");
+
+  // gRPC is off by default; settings.GRPC_PORT opens it on the container and the Service.
+  t.notOk(
+    podSpec(objects).containers[0].ports.some((p: { name: string }) => p.name === "grpc"),
+    "no grpc port by default",
+  );
+  const grpcOn = renderChart({ set: ["settings.GRPC_PORT=8001"] });
+  validateAll(t, grpcOn);
+  t.same(
+    podSpec(grpcOn).containers[0].ports.find((p: { name: string }) => p.name === "grpc"),
+    { name: "grpc", containerPort: 8001, protocol: "TCP" },
+    "GRPC_PORT: the container's grpc port",
+  );
+  const grpcService = only(grpcOn, "Service").spec.ports.find((p: { name: string }) => p.name === "grpc");
+  t.match(
+    grpcService,
+    { port: 8001, targetPort: "grpc", appProtocol: "kubernetes.io/h2c" },
+    "and the Service's",
+  );
+  const grpcSettings = await checkServer(t, server(grpcOn));
+  t.equal(grpcSettings.grpc_port, 8001);
 });
 
 t.test(

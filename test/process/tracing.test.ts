@@ -2,16 +2,19 @@
  * OpenTelemetry tracing of a whole server: forestd serve refuses OTEL_* values it cannot honour;
  * with tracing off no OpenTelemetry module is loaded; on, a real OTLP/HTTP receiver on loopback
  * gets each request's spans (request, queue wait and scoring task for rows scored on a thread; the
- * scoring span alone for rows scored inline), parented and linked.
+ * scoring span alone for rows scored inline), parented and linked; a gRPC call's the same, under
+ * its own SERVER span.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { credentials, Metadata } from "@grpc/grpc-js";
 import t, { type Test } from "tap";
+import { oipService } from "../../workers/grpc/protos.js";
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from "../helpers/otlp-receiver.js";
-import { CLI, postJson, startServer, waitFor } from "../helpers/server.js";
+import { CLI, freePort, postJson, startServer, waitFor } from "../helpers/server.js";
 
 const ROW = { height: 180, weight: 80, shoe_size: 44 };
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -202,3 +205,70 @@ t.test("a request scored inline: its scoring span under the handler, no queue wa
   );
   t.ok(score.endNs >= score.startNs, "timed");
 });
+
+t.test(
+  "a gRPC call: its SERVER span continues the caller's traceparent, the queue and task under it",
+  async (t) => {
+    const receiver = await startOtlpReceiver();
+    t.teardown(() => receiver.close());
+    const grpcPort = await freePort();
+    const { server } = await tracedServer(t, receiver, {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
+      INLINE_SCORING_MAX_US: "0",
+      GRPC_PORT: String(grpcPort),
+      ACCESS_LOG: "on",
+    });
+    const client = new (oipService())(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
+    t.teardown(() => client.close());
+    const metadata = new Metadata();
+    metadata.set("traceparent", `00-${TRACE_ID}-${CALLER_SPAN}-01`);
+    metadata.set("x-request-id", "grpc-trace-me");
+    const error = await new Promise<Error | null>((resolve) =>
+      (client as unknown as Record<string, (...a: unknown[]) => void>).ModelInfer(
+        {
+          model_name: "default",
+          inputs: [
+            {
+              name: "x",
+              datatype: "FP32",
+              shape: ["2", "3"],
+              contents: { fp32_contents: [180, 80, 44, 170, 70, 40] },
+            },
+          ],
+        },
+        metadata,
+        (e: Error | null) => resolve(e),
+      ),
+    );
+    t.equal(error, null, "answered");
+    const inTrace = (spans: ReceivedSpan[]) => spans.filter((s) => s.traceId === TRACE_ID);
+    await receiver.waitFor((spans) => inTrace(spans).length >= 3);
+    const spans = inTrace(receiver.spans);
+    const call = spans.find((s) => s.name === "inference.GRPCInferenceService/ModelInfer");
+    const wait = spans.find((s) => s.name === "forestd.queue_wait");
+    const score = spans.find((s) => s.name === "forestd.score");
+    if (!call || !wait || !score) {
+      t.fail(`missing spans: ${spans.map((s) => s.name).join(", ")}`);
+      return;
+    }
+    t.equal(call.parentSpanId, CALLER_SPAN, "the call continues the caller's traceparent (from metadata)");
+    t.equal(call.kind, 2, "a SERVER span");
+    t.match(call.attributes, {
+      "rpc.system": "grpc",
+      "rpc.service": "inference.GRPCInferenceService",
+      "rpc.method": "ModelInfer",
+      "rpc.grpc.status_code": 0,
+      "forestd.request_id": "grpc-trace-me",
+      "forestd.model": "default",
+    });
+    t.equal(wait.parentSpanId, call.spanId, "the queue wait under the call");
+    t.equal(score.parentSpanId, call.spanId, "the task under its (only) call");
+    await waitFor(() => server.events().some((e) => e.request_id === "grpc-trace-me"), 5000);
+    t.equal(
+      server.events().find((e) => e.request_id === "grpc-trace-me")?.trace_id,
+      TRACE_ID,
+      "the access line names the trace",
+    );
+  },
+);

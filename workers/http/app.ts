@@ -49,6 +49,8 @@ declare module "fastify" {
   interface FastifyInstance {
     /** Fastify's routing behind the shed gate: the listener for any further HTTP server (BIND). */
     gatedRouting: RequestListener;
+    /** Whether the event loop is under pressure, so scoring is shed (the gRPC service asks too). */
+    forestdUnderPressure(): boolean;
   }
 }
 
@@ -235,6 +237,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const warm = () => Date.now() >= warmUntil;
   let underPressure = () => false;
   const isReady = () => deps.isReady() && !underPressure();
+  app.decorate("forestdUnderPressure", () => underPressure());
   // Shedding applies to the prediction routes only: health, readiness and metrics must answer
   // precisely when the worker is under pressure.
   await app.register(async (scope) => {

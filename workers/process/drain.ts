@@ -10,6 +10,13 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { Server as NetServer, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 
+/** Connections served by something other than an HTTP server (the gRPC endpoint), drained its own way. */
+export interface Drainable {
+  readonly connections: number;
+  /** Tells every connection to finish (gRPC: GOAWAY), destroying what is left after `graceMs`. */
+  drain(graceMs: number): void;
+}
+
 interface Tracked {
   busy: number;
   idleSince: number;
@@ -24,6 +31,7 @@ export class ConnectionDrainer {
   readonly #listeners: NetServer[] = [];
   /** By TCP socket: what a server's "connection" gives, TLS or not. */
   readonly #sockets = new Map<Socket, Tracked>();
+  readonly #others: Drainable[] = [];
   /** An HTTPS server's requests arrive on the TLS socket over the TCP one: its TCP socket. */
   readonly #tcpOf = new WeakMap<Socket, Socket>();
   #draining = false;
@@ -58,12 +66,20 @@ export class ConnectionDrainer {
     });
   }
 
+  /** Connections `listener` accepts, served and drained by `served` (the gRPC endpoint). */
+  trackOther(served: Drainable, listener: NetServer): void {
+    this.#listeners.push(listener);
+    this.#others.push(served);
+  }
+
   get draining(): boolean {
     return this.#draining;
   }
 
   get connections(): number {
-    return this.#sockets.size;
+    let n = this.#sockets.size;
+    for (const other of this.#others) n += other.connections;
+    return n;
   }
 
   /** Stops accepting and waits until every connection has closed, or `deadline` (epoch ms). */
@@ -78,14 +94,15 @@ export class ConnectionDrainer {
       // net.Server's close stops accepting without http.Server's closeIdleConnections().
       NetServer.prototype.close.call(listener);
     }
-    while (this.#sockets.size > 0 && Date.now() < deadline) {
+    for (const other of this.#others) other.drain(Math.max(0, deadline - Date.now()));
+    while (this.connections > 0 && Date.now() < deadline) {
       const now = Date.now();
       for (const t of this.#sockets.values()) {
         if (t.busy === 0 && now - t.idleSince >= idleGraceMs) t.end.end();
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    const clean = this.#sockets.size === 0;
+    const clean = this.connections === 0;
     for (const socket of this.#sockets.keys()) socket.destroy();
     return clean;
   }

@@ -169,6 +169,10 @@ true
 {{- include "forestd.settingOr" (dict "settings" .Values.settings "name" "METRICS_PORT" "default" "9091") -}}
 {{- end -}}
 
+{{- define "forestd.grpcPort" -}}
+{{- include "forestd.settingOr" (dict "settings" .Values.settings "name" "GRPC_PORT" "default" "0") -}}
+{{- end -}}
+
 {{- define "forestd.gracefulTimeout" -}}
 {{- include "forestd.settingOr" (dict "settings" .Values.settings "name" "GRACEFUL_TIMEOUT" "default" "30") | float64 | ceil | int -}}
 {{- end -}}

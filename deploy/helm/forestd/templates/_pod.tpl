@@ -98,6 +98,12 @@ spec:
           containerPort: {{ include "forestd.metricsPort" . }}
           protocol: TCP
         {{- end }}
+        {{- if ne (include "forestd.grpcPort" .) "0" }}
+        # settings.GRPC_PORT: the Open Inference Protocol's gRPC service and grpc.health.v1.
+        - name: grpc
+          containerPort: {{ include "forestd.grpcPort" . }}
+          protocol: TCP
+        {{- end }}
       startupProbe:
         httpGet:
           path: {{ .Values.probes.startup.path }}
