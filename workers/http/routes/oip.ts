@@ -304,21 +304,23 @@ async function infer(deps: ModelEntry, request: FastifyRequest, reply: FastifyRe
           slow?.parameters?.content_type,
         ));
   request.forestdRows = rows;
-  if (fast) {
-    // The common request, scored and written without building arrays.
+  if (fast && !served.model.head.outputTensors) {
+    // The common request, scored and written without building arrays. (A family with tensors of its
+    // own, an ONNX graph's, answers with those: below, as any request.)
     const { outputs, width } = await scoreRows(deps, values, rows, false, timeoutMs);
     reply.type(JSON_TYPE);
     return inferJson({ name: served.name, version: served.version }, fast.id, outputs, rows, width);
   }
-  const req = slow as InferRequest;
+  // A fast-read body has no outputs or parameters: only its id.
+  const req: InferRequest = slow ?? { id: fast?.id, inputs: [] };
   const outputs = await inferOutputs(deps, req, values, rows, timeoutMs);
   const answer = {
     model_name: served.name,
     model_version: served.version,
     ...(req.id !== undefined ? { id: req.id } : {}),
   };
-  if (outputs.some((o) => wantsBinary(req, o.name))) {
-    const { payload, headerLength } = binaryAnswer(answer, outputs, req);
+  if (slow && outputs.some((o) => wantsBinary(slow, o.name))) {
+    const { payload, headerLength } = binaryAnswer(answer, outputs, slow);
     reply.type(OCTET_STREAM).header(HEADER_LENGTH, String(headerLength));
     return payload;
   }
