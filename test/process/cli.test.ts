@@ -1,5 +1,5 @@
 /** The forestd command, run as a user runs it (the built dist/cli/forestd.js), on fixture models. */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { createServer } from "node:net";
@@ -7,31 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { freePort } from "../../scripts/loopback.js";
+import { CLI, forestd, forestdAsync } from "../helpers/cli.js";
 import { closeEnough, FIXTURES, fixtures, ROOT } from "../helpers/fixtures.js";
-
-const CLI = join(ROOT, "dist", "cli", "forestd.js");
-
-function forestd(args: string[], input = "") {
-  const run = spawnSync(process.execPath, [CLI, ...args], { input, encoding: "utf8" });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-}
-
-/** forestd without blocking, so that several runs share the cores. */
-function forestdAsync(args: string[], input = ""): Promise<ReturnType<typeof forestd>> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args]);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
 
 t.test("predict matches XGBoost on every fixture (a sample of formats)", async (t) => {
   const queue = fixtures();

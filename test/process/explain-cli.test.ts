@@ -2,15 +2,9 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import t from "tap";
+import { CLI, forestd } from "../helpers/cli.js";
 import { compareShap, explainFixtures } from "../helpers/explain-fixtures.js";
-import { FIXTURES, ROOT } from "../helpers/fixtures.js";
-
-const CLI = join(ROOT, "dist", "cli", "forestd.js");
-
-function forestd(args: string[], input = "") {
-  const run = spawnSync(process.execPath, [CLI, ...args], { input, encoding: "utf8" });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+import { FIXTURES } from "../helpers/fixtures.js";
 
 const SAMPLE = ["binary_logistic", "dart_multi", "categorical_partition"];
 

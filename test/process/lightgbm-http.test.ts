@@ -1,23 +1,15 @@
-/**
- * LightGBM models served (MODEL_PATH=model.txt): /predict (prediction, margin, proba, label, leaf,
- * contribs), OIP infer with FP64 tensors (contribs too), /model and /v2 metadata, rows by name with pandas category strings,
- * and the CLI (predict, inspect) — every number equal to LightGBM's own outputs for the same file,
- * bit for bit, after a JSON round trip.
- */
-import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { testApp } from "../helpers/app.js";
-import { ROOT } from "../helpers/fixtures.js";
+import { forestdAsync as forestd } from "../helpers/cli.js";
 import {
   type LightGbmExpected,
   type LightGbmFixture,
   lightgbmFixtures,
 } from "../helpers/lightgbm-fixtures.js";
 
-const CLI = join(ROOT, "dist", "cli", "forestd.js");
 const json = (body: string) => JSON.parse(body) as Record<string, unknown>;
 const byName = new Map(lightgbmFixtures().map((f) => [f.name, f]));
 
@@ -204,25 +196,6 @@ t.test("HTTP: a linear-tree model is refused at start-up, by name", async (t) =>
     message: /cannot load linear_tree\.txt: tree 0 is a linear tree .*forestd does not serve linear trees/,
   });
 });
-
-function forestd(
-  args: string[],
-  input = "",
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args]);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
 
 t.test("CLI: predict on every LightGBM fixture equals LightGBM", async (t) => {
   const queue = [...byName.values()].filter((f) => f.name !== "linear_tree");

@@ -1,0 +1,35 @@
+/** `forestd` commands run as a user runs them (the built CLI in a child process), with their output. */
+import { spawn, spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { ROOT } from "./fixtures.js";
+
+export const CLI = join(ROOT, "dist", "cli", "forestd.js");
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `forestd ARGS` with `input` on stdin, waiting for it. */
+export function forestd(args: string[], input = ""): CliRun {
+  const run = spawnSync(process.execPath, [CLI, ...args], { input, encoding: "utf8" });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+/** The same without blocking, so that several runs share the cores. */
+export function forestdAsync(args: string[], input = ""): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args]);
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
