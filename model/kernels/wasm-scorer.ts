@@ -90,10 +90,10 @@ const align8 = (n: number) => Math.ceil(n / 8) * 8;
 function scratchLayout(forest: CompiledForest) {
   const numFeature = forest.numColumns;
   const valueBytes = forest.precision === "f32" ? 4 : 8;
-  const chunkRows = Math.max(
-    BLOCK_ROWS,
-    Math.min(4096, Math.floor(CHUNK_BYTES / Math.max(4, numFeature * 4))),
-  );
+  // Whole blocks only: a chunk that ends in a part-block walks every tree once more for a few rows
+  // (20 features: 204-row chunks ended in 12-row blocks, 8% slower at 10 000 rows than 192).
+  const fits = Math.floor(CHUNK_BYTES / Math.max(4, numFeature * 4) / BLOCK_ROWS) * BLOCK_ROWS;
+  const chunkRows = Math.max(BLOCK_ROWS, Math.min(4096, fits));
   const posAt = 0;
   const valuesAt = posAt + BLOCK_ROWS * 4;
   const marginsAt = align8(valuesAt + chunkRows * numFeature * 4);
