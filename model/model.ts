@@ -99,21 +99,24 @@ export class Model {
    * passing its parts as `shared`: nothing is checked or compiled again.)
    */
   constructor(forest: Forest, shared?: { parts: UnsharedParts; model: SharedModel }) {
+    this.head = headFor(forest);
     if (shared) {
       this.#forest = shared.parts.forest;
       this.#compiled = shared.parts.compiled;
       this.#image = shared.model.kernel;
       this.#shared = shared.model;
+      this.numTrees = shared.parts.numTrees;
     } else {
       checkForest(forest);
-      this.#forest = forest;
-      this.#compiled = compileForest(forest);
+      // Compiled into shared memory from the start: share() then hands the arrays on as they are.
+      this.#compiled = compileForest(forest, { shared: true });
       this.#image = buildKernelImage(this.#compiled.forest);
       this.#shared = null;
+      this.numTrees = forest.trees.length;
+      this.#forest = needsTrees(forest, this.head) ? forest : { ...forest, trees: [] };
     }
     this.#scorer = new WasmScorer(this.#compiled.forest, this.#image);
     forest = this.#forest;
-    this.head = headFor(forest);
     this.format = forest.provenance.format;
     this.#inputs =
       forest.inputs ??
@@ -127,8 +130,6 @@ export class Model {
     this.featureNames = Object.freeze(named ? this.#inputs.map((c) => c.name as string) : []);
     const typed = forest.inputs === null && forest.features.every((f) => f.formatType !== null);
     this.featureTypes = Object.freeze(typed ? forest.features.map((f) => f.formatType as string) : []);
-    // (A shared model's trees are built only when asked for: their count is known without them.)
-    this.numTrees = shared ? shared.parts.numTrees : forest.trees.length;
     this.classLabels = Object.freeze([...this.head.classLabels]);
     this.numClass = this.task === "multiclass" || this.task === "binary" ? this.classLabels.length : 0;
     this.rowPrecision = forest.input === "f64" || forest.preprocess.length > 0 ? "f64" : "f32";
@@ -145,7 +146,7 @@ export class Model {
    * same arrays and kernel image, each with scratch of its own.
    */
   share(): SharedModel {
-    return this.#shared ?? shareParts(this.#forest, this.#compiled, this.#image);
+    return this.#shared ?? shareParts(this.#forest, this.numTrees, this.#compiled, this.#image);
   }
 
   /** A model another thread shared (Model.share), rebuilt from views of its memory. */
@@ -273,9 +274,10 @@ export class Model {
     if (reason) throw new UnsupportedOutputError(reason);
     const kernel = this.#kernelRows(values, rows);
     const out = new Float32Array(rows * this.numTrees);
+    // (A model that dropped its trees has no leaf ids of a format's own: see needsTrees.)
     const trees = this.#forest.trees;
     leafIndices(this.#compiled.forest, kernel, this.#compiled.forest.numColumns, rows, out, (t, n) => {
-      const ids = trees[t].leafId;
+      const ids = trees[t]?.leafId;
       return ids ? ids[n] : n;
     });
     return out;
@@ -417,6 +419,18 @@ export class Model {
       details: structuredClone(forest.provenance.details) as Record<string, unknown>,
     };
   }
+}
+
+/**
+ * Whether a model reads its Forest's trees once compiled: explanations walk them (TreeSHAP reads
+ * covers, splits and leaves), and leaf ids a format numbers its own way (LightGBM's) are read from
+ * them. Scoring, the leaf index otherwise and /model read the compiled layout only, so a model
+ * whose head explains nothing (scikit-learn's, onnxruntime's) drops them once compiled: a fully
+ * grown random forest's trees are half the file's size again.
+ */
+function needsTrees(forest: Forest, head: Head): boolean {
+  if (head.unavailable("contribs") === null || head.unavailable("interactions") === null) return true;
+  return head.unavailable("leaf") === null && forest.trees.some((tree) => tree.leafId !== null);
 }
 
 /** Bytes of every typed array reachable from `value` (each array counted once). */
