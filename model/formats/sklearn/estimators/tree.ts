@@ -9,10 +9,14 @@
  * (`Tree._apply_dense`). Any other record is refused, naming its fields. Children, features and
  * values are checked here, so a hostile tree is refused naming the estimator, the tree and the node.
  */
-import { numbersOf } from "../pickle/numpy.js";
+import { numbersOf, readNumbers } from "../pickle/numpy.js";
 import { NdArray, PyDict, PyObject, type PyValue, pyTypeName } from "../pickle/values.js";
 import { invalid, unsupported } from "./attrs.js";
 
+/**
+ * A tree's columns as read: the Forest tree (estimators/model.ts, forestTree) takes over left,
+ * right, feature, threshold and weightedNodeSamples rather than copying them.
+ */
 export interface SklearnTree {
   readonly numNodes: number;
   readonly left: Int32Array;
@@ -107,29 +111,28 @@ export function readTree(v: PyValue, path: string, numFeatures: number): Sklearn
     invalid(`${path}.values is ${values.dtype.str}, not float64`);
 
   const column = (name: string) => numbersOf(nodes, `${path}.nodes`, name);
-  const leftF = column("left_child");
-  const rightF = column("right_child");
-  const featureF = column("feature");
-  const left = new Int32Array(n);
-  const right = new Int32Array(n);
-  const feature = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    // out-of-range values become -3 here and are refused below if a reached node has them
-    const l = leftF[i];
-    const r = rightF[i];
-    const f = featureF[i];
-    left[i] = l >= -1 && l < n && Number.isInteger(l) ? l : -3;
-    right[i] = r >= -1 && r < n && Number.isInteger(r) ? r : -3;
-    feature[i] = f >= -2 && f < 2 ** 31 && Number.isInteger(f) ? f : -3;
-  }
+  /** A node's field as the file holds it: for error messages only (it reads the whole column). */
+  const raw = (name: string, node: number) => column(name)[node];
+  // Integer fields straight into int32 columns; out-of-range values become -3 here and are
+  // refused below if a reached node has them.
+  const int32s = (name: string, ok: (x: number) => boolean) =>
+    readNumbers(nodes, `${path}.nodes`, name, new Int32Array(n), (x) => (ok(x) ? x : -3));
+  const left = int32s("left_child", (l) => l >= -1 && l < n && Number.isInteger(l));
+  const right = int32s("right_child", (r) => r >= -1 && r < n && Number.isInteger(r));
+  const feature = int32s("feature", (f) => f >= -2 && f < 2 ** 31 && Number.isInteger(f));
+  let nNodeSamples: Float64Array | null = null;
   const tree: SklearnTree = {
     numNodes: n,
     left,
     right,
     feature,
     threshold: column("threshold"),
-    missingLeft: is13 ? Uint8Array.from(column("missing_go_to_left")) : null,
-    nNodeSamples: column("n_node_samples"),
+    missingLeft: is13 ? readNumbers(nodes, `${path}.nodes`, "missing_go_to_left", new Uint8Array(n)) : null,
+    // read when asked for (IsolationForest's path lengths): other trees never need it
+    get nNodeSamples() {
+      nNodeSamples ??= column("n_node_samples");
+      return nNodeSamples;
+    },
     weightedNodeSamples: column("weighted_n_node_samples"),
     nOutputs,
     maxClasses,
@@ -143,8 +146,9 @@ export function readTree(v: PyValue, path: string, numFeatures: number): Sklearn
   let tail = 0;
   queue[tail++] = 0;
   seen[0] = 1;
-  const child = (node: number, c: number, side: string, raw: number) => {
-    if (c <= 0) invalid(`${path} node ${node}: its ${side} child ${raw} is outside 1..${n - 1}`);
+  const child = (node: number, c: number, side: "left" | "right") => {
+    if (c <= 0)
+      invalid(`${path} node ${node}: its ${side} child ${raw(`${side}_child`, node)} is outside 1..${n - 1}`);
     if (seen[c]) invalid(`${path} node ${c} is reached twice (a cycle or a shared child)`);
     seen[c] = 1;
     tree.depth[c] = tree.depth[node] + 1;
@@ -155,12 +159,12 @@ export function readTree(v: PyValue, path: string, numFeatures: number): Sklearn
     const l = left[node];
     const r = right[node];
     if (l === -1 && r === -1) continue;
-    child(node, l, "left", leftF[node]);
-    child(node, r, "right", rightF[node]);
+    child(node, l, "left");
+    child(node, r, "right");
     const f = feature[node];
     if (f < 0 || f >= numFeatures)
       invalid(
-        `${path} node ${node} splits on feature ${featureF[node]}, but the estimator has ${numFeatures} features`,
+        `${path} node ${node} splits on feature ${raw("feature", node)}, but the estimator has ${numFeatures} features`,
       );
     if (Number.isNaN(tree.threshold[node])) invalid(`${path} node ${node} has threshold NaN`);
   }
