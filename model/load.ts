@@ -55,7 +55,8 @@ export function loadServable(source: ModelSource, check?: BytesCheck): Servable 
     typeof source === "string" || source instanceof URL
       ? readPath(source, check)
       : readSource(source instanceof ArrayBuffer ? new Uint8Array(source) : source, undefined, check);
-  return "servable" in read ? read.servable : { model: new Model(read.forest), mlflow: null };
+  // The Forest is this call's own (read here): Model.compileOwned may free its trees.
+  return "servable" in read ? read.servable : { model: Model.compileOwned(read.forest), mlflow: null };
 }
 
 /**

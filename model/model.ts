@@ -12,6 +12,7 @@ import { buildShapForest, shapUnsupportedReason } from "./explain/tree-shap.js";
 import { checkForest } from "./forest/check.js";
 import { applyStep } from "./forest/evaluate.js";
 import type { Forest, InputColumn, InputTensor, Precision, Provenance } from "./forest/forest.js";
+import { releaseTrees } from "./forest/release.js";
 import type { Head, OptionalOutput, Task, Values } from "./heads/head.js";
 import { headFor } from "./heads/index.js";
 import { leafIndices } from "./kernels/leaf-index.js";
@@ -98,7 +99,12 @@ export class Model {
    * Checks and compiles a Forest. (Model.fromShared rebuilds a model another thread compiled,
    * passing its parts as `shared`: nothing is checked or compiled again.)
    */
-  constructor(forest: Forest, shared?: { parts: UnsharedParts; model: SharedModel }) {
+  constructor(
+    forest: Forest,
+    shared?: { parts: UnsharedParts; model: SharedModel },
+    /** Nobody else reads `forest` (Model.compileOwned): trees the model drops are freed at once. */
+    owned = false,
+  ) {
     this.head = headFor(forest);
     if (shared) {
       this.#forest = shared.parts.forest;
@@ -110,10 +116,15 @@ export class Model {
       checkForest(forest);
       // Compiled into shared memory from the start: share() then hands the arrays on as they are.
       this.#compiled = compileForest(forest, { shared: true });
+      this.numTrees = forest.trees.length;
+      if (needsTrees(forest, this.head)) this.#forest = forest;
+      else {
+        this.#forest = { ...forest, trees: [] };
+        // Before the kernel image is laid out: the trees' memory is not held beside it.
+        if (owned) releaseTrees(forest);
+      }
       this.#image = buildKernelImage(this.#compiled.forest);
       this.#shared = null;
-      this.numTrees = forest.trees.length;
-      this.#forest = needsTrees(forest, this.head) ? forest : { ...forest, trees: [] };
     }
     this.#scorer = new WasmScorer(this.#compiled.forest, this.#image);
     forest = this.#forest;
@@ -147,6 +158,16 @@ export class Model {
    */
   share(): SharedModel {
     return this.#shared ?? shareParts(this.#forest, this.numTrees, this.#compiled, this.#image);
+  }
+
+  /**
+   * Checks and compiles a Forest that nobody else holds or reads afterwards (a model file's,
+   * read by loadModel): when the model keeps none of its trees, their memory is freed at once,
+   * before the kernel image is laid out, rather than at V8's next full collection. The Forest's
+   * trees are empty afterwards.
+   */
+  static compileOwned(forest: Forest): Model {
+    return new Model(forest, undefined, true);
   }
 
   /** A model another thread shared (Model.share), rebuilt from views of its memory. */

@@ -32,3 +32,38 @@ export function releaseInput(bytes: Uint8Array, forest: Forest): void {
   if (viewsBuffer(forest, buffer, new Set())) return;
   buffer.transfer(0);
 }
+
+/** ArrayBuffer.prototype.detached (ES2024), likewise undeclared. */
+type Detachable = Transferable & { readonly detached?: boolean };
+
+/** Frees an array's memory at once when the array is the whole of a buffer of its own. */
+function detach(array: ArrayBufferView | null): void {
+  if (!array || array.byteLength === 0 || array.byteOffset !== 0) return;
+  const buffer = array.buffer as Detachable;
+  if (!(buffer instanceof ArrayBuffer) || buffer.detached || typeof buffer.transfer !== "function") return;
+  if (array.byteLength !== buffer.byteLength) return;
+  buffer.transfer(0);
+}
+
+/**
+ * Frees the memory of a Forest's trees at once (each array that is a whole buffer of its own is
+ * detached; views of larger buffers are left to the collector): for a Forest its owner no longer
+ * reads, compiled by a model that keeps none of it. The trees are empty arrays afterwards.
+ */
+export function releaseTrees(forest: Forest): void {
+  for (const tree of forest.trees) {
+    for (const array of [
+      tree.left,
+      tree.right,
+      tree.feature,
+      tree.test,
+      tree.threshold,
+      tree.flags,
+      tree.leafValue,
+      tree.cover,
+      tree.leafId,
+    ])
+      detach(array);
+    for (const values of tree.sets.values()) detach(values);
+  }
+}

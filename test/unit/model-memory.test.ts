@@ -1,0 +1,179 @@
+/**
+ * What a loaded model holds, and what loading leaves behind (issue #27: a 94 MB joblib file held
+ * in under 3× its size): the file's bytes are freed once the Forest is read, unless the Forest
+ * views them; a model whose head explains nothing keeps no trees, and frees the trees of a Forest
+ * it owns; the compiled layout is shared as it is, not copied; a helper thread asked to end when
+ * idle ends, and starts again on the next request. Predictions stay those of the fixtures.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import t from "tap";
+import { RequestThread } from "../../contract/request-thread.js";
+import { allocateTree } from "../../model/forest/build.js";
+import { evaluateForest } from "../../model/forest/evaluate.js";
+import type { Forest } from "../../model/forest/forest.js";
+import { releaseInput, releaseTrees } from "../../model/forest/release.js";
+import { readForest } from "../../model/formats/index.js";
+import { loadModel, rowsToArray } from "../../model/index.js";
+import { Model } from "../../model/model.js";
+import { FIXTURES, ROOT } from "../helpers/fixtures.js";
+import { rowsToFloat64, SKLEARN_FIXTURES } from "../helpers/sklearn-fixtures.js";
+
+const RF = join(SKLEARN_FIXTURES, "rf_clf_binary.joblib");
+const RF_EXPECTED = JSON.parse(
+  readFileSync(join(SKLEARN_FIXTURES, "rf_clf_binary.expected.json"), "utf8"),
+) as {
+  rows: (number | null)[][];
+  predict_proba: number[][];
+};
+const XGB = join(FIXTURES, "binary_logistic.json");
+
+/** A Forest of one tree whose threshold array is a view of `buffer` (as a zero-copy reader might make). */
+function forestViewing(buffer: ArrayBuffer): Forest {
+  const tree = allocateTree(1);
+  return {
+    ...readForest(readFileSync(XGB)),
+    trees: [{ ...tree, threshold: new Float64Array(buffer, 0, 1) }],
+  };
+}
+
+t.test("a file's bytes are freed once read, unless the Forest views them", async (t) => {
+  const bytes = new Uint8Array(readFileSync(RF));
+  const forest = readForest(bytes);
+  releaseInput(bytes, forest);
+  t.equal(bytes.buffer.byteLength, 0, "the bytes' buffer is detached");
+  t.ok(forest.trees[0].left.length > 0, "the Forest is whole");
+
+  const viewed = new Uint8Array(64);
+  releaseInput(viewed, forestViewing(viewed.buffer));
+  t.equal(viewed.buffer.byteLength, 64, "bytes the Forest views are left to the collector");
+
+  const whole = new Uint8Array(readFileSync(RF));
+  const part = whole.subarray(0, whole.length - 1);
+  releaseInput(part, forest);
+  t.equal(whole.buffer.byteLength, whole.length, "bytes that are part of a larger buffer are left alone");
+});
+
+t.test("loadModel reads a path's bytes itself: the check sees them, and may refuse them", async (t) => {
+  let seen = 0;
+  const model = loadModel(RF, (bytes) => {
+    seen = bytes.length;
+  });
+  t.equal(seen, readFileSync(RF).length, "the check saw the file's bytes");
+  const proba = model.predictBatch(rowsToArray(model, RF_EXPECTED.rows), RF_EXPECTED.rows.length);
+  t.same(Array.from(proba), RF_EXPECTED.predict_proba.flat(), "and the model answers as scikit-learn did");
+  t.throws(
+    () =>
+      loadModel(RF, () => {
+        throw new Error("digest mismatch");
+      }),
+    /digest mismatch/,
+    "a check that throws refuses the file",
+  );
+});
+
+t.test("a model whose head explains nothing keeps no trees; an owned Forest's are freed", async (t) => {
+  const rows = rowsToFloat64(RF_EXPECTED.rows);
+  const n = RF_EXPECTED.rows.length;
+
+  const kept = readForest(readFileSync(RF));
+  const reference = evaluateForest(kept, rows, n);
+  const model = new Model(kept);
+  t.ok(kept.trees[0].left.length > 0, "a Forest the caller still holds is left whole");
+  t.same(evaluateForest(kept, rows, n), reference, "and still evaluates the same");
+
+  const owned = readForest(readFileSync(RF));
+  const ownedModel = Model.compileOwned(owned);
+  t.equal(owned.trees[0].left.length, 0, "an owned Forest's trees are freed (detached)");
+  t.equal(ownedModel.numTrees, kept.trees.length, "the model still counts its trees");
+  for (const [name, m] of [
+    ["kept", model],
+    ["owned", ownedModel],
+  ] as const) {
+    const header = m.share().header as { trees: { count: number } };
+    t.equal(header.trees.count, 0, `${name}: no tree tables are shared`);
+  }
+  t.equal(ownedModel.compiledBytes, model.compiledBytes, "both hold the compiled layout and image only");
+
+  const values = rowsToArray(model, RF_EXPECTED.rows);
+  t.same(Array.from(ownedModel.predictBatch(values, n)), RF_EXPECTED.predict_proba.flat(), "predictions");
+  t.same(
+    Array.from(ownedModel.predictLeaf(values, n)),
+    Array.from(model.predictLeaf(values, n)),
+    "leaf indices, from the compiled layout",
+  );
+  const shared = Model.fromShared(structuredClone(ownedModel.share()));
+  t.same(Array.from(shared.predictLeaf(values, n)), Array.from(model.predictLeaf(values, n)), "shared too");
+  t.equal(shared.numTrees, kept.trees.length, "with its tree count");
+});
+
+t.test("a model that explains keeps its trees, even when it owns them", async (t) => {
+  const forest = readForest(readFileSync(XGB));
+  const model = Model.compileOwned(forest);
+  t.ok(forest.trees[0].left.length > 0, "XGBoost's trees are kept (TreeSHAP walks them)");
+  t.equal(model.unavailable("contribs"), null, "and the model explains");
+});
+
+t.test("releaseTrees frees only arrays that are whole buffers of their own", async (t) => {
+  const buffer = new ArrayBuffer(64);
+  const forest = forestViewing(buffer);
+  releaseTrees(forest);
+  t.equal(buffer.byteLength, 64, "a view of a larger buffer is left alone");
+  t.equal(forest.trees[0].left.length, 0, "an array of its own is freed");
+  releaseTrees(forest);
+  t.pass("freeing twice is harmless");
+});
+
+t.test("the compiled layout is shared as it is: sharing copies only the small arrays", async (t) => {
+  const model = loadModel(RF);
+  const shared = model.share();
+  const header = shared.header as { compiled: { forest: { feature: unknown; leaf: unknown } } };
+  t.ok(
+    header.compiled.forest.feature instanceof Int32Array,
+    "the layout's arrays are in the header as themselves",
+  );
+  t.ok(
+    (header.compiled.forest.feature as Int32Array).buffer instanceof SharedArrayBuffer,
+    "over shared memory",
+  );
+  t.ok(
+    shared.arena.byteLength < shared.bytes / 10,
+    `the arena holds the small arrays only (${shared.arena.byteLength} of ${shared.bytes} bytes)`,
+  );
+  const clone = structuredClone(shared);
+  const cloneFeature = (clone.header as typeof header).compiled.forest.feature as Int32Array;
+  const feature = header.compiled.forest.feature as Int32Array;
+  const at = feature.findIndex((f) => f > 0);
+  feature[at] += 1;
+  t.equal(cloneFeature[at], feature[at], "a clone reads the same memory, not a copy");
+  feature[at] -= 1;
+  t.equal(Model.fromShared(clone).compiledBytes, shared.bytes, "and counts the bytes shared");
+});
+
+t.test("a thread asked to end when idle ends, and the next request starts another", async (t) => {
+  const module = () => join(ROOT, "test", "fixtures", "threads", "echo-thread.mjs");
+  const thread = new RequestThread<{ id: number }, { id: number; threadId: number; answered: number }>(
+    module,
+    () => ({ id: 0, threadId: -1, answered: -1 }),
+    { endAfterIdleMs: 50 },
+  );
+  t.teardown(() => thread.close());
+  const first = await thread.ask((id) => ({ id }));
+  const second = await thread.ask((id) => ({ id }));
+  t.equal(second.threadId, first.threadId, "requests close together share the thread");
+  t.equal(second.answered, 2);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const third = await thread.ask((id) => ({ id }));
+  t.not(third.threadId, first.threadId, "after the idle time, a new thread answers");
+  t.equal(third.answered, 1, "with nothing of the old one's");
+
+  const kept = new RequestThread<{ id: number }, { id: number; threadId: number; answered: number }>(
+    module,
+    () => ({ id: 0, threadId: -1, answered: -1 }),
+  );
+  t.teardown(() => kept.close());
+  const a = await kept.ask((id) => ({ id }));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const b = await kept.ask((id) => ({ id }));
+  t.equal(b.threadId, a.threadId, "without endAfterIdleMs the thread stays");
+});
