@@ -121,7 +121,7 @@ export class Model {
       else {
         this.#forest = { ...forest, trees: [] };
         // Before the kernel image is laid out: the trees' memory is not held beside it.
-        if (owned) releaseTrees(forest);
+        if (owned) releaseTrees(forest, this.#forest);
       }
       this.#image = buildKernelImage(this.#compiled.forest);
       this.#shared = null;

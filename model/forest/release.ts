@@ -36,34 +36,33 @@ export function releaseInput(bytes: Uint8Array, forest: Forest): void {
 /** ArrayBuffer.prototype.detached (ES2024), likewise undeclared. */
 type Detachable = Transferable & { readonly detached?: boolean };
 
-/** Frees an array's memory at once when the array is the whole of a buffer of its own. */
-function detach(array: ArrayBufferView | null): void {
-  if (!array || array.byteLength === 0 || array.byteOffset !== 0) return;
-  const buffer = array.buffer as Detachable;
-  if (!(buffer instanceof ArrayBuffer) || buffer.detached || typeof buffer.transfer !== "function") return;
-  if (array.byteLength !== buffer.byteLength) return;
-  buffer.transfer(0);
+/** The buffers of the typed arrays reachable from `value`. */
+function buffersOf(
+  value: unknown,
+  out: Set<ArrayBufferLike>,
+  seen = new Set<object>(),
+): Set<ArrayBufferLike> {
+  if (typeof value !== "object" || value === null || seen.has(value)) return out;
+  seen.add(value);
+  if (ArrayBuffer.isView(value)) out.add(value.buffer);
+  else
+    for (const child of value instanceof Map ? value.values() : Object.values(value))
+      buffersOf(child, out, seen);
+  return out;
 }
 
 /**
- * Frees the memory of a Forest's trees at once (each array that is a whole buffer of its own is
- * detached; views of larger buffers are left to the collector): for a Forest its owner no longer
- * reads, compiled by a model that keeps none of it. The trees are empty arrays afterwards.
+ * Frees the memory of a Forest's trees at once, for a Forest its owner no longer reads, compiled
+ * by a model that keeps `kept` of it (the Forest without its trees): every buffer the trees'
+ * arrays view (a reader's own, possibly one for all of them, as scikit-learn's NodeSlab) is
+ * detached, unless `kept` views it too or it is shared memory. The trees' arrays are empty
+ * afterwards.
  */
-export function releaseTrees(forest: Forest): void {
-  for (const tree of forest.trees) {
-    for (const array of [
-      tree.left,
-      tree.right,
-      tree.feature,
-      tree.test,
-      tree.threshold,
-      tree.flags,
-      tree.leafValue,
-      tree.cover,
-      tree.leafId,
-    ])
-      detach(array);
-    for (const values of tree.sets.values()) detach(values);
+export function releaseTrees(forest: Forest, kept: Forest): void {
+  const keep = buffersOf(kept, new Set());
+  for (const buffer of buffersOf(forest.trees, new Set())) {
+    const own = buffer as Detachable;
+    if (keep.has(buffer) || !(own instanceof ArrayBuffer) || own.detached) continue;
+    if (typeof own.transfer === "function" && own.byteLength > 0) own.transfer(0);
   }
 }

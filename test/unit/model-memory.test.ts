@@ -114,13 +114,18 @@ t.test("a model that explains keeps its trees, even when it owns them", async (t
   t.equal(model.unavailable("contribs"), null, "and the model explains");
 });
 
-t.test("releaseTrees frees only arrays that are whole buffers of their own", async (t) => {
+t.test("releaseTrees frees the trees' buffers, but not one the kept Forest views", async (t) => {
   const buffer = new ArrayBuffer(64);
   const forest = forestViewing(buffer);
-  releaseTrees(forest);
-  t.equal(buffer.byteLength, 64, "a view of a larger buffer is left alone");
-  t.equal(forest.trees[0].left.length, 0, "an array of its own is freed");
-  releaseTrees(forest);
+  const slab = new ArrayBuffer(64);
+  const tree = { ...forest.trees[0], leafValue: new Float64Array(slab, 8, 2) };
+  const two: Forest = { ...forest, trees: [tree] };
+  const kept: Forest = { ...two, trees: [], treeWeight: new Float64Array(buffer, 8, 1) };
+  releaseTrees(two, kept);
+  t.equal(buffer.byteLength, 64, "a buffer the kept Forest views is left alone");
+  t.equal(slab.byteLength, 0, "a buffer the trees view in part is freed");
+  t.equal(tree.left.length, 0, "an array of its own is freed");
+  releaseTrees(two, kept);
   t.pass("freeing twice is harmless");
 });
 

@@ -2,7 +2,7 @@
 import type { MutableTree } from "../../../forest/build.js";
 import { NodeFlag, type Precision, Test } from "../../../forest/forest.js";
 import type { SklearnHeadSpec } from "../../../heads/sklearn.js";
-import type { SklearnTree } from "./tree.js";
+import { NodeSlab, type SklearnTree } from "./tree.js";
 
 export interface EstimatorModel {
   readonly trees: MutableTree[];
@@ -45,19 +45,21 @@ export function headSpec(
  * sample counts its covers), rewritten in place where the Forest says otherwise (a leaf's right
  * child -1, its feature, threshold 0; covers at least 0), rather than copied: a copy of every
  * node of a fully grown forest is garbage the load's peak would carry. `t` is spent after this.
+ * The tests, flags and leaf values come from `slab` (readTree's, see NodeSlab).
  */
 export function forestTree(
   t: SklearnTree,
   width: number,
   leaf: (node: number, out: Float64Array, at: number) => void,
   featureMap: ArrayLike<number> | null = null,
+  slab: NodeSlab = new NodeSlab(0),
 ): MutableTree {
   const n = t.numNodes;
   const { left, right, feature, threshold } = t;
   const cover = t.weightedNodeSamples;
-  const test = new Uint8Array(n);
-  const flags = new Uint8Array(n);
-  const leafValue = new Float64Array(n * width);
+  const test = slab.uint8(n);
+  const flags = slab.uint8(n);
+  const leafValue = slab.float64(n * width);
   for (let node = 0; node < n; node++) {
     cover[node] = Math.max(0, cover[node]);
     if (left[node] === -1) {

@@ -36,6 +36,81 @@ export interface SklearnTree {
   readonly depth: Int32Array;
 }
 
+const align8 = (n: number) => Math.ceil(n / 8) * 8;
+
+/**
+ * The node columns the Forest keeps of every tree of an estimator (left, right, feature,
+ * threshold, covers, tests, flags, leaf values), carved from one buffer sized for them all before
+ * any tree is read. A fully grown forest's columns are then one allocation, mapped on its own,
+ * rather than thousands in the reading thread's malloc arena, where they pinned the load's
+ * garbage and, once freed, stayed resident; and a model that drops its trees frees them at once
+ * (model/forest/release.ts). A column that does not fit (a file whose trees disagree with their
+ * sizes) is allocated on its own.
+ */
+export class NodeSlab {
+  readonly #buffer: ArrayBuffer | null;
+  #at = 0;
+
+  constructor(bytes: number) {
+    this.#buffer = bytes > 0 ? new ArrayBuffer(bytes) : null;
+  }
+
+  /** A slab for the trees of `estimators` (as pickled: their `tree_`), `width` values per leaf. */
+  static forEstimators(estimators: readonly PyValue[], width: number): NodeSlab {
+    return NodeSlab.for(
+      estimators.map(
+        (e) => (e instanceof PyObject && e.state instanceof PyDict ? e.state.map.get("tree_") : null) ?? null,
+      ),
+      width,
+    );
+  }
+
+  /** A slab for `trees` (Tree objects as pickled) whose leaves are `width` values wide. */
+  static for(trees: readonly PyValue[], width: number): NodeSlab {
+    let bytes = 0;
+    for (const tree of trees) {
+      const n = nodeCount(tree);
+      bytes += 3 * align8(4 * n) + 2 * align8(8 * n) + 2 * align8(n) + align8(8 * n * width);
+    }
+    return new NodeSlab(bytes);
+  }
+
+  int32(n: number): Int32Array {
+    const at = this.#take(n * 4);
+    return at < 0 ? new Int32Array(n) : new Int32Array(this.#buffer!, at, n);
+  }
+
+  float64(n: number): Float64Array {
+    const at = this.#take(n * 8);
+    return at < 0 ? new Float64Array(n) : new Float64Array(this.#buffer!, at, n);
+  }
+
+  uint8(n: number): Uint8Array {
+    const at = this.#take(n);
+    return at < 0 ? new Uint8Array(n) : new Uint8Array(this.#buffer!, at, n);
+  }
+
+  /** Where `bytes` more start, or -1 when they do not fit. */
+  #take(bytes: number): number {
+    const at = align8(this.#at);
+    if (!this.#buffer || at + bytes > this.#buffer.byteLength) return -1;
+    this.#at = at + bytes;
+    return at;
+  }
+}
+
+/**
+ * The nodes a pickled Tree holds, counted only when its node array's data is all there (so a
+ * slab is never larger than the file's own arrays); 0 otherwise (readTree then refuses it).
+ */
+function nodeCount(v: PyValue): number {
+  if (!(v instanceof PyObject) || !(v.state instanceof PyDict)) return 0;
+  const nodes = v.state.map.get("nodes");
+  if (!(nodes instanceof NdArray) || nodes.shape.length !== 1 || !nodes.filled || !nodes.data) return 0;
+  const n = nodes.shape[0];
+  return nodes.data.length === n * nodes.dtype.itemsize ? n : 0;
+}
+
 const FIELDS_10 = [
   "left_child",
   "right_child",
@@ -70,8 +145,16 @@ function checkLayout(nodes: NdArray, path: string): boolean {
   return is13;
 }
 
-/** Decodes and checks one Tree object. `numFeatures` is the estimator's input width. */
-export function readTree(v: PyValue, path: string, numFeatures: number): SklearnTree {
+/**
+ * Decodes and checks one Tree object. `numFeatures` is the estimator's input width; the columns
+ * the Forest keeps come from `slab`.
+ */
+export function readTree(
+  v: PyValue,
+  path: string,
+  numFeatures: number,
+  slab: NodeSlab = new NodeSlab(0),
+): SklearnTree {
   if (!(v instanceof PyObject) || v.cls.qualified !== "sklearn.tree._tree.Tree")
     invalid(`${path} is ${pyTypeName(v)}, not a sklearn.tree._tree.Tree`);
   const [nFeatures, nClasses, nOutputs] = v.args;
@@ -116,7 +199,8 @@ export function readTree(v: PyValue, path: string, numFeatures: number): Sklearn
   // Integer fields straight into int32 columns; out-of-range values become -3 here and are
   // refused below if a reached node has them.
   const int32s = (name: string, ok: (x: number) => boolean) =>
-    readNumbers(nodes, `${path}.nodes`, name, new Int32Array(n), (x) => (ok(x) ? x : -3));
+    readNumbers(nodes, `${path}.nodes`, name, slab.int32(n), (x) => (ok(x) ? x : -3));
+  const float64s = (name: string) => readNumbers(nodes, `${path}.nodes`, name, slab.float64(n));
   const left = int32s("left_child", (l) => l >= -1 && l < n && Number.isInteger(l));
   const right = int32s("right_child", (r) => r >= -1 && r < n && Number.isInteger(r));
   const feature = int32s("feature", (f) => f >= -2 && f < 2 ** 31 && Number.isInteger(f));
@@ -126,14 +210,14 @@ export function readTree(v: PyValue, path: string, numFeatures: number): Sklearn
     left,
     right,
     feature,
-    threshold: column("threshold"),
+    threshold: float64s("threshold"),
     missingLeft: is13 ? readNumbers(nodes, `${path}.nodes`, "missing_go_to_left", new Uint8Array(n)) : null,
     // read when asked for (IsolationForest's path lengths): other trees never need it
     get nNodeSamples() {
       nNodeSamples ??= column("n_node_samples");
       return nNodeSamples;
     },
-    weightedNodeSamples: column("weighted_n_node_samples"),
+    weightedNodeSamples: float64s("weighted_n_node_samples"),
     nOutputs,
     maxClasses,
     values: numbersOf(values, `${path}.values`),
