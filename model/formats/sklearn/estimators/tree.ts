@@ -65,12 +65,24 @@ export class NodeSlab {
     );
   }
 
-  /** A slab for `trees` (Tree objects as pickled) whose leaves are `width` values wide. */
+  /**
+   * A slab for `trees` (Tree objects as pickled) whose leaves are `width` values wide. It is never
+   * larger than the trees' own arrays in the file: each distinct tree counts once (a pickle may
+   * name one object many times), only when its node array's data is all there, and its leaf
+   * values only when its values array holds as many bytes. Trees past the slab get arrays of
+   * their own.
+   */
   static for(trees: readonly PyValue[], width: number): NodeSlab {
     let bytes = 0;
+    const seen = new Set<PyValue>();
     for (const tree of trees) {
+      if (seen.has(tree)) continue;
+      seen.add(tree);
       const n = nodeCount(tree);
-      bytes += 3 * align8(4 * n) + 2 * align8(8 * n) + 2 * align8(n) + align8(8 * n * width);
+      if (n === 0) continue;
+      const leafBytes = 8 * n * width;
+      bytes += 3 * align8(4 * n) + 2 * align8(8 * n) + 2 * align8(n);
+      if (valuesBytes(tree) >= leafBytes) bytes += align8(leafBytes);
     }
     return new NodeSlab(bytes);
   }
@@ -109,6 +121,13 @@ function nodeCount(v: PyValue): number {
   if (!(nodes instanceof NdArray) || nodes.shape.length !== 1 || !nodes.filled || !nodes.data) return 0;
   const n = nodes.shape[0];
   return nodes.data.length === n * nodes.dtype.itemsize ? n : 0;
+}
+
+/** Bytes of a pickled Tree's values array, when its data is there; 0 otherwise. */
+function valuesBytes(v: PyValue): number {
+  if (!(v instanceof PyObject) || !(v.state instanceof PyDict)) return 0;
+  const values = v.state.map.get("values");
+  return values instanceof NdArray && values.filled && values.data ? values.data.length : 0;
 }
 
 const FIELDS_10 = [
