@@ -3,6 +3,8 @@
  * scoring is the same steps: rows → preprocessing (if the model has any) → kernel rows (the input
  * plan) → the kernels' sums → the head's margins → the head's predictions.
  */
+
+import { arraysIn } from "./arrays.js";
 import { type CompiledModel, compileForest } from "./compile/compile.js";
 import { kernelRows } from "./compile/input-plan.js";
 import { PredictInputError, UnsupportedOutputError } from "./errors.js";
@@ -12,9 +14,10 @@ import { buildShapForest, shapUnsupportedReason } from "./explain/tree-shap.js";
 import { checkForest } from "./forest/check.js";
 import { applyStep } from "./forest/evaluate.js";
 import type { Forest, InputColumn, InputTensor, Precision, Provenance } from "./forest/forest.js";
-import { releaseTrees } from "./forest/release.js";
+import { releaseBuffer, releaseTrees } from "./forest/release.js";
 import type { Head, OptionalOutput, Task, Values } from "./heads/head.js";
 import { headFor } from "./heads/index.js";
+import type { CompiledForest } from "./kernels/layout.js";
 import { leafIndices } from "./kernels/leaf-index.js";
 import { buildKernelImage, type KernelImage, WasmScorer } from "./kernels/wasm-scorer.js";
 import { type SharedModel, shareParts, type UnsharedParts, unshareParts } from "./shared.js";
@@ -114,16 +117,23 @@ export class Model {
       this.numTrees = shared.parts.numTrees;
     } else {
       checkForest(forest);
+      const keepTrees = needsTrees(forest, this.head);
       // Compiled into shared memory from the start: share() then hands the arrays on as they are.
-      this.#compiled = compileForest(forest, { shared: true });
+      // A model that explains nothing may keep its nodes in the kernel image only: their arrays
+      // are compiled into a buffer of their own, freed below.
+      const compiled = compileForest(forest, {
+        shared: true,
+        transientNodes: !keepTrees && forest.aggregate.reduce === "sum",
+      });
       this.numTrees = forest.trees.length;
-      if (needsTrees(forest, this.head)) this.#forest = forest;
+      if (keepTrees) this.#forest = forest;
       else {
         this.#forest = { ...forest, trees: [] };
         // Before the kernel image is laid out: the trees' memory is not held beside it.
         if (owned) releaseTrees(forest, this.#forest);
       }
-      this.#image = buildKernelImage(this.#compiled.forest);
+      this.#image = buildKernelImage(compiled.forest);
+      this.#compiled = nodesHeld(compiled);
       this.#shared = null;
     }
     this.#scorer = new WasmScorer(this.#compiled.forest, this.#image);
@@ -297,10 +307,18 @@ export class Model {
     const out = new Float32Array(rows * this.numTrees);
     // (A model that dropped its trees has no leaf ids of a format's own: see needsTrees.)
     const trees = this.#forest.trees;
-    leafIndices(this.#compiled.forest, kernel, this.#compiled.forest.numColumns, rows, out, (t, n) => {
-      const ids = trees[t]?.leafId;
-      return ids ? ids[n] : n;
-    });
+    leafIndices(
+      this.#compiled.forest,
+      kernel,
+      this.#compiled.forest.numColumns,
+      rows,
+      out,
+      (t, n) => {
+        const ids = trees[t]?.leafId;
+        return ids ? ids[n] : n;
+      },
+      this.#image,
+    );
     return out;
   }
 
@@ -452,6 +470,50 @@ export class Model {
 function needsTrees(forest: Forest, head: Head): boolean {
   if (head.unavailable("contribs") === null || head.unavailable("interactions") === null) return true;
   return head.unavailable("leaf") === null && forest.trees.some((tree) => tree.leafId !== null);
+}
+
+/**
+ * The compiled model as the Model keeps it once its kernel image is laid out. Node arrays compiled
+ * into a buffer of their own (compileForest's transientNodes) are dropped and that buffer freed at
+ * once: the image holds the nodes, and the kernel and the leaf index read them there
+ * (layout.ts, imageOnly). A forest with set splits is scored partly by the JavaScript kernel,
+ * which reads the arrays: they are moved into shared memory instead.
+ */
+function nodesHeld(compiled: CompiledModel): CompiledModel {
+  const forest = compiled.forest;
+  if (forest.feature.buffer instanceof SharedArrayBuffer) return compiled;
+  const transient = forest.feature.buffer;
+  let kept: CompiledForest;
+  if (forest.categorical.some((c) => c === 1)) {
+    const nodes = arraysIn(
+      {
+        feature: [Int32Array, forest.feature.length],
+        threshold: [Float32Array, forest.threshold.length],
+        leaf: [forest.leaf instanceof Float32Array ? Float32Array : Float64Array, forest.leaf.length],
+        left: [Int32Array, forest.left.length],
+        missingRight: [Uint8Array, forest.missingRight.length],
+      },
+      true,
+    );
+    nodes.feature.set(forest.feature);
+    nodes.threshold.set(forest.threshold);
+    nodes.leaf.set(forest.leaf);
+    nodes.left.set(forest.left);
+    nodes.missingRight.set(forest.missingRight);
+    kept = { ...forest, ...nodes };
+  } else {
+    kept = {
+      ...forest,
+      feature: new Int32Array(0),
+      threshold: new Float32Array(0),
+      leaf: forest.precision === "f32" ? new Float32Array(0) : new Float64Array(0),
+      left: new Int32Array(0),
+      missingRight: new Uint8Array(0),
+      imageOnly: true,
+    };
+  }
+  releaseBuffer(transient);
+  return { plan: compiled.plan, forest: kept };
 }
 
 /** Bytes of every typed array reachable from `value` (each array counted once). */

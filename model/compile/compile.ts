@@ -309,10 +309,15 @@ function wordsFor(set: readonly number[]): number {
 }
 
 /**
- * Lowers a checked Forest. `options.shared`: the layout's arrays in one SharedArrayBuffer, so a
- * model compiled into it is shared with other threads (model/shared.ts) as it is, without a copy.
+ * Lowers a checked Forest. `options.shared`: the layout's arrays in SharedArrayBuffers, so a model
+ * compiled into them is shared with other threads (model/shared.ts) as they are, without a copy;
+ * `options.transientNodes`: but the node arrays (feature, threshold, leaf, left, missingRight) in
+ * a plain buffer, for a caller that frees them once the kernel image holds them.
  */
-export function compileForest(forest: Forest, options: { shared?: boolean } = {}): CompiledModel {
+export function compileForest(
+  forest: Forest,
+  options: { shared?: boolean; transientNodes?: boolean } = {},
+): CompiledModel {
   const orders = forest.trees.map(reachable);
   const { plan, columnOf, cutIndex } = planColumns(forest, orders);
   const precision = forest.accumulate;
@@ -342,42 +347,34 @@ export function compileForest(forest: Forest, options: { shared?: boolean } = {}
     );
   }
 
-  const {
-    feature,
-    threshold,
-    leaf,
-    left,
-    missingRight,
-    nodeId,
-    catFeature,
-    catOffset,
-    catWords,
-    catBits,
-    roots,
-    groups,
-    depths,
-    categorical,
-    treeOf,
-  } = arraysIn(
+  // The node arrays in a buffer of their own: a model that keeps its nodes in the kernel image
+  // only (model.ts) frees it once the image is laid out.
+  const { feature, threshold, leaf, left, missingRight } = arraysIn(
     {
       feature: [Int32Array, numNodes],
       threshold: [Float32Array, numNodes],
       leaf: [precision === "f32" ? Float32Array : Float64Array, numNodes],
       left: [Int32Array, numNodes],
       missingRight: [Uint8Array, numNodes],
-      nodeId: [Int32Array, numNodes],
-      catFeature: [Int32Array, numSets],
-      catOffset: [Int32Array, numSets],
-      catWords: [Int32Array, numSets],
-      catBits: [Uint32Array, numSetWords],
-      roots: [Int32Array, numCompiled],
-      groups: [Int32Array, numCompiled],
-      depths: [Int32Array, numCompiled],
-      categorical: [Uint8Array, numCompiled],
-      treeOf: [Int32Array, numCompiled],
     },
-    options.shared ?? false,
+    (options.shared ?? false) && !options.transientNodes,
   );
+  const { nodeId, catFeature, catOffset, catWords, catBits, roots, groups, depths, categorical, treeOf } =
+    arraysIn(
+      {
+        nodeId: [Int32Array, numNodes],
+        catFeature: [Int32Array, numSets],
+        catOffset: [Int32Array, numSets],
+        catWords: [Int32Array, numSets],
+        catBits: [Uint32Array, numSetWords],
+        roots: [Int32Array, numCompiled],
+        groups: [Int32Array, numCompiled],
+        depths: [Int32Array, numCompiled],
+        categorical: [Uint8Array, numCompiled],
+        treeOf: [Int32Array, numCompiled],
+      },
+      options.shared ?? false,
+    );
   let maxDepth = 0;
   let numLeaves = 0;
   let next = 0;
@@ -464,6 +461,7 @@ export function compileForest(forest: Forest, options: { shared?: boolean } = {}
       categorical,
       treeOf,
       nodeId,
+      imageOnly: false,
       maxDepth,
       numNodes,
       numLeaves,

@@ -61,8 +61,13 @@ function buffersOf(
 export function releaseTrees(forest: Forest, kept: Forest): void {
   const keep = buffersOf(kept, new Set());
   for (const buffer of buffersOf(forest.trees, new Set())) {
-    const own = buffer as Detachable;
-    if (keep.has(buffer) || !(own instanceof ArrayBuffer) || own.detached) continue;
-    if (typeof own.transfer === "function" && own.byteLength > 0) own.transfer(0);
+    if (!keep.has(buffer)) releaseBuffer(buffer);
   }
+}
+
+/** Frees a buffer nothing reads any more at once (detaches it); shared memory is left alone. */
+export function releaseBuffer(buffer: ArrayBufferLike): void {
+  const own = buffer as Detachable;
+  if (!(own instanceof ArrayBuffer) || own.detached || own.byteLength === 0) return;
+  if (typeof own.transfer === "function") own.transfer(0);
 }

@@ -9,12 +9,16 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { RequestThread } from "../../contract/request-thread.js";
+import { compileForest } from "../../model/compile/compile.js";
+import { kernelRows } from "../../model/compile/input-plan.js";
 import { allocateTree } from "../../model/forest/build.js";
-import { evaluateForest } from "../../model/forest/evaluate.js";
+import { evaluateForest, featuresOf, leafOf } from "../../model/forest/evaluate.js";
 import type { Forest } from "../../model/forest/forest.js";
 import { releaseInput, releaseTrees } from "../../model/forest/release.js";
 import { readForest } from "../../model/formats/index.js";
 import { loadModel, rowsToArray } from "../../model/index.js";
+import type { CompiledForest } from "../../model/kernels/layout.js";
+import { buildKernelImage, WasmScorer } from "../../model/kernels/wasm-scorer.js";
 import { Model } from "../../model/model.js";
 import { FIXTURES, ROOT } from "../helpers/fixtures.js";
 import { rowsToFloat64, SKLEARN_FIXTURES } from "../helpers/sklearn-fixtures.js";
@@ -130,29 +134,84 @@ t.test("releaseTrees frees the trees' buffers, but not one the kept Forest views
 });
 
 t.test("the compiled layout is shared as it is: sharing copies only the small arrays", async (t) => {
-  const model = loadModel(RF);
+  const model = loadModel(XGB);
   const shared = model.share();
-  const header = shared.header as { compiled: { forest: { feature: unknown; leaf: unknown } } };
-  t.ok(
-    header.compiled.forest.feature instanceof Int32Array,
-    "the layout's arrays are in the header as themselves",
-  );
-  t.ok(
-    (header.compiled.forest.feature as Int32Array).buffer instanceof SharedArrayBuffer,
-    "over shared memory",
-  );
+  const header = shared.header as { compiled: { forest: { feature: unknown } } };
+  const feature = header.compiled.forest.feature as Int32Array;
+  t.ok(feature instanceof Int32Array, "the layout's arrays are in the header as themselves");
+  t.ok(feature.buffer instanceof SharedArrayBuffer, "over shared memory");
   t.ok(
     shared.arena.byteLength < shared.bytes / 10,
     `the arena holds the small arrays only (${shared.arena.byteLength} of ${shared.bytes} bytes)`,
   );
   const clone = structuredClone(shared);
   const cloneFeature = (clone.header as typeof header).compiled.forest.feature as Int32Array;
-  const feature = header.compiled.forest.feature as Int32Array;
   const at = feature.findIndex((f) => f > 0);
   feature[at] += 1;
   t.equal(cloneFeature[at], feature[at], "a clone reads the same memory, not a copy");
   feature[at] -= 1;
   t.equal(Model.fromShared(clone).compiledBytes, shared.bytes, "and counts the bytes shared");
+});
+
+t.test("a model that explains nothing keeps its nodes in the kernel image only", async (t) => {
+  const forest = readForest(readFileSync(RF));
+  const model = loadModel(RF);
+  const header = model.share().header as {
+    compiled: { forest: { feature: Int32Array; imageOnly: boolean } };
+  };
+  t.equal(header.compiled.forest.imageOnly, true, "scikit-learn's forest: nodes in the image only");
+  t.equal(header.compiled.forest.feature.length, 0, "no node arrays beside it");
+  const rows = rowsToFloat64(RF_EXPECTED.rows);
+  const n = RF_EXPECTED.rows.length;
+  const want: number[] = [];
+  for (let r = 0; r < n; r++) {
+    const row = featuresOf(forest, rows.subarray(r * 3, (r + 1) * 3));
+    for (const tree of forest.trees) want.push(leafOf(tree, row));
+  }
+  const values = rowsToArray(model, RF_EXPECTED.rows);
+  t.same(Array.from(model.predictLeaf(values, n)), want, "leaf indices walked in the image: the reference's");
+  t.same(
+    Array.from(Model.fromShared(structuredClone(model.share())).predictLeaf(values, n)),
+    want,
+    "and in a thread's copy",
+  );
+  const xgb = loadModel(XGB).share().header as typeof header;
+  t.equal(xgb.compiled.forest.imageOnly, false, "XGBoost's keeps them (TreeSHAP reads them)");
+});
+
+t.test("a scorer past the image's room copies the image, nodes and all", async (t) => {
+  const forest = readForest(readFileSync(RF));
+  const compiled = compileForest(forest, { shared: true });
+  const image = buildKernelImage(compiled.forest);
+  const imageOnly: CompiledForest = {
+    ...compiled.forest,
+    feature: new Int32Array(0),
+    threshold: new Float32Array(0),
+    leaf: new Float64Array(0),
+    left: new Int32Array(0),
+    missingRight: new Uint8Array(0),
+    imageOnly: true,
+  };
+  t.throws(
+    () => buildKernelImage(imageOnly),
+    /kernel image only/,
+    "an image-only forest cannot be laid out again",
+  );
+  const rows = kernelRows(compiled.plan, rowsToFloat64(RF_EXPECTED.rows), 3, RF_EXPECTED.rows.length);
+  const n = RF_EXPECTED.rows.length;
+  const sums = (scorer: WasmScorer) => {
+    const out = new Float64Array(n * compiled.forest.numGroups);
+    scorer.accumulate(rows, n, out);
+    return Array.from(out);
+  };
+  const before = image.memory.buffer.byteLength;
+  const want = sums(new WasmScorer(compiled.forest, image));
+  const scratch = image.memory.buffer.byteLength - before;
+  let last: WasmScorer | null = null;
+  for (let i = 0; i < 330; i++) last = new WasmScorer(imageOnly, image);
+  const users = (image.memory.buffer.byteLength - before) / scratch;
+  t.ok(users < 331, `the image made room for ${users} users; the others copied it`);
+  t.same(sums(last!), want, "and scores as the first");
 });
 
 t.test("a thread asked to end when idle ends, and the next request starts another", async (t) => {
