@@ -3,7 +3,6 @@
  * scoring is the same steps: rows → preprocessing (if the model has any) → kernel rows (the input
  * plan) → the kernels' sums → the head's margins → the head's predictions.
  */
-
 import { arraysIn } from "./arrays.js";
 import { type CompiledModel, compileForest } from "./compile/compile.js";
 import { kernelRows } from "./compile/input-plan.js";
@@ -108,6 +107,7 @@ export class Model {
     /** Nobody else reads `forest` (Model.compileOwned): trees the model drops are freed at once. */
     owned = false,
   ) {
+    if (!shared) checkForest(forest);
     this.head = headFor(forest);
     if (shared) {
       this.#forest = shared.parts.forest;
@@ -116,7 +116,6 @@ export class Model {
       this.#shared = shared.model;
       this.numTrees = shared.parts.numTrees;
     } else {
-      checkForest(forest);
       const keepTrees = needsTrees(forest, this.head);
       // Compiled into shared memory from the start: share() then hands the arrays on as they are.
       // A model that explains nothing may keep its nodes in the kernel image only: their arrays
