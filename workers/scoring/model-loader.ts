@@ -40,9 +40,11 @@ function loaderModule(): string {
 
 /**
  * How long the loading thread outlives its last load. Ending it frees what loading left on its heap
- * (a 94 MB joblib file leaves ~300 MiB: its bytes, its Forest, the compiler's scratch), which an
- * idle thread would otherwise hold until its next load; a second start costs ~50 ms, against a load
- * of a large model's seconds, and loads a repository asks for together share one thread.
+ * (its file's bytes, its Forest, the compiler's scratch: without it a worker that loaded the 94 MB
+ * joblib settled at 5.6× the file, with it and the rest of issue #27's work 1.5×), which an idle
+ * thread never collects; starting another costs ~0.2 s (the engine's modules, measured), at the
+ * lowest priority, against a large model's seconds of loading, and loads asked for together share
+ * one thread.
  */
 export const LOADING_THREAD_IDLE_MS = 1000;
 
