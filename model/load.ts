@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { ModelError } from "./errors.js";
 import type { Forest } from "./forest/forest.js";
-import { releaseInput } from "./forest/release.js";
+import { releaseInput, viewsBuffer } from "./forest/release.js";
 import { readForest } from "./formats/index.js";
 import { isMlflowBundle } from "./mlflow/bundle.js";
 import { isMlflowFolder, packMlflowFolderSync } from "./mlflow/folder.js";
@@ -55,8 +55,10 @@ export function loadServable(source: ModelSource, check?: BytesCheck): Servable 
     typeof source === "string" || source instanceof URL
       ? readPath(source, check)
       : readSource(source instanceof ArrayBuffer ? new Uint8Array(source) : source, undefined, check);
-  // The Forest is this call's own (read here): Model.compileOwned may free its trees.
-  return "servable" in read ? read.servable : { model: Model.compileOwned(read.forest), mlflow: null };
+  if ("servable" in read) return read.servable;
+  // The Forest is this call's own (read here): Model.compileOwned may free its trees, unless a
+  // reader left them viewing the caller's bytes (none does today; their memory is not ours).
+  return { model: read.owned ? Model.compileOwned(read.forest) : new Model(read.forest), mlflow: null };
 }
 
 /**
@@ -72,13 +74,14 @@ function readPath(source: string | URL, check: BytesCheck | undefined): ReadResu
   return read;
 }
 
-type ReadResult = { forest: Forest } | { servable: Servable };
+type ReadResult = { forest: Forest; owned: boolean } | { servable: Servable };
 
 /** A model's bytes read into a Forest, or (an MLflow bundle) into its servable, compiled. */
 function readSource(bytes: Uint8Array, path: string | undefined, check: BytesCheck | undefined): ReadResult {
   check?.(bytes);
   if (isMlflowBundle(bytes)) return { servable: loadMlflowBundle(bytes) };
-  return { forest: readForest(bytes, path) };
+  const forest = readForest(bytes, path);
+  return { forest, owned: !viewsBuffer(forest, bytes.buffer) };
 }
 
 /**

@@ -11,7 +11,7 @@ import type { Forest } from "./forest.js";
 type Transferable = ArrayBuffer & { transfer?: (newByteLength: number) => ArrayBuffer };
 
 /** Whether any typed array reachable from `value` is a view of `buffer`. */
-function viewsBuffer(value: unknown, buffer: ArrayBufferLike, seen: Set<object>): boolean {
+export function viewsBuffer(value: unknown, buffer: ArrayBufferLike, seen = new Set<object>()): boolean {
   if (typeof value !== "object" || value === null || seen.has(value)) return false;
   seen.add(value);
   if (ArrayBuffer.isView(value)) return value.buffer === buffer;
@@ -29,7 +29,7 @@ export function releaseInput(bytes: Uint8Array, forest: Forest): void {
   const buffer = bytes.buffer as Transferable;
   if (!(buffer instanceof ArrayBuffer) || typeof buffer.transfer !== "function") return;
   if (bytes.byteOffset !== 0 || bytes.byteLength !== buffer.byteLength) return;
-  if (viewsBuffer(forest, buffer, new Set())) return;
+  if (viewsBuffer(forest, buffer)) return;
   buffer.transfer(0);
 }
 
