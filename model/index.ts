@@ -11,7 +11,14 @@ export { ModelError, ModelErrorCodes, PredictInputError, UnsupportedOutputError 
 export type { Forest, InputTensor } from "./forest/forest.js";
 export { FORMATS, readForest } from "./formats/index.js";
 export type { Head, LabelOptions, Task, Values } from "./heads/head.js";
-export { loadModel, loadServable, type ModelSource, readModelBytes, type Servable } from "./load.js";
+export {
+  type BytesCheck,
+  loadModel,
+  loadServable,
+  type ModelSource,
+  readModelBytes,
+  type Servable,
+} from "./load.js";
 export {
   type MlflowColumn,
   type MlflowInputs,

@@ -3,6 +3,7 @@
  * scoring is the same steps: rows → preprocessing (if the model has any) → kernel rows (the input
  * plan) → the kernels' sums → the head's margins → the head's predictions.
  */
+import { arraysIn } from "./arrays.js";
 import { type CompiledModel, compileForest } from "./compile/compile.js";
 import { kernelRows } from "./compile/input-plan.js";
 import { PredictInputError, UnsupportedOutputError } from "./errors.js";
@@ -12,8 +13,10 @@ import { buildShapForest, shapUnsupportedReason } from "./explain/tree-shap.js";
 import { checkForest } from "./forest/check.js";
 import { applyStep } from "./forest/evaluate.js";
 import type { Forest, InputColumn, InputTensor, Precision, Provenance } from "./forest/forest.js";
+import { releaseBuffer, releaseTrees } from "./forest/release.js";
 import type { Head, OptionalOutput, Task, Values } from "./heads/head.js";
 import { headFor } from "./heads/index.js";
+import type { CompiledForest } from "./kernels/layout.js";
 import { leafIndices } from "./kernels/leaf-index.js";
 import { buildKernelImage, type KernelImage, WasmScorer } from "./kernels/wasm-scorer.js";
 import { type SharedModel, shareParts, type UnsharedParts, unshareParts } from "./shared.js";
@@ -98,22 +101,42 @@ export class Model {
    * Checks and compiles a Forest. (Model.fromShared rebuilds a model another thread compiled,
    * passing its parts as `shared`: nothing is checked or compiled again.)
    */
-  constructor(forest: Forest, shared?: { parts: UnsharedParts; model: SharedModel }) {
+  constructor(
+    forest: Forest,
+    shared?: { parts: UnsharedParts; model: SharedModel },
+    /** Nobody else reads `forest` (Model.compileOwned): trees the model drops are freed at once. */
+    owned = false,
+  ) {
+    if (!shared) checkForest(forest);
+    this.head = headFor(forest);
     if (shared) {
       this.#forest = shared.parts.forest;
       this.#compiled = shared.parts.compiled;
       this.#image = shared.model.kernel;
       this.#shared = shared.model;
+      this.numTrees = shared.parts.numTrees;
     } else {
-      checkForest(forest);
-      this.#forest = forest;
-      this.#compiled = compileForest(forest);
-      this.#image = buildKernelImage(this.#compiled.forest);
+      const keepTrees = needsTrees(forest, this.head);
+      // Compiled into shared memory from the start: share() then hands the arrays on as they are.
+      // A model that explains nothing may keep its nodes in the kernel image only: their arrays
+      // are compiled into a buffer of their own, freed below.
+      const compiled = compileForest(forest, {
+        shared: true,
+        transientNodes: !keepTrees && forest.aggregate.reduce === "sum",
+      });
+      this.numTrees = forest.trees.length;
+      if (keepTrees) this.#forest = forest;
+      else {
+        this.#forest = { ...forest, trees: [] };
+        // Before the kernel image is laid out: the trees' memory is not held beside it.
+        if (owned) releaseTrees(forest, this.#forest);
+      }
+      this.#image = buildKernelImage(compiled.forest);
+      this.#compiled = nodesHeld(compiled);
       this.#shared = null;
     }
     this.#scorer = new WasmScorer(this.#compiled.forest, this.#image);
     forest = this.#forest;
-    this.head = headFor(forest);
     this.format = forest.provenance.format;
     this.#inputs =
       forest.inputs ??
@@ -127,8 +150,6 @@ export class Model {
     this.featureNames = Object.freeze(named ? this.#inputs.map((c) => c.name as string) : []);
     const typed = forest.inputs === null && forest.features.every((f) => f.formatType !== null);
     this.featureTypes = Object.freeze(typed ? forest.features.map((f) => f.formatType as string) : []);
-    // (A shared model's trees are built only when asked for: their count is known without them.)
-    this.numTrees = shared ? shared.parts.numTrees : forest.trees.length;
     this.classLabels = Object.freeze([...this.head.classLabels]);
     this.numClass = this.task === "multiclass" || this.task === "binary" ? this.classLabels.length : 0;
     this.rowPrecision = forest.input === "f64" || forest.preprocess.length > 0 ? "f64" : "f32";
@@ -145,7 +166,17 @@ export class Model {
    * same arrays and kernel image, each with scratch of its own.
    */
   share(): SharedModel {
-    return this.#shared ?? shareParts(this.#forest, this.#compiled, this.#image);
+    return this.#shared ?? shareParts(this.#forest, this.numTrees, this.#compiled, this.#image);
+  }
+
+  /**
+   * Checks and compiles a Forest that nobody else holds or reads afterwards (a model file's,
+   * read by loadModel): when the model keeps none of its trees, their memory is freed at once,
+   * before the kernel image is laid out, rather than at V8's next full collection. The Forest's
+   * trees are empty afterwards.
+   */
+  static compileOwned(forest: Forest): Model {
+    return new Model(forest, undefined, true);
   }
 
   /** A model another thread shared (Model.share), rebuilt from views of its memory. */
@@ -273,11 +304,20 @@ export class Model {
     if (reason) throw new UnsupportedOutputError(reason);
     const kernel = this.#kernelRows(values, rows);
     const out = new Float32Array(rows * this.numTrees);
+    // (A model that dropped its trees has no leaf ids of a format's own: see needsTrees.)
     const trees = this.#forest.trees;
-    leafIndices(this.#compiled.forest, kernel, this.#compiled.forest.numColumns, rows, out, (t, n) => {
-      const ids = trees[t].leafId;
-      return ids ? ids[n] : n;
-    });
+    leafIndices(
+      this.#compiled.forest,
+      kernel,
+      this.#compiled.forest.numColumns,
+      rows,
+      out,
+      (t, n) => {
+        const ids = trees[t]?.leafId;
+        return ids ? ids[n] : n;
+      },
+      this.#image,
+    );
     return out;
   }
 
@@ -417,6 +457,62 @@ export class Model {
       details: structuredClone(forest.provenance.details) as Record<string, unknown>,
     };
   }
+}
+
+/**
+ * Whether a model reads its Forest's trees once compiled: explanations walk them (TreeSHAP reads
+ * covers, splits and leaves), and leaf ids a format numbers its own way (LightGBM's) are read from
+ * them. Scoring, the leaf index otherwise and /model read the compiled layout only, so a model
+ * whose head explains nothing (scikit-learn's, onnxruntime's) drops them once compiled: a fully
+ * grown random forest's trees are half the file's size again.
+ */
+function needsTrees(forest: Forest, head: Head): boolean {
+  if (head.unavailable("contribs") === null || head.unavailable("interactions") === null) return true;
+  return head.unavailable("leaf") === null && forest.trees.some((tree) => tree.leafId !== null);
+}
+
+/**
+ * The compiled model as the Model keeps it once its kernel image is laid out. Node arrays compiled
+ * into a buffer of their own (compileForest's transientNodes) are dropped and that buffer freed at
+ * once: the image holds the nodes, and the kernel and the leaf index read them there
+ * (layout.ts, imageOnly). A forest with set splits is scored partly by the JavaScript kernel,
+ * which reads the arrays: they are moved into shared memory instead.
+ */
+function nodesHeld(compiled: CompiledModel): CompiledModel {
+  const forest = compiled.forest;
+  if (forest.feature.buffer instanceof SharedArrayBuffer) return compiled;
+  const transient = forest.feature.buffer;
+  let kept: CompiledForest;
+  if (forest.categorical.some((c) => c === 1)) {
+    const nodes = arraysIn(
+      {
+        feature: [Int32Array, forest.feature.length],
+        threshold: [Float32Array, forest.threshold.length],
+        leaf: [forest.leaf instanceof Float32Array ? Float32Array : Float64Array, forest.leaf.length],
+        left: [Int32Array, forest.left.length],
+        missingRight: [Uint8Array, forest.missingRight.length],
+      },
+      true,
+    );
+    nodes.feature.set(forest.feature);
+    nodes.threshold.set(forest.threshold);
+    nodes.leaf.set(forest.leaf);
+    nodes.left.set(forest.left);
+    nodes.missingRight.set(forest.missingRight);
+    kept = { ...forest, ...nodes };
+  } else {
+    kept = {
+      ...forest,
+      feature: new Int32Array(0),
+      threshold: new Float32Array(0),
+      leaf: forest.precision === "f32" ? new Float32Array(0) : new Float64Array(0),
+      left: new Int32Array(0),
+      missingRight: new Uint8Array(0),
+      imageOnly: true,
+    };
+  }
+  releaseBuffer(transient);
+  return { plan: compiled.plan, forest: kept };
 }
 
 /** Bytes of every typed array reachable from `value` (each array counted once). */

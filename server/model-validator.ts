@@ -32,10 +32,16 @@ function threadModule(): string {
 }
 
 export class ModelValidator {
-  readonly #thread = new RequestThread<ValidateRequest, ValidateReply>(threadModule, (message) => ({
-    id: 0,
-    error: { name: "Error", message: `the validating thread failed: ${message}` },
-  }));
+  // Ended when idle (as the workers' loading thread): a model validated leaves its file, Forest
+  // and compiled copies on the thread's heap, which an idle thread never collects.
+  readonly #thread = new RequestThread<ValidateRequest, ValidateReply>(
+    threadModule,
+    (message) => ({
+      id: 0,
+      error: { name: "Error", message: `the validating thread failed: ${message}` },
+    }),
+    { endAfterIdleMs: 1000 },
+  );
 
   /** Whether the engine serves these bytes with these labels; throws its error otherwise. */
   async validate(bytes: Uint8Array, labels: LabelOptions): Promise<Validated> {

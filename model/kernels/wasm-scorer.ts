@@ -108,8 +108,26 @@ export function kernelImageBytes(forest: CompiledForest): number {
   return align8(numNodes * 16 + numNodes * valueBytes) + forest.roots.length * 12;
 }
 
+/** A new shared memory for an image of `bytes`, with room for MAX_USERS scratch regions after it. */
+function imageMemory(forest: CompiledForest, bytes: number): WebAssembly.Memory {
+  const initial = Math.max(1, Math.ceil(bytes / PAGE));
+  const maximum = Math.min(65536, initial + scratchLayout(forest).pages * MAX_USERS);
+  return new WebAssembly.Memory({ initial, maximum, shared: true });
+}
+
+/**
+ * A copy of `image` in a memory of its own (for a user the image has no room left for): its bytes
+ * as they are, so it serves a forest whose nodes are in the image only too.
+ */
+export function copyKernelImage(image: KernelImage, forest: CompiledForest): KernelImage {
+  const memory = imageMemory(forest, image.bytes);
+  new Uint8Array(memory.buffer).set(new Uint8Array(image.memory.buffer, 0, image.bytes));
+  return { ...image, memory };
+}
+
 /** Lays `forest` out in a new shared memory, with room for MAX_USERS scratch regions after it. */
 export function buildKernelImage(forest: CompiledForest): KernelImage {
+  if (forest.imageOnly) throw new Error("the forest's nodes are in its kernel image only: copy the image");
   const numNodes = forest.feature.length;
   const numTrees = forest.roots.length;
   const valueBytes = forest.precision === "f32" ? 4 : 8;
@@ -117,9 +135,7 @@ export function buildKernelImage(forest: CompiledForest): KernelImage {
   const leavesAt = nodesAt + numNodes * 16;
   const treesAt = align8(leavesAt + numNodes * valueBytes);
   const bytes = treesAt + numTrees * 12;
-  const initial = Math.max(1, Math.ceil(bytes / PAGE));
-  const maximum = Math.min(65536, initial + scratchLayout(forest).pages * MAX_USERS);
-  const memory = new WebAssembly.Memory({ initial, maximum, shared: true });
+  const memory = imageMemory(forest, bytes);
   const i32 = new Int32Array(memory.buffer);
   const f32 = new Float32Array(memory.buffer);
   const leaves = forest.precision === "f32" ? f32 : new Float64Array(memory.buffer);
@@ -173,6 +189,7 @@ export class WasmScorer {
    * thread) with a scratch region of its own grown past it; without an image, one of its own.
    */
   constructor(forest: CompiledForest, image: KernelImage = buildKernelImage(forest)) {
+    // (A forest whose nodes are in its image only is always given its image.)
     this.#forest = forest;
     this.#numFeature = forest.numColumns;
     this.#groups = forest.numGroups;
@@ -185,7 +202,7 @@ export class WasmScorer {
       base = image.memory.grow(scratch.pages) * PAGE;
     } catch {
       // The image has no room left for another user (many stuck threads replaced): a copy of one's own.
-      image = buildKernelImage(forest);
+      image = copyKernelImage(image, forest);
       base = image.memory.grow(scratch.pages) * PAGE;
     }
     this.imageBytes = image.bytes;
