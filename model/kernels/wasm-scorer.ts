@@ -54,8 +54,9 @@ function kernelModule(precision: "f32" | "f64"): WebAssembly.Module {
 
 /**
  * A compiled forest laid out for the WebAssembly kernel in shared memory: the image (nodes, leaves,
- * trees, category sets) written once, read by every user; each user (a scoring thread, the event loop) grows the
- * memory by a scratch region of its own. The memory can be posted to other threads of the process.
+ * trees, category sets) written once, read by every user; each user (a scoring thread, the event
+ * loop) grows the memory by a scratch region of its own. The memory can be posted to other threads
+ * of the process.
  */
 export interface KernelImage {
   readonly memory: WebAssembly.Memory;
@@ -133,7 +134,7 @@ export function buildKernelImage(forest: CompiledForest): KernelImage {
       leaves[leafIndex + n] = leaf[n];
     } else {
       // Set split c: its column as -1 - column (the sign tells the kernel), its first word in
-      // `sets`, and its word count beside missingRight (at most MAX_CATEGORY / 32 words).
+      // `sets`, and its word count beside missingRight (the compiler caps all sets at 2^24 words).
       const c = -2 - f;
       i32[k] = -1 - catFeature[c];
       i32[k + 1] = catOffset[c];
