@@ -69,8 +69,38 @@ export interface KernelImage {
 }
 
 const align8 = (n: number) => Math.ceil(n / 8) * 8;
-/** A tree in the image: [root][depth][group][hasSets], i32 each. */
+/** A tree in the image: [root][depth][group][flags], i32 each. */
 const TREE_BYTES = 16;
+/** Tree flags (kernel.wat): the tree has set splits; it is unbalanced (single rows walk it to the leaf). */
+const HAS_SETS = 1;
+const UNBALANCED = 2;
+/**
+ * How far short of a tree's depth its leaves' mean depth must fall for single rows to walk it to
+ * the leaf: LightGBM's leaf-wise trees fall 3–8 levels short, XGBoost's depth-wise ones 0.1–0.2
+ * (whose fixed-length walks the CPU predicts better than a test for the leaf).
+ */
+const UNBALANCED_GAP = 1;
+
+/** Compiled tree t's kernel flags. Its nodes are contiguous, breadth first from its root. */
+export function treeFlags(forest: CompiledForest, t: number): number {
+  const { feature, left, roots } = forest;
+  const end = t + 1 < roots.length ? roots[t + 1] : feature.length;
+  const depth = new Int32Array(end - roots[t]);
+  let leaves = 0;
+  let leafDepths = 0;
+  for (let n = roots[t]; n < end; n++) {
+    const d = depth[n - roots[t]];
+    if (feature[n] === LEAF) {
+      leaves++;
+      leafDepths += d;
+    } else {
+      depth[left[n] - roots[t]] = d + 1;
+      depth[left[n] + 1 - roots[t]] = d + 1;
+    }
+  }
+  const unbalanced = forest.depths[t] - leafDepths / leaves >= UNBALANCED_GAP;
+  return (forest.categorical[t] ? HAS_SETS : 0) | (unbalanced ? UNBALANCED : 0);
+}
 
 /** The scratch one user of `forest` needs: rows per chunk, and where pos, values and margins go. */
 function scratchLayout(forest: CompiledForest) {
@@ -147,7 +177,7 @@ export function buildKernelImage(forest: CompiledForest): KernelImage {
     i32[k] = forest.roots[t];
     i32[k + 1] = forest.depths[t];
     i32[k + 2] = forest.groups[t];
-    i32[k + 3] = forest.categorical[t];
+    i32[k + 3] = treeFlags(forest, t);
   }
   new Uint32Array(memory.buffer, setsAt, forest.catBits.length).set(forest.catBits);
   return { memory, nodesAt, leavesAt, treesAt, setsAt, bytes };

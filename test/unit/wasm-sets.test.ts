@@ -18,7 +18,12 @@ import { NodeFlag, Test } from "../../model/forest/forest.js";
 import { KERNEL_F32_WASM_BASE64, KERNEL_F64_WASM_BASE64 } from "../../model/kernels/kernel-wasm.js";
 import type { CompiledForest } from "../../model/kernels/layout.js";
 import { accumulateMargins } from "../../model/kernels/score.js";
-import { buildKernelImage, kernelImageBytes, WasmScorer } from "../../model/kernels/wasm-scorer.js";
+import {
+  buildKernelImage,
+  kernelImageBytes,
+  treeFlags,
+  WasmScorer,
+} from "../../model/kernels/wasm-scorer.js";
 
 /** A small deterministic generator (mulberry32). */
 function random(seed: number): () => number {
@@ -234,12 +239,15 @@ for (const [name, shape] of SHAPES) {
   t.test(`${name}: the WebAssembly kernel equals the JavaScript kernel on kernel rows`, async (t) => {
     let setTrees = 0;
     let setNodes = 0;
+    /** Trees by kernel flags: 0 plain, 1 sets, 2 unbalanced, 3 both (each walks its own loops). */
+    const byFlags = [0, 0, 0, 0];
     for (let seed = 1; seed <= SEEDS; seed++) {
       const forest = randomForest(seed * 104729 + shape.numFeature, shape);
       checkForest(forest);
       const compiled = compileForest(forest).forest;
       setTrees += compiled.categorical.reduce((a, b) => a + b, 0);
       setNodes += compiled.feature.filter((f) => f <= -2).length;
+      for (let i = 0; i < compiled.roots.length; i++) byFlags[treeFlags(compiled, i)]++;
       const init = forest.aggregate.init;
       const nf = compiled.numColumns;
       // 203 rows: three blocks of 64 and a short one; the kernel's own columns, filled directly.
@@ -258,6 +266,10 @@ for (const [name, shape] of SHAPES) {
       }
     }
     t.ok(setTrees > SEEDS, `trees with set splits were scored (${setTrees}, ${setNodes} set nodes)`);
+    t.ok(
+      byFlags.every((n) => n > 0),
+      `balanced and unbalanced trees, with and without sets (${byFlags.join(", ")})`,
+    );
   });
 
   t.test(`${name}: compiled and scored equals evaluateForest`, async (t) => {
