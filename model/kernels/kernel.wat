@@ -39,7 +39,8 @@
 ;; node's first word, and only set nodes take the branch.
 ;;
 ;; Blocks walk every tree for its full depth (a leaf loops to itself): of 64 rows one nearly always
-;; goes that deep, and the loop stays branch-free. A single row walks a balanced tree (XGBoost's
+;; goes that deep (12.8 of a tree's 13.2 levels on lgbm500.onnx's bench rows), and the row loop needs
+;; no exit test; walking rows four at a time to their leaves instead measured slower. A single row walks a balanced tree (XGBoost's
 ;; depth-wise ones) for its depth too, a counted loop the CPU predicts; an unbalanced one (flag 2)
 ;; until its leaf (a leaf's left child is itself): on lgbm500.onnx's bench rows a lone walk takes
 ;; 7.3 steps a tree rather than 13.2.
