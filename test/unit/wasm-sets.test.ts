@@ -446,3 +446,68 @@ t.test("a set split's edges, one by one", async (t) => {
     });
   }
 });
+
+t.test(
+  "tree flags: set splits, and unbalanced trees (leaves' mean depth a level or more short)",
+  async (t) => {
+    // A full tree of depth 2 (balanced) and a chain of depth 4 (leaves at 1, 2, 3, 4, 4: mean 2.8).
+    const full = allocateTree(7);
+    const chain = allocateTree(9);
+    for (const [tree, splits] of [
+      [
+        full,
+        [
+          [0, 1, 2],
+          [1, 3, 4],
+          [2, 5, 6],
+        ],
+      ],
+      [
+        chain,
+        [
+          [0, 1, 2],
+          [2, 3, 4],
+          [4, 5, 6],
+          [6, 7, 8],
+        ],
+      ],
+    ] as const) {
+      for (const [n, l, r] of splits) {
+        tree.left[n] = l;
+        tree.right[n] = r;
+        tree.test[n] = Test.LT;
+        tree.threshold[n] = n;
+      }
+      for (let n = 0; n < tree.numNodes; n++) if (tree.left[n] === -1) tree.leafValue[n] = n;
+    }
+    const withSet = allocateTree(3);
+    withSet.left[0] = 1;
+    withSet.right[0] = 2;
+    withSet.test[0] = Test.IN_SET;
+    withSet.sets.set(0, Float64Array.of(2));
+    withSet.leafValue[2] = 5;
+    const forest: Forest = {
+      ...randomForest(1, { input: "f32", accumulate: "f32", numFeature: 1, numGroups: 1 }),
+      trees: [full, chain, withSet],
+      treeGroup: new Int32Array(3),
+      treeWeight: null,
+      aggregate: { reduce: "sum", init: new Float64Array(1) },
+    };
+    checkForest(forest);
+    const compiled = compileForest(forest);
+    t.same(
+      [0, 1, 2].map((i) => treeFlags(compiled.forest, i)),
+      [0, 2, 1],
+      "full: none; chain: unbalanced; a lone set split: sets (balanced)",
+    );
+    const values = Float32Array.of(-1, 0.5, 1.5, 2, 2.5, 3.5, 4, 5, Number.NaN);
+    const want = evaluateForest(forest, values, values.length);
+    const kernel = kernelRows(compiled.plan, values, 1, values.length);
+    for (const batch of [values.length, 1])
+      t.same(
+        differences(wasmSums(compiled.forest, forest.aggregate.init, kernel, values.length, batch), want),
+        [],
+        `${batch} row(s) at a time`,
+      );
+  },
+);
