@@ -36,7 +36,10 @@ export interface CompiledForest {
   readonly groups: Int32Array;
   /** Per compiled tree: the depth of its deepest leaf (0 for a lone leaf). */
   readonly depths: Int32Array;
-  /** Per compiled tree: 1 where it has a set split (scored by the JavaScript kernel). */
+  /**
+   * Per compiled tree: 1 where it has a set split (the WebAssembly kernel walks such a tree with a
+   * step that tests each node's kind; trees without one take its numeric-only loops).
+   */
   readonly categorical: Uint8Array;
   /** Per compiled tree: the Forest tree it was made from (a tree with vector leaves makes several). */
   readonly treeOf: Int32Array;
