@@ -17,10 +17,14 @@ export function forestd(args: string[], input = ""): CliRun {
   return { code: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
-/** The same without blocking, so that several runs share the cores. */
-export function forestdAsync(args: string[], input = ""): Promise<CliRun> {
+/** The same without blocking, so that several runs share the cores; `env` replaces this process's. */
+export function forestdAsync(
+  args: string[],
+  input = "",
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<CliRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args]);
+    const child = spawn(process.execPath, [CLI, ...args], { env });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => {
