@@ -243,8 +243,9 @@ async function risingLoad(target: Target, scenario: Scenario, capacity: number):
         url: `${target.origin}${scenario.path}`,
         body: scenario.body,
         rowsPerRequest: 1,
-        // Half the scenario time, at least a second (or the whole of a shorter one).
-        seconds: Math.max(Math.min(1, seconds), Math.round(seconds / 2)),
+        // At least a second: autocannon paces overallRate per second, so a shorter point would
+        // offer a whole second's requests in less.
+        seconds: Math.max(1, Math.round(seconds / 2)),
         // Enough connections to carry the rate at ~1.5 ms each, and no more: autocannon paces each
         // connection by its own timer, so many connections at a low rate arrive in bursts.
         connections: Math.min(64, Math.max(4, Math.ceil(offered / 500))),

@@ -35,24 +35,22 @@ function readyWorkers(server: RunningServer): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// Two servers are shared by tests in turn (a server each cost ~2.5 s of start-up): each test
-// leaves its server serving with the workers it was given, or stops it as its subject. Stopped at
-// the end whatever happened (stop() does nothing to a server that has exited).
+// Servers shared by two tests in turn (a server each cost ~2.5 s of start-up), the second of
+// which needs of it only what any state the first may leave it in gives (a port held, a stop), or
+// what the first test asserts it leaves (two ready workers). Stopped at the end whatever happened
+// (stop() does nothing to a server that has exited).
 /** WORKERS=2: the kill -9 test, then the SIGTERM one (GRACEFUL_TIMEOUT 10 bounds that stop). */
 let twoWorkers: RunningServer | undefined;
-/** WORKERS=1, GRACEFUL_TIMEOUT 30: SIGTTIN/SIGTTOU, a taken port, an empty backlog, then SIGINT. */
-let oneWorker: RunningServer | undefined;
+/** The SIGTTIN/SIGTTOU test's, whose port the boot-error test takes. */
+let scaled: RunningServer | undefined;
+/** GRACEFUL_TIMEOUT 30: the empty-backlog test's, which SIGINT then stops without waiting that out. */
+let backlog: RunningServer | undefined;
 t.teardown(async () => {
-  await twoWorkers?.stop();
-  await oneWorker?.stop();
+  for (const server of [twoWorkers, scaled, backlog]) await server?.stop();
 });
 async function serverOfTwoWorkers(): Promise<RunningServer> {
   twoWorkers ??= await startServer({ WORKERS: "2", ACCESS_LOG: "off", GRACEFUL_TIMEOUT: "10" });
   return twoWorkers;
-}
-async function serverOfOneWorker(): Promise<RunningServer> {
-  oneWorker ??= await startServer({ WORKERS: "1", ACCESS_LOG: "off", GRACEFUL_TIMEOUT: "30" });
-  return oneWorker;
 }
 
 t.test(
@@ -303,7 +301,8 @@ t.test("a generation owns its model bytes: nothing on disk after a reload reache
 });
 
 t.test("SIGTTIN / SIGTTOU change the worker count", async (t) => {
-  const server = await serverOfOneWorker();
+  scaled = await startServer({ WORKERS: "1", ACCESS_LOG: "off" });
+  const server = scaled;
   await waitFor(() => readyWorkers(server) === 1, 10_000);
   // Signals of one kind sent back to back may arrive as one (POSIX coalesces pending signals), as
   // with Gunicorn: send each after the previous one took effect.
@@ -340,7 +339,8 @@ t.test("boot errors stop the server with the error instead of respawning forever
 
   // The port is taken (by the SIGTTIN test's server): the primary, which owns the listening
   // sockets, says so and exits.
-  const holder = await serverOfOneWorker();
+  scaled ??= await startServer({ WORKERS: "1", ACCESS_LOG: "off" });
+  const holder = scaled;
   const started = Date.now();
   const taken = spawnSync(
     process.execPath,
@@ -356,8 +356,9 @@ t.test("boot errors stop the server with the error instead of respawning forever
 t.test(
   "no worker listening: connections wait in the primary's backlog instead of being refused",
   async (t) => {
-    const server = await serverOfOneWorker();
-    await waitFor(() => aliveWorkers(server).length === 1 && readyWorkers(server) === 1, 10_000);
+    backlog = await startServer({ WORKERS: "1", ACCESS_LOG: "off", GRACEFUL_TIMEOUT: "30" });
+    const server = backlog;
+    await waitFor(() => readyWorkers(server) === 1, 10_000);
     const [only] = aliveWorkers(server);
     process.kill(only, "SIGKILL");
     // Sent while no worker exists: answered once the replacement is up.
@@ -371,9 +372,10 @@ t.test(
 );
 
 t.test("SIGINT: quick stop", async (t) => {
-  // GRACEFUL_TIMEOUT 30, which SIGINT does not wait out.
-  const server = await serverOfOneWorker();
-  await waitFor(() => readyWorkers(server) === 1, 10_000);
+  // The backlog test's server (GRACEFUL_TIMEOUT 30, which SIGINT does not wait out), serving.
+  backlog ??= await startServer({ WORKERS: "1", ACCESS_LOG: "off", GRACEFUL_TIMEOUT: "30" });
+  const server = backlog;
+  await waitFor(async () => (await request(`${server.url}/readyz`)).status === 200, 10_000);
   const started = Date.now();
   const code = await server.stop("SIGINT");
   t.equal(code, 0);
