@@ -2,7 +2,6 @@
 import { readFileSync } from "node:fs";
 import { get as httpGet } from "node:http";
 import { get as httpsGet } from "node:https";
-import { loadSettings, parseBind } from "../config/load-settings.js";
 import { CERT_REQUIRED } from "../config/tls.js";
 import type { Command } from "./usage.js";
 
@@ -33,6 +32,9 @@ export const healthcheckCommand: Command = {
       With CERTFILE it asks over HTTPS without checking the certificate (it is this host's own
       server); with CERT_REQS 2 it presents CERTFILE and KEYFILE as its client certificate.`,
   async run(args) {
+    // The settings module (every setting's schema) is loaded when this command runs, not whenever
+    // the forestd command starts: see cli/forestd.ts.
+    const { loadSettings, parseBind } = await import("../config/load-settings.js");
     const { settings } = await loadSettings({ argv: args, env: process.env, cwd: process.cwd() });
     const { host, port } = parseBind(settings.bind[0]);
     const tls = settings.certfile !== "";

@@ -19,6 +19,7 @@ import {
   validModelName,
 } from "./model-location.js";
 import { SETTINGS, type SettingSpec, type Settings } from "./settings.js";
+import { SettingsError } from "./settings-error.js";
 import { readTlsMaterial, TlsError, type TlsSettings, tlsFiles, tlsSettingsProblems } from "./tls.js";
 
 /** "host:port" / "[::1]:port" → listen options. */
@@ -28,13 +29,8 @@ export function parseBind(bind: string): { host: string; port: number } {
   return { host, port: Number(bind.slice(at + 1)) };
 }
 
-export class SettingsError extends Error {
-  readonly code = "FORESTD_ERR_SETTINGS";
-  constructor(message: string) {
-    super(message);
-    this.name = "SettingsError";
-  }
-}
+// In a module of its own so that the forestd command can recognise it without loading the settings.
+export { SettingsError };
 
 const specs: readonly SettingSpec[] = SETTINGS;
 const modelPathSpec = specs.find((s) => s.key === "model_path") as SettingSpec;

@@ -26,7 +26,10 @@ import { find } from "./bench/report.js";
 import { scriptArgs } from "./script-args.js";
 
 const USAGE = `  npm run bench [-- options]
-    --seconds N            per scenario (default 5)
+    --seconds N            per scenario (default 5; fractions allowed)
+    --warm-seconds N       warm-up before each measured scenario (default 1; a freshly started
+                           baseline or sweep server warms twice as long); a smoke test of the
+                           report itself can take a fraction
     --connections N        for small requests (default 32)
     --workers N --threads N --max-batch-rows N     forestd's settings (default 2, 1, 4096)
     --model FILE           the model served by forestd and Gunicorn (default: the bundled one)
@@ -75,6 +78,7 @@ const list = (text: string) =>
 const { values } = scriptArgs(USAGE, {
   options: {
     seconds: { type: "string", default: "5" },
+    "warm-seconds": { type: "string", default: "1" },
     connections: { type: "string", default: "32" },
     workers: { type: "string", default: "2" },
     threads: { type: "string", default: "1" },
@@ -98,6 +102,10 @@ const { values } = scriptArgs(USAGE, {
 });
 
 const seconds = Number(values.seconds);
+if (!(seconds > 0)) throw new Error(`--seconds ${values.seconds}: expected a positive number`);
+const warmSeconds = Number(values["warm-seconds"]);
+if (!(warmSeconds > 0))
+  throw new Error(`--warm-seconds ${values["warm-seconds"]}: expected a positive number`);
 const connections = Number(values.connections);
 const workers = Number(values.workers);
 const threads = Number(values.threads);
@@ -167,10 +175,13 @@ function result(kind: TargetKind, scenario: Scenario, m: Measurement): ScenarioR
   };
 }
 
-/** Warm a server (JIT, connections, scoring-rate estimates) before anything counts. */
-async function warm(target: Target, scenario: Scenario, warmSeconds = 2): Promise<void> {
+/**
+ * Warm a server (JIT, connections, scoring-rate estimates) before anything counts: `forSeconds`,
+ * by default twice --warm-seconds (a server just started).
+ */
+async function warm(target: Target, scenario: Scenario, forSeconds = 2 * warmSeconds): Promise<void> {
   if (scenario.grpc) {
-    await measureGrpc(grpcSpec(scenario, warmSeconds), null);
+    await measureGrpc(grpcSpec(scenario, forSeconds), null);
     return;
   }
   await measure(
@@ -179,7 +190,7 @@ async function warm(target: Target, scenario: Scenario, warmSeconds = 2): Promis
       body: scenario.body,
       headers: scenario.headers,
       rowsPerRequest: 1,
-      seconds: warmSeconds,
+      seconds: forSeconds,
       connections: scenario.connections,
       keepAlive: scenario.keepAlive,
       requests: scenario.requests,
@@ -232,6 +243,8 @@ async function risingLoad(target: Target, scenario: Scenario, capacity: number):
         url: `${target.origin}${scenario.path}`,
         body: scenario.body,
         rowsPerRequest: 1,
+        // At least a second: autocannon paces overallRate per second, so a shorter point would
+        // offer a whole second's requests in less.
         seconds: Math.max(1, Math.round(seconds / 2)),
         // Enough connections to carry the rate at ~1.5 ms each, and no more: autocannon paces each
         // connection by its own timer, so many connections at a low rate arrive in bursts.
@@ -277,9 +290,9 @@ async function manyModels(count: number): Promise<ScenarioResult[]> {
     }
     const out: ScenarioResult[] = [];
     const scenarios = manyModelScenarios(models, connections);
-    for (const scenario of scenarios) await warm(target, scenario, 1);
+    for (const scenario of scenarios) await warm(target, scenario, warmSeconds);
     for (const scenario of scenarios) {
-      await warm(target, scenario, 1);
+      await warm(target, scenario, warmSeconds);
       out.push(result("forestd", scenario, await run(target, "forestd", scenario)));
     }
     return out;
@@ -516,9 +529,9 @@ async function main(): Promise<number> {
     ];
     // Every request shape warms its code paths (JIT, in every worker) before any is measured, and
     // again just before its own run: otherwise the first scenario of a shape pays for the JIT.
-    for (const scenario of scenarios) await warm(forestd, scenario, 1);
+    for (const scenario of scenarios) await warm(forestd, scenario, warmSeconds);
     for (const scenario of scenarios) {
-      await warm(forestd, scenario, 1);
+      await warm(forestd, scenario, warmSeconds);
       results.push(result("forestd", scenario, await run(forestd, "forestd", scenario)));
     }
     const capacity = results.find((r) => r.id === "single-row")?.requestsPerSec ?? 0;

@@ -6,9 +6,6 @@ import { loadModel } from "../model/index.js";
 import { classNamesProblem } from "../model/outputs.js";
 import { runPrimary } from "./arbiter.js";
 
-export const SERVE_USAGE = `  forestd serve [options]
-      Starts the server (see forestd serve --help for every setting).`;
-
 export async function serve(args: string[]): Promise<number> {
   const sources = { argv: args, env: process.env, cwd: process.cwd() };
   const { settings, help } = await loadSettings(sources);

@@ -192,6 +192,9 @@ export async function measure(spec: LoadSpec, serverPid: number | null): Promise
           : {}),
         connections: spec.connections,
         duration: spec.seconds,
+        // autocannon ends a run at its next sample tick (every second by default): a shorter run
+        // would last the whole second, and read as more than its rate.
+        sampleInt: Math.min(1000, spec.seconds * 1000),
         ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
       },
       (error, r) => (error ? reject(error) : resolve(r)),

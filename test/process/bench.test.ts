@@ -29,9 +29,13 @@ function bench(args: string[]) {
 
 t.test("one command: table, JSON and HTML, forestd against its baselines", async (t) => {
   const out = join(dir, "run");
+  // Short phases: this checks the report (every scenario, baseline, ratio, chart), not the figures,
+  // and the load phases were most of its time (warm-ups included).
   const r = bench([
     "--seconds",
-    "1",
+    "0.5",
+    "--warm-seconds",
+    "0.25",
     "--connections",
     "16",
     "--sweep",

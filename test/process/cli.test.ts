@@ -60,29 +60,33 @@ t.test("predict shapes: a number per row, an array per row for softprob", async 
 });
 
 t.test("clear errors and exit codes", async (t) => {
-  const badRow = forestd(["predict"], '[[1, "x", 3]]');
+  // Side by side: each run is mostly Node's start-up.
+  const [badRow, badJson, badModel, unknown, notArray, unknownFlag, badSetting, unknownSetting] =
+    await Promise.all([
+      forestdAsync(["predict"], '[[1, "x", 3]]'),
+      forestdAsync(["predict"], "[[1, 2,"),
+      forestdAsync(["inspect", join(ROOT, "package.json")]),
+      forestdAsync(["frobnicate"]),
+      forestdAsync(["predict"], '{"height": 180}'),
+      forestdAsync(["predict", "--frobnicate"], "[]"),
+      forestdAsync(["serve", "--workers", "0"]),
+      forestdAsync(["serve", "--frobnicate", "1"]),
+    ]);
   t.equal(badRow.code, 1);
   t.match(badRow.stderr, /FORESTD_ERR_INVALID_ROW: row 0, feature 1 \("weight"\)/);
-  const badJson = forestd(["predict"], "[[1, 2,");
   t.equal(badJson.code, 2);
   t.match(badJson.stderr, /standard input is not valid JSON/);
-  const badModel = forestd(["inspect", join(ROOT, "package.json")]);
   t.equal(badModel.code, 1);
   t.match(badModel.stderr, /FORESTD_ERR_MODEL_INVALID/);
-  const unknown = forestd(["frobnicate"]);
   t.equal(unknown.code, 2);
   t.match(unknown.stderr, /unknown command "frobnicate"/);
-  const notArray = forestd(["predict"], '{"height": 180}');
   t.equal(notArray.code, 2, "stdin that is not an array: exit 2");
   t.match(notArray.stderr, /standard input must be a JSON array of rows/);
   t.equal(notArray.stdout, "", "and nothing on stdout");
-  const unknownFlag = forestd(["predict", "--frobnicate"], "[]");
   t.equal(unknownFlag.code, 2, "an unknown flag: exit 2");
   t.match(unknownFlag.stderr, /frobnicate/);
-  const badSetting = forestd(["serve", "--workers", "0"]);
   t.equal(badSetting.code, 2, "an invalid setting: exit 2");
   t.match(badSetting.stderr, /invalid settings:[\s\S]*workers/i);
-  const unknownSetting = forestd(["serve", "--frobnicate", "1"]);
   t.equal(unknownSetting.code, 2, "an unknown serve flag: exit 2");
 });
 

@@ -2,13 +2,31 @@
  * Every command and script answers --help (usage on stdout, exit 0), and an unknown option with a
  * message and the usage (exit 2), never a stack trace.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import t from "tap";
+import { inTurns } from "../helpers/cli.js";
 import { ROOT } from "../helpers/fixtures.js";
 
-const node = (script: string, args: string[]) =>
-  spawnSync(process.execPath, [join(ROOT, "dist", script), ...args], { encoding: "utf8", timeout: 30_000 });
+/** Runs a built script (dist/SCRIPT) with ARGS: its exit status and output. */
+function node(
+  script: string,
+  args: string[],
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, "dist", script), ...args], { timeout: 30_000 });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+    child.stdin.end(); // as spawnSync gave it: an empty standard input
+  });
+}
 
 const FORESTD = ["serve", "predict", "inspect", "reload", "healthcheck"];
 const SCRIPTS = [
@@ -25,31 +43,32 @@ const SCRIPTS = [
 ];
 
 t.test("forestd and each of its commands answer --help", async (t) => {
-  const top = node("cli/forestd.js", ["--help"]);
+  const top = await node("cli/forestd.js", ["--help"]);
   t.equal(top.status, 0);
   for (const command of FORESTD) t.match(top.stdout, `forestd ${command}`, `the usage names ${command}`);
-  for (const command of FORESTD) {
-    const run = node("cli/forestd.js", [command, "--help"]);
+  // Two runs at a time: each is mostly Node's start-up.
+  await inTurns(FORESTD, async (command) => {
+    const run = await node("cli/forestd.js", [command, "--help"]);
     t.equal(run.status, 0, `forestd ${command} --help: exit 0`);
     t.match(
       run.stdout,
       command === "serve" ? /MODEL_PATH/ : `forestd ${command}`,
       `forestd ${command} --help: its usage`,
     );
-  }
+  });
 });
 
 t.test("every script answers --help, and an unknown option without a stack trace", async (t) => {
-  for (const script of SCRIPTS) {
-    const help = node(script, ["--help"]);
+  await inTurns(SCRIPTS, async (script) => {
+    const help = await node(script, ["--help"]);
     t.equal(help.status, 0, `${script} --help: exit 0`);
     t.ok(help.stdout.trim().length > 20, `${script} --help: prints its usage`);
-    if (script.endsWith("bench/open-loop-cli.js")) continue; // it reads its plan from stdin
-    const wrong = node(script, ["--no-such-option"]);
+    if (script.endsWith("bench/open-loop-cli.js")) return; // it reads its plan from stdin
+    const wrong = await node(script, ["--no-such-option"]);
     t.equal(wrong.status, 2, `${script} --no-such-option: exit 2`);
     t.match(wrong.stderr, /no-such-option/, `${script}: names the option`);
     t.notMatch(wrong.stderr, /\n\s+at /, `${script}: no stack trace`);
-  }
+  });
   for (const script of ["scripts/test-layers.sh", "scripts/install-test-deps.sh"]) {
     const help = spawnSync("bash", [join(ROOT, script), "--help"], { encoding: "utf8" });
     t.equal(help.status, 0, `${script} --help: exit 0`);

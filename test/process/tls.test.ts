@@ -13,6 +13,7 @@ import { createConnection } from "node:net";
 import { join } from "node:path";
 import { type ConnectionOptions, connect, type TLSSocket } from "node:tls";
 import t from "tap";
+import { forestdAsync } from "../helpers/cli.js";
 import { CLI, freePort, type RunningServer, startServer, waitFor } from "../helpers/server.js";
 import { type Issued, testPki } from "../helpers/tls.js";
 
@@ -369,14 +370,21 @@ t.test("bad TLS settings stop start-up with a message naming the problem", async
       /METRICS_CERT_REQS 2 needs CA_CERTS/,
     ],
   ];
-  for (const [what, env, message] of cases) {
-    const run = spawnSync(process.execPath, [CLI, "serve"], {
-      env: { ...process.env, BIND: "127.0.0.1:0", METRICS_PORT: "0", WORKERS: "1", ...env },
-      encoding: "utf8",
-      timeout: 20_000,
-    });
-    t.equal(run.status, 2, `${what}: exit 2`);
-    t.match(run.stderr, /^forestd: invalid settings:\n/, `${what}: a settings error`);
-    t.match(run.stderr, message, what);
+  // Side by side: each run is mostly Node's start-up (none gets as far as listening).
+  const runs = await Promise.all(
+    cases.map(([, env]) =>
+      forestdAsync(["serve"], "", {
+        ...process.env,
+        BIND: "127.0.0.1:0",
+        METRICS_PORT: "0",
+        WORKERS: "1",
+        ...env,
+      }),
+    ),
+  );
+  for (const [i, [what, , message]] of cases.entries()) {
+    t.equal(runs[i].code, 2, `${what}: exit 2`);
+    t.match(runs[i].stderr, /^forestd: invalid settings:\n/, `${what}: a settings error`);
+    t.match(runs[i].stderr, message, what);
   }
 });
