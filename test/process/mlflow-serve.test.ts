@@ -99,12 +99,21 @@ t.test("every MLflow folder in MODEL_REPOSITORY: /invocations/{name}, /model/{na
       };
       t.equal(model.mlflow.flavor, e.flavor, "/model/{name}: the flavor");
       t.match(model.mlflow.run_id, /^[0-9a-f]{32}$/, "/model/{name}: the run id");
-      await answersAsTheFlavor(t, server, `/invocations/${e.folder}`, e);
+      const missing = await answersAsTheFlavor(t, server, `/invocations/${e.folder}`, e);
+      t.same(
+        Object.keys(missing.json).sort(),
+        ["error_code", "message"],
+        "/invocations/{name}: MLflow's shape",
+      );
+      t.match(missing.json, { error_code: /INVALID_PARAMETER_VALUE|BAD_REQUEST/ });
     });
   }
   const none = await request(`${server.url}/invocations`, "POST", "{}");
   t.equal(none.status, 404, "no default model: 404");
   t.same(Object.keys(none.json).sort(), ["error_code", "message"], "in MLflow's shape");
+  const unknown = await request(`${server.url}/invocations/no-such-model`, "POST", "{}");
+  t.equal(unknown.status, 404, "an unknown name: 404");
+  t.same(Object.keys(unknown.json).sort(), ["error_code", "message"], "an unknown name: MLflow's shape");
 });
 
 for (const e of FLAVORS.map((flavor) => servedFolders([flavor])[0])) {
