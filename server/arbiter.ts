@@ -11,11 +11,11 @@
  * the registry's current set, asked for at boot and sent again on every change (contract/models.ts),
  * so models load and unload in running workers. Changes go to one generation's workers only (the
  * supervisor's modelGeneration): while a reload is prepared and booted, the generation it replaces
- * keeps the models it has, so a reload's model is not also loaded by workers about to drain. MODEL_PATH's one model
- * is fetched here at start and on each reload (server/model-source: a path, s3:// or https://,
- * MODEL_SHA256, MODEL_CACHE_DIR), strictly: a reload whose model does not validate fails, and the
- * old model keeps serving. With MODEL_POLL_INTERVAL a poller watches its source and a new version
- * reloads as SIGHUP does. A repository's models (MODEL_REPOSITORY) are read by server/repository/,
+ * keeps the models it has, so a reload's model is not also loaded by workers about to drain.
+ * MODEL_PATH's one model is fetched here at start and on each reload (server/model-source: a path,
+ * s3:// or https://, MODEL_SHA256, MODEL_CACHE_DIR), strictly: a reload whose model does not
+ * validate fails, and the old model keeps serving. With MODEL_POLL_INTERVAL a poller watches its
+ * source and a new version reloads as SIGHUP does. A repository's models (MODEL_REPOSITORY) are read by server/repository/,
  * one by one: one that does not validate is reported and skipped.
  */
 import cluster, { type Worker } from "node:cluster";

@@ -139,7 +139,7 @@ export class ThreadShare {
     if (i >= 0) this.#members.splice(i, 1);
   }
 
-  /** More than one model is active now: tasks are kept short and no thread holds a second one. */
+  /** More than one model is active now: tasks are kept short (CONTENDED_TASK_MS). */
   contended(now = performance.now()): boolean {
     let active = 0;
     for (const b of this.#members) if (b.activeAt(now) && ++active > 1) return true;
