@@ -185,16 +185,11 @@ export interface GeneratorRun {
   cpuSeconds: number;
 }
 
-/**
- * Runs a plan in the generator's own process, pinned to `cpus` when given, at `nice` (0 by default):
- * of two generators sharing the load CPUs, the one whose latencies are measured can keep to its
- * schedule while the other (a flood) takes only what is left.
- */
-export function generate(plan: LoadPlan, cpus: string | undefined, nice = 0): Promise<GeneratorRun> {
+/** Runs a plan in the generator's own process, pinned to `cpus` when given. */
+export function generate(plan: LoadPlan, cpus: string | undefined): Promise<GeneratorRun> {
   const script = join(root, "dist", "scripts", "bench", "open-loop-cli.js");
   const command = [process.execPath, script];
   if (cpus !== undefined) command.unshift("taskset", "-c", cpus);
-  if (nice !== 0) command.unshift("nice", "-n", String(nice));
   return new Promise((resolve, reject) => {
     const child = spawn(command[0], command.slice(1), { stdio: ["pipe", "pipe", "inherit"] });
     let out = "";

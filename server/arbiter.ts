@@ -40,7 +40,6 @@ import {
   tlsFiles,
   toPem,
 } from "../config/tls.js";
-import { lowerV8BackgroundThreads } from "../contract/background-threads.js";
 import {
   BOOT_ERROR_EXIT_CODE,
   isWorkerMessage,
@@ -330,9 +329,6 @@ export class Arbiter {
 
   /** Runs until the server stops; resolves with the process exit code. */
   async run(): Promise<number> {
-    // Validating a model (at nice 19) must not take CPU from the workers through V8's garbage
-    // collection and compiler threads either (contract/background-threads.ts).
-    lowerV8BackgroundThreads();
     cluster.setupPrimary({ exec: workerEntry() });
     for (const signal of HANDLED_SIGNALS) process.on(signal, () => this.#queue(signal));
     cluster.on("exit", (worker, code, signal) => this.#onExit(worker, code, signal));

@@ -15,7 +15,6 @@ import { createLogger } from "../../config/logger.js";
 import type { Settings } from "../../config/settings.js";
 import { type CertReqs, certificateFields, fromPem, ServerTls, type TlsPem } from "../../config/tls.js";
 import { tracingConfig } from "../../config/tracing.js";
-import { lowerV8BackgroundThreads } from "../../contract/background-threads.js";
 import {
   BOOT_ERROR_EXIT_CODE,
   type PrimaryMessage,
@@ -150,10 +149,6 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     send({ type: "forestd:boot-error", message });
     process.exit(BOOT_ERROR_EXIT_CODE);
   };
-
-  // A model loaded while this worker serves must not take CPU from the others' requests through
-  // V8's garbage-collection and compiler threads either (contract/background-threads.ts).
-  lowerV8BackgroundThreads();
 
   const generation = Number(process.env[WORKER_ENV.generation] ?? 0);
   // Tracing (OTEL_* variables): when off, no OpenTelemetry module is even loaded.
