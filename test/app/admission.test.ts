@@ -1,7 +1,7 @@
 /** Admission control: deadlines, the queue bound, and shedding under event-loop pressure. */
 import { Agent, request as httpRequest } from "node:http";
 import t from "tap";
-import { stormHoldMs } from "../../workers/http/shed-gate.js";
+import { STORM_STREAK_BEFORE_DOUBLING, stormHoldMs } from "../../workers/http/shed-gate.js";
 import { scriptedApp, testApp } from "../helpers/app.js";
 import { rawPost, rawRequest } from "../helpers/raw-http.js";
 import { scriptedRow } from "../helpers/threads.js";
@@ -231,7 +231,7 @@ t.test(
 );
 
 t.test(
-  "a connection that keeps resending at once is held twice as long each time, up to Retry-After; one that waits is not",
+  "a connection that keeps resending at once is held, then twice as long each time, up to Retry-After; one that waits is not",
   async (t) => {
     const { app, served, threads } = await scriptedApp(t, [
       "--threads",
@@ -285,8 +285,8 @@ t.test(
       });
     const first = await timed();
     t.equal(first.status, 503, "turned away");
-    // Resent at once, again and again on the same connection: 50, 100, 200, 400 ms.
-    for (const least of [50, 100, 200, 400]) {
+    // Resent at once, again and again on the same connection: 50 ms eight times, then 100, 200, 400 ms.
+    for (const least of [50, 50, 50, 50, 50, 50, 50, 50, 100, 200, 400]) {
       const again = await timed();
       t.ok(again.reused && again.status === 503, "the same connection, turned away");
       t.ok(again.ms >= least - 10, `resent at once: held ${Math.round(again.ms)} ms (at least ${least})`);
@@ -304,11 +304,12 @@ t.test(
 );
 
 t.test(
-  "the hold doubles with each resend at once, from RETRY_STORM_DELAY up to 1 s (Retry-After)",
+  "the hold doubles with each resend at once past the eighth, from RETRY_STORM_DELAY up to 1 s (Retry-After)",
   async (t) => {
+    t.equal(STORM_STREAK_BEFORE_DOUBLING, 8);
     t.same(
-      [1, 2, 3, 4, 5, 6, 7, 8, 100].map((streak) => stormHoldMs(20, streak)),
-      [20, 40, 80, 160, 320, 640, 1000, 1000, 1000],
+      [1, 2, 8, 9, 10, 11, 12, 13, 14, 15, 100].map((streak) => stormHoldMs(20, streak)),
+      [20, 20, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000],
     );
     t.same(
       [1, 2, 3].map((streak) => stormHoldMs(1000, streak)),

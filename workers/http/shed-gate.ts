@@ -15,9 +15,9 @@
  * Retry storms: a client that ignores Retry-After and resends as soon as it is answered makes
  * rejections as fast as the gate can give them, and on a CPU shared with the scoring thread those
  * take the CPU that scoring needs (measured: 64 such clients halved goodput). A connection turned
- * away again less than RETRY_STORM_DELAY after its last 503 gets this 503 that much later, and each
- * further resend at once twice as late, up to the Retry-After it was given (1 s): a storming
- * connection then costs a handful of rejections, then one a second. A fixed delay was not enough
+ * away again less than RETRY_STORM_DELAY after its last 503 gets this 503 that much later, and after
+ * STORM_STREAK_BEFORE_DOUBLING such resends each further one twice as late, up to the Retry-After it
+ * was given (1 s): a storming connection then costs a handful of rejections, then one a second. A fixed delay was not enough
  * where a rejection costs much against a request served: one model offered ten times what a
  * pinned worker scores (100 rows of 300 trees, ~1.8 ms each) over 256 connections made ~5 500
  * rejections a second, which at ~0.1 ms each took half the CPU from the other models' requests.
@@ -138,13 +138,20 @@ const lastShed = new WeakMap<Socket, { at: number; streak: number }>();
 
 /** The longest a 503 is held: the Retry-After it carries (errorHeaders(503)). */
 const MAX_HOLD_MS = 1000;
+/**
+ * Resends at once held `holdMs` each before the hold starts doubling: a connection caught in a
+ * moment's overload (a load beside it, a burst) is not slowed past that moment; a flood is.
+ */
+export const STORM_STREAK_BEFORE_DOUBLING = 8;
 
 /**
- * How long to hold the answer to a connection's `streak`-th resend at once after a 503: `holdMs`,
- * doubling with each further one, never past MAX_HOLD_MS (nor below `holdMs`).
+ * How long to hold the answer to a connection's `streak`-th resend at once after a 503: `holdMs`
+ * for the first STORM_STREAK_BEFORE_DOUBLING, then doubling with each further one, never past
+ * MAX_HOLD_MS (nor below `holdMs`).
  */
 export function stormHoldMs(holdMs: number, streak: number): number {
-  return Math.max(holdMs, Math.min(MAX_HOLD_MS, holdMs * 2 ** Math.min(30, streak - 1)));
+  const doublings = Math.min(30, Math.max(0, streak - STORM_STREAK_BEFORE_DOUBLING));
+  return Math.max(holdMs, Math.min(MAX_HOLD_MS, holdMs * 2 ** doublings));
 }
 
 export function shedGate(
