@@ -271,7 +271,7 @@ export const SETTINGS = [
     kind: "number",
     schema: Type.Number({ minimum: 0, maximum: 1 }),
     default: 0.02,
-    doc: "Seconds by which a shed request's 503 is held when its connection was turned away less than this long before (a client resending at once, ignoring Retry-After): a retry storm then costs each connection at most one rejection per this interval, and cannot take the CPU from scoring. 0 = answer every 503 at once.",
+    doc: "Seconds by which a shed request's 503 is held when its connection was turned away less than this long before (a client resending at once, ignoring Retry-After), then, after eight such resends in a row, doubled with each further one, up to the Retry-After of 1 s: a retry storm, or one model's flood over many connections, then costs each connection a few rejections and then one a second, and cannot take the CPU from scoring (other models' requests included). A connection that waits this long, or gets a request through, starts afresh. 0 = answer every 503 at once.",
   },
   {
     key: "request_deadline",

@@ -419,8 +419,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     hup(last);
     report.faults.push({ at: Date.now(), kind: `hup-${last}` });
     const lastGood = answerOf.get(sha256(modelFile)) as number;
-    // Workers of every generation load the last version (at the lowest priority) while the new
-    // generation boots: on two busy cores that has taken over 30 s.
+    // The new generation's workers load the last version while they boot (the draining ones no
+    // longer load it too); reloads queued behind it run first: allowed a minute on two busy cores.
     const settleBy = Date.now() + 60_000;
     let settledAt = 0;
     for (;;) {

@@ -7,13 +7,15 @@
  * signals and a clock tick to the supervisor and carries out what it decides; worker messages and
  * exits are fed as they happen.
  *
- * The models are the registry's (server/model-registry.ts), not a generation's: every worker, of
- * any generation, serves the registry's current set, asked for at boot and sent again on every
- * change (contract/models.ts), so models load and unload in running workers. MODEL_PATH's one model
- * is fetched here at start and on each reload (server/model-source: a path, s3:// or https://,
- * MODEL_SHA256, MODEL_CACHE_DIR), strictly: a reload whose model does not validate fails, and the
- * old model keeps serving. With MODEL_POLL_INTERVAL a poller watches its source and a new version
- * reloads as SIGHUP does. A repository's models (MODEL_REPOSITORY) are read by server/repository/,
+ * The models are the registry's (server/model-registry.ts), not a generation's: a worker serves
+ * the registry's current set, asked for at boot and sent again on every change (contract/models.ts),
+ * so models load and unload in running workers. Changes go to one generation's workers only (the
+ * supervisor's modelGeneration): while a reload is prepared and booted, the generation it replaces
+ * keeps the models it has, so a reload's model is not also loaded by workers about to drain.
+ * MODEL_PATH's one model is fetched here at start and on each reload (server/model-source: a path,
+ * s3:// or https://, MODEL_SHA256, MODEL_CACHE_DIR), strictly: a reload whose model does not
+ * validate fails, and the old model keeps serving. With MODEL_POLL_INTERVAL a poller watches its
+ * source and a new version reloads as SIGHUP does. A repository's models (MODEL_REPOSITORY) are read by server/repository/,
  * one by one: one that does not validate is reported and skipped.
  */
 import cluster, { type Worker } from "node:cluster";
@@ -45,7 +47,7 @@ import {
   WORKER_ENV,
   type WorkerMessage,
 } from "../contract/messages.js";
-import { serverModelConfig } from "../contract/models.js";
+import { type ModelSet, serverModelConfig } from "../contract/models.js";
 import { packageRoot } from "../model/index.js";
 import { labelOptions } from "../model/outputs.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
@@ -60,6 +62,7 @@ import { Repository, RepositoryError } from "./repository/repository.js";
 import { type RepositoryControl, repositoryApi } from "./repository-api.js";
 import {
   type GenerationPlan,
+  modelSetRecipients,
   type QueuedSignal,
   Supervisor,
   type SupervisorAction,
@@ -112,8 +115,10 @@ export class Arbiter {
   readonly #clusterMetrics: ClusterMetrics;
   readonly #store = new ModelStore();
   readonly #registry: ModelRegistry;
-  /** Workers that asked for the model set: each change is sent to them. */
+  /** Workers that asked for the model set: each change is sent to those of the model generation. */
   readonly #subscribed = new Set<number>();
+  /** The supervisor's modelGeneration as last seen: when it moves, its workers catch up (#feed). */
+  #modelGeneration: number | null = null;
   /** Snapshot owners are unique per attempt, so a failed one releases only what it made. */
   #attempts = 0;
   readonly #generations = new Map<number, Generation>();
@@ -150,7 +155,7 @@ export class Arbiter {
     this.#clusterMetrics = new ClusterMetrics(this.metrics, () => [...this.#cluster.values()]);
     this.#registry = new ModelRegistry(this.#store, () => this.#answeringWorkers());
     this.#registry.onChange((set) => {
-      for (const id of this.#subscribed) this.#send(id, { type: "forestd:models", set });
+      for (const id of this.#modelWorkers()) this.#sendModels(id, set);
       this.metrics.setModels(
         set.models.map((m) => ({
           model: m.name,
@@ -187,7 +192,9 @@ export class Arbiter {
 
   #settleModelWaiters(): void {
     if (this.#modelWaiters.length === 0) return;
-    const live = this.#servingWorkers();
+    const live = this.#modelWorkers();
+    // A reload being prepared or booted: its workers, which will serve the change, are not there yet.
+    if (live.length === 0 && this.#supervisor?.modelGeneration !== this.#supervisor?.live) return;
     const done = this.#modelWaiters.filter((w) => this.#registry.settled(w.revision, live));
     if (done.length === 0) return;
     this.#modelWaiters = this.#modelWaiters.filter((w) => !done.includes(w));
@@ -255,7 +262,7 @@ export class Arbiter {
         `not every worker had applied the change of ${name} within ${MODEL_APPLY_TIMEOUT_MS / 1000} s`,
       );
     const model = this.#registry.get(name);
-    const live = this.#servingWorkers();
+    const live = this.#modelWorkers();
     const failures = [...(model?.versions.keys() ?? [])]
       .map((version) => ({ version, reason: this.#registry.failure(name, version, live) }))
       .filter((f) => f.reason !== null);
@@ -283,6 +290,37 @@ export class Arbiter {
     const ids: number[] = [];
     for (const w of this.#supervisor?.workers.values() ?? []) if (w.phase !== "retiring") ids.push(w.id);
     return ids;
+  }
+
+  /**
+   * The workers told of model-set changes, and whose applying them a repository API call awaits:
+   * the model generation's (Supervisor.modelGeneration), booting or ready; none while a reload is
+   * being prepared.
+   */
+  #modelWorkers(): number[] {
+    const generation = this.#supervisor?.modelGeneration ?? null;
+    return modelSetRecipients(this.#supervisor?.workers.values() ?? [], generation);
+  }
+
+  /** Sends `set` to a worker that asked for models (one still booting asks, and is answered, itself). */
+  #sendModels(id: number, set: ModelSet): void {
+    if (this.#subscribed.has(id)) this.#send(id, { type: "forestd:models", set });
+  }
+
+  /**
+   * The model generation moved (a reload failed or was abandoned: the live generation again): its
+   * workers were not told of changes meanwhile, so each that has not applied the current revision
+   * is sent the whole set, and waiting repository API calls are checked again.
+   */
+  #followModelGeneration(): void {
+    const generation = this.#supervisor?.modelGeneration ?? null;
+    if (generation === this.#modelGeneration) return;
+    this.#modelGeneration = generation;
+    if (generation === null) return;
+    const set = this.#registry.set();
+    for (const id of this.#modelWorkers())
+      if (!this.#registry.settled(set.revision, [id])) this.#sendModels(id, set);
+    this.#settleModelWaiters();
   }
 
   get settings(): Settings {
@@ -540,6 +578,7 @@ export class Arbiter {
     const supervisor = this.#supervisor;
     if (!supervisor) return;
     for (const action of supervisor.handle(event)) this.#carryOut(action);
+    this.#followModelGeneration();
     this.#settleReloadWaiters();
   }
 

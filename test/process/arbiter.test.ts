@@ -147,9 +147,11 @@ t.test("SIGHUP reload under load: zero failures, predictions switch to the new m
     { encoding: "utf8" },
   );
   t.equal(reload.status, 0, `forestd reload: ${reload.stdout}${reload.stderr}`);
-  // New-generation workers answer as soon as each is ready; the old ones drain once all new are ready.
+  // New-generation workers answer as soon as each is ready; the old ones serve the old model until
+  // they drain, once all new are ready (a keep-alive connection to one gets one more answer from it).
   await waitFor(() => /"event":"reload_done"/.test(server.logs()), 25_000);
   t.not((await request(`${server.url}/model`)).json.sha256, shaBefore);
+  await waitFor(() => aliveWorkers(server).length === 2, 20_000);
   await sleep(500);
   await load.stop();
   t.same(load.failures(), [], `zero failed requests out of ${load.outcomes.length}`);

@@ -463,7 +463,13 @@ function logModelEvent(logger: pino.Logger, event: TableEvent): void {
   switch (event.type) {
     case "loaded":
       logger.info(
-        { event: "model_loaded", ...fields, ms: Math.round(event.ms), bytes: event.bytes },
+        {
+          event: "model_loaded",
+          ...fields,
+          ms: Math.round(event.ms),
+          bytes: event.bytes,
+          loop_delay_ms: Math.round(event.loopDelayMs),
+        },
         `model ${event.name} version ${event.version} loaded`,
       );
       break;

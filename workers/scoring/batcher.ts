@@ -12,8 +12,9 @@
  * Several models share one pool (a model repository): each model version has its own Batcher (its
  * own queue, rates, MAX_QUEUE and MAX_QUEUE_WAIT) and they take turns at the pool's threads through
  * one ThreadShare: the next task goes to the waiting model that has had the least thread time (start-
- * time fair queuing on the measured cost of its tasks). While more than one model is active, each task is kept short
- * (CONTENDED_TASK_MS of measured work), so a model under overload delays another model's request
+ * time fair queuing on the measured cost of its tasks; a model with work again starts at the virtual
+ * time, the start of the last task dispatched). While more than one model is active, each task is
+ * kept short (CONTENDED_TASK_MS of measured work), so a model under overload delays another model's request
  * by at most the short tasks a thread holds (the one it scores and the next in its port); a
  * model's expected wait (admission) counts the others' queues as processor sharing would: each
  * other model's waiting work up to its own. With one model active nothing changes.
@@ -115,6 +116,11 @@ export class ThreadShare {
   readonly #members: Batcher[] = [];
   #turn = 0;
   #pumpScheduled = false;
+  /**
+   * Start-time fair queuing's virtual time: the thread time (servedMs) at which the last task
+   * dispatched started, whichever model's; it only grows. A model that has work again starts here.
+   */
+  #virtualMs = 0;
 
   constructor(runner: TaskRunner) {
     this.runner = runner;
@@ -139,7 +145,7 @@ export class ThreadShare {
     if (i >= 0) this.#members.splice(i, 1);
   }
 
-  /** More than one model is active now: tasks are kept short and no thread holds a second one. */
+  /** More than one model is active now: tasks are kept short (CONTENDED_TASK_MS). */
   contended(now = performance.now()): boolean {
     let active = 0;
     for (const b of this.#members) if (b.activeAt(now) && ++active > 1) return true;
@@ -220,13 +226,19 @@ export class ThreadShare {
   }
 
   /**
-   * A model that had nothing waiting or in flight has work again: it starts level with the least
-   * served of the busy models, not with the credit of the time it was idle (start-time fair queuing).
+   * A model that had nothing waiting or in flight has work again: it starts at the virtual time
+   * (start-time fair queuing), neither with the credit of the time it was idle nor behind a model
+   * that was idle while it was served. (Starting level with the least served busy model instead,
+   * a model woken after a long run alone — B measured and served alone, then A flooding after an
+   * idle spell — waited until the other had caught up its whole run: seconds without a task.)
    */
   woke(batcher: Batcher): void {
-    let floor = Number.POSITIVE_INFINITY;
-    for (const b of this.#members) if (b !== batcher && b.busy) floor = Math.min(floor, b.servedMs);
-    if (Number.isFinite(floor)) batcher.servedMs = Math.max(batcher.servedMs, floor);
+    batcher.servedMs = Math.max(batcher.servedMs, this.#virtualMs);
+  }
+
+  /** A task of a model whose thread time was `startMs` before it is dispatched (the virtual time moves on). */
+  started(startMs: number): void {
+    if (startMs > this.#virtualMs) this.#virtualMs = startMs;
   }
 }
 
@@ -681,6 +693,7 @@ export class Batcher {
     );
     const inFlight: InFlight = { rows, cls, pieces, owner: this };
     // Charged at dispatch with the measured rate (a first task, unmeasured, counts a row as 1 µs).
+    this.#share.started(this.servedMs);
     this.servedMs += rows * (this.#rateOf(cls) || 0.001);
     this.#share.tasks.push(inFlight);
     this.#ownInFlight++;
