@@ -25,8 +25,7 @@ export function leafIndices(
     return;
   }
   const { feature, threshold, left, missingRight, roots, nodeId, treeOf } = forest;
-  const firstCopies: number[] = [];
-  for (let c = 0; c < roots.length; c++) if (c === 0 || treeOf[c] !== treeOf[c - 1]) firstCopies.push(c);
+  const firstCopies = firstCopiesOf(treeOf);
   const numTrees = firstCopies.length;
   for (let i = 0; i < numTrees; i++) {
     const t = firstCopies[i];
