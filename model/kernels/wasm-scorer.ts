@@ -12,7 +12,8 @@ import { KERNEL_F32_WASM_BASE64, KERNEL_F64_WASM_BASE64 } from "./kernel-wasm.js
 import { type CompiledForest, LEAF } from "./layout.js";
 import { accumulateMargins } from "./score.js";
 
-interface KernelExports {
+/** What kernel.wat exports (tests call the entries directly too). */
+export interface KernelExports {
   setup(nodes: number, leaves: number, trees: number, sets: number, pos: number): void;
   scoreBlock(
     values: number,

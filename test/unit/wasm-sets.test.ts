@@ -20,6 +20,7 @@ import type { CompiledForest } from "../../model/kernels/layout.js";
 import { accumulateMargins } from "../../model/kernels/score.js";
 import {
   buildKernelImage,
+  type KernelExports,
   kernelImageBytes,
   treeFlags,
   WasmScorer,
@@ -297,22 +298,6 @@ for (const [name, shape] of SHAPES) {
   });
 }
 
-interface Exports {
-  setup(nodes: number, leaves: number, trees: number, sets: number, pos: number): void;
-  scoreBlock(
-    values: number,
-    m: number,
-    nf: number,
-    t0: number,
-    t1: number,
-    margins: number,
-    groups: number,
-    dense: number,
-  ): void;
-  scoreRowDense4(row: number, t0: number, t1: number, margins: number): number;
-  scoreRow(row: number, t0: number, t1: number, margins: number, dense: number): void;
-}
-
 t.test("each kernel entry, called directly, walks set splits (float32 and float64 builds)", async (t) => {
   for (const accumulate of ["f32", "f64"] as Precision[]) {
     const shape: Shape = { input: "f32", accumulate, numFeature: 3, numGroups: 2 };
@@ -327,7 +312,7 @@ t.test("each kernel entry, called directly, walks set splits (float32 and float6
         Buffer.from(accumulate === "f32" ? KERNEL_F32_WASM_BASE64 : KERNEL_F64_WASM_BASE64, "base64"),
       );
       const kernel = new WebAssembly.Instance(module, { env: { memory: image.memory } })
-        .exports as unknown as Exports;
+        .exports as unknown as KernelExports;
       const valuesAt = base + 1024;
       const marginsAt = base + 8192;
       kernel.setup(image.nodesAt, image.leavesAt, image.treesAt, image.setsAt, base);
