@@ -23,8 +23,19 @@ export function forestdAsync(
   input = "",
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<CliRun> {
+  return runScript(CLI, args, input, env);
+}
+
+/** Runs the Node script at `path` with `args` and `input` on stdin, without blocking (killed past `timeoutMs`). */
+export function runScript(
+  path: string,
+  args: string[],
+  input = "",
+  env: NodeJS.ProcessEnv = process.env,
+  timeoutMs?: number,
+): Promise<CliRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env });
+    const child = spawn(process.execPath, [path, ...args], { env, timeout: timeoutMs });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => {

@@ -2,31 +2,15 @@
  * Every command and script answers --help (usage on stdout, exit 0), and an unknown option with a
  * message and the usage (exit 2), never a stack trace.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import t from "tap";
-import { inTurns } from "../helpers/cli.js";
+import { inTurns, runScript } from "../helpers/cli.js";
 import { ROOT } from "../helpers/fixtures.js";
 
-/** Runs a built script (dist/SCRIPT) with ARGS: its exit status and output. */
-function node(
-  script: string,
-  args: string[],
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, "dist", script), ...args], { timeout: 30_000 });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-    child.stdin.end(); // as spawnSync gave it: an empty standard input
-  });
-}
+/** Runs a built script (dist/SCRIPT) with ARGS and an empty standard input: its exit code and output. */
+const node = (script: string, args: string[]) =>
+  runScript(join(ROOT, "dist", script), args, "", process.env, 30_000);
 
 const FORESTD = ["serve", "predict", "inspect", "reload", "healthcheck"];
 const SCRIPTS = [
@@ -44,12 +28,12 @@ const SCRIPTS = [
 
 t.test("forestd and each of its commands answer --help", async (t) => {
   const top = await node("cli/forestd.js", ["--help"]);
-  t.equal(top.status, 0);
+  t.equal(top.code, 0);
   for (const command of FORESTD) t.match(top.stdout, `forestd ${command}`, `the usage names ${command}`);
   // Two runs at a time: each is mostly Node's start-up.
   await inTurns(FORESTD, async (command) => {
     const run = await node("cli/forestd.js", [command, "--help"]);
-    t.equal(run.status, 0, `forestd ${command} --help: exit 0`);
+    t.equal(run.code, 0, `forestd ${command} --help: exit 0`);
     t.match(
       run.stdout,
       command === "serve" ? /MODEL_PATH/ : `forestd ${command}`,
@@ -61,11 +45,11 @@ t.test("forestd and each of its commands answer --help", async (t) => {
 t.test("every script answers --help, and an unknown option without a stack trace", async (t) => {
   await inTurns(SCRIPTS, async (script) => {
     const help = await node(script, ["--help"]);
-    t.equal(help.status, 0, `${script} --help: exit 0`);
+    t.equal(help.code, 0, `${script} --help: exit 0`);
     t.ok(help.stdout.trim().length > 20, `${script} --help: prints its usage`);
     if (script.endsWith("bench/open-loop-cli.js")) return; // it reads its plan from stdin
     const wrong = await node(script, ["--no-such-option"]);
-    t.equal(wrong.status, 2, `${script} --no-such-option: exit 2`);
+    t.equal(wrong.code, 2, `${script} --no-such-option: exit 2`);
     t.match(wrong.stderr, /no-such-option/, `${script}: names the option`);
     t.notMatch(wrong.stderr, /\n\s+at /, `${script}: no stack trace`);
   });
