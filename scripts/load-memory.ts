@@ -15,16 +15,17 @@
 import { createHash } from "node:crypto";
 import { createReadStream, readFileSync, statSync } from "node:fs";
 import { basename } from "node:path";
-import { parseArgs } from "node:util";
 import type { ModelSpec } from "../contract/models.js";
 import { inProcessLoader, LOADING_THREAD_IDLE_MS, ThreadedLoader } from "../workers/scoring/model-loader.js";
+import { scriptArgs } from "./script-args.js";
 
-const { values } = parseArgs({
+const USAGE = "usage: node --expose-gc dist/scripts/load-memory.js --model FILE [--mode thread|boot]";
+const { values } = scriptArgs(USAGE, {
   options: { model: { type: "string" }, mode: { type: "string", default: "thread" } },
 });
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!values.model || !gc || (values.mode !== "thread" && values.mode !== "boot")) {
-  console.error("usage: node --expose-gc dist/scripts/load-memory.js --model FILE [--mode thread|boot]");
+  console.error(USAGE);
   process.exit(2);
 }
 const file = values.model;

@@ -23,6 +23,8 @@ const SCRIPTS = [
   "scripts/grafana-dashboard.js",
   "scripts/docs.js",
   "scripts/build-kernel.js",
+  "scripts/load-memory.js",
+  "scripts/bench-multimodel.js",
   "scripts/bench/open-loop-cli.js",
 ];
 
@@ -53,6 +55,18 @@ t.test("every script answers --help, and an unknown option without a stack trace
     t.match(wrong.stderr, /no-such-option/, `${script}: names the option`);
     t.notMatch(wrong.stderr, /\n\s+at /, `${script}: no stack trace`);
   });
+  // The A/B scripts are plain JavaScript, run from the source tree.
+  await inTurns(
+    ["scripts/ab/engine-ab.mjs", "scripts/ab/http-ab.mjs", "scripts/ab/fast-paths.mjs"],
+    async (script) => {
+      const help = await runScript(join(ROOT, script), ["--help"], "", process.env, 30_000);
+      t.equal(help.code, 0, `${script} --help: exit 0`);
+      t.match(help.stdout, /^usage: /, `${script} --help: prints its usage`);
+      const wrong = await runScript(join(ROOT, script), ["--no-such-option"], "", process.env, 30_000);
+      t.equal(wrong.code, 2, `${script} --no-such-option: exit 2`);
+      t.match(wrong.stderr, /no-such-option/, `${script}: names the option`);
+    },
+  );
   for (const script of ["scripts/test-layers.sh", "scripts/install-test-deps.sh"]) {
     const help = spawnSync("bash", [join(ROOT, script), "--help"], { encoding: "utf8" });
     t.equal(help.status, 0, `${script} --help: exit 0`);
