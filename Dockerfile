@@ -45,6 +45,9 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY model/default ./model/default
+# The gRPC service's .proto files, read at start-up when GRPC_PORT is set (with their licences).
+COPY third_party/open-inference-protocol/open_inference_grpc.proto third_party/open-inference-protocol/LICENSE ./third_party/open-inference-protocol/
+COPY third_party/grpc-health ./third_party/grpc-health
 # Mount your model here (read-only) and set MODEL_PATH=/models/model.json, or bake it in with
 # a COPY in an image built FROM this one.
 VOLUME ["/models"]

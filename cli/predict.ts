@@ -25,13 +25,14 @@ export const predictCommand: Command = {
                       for multi-class probabilities); a scikit-learn classifier's label
         margin        raw margins (as --margin; an array per row for multi-class models)
         proba         every class's probability, an array per row
-        contribs      SHAP values, XGBoost's pred_contribs: features + 1 (bias last), per class
+        contribs      SHAP values, XGBoost's pred_contribs (LightGBM's pred_contrib, in float64):
+                      features + 1 (bias last), per class
         interactions  SHAP interaction values, XGBoost's pred_interactions: (F+1)×(F+1), per class
         leaf          the leaf each tree sends the row to, as the format's pred_leaf
         label         the class: a name from --class-names, else the model's own label; binary
                       models whose head allows it answer class 1 above --threshold (default 0.5)
       FILE is any model forestd reads (forestd inspect names the format); explanations need an
-      XGBoost model.`,
+      XGBoost model (contribs and leaf: LightGBM too; leaf: scikit-learn too).`,
   run(args) {
     const { values } = parseArgs({
       args,

@@ -19,6 +19,8 @@ import {
   validModelName,
 } from "./model-location.js";
 import { SETTINGS, type SettingSpec, type Settings } from "./settings.js";
+import { SettingsError } from "./settings-error.js";
+import { readTlsMaterial, TlsError, type TlsSettings, tlsFiles, tlsSettingsProblems } from "./tls.js";
 
 /** "host:port" / "[::1]:port" → listen options. */
 export function parseBind(bind: string): { host: string; port: number } {
@@ -27,13 +29,8 @@ export function parseBind(bind: string): { host: string; port: number } {
   return { host, port: Number(bind.slice(at + 1)) };
 }
 
-export class SettingsError extends Error {
-  readonly code = "FORESTD_ERR_SETTINGS";
-  constructor(message: string) {
-    super(message);
-    this.name = "SettingsError";
-  }
-}
+// In a module of its own so that the forestd command can recognise it without loading the settings.
+export { SettingsError };
 
 const specs: readonly SettingSpec[] = SETTINGS;
 const modelPathSpec = specs.find((s) => s.key === "model_path") as SettingSpec;
@@ -206,6 +203,7 @@ export async function loadSettings({
     }
   }
   if (problems.length > 0) throw new SettingsError(`invalid settings:\n  ${problems.join("\n  ")}`);
+  settleTls(merged, cwd);
 
   if (merged.model_repository !== "") {
     settleRepository(merged, cwd);
@@ -244,6 +242,28 @@ export async function loadSettings({
   if (merged.default_model === "") merged.default_model = merged.model_name;
   settlePaths(merged, cwd);
   return { settings: deepFreeze(merged as Settings), help: cli.help };
+}
+
+/**
+ * CERTFILE, KEYFILE and CA_CERTS made absolute against the directory forestd was started in, then
+ * checked together and read (a missing or unreadable file, a key that is not the certificate's):
+ * every problem stops start-up here, or fails a reload while the old workers keep serving.
+ */
+function settleTls(merged: Raw, cwd: string): void {
+  for (const key of ["certfile", "keyfile", "ca_certs"])
+    if (merged[key] !== "") merged[key] = resolve(cwd, (merged[key] as string).trim());
+  const tls = merged as unknown as TlsSettings;
+  const problems = tlsSettingsProblems(tls);
+  const files = tlsFiles(tls);
+  if (problems.length === 0 && files !== null) {
+    try {
+      readTlsMaterial(files);
+    } catch (error) {
+      if (!(error instanceof TlsError)) throw error;
+      problems.push(error.message);
+    }
+  }
+  if (problems.length > 0) throw new SettingsError(`invalid settings:\n  ${problems.join("\n  ")}`);
 }
 
 /** Paths in settings, made absolute against the directory forestd was started in. */

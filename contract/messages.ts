@@ -1,4 +1,5 @@
 /** Messages between the primary (arbiter) and its workers over the cluster IPC channel. */
+import type { TlsPem } from "../config/tls.js";
 import type { ModelSet, WorkerModelsState } from "./models.js";
 
 /** Worker → primary. */
@@ -11,7 +12,14 @@ export type WorkerMessage =
    */
   | { type: "forestd:heartbeat"; connections?: number; received?: number }
   /** With a connection's bare handle: accepted here beyond this worker's share (connection-balancer.ts). */
-  | { type: "forestd:handoff"; index: number; connections: number; received: number }
+  | {
+      type: "forestd:handoff";
+      index: number;
+      connections: number;
+      received: number;
+      /** Give it to another worker than the sender (a gRPC forwarding link it accepted itself). */
+      elsewhere?: boolean;
+    }
   | { type: "forestd:boot-error"; message: string }
   | { type: "forestd:retire"; reason: "max-requests" }
   | { type: "forestd:metrics"; requestId: number; metrics: unknown }
@@ -19,6 +27,8 @@ export type WorkerMessage =
   | { type: "forestd:cluster-metrics"; requestId: number }
   /** Booting: which models to serve? (Answered with forestd:models, then told of every change.) */
   | { type: "forestd:models-request" }
+  /** Booting with CERTFILE: which certificate to serve? (Answered with forestd:tls.) */
+  | { type: "forestd:tls-request" }
   /** After applying a forestd:models: what this worker now serves, and what it could not load. */
   | { type: "forestd:models-state"; state: WorkerModelsState };
 
@@ -44,6 +54,12 @@ export type PrimaryMessage =
   /** Answer to a heartbeat: the fewest connections another ready worker holds (null: no other). */
   | { type: "forestd:peers"; fewest: number | null }
   | { type: "forestd:shutdown"; graceful: boolean }
+  /**
+   * The certificate, key and client CAs the worker's generation serves, as the primary read and
+   * checked them (null: none): the answer to forestd:tls-request, and again after each SIGHUP
+   * that read new ones. New connections get them; open ones keep theirs.
+   */
+  | { type: "forestd:tls"; pem: TlsPem | null }
   | { type: "forestd:collect-metrics"; requestId: number }
   | { type: "forestd:cluster-metrics-text"; requestId: number; contentType: string; body: string }
   /** The whole set of models to serve (contract/models.ts): load what is new, drop what is gone. */
@@ -80,4 +96,9 @@ export interface SeriesMeta {
 export const WORKER_ENV = {
   settings: "FORESTD_SETTINGS",
   generation: "FORESTD_GENERATION",
+  /**
+   * A random token of this primary's, the same for all its workers: a gRPC call one worker forwards
+   * to another (workers/grpc/forwarding.ts) carries it, so no client can pass a call off as forwarded.
+   */
+  peerToken: "FORESTD_PEER_TOKEN",
 } as const;

@@ -8,10 +8,17 @@
  */
 export { defaultModelPath, packageRoot } from "./default-model.js";
 export { ModelError, ModelErrorCodes, PredictInputError, UnsupportedOutputError } from "./errors.js";
-export type { Forest } from "./forest/forest.js";
+export type { Forest, InputTensor } from "./forest/forest.js";
 export { FORMATS, readForest } from "./formats/index.js";
 export type { Head, LabelOptions, Task, Values } from "./heads/head.js";
-export { loadModel, loadServable, type ModelSource, readModelBytes, type Servable } from "./load.js";
+export {
+  type BytesCheck,
+  loadModel,
+  loadServable,
+  type ModelSource,
+  readModelBytes,
+  type Servable,
+} from "./load.js";
 export {
   type MlflowColumn,
   type MlflowInputs,

@@ -3,17 +3,21 @@
  * scoring is the same steps: rows → preprocessing (if the model has any) → kernel rows (the input
  * plan) → the kernels' sums → the head's margins → the head's predictions.
  */
+import { arraysIn } from "./arrays.js";
 import { type CompiledModel, compileForest } from "./compile/compile.js";
 import { kernelRows } from "./compile/input-plan.js";
 import { quantizeForest } from "./compile/quantize.js";
 import { PredictInputError, UnsupportedOutputError } from "./errors.js";
+import { lightgbmContribs, lightgbmShapUnsupported } from "./explain/lightgbm-tree-shap.js";
 import { ShapKernel } from "./explain/shap-kernel.js";
 import { buildShapForest, shapUnsupportedReason } from "./explain/tree-shap.js";
 import { checkForest } from "./forest/check.js";
 import { applyStep } from "./forest/evaluate.js";
-import type { Forest, InputColumn, Precision, Provenance } from "./forest/forest.js";
+import type { Forest, InputColumn, InputTensor, Precision, Provenance } from "./forest/forest.js";
+import { releaseBuffer, releaseTrees } from "./forest/release.js";
 import type { Head, OptionalOutput, Task, Values } from "./heads/head.js";
 import { headFor } from "./heads/index.js";
+import type { CompiledForest } from "./kernels/layout.js";
 import { leafIndices } from "./kernels/leaf-index.js";
 import { buildSimdImage, type SimdImage, SimdScorer } from "./kernels/simd-scorer.js";
 import { buildKernelImage, type KernelImage, WasmScorer } from "./kernels/wasm-scorer.js";
@@ -123,24 +127,46 @@ export class Model {
     forest: Forest,
     options: ModelOptions = {},
     shared?: { parts: UnsharedParts; model: SharedModel },
+    /** Nobody else reads `forest` (Model.compileOwned): trees the model drops are freed at once. */
+    owned = false,
   ) {
     let walkReason = "chosen";
+    if (!shared) checkForest(forest);
+    this.head = headFor(forest);
     if (shared) {
       this.#forest = shared.parts.forest;
       this.#compiled = shared.parts.compiled;
       this.#image = shared.model.kernel;
       this.#shared = shared.model;
       walkReason = shared.model.walkReason;
+      this.numTrees = shared.parts.numTrees;
     } else {
-      checkForest(forest);
-      this.#forest = forest;
-      this.#compiled = compileForest(forest);
-      const quantized = options.kernel === "walk" ? null : quantizeForest(forest, this.#compiled);
-      if (quantized && "binned" in quantized)
-        this.#image = buildSimdImage(quantized.binned, forest.features.length);
+      const keepTrees = needsTrees(forest, this.head);
+      // Compiled into shared memory from the start: share() then hands the arrays on as they are.
+      // A model that explains nothing may keep its nodes in a kernel image only: their arrays
+      // are compiled into a buffer of their own, freed below (nodesHeld).
+      const compiled = compileForest(forest, {
+        shared: true,
+        transientNodes: !keepTrees && forest.aggregate.reduce === "sum",
+      });
+      this.numTrees = forest.trees.length;
+      // The quantizer reads the compiled layout (its node arrays are still there, transient or not).
+      const quantized = options.kernel === "walk" ? null : quantizeForest(forest, compiled);
+      if (quantized && "refused" in quantized) walkReason = quantized.refused;
+      if (keepTrees) this.#forest = forest;
       else {
-        if (quantized) walkReason = quantized.refused;
-        this.#image = buildKernelImage(this.#compiled.forest);
+        this.#forest = { ...forest, trees: [] };
+        // Before a kernel image is laid out: the trees' memory is not held beside it.
+        if (owned) releaseTrees(forest, this.#forest);
+      }
+      if (quantized && "binned" in quantized) {
+        this.#image = buildSimdImage(quantized.binned, forest.features.length);
+        // The SIMD image holds binned trees, not the compiled nodes: the leaf index (pred_leaf)
+        // walks the compiled arrays, so they stay when the model can answer leaves.
+        this.#compiled = nodesHeld(compiled, this.head.unavailable("leaf") === null);
+      } else {
+        this.#image = buildKernelImage(compiled.forest);
+        this.#compiled = nodesHeld(compiled, false);
       }
       this.#shared = null;
     }
@@ -154,7 +180,6 @@ export class Model {
     }
     this.#walkReason = walkReason;
     forest = this.#forest;
-    this.head = headFor(forest);
     this.format = forest.provenance.format;
     this.#inputs =
       forest.inputs ??
@@ -168,8 +193,6 @@ export class Model {
     this.featureNames = Object.freeze(named ? this.#inputs.map((c) => c.name as string) : []);
     const typed = forest.inputs === null && forest.features.every((f) => f.formatType !== null);
     this.featureTypes = Object.freeze(typed ? forest.features.map((f) => f.formatType as string) : []);
-    // (A shared model's trees are built only when asked for: their count is known without them.)
-    this.numTrees = shared ? shared.parts.numTrees : forest.trees.length;
     this.classLabels = Object.freeze([...this.head.classLabels]);
     this.numClass = this.task === "multiclass" || this.task === "binary" ? this.classLabels.length : 0;
     this.rowPrecision = forest.input === "f64" || forest.preprocess.length > 0 ? "f64" : "f32";
@@ -186,7 +209,19 @@ export class Model {
    * same arrays and kernel image, each with scratch of its own.
    */
   share(): SharedModel {
-    return this.#shared ?? shareParts(this.#forest, this.#compiled, this.#image, this.#walkReason);
+    return (
+      this.#shared ?? shareParts(this.#forest, this.numTrees, this.#compiled, this.#image, this.#walkReason)
+    );
+  }
+
+  /**
+   * Checks and compiles a Forest that nobody else holds or reads afterwards (a model file's,
+   * read by loadModel): when the model keeps none of its trees, their memory is freed at once,
+   * before the kernel image is laid out, rather than at V8's next full collection. The Forest's
+   * trees are empty afterwards.
+   */
+  static compileOwned(forest: Forest, options: ModelOptions = {}): Model {
+    return new Model(forest, options, undefined, true);
   }
 
   /** A model another thread shared (Model.share), rebuilt from views of its memory. */
@@ -207,6 +242,14 @@ export class Model {
   /** The name clients give the input tensor, when the format has one (an ONNX graph's input). */
   get inputTensor(): string | null {
     return this.#forest.provenance.inputTensor ?? null;
+  }
+
+  /**
+   * The named tensors a row is sent as (an ONNX graph's inputs, in order, each `width` consecutive
+   * columns of the row), or null when the format names none.
+   */
+  get inputTensors(): readonly InputTensor[] | null {
+    return this.#forest.provenance.inputTensors ?? null;
   }
 
   /** How the model file came packaged (an MLflow model folder), or null: see Provenance.packaging. */
@@ -233,6 +276,8 @@ export class Model {
   unavailable(output: OptionalOutput): string | null {
     const reason = this.head.unavailable(output);
     if (reason) return reason;
+    if (output === "contribs" && this.head.treeShap === "lightgbm")
+      return lightgbmShapUnsupported(this.#forest);
     if (output === "contribs" || output === "interactions") {
       if (!this.#compiled.plan.identity || this.#compiled.forest.roots.length !== this.numTrees)
         return "TreeSHAP is computed on float32 models with one value per leaf";
@@ -304,19 +349,43 @@ export class Model {
     if (reason) throw new UnsupportedOutputError(reason);
     const kernel = this.#kernelRows(values, rows);
     const out = new Float32Array(rows * this.numTrees);
+    // (A model that dropped its trees has no leaf ids of a format's own: see needsTrees.)
     const trees = this.#forest.trees;
-    leafIndices(this.#compiled.forest, kernel, this.#compiled.forest.numColumns, rows, out, (t, n) => {
-      const ids = trees[t].leafId;
-      return ids ? ids[n] : n;
-    });
+    leafIndices(
+      this.#compiled.forest,
+      kernel,
+      this.#compiled.forest.numColumns,
+      rows,
+      out,
+      (t, n) => {
+        const ids = trees[t]?.leafId;
+        return ids ? ids[n] : n;
+      },
+      this.#image.kind === "walk" ? this.#image : undefined,
+    );
     return out;
   }
 
   /**
-   * XGBoost's `pred_contribs=True`: per row and output group, numFeature + 1 SHAP values (the last
-   * is the bias), row-major: rows × numMarginOutputs × (numFeature + 1). They sum to the margin.
+   * What an explanation's values come back in: LightGBM's contributions are float64 (its
+   * pred_contrib's doubles), every other explanation float32 (XGBoost's, and leaf ids).
    */
-  predictContribs(values: Rows, rows: number): Float32Array {
+  explainPrecision(kind: "contribs" | "interactions" | "leaf"): Precision {
+    return kind === "contribs" && this.head.treeShap === "lightgbm" ? "f64" : "f32";
+  }
+
+  /**
+   * SHAP contributions, as the model's family computes them (`head.treeShap`): per row and output
+   * group, numFeature + 1 values (the last is the bias), row-major: rows × numMarginOutputs ×
+   * (numFeature + 1), in `explainPrecision("contribs")`. XGBoost's `pred_contribs=True` (float32),
+   * or LightGBM's `pred_contrib=True` (float64). They sum to the margin.
+   */
+  predictContribs(values: Rows, rows: number): Values {
+    if (this.head.treeShap === "lightgbm") {
+      const reason = this.unavailable("contribs");
+      if (reason) throw new UnsupportedOutputError(reason);
+      return lightgbmContribs(this.#forest, this.#features(values, rows), rows);
+    }
     const kernel = this.#kernelRows(values, rows);
     const out = new Float32Array(rows * this.numMarginOutputs * (this.numFeature + 1));
     this.#shapKernel().contribs(kernel, rows, this.#initialMargins32(), out);
@@ -359,29 +428,38 @@ export class Model {
     }
   }
 
-  /** Rows → the kernel's rows (the input plan) of the forest's features. */
-  #kernelRows(values: Rows, rows: number): Float32Array {
-    const forest = this.#forest;
-    return kernelRows(this.#compiled.plan, this.#features(values, rows), forest.features.length, rows);
+  /** Rows → the forest's features (preprocessing), in float64: what the reference semantics read. */
+  #features(values: Rows, rows: number): Float64Array {
+    this.#checkInput(values, rows);
+    const features = this.#preprocessed(values, rows);
+    return features instanceof Float64Array ? features : Float64Array.from(features);
   }
 
-  /** Rows → the forest's features (preprocessing, when the model has any). */
-  #features(values: Rows, rows: number): Rows {
+  /** Rows → the forest's features (preprocessing, when the model has any), in the rows' own type: what the SIMD kernel bins. */
+  #featureRows(values: Rows, rows: number): Rows {
     this.#checkInput(values, rows);
+    return this.#preprocessed(values, rows);
+  }
+
+  /** The forest's features of checked rows: the rows themselves without preprocessing. */
+  #preprocessed(values: Rows, rows: number): Rows {
     const forest = this.#forest;
-    let features: Rows = values;
-    if (forest.preprocess.length > 0) {
-      const width = forest.features.length;
-      const out = new Float64Array(rows * width);
-      const inputs = this.numFeature;
-      for (let r = 0; r < rows; r++) {
-        let row: Float64Array = Float64Array.from(values.subarray(r * inputs, (r + 1) * inputs));
-        for (const step of forest.preprocess) row = applyStep(step, row);
-        out.set(row, r * width);
-      }
-      features = out;
+    if (forest.preprocess.length === 0) return values;
+    const width = forest.features.length;
+    const out = new Float64Array(rows * width);
+    const inputs = this.numFeature;
+    for (let r = 0; r < rows; r++) {
+      let row: Float64Array = Float64Array.from(values.subarray(r * inputs, (r + 1) * inputs));
+      for (const step of forest.preprocess) row = applyStep(step, row);
+      out.set(row, r * width);
     }
-    return features;
+    return out;
+  }
+
+  /** Rows → the forest's features (preprocessing) → the kernel's rows (the input plan). */
+  #kernelRows(values: Rows, rows: number): Float32Array {
+    const features = this.#featureRows(values, rows);
+    return kernelRows(this.#compiled.plan, features, this.#forest.features.length, rows);
   }
 
   private margins(values: Rows, rows: number): Values {
@@ -396,7 +474,7 @@ export class Model {
     else if (groups === 1) sums.fill(init[0]);
     else for (let r = 0; r < rows; r++) sums.set(init, r * groups);
     // The SIMD kernel bins the features itself; the walk reads the input plan's rows.
-    if (scorer instanceof SimdScorer) scorer.accumulate(this.#features(values, rows), rows, sums);
+    if (scorer instanceof SimdScorer) scorer.accumulate(this.#featureRows(values, rows), rows, sums);
     else scorer.accumulate(this.#kernelRows(values, rows), rows, sums);
     return this.head.finish(sums, rows);
   }
@@ -433,6 +511,64 @@ export class Model {
       details: structuredClone(forest.provenance.details) as Record<string, unknown>,
     };
   }
+}
+
+/**
+ * Whether a model reads its Forest's trees once compiled: explanations walk them (TreeSHAP reads
+ * covers, splits and leaves), and leaf ids a format numbers its own way (LightGBM's) are read from
+ * them. Scoring, the leaf index otherwise and /model read the compiled layout only, so a model
+ * whose head explains nothing (scikit-learn's, onnxruntime's) drops them once compiled: a fully
+ * grown random forest's trees are half the file's size again.
+ */
+function needsTrees(forest: Forest, head: Head): boolean {
+  if (head.unavailable("contribs") === null || head.unavailable("interactions") === null) return true;
+  return head.unavailable("leaf") === null && forest.trees.some((tree) => tree.leafId !== null);
+}
+
+/**
+ * The compiled model as the Model keeps it once its kernel image is laid out. Node arrays compiled
+ * into a buffer of their own (compileForest's transientNodes) are dropped and that buffer freed at
+ * once: the walk kernel's image holds the nodes, and the kernel and the leaf index read them there
+ * (layout.ts, imageOnly). They are moved into shared memory instead when something still reads
+ * the arrays: the JavaScript kernel (a forest with set splits is scored partly by it), or the leaf
+ * index of a model the SIMD kernel scores (`keepArrays`: its image holds binned trees, not these
+ * nodes).
+ */
+function nodesHeld(compiled: CompiledModel, keepArrays: boolean): CompiledModel {
+  const forest = compiled.forest;
+  if (forest.feature.buffer instanceof SharedArrayBuffer) return compiled;
+  const transient = forest.feature.buffer;
+  let kept: CompiledForest;
+  if (keepArrays || forest.categorical.some((c) => c === 1)) {
+    const nodes = arraysIn(
+      {
+        feature: [Int32Array, forest.feature.length],
+        threshold: [Float32Array, forest.threshold.length],
+        leaf: [forest.leaf instanceof Float32Array ? Float32Array : Float64Array, forest.leaf.length],
+        left: [Int32Array, forest.left.length],
+        missingRight: [Uint8Array, forest.missingRight.length],
+      },
+      true,
+    );
+    nodes.feature.set(forest.feature);
+    nodes.threshold.set(forest.threshold);
+    nodes.leaf.set(forest.leaf);
+    nodes.left.set(forest.left);
+    nodes.missingRight.set(forest.missingRight);
+    kept = { ...forest, ...nodes };
+  } else {
+    kept = {
+      ...forest,
+      feature: new Int32Array(0),
+      threshold: new Float32Array(0),
+      leaf: forest.precision === "f32" ? new Float32Array(0) : new Float64Array(0),
+      left: new Int32Array(0),
+      missingRight: new Uint8Array(0),
+      imageOnly: true,
+    };
+  }
+  releaseBuffer(transient);
+  return { plan: compiled.plan, forest: kept };
 }
 
 /** Bytes of every typed array reachable from `value` (each array counted once). */

@@ -8,6 +8,7 @@
  * class?" is the head's answer (model/heads/); nothing here knows a format.
  */
 import { UnsupportedOutputError } from "./errors.js";
+import type { Precision } from "./forest/forest.js";
 import type { LabelOptions, Values } from "./heads/head.js";
 import { DEFAULT_LABELS } from "./heads/head.js";
 import type { Model, Rows } from "./model.js";
@@ -84,7 +85,7 @@ export function answersFor(
   }
 }
 
-/** XGBoost's pred_contribs, pred_interactions and pred_leaf. */
+/** XGBoost's pred_contribs, pred_interactions and pred_leaf (LightGBM's pred_contrib and pred_leaf). */
 export type ExplainKind = "contribs" | "interactions" | "leaf";
 export const EXPLAIN_KINDS: readonly ExplainKind[] = ["contribs", "interactions", "leaf"];
 
@@ -106,7 +107,7 @@ export function explainShape(model: Model, kind: ExplainKind): number[] {
   }
 }
 
-/** Float32 values per row of an explanation. */
+/** Values per row of an explanation. */
 export function explainWidth(model: Model, kind: ExplainKind): number {
   return explainShape(model, kind).reduce((a, b) => a * b, 1);
 }
@@ -116,8 +117,16 @@ export function explainUnsupportedReason(model: Model, kind: ExplainKind): strin
   return model.unavailable(kind);
 }
 
-/** rows × explainWidth values, row-major. */
-export function explain(model: Model, kind: ExplainKind, values: Rows, rows: number): Float32Array {
+/**
+ * What an explanation's values are: float32 (XGBoost's SHAP values, leaf ids) or float64 (LightGBM's
+ * pred_contrib), so a server and the CLI carry them without rounding.
+ */
+export function explainPrecision(model: Model, kind: ExplainKind): Precision {
+  return model.explainPrecision(kind);
+}
+
+/** rows × explainWidth values, row-major, in explainPrecision(model, kind). */
+export function explain(model: Model, kind: ExplainKind, values: Rows, rows: number): Values {
   switch (kind) {
     case "contribs":
       return model.predictContribs(values, rows);

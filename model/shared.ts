@@ -12,8 +12,14 @@
  * leaf index): scoring reads the compiled layout only, so a thread that only scores holds a few
  * dozen views per model, not a dozen per tree.
  *
+ * An array that already lives in a SharedArrayBuffer (a Model compiles its layout into one,
+ * model/arrays.ts, and the tree tables are made so) goes into the header as it is: the clone
+ * shares its memory, and sharing copies only the small arrays into the arena. A large model is
+ * then never held twice while it is shared.
+ *
  * Nothing here knows a format: it moves whatever the Forest and the compiler hold.
  */
+import { arraysIn } from "./arrays.js";
 import type { CompiledModel } from "./compile/compile.js";
 import type { Forest, ForestTree } from "./forest/forest.js";
 import type { SimdImage } from "./kernels/simd-scorer.js";
@@ -85,15 +91,18 @@ interface TreeTables {
 }
 
 export interface SharedModel {
-  /** Every typed array of the model, 8-byte aligned, one after another. */
+  /** The model's small typed arrays, 8-byte aligned, one after another (its large ones are shared as they are). */
   readonly arena: SharedArrayBuffer;
-  /** The model's structure, its arrays as references into the arena (a structured-clone-able value). */
+  /**
+   * The model's structure, its arrays as references into the arena or (over SharedArrayBuffers of
+   * their own) themselves: a structured-clone-able value.
+   */
   readonly header: unknown;
   /** The scoring kernel's image: the walk kernel's, or the SIMD kernel's where the model chose it. */
   readonly kernel: KernelImage | SimdImage;
   /** Why the walk kernel scores the model (the quantizer's refusal, or "chosen"), for ModelInfo.kernel. */
   readonly walkReason: string;
-  /** Bytes the model holds in the process: the arena and the kernel image. */
+  /** Bytes the model holds in the process: the arena, the arrays shared as they are, the kernel image. */
   readonly bytes: number;
 }
 
@@ -123,6 +132,21 @@ function tablesOf(trees: readonly ForestTree[]): TreeTables {
     for (const values of tree.sets.values()) setValueCount += values.length;
   });
   const nodes = nodeStart[count];
+  // The per-node columns straight into shared memory: the only copy of them sharing makes.
+  const columns = arraysIn(
+    {
+      left: [Int32Array, nodes],
+      right: [Int32Array, nodes],
+      feature: [Int32Array, nodes],
+      test: [Uint8Array, nodes],
+      threshold: [Float64Array, nodes],
+      flags: [Uint8Array, nodes],
+      leafValue: [Float64Array, leafStart[count]],
+      cover: [Float64Array, hasCover.some((h) => h) ? nodes : 0],
+      leafId: [Int32Array, hasLeafId.some((h) => h) ? nodes : 0],
+    },
+    true,
+  );
   const tables: TreeTables = {
     count,
     nodeStart,
@@ -130,15 +154,7 @@ function tablesOf(trees: readonly ForestTree[]): TreeTables {
     leafStart,
     hasCover,
     hasLeafId,
-    left: new Int32Array(nodes),
-    right: new Int32Array(nodes),
-    feature: new Int32Array(nodes),
-    test: new Uint8Array(nodes),
-    threshold: new Float64Array(nodes),
-    flags: new Uint8Array(nodes),
-    leafValue: new Float64Array(leafStart[count]),
-    cover: new Float64Array(hasCover.some((h) => h) ? nodes : 0),
-    leafId: new Int32Array(hasLeafId.some((h) => h) ? nodes : 0),
+    ...columns,
     setTree: new Int32Array(sets),
     setNode: new Int32Array(sets),
     setStart: new Int32Array(sets + 1),
@@ -197,24 +213,37 @@ function treesOf(tables: TreeTables): ForestTree[] {
   return trees;
 }
 
-/** `value` with every typed array replaced by a reference, the arrays collected in `parts`. */
-function pack(value: unknown, parts: { array: TypedArray; ref: ArrayRef }[]): unknown {
+/**
+ * `value` with every typed array replaced by a reference, the arrays collected in `parts`; arrays
+ * over a SharedArrayBuffer already stay themselves (a structured clone shares their memory),
+ * their buffers collected in `own`.
+ */
+function pack(
+  value: unknown,
+  parts: { array: TypedArray; ref: ArrayRef }[],
+  own: Set<SharedArrayBuffer>,
+): unknown {
   if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
     const array = value as TypedArray;
+    if (array.buffer instanceof SharedArrayBuffer) {
+      own.add(array.buffer);
+      return array;
+    }
     if (!(array.constructor.name in CONSTRUCTORS))
       throw new TypeError(`cannot share a ${array.constructor.name}`);
     const ref: ArrayRef = { [ARRAY]: array.constructor.name, offset: 0, length: array.length };
     parts.push({ array, ref });
     return ref;
   }
-  if (value instanceof Map) return { [MAP]: [...value].map(([k, v]) => [k, pack(v, parts)]) };
-  if (Array.isArray(value)) return value.map((v) => pack(v, parts));
+  if (value instanceof Map) return { [MAP]: [...value].map(([k, v]) => [k, pack(v, parts, own)]) };
+  if (Array.isArray(value)) return value.map((v) => pack(v, parts, own));
   if (typeof value === "object" && value !== null)
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, pack(v, parts)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, pack(v, parts, own)]));
   return value;
 }
 
 function unpack(value: unknown, arena: SharedArrayBuffer): unknown {
+  if (ArrayBuffer.isView(value)) return value;
   if (Array.isArray(value)) return value.map((v) => unpack(v, arena));
   if (typeof value !== "object" || value === null) return value;
   const record = value as Record<string, unknown>;
@@ -227,20 +256,25 @@ function unpack(value: unknown, arena: SharedArrayBuffer): unknown {
   return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, unpack(v, arena)]));
 }
 
-/** A model's parts in shared memory (the kernel image already is). */
+/**
+ * A model's parts in shared memory (the kernel image already is). `numTrees` is the model's, which
+ * may have dropped its Forest's trees (model.ts, needsTrees).
+ */
 export function shareParts(
   forest: Forest,
+  numTrees: number,
   compiled: CompiledModel,
   kernel: KernelImage | SimdImage,
   walkReason: string,
 ): SharedModel {
   const parts: { array: TypedArray; ref: ArrayRef }[] = [];
+  const own = new Set<SharedArrayBuffer>();
   const { trees, ...rest } = forest;
   const header = {
-    forest: pack(rest, parts),
-    trees: pack(tablesOf(trees), parts),
-    numTrees: trees.length,
-    compiled: pack(compiled, parts),
+    forest: pack(rest, parts, own),
+    trees: pack(tablesOf(trees), parts, own),
+    numTrees,
+    compiled: pack(compiled, parts, own),
   };
   let size = 0;
   for (const part of parts) {
@@ -252,7 +286,9 @@ export function shareParts(
   const bytes = new Uint8Array(arena);
   for (const { array, ref } of parts)
     bytes.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), ref.offset);
-  return { arena, header, kernel, walkReason, bytes: arena.byteLength + kernel.bytes };
+  let ownBytes = 0;
+  for (const buffer of own) ownBytes += buffer.byteLength;
+  return { arena, header, kernel, walkReason, bytes: arena.byteLength + ownBytes + kernel.bytes };
 }
 
 /** The parts again, as views into the arena; the Forest's trees are made when first asked for. */

@@ -71,7 +71,7 @@ switch (positionals[0]) {
     const dir = mkdtempSync(join(tmpdir(), "forestd-memory-"));
     writeRepository(dir, fixtures);
     log(
-      `${fixtures.length} fixture models (${["xgboost", "onnx", "sklearn"].map((f) => `${fixtures.filter((m) => m.format === f).length} ${f}`).join(", ")})`,
+      `${fixtures.length} fixture models (${["xgboost", "onnx", "sklearn", "lightgbm"].map((f) => `${fixtures.filter((m) => m.format === f).length} ${f}`).join(", ")})`,
     );
     report.fixtures = [];
     for (const threads of [1, 4])

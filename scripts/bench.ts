@@ -26,7 +26,10 @@ import { find } from "./bench/report.js";
 import { scriptArgs } from "./script-args.js";
 
 const USAGE = `  npm run bench [-- options]
-    --seconds N            per scenario (default 5)
+    --seconds N            per scenario (default 5; fractions allowed)
+    --warm-seconds N       warm-up before each measured scenario (default 1; a freshly started
+                           baseline or sweep server warms twice as long); a smoke test of the
+                           report itself can take a fraction
     --connections N        for small requests (default 32)
     --workers N --threads N --max-batch-rows N     forestd's settings (default 2, 1, 4096)
     --model FILE           the model served by forestd and Gunicorn (default: the bundled one)
@@ -46,7 +49,14 @@ const USAGE = `  npm run bench [-- options]
                            (autocannon, the engine-alone baseline) to others, so that a figure
                            measures the server and not its contention with the load generator`;
 
-import { engineRows, forestdScenarios, manyModelScenarios, type Scenario } from "./bench/scenarios.js";
+import { type GrpcLoadSpec, measureGrpc } from "./bench/grpc-load.js";
+import {
+  engineRows,
+  fastPathScenarios,
+  forestdScenarios,
+  manyModelScenarios,
+  type Scenario,
+} from "./bench/scenarios.js";
 import {
   external,
   gunicornMissing,
@@ -56,6 +66,7 @@ import {
   type Target,
 } from "./bench/servers.js";
 import { recommend } from "./bench/sweep.js";
+import { freePort } from "./loopback.js";
 
 const root = packageRoot();
 const list = (text: string) =>
@@ -67,6 +78,7 @@ const list = (text: string) =>
 const { values } = scriptArgs(USAGE, {
   options: {
     seconds: { type: "string", default: "5" },
+    "warm-seconds": { type: "string", default: "1" },
     connections: { type: "string", default: "32" },
     workers: { type: "string", default: "2" },
     threads: { type: "string", default: "1" },
@@ -90,6 +102,10 @@ const { values } = scriptArgs(USAGE, {
 });
 
 const seconds = Number(values.seconds);
+if (!(seconds > 0)) throw new Error(`--seconds ${values.seconds}: expected a positive number`);
+const warmSeconds = Number(values["warm-seconds"]);
+if (!(warmSeconds > 0))
+  throw new Error(`--warm-seconds ${values["warm-seconds"]}: expected a positive number`);
 const connections = Number(values.connections);
 const workers = Number(values.workers);
 const threads = Number(values.threads);
@@ -126,10 +142,13 @@ async function run(
   scenario: Scenario,
   overallRate?: number,
 ): Promise<Measurement> {
+  const pid = kind === "forestd" && values.url ? null : target.pid;
+  if (scenario.grpc) return measureGrpc(grpcSpec(scenario, seconds), pid);
   return measure(
     {
       url: `${target.origin}${scenario.path}`,
       body: scenario.body,
+      headers: scenario.headers,
       rowsPerRequest: scenario.rowsPerRequest,
       seconds,
       connections: scenario.connections,
@@ -156,20 +175,43 @@ function result(kind: TargetKind, scenario: Scenario, m: Measurement): ScenarioR
   };
 }
 
-/** Warm a server (JIT, connections, scoring-rate estimates) before anything counts. */
-async function warm(target: Target, scenario: Scenario, warmSeconds = 2): Promise<void> {
+/**
+ * Warm a server (JIT, connections, scoring-rate estimates) before anything counts: `forSeconds`,
+ * by default twice --warm-seconds (a server just started).
+ */
+async function warm(target: Target, scenario: Scenario, forSeconds = 2 * warmSeconds): Promise<void> {
+  if (scenario.grpc) {
+    await measureGrpc(grpcSpec(scenario, forSeconds), null);
+    return;
+  }
   await measure(
     {
       url: `${target.origin}${scenario.path}`,
       body: scenario.body,
+      headers: scenario.headers,
       rowsPerRequest: 1,
-      seconds: warmSeconds,
+      seconds: forSeconds,
       connections: scenario.connections,
       keepAlive: scenario.keepAlive,
       requests: scenario.requests,
     },
     null,
   );
+}
+
+/** GRPC_PORT of the forestd this run starts (the gRPC scenarios' address); 0 with --url. */
+let grpcPort = 0;
+
+function grpcSpec(scenario: Scenario, forSeconds: number): GrpcLoadSpec {
+  const grpc = scenario.grpc as NonNullable<Scenario["grpc"]>;
+  return {
+    address: `127.0.0.1:${grpcPort}`,
+    request: grpc.request,
+    rowsPerRequest: scenario.rowsPerRequest,
+    seconds: forSeconds,
+    concurrency: scenario.connections,
+    connections: grpc.grpcConnections,
+  };
 }
 
 /** The engine alone, one thread, in this process: rows/s at a batch size (as a Measurement). */
@@ -201,6 +243,8 @@ async function risingLoad(target: Target, scenario: Scenario, capacity: number):
         url: `${target.origin}${scenario.path}`,
         body: scenario.body,
         rowsPerRequest: 1,
+        // At least a second: autocannon paces overallRate per second, so a shorter point would
+        // offer a whole second's requests in less.
         seconds: Math.max(1, Math.round(seconds / 2)),
         // Enough connections to carry the rate at ~1.5 ms each, and no more: autocannon paces each
         // connection by its own timer, so many connections at a low rate arrive in bursts.
@@ -246,9 +290,9 @@ async function manyModels(count: number): Promise<ScenarioResult[]> {
     }
     const out: ScenarioResult[] = [];
     const scenarios = manyModelScenarios(models, connections);
-    for (const scenario of scenarios) await warm(target, scenario, 1);
+    for (const scenario of scenarios) await warm(target, scenario, warmSeconds);
     for (const scenario of scenarios) {
-      await warm(target, scenario, 1);
+      await warm(target, scenario, warmSeconds);
       out.push(result("forestd", scenario, await run(target, "forestd", scenario)));
     }
     return out;
@@ -334,6 +378,42 @@ const RATIOS: [string, Side, Side, "requestsPerSec" | "rowsPerSec" | "p99"][] = 
     ["rows-10000", "forestd"],
     ["rows-10000", "engine"],
     "rowsPerSec",
+  ],
+  [
+    "OIP JSON / engine alone, 10 000 rows rows/s",
+    ["oip-json-10000", "forestd"],
+    ["rows-10000", "engine"],
+    "rowsPerSec",
+  ],
+  [
+    "OIP binary REST / engine alone, 10 000 rows rows/s",
+    ["oip-binary-10000", "forestd"],
+    ["rows-10000", "engine"],
+    "rowsPerSec",
+  ],
+  [
+    "gRPC raw / engine alone, 10 000 rows rows/s",
+    ["grpc-10000", "forestd"],
+    ["rows-10000", "engine"],
+    "rowsPerSec",
+  ],
+  [
+    "gRPC raw (1 connection) / OIP JSON, 1 row req/s",
+    ["grpc-1", "forestd"],
+    ["oip-json-1", "forestd"],
+    "requestsPerSec",
+  ],
+  [
+    "gRPC raw (a connection per worker) / OIP JSON, 1 row req/s",
+    ["grpc-1-conns", "forestd"],
+    ["oip-json-1", "forestd"],
+    "requestsPerSec",
+  ],
+  [
+    "OIP binary REST / OIP JSON, 1 row req/s",
+    ["oip-binary-1", "forestd"],
+    ["oip-json-1", "forestd"],
+    "requestsPerSec",
   ],
   [
     "keep-alive off / on, 1 row req/s",
@@ -429,18 +509,29 @@ async function main(): Promise<number> {
   const results: ScenarioResult[] = [];
   let curve: CurvePoint[] = [];
 
+  if (!values.url) grpcPort = await freePort();
   const forestd = values.url
     ? external(values.url)
-    : await startForestd({ workers, threads, maxBatchRows, modelPath, extraEnv, cpus: serverCpus });
+    : await startForestd({
+        workers,
+        threads,
+        maxBatchRows,
+        modelPath,
+        extraEnv: { GRPC_PORT: String(grpcPort), ...extraEnv },
+        cpus: serverCpus,
+      });
   try {
     // OIP routes carry the server's model name (MODEL_NAME, else the file's): ask the server.
     const served = (await fetch(`${forestd.origin}/model`).then((r) => r.json())) as { name: string };
-    scenarios = forestdScenarios(model, served.name, connections);
+    scenarios = [
+      ...forestdScenarios(model, served.name, connections),
+      ...fastPathScenarios(model, served.name, connections, grpcPort !== 0, workers),
+    ];
     // Every request shape warms its code paths (JIT, in every worker) before any is measured, and
     // again just before its own run: otherwise the first scenario of a shape pays for the JIT.
-    for (const scenario of scenarios) await warm(forestd, scenario, 1);
+    for (const scenario of scenarios) await warm(forestd, scenario, warmSeconds);
     for (const scenario of scenarios) {
-      await warm(forestd, scenario, 1);
+      await warm(forestd, scenario, warmSeconds);
       results.push(result("forestd", scenario, await run(forestd, "forestd", scenario)));
     }
     const capacity = results.find((r) => r.id === "single-row")?.requestsPerSec ?? 0;
@@ -461,6 +552,7 @@ async function main(): Promise<number> {
       await bare.stop();
     }
     for (const scenario of [hundred, scenarios.find((s) => s.id === "rows-10000") as Scenario]) {
+      // One engine figure at 10 000 rows serves every 10 000-row scenario's ratio.
       results.push(result("engine", scenario, engineAlone(model, scenario.rowsPerRequest)));
     }
     const missing = gunicornMissing();

@@ -8,7 +8,7 @@
 #   app      test/app/: in-process servers and threads (fastify.inject or a worker app on port 0,
 #            real scoring threads, an in-process S3 or HTTPS server). Both run in parallel, two
 #            files per core: they wait on sockets and timers often enough that one per core left
-#            the cores idle a third of the time. `npm run test:unit` runs these two.
+#            the cores idle a third of the time. `npm run test:unit` and `npm run test:app` run one each.
 #   process  test/process/: tests that start real processes (forestd serve, the CLI, Prometheus,
 #            Chromium), send signals or load the machine. One at a time (--jobs=1) so they do not
 #            distort each other's timings on a small machine.

@@ -7,25 +7,39 @@
  * signals and a clock tick to the supervisor and carries out what it decides; worker messages and
  * exits are fed as they happen.
  *
- * The models are the registry's (server/model-registry.ts), not a generation's: every worker, of
- * any generation, serves the registry's current set, asked for at boot and sent again on every
- * change (contract/models.ts), so models load and unload in running workers. MODEL_PATH's one model
- * is fetched here at start and on each reload (server/model-source: a path, s3:// or https://,
- * MODEL_SHA256, MODEL_CACHE_DIR), strictly: a reload whose model does not validate fails, and the
- * old model keeps serving. With MODEL_POLL_INTERVAL a poller watches its source and a new version
- * reloads as SIGHUP does. A repository's models (MODEL_REPOSITORY) are read by server/repository/,
+ * The models are the registry's (server/model-registry.ts), not a generation's: a worker serves
+ * the registry's current set, asked for at boot and sent again on every change (contract/models.ts),
+ * so models load and unload in running workers. Changes go to one generation's workers only (the
+ * supervisor's modelGeneration): while a reload is prepared and booted, the generation it replaces
+ * keeps the models it has, so a reload's model is not also loaded by workers about to drain.
+ * MODEL_PATH's one model is fetched here at start and on each reload (server/model-source: a path,
+ * s3:// or https://, MODEL_SHA256, MODEL_CACHE_DIR), strictly: a reload whose model does not
+ * validate fails, and the old model keeps serving. With MODEL_POLL_INTERVAL a poller watches its
+ * source and a new version reloads as SIGHUP does. A repository's models (MODEL_REPOSITORY) are read by server/repository/,
  * one by one: one that does not validate is reported and skipped.
  */
 import cluster, { type Worker } from "node:cluster";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
+import { listenAddresses } from "../config/listen-addresses.js";
 import { loadSettings, parseBind, type SettingsSources } from "../config/load-settings.js";
 import { createLogger } from "../config/logger.js";
 import { SETTINGS, type Settings } from "../config/settings.js";
+import {
+  type CertReqs,
+  certificateFields,
+  certificateValidityProblem,
+  readTlsMaterial,
+  ServerTls,
+  type TlsMaterial,
+  tlsFiles,
+  toPem,
+} from "../config/tls.js";
 import {
   BOOT_ERROR_EXIT_CODE,
   isWorkerMessage,
@@ -33,7 +47,7 @@ import {
   WORKER_ENV,
   type WorkerMessage,
 } from "../contract/messages.js";
-import { serverModelConfig } from "../contract/models.js";
+import { type ModelSet, serverModelConfig } from "../contract/models.js";
 import { packageRoot } from "../model/index.js";
 import { labelOptions } from "../model/outputs.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
@@ -48,6 +62,7 @@ import { Repository, RepositoryError } from "./repository/repository.js";
 import { type RepositoryControl, repositoryApi } from "./repository-api.js";
 import {
   type GenerationPlan,
+  modelSetRecipients,
   type QueuedSignal,
   Supervisor,
   type SupervisorAction,
@@ -71,6 +86,11 @@ interface Generation {
   readonly origin: ModelOrigin | null;
   /** What its workers are started with: this process's execArgv and the usable V8_FLAGS. */
   readonly execArgv: readonly string[];
+  /**
+   * CERTFILE, KEYFILE and CA_CERTS as this generation's preparation read and checked them (null:
+   * no TLS): what its workers serve, given to them over IPC. SIGHUP reads them again.
+   */
+  tls: TlsMaterial | null;
 }
 
 function workerEntry(): string {
@@ -95,8 +115,10 @@ export class Arbiter {
   readonly #clusterMetrics: ClusterMetrics;
   readonly #store = new ModelStore();
   readonly #registry: ModelRegistry;
-  /** Workers that asked for the model set: each change is sent to them. */
+  /** Workers that asked for the model set: each change is sent to those of the model generation. */
   readonly #subscribed = new Set<number>();
+  /** The supervisor's modelGeneration as last seen: when it moves, its workers catch up (#feed). */
+  #modelGeneration: number | null = null;
   /** Snapshot owners are unique per attempt, so a failed one releases only what it made. */
   #attempts = 0;
   readonly #generations = new Map<number, Generation>();
@@ -109,7 +131,11 @@ export class Arbiter {
   /** Connection handles being sent to each worker, closed once sent (or when it exits). */
   readonly #forwarding = new Map<number, Set<ListenHandle>>();
   #settings: Settings;
+  /** METRICS_PORT's TLS: the live generation's certificate (null: started without TLS). */
+  #tls: ServerTls | null = null;
   #handles: ListenHandle[] = [];
+  /** Shared by this primary's workers only (WORKER_ENV.peerToken). */
+  readonly #peerToken = randomBytes(16).toString("hex");
   #nextGeneration = 1;
   /** The generation serving (promoted last). */
   #live: Generation | null = null;
@@ -129,7 +155,7 @@ export class Arbiter {
     this.#clusterMetrics = new ClusterMetrics(this.metrics, () => [...this.#cluster.values()]);
     this.#registry = new ModelRegistry(this.#store, () => this.#answeringWorkers());
     this.#registry.onChange((set) => {
-      for (const id of this.#subscribed) this.#send(id, { type: "forestd:models", set });
+      for (const id of this.#modelWorkers()) this.#sendModels(id, set);
       this.metrics.setModels(
         set.models.map((m) => ({
           model: m.name,
@@ -166,7 +192,9 @@ export class Arbiter {
 
   #settleModelWaiters(): void {
     if (this.#modelWaiters.length === 0) return;
-    const live = this.#servingWorkers();
+    const live = this.#modelWorkers();
+    // A reload being prepared or booted: its workers, which will serve the change, are not there yet.
+    if (live.length === 0 && this.#supervisor?.modelGeneration !== this.#supervisor?.live) return;
     const done = this.#modelWaiters.filter((w) => this.#registry.settled(w.revision, live));
     if (done.length === 0) return;
     this.#modelWaiters = this.#modelWaiters.filter((w) => !done.includes(w));
@@ -234,7 +262,7 @@ export class Arbiter {
         `not every worker had applied the change of ${name} within ${MODEL_APPLY_TIMEOUT_MS / 1000} s`,
       );
     const model = this.#registry.get(name);
-    const live = this.#servingWorkers();
+    const live = this.#modelWorkers();
     const failures = [...(model?.versions.keys() ?? [])]
       .map((version) => ({ version, reason: this.#registry.failure(name, version, live) }))
       .filter((f) => f.reason !== null);
@@ -262,6 +290,37 @@ export class Arbiter {
     const ids: number[] = [];
     for (const w of this.#supervisor?.workers.values() ?? []) if (w.phase !== "retiring") ids.push(w.id);
     return ids;
+  }
+
+  /**
+   * The workers told of model-set changes, and whose applying them a repository API call awaits:
+   * the model generation's (Supervisor.modelGeneration), booting or ready; none while a reload is
+   * being prepared.
+   */
+  #modelWorkers(): number[] {
+    const generation = this.#supervisor?.modelGeneration ?? null;
+    return modelSetRecipients(this.#supervisor?.workers.values() ?? [], generation);
+  }
+
+  /** Sends `set` to a worker that asked for models (one still booting asks, and is answered, itself). */
+  #sendModels(id: number, set: ModelSet): void {
+    if (this.#subscribed.has(id)) this.#send(id, { type: "forestd:models", set });
+  }
+
+  /**
+   * The model generation moved (a reload failed or was abandoned: the live generation again): its
+   * workers were not told of changes meanwhile, so each that has not applied the current revision
+   * is sent the whole set, and waiting repository API calls are checked again.
+   */
+  #followModelGeneration(): void {
+    const generation = this.#supervisor?.modelGeneration ?? null;
+    if (generation === this.#modelGeneration) return;
+    this.#modelGeneration = generation;
+    if (generation === null) return;
+    const set = this.#registry.set();
+    for (const id of this.#modelWorkers())
+      if (!this.#registry.settled(set.revision, [id])) this.#sendModels(id, set);
+    this.#settleModelWaiters();
   }
 
   get settings(): Settings {
@@ -294,10 +353,20 @@ export class Arbiter {
     let first: Generation;
     try {
       first = await this.#prepareGeneration(this.#settings);
-      this.#handles = await bindAll(this.#settings.bind);
+      this.#handles = await bindAll(listenAddresses(this.#settings));
+      if (first.tls) {
+        this.#tls = new ServerTls(first.tls);
+        this.#logCertificate("tls", first.tls, "serving TLS");
+      }
       const metricsPort = this.#settings.metrics_port;
+      const metricsTls = this.#tls
+        ? { server: this.#tls, reqs: this.#settings.metrics_cert_reqs as CertReqs }
+        : undefined;
       await this.#clusterMetrics
-        .listen(parseBind(this.#settings.bind[0]).host, metricsPort, this.#repositoryApi())
+        .listen(parseBind(this.#settings.bind[0]).host, metricsPort, this.#repositoryApi(), {
+          tls: metricsTls,
+          keepAliveMs: Math.round(this.#settings.keepalive * 1000),
+        })
         .catch((error) => {
           // Name the setting: a bare EADDRINUSE does not say which of forestd's ports is taken.
           throw new Error(`cannot serve metrics on METRICS_PORT ${metricsPort}: ${(error as Error).message}`);
@@ -325,6 +394,7 @@ export class Arbiter {
       while (this.#signals.length > 0) {
         const signal = this.#signals.shift() as QueuedSignal;
         this.#log.info({ event: "signal", signal }, `received ${signal}`);
+        if (signal === "SIGHUP") this.#reloadTls();
         this.#feed({ type: "signal", signal, now: Date.now() });
       }
       this.#feed({ type: "tick", now: Date.now() });
@@ -351,6 +421,9 @@ export class Arbiter {
    */
   async #prepareGeneration(settings: Settings): Promise<Generation> {
     const id = this.#nextGeneration++;
+    // First: files that do not check out fail the reload before any model changes.
+    const files = tlsFiles(settings);
+    const tls = files ? readTlsMaterial(files) : null;
     const origin = settings.model_repository === "" ? await this.#preparePathModel(settings) : null;
     if (settings.model_repository !== "") await this.#prepareRepository(settings);
     const generation = {
@@ -358,6 +431,7 @@ export class Arbiter {
       settings,
       origin,
       execArgv: this.#workerExecArgv(settings),
+      tls,
     };
     this.#generations.set(id, generation);
     return generation;
@@ -452,6 +526,9 @@ export class Arbiter {
     const { settings } = generation;
     this.metrics.setGeneration(generation.plan.id);
     this.metrics.modelReloaded();
+    // METRICS_PORT serves what the live generation's workers serve (a reload may have moved the files).
+    if (this.#tls && generation.tls && this.#tls.material !== generation.tls)
+      this.#tls.update(generation.tls);
     // Settings may have changed with the reload (MODEL_PATH, MODEL_POLL_INTERVAL): a fresh poller.
     this.#poller?.stop();
     this.#poller = null;
@@ -501,6 +578,7 @@ export class Arbiter {
     const supervisor = this.#supervisor;
     if (!supervisor) return;
     for (const action of supervisor.handle(event)) this.#carryOut(action);
+    this.#followModelGeneration();
     this.#settleReloadWaiters();
   }
 
@@ -545,6 +623,40 @@ export class Arbiter {
     }
   }
 
+  /**
+   * SIGHUP: each generation's CERTFILE, KEYFILE and CA_CERTS read again, at once, whatever becomes
+   * of the reload the signal also starts (a model that does not validate fails the reload, not
+   * this). Files that check out are sent to the generation's workers and served on METRICS_PORT
+   * (the live generation's): new connections get them, open ones keep their certificate. Broken
+   * files change nothing: the last good certificate keeps serving — to workers started later too —
+   * and the error says why.
+   */
+  #reloadTls(): void {
+    for (const [id, generation] of this.#generations) {
+      if (generation.tls === null) continue;
+      try {
+        generation.tls = readTlsMaterial(generation.tls.files);
+      } catch (error) {
+        this.#log.error(
+          { event: "tls_reload_failed", generation: id, err: error },
+          `TLS certificate not reloaded, the old one keeps serving: ${(error as Error).message}`,
+        );
+        continue;
+      }
+      this.#logCertificate("tls_reloaded", generation.tls, "TLS certificate read again");
+      const pem = toPem(generation.tls);
+      for (const w of this.#supervisor?.workers.values() ?? [])
+        if (w.generation === id) this.#send(w.id, { type: "forestd:tls", pem });
+      if (generation === this.#live) this.#tls?.update(generation.tls);
+    }
+  }
+
+  #logCertificate(event: string, material: TlsMaterial, message: string): void {
+    this.#log.info({ event, ...certificateFields(material) }, message);
+    const problem = certificateValidityProblem(material);
+    if (problem) this.#log.warn({ event: "tls_certificate_invalid" }, `${problem}: clients will refuse it`);
+  }
+
   /** A generation no worker will use again: drop its settings (its models are the registry's). */
   #forget(id: number): void {
     this.#generations.delete(id);
@@ -563,6 +675,11 @@ export class Arbiter {
     }
     if (generation.settings.bind.join() !== this.#settings.bind.join())
       this.#log.warn({ event: "reload_bind_ignored" }, "BIND changes take effect on restart, not on reload");
+    if ((generation.settings.certfile === "") !== (this.#settings.certfile === ""))
+      this.#log.warn(
+        { event: "reload_tls_switch" },
+        "CERTFILE set or unset: the new workers serve BIND accordingly, METRICS_PORT changes on restart",
+      );
     const { origin } = generation;
     if (origin !== null)
       this.#log.info(
@@ -604,6 +721,7 @@ export class Arbiter {
     const worker = cluster.fork({
       [WORKER_ENV.settings]: JSON.stringify(generation.settings),
       [WORKER_ENV.generation]: String(id),
+      [WORKER_ENV.peerToken]: this.#peerToken,
     });
     this.#cluster.set(worker.id, worker);
     this.#log.info(
@@ -642,6 +760,13 @@ export class Arbiter {
       case "forestd:ready":
         this.#feed({ type: "ready", id: worker.id, now });
         break;
+      case "forestd:tls-request": {
+        this.#feed({ type: "heartbeat", id: worker.id, now });
+        const generation = this.#supervisor?.workers.get(worker.id)?.generation;
+        const tls = generation === undefined ? null : (this.#generations.get(generation)?.tls ?? null);
+        this.#send(worker.id, { type: "forestd:tls", pem: tls && toPem(tls) });
+        break;
+      }
       case "forestd:models-request":
         this.#feed({ type: "heartbeat", id: worker.id, now });
         this.#subscribed.add(worker.id);
@@ -693,12 +818,19 @@ export class Arbiter {
    */
   #routeConnection(
     from: number,
-    { index, connections, received }: { index: number; connections: number; received: number },
+    {
+      index,
+      connections,
+      received,
+      elsewhere,
+    }: { index: number; connections: number; received: number; elsewhere?: boolean },
     handle: ListenHandle | undefined,
   ): void {
     if (!handle) return;
     this.#router.report(from, connections, received);
-    const to = this.#router.route(this.#readyWorkers()) ?? from;
+    const ready = [...this.#readyWorkers()];
+    const candidates = elsewhere ? ready.filter((id) => id !== from) : ready;
+    const to = this.#router.route(candidates) ?? from;
     // Node sends one handle at a time per channel (each waits for the worker's acknowledgement),
     // and a channel that closes drops the queued ones without calling back: whatever is still
     // outstanding when the worker exits is closed then (#onExit).

@@ -11,7 +11,10 @@
 
 import type { Worker } from "node:cluster";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { Server as TlsServer } from "node:tls";
 import { Gauge, Registry } from "prom-client";
+import type { CertReqs, ServerTls } from "../config/tls.js";
 import type { PrimaryMessage, WorkerMessage } from "../contract/messages.js";
 import { DeltaAccumulator } from "../contract/metrics-delta.js";
 import { accumulate, mergeSnapshots, monotonicPart, type Snapshot } from "./metrics-merge.js";
@@ -124,15 +127,20 @@ export class ClusterMetrics {
 
   /**
    * Serves GET /metrics on `port` (0 = off), and whatever `routes` answers (the repository API:
-   * it returns true for the requests it took).
+   * it returns true for the requests it took); over TLS with `options.tls` (CERTFILE), asking for
+   * client certificates as `tls.reqs` (METRICS_CERT_REQS) says, and following its reloads.
+   * `options.keepAliveMs` (KEEPALIVE) outlasts Prometheus' scrape interval, so that a scraper keeps
+   * its connection (and, over TLS, does not pay a handshake per scrape; Node's default is 5 s).
    */
   listen(
     host: string,
     port: number,
     routes: (request: IncomingMessage, response: ServerResponse) => boolean = () => false,
+    options: { tls?: { server: ServerTls; reqs: CertReqs }; keepAliveMs?: number } = {},
   ): Promise<void> {
+    const { tls } = options;
     if (port === 0) return Promise.resolve();
-    const server = createServer((request, response) => {
+    const handler = (request: IncomingMessage, response: ServerResponse) => {
       if (routes(request, response)) return;
       if (request.method !== "GET" || request.url?.split("?")[0] !== "/metrics") {
         response
@@ -145,7 +153,14 @@ export class ClusterMetrics {
         (error: Error) =>
           response.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${error.message}\n`),
       );
-    });
+    };
+    let server: Server;
+    if (tls) {
+      const https = createHttpsServer(tls.server.options(tls.reqs), handler);
+      tls.server.attach(https as TlsServer, tls.reqs);
+      server = https as unknown as Server;
+    } else server = createServer(handler);
+    if (options.keepAliveMs !== undefined) server.keepAliveTimeout = options.keepAliveMs;
     this.#server = server;
     return new Promise((resolve, reject) => {
       server.once("error", reject);

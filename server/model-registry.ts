@@ -3,10 +3,10 @@
  * settings; the entries that could not be served, with why; and what each worker reports it serves.
  *
  * Every change (a model put or removed) makes a new revision of the whole set, which the arbiter
- * sends to every worker (contract/models.ts); workers answer with what they now serve, from which
- * the index's states come: READY once every live worker serves a version, LOADING until then,
- * UNAVAILABLE with the reason when it could not be read, validated or loaded. Snapshots are released
- * when no version holds them any more. Nothing here does I/O or IPC: the arbiter and the repository
+ * sends to the workers of one generation (server/arbiter.ts, contract/models.ts); workers answer
+ * with what they now serve, from which the index's states come: READY once every live worker
+ * serves a version, LOADING until then, UNAVAILABLE with the reason when it could not be read,
+ * validated or loaded. Snapshots are released when no version holds them any more. Nothing here does I/O or IPC: the arbiter and the repository
  * (server/repository/) feed it.
  */
 import type { ModelOrigin } from "../contract/model-origin.js";

@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
+import { RequestThread } from "../contract/request-thread.js";
 import { type LabelOptions, packageRoot } from "../model/index.js";
 
 export interface ValidateRequest {
@@ -32,19 +32,20 @@ function threadModule(): string {
 }
 
 export class ModelValidator {
-  #thread: Worker | null = null;
-  #next = 1;
-  readonly #waiting = new Map<number, (reply: ValidateReply) => void>();
+  // Ended when idle (as the workers' loading thread): a model validated leaves its file, Forest
+  // and compiled copies on the thread's heap, which an idle thread never collects.
+  readonly #thread = new RequestThread<ValidateRequest, ValidateReply>(
+    threadModule,
+    (message) => ({
+      id: 0,
+      error: { name: "Error", message: `the validating thread failed: ${message}` },
+    }),
+    { endAfterIdleMs: 1000 },
+  );
 
   /** Whether the engine serves these bytes with these labels; throws its error otherwise. */
   async validate(bytes: Uint8Array, labels: LabelOptions): Promise<Validated> {
-    const id = this.#next++;
-    const reply = await new Promise<ValidateReply>((resolve) => {
-      this.#waiting.set(id, resolve);
-      const thread = this.#worker();
-      thread.ref();
-      thread.postMessage({ id, bytes, labels } satisfies ValidateRequest);
-    });
+    const reply = await this.#thread.ask((id) => ({ id, bytes, labels }));
     if ("error" in reply) {
       const error = new Error(reply.error.message) as Error & { code?: string };
       error.name = reply.error.name;
@@ -54,33 +55,7 @@ export class ModelValidator {
     return { objective: reply.objective, bytes: reply.bytes };
   }
 
-  #worker(): Worker {
-    if (this.#thread) return this.#thread;
-    const thread = new Worker(threadModule());
-    thread.on("message", (reply: ValidateReply) => {
-      this.#waiting.get(reply.id)?.(reply);
-      this.#waiting.delete(reply.id);
-      // Idle between validations: it must not keep the primary alive.
-      if (this.#waiting.size === 0) thread.unref();
-    });
-    thread.on("error", (error) => {
-      for (const resolve of this.#waiting.values())
-        resolve({
-          id: 0,
-          error: { name: "Error", message: `the validating thread failed: ${error.message}` },
-        });
-      this.#waiting.clear();
-      this.#thread = null;
-    });
-    thread.on("exit", () => {
-      if (this.#thread === thread) this.#thread = null;
-    });
-    this.#thread = thread;
-    return thread;
-  }
-
-  async close(): Promise<void> {
-    await this.#thread?.terminate();
-    this.#thread = null;
+  close(): Promise<void> {
+    return this.#thread.close();
   }
 }

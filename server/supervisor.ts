@@ -123,6 +123,18 @@ export class Supervisor {
     return (this.stopping !== null || this.halted !== null) && this.workers.size === 0;
   }
 
+  /**
+   * The generation whose workers are told of changes to the model set: the one a reload is booting,
+   * none while a reload is being prepared (its model enters the registry then, and its workers ask
+   * for the whole set as they boot), else the live one. Older generations keep the models they
+   * have until they drain: a reload's model is loaded by the workers that will serve it, not also
+   * by the ones it replaces (each load takes CPU and event-loop time from their requests).
+   */
+  get modelGeneration(): number | null {
+    if (this.pending !== null) return this.pending;
+    return this.preparing ? null : this.live;
+  }
+
   /** Workers not draining (booting or ready): the `forestd_workers` gauge. */
   get servingCount(): number {
     let n = 0;
@@ -504,4 +516,16 @@ export class Supervisor {
 export function retireOrder(workers: readonly WorkerRecord[], now: number): WorkerRecord[] {
   const rank = (w: WorkerRecord) => (w.phase === "booting" ? 0 : now - w.lastSeen > HUNG_AFTER_MS ? 1 : 2);
   return [...workers].sort((a, b) => rank(a) - rank(b) || a.startedAt - b.startedAt);
+}
+
+/**
+ * The workers a change of the model set goes to: those of `generation` (Supervisor.modelGeneration;
+ * null, none) that are booting or ready. Draining workers, and those of a generation a reload
+ * replaces, keep the models they have.
+ */
+export function modelSetRecipients(workers: Iterable<WorkerRecord>, generation: number | null): number[] {
+  const ids: number[] = [];
+  if (generation === null) return ids;
+  for (const w of workers) if (w.generation === generation && w.phase !== "retiring") ids.push(w.id);
+  return ids;
 }

@@ -15,6 +15,7 @@
  * value, in tree order, so each group's sum is added in the model's own order. Leaves carry their
  * tree's weight, multiplied in the accumulate precision.
  */
+import { arraysIn } from "../arrays.js";
 import { ModelError } from "../errors.js";
 import type { Forest, ForestTree } from "../forest/forest.js";
 import { NodeFlag, Test } from "../forest/forest.js";
@@ -256,13 +257,67 @@ function lowerBins(
   }
 }
 
+/**
+ * A tree's splits lowered, by node index (typed arrays rather than an object per split: a fully
+ * grown forest has millions of them, and the compiler's scratch is alive beside its output).
+ */
+interface LoweredTree {
+  /** 1 where the children swap. */
+  readonly swap: Uint8Array;
+  /** The kernel column the split reads. */
+  readonly column: Int32Array;
+  /** The lowered threshold (a float32 value, or a bin index) of a threshold split. */
+  readonly threshold: Float64Array;
+  /** The set of a split lowered to one (sorted integers), by node. */
+  readonly sets: Map<number, number[]>;
+}
+
+function lowerTree(
+  forest: Forest,
+  tree: ForestTree,
+  order: Int32Array,
+  columnOf: Map<string, number>,
+  cutIndex: Map<number, Map<number, [number, number]>>,
+): LoweredTree {
+  const out: LoweredTree = {
+    swap: new Uint8Array(tree.numNodes),
+    column: new Int32Array(tree.numNodes),
+    threshold: new Float64Array(tree.numNodes),
+    sets: new Map(),
+  };
+  for (const n of order) {
+    if (tree.left[n] === -1) continue;
+    const key = columnKey(forest, tree, n);
+    const column = columnOf.get(key)!;
+    const set = tree.sets.get(n);
+    const l =
+      key[0] === "b"
+        ? lowerBins(tree.test[n], tree.threshold[n], set, cutIndex.get(column)!)
+        : lowerDirect(tree.test[n], tree.threshold[n], set);
+    out.swap[n] = l.swap ? 1 : 0;
+    out.column[n] = column;
+    out.threshold[n] = l.threshold;
+    if (l.set) out.sets.set(n, l.set);
+  }
+  return out;
+}
+
 function wordsFor(set: readonly number[]): number {
   let max = -1;
   for (const c of set) if (c > max) max = c;
   return max < 0 ? 0 : (max >>> 5) + 1;
 }
 
-export function compileForest(forest: Forest): CompiledModel {
+/**
+ * Lowers a checked Forest. `options.shared`: the layout's arrays in SharedArrayBuffers, so a model
+ * compiled into them is shared with other threads (model/shared.ts) as they are, without a copy;
+ * `options.transientNodes`: but the node arrays (feature, threshold, leaf, left, missingRight) in
+ * a plain buffer, for a caller that frees them once the kernel image holds them.
+ */
+export function compileForest(
+  forest: Forest,
+  options: { shared?: boolean; transientNodes?: boolean } = {},
+): CompiledModel {
   const orders = forest.trees.map(reachable);
   const { plan, columnOf, cutIndex } = planColumns(forest, orders);
   const precision = forest.accumulate;
@@ -276,25 +331,13 @@ export function compileForest(forest: Forest): CompiledModel {
   });
 
   // Lower every split once per Forest tree (copies share it).
-  const lowered = forest.trees.map((tree, t) =>
-    Array.from(orders[t], (n): Lowered | null => {
-      if (tree.left[n] === -1) return null;
-      const key = columnKey(forest, tree, n);
-      const column = columnOf.get(key)!;
-      const set = tree.sets.get(n);
-      return key[0] === "b"
-        ? lowerBins(tree.test[n], tree.threshold[n], set, cutIndex.get(column)!)
-        : lowerDirect(tree.test[n], tree.threshold[n], set);
-    }),
-  );
+  const lowered = forest.trees.map((tree, t) => lowerTree(forest, tree, orders[t], columnOf, cutIndex));
   let numSets = 0;
   let numSetWords = 0;
   forest.trees.forEach((tree, t) => {
-    for (const l of lowered[t]) {
-      if (l?.set) {
-        numSets += tree.leafWidth;
-        numSetWords += wordsFor(l.set) * tree.leafWidth;
-      }
+    for (const set of lowered[t].sets.values()) {
+      numSets += tree.leafWidth;
+      numSetWords += wordsFor(set) * tree.leafWidth;
     }
   });
   if (numSetWords > MAX_CATEGORY_WORDS) {
@@ -304,21 +347,34 @@ export function compileForest(forest: Forest): CompiledModel {
     );
   }
 
-  const feature = new Int32Array(numNodes);
-  const threshold = new Float32Array(numNodes);
-  const leaf = precision === "f32" ? new Float32Array(numNodes) : new Float64Array(numNodes);
-  const left = new Int32Array(numNodes);
-  const missingRight = new Uint8Array(numNodes);
-  const catFeature = new Int32Array(numSets);
-  const catOffset = new Int32Array(numSets);
-  const catWords = new Int32Array(numSets);
-  const catBits = new Uint32Array(numSetWords);
-  const roots = new Int32Array(numCompiled);
-  const groups = new Int32Array(numCompiled);
-  const depths = new Int32Array(numCompiled);
-  const categorical = new Uint8Array(numCompiled);
-  const treeOf = new Int32Array(numCompiled);
-  const nodeId = new Int32Array(numNodes);
+  // The node arrays in a buffer of their own: a model that keeps its nodes in the kernel image
+  // only (model.ts) frees it once the image is laid out.
+  const { feature, threshold, leaf, left, missingRight } = arraysIn(
+    {
+      feature: [Int32Array, numNodes],
+      threshold: [Float32Array, numNodes],
+      leaf: [precision === "f32" ? Float32Array : Float64Array, numNodes],
+      left: [Int32Array, numNodes],
+      missingRight: [Uint8Array, numNodes],
+    },
+    (options.shared ?? false) && !options.transientNodes,
+  );
+  const { nodeId, catFeature, catOffset, catWords, catBits, roots, groups, depths, categorical, treeOf } =
+    arraysIn(
+      {
+        nodeId: [Int32Array, numNodes],
+        catFeature: [Int32Array, numSets],
+        catOffset: [Int32Array, numSets],
+        catWords: [Int32Array, numSets],
+        catBits: [Uint32Array, numSetWords],
+        roots: [Int32Array, numCompiled],
+        groups: [Int32Array, numCompiled],
+        depths: [Int32Array, numCompiled],
+        categorical: [Uint8Array, numCompiled],
+        treeOf: [Int32Array, numCompiled],
+      },
+      options.shared ?? false,
+    );
   let maxDepth = 0;
   let numLeaves = 0;
   let next = 0;
@@ -328,10 +384,7 @@ export function compileForest(forest: Forest): CompiledModel {
   const round = precision === "f32" ? Math.fround : (x: number) => x;
 
   forest.trees.forEach((tree, t) => {
-    const lowerOf = new Map<number, Lowered | null>();
-    orders[t].forEach((n, i) => {
-      lowerOf.set(n, lowered[t][i]);
-    });
+    const lowerOf = lowered[t];
     const weight = forest.treeWeight ? round(forest.treeWeight[t]) : 1;
     for (let slot = 0; slot < tree.leafWidth; slot++) {
       // Breadth first with each node's compiled-left child first, so the right is left + 1.
@@ -355,9 +408,9 @@ export function compileForest(forest: Forest): CompiledModel {
           numLeaves++;
           continue;
         }
-        const l = lowerOf.get(n)!;
-        const first = l.swap ? tree.right[n] : tree.left[n];
-        const second = l.swap ? tree.left[n] : tree.right[n];
+        const swap = lowerOf.swap[n] === 1;
+        const first = swap ? tree.right[n] : tree.left[n];
+        const second = swap ? tree.left[n] : tree.right[n];
         left[at] = tail;
         tail += 2;
         queue.push(first, second);
@@ -365,21 +418,22 @@ export function compileForest(forest: Forest): CompiledModel {
         if (depthOf[q] + 1 > depth) depth = depthOf[q] + 1;
         // NaN's side: the default child, wherever the swap put it.
         const defaultIsLeft = (tree.flags[n] & NodeFlag.DEFAULT_LEFT) !== 0;
-        missingRight[at] = defaultIsLeft === l.swap ? 1 : 0;
-        const column = columnOf.get(columnKey(forest, tree, n))!;
-        if (l.set) {
-          const words = wordsFor(l.set);
+        missingRight[at] = defaultIsLeft === swap ? 1 : 0;
+        const column = lowerOf.column[n];
+        const set = lowerOf.sets.get(n);
+        if (set) {
+          const words = wordsFor(set);
           catFeature[cat] = column;
           catOffset[cat] = catWord;
           catWords[cat] = words;
-          for (const c of l.set) if (c < MAX_CATEGORY) catBits[catWord + (c >>> 5)] |= 1 << (c & 31);
+          for (const c of set) if (c < MAX_CATEGORY) catBits[catWord + (c >>> 5)] |= 1 << (c & 31);
           catWord += words;
           feature[at] = -2 - cat;
           categorical[compiled] = 1;
           cat++;
         } else {
           feature[at] = column;
-          threshold[at] = l.threshold;
+          threshold[at] = lowerOf.threshold[n];
         }
       }
       depths[compiled] = depth;
@@ -407,6 +461,7 @@ export function compileForest(forest: Forest): CompiledModel {
       categorical,
       treeOf,
       nodeId,
+      imageOnly: false,
       maxDepth,
       numNodes,
       numLeaves,

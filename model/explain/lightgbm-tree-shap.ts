@@ -11,24 +11,51 @@
  * trees' sums, as its raw score is). Every operation here is the C++'s, in its order, so the
  * values are LightGBM's double for double.
  *
- * A reference walk (recursive, one row at a time), as LightGBM's own is; not yet wired into the
- * server's explanation path (see docs/lightgbm.md).
+ * A walk of the Forest's trees (recursive, one row at a time), as LightGBM's own is: Model.predictContribs
+ * calls it for a head whose `treeShap` is "lightgbm", and its float64 values are served as they are
+ * (docs/lightgbm.md).
  */
 import { childOf } from "../forest/evaluate.js";
 import type { Forest, ForestTree } from "../forest/forest.js";
+import { MAX_SHAP_DEPTH } from "./tree-shap.js";
 
 /** Why contributions cannot be computed for this forest, or null. */
 export function lightgbmShapUnsupported(forest: Forest): string | null {
   if (forest.head.family !== "lightgbm") return `not a LightGBM model (${forest.head.family})`;
   const t = forest.trees.findIndex((tree) => tree.cover === null || tree.leafId === null);
   if (t !== -1) return `tree ${t} has no leaf_count / internal_count, which LightGBM's TreeSHAP weighs by`;
+  const deepest = deepestOf(forest);
+  if (deepest > MAX_SHAP_DEPTH)
+    return `its deepest tree has ${deepest} levels; SHAP values are computed for trees up to ${MAX_SHAP_DEPTH} deep`;
   return null;
 }
 
-/** One tree's depth (LightGBM's max_depth_, from RecomputeMaxDepth). */
-function depthOf(tree: ForestTree, node = 0): number {
-  if (tree.left[node] === -1) return 0;
-  return 1 + Math.max(depthOf(tree, tree.left[node]), depthOf(tree, tree.right[node]));
+const deepestCache = new WeakMap<Forest, number>();
+
+/**
+ * The forest's deepest tree's depth (LightGBM's max_depth_, from RecomputeMaxDepth), walked with a
+ * stack of its own: a file may hold a chain of a million nodes, which recursion could not follow.
+ */
+function deepestOf(forest: Forest): number {
+  let deepest = deepestCache.get(forest);
+  if (deepest === undefined) {
+    deepest = 0;
+    for (const tree of forest.trees) {
+      const nodes: number[] = [0];
+      const depths: number[] = [0];
+      while (nodes.length > 0) {
+        const node = nodes.pop() as number;
+        const depth = depths.pop() as number;
+        if (tree.left[node] === -1) deepest = Math.max(deepest, depth);
+        else {
+          nodes.push(tree.left[node], tree.right[node]);
+          depths.push(depth + 1, depth + 1);
+        }
+      }
+    }
+    deepestCache.set(forest, deepest);
+  }
+  return deepest;
 }
 
 /** Tree::ExpectedValue: sum over leaves, in LightGBM's leaf order, of leaf_count / total * value. */
@@ -60,11 +87,15 @@ class Path {
     this.weight = new Float64Array(size);
   }
 
+  /** std::copy of a parent's frame into its child's: a plain loop (copyWithin's call costs more for a few elements). */
   copy(from: number, to: number, count: number): void {
-    this.feature.copyWithin(to, from, from + count);
-    this.zero.copyWithin(to, from, from + count);
-    this.one.copyWithin(to, from, from + count);
-    this.weight.copyWithin(to, from, from + count);
+    const { feature, zero, one, weight } = this;
+    for (let i = 0; i < count; i++) {
+      feature[to + i] = feature[from + i];
+      zero[to + i] = zero[from + i];
+      one[to + i] = one[from + i];
+      weight[to + i] = weight[from + i];
+    }
   }
 }
 
@@ -108,16 +139,18 @@ function unwoundSum(path: Path, p: number, depth: number, index: number): number
   const w = path.weight;
   const one = path.one[p + index];
   const zero = path.zero[p + index];
-  let nextOnePortion = w[p + depth];
+  const d1 = depth + 1;
   let total = 0;
-  for (let i = depth - 1; i >= 0; --i) {
-    if (one !== 0) {
-      const tmp = (nextOnePortion * (depth + 1)) / ((i + 1) * one);
+  // The C++ tests `one != 0` in each iteration; it does not change inside the loop.
+  if (one !== 0) {
+    let nextOnePortion = w[p + depth];
+    for (let i = depth - 1; i >= 0; --i) {
+      const tmp = (nextOnePortion * d1) / ((i + 1) * one);
       total += tmp;
-      nextOnePortion = w[p + i] - tmp * zero * ((depth - i) / (depth + 1));
-    } else {
-      total += w[p + i] / zero / ((depth - i) / (depth + 1));
+      nextOnePortion = w[p + i] - tmp * zero * ((depth - i) / d1);
     }
+  } else {
+    for (let i = depth - 1; i >= 0; --i) total += w[p + i] / zero / ((depth - i) / d1);
   }
   return total;
 }
@@ -171,6 +204,28 @@ function treeShap(
   treeShap(tree, row, phi, at, cold, depth + 1, path, frame, coldZero * incomingZero, 0, feature);
 }
 
+/** What every row's walk needs of a forest, worked out once per forest: its trees' ExpectedValue and a path buffer. */
+interface Prepared {
+  readonly trees: readonly ForestTree[];
+  readonly expected: Float64Array;
+  readonly path: Path;
+}
+
+const prepared = new WeakMap<Forest, Prepared>();
+
+function prepare(forest: Forest): Prepared {
+  let p = prepared.get(forest);
+  if (p === undefined) {
+    const trees = forest.trees;
+    const expected = Float64Array.from(trees, (tree) => expectedValue(tree));
+    const longest = deepestOf(forest) + 1;
+    // unique_path_data(max_path_len * (max_path_len + 1) / 2), as Tree::PredictContrib sizes it.
+    p = { trees, expected, path: new Path((longest * (longest + 1)) / 2) };
+    prepared.set(forest, p);
+  }
+  return p;
+}
+
 /**
  * LightGBM's predict(pred_contrib=True) for `rows` rows of the forest's features (row-major,
  * float64, NaN = missing): per row and class, F + 1 values (the bias last), row-major:
@@ -183,18 +238,15 @@ export function lightgbmContribs(forest: Forest, inputs: Float64Array, rows: num
   const groups = forest.numGroups;
   const width = numFeatures + 1;
   const out = new Float64Array(rows * groups * width);
-  const depths = forest.trees.map((tree) => depthOf(tree));
-  const expected = forest.trees.map((tree) => expectedValue(tree));
-  const longest = Math.max(0, ...depths) + 1;
-  // unique_path_data(max_path_len * (max_path_len + 1) / 2), as Tree::PredictContrib sizes it.
-  const path = new Path((longest * (longest + 1)) / 2);
+  const { trees, expected, path } = prepare(forest);
   for (let r = 0; r < rows; r++) {
     const row = inputs.subarray(r * numFeatures, (r + 1) * numFeatures);
-    forest.trees.forEach((tree, t) => {
+    for (let t = 0; t < trees.length; t++) {
+      const tree = trees[t];
       const at = (r * groups + forest.treeGroup[t]) * width;
       out[at + numFeatures] += expected[t];
-      if (tree.numNodes > 1) treeShap(tree, row as Float64Array, out, at, 0, 0, path, 0, 1, 1, -1);
-    });
+      if (tree.numNodes > 1) treeShap(tree, row, out, at, 0, 0, path, 0, 1, 1, -1);
+    }
   }
   return out;
 }

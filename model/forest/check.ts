@@ -62,6 +62,7 @@ export function checkForest(forest: Forest): number {
       tooLarge(`the model's category and member sets hold more than ${LIMITS.maxSetValues} values`);
   });
   checkPreprocess(forest);
+  checkInputTensors(forest);
   return totalNodes;
 }
 
@@ -136,6 +137,23 @@ function checkTree(tree: ForestTree, t: number, numFeature: number): number {
   }
   // Nodes the root never reaches are allowed (XGBoost keeps deleted nodes); they are never compiled.
   return setValues;
+}
+
+/** Named input tensors (Provenance.inputTensors) must cover a row's columns exactly, once each. */
+function checkInputTensors(forest: Forest): void {
+  const tensors = forest.provenance.inputTensors;
+  if (tensors === undefined) return;
+  const columns = (forest.inputs ?? forest.features).length;
+  let width = 0;
+  const names = new Set<string>();
+  tensors.forEach((tensor, i) => {
+    if (!Number.isInteger(tensor.width) || tensor.width < 1)
+      invalid(`input tensor ${i} ("${tensor.name.slice(0, 80)}") has ${tensor.width} columns`);
+    if (names.has(tensor.name)) invalid(`input tensor ${i} ("${tensor.name.slice(0, 80)}") is named twice`);
+    names.add(tensor.name);
+    width += tensor.width;
+  });
+  if (width !== columns) invalid(`the input tensors hold ${width} columns, but a row has ${columns}`);
 }
 
 /** Widths through the preprocessing steps must end at the forest's feature count. */

@@ -212,6 +212,13 @@ export interface HeadSpec {
   readonly family: string;
 }
 
+/** One named input tensor of a model (an ONNX graph input): its element type and columns per row. */
+export interface InputTensor {
+  readonly name: string;
+  readonly type: "float" | "double" | "int64" | "int32" | "string";
+  readonly width: number;
+}
+
 /** Where a model came from, for `/model` and `forestd inspect`. */
 export interface Provenance {
   /** The format's short name: "xgboost", "onnx", "sklearn", "lightgbm". */
@@ -222,6 +229,12 @@ export interface Provenance {
   readonly details: Readonly<Record<string, unknown>>;
   /** The name a client gives the input tensor (an ONNX graph's input), when the format has one. */
   readonly inputTensor?: string;
+  /**
+   * The named tensors a row is sent as, when the format has them (an ONNX graph's inputs, in the
+   * graph's order): each holds `width` consecutive input columns, starting where the one before it
+   * ends, so together they are the whole row. Absent: the row is one tensor of its columns.
+   */
+  readonly inputTensors?: readonly InputTensor[];
   /**
    * How the file came packaged, when it came in a package (an MLflow model folder: its MLmodel's
    * facts and how its requests map to the inputs; model/mlflow/). JSON data the engine never

@@ -46,6 +46,12 @@ export interface Head {
   readonly predictionIs: "values" | "labels" | "positive";
   /** Why `output` cannot be answered for this model, or null when it can. */
   unavailable(output: OptionalOutput): string | null;
+  /**
+   * Whose TreeSHAP gives this family's `contribs`: "lightgbm" is LightGBM's pred_contrib, in float64
+   * over its data counts (model/explain/lightgbm-tree-shap.ts); absent, XGBoost's pred_contribs in
+   * float32 (model/explain/tree-shap.ts).
+   */
+  readonly treeShap?: "lightgbm";
   /** Tree sums (rows × forest.numGroups) → margins (rows × numMargins), in place where they fit. */
   finish(sums: Values, rows: number): Values;
   /**

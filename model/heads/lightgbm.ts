@@ -165,6 +165,7 @@ export const lightgbmHead: HeadFactory = (forest: Forest, headSpec: HeadSpec): H
     predictionIs: "values",
     // Each output is read before it is written (softmax takes its max first), so margins may be overwritten.
     predictsInPlace: true,
+    treeShap: "lightgbm",
     unavailable(output: OptionalOutput): string | null {
       switch (output) {
         case "proba":

@@ -12,6 +12,11 @@
  * - `left[n]`: the left child; the right child is always `left[n] + 1`.
  * A set split sends a row right when its column's value, truncated, is in the set; a negative
  * value, one at or past MAX_CATEGORY, or one the set lacks goes left; NaN goes by missingRight.
+ *
+ * `imageOnly`: feature, threshold, leaf, left and missingRight are empty, their nodes held only
+ * in the WebAssembly kernel's image (kernels/wasm-scorer.ts), which the kernel, the leaf index
+ * and the scorer's copies read instead. A model whose trees the WebAssembly kernel scores all and
+ * that explains nothing keeps them so (model.ts): its nodes are then held once, not twice.
  */
 import type { Precision } from "../forest/forest.js";
 
@@ -31,12 +36,17 @@ export interface CompiledForest {
   readonly groups: Int32Array;
   /** Per compiled tree: the depth of its deepest leaf (0 for a lone leaf). */
   readonly depths: Int32Array;
-  /** Per compiled tree: 1 where it has a set split (scored by the JavaScript kernel). */
+  /**
+   * Per compiled tree: 1 where it has a set split (the WebAssembly kernel walks such a tree with a
+   * step that tests each node's kind; trees without one take its numeric-only loops).
+   */
   readonly categorical: Uint8Array;
   /** Per compiled tree: the Forest tree it was made from (a tree with vector leaves makes several). */
   readonly treeOf: Int32Array;
   /** Per node: its index in its Forest tree. */
   readonly nodeId: Int32Array;
+  /** The node arrays above are empty: the nodes are in the kernel image only (see above). */
+  readonly imageOnly: boolean;
   readonly maxDepth: number;
   readonly numNodes: number;
   readonly numLeaves: number;

@@ -1,7 +1,9 @@
 /**
  * The JavaScript scoring kernel: margins for a block of rows, tree by tree, in the forest's
- * precision. It serves trees with set splits and forests that combine trees by min or max, which
- * the WebAssembly kernel leaves to it.
+ * precision. It scores forests that combine trees by min or max (the WebAssembly kernel only adds),
+ * and it is the reference the WebAssembly kernel is tested against: `categoricalStep` is the set
+ * split's meaning, which kernel.wat's `$setStep` repeats (test/unit/wasm-sets.test.ts holds the two
+ * equal bit for bit); leaf-index.ts walks with it too.
  *
  * Rows are taken in blocks (as XGBoost's CPU predictor does) so one tree's nodes stay in cache while
  * every row of the block walks it; margins accumulate in a Float32Array (float32 forests: each `+=`

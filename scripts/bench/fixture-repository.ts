@@ -1,11 +1,12 @@
 /**
  * A model repository made of the test fixtures (XGBoost JSON/UBJSON, ONNX, scikit-learn joblib /
- * pickle / skops), for the multi-model test and bench: one folder per model, the fixture's file in
+ * pickle / skops, LightGBM text), for the multi-model test and bench: one folder per model, the fixture's file in
  * it, and rows to score it with (the fixture's own). Deterministic: the same models in the same
  * order every time, formats interleaved.
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { packageRoot } from "../../model/index.js";
 
 const root = packageRoot();
@@ -15,7 +16,9 @@ export interface RepositoryModel {
   readonly name: string;
   /** The fixture file copied into the folder. */
   readonly file: string;
-  readonly format: "xgboost" | "onnx" | "sklearn";
+  readonly format: "xgboost" | "onnx" | "sklearn" | "lightgbm";
+  /** The file's name in its folder, when not the fixture's own (LightGBM's text is model.bst there). */
+  readonly as?: string;
   /** The fixture's rows (null = missing; strings for string columns). */
   readonly rows: (number | string | null)[][];
 }
@@ -49,7 +52,26 @@ function candidates(): RepositoryModel[][] {
         rows: expected.rows,
       }))
     : [];
-  return [xgboost, onnx, sklearn].map((list) => list.filter((m) => existsSync(m.file)));
+  // LightGBM's text files go in as model.bst (in a folder, .txt would be any text file); the
+  // linear-tree fixture is one forestd refuses.
+  const lightgbmDir = join(root, "test", "fixtures", "lightgbm");
+  const lightgbm = existsSync(lightgbmDir)
+    ? readdirSync(lightgbmDir)
+        .filter((f) => f.endsWith(".expected.json.gz") && !f.startsWith("linear_tree"))
+        .sort()
+        .map((f) => {
+          const stem = f.slice(0, -".expected.json.gz".length);
+          const expected = JSON.parse(gunzipSync(readFileSync(join(lightgbmDir, f))).toString("utf8"));
+          return {
+            name: `lgb-${stem}`,
+            file: join(lightgbmDir, `${stem}.txt`),
+            as: "model.bst",
+            format: "lightgbm" as const,
+            rows: expected.rows,
+          };
+        })
+    : [];
+  return [xgboost, onnx, sklearn, lightgbm].map((list) => list.filter((m) => existsSync(m.file)));
 }
 
 /** `count` fixture models, formats taken in turn while each lasts. */
@@ -62,10 +84,10 @@ export function pickModels(count: number): RepositoryModel[] {
   return out;
 }
 
-/** Writes the models into `dir` (a folder each, the fixture's file name kept). */
+/** Writes the models into `dir` (a folder each, the fixture's file name kept unless `as` says). */
 export function writeRepository(dir: string, models: readonly RepositoryModel[]): void {
   for (const m of models) {
     mkdirSync(join(dir, m.name), { recursive: true });
-    copyFileSync(m.file, join(dir, m.name, basename(m.file)));
+    copyFileSync(m.file, join(dir, m.name, m.as ?? basename(m.file)));
   }
 }

@@ -8,7 +8,10 @@ import { TreeSampler } from "./proc.js";
 
 export interface LoadSpec {
   url: string;
-  body: string;
+  /** JSON text, or the bytes of a binary-data request (with its `headers`). */
+  body: string | Buffer;
+  /** Request headers besides content-type: application/json (which they may replace). */
+  headers?: Record<string, string>;
   rowsPerRequest: number;
   seconds: number;
   connections: number;
@@ -50,14 +53,23 @@ function percentile(sorted: Float64Array, p: number): number {
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /** One POST on a fresh connection that closes after the answer: its status (0 = error), and Retry-After. */
-function postOnce(url: string, body: Buffer): Promise<{ status: number; retryAfter: boolean }> {
+function postOnce(
+  url: string,
+  body: Buffer,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; retryAfter: boolean }> {
   return new Promise((resolve) => {
     const req = httpRequest(
       url,
       {
         method: "POST",
         agent: false,
-        headers: { "content-type": "application/json", "content-length": body.length, connection: "close" },
+        headers: {
+          "content-type": "application/json",
+          ...headers,
+          "content-length": body.length,
+          connection: "close",
+        },
       },
       (res) => {
         res.resume();
@@ -88,7 +100,7 @@ async function measureWithoutKeepAlive(spec: LoadSpec, sampler: TreeSampler | nu
     Array.from({ length: spec.connections }, async () => {
       while (performance.now() < deadline) {
         const started = performance.now();
-        const { status, retryAfter } = await postOnce(spec.url, body);
+        const { status, retryAfter } = await postOnce(spec.url, body, spec.headers);
         total++;
         if (status === 0) errors++;
         else statuses[status] = (statuses[status] ?? 0) + 1;
@@ -100,7 +112,7 @@ async function measureWithoutKeepAlive(spec: LoadSpec, sampler: TreeSampler | nu
 }
 
 /** Latencies of the answers, by kind: 2xx, and 503s with how many carried Retry-After. */
-interface Latencies {
+export interface Latencies {
   ok: number[];
   rejected: number[];
   withRetryAfter: number;
@@ -112,7 +124,7 @@ function hasRetryAfter(client: unknown): boolean {
   return head?.some((h, i) => i % 2 === 0 && h.toLowerCase() === "retry-after") ?? false;
 }
 
-function record(latencies: Latencies, status: number, ms: number, retryAfter: boolean): void {
+export function record(latencies: Latencies, status: number, ms: number, retryAfter: boolean): void {
   if (status >= 200 && status < 300) latencies.ok.push(ms);
   else if (status === 503) {
     latencies.rejected.push(ms);
@@ -120,7 +132,7 @@ function record(latencies: Latencies, status: number, ms: number, retryAfter: bo
   }
 }
 
-function summarize(
+export function summarize(
   spec: LoadSpec,
   latencies: Latencies,
   statuses: Record<string, number>,
@@ -173,13 +185,16 @@ export async function measure(spec: LoadSpec, serverPid: number | null): Promise
       {
         url: spec.url,
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", ...spec.headers },
         body: spec.body,
         ...(spec.requests
           ? { requests: spec.requests.map((r) => ({ method: "POST" as const, path: r.path, body: r.body })) }
           : {}),
         connections: spec.connections,
         duration: spec.seconds,
+        // autocannon ends a run at its next sample tick (every second by default): a shorter run
+        // would last the whole second, and read as more than its rate.
+        sampleInt: Math.min(1000, spec.seconds * 1000),
         ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
       },
       (error, r) => (error ? reject(error) : resolve(r)),

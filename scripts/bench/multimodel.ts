@@ -57,6 +57,7 @@ function steady(phase: PhaseResult, settleMs: number) {
     p50Ms: latency.p50,
     p99Ms: latency.p99,
     sendLagP99Ms: phase.sendLagP99Ms,
+    generatorLoopDelayP99Ms: phase.loopDelayP99Ms,
   };
 }
 
@@ -93,6 +94,8 @@ export interface FairnessReport {
     unloaded: ReturnType<typeof steady>;
     loaded: ReturnType<typeof steady>;
     a: ReturnType<typeof steady>;
+    /** Each generator's CPU time over the run's seconds (the load CPUs are shared by both). */
+    generatorCpu: { a: number; b: number };
   }[];
   median: {
     unloadedP99Ms: number;
@@ -145,10 +148,11 @@ export async function runFairness(o: MultiModelOptions): Promise<FairnessReport>
         unloaded: steady(unloaded, o.settle * 1000),
         loaded: steady(bRun.phases[0], o.settle * 1000),
         a: steady(aRun.phases[0], o.settle * 1000),
+        generatorCpu: { a: round(aRun.cpuSeconds / o.seconds), b: round(bRun.cpuSeconds / o.seconds) },
       };
       runs.push(row);
       log(
-        `run ${i + 1}: b alone at ${row.unloaded.offeredRps} req/s: goodput ${row.unloaded.goodput}, p99 ${row.unloaded.p99Ms} ms | with a at 10x (${row.a.offeredRps} req/s offered, ${row.a.servedRps} served, ${row.a.rejected} shed): b goodput ${row.loaded.goodput}, p99 ${row.loaded.p99Ms} ms, errors ${row.loaded.errors}; send lag p99 ${row.loaded.sendLagP99Ms} ms`,
+        `run ${i + 1}: b alone at ${row.unloaded.offeredRps} req/s: goodput ${row.unloaded.goodput}, p99 ${row.unloaded.p99Ms} ms | with a at 10x (${row.a.offeredRps} req/s offered, ${row.a.servedRps} served, ${row.a.rejected} shed): b goodput ${row.loaded.goodput}, p99 ${row.loaded.p99Ms} ms, errors ${row.loaded.errors}; send lag p99 b ${row.loaded.sendLagP99Ms} ms, a ${row.a.sendLagP99Ms} ms; generators' own loop delay p99 b ${row.loaded.generatorLoopDelayP99Ms} ms, a ${row.a.generatorLoopDelayP99Ms} ms, CPU a ${row.generatorCpu.a}, b ${row.generatorCpu.b}`,
       );
     }
     const unloadedP99Ms = median(runs.map((r) => r.unloaded.p99Ms));

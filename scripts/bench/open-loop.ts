@@ -13,6 +13,7 @@
  * can answer (each run reports how far its sends lagged their schedule, so that is checked).
  */
 import { connect, type Socket } from "node:net";
+import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
 
 export interface Phase {
   name: string;
@@ -56,8 +57,17 @@ export interface PhaseResult {
   /** Latencies (ms) from the intended start: answered 2xx, and 503s. */
   ok: LatencySummary;
   rejected: LatencySummary;
-  /** How late sends were against their schedule (ms; the generator's own lag, not the server's). */
+  /**
+   * How late sends were against their schedule (ms): the generator's own lag, and also, when every
+   * connection the phase may open holds a request, the wait for one to be answered (a slow server).
+   */
   sendLagP99Ms: number;
+  /**
+   * The generator's event-loop delay over the phase (p99 and max, ms): its own lag alone, the check
+   * that it kept to its schedule (a loaded load CPU shows here, a slow server does not).
+   */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
   /** 2xx answers per 100 ms bucket of the phase, by the time they came back. */
   okTimeline: number[];
   /**
@@ -107,6 +117,8 @@ interface Stats {
   rejectedDue: number[];
   lag: number[];
   okTimeline: number[];
+  /** This process's event-loop delay while the phase ran. */
+  loop: IntervalHistogram;
 }
 
 function newStats(seconds: number): Stats {
@@ -122,6 +134,7 @@ function newStats(seconds: number): Stats {
     rejectedDue: [],
     lag: [],
     okTimeline: new Array(Math.ceil(seconds * 10)).fill(0),
+    loop: monitorEventLoopDelay({ resolution: 1 }),
   };
 }
 
@@ -249,6 +262,7 @@ class Runner {
     const tick = setInterval(() => this.#tick(), 1);
     await finished;
     clearInterval(tick);
+    this.#stats[this.#phase].loop.disable();
     // Answers still due: wait a little, then count what is left as errors.
     const grace = performance.now() + (this.plan.drainMs ?? 2000);
     while (performance.now() < grace && [...this.#connections].some((c) => !c.idle && !c.closed)) {
@@ -270,6 +284,8 @@ class Runner {
         ok: summarize(s.ok),
         rejected: summarize(s.rejected),
         sendLagP99Ms: summarize(s.lag).p99,
+        loopDelayP99Ms: Math.round(s.loop.percentile(99) / 1e3) / 1e3,
+        loopDelayMaxMs: Math.round(s.loop.max / 1e3) / 1e3,
         okTimeline: s.okTimeline,
         ...(this.plan.samples
           ? { okMs: s.ok, rejectedMs: s.rejected, okDueMs: s.okDue, rejectedDueMs: s.rejectedDue }
@@ -279,6 +295,8 @@ class Runner {
   }
 
   #startPhase(now: number): void {
+    if (this.#phase > 0) this.#stats[this.#phase - 1].loop.disable();
+    this.#stats[this.#phase].loop.enable();
     this.#phaseStart = now;
     this.#due = 0;
     // Requests of the previous phase never sent are not carried over: they count as its errors.

@@ -8,7 +8,11 @@ export interface Scenario {
   id: string;
   title: string;
   path: string;
-  body: string;
+  /** JSON text, or a binary-data request's bytes (with `headers`). */
+  body: string | Buffer;
+  headers?: Record<string, string>;
+  /** A gRPC scenario: ModelInfer with this request, `connections` calls in flight over `grpcConnections`. */
+  grpc?: { request: object; grpcConnections: number };
   rowsPerRequest: number;
   connections: number;
   keepAlive: boolean;
@@ -149,4 +153,97 @@ export function manyModelScenarios(
       ...common,
     },
   ];
+}
+
+/** Rows as the little-endian bytes of the model's row type (missing as NaN), and that type. */
+function rowBytes(model: Model, rows: (number | null)[][]): { bytes: Buffer; datatype: "FP32" | "FP64" } {
+  const flat = rows.flat().map((v) => v ?? Number.NaN);
+  const typed = model.rowPrecision === "f64" ? Float64Array.from(flat) : Float32Array.from(flat);
+  return {
+    bytes: Buffer.from(typed.buffer, typed.byteOffset, typed.byteLength),
+    datatype: model.rowPrecision === "f64" ? "FP64" : "FP32",
+  };
+}
+
+/**
+ * The same OIP infer three ways, side by side, at 1 and 10 000 rows: JSON, the binary data
+ * extension of REST (rows and answer as raw bytes), and gRPC with raw_input_contents (calls
+ * `connections` in flight on one HTTP/2 connection, as ghz's default, and spread over one
+ * connection per worker at 1 row).
+ */
+export function fastPathScenarios(
+  model: Model,
+  modelName: string,
+  connections: number,
+  grpc: boolean,
+  workers: number,
+): Scenario[] {
+  const nf = model.numFeature;
+  const path = `/v2/models/${modelName}/infer`;
+  const list: Scenario[] = [];
+  for (const [count, label] of [
+    [1, "1 row"],
+    [10_000, "10 000 rows"],
+  ] as const) {
+    const rows = makeRows(nf, count);
+    const { bytes, datatype } = rowBytes(model, rows);
+    const conns = count === 1 ? connections : Math.min(connections, 4);
+    const shape = [count, nf];
+    list.push({
+      id: `oip-json-${count}`,
+      title: `OIP JSON, ${label}`,
+      path,
+      body: JSON.stringify({ inputs: [{ name: "input-0", datatype, shape, data: rows.flat() }] }),
+      rowsPerRequest: count,
+      connections: conns,
+      keepAlive: true,
+    });
+    const header = Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: "input-0", datatype, shape, parameters: { binary_data_size: bytes.length } }],
+        parameters: { binary_data_output: true },
+      }),
+    );
+    list.push({
+      id: `oip-binary-${count}`,
+      title: `OIP binary REST, ${label}`,
+      path,
+      body: Buffer.concat([header, bytes]),
+      headers: {
+        "content-type": "application/octet-stream",
+        "inference-header-content-length": String(header.length),
+      },
+      rowsPerRequest: count,
+      connections: conns,
+      keepAlive: true,
+    });
+    if (!grpc) continue;
+    const request = {
+      model_name: modelName,
+      inputs: [{ name: "input-0", datatype, shape: shape.map(String) }],
+      raw_input_contents: [bytes],
+    };
+    list.push({
+      id: `grpc-${count}`,
+      title: `gRPC raw, ${label}, 1 connection`,
+      path,
+      body: "",
+      rowsPerRequest: count,
+      connections: conns,
+      keepAlive: true,
+      grpc: { request, grpcConnections: 1 },
+    });
+    if (count === 1 && workers > 1)
+      list.push({
+        id: `grpc-${count}-conns`,
+        title: `gRPC raw, ${label}, ${workers} connections`,
+        path,
+        body: "",
+        rowsPerRequest: count,
+        connections: conns,
+        keepAlive: true,
+        grpc: { request, grpcConnections: workers },
+      });
+  }
+  return list;
 }

@@ -6,12 +6,9 @@
  * MAX_BACKOFF_S: a broken object or an unreachable bucket is retried, not hammered.
  */
 import type { Settings } from "../../config/settings.js";
+import { BackoffTimer } from "../backoff-timer.js";
 import { checkModel, type FetchObserver, modelSource, type SourceSettings } from "./fetch-model.js";
 import type { ModelOrigin } from "./origin.js";
-
-const MAX_BACKOFF_S = 300;
-/** Each wait is stretched by up to this share, so replicas polling one object drift apart. */
-const JITTER = 0.1;
 
 export interface PollerLog {
   info(fields: object, message: string): void;
@@ -26,9 +23,7 @@ export class ModelPoller {
   readonly #onChange: () => Promise<void>;
   readonly #log: PollerLog;
   readonly #observe: FetchObserver | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #running = false;
-  #failures = 0;
+  readonly #timer: BackoffTimer;
 
   /**
    * @param current the origin of the model being served: a reload that succeeds (or finds the
@@ -48,32 +43,20 @@ export class ModelPoller {
     this.#onChange = onChange;
     this.#log = log;
     this.#observe = observe;
+    this.#timer = new BackoffTimer(settings.model_poll_interval, () => this.#look());
   }
 
   start(): void {
-    if (this.#settings.model_poll_interval <= 0 || this.#running) return;
-    this.#running = true;
-    this.#schedule();
+    this.#timer.start();
   }
 
   stop(): void {
-    this.#running = false;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#timer.stop();
   }
 
   /** Seconds until the next look: the interval, doubled per consecutive failure. */
   get nextDelaySeconds(): number {
-    const interval = this.#settings.model_poll_interval;
-    return Math.min(interval * 2 ** this.#failures, Math.max(interval, MAX_BACKOFF_S));
-  }
-
-  #schedule(): void {
-    if (!this.#running) return;
-    const ms = this.nextDelaySeconds * 1000 * (1 + Math.random() * JITTER);
-    this.#timer = setTimeout(() => void this.#look(), ms);
-    // Polling alone must not keep the primary alive.
-    this.#timer.unref();
+    return this.#timer.nextDelaySeconds;
   }
 
   async #look(): Promise<void> {
@@ -83,18 +66,18 @@ export class ModelPoller {
     try {
       changed = await checkModel(this.#settings, this.#current());
     } catch (error) {
-      this.#failures++;
+      const backoff = this.#timer.failed();
       this.#observe?.("failed", (performance.now() - started) / 1000);
       this.#log.warn(
-        { event: "model_poll_failed", source, failures: this.#failures, retry_in_s: this.nextDelaySeconds },
+        { event: "model_poll_failed", source, ...backoff },
         `cannot check the model's source, still serving the current model: ${(error as Error).message}`,
       );
-      return this.#schedule();
+      return;
     }
     if (!changed) {
-      this.#failures = 0;
+      this.#timer.succeeded();
       this.#observe?.("unchanged", (performance.now() - started) / 1000);
-      return this.#schedule();
+      return;
     }
     this.#log.info({ event: "model_changed", source }, "the model's source has a new version: reloading");
     const before = this.#current();
@@ -104,13 +87,11 @@ export class ModelPoller {
       // The reload reports its own failure; here it only means "back off".
     }
     // Still the same version served: the reload failed (and was counted and logged by it).
-    if (this.#current() === before) {
-      this.#failures++;
+    if (this.#current() === before)
       this.#log.warn(
-        { event: "model_poll_backoff", source, failures: this.#failures, retry_in_s: this.nextDelaySeconds },
+        { event: "model_poll_backoff", source, ...this.#timer.failed() },
         "the new version is not served; retrying later",
       );
-    } else this.#failures = 0;
-    this.#schedule();
+    else this.#timer.succeeded();
   }
 }

@@ -1,6 +1,7 @@
 /** Admission control: deadlines, the queue bound, and shedding under event-loop pressure. */
 import { Agent, request as httpRequest } from "node:http";
 import t from "tap";
+import { STORM_STREAK_BEFORE_DOUBLING, stormHoldMs } from "../../workers/http/shed-gate.js";
 import { scriptedApp, testApp } from "../helpers/app.js";
 import { rawPost, rawRequest } from "../helpers/raw-http.js";
 import { scriptedRow } from "../helpers/threads.js";
@@ -96,15 +97,20 @@ t.test("event-loop pressure sheds predictions and turns readiness false, then re
   await app.ready();
   await new Promise((r) => setTimeout(r, 2100)); // past the warm-up of a fresh worker
   t.equal((await app.inject({ method: "POST", url: "/predict", payload: ROW })).statusCode, 200);
-  const until = Date.now() + 1500;
-  while (Date.now() < until) {
-    // Block the event loop, as a burst of work would.
-  }
-  // The plugin samples the delay every 250 ms: poll until the sample shows the pressure.
+  const block = (ms: number) => {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      // Block the event loop, as a burst of work would.
+    }
+  };
+  block(1500);
+  // The plugin samples the delay every 250 ms and the pressure lasts one sample: poll until a sample
+  // shows it, blocking again now and then (a busy machine can let the one window pass unpolled).
   let shed: Awaited<ReturnType<typeof app.inject>> | undefined;
   let readyWhileShedding = 0;
   let aliveWhileShedding = 0;
-  for (let i = 0; i < 40 && !shed; i++) {
+  for (let i = 0; i < 120 && !shed; i++) {
+    if (i > 0 && i % 40 === 0) block(1500);
     const r = await app.inject({ method: "POST", url: "/predict", payload: ROW });
     if (r.statusCode === 503) {
       shed = r;
@@ -225,6 +231,95 @@ t.test(
       requests.values.filter((v) => v.labels.status === "503").reduce((n, v) => n + v.value, 0),
       6,
       "and as 503 requests",
+    );
+  },
+);
+
+t.test(
+  "a connection that keeps resending at once is held, then twice as long each time, up to Retry-After; one that waits is not",
+  async (t) => {
+    const { app, served, threads } = await scriptedApp(t, [
+      "--threads",
+      "1",
+      "--max-queue-wait",
+      "0.05",
+      "--inline-scoring-max-us",
+      "0",
+      "--retry-storm-delay",
+      "0.05",
+    ]);
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const width = served.model.numFeature;
+    const predict = (rows: number[][]) =>
+      rawRequest(port, rawPost("/predict", JSON.stringify({ instances: rows })));
+    // As above: the thread held with a row waiting behind it, at 1 s a row: nothing is admitted.
+    t.equal((await predict([scriptedRow("slow", width)])).status, 200);
+    const held = predict([scriptedRow("hold", width)]);
+    await threads.held();
+    const waiting = predict([ROW_VALUES]);
+    await new Promise((r) => setTimeout(r, 20));
+
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    t.teardown(() => agent.destroy());
+    const timed = (): Promise<{ status: number; ms: number; reused: boolean }> =>
+      new Promise((resolve, reject) => {
+        const started = performance.now();
+        const req = httpRequest(
+          {
+            port,
+            host: "127.0.0.1",
+            method: "POST",
+            path: "/predict",
+            agent,
+            headers: { "content-type": "application/json" },
+          },
+          (res) => {
+            res.resume();
+            res.on("end", () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                ms: performance.now() - started,
+                reused: req.reusedSocket,
+              }),
+            );
+          },
+        );
+        req.on("error", reject);
+        req.end(JSON.stringify({ instances: [ROW_VALUES] }));
+      });
+    const first = await timed();
+    t.equal(first.status, 503, "turned away");
+    // Resent at once, again and again on the same connection: 50 ms eight times, then 100, 200, 400 ms.
+    for (const least of [50, 50, 50, 50, 50, 50, 50, 50, 100, 200, 400]) {
+      const again = await timed();
+      t.ok(again.reused && again.status === 503, "the same connection, turned away");
+      t.ok(again.ms >= least - 10, `resent at once: held ${Math.round(again.ms)} ms (at least ${least})`);
+    }
+    // Waiting longer than RETRY_STORM_DELAY before resending ends the streak.
+    await new Promise((r) => setTimeout(r, 100));
+    const paced = await timed();
+    t.equal(paced.status, 503);
+    // (Its streak would have held this one 800 ms.)
+    t.ok(paced.ms < 400, `resent after a pause: not held (${Math.round(paced.ms)} ms)`);
+    threads.release();
+    t.equal((await held).status, 200);
+    t.equal((await waiting).status, 200);
+  },
+);
+
+t.test(
+  "the hold doubles with each resend at once past the eighth, from RETRY_STORM_DELAY up to 1 s (Retry-After)",
+  async (t) => {
+    t.equal(STORM_STREAK_BEFORE_DOUBLING, 8);
+    t.same(
+      [1, 2, 8, 9, 10, 11, 12, 13, 14, 15, 100].map((streak) => stormHoldMs(20, streak)),
+      [20, 20, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000],
+    );
+    t.same(
+      [1, 2, 3].map((streak) => stormHoldMs(1000, streak)),
+      [1000, 1000, 1000],
+      "a delay of 1 s holds 1 s each time",
     );
   },
 );

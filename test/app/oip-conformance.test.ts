@@ -2,7 +2,8 @@
  * The Open Inference Protocol, held to its own specification: every route the published OpenAPI
  * file names (third_party/open-inference-protocol/open_inference_rest.yaml, vendored unchanged with
  * its licence), and the unversioned forms its text allows, is requested of a worker app serving an
- * XGBoost and an ONNX model with versions; each answer is validated against the file's own schema
+ * XGBoost and an ONNX model with versions, an ONNX graph of several inputs (one tensor each, BYTES
+ * among them) and a LightGBM model (its FP64 contributions); each answer is validated against the file's own schema
  * for it (errors against its *_error_response schemas). The requests themselves are checked against
  * its inference_request schema, so the test cannot drift from what a conforming client sends.
  */
@@ -37,6 +38,22 @@ function check(schemaRef: string, value: unknown): string[] {
 const xgbFile = join(FIXTURES, "binary_logistic.json");
 const onnxFile = join(ROOT, "test", "fixtures", "onnx", "rf_multiclass_strings.onnx");
 const onnxWidth = loadModel(onnxFile).numFeature;
+// An ONNX graph of several inputs (a string one two columns wide, an int64, a float), sent as one
+// tensor each; and a LightGBM model, whose contributions are an FP64 tensor.
+const graphFile = join(ROOT, "test", "fixtures", "onnx", "graphs", "coltrans_ordinal_int64.onnx");
+const lightgbmFile = join(ROOT, "test", "fixtures", "lightgbm", "binary.txt");
+const graphRequest = {
+  id: "g",
+  inputs: [
+    { name: "labels", shape: [2, 2], datatype: "BYTES", data: ["S", "round", "XL", "oval"] },
+    { name: "count", shape: [2, 1], datatype: "INT64", data: [2, 20] },
+    { name: "weight", shape: [2, 1], datatype: "FP32", data: [2.1877, 0.8578] },
+  ],
+};
+const lightgbmRequest = {
+  inputs: [{ name: "x", shape: [1, 6], datatype: "FP64", data: [0.5, -1, 2, 0, 1e-3, 7] }],
+  outputs: [{ name: "contribs" }, { name: "predict" }],
+};
 
 t.test("every route of the spec answers what its schema says", async (t) => {
   const { app, close } = await testApp(
@@ -47,11 +64,14 @@ t.test("every route of the spec answers what its schema says", async (t) => {
         modelSpec(xgbFile, "churn", { version: "1", isDefault: false }),
         modelSpec(join(FIXTURES, "binary_logistic.ubj"), "churn", { version: "2", isDefault: true }),
         modelSpec(onnxFile, "iris"),
+        modelSpec(graphFile, "shapes"),
+        modelSpec(lightgbmFile, "lgbm"),
       ],
     },
   );
   t.teardown(close);
   const irisVersion = (await app.inject("/v2/models/iris")).json().versions[0] as string;
+  const shapesVersion = (await app.inject("/v2/models/shapes")).json().versions[0] as string;
   const requests: Record<string, unknown>[] = [
     {
       id: "42",
@@ -79,7 +99,7 @@ t.test("every route of the spec answers what its schema says", async (t) => {
       parameters: { output: "contribs" },
     },
   ];
-  for (const body of requests)
+  for (const body of [...requests, graphRequest, lightgbmRequest])
     t.same(check("#/components/schemas/inference_request", body), [], "a conforming request");
 
   const covered = new Set<string>();
@@ -91,6 +111,8 @@ t.test("every route of the spec answers what its schema says", async (t) => {
       const urls = [
         path.replace(/\$\{MODEL_NAME\}/, "churn").replace(/\$\{MODEL_VERSION\}/, "1"),
         path.replace(/\$\{MODEL_NAME\}/, "iris").replace(/\$\{MODEL_VERSION\}/, irisVersion),
+        path.replace(/\$\{MODEL_NAME\}/, "shapes").replace(/\$\{MODEL_VERSION\}/, shapesVersion),
+        path.replace(/\/versions\/\$\{MODEL_VERSION\}/, "").replace(/\$\{MODEL_NAME\}/, "lgbm"),
         path.replace(/\/versions\/\$\{MODEL_VERSION\}/, "").replace(/\$\{MODEL_NAME\}/, "churn"),
       ];
       for (const url of new Set(urls)) {
@@ -104,7 +126,11 @@ t.test("every route of the spec answers what its schema says", async (t) => {
                     ],
                   },
                 ]
-              : requests
+              : url.includes("shapes")
+                ? [graphRequest]
+                : url.includes("lgbm")
+                  ? [lightgbmRequest]
+                  : requests
             : [undefined];
         for (const payload of bodies) {
           const r = await app.inject({

@@ -22,6 +22,7 @@ import {
   testTool,
   validateAll,
 } from "../helpers/k8s.js";
+import { testPki } from "../helpers/tls.js";
 
 const EXAMPLES = join(ROOT, "deploy", "helm", "examples");
 
@@ -136,6 +137,27 @@ t.test("settings, ports, grace period and WORKERS follow the values", async (t) 
   const ports = podSpec(metricsOff).containers[0].ports.map((p: { name: string }) => p.name);
   t.same(ports, ["http"], "METRICS_PORT=0: no metrics port");
   t.equal(only(metricsOff, "ConfigMap").data?.METRICS_PORT, "0", "0 is kept, not replaced by the default");
+
+  // gRPC is off by default; settings.GRPC_PORT opens it on the container and the Service.
+  t.notOk(
+    podSpec(objects).containers[0].ports.some((p: { name: string }) => p.name === "grpc"),
+    "no grpc port by default",
+  );
+  const grpcOn = renderChart({ set: ["settings.GRPC_PORT=8001"] });
+  validateAll(t, grpcOn);
+  t.same(
+    podSpec(grpcOn).containers[0].ports.find((p: { name: string }) => p.name === "grpc"),
+    { name: "grpc", containerPort: 8001, protocol: "TCP" },
+    "GRPC_PORT: the container's grpc port",
+  );
+  const grpcService = only(grpcOn, "Service").spec.ports.find((p: { name: string }) => p.name === "grpc");
+  t.match(
+    grpcService,
+    { port: 8001, targetPort: "grpc", appProtocol: "kubernetes.io/h2c" },
+    "and the Service's",
+  );
+  const grpcSettings = await checkServer(t, server(grpcOn));
+  t.equal(grpcSettings.grpc_port, 8001);
 });
 
 t.test(
@@ -312,6 +334,89 @@ t.test(
     t.match(
       podSpec(mounted).containers[0].volumeMounts.find((m: { name: string }) => m.name === "models"),
       { mountPath: "/models", readOnly: true },
+    );
+  },
+);
+
+t.test(
+  "TLS from a Secret: mounted read-only, the settings pointed at it, probes and scrapes over HTTPS",
+  async (t) => {
+    const objects = renderChart({
+      set: [
+        "tls.secretName=forestd-tls",
+        "tls.caKey=ca.crt",
+        "settings.CERT_REQS=1",
+        "settings.METRICS_CERT_REQS=2",
+        "metrics.serviceMonitor.enabled=true",
+        "metrics.serviceMonitor.tlsConfig.ca.secret.name=forestd-tls",
+        "metrics.serviceMonitor.tlsConfig.ca.secret.key=ca.crt",
+      ],
+    });
+    validateAll(t, objects);
+    const data = only(objects, "ConfigMap").data as Record<string, string>;
+    t.match(
+      data,
+      {
+        CERTFILE: "/etc/forestd/tls/tls.crt",
+        KEYFILE: "/etc/forestd/tls/tls.key",
+        CA_CERTS: "/etc/forestd/tls/ca.crt",
+        CERT_REQS: "1",
+        METRICS_CERT_REQS: "2",
+      },
+      "CERTFILE, KEYFILE and CA_CERTS name the Secret's files",
+    );
+    // The same settings, with the Secret's files standing in for by a test CA's: forestd takes them.
+    const pki = testPki();
+    const issued = pki.server("forestd");
+    const env = { ...data, CERTFILE: issued.certFile, KEYFILE: issued.keyFile, CA_CERTS: pki.ca.certFile };
+    const { settings } = await loadSettings({ argv: [], env });
+    t.equal(settings.metrics_cert_reqs, 2, "forestd accepts the chart's TLS settings");
+
+    const pod = podSpec(objects);
+    const container = pod.containers[0];
+    t.same(
+      pod.volumes.find((v: { name: string }) => v.name === "tls"),
+      { name: "tls", secret: { secretName: "forestd-tls", defaultMode: 0o440 } },
+      "the Secret, its files readable by owner and group only",
+    );
+    t.same(
+      container.volumeMounts.find((m: { name: string }) => m.name === "tls"),
+      { name: "tls", mountPath: "/etc/forestd/tls", readOnly: true },
+      "mounted whole (no subPath), so that its files are updated in place",
+    );
+    for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"])
+      t.equal(container[probe].httpGet.scheme, "HTTPS", `${probe} over HTTPS`);
+    t.equal(only(objects, "Deployment").spec.template.metadata.annotations["prometheus.io/scheme"], "https");
+    const endpoint = only(objects, "ServiceMonitor").spec.endpoints[0];
+    t.equal(endpoint.scheme, "https", "the ServiceMonitor scrapes over HTTPS");
+    t.same(
+      endpoint.tlsConfig,
+      { ca: { secret: { name: "forestd-tls", key: "ca.crt" } } },
+      "with its tlsConfig",
+    );
+
+    const plain = renderChart({ set: ["metrics.podMonitor.enabled=true"] });
+    t.equal(
+      podSpec(plain).containers[0].readinessProbe.httpGet.scheme,
+      "HTTP",
+      "without a Secret, HTTP as before",
+    );
+    t.notOk(
+      podSpec(plain).volumes.some((v: { name: string }) => v.name === "tls"),
+      "and nothing mounted",
+    );
+    t.equal(only(plain, "PodMonitor").spec.podMetricsEndpoints[0].scheme, "http");
+    t.notOk(only(plain, "ConfigMap").data?.CERTFILE, "nor CERTFILE set");
+
+    t.match(
+      chartError(["tls.secretName=forestd-tls", "settings.CERT_REQS=2"]),
+      /CERT_REQS 2 would refuse the kubelet's probes/,
+      "CERT_REQS 2 is refused: the kubelet sends no client certificate",
+    );
+    t.match(
+      chartError(["settings.KEYFILE=/keys/key.pem"]),
+      /settings\.KEYFILE names a file in the pod: leave it empty and mount a Secret with tls\.secretName/,
+      "file settings come from the Secret",
     );
   },
 );

@@ -10,8 +10,9 @@ import type { Test } from "tap";
 import { Value } from "typebox/value";
 import { columnLookup, defaultModelPath, loadModel, type Model, rowsToArray } from "../../model/index.js";
 import { ParsedTensor, parseInferBody, parsePredictBody, rowsLayout } from "../../workers/http/fast-rows.js";
-import { batchOf, tensorToRows } from "../../workers/http/request-rows.js";
+import { batchOf, type InferRequest } from "../../workers/http/request-rows.js";
 import { InferBody } from "../../workers/http/schemas.js";
+import { readInputs } from "../../workers/http/tensors.js";
 import { FIXTURES } from "./fixtures.js";
 import { hostileJsonBodies, VALID_BODY } from "./hostile-bodies.js";
 
@@ -282,15 +283,15 @@ export function checkPredictBodies(t: Test, file: string, runs: number, seed: nu
     },
   );
 }
-/** What OIP infer did before the fast parser: JSON.parse, the schema, the tensor into float32. */
+/** What OIP infer does without the fast parser: JSON.parse, the schema, the route's tensor reader. */
 export function inferOracle(model: Model, sent: SentBody): Outcome {
   const parsed = parseUsual(sent);
   if ("code" in parsed) return parsed;
   // The app's validator (ajv) also coerces types; the bodies the fast path reads are canonical.
   if (!Value.Check(InferBody, parsed.body)) return { code: "FORESTD_ERR_INVALID_INPUT" };
-  const body = parsed.body as { inputs: Parameters<typeof tensorToRows>[0][]; id?: string };
+  const body = parsed.body as InferRequest;
   try {
-    const { values, rows } = tensorToRows(body.inputs[0], model.numFeature, MAX_ROWS);
+    const { values, rows } = readInputs(model, new Map(), body.inputs, MAX_ROWS);
     return { bits: bits(values), rows, single: body.id === undefined };
   } catch (error) {
     return { code: (error as { code: string }).code };

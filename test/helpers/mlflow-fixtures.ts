@@ -5,8 +5,8 @@ import { ROOT } from "./fixtures.js";
 
 export const MLFLOW_FIXTURES = join(ROOT, "test", "fixtures", "mlflow");
 
-/** The flavors whose model files the engine reads on this branch. */
-export const FLAVORS = ["xgboost", "sklearn"] as const;
+/** The flavors whose model files the engine reads: every served fixture folder. */
+export const FLAVORS = ["xgboost", "sklearn", "lightgbm"] as const;
 
 export interface MlflowExpected {
   folder: string;

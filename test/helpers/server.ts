@@ -22,9 +22,15 @@ export interface RunningServer {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+export interface StartOptions {
+  /** Whether the server on `port` is ready (an HTTPS server needs its own check); GET /readyz over HTTP by default. */
+  ready?(port: number): Promise<boolean>;
+}
+
 export async function startServer(
   env: Record<string, string> = {},
   args: string[] = [],
+  options: StartOptions = {},
 ): Promise<RunningServer> {
   const port = env.PORT_OVERRIDE ? Number(env.PORT_OVERRIDE) : await freePort();
   const child = spawn(process.execPath, [CLI, "serve", ...args], {
@@ -73,7 +79,7 @@ export async function startServer(
   };
   try {
     await waitFor(
-      async () => (await request(`${url}/readyz`)).status === 200,
+      async () => (options.ready ? options.ready(port) : (await request(`${url}/readyz`)).status === 200),
       20_000,
       () => child.exitCode !== null,
       output,

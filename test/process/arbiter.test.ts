@@ -35,11 +35,28 @@ function readyWorkers(server: RunningServer): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+// Servers shared by two tests in turn (a server each cost ~2.5 s of start-up), the second of
+// which needs of it only what any state the first may leave it in gives (a port held, a stop), or
+// what the first test asserts it leaves (two ready workers). Stopped at the end whatever happened
+// (stop() does nothing to a server that has exited).
+/** WORKERS=2: the kill -9 test, then the SIGTERM one (GRACEFUL_TIMEOUT 10 bounds that stop). */
+let twoWorkers: RunningServer | undefined;
+/** The SIGTTIN/SIGTTOU test's, whose port the boot-error test takes. */
+let scaled: RunningServer | undefined;
+/** GRACEFUL_TIMEOUT 30: the empty-backlog test's, which SIGINT then stops without waiting that out. */
+let backlog: RunningServer | undefined;
+t.teardown(async () => {
+  for (const server of [twoWorkers, scaled, backlog]) await server?.stop();
+});
+async function serverOfTwoWorkers(): Promise<RunningServer> {
+  twoWorkers ??= await startServer({ WORKERS: "2", ACCESS_LOG: "off", GRACEFUL_TIMEOUT: "10" });
+  return twoWorkers;
+}
+
 t.test(
   "kill -9 of a worker under load: only its connections fail, service back within 1 s, count restored",
   async (t) => {
-    const server = await startServer({ WORKERS: "2", ACCESS_LOG: "off" });
-    t.teardown(() => server.stop());
+    const server = await serverOfTwoWorkers();
     await waitFor(() => readyWorkers(server) === 2, 10_000);
     const connections = 8;
     const load = new Load({ url: `${server.url}/predict`, body: DEFAULT_ROW, connections, durationMs: 4000 });
@@ -72,8 +89,9 @@ t.test(
 );
 
 t.test("SIGTERM under load: every request sent before the signal gets a 200; exit 0", async (t) => {
-  const server = await startServer({ WORKERS: "2", ACCESS_LOG: "off", GRACEFUL_TIMEOUT: "10" });
-  await waitFor(() => readyWorkers(server) === 2, 10_000);
+  // The kill -9 test's server, its worker count restored.
+  const server = await serverOfTwoWorkers();
+  await waitFor(() => aliveWorkers(server).length === 2 && readyWorkers(server) === 2, 10_000);
   const load = new Load({
     url: `${server.url}/predict`,
     body: DEFAULT_ROW,
@@ -129,9 +147,11 @@ t.test("SIGHUP reload under load: zero failures, predictions switch to the new m
     { encoding: "utf8" },
   );
   t.equal(reload.status, 0, `forestd reload: ${reload.stdout}${reload.stderr}`);
-  // New-generation workers answer as soon as each is ready; the old ones drain once all new are ready.
+  // New-generation workers answer as soon as each is ready; the old ones serve the old model until
+  // they drain, once all new are ready (a keep-alive connection to one gets one more answer from it).
   await waitFor(() => /"event":"reload_done"/.test(server.logs()), 25_000);
   t.not((await request(`${server.url}/model`)).json.sha256, shaBefore);
+  await waitFor(() => aliveWorkers(server).length === 2, 20_000);
   await sleep(500);
   await load.stop();
   t.same(load.failures(), [], `zero failed requests out of ${load.outcomes.length}`);
@@ -211,30 +231,6 @@ t.test("a hung worker is replaced within TIMEOUT + 2 s; a hung scoring thread to
   t.match(server.logs(), /"event":"worker_timeout"/);
 });
 
-t.test("SIGTTIN / SIGTTOU change the worker count", async (t) => {
-  const server = await startServer({ WORKERS: "1", ACCESS_LOG: "off" });
-  t.teardown(() => server.stop());
-  await waitFor(() => readyWorkers(server) === 1, 10_000);
-  // Signals of one kind sent back to back may arrive as one (POSIX coalesces pending signals), as
-  // with Gunicorn: send each after the previous one took effect.
-  process.kill(server.child.pid as number, "SIGTTIN");
-  await waitFor(() => aliveWorkers(server).length === 2, 10_000);
-  process.kill(server.child.pid as number, "SIGTTIN");
-  await waitFor(() => readyWorkers(server) === 3 && aliveWorkers(server).length === 3, 10_000);
-  t.pass("two more: 3 workers");
-  process.kill(server.child.pid as number, "SIGTTOU");
-  await waitFor(() => aliveWorkers(server).length === 2, 10_000);
-  t.pass("one fewer: 2 workers");
-  for (let i = 0; i < 3; i++) {
-    process.kill(server.child.pid as number, "SIGTTOU");
-    await sleep(700);
-  }
-  await waitFor(() => aliveWorkers(server).length === 1, 10_000);
-  await sleep(1500);
-  t.equal(aliveWorkers(server).length, 1, "never below 1");
-  t.equal((await postJson(`${server.url}/predict`, DEFAULT_ROW)).status, 200);
-});
-
 t.test("MAX_REQUESTS=100 under load recycles workers with zero failed requests", async (t) => {
   const server = await startServer({
     WORKERS: "2",
@@ -253,40 +249,14 @@ t.test("MAX_REQUESTS=100 under load recycles workers with zero failed requests",
   });
   await load.done;
   t.same(load.failures(), [], `zero failed requests out of ${load.outcomes.length}`);
-  const recycled = server
-    .events()
-    .filter((e) => e.event === "worker_exit" && e.reason === "max_requests").length;
-  // Each replacement boots before the old worker drains, so how many recycle in 6 s depends on boot time.
+  const recycledCount = () =>
+    server.events().filter((e) => e.event === "worker_exit" && e.reason === "max_requests").length;
+  // Each replacement boots (asking for and loading the model set) before the old worker drains, so how
+  // many have exited when the load ends depends on boot time: the last ones may still be draining.
+  await waitFor(() => recycledCount() >= 2, 15_000).catch(() => undefined);
+  const recycled = recycledCount();
   t.ok(recycled >= 2, `${recycled} workers recycled`);
   await waitFor(() => readyWorkers(server) === 2, 10_000);
-});
-
-t.test("boot errors stop the server with the error instead of respawning forever", async (t) => {
-  const { spawnSync } = await import("node:child_process");
-  const cli = join(ROOT, "dist", "cli", "forestd.js");
-  const dir = mkdtempSync(join(tmpdir(), "forestd-boot-"));
-  const corrupt = join(dir, "corrupt.json");
-  writeFileSync(corrupt, '{"learner": {"objective": {"name": "reg:magic"}}}');
-  const badModel = spawnSync(process.execPath, [cli, "serve", "--model", corrupt, "--bind", "127.0.0.1:0"], {
-    encoding: "utf8",
-    timeout: 20_000,
-  });
-  t.equal(badModel.status, 1, "a model that cannot load: exit 1");
-  t.match(badModel.stderr, /FORESTD_ERR_MODEL_INVALID|FORESTD_ERR_MODEL_UNSUPPORTED/);
-
-  // The port is taken: the primary, which owns the listening sockets, says so and exits.
-  const holder = await startServer({ WORKERS: "1", ACCESS_LOG: "off" });
-  t.teardown(() => holder.stop());
-  const started = Date.now();
-  const taken = spawnSync(
-    process.execPath,
-    [cli, "serve", "--bind", `127.0.0.1:${holder.port}`, "--workers", "2", "--metrics-port", "0"],
-    { encoding: "utf8", timeout: 20_000 },
-  );
-  t.equal(taken.status, 1, "exit 1");
-  t.match(taken.stdout, /"event":"arbiter_halt".*cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
-  t.ok(Date.now() - started < 15_000, "promptly");
-  t.equal((taken.stdout.match(/"event":"worker_spawn"/g) ?? []).length, 0, "no worker forked");
 });
 
 t.test("a generation owns its model bytes: nothing on disk after a reload reaches a worker", async (t) => {
@@ -332,11 +302,64 @@ t.test("a generation owns its model bytes: nothing on disk after a reload reache
   t.match(metrics, /forestd_worker_boot_failures_total 0/);
 });
 
+t.test("SIGTTIN / SIGTTOU change the worker count", async (t) => {
+  scaled = await startServer({ WORKERS: "1", ACCESS_LOG: "off" });
+  const server = scaled;
+  await waitFor(() => readyWorkers(server) === 1, 10_000);
+  // Signals of one kind sent back to back may arrive as one (POSIX coalesces pending signals), as
+  // with Gunicorn: send each after the previous one took effect.
+  process.kill(server.child.pid as number, "SIGTTIN");
+  await waitFor(() => aliveWorkers(server).length === 2, 10_000);
+  process.kill(server.child.pid as number, "SIGTTIN");
+  await waitFor(() => readyWorkers(server) === 3 && aliveWorkers(server).length === 3, 10_000);
+  t.pass("two more: 3 workers");
+  process.kill(server.child.pid as number, "SIGTTOU");
+  await waitFor(() => aliveWorkers(server).length === 2, 10_000);
+  t.pass("one fewer: 2 workers");
+  for (let i = 0; i < 3; i++) {
+    process.kill(server.child.pid as number, "SIGTTOU");
+    await sleep(700);
+  }
+  await waitFor(() => aliveWorkers(server).length === 1, 10_000);
+  await sleep(1500);
+  t.equal(aliveWorkers(server).length, 1, "never below 1");
+  t.equal((await postJson(`${server.url}/predict`, DEFAULT_ROW)).status, 200);
+});
+
+t.test("boot errors stop the server with the error instead of respawning forever", async (t) => {
+  const { spawnSync } = await import("node:child_process");
+  const cli = join(ROOT, "dist", "cli", "forestd.js");
+  const dir = mkdtempSync(join(tmpdir(), "forestd-boot-"));
+  const corrupt = join(dir, "corrupt.json");
+  writeFileSync(corrupt, '{"learner": {"objective": {"name": "reg:magic"}}}');
+  const badModel = spawnSync(process.execPath, [cli, "serve", "--model", corrupt, "--bind", "127.0.0.1:0"], {
+    encoding: "utf8",
+    timeout: 20_000,
+  });
+  t.equal(badModel.status, 1, "a model that cannot load: exit 1");
+  t.match(badModel.stderr, /FORESTD_ERR_MODEL_INVALID|FORESTD_ERR_MODEL_UNSUPPORTED/);
+
+  // The port is taken (by the SIGTTIN test's server): the primary, which owns the listening
+  // sockets, says so and exits.
+  scaled ??= await startServer({ WORKERS: "1", ACCESS_LOG: "off" });
+  const holder = scaled;
+  const started = Date.now();
+  const taken = spawnSync(
+    process.execPath,
+    [cli, "serve", "--bind", `127.0.0.1:${holder.port}`, "--workers", "2", "--metrics-port", "0"],
+    { encoding: "utf8", timeout: 20_000 },
+  );
+  t.equal(taken.status, 1, "exit 1");
+  t.match(taken.stdout, /"event":"arbiter_halt".*cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
+  t.ok(Date.now() - started < 15_000, "promptly");
+  t.equal((taken.stdout.match(/"event":"worker_spawn"/g) ?? []).length, 0, "no worker forked");
+});
+
 t.test(
   "no worker listening: connections wait in the primary's backlog instead of being refused",
   async (t) => {
-    const server = await startServer({ WORKERS: "1", ACCESS_LOG: "off" });
-    t.teardown(() => server.stop());
+    backlog = await startServer({ WORKERS: "1", ACCESS_LOG: "off", GRACEFUL_TIMEOUT: "30" });
+    const server = backlog;
     await waitFor(() => readyWorkers(server) === 1, 10_000);
     const [only] = aliveWorkers(server);
     process.kill(only, "SIGKILL");
@@ -351,7 +374,10 @@ t.test(
 );
 
 t.test("SIGINT: quick stop", async (t) => {
-  const server = await startServer({ WORKERS: "2", ACCESS_LOG: "off", GRACEFUL_TIMEOUT: "30" });
+  // The backlog test's server (GRACEFUL_TIMEOUT 30, which SIGINT does not wait out), serving.
+  backlog ??= await startServer({ WORKERS: "1", ACCESS_LOG: "off", GRACEFUL_TIMEOUT: "30" });
+  const server = backlog;
+  await waitFor(async () => (await request(`${server.url}/readyz`)).status === 200, 10_000);
   const started = Date.now();
   const code = await server.stop("SIGINT");
   t.equal(code, 0);

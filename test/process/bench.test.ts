@@ -29,9 +29,13 @@ function bench(args: string[]) {
 
 t.test("one command: table, JSON and HTML, forestd against its baselines", async (t) => {
   const out = join(dir, "run");
+  // Short phases: this checks the report (every scenario, baseline, ratio, chart), not the figures,
+  // and the load phases were most of its time (warm-ups included).
   const r = bench([
     "--seconds",
-    "1",
+    "0.5",
+    "--warm-seconds",
+    "0.25",
     "--connections",
     "16",
     "--sweep",
@@ -60,6 +64,13 @@ t.test("one command: table, JSON and HTML, forestd against its baselines", async
       "rows-100-name",
       "oip-100",
       "rows-10000",
+      "oip-json-1",
+      "oip-binary-1",
+      "grpc-1",
+      "grpc-1-conns",
+      "oip-json-10000",
+      "oip-binary-10000",
+      "grpc-10000",
       "models-round-robin",
       "models-one",
     ],
@@ -92,6 +103,14 @@ t.test("one command: table, JSON and HTML, forestd against its baselines", async
   t.ok(report.ratios["forestd / bare Fastify, 1 row req/s"] > 0, "ratio to the ceiling");
   t.equal(report.settings.models, 6, "the many-models scenarios served 6 fixture models");
   t.ok(report.ratios["many models in turn / one model, 1 row req/s"] > 0, "many models against one");
+  // JSON, binary REST and gRPC side by side, each against the engine alone at 10 000 rows.
+  for (const label of [
+    "OIP JSON / engine alone, 10 000 rows rows/s",
+    "OIP binary REST / engine alone, 10 000 rows rows/s",
+    "gRPC raw / engine alone, 10 000 rows rows/s",
+    "gRPC raw (1 connection) / OIP JSON, 1 row req/s",
+  ])
+    t.ok(report.ratios[label] > 0, label);
   t.equal(
     report.scenarios.find((s) => s.id === "models-round-robin")?.statuses["200"],
     report.scenarios.find((s) => s.id === "models-round-robin")?.total,

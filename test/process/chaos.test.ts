@@ -3,7 +3,7 @@
  * is printed; `npm run chaos -- --seconds 300 --seed S` replays a schedule for longer).
  */
 import t from "tap";
-import { chaosSummary, runChaos } from "../../scripts/chaos.js";
+import { chaosSummary, MAX_SHED_SHARE, runChaos } from "../../scripts/chaos.js";
 
 const seed = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
@@ -18,7 +18,11 @@ t.test(`chaos campaign, seed ${seed}`, async (t) => {
   t.same(
     report.unexplainedFailures,
     [],
-    "every failure is on a killed or stopped worker's connection, within its in-flight count",
+    "every failure is on a killed or stopped worker's connection, within its in-flight count, or shed",
+  );
+  t.ok(
+    report.shed.length <= report.requests * MAX_SHED_SHARE,
+    `${report.shed.length} of ${report.requests} requests shed with 503 (at most ${MAX_SHED_SHARE * 100}%)`,
   );
   t.same(
     report.wrongAnswers,

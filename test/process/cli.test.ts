@@ -1,5 +1,5 @@
 /** The forestd command, run as a user runs it (the built dist/cli/forestd.js), on fixture models. */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { createServer } from "node:net";
@@ -7,31 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { freePort } from "../../scripts/loopback.js";
+import { CLI, forestd, forestdAsync } from "../helpers/cli.js";
 import { closeEnough, FIXTURES, fixtures, ROOT } from "../helpers/fixtures.js";
-
-const CLI = join(ROOT, "dist", "cli", "forestd.js");
-
-function forestd(args: string[], input = "") {
-  const run = spawnSync(process.execPath, [CLI, ...args], { input, encoding: "utf8" });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-}
-
-/** forestd without blocking, so that several runs share the cores. */
-function forestdAsync(args: string[], input = ""): Promise<ReturnType<typeof forestd>> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args]);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
 
 t.test("predict matches XGBoost on every fixture (a sample of formats)", async (t) => {
   const queue = fixtures();
@@ -83,29 +60,33 @@ t.test("predict shapes: a number per row, an array per row for softprob", async 
 });
 
 t.test("clear errors and exit codes", async (t) => {
-  const badRow = forestd(["predict"], '[[1, "x", 3]]');
+  // Side by side: each run is mostly Node's start-up.
+  const [badRow, badJson, badModel, unknown, notArray, unknownFlag, badSetting, unknownSetting] =
+    await Promise.all([
+      forestdAsync(["predict"], '[[1, "x", 3]]'),
+      forestdAsync(["predict"], "[[1, 2,"),
+      forestdAsync(["inspect", join(ROOT, "package.json")]),
+      forestdAsync(["frobnicate"]),
+      forestdAsync(["predict"], '{"height": 180}'),
+      forestdAsync(["predict", "--frobnicate"], "[]"),
+      forestdAsync(["serve", "--workers", "0"]),
+      forestdAsync(["serve", "--frobnicate", "1"]),
+    ]);
   t.equal(badRow.code, 1);
   t.match(badRow.stderr, /FORESTD_ERR_INVALID_ROW: row 0, feature 1 \("weight"\)/);
-  const badJson = forestd(["predict"], "[[1, 2,");
   t.equal(badJson.code, 2);
   t.match(badJson.stderr, /standard input is not valid JSON/);
-  const badModel = forestd(["inspect", join(ROOT, "package.json")]);
   t.equal(badModel.code, 1);
   t.match(badModel.stderr, /FORESTD_ERR_MODEL_INVALID/);
-  const unknown = forestd(["frobnicate"]);
   t.equal(unknown.code, 2);
   t.match(unknown.stderr, /unknown command "frobnicate"/);
-  const notArray = forestd(["predict"], '{"height": 180}');
   t.equal(notArray.code, 2, "stdin that is not an array: exit 2");
   t.match(notArray.stderr, /standard input must be a JSON array of rows/);
   t.equal(notArray.stdout, "", "and nothing on stdout");
-  const unknownFlag = forestd(["predict", "--frobnicate"], "[]");
   t.equal(unknownFlag.code, 2, "an unknown flag: exit 2");
   t.match(unknownFlag.stderr, /frobnicate/);
-  const badSetting = forestd(["serve", "--workers", "0"]);
   t.equal(badSetting.code, 2, "an invalid setting: exit 2");
   t.match(badSetting.stderr, /invalid settings:[\s\S]*workers/i);
-  const unknownSetting = forestd(["serve", "--frobnicate", "1"]);
   t.equal(unknownSetting.code, 2, "an unknown serve flag: exit 2");
 });
 
@@ -146,7 +127,7 @@ t.test("inspect", async (t) => {
   const text = forestd(["inspect", join(FIXTURES, "dart_multi.ubj")]);
   t.equal(text.code, 0);
   t.equal(text.stdout.trimEnd().split("\n").length, 12, "twelve lines, one per fact");
-  t.match(text.stdout, /format:\s+XGBoost JSON or UBJSON/);
+  t.match(text.stdout, /format:\s+XGBoost JSON, UBJSON or legacy binary/);
   t.match(text.stdout, /objective:\s+multi:softprob/);
   t.match(text.stdout, /booster:\s+dart/);
   t.match(text.stdout, /classes:\s+3/);

@@ -2,36 +2,33 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import t from "tap";
+import { CLI, forestd, forestdAsync } from "../helpers/cli.js";
 import { compareShap, explainFixtures } from "../helpers/explain-fixtures.js";
-import { FIXTURES, ROOT } from "../helpers/fixtures.js";
-
-const CLI = join(ROOT, "dist", "cli", "forestd.js");
-
-function forestd(args: string[], input = "") {
-  const run = spawnSync(process.execPath, [CLI, ...args], { input, encoding: "utf8" });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+import { FIXTURES } from "../helpers/fixtures.js";
 
 const SAMPLE = ["binary_logistic", "dart_multi", "categorical_partition"];
 
 for (const { name, file, expected } of explainFixtures().filter((f) => SAMPLE.includes(f.name))) {
   t.test(`${name}: explanations equal XGBoost's, in XGBoost's shapes`, async (t) => {
     const rows = JSON.stringify(expected.rows);
-    const leaf = forestd(["predict", "-m", file, "--output", "leaf"], rows);
+    const few = JSON.stringify(expected.rows.slice(0, expected.interaction_rows));
+    // Three runs side by side: each is mostly Node's start-up and reading the model.
+    const [leaf, contribs, inter] = await Promise.all([
+      forestdAsync(["predict", "-m", file, "--output", "leaf"], rows),
+      forestdAsync(["predict", "-m", file, "-o", "contribs"], rows),
+      forestdAsync(["predict", "-m", file, "--output", "interactions"], few),
+    ]);
     t.equal(leaf.code, 0, leaf.stderr);
     const leafJson = JSON.parse(leaf.stdout) as number[][];
     t.same(leafJson.length, expected.leaf_shape[0]);
     t.same(leafJson.flat(), expected.leaf, "leaf ids");
 
-    const contribs = forestd(["predict", "-m", file, "-o", "contribs"], rows);
     t.equal(contribs.code, 0, contribs.stderr);
     const c = JSON.parse(contribs.stdout) as unknown[];
     t.same(shapeOf(c), expected.contribs_shape, "contribs shape is XGBoost's (N, [K,] F+1)");
     const width = expected.contribs_shape[expected.contribs_shape.length - 1];
     t.equal(compareShap(c.flat(3) as number[], expected.contribs, width).far, 0, "contribs values");
 
-    const few = JSON.stringify(expected.rows.slice(0, expected.interaction_rows));
-    const inter = forestd(["predict", "-m", file, "--output", "interactions"], few);
     t.equal(inter.code, 0, inter.stderr);
     const i = JSON.parse(inter.stdout) as unknown[];
     t.same(shapeOf(i), expected.interactions_shape, "interactions shape");

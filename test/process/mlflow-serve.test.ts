@@ -1,8 +1,9 @@
 /**
  * `forestd serve` in place of `mlflow models serve`: the real server (primary, worker, scoring
- * thread) given an MLflow model folder as MODEL_PATH answers /invocations in every JSON form and
- * CSV with what the flavor's own library answered, /ping 200 once ready, /version and /model with
- * the folder's facts; a request exactly as Python's `requests` sends it works unchanged. A folder
+ * thread) given an MLflow model folder as MODEL_PATH (one of each flavor; every folder through one
+ * repository server) answers /invocations in every JSON form and CSV with what the flavor's own
+ * library answered, /ping 200 once ready, /version and /model with the folder's facts; a request
+ * exactly as Python's `requests` sends it works unchanged. A folder
  * forestd cannot serve stops the server at start with the reason. `forestd inspect` describes a
  * folder.
  */
@@ -10,11 +11,11 @@ import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import t from "tap";
+import t, { type Test } from "tap";
 import { FLAVORS, type MlflowExpected, mlflowFolder, servedFolders } from "../helpers/mlflow-fixtures.js";
 import { rawPost, rawRequest } from "../helpers/raw-http.js";
 import { type LocalS3, S3_ACCESS_KEY_ID, startS3 } from "../helpers/s3.js";
-import { CLI, request, startServer } from "../helpers/server.js";
+import { CLI, type RunningServer, request, startServer, waitFor } from "../helpers/server.js";
 
 function forms(e: MlflowExpected, byName: boolean): [string, string, string][] {
   const { columns, rows } = e;
@@ -38,8 +39,85 @@ function forms(e: MlflowExpected, byName: boolean): [string, string, string][] {
   ];
 }
 
-for (const e of servedFolders(FLAVORS)) {
-  t.test(`forestd serve ${e.folder}: ${e.notes}`, async (t) => {
+/** Whether the fixture's rows go by name (a named signature, or none: the model's feature names). */
+const rowsByName = (e: MlflowExpected) =>
+  !["xgboost-booster-tensor", "sklearn-forest-pickle"].includes(e.folder);
+
+/**
+ * `route` answers every request form, and a Python requests client's body, with the flavor's own
+ * answers; a frame without the model's inputs gets a 400 that says so.
+ */
+async function answersAsTheFlavor(t: Test, server: RunningServer, route: string, e: MlflowExpected) {
+  for (const [form, type, body] of forms(e, rowsByName(e))) {
+    const r = await request(`${server.url}${route}`, "POST", body, { "content-type": type });
+    t.equal(r.status, 200, `${form}: 200`);
+    t.same(
+      r.json,
+      { predictions: e.predictions },
+      `${form}: ${e.predictions.length} answers as ${e.flavor} gave them`,
+    );
+  }
+  // requests.post(f"{url}/invocations", data=json.dumps({"dataframe_split": df.to_dict(orient="split")}),
+  //               headers={"Content-Type": "application/json"})
+  const answer = await rawRequest(
+    server.port,
+    rawPost(route, e.request_split, {
+      Host: `127.0.0.1:${server.port}`,
+      "User-Agent": "python-requests/2.31.0",
+      "Accept-Encoding": "gzip, deflate",
+      Accept: "*/*",
+      Connection: "keep-alive",
+      "Content-Type": "application/json",
+    }),
+  );
+  t.equal(answer.status, 200, "a Python requests client: 200");
+  t.same(JSON.parse(answer.body).predictions, e.predictions, "a Python requests client: the same answers");
+  const missing = await request(`${server.url}${route}`, "POST", { dataframe_records: [{ nothing: 1 }] });
+  t.equal(missing.status, 400);
+  t.match(missing.json, { message: /missing inputs|lacks the model's inputs|input shape/ });
+  return missing;
+}
+
+const served = servedFolders(FLAVORS);
+
+// Every folder from one server (a repository of them): a server per folder cost ~3 s of start-up
+// each. MODEL_PATH's own folder reading is the test after this one's (and the S3 one's).
+t.test("every MLflow folder in MODEL_REPOSITORY: /invocations/{name}, /model/{name}", async (t) => {
+  const root = mkdtempSync(join(tmpdir(), "forestd-mlflow-repo-"));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  for (const e of served) cpSync(mlflowFolder(e.folder), join(root, e.folder), { recursive: true });
+  const server = await startServer({ MODEL_REPOSITORY: root, WORKERS: "1", THREADS: "1", ACCESS_LOG: "off" });
+  t.teardown(() => server.stop());
+  await waitFor(
+    async () => ((await request(`${server.url}/v2/models`)).json.models as string[]).length === served.length,
+    30_000,
+  );
+  for (const e of served) {
+    await t.test(`${e.folder}: ${e.notes}`, async (t) => {
+      const model = (await request(`${server.url}/model/${e.folder}`)).json as {
+        mlflow: { flavor: string; run_id: string };
+      };
+      t.equal(model.mlflow.flavor, e.flavor, "/model/{name}: the flavor");
+      t.match(model.mlflow.run_id, /^[0-9a-f]{32}$/, "/model/{name}: the run id");
+      const missing = await answersAsTheFlavor(t, server, `/invocations/${e.folder}`, e);
+      t.same(
+        Object.keys(missing.json).sort(),
+        ["error_code", "message"],
+        "/invocations/{name}: MLflow's shape",
+      );
+      t.match(missing.json, { error_code: /INVALID_PARAMETER_VALUE|BAD_REQUEST/ });
+    });
+  }
+  const none = await request(`${server.url}/invocations`, "POST", "{}");
+  t.equal(none.status, 404, "no default model: 404");
+  t.same(Object.keys(none.json).sort(), ["error_code", "message"], "in MLflow's shape");
+  const unknown = await request(`${server.url}/invocations/no-such-model`, "POST", "{}");
+  t.equal(unknown.status, 404, "an unknown name: 404");
+  t.same(Object.keys(unknown.json).sort(), ["error_code", "message"], "an unknown name: MLflow's shape");
+});
+
+for (const e of FLAVORS.map((flavor) => servedFolders([flavor])[0])) {
+  t.test(`forestd serve MODEL_PATH=${e.folder} (as mlflow models serve -m)`, async (t) => {
     const server = await startServer({
       MODEL_PATH: mlflowFolder(e.folder),
       WORKERS: "1",
@@ -59,39 +137,8 @@ for (const e of servedFolders(FLAVORS)) {
     };
     t.equal(model.mlflow.flavor, e.flavor, "/model: the flavor");
     t.match(model.mlflow.run_id, /^[0-9a-f]{32}$/, "/model: the run id");
-    const byName = !["xgboost-booster-tensor", "sklearn-forest-pickle"].includes(e.folder);
-    for (const [form, type, body] of forms(e, byName)) {
-      const r = await request(`${server.url}/invocations`, "POST", body, { "content-type": type });
-      t.equal(r.status, 200, `${form}: 200`);
-      t.same(
-        r.json,
-        { predictions: e.predictions },
-        `${form}: ${e.predictions.length} answers as ${e.flavor} gave them`,
-      );
-    }
-    // requests.post(f"{url}/invocations", data=json.dumps({"dataframe_split": df.to_dict(orient="split")}),
-    //               headers={"Content-Type": "application/json"})
-    const answer = await rawRequest(
-      server.port,
-      rawPost("/invocations", e.request_split, {
-        Host: `127.0.0.1:${server.port}`,
-        "User-Agent": "python-requests/2.31.0",
-        "Accept-Encoding": "gzip, deflate",
-        Accept: "*/*",
-        Connection: "keep-alive",
-        "Content-Type": "application/json",
-      }),
-    );
-    t.equal(answer.status, 200, "a Python requests client: 200");
-    t.same(JSON.parse(answer.body).predictions, e.predictions, "a Python requests client: the same answers");
-    const missing = await request(`${server.url}/invocations`, "POST", {
-      dataframe_records: [{ nothing: 1 }],
-    });
-    t.equal(missing.status, 400);
-    t.match(missing.json, {
-      error_code: /INVALID_PARAMETER_VALUE|BAD_REQUEST/,
-      message: /missing inputs|lacks the model's inputs|input shape/,
-    });
+    const missing = await answersAsTheFlavor(t, server, "/invocations", e);
+    t.match(missing.json, { error_code: /INVALID_PARAMETER_VALUE|BAD_REQUEST/ }, "in MLflow's shape");
   });
 }
 
@@ -125,32 +172,12 @@ t.test("MLflow folders from S3 (s3rver): one per flavor, as mlflow.log_model upl
     };
     t.equal(model.source, `s3://mlruns/${prefix}`, `${e.folder}: the source is the prefix`);
     t.equal(model.mlflow.flavor, flavor);
-    for (const [form, type, body] of forms(
-      e,
-      !["xgboost-booster-tensor", "sklearn-forest-pickle"].includes(e.folder),
-    )) {
+    for (const [form, type, body] of forms(e, rowsByName(e))) {
       const r = await request(`${server.url}/invocations`, "POST", body, { "content-type": type });
       t.same(r.json, { predictions: e.predictions }, `${e.folder} from S3: ${form}`);
     }
     await server.stop();
   }
-});
-
-t.test("MLflow folders in MODEL_REPOSITORY: /invocations/{name} for each", async (t) => {
-  const root = mkdtempSync(join(tmpdir(), "forestd-mlflow-repo-"));
-  t.teardown(() => rmSync(root, { recursive: true, force: true }));
-  const picks = FLAVORS.map((flavor) => servedFolders([flavor])[0]);
-  for (const e of picks) cpSync(mlflowFolder(e.folder), join(root, e.folder), { recursive: true });
-  const server = await startServer({ MODEL_REPOSITORY: root, WORKERS: "1", THREADS: "1", ACCESS_LOG: "off" });
-  t.teardown(() => server.stop());
-  for (const e of picks) {
-    const body = JSON.stringify({ dataframe_split: { columns: e.columns, data: e.rows } });
-    const r = await request(`${server.url}/invocations/${e.folder}`, "POST", body);
-    t.same(r.json, { predictions: e.predictions }, `/invocations/${e.folder}: ${e.flavor}'s answers`);
-  }
-  const none = await request(`${server.url}/invocations`, "POST", "{}");
-  t.equal(none.status, 404, "no default model: 404");
-  t.same(Object.keys(none.json).sort(), ["error_code", "message"], "in MLflow's shape");
 });
 
 t.test("a folder forestd cannot serve stops the server at start, saying why", async (t) => {

@@ -1,6 +1,7 @@
 /**
  * ONNX graph fixtures served: /predict with rows by name (strings for string inputs, several graph
- * inputs side by side), ?output=proba / label, OIP infer for one-input graphs (FP32 / FP64), /model
+ * inputs side by side), ?output=proba / label, OIP infer for one-input graphs (FP32 / FP64) and
+ * for several inputs (one tensor per graph input, in its own datatype, BYTES for strings), /model
  * and the CLI (predict with rows by name, inspect) describing inputs, preprocessing nodes,
  * categorical features and what follows the ensemble — every answer equal to onnxruntime-node's
  * recorded outputs on the same file.
@@ -96,6 +97,95 @@ for (const name of [
     );
   });
 }
+
+/** The OIP datatype onnxruntime's tensor type is sent as. */
+const DATATYPE = { float: "FP32", double: "FP64", int64: "INT64", string: "BYTES" } as const;
+
+/** One OIP tensor per graph input, [N, width], data flat; `nested`: a row's values as an array. */
+function graphTensors(f: GraphFixture, nested = false) {
+  const rows = f.expected.rows as Record<string, unknown>[];
+  return f.expected.inputs.map((input) => {
+    const column = rows.map((r) => r[input.name]);
+    return {
+      name: input.name,
+      datatype: DATATYPE[input.type],
+      shape: [rows.length, input.width],
+      data: nested ? column.map((v) => (Array.isArray(v) ? v : [v])) : column.flat(),
+    };
+  });
+}
+
+t.test("OIP: one tensor per graph input, each in its own datatype (BYTES for strings)", async (t) => {
+  const several = graphFixtures().filter((f) => f.expected.inputs.length > 1);
+  t.ok(several.length >= 3, `${several.length} fixtures with several graph inputs`);
+  for (const f of several) {
+    const { app, close } = await testApp([], { MODEL_PATH: f.path, MODEL_NAME: "m", WORKER_THREADS: "1" });
+    const post = (payload: unknown) =>
+      app.inject({
+        method: "POST",
+        url: "/v2/models/m/infer",
+        payload: JSON.stringify(payload),
+        headers: { "content-type": "application/json" },
+      });
+    const meta = json((await app.inject({ method: "GET", url: "/v2/models/m" })).body);
+    t.same(
+      meta.inputs,
+      f.expected.inputs.map((i) => ({ name: i.name, datatype: DATATYPE[i.type], shape: [-1, i.width] })),
+      `${f.name}: /v2/models/m lists the graph's inputs, their datatypes and shapes`,
+    );
+    const truthNames = Object.keys(f.expected.onnxruntime).sort();
+    for (const [how, inputs] of [
+      ["in the graph's order", graphTensors(f)],
+      ["reversed, rows nested", graphTensors(f, true).reverse()],
+    ] as const) {
+      const r = await post({ id: "g", inputs });
+      t.equal(r.statusCode, 200, `${f.name} ${how}: ${r.body.slice(0, 300)}`);
+      const outputs = json(r.body).outputs as { name: string; shape: number[]; data: unknown[] }[];
+      t.same(outputs.map((o) => o.name).sort(), truthNames, `${f.name} ${how}: the graph's outputs`);
+      for (const o of outputs)
+        t.same(o.data, f.expected.onnxruntime[o.name].data, `${f.name} ${how}: ${o.name} is onnxruntime's`);
+    }
+    const one = graphTensors(f).slice(0, 1);
+    const asked = await post({ inputs: graphTensors(f), outputs: [{ name: f.scoresOutput }] });
+    t.same(
+      (json(asked.body).outputs as { name: string }[]).map((o) => o.name),
+      [f.scoresOutput],
+      `${f.name}: outputs asked for by name`,
+    );
+    // Refused with a 400 naming the input: a type onnxruntime would not take, a wrong width.
+    for (const [what, change] of [
+      [
+        "another datatype",
+        (x: (typeof one)[number]) => ({ ...x, datatype: x.datatype === "BYTES" ? "FP32" : "BYTES" }),
+      ],
+      ["another width", (x: (typeof one)[number]) => ({ ...x, shape: [x.shape[0], x.shape[1] + 1] })],
+    ] as const) {
+      const bad = await post({ inputs: [change(graphTensors(f)[0]), ...graphTensors(f).slice(1)] });
+      t.equal(bad.statusCode, 400, `${f.name}, ${what}: 400`);
+      t.match(json(bad.body), {
+        code: "FORESTD_ERR_INVALID_INPUT",
+        error: new RegExp(`"${f.expected.inputs[0].name}"`),
+      });
+    }
+    const twice = await post({ inputs: [...graphTensors(f), graphTensors(f)[0]] });
+    t.equal(twice.statusCode, 400, `${f.name}: an input sent twice: 400`);
+    await close();
+  }
+});
+
+t.test("OIP metadata of one-input graphs: the graph input, its type and width", async (t) => {
+  for (const f of graphFixtures().filter((g) => g.expected.inputs.length === 1)) {
+    const { app, close } = await testApp([], { MODEL_PATH: f.path, MODEL_NAME: "m", WORKER_THREADS: "1" });
+    const meta = json((await app.inject({ method: "GET", url: "/v2/models/m" })).body);
+    const [input] = f.expected.inputs;
+    t.same(
+      meta.inputs,
+      [{ name: input.name, datatype: DATATYPE[input.type], shape: [-1, input.width] }],
+      f.name,
+    );
+    await close();
+  }
+});
 
 t.test(
   "/model and inspect describe the graph: inputs, preprocessing, categorical features, nodes after",

@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import t from "tap";
 import { testApp } from "../helpers/app.js";
+import { forestdAsync, inTurns } from "../helpers/cli.js";
 import { ROOT } from "../helpers/fixtures.js";
 import { type OnnxFixture, onnxFixtures } from "../helpers/onnx-fixtures.js";
 
@@ -104,15 +105,15 @@ for (const name of [
 t.test("CLI: predict and inspect an ONNX file", async (t) => {
   const run = (args: string[], input = "") =>
     spawnSync(process.execPath, [CLI, ...args], { input, encoding: "utf8" });
-  for (const f of byName.values()) {
-    const out = run(
+  await inTurns([...byName.values()], async (f) => {
+    const out = await forestdAsync(
       ["predict", "-m", f.path, "--output", f.labelOutput ? "proba" : "prediction"],
       JSON.stringify(f.expected.rows),
     );
-    t.equal(out.status, 0, `${f.name}: exit 0 ${out.stderr}`);
+    t.equal(out.code, 0, `${f.name}: exit 0 ${out.stderr}`);
     const got = (JSON.parse(out.stdout) as (number | number[])[]).flat();
     t.same(got, f.expected.onnxruntime[f.scoresOutput].data, `${f.name}: CLI output equals onnxruntime's`);
-  }
+  });
   const f = byName.get("et_binary_strings_zipmap")!;
   const labels = run(["predict", "-m", f.path, "-o", "label"], JSON.stringify(f.expected.rows));
   t.same(

@@ -1,6 +1,6 @@
 /**
  * A repository of 50 models of mixed formats (the fixtures: XGBoost JSON and UBJSON, ONNX,
- * scikit-learn joblib / pickle / skops) served by one server: every model's answers are its own
+ * scikit-learn joblib / pickle / skops, LightGBM text) served by one server: every model's answers are its own
  * engine's exactly, through /predict/{name} and through OIP infer, with two workers of two scoring
  * threads each (the threads rebuild every model from the worker's shared memory), and
  * forestd_model_bytes reports each model.

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { testApp } from "../helpers/app.js";
+import { forestdAsync, inTurns } from "../helpers/cli.js";
 import { ROOT } from "../helpers/fixtures.js";
 import { postJson, request, startServer, waitFor } from "../helpers/server.js";
 import { SKLEARN_HOSTILE, type SklearnFixture, sklearnFixtures, ulp64 } from "../helpers/sklearn-fixtures.js";
@@ -32,7 +33,7 @@ function rowsOf(f: SklearnFixture): unknown[] {
   return f.expected.rows.map((row) => Object.fromEntries(names.map((n, i) => [n, row[i]])));
 }
 
-/** 2 where scikit-learn's answer goes through exp or log (see test/unit/sklearn-parity.test.ts), else 0. */
+/** 2 where scikit-learn's answer goes through exp or log (see test/helpers/parity-sklearn.ts), else 0. */
 function ulpsFor(f: SklearnFixture): number {
   const e = f.expected.estimator;
   if (e === "GradientBoostingClassifier" || e === "HistGradientBoostingClassifier" || e === "IsolationForest")
@@ -137,11 +138,11 @@ for (const [name, ulps] of CASES) {
 t.test("CLI: predict and inspect scikit-learn files", async (t) => {
   const run = (args: string[], input = "") =>
     spawnSync(process.execPath, [CLI, ...args], { input, encoding: "utf8" });
-  for (const [name, ulps] of CASES) {
+  await inTurns(CASES, async ([name, ulps]) => {
     const f = usable(byName.get(name)!);
     const e = f.expected;
-    const out = run(["predict", "-m", f.path], JSON.stringify(rowsOf(f)));
-    t.equal(out.status, 0, `${name}: exit 0 ${out.stderr}`);
+    const out = await forestdAsync(["predict", "-m", f.path], JSON.stringify(rowsOf(f)));
+    t.equal(out.code, 0, `${name}: exit 0 ${out.stderr}`);
     const got = JSON.parse(out.stdout) as unknown[];
     if (e.classes || e.estimator === "IsolationForest")
       t.same(got, e.predict, `${name}: CLI labels as scikit-learn's predict`);
@@ -152,13 +153,13 @@ t.test("CLI: predict and inspect scikit-learn files", async (t) => {
         name,
       )
     ) {
-      const proba = run(["predict", "-m", f.path, "-o", "proba"], JSON.stringify(rowsOf(f)));
+      const proba = await forestdAsync(["predict", "-m", f.path, "-o", "proba"], JSON.stringify(rowsOf(f)));
       t.ok(
         close(JSON.parse(proba.stdout), e.predict_proba, ulps),
         `${name}: CLI proba as scikit-learn's predict_proba`,
       );
     }
-  }
+  });
   const f = byName.get("pipeline_pandas_hgb")!;
   const inspect = run(["inspect", f.path]);
   t.equal(inspect.status, 0);

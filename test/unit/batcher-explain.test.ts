@@ -1,15 +1,16 @@
 /**
  * Explanations in the batcher: their own tasks (never mixed with predictions), exact results per
- * request, and admission that weighs an explanation row by its measured cost.
+ * request (in the explanation's own type: LightGBM's contributions float64), and admission that
+ * weighs an explanation row by its measured cost.
  */
 import { join } from "node:path";
 import t from "tap";
 import { loadModel } from "../../model/index.js";
-import { explain, explainWidth } from "../../model/outputs.js";
+import { explain, explainPrecision, explainWidth } from "../../model/outputs.js";
 import { OverloadedError } from "../../workers/http/errors.js";
 import { Batcher, type TaskRunner } from "../../workers/scoring/batcher.js";
 import { encodeResult, type ScoreTask } from "../../workers/scoring/protocol.js";
-import { FIXTURES } from "../helpers/fixtures.js";
+import { FIXTURES, ROOT } from "../helpers/fixtures.js";
 
 const model = loadModel(join(FIXTURES, "multi_softprob.json"));
 const nf = model.numFeature;
@@ -107,4 +108,62 @@ t.test("admission weighs explanation rows by their measured cost", async (t) => 
   runner.hold = false;
   runner.release();
   await Promise.all([busy, fits]);
+});
+
+t.test("LightGBM's contributions come back in float64, request by request, however batched", async (t) => {
+  const lgb = loadModel(join(ROOT, "test", "fixtures", "lightgbm", "multiclass.txt"));
+  t.equal(explainPrecision(lgb, "contribs"), "f64");
+  const lnf = lgb.numFeature;
+  const tasks: ScoreTask[] = [];
+  const runner: TaskRunner = {
+    threads: 1,
+    run(task) {
+      tasks.push(task);
+      const out = explain(lgb, task.explain!, task.values, task.rows);
+      return Promise.resolve(encodeResult(task.rows * 1e-3, null, out));
+    },
+  };
+  const kinds = ["contribs", "interactions", "leaf"] as const;
+  const batcher = new Batcher(runner, {
+    numFeature: lnf,
+    rowType: lgb.rowPrecision,
+    outputType: lgb.outputPrecision,
+    groups: lgb.numMarginOutputs,
+    width: lgb.numOutputs,
+    explainWidths: Object.fromEntries(kinds.map((k) => [k, explainWidth(lgb, k)])) as Record<
+      (typeof kinds)[number],
+      number
+    >,
+    explainTypes: Object.fromEntries(kinds.map((k) => [k, explainPrecision(lgb, k)])) as Record<
+      (typeof kinds)[number],
+      "f32" | "f64"
+    >,
+    maxBatchRows: 5,
+    maxQueueRows: 1000,
+    minSplitRows: 1,
+  });
+  // Values a float32 could not hold: a float32 path would round them.
+  const rows = (n: number, seed: number) =>
+    Float64Array.from({ length: n * lnf }, (_, i) => Math.sin(seed * 13 + i) * 3 + 1e-9 * i);
+  const sizes = [3, 1, 4, 2];
+  const inputs = sizes.map((n, i) => rows(n, i));
+  const answers = await Promise.all([
+    ...inputs.map((x, i) => batcher.explain(x.slice(), sizes[i], "contribs")),
+    batcher.explain(rows(2, 9), 2, "leaf"),
+  ]);
+  inputs.forEach((x, i) => {
+    const got = answers[i];
+    const want = lgb.predictContribs(x, sizes[i]);
+    t.ok(got instanceof Float64Array, `request ${i}: a Float64Array`);
+    t.same(Array.from(got), Array.from(want), `request ${i}: its own rows' contributions, every double`);
+  });
+  t.ok(answers[4] instanceof Float32Array, "leaf ids stay float32");
+  t.ok(
+    tasks.some((task) => task.rows > 1 && task.explain === "contribs"),
+    "requests' rows shared tasks",
+  );
+  t.ok(
+    tasks.every((task) => task.rows <= 5),
+    "tasks cut at MAX_BATCH_ROWS",
+  );
 });

@@ -88,7 +88,7 @@ t.test(
 );
 
 t.test(
-  "a model that wakes starts level with the busy ones; its expected wait counts another model's queue only up to its own work, and not at all once that model has had more; a shed request charges its model",
+  "a model that wakes starts at the virtual time (the start of the running task); its expected wait counts another model's queue only up to its own work, and not at all once that model has had more; a shed request charges its model",
   async (t) => {
     const runner = new Runner();
     const share = new ThreadShare(runner);
@@ -108,7 +108,10 @@ t.test(
     const idleCredit = b.servedMs;
     const waitingB = b.submit(rows(10), 10, false);
     t.ok(idleCredit < a.servedMs, "B had less thread time while idle");
-    t.equal(b.servedMs, a.servedMs, "B wakes level with A, not with the credit of its idle time");
+    t.ok(
+      Math.abs(b.servedMs - (a.servedMs - 10 * 0.1)) < 1e-9,
+      "B wakes at the start of A's running task (the virtual time), not with the credit of its idle time",
+    );
     t.ok(
       b.expectedWaitMs < a.expectedWaitMs / 10,
       `B's wait (${b.expectedWaitMs.toFixed(2)} ms) far below A's (${a.expectedWaitMs.toFixed(2)} ms)`,
@@ -125,6 +128,47 @@ t.test(
     t.equal(runner.tasks.at(-1)?.model, 2, "and B's rows go next");
     for (let i = 0; i < 200; i++) await runner.next();
     await Promise.all([running, backlog, waitingB]);
+  },
+);
+
+t.test(
+  "a model served alone for long, then woken beside one that was idle meanwhile, is not made to wait while the other catches up",
+  async (t) => {
+    const runner = new Runner();
+    const share = new ThreadShare(runner);
+    const a = batcher(share, 1);
+    const b = batcher(share, 2);
+    // A measured once, then idle; B served alone for a long while (as the fairness bench measures
+    // B alone before flooding A).
+    const warmA = a.submit(rows(10), 10, false);
+    await tick();
+    await runner.next();
+    await warmA;
+    for (let i = 0; i < 50; i++) {
+      let done = false;
+      const alone = b.submit(rows(200), 200, false).then(() => {
+        done = true;
+      });
+      await tick();
+      // (Cut into short tasks while A still counts as active.)
+      while (!done) await runner.next();
+      await alone;
+    }
+    t.ok(b.servedMs > a.servedMs + 900, `B has had ${b.servedMs} ms of thread time, A ${a.servedMs} ms`);
+    // A floods after its idle spell: it starts at the virtual time, not with the credit of that spell.
+    const flood = Array.from({ length: 40 }, () => a.submit(rows(200), 200, false));
+    await tick();
+    t.equal(runner.tasks.at(-1)?.model, 1, "A's task runs");
+    t.ok(a.servedMs >= b.servedMs - 200 * 0.1, "A woke at the virtual time, level with B's last task");
+    // B has work again: it goes right after A's running task, not once A has caught up B's long run.
+    const waitingB = b.submit(rows(10), 10, false);
+    await tick();
+    await runner.next();
+    t.equal(runner.tasks.at(-1)?.model, 2, "B's request goes next");
+    await runner.next();
+    await waitingB;
+    for (let i = 0; i < 400 && runner.tasks.length < 2000; i++) await runner.next();
+    await Promise.all(flood);
   },
 );
 

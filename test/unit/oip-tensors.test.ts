@@ -2,11 +2,12 @@
  * OIP input tensors → rows (workers/http/tensors.ts): every datatype read exactly (integers rounded
  * once to the row precision, INT64/UINT64 beyond 2^53 from their own digits, FP16 and FP32 values as
  * the halves and floats they are), one tensor per column by name in any order, BYTES for string
- * columns, MLServer's content types, and a clear 400 for everything else.
+ * columns, an ONNX graph's inputs by name ([N, width] each, in a datatype of the input's type),
+ * MLServer's content types, and a clear 400 for everything else.
  */
 import { join } from "node:path";
 import t from "tap";
-import { columnLookup, loadModel } from "../../model/index.js";
+import { columnLookup, loadModel, rowsToArray } from "../../model/index.js";
 import {
   bigintToFloat32,
   exactInteger,
@@ -15,6 +16,7 @@ import {
   roundToFloat16,
 } from "../../workers/http/tensors.js";
 import { FIXTURES } from "../helpers/fixtures.js";
+import { graphFixtures, rowByName } from "../helpers/onnx-graph-fixtures.js";
 import { colorSizeModel } from "../helpers/small-forest.js";
 
 const model = loadModel(join(FIXTURES, "binary_logistic.json"));
@@ -261,4 +263,90 @@ t.test("BYTES: a string column's categories; a number column refuses strings", a
   t.throws(() => read([{ name: "size", datatype: "BYTES", shape: [1], data: ["3"] }], "pd", m), {
     message: /a string \(BYTES\) for a column that takes numbers/,
   });
+});
+
+t.test("an ONNX graph's inputs as tensors by name: the same rows /predict reads by name", async (t) => {
+  const several = graphFixtures().filter((f) => f.expected.inputs.length > 1);
+  t.ok(several.length >= 3, `${several.length} fixtures with several graph inputs`);
+  const DATATYPE = { float: "FP32", double: "FP64", int64: "INT64", string: "BYTES" } as const;
+  for (const f of several) {
+    const m = loadModel(f.path);
+    t.same(
+      m.inputTensors,
+      f.expected.inputs.map((i) => ({ name: i.name, type: i.type, width: i.width })),
+      `${f.name}: the model's input tensors are the graph's inputs`,
+    );
+    const rows = f.expected.rows as Record<string, unknown>[];
+    const tensors: Input[] = f.expected.inputs.map((input) => ({
+      name: input.name,
+      datatype: DATATYPE[input.type],
+      shape: [rows.length, input.width],
+      data: rows.flatMap((r) => r[input.name] as never),
+    }));
+    const byName = rowsToArray(m, f.expected.rows.map(rowByName));
+    const { values, rows: n } = read(tensors, undefined, m);
+    t.equal(n, rows.length);
+    t.same(Array.from(values), Array.from(byName), `${f.name}: every value as /predict reads the rows`);
+    // Columns by their own names still work beside a graph input by name.
+    const wide = f.expected.inputs.find((i) => i.width > 1);
+    if (wide) {
+      const split = tensors.flatMap((x) => {
+        if (x.name !== wide.name) return [x];
+        return Array.from({ length: wide.width }, (_, j) => ({
+          name: `${wide.name}[${j}]`,
+          datatype: x.datatype,
+          shape: [rows.length],
+          data: rows.map((r) => (r[wide.name] as unknown[])[j]),
+        })) as Input[];
+      });
+      t.same(
+        Array.from(read(split, undefined, m).values),
+        Array.from(byName),
+        `${f.name}: ${wide.name}'s columns by name`,
+      );
+      t.throws(() => read([...tensors, split.find((x) => x.name === `${wide.name}[1]`)!], undefined, m), {
+        message: new RegExp(
+          `"${wide.name.replace(/[[\]]/g, "\\$&")}\\[1\\]"\\) fills column \\d+ .*which an input before it fills too`,
+        ),
+      });
+      t.throws(
+        () =>
+          read(
+            tensors.map((x) => (x.name === wide.name ? { ...x, data: [[1]] } : x)),
+            undefined,
+            m,
+          ),
+        { message: new RegExp(`data\\[0\\]: a row of this input holds ${wide.width} values`) },
+      );
+    }
+  }
+  const ordinal = loadModel(several.find((f) => f.name === "coltrans_ordinal_int64")!.path);
+  const one = (input: Input) =>
+    read(
+      [
+        input,
+        { name: "labels", datatype: "BYTES", shape: [1, 2], data: ["S", "round"] },
+        { name: "weight", datatype: "FP32", shape: [1, 1], data: [1.5] },
+      ].filter((x, i, all) => all.findIndex((y) => y.name === x.name) === i),
+      undefined,
+      ordinal,
+    );
+  t.throws(() => one({ name: "count", datatype: "FP64", shape: [1, 1], data: [2.5] }), {
+    message:
+      /inputs\[0\] \("count"\): an int64 graph input takes an integer datatype \(INT64, INT32, \.\.\.\), not FP64/,
+  });
+  t.throws(() => one({ name: "labels", datatype: "FP32", shape: [1, 2], data: [0, 1] }), {
+    message: /"labels"\): a string graph input takes BYTES, not FP32/,
+  });
+  t.throws(() => one({ name: "weight", datatype: "BYTES", shape: [1, 1], data: ["x"] }), {
+    message: /"weight"\): a float graph input takes numbers, not BYTES/,
+  });
+  t.throws(() => one({ name: "labels", datatype: "BYTES", shape: [1], data: ["S"] }), {
+    message: /"labels"\) has shape \[1\]; the graph input is \[N, 2\]/,
+  });
+  t.throws(() => one({ name: "nope", datatype: "FP32", shape: [1], data: [1] }), {
+    message:
+      /"nope"\) is not one of the model's inputs \(labels, count, weight\); send one tensor per graph input by name \(labels \[N, 2\], count \[N, 1\], weight \[N, 1\]\)/,
+  });
+  t.equal(one({ name: "count", datatype: "INT64", shape: [1, 1], data: [7] }).values[2], 7, "INT64 count");
 });

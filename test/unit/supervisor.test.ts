@@ -6,6 +6,7 @@ import t from "tap";
 import {
   type GenerationPlan,
   KILL_GRACE_MS,
+  modelSetRecipients,
   Supervisor,
   type SupervisorAction,
   type SupervisorEvent,
@@ -241,6 +242,58 @@ t.test("a pending generation whose worker fails to boot is abandoned; the live o
     [...h.s.workers.values()].filter((w) => w.generation === 1).map((w) => w.phase),
     ["ready", "ready"],
   );
+});
+
+t.test("model-set changes go to one generation: a reload's, from its preparation on", async (t) => {
+  const h = new Harness();
+  h.tick();
+  h.readyAll();
+  const recipients = () => modelSetRecipients(h.s.workers.values(), h.s.modelGeneration);
+  t.same(recipients(), [1, 2], "the live generation's workers");
+  h.signal("SIGHUP");
+  t.equal(h.s.modelGeneration, null, "while the reload is read, nobody: its model enters the registry then");
+  t.same(recipients(), []);
+  h.feed({ type: "reload-prepared", plan: plan(2), now: h.now });
+  t.equal(h.s.modelGeneration, 2);
+  t.same(recipients(), [3, 4], "the new generation's (booting) workers, not the old ones still serving");
+  h.readyAll(2);
+  t.equal(h.s.modelGeneration, 2);
+  t.same(recipients(), [3, 4], "after the promotion: the old ones drain with the models they had");
+
+  const failed = new Harness();
+  failed.tick();
+  failed.readyAll();
+  failed.signal("SIGHUP");
+  failed.feed({ type: "reload-failed", message: "bad file", now: failed.now });
+  t.equal(failed.s.modelGeneration, 1, "a failed reload: the live generation again");
+
+  const abandoned = new Harness();
+  abandoned.tick();
+  abandoned.readyAll();
+  abandoned.signal("SIGHUP");
+  abandoned.feed({ type: "reload-prepared", plan: plan(2), now: abandoned.now });
+  abandoned.exit(3, { bootError: true, message: "no" });
+  t.equal(abandoned.s.modelGeneration, 1, "an abandoned one: the live generation again");
+  t.same(modelSetRecipients(abandoned.s.workers.values(), abandoned.s.modelGeneration), [1, 2]);
+
+  const queued = new Harness();
+  queued.tick();
+  queued.readyAll();
+  queued.signal("SIGHUP");
+  queued.signal("SIGHUP");
+  queued.feed({ type: "reload-prepared", plan: plan(2), now: queued.now });
+  t.equal(queued.s.modelGeneration, null, "a superseded preparation read again: still nobody");
+});
+
+t.test("a worker retiring gets no model-set change, whatever its generation", async (t) => {
+  const h = new Harness();
+  h.tick();
+  h.readyAll();
+  h.feed({ type: "retire-request", id: 1, now: h.now });
+  h.tick();
+  h.readyAll();
+  t.equal(h.s.workers.get(1)?.phase, "retiring");
+  t.same(modelSetRecipients(h.s.workers.values(), h.s.modelGeneration), [2, 3]);
 });
 
 t.test("silence past TIMEOUT, booting or not: SIGTERM then SIGKILL", async (t) => {

@@ -45,6 +45,38 @@ export function installAccessLog(
   });
 }
 
+/** One gRPC call, as its access line says it. */
+export interface GrpcAccess {
+  requestId: string;
+  /** The call's full method name: /inference.GRPCInferenceService/ModelInfer. */
+  path: string;
+  /** The HTTP status the same answer would have (200, 400, 503...): one scale for every log search. */
+  status: number;
+  /** The gRPC status code's name (OK, INVALID_ARGUMENT, ...). */
+  grpcStatus: string;
+  durationMs: number;
+  rows: number;
+  model?: { name: string; version: string };
+  client: string;
+  /** The pid of the worker the call was forwarded to (workers/grpc/forwarding.ts), when it was. */
+  forwardedTo?: number;
+  /** With tracing on, when the call's trace is sampled. */
+  traceId?: string;
+}
+
+/**
+ * The access log of gRPC calls (workers/grpc/service.ts): the same line as an HTTP request's, in
+ * the same stream, with method "GRPC", the call's method as path, and its gRPC status beside.
+ */
+export function grpcAccessLog(logger: Logger, enabled: boolean): ((access: GrpcAccess) => void) | null {
+  const write = enabled && logger.isLevelEnabled("info") ? accessLineWriter(logger) : null;
+  if (write === null) return null;
+  return (a) =>
+    write(
+      `,"request_id":${jsonString(a.requestId)},"method":"GRPC","path":${jsonString(a.path)},"status":${a.status},"grpc_status":${jsonString(a.grpcStatus)},"duration_ms":${Math.round(a.durationMs * 1000) / 1000},"rows":${a.rows}${modelFields(a.model)},"client":${jsonString(a.client)}${a.forwardedTo === undefined ? "" : `,"forwarded_to":${a.forwardedTo}`}${traceField(a.traceId)}}\n`,
+    );
+}
+
 /**
  * A writer of access lines into `logger`'s stream: each call gets the fields after the logger's
  * bindings (starting with a comma, ending with the closing brace and newline) and writes the whole

@@ -4,7 +4,9 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type RequestListener, type Server, STATUS_CODES } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { Socket } from "node:net";
+import type { TlsOptions } from "node:tls";
 import swagger from "@fastify/swagger";
 import underPressurePlugin from "@fastify/under-pressure";
 import Fastify, {
@@ -47,6 +49,8 @@ declare module "fastify" {
   interface FastifyInstance {
     /** Fastify's routing behind the shed gate: the listener for any further HTTP server (BIND). */
     gatedRouting: RequestListener;
+    /** Whether the event loop is under pressure, so scoring is shed (the gRPC service asks too). */
+    forestdUnderPressure(): boolean;
   }
 }
 
@@ -58,6 +62,8 @@ export interface AppDeps {
   logger: Logger;
   isReady(): boolean;
   metricsText?(): Promise<{ contentType: string; body: string }>;
+  /** With CERTFILE: the TLS options of the app's server (config/tls.ts ServerTls.options); absent, plain HTTP. */
+  tls?: TlsOptions;
   /** When tracing is on (tracing/otel.ts); absent, nothing is traced. */
   tracing?: {
     /** @fastify/otel's plugin. */
@@ -84,7 +90,13 @@ const WARM_UP_MS = 2000;
  */
 function clientErrorHandler(settings: Settings): (error: Error & { code?: string }, socket: Socket) => void {
   return (error, socket) => {
-    if (!socket.writable) {
+    // An HTTPS server reports failed TLS handshakes here too (https.Server turns tlsClientError into
+    // clientError: a TLS 1.1 client, a missing client certificate, HEADERS_TIMEOUT before the
+    // handshake ends): there is no HTTP connection to answer on, and an answer written there would
+    // wait for a handshake that never comes, holding the connection open.
+    const tls = (socket as Socket & { encrypted?: boolean }).encrypted === true;
+    const http = error.code?.startsWith("HPE_") || error.code === "ERR_HTTP_REQUEST_TIMEOUT";
+    if (!socket.writable || (tls && !http)) {
       socket.destroy();
       return;
     }
@@ -115,11 +127,16 @@ function clientErrorHandler(settings: Settings): (error: Error & { code?: string
  * Slow clients (slowloris) and oversized heads are cut off by Node's HTTP server itself;
  * connectionsCheckingInterval is how often Node enforces those timeouts (its default is 30 s).
  */
-export function createHttpServer(settings: Settings, listener: RequestListener): Server {
-  const server = createServer(
-    { maxHeaderSize: settings.max_header_size, connectionsCheckingInterval: 1000 },
-    listener,
-  );
+export function createHttpServer(settings: Settings, listener: RequestListener, tls?: TlsOptions): Server {
+  const options = { maxHeaderSize: settings.max_header_size, connectionsCheckingInterval: 1000 };
+  // An HTTPS server is an HTTP server behind a tls.Server: everything below applies to it alike
+  // (its type, https.Server, is declared apart from http.Server's, hence the cast).
+  // Before its handshake ends a TLS connection is no HTTP connection yet, and Node's HTTP timeouts
+  // do not watch it: HEADERS_TIMEOUT bounds the handshake too (tls.Server's own default is 120 s).
+  const handshakeTimeout = Math.round(Math.min(settings.headers_timeout, settings.client_timeout) * 1000);
+  const server = tls
+    ? (createHttpsServer({ ...tls, handshakeTimeout, ...options }, listener) as unknown as Server)
+    : createServer(options, listener);
   server.keepAliveTimeout = Math.round(settings.keepalive * 1000);
   server.requestTimeout = Math.round(settings.client_timeout * 1000);
   server.headersTimeout = Math.round(Math.min(settings.headers_timeout, settings.client_timeout) * 1000);
@@ -141,7 +158,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     // Fastify's own server, with the shed gate in front of its routing (and the same settings
     // Fastify would apply to a server it made itself).
-    serverFactory: (handler) => createHttpServer(settings, gate(handler)),
+    serverFactory: (handler) => createHttpServer(settings, gate(handler), deps.tls),
     loggerInstance: deps.logger as FastifyBaseLogger,
     // One access-log line per request comes from access-log.ts instead of Fastify's two.
     // request.log lines carry the request id as request_id, as the access log does.
@@ -220,6 +237,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const warm = () => Date.now() >= warmUntil;
   let underPressure = () => false;
   const isReady = () => deps.isReady() && !underPressure();
+  app.decorate("forestdUnderPressure", () => underPressure());
   // Shedding applies to the prediction routes only: health, readiness and metrics must answer
   // precisely when the worker is under pressure.
   await app.register(async (scope) => {

@@ -21,7 +21,13 @@ export function fastJsonBodies(
   // As bytes: the fast parse reads them undecoded, and the usual parser decodes them itself.
   scope.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
     const buffer = body as Buffer;
-    const parsed = fast(buffer, request);
+    let parsed: object | null;
+    try {
+      parsed = fast(buffer, request);
+    } catch (error) {
+      // A fast reader that recognises the body and finds it wrong (a binary-data body's framing).
+      return done(error as Error, undefined);
+    }
     if (parsed !== null) return done(null, parsed);
     if (special) {
       let read: unknown;

@@ -230,9 +230,9 @@ export function isOipUrl(url: string): boolean {
   return url.startsWith("/v2");
 }
 
-/** MLflow's scoring route, whose errors are MLflow's (mlflowErrorBody). */
+/** MLflow's scoring routes (/invocations, and /invocations/{name} in a repository), whose errors are MLflow's (mlflowErrorBody). */
 export function isMlflowUrl(url: string): boolean {
-  return url === "/invocations" || url.startsWith("/invocations?");
+  return url === "/invocations" || url.startsWith("/invocations?") || url.startsWith("/invocations/");
 }
 
 /** MLflow's error code for one of our errors answered on /invocations (mlflow/exceptions.py's table, reversed). */

@@ -476,11 +476,24 @@ export class ParsedTensor {
 
 const MAX_NAME = 256;
 
-/** Data values, flat or nested one level, appended to a growing typed array. */
-function tensorData(sc: Scanner, hint: number, type: "f32" | "f64"): { values: Numbers; count: number } {
+/** The smallest magnitude a float32 cannot hold: Math.fround rounds it (and beyond) to Infinity. */
+const PAST_FLOAT32 = 3.4028235677973366e38;
+
+/**
+ * Data values, flat or nested one level, appended to a growing typed array; `pastFloat32` says
+ * whether one of them is too large for a float32 (an FP32 tensor holding it is refused by name on
+ * the usual path).
+ */
+function tensorData(
+  sc: Scanner,
+  hint: number,
+  type: "f32" | "f64",
+): { values: Numbers; count: number; pastFloat32: boolean } {
   let values = numbers(type, Math.max(1, hint));
   let count = 0;
+  let pastFloat32 = false;
   const push = (v: number) => {
+    if (v >= PAST_FLOAT32 || v <= -PAST_FLOAT32) pastFloat32 = true;
     if (count === values.length) {
       const grown = numbers(type, values.length * 2);
       grown.set(values);
@@ -491,7 +504,7 @@ function tensorData(sc: Scanner, hint: number, type: "f32" | "f64"): { values: N
   sc.expect(L_BRACKET);
   if (sc.peek() === R_BRACKET) {
     sc.i++;
-    return { values, count };
+    return { values, count, pastFloat32 };
   }
   for (;;) {
     if (sc.peek() === L_BRACKET) {
@@ -509,7 +522,7 @@ function tensorData(sc: Scanner, hint: number, type: "f32" | "f64"): { values: N
     } else push(sc.value());
     const c = sc.peek();
     sc.i++;
-    if (c === R_BRACKET) return { values, count };
+    if (c === R_BRACKET) return { values, count, pastFloat32 };
     if (c !== COMMA) throw DECLINE;
   }
 }
@@ -519,7 +532,7 @@ function tensorInput(sc: Scanner, textLength: number, type: "f32" | "f64") {
   let name: string | undefined;
   let shape: number[] | undefined;
   let datatype: string | undefined;
-  let data: { values: Numbers; count: number } | undefined;
+  let data: ReturnType<typeof tensorData> | undefined;
   sc.expect(L_BRACE);
   for (;;) {
     const key = sc.key();
@@ -588,6 +601,7 @@ export function parseInferBody(body: Buffer, layout: RowsLayout): ParsedTensor |
     const cols = shape.length === 2 ? shape[1] : shape[0];
     if (cols !== layout.numFeature || rows === 0 || rows > layout.maxRows) return null;
     if (data.count !== rows * cols) return null;
+    if (input.datatype === "FP32" && data.pastFloat32) return null;
     const values = data.count === data.values.length ? data.values : data.values.slice(0, data.count);
     // An FP32 tensor's values are float32s, whatever digits spelled them: a float64 model reads
     // them as such (a Float32Array's store already rounds).

@@ -130,7 +130,7 @@ export async function explainRows(
   rows: number,
   kind: ExplainKind,
   timeoutMs: number,
-): Promise<Float32Array> {
+): Promise<Numbers> {
   const tooBig = explainSizeProblem(deps.served, kind, rows);
   if (tooBig) throw new InvalidInputError(tooBig);
   const outputs = await deps.batcher.explain(values, rows, kind, timeoutMs);

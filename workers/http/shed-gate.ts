@@ -15,9 +15,14 @@
  * Retry storms: a client that ignores Retry-After and resends as soon as it is answered makes
  * rejections as fast as the gate can give them, and on a CPU shared with the scoring thread those
  * take the CPU that scoring needs (measured: 64 such clients halved goodput). A connection turned
- * away again less than RETRY_STORM_DELAY after its last 503 gets this 503 that much later: each
- * storming connection then costs at most one rejection per interval. A client that waits (paced,
- * or honouring Retry-After) is never held, and the hold is below an unloaded request's latency.
+ * away again less than RETRY_STORM_DELAY after its last 503 gets this 503 that much later, and after
+ * STORM_STREAK_BEFORE_DOUBLING such resends each further one twice as late, up to the Retry-After it
+ * was given (1 s): a storming connection then costs a handful of rejections, then one a second. A fixed delay was not enough
+ * where a rejection costs much against a request served: one model offered ten times what a
+ * pinned worker scores (100 rows of 300 trees, ~1.8 ms each) over 256 connections made ~5 500
+ * rejections a second, which at ~0.1 ms each took half the CPU from the other models' requests.
+ * A client that waits (paced, or honouring Retry-After) is never held, a request let through ends
+ * its connection's streak, and the first hold is below an unloaded request's latency.
  */
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -128,8 +133,26 @@ export function gateContinue(server: Server): void {
   });
 }
 
-/** When each connection was last turned away (ms, performance.now()). */
-const lastShed = new WeakMap<Socket, number>();
+/** When each connection was last turned away (ms, performance.now()), and its resends at once since. */
+const lastShed = new WeakMap<Socket, { at: number; streak: number }>();
+
+/** The longest a 503 is held: the Retry-After it carries (errorHeaders(503)). */
+const MAX_HOLD_MS = 1000;
+/**
+ * Resends at once held `holdMs` each before the hold starts doubling: a connection caught in a
+ * moment's overload (a load beside it, a burst) is not slowed past that moment; a flood is.
+ */
+export const STORM_STREAK_BEFORE_DOUBLING = 8;
+
+/**
+ * How long to hold the answer to a connection's `streak`-th resend at once after a 503: `holdMs`
+ * for the first STORM_STREAK_BEFORE_DOUBLING, then doubling with each further one, never past
+ * MAX_HOLD_MS (nor below `holdMs`).
+ */
+export function stormHoldMs(holdMs: number, streak: number): number {
+  const doublings = Math.min(30, Math.max(0, streak - STORM_STREAK_BEFORE_DOUBLING));
+  return Math.max(holdMs, Math.min(MAX_HOLD_MS, holdMs * 2 ** doublings));
+}
 
 export function shedGate(
   /** Whether the model version a request names (undefined name: the default model) admits it now. */
@@ -146,6 +169,8 @@ export function shedGate(
     const route = target !== null && !admitting(target.name, target.version) ? target.route : null;
     const expectsContinue = (request as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE];
     if (route === null) {
+      // Let through: whatever this connection sent before, it is not storming now.
+      if (target !== null) lastShed.delete(request.socket);
       if (expectsContinue) response.writeContinue();
       handler(request, response);
       return;
@@ -171,15 +196,21 @@ export function shedGate(
     const body = mlflow ? head : head + id + tail;
     const now = performance.now();
     const last = lastShed.get(request.socket);
-    lastShed.set(request.socket, now);
-    if (holdMs > 0 && last !== undefined && now - last < holdMs) {
-      setTimeout(() => {
-        lastShed.set(request.socket, performance.now());
-        if (!response.destroyed) {
-          response.writeHead(503, headers);
-          response.end(body);
-        }
-      }, holdMs);
+    const storming = holdMs > 0 && last !== undefined && now - last.at < holdMs;
+    const turnedAway = { at: now, streak: storming ? (last?.streak ?? 0) + 1 : 0 };
+    lastShed.set(request.socket, turnedAway);
+    if (storming) {
+      setTimeout(
+        () => {
+          // The interval is counted from this answer: the client's next resend is timed from it.
+          turnedAway.at = performance.now();
+          if (!response.destroyed) {
+            response.writeHead(503, headers);
+            response.end(body);
+          }
+        },
+        stormHoldMs(holdMs, turnedAway.streak),
+      );
       return;
     }
     response.writeHead(503, headers);

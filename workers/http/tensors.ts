@@ -2,16 +2,17 @@
  * Open Inference Protocol input tensors → the rows a model scores, for the requests the fast reader
  * (fast-rows.ts) declines: every datatype the protocol defines, read exactly; one tensor of shape
  * [N, F] (or [F] for one row), or one tensor per input column, by name, in any order, each of
- * shape [N] or [N, 1] (how MLServer's and KServe's pandas codecs send a DataFrame); strings (BYTES)
- * for columns with string categories.
+ * shape [N] or [N, 1] (how MLServer's and KServe's pandas codecs send a DataFrame), or one tensor
+ * per model input tensor (an ONNX graph's inputs, by the input's name, [N, width] each, as
+ * onnxruntime is fed); strings (BYTES) for columns with string categories.
  *
  * Exactly: an integer tensor's values are integers, converted to the model's row precision with one
  * rounding (INT64 and UINT64 beyond 2^53 arrive as BigInt from `parseInferJson`, so no digit is lost
  * to JSON.parse's float64 first); an FP16 tensor's values are float16s and an FP32 tensor's float32s,
  * whatever digits spelled them (as numpy's astype would make them); BOOL is 1 or 0; null is missing.
  */
-import type { Model } from "../../model/index.js";
-import { vocabularies } from "../../model/rows.js";
+import type { InputTensor, Model } from "../../model/index.js";
+import { featureNames, vocabularies } from "../../model/rows.js";
 import { type Numbers, numbers } from "../scoring/protocol.js";
 import { InvalidInputError, TooManyRowsError } from "./errors.js";
 import type { InferRequest } from "./request-rows.js";
@@ -153,10 +154,55 @@ export interface TensorRows {
 }
 
 /**
- * An OIP request's inputs → rows: one tensor [N, F] / [F] (the rows themselves), or one tensor per
- * column by name. A lone tensor is the rows unless it is named as a column and shaped as one ([N]
- * or [N, 1]). `contentType` is the request's parameters.content_type: "pd" says columns, "np" one
- * tensor (MLServer's codecs).
+ * What a tensor sent by name fills: `width` columns of each row from `first`. A column by its name
+ * (one column); a model's named input tensor (an ONNX graph input: `tensor`, with its element type)
+ * its whole run of columns.
+ */
+interface Span {
+  first: number;
+  width: number;
+  tensor: InputTensor | null;
+}
+
+const spanCache = new WeakMap<Model, ReadonlyMap<string, Span>>();
+
+/** Every name a tensor may have for this model: its columns' names, then its input tensors'. */
+function spansOf(model: Model, columns: ReadonlyMap<string, number>): ReadonlyMap<string, Span> {
+  let spans = spanCache.get(model);
+  if (!spans) {
+    const map = new Map<string, Span>();
+    for (const [name, column] of columns) map.set(name, { first: column, width: 1, tensor: null });
+    // A graph input of one column has its column's name: the tensor's span (and type) replaces it.
+    let first = 0;
+    for (const tensor of model.inputTensors ?? []) {
+      map.set(tensor.name, { first, width: tensor.width, tensor });
+      first += tensor.width;
+    }
+    spans = map;
+    spanCache.set(model, spans);
+  }
+  return spans;
+}
+
+const INTEGER_DATATYPES = new Set(Object.keys(INTEGER_RANGE));
+
+/** Why a tensor of `datatype` cannot feed a graph input of this type (onnxruntime's types), or null. */
+function datatypeProblem(tensor: InputTensor, datatype: string): string | null {
+  if (tensor.type === "string")
+    return datatype === "BYTES" ? null : `a string graph input takes BYTES, not ${datatype}`;
+  if (datatype === "BYTES") return `a ${tensor.type} graph input takes numbers, not BYTES`;
+  if ((tensor.type === "int64" || tensor.type === "int32") && !INTEGER_DATATYPES.has(datatype))
+    return `an ${tensor.type} graph input takes an integer datatype (INT64, INT32, ...), not ${datatype}`;
+  return null;
+}
+
+/**
+ * An OIP request's inputs → rows: one tensor [N, F] / [F] (the rows themselves), or tensors by name:
+ * one per column, or one per model input tensor (an ONNX graph's inputs: [N, width] each, in a
+ * datatype of the input's type — BYTES for strings, an integer type for int64 — as onnxruntime
+ * takes them). A lone tensor is the rows unless it is named as a column or an
+ * input tensor and shaped as one. `contentType` is the request's parameters.content_type: "pd"
+ * says columns, "np" one tensor (MLServer's codecs).
  */
 export function readInputs(
   model: Model,
@@ -171,15 +217,18 @@ export function readInputs(
     throw new InvalidInputError(
       `parameters.content_type "np" is one tensor of shape [N, ${nf}]; got ${inputs.length} inputs`,
     );
+  const spans = spansOf(model, columns);
   const only = inputs.length === 1 ? inputs[0] : undefined;
   const matrix =
     only !== undefined &&
     contentType !== "pd" &&
     (contentType === "np" ||
-      !columns.has(only.name) ||
+      !spans.has(only.name) ||
       (only.shape.length === 2 && only.shape[1] === nf && nf > 1));
+  // Whole rows, whatever the name: any numeric datatype (string columns as their category numbers),
+  // or BYTES mixing strings and numbers, as fast-rows.ts reads FP32 / FP64 ones.
   if (matrix) return readMatrix(only, nf, maxRows, model.rowPrecision, vocab);
-  return readColumns(inputs, nf, columns, maxRows, model.rowPrecision, vocab);
+  return readNamed(model, inputs, spans, maxRows, vocab);
 }
 
 /** One tensor holding the rows: flat or nested data, shape [N, F] or [F]. */
@@ -232,72 +281,111 @@ function readMatrix(
   return { values, rows };
 }
 
-/** One tensor per column, by name: each [N] or [N, 1]; a column no input names is missing (NaN). */
-function readColumns(
+/**
+ * Tensors by name, in any order: a column's [N] or [N, 1]; a model input tensor's [N, width] ([N]
+ * too when its width is 1), data flat or nested one level. A column no tensor fills is missing (NaN).
+ */
+function readNamed(
+  model: Model,
   inputs: InferRequest["inputs"],
-  nf: number,
-  columns: ReadonlyMap<string, number>,
+  spans: ReadonlyMap<string, Span>,
   maxRows: number,
-  rowType: "f32" | "f64",
   vocab: Vocabularies,
 ): TensorRows {
+  const nf = model.numFeature;
+  const rowType = model.rowPrecision;
   let rows = -1;
-  const seen = new Set<number>();
-  for (const [k, input] of inputs.entries()) {
-    const column = columns.get(input.name);
-    if (column === undefined) {
-      const known = [...columns.keys()];
+  const filled = new Uint8Array(nf);
+  const named = (k: number) => `inputs[${k}] ("${inputs[k].name.slice(0, 80)}")`;
+  const placed = inputs.map((input, k) => {
+    const span = spans.get(input.name);
+    if (span === undefined)
       throw new InvalidInputError(
-        `inputs[${k}] ("${input.name.slice(0, 80)}") is not one of the model's inputs (${known.slice(0, 20).join(", ")}${known.length > 20 ? ", ..." : ""}); send one tensor per column by name, or one tensor of shape [N, ${nf}]`,
+        `${named(k)} is not one of the model's inputs (${knownNames(model, spans)}); send ${howToSend(model, nf)}`,
       );
+    const refused = span.tensor ? datatypeProblem(span.tensor, input.datatype) : null;
+    if (refused) throw new InvalidInputError(`${named(k)}: ${refused}`);
+    if (inputs.findIndex((other) => other.name === input.name) < k)
+      throw new InvalidInputError(`${named(k)} is named twice`);
+    for (let c = span.first; c < span.first + span.width; c++) {
+      if (filled[c] === 1)
+        throw new InvalidInputError(
+          `${named(k)} fills column ${c} (${featureNames(model)[c].slice(0, 80)}), which an input before it fills too`,
+        );
+      filled[c] = 1;
     }
-    if (seen.has(column))
-      throw new InvalidInputError(`inputs[${k}] ("${input.name.slice(0, 80)}") is named twice`);
-    seen.add(column);
     const shape = input.shape;
-    if (!(shape.length === 1 || (shape.length === 2 && shape[1] === 1)))
+    const fits =
+      span.width === 1
+        ? shape.length === 1 || (shape.length === 2 && shape[1] === 1)
+        : shape.length === 2 && shape[1] === span.width;
+    if (!fits)
       throw new InvalidInputError(
-        `inputs[${k}] ("${input.name.slice(0, 80)}") has shape [${shape.join(", ")}]; a column is [N] or [N, 1]`,
+        `${named(k)} has shape [${shape.join(", ")}]; ${span.tensor ? `the graph input is [N, ${span.width}]` : "a column is [N] or [N, 1]"}`,
       );
     if (rows === -1) rows = shape[0];
     else if (shape[0] !== rows)
-      throw new InvalidInputError(
-        `inputs[${k}] ("${input.name.slice(0, 80)}") has ${shape[0]} rows; the inputs before it have ${rows}`,
-      );
-  }
+      throw new InvalidInputError(`${named(k)} has ${shape[0]} rows; the inputs before it have ${rows}`);
+    return span;
+  });
   if (rows <= 0) throw new InvalidInputError("the inputs have no rows");
   if (rows > maxRows) throw new TooManyRowsError(String(rows), String(maxRows));
   const values = numbers(rowType, rows * nf);
   values.fill(Number.NaN);
   for (const [k, input] of inputs.entries()) {
-    const column = columns.get(input.name) as number;
+    const { first, width } = placed[k];
     const where: Where = { input: `inputs[${k}]`, name: input.name };
-    // [N] flat, or [N, 1] flat or nested one level.
+    // Flat (rows × width values), or nested one level: a row's `width` values per item.
     let at = 0;
+    const total = rows * width;
     const take = (v: unknown, index: string) => {
-      if (at >= rows)
-        throw new InvalidInputError(
-          `inputs[${k}] ("${input.name.slice(0, 80)}") has more data than its shape [${input.shape.join(", ")}]`,
-        );
-      values[at * nf + column] = element(input.datatype, v, rowType, vocab[column], where, index);
+      if (at >= total)
+        throw new InvalidInputError(`${named(k)} has more data than its shape [${input.shape.join(", ")}]`);
+      const column = first + (at % width);
+      values[Math.floor(at / width) * nf + column] = element(
+        input.datatype,
+        v,
+        rowType,
+        vocab[column],
+        where,
+        index,
+      );
       at++;
     };
     for (let i = 0; i < input.data.length; i++) {
       const item = input.data[i];
       if (Array.isArray(item)) {
-        if (item.length !== 1 || Array.isArray(item[0]))
+        if (item.length !== width || item.some((v) => Array.isArray(v)))
           throw new InvalidInputError(
-            `inputs[${k}] ("${input.name.slice(0, 80)}") data[${i}]: a column's rows hold one value each`,
+            `${named(k)} data[${i}]: a row of this input holds ${width} value${width === 1 ? "" : "s"}`,
           );
-        take(item[0], `[${i}][0]`);
+        for (let j = 0; j < width; j++) take(item[j], `[${i}][${j}]`);
       } else take(item, `[${i}]`);
     }
-    if (at !== rows)
+    if (at !== total)
       throw new InvalidInputError(
-        `inputs[${k}] ("${input.name.slice(0, 80)}") has ${at} values; shape [${input.shape.join(", ")}] needs ${rows}`,
+        `${named(k)} has ${at} values; shape [${input.shape.join(", ")}] needs ${total}`,
       );
   }
   return { values, rows };
+}
+
+/** The names a tensor may have, for a message: the model's input tensors when it has several, else its columns. */
+function knownNames(model: Model, spans: ReadonlyMap<string, Span>): string {
+  const tensors = model.inputTensors;
+  const names = tensors && tensors.length > 1 ? tensors.map((t) => t.name) : [...spans.keys()];
+  return `${names.slice(0, 20).join(", ")}${names.length > 20 ? ", ..." : ""}`;
+}
+
+/** How to send rows to this model, for a message. */
+function howToSend(model: Model, nf: number): string {
+  const tensors = model.inputTensors;
+  if (tensors && tensors.length > 1)
+    return `one tensor per graph input by name (${tensors
+      .map((t) => `${t.name} [N, ${t.width}]`)
+      .slice(0, 8)
+      .join(", ")}), or one tensor of shape [N, ${nf}]`;
+  return `one tensor per column by name, or one tensor of shape [N, ${nf}]`;
 }
 
 /** The integer a number's JSON text spells exactly (12, -3e20, 4.0E2), or null when it spells none. */

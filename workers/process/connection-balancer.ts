@@ -17,8 +17,12 @@
  * the primary). Balanced keep-alive traffic costs nothing; an uneven burst costs an IPC message
  * with a descriptor per connection beyond the share.
  */
-import type { Server } from "node:http";
 import { Socket } from "node:net";
+
+/** What serves a listener's connections: an HTTP server, or the gRPC endpoint behind its own emit. */
+export interface ConnectionSink {
+  emit(event: "connection", socket: Socket): unknown;
+}
 
 /** libuv's TCP handle, as `net.Socket#_handle` holds it. */
 export type TcpHandle = object & { setNoDelay?(on: boolean): number; close(): void };
@@ -35,11 +39,16 @@ export interface BalancerOptions {
    * the descriptor is on its way. False when it cannot be sent (no IPC channel): the connection is
    * then served here.
    */
-  handOff(handle: TcpHandle, index: number, sent: () => void): boolean;
+  handOff(handle: TcpHandle, index: number, sent: () => void, elsewhere?: boolean): boolean;
+  /**
+   * A connection that must be served by another worker whatever the counts (a gRPC forwarding link
+   * this worker opened to GRPC_PORT and accepted itself: workers/grpc/forwarding.ts).
+   */
+  mustMove?(socket: Socket, index: number): boolean;
 }
 
 export class ConnectionBalancer {
-  readonly #servers: Server[] = [];
+  readonly #servers: ConnectionSink[] = [];
   readonly #o: BalancerOptions;
   /** The fewest connections another ready worker holds, as last heard (null: none, or not yet told). */
   #peersFewest: number | null = null;
@@ -50,8 +59,8 @@ export class ConnectionBalancer {
     this.#o = options;
   }
 
-  /** The HTTP server that serves connections of listener `index`. */
-  serve(index: number, server: Server): void {
+  /** What serves connections of listener `index` (its HTTP server, or the gRPC endpoint). */
+  serve(index: number, server: ConnectionSink): void {
     this.#servers[index] = server;
   }
 
@@ -73,11 +82,12 @@ export class ConnectionBalancer {
   /** A connection this worker accepted, paused, nothing read from it yet. */
   accepted(socket: Socket, index: number): void {
     const fewest = this.#peersFewest;
-    if (this.#o.slack > 0 && fewest !== null && this.#o.held() >= fewest + this.#o.slack) {
+    const mustMove = this.#o.mustMove?.(socket, index) ?? false;
+    if (mustMove || (this.#o.slack > 0 && fewest !== null && this.#o.held() >= fewest + this.#o.slack)) {
       const internals = socket as unknown as { _handle: TcpHandle | null };
       const handle = internals._handle;
       // The socket lets go of its handle (its descriptor goes to the primary) without closing it.
-      if (handle && this.#o.handOff(handle, index, () => handle.close())) {
+      if (handle && this.#o.handOff(handle, index, () => handle.close(), mustMove)) {
         internals._handle = null;
         socket.destroy();
         this.#handedOff++;

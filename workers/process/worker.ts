@@ -5,10 +5,15 @@
  */
 import cluster from "node:cluster";
 import type { Server } from "node:http";
+import type { Socket } from "node:net";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
+import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import pino from "pino";
+import { listenAddresses } from "../../config/listen-addresses.js";
+import { parseBind } from "../../config/load-settings.js";
 import { createLogger } from "../../config/logger.js";
 import type { Settings } from "../../config/settings.js";
+import { type CertReqs, certificateFields, fromPem, ServerTls, type TlsPem } from "../../config/tls.js";
 import { tracingConfig } from "../../config/tracing.js";
 import {
   BOOT_ERROR_EXIT_CODE,
@@ -17,6 +22,8 @@ import {
   type WorkerMessage,
 } from "../../contract/messages.js";
 import type { ModelSet } from "../../contract/models.js";
+import type { PeerForwarder } from "../grpc/forwarding.js";
+import type { GrpcEndpoint } from "../grpc/server.js";
 import { buildApp, createHttpServer } from "../http/app.js";
 import { VERSION } from "../http/version.js";
 import { inProcessLoader, ThreadedLoader } from "../scoring/model-loader.js";
@@ -44,11 +51,17 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     stopRequested = stopRequested === false ? false : graceful;
   };
   let onMetricsMessage: (message: PrimaryMessage) => void = () => undefined;
+  // The certificate to serve: the first answers the boot's request, every later one follows a SIGHUP.
+  let onTls: (pem: TlsPem | null) => void = () => undefined;
   // The model set: the first answers the boot's request, every later one is a change to apply.
   let onModels: (set: ModelSet) => void = () => undefined;
   let firstModels: ModelSet | null = null;
   const handles: unknown[] = [];
   let onHandle: () => void = () => undefined;
+  // GRPC_PORT's handle comes after the BIND addresses' (config/listen-addresses.ts).
+  const grpcIndex = settings.grpc_port === 0 ? -1 : settings.bind.length;
+  // Forwards large gRPC calls to another worker while this one's threads are busy (grpc/forwarding.ts).
+  let forwarder: PeerForwarder | null = null;
   const drainer = new ConnectionDrainer();
   /** What the primary's connection router counts by (connection-balancer.ts). */
   const counts = () => ({ connections: drainer.connections, received: balancer.receivedCount });
@@ -66,9 +79,18 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
         send({ type: "forestd:heartbeat", ...counts() });
       }, COUNT_REPORT_MS);
     },
-    handOff: (handle, index, sent) => {
+    mustMove: (socket, index) =>
+      index === grpcIndex &&
+      socket.remotePort !== undefined &&
+      (forwarder?.ownPorts.has(socket.remotePort) ?? false),
+    handOff: (handle, index, sent, elsewhere) => {
       if (!process.connected || !process.send) return false;
-      const message: WorkerMessage = { type: "forestd:handoff", index, ...counts() };
+      const message: WorkerMessage = {
+        type: "forestd:handoff",
+        index,
+        ...counts(),
+        ...(elsewhere ? { elsewhere: true } : {}),
+      };
       // Queued even when send() returns false (that is backpressure, not failure): once called, the
       // handle belongs to the message.
       process.send(message, handle as never, (error: Error | null) => {
@@ -89,6 +111,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     } else if (message?.type === "forestd:connection") {
       if (handle) balancer.received(handle as TcpHandle, message.index);
     } else if (message?.type === "forestd:peers") balancer.peers(message.fewest);
+    else if (message?.type === "forestd:tls") onTls(message.pem);
     else if (message?.type === "forestd:models") {
       if (firstModels === null) firstModels = message.set;
       onModels(message.set);
@@ -191,6 +214,39 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     void table.apply(next).then((after) => send({ type: "forestd:models-state", state: after }));
   };
 
+  // CERTFILE: this worker's servers speak TLS, with the certificate its generation serves, as the
+  // primary read and checked it. Never the files themselves: a worker started while they are being
+  // replaced, or after a SIGHUP found them broken, serves the last good certificate, as every
+  // other worker does.
+  let serverTls: ServerTls | null = null;
+  if (settings.certfile !== "") {
+    const pem = await new Promise<TlsPem | null>((resolve) => {
+      onTls = resolve;
+      send({ type: "forestd:tls-request" });
+    });
+    try {
+      if (pem === null) throw new Error("the primary has no certificate for this worker's generation");
+      serverTls = new ServerTls(fromPem(pem));
+    } catch (error) {
+      return bootError("cannot serve TLS", error);
+    }
+    const serving = serverTls;
+    onTls = (next) => {
+      if (next === null) return;
+      try {
+        const material = fromPem(next);
+        serving.update(material);
+        logger.info({ event: "tls_reloaded", ...certificateFields(material) }, "TLS certificate replaced");
+      } catch (error) {
+        logger.error(
+          { event: "tls_reload_failed", err: error },
+          `TLS certificate not replaced, the old one keeps serving: ${(error as Error).message}`,
+        );
+      }
+    };
+  }
+  const certReqs = settings.cert_reqs as CertReqs;
+
   const app = await buildApp({
     settings,
     table,
@@ -199,6 +255,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     isReady: () => !drainer.draining,
     metricsText: clusterText,
     tracing: tracing ?? undefined,
+    tls: serverTls?.options(certReqs),
   });
 
   // Recycling after MAX_REQUESTS (+ jitter): ask the primary for a replacement, keep serving
@@ -222,15 +279,85 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
 
   const servers: Server[] = [];
   const listeners: NetServer[] = [];
+  let grpc: GrpcEndpoint | null = null;
   try {
     await app.ready();
+    if (grpcIndex >= 0) {
+      const { createGrpcEndpoint } = await import("../grpc/server.js");
+      const { PeerForwarder } = await import("../grpc/forwarding.js");
+      const token = process.env[WORKER_ENV.peerToken];
+      // Forwarding needs another worker, and the primary's token to vouch for forwarded calls.
+      forwarder =
+        // Not over TLS: the link would have to present a client certificate CERT_REQS accepts.
+        settings.workers > 1 && settings.grpc_forward_rows > 0 && token && serverTls === null
+          ? new PeerForwarder(loopbackAddress(listenAddresses(settings)[grpcIndex]), token, (event) =>
+              event.type === "linked"
+                ? logger.info(
+                    { event: "grpc_forward_link", peer: event.peer, attempts: event.attempts },
+                    "gRPC calls may be forwarded to another worker",
+                  )
+                : logger.warn(
+                    { event: "grpc_forward_resting", attempts: event.attempts, reason: event.reason },
+                    `no link to another worker (${event.reason}); gRPC calls are served here for 5 s`,
+                  ),
+            )
+          : null;
+      grpc = createGrpcEndpoint(settings, {
+        forwarder: forwarder ?? undefined,
+        tracer: tracing?.grpcTracer,
+        forwardRows: settings.grpc_forward_rows,
+        threads: settings.threads,
+        table,
+        metrics,
+        logger,
+        accessLog: settings.access_log,
+        version: VERSION,
+        isReady: () => !drainer.draining && !app.forestdUnderPressure(),
+        underPressure: () => app.forestdUnderPressure(),
+      });
+    }
     // The primary owns the listening sockets (server/listeners.ts) and hands them over. Each is
     // accepted on by a plain net.Server, connections paused, so that the balancer can still hand
-    // a connection on unread; those kept are served by the HTTP server of that address.
+    // a connection on unread; those kept are served by the HTTP server of that address (or, on
+    // GRPC_PORT, by the gRPC endpoint).
     const handles = await listenHandles();
     for (const [index, handle] of handles.entries()) {
-      const server = index === 0 ? app.server : createHttpServer(settings, app.gatedRouting);
       const listener = createNetServer({ pauseOnConnect: true, noDelay: true });
+      if (index === grpcIndex && grpc !== null) {
+        const endpoint = grpc;
+        listener.on("connection", (socket) => {
+          // A loopback connection may be this worker's own forwarding link, whose local port the
+          // forwarder learns in its connect callback: that may run after this accept in the same
+          // loop turn, so such a connection (paused, nothing read) is placed a turn later.
+          if (forwarder !== null && isLoopback(socket.remoteAddress))
+            setImmediate(() => balancer.accepted(socket, index));
+          else balancer.accepted(socket, index);
+        });
+        await new Promise<void>((resolve, reject) => {
+          listener.once("error", reject);
+          listener.listen(handle, settings.backlog, () => resolve());
+        });
+        // With CERTFILE, gRPC is TLS too: a TLS server of this worker's certificate (following every
+        // SIGHUP reload, asking for client certificates as CERT_REQS says, offering only h2 by
+        // ALPN) takes the raw connection, and grpc-js's server gets the decrypted stream.
+        let serve = (socket: Socket | TLSSocket) => endpoint.accept(socket);
+        if (serverTls !== null) {
+          const secure = createTlsServer(
+            { ...serverTls.options(certReqs), ALPNProtocols: ["h2"] },
+            (tlsSocket) => endpoint.accept(tlsSocket),
+          );
+          // A failed handshake (no or a bad client certificate, not TLS) closes that connection only.
+          secure.on("tlsClientError", () => undefined);
+          serverTls.attach(secure, certReqs);
+          serve = (socket) => secure.emit("connection", socket);
+        }
+        balancer.serve(index, { emit: (_event, socket) => serve(socket) });
+        drainer.trackOther(endpoint, listener);
+        continue;
+      }
+      const server =
+        index === 0 ? app.server : createHttpServer(settings, app.gatedRouting, serverTls?.options(certReqs));
+      serverTls?.attach(server as unknown as TlsServer, certReqs);
       listener.on("connection", (socket) => balancer.accepted(socket, index));
       await new Promise<void>((resolve, reject) => {
         listener.once("error", reject);
@@ -278,6 +405,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     logger.info({ event: "worker_stopping", graceful }, graceful ? "draining" : "stopping now");
     const deadline = Date.now() + (graceful ? settings.graceful_timeout * 1000 : 0);
     const clean = await drainer.drain(deadline);
+    forwarder?.close();
     clearInterval(heartbeat);
     if (countReport !== null) clearTimeout(countReport);
     // Final counts, so the cluster's counters include everything this worker served.
@@ -335,7 +463,13 @@ function logModelEvent(logger: pino.Logger, event: TableEvent): void {
   switch (event.type) {
     case "loaded":
       logger.info(
-        { event: "model_loaded", ...fields, ms: Math.round(event.ms), bytes: event.bytes },
+        {
+          event: "model_loaded",
+          ...fields,
+          ms: Math.round(event.ms),
+          bytes: event.bytes,
+          loop_delay_ms: Math.round(event.loopDelayMs),
+        },
         `model ${event.name} version ${event.version} loaded`,
       );
       break;
@@ -352,4 +486,14 @@ function logModelEvent(logger: pino.Logger, event: TableEvent): void {
       );
       break;
   }
+}
+
+/** A listen address as this host connects to it: the unspecified addresses are loopback. */
+function loopbackAddress(address: string): { host: string; port: number } {
+  const { host, port } = parseBind(address);
+  return { host: host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host, port };
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return address === "127.0.0.1" || address === "::1" || address === "::ffff:127.0.0.1";
 }

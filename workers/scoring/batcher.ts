@@ -12,8 +12,9 @@
  * Several models share one pool (a model repository): each model version has its own Batcher (its
  * own queue, rates, MAX_QUEUE and MAX_QUEUE_WAIT) and they take turns at the pool's threads through
  * one ThreadShare: the next task goes to the waiting model that has had the least thread time (start-
- * time fair queuing on the measured cost of its tasks). While more than one model is active, each task is kept short
- * (CONTENDED_TASK_MS of measured work), so a model under overload delays another model's request
+ * time fair queuing on the measured cost of its tasks; a model with work again starts at the virtual
+ * time, the start of the last task dispatched). While more than one model is active, each task is
+ * kept short (CONTENDED_TASK_MS of measured work), so a model under overload delays another model's request
  * by at most the short tasks a thread holds (the one it scores and the next in its port); a
  * model's expected wait (admission) counts the others' queues as processor sharing would: each
  * other model's waiting work up to its own. With one model active nothing changes.
@@ -64,6 +65,8 @@ export interface BatcherOptions {
   width: number;
   /** Values per row of each explanation (model/outputs.ts explainWidth). */
   explainWidths?: Readonly<Record<ExplainKind, number>>;
+  /** The array type of each explanation (model/outputs.ts explainPrecision; default float32). */
+  explainTypes?: Readonly<Record<ExplainKind, NumberType>>;
   maxBatchRows: number;
   /** Most rows allowed to wait for a thread; more → OverloadedError. */
   maxQueueRows: number;
@@ -113,6 +116,11 @@ export class ThreadShare {
   readonly #members: Batcher[] = [];
   #turn = 0;
   #pumpScheduled = false;
+  /**
+   * Start-time fair queuing's virtual time: the thread time (servedMs) at which the last task
+   * dispatched started, whichever model's; it only grows. A model that has work again starts here.
+   */
+  #virtualMs = 0;
 
   constructor(runner: TaskRunner) {
     this.runner = runner;
@@ -137,7 +145,7 @@ export class ThreadShare {
     if (i >= 0) this.#members.splice(i, 1);
   }
 
-  /** More than one model is active now: tasks are kept short and no thread holds a second one. */
+  /** More than one model is active now: tasks are kept short (CONTENDED_TASK_MS). */
   contended(now = performance.now()): boolean {
     let active = 0;
     for (const b of this.#members) if (b.activeAt(now) && ++active > 1) return true;
@@ -218,13 +226,19 @@ export class ThreadShare {
   }
 
   /**
-   * A model that had nothing waiting or in flight has work again: it starts level with the least
-   * served of the busy models, not with the credit of the time it was idle (start-time fair queuing).
+   * A model that had nothing waiting or in flight has work again: it starts at the virtual time
+   * (start-time fair queuing), neither with the credit of the time it was idle nor behind a model
+   * that was idle while it was served. (Starting level with the least served busy model instead,
+   * a model woken after a long run alone — B measured and served alone, then A flooding after an
+   * idle spell — waited until the other had caught up its whole run: seconds without a task.)
    */
   woke(batcher: Batcher): void {
-    let floor = Number.POSITIVE_INFINITY;
-    for (const b of this.#members) if (b !== batcher && b.busy) floor = Math.min(floor, b.servedMs);
-    if (Number.isFinite(floor)) batcher.servedMs = Math.max(batcher.servedMs, floor);
+    batcher.servedMs = Math.max(batcher.servedMs, this.#virtualMs);
+  }
+
+  /** A task of a model whose thread time was `startMs` before it is dispatched (the virtual time moves on). */
+  started(startMs: number): void {
+    if (startMs > this.#virtualMs) this.#virtualMs = startMs;
   }
 }
 
@@ -327,6 +341,7 @@ export class Batcher {
       outputType: "f32",
       maxQueueWaitMs: Number.POSITIVE_INFINITY,
       explainWidths: { contribs: 0, interactions: 0, leaf: 0 },
+      explainTypes: { contribs: "f32", interactions: "f32", leaf: "f32" },
       modelId: 0,
       ...options,
     };
@@ -466,8 +481,8 @@ export class Batcher {
     rows: number,
     kind: ExplainKind,
     timeoutMs = Number.POSITIVE_INFINITY,
-  ): Promise<Float32Array> {
-    return this.#enqueue(values, rows, kind, timeoutMs) as Promise<Float32Array>;
+  ): Promise<Numbers> {
+    return this.#enqueue(values, rows, kind, timeoutMs);
   }
 
   #widthOf(kind: JobOutput): number {
@@ -476,11 +491,13 @@ export class Batcher {
     return this.#o.explainWidths[kind];
   }
 
-  /** Explanations are float32; margins and predictions are in the model's output type. */
+  /** Margins and predictions are in the model's output type; explanations in their own (explainTypes). */
+  #typeOf(kind: JobOutput): NumberType {
+    return kind === "margin" || kind === "prediction" ? this.#o.outputType : this.#o.explainTypes[kind];
+  }
+
   #outputOf(kind: JobOutput, length: number): Numbers {
-    return kind === "margin" || kind === "prediction"
-      ? numbers(this.#o.outputType ?? "f32", length)
-      : new Float32Array(length);
+    return numbers(this.#typeOf(kind), length);
   }
 
   #enqueue(values: Numbers, rows: number, kind: JobOutput, timeoutMs: number): Promise<Numbers> {
@@ -676,6 +693,7 @@ export class Batcher {
     );
     const inFlight: InFlight = { rows, cls, pieces, owner: this };
     // Charged at dispatch with the measured rate (a first task, unmeasured, counts a row as 1 µs).
+    this.#share.started(this.servedMs);
     this.servedMs += rows * (this.#rateOf(cls) || 0.001);
     this.#share.tasks.push(inFlight);
     this.#ownInFlight++;
@@ -691,7 +709,11 @@ export class Batcher {
         const result =
           cls === "score"
             ? decodeResult(buffer, task, this.#o.groups, this.#o.width, this.#o.outputType)
-            : { ...decodeExplainResult(buffer, rows, this.#widthOf(cls)), margins: null, predictions: null };
+            : {
+                ...decodeExplainResult(buffer, rows, this.#widthOf(cls), this.#typeOf(cls)),
+                margins: null,
+                predictions: null,
+              };
         this.#o.onBatch?.(rows, result.seconds);
         // The thread's own scoring time, not the round trip: the round trip also counts event-loop
         // delay in this process, which would make a busy-but-keeping-up worker look slow.

@@ -13,9 +13,9 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
 import type { ModelSpec } from "../../contract/models.js";
-import { loadModel, Model, packageRoot, readModelBytes, type SharedModel } from "../../model/index.js";
+import { RequestThread } from "../../contract/request-thread.js";
+import { type BytesCheck, loadModel, Model, packageRoot, type SharedModel } from "../../model/index.js";
 import { calibrateInline, type InlineCalibration } from "./inline-scorer.js";
 import type { ModelLoader } from "./model-table.js";
 
@@ -38,70 +38,61 @@ function loaderModule(): string {
     : join(packageRoot(), "dist", "workers", "thread", "model-loader-thread.js");
 }
 
+/**
+ * How long the loading thread outlives its last load. Ending it frees what loading left on its heap
+ * (its file's bytes, its Forest, the compiler's scratch: without it a worker that loaded the 94 MB
+ * joblib settled at 5.6× the file, with it and the rest of issue #27's work 1.5×), which an idle
+ * thread never collects; starting another costs ~0.2 s (the engine's modules, measured), at the
+ * lowest priority, against a large model's seconds of loading, and loads asked for together share
+ * one thread.
+ */
+export const LOADING_THREAD_IDLE_MS = 1000;
+
 /** A version loaded by the loading thread, rebuilt here from its shared memory. */
 export class ThreadedLoader {
-  #thread: Worker | null = null;
-  #next = 1;
-  readonly #waiting = new Map<number, (reply: LoadReply) => void>();
+  readonly #thread = new RequestThread<LoadRequest, LoadReply>(
+    loaderModule,
+    (message) => ({ id: 0, error: `the loading thread failed: ${message}` }),
+    { endAfterIdleMs: LOADING_THREAD_IDLE_MS },
+  );
 
   readonly load: ModelLoader = (spec: ModelSpec) =>
-    new Promise<LoadReply>((resolve) => {
-      const id = this.#next++;
-      this.#waiting.set(id, resolve);
-      this.#worker().ref();
-      this.#worker().postMessage({
+    this.#thread
+      .ask((id) => ({
         id,
         snapshot: spec.snapshot,
         sha256: spec.sha256,
         inlineMaxUs: spec.config.inline_scoring_max_us,
-      } satisfies LoadRequest);
-    }).then((reply) => {
-      if ("error" in reply) throw new Error(reply.error);
-      return {
-        model: Model.fromShared(reply.shared),
-        thread: { shared: reply.shared },
-        bytes: reply.shared.bytes,
-        calibration: reply.calibration,
-      };
-    });
+      }))
+      .then((reply) => {
+        if ("error" in reply) throw new Error(reply.error);
+        return {
+          model: Model.fromShared(reply.shared),
+          thread: { shared: reply.shared },
+          bytes: reply.shared.bytes,
+          calibration: reply.calibration,
+        };
+      });
 
-  #worker(): Worker {
-    if (this.#thread) return this.#thread;
-    const thread = new Worker(loaderModule());
-    thread.on("message", (reply: LoadReply) => {
-      this.#waiting.get(reply.id)?.(reply);
-      this.#waiting.delete(reply.id);
-      // Idle between loads: it must not keep the worker alive.
-      if (this.#waiting.size === 0) thread.unref();
-    });
-    thread.on("error", (error) => {
-      for (const resolve of this.#waiting.values())
-        resolve({ id: 0, error: `the loading thread failed: ${error.message}` });
-      this.#waiting.clear();
-      this.#thread = null;
-    });
-    thread.on("exit", () => {
-      if (this.#thread === thread) this.#thread = null;
-    });
-    this.#thread = thread;
-    return thread;
+  close(): Promise<void> {
+    return this.#thread.close();
   }
+}
 
-  async close(): Promise<void> {
-    await this.#thread?.terminate();
-    this.#thread = null;
-  }
+/** Refuses a snapshot whose bytes are not the ones the primary validated. */
+export function checkDigest(snapshot: string, expected: string): BytesCheck {
+  return (bytes) => {
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    if (sha256 !== expected)
+      throw new Error(`model snapshot ${snapshot} has sha256 ${sha256}, expected ${expected}`);
+  };
 }
 
 /** The same on the calling thread: the snapshot read, checked, compiled and shared here. */
 export const inProcessLoader: ModelLoader = async (spec: ModelSpec) => {
   // A snapshot file, or (the in-process app, no primary) the model as configured: an MLflow
   // folder then packs into the bundle its digest was taken of.
-  const bytes = readModelBytes(spec.snapshot);
-  const sha256 = createHash("sha256").update(bytes).digest("hex");
-  if (sha256 !== spec.sha256)
-    throw new Error(`model snapshot ${spec.snapshot} has sha256 ${sha256}, expected ${spec.sha256}`);
-  const shared = loadModel(bytes).share();
+  const shared = loadModel(spec.snapshot, checkDigest(spec.snapshot, spec.sha256)).share();
   const model = Model.fromShared(shared);
   const calibration =
     spec.config.inline_scoring_max_us > 0

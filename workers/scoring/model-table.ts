@@ -8,6 +8,7 @@
  * listed stop being routed at once and are released once the requests and rows they hold are done.
  * Loading one version touches no other's queue or threads.
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { Settings } from "../../config/settings.js";
 import {
   type ModelIndexEntry,
@@ -18,7 +19,7 @@ import {
 } from "../../contract/models.js";
 import type { Model } from "../../model/index.js";
 import { columnLookup } from "../../model/index.js";
-import { explainWidth } from "../../model/outputs.js";
+import { explainPrecision, explainWidth } from "../../model/outputs.js";
 import { type RowsLayout, rowsLayout } from "../http/fast-rows.js";
 import type { InlineTracer, ScoringDeps } from "../http/scoring.js";
 import { type ServedModel, serveModel } from "../http/served-model.js";
@@ -77,7 +78,16 @@ export interface ModelTableDeps {
 }
 
 export type TableEvent =
-  | { type: "loaded"; name: string; version: string; sha256: string; ms: number; bytes: number }
+  | {
+      type: "loaded";
+      name: string;
+      version: string;
+      sha256: string;
+      ms: number;
+      bytes: number;
+      /** The longest the event loop was held up while the version loaded (ms): what the others' requests felt. */
+      loopDelayMs: number;
+    }
   | { type: "load-failed"; name: string; version: string; sha256: string; reason: string }
   | { type: "released"; name: string; version: string; sha256: string };
 
@@ -87,6 +97,9 @@ export type Resolution =
   | { readonly missing: "model" }
   | { readonly missing: "version"; readonly versions: readonly string[] }
   | { readonly missing: "ready"; readonly state: string; readonly reason: string };
+
+/** The event-loop delay sampler's period while a version loads (ms): delays shorter than it do not show. */
+const LOOP_DELAY_RESOLUTION_MS = 10;
 
 /** How often a released version checks whether its last request is done (ms), and for how long at most. */
 const RELEASE_POLL_MS = 50;
@@ -209,11 +222,15 @@ export class ModelTable {
       const current = this.#byKey.get(key);
       if (current && current.served.sha256 === spec.sha256 && sameConfig(current.served, spec)) continue;
       const started = performance.now();
+      // A load is meant to cost the models served meanwhile nothing: its log line says what it cost.
+      const delay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+      delay.enable();
       try {
         const loaded = await this.#deps.loader(spec);
         const entry = this.#entry(spec, loaded.model, loaded.thread, loaded.bytes, loaded.calibration);
         this.#byKey.set(key, entry);
         this.#deps.metrics.modelBytes(entry.modelMetrics.labels, loaded.bytes);
+        delay.disable();
         this.#deps.onEvent?.({
           type: "loaded",
           name: spec.name,
@@ -221,9 +238,11 @@ export class ModelTable {
           sha256: spec.sha256,
           ms: performance.now() - started,
           bytes: loaded.bytes,
+          loopDelayMs: delay.count > 0 ? delay.max / 1e6 : 0,
         });
         if (current) this.#release(current);
       } catch (error) {
+        delay.disable();
         const reason = (error as Error).message;
         failed.push({ name: spec.name, version: spec.version, sha256: spec.sha256, reason });
         this.#deps.onEvent?.({
@@ -285,6 +304,11 @@ export class ModelTable {
         contribs: explainWidth(model, "contribs"),
         interactions: explainWidth(model, "interactions"),
         leaf: explainWidth(model, "leaf"),
+      },
+      explainTypes: {
+        contribs: explainPrecision(model, "contribs"),
+        interactions: explainPrecision(model, "interactions"),
+        leaf: explainPrecision(model, "leaf"),
       },
       maxBatchRows: settings.max_batch_rows,
       maxQueueRows: spec.config.max_queue,

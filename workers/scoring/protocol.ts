@@ -65,7 +65,7 @@ export const BUSY_SLOTS = 1024;
 /**
  * Result layout: [f64 seconds scoring][f64 the thread's id][margins × rows·groups if wanted]
  * [predictions × rows·width if wanted], margins and predictions in the model's output type (an
- * explanation's outputs: float32). The thread's id tells the pool which thread now holds the task's
+ * explanation's outputs: in its own type, explainPrecision: float32, LightGBM's contributions float64). The thread's id tells the pool which thread now holds the task's
  * model (ScoringPool: attach the model to tasks until every thread does).
  */
 const HEADER_BYTES = 16;
@@ -134,14 +134,21 @@ export function decodeResult(
   };
 }
 
-/** The outputs of an explanation task: rows × `width` float32 values after the header. */
+/**
+ * The outputs of an explanation task: rows × `width` values after the header, in the explanation's
+ * type (float32, or float64 for LightGBM's contributions: model/outputs.ts explainPrecision).
+ */
 export function decodeExplainResult(
   buffer: ArrayBuffer,
   rows: number,
   width: number,
-): { seconds: number; outputs: Float32Array } {
+  type: NumberType = "f32",
+): { seconds: number; outputs: Numbers } {
   return {
     seconds: new Float64Array(buffer, 0, 1)[0],
-    outputs: new Float32Array(buffer, HEADER_BYTES, rows * width),
+    outputs:
+      type === "f64"
+        ? new Float64Array(buffer, HEADER_BYTES, rows * width)
+        : new Float32Array(buffer, HEADER_BYTES, rows * width),
   };
 }

@@ -5,12 +5,11 @@
  * the worker serves other models. It answers with the shared model, which the event loop and the
  * scoring threads then only view.
  */
-import { createHash } from "node:crypto";
 import { setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
-import { loadModel, readModelBytes } from "../../model/index.js";
+import { loadModel } from "../../model/index.js";
 import { calibrateInline } from "../scoring/inline-scorer.js";
-import type { LoadReply, LoadRequest } from "../scoring/model-loader.js";
+import { checkDigest, type LoadReply, type LoadRequest } from "../scoring/model-loader.js";
 
 // The lowest priority (setpriority on the calling thread, Linux): loading takes only the CPU that
 // scoring and the event loop leave, so a load while serving slows it rather than the other models.
@@ -23,11 +22,9 @@ try {
 parentPort?.on("message", (request: LoadRequest) => {
   let reply: LoadReply;
   try {
-    const bytes = readModelBytes(request.snapshot);
-    const sha256 = createHash("sha256").update(bytes).digest("hex");
-    if (sha256 !== request.sha256)
-      throw new Error(`model snapshot ${request.snapshot} has sha256 ${sha256}, expected ${request.sha256}`);
-    const model = loadModel(bytes);
+    // The path, not its bytes: loadModel reads them in a call of its own, so they are garbage
+    // before the model is compiled (see model/load.ts).
+    const model = loadModel(request.snapshot, checkDigest(request.snapshot, request.sha256));
     const calibration = request.inlineMaxUs > 0 ? calibrateInline(model, request.inlineMaxUs) : undefined;
     reply = { id: request.id, shared: model.share(), calibration };
   } catch (error) {

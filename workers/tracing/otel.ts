@@ -24,7 +24,10 @@ import {
   type Context,
   type Link,
   context as otelContext,
+  propagation,
+  ROOT_CONTEXT,
   type Span,
+  SpanKind,
   SpanStatusCode,
   TraceFlags,
   trace,
@@ -48,7 +51,30 @@ import type { TracingConfig } from "../../config/tracing.js";
 import type { InlineTracer } from "../http/scoring.js";
 import type { BatchTracer, TracedPart } from "../scoring/batcher.js";
 
+/** The metadata of a gRPC call, as far as tracing reads it (@grpc/grpc-js's Metadata). */
+export interface CallMetadata {
+  get(key: string): unknown[];
+  getMap(): Record<string, unknown>;
+}
+
+/** A gRPC call's SERVER span, opened as the call arrives (workers/grpc/service.ts). */
+export interface GrpcSpan {
+  /** The trace id when sampled, for the access line. */
+  readonly traceId: string | undefined;
+  /** Runs the call's handler with its span active, so the batcher's spans are its children. */
+  run<T>(handler: () => Promise<T>): Promise<T>;
+  model(model: { name: string; version: string }): void;
+  /** Ends the span with the call's gRPC status code. */
+  end(code: number, message?: string): void;
+}
+
+export interface GrpcTracer {
+  start(path: string, metadata: CallMetadata, requestId: string): GrpcSpan;
+}
+
 export interface Tracing {
+  /** gRPC calls' spans (their parent from a `traceparent` in the call's metadata). */
+  grpcTracer: GrpcTracer;
   /** @fastify/otel's plugin: register before any route or hook. */
   plugin: FastifyPluginCallback;
   /** The request's trace id when its trace is sampled (spans of unsampled traces go nowhere). */
@@ -191,8 +217,52 @@ export function startTracing(config: TracingConfig, service: { version: string; 
     },
   };
 
+  // A call's metadata as a propagation carrier: the W3C traceparent and baggage keys.
+  const metadataGetter = {
+    get: (carrier: CallMetadata, key: string) => {
+      const v = carrier.get(key)[0];
+      return typeof v === "string" ? v : undefined;
+    },
+    keys: (carrier: CallMetadata) => Object.keys(carrier.getMap()),
+  };
+  const grpcTracer: GrpcTracer = {
+    start(path, metadata, requestId) {
+      const parent = propagation.extract(ROOT_CONTEXT, metadata, metadataGetter);
+      const [, service = "", method = ""] = path.split("/");
+      // OpenTelemetry's RPC conventions: the span is named service/method, kind SERVER.
+      const span = tracer.startSpan(
+        `${service}/${method}`,
+        {
+          kind: SpanKind.SERVER,
+          attributes: {
+            "rpc.system": "grpc",
+            "rpc.service": service,
+            "rpc.method": method,
+            "forestd.request_id": requestId,
+          },
+        },
+        parent,
+      );
+      const ctx = trace.setSpan(parent, span);
+      return {
+        traceId: isSampled(ctx) ? span.spanContext().traceId : undefined,
+        run: (handler) => otelContext.with(ctx, handler),
+        model(model) {
+          span.setAttribute("forestd.model", model.name);
+          span.setAttribute("forestd.model_version", model.version);
+        },
+        end(code, message) {
+          span.setAttribute("rpc.grpc.status_code", code);
+          if (code !== 0) span.setStatus({ code: SpanStatusCode.ERROR, message });
+          span.end();
+        },
+      };
+    },
+  };
+
   return {
     plugin: instrumentation.plugin() as FastifyPluginCallback,
+    grpcTracer,
     batchTracer,
     inlineTracer,
     tagModel(request, model) {

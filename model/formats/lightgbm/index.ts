@@ -159,7 +159,7 @@ export function readLightGbm(bytes: Uint8Array): Forest {
     numClass: outputs,
     averageOver: averageOutput ? numIterations : null,
     contribsUnavailable: covered
-      ? "SHAP values of LightGBM models are not served yet: LightGBM's are float64, and forestd's explanation path carries float32"
+      ? null
       : "some tree has no leaf_count or internal_count, which LightGBM's TreeSHAP weighs by",
   };
   const pick = (key: string) => parameters.get(key) ?? null;

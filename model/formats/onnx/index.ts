@@ -5,11 +5,11 @@
  * head (heads/onnx.ts) that finishes scores exactly as onnxruntime does.
  */
 import { ModelError, unsupportedModel as unsupported } from "../../errors.js";
-import type { Forest, ForestFeature } from "../../forest/forest.js";
+import type { Forest, ForestFeature, InputTensor } from "../../forest/forest.js";
 import type { OnnxHeadSpec } from "../../heads/onnx.js";
 import type { ModelFormat } from "../format.js";
-import { checkGraph } from "./graph.js";
-import { decodeOnnxModel } from "./onnx-proto.js";
+import { checkGraph, type GraphInput } from "./graph.js";
+import { DATA_TYPE_NAMES, decodeOnnxModel } from "./onnx-proto.js";
 import { compilePreprocess } from "./preprocess.js";
 import { readTreeEnsemble, readTreeEnsembleV5 } from "./tree-ensemble.js";
 
@@ -23,6 +23,21 @@ export function looksLikeOnnx(bytes: Uint8Array): boolean {
   if (bytes.length < 2) return false;
   if (bytes[0] === 0x08) return bytes[1] > 0 && bytes[1] < 0x80;
   return bytes[0] === 0x12 || bytes[0] === 0x3a || bytes[0] === 0x42;
+}
+
+/**
+ * The graph's inputs as the tensors a client sends (Provenance.inputTensors): their element types
+ * (compilePreprocess refused any other) and widths. `wholeRow`: when the ensemble reads the one
+ * input directly, the row's width (the input's shape may not say it).
+ */
+function inputTensorsOf(inputs: readonly GraphInput[], wholeRow: number | null): InputTensor[] {
+  return inputs.map((input) => {
+    const type = DATA_TYPE_NAMES[input.elemType];
+    if (type !== "float" && type !== "double" && type !== "int64" && type !== "int32" && type !== "string")
+      unsupported(`graph input "${input.name.slice(0, 80)}" is a ${type ?? input.elemType} tensor`);
+    const width = wholeRow ?? input.width;
+    return { name: input.name, type, width };
+  });
 }
 
 export function readOnnxForest(bytes: Uint8Array): Forest {
@@ -112,6 +127,7 @@ export function readOnnxForest(bytes: Uint8Array): Forest {
       },
       // OIP's one input tensor, when the graph has one; several inputs go by their own names.
       ...(graph.inputs.length === 1 ? { inputTensor: graph.inputs[0].name } : {}),
+      inputTensors: inputTensorsOf(graph.inputs, pre.inputs === null ? features.length : null),
     },
     input: precision,
     accumulate: precision,

@@ -6,6 +6,7 @@
 
 import { ModelError } from "../../errors.js";
 import type { FeatureKind, Forest, InputColumn } from "../../forest/forest.js";
+import { releaseInput } from "../../forest/release.js";
 import { DEFAULT_DECOMPRESS_LIMITS, type DecompressLimits, decompress, outputBound } from "./container.js";
 import { Attrs, invalid, unsupported } from "./estimators/attrs.js";
 import { readTreeEstimator } from "./estimators/forests.js";
@@ -96,9 +97,12 @@ export function readSklearn(input: Uint8Array, options: SklearnReadOptions = {})
   let value: PyValue;
   let container: string;
   let protocol: number;
+  /** The decompressed pickle, a copy of our own: freed once the Forest is read. */
+  let decompressed: Uint8Array | null = null;
   if (isZip(input)) ({ value, container, protocol } = readSkops(input, options));
   else {
     const { bytes, compression } = decompress(input, options.decompress);
+    if (bytes !== input) decompressed = bytes;
     if (bytes.length >= 2 && bytes[0] === 0x5a && bytes[1] === 0x46)
       unsupported(
         "the file is a joblib 'ZF' file (joblib < 0.9.3); save the model again with a current joblib",
@@ -124,12 +128,14 @@ export function readSklearn(input: Uint8Array, options: SklearnReadOptions = {})
     if (split.steps.numInputs >= 0) steps = split.steps;
   }
   const model = readEstimator(estimator, path, version);
-  return assemble(model, steps, {
+  const forest = assemble(model, steps, {
     container,
     protocol,
     sklearnVersion: versionText as string,
     pipeline: steps ? [...steps.names, model.head.estimator] : null,
   });
+  if (decompressed) releaseInput(decompressed, forest);
+  return forest;
 }
 
 function assemble(model: EstimatorModel, steps: Steps | null, facts: Record<string, unknown>): Forest {

@@ -3,7 +3,8 @@
  * server and model metadata, health, the models list, and infer, for every model the worker serves
  * and each of its versions (`/v2/models/{name}[/versions/{version}]/...`; without a version, the
  * one the version policy makes the default). Inputs (tensors.ts): one tensor of shape [N, F], or
- * one tensor per input column by name, of any of the protocol's datatypes. A model's output tensor is
+ * one tensor per input column by name, of any of the protocol's datatypes, or (ONNX graphs) one
+ * tensor per graph input by name, [N, width], in its type's datatype (model metadata lists them). A model's output tensor is
  * "predict" unless the request names others (`outputs: [{"name": ...}]`, any of OUTPUT_NAMES) or
  * one through `parameters.output` (margin, label, contribs, interactions, leaf). A model whose
  * family has its own output tensors (an ONNX graph's `label`, `probabilities`, `variable`, or
@@ -12,8 +13,9 @@
  * [N, classes] tensor it packages.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { featureNames } from "../../../model/index.js";
+import { featureNames, type InputTensor } from "../../../model/index.js";
 import {
+  explainPrecision,
   explainShape,
   isExplainKind,
   isOutputKind,
@@ -25,6 +27,16 @@ import {
 import { vocabularies } from "../../../model/rows.js";
 import type { ModelEntry, ModelTable } from "../../scoring/model-table.js";
 import type { Numbers } from "../../scoring/protocol.js";
+import {
+  BinaryInferRequest,
+  HEADER_LENGTH,
+  OCTET_STREAM,
+  parseBinaryBody,
+  readRawInputs,
+  type TensorData,
+  tensorBytes,
+  wantsBinary,
+} from "../binary-data.js";
 import { fastJsonBodies } from "../body-parser.js";
 import { InvalidInputError, NotReadyError } from "../errors.js";
 import { ParsedTensor, parseInferBody } from "../fast-rows.js";
@@ -96,7 +108,12 @@ function outputMeta(served: ServedModel, name: OutputName): OutputMeta {
         rowShape: [],
       };
     default:
-      return { name, datatype: "FP32", rowShape: explainShape(model, name) };
+      // Explanations in their own type: LightGBM's contributions are float64, the others float32.
+      return {
+        name,
+        datatype: explainPrecision(model, name) === "f64" ? "FP64" : "FP32",
+        rowShape: explainShape(model, name),
+      };
   }
 }
 
@@ -172,12 +189,23 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
     fastJsonBodies(
       scope,
       (body, request) => {
+        // Triton's clients may send a binary-data body as JSON's media type: the header says which.
+        const headerLength = request.headers[HEADER_LENGTH];
+        if (headerLength !== undefined) return parseBinaryBody(body, headerLength, parseExactJson);
         const entry = request.forestdModel;
         return entry ? parseInferBody(body, entry.layout) : null;
       },
       // INT64 and UINT64 beyond 2^53 kept exact (as BigInt), from their own digits.
       (body) => (body.includes("INT64") ? parseExactJson(body.toString("utf8")) : undefined),
     );
+    // The binary data extension's own media type: a JSON header, then raw tensors (binary-data.ts).
+    scope.addContentTypeParser(OCTET_STREAM, { parseAs: "buffer" }, (request, body, done) => {
+      try {
+        done(null, parseBinaryBody(body as Buffer, request.headers[HEADER_LENGTH], parseExactJson));
+      } catch (error) {
+        done(error as Error, undefined);
+      }
+    });
     for (const path of modelPaths("/infer")) {
       scope.post(
         path,
@@ -197,8 +225,17 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
   });
 }
 
+/** The OIP datatype of each input tensor type (onnxruntime's tensor(float), tensor(string), ...). */
+const TENSOR_DATATYPES: Readonly<Record<InputTensor["type"], string>> = {
+  float: "FP32",
+  double: "FP64",
+  int64: "INT64",
+  int32: "INT32",
+  string: "BYTES",
+};
+
 /** The model metadata object of one version (its name, every version served, inputs, outputs). */
-function metadata(table: ModelTable, entry: ModelEntry) {
+export function metadata(table: ModelTable, entry: ModelEntry) {
   const { served } = entry;
   const model = served.model;
   const versions = table
@@ -208,10 +245,14 @@ function metadata(table: ModelTable, entry: ModelEntry) {
     .sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
   const float = model.rowPrecision === "f64" ? "FP64" : "FP32";
   const vocab = vocabularies(model);
-  // A model with string columns takes one tensor per column (BYTES for those); else the rows as one.
-  const inputs = vocab.some((v) => v !== null)
-    ? featureNames(model).map((name, i) => ({ name, datatype: vocab[i] ? "BYTES" : float, shape: [-1, 1] }))
-    : [{ name: model.inputTensor ?? "input-0", datatype: float, shape: [-1, model.numFeature] }];
+  const tensors = model.inputTensors;
+  // A model with input tensors of its own (an ONNX graph's inputs) takes those, in their types; one
+  // with string columns one tensor per column (BYTES for those); else the rows as one tensor.
+  const inputs = tensors
+    ? tensors.map((t) => ({ name: t.name, datatype: TENSOR_DATATYPES[t.type], shape: [-1, t.width] }))
+    : vocab.some((v) => v !== null)
+      ? featureNames(model).map((name, i) => ({ name, datatype: vocab[i] ? "BYTES" : float, shape: [-1, 1] }))
+      : [{ name: model.inputTensor ?? "input-0", datatype: float, shape: [-1, model.numFeature] }];
   const own = model.head.outputTensors;
   return {
     name: served.name,
@@ -234,10 +275,11 @@ function metadata(table: ModelTable, entry: ModelEntry) {
 
 async function infer(deps: ModelEntry, request: FastifyRequest, reply: FastifyReply) {
   const { served } = deps;
-  const body = request.body as InferRequest | ParsedTensor;
-  // A bare tensor (no parameters, no outputs) fast-rows.ts read straight into typed rows, or the
-  // JSON.parse'd request.
+  const body = request.body as InferRequest | ParsedTensor | BinaryInferRequest;
+  // A bare tensor (no parameters, no outputs) fast-rows.ts read straight into typed rows, a request
+  // with binary data (binary-data.ts), or the JSON.parse'd request.
   const fast = body instanceof ParsedTensor ? body : null;
+  const binary = body instanceof BinaryInferRequest ? body : null;
   const slow = fast ? null : (body as InferRequest);
   const timeoutMs = deadlineMs(
     deps,
@@ -246,45 +288,118 @@ async function infer(deps: ModelEntry, request: FastifyRequest, reply: FastifyRe
   );
   const { values, rows } =
     fast ??
-    readInputs(
-      served.model,
-      deps.columns,
-      (slow as InferRequest).inputs,
-      deps.maxRequestRows,
-      slow?.parameters?.content_type,
-    );
+    (binary
+      ? readRawInputs(
+          served.model,
+          deps.columns,
+          binary.rawInputs(),
+          deps.maxRequestRows,
+          binary.parameters?.content_type,
+        )
+      : readInputs(
+          served.model,
+          deps.columns,
+          (slow as InferRequest).inputs,
+          deps.maxRequestRows,
+          slow?.parameters?.content_type,
+        ));
   request.forestdRows = rows;
-  const answer = { model_name: served.name, model_version: served.version };
-  if (served.model.head.outputTensors) {
-    const outputs = await ownOutputs(deps, slow?.outputs, values, rows, timeoutMs);
-    return { ...answer, ...(body.id !== undefined ? { id: body.id } : {}), outputs };
-  }
-  if (fast) {
-    // The common request, scored and written without building arrays.
+  if (fast && !served.model.head.outputTensors) {
+    // The common request, scored and written without building arrays. (A family with tensors of its
+    // own, an ONNX graph's, answers with those: below, as any request.)
     const { outputs, width } = await scoreRows(deps, values, rows, false, timeoutMs);
     reply.type(JSON_TYPE);
     return inferJson({ name: served.name, version: served.version }, fast.id, outputs, rows, width);
   }
-  const names = requestedOutputs(served, slow as InferRequest);
+  // A fast-read body has no outputs or parameters: only its id.
+  const req: InferRequest = slow ?? { id: fast?.id, inputs: [] };
+  const outputs = await inferOutputs(deps, req, values, rows, timeoutMs);
+  const answer = {
+    model_name: served.name,
+    model_version: served.version,
+    ...(req.id !== undefined ? { id: req.id } : {}),
+  };
+  if (slow && outputs.some((o) => wantsBinary(slow, o.name))) {
+    const { payload, headerLength } = binaryAnswer(answer, outputs, slow);
+    reply.type(OCTET_STREAM).header(HEADER_LENGTH, String(headerLength));
+    return payload;
+  }
+  return { ...answer, outputs: outputs.map((o) => ({ ...o, data: Array.from(o.data) })) };
+}
+
+/** One output tensor of an infer answer, its values typed where the datatype allows. */
+export interface OutputTensor {
+  name: string;
+  datatype: string;
+  shape: number[];
+  data: TensorData;
+}
+
+/**
+ * A request's outputs, for rows already read: the family's own tensors, else those the request
+ * names (outputs[].name, parameters.output; "predict" by default). Every path that infers (JSON,
+ * binary REST, gRPC) comes through here, so they score through the same queue and answer alike.
+ */
+export async function inferOutputs(
+  deps: ModelEntry,
+  req: Pick<InferRequest, "outputs" | "parameters">,
+  values: Numbers,
+  rows: number,
+  timeoutMs: number,
+): Promise<OutputTensor[]> {
+  const { served } = deps;
+  if (served.model.head.outputTensors) return ownOutputs(deps, req.outputs, values, rows, timeoutMs);
+  const names = requestedOutputs(served, req);
   // Scores once for every output derived from margins; each explanation is its own pool task.
   // A task takes its rows' buffer (transferred to the thread), so all but the last get a copy.
   const needsMargins = names.some((n) => !isExplainKind(n));
   let tasksLeft = names.filter(isExplainKind).length + (needsMargins ? 1 : 0);
   const rowsForTask = () => (--tasksLeft === 0 ? values : values.slice());
+  // "predict" alone needs no margins: the batcher's predictions are the answer, as the fast path's.
+  if (names.length === 1 && names[0] === "predict") {
+    const meta = outputMeta(served, "predict");
+    const { outputs } = await scoreRows(deps, values, rows, false, timeoutMs);
+    return [{ name: "predict", datatype: meta.datatype, shape: [rows, ...meta.rowShape], data: outputs }];
+  }
   const margins = needsMargins ? (await scoreRows(deps, rowsForTask(), rows, true, timeoutMs)).outputs : null;
-  const outputs = [];
+  const outputs: OutputTensor[] = [];
   for (const name of names) {
     const meta = outputMeta(served, name);
-    let data: (number | string)[];
-    if (isExplainKind(name)) data = Array.from(await explainRows(deps, rowsForTask(), rows, name, timeoutMs));
+    let data: TensorData;
+    if (isExplainKind(name)) data = await explainRows(deps, rowsForTask(), rows, name, timeoutMs);
     else data = fromMargins(served, name, margins as Numbers, rows);
     outputs.push({ name, datatype: meta.datatype, shape: [rows, ...meta.rowShape], data });
   }
-  return { ...answer, ...(body.id !== undefined ? { id: body.id } : {}), outputs };
+  return outputs;
+}
+
+/** The answer with outputs asked for as bytes: its JSON header, then those outputs' bytes in order. */
+function binaryAnswer(
+  answer: { model_name: string; model_version: string; id?: string },
+  outputs: OutputTensor[],
+  req: InferRequest,
+): { payload: Buffer; headerLength: number } {
+  const parts: Buffer[] = [];
+  const described = outputs.map((o) => {
+    if (!wantsBinary(req, o.name)) return { ...o, data: Array.from(o.data) };
+    const bytes = tensorBytes(o.datatype, o.data);
+    parts.push(bytes);
+    return {
+      name: o.name,
+      datatype: o.datatype,
+      shape: o.shape,
+      parameters: { binary_data_size: bytes.length },
+    };
+  });
+  const header = Buffer.from(JSON.stringify({ ...answer, outputs: described }), "utf8");
+  return { payload: Buffer.concat([header, ...parts]), headerLength: header.length };
 }
 
 /** The outputs a request asks for: `outputs[].name`, else `parameters.output`, else "predict". */
-function requestedOutputs(served: ServedModel, body: InferRequest): OutputName[] {
+function requestedOutputs(
+  served: ServedModel,
+  body: Pick<InferRequest, "outputs" | "parameters">,
+): OutputName[] {
   const known = (v: unknown): v is OutputName => OUTPUT_NAMES.includes(v as OutputName);
   let names: OutputName[];
   if (body.outputs && body.outputs.length > 0) {
@@ -311,23 +426,18 @@ function requestedOutputs(served: ServedModel, body: InferRequest): OutputName[]
 }
 
 /** predict, predict_proba, margin or label, from the rows' margins. */
-function fromMargins(
-  served: ServedModel,
-  name: OutputName,
-  margins: Numbers,
-  rows: number,
-): (number | string)[] {
+function fromMargins(served: ServedModel, name: OutputName, margins: Numbers, rows: number): TensorData {
   const model = served.model;
   switch (name) {
     case "margin":
-      return Array.from(margins);
+      return margins;
     case "label":
       return labelsOf(served.model, margins, rows, served.labels);
     case "predict_proba":
       // Every class's probability per row, as scikit-learn's predict_proba.
-      return Array.from(model.head.probabilities(model.transform(margins, rows), rows));
+      return model.head.probabilities(model.transform(margins, rows), rows);
     default:
-      return Array.from(model.transform(margins, rows));
+      return model.transform(margins, rows);
   }
 }
 
@@ -343,7 +453,7 @@ async function ownOutputs(
   values: Numbers,
   rows: number,
   timeoutMs: number,
-): Promise<{ name: string; datatype: string; shape: number[]; data: (number | string)[] }[]> {
+): Promise<OutputTensor[]> {
   const model = deps.served.model;
   const graphOutputs = model.head.outputTensors ?? [];
   const asked = requested?.map((o) => o.name);
@@ -371,7 +481,7 @@ async function ownOutputs(
       name: o.name,
       datatype: model.outputPrecision === "f64" ? "FP64" : "FP32",
       shape: [rows, model.numOutputs],
-      data: Array.from(scores),
+      data: scores,
     };
   });
 }

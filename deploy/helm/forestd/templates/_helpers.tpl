@@ -120,6 +120,21 @@ true
 {{- if $repository -}}
 {{- $_ := set $env "MODEL_REPOSITORY" $repository -}}
 {{- end -}}
+{{- range $name, $key := dict "CERTFILE" "certKey" "KEYFILE" "keyKey" "CA_CERTS" "caKey" -}}
+{{- if index $.Values.settings $name -}}
+{{- fail (printf "settings.%s names a file in the pod: leave it empty and mount a Secret with tls.secretName (tls.%s names its key)" $name $key) -}}
+{{- end -}}
+{{- end -}}
+{{- with .Values.tls.secretName -}}
+{{- $_ := set $env "CERTFILE" (printf "/etc/forestd/tls/%s" $.Values.tls.certKey) -}}
+{{- $_ := set $env "KEYFILE" (printf "/etc/forestd/tls/%s" $.Values.tls.keyKey) -}}
+{{- with $.Values.tls.caKey -}}
+{{- $_ := set $env "CA_CERTS" (printf "/etc/forestd/tls/%s" .) -}}
+{{- end -}}
+{{- if eq (include "forestd.settingOr" (dict "settings" $.Values.settings "name" "CERT_REQS" "default" "0")) "2" -}}
+{{- fail "settings.CERT_REQS 2 would refuse the kubelet's probes, which send no client certificate: use 1 (optional; METRICS_CERT_REQS may be 2)" -}}
+{{- end -}}
+{{- end -}}
 {{- if .Values.settings.REPOSITORY_API_TOKEN -}}
 {{- fail "settings.REPOSITORY_API_TOKEN would put a credential in a ConfigMap: name a Secret in repositoryApi.tokenSecret" -}}
 {{- end -}}
@@ -145,8 +160,17 @@ true
 {{- ternary .default $text (eq $text "") -}}
 {{- end -}}
 
+{{/* HTTPS where forestd serves TLS itself (tls.secretName), else HTTP: for probes and scrapes. */}}
+{{- define "forestd.scheme" -}}
+{{- ternary "HTTPS" "HTTP" (ne .Values.tls.secretName "") -}}
+{{- end -}}
+
 {{- define "forestd.metricsPort" -}}
 {{- include "forestd.settingOr" (dict "settings" .Values.settings "name" "METRICS_PORT" "default" "9091") -}}
+{{- end -}}
+
+{{- define "forestd.grpcPort" -}}
+{{- include "forestd.settingOr" (dict "settings" .Values.settings "name" "GRPC_PORT" "default" "0") -}}
 {{- end -}}
 
 {{- define "forestd.gracefulTimeout" -}}

@@ -14,6 +14,7 @@ metadata:
     prometheus.io/scrape: "true"
     prometheus.io/port: {{ include "forestd.metricsPort" . | quote }}
     prometheus.io/path: /metrics
+    prometheus.io/scheme: {{ include "forestd.scheme" . | lower | quote }}
     {{- end }}
     {{- with .Values.podAnnotations }}
     {{- toYaml . | nindent 4 }}
@@ -97,16 +98,24 @@ spec:
           containerPort: {{ include "forestd.metricsPort" . }}
           protocol: TCP
         {{- end }}
+        {{- if ne (include "forestd.grpcPort" .) "0" }}
+        # settings.GRPC_PORT: the Open Inference Protocol's gRPC service and grpc.health.v1.
+        - name: grpc
+          containerPort: {{ include "forestd.grpcPort" . }}
+          protocol: TCP
+        {{- end }}
       startupProbe:
         httpGet:
           path: {{ .Values.probes.startup.path }}
           port: http
+          scheme: {{ include "forestd.scheme" . }}
         periodSeconds: {{ .Values.probes.startup.periodSeconds }}
         failureThreshold: {{ .Values.probes.startup.failureThreshold }}
       livenessProbe:
         httpGet:
           path: {{ .Values.probes.liveness.path }}
           port: http
+          scheme: {{ include "forestd.scheme" . }}
         periodSeconds: {{ .Values.probes.liveness.periodSeconds }}
         timeoutSeconds: {{ .Values.probes.liveness.timeoutSeconds }}
         failureThreshold: {{ .Values.probes.liveness.failureThreshold }}
@@ -114,6 +123,7 @@ spec:
         httpGet:
           path: {{ .Values.probes.readiness.path }}
           port: http
+          scheme: {{ include "forestd.scheme" . }}
         periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
         timeoutSeconds: {{ .Values.probes.readiness.timeoutSeconds }}
         failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
@@ -136,10 +146,23 @@ spec:
           mountPath: /models
           readOnly: true
         {{- end }}
+        {{- if .Values.tls.secretName }}
+        # The whole Secret, not a subPath: Kubernetes updates its files in place when it changes.
+        - name: tls
+          mountPath: /etc/forestd/tls
+          readOnly: true
+        {{- end }}
   volumes:
     - name: tmp
       emptyDir:
         sizeLimit: {{ .Values.tmpSizeLimit }}
+    {{- with .Values.tls.secretName }}
+    - name: tls
+      secret:
+        secretName: {{ . }}
+        # 0440: the key readable by its owner and fsGroup (forestd's group), nobody else.
+        defaultMode: 288
+    {{- end }}
     {{- if or (eq .Values.model.source "volume") (and (eq .Values.model.source "repository") (not .Values.model.repository.uri)) }}
     - name: models
       {{- if not .Values.model.volume }}

@@ -12,7 +12,7 @@
 import { numpySum } from "../../../heads/sklearn.js";
 import { Attrs, classLabels, featureNames, invalid, itemsOf, unsupported } from "./attrs.js";
 import { type EstimatorModel, forestTree, headSpec } from "./model.js";
-import { readTree, type SklearnTree } from "./tree.js";
+import { NodeSlab, readTree, type SklearnTree } from "./tree.js";
 
 const SINGLE_TREES = new Set([
   "DecisionTreeClassifier",
@@ -63,16 +63,20 @@ export function readTreeEstimator(attrs: Attrs, name: string): EstimatorModel {
     classes = classLabels(attrs);
   }
   const width = classifier ? classes.length : outputs;
+  const slab = NodeSlab.for(
+    members.map((m) => m.optional("tree_") ?? null),
+    width,
+  );
   const trees = members.map((m, i) => {
     const path = `${m.path}.tree_`;
-    const t = readTree(m.get("tree_"), path, numFeatures);
+    const t = readTree(m.get("tree_"), path, numFeatures, slab);
     if (t.nOutputs !== outputs) invalid(`${path} has ${t.nOutputs} outputs; its estimator has ${outputs}`);
     if (classifier && t.maxClasses !== classes.length)
       invalid(`${path} has ${t.maxClasses} classes; ${attrs.path}.classes_ has ${classes.length}`);
     if (!classifier && t.maxClasses !== 1)
       invalid(`${path} of a regressor has ${t.maxClasses} values per output`);
     void i;
-    return forestTree(t, width, classifier ? probaLeaf(t) : valueLeaf(t));
+    return forestTree(t, width, classifier ? probaLeaf(t) : valueLeaf(t), null, slab);
   });
   return {
     trees,

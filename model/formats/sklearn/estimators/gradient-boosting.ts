@@ -19,7 +19,7 @@ import { NdArray, PyObject, type PyValue, pyTypeName } from "../pickle/values.js
 import { Attrs, classLabels, featureNames, invalid, unsupported } from "./attrs.js";
 import { valueLeaf } from "./forests.js";
 import { type EstimatorModel, forestTree, headSpec } from "./model.js";
-import { readTree } from "./tree.js";
+import { NodeSlab, readTree } from "./tree.js";
 
 /** float32's machine epsilon, and 1 - eps as numpy computes it in float32. */
 const EPS32 = 2 ** -23;
@@ -128,13 +128,14 @@ export function readGradientBoosting(attrs: Attrs, name: string, version: [numbe
   if (nStages < 1) invalid(`${attrs.path} has no stages`);
   const rate = attrs.number("learning_rate");
   const objects = elementsOf(stages, `${attrs.path}.estimators_`);
+  const slab = NodeSlab.forEstimators(objects, 1);
   const trees = objects.map((o: PyValue, i) => {
     const path = `${attrs.path}.estimators_[${Math.floor(i / K)}, ${i % K}]`;
     const member = Attrs.of(o, path, "sklearn.tree._classes.DecisionTreeRegressor");
-    const t = readTree(member.get("tree_"), `${path}.tree_`, numFeatures);
+    const t = readTree(member.get("tree_"), `${path}.tree_`, numFeatures, slab);
     if (t.nOutputs !== 1 || t.maxClasses !== 1)
       invalid(`${path}.tree_ is not a single-output regression tree`);
-    return forestTree(t, 1, valueLeaf(t));
+    return forestTree(t, 1, valueLeaf(t), null, slab);
   });
   const kind: SklearnOutputKind = !classifier
     ? "gb-regressor"

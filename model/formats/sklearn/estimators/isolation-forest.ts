@@ -9,7 +9,7 @@ import { numbersOf } from "../pickle/numpy.js";
 import { NdArray, pyTypeName } from "../pickle/values.js";
 import { Attrs, featureNames, invalid } from "./attrs.js";
 import { type EstimatorModel, forestTree, headSpec } from "./model.js";
-import { readTree } from "./tree.js";
+import { NodeSlab, readTree } from "./tree.js";
 
 const EULER_GAMMA = 0.5772156649015329;
 
@@ -30,6 +30,7 @@ export function readIsolationForest(attrs: Attrs, name: string): EstimatorModel 
   const subsample = maxFeatures !== numFeatures;
   const maxSamples = attrs.number("_max_samples");
   const offset = attrs.number("offset_");
+  const slab = NodeSlab.forEstimators(estimators, 1);
   const trees = estimators.map((e, i) => {
     const member = Attrs.of(e, `${attrs.path}.estimators_[${i}]`);
     const subset = features[i];
@@ -40,7 +41,7 @@ export function readIsolationForest(attrs: Attrs, name: string): EstimatorModel 
       if (!Number.isInteger(f) || f < 0 || f >= numFeatures)
         invalid(`${attrs.path}.estimators_features_[${i}] names feature ${f} of ${numFeatures}`);
     const width = subsample ? map.length : numFeatures;
-    const t = readTree(member.get("tree_"), `${member.path}.tree_`, width);
+    const t = readTree(member.get("tree_"), `${member.path}.tree_`, width, slab);
     return forestTree(
       t,
       1,
@@ -48,6 +49,7 @@ export function readIsolationForest(attrs: Attrs, name: string): EstimatorModel 
         out[at] = t.depth[node] + 1 + averagePathLength(t.nNodeSamples[node]) - 1.0;
       },
       subsample ? Int32Array.from(map) : null,
+      slab,
     );
   });
   if (trees.length === 0) invalid(`${attrs.path} has no trees`);

@@ -129,6 +129,21 @@ function cOrderIndex(shape: readonly number[], fortran: boolean): (i: number) =>
  * given). 64-bit integers past 2^53 are rounded: callers range-check indices anyway.
  */
 export function numbersOf(array: NdArray, what: string, field?: string): Float64Array {
+  return readNumbers(array, what, field, new Float64Array(array.size));
+}
+
+/**
+ * As numbersOf, into `out` (of the array's size), each element through `convert` when given: a
+ * column read straight into the array that keeps it, without a float64 copy of it first (a fully
+ * grown forest has millions of nodes, and every such copy is garbage the load's peak carries).
+ */
+export function readNumbers<T extends Float64Array | Int32Array | Uint8Array>(
+  array: NdArray,
+  what: string,
+  field: string | undefined,
+  out: T,
+  convert?: (x: number) => number,
+): T {
   if (!array.filled || !array.data) invalid(`${what} is not a numeric array`);
   let dtype = array.dtype;
   let offset = 0;
@@ -141,7 +156,7 @@ export function numbersOf(array: NdArray, what: string, field?: string): Float64
   if (dtype.kind !== "f" && dtype.kind !== "i" && dtype.kind !== "u" && dtype.kind !== "b")
     invalid(`${what} holds ${dtype.str} values, not numbers`);
   const n = array.size;
-  const out = new Float64Array(n);
+  if (out.length !== n) invalid(`${what}: ${n} elements read into ${out.length}`);
   const data = array.data;
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const stride = array.dtype.itemsize;
@@ -149,7 +164,8 @@ export function numbersOf(array: NdArray, what: string, field?: string): Float64
   const fortran = array.fortran && array.shape.length > 1;
   const at = cOrderIndex(array.shape, fortran);
   // one loop per element type: this runs over every node of every tree of a model
-  const read = reader(view, dtype, le);
+  const raw = reader(view, dtype, le);
+  const read = convert ? (pos: number) => convert(raw(pos)) : raw;
   if (!fortran) for (let i = 0, pos = offset; i < n; i++, pos += stride) out[i] = read(pos);
   else for (let i = 0; i < n; i++) out[i] = read(at(i) * stride + offset);
   return out;
