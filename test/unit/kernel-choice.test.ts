@@ -9,9 +9,11 @@
  */
 import { readFileSync } from "node:fs";
 import t from "tap";
+import { SIMD_DEPTH_MAX } from "../../model/compile/quantize.js";
 import { ModelError } from "../../model/errors.js";
+import { allocateTree } from "../../model/forest/build.js";
 import { evaluateForest } from "../../model/forest/evaluate.js";
-import { type Forest, Test, ZERO_THRESHOLD } from "../../model/forest/forest.js";
+import { type Forest, type ForestTree, Test, ZERO_THRESHOLD } from "../../model/forest/forest.js";
 import { readForest } from "../../model/index.js";
 import { Model } from "../../model/model.js";
 import { fixtures } from "../helpers/fixtures.js";
@@ -22,12 +24,26 @@ import { sklearnFixtures } from "../helpers/sklearn-fixtures.js";
 
 const SET_TESTS: ReadonlySet<number> = new Set([Test.EQ, Test.NE, Test.MEMBER, Test.IN_SET, Test.NOT_IN_SET]);
 
+/** Levels from the root to the deepest leaf. */
+function depthOf(tree: ForestTree): number {
+  let deepest = 0;
+  const stack: [number, number][] = [[0, 0]];
+  while (stack.length > 0) {
+    const [n, d] = stack.pop() as [number, number];
+    if (tree.left[n] === -1) deepest = Math.max(deepest, d);
+    else stack.push([tree.left[n], d + 1], [tree.right[n], d + 1]);
+  }
+  return deepest;
+}
+
 /** Why the walk kernel must score `forest`, or null when the SIMD kernel can. */
 function walkReason(forest: Forest): string | null {
   if (forest.aggregate.reduce !== "sum") return `trees combine by ${forest.aggregate.reduce}`;
   for (const tree of forest.trees)
     for (let n = 0; n < tree.numNodes; n++)
       if (tree.left[n] !== -1 && SET_TESTS.has(tree.test[n])) return "the model has set splits";
+  const depth = Math.max(...forest.trees.map(depthOf));
+  if (depth > SIMD_DEPTH_MAX) return `trees ${depth} levels deep (more than ${SIMD_DEPTH_MAX})`;
   return null;
 }
 
@@ -151,4 +167,53 @@ t.test("a forest the SIMD kernel cannot express falls back to the walk and still
   const margins = eq.predictBatch(Float32Array.from(rows), 200, { margin: true });
   const reference = evaluateForest(forest, Float32Array.from(rows), 200);
   t.equal(sameBits(margins, reference), -1, "the walk's margins are the reference evaluator's sums");
+});
+
+t.test("trees deeper than SIMD_DEPTH_MAX are walked: the SIMD kernel takes them up to it", async (t) => {
+  // A fixture forest whose first tree is replaced by a chain `depth` levels deep on feature 0:
+  // node k splits at k (x < k left to a leaf of value k, else on down), the last right child a leaf.
+  const withChain = (depth: number) => {
+    const forest = readForest(readFileSync(fixtures()[0].files[0]));
+    const chain = allocateTree(2 * depth + 1);
+    for (let k = 0; k < depth; k++) {
+      const node = 2 * k;
+      chain.left[node] = node + 1;
+      chain.right[node] = node + 2;
+      chain.feature[node] = 0;
+      chain.test[node] = Test.LT;
+      chain.threshold[node] = k;
+      chain.leafValue[node + 1] = k;
+    }
+    chain.leafValue[2 * depth] = depth;
+    (forest.trees as ForestTree[])[0] = chain;
+    return forest;
+  };
+  const deepest = withChain(SIMD_DEPTH_MAX);
+  t.match(new Model(deepest).info().kernel, /^SIMD/, `${SIMD_DEPTH_MAX} levels: SIMD`);
+  const deeper = withChain(SIMD_DEPTH_MAX + 1);
+  const model = new Model(deeper);
+  t.equal(
+    model.info().kernel,
+    `walk (trees ${SIMD_DEPTH_MAX + 1} levels deep (more than ${SIMD_DEPTH_MAX}))`,
+  );
+  t.equal(
+    walkReason(deeper),
+    `trees ${SIMD_DEPTH_MAX + 1} levels deep (more than ${SIMD_DEPTH_MAX})`,
+    "the rule above says so too",
+  );
+  // Rows down every level of the chain (feature 0 from -1 to depth + 1), the rest NaN.
+  const nf = model.numFeature;
+  const n = SIMD_DEPTH_MAX + 3;
+  const rows = new Float32Array(n * nf).fill(Number.NaN);
+  for (let r = 0; r < n; r++) rows[r * nf] = r - 1;
+  t.equal(
+    sameBits(model.predictBatch(rows, n, { margin: true }), evaluateForest(deeper, rows, n)),
+    -1,
+    "the walk's margins are the reference evaluator's sums",
+  );
+  t.equal(
+    sameBits(new Model(deepest).predictBatch(rows, n, { margin: true }), evaluateForest(deepest, rows, n)),
+    -1,
+    "and the SIMD kernel's at the limit",
+  );
 });
