@@ -55,6 +55,7 @@ export const inspectCommand: Command = {
       ["trees", String(info.numTrees)],
       ["max depth", String(info.maxDepth)],
       ["nodes", `${info.numNodes} (${info.numLeaves} leaves)`],
+      ["kernel", info.kernel],
       ...(format?.describe(info.details) ?? []),
       ...(mlflow ? mlflowLines(mlflow) : []),
     ];

@@ -6,6 +6,7 @@
 import { arraysIn } from "./arrays.js";
 import { type CompiledModel, compileForest } from "./compile/compile.js";
 import { kernelRows } from "./compile/input-plan.js";
+import { quantizeForest } from "./compile/quantize.js";
 import { PredictInputError, UnsupportedOutputError } from "./errors.js";
 import { lightgbmContribs, lightgbmShapUnsupported } from "./explain/lightgbm-tree-shap.js";
 import { ShapKernel } from "./explain/shap-kernel.js";
@@ -18,10 +19,22 @@ import type { Head, OptionalOutput, Task, Values } from "./heads/head.js";
 import { headFor } from "./heads/index.js";
 import type { CompiledForest } from "./kernels/layout.js";
 import { leafIndices } from "./kernels/leaf-index.js";
+import { buildSimdImage, type SimdImage, SimdScorer } from "./kernels/simd-scorer.js";
 import { buildKernelImage, type KernelImage, WasmScorer } from "./kernels/wasm-scorer.js";
 import { type SharedModel, shareParts, type UnsharedParts, unshareParts } from "./shared.js";
 
 export type Rows = Float32Array | Float64Array;
+
+export interface ModelOptions {
+  /**
+   * Which kernel scores: "simd" (the binned layout, 16 rows per instruction; the default wherever
+   * the model allows it) or "walk" (the compiled layout's kernels, one row per step). For
+   * benchmarks and tests; a model the SIMD kernel cannot run is walked either way.
+   */
+  kernel?: "simd" | "walk";
+  /** The SIMD kernel's relaxed-SIMD build when the engine has it (default true). */
+  relaxedSimd?: boolean;
+}
 
 export interface PredictOptions {
   /** Raw margins (before the head's transform), as XGBoost's `output_margin=True`. */
@@ -50,6 +63,10 @@ export interface ModelInfo {
   maxDepth: number;
   numNodes: number;
   numLeaves: number;
+  /** Tree levels a row walks: the depths of every tree (every slot of vector leaves), summed. */
+  treeLevels: number;
+  /** Which kernel scores it, and why when it is not the SIMD kernel. */
+  kernel: string;
   /** The model's class labels, in class order; empty for models without classes. */
   classLabels: (string | number)[];
   /** The format's own facts (XGBoost: version, booster, base_score; ONNX: producer, opsets, graph outputs). */
@@ -84,29 +101,36 @@ export class Model {
 
   readonly #forest: Forest;
   readonly #compiled: CompiledModel;
-  readonly #scorer: WasmScorer;
+  /** Scores margins: the SIMD kernel on binned rows, or the compiled layout's walk. */
+  readonly #scorer: SimdScorer | WasmScorer;
+  readonly #kernel: string;
+  /** Why the walk kernel scores (the quantizer's refusal, or "chosen"); carried to shared copies. */
+  readonly #walkReason: string;
   readonly #inputs: readonly InputColumn[];
   readonly #featureIndex: ReadonlyMap<string, number>;
   /** Built on the first explanation: most servers never explain. */
   #shap: ShapKernel | null = null;
 
-  /** The kernel's image: shared memory the model's compiled nodes are laid out in. */
-  readonly #image: KernelImage;
+  /** The kernel's image: shared memory the model's compiled (walk) or binned (SIMD) trees are laid out in. */
+  readonly #image: KernelImage | SimdImage;
   /** Bytes the model holds (its arrays and kernel image): computed once. */
   readonly #bytes: number;
   /** Set when the model was rebuilt from shared memory (fromShared): what share() gives again. */
   readonly #shared: SharedModel | null;
 
   /**
-   * Checks and compiles a Forest. (Model.fromShared rebuilds a model another thread compiled,
-   * passing its parts as `shared`: nothing is checked or compiled again.)
+   * Checks and compiles a Forest, and chooses its kernel: the SIMD kernel wherever the quantizer
+   * can bin the forest, else the walk. (Model.fromShared rebuilds a model another thread compiled,
+   * passing its parts as `shared`: nothing is checked, compiled or chosen again.)
    */
   constructor(
     forest: Forest,
+    options: ModelOptions = {},
     shared?: { parts: UnsharedParts; model: SharedModel },
     /** Nobody else reads `forest` (Model.compileOwned): trees the model drops are freed at once. */
     owned = false,
   ) {
+    let walkReason = "chosen";
     if (!shared) checkForest(forest);
     this.head = headFor(forest);
     if (shared) {
@@ -114,28 +138,47 @@ export class Model {
       this.#compiled = shared.parts.compiled;
       this.#image = shared.model.kernel;
       this.#shared = shared.model;
+      walkReason = shared.model.walkReason;
       this.numTrees = shared.parts.numTrees;
     } else {
       const keepTrees = needsTrees(forest, this.head);
       // Compiled into shared memory from the start: share() then hands the arrays on as they are.
-      // A model that explains nothing may keep its nodes in the kernel image only: their arrays
-      // are compiled into a buffer of their own, freed below.
+      // A model that explains nothing may keep its nodes in a kernel image only: their arrays
+      // are compiled into a buffer of their own, freed below (nodesHeld).
       const compiled = compileForest(forest, {
         shared: true,
         transientNodes: !keepTrees && forest.aggregate.reduce === "sum",
       });
       this.numTrees = forest.trees.length;
+      // The quantizer reads the compiled layout (its node arrays are still there, transient or not).
+      const quantized = options.kernel === "walk" ? null : quantizeForest(forest, compiled);
+      if (quantized && "refused" in quantized) walkReason = quantized.refused;
       if (keepTrees) this.#forest = forest;
       else {
         this.#forest = { ...forest, trees: [] };
-        // Before the kernel image is laid out: the trees' memory is not held beside it.
+        // Before a kernel image is laid out: the trees' memory is not held beside it.
         if (owned) releaseTrees(forest, this.#forest);
       }
-      this.#image = buildKernelImage(compiled.forest);
-      this.#compiled = nodesHeld(compiled);
+      if (quantized && "binned" in quantized) {
+        this.#image = buildSimdImage(quantized.binned, forest.features.length);
+        // The SIMD image holds binned trees, not the compiled nodes: the leaf index (pred_leaf)
+        // walks the compiled arrays, so they stay when the model can answer leaves.
+        this.#compiled = nodesHeld(compiled, this.head.unavailable("leaf") === null);
+      } else {
+        this.#image = buildKernelImage(compiled.forest);
+        this.#compiled = nodesHeld(compiled, false);
+      }
       this.#shared = null;
     }
-    this.#scorer = new WasmScorer(this.#compiled.forest, this.#image);
+    if (this.#image.kind === "simd") {
+      const scorer = new SimdScorer(this.#image, { relaxed: options.relaxedSimd ?? true });
+      this.#scorer = scorer;
+      this.#kernel = `${this.#image.description}${scorer.relaxed ? " (relaxed SIMD)" : ""}`;
+    } else {
+      this.#scorer = new WasmScorer(this.#compiled.forest, this.#image);
+      this.#kernel = `walk (${walkReason})`;
+    }
+    this.#walkReason = walkReason;
     forest = this.#forest;
     this.format = forest.provenance.format;
     this.#inputs =
@@ -166,7 +209,9 @@ export class Model {
    * same arrays and kernel image, each with scratch of its own.
    */
   share(): SharedModel {
-    return this.#shared ?? shareParts(this.#forest, this.numTrees, this.#compiled, this.#image);
+    return (
+      this.#shared ?? shareParts(this.#forest, this.numTrees, this.#compiled, this.#image, this.#walkReason)
+    );
   }
 
   /**
@@ -175,14 +220,14 @@ export class Model {
    * before the kernel image is laid out, rather than at V8's next full collection. The Forest's
    * trees are empty afterwards.
    */
-  static compileOwned(forest: Forest): Model {
-    return new Model(forest, undefined, true);
+  static compileOwned(forest: Forest, options: ModelOptions = {}): Model {
+    return new Model(forest, options, undefined, true);
   }
 
   /** A model another thread shared (Model.share), rebuilt from views of its memory. */
   static fromShared(shared: SharedModel): Model {
     const parts = unshareParts(shared);
-    return new Model(parts.forest, { parts, model: shared });
+    return new Model(parts.forest, {}, { parts, model: shared });
   }
 
   /**
@@ -316,7 +361,7 @@ export class Model {
         const ids = trees[t]?.leafId;
         return ids ? ids[n] : n;
       },
-      this.#image,
+      this.#image.kind === "walk" ? this.#image : undefined,
     );
     return out;
   }
@@ -390,6 +435,12 @@ export class Model {
     return features instanceof Float64Array ? features : Float64Array.from(features);
   }
 
+  /** Rows → the forest's features (preprocessing, when the model has any), in the rows' own type: what the SIMD kernel bins. */
+  #featureRows(values: Rows, rows: number): Rows {
+    this.#checkInput(values, rows);
+    return this.#preprocessed(values, rows);
+  }
+
   /** The forest's features of checked rows: the rows themselves without preprocessing. */
   #preprocessed(values: Rows, rows: number): Rows {
     const forest = this.#forest;
@@ -407,13 +458,12 @@ export class Model {
 
   /** Rows → the forest's features (preprocessing) → the kernel's rows (the input plan). */
   #kernelRows(values: Rows, rows: number): Float32Array {
-    this.#checkInput(values, rows);
-    const features = this.#preprocessed(values, rows);
+    const features = this.#featureRows(values, rows);
     return kernelRows(this.#compiled.plan, features, this.#forest.features.length, rows);
   }
 
   private margins(values: Rows, rows: number): Values {
-    const kernel = this.#kernelRows(values, rows);
+    const scorer = this.#scorer;
     const groups = this.#forest.numGroups;
     const sums =
       this.#compiled.forest.precision === "f32"
@@ -423,7 +473,9 @@ export class Model {
     if (this.#forest.aggregate.reduce !== "sum") sums.fill(Number.NaN);
     else if (groups === 1) sums.fill(init[0]);
     else for (let r = 0; r < rows; r++) sums.set(init, r * groups);
-    this.#scorer.accumulate(kernel, rows, sums);
+    // The SIMD kernel bins the features itself; the walk reads the input plan's rows.
+    if (scorer instanceof SimdScorer) scorer.accumulate(this.#featureRows(values, rows), rows, sums);
+    else scorer.accumulate(this.#kernelRows(values, rows), rows, sums);
     return this.head.finish(sums, rows);
   }
 
@@ -453,6 +505,8 @@ export class Model {
       maxDepth: compiled.maxDepth,
       numNodes: compiled.numNodes,
       numLeaves: compiled.numLeaves,
+      treeLevels: compiled.depths.reduce((sum, depth) => sum + depth, 0),
+      kernel: this.#kernel,
       classLabels: [...this.classLabels],
       details: structuredClone(forest.provenance.details) as Record<string, unknown>,
     };
@@ -474,16 +528,18 @@ function needsTrees(forest: Forest, head: Head): boolean {
 /**
  * The compiled model as the Model keeps it once its kernel image is laid out. Node arrays compiled
  * into a buffer of their own (compileForest's transientNodes) are dropped and that buffer freed at
- * once: the image holds the nodes, and the kernel and the leaf index read them there
- * (layout.ts, imageOnly). A forest with set splits is scored partly by the JavaScript kernel,
- * which reads the arrays: they are moved into shared memory instead.
+ * once: the walk kernel's image holds the nodes, and the kernel and the leaf index read them there
+ * (layout.ts, imageOnly). They are moved into shared memory instead when something still reads
+ * the arrays: the JavaScript kernel (a forest with set splits is scored partly by it), or the leaf
+ * index of a model the SIMD kernel scores (`keepArrays`: its image holds binned trees, not these
+ * nodes).
  */
-function nodesHeld(compiled: CompiledModel): CompiledModel {
+function nodesHeld(compiled: CompiledModel, keepArrays: boolean): CompiledModel {
   const forest = compiled.forest;
   if (forest.feature.buffer instanceof SharedArrayBuffer) return compiled;
   const transient = forest.feature.buffer;
   let kept: CompiledForest;
-  if (forest.categorical.some((c) => c === 1)) {
+  if (keepArrays || forest.categorical.some((c) => c === 1)) {
     const nodes = arraysIn(
       {
         feature: [Int32Array, forest.feature.length],

@@ -22,6 +22,7 @@
 import { arraysIn } from "./arrays.js";
 import type { CompiledModel } from "./compile/compile.js";
 import type { Forest, ForestTree } from "./forest/forest.js";
+import type { SimdImage } from "./kernels/simd-scorer.js";
 import type { KernelImage } from "./kernels/wasm-scorer.js";
 
 type TypedArray =
@@ -97,7 +98,10 @@ export interface SharedModel {
    * their own) themselves: a structured-clone-able value.
    */
   readonly header: unknown;
-  readonly kernel: KernelImage;
+  /** The scoring kernel's image: the walk kernel's, or the SIMD kernel's where the model chose it. */
+  readonly kernel: KernelImage | SimdImage;
+  /** Why the walk kernel scores the model (the quantizer's refusal, or "chosen"), for ModelInfo.kernel. */
+  readonly walkReason: string;
   /** Bytes the model holds in the process: the arena, the arrays shared as they are, the kernel image. */
   readonly bytes: number;
 }
@@ -260,7 +264,8 @@ export function shareParts(
   forest: Forest,
   numTrees: number,
   compiled: CompiledModel,
-  kernel: KernelImage,
+  kernel: KernelImage | SimdImage,
+  walkReason: string,
 ): SharedModel {
   const parts: { array: TypedArray; ref: ArrayRef }[] = [];
   const own = new Set<SharedArrayBuffer>();
@@ -283,7 +288,7 @@ export function shareParts(
     bytes.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), ref.offset);
   let ownBytes = 0;
   for (const buffer of own) ownBytes += buffer.byteLength;
-  return { arena, header, kernel, bytes: arena.byteLength + ownBytes + kernel.bytes };
+  return { arena, header, kernel, walkReason, bytes: arena.byteLength + ownBytes + kernel.bytes };
 }
 
 /** The parts again, as views into the arena; the Forest's trees are made when first asked for. */

@@ -1,10 +1,12 @@
 /**
  * npm run bench:model — the engine's single-thread rows/s on a large and a small model at batch
  * sizes 1, 100 and 10 000, with XGBoost's own `inplace_predict` (nthread=1) on the same rows in the
- * same run when Debian's python3-xgboost is installed. Then explanations: SHAP contributions and
- * interactions against XGBoost's `predict(pred_contribs / pred_interactions=True)`, nthread=1;
- * then the ONNX models (a 500-tree
- * scikit-learn RandomForest, and the large XGBoost model in onnxmltools' layout) against
+ * same run when Debian's python3-xgboost is installed: `--rounds` rounds (default 3), forestd and
+ * XGBoost alternating within each, the median of each reported. Beside rows/s, cycles per row per
+ * tree level: measured with `perf stat` where perf can count cycles, else rows/s at the TSC rate
+ * (stated so in the output). Then explanations: SHAP contributions and interactions against
+ * XGBoost's `predict(pred_contribs / pred_interactions=True)`, nthread=1; then the ONNX models (a
+ * 500-tree scikit-learn RandomForest, and the large XGBoost model in onnxmltools' layout) against
  * onnxruntime-node (one thread) on the same files and rows. The ONNX files are made by
  * `scripts/make_onnx_fixtures.py --bench-only` when missing (Debian's python3-sklearn, python3-onnx).
  * Then LightGBM's 500-tree, 63-leaf fixture against LightGBM's own predict (num_threads=1), the two
@@ -15,28 +17,36 @@
  * and the load time and memory of a ~94 MB joblib file (scripts/sklearn_bench.py makes both models
  * once into --sklearn-cache).
  *
+ * `--instructions` instead counts instructions with valgrind's callgrind (repeatable on a busy
+ * machine, where wall-clock figures are not): per row and per row per tree level, at batch 10 000
+ * and at single rows, for each kernel and for XGBoost.
+ *
  * Usage: `npm run bench:model -- --help` (USAGE below).
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { packageRoot } from "../model/default-model.js";
-import { loadModel } from "../model/index.js";
+import { loadModel, Model, readForest } from "../model/index.js";
 import { timeEngine } from "./bench/engine.js";
 import { lightgbmAvailable, timeLightGbm } from "./bench/lightgbm.js";
 import { timeOnnxruntime } from "./bench/onnxruntime.js";
+import { makeRows } from "./bench/rows.js";
 import { SYSTEM_PYTHON } from "./bench/servers.js";
 import { makeSklearnModels, measureLoad, sklearnAvailable, timeSklearn } from "./bench/sklearn.js";
 import { scriptArgs } from "./script-args.js";
 
-const USAGE = `npm run bench:model [-- --seconds 2 --json out.json --no-xgboost --no-onnx --no-lightgbm --only predict|contribs|interactions --models NAMES]
+const USAGE = `npm run bench:model [-- --seconds 2 --rounds 3 --kernel simd --json out.json --no-xgboost --no-onnx --no-lightgbm --only predict|contribs|interactions --models NAMES --instructions]
   --seconds N       time per measurement (default 2)
+  --rounds N        rounds of forestd and XGBoost alternating; medians reported (default 3)
+  --kernel K        simd (default), walk (the compiled layout's kernels) or both
   --json FILE       write the results as JSON too
   --no-xgboost      skip XGBoost's own predict (Debian's python3-xgboost)
   --no-onnx         skip the ONNX models and onnxruntime-node
   --only KIND       time only predict, contribs or interactions
+  --instructions    count instructions per row (batch 10 000 and 1) with valgrind (callgrind) instead of timing
   --models NAMES    comma-separated: large, small, rf500.onnx, large.onnx, lgbm500.onnx (default: all)
   --no-lightgbm     skip the LightGBM model and LightGBM's own predict
   --only-lightgbm   time only the LightGBM model against LightGBM (its python package on PYTHONPATH)
@@ -55,68 +65,123 @@ const BATCHES = [1, 100, 10_000];
 const EXPLAIN_BATCHES = { contribs: [1, 10], interactions: [1] } as const;
 type Kind = "predict" | keyof typeof EXPLAIN_BATCHES;
 const ROWS = 20_000;
+/** The TSC's rate (Hz), for cycles when perf cannot count them. */
+const TSC_HZ = tscHz();
 
 interface Row {
   model: string;
   kind: Kind;
+  kernel?: string;
   batch: number;
   forestdRowsPerSec: number;
   forestdUsPerCall: number;
   xgboostRowsPerSec: number | null;
   ratio: number | null;
+  /** Cycles per row per tree level: forestd's, and the baseline's. */
+  forestdCyclesPerLevel?: number | null;
+  xgboostCyclesPerLevel?: number | null;
+  /** Every round's rows/s, forestd's and the baseline's. */
+  rounds?: { forestd: number[]; baseline: number[] };
   /** For ONNX models: the baseline is onnxruntime-node rather than XGBoost; for LightGBM's, LightGBM. */
   baseline?: "onnxruntime" | "lightgbm" | "lightgbm-c-single-row" | "sklearn";
 }
 
-/** Deterministic standard-normal rows (the distribution the bench models were trained on). */
-function makeRows(numFeature: number, rows: number): Float32Array {
-  let seed = 12345;
-  const uniform = () => {
-    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-    return (seed + 0.5) / 2 ** 32;
-  };
-  const out = new Float32Array(numFeature * rows);
-  for (let i = 0; i < out.length; i++)
-    out[i] = Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-  return out;
+function tscHz(): number | null {
+  try {
+    const mhz = /cpu MHz\s*:\s*([\d.]+)/.exec(readFileSync("/proc/cpuinfo", "utf8"));
+    return mhz ? Number(mhz[1]) * 1e6 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `perf stat` counts cycles here (it does not in many VMs and containers). */
+function perfCountsCycles(): boolean {
+  const run = spawnSync("perf", ["stat", "-x,", "-e", "cycles", "true"], { encoding: "utf8" });
+  return run.status === 0 && /^\d+,/m.test(run.stderr);
+}
+
+/** Cycles this process spends in `work`, by perf stat attached to it. */
+async function perfCycles(work: () => void): Promise<number | null> {
+  const perf = spawn("perf", ["stat", "-x,", "-e", "cycles", "-p", String(process.pid)], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  perf.stderr.on("data", (chunk) => {
+    stderr += chunk;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  work();
+  perf.kill("SIGINT");
+  await new Promise((resolve) => perf.on("close", resolve));
+  const line = /^(\d+),+cycles/m.exec(stderr);
+  return line ? Number(line[1]) : null;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function xgboostAvailable(): boolean {
+  if (!existsSync(SYSTEM_PYTHON)) return false;
+  return spawnSync(SYSTEM_PYTHON, ["-c", "import xgboost"], { stdio: "ignore" }).status === 0;
+}
+
+function xgboostArgs(
+  modelFile: string,
+  rowsFile: string,
+  nf: number,
+  batches: readonly number[],
+  seconds: number,
+  kind: Kind,
+): string[] {
+  return [
+    join(root, "scripts", "xgboost_bench.py"),
+    modelFile,
+    rowsFile,
+    String(nf),
+    batches.join(","),
+    String(seconds),
+    kind,
+  ];
 }
 
 function timeXGBoost(
   modelFile: string,
-  rows: Float32Array,
+  rowsFile: string,
   nf: number,
   seconds: number,
   kind: Kind,
   batches: readonly number[],
 ) {
-  if (!existsSync(SYSTEM_PYTHON)) return null;
-  const probe = spawnSync(SYSTEM_PYTHON, ["-c", "import xgboost"], { stdio: "ignore" });
-  if (probe.status !== 0) return null;
-  const dir = mkdtempSync(join(tmpdir(), "forestd-bench-"));
-  try {
-    const rowsFile = join(dir, "rows.f32");
-    writeFileSync(rowsFile, new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength));
-    const run = spawnSync(
-      SYSTEM_PYTHON,
-      [
-        join(root, "scripts", "xgboost_bench.py"),
-        modelFile,
-        rowsFile,
-        String(nf),
-        batches.join(","),
-        String(seconds),
-        kind,
-      ],
-      { encoding: "utf8", maxBuffer: 1 << 20 },
-    );
-    if (run.status !== 0) {
-      process.stderr.write(`XGBoost baseline failed: ${run.stderr}\n`);
-      return null;
-    }
-    return JSON.parse(run.stdout) as { xgboost: string; results: { batch: number; rowsPerSec: number }[] };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  const run = spawnSync(SYSTEM_PYTHON, xgboostArgs(modelFile, rowsFile, nf, batches, seconds, kind), {
+    encoding: "utf8",
+    maxBuffer: 1 << 20,
+  });
+  if (run.status !== 0) {
+    process.stderr.write(`XGBoost baseline failed: ${run.stderr}\n`);
+    return null;
   }
+  return JSON.parse(run.stdout) as { xgboost: string; results: { batch: number; rowsPerSec: number }[] };
+}
+
+/** Instructions a command executes, by callgrind. */
+function callgrindInstructions(command: string[]): number {
+  const run = spawnSync(
+    "valgrind",
+    ["--tool=callgrind", "--callgrind-out-file=/dev/null", "--smc-check=all-non-file", ...command],
+    { encoding: "utf8", maxBuffer: 64 << 20 },
+  );
+  const collected = /Collected : ([\d,]+)/.exec(run.stderr);
+  if (!collected) throw new Error(`callgrind failed: ${run.stderr.slice(-2000)}`);
+  return Number(collected[1].replaceAll(",", ""));
+}
+
+/** Tree levels a row walks: every compiled tree's depth. */
+function levelsPerRow(model: Model): number {
+  return model.info().treeLevels;
 }
 
 /**
@@ -163,7 +228,7 @@ async function benchOnnx(seconds: number, results: Row[], wanted: ReadonlySet<st
     const model = loadModel(bytes);
     const info = model.info();
     console.log(
-      `${name}: ${info.details.onnxTrees} trees (${info.details.operator}), depth ${info.maxDepth}, ${info.numFeature} features`,
+      `${name}: ${info.details.onnxTrees} trees (${info.details.operator}), depth ${info.maxDepth}, ${info.numFeature} features; kernel: ${info.kernel}`,
     );
     const rows = benchRows(model, ROWS);
     const ort = await timeOnnxruntime(bytes, rows, model.numFeature, BATCHES, seconds);
@@ -185,11 +250,83 @@ async function benchOnnx(seconds: number, results: Row[], wanted: ReadonlySet<st
   }
 }
 
-/** The median of some numbers. */
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+interface BenchModel {
+  name: string;
+  /** The model's JSON in a temporary file, for XGBoost and for the callgrind runs. */
+  file: string;
+  bytes: Uint8Array;
+}
+
+function benchModels(tmp: string, names: readonly string[]): BenchModel[] {
+  return names.map((name) => {
+    const bytes = gunzipSync(readFileSync(join(benchDir, `${name}.json.gz`)));
+    const file = join(tmp, `${name}.json`);
+    writeFileSync(file, bytes);
+    return { name, file, bytes };
+  });
+}
+
+/**
+ * `--instructions`: instructions per row (and per row per tree level) at batch 10 000 and at single
+ * rows, each kernel and XGBoost, by callgrind: the difference of a run scoring the rows once and one
+ * scoring them 1 + REPS times, so loading, compiling and warming up are not counted.
+ */
+function countInstructions(
+  models: BenchModel[],
+  kernels: ("simd" | "walk")[],
+  xgboost: boolean,
+  tmp: string,
+): void {
+  // callgrind counts the same instructions run after run (V8 with --predictable): one extra pass is
+  // enough, and callgrind runs ~50 times slower than the machine.
+  const reps = 1;
+  const node = process.execPath;
+  const counter = join(root, "dist", "scripts", "bench", "count-engine.js");
+  console.log(
+    "Instructions per row (valgrind callgrind; the difference of two runs, so loading is not counted)",
+  );
+  for (const { name, file } of models) {
+    const model = new Model(readForest(readFileSync(file)));
+    const levels = levelsPerRow(model);
+    for (const batch of [10_000, 1]) {
+      // Single rows cost XGBoost's Python call each: fewer of them keep callgrind's run short.
+      const rowsPerRep = batch === 1 ? 1_000 : 10_000;
+      const perRow = (base: number, more: number) => (more - base) / reps / rowsPerRep;
+      const line = (who: string, count: number) =>
+        console.log(
+          `  ${name.padEnd(6)} batch ${String(batch).padStart(5)} ${who.padEnd(13)} ${count.toFixed(0).padStart(8)} instructions a row, ${(count / levels).toFixed(2).padStart(6)} a row per tree level`,
+        );
+      for (const kernel of kernels) {
+        // V8 flags: deterministic (no concurrent compilation or GC threads) and optimised from the start.
+        const command = (n: number) => [
+          node,
+          "--predictable",
+          "--no-liftoff",
+          counter,
+          file,
+          kernel,
+          String(n),
+          String(rowsPerRep),
+          String(batch),
+        ];
+        line(
+          `forestd ${kernel}`,
+          perRow(callgrindInstructions(command(1)), callgrindInstructions(command(1 + reps))),
+        );
+      }
+      if (xgboost) {
+        const rowsFile = join(tmp, `${name}.rows.f32`);
+        const rows = makeRows(model.numFeature, rowsPerRep);
+        writeFileSync(rowsFile, new Uint8Array(rows.buffer));
+        const command = (n: number) => [
+          SYSTEM_PYTHON,
+          ...xgboostArgs(file, rowsFile, model.numFeature, [batch], 0, "predict"),
+          String(n),
+        ];
+        line("XGBoost", perRow(callgrindInstructions(command(1)), callgrindInstructions(command(1 + reps))));
+      }
+    }
+  }
 }
 
 /**
@@ -359,11 +496,14 @@ async function main(): Promise<void> {
   const { values } = scriptArgs(USAGE, {
     options: {
       seconds: { type: "string", default: "2" },
+      rounds: { type: "string", default: "3" },
+      kernel: { type: "string", default: "simd" },
       json: { type: "string" },
       "no-xgboost": { type: "boolean" },
       /** predict, contribs or interactions: time only that. */
       only: { type: "string" },
       "no-onnx": { type: "boolean" },
+      instructions: { type: "boolean" },
       /** Comma-separated model names to time (large, small, rf500.onnx, large.onnx, lgbm500.onnx); all by default. */
       models: { type: "string" },
       "no-lightgbm": { type: "boolean" },
@@ -379,74 +519,142 @@ async function main(): Promise<void> {
   });
   const wanted = values.models ? new Set(values.models.split(",")) : null;
   const seconds = Number(values.seconds);
+  const rounds = Math.max(1, Number(values.rounds));
+  const kernels: ("simd" | "walk")[] =
+    values.kernel === "both" ? ["simd", "walk"] : values.kernel === "walk" ? ["walk"] : ["simd"];
+  const withXGBoost = !values["no-xgboost"] && xgboostAvailable();
   const results: Row[] = [];
   const tmp = mkdtempSync(join(tmpdir(), "forestd-models-"));
   try {
     const only = values["only-lightgbm"] || values["only-sklearn"];
-    for (const name of only ? [] : ["large", "small"]) {
-      if (wanted && !wanted.has(name)) continue;
-      const bytes = gunzipSync(readFileSync(join(benchDir, `${name}.json.gz`)));
-      const modelFile = join(tmp, `${name}.json`);
-      writeFileSync(modelFile, bytes);
+    const names = only ? [] : ["large", "small"];
+    const models = benchModels(
+      tmp,
+      names.filter((n) => !wanted || wanted.has(n)),
+    );
+    if (values.instructions) {
+      countInstructions(models, kernels, withXGBoost, tmp);
+      return;
+    }
+    const perf = perfCountsCycles();
+    const cyclesSource = perf
+      ? "cycles: perf stat"
+      : `cycles: perf cannot count cycles here, so rows/s at the TSC rate (${((TSC_HZ ?? 0) / 1e9).toFixed(2)} GHz)`;
+    for (const { name, file, bytes } of models) {
       const loadStart = performance.now();
-      const model = loadModel(bytes);
-      const loadMs = performance.now() - loadStart;
+      const byKernel = kernels.map((kernel) => new Model(readForest(bytes), { kernel }));
+      const loadMs = (performance.now() - loadStart) / kernels.length;
+      const model = byKernel[0];
       const info = model.info();
+      const levels = levelsPerRow(model);
       console.log(
-        `${name}: ${info.numTrees} trees, depth ${info.maxDepth}, ${info.numFeature} features, ${(bytes.length / 1e6).toFixed(1)} MB JSON, loaded in ${loadMs.toFixed(0)} ms`,
+        `${name}: ${info.numTrees} trees, depth ${info.maxDepth}, ${info.numFeature} features, ${levels} tree levels a row, ${(bytes.length / 1e6).toFixed(1)} MB JSON, loaded in ${loadMs.toFixed(0)} ms`,
       );
+      for (const m of byKernel) console.log(`  kernel: ${m.info().kernel}`);
       const rows = makeRows(model.numFeature, ROWS);
-      const runs: [Kind, readonly number[], (v: Float32Array, r: number) => unknown][] = [
-        ["predict", BATCHES, (v, r) => model.predictBatch(v, r)],
-        ["contribs", EXPLAIN_BATCHES.contribs, (v, r) => model.predictContribs(v, r)],
-        ["interactions", EXPLAIN_BATCHES.interactions, (v, r) => model.predictInteractions(v, r)],
+      const rowsFile = join(tmp, `${name}.rows.f32`);
+      writeFileSync(rowsFile, new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength));
+      const runs: [Kind, readonly number[], (m: Model) => (v: Float32Array, r: number) => unknown][] = [
+        ["predict", BATCHES, (m) => (v, r) => m.predictBatch(v, r)],
+        ["contribs", EXPLAIN_BATCHES.contribs, (m) => (v, r) => m.predictContribs(v, r)],
+        ["interactions", EXPLAIN_BATCHES.interactions, (m) => (v, r) => m.predictInteractions(v, r)],
       ];
-      for (const [kind, batches, score] of runs) {
+      for (const [kind, batches, scorer] of runs) {
         if (values.only && values.only !== kind) continue;
         if (kind === "interactions" && name === "large") continue;
-        const xgb = values["no-xgboost"]
-          ? null
-          : timeXGBoost(modelFile, rows, model.numFeature, seconds, kind, batches);
-        for (const batch of batches) {
-          const ours = timeEngine(model, rows, batch, seconds, score);
-          const theirs = xgb?.results.find((r) => r.batch === batch)?.rowsPerSec ?? null;
-          results.push({
-            model: name,
-            kind,
-            batch,
-            forestdRowsPerSec: ours.rowsPerSec,
-            forestdUsPerCall: ours.usPerCall,
-            xgboostRowsPerSec: theirs,
-            ratio: theirs ? ours.rowsPerSec / theirs : null,
+        // Explanations do not depend on the scoring kernel: the first model's.
+        const ours = kind === "predict" ? byKernel : [model];
+        const forestd = ours.map(() => new Map<number, number[]>());
+        const usPerCall = ours.map(() => new Map<number, number[]>());
+        const cycles = ours.map(() => new Map<number, number[]>());
+        const xgb = new Map<number, number[]>();
+        let version = "";
+        for (let round = 0; round < rounds; round++) {
+          ours.forEach((m, i) => {
+            for (const batch of batches) {
+              const run = timeEngine(m, rows, batch, seconds, scorer(m));
+              forestd[i].set(batch, [...(forestd[i].get(batch) ?? []), run.rowsPerSec]);
+              usPerCall[i].set(batch, [...(usPerCall[i].get(batch) ?? []), run.usPerCall]);
+            }
           });
+          if (perf && kind === "predict")
+            for (const [i, m] of ours.entries()) {
+              const batch = 10_000;
+              const score = scorer(m);
+              const calls = 20;
+              const counted = await perfCycles(() => {
+                for (let c = 0; c < calls; c++) score(rows.subarray(0, batch * m.numFeature), batch);
+              });
+              if (counted !== null)
+                cycles[i].set(batch, [...(cycles[i].get(batch) ?? []), counted / (calls * batch * levels)]);
+            }
+          if (withXGBoost) {
+            const theirs = timeXGBoost(file, rowsFile, model.numFeature, seconds, kind, batches);
+            if (theirs) {
+              version = theirs.xgboost;
+              for (const r of theirs.results) xgb.set(r.batch, [...(xgb.get(r.batch) ?? []), r.rowsPerSec]);
+            }
+          }
         }
+        ours.forEach((m, i) => {
+          for (const batch of batches) {
+            const mine = forestd[i].get(batch)!;
+            const theirs = xgb.get(batch) ?? null;
+            const ourRate = median(mine);
+            const theirRate = theirs ? median(theirs) : null;
+            const atTsc = (rate: number | null) =>
+              rate && TSC_HZ && kind === "predict" ? TSC_HZ / rate / levels : null;
+            const measured = cycles[i].get(batch);
+            results.push({
+              model: name,
+              kind,
+              kernel:
+                kind === "predict" ? m.info().kernel.split(",")[0].split(" ")[0].toLowerCase() : undefined,
+              batch,
+              forestdRowsPerSec: ourRate,
+              forestdUsPerCall: median(usPerCall[i].get(batch)!),
+              xgboostRowsPerSec: theirRate,
+              ratio: theirRate ? ourRate / theirRate : null,
+              forestdCyclesPerLevel: measured ? median(measured) : atTsc(ourRate),
+              xgboostCyclesPerLevel: atTsc(theirRate),
+              rounds: { forestd: mine, baseline: theirs ?? [] },
+            });
+          }
+        });
+        if (withXGBoost)
+          console.log(
+            `  baseline: XGBoost ${version} ${kind === "predict" ? "inplace_predict" : `predict(pred_${kind}=True)`}, nthread=1, ${rounds} rounds alternating`,
+          );
       }
+    }
+    const predicting = !values.only || values.only === "predict";
+    if (!values["no-onnx"] && !only && predicting) await benchOnnx(seconds, results, wanted);
+    if (!values["no-lightgbm"] && !values["only-sklearn"] && predicting)
+      await benchLightGbm(seconds, Number(values.repeat), results);
+    if (!values["no-sklearn"] && !values["only-lightgbm"] && predicting)
+      benchSklearn(seconds, Number(values.repeat), values["sklearn-cache"] as string, results);
+    const fmt = (n: number | null | undefined, digits = 0) =>
+      n === null || n === undefined ? "—" : n.toLocaleString("en-US", { maximumFractionDigits: digits });
+    console.log(
+      `\nmodel       output        kernel batch    forestd rows/s   µs/call  baseline rows/s   ratio   cyc/level (forestd / baseline)\n(baseline: XGBoost, onnxruntime for .onnx, LightGBM for lgb_ (* its single-row C entry), scikit-learn for sklearn_; medians of ${rounds} rounds; ${cyclesSource})`,
+    );
+    for (const r of results) {
+      const cyc =
+        r.forestdCyclesPerLevel === undefined
+          ? ""
+          : `${fmt(r.forestdCyclesPerLevel, 2)} / ${fmt(r.xgboostCyclesPerLevel, 2)}`;
       console.log(
-        "  baseline: XGBoost inplace_predict / predict(pred_contribs|pred_interactions), nthread=1",
+        `${(r.baseline === "lightgbm-c-single-row" ? `${r.model}*` : r.model).padEnd(11)} ${r.kind.padEnd(12)} ${(r.kernel ?? "").padEnd(6)} ${String(r.batch).padStart(5)}  ${fmt(r.forestdRowsPerSec).padStart(15)}  ${fmt(r.forestdUsPerCall, 1).padStart(8)}  ${fmt(r.xgboostRowsPerSec).padStart(15)}  ${r.ratio === null ? "—".padStart(6) : `${r.ratio.toFixed(2)}×`.padStart(6)}   ${cyc}`,
       );
     }
+    if (values.json)
+      writeFileSync(
+        values.json,
+        `${JSON.stringify({ date: new Date().toISOString(), cycles: cyclesSource, results }, null, 2)}\n`,
+      );
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  const only = values["only-lightgbm"] || values["only-sklearn"];
-  if (!values["no-onnx"] && !only) await benchOnnx(seconds, results, wanted);
-  if (!values["no-lightgbm"] && !values["only-sklearn"])
-    await benchLightGbm(seconds, Number(values.repeat), results);
-  if (!values["no-sklearn"] && !values["only-lightgbm"])
-    benchSklearn(seconds, Number(values.repeat), values["sklearn-cache"] as string, results);
-  const fmt = (n: number | null, digits = 0) =>
-    n === null ? "—" : n.toLocaleString("en-US", { maximumFractionDigits: digits });
-  console.log(
-    "\nmodel       output        batch    forestd rows/s   µs/call  baseline rows/s   ratio  (baseline: XGBoost, onnxruntime for .onnx, LightGBM for lgb_)",
-  );
-  for (const r of results) {
-    const model = r.baseline === "lightgbm-c-single-row" ? `${r.model}*` : r.model;
-    console.log(
-      `${model.padEnd(11)} ${r.kind.padEnd(12)} ${String(r.batch).padStart(5)}  ${fmt(r.forestdRowsPerSec).padStart(15)}  ${fmt(r.forestdUsPerCall, 1).padStart(8)}  ${fmt(r.xgboostRowsPerSec).padStart(15)}  ${r.ratio === null ? "—" : `${r.ratio.toFixed(2)}×`}`,
-    );
-  }
-  if (values.json)
-    writeFileSync(values.json, `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`);
 }
 
 await main();

@@ -60,6 +60,7 @@ function kernelModule(precision: "f32" | "f64"): WebAssembly.Module {
  * of the process.
  */
 export interface KernelImage {
+  readonly kind: "walk";
   readonly memory: WebAssembly.Memory;
   readonly nodesAt: number;
   readonly leavesAt: number;
@@ -197,7 +198,7 @@ export function buildKernelImage(forest: CompiledForest): KernelImage {
     i32[k + 3] = treeFlags(forest, t);
   }
   new Uint32Array(memory.buffer, setsAt, forest.catBits.length).set(forest.catBits);
-  return { memory, nodesAt, leavesAt, treesAt, setsAt, bytes };
+  return { kind: "walk", memory, nodesAt, leavesAt, treesAt, setsAt, bytes };
 }
 
 export class WasmScorer {

@@ -1,6 +1,8 @@
-// The slice of the WebAssembly JS API that wasm-scorer.ts uses. Node has it globally, but its
+// The slice of the WebAssembly JS API that the kernels use. Node has it globally, but its
 // type declarations live in TypeScript's DOM library, which a server build should not pull in.
 declare namespace WebAssembly {
+  /** Whether these bytes are a module this engine compiles (simd-scorer.ts asks it of relaxed SIMD). */
+  function validate(bytes: BufferSource): boolean;
   class Module {
     constructor(bytes: BufferSource);
   }

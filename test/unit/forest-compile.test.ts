@@ -4,17 +4,22 @@
  * and float64 inputs and sums, vector leaves, tree weights, sum / min / max, scored on rows that
  * sit exactly on thresholds, one float step either side, NaN, ±0, tiny and huge values and
  * categories in and out of range: the compiled engine's sums equal the reference's bit for bit,
- * and so do the leaves it reaches.
+ * and so do the leaves it reaches. Every forest the SIMD kernel takes is scored by it too: both
+ * builds (relaxed and plain SIMD), 8- and 16-bit bins, every number of top levels down to one (so
+ * the deep walk takes up to four steps), batches of one row, three (walked row by row), 17 (a
+ * block and a lane over) and 64, and a batch of thousands that spans several chunks.
  */
 import t, { type Test } from "tap";
 import { compileForest } from "../../model/compile/compile.js";
 import { kernelRows } from "../../model/compile/input-plan.js";
+import { type QuantizeOptions, quantizeForest } from "../../model/compile/quantize.js";
 import { allocateTree } from "../../model/forest/build.js";
 import { checkForest } from "../../model/forest/check.js";
 import { evaluateForest, featuresOf, leafOf } from "../../model/forest/evaluate.js";
 import type { Forest, ForestTree, Precision } from "../../model/forest/forest.js";
 import { NodeFlag, Test as Split } from "../../model/forest/forest.js";
 import { leafIndices } from "../../model/kernels/leaf-index.js";
+import { relaxedSimdAvailable, simdScorerFor } from "../../model/kernels/simd-scorer.js";
 import { WasmScorer } from "../../model/kernels/wasm-scorer.js";
 
 /** A small deterministic generator (mulberry32). */
@@ -51,6 +56,11 @@ interface Shape {
   flags: boolean;
   vectorLeaves: boolean;
   weights: boolean;
+  /**
+   * Every tree's leaves this wide, and at least 8 trees (scikit-learn's forest classifiers): runs of
+   * four trees with the same slots, which single rows walk once for every slot.
+   */
+  leafWidth?: number;
 }
 
 /** Thresholds a feature's splits draw from, so rows can land exactly on them. */
@@ -62,7 +72,7 @@ function thresholdPool(next: () => number, input: Precision): number[] {
 }
 
 function randomTree(next: () => number, shape: Shape, pools: number[][], depth: number): ForestTree {
-  const width = shape.vectorLeaves ? 1 + Math.floor(next() * shape.numGroups) : 1;
+  const width = shape.leafWidth ?? (shape.vectorLeaves ? 1 + Math.floor(next() * shape.numGroups) : 1);
   // A random full binary tree of at most `depth` levels, nodes numbered as created.
   const left: number[] = [];
   const right: number[] = [];
@@ -121,7 +131,7 @@ function randomTree(next: () => number, shape: Shape, pools: number[][], depth: 
 function randomForest(seed: number, shape: Shape): Forest {
   const next = random(seed);
   const pools = Array.from({ length: shape.numFeature }, () => thresholdPool(next, shape.input));
-  const numTrees = 1 + Math.floor(next() * 12);
+  const numTrees = (shape.leafWidth ? 8 : 1) + Math.floor(next() * 12);
   const trees = Array.from({ length: numTrees }, () =>
     randomTree(next, shape, pools, 1 + Math.floor(next() * 5)),
   );
@@ -206,6 +216,52 @@ function rowsFor(forest: Forest, seed: number, count: number): Float64Array {
   return out;
 }
 
+/** Sums as the engine starts them: the initial margins (NaN for min / max). */
+function initialSums(forest: Forest, shape: Shape, rows: number): Float32Array | Float64Array {
+  const sums =
+    shape.accumulate === "f32"
+      ? new Float32Array(rows * shape.numGroups)
+      : new Float64Array(rows * shape.numGroups);
+  for (let r = 0; r < rows; r++)
+    for (let g = 0; g < shape.numGroups; g++)
+      sums[r * shape.numGroups + g] = shape.reduce === "sum" ? forest.aggregate.init[g] : Number.NaN;
+  return sums;
+}
+
+/** Entries where the engine's sums differ from the reference's (first five). */
+function differences(
+  sums: Float32Array | Float64Array,
+  expected: Float64Array | Float32Array,
+  shape: Shape,
+): string[] {
+  // Groups no tree feeds stay NaN under min/max in the engine and 0 in the reference (its sums start there).
+  const differ: string[] = [];
+  for (let i = 0; i < sums.length && differ.length < 5; i++) {
+    const a = Number.isNaN(sums[i]) && shape.reduce !== "sum" ? 0 : sums[i];
+    if (!Object.is(a, expected[i % expected.length]))
+      differ.push(`[${i}] engine ${sums[i]} reference ${expected[i % expected.length]}`);
+  }
+  return differ;
+}
+
+/** Scores `rows` rows in batches of `batch` with `accumulate` (the scorer's own entry). */
+function scoreInBatches(
+  accumulate: (values: Float32Array | Float64Array, rows: number, sums: Float32Array | Float64Array) => void,
+  values: Float32Array | Float64Array,
+  width: number,
+  sums: Float32Array | Float64Array,
+  groups: number,
+  rows: number,
+  batch: number,
+): void {
+  for (let r = 0; r < rows; r += batch) {
+    const n = Math.min(batch, rows - r);
+    accumulate(values.subarray(r * width, (r + n) * width), n, sums.subarray(r * groups, (r + n) * groups));
+  }
+}
+
+const RELAXED = relaxedSimdAvailable() ? [true, false] : [false];
+
 function check(t: Test, seed: number, shape: Shape): void {
   const forest = randomForest(seed, shape);
   checkForest(forest);
@@ -218,32 +274,80 @@ function check(t: Test, seed: number, shape: Shape): void {
   const nf = forest.features.length;
   const kernel = kernelRows(compiled.plan, input, nf, rows);
   const scorer = new WasmScorer(compiled.forest);
+  const width = compiled.plan.columns.length;
   for (const batch of [rows, 1]) {
-    const sums =
-      shape.accumulate === "f32"
-        ? new Float32Array(rows * shape.numGroups)
-        : new Float64Array(rows * shape.numGroups);
-    for (let r = 0; r < rows; r++)
-      for (let g = 0; g < shape.numGroups; g++)
-        sums[r * shape.numGroups + g] = shape.reduce === "sum" ? forest.aggregate.init[g] : Number.NaN;
-    for (let r = 0; r < rows; r += batch) {
-      const width = compiled.plan.columns.length;
-      scorer.accumulate(
-        kernel.subarray(r * width, (r + batch) * width),
-        batch,
-        sums.subarray(r * shape.numGroups, (r + batch) * shape.numGroups),
-      );
-    }
-    // Groups no tree feeds stay NaN under min/max in the engine and 0 in the reference (its sums start there).
-    const differ: string[] = [];
-    for (let i = 0; i < sums.length; i++) {
-      const a = Number.isNaN(sums[i]) && shape.reduce !== "sum" ? 0 : sums[i];
-      if (!Object.is(a, expected[i])) differ.push(`[${i}] engine ${sums[i]} reference ${expected[i]}`);
-    }
+    const sums = initialSums(forest, shape, rows);
+    scoreInBatches(
+      (v, n, s) => scorer.accumulate(v as Float32Array, n, s),
+      kernel,
+      width,
+      sums,
+      shape.numGroups,
+      rows,
+      batch,
+    );
     t.same(
-      differ.slice(0, 5),
+      differences(sums, expected, shape),
       [],
       `seed ${seed}, ${batch === 1 ? "row by row" : `${rows} rows at once`}: sums bit-identical`,
+    );
+  }
+
+  // The SIMD kernel on the binned layout, where the forest allows it.
+  const quantized = quantizeForest(forest, compiled);
+  const simdTakes = shape.reduce === "sum" && !compiled.forest.categorical.some((c) => c === 1);
+  t.equal("binned" in quantized, simdTakes, `seed ${seed}: the SIMD kernel takes it: ${simdTakes}`);
+  if ("binned" in quantized) {
+    // Each later slot of a vector leaf walks as its first (the kernel reuses that walk); no other tree.
+    const slots = forest.trees.flatMap((tree) =>
+      Array.from({ length: tree.leafWidth }, (_, k) => (k > 0 ? 1 : 0)),
+    );
+    t.same(Array.from(quantized.binned.sharesWalk), slots, `seed ${seed}: the trees that share a walk`);
+    const wrong: string[] = [];
+    // Every tree complete (the default for these shallow ones), none, or those of up to three levels.
+    const variants: QuantizeOptions[] = [{}, { width: 16 }, { completeDepthMax: 0 }, { completeDepthMax: 3 }];
+    for (let levels = 1; levels < quantized.binned.topLevels; levels++)
+      variants.push({ topLevels: levels }, { topLevels: levels, completeDepthMax: 0 });
+    variants.push({ width: 16, topLevels: 1 }, { width: 16, topLevels: 2, completeDepthMax: 3 });
+    for (const options of variants) {
+      const q = quantizeForest(forest, compiled, options);
+      if (!("binned" in q)) throw new Error(q.refused);
+      for (const relaxed of RELAXED) {
+        const simd = simdScorerFor(q.binned, nf, { relaxed });
+        for (const batch of [rows, 17, 3, 1]) {
+          const sums = initialSums(forest, shape, rows);
+          scoreInBatches(
+            (v, n, s) => simd.accumulate(v, n, s),
+            input,
+            nf,
+            sums,
+            shape.numGroups,
+            rows,
+            batch,
+          );
+          const differ = differences(sums, expected, shape);
+          if (differ.length > 0)
+            wrong.push(
+              `${JSON.stringify(options)}, relaxed ${relaxed}, batch ${batch}: ${differ.join("; ")}`,
+            );
+        }
+      }
+      // Thousands of rows at once: several chunks, each of them tree by tree (a tree a tile).
+      const repeats = 80;
+      const many = new (input.constructor as Float32ArrayConstructor | Float64ArrayConstructor)(
+        input.length * repeats,
+      );
+      for (let i = 0; i < repeats; i++) many.set(input, i * input.length);
+      const sums = initialSums(forest, shape, rows * repeats);
+      simdScorerFor(q.binned, nf, { tileBytes: 1 }).accumulate(many, rows * repeats, sums);
+      const differ = differences(sums, expected, shape);
+      if (differ.length > 0)
+        wrong.push(`${q.binned.width}-bit, ${rows * repeats} rows: ${differ.join("; ")}`);
+    }
+    t.same(
+      wrong.slice(0, 5),
+      [],
+      `seed ${seed}: SIMD kernel sums bit-identical (${variants.length} layouts)`,
     );
   }
   // Leaves: the first copy of each tree, against the reference walk.
@@ -317,6 +421,21 @@ const SHAPES: [string, Shape][] = [
       flags: false,
       vectorLeaves: true,
       weights: true,
+    },
+  ],
+  [
+    "vector leaves all two wide, deep and shallow trees (scikit-learn's forest classifiers)",
+    {
+      input: "f32",
+      accumulate: "f64",
+      reduce: "sum",
+      numFeature: 3,
+      numGroups: 2,
+      tests: [Split.LE],
+      flags: false,
+      vectorLeaves: true,
+      weights: false,
+      leafWidth: 2,
     },
   ],
   [

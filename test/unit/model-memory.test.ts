@@ -155,12 +155,6 @@ t.test("the compiled layout is shared as it is: sharing copies only the small ar
 
 t.test("a model that explains nothing keeps its nodes in the kernel image only", async (t) => {
   const forest = readForest(readFileSync(RF));
-  const model = loadModel(RF);
-  const header = model.share().header as {
-    compiled: { forest: { feature: Int32Array; imageOnly: boolean } };
-  };
-  t.equal(header.compiled.forest.imageOnly, true, "scikit-learn's forest: nodes in the image only");
-  t.equal(header.compiled.forest.feature.length, 0, "no node arrays beside it");
   const rows = rowsToFloat64(RF_EXPECTED.rows);
   const n = RF_EXPECTED.rows.length;
   const want: number[] = [];
@@ -168,14 +162,50 @@ t.test("a model that explains nothing keeps its nodes in the kernel image only",
     const row = featuresOf(forest, rows.subarray(r * 3, (r + 1) * 3));
     for (const tree of forest.trees) want.push(leafOf(tree, row));
   }
-  const values = rowsToArray(model, RF_EXPECTED.rows);
-  t.same(Array.from(model.predictLeaf(values, n)), want, "leaf indices walked in the image: the reference's");
+  type Header = { compiled: { forest: { feature: Int32Array; imageOnly: boolean } } };
+  // Scored by the walk: its image holds the nodes, and the leaf index walks the image.
+  const walked = Model.compileOwned(readForest(readFileSync(RF)), { kernel: "walk" });
+  t.match(walked.info().kernel, /^walk/);
+  const header = walked.share().header as Header;
+  t.equal(
+    header.compiled.forest.imageOnly,
+    true,
+    "scikit-learn's forest on the walk: nodes in the image only",
+  );
+  t.equal(header.compiled.forest.feature.length, 0, "no node arrays beside it");
+  const values = rowsToArray(walked, RF_EXPECTED.rows);
+  t.same(
+    Array.from(walked.predictLeaf(values, n)),
+    want,
+    "leaf indices walked in the image: the reference's",
+  );
+  t.same(
+    Array.from(Model.fromShared(structuredClone(walked.share())).predictLeaf(values, n)),
+    want,
+    "and in a thread's copy",
+  );
+  // Scored by the SIMD kernel (its default): the image holds binned trees, so the node arrays stay
+  // for the leaf index, in shared memory.
+  const model = loadModel(RF);
+  t.match(model.info().kernel, /^SIMD/);
+  const simd = model.share().header as Header;
+  t.equal(
+    simd.compiled.forest.imageOnly,
+    false,
+    "on the SIMD kernel the node arrays stay: the leaf index reads them",
+  );
+  t.ok(simd.compiled.forest.feature.buffer instanceof SharedArrayBuffer, "in shared memory");
+  t.same(
+    Array.from(model.predictLeaf(values, n)),
+    want,
+    "leaf indices walked in the arrays: the reference's",
+  );
   t.same(
     Array.from(Model.fromShared(structuredClone(model.share())).predictLeaf(values, n)),
     want,
     "and in a thread's copy",
   );
-  const xgb = loadModel(XGB).share().header as typeof header;
+  const xgb = loadModel(XGB).share().header as Header;
   t.equal(xgb.compiled.forest.imageOnly, false, "XGBoost's keeps them (TreeSHAP reads them)");
 });
 

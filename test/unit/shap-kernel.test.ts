@@ -89,13 +89,13 @@ for (const { name, file, expected } of explainFixtures()) {
   t.test(name, async (t) => check(t, readFileSync(file), expected.rows, 60, 3));
 }
 
-t.test("the small bench model (100 trees, depth 6)", async (t) => {
+t.test("the small bench model (200 trees, depth 6, 30 features)", async (t) => {
   const bytes = gunzipSync(readFileSync(join(ROOT, "test", "fixtures", "bench", "small.json.gz")));
   let seed = 3;
   const normal = () => {
     seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
     return (seed / 2 ** 32) * 4 - 2;
   };
-  const source = Array.from({ length: 50 }, () => Array.from({ length: 20 }, normal));
+  const source = Array.from({ length: 50 }, () => Array.from({ length: 30 }, normal));
   check(t, bytes, source, 40, 2);
 });
