@@ -192,6 +192,11 @@ t.test("default model", async (t) => {
       trees: 50,
     });
     t.match(model.sha256, /^[0-9a-f]{64}$/);
+    t.match(
+      model.kernel,
+      /^SIMD, 8-bit bins/,
+      "the bundled model is scored by the SIMD kernel, and /model says so",
+    );
     const metrics = await app.inject("/metrics");
     t.match(metrics.headers["content-type"], /text\/plain/);
     t.match(metrics.body, /forestd_http_requests_total\{method="POST",route="\/predict",status="200"\} \d+/);

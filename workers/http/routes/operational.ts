@@ -73,6 +73,8 @@ function describeModel(served: ServedModel) {
     trees: served.info.numTrees,
     max_depth: served.info.maxDepth,
     nodes: served.info.numNodes,
+    // Which kernel scores it (the SIMD kernel, or the walk and why): see docs/performance.md.
+    kernel: served.info.kernel,
     inputs: served.info.inputs,
     preprocess: served.info.preprocess,
     precision: served.info.precision,
