@@ -126,7 +126,8 @@ t.test("serve stops with exit 1 when METRICS_PORT is taken", async (t) => {
 t.test("inspect", async (t) => {
   const text = forestd(["inspect", join(FIXTURES, "dart_multi.ubj")]);
   t.equal(text.code, 0);
-  t.equal(text.stdout.trimEnd().split("\n").length, 12, "twelve lines, one per fact");
+  t.equal(text.stdout.trimEnd().split("\n").length, 13, "thirteen lines, one per fact");
+  t.match(text.stdout, /kernel:\s+SIMD, 8-bit bins/, "which kernel scores it");
   t.match(text.stdout, /format:\s+XGBoost JSON, UBJSON or legacy binary/);
   t.match(text.stdout, /objective:\s+multi:softprob/);
   t.match(text.stdout, /booster:\s+dart/);
