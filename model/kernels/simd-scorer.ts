@@ -137,13 +137,7 @@ function scratchLayout(image: Omit<SimdImage, "memory" | "bytes" | "kind" | "des
   const byRows = Math.floor((1 << 20) / rowBytes / 16) * 16;
   const chunkRows = Math.max(16, Math.min(CHUNK_ROWS_MAX, byBins, byRows));
   const blocks = chunkRows / 16;
-  let at = 0;
-  const take = (bytes: number, align = 16) => {
-    at = Math.ceil(at / align) * align;
-    const start = at;
-    at += bytes;
-    return start;
-  };
+  const { take, end } = regions();
   const scratchAt = take(SCRATCH_BYTES);
   const rowsAt = take(chunkRows * rowBytes, 8);
   const binsAt = take(blocks * blockBins, 64);
@@ -157,7 +151,21 @@ function scratchLayout(image: Omit<SimdImage, "memory" | "bytes" | "kind" | "des
     rowsAt,
     binsAt,
     marginsAt,
-    pages: Math.max(1, Math.ceil(at / PAGE)),
+    pages: Math.max(1, Math.ceil(end() / PAGE)),
+  };
+}
+
+/** Regions laid out one after another from offset 0, each aligned: `take` gives a region's offset, `end` the size so far. */
+function regions(): { take(bytes: number, align?: number): number; end(): number } {
+  let at = 0;
+  return {
+    take(bytes, align = 16) {
+      at = Math.ceil(at / align) * align;
+      const start = at;
+      at += bytes;
+      return start;
+    },
+    end: () => at,
   };
 }
 
@@ -188,13 +196,7 @@ export function buildSimdImage(
   const numLeaves = binned.leafStart[numTrees];
 
   const searches = binned.binColumns.map((c) => binSearchFor(c.cuts, binned.input));
-  let at = 0;
-  const take = (bytes: number, align = 16) => {
-    at = Math.ceil(at / align) * align;
-    const start = at;
-    at += bytes;
-    return start;
-  };
+  const { take, end } = regions();
   const treesAt = take(numTrees * TREE_BYTES);
   const topAt = take(numTrees * topSize * topBytes);
   const deepAt = take(numDeep * deepBytes);
@@ -204,7 +206,7 @@ export function buildSimdImage(
   const cutsAt = binned.binColumns.map((c, i) =>
     take((c.cuts.length + (1 << searches[i].steps)) * inputBytes, 8),
   );
-  const bytes = Math.ceil(at / 64) * 64;
+  const bytes = Math.ceil(end() / 64) * 64;
   const params = {
     width: w,
     topLevels: binned.topLevels,

@@ -174,16 +174,17 @@ t.test("a model that explains nothing keeps its nodes in the kernel image only",
   );
   t.equal(header.compiled.forest.feature.length, 0, "no node arrays beside it");
   const values = rowsToArray(walked, RF_EXPECTED.rows);
-  t.same(
-    Array.from(walked.predictLeaf(values, n)),
-    want,
-    "leaf indices walked in the image: the reference's",
-  );
-  t.same(
-    Array.from(Model.fromShared(structuredClone(walked.share())).predictLeaf(values, n)),
-    want,
-    "and in a thread's copy",
-  );
+  // The reference's leaves, from the model and from a thread's copy of it.
+  const leavesAgree = (model: Model, where: string) => {
+    t.same(
+      Array.from(model.predictLeaf(values, n)),
+      want,
+      `leaf indices walked in ${where}: the reference's`,
+    );
+    const copy = Model.fromShared(structuredClone(model.share()));
+    t.same(Array.from(copy.predictLeaf(values, n)), want, `and in a thread's copy (${where})`);
+  };
+  leavesAgree(walked, "the image");
   // Scored by the SIMD kernel (its default): the image holds binned trees, so the node arrays stay
   // for the leaf index, in shared memory.
   const model = loadModel(RF);
@@ -195,16 +196,7 @@ t.test("a model that explains nothing keeps its nodes in the kernel image only",
     "on the SIMD kernel the node arrays stay: the leaf index reads them",
   );
   t.ok(simd.compiled.forest.feature.buffer instanceof SharedArrayBuffer, "in shared memory");
-  t.same(
-    Array.from(model.predictLeaf(values, n)),
-    want,
-    "leaf indices walked in the arrays: the reference's",
-  );
-  t.same(
-    Array.from(Model.fromShared(structuredClone(model.share())).predictLeaf(values, n)),
-    want,
-    "and in a thread's copy",
-  );
+  leavesAgree(model, "the arrays");
   const xgb = loadModel(XGB).share().header as Header;
   t.equal(xgb.compiled.forest.imageOnly, false, "XGBoost's keeps them (TreeSHAP reads them)");
 });
