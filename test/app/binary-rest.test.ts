@@ -507,3 +507,24 @@ t.test(
     }
   },
 );
+
+t.test("an infinity is refused at the first one, either sign, either float type", async (t) => {
+  const m = MODELS[0];
+  const { app, close } = await testApp([], {}, { models: [modelSpec(m.path, m.name)] });
+  t.teardown(close);
+  const nf = m.rows[0].length;
+  const rows = Array.from({ length: 3 }, (_, r) => Array.from({ length: nf }, (_, i) => r + i / 10));
+  rows[1][0] = Number.NEGATIVE_INFINITY;
+  rows[2][nf - 1] = Number.POSITIVE_INFINITY;
+  for (const datatype of ["FP32", "FP64"] as const) {
+    const r = await binaryPost(app, `/v2/models/${m.name}/infer`, {
+      inputs: [{ name: "x", shape: [3, nf], datatype, bytes: floatBytes(rows, datatype) }],
+    });
+    t.equal(r.statusCode, 400, datatype);
+    t.match(
+      r.json().error,
+      `element ${nf}: -Infinity is out of range`,
+      `${datatype}: the first, by its index`,
+    );
+  }
+});
