@@ -174,6 +174,12 @@ function classesOf(
     }
     return out;
   }
+  if (from === "predictions" && objective.transform === "sigmoid") {
+    // binary:logistic's probabilities, the common case (every answered request is counted by
+    // class): one compare a row, the objective not asked again for each.
+    for (let r = 0; r < rows; r++) out[r] = values[r] > threshold ? 1 : 0;
+    return out;
+  }
   for (let r = 0; r < rows; r++) {
     const v = values[r];
     if (objective.transform === "argmax") out[r] = from === "predictions" ? v : 0;

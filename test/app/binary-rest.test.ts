@@ -476,3 +476,55 @@ t.test(
     );
   },
 );
+
+t.test(
+  "large bodies (read into shared memory, the tensor aligned): the same bits at every header length",
+  async (t) => {
+    const m = MODELS[0];
+    const { app, close } = await testApp([], {}, { models: [modelSpec(m.path, m.name)] });
+    t.teardown(close);
+    const nf = m.rows[0].length;
+    // Past SHARED_BODY_BYTES (32 KiB) in FP32, and cut into tasks of MAX_BATCH_ROWS (4096) rows.
+    const rows = Array.from({ length: Math.ceil(5000 / m.rows.length) }, () => m.rows).flat();
+    t.ok(rows.length * nf * 4 > 32 * 1024 && rows.length > 4096, `${rows.length} rows of ${nf} features`);
+    const url = `/v2/models/${m.name}/infer`;
+    const input = { name: "input-0", shape: [rows.length, nf], datatype: "FP32" as const };
+    const json = await app.inject({ method: "POST", url, payload: { inputs: [{ ...input, data: rows }] } });
+    t.equal(json.statusCode, 200);
+    const expected = bits(jsonOutputs(json)[0].data);
+    for (const datatype of ["FP32", "FP64"] as const) {
+      // The id moves the tensor's offset in the body through every residue modulo 8.
+      for (let k = 0; k < 8; k++) {
+        const bin = await binaryPost(app, url, {
+          id: "x".repeat(k),
+          inputs: [{ ...input, datatype, bytes: floatBytes(rows, datatype) }],
+          parameters: { binary_data_output: true },
+        });
+        t.equal(bin.statusCode, 200, `${datatype}, id of ${k}: ${bin.statusCode === 200 ? "" : bin.body}`);
+        if (bin.statusCode === 200)
+          t.same(bits(binaryOutputs(bin)[0].data), expected, `${datatype}, id of ${k}: the same bits`);
+      }
+    }
+  },
+);
+
+t.test("an infinity is refused at the first one, either sign, either float type", async (t) => {
+  const m = MODELS[0];
+  const { app, close } = await testApp([], {}, { models: [modelSpec(m.path, m.name)] });
+  t.teardown(close);
+  const nf = m.rows[0].length;
+  const rows = Array.from({ length: 3 }, (_, r) => Array.from({ length: nf }, (_, i) => r + i / 10));
+  rows[1][0] = Number.NEGATIVE_INFINITY;
+  rows[2][nf - 1] = Number.POSITIVE_INFINITY;
+  for (const datatype of ["FP32", "FP64"] as const) {
+    const r = await binaryPost(app, `/v2/models/${m.name}/infer`, {
+      inputs: [{ name: "x", shape: [3, nf], datatype, bytes: floatBytes(rows, datatype) }],
+    });
+    t.equal(r.statusCode, 400, datatype);
+    t.match(
+      r.json().error,
+      `element ${nf}: -Infinity is out of range`,
+      `${datatype}: the first, by its index`,
+    );
+  }
+});

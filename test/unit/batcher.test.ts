@@ -44,7 +44,7 @@ const nf = model.numFeature;
 const rowValues = (seed: number) => Float32Array.from({ length: nf }, (_, i) => Math.sin(seed * 7 + i) * 10);
 const tick = () => new Promise((r) => setImmediate(r));
 
-function makeBatcher(runner: HeldRunner, overrides: Partial<ConstructorParameters<typeof Batcher>[1]> = {}) {
+function makeBatcher(runner: TaskRunner, overrides: Partial<ConstructorParameters<typeof Batcher>[1]> = {}) {
   return new Batcher(runner, {
     numFeature: nf,
     groups: model.numMarginOutputs,
@@ -259,4 +259,57 @@ t.test("zero rows need no thread", async (t) => {
   const out = await makeBatcher(runner).submit(new Float32Array(0), 0, false);
   t.equal(out.length, 0);
   t.equal(runner.tasks.length, 0);
+});
+
+/** Scores at once, as HeldRunner, and keeps each task's own rows array and transfer list. */
+class RecordingRunner implements TaskRunner {
+  readonly threads = 1;
+  readonly tasks: { values: ScoreTask["values"]; transfer: ArrayBuffer[] }[] = [];
+  run(task: ScoreTask, transfer: ArrayBuffer[]): Promise<ArrayBuffer> {
+    this.tasks.push({ values: task.values, transfer });
+    return Promise.resolve(scoreTask(model, task));
+  }
+}
+
+t.test("rows in shared memory go to the thread where they lie, whole or cut, no copy", async (t) => {
+  const rows = 40;
+  const shared = new Float32Array(new SharedArrayBuffer((rows * nf + 2) * 4), 8, rows * nf);
+  const plain = new Float32Array(rows * nf);
+  for (let r = 0; r < rows; r++) plain.set(rowValues(r), r * nf);
+  shared.set(plain);
+  const expected = model.predictBatch(plain.slice(), rows);
+  for (const maxBatchRows of [64, 16]) {
+    const runner = new RecordingRunner();
+    const out = await makeBatcher(runner, { maxBatchRows }).submit(shared, rows, false);
+    t.same(out, expected, `MAX_BATCH_ROWS ${maxBatchRows}: the same predictions`);
+    t.equal(runner.tasks.length, maxBatchRows === 64 ? 1 : 3);
+    let row = 0;
+    for (const task of runner.tasks) {
+      t.equal(task.values.buffer, shared.buffer, "a view of the request's own shared rows");
+      t.equal(task.values.byteOffset, shared.byteOffset + row * nf * 4, "at its rows");
+      t.same(task.transfer, [], "nothing transferred");
+      row += task.values.length / nf;
+    }
+    t.equal(row, rows);
+  }
+});
+
+t.test("a request scored whole is answered from its task's result; a cut one is put together", async (t) => {
+  const rows = 40;
+  const values = () => {
+    const v = new Float32Array(rows * nf);
+    for (let r = 0; r < rows; r++) v.set(rowValues(r), r * nf);
+    return v;
+  };
+  const expected = model.predictBatch(values(), rows);
+  const whole = new RecordingRunner();
+  const one = await makeBatcher(whole).submit(values(), rows, false);
+  t.equal(whole.tasks[0].transfer.length, 1, "its own buffer moved to the thread");
+  t.same(one, expected);
+  t.not(one.byteOffset, 0, "a view of the result, after its header: no copy");
+  const cut = new RecordingRunner();
+  const parts = await makeBatcher(cut, { maxBatchRows: 16 }).submit(values(), rows, false);
+  t.equal(cut.tasks.length, 3);
+  t.same(parts, expected, "three parts, in order");
+  t.equal(parts.byteOffset, 0, "an array of its own");
 });

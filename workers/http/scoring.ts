@@ -96,17 +96,21 @@ function countClasses(
   margin: boolean,
 ): void {
   const { served, modelMetrics } = deps;
-  const counts = new Array<number>(served.classes.length).fill(0);
+  const n = served.classes.length;
+  const counts = new Float64Array(n);
   const classes = served.model.classes(
     outputs,
     rows,
     margin ? "margins" : "predictions",
     served.labels.threshold,
   );
-  for (const c of classes) if (c >= 0 && c < counts.length) counts[c]++;
-  counts.forEach((n, c) => {
-    if (n > 0) modelMetrics.predicted(served.classes[c]).inc(n);
-  });
+  // An indexed loop over typed arrays: a 10 000-row request's for-of over the classes and a
+  // plain array of counts took ~0.1 ms of the event loop (profiled, binary REST at 10 000 rows).
+  for (let i = 0; i < classes.length; i++) {
+    const c = classes[i];
+    if (c >= 0 && c < n) counts[c]++;
+  }
+  for (let c = 0; c < n; c++) if (counts[c] > 0) modelMetrics.predicted(served.classes[c]).inc(counts[c]);
 }
 
 /**

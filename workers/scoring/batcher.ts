@@ -281,7 +281,12 @@ interface Job {
   values: Numbers;
   rows: number;
   kind: JobOutput;
-  output: Numbers;
+  /**
+   * Where the outputs of a job cut into several tasks are put together, made when its first part
+   * comes back; a job scored whole in one task is answered with a view of that task's result
+   * instead (no copy).
+   */
+  output: Numbers | null;
   remaining: number;
   settled: boolean;
   resolve: (output: Numbers) => void;
@@ -460,8 +465,11 @@ export class Batcher {
   }
 
   /**
-   * Scores `rows` rows; resolves with `rows × (margin ? groups : width)` outputs. Rows still
-   * waiting `timeoutMs` from now are not scored: the promise rejects with DeadlineError.
+   * Scores `rows` rows; resolves with `rows × (margin ? groups : width)` outputs (a request scored
+   * whole in one task gets a view of that task's result, which other requests' outputs may share:
+   * read it, do not move its buffer). Rows on a SharedArrayBuffer are read by the thread where they
+   * lie; others are moved to it when they fill their buffer, else copied. Rows still waiting
+   * `timeoutMs` from now are not scored: the promise rejects with DeadlineError.
    */
   submit(
     values: Numbers,
@@ -501,7 +509,6 @@ export class Batcher {
   }
 
   #enqueue(values: Numbers, rows: number, kind: JobOutput, timeoutMs: number): Promise<Numbers> {
-    const width = this.#widthOf(kind);
     if (rows === 0) return Promise.resolve(this.#outputOf(kind, 0));
     const idle = Math.max(0, this.#share.threads - this.#share.inFlight);
     const cost = rows * this.costFactor(kind);
@@ -530,7 +537,7 @@ export class Batcher {
         values,
         rows,
         kind,
-        output: this.#outputOf(kind, rows * width),
+        output: null,
         remaining: rows,
         settled: false,
         resolve,
@@ -646,14 +653,21 @@ export class Batcher {
     const nf = this.#o.numFeature;
     const now = performance.now();
     let values: Numbers;
+    let transfer: ArrayBuffer[];
     const only = pieces[0];
-    if (
+    if (pieces.length === 1 && only.job.values.buffer instanceof SharedArrayBuffer) {
+      // Rows in shared memory (a binary body read into it: binary-body.ts): the thread reads this
+      // request's part where it lies, whole or cut, with nothing copied or moved.
+      values = only.job.values.subarray(only.start * nf, (only.start + only.rows) * nf);
+      transfer = [];
+    } else if (
       pieces.length === 1 &&
       only.start === 0 &&
       only.rows === only.job.rows &&
       ownsBuffer(only.job.values)
     ) {
       values = only.job.values; // a whole request: move its buffer, no copy
+      transfer = [values.buffer as ArrayBuffer];
     } else {
       values = numbers(this.#o.rowType ?? "f32", rows * nf);
       let at = 0;
@@ -661,6 +675,7 @@ export class Batcher {
         values.set(p.job.values.subarray(p.start * nf, (p.start + p.rows) * nf), at);
         at += p.rows * nf;
       }
+      transfer = [values.buffer as ArrayBuffer];
     }
     const task: ScoreTask = {
       model: this.#o.modelId,
@@ -698,7 +713,7 @@ export class Batcher {
     this.#share.tasks.push(inFlight);
     this.#ownInFlight++;
     this.#share.runner
-      .run(task, [values.buffer as ArrayBuffer])
+      .run(task, transfer)
       .then((buffer) => {
         if (wasSkipped(buffer)) {
           // Skipped by the thread: every deadline in it had passed (see #expireOverdue).
@@ -729,11 +744,19 @@ export class Batcher {
           ) as Numbers;
           const w = this.#widthOf(job.kind);
           if (!job.settled) {
-            job.output.set(source.subarray(offset * w, (offset + p.rows) * w), p.start * w);
-            job.remaining -= p.rows;
-            if (job.remaining === 0) {
+            const part = source.subarray(offset * w, (offset + p.rows) * w);
+            if (p.rows === job.rows) {
+              // The whole job was in this task: its outputs are its part of the result, as they lie.
               job.settled = true;
-              job.resolve(job.output);
+              job.resolve(part);
+            } else {
+              job.output ??= this.#outputOf(job.kind, job.rows * w);
+              job.output.set(part, p.start * w);
+              job.remaining -= p.rows;
+              if (job.remaining === 0) {
+                job.settled = true;
+                job.resolve(job.output);
+              }
             }
           }
           offset += p.rows;

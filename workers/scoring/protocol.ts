@@ -12,8 +12,9 @@ export function numbers(type: NumberType, length: number): Numbers {
 
 /**
  * What crosses between a worker's event loop and its scoring threads. Both directions move a
- * single ArrayBuffer (transferred, never copied): piscina transfers only a task's top-level value,
- * so the result packs its timing in front of its outputs.
+ * single ArrayBuffer (transferred, never copied; rows already in shared memory are shared
+ * instead): piscina transfers only a task's top-level value, so the result packs its timing in
+ * front of its outputs.
  */
 export interface ScoreTask {
   /** The model version to score with (its id in the pool: ScoringPool.addModel). */
@@ -23,7 +24,10 @@ export interface ScoreTask {
    * a thread that already does ignores it.
    */
   load?: ThreadModelRef;
-  /** Row-major features, `rows × numFeature`, in the model's row type; its buffer is transferred to the thread. */
+  /**
+   * Row-major features, `rows × numFeature`, in the model's row type; its buffer is transferred to
+   * the thread, or, on a SharedArrayBuffer (a binary body: binary-body.ts), shared with it as it lies.
+   */
   values: Numbers;
   rows: number;
   /** Which outputs the batch needs: margins, transformed predictions, or both. */

@@ -16,8 +16,14 @@ export function scoreTask(model: Model, task: ScoreTask): ArrayBuffer {
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     return encodeResult(seconds, null, outputs);
   }
-  const margins = model.predictBatch(task.values, task.rows, { margin: true });
-  const predictions = task.wantPredictions ? model.transform(margins, task.rows) : null;
+  // Predictions alone (the common task) as the engine gives them, over the margins' own array where
+  // the head allows (predictBatch): one array less per task than margins and then their transform.
+  const margins = task.wantMargins ? model.predictBatch(task.values, task.rows, { margin: true }) : null;
+  const predictions = !task.wantPredictions
+    ? null
+    : margins
+      ? model.transform(margins, task.rows)
+      : model.predictBatch(task.values, task.rows);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  return encodeResult(seconds, task.wantMargins ? margins : null, predictions);
+  return encodeResult(seconds, margins, predictions);
 }

@@ -27,6 +27,7 @@ import {
 import { vocabularies } from "../../../model/rows.js";
 import type { ModelEntry, ModelTable } from "../../scoring/model-table.js";
 import type { Numbers } from "../../scoring/protocol.js";
+import { readAlignedBody } from "../binary-body.js";
 import {
   BinaryInferRequest,
   HEADER_LENGTH,
@@ -199,12 +200,16 @@ export async function oipRoutes(app: FastifyInstance, deps: OipDeps): Promise<vo
       (body) => (body.includes("INT64") ? parseExactJson(body.toString("utf8")) : undefined),
     );
     // The binary data extension's own media type: a JSON header, then raw tensors (binary-data.ts).
-    scope.addContentTypeParser(OCTET_STREAM, { parseAs: "buffer" }, (request, body, done) => {
-      try {
-        done(null, parseBinaryBody(body as Buffer, request.headers[HEADER_LENGTH], parseExactJson));
-      } catch (error) {
-        done(error as Error, undefined);
-      }
+    // Read so that the tensors start aligned, large bodies in shared memory (binary-body.ts).
+    scope.addContentTypeParser(OCTET_STREAM, (request, payload, done) => {
+      readAlignedBody(request, payload, (error, body) => {
+        if (error) return done(error, undefined);
+        try {
+          done(null, parseBinaryBody(body as Buffer, request.headers[HEADER_LENGTH], parseExactJson));
+        } catch (error) {
+          done(error as Error, undefined);
+        }
+      });
     });
     for (const path of modelPaths("/infer")) {
       scope.post(
