@@ -589,7 +589,7 @@ export const SETTINGS = [
     kind: "integer",
     schema: count(0, 100_000_000),
     default: 256,
-    doc: "A gRPC ModelInfer call of at least this many rows that arrives while all of its worker's scoring threads are busy is forwarded to another worker (over a loopback connection to GRPC_PORT) and its answer relayed, so one long-lived HTTP/2 connection uses every worker (0 = never forward).",
+    doc: "A gRPC ModelInfer call of at least this many rows that arrives while all of its worker's scoring threads are busy (or enough such rows already wait for every idle one: calls read in one turn) is forwarded to another worker (over a loopback connection to GRPC_PORT) and its answer relayed, so one long-lived HTTP/2 connection uses every worker (0 = never forward).",
   },
   {
     key: "metrics_port",

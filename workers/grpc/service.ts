@@ -234,15 +234,20 @@ export function oipImplementation(deps: GrpcDeps): UntypedServiceImplementation 
       ready();
       const entry = resolve(record, request.model_name, request.model_version);
       const { served } = entry;
-      // This worker's threads all busy with a large call waiting: another worker may score it.
+      // This worker's threads all busy, or rows already waiting for every idle one (calls that
+      // arrived in one turn: a whole HTTP/2 window of them is read before the first is handed to a
+      // thread), with a large call waiting: another worker may score it.
       const forwarder = deps.forwarder;
       const declaredRows = Number(request.inputs[0]?.shape[0] ?? 0);
+      const forwardRows = deps.forwardRows ?? 0;
+      const threads = deps.threads ?? 1;
+      const idleThreads = Math.max(0, threads - entry.batcher.busyThreads);
       if (
         forwarder !== undefined &&
         !record.forwarded &&
-        (deps.forwardRows ?? 0) > 0 &&
-        declaredRows >= (deps.forwardRows ?? 0) &&
-        entry.batcher.busyThreads >= (deps.threads ?? 1) &&
+        forwardRows > 0 &&
+        declaredRows >= forwardRows &&
+        (idleThreads === 0 || entry.batcher.queuedRows >= forwardRows * idleThreads) &&
         forwarder.ready()
       ) {
         const bytes = (request as ModelInferRequest & { [RAW_MESSAGE]?: Buffer })[RAW_MESSAGE];
