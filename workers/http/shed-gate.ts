@@ -21,11 +21,21 @@
  * where a rejection costs much against a request served: one model offered ten times what a
  * pinned worker scores (100 rows of 300 trees, ~1.8 ms each) over 256 connections made ~5 500
  * rejections a second, which at ~0.1 ms each took half the CPU from the other models' requests.
- * A client that waits (paced, or honouring Retry-After) is never held, a request let through ends
- * its connection's streak, and the first hold is below an unloaded request's latency.
+ * A client that waits (paced, or honouring Retry-After) is never held, and the first hold is below
+ * an unloaded request's latency.
+ *
+ * "At once" is judged from the connection's last answer, a 503 or one let through: a request let
+ * through does not end a streak, or a model flooding over many connections, each let through now
+ * and then as its model's queue drains, made ~6 rejections for every request it got through (each
+ * let-through request started the connection's streak afresh at an immediate 503); a pause does
+ * (the client waited), and so does a connection with no 503 for STREAK_MEMORY_MS. And it is judged
+ * as the event loop sees it: the loop's recent delay is added to RETRY_STORM_DELAY, or a loop
+ * held up longer than that (the CPU it shares taken by scoring, or by the rejections themselves)
+ * took every resend for a paused client, answered each at once and fell further behind.
  */
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { WorkerMetrics } from "../process/metrics.js";
 import { errorBody, errorHeaders, httpErrorSpec, mlflowErrorBody, OverloadedError } from "./errors.js";
 import { REQUEST_ID_HEADER, requestId } from "./request-id.js";
@@ -133,8 +143,54 @@ export function gateContinue(server: Server): void {
   });
 }
 
-/** When each connection was last turned away (ms, performance.now()), and its resends at once since. */
-const lastShed = new WeakMap<Socket, { at: number; streak: number }>();
+/** A connection turned away: its resends at once since, and when it was last answered (performance.now()). */
+interface Streak {
+  streak: number;
+  /** Its last answer: this 503, or a later request's, let through. */
+  at: number;
+  /** Its last 503. */
+  shedAt: number;
+}
+/** Connections turned away lately. */
+const lastShed = new WeakMap<Socket, Streak>();
+
+/** A connection let through with no 503 for this long starts afresh at its next one. */
+export const STREAK_MEMORY_MS = 2000;
+
+/**
+ * The event loop's recent delay (ms): the most it lagged in the last 100–200 ms, measured only
+ * while requests are being shed (a histogram's 10 ms timer, stopped after two quiet seconds).
+ */
+class RecentLoopDelay {
+  readonly #histogram = monitorEventLoopDelay({ resolution: 10 });
+  #previousMs = 0;
+  #lastShedAt = 0;
+  #timer: NodeJS.Timeout | null = null;
+
+  /** A request is shed now: measure, from now on if not already. */
+  watch(now: number): void {
+    this.#lastShedAt = now;
+    if (this.#timer !== null) return;
+    this.#previousMs = 0;
+    this.#histogram.reset();
+    this.#histogram.enable();
+    this.#timer = setInterval(() => {
+      this.#previousMs = this.#histogram.max / 1e6;
+      this.#histogram.reset();
+      if (performance.now() - this.#lastShedAt > 2000) {
+        this.#histogram.disable();
+        if (this.#timer !== null) clearInterval(this.#timer);
+        this.#timer = null;
+      }
+    }, 100);
+    this.#timer.unref();
+  }
+
+  get ms(): number {
+    return this.#timer === null ? 0 : Math.max(this.#previousMs, this.#histogram.max / 1e6);
+  }
+}
+const loopDelay = new RecentLoopDelay();
 
 /** The longest a 503 is held: the Retry-After it carries (errorHeaders(503)). */
 const MAX_HOLD_MS = 1000;
@@ -164,13 +220,25 @@ export function shedGate(
   shed: (name: string | undefined, version: string | undefined) => void = () => undefined,
 ): (handler: RequestListener) => RequestListener {
   const holdMs = retryStormDelay * 1000;
+  /** A request `gap` ms after its connection's last answer was resent at once, as far as this loop can tell. */
+  const atOnce = (gap: number) => gap < holdMs || gap < holdMs + loopDelay.ms;
   return (handler) => (request: IncomingMessage, response: ServerResponse) => {
     const target = request.method === "POST" ? scoringTarget(request.url ?? "") : null;
     const route = target !== null && !admitting(target.name, target.version) ? target.route : null;
     const expectsContinue = (request as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE];
     if (route === null) {
-      // Let through: whatever this connection sent before, it is not storming now.
-      if (target !== null) lastShed.delete(request.socket);
+      // Let through. A connection that paused, or has had no 503 for long, is not storming; one
+      // that resent at once keeps its streak, counted from this answer.
+      const last = target === null ? undefined : lastShed.get(request.socket);
+      if (last !== undefined) {
+        const now = performance.now();
+        if (holdMs === 0 || !atOnce(now - last.at) || now - last.shedAt > STREAK_MEMORY_MS)
+          lastShed.delete(request.socket);
+        else
+          response.once("finish", () => {
+            last.at = performance.now();
+          });
+      }
       if (expectsContinue) response.writeContinue();
       handler(request, response);
       return;
@@ -195,15 +263,17 @@ export function shedGate(
     if (expectsContinue) headers.connection = "close";
     const body = mlflow ? head : head + id + tail;
     const now = performance.now();
+    if (holdMs > 0) loopDelay.watch(now);
     const last = lastShed.get(request.socket);
-    const storming = holdMs > 0 && last !== undefined && now - last.at < holdMs;
-    const turnedAway = { at: now, streak: storming ? (last?.streak ?? 0) + 1 : 0 };
+    const storming = holdMs > 0 && last !== undefined && atOnce(now - last.at);
+    const turnedAway: Streak = { at: now, shedAt: now, streak: storming ? (last?.streak ?? 0) + 1 : 0 };
     lastShed.set(request.socket, turnedAway);
     if (storming) {
       setTimeout(
         () => {
           // The interval is counted from this answer: the client's next resend is timed from it.
           turnedAway.at = performance.now();
+          turnedAway.shedAt = turnedAway.at;
           if (!response.destroyed) {
             response.writeHead(503, headers);
             response.end(body);
