@@ -2,7 +2,7 @@
 import { Agent, request as httpRequest } from "node:http";
 import type { Test } from "tap";
 import t from "tap";
-import { STORM_STREAK_BEFORE_DOUBLING, stormHoldMs } from "../../workers/http/shed-gate.js";
+import { jitteredHoldMs, STORM_STREAK_BEFORE_DOUBLING, stormHoldMs } from "../../workers/http/shed-gate.js";
 import { scriptedApp, testApp } from "../helpers/app.js";
 import { rawPost, rawRequest } from "../helpers/raw-http.js";
 import { scriptedRow } from "../helpers/threads.js";
@@ -291,8 +291,9 @@ t.test(
       });
     const first = await timed();
     t.equal(first.status, 503, "turned away");
-    // Resent at once, again and again on the same connection: 50 ms eight times, then 100, 200, 400 ms.
-    for (const least of [50, 50, 50, 50, 50, 50, 50, 50, 100, 200, 400]) {
+    // Resent at once, again and again on the same connection: 50 ms eight times, then 100, 200, 400 ms
+    // (each jittered down to half of it at most, never below 50 ms).
+    for (const least of [50, 50, 50, 50, 50, 50, 50, 50, 50, 100, 200]) {
       const again = await timed();
       t.ok(again.reused && again.status === 503, "the same connection, turned away");
       t.ok(again.ms >= least - 10, `resent at once: held ${Math.round(again.ms)} ms (at least ${least})`);
@@ -321,6 +322,16 @@ t.test(
       [1, 2, 3].map((streak) => stormHoldMs(1000, streak)),
       [1000, 1000, 1000],
       "a delay of 1 s holds 1 s each time",
+    );
+    t.same(
+      [8, 9, 14, 100].map((streak) => [jitteredHoldMs(20, streak, 0), jitteredHoldMs(20, streak, 0.5)]),
+      [
+        [20, 20],
+        [20, 30],
+        [500, 750],
+        [500, 750],
+      ],
+      "once doubling, a hold is jittered between half of it and all of it, never below the delay",
     );
   },
 );
@@ -431,15 +442,15 @@ t.test(
     // Before, a request let through ended the streak and this 503 was answered at once: a flood
     // over many connections, each let through now and then, made ~6 rejections per request served.
     t.ok(
-      after.ms >= 390,
-      `resent at once after the 200: its streak goes on, held ${Math.round(after.ms)} ms (400)`,
+      after.ms >= 190,
+      `resent at once after the 200: its streak goes on, held ${Math.round(after.ms)} ms (200–400, jittered)`,
     );
     await new Promise((r) => setTimeout(r, 200));
     const paced = await timed();
     t.equal(paced.status, 503);
     t.ok(
       paced.ms < 300,
-      `resent after a pause: answered at once (${Math.round(paced.ms)} ms), not held 800 ms`,
+      `resent after a pause: answered at once (${Math.round(paced.ms)} ms), not held 400–800 ms`,
     );
     // A new streak, then 2 s of requests let through (resent at once) and no 503.
     for (let i = 0; i < 10; i++) await timed();
@@ -449,7 +460,7 @@ t.test(
     gate.admitting = false;
     const later = await timed();
     t.equal(later.status, 503);
-    t.ok(later.ms < 300, `no 503 for 2 s: the streak is over, answered at once (${Math.round(later.ms)} ms)`);
+    t.ok(later.ms < 150, `no 503 for 2 s: the streak is over, answered at once (${Math.round(later.ms)} ms)`);
   },
 );
 

@@ -16,8 +16,8 @@
  * rejections as fast as the gate can give them, and on a CPU shared with the scoring thread those
  * take the CPU that scoring needs (measured: 64 such clients halved goodput). A connection turned
  * away again less than RETRY_STORM_DELAY after its last 503 gets this 503 that much later, and after
- * STORM_STREAK_BEFORE_DOUBLING such resends each further one twice as late, up to the Retry-After it
- * was given (1 s): a storming connection then costs a handful of rejections, then one a second. A fixed delay was not enough
+ * STORM_STREAK_BEFORE_DOUBLING such resends each further one twice as late (jittered: between half
+ * and all of it), up to the Retry-After it was given (1 s): a storming connection then costs a handful of rejections, then one a second. A fixed delay was not enough
  * where a rejection costs much against a request served: one model offered ten times what a
  * pinned worker scores (100 rows of 300 trees, ~1.8 ms each) over 256 connections made ~5 500
  * rejections a second, which at ~0.1 ms each took half the CPU from the other models' requests.
@@ -210,6 +210,19 @@ export function stormHoldMs(holdMs: number, streak: number): number {
   return Math.max(holdMs, Math.min(MAX_HOLD_MS, holdMs * 2 ** doublings));
 }
 
+/**
+ * The hold actually given: stormHoldMs, and once it has started doubling, a random point between
+ * half of it and all of it (never below `holdMs`). Connections that storm together (a flood's,
+ * opened at once) otherwise keep in step, and with holds of up to a second their resends arrived
+ * as one burst each second: hundreds of requests in one turn of the loop, which the other models'
+ * requests then waited behind. (Exponential backoff's "equal jitter"; `random` in [0, 1).)
+ */
+export function jitteredHoldMs(holdMs: number, streak: number, random = Math.random()): number {
+  const hold = stormHoldMs(holdMs, streak);
+  if (streak <= STORM_STREAK_BEFORE_DOUBLING) return hold;
+  return Math.max(holdMs, hold / 2 + (hold / 2) * random);
+}
+
 export function shedGate(
   /** Whether the model version a request names (undefined name: the default model) admits it now. */
   admitting: (name: string | undefined, version: string | undefined) => boolean,
@@ -279,7 +292,7 @@ export function shedGate(
             response.end(body);
           }
         },
-        stormHoldMs(holdMs, turnedAway.streak),
+        jitteredHoldMs(holdMs, turnedAway.streak),
       );
       return;
     }
