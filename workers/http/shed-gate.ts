@@ -24,11 +24,12 @@
  * A client that waits (paced, or honouring Retry-After) is never held, and the first hold is below
  * an unloaded request's latency.
  *
- * "At once" is judged from the connection's last answer, a 503 or one let through: a request let
+ * "At once" is judged from the connection's last answer, a 503 or one let through: one request let
  * through does not end a streak, or a model flooding over many connections, each let through now
  * and then as its model's queue drains, made ~6 rejections for every request it got through (each
  * let-through request started the connection's streak afresh at an immediate 503); a pause does
- * (the client waited), and so does a connection with no 503 for STREAK_MEMORY_MS. And it is judged
+ * (the client waited), and so does a second request let through in a row (the connection is being
+ * served: a busy client of another model, shed once, is not held for its next 503). And it is judged
  * as the event loop sees it: the loop's recent delay is added to RETRY_STORM_DELAY, or a loop
  * held up longer than that (the CPU it shares taken by scoring, or by the rejections themselves)
  * took every resend for a paused client, answered each at once and fell further behind.
@@ -148,14 +149,11 @@ interface Streak {
   streak: number;
   /** Its last answer: this 503, or a later request's, let through. */
   at: number;
-  /** Its last 503. */
-  shedAt: number;
+  /** Requests let through since its last 503 (a second in a row ends the streak). */
+  through: number;
 }
 /** Connections turned away lately. */
 const lastShed = new WeakMap<Socket, Streak>();
-
-/** A connection let through with no 503 for this long starts afresh at its next one. */
-export const STREAK_MEMORY_MS = 2000;
 
 /**
  * The event loop's recent delay (ms): the most it lagged in the last 100–200 ms, measured only
@@ -240,17 +238,18 @@ export function shedGate(
     const route = target !== null && !admitting(target.name, target.version) ? target.route : null;
     const expectsContinue = (request as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE];
     if (route === null) {
-      // Let through. A connection that paused, or has had no 503 for long, is not storming; one
-      // that resent at once keeps its streak, counted from this answer.
+      // Let through. A connection that paused, or is let through a second time in a row, is not
+      // storming; one that resent at once keeps its streak, counted from this answer.
       const last = target === null ? undefined : lastShed.get(request.socket);
       if (last !== undefined) {
-        const now = performance.now();
-        if (holdMs === 0 || !atOnce(now - last.at) || now - last.shedAt > STREAK_MEMORY_MS)
+        if (holdMs === 0 || last.through > 0 || !atOnce(performance.now() - last.at))
           lastShed.delete(request.socket);
-        else
+        else {
+          last.through++;
           response.once("finish", () => {
             last.at = performance.now();
           });
+        }
       }
       if (expectsContinue) response.writeContinue();
       handler(request, response);
@@ -279,14 +278,13 @@ export function shedGate(
     if (holdMs > 0) loopDelay.watch(now);
     const last = lastShed.get(request.socket);
     const storming = holdMs > 0 && last !== undefined && atOnce(now - last.at);
-    const turnedAway: Streak = { at: now, shedAt: now, streak: storming ? (last?.streak ?? 0) + 1 : 0 };
+    const turnedAway: Streak = { at: now, through: 0, streak: storming ? (last?.streak ?? 0) + 1 : 0 };
     lastShed.set(request.socket, turnedAway);
     if (storming) {
       setTimeout(
         () => {
           // The interval is counted from this answer: the client's next resend is timed from it.
           turnedAway.at = performance.now();
-          turnedAway.shedAt = turnedAway.at;
           if (!response.destroyed) {
             response.writeHead(503, headers);
             response.end(body);
