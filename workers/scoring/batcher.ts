@@ -95,9 +95,9 @@ export interface BatcherOptions {
 
 /**
  * While more than one model is active, a task holds at most this many ms of measured work: how
- * long another model's request may wait behind it for a thread. Measured (docs/performance.md, many
- * models): 5 ms left B's p50 at ~17–19 ms beside A's flood against ~5 ms alone, 2 ms ~11 ms; the
- * round trip a task costs (~20–30 µs) is then ~1–2% of the flooding model's thread time.
+ * long another model's request may wait behind it for a thread. Measured on the contended machine
+ * (docs/performance.md, many models): with 5 ms B's p50 beside A's flood was ~17–19 ms against ~5 ms
+ * alone, with 2 ms ~11 ms; the round trip a task costs (~20–30 µs) is ~1–2% of a 2 ms task.
  */
 export const CONTENDED_TASK_MS = 2;
 /** A model is active while it has rows waiting or in a task, or got a request this recently (ms). */
