@@ -36,7 +36,6 @@
  */
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { WorkerMetrics } from "../process/metrics.js";
 import { errorBody, errorHeaders, httpErrorSpec, mlflowErrorBody, OverloadedError } from "./errors.js";
 import { REQUEST_ID_HEADER, requestId } from "./request-id.js";
@@ -156,36 +155,50 @@ interface Streak {
 const lastShed = new WeakMap<Socket, Streak>();
 
 /**
- * The event loop's recent delay (ms): the most it lagged in the last 100–200 ms, measured only
- * while requests are being shed (a histogram's 10 ms timer, stopped after two quiet seconds).
+ * The event loop's recent delay (ms): the most a 10 ms timer ran late in the last 100–200 ms, or
+ * how late it is now (a loop held up at this moment has not run its timers yet). Measured only
+ * while requests are being shed, stopped after two quiet seconds. (Not monitorEventLoopDelay: its
+ * histogram, reset from a timer of this one's, could lose the delay that timer's turn had seen.)
  */
 class RecentLoopDelay {
-  readonly #histogram = monitorEventLoopDelay({ resolution: 10 });
-  #previousMs = 0;
-  #lastShedAt = 0;
+  static readonly TICK_MS = 10;
   #timer: NodeJS.Timeout | null = null;
+  #lastTick = 0;
+  #windowStart = 0;
+  #maxMs = 0;
+  #previousMaxMs = 0;
+  #lastShedAt = 0;
 
   /** A request is shed now: measure, from now on if not already. */
   watch(now: number): void {
     this.#lastShedAt = now;
     if (this.#timer !== null) return;
-    this.#previousMs = 0;
-    this.#histogram.reset();
-    this.#histogram.enable();
-    this.#timer = setInterval(() => {
-      this.#previousMs = this.#histogram.max / 1e6;
-      this.#histogram.reset();
-      if (performance.now() - this.#lastShedAt > 2000) {
-        this.#histogram.disable();
-        if (this.#timer !== null) clearInterval(this.#timer);
-        this.#timer = null;
-      }
-    }, 100);
+    this.#lastTick = now;
+    this.#windowStart = now;
+    this.#maxMs = 0;
+    this.#previousMaxMs = 0;
+    this.#timer = setInterval(() => this.#tick(), RecentLoopDelay.TICK_MS);
     this.#timer.unref();
   }
 
+  #tick(): void {
+    const now = performance.now();
+    this.#maxMs = Math.max(this.#maxMs, now - this.#lastTick - RecentLoopDelay.TICK_MS);
+    this.#lastTick = now;
+    if (now - this.#windowStart < 100) return;
+    this.#previousMaxMs = this.#maxMs;
+    this.#maxMs = 0;
+    this.#windowStart = now;
+    if (now - this.#lastShedAt > 2000 && this.#timer !== null) {
+      clearInterval(this.#timer);
+      this.#timer = null;
+    }
+  }
+
   get ms(): number {
-    return this.#timer === null ? 0 : Math.max(this.#previousMs, this.#histogram.max / 1e6);
+    if (this.#timer === null) return 0;
+    const late = performance.now() - this.#lastTick - RecentLoopDelay.TICK_MS;
+    return Math.max(this.#previousMaxMs, this.#maxMs, late);
   }
 }
 const loopDelay = new RecentLoopDelay();
