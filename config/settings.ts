@@ -271,7 +271,7 @@ export const SETTINGS = [
     kind: "number",
     schema: Type.Number({ minimum: 0, maximum: 1 }),
     default: 0.02,
-    doc: "Seconds by which a shed request's 503 is held when its connection was turned away less than this long before (a client resending at once, ignoring Retry-After), then, after eight such resends in a row, doubled with each further one, up to the Retry-After of 1 s: a retry storm, or one model's flood over many connections, then costs each connection a few rejections and then one a second, and cannot take the CPU from scoring (other models' requests included). A connection that waits this long, or gets a request through, starts afresh. 0 = answer every 503 at once.",
+    doc: "Seconds by which a shed request's 503 is held when its connection was turned away less than this long before (a client resending at once, ignoring Retry-After), then, after eight such resends in a row, doubled with each further one (jittered: between half and all of it, so that connections flooding together fall out of step), up to the Retry-After of 1 s: a retry storm, or one model's flood over many connections, then costs each connection a few rejections and then one a second, and cannot take the CPU from scoring (other models' requests included). At once is counted from the connection's last answer, a 503 or a request let through (one request let through does not end a streak, two in a row do), with the event loop's recent delay added (a loop held up is not mistaken for a client that waited). A connection that waits longer starts afresh. 0 = answer every 503 at once.",
   },
   {
     key: "request_deadline",

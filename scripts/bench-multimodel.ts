@@ -27,7 +27,9 @@ const USAGE = `  npm run bench:multimodel -- memory|fairness|swap [options]
     --seconds 10 --runs 3 --settle 1 --rows 100
     --trees 300 --depth 8 --features 8     the synthetic models' shape (fairness, swap)
     --models 50 --large 20 --workers 2     memory: fixture models, synthetic ones, workers
-    --env KEY=VALUE                        a forestd setting for the server, repeatable`;
+    --env KEY=VALUE                        a forestd setting for the server, repeatable
+    --server-cli PATH                      another build's dist/cli/forestd.js (before/after)
+    --cpu-prof DIR                         CPU profiles of the server's processes (node --cpu-prof)`;
 
 const { values, positionals } = scriptArgs(USAGE, {
   allowPositionals: true,
@@ -45,6 +47,8 @@ const { values, positionals } = scriptArgs(USAGE, {
     large: { type: "string", default: "20" },
     workers: { type: "string", default: "2" },
     env: { type: "string", multiple: true, default: [] },
+    "server-cli": { type: "string" },
+    "cpu-prof": { type: "string" },
   },
 });
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -61,6 +65,8 @@ const common = {
   rows: Number(values.rows),
   shape: { trees: Number(values.trees), depth: Number(values.depth), features: Number(values.features) },
   env,
+  serverCli: values["server-cli"],
+  cpuProfDir: values["cpu-prof"],
   log,
 };
 

@@ -33,6 +33,10 @@ export interface MultiModelOptions {
   rows: number;
   shape: SyntheticShape;
   env?: Record<string, string>;
+  /** Another build's dist/cli/forestd.js to serve with (before/after); default this one's. */
+  serverCli?: string;
+  /** Write CPU profiles of the primary and the worker (node --cpu-prof) into this directory. */
+  cpuProfDir?: string;
   log?: (line: string) => void;
 }
 
@@ -40,6 +44,7 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? 0 : s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+const clock = () => new Date().toISOString().slice(11, 23);
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
 /** Goodput and latency of one phase, over requests due from `settleMs` on. */
@@ -96,6 +101,8 @@ export interface FairnessReport {
     a: ReturnType<typeof steady>;
     /** Each generator's CPU time over the run's seconds (the load CPUs are shared by both). */
     generatorCpu: { a: number; b: number };
+    /** A's answers by status over the whole run, its first second included: what the server did with the flood. */
+    aStatuses: Record<string, number>;
   }[];
   median: {
     unloadedP99Ms: number;
@@ -115,6 +122,8 @@ export async function runFairness(o: MultiModelOptions): Promise<FairnessReport>
     threads: 1,
     modelPath: "",
     cpus: o.serverCpus,
+    cli: o.serverCli,
+    nodeArgs: o.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`] : undefined,
     extraEnv: { MODEL_REPOSITORY: dir, ...o.env },
   });
   try {
@@ -134,7 +143,10 @@ export async function runFairness(o: MultiModelOptions): Promise<FairnessReport>
     const runs: FairnessReport["runs"] = [];
     for (let i = 0; i < o.runs; i++) {
       const bPhase: Phase = { name: "b", seconds: o.seconds, rate: capacityB / 2, connections: 64 };
+      // When each phase starts (UTC), to line a run up with profiles or scheduler statistics taken beside it.
+      log(`run ${i + 1}: b alone from ${clock()}`);
       const unloaded = (await generate(plan(host, port, "b", body, [bPhase]), o.loadCpus)).phases[0];
+      log(`run ${i + 1}: b with a at 10x from ${clock()}`);
       const [aRun, bRun] = await Promise.all([
         generate(
           plan(host, port, "a", body, [
@@ -149,10 +161,11 @@ export async function runFairness(o: MultiModelOptions): Promise<FairnessReport>
         loaded: steady(bRun.phases[0], o.settle * 1000),
         a: steady(aRun.phases[0], o.settle * 1000),
         generatorCpu: { a: round(aRun.cpuSeconds / o.seconds), b: round(bRun.cpuSeconds / o.seconds) },
+        aStatuses: aRun.phases[0].statuses,
       };
       runs.push(row);
       log(
-        `run ${i + 1}: b alone at ${row.unloaded.offeredRps} req/s: goodput ${row.unloaded.goodput}, p99 ${row.unloaded.p99Ms} ms | with a at 10x (${row.a.offeredRps} req/s offered, ${row.a.servedRps} served, ${row.a.rejected} shed): b goodput ${row.loaded.goodput}, p99 ${row.loaded.p99Ms} ms, errors ${row.loaded.errors}; send lag p99 b ${row.loaded.sendLagP99Ms} ms, a ${row.a.sendLagP99Ms} ms; generators' own loop delay p99 b ${row.loaded.generatorLoopDelayP99Ms} ms, a ${row.a.generatorLoopDelayP99Ms} ms, CPU a ${row.generatorCpu.a}, b ${row.generatorCpu.b}`,
+        `run ${i + 1}: b alone at ${row.unloaded.offeredRps} req/s: goodput ${row.unloaded.goodput}, p99 ${row.unloaded.p99Ms} ms | with a at 10x (${row.a.offeredRps} req/s offered, ${row.a.servedRps} served, ${row.a.rejected} shed): b goodput ${row.loaded.goodput}, p99 ${row.loaded.p99Ms} ms, errors ${row.loaded.errors}; send lag p99 b ${row.loaded.sendLagP99Ms} ms, a ${row.a.sendLagP99Ms} ms; generators' own loop delay p99 b ${row.loaded.generatorLoopDelayP99Ms} ms, a ${row.a.generatorLoopDelayP99Ms} ms, CPU a ${row.generatorCpu.a}, b ${row.generatorCpu.b}; a's answers ${JSON.stringify(row.aStatuses)}`,
       );
     }
     const unloadedP99Ms = median(runs.map((r) => r.unloaded.p99Ms));
@@ -205,6 +218,8 @@ export async function runSwap(
     threads: 1,
     modelPath: "",
     cpus: o.serverCpus,
+    cli: o.serverCli,
+    nodeArgs: o.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`] : undefined,
     extraEnv: {
       MODEL_REPOSITORY: dir,
       REPOSITORY_API: "on",

@@ -1,7 +1,8 @@
 /** Admission control: deadlines, the queue bound, and shedding under event-loop pressure. */
 import { Agent, request as httpRequest } from "node:http";
+import type { Test } from "tap";
 import t from "tap";
-import { STORM_STREAK_BEFORE_DOUBLING, stormHoldMs } from "../../workers/http/shed-gate.js";
+import { jitteredHoldMs, STORM_STREAK_BEFORE_DOUBLING, stormHoldMs } from "../../workers/http/shed-gate.js";
 import { scriptedApp, testApp } from "../helpers/app.js";
 import { rawPost, rawRequest } from "../helpers/raw-http.js";
 import { scriptedRow } from "../helpers/threads.js";
@@ -290,8 +291,9 @@ t.test(
       });
     const first = await timed();
     t.equal(first.status, 503, "turned away");
-    // Resent at once, again and again on the same connection: 50 ms eight times, then 100, 200, 400 ms.
-    for (const least of [50, 50, 50, 50, 50, 50, 50, 50, 100, 200, 400]) {
+    // Resent at once, again and again on the same connection: 50 ms eight times, then 100, 200, 400 ms
+    // (each jittered down to half of it at most, never below 50 ms).
+    for (const least of [50, 50, 50, 50, 50, 50, 50, 50, 50, 100, 200]) {
       const again = await timed();
       t.ok(again.reused && again.status === 503, "the same connection, turned away");
       t.ok(again.ms >= least - 10, `resent at once: held ${Math.round(again.ms)} ms (at least ${least})`);
@@ -320,6 +322,16 @@ t.test(
       [1, 2, 3].map((streak) => stormHoldMs(1000, streak)),
       [1000, 1000, 1000],
       "a delay of 1 s holds 1 s each time",
+    );
+    t.same(
+      [8, 9, 14, 100].map((streak) => [jitteredHoldMs(20, streak, 0), jitteredHoldMs(20, streak, 0.5)]),
+      [
+        [20, 20],
+        [20, 30],
+        [500, 750],
+        [500, 750],
+      ],
+      "once doubling, a hold is jittered between half of it and all of it, never below the delay",
     );
   },
 );
@@ -370,3 +382,112 @@ t.test("Expect: 100-continue: turned away before the body is sent, or told to se
   const accepted = await exchange();
   t.match(accepted, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /, "100 Continue, then the answer");
 });
+
+/**
+ * A bare server behind the gate whose admission the test sets, and a client on one keep-alive
+ * connection that times each answer from its request.
+ */
+async function gatedServer(t: Test, retryStormDelay: number) {
+  const { createServer } = await import("node:http");
+  const { shedGate } = await import("../../workers/http/shed-gate.js");
+  const { WorkerMetrics } = await import("../../workers/process/metrics.js");
+  const metrics = new WorkerMetrics({ queueRows: () => 0, poolUtilization: () => 0 });
+  const gate = { admitting: false };
+  const server = createServer(
+    shedGate(
+      () => gate.admitting,
+      metrics,
+      retryStormDelay,
+    )((request, response) => {
+      request.resume();
+      request.on("end", () => response.end("through"));
+    }),
+  );
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => {
+    agent.destroy();
+    server.close();
+  });
+  const { port } = server.address() as { port: number };
+  /** One request on the connection; `afterSend` runs once it is sent (e.g. to block this loop). */
+  const timed = (afterSend?: () => void): Promise<{ status: number; ms: number; reused: boolean }> =>
+    new Promise((resolve, reject) => {
+      const started = performance.now();
+      const req = httpRequest({ port, host: "127.0.0.1", method: "POST", path: "/predict", agent }, (res) => {
+        res.resume();
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, ms: performance.now() - started, reused: req.reusedSocket }),
+        );
+      });
+      req.on("error", reject);
+      req.end("{}", () => afterSend?.());
+    });
+  return { gate, timed };
+}
+
+t.test(
+  "one request let through does not end a connection's streak of resends at once; a pause does, and so does a second let through in a row",
+  async (t) => {
+    const { gate, timed } = await gatedServer(t, 0.05);
+    t.equal((await timed()).status, 503, "turned away");
+    // Resent at once: 50 ms eight times, then 100, 200 ms (streak 10).
+    for (let i = 0; i < 10; i++) t.equal((await timed()).status, 503);
+    gate.admitting = true;
+    const through = await timed();
+    t.ok(through.reused && through.status === 200, "let through, on the same connection");
+    gate.admitting = false;
+    const after = await timed();
+    t.ok(after.reused && after.status === 503, "turned away again");
+    // Before, a request let through ended the streak and this 503 was answered at once: a flood
+    // over many connections, each let through now and then, made ~6 rejections per request served.
+    t.ok(
+      after.ms >= 190,
+      `resent at once after the 200: its streak goes on, held ${Math.round(after.ms)} ms (200–400, jittered)`,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    const paced = await timed();
+    t.equal(paced.status, 503);
+    t.ok(
+      paced.ms < 300,
+      `resent after a pause: answered at once (${Math.round(paced.ms)} ms), not held 400–800 ms`,
+    );
+    // A new streak, then two requests let through in a row (resent at once): the connection is served again.
+    for (let i = 0; i < 10; i++) await timed();
+    gate.admitting = true;
+    t.equal((await timed()).status, 200);
+    t.equal((await timed()).status, 200);
+    gate.admitting = false;
+    const later = await timed();
+    t.equal(later.status, 503);
+    t.ok(
+      later.ms < 150,
+      `let through twice in a row: the streak is over, answered at once (${Math.round(later.ms)} ms)`,
+    );
+  },
+);
+
+t.test(
+  "a resend at once is told from a paced one by the delay the event loop saw: a loop held up past RETRY_STORM_DELAY still holds it",
+  async (t) => {
+    const { timed } = await gatedServer(t, 0.2);
+    t.equal((await timed()).status, 503, "turned away");
+    t.ok((await timed()).ms >= 190, "resent at once: held");
+    // Resent at once, but this loop (the server's too) is then held up 300 ms before it reads the
+    // request: 300 ms after its last answer, longer than RETRY_STORM_DELAY's 200 ms.
+    const blocked = await timed(() => {
+      const until = performance.now() + 300;
+      while (performance.now() < until);
+    });
+    t.ok(blocked.reused && blocked.status === 503, "turned away on the same connection");
+    t.ok(
+      blocked.ms >= 480,
+      `held RETRY_STORM_DELAY after the 300 ms the loop was held up (${Math.round(blocked.ms)} ms), not answered at once as a paced client's`,
+    );
+    // A client that really waits (here longer than the delay and the loop's recent delay) is not held.
+    await new Promise((r) => setTimeout(r, 700));
+    const paced = await timed();
+    t.equal(paced.status, 503);
+    t.ok(paced.ms < 150, `resent after a pause: answered at once (${Math.round(paced.ms)} ms)`);
+  },
+);

@@ -16,13 +16,17 @@ const model = loadModel(join(FIXTURES, "binary_logistic.json"));
 const nf = model.numFeature;
 const tick = () => new Promise((r) => setImmediate(r));
 
-/** One thread holding one task at a time, answering when told; each task reports `msPerRow` × rows of scoring. */
+/** One thread holding `tasksPerThread` tasks at a time, answering when told; each task reports `msPerRow` × rows of scoring. */
 class Runner implements TaskRunner {
   readonly threads = 1;
-  readonly tasksPerThread = 1;
   readonly tasks: ScoreTask[] = [];
   readonly #held: (() => void)[] = [];
   msPerRow = 0.1;
+  constructor(readonly tasksPerThread = 1) {}
+  /** Tasks handed over and not answered yet. */
+  get inFlight(): number {
+    return this.#held.length;
+  }
   run(task: ScoreTask): Promise<ArrayBuffer> {
     this.tasks.push({ ...task, values: task.values.slice() });
     const result = scoreTask(model, task);
@@ -81,7 +85,7 @@ t.test(
       after.rows * runner.msPerRow <= CONTENDED_TASK_MS + 1e-9,
       `A's task while B is active holds ${after.rows} rows (${after.rows * runner.msPerRow} ms): at most ${CONTENDED_TASK_MS} ms`,
     );
-    for (let i = 0; i < 400 && runner.tasks.length < 1000; i++) await runner.next();
+    for (let i = 0; i < 2000 && runner.tasks.length < 5000; i++) await runner.next();
     await Promise.all(flood);
     t.pass("every flooded request is answered");
   },
@@ -167,7 +171,7 @@ t.test(
     t.equal(runner.tasks.at(-1)?.model, 2, "B's request goes next");
     await runner.next();
     await waitingB;
-    for (let i = 0; i < 400 && runner.tasks.length < 2000; i++) await runner.next();
+    for (let i = 0; i < 2000 && runner.tasks.length < 5000; i++) await runner.next();
     await Promise.all(flood);
   },
 );
@@ -186,3 +190,48 @@ t.test("one model alone: its batches are as before (no cap)", async (t) => {
   await runner.next();
   await Promise.all([first, rest]);
 });
+
+t.test(
+  "alone, a model keeps a next task in the thread's port; while models contend, a thread holds one task, and the next is chosen when it frees",
+  async (t) => {
+    const runner = new Runner(2);
+    const share = new ThreadShare(runner);
+    const a = batcher(share, 1);
+    const b = batcher(share, 2);
+    const first = a.submit(rows(10), 10, false);
+    await tick();
+    await runner.next();
+    await first; // A's rate measured: 0.1 ms a row
+    const flood = Array.from({ length: 20 }, () => a.submit(rows(500), 500, false)); // more than one task holds
+    await tick();
+    t.equal(runner.inFlight, 2, "A alone: the task it scores and the next, in the port");
+    const small = b.submit(rows(5), 5, false);
+    await tick();
+    let most = 0;
+    for (let i = 0; i < 400 && runner.tasks.length < 1000; i++) {
+      await runner.next();
+      if (runner.tasks.at(-1)?.model === 2) break;
+      most = Math.max(most, runner.inFlight);
+    }
+    t.equal(runner.tasks.at(-1)?.model, 2, "B's request is scored");
+    t.equal(
+      runner.tasks.filter((task, i) => task.model === 1 && i > 2).length,
+      0,
+      "B's task is the first handed over once B is waiting: no task of A's was committed ahead of it",
+    );
+    let smallDone = false;
+    void small.then(() => {
+      smallDone = true;
+    });
+    for (let i = 0; i < 10 && !smallDone; i++) await runner.next();
+    await small;
+    // B is still active (it asked within ACTIVE_MS): A's flood goes on one task at a time.
+    for (let i = 0; i < 5; i++) {
+      await runner.next();
+      most = Math.max(most, runner.inFlight);
+    }
+    t.ok(most <= 1, `while B is active, at most one task is in flight (${most})`);
+    for (let i = 0; i < 400 && runner.inFlight > 0; i++) await runner.next();
+    await Promise.all(flood);
+  },
+);

@@ -16,13 +16,23 @@
  * rejections as fast as the gate can give them, and on a CPU shared with the scoring thread those
  * take the CPU that scoring needs (measured: 64 such clients halved goodput). A connection turned
  * away again less than RETRY_STORM_DELAY after its last 503 gets this 503 that much later, and after
- * STORM_STREAK_BEFORE_DOUBLING such resends each further one twice as late, up to the Retry-After it
- * was given (1 s): a storming connection then costs a handful of rejections, then one a second. A fixed delay was not enough
+ * STORM_STREAK_BEFORE_DOUBLING such resends each further one twice as late (jittered: between half
+ * and all of it), up to the Retry-After it was given (1 s): a storming connection then costs a handful of rejections, then one a second. A fixed delay was not enough
  * where a rejection costs much against a request served: one model offered ten times what a
  * pinned worker scores (100 rows of 300 trees, ~1.8 ms each) over 256 connections made ~5 500
  * rejections a second, which at ~0.1 ms each took half the CPU from the other models' requests.
- * A client that waits (paced, or honouring Retry-After) is never held, a request let through ends
- * its connection's streak, and the first hold is below an unloaded request's latency.
+ * A client that waits (paced, or honouring Retry-After) is never held, and the first hold is below
+ * an unloaded request's latency.
+ *
+ * "At once" is judged from the connection's last answer, a 503 or one let through: one request let
+ * through does not end a streak, or a model flooding over many connections, each let through now
+ * and then as its model's queue drains, made ~6 rejections for every request it got through (each
+ * let-through request started the connection's streak afresh at an immediate 503); a pause does
+ * (the client waited), and so does a second request let through in a row (the connection is being
+ * served: a busy client of another model, shed once, is not held for its next 503). And it is judged
+ * as the event loop sees it: the loop's recent delay is added to RETRY_STORM_DELAY, or a loop
+ * held up longer than that (the CPU it shares taken by scoring, or by the rejections themselves)
+ * took every resend for a paused client, answered each at once and fell further behind.
  */
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -133,8 +143,65 @@ export function gateContinue(server: Server): void {
   });
 }
 
-/** When each connection was last turned away (ms, performance.now()), and its resends at once since. */
-const lastShed = new WeakMap<Socket, { at: number; streak: number }>();
+/** A connection turned away: its resends at once since, and when it was last answered (performance.now()). */
+interface Streak {
+  streak: number;
+  /** Its last answer: this 503, or a later request's, let through. */
+  at: number;
+  /** Requests let through since its last 503 (a second in a row ends the streak). */
+  through: number;
+}
+/** Connections turned away lately. */
+const lastShed = new WeakMap<Socket, Streak>();
+
+/**
+ * The event loop's recent delay (ms): the most a 10 ms timer ran late in the last 100–200 ms, or
+ * how late it is now (a loop held up at this moment has not run its timers yet). Measured only
+ * while requests are being shed, stopped after two quiet seconds. (Not monitorEventLoopDelay: its
+ * histogram, reset from a timer of this one's, could lose the delay that timer's turn had seen.)
+ */
+class RecentLoopDelay {
+  static readonly TICK_MS = 10;
+  #timer: NodeJS.Timeout | null = null;
+  #lastTick = 0;
+  #windowStart = 0;
+  #maxMs = 0;
+  #previousMaxMs = 0;
+  #lastShedAt = 0;
+
+  /** A request is shed now: measure, from now on if not already. */
+  watch(now: number): void {
+    this.#lastShedAt = now;
+    if (this.#timer !== null) return;
+    this.#lastTick = now;
+    this.#windowStart = now;
+    this.#maxMs = 0;
+    this.#previousMaxMs = 0;
+    this.#timer = setInterval(() => this.#tick(), RecentLoopDelay.TICK_MS);
+    this.#timer.unref();
+  }
+
+  #tick(): void {
+    const now = performance.now();
+    this.#maxMs = Math.max(this.#maxMs, now - this.#lastTick - RecentLoopDelay.TICK_MS);
+    this.#lastTick = now;
+    if (now - this.#windowStart < 100) return;
+    this.#previousMaxMs = this.#maxMs;
+    this.#maxMs = 0;
+    this.#windowStart = now;
+    if (now - this.#lastShedAt > 2000 && this.#timer !== null) {
+      clearInterval(this.#timer);
+      this.#timer = null;
+    }
+  }
+
+  get ms(): number {
+    if (this.#timer === null) return 0;
+    const late = performance.now() - this.#lastTick - RecentLoopDelay.TICK_MS;
+    return Math.max(this.#previousMaxMs, this.#maxMs, late);
+  }
+}
+const loopDelay = new RecentLoopDelay();
 
 /** The longest a 503 is held: the Retry-After it carries (errorHeaders(503)). */
 const MAX_HOLD_MS = 1000;
@@ -154,6 +221,19 @@ export function stormHoldMs(holdMs: number, streak: number): number {
   return Math.max(holdMs, Math.min(MAX_HOLD_MS, holdMs * 2 ** doublings));
 }
 
+/**
+ * The hold actually given: stormHoldMs, and once it has started doubling, a random point between
+ * half of it and all of it (never below `holdMs`). Connections that storm together (a flood's,
+ * opened at once) otherwise keep in step, and with holds of up to a second their resends arrived
+ * as one burst each second: hundreds of requests in one turn of the loop, which the other models'
+ * requests then waited behind. (Exponential backoff's "equal jitter"; `random` in [0, 1).)
+ */
+export function jitteredHoldMs(holdMs: number, streak: number, random = Math.random()): number {
+  const hold = stormHoldMs(holdMs, streak);
+  if (streak <= STORM_STREAK_BEFORE_DOUBLING) return hold;
+  return Math.max(holdMs, hold / 2 + (hold / 2) * random);
+}
+
 export function shedGate(
   /** Whether the model version a request names (undefined name: the default model) admits it now. */
   admitting: (name: string | undefined, version: string | undefined) => boolean,
@@ -164,13 +244,26 @@ export function shedGate(
   shed: (name: string | undefined, version: string | undefined) => void = () => undefined,
 ): (handler: RequestListener) => RequestListener {
   const holdMs = retryStormDelay * 1000;
+  /** A request `gap` ms after its connection's last answer was resent at once, as far as this loop can tell. */
+  const atOnce = (gap: number) => gap < holdMs || gap < holdMs + loopDelay.ms;
   return (handler) => (request: IncomingMessage, response: ServerResponse) => {
     const target = request.method === "POST" ? scoringTarget(request.url ?? "") : null;
     const route = target !== null && !admitting(target.name, target.version) ? target.route : null;
     const expectsContinue = (request as IncomingMessage & { [EXPECTS_CONTINUE]?: true })[EXPECTS_CONTINUE];
     if (route === null) {
-      // Let through: whatever this connection sent before, it is not storming now.
-      if (target !== null) lastShed.delete(request.socket);
+      // Let through. A connection that paused, or is let through a second time in a row, is not
+      // storming; one that resent at once keeps its streak, counted from this answer.
+      const last = target === null ? undefined : lastShed.get(request.socket);
+      if (last !== undefined) {
+        if (holdMs === 0 || last.through > 0 || !atOnce(performance.now() - last.at))
+          lastShed.delete(request.socket);
+        else {
+          last.through++;
+          response.once("finish", () => {
+            last.at = performance.now();
+          });
+        }
+      }
       if (expectsContinue) response.writeContinue();
       handler(request, response);
       return;
@@ -195,9 +288,10 @@ export function shedGate(
     if (expectsContinue) headers.connection = "close";
     const body = mlflow ? head : head + id + tail;
     const now = performance.now();
+    if (holdMs > 0) loopDelay.watch(now);
     const last = lastShed.get(request.socket);
-    const storming = holdMs > 0 && last !== undefined && now - last.at < holdMs;
-    const turnedAway = { at: now, streak: storming ? (last?.streak ?? 0) + 1 : 0 };
+    const storming = holdMs > 0 && last !== undefined && atOnce(now - last.at);
+    const turnedAway: Streak = { at: now, through: 0, streak: storming ? (last?.streak ?? 0) + 1 : 0 };
     lastShed.set(request.socket, turnedAway);
     if (storming) {
       setTimeout(
@@ -209,7 +303,7 @@ export function shedGate(
             response.end(body);
           }
         },
-        stormHoldMs(holdMs, turnedAway.streak),
+        jitteredHoldMs(holdMs, turnedAway.streak),
       );
       return;
     }

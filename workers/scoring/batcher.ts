@@ -14,10 +14,12 @@
  * one ThreadShare: the next task goes to the waiting model that has had the least thread time (start-
  * time fair queuing on the measured cost of its tasks; a model with work again starts at the virtual
  * time, the start of the last task dispatched). While more than one model is active, each task is
- * kept short (CONTENDED_TASK_MS of measured work), so a model under overload delays another model's request
- * by at most the short tasks a thread holds (the one it scores and the next in its port); a
- * model's expected wait (admission) counts the others' queues as processor sharing would: each
- * other model's waiting work up to its own. With one model active nothing changes.
+ * kept short (CONTENDED_TASK_MS of measured work) and a thread holds no next task in its port, so a
+ * model under overload delays another model's request by at most the rest of the one short task a
+ * thread is on: the next task is chosen when a thread frees, with the request that arrived meanwhile
+ * among the candidates; a model's expected wait (admission) counts the others' queues as processor
+ * sharing would: each other model's waiting work up to its own. With one model active nothing
+ * changes.
  */
 import type { ExplainKind } from "../../model/outputs.js";
 
@@ -49,7 +51,8 @@ export interface TaskRunner {
    * Tasks a thread may hold at once (default 1): the one it scores and the next, already in its
    * port. With 2, a thread that finishes starts on the next task at once, without waiting for this
    * event loop to take its result and hand it more — which, on a loop busy turning requests away,
-   * is a whole loop turn during which the thread does nothing.
+   * is a whole loop turn during which the thread does nothing. While several models contend the
+   * batcher gives each thread one task at a time (ThreadShare.pump).
    */
   readonly tasksPerThread?: number;
   run(task: ScoreTask, transfer: ArrayBuffer[]): Promise<ArrayBuffer>;
@@ -92,9 +95,11 @@ export interface BatcherOptions {
 
 /**
  * While more than one model is active, a task holds at most this many ms of measured work: how
- * long another model's request may wait behind it for a thread.
+ * long another model's request may wait behind it for a thread. Measured on the contended machine
+ * (docs/performance.md, many models): with 5 ms B's p50 beside A's flood was ~17–19 ms against ~5 ms
+ * alone, with 2 ms ~11 ms; the round trip a task costs (~20–30 µs) is ~1–2% of a 2 ms task.
  */
-export const CONTENDED_TASK_MS = 5;
+export const CONTENDED_TASK_MS = 2;
 /** A model is active while it has rows waiting or in a task, or got a request this recently (ms). */
 export const ACTIVE_MS = 100;
 /**
@@ -189,15 +194,20 @@ export class ThreadShare {
   }
 
   /**
-   * While a slot is free (`tasksPerThread` per thread: a thread's next task waits in its port, so
-   * it need not wait for a busy event loop between tasks), the next model with rows waiting (round
-   * robin) hands one task to the pool; while models contend those tasks are short.
+   * While a slot is free, the next model with rows waiting (the fair choice) hands one task to the
+   * pool. Alone, a model has `tasksPerThread` slots per thread (a thread's next task waits in its
+   * port, so it need not wait for a busy event loop between tasks). While models contend, one
+   * per thread, and short: a task in a port is committed before whatever arrives next, so another
+   * model's request arriving meanwhile would wait for two of the flooding model's tasks instead of
+   * the rest of one; and a thread that ends its task with nothing in its port leaves its CPU to the
+   * event loop, which then reads and answers the other models' requests at once rather than at the
+   * end of the thread's time slice (a loop sharing the thread's CPU, LOOP_SCHED=batch).
    */
   pump(): void {
-    const slots = this.threads * (this.runner.tasksPerThread ?? 1);
+    const perThread = this.runner.tasksPerThread ?? 1;
     for (;;) {
-      if (this.inFlight >= slots) return;
       const contended = this.#members.length > 1 && this.contended();
+      if (this.inFlight >= this.threads * (contended ? 1 : perThread)) return;
       const batcher = this.#nextWaiting();
       if (batcher === null) return;
       batcher.takeTurn(contended);
