@@ -10,6 +10,31 @@ import { scriptedRow } from "../helpers/threads.js";
 const ROW = { height: 180, weight: 80, shoe_size: 44 };
 const ROW_VALUES = [180, 80, 44];
 
+/** One POST /predict of ROW_VALUES over `agent`: its status, how long it took, and whether it reused a socket. */
+function timedPredict(port: number, agent: Agent): Promise<{ status: number; ms: number; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const req = httpRequest(
+      {
+        port,
+        host: "127.0.0.1",
+        method: "POST",
+        path: "/predict",
+        agent,
+        headers: { "content-type": "application/json" },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, ms: performance.now() - started, reused: req.reusedSocket }),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.end(JSON.stringify({ instances: [ROW_VALUES] }));
+  });
+}
+
 /** Tasks the scoring threads ran, and the rows in them (the per-task batch histogram). */
 async function tasksScored(metrics: Awaited<ReturnType<typeof testApp>>["metrics"]) {
   const values = (await metrics.batchRows.get()).values;
@@ -182,33 +207,7 @@ t.test(
     // (1 s here) later; after waiting that long itself, at once again.
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     t.teardown(() => agent.destroy());
-    const timed = (): Promise<{ status: number; ms: number; reused: boolean }> =>
-      new Promise((resolve, reject) => {
-        const started = performance.now();
-        const body = JSON.stringify({ instances: [ROW_VALUES] });
-        const req = httpRequest(
-          {
-            port,
-            host: "127.0.0.1",
-            method: "POST",
-            path: "/predict",
-            agent,
-            headers: { "content-type": "application/json" },
-          },
-          (res) => {
-            res.resume();
-            res.on("end", () =>
-              resolve({
-                status: res.statusCode ?? 0,
-                ms: performance.now() - started,
-                reused: req.reusedSocket,
-              }),
-            );
-          },
-        );
-        req.on("error", reject);
-        req.end(body);
-      });
+    const timed = () => timedPredict(port, agent);
     const first = await timed();
     t.equal(first.status, 503, "turned away");
     const again = await timed();
@@ -263,32 +262,7 @@ t.test(
 
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     t.teardown(() => agent.destroy());
-    const timed = (): Promise<{ status: number; ms: number; reused: boolean }> =>
-      new Promise((resolve, reject) => {
-        const started = performance.now();
-        const req = httpRequest(
-          {
-            port,
-            host: "127.0.0.1",
-            method: "POST",
-            path: "/predict",
-            agent,
-            headers: { "content-type": "application/json" },
-          },
-          (res) => {
-            res.resume();
-            res.on("end", () =>
-              resolve({
-                status: res.statusCode ?? 0,
-                ms: performance.now() - started,
-                reused: req.reusedSocket,
-              }),
-            );
-          },
-        );
-        req.on("error", reject);
-        req.end(JSON.stringify({ instances: [ROW_VALUES] }));
-      });
+    const timed = () => timedPredict(port, agent);
     const first = await timed();
     t.equal(first.status, 503, "turned away");
     // Resent at once, again and again on the same connection: 50 ms eight times, then 100, 200, 400 ms
