@@ -14,23 +14,13 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { gunzipSync } from "node:zlib";
+import { positionalArgs } from "./args.mjs";
 
 const USAGE =
   "usage: node scripts/ab/engine-ab.mjs BEFORE_DIST AFTER_DIST MODEL.json[.gz] BATCH [ROUNDS] [SLICE_MS]";
-// As scripts/script-args.ts: --help prints the usage; an option this script does not take is refused.
-const argv = process.argv.slice(2);
-if (argv.includes("--help") || argv.includes("-h")) {
-  console.log(USAGE);
-  process.exit(0);
-}
-const unknown = argv.find((a) => a.startsWith("-"));
-if (unknown !== undefined) {
-  console.error(`unknown option ${unknown}\n${USAGE}`);
-  process.exit(2);
-}
+const argv = positionalArgs(USAGE);
 
-const [beforeDist, afterDist, modelPath, batchArg, roundsArg = "20", sliceArg = "300"] =
-  process.argv.slice(2);
+const [beforeDist, afterDist, modelPath, batchArg, roundsArg = "20", sliceArg = "300"] = argv;
 if (!modelPath) {
   console.error(USAGE);
   process.exit(2);

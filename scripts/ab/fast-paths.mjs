@@ -12,19 +12,10 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { positionalArgs } from "./args.mjs";
 
 const USAGE = `usage: node scripts/ab/fast-paths.mjs   (env ROUNDS, SECS, EXTRA='{"SETTING":"value"}'; pin it: taskset -c 1)`;
-// As scripts/script-args.ts: --help prints the usage; an option this script does not take is refused.
-const argv = process.argv.slice(2);
-if (argv.includes("--help") || argv.includes("-h")) {
-  console.log(USAGE);
-  process.exit(0);
-}
-const unknown = argv.find((a) => a.startsWith("-"));
-if (unknown !== undefined) {
-  console.error(`unknown option ${unknown}\n${USAGE}`);
-  process.exit(2);
-}
+positionalArgs(USAGE);
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const autocannon = (await import(`${root}/node_modules/autocannon/autocannon.js`)).default;

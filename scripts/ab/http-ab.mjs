@@ -14,23 +14,14 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { positionalArgs } from "./args.mjs";
 
 const USAGE =
   "usage: node scripts/ab/http-ab.mjs BEFORE_CLI AFTER_CLI   (env ROUNDS, SECS; pin it: taskset -c 1)";
-// As scripts/script-args.ts: --help prints the usage; an option this script does not take is refused.
-const argv = process.argv.slice(2);
-if (argv.includes("--help") || argv.includes("-h")) {
-  console.log(USAGE);
-  process.exit(0);
-}
-const unknown = argv.find((a) => a.startsWith("-"));
-if (unknown !== undefined) {
-  console.error(`unknown option ${unknown}\n${USAGE}`);
-  process.exit(2);
-}
+const argv = positionalArgs(USAGE);
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const [beforeCli, afterCli] = process.argv.slice(2);
+const [beforeCli, afterCli] = argv;
 if (!afterCli) {
   console.error(USAGE);
   process.exit(2);
