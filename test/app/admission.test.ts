@@ -10,6 +10,36 @@ import { scriptedRow } from "../helpers/threads.js";
 const ROW = { height: 180, weight: 80, shoe_size: 44 };
 const ROW_VALUES = [180, 80, 44];
 
+/**
+ * A server (one thread, MAX_QUEUE_WAIT 0.05 s, no inline scoring, RETRY_STORM_DELAY `stormDelay` s)
+ * listening on a loopback port, whose thread has learnt a rate of 1 s a row and is held with a row
+ * waiting behind it: an expected wait of ~1 s, past MAX_QUEUE_WAIT, so nothing is admitted until
+ * `threads.release()`. `held` and `waiting` are those two requests.
+ */
+async function heldServer(t: Test, stormDelay: string) {
+  const harness = await scriptedApp(t, [
+    "--threads",
+    "1",
+    "--max-queue-wait",
+    "0.05",
+    "--inline-scoring-max-us",
+    "0",
+    "--retry-storm-delay",
+    stormDelay,
+  ]);
+  const { app, served, threads } = harness;
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  const { port } = app.server.address() as { port: number };
+  const width = served.model.numFeature;
+  const predict = (rows: number[][]) =>
+    rawRequest(port, rawPost("/predict", JSON.stringify({ instances: rows })));
+  t.equal((await predict([scriptedRow("slow", width)])).status, 200);
+  const held = predict([scriptedRow("hold", width)]);
+  await threads.held();
+  const waiting = predict([ROW_VALUES]);
+  return { ...harness, port, predict, held, waiting };
+}
+
 /** One POST /predict of ROW_VALUES over `agent`: its status, how long it took, and whether it reused a socket. */
 function timedPredict(port: number, agent: Agent): Promise<{ status: number; ms: number; reused: boolean }> {
   return new Promise((resolve, reject) => {
@@ -161,27 +191,7 @@ t.test("event-loop pressure sheds predictions and turns readiness false, then re
 t.test(
   "the shed gate, in a real server: scoring POSTs are answered 503 before their body is read",
   async (t) => {
-    const { app, served, metrics, batcher, threads } = await scriptedApp(t, [
-      "--threads",
-      "1",
-      "--max-queue-wait",
-      "0.05",
-      "--inline-scoring-max-us",
-      "0",
-      "--retry-storm-delay",
-      "1",
-    ]);
-    await app.listen({ host: "127.0.0.1", port: 0 });
-    const { port } = app.server.address() as { port: number };
-    const width = served.model.numFeature;
-    const predict = (rows: number[][]) =>
-      rawRequest(port, rawPost("/predict", JSON.stringify({ instances: rows })));
-    // A thread that reports 1 s per row teaches the batcher the rate; then the thread is held with a
-    // row waiting behind it: an expected wait of ~1 s, past MAX_QUEUE_WAIT's 50 ms.
-    t.equal((await predict([scriptedRow("slow", width)])).status, 200);
-    const held = predict([scriptedRow("hold", width)]);
-    await threads.held();
-    const waiting = predict([ROW_VALUES]);
+    const { metrics, batcher, threads, port, predict, held, waiting } = await heldServer(t, "1");
     while (batcher.queuedRows === 0) await new Promise((r) => setImmediate(r));
     t.notOk(batcher.admitting, "the batcher is not admitting");
 
@@ -238,26 +248,8 @@ t.test(
 t.test(
   "a connection that keeps resending at once is held, then twice as long each time, up to Retry-After; one that waits is not",
   async (t) => {
-    const { app, served, threads } = await scriptedApp(t, [
-      "--threads",
-      "1",
-      "--max-queue-wait",
-      "0.05",
-      "--inline-scoring-max-us",
-      "0",
-      "--retry-storm-delay",
-      "0.05",
-    ]);
-    await app.listen({ host: "127.0.0.1", port: 0 });
-    const { port } = app.server.address() as { port: number };
-    const width = served.model.numFeature;
-    const predict = (rows: number[][]) =>
-      rawRequest(port, rawPost("/predict", JSON.stringify({ instances: rows })));
     // As above: the thread held with a row waiting behind it, at 1 s a row: nothing is admitted.
-    t.equal((await predict([scriptedRow("slow", width)])).status, 200);
-    const held = predict([scriptedRow("hold", width)]);
-    await threads.held();
-    const waiting = predict([ROW_VALUES]);
+    const { threads, port, held, waiting } = await heldServer(t, "0.05");
     await new Promise((r) => setTimeout(r, 20));
 
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
