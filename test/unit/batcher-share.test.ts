@@ -139,7 +139,10 @@ t.test(
   "a model served alone for long, then woken beside one that was idle meanwhile, is not made to wait while the other catches up",
   async (t) => {
     const runner = new Runner();
-    const share = new ThreadShare(runner);
+    // Activity that does not lapse by the clock: B must still count as active when A floods,
+    // however long this machine takes over B's 50 tasks (at ACTIVE_MS, a loaded CI machine once
+    // let it lapse, A alone then kept a second task in the port, and B waited behind it).
+    const share = new ThreadShare(runner, 60_000);
     const a = batcher(share, 1);
     const b = batcher(share, 2);
     // A measured once, then idle; B served alone for a long while (as the fairness bench measures

@@ -127,7 +127,11 @@ export class ThreadShare {
    */
   #virtualMs = 0;
 
-  constructor(runner: TaskRunner) {
+  /** How long after its last request a model still counts as active (contended); ACTIVE_MS but in tests. */
+  readonly #activeMs: number;
+
+  constructor(runner: TaskRunner, activeMs = ACTIVE_MS) {
+    this.#activeMs = activeMs;
     this.runner = runner;
   }
 
@@ -153,7 +157,7 @@ export class ThreadShare {
   /** More than one model is active now: tasks are kept short (CONTENDED_TASK_MS). */
   contended(now = performance.now()): boolean {
     let active = 0;
-    for (const b of this.#members) if (b.activeAt(now) && ++active > 1) return true;
+    for (const b of this.#members) if (b.activeAt(now, this.#activeMs) && ++active > 1) return true;
     return false;
   }
 
@@ -382,9 +386,9 @@ export class Batcher {
     return this.#head < this.#queue.length;
   }
 
-  /** Waiting here, in a task, or a request queued within ACTIVE_MS. */
-  activeAt(now: number): boolean {
-    return this.#queuedRows > 0 || this.#ownInFlight > 0 || now - this.#lastSubmitAt < ACTIVE_MS;
+  /** Waiting here, in a task, or a request queued within `activeMs` (ACTIVE_MS). */
+  activeAt(now: number, activeMs = ACTIVE_MS): boolean {
+    return this.#queuedRows > 0 || this.#ownInFlight > 0 || now - this.#lastSubmitAt < activeMs;
   }
 
   /** Expected ms of the work waiting here, from the measured rates. */
