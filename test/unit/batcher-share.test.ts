@@ -56,11 +56,18 @@ function batcher(share: ThreadShare, modelId: number) {
 
 const rows = (n: number) => new Float32Array(n * nf);
 
+/**
+ * An activity window that does not lapse by the clock, for the tests that need a model to still
+ * count as active a few tasks after its request: at ACTIVE_MS (100 ms), a loaded CI machine once let
+ * B's activity lapse mid-test, A alone then kept a second task in the port, and B waited behind it.
+ */
+const STAYS_ACTIVE_MS = 60_000;
+
 t.test(
   "a model with little work goes before one with a backlog, and tasks stay short while both are active",
   async (t) => {
     const runner = new Runner();
-    const share = new ThreadShare(runner);
+    const share = new ThreadShare(runner, STAYS_ACTIVE_MS); // B still active when A's next task is cut
     const a = batcher(share, 1);
     const b = batcher(share, 2);
     // Teach A its rate alone (a big task), then flood it (more than one task holds) while B asks for a little.
@@ -139,10 +146,8 @@ t.test(
   "a model served alone for long, then woken beside one that was idle meanwhile, is not made to wait while the other catches up",
   async (t) => {
     const runner = new Runner();
-    // Activity that does not lapse by the clock: B must still count as active when A floods,
-    // however long this machine takes over B's 50 tasks (at ACTIVE_MS, a loaded CI machine once
-    // let it lapse, A alone then kept a second task in the port, and B waited behind it).
-    const share = new ThreadShare(runner, 60_000);
+    // B must still count as active when A floods, however long this machine takes over B's 50 tasks.
+    const share = new ThreadShare(runner, STAYS_ACTIVE_MS);
     const a = batcher(share, 1);
     const b = batcher(share, 2);
     // A measured once, then idle; B served alone for a long while (as the fairness bench measures
@@ -198,7 +203,7 @@ t.test(
   "alone, a model keeps a next task in the thread's port; while models contend, a thread holds one task, and the next is chosen when it frees",
   async (t) => {
     const runner = new Runner(2);
-    const share = new ThreadShare(runner);
+    const share = new ThreadShare(runner, STAYS_ACTIVE_MS); // B still active five tasks after its answer
     const a = batcher(share, 1);
     const b = batcher(share, 2);
     const first = a.submit(rows(10), 10, false);
@@ -228,7 +233,7 @@ t.test(
     });
     for (let i = 0; i < 10 && !smallDone; i++) await runner.next();
     await small;
-    // B is still active (it asked within ACTIVE_MS): A's flood goes on one task at a time.
+    // B is still active (it asked within the window): A's flood goes on one task at a time.
     for (let i = 0; i < 5; i++) {
       await runner.next();
       most = Math.max(most, runner.inFlight);
