@@ -473,12 +473,13 @@ export class Arbiter {
 
   /** MODEL_PATH's one model: fetched, validated, snapshotted and put in the registry (strictly). */
   async #preparePathModel(settings: Settings): Promise<ModelOrigin> {
-    const current = this.#registry.get(this.#live?.settings.model_name ?? settings.model_name);
-    const served = current ? [...current.versions.values()][0] : undefined;
-    // Asked conditionally only while its bytes are held (an unloaded model is fetched afresh).
-    const live = served ? (this.#live?.origin ?? undefined) : undefined;
-    const fetched = await fetchModel(settings, live, this.metrics.observeFetch);
-    // fetchModel answers "unchanged" only when given the live origin, so a version is served then.
+    const served = this.#servedPathVersion(settings.model_name);
+    // Asked conditionally against the version the registry serves (its bytes are held; an unloaded
+    // model is fetched afresh). Not the live generation's origin: a reload abandoned for a newer
+    // SIGHUP has already put its model in the registry, and "unchanged" against the live
+    // generation's file would then serve the abandoned reload's bytes under the file's name.
+    const fetched = await fetchModel(settings, served?.origin, this.metrics.observeFetch);
+    // fetchModel answers "unchanged" only when given an origin, so a version is served then.
     const bytes =
       "unchanged" in fetched
         ? new Uint8Array(await readFile((served as NonNullable<typeof served>).snapshot.path))
@@ -520,6 +521,12 @@ export class Arbiter {
     return fetched.origin;
   }
 
+  /** The version of MODEL_PATH's model the registry serves (under the live generation's MODEL_NAME), if any. */
+  #servedPathVersion(modelName: string) {
+    const current = this.#registry.get(this.#live?.settings.model_name ?? modelName);
+    return current ? [...current.versions.values()][0] : undefined;
+  }
+
   #activate(generation: Generation): void {
     this.#settings = generation.settings;
     this.#live = generation;
@@ -547,7 +554,8 @@ export class Arbiter {
     }
     this.#poller = new ModelPoller(
       settings,
-      () => this.#live?.origin ?? undefined,
+      // What the registry serves, as a reload compares with (see #preparePathModel).
+      () => this.#servedPathVersion(settings.model_name)?.origin,
       () => this.#reloadForNewVersion(),
       this.#log,
       this.metrics.observeFetch,

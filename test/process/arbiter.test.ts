@@ -3,11 +3,13 @@
  * zero-downtime reload (good and corrupt model), hung worker and hung thread, scaling, recycling.
  * Load goes to 127.0.0.1 only and every loop is bounded in time.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { loadModel } from "../../model/index.js";
+import { writeSyntheticModel } from "../../scripts/bench/synthetic-model.js";
 import { FIXTURES, ROOT } from "../helpers/fixtures.js";
 import { Load } from "../helpers/load.js";
 import { postJson, type RunningServer, request, startServer, waitFor } from "../helpers/server.js";
@@ -303,6 +305,60 @@ t.test("a generation owns its model bytes: nothing on disk after a reload reache
   t.match(metrics, new RegExp(`forestd_model_info\\{[^}]*version="${shaA}"[^}]*generation="1"\\} 1`));
   t.match(metrics, /forestd_worker_boot_failures_total 0/);
 });
+
+t.test(
+  "a SIGHUP while a reload is being read: the file the last SIGHUP found is served (A, then B, then A again)",
+  async (t) => {
+    // Found by the chaos campaign (seed 24251764): the reload read for B was abandoned for the newer
+    // SIGHUP, but had already put B in the registry; the next read found A, the live generation's
+    // file, called it unchanged, and served B's bytes as A. B is large so that reading it takes
+    // far longer than the gap between the two signals, on any machine.
+    const dir = mkdtempSync(join(tmpdir(), "forestd-hup-hup-"));
+    const modelFile = join(dir, "model.json");
+    const modelA = join(FIXTURES, "binary_logistic.json");
+    const modelB = join(dir, "large.json");
+    writeSyntheticModel(modelB, { trees: 1000, depth: 10, features: 8 });
+    copyFileSync(modelA, modelFile);
+    const expectA = loadModel(modelA).predictBatch(Float32Array.from([1.5, -2, 3, 0.25, 7, -1]), 1)[0];
+    const server = await startServer({ WORKERS: "1", MODEL_PATH: modelFile, ACCESS_LOG: "off" });
+    t.teardown(() => server.stop());
+    await waitFor(() => readyWorkers(server) === 1, 10_000);
+    const shaA = (await request(`${server.url}/model`)).json.sha256;
+    const pid = server.child.pid as number;
+    // The second SIGHUP goes once the primary has read B's bytes (its /proc I/O count says so), so
+    // that the first read is B's and not the A written after it; B then takes a second to validate.
+    const bytesRead = () => Number(/^rchar:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1]);
+    const before = bytesRead();
+    copyFileSync(modelB, modelFile);
+    process.kill(pid, "SIGHUP");
+    await waitFor(() => bytesRead() - before >= statSync(modelB).size, 10_000);
+    copyFileSync(modelA, modelFile);
+    process.kill(pid, "SIGHUP");
+    await waitFor(() => /"event":"reload_queued"/.test(server.logs()), 5000);
+    t.pass("the second SIGHUP came while B was being read: queued");
+    // B's read is abandoned for the newer SIGHUP (no reload_done of its own), the file read again,
+    // and that reload's generation serving: the one reload_done.
+    await waitFor(() => /"event":"reload_done"/.test(server.logs()), 30_000);
+    const reads = server.events().filter((e) => e.event === "reload_model");
+    t.same(
+      reads.map((e) => e.sha256),
+      [createHash("sha256").update(readFileSync(modelB)).digest("hex"), shaA],
+      "the file was read twice: B, then A",
+    );
+    await waitFor(() => aliveWorkers(server).length === 1, 20_000); // the old generation's worker gone
+    t.equal((await request(`${server.url}/model`)).json.sha256, shaA, "GET /model: A's bytes");
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        postJson(`${server.url}/predict`, ROW).then((r) => r.json.predictions),
+      ),
+    );
+    t.same(
+      new Set(answers.map((p) => (p as number[] | undefined)?.[0])),
+      new Set([expectA]),
+      "A's predictions",
+    );
+  },
+);
 
 t.test("SIGTTIN / SIGTTOU change the worker count", async (t) => {
   scaled = await startServer({ WORKERS: "1", ACCESS_LOG: "off" });
