@@ -271,6 +271,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await sleep(200);
     }
     const endAt = Date.now() + options.seconds * 1000;
+    // Faults are logged by seconds from here; outcomes and the server's log carry epoch ms.
+    log(`campaign starts at epoch ${endAt - options.seconds * 1000} ms`);
 
     // Steady load: `connections` keep-alive clients, each at ratePerSec / connections.
     let loadRunning = true;
