@@ -108,6 +108,15 @@ t.test("admission weighs explanation rows by their measured cost", async (t) => 
   runner.hold = false;
   runner.release();
   await Promise.all([busy, fits]);
+  await new Promise((r) => setImmediate(r)); // the thread's task counted as finished
+  t.equal(batcher.queuedRows, 0, "nothing waiting");
+  // Nothing waiting and the thread idle: the same request goes to it at once, by its own 2 rows
+  // (weighed, 2 000 rows were over MAX_QUEUE + one idle thread's batch, and it was refused).
+  t.same(
+    await batcher.explain(rowValues(2), 2, "contribs"),
+    model.predictContribs(rowValues(2), 2),
+    "admitted and answered on an idle model",
+  );
 });
 
 t.test("LightGBM's contributions come back in float64, request by request, however batched", async (t) => {
