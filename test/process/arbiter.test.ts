@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import t from "tap";
+import t, { type Test } from "tap";
 import { loadModel } from "../../model/index.js";
 import { writeSyntheticModel } from "../../scripts/bench/synthetic-model.js";
 import { FIXTURES, ROOT } from "../helpers/fixtures.js";
@@ -263,18 +263,26 @@ t.test("MAX_REQUESTS=100 under load recycles workers with zero failed requests",
   await waitFor(() => readyWorkers(server) === 2, 10_000);
 });
 
-t.test("a generation owns its model bytes: nothing on disk after a reload reaches a worker", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "forestd-bytes-"));
+/**
+ * A server of `workers` workers on its own copy of model A (binary_logistic), ready: the file it
+ * reads, A's path and answer to ROW, its pid, and the SHA-256 it reports serving.
+ */
+async function servingModelA(t: Test, workers: number) {
+  const dir = mkdtempSync(join(tmpdir(), "forestd-model-a-"));
   const modelFile = join(dir, "model.json");
   const modelA = join(FIXTURES, "binary_logistic.json");
-  const modelB = join(FIXTURES, "reg_squarederror.json");
   copyFileSync(modelA, modelFile);
   const expectA = loadModel(modelA).predictBatch(Float32Array.from([1.5, -2, 3, 0.25, 7, -1]), 1)[0];
-  const server = await startServer({ WORKERS: "2", MODEL_PATH: modelFile, ACCESS_LOG: "off" });
+  const server = await startServer({ WORKERS: String(workers), MODEL_PATH: modelFile, ACCESS_LOG: "off" });
   t.teardown(() => server.stop());
-  await waitFor(() => readyWorkers(server) === 2, 10_000);
-  const shaA = (await request(`${server.url}/model`)).json.sha256;
-  const pid = server.child.pid as number;
+  await waitFor(() => readyWorkers(server) === workers, 10_000);
+  const shaA = (await request(`${server.url}/model`)).json.sha256 as string;
+  return { dir, modelFile, modelA, expectA, server, shaA, pid: server.child.pid as number };
+}
+
+t.test("a generation owns its model bytes: nothing on disk after a reload reaches a worker", async (t) => {
+  const { modelFile, modelA, expectA, server, shaA, pid } = await servingModelA(t, 2);
+  const modelB = join(FIXTURES, "reg_squarederror.json");
 
   // 1. A truncated file and SIGHUP: refused. Then every kind of spawn: each loads generation 1's bytes.
   writeFileSync(modelFile, readFileSync(modelA, "utf8").slice(0, 500));
@@ -313,18 +321,9 @@ t.test(
     // SIGHUP, but had already put B in the registry; the next read found A, the live generation's
     // file, called it unchanged, and served B's bytes as A. B is large so that reading it takes
     // far longer than the gap between the two signals, on any machine.
-    const dir = mkdtempSync(join(tmpdir(), "forestd-hup-hup-"));
-    const modelFile = join(dir, "model.json");
-    const modelA = join(FIXTURES, "binary_logistic.json");
+    const { dir, modelFile, modelA, expectA, server, shaA, pid } = await servingModelA(t, 1);
     const modelB = join(dir, "large.json");
     writeSyntheticModel(modelB, { trees: 1000, depth: 10, features: 8 });
-    copyFileSync(modelA, modelFile);
-    const expectA = loadModel(modelA).predictBatch(Float32Array.from([1.5, -2, 3, 0.25, 7, -1]), 1)[0];
-    const server = await startServer({ WORKERS: "1", MODEL_PATH: modelFile, ACCESS_LOG: "off" });
-    t.teardown(() => server.stop());
-    await waitFor(() => readyWorkers(server) === 1, 10_000);
-    const shaA = (await request(`${server.url}/model`)).json.sha256;
-    const pid = server.child.pid as number;
     // The second SIGHUP goes once the primary has read B's bytes (its /proc I/O count says so), so
     // that the first read is B's and not the A written after it; B then takes a second to validate.
     const bytesRead = () => Number(/^rchar:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1]);
