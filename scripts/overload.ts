@@ -98,7 +98,14 @@ export interface LoadRow {
    * expensive kind (under-pressure shedding, or a queue that filled between gate and batcher).
    */
   rejectedAfterGate: number;
+  /** Connection errors, resets, requests unanswered at the end, and `unsent` (the generator's own). */
   errors: number;
+  /**
+   * Requests the clock scheduled that the generator never sent (no connection of its own was free
+   * before their slice ended): counted in `errors`, but the server never saw them; `sentRps`
+   * against `offeredRps` shows them.
+   */
+  unsent: number;
   otherStatuses: number;
   withRetryAfter: number;
   acceptedP50Ms: number;
@@ -466,6 +473,7 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
       rejected,
       rejectedAfterGate: resources.counts.afterGate,
       errors: load.errors,
+      unsent: load.scheduled - load.sent,
       otherStatuses: answered - (load.statuses["200"] ?? 0) - rejected,
       withRetryAfter: load.withRetryAfter,
       acceptedP50Ms: load.ok.p50,

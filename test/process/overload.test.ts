@@ -74,7 +74,13 @@ t.test("4× capacity, pinned: keeps ≥ 75% goodput, sheds with 503, recovers", 
   t.ok(overload.rejectedRps > 0, "the excess was turned away");
   t.equal(overload.withRetryAfter, overload.rejected, "every 503 carries Retry-After");
   t.equal(overload.otherStatuses, 0, "no status other than 200 and 503");
-  t.equal(overload.errors, 0, "no connection errors or timeouts");
+  // Requests the generator never sent (its connections all busy as a slice ended) are not the
+  // server's errors: "offered the load it was asked to" above bounds them.
+  t.equal(
+    overload.errors - overload.unsent,
+    0,
+    `no connection errors or timeouts (${overload.unsent} scheduled but never sent)`,
+  );
   t.equal(overload.recovery?.errors, 0, "the second after: every request answered");
   t.ok((overload.recovery?.servedRps ?? 0) > 0, "the second after: predictions served");
 });
