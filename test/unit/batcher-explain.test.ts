@@ -98,25 +98,33 @@ t.test("admission weighs explanation rows by their measured cost", async (t) => 
   await batcher.submit(rowValues(10), 10, false);
   await batcher.explain(rowValues(2), 2, "contribs");
   t.equal(Math.round(batcher.costFactor("contribs")), 1000, "1 ms against 1 µs a row: 1000×");
-  // While the thread is busy, 2 waiting contribs rows weigh 2000 prediction rows: over MAX_QUEUE.
+  // While the thread is busy and rows wait, 2 more contribs rows weigh 2000 prediction rows: over MAX_QUEUE.
   runner.hold = true;
   const busy = batcher.submit(rowValues(1), 1, false);
   await new Promise((r) => setImmediate(r));
-  await t.rejects(batcher.explain(rowValues(2), 2, "contribs"), OverloadedError);
   const fits = batcher.submit(rowValues(5), 5, false);
+  t.equal(batcher.queuedRows, 5, "rows waiting behind the busy thread");
+  await t.rejects(batcher.explain(rowValues(2), 2, "contribs"), OverloadedError);
   t.ok(batcher.expectedWaitMs > 0, "the queue has an expected wait");
   runner.hold = false;
   runner.release();
   await Promise.all([busy, fits]);
-  await new Promise((r) => setImmediate(r)); // the thread's task counted as finished
+  // Nothing waiting, the thread busy again: the same request is admitted by its own 2 rows, and
+  // waits for the thread (weighed, 2 000 rows were over MAX_QUEUE with nothing waiting, and such
+  // a request would have been refused for as long as the thread stayed busy).
+  runner.hold = true;
+  const busyAgain = batcher.submit(rowValues(1), 1, false);
+  await new Promise((r) => setImmediate(r));
   t.equal(batcher.queuedRows, 0, "nothing waiting");
-  // Nothing waiting and the thread idle: the same request goes to it at once, by its own 2 rows
-  // (weighed, 2 000 rows were over MAX_QUEUE + one idle thread's batch, and it was refused).
-  t.same(
-    await batcher.explain(rowValues(2), 2, "contribs"),
-    model.predictContribs(rowValues(2), 2),
-    "admitted and answered on an idle model",
-  );
+  const alone = batcher.explain(rowValues(2), 2, "contribs");
+  runner.hold = false;
+  runner.release();
+  await busyAgain;
+  for (let i = 0; i < 5; i++) {
+    runner.release();
+    await new Promise((r) => setImmediate(r));
+  }
+  t.same(await alone, model.predictContribs(rowValues(2), 2), "admitted, and answered once the thread freed");
 });
 
 t.test("LightGBM's contributions come back in float64, request by request, however batched", async (t) => {

@@ -525,11 +525,11 @@ export class Batcher {
   #enqueue(values: Numbers, rows: number, kind: JobOutput, timeoutMs: number): Promise<Numbers> {
     if (rows === 0) return Promise.resolve(this.#outputOf(kind, 0));
     const idle = Math.max(0, this.#share.threads - this.#share.inFlight);
-    // Rows weigh their measured cost while anything waits or every thread is busy. A request that
-    // finds nothing waiting and a thread idle counts its own rows: weighed, 40 contribs rows of a
-    // 500-tree model (2 500× a prediction row beside the SIMD kernel) were refused on an idle
-    // model as "too many rows waiting (0)", and would have been at any time.
-    const cost = idle > 0 && this.#queuedRows === 0 ? rows : rows * this.costFactor(kind);
+    // Rows weigh their measured cost once anything waits. A request that finds nothing waiting
+    // counts its own rows (how long it may wait behind running tasks is MAX_QUEUE_WAIT's to say):
+    // weighed, 40 contribs rows of a 500-tree model (2 500× a prediction row beside the SIMD
+    // kernel) were refused as "too many rows waiting (0)" with nothing waiting, and always would be.
+    const cost = this.#queuedRows === 0 ? rows : rows * this.costFactor(kind);
     if (this.#queuedCost() + cost > this.#o.maxQueueRows + idle * this.#o.maxBatchRows) {
       return Promise.reject(
         new OverloadedError(
