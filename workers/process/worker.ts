@@ -316,6 +316,23 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
         underPressure: () => app.forestdUnderPressure(),
       });
     }
+    // Told to stop while booting (retired, or silent past TIMEOUT): never listen. Listening for a
+    // moment only to drain took connections from the shared socket and then closed them, requests
+    // unanswered (the chaos campaign's unexplained resets, seeds 382659478 and 788638360).
+    if (stopRequested !== null) {
+      logger.info(
+        { event: "worker_stopping", graceful: stopRequested },
+        "told to stop while booting: not listening",
+      );
+      forwarder?.close();
+      clearInterval(heartbeat);
+      await pool.destroy().catch(() => undefined);
+      await loader.close().catch(() => undefined);
+      await tracing?.shutdown().catch(() => undefined);
+      logger.info({ event: "worker_stopped", clean: true }, "worker stopped");
+      logger.flush(() => setImmediate(() => process.exit(0)));
+      return;
+    }
     // The primary owns the listening sockets (server/listeners.ts) and hands them over. Each is
     // accepted on by a plain net.Server, connections paused, so that the balancer can still hand
     // a connection on unread; those kept are served by the HTTP server of that address (or, on
