@@ -277,6 +277,19 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     });
   }
 
+  /** The end of every stop, drained or never listening: threads, loader and tracing closed, then exit 0. */
+  const closeAndExit = async (clean: boolean): Promise<void> => {
+    forwarder?.close();
+    clearInterval(heartbeat);
+    if (countReport !== null) clearTimeout(countReport);
+    await pool.destroy().catch(() => undefined);
+    await loader.close().catch(() => undefined);
+    // The spans of the last requests, which the batch processor has not sent yet.
+    await tracing?.shutdown().catch(() => undefined);
+    logger.info({ event: "worker_stopped", clean }, "worker stopped");
+    // Let the last log lines and IPC messages flush before exiting.
+    logger.flush(() => setImmediate(() => process.exit(0)));
+  };
   const servers: Server[] = [];
   const listeners: NetServer[] = [];
   let grpc: GrpcEndpoint | null = null;
@@ -324,14 +337,7 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
         { event: "worker_stopping", graceful: stopRequested },
         "told to stop while booting: not listening",
       );
-      forwarder?.close();
-      clearInterval(heartbeat);
-      await pool.destroy().catch(() => undefined);
-      await loader.close().catch(() => undefined);
-      await tracing?.shutdown().catch(() => undefined);
-      logger.info({ event: "worker_stopped", clean: true }, "worker stopped");
-      logger.flush(() => setImmediate(() => process.exit(0)));
-      return;
+      return closeAndExit(true);
     }
     // The primary owns the listening sockets (server/listeners.ts) and hands them over. Each is
     // accepted on by a plain net.Server, connections paused, so that the balancer can still hand
@@ -422,20 +428,11 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     logger.info({ event: "worker_stopping", graceful }, graceful ? "draining" : "stopping now");
     const deadline = Date.now() + (graceful ? settings.graceful_timeout * 1000 : 0);
     const clean = await drainer.drain(deadline);
-    forwarder?.close();
-    clearInterval(heartbeat);
-    if (countReport !== null) clearTimeout(countReport);
     // Final counts, so the cluster's counters include everything this worker served.
     await sendSnapshot(metrics, (snapshot) =>
       send({ type: "forestd:metrics", requestId: 0, metrics: snapshot }),
     );
-    await pool.destroy().catch(() => undefined);
-    await loader.close().catch(() => undefined);
-    // The spans of the last requests, which the batch processor has not sent yet.
-    await tracing?.shutdown().catch(() => undefined);
-    logger.info({ event: "worker_stopped", clean }, "worker stopped");
-    // Let the last log lines and IPC messages flush before exiting.
-    logger.flush(() => setImmediate(() => process.exit(0)));
+    await closeAndExit(clean);
   };
   if (stopRequested !== null) void stop(stopRequested);
 }
