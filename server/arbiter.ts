@@ -76,6 +76,12 @@ const V8_FLAGS_DEFAULT = SETTINGS.find((s) => s.key === "v8_flags")?.default;
 const HANDLED_SIGNALS: QueuedSignal[] = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGTTIN", "SIGTTOU"];
 /** How often the arbiter loop wakes when nothing else wakes it. */
 const LOOP_MS = 500;
+/**
+ * A ready worker not heard from for this long (three of its 500 ms heartbeats) is given no connection
+ * another worker hands on: it may be stopped or stuck, and the supervisor learns that only at TIMEOUT
+ * (30 s by default), while a connection given to it waits unanswered all that time.
+ */
+const QUIET_MS = 1500;
 /** How long a repository API load or unload waits for every worker to apply it. */
 const MODEL_APPLY_TIMEOUT_MS = 120_000;
 
@@ -758,6 +764,7 @@ export class Arbiter {
     const now = Date.now();
     switch (m.type) {
       case "forestd:handoff":
+        this.#feed({ type: "heartbeat", id: worker.id, now });
         this.#routeConnection(worker.id, m, handle as ListenHandle | undefined);
         break;
       case "forestd:listen-request":
@@ -836,8 +843,15 @@ export class Arbiter {
   ): void {
     if (!handle) return;
     this.#router.report(from, connections, received);
-    const ready = [...this.#readyWorkers()];
-    const candidates = elsewhere ? ready.filter((id) => id !== from) : ready;
+    const ready = this.#routableWorkers();
+    const others = ready.filter((id) => id !== from);
+    // The sender is heard from now (its hand-off counted as a heartbeat). A connection that must move
+    // goes to a quiet worker rather than back when no other is heard from.
+    const candidates = elsewhere
+      ? others.length > 0
+        ? others
+        : this.#readyWorkers().filter((id) => id !== from)
+      : ready;
     const to = this.#router.route(candidates) ?? from;
     // Node sends one handle at a time per channel (each waits for the worker's acknowledgement),
     // and a channel that closes drops the queued ones without calling back: whatever is still
@@ -858,7 +872,7 @@ export class Arbiter {
    * whose peer's connections just closed does not take the next burst by a stale figure).
    */
   #tellPeers(reporting: number): void {
-    const ready = this.#readyWorkers();
+    const ready = this.#routableWorkers();
     for (const id of ready) {
       const fewest = this.#router.fewestBesides(id, ready);
       if (id !== reporting && this.#peersSent.get(id) === fewest) continue;
@@ -871,6 +885,16 @@ export class Arbiter {
     const ready: number[] = [];
     for (const w of this.#supervisor?.workers.values() ?? []) if (w.phase === "ready") ready.push(w.id);
     return ready;
+  }
+
+  /** Ready workers that may be given connections: heard from within QUIET_MS, not being timed out. */
+  #routableWorkers(): number[] {
+    const now = Date.now();
+    const routable: number[] = [];
+    for (const w of this.#supervisor?.workers.values() ?? [])
+      if (w.phase === "ready" && w.termSentAt === undefined && now - w.lastSeen <= QUIET_MS)
+        routable.push(w.id);
+    return routable;
   }
 
   #onExit(worker: Worker, code: number | null, signal: string | null): void {

@@ -120,3 +120,39 @@ t.test("a burst of keep-alive connections is shared between the workers, every o
     "headers never finished: 408, connection closed",
   );
 });
+
+t.test(
+  "a worker that has gone quiet is given no connections: a burst beside a stopped one is answered",
+  async (t) => {
+    // TIMEOUT is long: the stopped worker stays alive (and ready, as far as the supervisor knows) for
+    // the whole test, so a connection handed to it would never be answered.
+    const server = await startServer({ WORKERS: "2", THREADS: "1", TIMEOUT: "60" });
+    const primary = server.child.pid as number;
+    await waitFor(
+      () => server.events().filter((e) => e.event === "worker_ready" && e.pid !== primary).length >= 2,
+      30_000,
+    );
+    await new Promise((r) => setTimeout(r, 1200));
+    const [stopped] = readFileSync(`/proc/${primary}/task/${primary}/children`, "utf8")
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    process.kill(stopped, "SIGSTOP");
+    t.teardown(async () => {
+      process.kill(stopped, "SIGCONT");
+      await server.stop();
+    });
+    // Longer than the quiet bound: the primary has missed several of its heartbeats.
+    await new Promise((r) => setTimeout(r, 2500));
+    const answered = burst(server.port, CONNECTIONS);
+    const timedOut = new Promise<"timed out">((r) => setTimeout(() => r("timed out"), 10_000).unref());
+    const outcome = await Promise.race([answered, timedOut]);
+    t.not(outcome, "timed out", "every connection answered within 10 s, none left with the stopped worker");
+    if (outcome !== "timed out") {
+      t.same(new Set(outcome.statuses), new Set(["HTTP/1.1 200 OK"]), "every answer a 200");
+      const inodes = establishedInodes(server.port);
+      t.equal(held(stopped, inodes), 0, "the stopped worker holds none of them");
+      for (const s of outcome.sockets) s.destroy();
+    }
+  },
+);
