@@ -472,6 +472,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // The ledger.
     report.requests = outcomes.length;
     const killFaults = report.faults.filter((f) => f.kind === "kill9" || f.kind === "sigstop");
+    // When each worker's process ended, as the primary logged it: a stopped worker dies when the
+    // supervisor finds it silent past TIMEOUT, later on a slow machine than on a quick one.
+    const exitedAt = new Map<number, number>();
+    for (const e of events())
+      if (e.event === "worker_exit" && typeof e.pid === "number" && typeof e.time === "number")
+        exitedAt.set(e.pid, e.time);
     const blame = new Map<Fault, number>();
     for (const o of outcomes) {
       if (o.status === 200) {
@@ -481,14 +487,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         continue;
       }
       // A failure is explained by a kill -9 or SIGSTOP of a worker that was in flight when it hit:
-      // sent before the worker died (a stopped one dies at TIMEOUT + the kill grace) and failed after.
+      // sent before the worker died (a stopped one dies at TIMEOUT + the kill grace, and is given no
+      // new connection once it has been quiet for 1.5 s) and failed once it died.
       // Windows of faults close in time overlap (a worker SIGSTOPped, then another killed): the failure
       // goes to a fault whose window holds it and that has not yet explained one failure per connection.
       const fault = killFaults.find(
         (f) =>
           o.sentAt <= f.at + (f.kind === "sigstop" ? 4500 : 50) &&
           o.doneAt >= f.at &&
-          o.doneAt <= f.at + 6000 &&
+          o.doneAt <= Math.max(f.at + 6000, (exitedAt.get(f.pid ?? -1) ?? 0) + 1000) &&
           (blame.get(f) ?? 0) < connections,
       );
       const count = fault ? (blame.get(fault) ?? 0) + 1 : 0;
