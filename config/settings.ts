@@ -161,7 +161,7 @@ export const SETTINGS = [
     kind: "integer",
     schema: count(0, 65_535),
     default: 2,
-    doc: "A worker holding this many more connections than the least-loaded other worker hands each new connection it accepts, unread, through the primary to the worker holding the fewest. Workers share the listening socket, and the first to wake would otherwise take a whole burst (32 keep-alive connections were seen splitting 31/1 between two workers, one core idle). 0 = keep every connection where it was accepted.",
+    doc: "A worker holding this many more connections than the least-loaded other worker hands each new connection it accepts, unread, through the primary to the worker holding the fewest (of those heard from within 1.5 s: a stopped or stuck worker is given none). Workers share the listening socket, and the first to wake would otherwise take a whole burst (32 keep-alive connections were seen splitting 31/1 between two workers, one core idle). 0 = keep every connection where it was accepted.",
   },
   {
     key: "body_limit",
