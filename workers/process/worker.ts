@@ -34,6 +34,7 @@ import { ConnectionDrainer } from "./drain.js";
 import { niceEventLoop, scheduleEventLoop } from "./loop-scheduling.js";
 import { sendSnapshot, type WorkerMetrics } from "./metrics.js";
 import { createScoringStack } from "./scoring-stack.js";
+import { sentToPrimary } from "./sent-to-primary.js";
 
 const HEARTBEAT_MS = 500;
 /** How soon a changed connection count is reported to the primary (connection-balancer.ts). */
@@ -286,8 +287,9 @@ export async function runWorker(settings: Settings, booted: () => void = () => u
     await loader.close().catch(() => undefined);
     // The spans of the last requests, which the batch processor has not sent yet.
     await tracing?.shutdown().catch(() => undefined);
+    await sentToPrimary();
     logger.info({ event: "worker_stopped", clean }, "worker stopped");
-    // Let the last log lines and IPC messages flush before exiting.
+    // Let the last log lines flush before exiting (IPC messages are written: sentToPrimary).
     logger.flush(() => setImmediate(() => process.exit(0)));
   };
   const servers: Server[] = [];
