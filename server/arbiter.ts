@@ -843,15 +843,12 @@ export class Arbiter {
   ): void {
     if (!handle) return;
     this.#router.report(from, connections, received);
-    const ready = this.#routableWorkers();
-    const others = ready.filter((id) => id !== from);
-    // The sender is heard from now (its hand-off counted as a heartbeat). A connection that must move
-    // goes to a quiet worker rather than back when no other is heard from.
-    const candidates = elsewhere
-      ? others.length > 0
-        ? others
-        : this.#readyWorkers().filter((id) => id !== from)
-      : ready;
+    // The sender is heard from now (its hand-off counted as a heartbeat), so it is a candidate unless
+    // the connection must move; one that must goes to a quiet worker rather than back, if no other is heard from.
+    const heard = this.#readyWorkers(true);
+    let candidates = elsewhere ? heard.filter((id) => id !== from) : heard;
+    if (elsewhere && candidates.length === 0)
+      candidates = this.#readyWorkers(false).filter((id) => id !== from);
     const to = this.#router.route(candidates) ?? from;
     // Node sends one handle at a time per channel (each waits for the worker's acknowledgement),
     // and a channel that closes drops the queued ones without calling back: whatever is still
@@ -872,7 +869,7 @@ export class Arbiter {
    * whose peer's connections just closed does not take the next burst by a stale figure).
    */
   #tellPeers(reporting: number): void {
-    const ready = this.#routableWorkers();
+    const ready = this.#readyWorkers(true);
     for (const id of ready) {
       const fewest = this.#router.fewestBesides(id, ready);
       if (id !== reporting && this.#peersSent.get(id) === fewest) continue;
@@ -881,20 +878,19 @@ export class Arbiter {
     }
   }
 
-  #readyWorkers(): number[] {
-    const ready: number[] = [];
-    for (const w of this.#supervisor?.workers.values() ?? []) if (w.phase === "ready") ready.push(w.id);
-    return ready;
-  }
-
-  /** Ready workers that may be given connections: heard from within QUIET_MS, not being timed out. */
-  #routableWorkers(): number[] {
+  /**
+   * Workers ready to serve. `heardFrom`: only those that may be given connections, heard from within
+   * QUIET_MS and not being timed out.
+   */
+  #readyWorkers(heardFrom: boolean): number[] {
     const now = Date.now();
-    const routable: number[] = [];
-    for (const w of this.#supervisor?.workers.values() ?? [])
-      if (w.phase === "ready" && w.termSentAt === undefined && now - w.lastSeen <= QUIET_MS)
-        routable.push(w.id);
-    return routable;
+    const ready: number[] = [];
+    for (const w of this.#supervisor?.workers.values() ?? []) {
+      if (w.phase !== "ready") continue;
+      if (heardFrom && (w.termSentAt !== undefined || now - w.lastSeen > QUIET_MS)) continue;
+      ready.push(w.id);
+    }
+    return ready;
   }
 
   #onExit(worker: Worker, code: number | null, signal: string | null): void {
