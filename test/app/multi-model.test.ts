@@ -181,3 +181,64 @@ t.test(
     t.equal(table.revision, 4);
   },
 );
+
+t.test("a replacement that cannot be loaded here leaves the version served before answering", async (t) => {
+  const { app: server, table, close } = await app();
+  t.teardown(close);
+  const predict = async (url: string) => {
+    const r = await server.inject({ method: "POST", url, payload: { instances: [ROW] } });
+    return { status: r.statusCode, body: r.json() as { predictions?: number[]; code?: string } };
+  };
+  const v1 = modelSpec(files.churn, "churn", { version: "1", isDefault: false });
+  const v2 = modelSpec(files.churnV2, "churn", { version: "2", isDefault: true });
+  const price = modelSpec(files.price, "price");
+  const forest = modelSpec(files.forest, "forest");
+  // What a worker meets when a newer reload has already removed the bytes it was told to load.
+  const gone = (spec: ReturnType<typeof modelSpec>, version: string) => ({
+    ...spec,
+    version,
+    snapshot: join(ROOT, "no-such-snapshot.model"),
+    sha256: "f".repeat(64),
+  });
+
+  // "price" (one version) replaced by one that fails; "forest" replaced under its own version key.
+  const state = await table.apply(
+    modelSet([v1, v2, gone(price, "bbbbbbbbbbbb"), { ...gone(forest, forest.version) }], "price", 2),
+  );
+  t.same(
+    state.failed.map((f) => f.name).sort(),
+    ["forest", "price"],
+    "both failures reported to the primary",
+  );
+  const priceAnswer = await predict("/predict/price");
+  t.equal(priceAnswer.status, 200, "price still answers, not 503 LOADING");
+  t.same(priceAnswer.body.predictions, expected(files.price, [ROW]), "with the version served before");
+  t.equal((await predict("/predict")).status, 200, "as the default model too");
+  const forestWidth = loadModel(files.forest).numFeature;
+  const forestRow = Array.from({ length: forestWidth }, (_, i) => (i % 3) - 0.5);
+  const forestAnswer = await server.inject({
+    method: "POST",
+    url: "/predict/forest",
+    payload: { instances: [forestRow] },
+  });
+  t.equal(forestAnswer.statusCode, 200, "forest, whose same version key failed, still answers");
+  t.same(forestAnswer.json().predictions, expected(files.forest, [forestRow]));
+
+  // A model none of whose versions is listed any more is released as before, and a later set that
+  // loads replaces the kept version.
+  await table.apply(modelSet([v1, v2, modelSpec(files.churn, "price")], "price", 3));
+  t.same(
+    (await predict("/predict/price")).body.predictions,
+    expected(files.churn, [ROW]),
+    "replaced once loadable",
+  );
+  t.equal((await predict("/predict/forest")).status, 404, "forest, no longer listed, released");
+  // One version of a model failing beside another that loads: only the listed, loaded one serves.
+  await table.apply(modelSet([v1, gone(v2, "3")], "price", 4));
+  t.same(
+    (await predict("/predict/churn/versions/1")).body.predictions,
+    expected(files.churn, [ROW]),
+    "churn 1 serves",
+  );
+  t.equal((await predict("/predict/churn/versions/2")).status, 404, "churn 2, no longer listed, released");
+});

@@ -254,8 +254,22 @@ export class ModelTable {
         });
       }
     }
+    // A model none of whose listed versions could be loaded here keeps what it served: its
+    // replacement's load failed (its file gone with a newer reload, memory, a broken cache), and
+    // a failed load must not leave the name answering "not ready" (the old version serves until
+    // a set this worker can load arrives).
+    const keep = new Set<string>();
+    for (const f of failed) {
+      const loadedOne = set.models.some(
+        (spec) =>
+          spec.name === f.name &&
+          this.#byKey.get(versionKey(spec.name, spec.version))?.served.sha256 === spec.sha256,
+      );
+      if (!loadedOne) keep.add(f.name);
+    }
+    const previousDefaults = new Map(this.#defaults);
     for (const [key, entry] of this.#byKey) {
-      if (wanted.has(key)) continue;
+      if (wanted.has(key) || keep.has(entry.served.name)) continue;
       this.#byKey.delete(key);
       this.#release(entry);
     }
@@ -264,6 +278,15 @@ export class ModelTable {
       const entry = this.#byKey.get(versionKey(spec.name, spec.version));
       if (spec.isDefault && entry && entry.served.sha256 === spec.sha256)
         this.#defaults.set(spec.name, entry);
+    }
+    for (const name of keep) {
+      const previous = previousDefaults.get(name);
+      if (
+        previous &&
+        !this.#defaults.has(name) &&
+        this.#byKey.get(versionKey(name, previous.served.version)) === previous
+      )
+        this.#defaults.set(name, previous);
     }
     this.#index = set.index;
     this.#defaultModel = set.defaultModel;
