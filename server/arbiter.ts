@@ -53,7 +53,7 @@ import { labelOptions } from "../model/outputs.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
 import { ConnectionRouter } from "./connection-router.js";
 import { bindAll, type ListenHandle } from "./listeners.js";
-import { ModelRegistry } from "./model-registry.js";
+import { ModelRegistry, type RegistryModel } from "./model-registry.js";
 import { fetchModel, type ModelOrigin, ModelPoller } from "./model-source/index.js";
 import { ModelStore } from "./model-store.js";
 import { PrimaryMetrics } from "./primary-metrics.js";
@@ -90,6 +90,11 @@ interface Generation {
   readonly settings: Settings;
   /** MODEL_PATH's model as this generation's preparation read it (null with a repository). */
   readonly origin: ModelOrigin | null;
+  /**
+   * The registry entry that preparation put (null with a repository). Its bytes are held for as
+   * long as the generation is known, so that a reload abandoned after putting its own can give it back.
+   */
+  readonly pathModel: RegistryModel | null;
   /** What its workers are started with: this process's execArgv and the usable V8_FLAGS. */
   readonly execArgv: readonly string[];
   /**
@@ -97,6 +102,11 @@ interface Generation {
    * no TLS): what its workers serve, given to them over IPC. SIGHUP reads them again.
    */
   tls: TlsMaterial | null;
+}
+
+/** Who holds a generation's model bytes in the store (beside the registry's own owner). */
+function generationOwner(id: number): string {
+  return `generation#${id}`;
 }
 
 function workerEntry(): string {
@@ -430,15 +440,18 @@ export class Arbiter {
     // First: files that do not check out fail the reload before any model changes.
     const files = tlsFiles(settings);
     const tls = files ? readTlsMaterial(files) : null;
-    const origin = settings.model_repository === "" ? await this.#preparePathModel(settings) : null;
+    const pathModel = settings.model_repository === "" ? await this.#preparePathModel(settings) : null;
     if (settings.model_repository !== "") await this.#prepareRepository(settings);
     const generation = {
       plan: planOf(id, settings),
       settings,
-      origin,
+      origin: pathModel ? ([...pathModel.versions.values()][0]?.origin ?? null) : null,
+      pathModel,
       execArgv: this.#workerExecArgv(settings),
       tls,
     };
+    if (pathModel)
+      for (const v of pathModel.versions.values()) this.#store.retain(v.snapshot, generationOwner(id));
     this.#generations.set(id, generation);
     return generation;
   }
@@ -478,7 +491,7 @@ export class Arbiter {
   }
 
   /** MODEL_PATH's one model: fetched, validated, snapshotted and put in the registry (strictly). */
-  async #preparePathModel(settings: Settings): Promise<ModelOrigin> {
+  async #preparePathModel(settings: Settings): Promise<RegistryModel> {
     const served = this.#servedPathVersion(settings.model_name);
     // Asked conditionally against the version the registry serves (its bytes are held; an unloaded
     // model is fetched afresh). Not the live generation's origin: a reload abandoned for a newer
@@ -510,10 +523,7 @@ export class Arbiter {
       );
     }
     const version = snapshot.sha256.slice(0, 12);
-    const previous = this.#registry.names();
-    this.#repository = null;
-    this.#registry.configure({ strict: true, defaultModel: settings.default_model || null });
-    this.#registry.put({
+    const model: RegistryModel = {
       name: settings.model_name,
       source: fetched.origin.source,
       versions: new Map([
@@ -521,10 +531,38 @@ export class Arbiter {
       ]),
       defaultVersion: version,
       unavailable: [],
-    });
+    };
+    this.#putPathModel(model, settings);
+    return model;
+  }
+
+  /** MODEL_PATH's model is `model`, alone in the registry. */
+  #putPathModel(model: RegistryModel, settings: Settings): void {
+    const previous = this.#registry.names();
+    this.#repository = null;
+    this.#registry.configure({ strict: true, defaultModel: settings.default_model || null });
+    this.#registry.put(model);
     // MODEL_NAME changed with the reload: the model answers to its new name only.
-    for (const name of previous) if (name !== settings.model_name) this.#registry.remove(name);
-    return fetched.origin;
+    for (const name of previous) if (name !== model.name) this.#registry.remove(name);
+  }
+
+  /**
+   * A generation abandoned (its reload superseded by a newer SIGHUP, or its workers failed to boot)
+   * after its preparation had put its model in the registry: the live generation's goes back, so
+   * the live workers keep the model they serve ("the old workers keep serving") instead of being
+   * told the abandoned one, and a reload compares the file with what is served.
+   */
+  #restoreLivePathModel(abandoned: Generation): void {
+    const live = this.#live;
+    const model = abandoned.pathModel;
+    if (!live?.pathModel || !model || this.#registry.get(model.name) !== model || live === abandoned) return;
+    // The registry released the live version's owner when the abandoned one replaced it.
+    for (const v of live.pathModel.versions.values()) this.#store.retain(v.snapshot, v.owner);
+    this.#putPathModel(live.pathModel, live.settings);
+    this.#log.info(
+      { event: "model_restored", generation: live.plan.id, sha256: live.origin?.sha256 },
+      "reload abandoned: the live generation's model is served again",
+    );
   }
 
   /** The version of MODEL_PATH's model the registry serves (under the live generation's MODEL_NAME), if any. */
@@ -620,9 +658,12 @@ export class Arbiter {
         this.#forget(action.retired);
         break;
       }
-      case "abandon":
+      case "abandon": {
+        const abandoned = this.#generations.get(action.generation);
+        if (abandoned) this.#restoreLivePathModel(abandoned);
         this.#forget(action.generation);
         break;
+      }
       case "count-restart":
         this.metrics.restarts.inc({ reason: action.reason });
         break;
@@ -671,8 +712,11 @@ export class Arbiter {
     if (problem) this.#log.warn({ event: "tls_certificate_invalid" }, `${problem}: clients will refuse it`);
   }
 
-  /** A generation no worker will use again: drop its settings (its models are the registry's). */
+  /** A generation no worker will use again: drop its settings and its hold on its model's bytes. */
   #forget(id: number): void {
+    const pathModel = this.#generations.get(id)?.pathModel;
+    if (pathModel)
+      for (const v of pathModel.versions.values()) this.#store.release(v.snapshot, generationOwner(id));
     this.#generations.delete(id);
   }
 

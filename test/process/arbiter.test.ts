@@ -359,6 +359,55 @@ t.test(
   },
 );
 
+t.test(
+  "a SIGHUP while a reload is being read, and the file then broken: the old model keeps serving (A, then B, then a broken file)",
+  async (t) => {
+    // Found by the chaos campaign beside a busy core: B's read was abandoned for the newer SIGHUP
+    // after it had put B in the registry; the newer read failed, and the live workers ("the old
+    // workers keep serving") were then told to serve B. A worker still loading B when a later
+    // reload removed B's bytes was left with no model at all (1 539 requests got 503).
+    const { dir, modelFile, modelA, expectA, server, shaA, pid } = await servingModelA(t, 2);
+    const modelB = join(dir, "large.json");
+    writeSyntheticModel(modelB, { trees: 1000, depth: 10, features: 8 });
+    const bytesRead = () => Number(/^rchar:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1]);
+    const before = bytesRead();
+    copyFileSync(modelB, modelFile);
+    process.kill(pid, "SIGHUP");
+    await waitFor(() => bytesRead() - before >= statSync(modelB).size, 10_000);
+    writeFileSync(modelFile, readFileSync(modelA).subarray(0, 700));
+    process.kill(pid, "SIGHUP");
+    await waitFor(() => /"event":"reload_queued"/.test(server.logs()), 5000);
+    t.pass("the second SIGHUP came while B was being read: queued");
+    await waitFor(() => /"event":"reload_failed"/.test(server.logs()), 30_000);
+    t.notOk(/"event":"reload_done"/.test(server.logs()), "no reload took effect");
+    t.ok(/"event":"model_restored"/.test(server.logs()), "the live generation's model was put back");
+    // Workers of the live generation, respawned ones too, get A.
+    for (const victim of aliveWorkers(server)) {
+      process.kill(victim, "SIGKILL");
+      await waitFor(
+        () =>
+          !aliveWorkers(server).includes(victim) &&
+          readyWorkers(server) === 2 &&
+          aliveWorkers(server).length === 2,
+        20_000,
+      );
+    }
+    const models = await Promise.all(Array.from({ length: 10 }, () => request(`${server.url}/model`)));
+    t.same(
+      new Set(models.map((m) => m.json.sha256)),
+      new Set([shaA]),
+      "GET /model: A's bytes, in every worker",
+    );
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        postJson(`${server.url}/predict`, ROW).then((r) => (r.json.predictions as number[] | undefined)?.[0]),
+      ),
+    );
+    t.same(new Set(answers), new Set([expectA]), "A's predictions");
+    t.notOk(/"event":"model_load_failed"/.test(server.logs()), "no worker failed to load a model");
+  },
+);
+
 t.test("SIGTTIN / SIGTTOU change the worker count", async (t) => {
   scaled = await startServer({ WORKERS: "1", ACCESS_LOG: "off" });
   const server = scaled;
