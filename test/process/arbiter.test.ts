@@ -314,6 +314,30 @@ t.test("a generation owns its model bytes: nothing on disk after a reload reache
   t.match(metrics, /forestd_worker_boot_failures_total 0/);
 });
 
+/**
+ * SIGHUP with a 37 MB B in the model file, then, once the primary has read B's bytes (its /proc I/O
+ * count says so), `writeSecond` and a second SIGHUP, which is queued: the first read is B's and not
+ * what was written after it, and B then takes a second to validate. Returns B's path.
+ */
+async function secondHupWhileReadingB(
+  t: Test,
+  { dir, modelFile, server, pid }: Awaited<ReturnType<typeof servingModelA>>,
+  writeSecond: () => void,
+): Promise<string> {
+  const modelB = join(dir, "large.json");
+  writeSyntheticModel(modelB, { trees: 1000, depth: 10, features: 8 });
+  const bytesRead = () => Number(/^rchar:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1]);
+  const before = bytesRead();
+  copyFileSync(modelB, modelFile);
+  process.kill(pid, "SIGHUP");
+  await waitFor(() => bytesRead() - before >= statSync(modelB).size, 10_000);
+  writeSecond();
+  process.kill(pid, "SIGHUP");
+  await waitFor(() => /"event":"reload_queued"/.test(server.logs()), 5000);
+  t.pass("the second SIGHUP came while B was being read: queued");
+  return modelB;
+}
+
 t.test(
   "a SIGHUP while a reload is being read: the file the last SIGHUP found is served (A, then B, then A again)",
   async (t) => {
@@ -321,20 +345,9 @@ t.test(
     // SIGHUP, but had already put B in the registry; the next read found A, the live generation's
     // file, called it unchanged, and served B's bytes as A. B is large so that reading it takes
     // far longer than the gap between the two signals, on any machine.
-    const { dir, modelFile, modelA, expectA, server, shaA, pid } = await servingModelA(t, 1);
-    const modelB = join(dir, "large.json");
-    writeSyntheticModel(modelB, { trees: 1000, depth: 10, features: 8 });
-    // The second SIGHUP goes once the primary has read B's bytes (its /proc I/O count says so), so
-    // that the first read is B's and not the A written after it; B then takes a second to validate.
-    const bytesRead = () => Number(/^rchar:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1]);
-    const before = bytesRead();
-    copyFileSync(modelB, modelFile);
-    process.kill(pid, "SIGHUP");
-    await waitFor(() => bytesRead() - before >= statSync(modelB).size, 10_000);
-    copyFileSync(modelA, modelFile);
-    process.kill(pid, "SIGHUP");
-    await waitFor(() => /"event":"reload_queued"/.test(server.logs()), 5000);
-    t.pass("the second SIGHUP came while B was being read: queued");
+    const serving = await servingModelA(t, 1);
+    const { modelFile, modelA, expectA, server, shaA } = serving;
+    const modelB = await secondHupWhileReadingB(t, serving, () => copyFileSync(modelA, modelFile));
     // B's read is abandoned for the newer SIGHUP (no reload_done of its own), the file read again,
     // and that reload's generation serving: the one reload_done.
     await waitFor(() => /"event":"reload_done"/.test(server.logs()), 30_000);
@@ -366,18 +379,11 @@ t.test(
     // after it had put B in the registry; the newer read failed, and the live workers ("the old
     // workers keep serving") were then told to serve B. A worker still loading B when a later
     // reload removed B's bytes was left with no model at all (1 539 requests got 503).
-    const { dir, modelFile, modelA, expectA, server, shaA, pid } = await servingModelA(t, 2);
-    const modelB = join(dir, "large.json");
-    writeSyntheticModel(modelB, { trees: 1000, depth: 10, features: 8 });
-    const bytesRead = () => Number(/^rchar:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1]);
-    const before = bytesRead();
-    copyFileSync(modelB, modelFile);
-    process.kill(pid, "SIGHUP");
-    await waitFor(() => bytesRead() - before >= statSync(modelB).size, 10_000);
-    writeFileSync(modelFile, readFileSync(modelA).subarray(0, 700));
-    process.kill(pid, "SIGHUP");
-    await waitFor(() => /"event":"reload_queued"/.test(server.logs()), 5000);
-    t.pass("the second SIGHUP came while B was being read: queued");
+    const serving = await servingModelA(t, 2);
+    const { modelFile, modelA, expectA, server, shaA } = serving;
+    await secondHupWhileReadingB(t, serving, () =>
+      writeFileSync(modelFile, readFileSync(modelA).subarray(0, 700)),
+    );
     await waitFor(() => /"event":"reload_failed"/.test(server.logs()), 30_000);
     t.notOk(/"event":"reload_done"/.test(server.logs()), "no reload took effect");
     t.ok(/"event":"model_restored"/.test(server.logs()), "the live generation's model was put back");
