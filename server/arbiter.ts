@@ -88,11 +88,10 @@ const MODEL_APPLY_TIMEOUT_MS = 120_000;
 interface Generation {
   readonly plan: GenerationPlan;
   readonly settings: Settings;
-  /** MODEL_PATH's model as this generation's preparation read it (null with a repository). */
-  readonly origin: ModelOrigin | null;
   /**
-   * The registry entry that preparation put (null with a repository). Its bytes are held for as
-   * long as the generation is known, so that a reload abandoned after putting its own can give it back.
+   * MODEL_PATH's model as this generation's preparation read it and put it in the registry (null
+   * with a repository). Its bytes are held for as long as the generation is known, so that a reload
+   * abandoned after putting its own can give it back.
    */
   readonly pathModel: RegistryModel | null;
   /** What its workers are started with: this process's execArgv and the usable V8_FLAGS. */
@@ -102,6 +101,12 @@ interface Generation {
    * no TLS): what its workers serve, given to them over IPC. SIGHUP reads them again.
    */
   tls: TlsMaterial | null;
+}
+
+/** Where a generation's MODEL_PATH model was read from (null with a repository). */
+function pathOrigin(generation: Generation): ModelOrigin | null {
+  const [version] = generation.pathModel?.versions.values() ?? [];
+  return version?.origin ?? null;
 }
 
 /** Who holds a generation's model bytes in the store (beside the registry's own owner). */
@@ -445,7 +450,6 @@ export class Arbiter {
     const generation = {
       plan: planOf(id, settings),
       settings,
-      origin: pathModel ? ([...pathModel.versions.values()][0]?.origin ?? null) : null,
       pathModel,
       execArgv: this.#workerExecArgv(settings),
       tls,
@@ -555,12 +559,12 @@ export class Arbiter {
   #restoreLivePathModel(abandoned: Generation): void {
     const live = this.#live;
     const model = abandoned.pathModel;
-    if (!live?.pathModel || !model || this.#registry.get(model.name) !== model || live === abandoned) return;
+    if (!live?.pathModel || !model || this.#registry.get(model.name) !== model) return;
     // The registry released the live version's owner when the abandoned one replaced it.
     for (const v of live.pathModel.versions.values()) this.#store.retain(v.snapshot, v.owner);
     this.#putPathModel(live.pathModel, live.settings);
     this.#log.info(
-      { event: "model_restored", generation: live.plan.id, sha256: live.origin?.sha256 },
+      { event: "model_restored", generation: live.plan.id, sha256: pathOrigin(live)?.sha256 },
       "reload abandoned: the live generation's model is served again",
     );
   }
@@ -738,7 +742,7 @@ export class Arbiter {
         { event: "reload_tls_switch" },
         "CERTFILE set or unset: the new workers serve BIND accordingly, METRICS_PORT changes on restart",
       );
-    const { origin } = generation;
+    const origin = pathOrigin(generation);
     if (origin !== null)
       this.#log.info(
         {
